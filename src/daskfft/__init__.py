@@ -1,0 +1,32 @@
+"""daskfft: FFT low-pass filtering of images larger than memory, with Dask.
+
+The public API is lazy: functions take and return dask arrays.  Reading,
+writing and clusters live in :mod:`daskfft.pipeline` and the ``daskfft``
+command.
+"""
+
+from .blockwise import lowpass
+from .filters import (
+    DEPTH_CAP,
+    HaloWarning,
+    cutoff_from_sigma,
+    expected_deviation,
+    halo_depth,
+    transfer_function,
+)
+from .spectra import spectra, spectra_atlas
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEPTH_CAP",
+    "HaloWarning",
+    "cutoff_from_sigma",
+    "expected_deviation",
+    "halo_depth",
+    "lowpass",
+    "spectra",
+    "spectra_atlas",
+    "transfer_function",
+    "__version__",
+]
