@@ -84,18 +84,26 @@ for _f, _name in ((_cutoff, "cutoff"), (_positive_float, "positive number"),
     _f.__name__ = _name  # argparse names the type in "invalid <type> value" messages
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to read more."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
     """The ``daskfft`` argument parser (``run`` and ``sample`` subcommands)."""
     from . import __version__
     from .blockwise import DEFAULT_CHUNKS
     from .pipeline import DEFAULT_CUTOFF, SPECTRA_CHOICES
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="daskfft",
         description="FFT low-pass filtering of images larger than memory, chunk by chunk, with Dask.",
     )
     parser.add_argument("--version", action="version", version=f"daskfft {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
 
     run = sub.add_parser(
         "run", help="filter an image (or the built-in sample) into OUTDIR",
@@ -175,7 +183,8 @@ def _setup_logging(args):
     logging.basicConfig(format="daskfft: %(message)s", stream=sys.stderr, force=True)
     log.setLevel(level if not args.quiet else logging.ERROR)
     for name in ("distributed", "bokeh", "tornado"):
-        logging.getLogger(name).setLevel(logging.INFO if args.verbose >= 2 else logging.ERROR)
+        # Errors inside dask reach us as exceptions and are reported once, below.
+        logging.getLogger(name).setLevel(logging.INFO if args.verbose >= 2 else logging.CRITICAL)
 
 
 def _run(args):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 
 import dask
@@ -36,6 +37,28 @@ def _count(client):
 
 
 @contextlib.contextmanager
+def _worker_log_level():
+    """Give spawned workers this process's level for the ``distributed`` logger.
+
+    Worker processes configure logging from the environment when they import
+    distributed, before any config the nanny hands them, so the level travels
+    as ``DASK_LOGGING__DISTRIBUTED``.  Task errors still reach the client as
+    exceptions; this keeps workers from printing them a second time.
+    """
+    key = "DASK_LOGGING__DISTRIBUTED"
+    level = logging.getLevelName(logging.getLogger("distributed").getEffectiveLevel()).lower()
+    old = os.environ.get(key)
+    os.environ[key] = level
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+@contextlib.contextmanager
 def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dashboard=True,
                  memory_limit="auto"):
     """Start (or connect to) the cluster named by ``cluster`` and close it on exit.
@@ -61,8 +84,6 @@ def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dash
     Cluster
     """
     if cluster == "threads":
-        import os
-
         n = (workers or 1) * (threads_per_worker or 0) or os.cpu_count() or 1
         with dask.config.set(scheduler="threads", num_workers=n):
             yield Cluster("threads", workers=1, threads=n)
@@ -71,7 +92,7 @@ def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dash
     from distributed import Client, LocalCluster
 
     if cluster == "local":
-        with LocalCluster(
+        with _worker_log_level(), LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,
             processes=True,

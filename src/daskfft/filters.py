@@ -184,16 +184,17 @@ def _tail_profile(cutoff, filter, order, size):
 
 
 def _profile_for(cutoff, filter, order, tol):
-    """Smallest adequate grid's tail profile; doubles the grid until it is accurate."""
+    """Tail profile on a grid large enough that doubling it no longer moves the halo."""
     if filter == "gaussian":
         return _tail_profile(cutoff, filter, order, 8 * _MAX_GRID)
-    size = 256
+    size, previous = 256, None
     while True:
         tail = _tail_profile(cutoff, filter, order, size)
         found = np.flatnonzero(tail <= tol)
-        if size >= _MAX_GRID or (found.size and found[0] <= size // 4):
+        depth = int(found[0]) if found.size and found[0] <= size // 4 else None
+        if size >= _MAX_GRID or (depth is not None and depth == previous):
             return tail
-        size *= 2
+        size, previous = 2 * size, depth
 
 
 def expected_deviation(cutoff, depth, *, filter="gaussian", order=4):

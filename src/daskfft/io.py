@@ -66,7 +66,9 @@ def probe(path):
         else:
             import imageio.v3 as iio
 
-            props = iio.improps(p)
+            # imageio leaks the file handle when no plugin accepts a file; our own closes.
+            with open(p, "rb") as fh:
+                props = iio.improps(fh, extension=p.suffix.lower())
             shape, dtype = tuple(props.shape), np.dtype(props.dtype)
     except Exception as exc:  # every decoder has its own exception types
         raise InputError(f"input {path}: not a readable {fmt.upper()} file ({_reason(exc)})") from None
@@ -97,7 +99,8 @@ def load(info):
         else:
             import imageio.v3 as iio
 
-            data = iio.imread(info.path)
+            with open(info.path, "rb") as fh:
+                data = iio.imread(fh, extension=os.path.splitext(info.path)[1].lower())
     except Exception as exc:
         raise InputError(f"input {info.path}: cannot decode ({_reason(exc)})") from None
     if data.shape != info.shape or data.dtype != info.dtype:

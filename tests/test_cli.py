@@ -1,0 +1,292 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from daskfft import cutoff_from_sigma, halo_depth, lowpass
+from daskfft.cli import main
+
+from reference import make_image, reference_lowpass
+
+FAST = ["--cluster", "threads", "-q"]
+
+
+def _run(args, capsys):
+    rc = main(args)
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def _snapshot(path):
+    path = Path(path)
+    if not path.exists():
+        return None
+    if path.is_file():
+        return ("file", path.read_bytes())
+    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*"))
+
+
+@pytest.fixture
+def rgb_png(tmp_path):
+    path = tmp_path / "city.png"
+    iio.imwrite(path, make_image((150, 170, 3), np.uint8, seed=1))
+    return path
+
+
+def test_run_png_writes_filtered_image_atlas_and_report(tmp_path, rgb_png, capsys):
+    out = tmp_path / "out"
+    rc, stdout, err = _run([ "run", str(rgb_png), "-o", str(out), "--chunks", "64",
+                            "--cutoff", "0.08", *FAST], capsys)
+    assert rc == 0, err
+    assert sorted(os.listdir(out)) == ["filtered.png", "report.json", "spectra.png"]
+    image = iio.imread(rgb_png)
+    filtered = iio.imread(out / "filtered.png")
+    assert filtered.shape == image.shape and filtered.dtype == np.uint8
+    ref = reference_lowpass(image, 0.08, pad=200)
+    assert np.abs(filtered.astype(float) - np.clip(np.rint(ref), 0, 255)).max() <= 1
+    atlas = iio.imread(out / "spectra.png")
+    assert atlas.ndim == 2
+    assert atlas.shape == (3 * 256, 3 * 256) and atlas.std() > 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["halo"]["depth"] == halo_depth(0.08)
+    assert report["halo"]["expected_max_deviation"] <= 2e-6
+    assert report["chunks"]["grid"] == [3, 3]
+    assert report["filter"]["cutoff_cycles_per_pixel"] == 0.08
+    assert report["input"]["shape"] == [150, 170, 3]
+    assert report["megapixels_per_second"] > 0
+    assert {"dask", "distributed", "numpy", "ducc0"} <= set(report["versions"])
+    assert set(report["seconds"]) >= {"plan", "compute", "write", "total"}
+
+
+def test_float_tiff_round_trip_keeps_dtype_and_values(tmp_path, capsys):
+    image = make_image((90, 70), np.float32, seed=4)
+    tifffile.imwrite(tmp_path / "in.tif", image)
+    rc, _, err = _run(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks",
+                       "32", "--filter", "butterworth", "--cutoff", "0.1", "--boundary",
+                       "periodic", "--spectra", "none", *FAST], capsys)
+    assert rc == 0, err
+    out = tifffile.imread(tmp_path / "o" / "filtered.tif")
+    assert out.dtype == np.float32 and out.shape == image.shape
+    ref = reference_lowpass(image, 0.1, filter="butterworth", boundary="periodic", pad=300)
+    assert np.abs(out - ref).max() <= 2e-5 * np.abs(image).max()
+    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.tif", "report.json"]
+
+
+def test_uint16_tiff_is_rounded_and_clipped(tmp_path, capsys):
+    image = make_image((40, 40), np.uint16, seed=5)
+    tifffile.imwrite(tmp_path / "in.tiff", image)
+    rc, _, err = _run(["run", str(tmp_path / "in.tiff"), "-o", str(tmp_path / "o"), "--sigma",
+                       "1.5", *FAST], capsys)
+    assert rc == 0, err
+    out = tifffile.imread(tmp_path / "o" / "filtered.tif")
+    expected = lowpass(image, cutoff_from_sigma(1.5)).compute()
+    np.testing.assert_array_equal(out, np.clip(np.rint(expected), 0, 65535).astype(np.uint16))
+
+
+def test_alpha_channel_passes_through(tmp_path, capsys):
+    rgba = make_image((60, 50, 4), np.uint8, seed=6)
+    iio.imwrite(tmp_path / "a.png", rgba)
+    rc, _, err = _run(["run", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), *FAST], capsys)
+    assert rc == 0, err
+    out = iio.imread(tmp_path / "o" / "filtered.png")
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    assert not np.array_equal(out[..., :3], rgba[..., :3])
+
+
+def test_spectra_chunks_writes_one_png_per_chunk(tmp_path, rgb_png, capsys):
+    rc, _, err = _run(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--chunks", "100",
+                       "--spectra", "all", *FAST], capsys)
+    assert rc == 0, err
+    tiles = sorted(os.listdir(tmp_path / "o" / "spectra"))
+    assert tiles == ["spectrum_r000_c000.png", "spectrum_r000_c001.png",
+                     "spectrum_r001_c000.png", "spectrum_r001_c001.png"]
+    assert iio.imread(tmp_path / "o" / "spectra" / tiles[-1]).shape == (50, 70)
+    assert (tmp_path / "o" / "spectra.png").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (7, 300)])
+def test_tiny_images_and_images_smaller_than_a_chunk(tmp_path, shape, capsys):
+    image = make_image(shape, np.uint8)
+    iio.imwrite(tmp_path / "t.png", image)
+    rc, _, err = _run(["run", str(tmp_path / "t.png"), "-o", str(tmp_path / "o"), *FAST], capsys)
+    assert rc == 0, err
+    assert iio.imread(tmp_path / "o" / "filtered.png").shape == shape
+
+
+def test_overwrite_replaces_outputs(tmp_path, rgb_png, capsys):
+    args = ["run", str(rgb_png), "-o", str(tmp_path / "o"), "--spectra", "all", *FAST]
+    assert _run(args, capsys)[0] == 0
+    (tmp_path / "o" / "keep.txt").write_text("mine")
+    assert _run(args + ["--overwrite", "--cutoff", "0.2"], capsys)[0] == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["filter"]["cutoff_cycles_per_pixel"] == 0.2
+    assert (tmp_path / "o" / "keep.txt").read_text() == "mine"
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".daskfft")]
+
+
+@pytest.mark.slow
+def test_sample_on_a_local_cluster(tmp_path, capsys):
+    rc, stdout, err = _run(["run", "--sample", "300", "-o", str(tmp_path / "o"), "--chunks",
+                            "128", "--workers", "2", "--threads-per-worker", "1",
+                            "--no-dashboard"], capsys)
+    assert rc == 0, err
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["cluster"]["kind"] == "local" and report["cluster"]["workers"] == 2
+    filtered = iio.imread(tmp_path / "o" / "filtered.png")
+    sample = iio.imread(tmp_path / "o" / "sample.png")
+    ref = np.clip(np.rint(reference_lowpass(sample, 0.05, pad=64)), 0, 255)
+    assert np.abs(filtered - ref).max() <= 1
+    assert "halo 16 px" in err and "wrote" in err
+
+
+def test_sample_command_writes_png_and_tiff(tmp_path, capsys):
+    assert _run(["sample", "-o", str(tmp_path / "s.png"), "--size", "200"], capsys)[0] == 0
+    assert _run(["sample", "-o", str(tmp_path / "s.tif"), "--size", "200"], capsys)[0] == 0
+    np.testing.assert_array_equal(iio.imread(tmp_path / "s.png"), tifffile.imread(tmp_path / "s.tif"))
+    rc, _, err = _run(["sample", "-o", str(tmp_path / "s.png"), "--size", "20"], capsys)
+    assert rc == 1 and "already exists" in err
+
+
+def _bad_inputs(tmp):
+    """name -> (argv after 'run', expected message, expected exit code)."""
+    png = tmp / "ok.png"
+    iio.imwrite(png, make_image((40, 40), np.uint8))
+    (tmp / "dir.png").mkdir()
+    (tmp / "empty.png").write_bytes(b"")
+    (tmp / "text.png").write_text("this is not a picture\n")
+    big = tmp / "big.png"
+    iio.imwrite(big, make_image((300, 300, 3), np.uint8))
+    data = big.read_bytes()
+    (tmp / "truncated.png").write_bytes(data[: len(data) // 2])
+    (tmp / "image.bmp").write_bytes(data)
+    tifffile.imwrite(tmp / "line.tif", np.arange(10, dtype=np.float32))
+    tifffile.imwrite(tmp / "cube.tif", np.zeros((2, 3, 4, 5), np.uint8), photometric="minisblack")
+    nan = make_image((20, 20), np.float32)
+    nan[3, 4] = np.nan
+    tifffile.imwrite(tmp / "nan.tif", nan)
+    inf = make_image((20, 20), np.float32)
+    inf[0, 0] = np.inf
+    tifffile.imwrite(tmp / "inf.tif", inf)
+    (tmp / "afile").write_text("x")
+    (tmp / "full").mkdir()
+    (tmp / "full" / "filtered.png").write_bytes(b"old")
+    p = str(png)
+    return {
+        "missing": ([str(tmp / "nope.png")], "no such file", 1),
+        "directory": ([str(tmp / "dir.png")], "is a directory", 1),
+        "empty": ([str(tmp / "empty.png")], "file is empty", 1),
+        "text-as-png": ([str(tmp / "text.png")], "not a readable PNG", 1),
+        "truncated": ([str(tmp / "truncated.png")], "cannot decode", 1),
+        "unsupported": ([str(tmp / "image.bmp")], "unsupported format '.bmp'", 1),
+        "1-d": ([str(tmp / "line.tif")], "must be 2-D", 1),
+        "4-d": ([str(tmp / "cube.tif")], "got shape (2, 3, 4, 5)", 1),
+        "nan": ([str(tmp / "nan.tif")], "1 pixels are NaN or infinite", 1),
+        "inf": ([str(tmp / "inf.tif")], "NaN or infinite", 1),
+        "cutoff-zero": ([p, "--cutoff", "0"], "--cutoff: must be in (0, 0.5]", 2),
+        "cutoff-negative": ([p, "--cutoff=-0.1"], "--cutoff: must be in (0, 0.5]", 2),
+        "cutoff-high": ([p, "--cutoff", "0.7"], "got 0.7", 2),
+        "cutoff-nan": ([p, "--cutoff", "nan"], "got nan", 2),
+        "sigma-zero": ([p, "--sigma", "0"], "--sigma: must be a positive number", 2),
+        "sigma-negative": ([p, "--sigma=-2"], "--sigma", 2),
+        "sigma-tiny": ([p, "--sigma", "0.1"], "`sigma` must be >= 1/pi", 1),
+        "sigma-not-gaussian": ([p, "--sigma", "3", "--filter", "ideal"], "gaussian filter only", 1),
+        "chunks-zero": ([p, "--chunks", "0"], "--chunks: must be an integer >= 1", 2),
+        "chunks-negative": ([p, "--chunks=-4"], "--chunks", 2),
+        "depth-negative": ([p, "--depth=-1"], "--depth", 2),
+        "tol": ([p, "--tol", "2"], "`tol` must be in", 1),
+        "outdir-is-file": ([p, "-o", str(tmp / "afile")], "exists and is not a directory", 1),
+        "outdir-under-file": ([p, "-o", str(tmp / "afile" / "sub")], "is a file", 1),
+        "outputs-exist": ([p, "-o", str(tmp / "full")], "filtered.png already there", 1),
+    }
+
+
+CASES = ["missing", "directory", "empty", "text-as-png", "truncated", "unsupported", "1-d", "4-d",
+         "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
+         "sigma-zero", "sigma-negative", "sigma-tiny", "sigma-not-gaussian", "chunks-zero",
+         "chunks-negative", "depth-negative", "tol", "outdir-is-file", "outdir-under-file",
+         "outputs-exist"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_one_line_nonzero_and_nothing_written(tmp_path, case, capsys):
+    cases = _bad_inputs(tmp_path)
+    argv, message, code = cases[case]
+    if "-o" not in argv:
+        argv = argv + ["-o", str(tmp_path / "out")]
+    outdir = argv[argv.index("-o") + 1]
+    before = _snapshot(outdir), sorted(os.listdir(tmp_path))
+    with pytest.raises(SystemExit) if code == 2 else _nullcontext() as exit_info:
+        rc = main(["run", *argv, "--cluster", "threads"])
+    rc = exit_info.value.code if code == 2 else rc
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line]
+    assert rc == code
+    assert len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err
+    assert (_snapshot(outdir), sorted(os.listdir(tmp_path))) == before
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_every_bad_input_case_is_tested(tmp_path):
+    assert sorted(_bad_inputs(tmp_path)) == sorted(CASES)
+
+
+def test_unwritable_outdir(tmp_path, capsys, rgb_png):
+    if os.geteuid() == 0:
+        target = "/proc/daskfft-out"  # not creatable, even by root
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        target = str(locked / "out")
+    rc, _, err = _run(["run", str(rgb_png), "-o", target, *FAST], capsys)
+    assert rc == 1 and ("not writable" in err or "cannot write" in err), err
+    assert not os.path.exists(target)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="no such file"):
+        main(["run", str(tmp_path / "nope.png"), "--debug", "--cluster", "threads"])
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("--cutoff", "--sigma", "cycles per pixel", "examples:", "report.json", "--cluster"):
+        assert word in text
+
+
+@pytest.mark.slow
+def test_installed_command_runs_the_sample(tmp_path):
+    exe = shutil.which("daskfft")
+    assert exe, "the daskfft console script is not installed"
+    proc = subprocess.run([exe, "run", "--sample", "256", "-o", str(tmp_path / "o"),
+                           "--chunks", "128", "--no-dashboard"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.png", "report.json", "sample.png",
+                                                  "spectra.png"]
+
+
+def test_python_dash_m(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "daskfft", "run", "--sample", "--cutoff", "9"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--cutoff: must be in (0, 0.5]" in proc.stderr

@@ -1,0 +1,189 @@
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+from dask.array.utils import assert_eq
+from scipy import ndimage
+
+from daskfft import HaloWarning, cutoff_from_sigma, expected_deviation, halo_depth, lowpass
+
+from reference import make_image, reference_lowpass
+
+TOL = 1e-6
+
+
+def _bound(image, dtype, tol=TOL):
+    """The accuracy promise: 10*tol*max|x|, or 2e-5*max|x| for float32 if larger."""
+    scale = float(np.abs(np.asarray(image, dtype=np.float64)).max())
+    rel = max(10 * tol, 2e-5) if np.dtype(dtype) == np.float32 else 10 * tol
+    return rel * scale
+
+
+# (filter, cutoff, order): each needs a halo below the cap at TOL, so depth="auto" is silent.
+FILTERS = [("gaussian", 0.05, 4), ("gaussian", 0.012, 4), ("butterworth", 0.08, 4),
+           ("butterworth", 0.06, 3)]
+IMAGES = [  # shape, chunks: odd and even sizes, ragged, smaller than the halo, one chunk
+    ((96, 80), ((30, 66), (3, 6, 2, 5, 64))),
+    ((75, 131), 40),
+    ((64, 64), 64),
+    ((1, 37), ((1,), (10, 27))),
+    ((33, 47, 3), ((11, 22), (47,), (3,))),
+]
+
+
+@pytest.mark.parametrize(("filter", "cutoff", "order"), FILTERS)
+@pytest.mark.parametrize(("shape", "chunks"), IMAGES)
+@pytest.mark.parametrize("boundary", ["reflect", "periodic", "nearest", 3.5])
+def test_matches_whole_image_reference(filter, cutoff, order, shape, chunks, boundary):
+    image = make_image(shape, np.float64, seed=sum(shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HaloWarning)
+        out = lowpass(da.from_array(image, chunks=chunks), cutoff, filter=filter, order=order,
+                      boundary=boundary, tol=TOL)
+    depth = halo_depth(cutoff, filter=filter, order=order, tol=TOL)
+    ref = reference_lowpass(image, cutoff, filter=filter, order=order, boundary=boundary,
+                            pad=3 * depth + 16)
+    assert out.chunks == da.from_array(image, chunks=chunks).chunks
+    got = out.compute()
+    assert np.abs(got - ref).max() <= _bound(image, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("rgb", [False, True])
+def test_dtypes_and_channels(dtype, rgb):
+    shape = (70, 90, 3) if rgb else (70, 90)
+    image = make_image(shape, dtype, seed=3)
+    out = lowpass(da.from_array(image, chunks=(25, 40) + ((3,) if rgb else ())), 0.05)
+    expected_dtype = np.float32 if dtype == np.float32 else np.float64
+    ref = reference_lowpass(image, 0.05, pad=64)
+    assert_eq(out, ref.astype(expected_dtype), atol=_bound(image, dtype), rtol=0)
+    assert out.dtype == expected_dtype
+
+
+def test_channels_are_filtered_one_by_one():
+    image = make_image((40, 50, 3), np.float64, seed=5)
+    out = lowpass(da.from_array(image, chunks=(20, 20, 3)), 0.07).compute()
+    for c in range(3):
+        alone = lowpass(da.from_array(image[..., c], chunks=20), 0.07).compute()
+        np.testing.assert_allclose(out[..., c], alone, atol=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.5, 8.0])
+def test_gaussian_matches_scipy_ndimage(sigma):
+    image = make_image((120, 110), np.float64, seed=7)
+    out = lowpass(da.from_array(image, chunks=(50, 45)), cutoff_from_sigma(sigma)).compute()
+    # scipy truncates its kernel at 4 sigma by default, dropping 6e-5 of its
+    # mass; 9 sigma keeps it whole to double precision.
+    ref = ndimage.gaussian_filter(image, sigma, mode="reflect", truncate=9.0)
+    assert np.abs(out - ref).max() <= 1e-6 * np.ptp(image)
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "periodic", "nearest"])
+@pytest.mark.parametrize("filter", ["gaussian", "butterworth"])
+def test_constant_image_unchanged(boundary, filter):
+    image = da.full((50, 61), 42.0, chunks=(7, 30))
+    out = lowpass(image, 0.1, filter=filter, boundary=boundary).compute()
+    np.testing.assert_allclose(out, 42.0, rtol=1e-9)
+
+
+def test_constant_boundary_equal_to_the_image_keeps_it_constant():
+    out = lowpass(da.full((30, 30), 9.0, chunks=10), 0.1, boundary=9.0).compute()
+    np.testing.assert_allclose(out, 9.0, rtol=1e-9)
+
+
+@pytest.mark.parametrize("filter", ["gaussian", "butterworth", "ideal"])
+def test_dc_gain_is_one(filter):
+    image = np.zeros((128, 128))
+    image[60, 70] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HaloWarning)
+        out = lowpass(da.from_array(image, chunks=64), 0.1, filter=filter, boundary="periodic",
+                      depth=32 if filter == "ideal" else "auto").compute()
+    if filter != "ideal":  # a capped ideal kernel loses mass outside its halo
+        assert out.sum() == pytest.approx(1.0, abs=1e-6)
+    assert out.max() < 1.0
+
+
+def test_zeros_in_zeros_out():
+    out = lowpass(da.zeros((40, 40), chunks=13), 0.1, filter="butterworth").compute()
+    assert not out.any()
+
+
+def test_result_independent_of_chunking():
+    image = make_image((150, 170), np.float64, seed=11)
+    results = [lowpass(da.from_array(image, chunks=c), 0.03).compute()
+               for c in [(150, 170), (50, 60), ((7, 100, 43), (85, 85)), 16]]
+    for other in results[1:]:
+        assert np.abs(other - results[0]).max() <= 4 * TOL * np.abs(image).max()
+
+
+def test_numpy_input_gets_default_chunks_and_stays_lazy():
+    image = np.ones((2500, 30), dtype=np.float32)
+    out = lowpass(image, 0.1)
+    assert isinstance(out, da.Array)
+    assert out.chunks == ((1024, 1024, 452), (30,))
+    assert out.dtype == np.float32
+
+
+def test_split_channel_axis_is_merged():
+    image = da.ones((20, 20, 4), chunks=(10, 10, 2))
+    out = lowpass(image, 0.1)
+    assert out.chunks == ((10, 10), (10, 10), (4,))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (2, 1), (5, 3)])
+def test_tiny_images(shape):
+    image = np.arange(np.prod(shape), dtype=float).reshape(shape) + 1
+    out = lowpass(image, 0.05).compute()
+    ref = reference_lowpass(image, 0.05, pad=64)
+    np.testing.assert_allclose(out, ref, atol=_bound(image, np.float64))
+
+
+def test_given_depth_is_used_and_bound_holds():
+    image = make_image((100, 100), np.float64, seed=2)
+    out = lowpass(da.from_array(image, chunks=25), 0.05, filter="butterworth", depth=20).compute()
+    ref = reference_lowpass(image, 0.05, filter="butterworth", pad=400)
+    dev = np.abs(out - ref).max() / np.abs(image).max()
+    assert dev <= expected_deviation(0.05, 20, filter="butterworth")
+    assert dev > 10 * TOL  # a narrow halo is visibly off: the bound is not vacuous
+
+
+def test_ideal_warns_and_stays_within_its_stated_bound():
+    image = make_image((90, 90), np.float64, seed=4)
+    with pytest.warns(HaloWarning) as record:
+        out = lowpass(da.from_array(image, chunks=30), 0.1, filter="ideal")
+    ref = reference_lowpass(image, 0.1, filter="ideal", pad=90 * 4)
+    dev = np.abs(out.compute() - ref).max() / np.abs(image).max()
+    assert dev <= record[0].message.deviation
+
+
+def test_float32_end_to_end():
+    image = make_image((64, 64), np.float32)
+    out = lowpass(da.from_array(image, chunks=32), 0.1)
+    assert out.dtype == np.float32
+    assert out.compute().dtype == np.float32
+
+
+@pytest.mark.parametrize(("image", "kwargs", "error", "match"), [
+    (np.zeros(5), {}, ValueError, "2-D .* or 3-D"),
+    (np.zeros((2, 2, 2, 2)), {}, ValueError, "got 4-D"),
+    (np.zeros((0, 4)), {}, ValueError, "empty"),
+    (np.zeros((4, 4), dtype=complex), {}, TypeError, "complex128"),
+    (np.zeros((4, 4), dtype=bool), {}, TypeError, "bool"),
+    (np.zeros((4, 4)), {"cutoff": 0.0}, ValueError, r"cutoff.*\(0, 0.5\]"),
+    (np.zeros((4, 4)), {"cutoff": 0.51}, ValueError, "got 0.51"),
+    (np.zeros((4, 4)), {"cutoff": float("nan")}, ValueError, "got nan"),
+    (np.zeros((4, 4)), {"depth": -1}, ValueError, "`depth`"),
+    (np.zeros((4, 4)), {"depth": "wide"}, ValueError, "`depth`"),
+    (np.zeros((4, 4)), {"depth": 2.5}, ValueError, "`depth`"),
+    (np.zeros((4, 4)), {"boundary": "none"}, ValueError, "`boundary`"),
+    (np.zeros((4, 4)), {"boundary": float("inf")}, ValueError, "`boundary`"),
+    (np.zeros((4, 4)), {"filter": "median"}, ValueError, "`filter`"),
+    (np.zeros((4, 4)), {"order": 0}, ValueError, "`order`"),
+])
+def test_bad_arguments(image, kwargs, error, match):
+    args = {"cutoff": 0.1} | kwargs
+    cutoff = args.pop("cutoff")
+    with pytest.raises(error, match=match):
+        lowpass(image, cutoff, **args)
