@@ -138,16 +138,30 @@ def build_parser():
     exe = run.add_argument_group("execution")
     exe.add_argument("--chunks", type=_positive_int, default=DEFAULT_CHUNKS, metavar="N",
                      help="chunk edge in pixels (default: %(default)s)")
-    exe.add_argument("--cluster", default="local", metavar="local|threads|ADDRESS",
-                     help="local: a LocalCluster on this machine; threads: no cluster, "
-                          "dask's threaded scheduler; ADDRESS: a running scheduler such as "
-                          "tcp://host:8786 (default: local)")
+    exe.add_argument("--cluster", default="local", metavar="local|mpi|threads|ADDRESS",
+                     help="local: a LocalCluster on this machine; mpi: dask-mpi across the "
+                          "ranks of this MPI job (launch with mpiexec or srun --mpi=pmi2); "
+                          "threads: no cluster, dask's threaded scheduler; ADDRESS: a running "
+                          "scheduler such as tcp://host:8786 (default: local)")
     exe.add_argument("--workers", type=_positive_int, metavar="N",
                      help="LocalCluster worker processes (default: dask's choice from the cores)")
     exe.add_argument("--threads-per-worker", type=_positive_int, metavar="N",
                      help="threads per worker (default: dask's choice)")
     exe.add_argument("--no-dashboard", dest="dashboard", action="store_false",
                      help="do not serve the Dask dashboard (served on 127.0.0.1 otherwise)")
+    exe.add_argument("--dashboard-address", metavar="HOST:PORT",
+                     help="mpi: where the dashboard listens (default: this node's address, "
+                          "port 8787)")
+    exe.add_argument("--memory-limit", metavar="BYTES",
+                     help="mpi: memory limit per worker, e.g. 4GB (default: the node's memory "
+                          "divided by its ranks)")
+    exe.add_argument("--no-tls", dest="tls", action="store_false",
+                     help="mpi: plain TCP between scheduler, workers and client (default: TLS "
+                          "with a certificate made for this job)")
+    exe.add_argument("--performance-report", action=argparse.BooleanOptionalAction,
+                     default=None,
+                     help="save Dask's performance-report.html in OUTDIR (default: on under "
+                          "mpi, off otherwise)")
 
     outg = run.add_argument_group("output")
     outg.add_argument("--spectra", choices=SPECTRA_CHOICES, default="atlas",
@@ -191,12 +205,29 @@ def _run(args):
     from .pipeline import run
 
     progress = not args.quiet and sys.stderr.isatty()
-    report = run(args.input, args.outdir, sample=args.sample, cutoff=args.cutoff,
-                 sigma=args.sigma, filter=args.filter, order=args.order, depth=args.depth,
-                 tol=args.tol, boundary=args.boundary, chunks=args.chunks, cluster=args.cluster,
-                 workers=args.workers, threads_per_worker=args.threads_per_worker,
-                 dashboard=args.dashboard, spectra=args.spectra, overwrite=args.overwrite,
-                 progress=progress)
+
+    def pipeline(cluster_info=None):
+        return run(args.input, args.outdir, sample=args.sample, cutoff=args.cutoff,
+                   sigma=args.sigma, filter=args.filter, order=args.order, depth=args.depth,
+                   tol=args.tol, boundary=args.boundary, chunks=args.chunks,
+                   cluster=args.cluster, workers=args.workers,
+                   threads_per_worker=args.threads_per_worker, dashboard=args.dashboard,
+                   spectra=args.spectra, overwrite=args.overwrite, progress=progress,
+                   performance_report=args.performance_report, cluster_info=cluster_info)
+
+    if args.cluster == "mpi":
+        from .mpi import launch
+
+        ok, report = launch(pipeline, tls=args.tls, dashboard=args.dashboard,
+                            dashboard_address=args.dashboard_address,
+                            threads_per_worker=args.threads_per_worker or 1,
+                            memory_limit=args.memory_limit)
+        if ok is None:  # a worker rank: rank 0 reports
+            return
+        if not ok:
+            raise report
+    else:
+        report = pipeline()
     if not args.quiet:
         print(f"{args.outdir}: {', '.join(report['outputs'])}")
 
@@ -230,10 +261,18 @@ def _sample(args):
     log.info("wrote %s (%d x %d RGB uint8)", args.output, args.size, args.size)
 
 
-def main(argv=None):
-    """Entry point of the ``daskfft`` command; returns the exit status."""
+def _expected_errors():
+    """What a run can meet that is not a bug: each becomes one line and exit status 1."""
+    from distributed.scheduler import KilledWorker
+
     from .errors import InputError
 
+    return (InputError, ValueError, TypeError, OSError, ImportError, RuntimeError,
+            TimeoutError, KilledWorker)
+
+
+def main(argv=None):
+    """Entry point of the ``daskfft`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
@@ -244,7 +283,7 @@ def main(argv=None):
 
             warnings.simplefilter("ignore", HaloWarning)
             {"run": _run, "sample": _sample}[args.command](args)
-    except (InputError, ValueError, TypeError, OSError) as exc:
+    except _expected_errors() as exc:
         if args.debug:
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

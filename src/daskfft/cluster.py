@@ -60,7 +60,7 @@ def _worker_log_level():
 
 @contextlib.contextmanager
 def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dashboard=True,
-                 memory_limit="auto"):
+                 memory_limit="auto", info=None):
     """Start (or connect to) the cluster named by ``cluster`` and close it on exit.
 
     Parameters
@@ -69,7 +69,8 @@ def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dash
         ``"local"`` for a LocalCluster of worker processes on this machine,
         ``"threads"`` for dask's threaded scheduler in this process (no
         dashboard, least start-up time), or the address of a running
-        scheduler (``tcp://host:8786``).
+        scheduler (``tcp://host:8786``), or ``"mpi"`` for the dask-mpi
+        scheduler that :func:`daskfft.mpi.launch` started in this process.
     workers, threads_per_worker : int or None
         LocalCluster size; None lets dask choose from the machine's cores.
         For ``"threads"``, their product is the thread count.
@@ -78,6 +79,9 @@ def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dash
         free one).
     memory_limit : str, int or float
         Per-worker memory limit of a LocalCluster, as dask takes it.
+    info : dict, optional
+        For ``"mpi"``: the job's description from :func:`daskfft.mpi.launch`,
+        kept in the report; its ``workers_expected`` are waited for.
 
     Yields
     ------
@@ -103,6 +107,19 @@ def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dash
             n, t = _count(client)
             link = client.dashboard_link if dashboard else None
             yield Cluster("local", client=client, dashboard=link, workers=n, threads=t)
+        return
+
+    if cluster == "mpi":
+        address = dask.config.get("scheduler_address", None)
+        if not address:
+            raise ValueError("--cluster mpi runs only under an MPI launcher: "
+                             "mpiexec -n N daskfft run ... --cluster mpi")
+        info = dict(info or {})
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(info.get("workers_expected", 1), timeout=120)
+            n, t = _count(client)
+            yield Cluster("mpi", client=client, dashboard=client.dashboard_link if dashboard
+                          else None, workers=n, threads=t, extra=info)
         return
 
     with Client(cluster, timeout="30s") as client:

@@ -85,8 +85,14 @@ def _publish(stage, outdir, names):
         os.replace(Path(stage) / name, target)
 
 
-def _compute(cluster, arrays, progress):
-    """Compute ``arrays`` on ``cluster``, with a progress bar when asked."""
+def _port(url):
+    from urllib.parse import urlparse
+
+    return urlparse(url).port or 8787
+
+
+def _compute(cluster, arrays, progress, report_path=None):
+    """Compute ``arrays`` on ``cluster``, with a progress bar and a performance report when asked."""
     if cluster.client is None:
         if progress:
             from dask.diagnostics import ProgressBar
@@ -94,18 +100,22 @@ def _compute(cluster, arrays, progress):
             with ProgressBar():
                 return dask.compute(*arrays)
         return dask.compute(*arrays)
-    futures = cluster.client.compute(list(arrays))
-    if progress:
-        from distributed import progress as bar
+    from distributed import performance_report
 
-        bar(futures)
-    return cluster.client.gather(futures)
+    with (performance_report(filename=report_path) if report_path else contextlib.nullcontext()):
+        futures = cluster.client.compute(list(arrays))
+        if progress:
+            from distributed import progress as bar
+
+            bar(futures)
+        return cluster.client.gather(futures)
 
 
 def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=None,
         filter="gaussian", order=4, depth="auto", tol=1e-6, boundary="reflect", chunks=1024,
         cluster="local", workers=None, threads_per_worker=None, dashboard=True,
-        spectra="atlas", overwrite=False, progress=False):
+        spectra="atlas", overwrite=False, progress=False, performance_report=None,
+        cluster_info=None):
     """Filter an image file (or the built-in sample) into ``outdir``; return the report.
 
     Parameters
@@ -134,6 +144,11 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         Replace outputs already in ``outdir``.
     progress : bool
         Show a progress bar on stderr.
+    performance_report : bool, optional
+        Save Dask's HTML performance report as ``performance-report.html``;
+        default: on under MPI (where nobody watches the dashboard), else off.
+    cluster_info : dict, optional
+        Passed to :func:`daskfft.cluster.open_cluster` as ``info``.
 
     Returns
     -------
@@ -183,6 +198,10 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         names.append("spectra.png")
     if spectra in ("chunks", "all"):
         names.append("spectra")
+    if performance_report is None:
+        performance_report = cluster == "mpi"
+    if performance_report and cluster != "threads":
+        names.append("performance-report.html")
     anchor = _check_outdir(outdir, names, overwrite)
 
     halo_warning = None
@@ -208,11 +227,16 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         raise InputError(f"output {outdir}: cannot write in {anchor} ({exc.strerror})") from None
     try:
         with open_cluster(cluster, workers=workers, threads_per_worker=threads_per_worker,
-                          dashboard=dashboard) as cl:
+                          dashboard=dashboard, info=cluster_info) as cl:
             t_cluster = time.perf_counter()
             if cl.dashboard:
                 log.warning("dashboard: %s", cl.dashboard)
-            log.info("cluster: %s, %d workers, %d threads", cl.kind, cl.workers, cl.threads)
+                if cl.kind == "mpi":
+                    log.warning("from a login node: ssh -N -L 8787:%s:%s <user>@<login-node>, "
+                                "then open http://localhost:8787/status",
+                                cl.extra.get("scheduler_node"), _port(cl.dashboard))
+            log.info("cluster: %s, %d workers, %d threads%s", cl.kind, cl.workers, cl.threads,
+                     f", scheduler {cl.client.scheduler.address}" if cl.client else "")
 
             image = (sample_image(info.shape[0], chunks=chunks) if sample is not None
                      else io.read(info, chunks))
@@ -240,7 +264,9 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
                         blocks[i, j], directory=os.path.join(stage, "spectra"), index=(i, j))
                     for i in range(blocks.shape[0]) for j in range(blocks.shape[1])
                 ]))
-            results = list(_compute(cl, targets, progress))
+            report_path = (os.path.join(stage, "performance-report.html")
+                           if "performance-report.html" in names else None)
+            results = list(_compute(cl, targets, progress, report_path))
             t_compute = time.perf_counter()
 
             io.write_image(os.path.join(stage, names[0]), results.pop(0), info.format)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Start a single-node Slurm on this machine for the tests: slurmctld and slurmd
+# as root, no systemd, no cgroups, no accounting, state and logs under
+# $DASKFFT_SLURM_DIR (default /tmp/daskfft-slurm).  Idempotent: an already
+# answering controller is left alone.  Installs Debian's packages if missing.
+#
+#   bash .ci/slurm/start.sh     # then: sinfo; sbatch --wait ...
+#   bash .ci/slurm/stop.sh
+set -euo pipefail
+
+dir="${DASKFFT_SLURM_DIR:-/tmp/daskfft-slurm}"
+conf=/etc/slurm/slurm.conf
+cpus="${DASKFFT_SLURM_CPUS:-4}"  # advertised, whatever the machine has
+
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null; then
+  echo "slurm: installing slurmctld slurmd slurm-client" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client >/dev/null
+fi
+
+if [ -f "$conf" ] && sinfo -h >/dev/null 2>&1 && [ -n "$(sinfo -h -o %t 2>/dev/null | grep -E 'idle|mix|alloc')" ]; then
+  echo "slurm: already up" >&2
+  exit 0
+fi
+
+host="$(hostname -s)"
+mkdir -p "$dir/state" "$dir/spool" /etc/slurm
+mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
+cat > "$conf" <<CONF
+# Written by daskfft's .ci/slurm/start.sh: a one-node test cluster.
+ClusterName=daskfft-ci
+SlurmctldHost=$host(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/none
+CredType=cred/none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+SwitchType=switch/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+SlurmdParameters=config_overrides
+KillWait=5
+InactiveLimit=0
+MinJobAge=60
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=60 State=UP
+CONF
+
+slurmctld -c
+slurmd
+for _ in $(seq 1 60); do
+  state="$(sinfo -h -o %t 2>/dev/null || true)"
+  case "$state" in
+    idle*) echo "slurm: node $host idle ($cpus CPUs)" >&2; exit 0 ;;
+  esac
+  sleep 0.5
+done
+echo "slurm: node did not become idle; logs in $dir" >&2
+tail -n 20 "$dir"/slurmctld.log "$dir"/slurmd.log >&2 || true
+exit 1

@@ -1,0 +1,194 @@
+"""Run the pipeline inside an MPI job: dask-mpi starts the scheduler and workers.
+
+Layout, for N ranks: rank 0 runs the scheduler and the client (the pipeline);
+ranks 1..N-1 each run one worker.  No rank waits idle, and a job needs N >= 2.
+
+The cluster is closed to outsiders: by default rank 0 makes a TLS key and
+self-signed certificate in memory, hands it to the other ranks over MPI, and
+every scheduler, worker and client connection requires it.
+
+mpi4py and dask_mpi are imported only here, inside functions, so importing
+daskfft never starts MPI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+
+import dask
+
+from .errors import TooFewRanksError
+
+__all__ = ["launch", "MIN_RANKS", "launcher_name", "node_memory_limit", "scratch_root"]
+
+log = logging.getLogger("daskfft")
+
+MIN_RANKS = 2
+#: Seconds a worker keeps trying to reach a scheduler that has gone before it exits.
+DEATH_TIMEOUT = 30
+_INSTALL_HINT = ('--cluster mpi needs mpi4py and dask-mpi: pip install "daskfft[mpi]" '
+                 "(and an MPI: the PyPI 'mpich' wheel, or mpi4py built against the site's MPI)")
+
+
+def _import_mpi():
+    try:
+        from mpi4py import MPI
+        import dask_mpi  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"{_INSTALL_HINT} ({exc})") from None
+    return MPI
+
+
+def launcher_name(environ=os.environ):
+    """Which launcher started this process: "srun", "mpiexec" or "unknown"."""
+    # Hydra (MPICH's mpiexec) sets these for its ranks; srun's PMI2 does not.
+    if any(k in environ for k in ("HYDI_CONTROL_FD", "MPI_LOCALNRANKS", "PMI_HOSTNAME")):
+        return "mpiexec"
+    if "SLURM_STEP_ID" in environ and "SLURM_PROCID" in environ:
+        return "srun"
+    if "OMPI_COMM_WORLD_SIZE" in environ:
+        return "mpiexec"
+    return "unknown"
+
+
+def scratch_root(environ=os.environ):
+    """Where workers spill: ``$DASKFFT_SCRATCH``, ``$SLURM_TMPDIR``, ``$TMPDIR``, or /tmp."""
+    for key in ("DASKFFT_SCRATCH", "SLURM_TMPDIR", "TMPDIR"):
+        if environ.get(key):
+            return environ[key]
+    return tempfile.gettempdir()
+
+
+def node_memory_limit(ranks_on_node):
+    """This node's memory (cgroup- and rlimit-aware, as dask measures it) split between its ranks.
+
+    ``memory_limit="auto"`` would give every worker the whole node when ranks
+    are bound to cores.
+    """
+    from distributed.system import MEMORY_LIMIT
+
+    return int(MEMORY_LIMIT // max(1, ranks_on_node))
+
+
+def _tls_config(comm):
+    """Make a key and certificate on rank 0, share them over MPI, return the dask config."""
+    pem = None
+    if comm.rank == 0:
+        from distributed.security import Security
+
+        sec = Security.temporary()
+        pem = (sec.tls_ca_file, sec.tls_scheduler_key)
+    ca, key = comm.bcast(pem, root=0)
+    cfg = {"distributed.comm.require-encryption": True, "distributed.comm.tls.ca-file": ca}
+    for role in ("scheduler", "worker", "client"):
+        cfg[f"distributed.comm.tls.{role}.cert"] = ca
+        cfg[f"distributed.comm.tls.{role}.key"] = key
+    return cfg
+
+
+def _node_address():
+    name = socket.gethostname()
+    with contextlib.suppress(OSError):
+        return socket.gethostbyname(name), name
+    return "127.0.0.1", name
+
+
+def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
+           threads_per_worker=1, memory_limit=None, comm=None):
+    """Start a dask-mpi cluster across this job's ranks and run ``client_function`` on rank 0.
+
+    Every rank calls this.  Rank 0 runs the scheduler and
+    ``client_function(info)``, where ``info`` describes the job for the run
+    report; ranks 1..N-1 run workers until the client is done.  The cluster
+    is shut down however ``client_function`` ends.
+
+    Returns
+    -------
+    (bool, object)
+        ``(True, result)`` on rank 0 when ``client_function`` returned,
+        ``(False, exception)`` on rank 0 when it raised, and ``(None, None)``
+        on worker ranks.
+
+    Raises
+    ------
+    TooFewRanksError
+        With fewer than :data:`MIN_RANKS` ranks, on every rank, before anything starts.
+    """
+    MPI = _import_mpi()
+    from dask_mpi import execute
+
+    comm = comm or MPI.COMM_WORLD
+    if comm.size < MIN_RANKS:
+        raise TooFewRanksError(comm.size, MIN_RANKS)
+    ranks_on_node = comm.Split_type(MPI.COMM_TYPE_SHARED).size
+    limit = memory_limit if memory_limit is not None else node_memory_limit(ranks_on_node)
+    host_ip, host_name = _node_address()
+    if dashboard_address is None:
+        dashboard_address = f"{host_ip}:8787"
+    config = _tls_config(comm) if tls else {}
+    info = {
+        "kind": "mpi",
+        "launcher": launcher_name(),
+        "ranks": comm.size,
+        "workers_expected": comm.size - 1,
+        "mpi_library": MPI.Get_library_version().strip().splitlines()[0].strip(),
+        "mpi_vendor": "{} {}".format(MPI.get_vendor()[0], ".".join(map(str, MPI.get_vendor()[1]))),
+        "tls": bool(tls),
+        "scheduler_node": host_name if comm.rank == 0 else None,
+        "memory_limit_per_worker": limit,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
+    scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{comm.rank}-", dir=scratch_root())
+    outcome = {}
+
+    def client_side():
+        try:
+            outcome["result"] = client_function(info)
+        except BaseException as exc:  # the cluster must close whatever happened
+            outcome["error"] = exc
+        finally:
+            _retire_workers()
+
+    try:
+        with dask.config.set(config):
+            execute(
+                client_function=client_side,
+                client_rank=0,
+                scheduler_rank=0,
+                exclusive_workers=True,
+                protocol="tls" if tls else "tcp",
+                nthreads=threads_per_worker,
+                memory_limit=limit,
+                local_directory=scratch,
+                dashboard=dashboard,
+                dashboard_address=dashboard_address,
+                worker_options={"death_timeout": DEATH_TIMEOUT},
+                comm=comm,
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if comm.rank != 0:
+        return None, None
+    if "error" in outcome:
+        return False, outcome["error"]
+    return True, outcome.get("result")
+
+
+def _retire_workers():
+    """Close the workers before dask-mpi closes the scheduler, so nobody loses a comm."""
+    from distributed import Client
+
+    with contextlib.suppress(Exception), Client(timeout="10s") as client:
+        client.retire_workers(close_workers=True)
+
+
+def print_error(exc):
+    """One line on stderr for an error raised on rank 0."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    print(f"daskfft: error: {text}", file=sys.stderr, flush=True)

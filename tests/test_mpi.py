@@ -1,0 +1,178 @@
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from daskfft.cli import main
+from daskfft.mpi import launcher_name, node_memory_limit, scratch_root
+
+from mpi_helpers import MPIEXEC, mpi_run, needs_mpi
+from reference import make_image
+
+pytestmark = [needs_mpi, pytest.mark.slow]
+
+SAMPLE = ["run", "--sample", "384", "--chunks", "128", "--cutoff", "0.08", "--spectra", "all"]
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "out"
+    assert main([*SAMPLE, "-o", str(out), "--no-dashboard", "-q", "--workers", "2"]) == 0
+    return out
+
+
+def _same_outputs(a, b):
+    for name in ("filtered.png", "sample.png", "spectra.png"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    tiles = sorted(os.listdir(a / "spectra"))
+    assert tiles == sorted(os.listdir(b / "spectra")) and len(tiles) == 9
+    for t in tiles:
+        assert (a / "spectra" / t).read_bytes() == (b / "spectra" / t).read_bytes()
+
+
+@pytest.mark.parametrize("ranks", [3, 4])
+def test_mpi_run_equals_local_run_byte_for_byte(tmp_path, local_run, ranks):
+    out = tmp_path / "mpi"
+    proc = mpi_run(ranks, *SAMPLE, "-o", str(out), "--cluster", "mpi", "--dashboard-address",
+                   "127.0.0.1:0")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "error" not in proc.stderr.lower()
+    _same_outputs(out, local_run)
+    report = json.loads((out / "report.json").read_text())
+    cl = report["cluster"]
+    assert cl["kind"] == "mpi" and cl["launcher"] == "mpiexec"
+    assert cl["ranks"] == ranks and cl["workers"] == ranks - 1  # no idle rank
+    assert cl["mpi_library"].startswith("MPICH") and cl["tls"] is True
+    assert cl["memory_limit_per_worker"] == node_memory_limit(ranks)
+    assert (out / "performance-report.html").stat().st_size > 10_000
+    assert "ssh -N -L" in proc.stderr and "dashboard: http" in proc.stderr
+
+
+def test_too_few_ranks_is_one_line_and_no_hang(tmp_path):
+    t0 = time.monotonic()
+    proc = mpi_run(1, *SAMPLE, "-o", str(tmp_path / "o"), "--cluster", "mpi", timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "needs at least 2 MPI ranks" in proc.stderr and "found 1" in proc.stderr
+    assert time.monotonic() - t0 < 60
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated"])
+def test_failed_run_exits_nonzero_quickly_with_one_line(tmp_path, case):
+    bad = tmp_path / "bad.png"
+    if case == "truncated":
+        iio.imwrite(tmp_path / "big.png", make_image((400, 400, 3), np.uint8))
+        data = (tmp_path / "big.png").read_bytes()
+        bad.write_bytes(data[: len(data) // 3])
+    t0 = time.monotonic()
+    proc = mpi_run(3, "run", str(bad), "-o", str(tmp_path / "o"), "--cluster", "mpi", "-q",
+                   timeout=90)
+    assert time.monotonic() - t0 < 60
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("daskfft: error: input"), proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_lost_worker_ends_the_job(tmp_path):
+    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", "6000",
+           "--chunks", "500", "-o", str(tmp_path / "o"), "--cluster", "mpi", "-v",
+           "--no-dashboard"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_line(proc, "cluster: mpi", 60)
+        workers = _rank_pids(proc.pid)[1:]
+        assert workers, "no worker ranks found"
+        t0 = time.monotonic()
+        os.kill(workers[-1], 9)
+        proc.wait(timeout=60)
+        assert time.monotonic() - t0 < 60
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode != 0
+    assert not (tmp_path / "o").exists()
+
+
+def test_outsiders_cannot_reach_the_scheduler(tmp_path):
+    from distributed import Client
+    from distributed.security import Security
+
+    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", "3000",
+           "--chunks", "500", "-o", str(tmp_path / "o"), "--cluster", "mpi", "-v",
+           "--no-dashboard"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = _wait_for_line(proc, "scheduler tls://", 60)
+        address = re.search(r"scheduler (tls://\S+)", line).group(1)
+        # A client with a certificate of its own (not this job's), and a plain one.
+        attempts = [(address, Security.temporary()), (address.replace("tls://", "tcp://"), None)]
+        for attempt, security in attempts:
+            with pytest.raises((OSError, TimeoutError)):
+                Client(attempt, security=security, timeout="3s")
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err  # the job's own ranks could
+    assert (tmp_path / "o" / "filtered.png").exists()
+
+
+def test_no_tls_runs_on_plain_tcp(tmp_path):
+    proc = mpi_run(2, "run", "--sample", "128", "-o", str(tmp_path / "o"), "--cluster", "mpi",
+                   "--no-tls", "-v", "--no-dashboard", "--no-performance-report")
+    assert proc.returncode == 0, proc.stderr
+    assert "scheduler tcp://" in proc.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["cluster"]["tls"] is False
+    assert not (tmp_path / "o" / "performance-report.html").exists()
+
+
+def test_importing_daskfft_starts_no_mpi():
+    code = "import sys, daskfft, daskfft.cli, daskfft.mpi; assert 'mpi4py' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_launcher_and_scratch_detection():
+    assert launcher_name({"HYDI_CONTROL_FD": "7", "PMI_RANK": "0"}) == "mpiexec"
+    assert launcher_name({"SLURM_STEP_ID": "0", "SLURM_PROCID": "2", "PMI_FD": "9"}) == "srun"
+    assert launcher_name({}) == "unknown"
+    assert scratch_root({"SLURM_TMPDIR": "/scratch/j1", "TMPDIR": "/tmp/x"}) == "/scratch/j1"
+    assert scratch_root({"TMPDIR": "/tmp/x"}) == "/tmp/x"
+
+
+def _wait_for_line(proc, text, timeout):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if text in line:
+            return line
+    pytest.fail(f"{text!r} not seen in {timeout} s; stderr so far: {''.join(seen)}")
+
+
+def _rank_pids(mpiexec_pid):
+    """PIDs of the python processes below ``mpiexec`` (ranks), in start order."""
+    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    children = {}
+    for pid, ppid, args in rows:
+        children.setdefault(int(ppid), []).append((int(pid), args))
+    found, todo = [], [mpiexec_pid]
+    while todo:
+        for pid, args in children.get(todo.pop(), []):
+            todo.append(pid)
+            if "daskfft" in args and "mpiexec" not in args:
+                found.append(pid)
+    return sorted(found)
