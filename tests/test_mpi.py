@@ -126,14 +126,29 @@ def test_outsiders_cannot_reach_the_scheduler(tmp_path):
     assert (tmp_path / "o" / "filtered.png").exists()
 
 
-def test_no_tls_runs_on_plain_tcp(tmp_path):
+def test_no_tls_memory_limit_and_scratch(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     proc = mpi_run(2, "run", "--sample", "128", "-o", str(tmp_path / "o"), "--cluster", "mpi",
-                   "--no-tls", "-v", "--no-dashboard", "--no-performance-report")
+                   "--no-tls", "-v", "--no-dashboard", "--no-performance-report",
+                   "--memory-limit", "1.5GB", env={"TMPDIR": str(scratch)})
     assert proc.returncode == 0, proc.stderr
     assert "scheduler tcp://" in proc.stderr
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["cluster"]["tls"] is False
+    assert report["cluster"]["memory_limit_per_worker"] == "1.5GB"
     assert not (tmp_path / "o" / "performance-report.html").exists()
+    assert os.listdir(scratch) == []  # every rank removed its scratch folder
+
+
+def test_clean_shutdown_even_in_dasks_own_logs(tmp_path):
+    """-vv shows distributed's logs: the shutdown must not leave errors there either."""
+    proc = mpi_run(3, "run", "--sample", "256", "-o", str(tmp_path / "o"), "--cluster", "mpi",
+                   "-vv", "--no-dashboard")
+    assert proc.returncode == 0, proc.stderr
+    assert "distributed." in proc.stderr  # the logs are really shown
+    for noise in ("Traceback", "CommClosedError", "ERROR", "Exception"):
+        assert noise not in proc.stderr, proc.stderr
 
 
 def test_importing_daskfft_starts_no_mpi():

@@ -15,6 +15,7 @@ from mpi_helpers import needs_mpi
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "slurm" / "daskfft.sbatch"
+MULTINODE = ROOT / "slurm" / "daskfft-multinode.sbatch"
 
 
 def _slurm_up():
@@ -39,13 +40,13 @@ pytestmark = [
 ARGS = ["--chunks", "128", "--filter", "butterworth", "--cutoff", "0.1"]
 
 
-def _sbatch(tmp_path, launcher, ranks, *args):
+def _sbatch(tmp_path, launcher, ranks, *args, script=SCRIPT, extra=()):
     log = tmp_path / f"job-{launcher}.log"
     env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     proc = subprocess.run(
         ["sbatch", "--wait", f"--ntasks={ranks}", "--time=3", f"--output={log}",
-         f"--chdir={tmp_path}", str(SCRIPT), *args],
+         f"--chdir={tmp_path}", *extra, str(script), *args],
         capture_output=True, text=True, timeout=240, env=env)
     return proc, log.read_text() if log.exists() else ""
 
@@ -78,6 +79,15 @@ def test_sbatch_script_runs_and_matches_local(tmp_path, city, local_out, launche
     assert report["cluster"]["launcher"] == launcher
     assert report["cluster"]["ranks"] == ranks and report["cluster"]["workers"] == ranks - 1
     assert report["cluster"]["slurm_job_id"]
+
+
+def test_multinode_script_on_one_node(tmp_path, city, local_out):
+    out = tmp_path / "out"
+    proc, log = _sbatch(tmp_path, "srun", 3, str(city), str(out), *ARGS, script=MULTINODE,
+                        extra=("--nodes=1", "--ntasks-per-node=3"))
+    assert proc.returncode == 0, proc.stderr + log
+    assert "Traceback" not in log and "(1 nodes), 3 ranks, launcher srun" in log
+    assert (out / "filtered.png").read_bytes() == (local_out / "filtered.png").read_bytes()
 
 
 def test_sbatch_script_fails_with_the_run(tmp_path):

@@ -145,6 +145,7 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
     scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{comm.rank}-", dir=scratch_root())
+    config["temporary-directory"] = scratch  # the scheduler's scratch too
     outcome = {}
 
     def client_side():
