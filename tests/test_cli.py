@@ -128,7 +128,7 @@ def test_overwrite_replaces_outputs(tmp_path, rgb_png, capsys):
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["filter"]["cutoff_cycles_per_pixel"] == 0.2
     assert (tmp_path / "o" / "keep.txt").read_text() == "mine"
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".daskfft")]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".daskfft-partial")]
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import numpy as np
 
 from .filters import check_filter, halo_depth, transfer_function
 
-__all__ = ["filter_block", "lowpass", "as_image", "DEFAULT_CHUNKS"]
+__all__ = ["filter_block", "lowpass", "as_image", "overlap_map", "DEFAULT_CHUNKS"]
 
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
 #: chunk, far above dask's per-task cost, and a few MB per task.
@@ -47,7 +47,24 @@ def _pad(x, widths, boundary):
     return np.pad(x, widths, mode="constant", constant_values=boundary)
 
 
-def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), pad_mode="reflect"):
+def _fft_filter(x, h, fast_cols):
+    spectrum = ducc0.fft.r2c(x, axes=(0, 1))
+    spectrum *= h.reshape(h.shape + (1,) * (x.ndim - 2))
+    return ducc0.fft.c2r(spectrum, axes=(0, 1), lastsize=fast_cols, forward=False, inorm=2,
+                         allow_overwriting_input=True)
+
+
+def nodata_mask(x, nodata):
+    """True where ``x`` holds data: not equal to ``nodata`` (not NaN, for a NaN nodata)."""
+    if nodata is None:
+        return None
+    if isinstance(nodata, float) and np.isnan(nodata):
+        return ~np.isnan(x)
+    return x != nodata
+
+
+def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), pad_mode="reflect",
+                 nodata=None):
     """Low-pass one (already haloed) block with a real FFT pair.
 
     Parameters
@@ -64,6 +81,9 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
         overlap because the whole axis is shorter than the halo.
     pad_mode : str or float
         How ``self_pad`` extends the block: a ``boundary`` of ``lowpass``.
+    nodata : float, optional
+        Pixels equal to it are left out (normalised convolution) and stay
+        ``nodata`` in the output.
 
     Returns
     -------
@@ -75,22 +95,37 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
     Each padded block is extended at its far edges to a fast FFT length
     (``ducc0.fft.good_size``) by mirroring; those extra pixels lie beyond the
     halo, so they weigh on the kept pixels no more than the halo rule allows.
+    With ``nodata``, the result is ``F(x * m) / F(m)`` for the data mask
+    ``m``, so holes neither darken nor brighten their neighbours.
     """
-    x = block.astype(work_dtype, copy=False)
+    valid = nodata_mask(block, nodata)
+    x = block.astype(work_dtype, copy=valid is not None)
+    if valid is not None:
+        x[~valid] = 0
     extra = [(0, 0)] * (x.ndim - 2)
-    if any(self_pad):
-        x = _pad(x, [(p, p) for p in self_pad] + extra, pad_mode)
-    rows, cols = x.shape[:2]
+    layers = [x] if valid is None else [x, valid.astype(work_dtype)]
+    rows, cols = x.shape[0] + 2 * self_pad[0], x.shape[1] + 2 * self_pad[1]
     fast = (ducc0.fft.good_size(rows, True), ducc0.fft.good_size(cols, True))
-    if fast != (rows, cols):
-        x = np.pad(x, [(0, fast[0] - rows), (0, fast[1] - cols)] + extra, mode="symmetric")
     h = transfer_function(fast, cutoff, filter, order, np.dtype(work_dtype).type)
-    spectrum = ducc0.fft.r2c(x, axes=(0, 1))
-    spectrum *= h.reshape(h.shape + (1,) * (x.ndim - 2))
-    y = ducc0.fft.c2r(spectrum, axes=(0, 1), lastsize=fast[1], forward=False, inorm=2,
-                      allow_overwriting_input=True)
-    p0, p1 = self_pad
-    return y[p0 : p0 + block.shape[0], p1 : p1 + block.shape[1]]
+    out = []
+    for i, layer in enumerate(layers):
+        if any(self_pad):
+            # The mask is extended like the image, but a constant boundary is data (1).
+            mode = pad_mode if i == 0 or isinstance(pad_mode, str) else 1.0
+            layer = _pad(layer, [(p, p) for p in self_pad] + extra, mode)
+        if fast != (rows, cols):
+            layer = np.pad(layer, [(0, fast[0] - rows), (0, fast[1] - cols)] + extra,
+                           mode="symmetric")
+        p0, p1 = self_pad
+        out.append(_fft_filter(layer, h, fast[1])[p0 : p0 + block.shape[0],
+                                                   p1 : p1 + block.shape[1]])
+    if valid is None:
+        return out[0]
+    weight = out[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = out[0] / weight
+    y[~valid | ~(weight > 1e-9)] = nodata
+    return y
 
 
 def as_image(image, chunks=DEFAULT_CHUNKS):
@@ -125,7 +160,7 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
 
 
 def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
-            tol=1e-6):
+            tol=1e-6, nodata=None):
     """Low-pass filter an image chunk by chunk in the frequency domain.
 
     Parameters
@@ -151,6 +186,10 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     tol : float, default 1e-6
         L1 mass of the spatial kernel allowed outside the halo, for
         ``depth="auto"``.
+    nodata : float, optional
+        Pixels equal to this value (NaN: NaN pixels) are no data: they are
+        left out of the filter by normalised convolution, so they do not
+        darken their neighbours, and stay ``nodata`` in the result.
 
     Returns
     -------
@@ -194,16 +233,39 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     """
     cutoff, filter, order, tol = check_filter(cutoff, filter, order, tol)
     boundary = check_boundary(boundary)
+    nodata = check_nodata(nodata)
     image = as_image(image)
     if isinstance(depth, str) and depth == "auto":
         depth = halo_depth(cutoff, filter=filter, order=order, tol=tol)
     elif isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 0:
         raise ValueError(f'`depth` must be "auto" or an integer >= 0, got {depth!r}')
-    depth = int(depth)
     dtype = np.float32 if image.dtype == np.float32 else np.float64
+    out = overlap_map(filter_block, image, int(depth), boundary, dtype=dtype,
+                      meta=np.empty((0,) * image.ndim, dtype=dtype), cutoff=cutoff,
+                      filter=filter, order=order, work_dtype=dtype, nodata=nodata)
+    if out.chunks != image.chunks:
+        out = out.rechunk(image.chunks)
+    return out
 
-    # An axis shorter than the halo cannot be overlapped by dask: keep it in
-    # one chunk and let the kernel extend it with the same boundary rule.
+
+def check_nodata(nodata):
+    """Validate ``nodata``: None or a number (NaN allowed)."""
+    if nodata is None:
+        return None
+    if isinstance(nodata, bool) or not isinstance(nodata, Real):
+        raise TypeError(f"`nodata` must be a number or None, got {nodata!r}")
+    return float(nodata)
+
+
+def overlap_map(func, image, depth, boundary, *, trim=True, **kwargs):
+    """``map_overlap`` of ``func`` with a ``depth``-pixel halo on the two image axes.
+
+    ``func`` receives each haloed block plus ``self_pad`` and ``pad_mode``
+    keywords: along an axis shorter than the halo, dask cannot overlap, so
+    the axis is kept in one chunk and ``func`` must extend it itself (see
+    :func:`filter_block`).  Other keywords go to ``map_overlap``; chunks
+    smaller than the halo are merged by dask.
+    """
     source = image
     dask_depth, self_pad = {}, []
     for axis in (0, 1):
@@ -216,24 +278,7 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
         dask_depth[2] = 0
     dask_boundary = {a: (boundary if d else "none") for a, d in dask_depth.items()}
     with warnings.catch_warnings():
-        # dask warns when it must merge chunks smaller than the halo; that is
-        # expected here, and the output gets the input's chunks back below.
+        # dask warns when it must merge chunks smaller than the halo; expected here.
         warnings.filterwarnings("ignore", message=".*overlap.*", category=UserWarning)
-        out = source.map_overlap(
-            filter_block,
-            depth=dask_depth,
-            boundary=dask_boundary,
-            trim=True,
-            dtype=dtype,
-            meta=np.empty((0,) * image.ndim, dtype=dtype),
-            cutoff=cutoff,
-            filter=filter,
-            order=order,
-            work_dtype=dtype,
-            self_pad=tuple(self_pad),
-            pad_mode=boundary,
-        )
-    if out.chunks != image.chunks:
-        out = out.rechunk(image.chunks)
-    return out
-
+        return source.map_overlap(func, depth=dask_depth, boundary=dask_boundary, trim=trim,
+                                  self_pad=tuple(self_pad), pad_mode=boundary, **kwargs)

@@ -163,7 +163,19 @@ def build_parser():
                      help="save Dask's performance-report.html in OUTDIR (default: on under "
                           "mpi, off otherwise)")
 
+    flt.add_argument("--nodata", type=float, metavar="V",
+                     help="no-data value: such pixels are left out of the filter and stay V "
+                          "(default: the input's own, e.g. a GeoTIFF's GDAL_NODATA; 'nan' allowed)")
+
     outg = run.add_argument_group("output")
+    outg.add_argument("--output-format", choices=("tiff", "zarr", "png", "jpeg"),
+                      help="format of filtered.* (default: the input's; TIFF and Zarr are "
+                           "written in parts, PNG/JPEG only up to 100 Mpx)")
+    outg.add_argument("--compression", choices=("none", "zlib"), default="none",
+                      help="TIFF output compression (default: %(default)s)")
+    outg.add_argument("--resume", action="store_true",
+                      help="finish a run that was killed, computing only its missing chunks "
+                           "(same input and options)")
     outg.add_argument("--spectra", choices=SPECTRA_CHOICES, default="atlas",
                       help="spectra to write: the atlas, one PNG per chunk, all, or none "
                            "(default: %(default)s)")
@@ -175,9 +187,11 @@ def build_parser():
         description="Write the deterministic synthetic city-map image (streets, building "
                     "blocks, parks, and a zone plate in the top-left corner) at any size.")
     smp.add_argument("-o", "--output", required=True, metavar="PATH",
-                     help="output file, .png or .tif")
+                     help="output file: .tif (tiled BigTIFF, written in bands, any size) or "
+                          ".png (up to 100 Mpx)")
     smp.add_argument("--size", type=_positive_int, default=2048, metavar="N",
                      help="edge in pixels (default: %(default)s)")
+    smp.add_argument("--compress", action="store_true", help="zlib-compress a TIFF")
     smp.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     _add_common(smp)
     return parser
@@ -210,6 +224,8 @@ def _run(args):
         return run(args.input, args.outdir, sample=args.sample, cutoff=args.cutoff,
                    sigma=args.sigma, filter=args.filter, order=args.order, depth=args.depth,
                    tol=args.tol, boundary=args.boundary, chunks=args.chunks,
+                   nodata=args.nodata, output_format=args.output_format,
+                   compression=args.compression, resume=args.resume,
                    cluster=args.cluster, workers=args.workers,
                    threads_per_worker=args.threads_per_worker, dashboard=args.dashboard,
                    spectra=args.spectra, overwrite=args.overwrite, progress=progress,
@@ -243,17 +259,25 @@ def _sample(args):
     fmt = io.FORMATS.get(os.path.splitext(args.output)[1].lower())
     if fmt not in ("png", "tiff"):
         raise InputError(f"output {args.output}: must end in .png, .tif or .tiff")
+    if fmt == "png" and args.size**2 > io.WHOLE_IMAGE_CAP:
+        raise InputError(f"output {args.output}: PNG is written whole, and {args.size}^2 px is "
+                         f"above the cap of {io.WHOLE_IMAGE_CAP / 1e6:.0f} Mpx; use .tif")
     if os.path.exists(args.output) and not args.overwrite:
         raise InputError(f"output {args.output}: already exists; pass --overwrite to replace")
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise InputError(f"output {args.output}: folder {folder} does not exist")
-    image = sample_image(args.size).compute()
+    image = sample_image(args.size, chunks=1024)
     fd, tmp = tempfile.mkstemp(prefix=".daskfft-", suffix=os.path.splitext(args.output)[1],
                                dir=folder)
     os.close(fd)
     try:
-        io.write_image(tmp, image, fmt)
+        if fmt == "tiff":  # streamed: one band of rows in memory at a time
+            io.write_tiff(tmp, lambda r0, r1: image[r0:r1].compute(), image.shape, image.dtype,
+                          photometric="rgb", band=1024, compression="zlib" if args.compress
+                          else None)
+        else:
+            io.write_image(tmp, image.compute(), fmt)
         os.replace(tmp, args.output)
     finally:
         if os.path.exists(tmp):

@@ -1,9 +1,16 @@
-"""Reading images lazily, writing them atomically, and turning spectra into pictures."""
+"""Reading images lazily, writing them streamed and atomically, and spectra as pictures.
+
+Formats: TIFF/BigTIFF (tifffile; tiled files read tile-aligned, striped files
+in row bands, each task opening the file itself), Zarr v2/v3 arrays (zarr,
+chunks aligned to the store's) and PNG/JPEG (imageio; read and written
+whole, so only below :data:`WHOLE_IMAGE_CAP` pixels).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
@@ -12,10 +19,27 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["FORMATS", "ImageInfo", "probe", "read", "to_dtype", "write_image", "write_picture"]
+__all__ = ["FORMATS", "OUTPUT_EXT", "WHOLE_IMAGE_CAP", "GEO_TAGS", "ImageInfo", "aligned_chunks",
+           "probe", "read", "to_dtype", "write_image", "write_tiff", "write_picture", "picture"]
+
+log = logging.getLogger("daskfft")
 
 #: File suffixes understood, and the format each means.
-FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
+FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
+           ".zarr": "zarr"}
+#: The suffix written for each output format.
+OUTPUT_EXT = {"png": "png", "jpeg": "jpg", "tiff": "tif", "zarr": "zarr"}
+#: PNG and JPEG cannot be read or written in parts: above this many pixels
+#: reading them warns, and writing them is refused (use TIFF or Zarr).
+WHOLE_IMAGE_CAP = 100_000_000
+#: TIFF tags that carry georeferencing (GeoTIFF) and GDAL's nodata and
+#: metadata; copied from a TIFF input to a TIFF output unchanged.
+GEO_TAGS = {33550: "ModelPixelScaleTag", 33922: "ModelTiepointTag",
+            34264: "ModelTransformationTag", 34735: "GeoKeyDirectoryTag",
+            34736: "GeoDoubleParamsTag", 34737: "GeoAsciiParamsTag",
+            42112: "GDAL_METADATA", 42113: "GDAL_NODATA"}
+#: Tile edge of TIFF outputs, pixels.
+TIFF_TILE = 256
 
 
 @dataclass(frozen=True)
@@ -26,11 +50,26 @@ class ImageInfo:
     format: str
     shape: tuple
     dtype: np.dtype
+    native_chunks: tuple = ()  # tile or strip (TIFF), chunk (Zarr); () when read whole
+    tiled: bool = False
+    photometric: str = "minisblack"
+    alpha: bool = False
+    tags: tuple = field(default=(), compare=False)  # GeoTIFF/GDAL tags, as tifffile extratags
+    nodata: float | None = None
 
     @property
     def has_alpha(self):
-        """PNG-style gray+alpha or RGBA: the last channel is opacity, not image."""
-        return len(self.shape) == 3 and self.shape[2] in (2, 4) and self.format == "png"
+        """The last channel is opacity, not image: it passes through unfiltered."""
+        return self.alpha and len(self.shape) == 3
+
+    @property
+    def megapixels(self):
+        return self.shape[0] * self.shape[1] / 1e6
+
+
+def _reason(exc):
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def probe(path):
@@ -39,39 +78,31 @@ def probe(path):
     Raises
     ------
     InputError
-        One line naming the path and the problem: missing, a directory,
-        empty, an unknown suffix, unreadable, not 2-D or 3-D, or a pixel type
-        that is not integer or real.
+        One line naming the path and the problem: missing, a directory that
+        is not a Zarr array, empty, an unknown suffix, unreadable, not 2-D or
+        3-D, or a pixel type that is not integer or real.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"input {path}: no such file")
-    if p.is_dir():
-        raise InputError(f"input {path}: is a directory, expected an image file")
     fmt = FORMATS.get(p.suffix.lower())
+    if p.is_dir() and fmt != "zarr":
+        raise InputError(f"input {path}: is a directory, expected an image file or a .zarr array")
     if fmt is None:
         raise InputError(
             f"input {path}: unsupported format {p.suffix or '(no suffix)'!r}; "
             f"use one of {', '.join(sorted(FORMATS))}"
         )
-    if p.stat().st_size == 0:
+    if fmt != "zarr" and p.stat().st_size == 0:
         raise InputError(f"input {path}: file is empty")
     try:
-        if fmt == "tiff":
-            import tifffile
-
-            with tifffile.TiffFile(p) as tif:
-                series = tif.series[0]
-                shape, dtype = tuple(series.shape), np.dtype(series.dtype)
-        else:
-            import imageio.v3 as iio
-
-            # imageio leaks the file handle when no plugin accepts a file; our own closes.
-            with open(p, "rb") as fh:
-                props = iio.improps(fh, extension=p.suffix.lower())
-            shape, dtype = tuple(props.shape), np.dtype(props.dtype)
+        info = {"tiff": _probe_tiff, "zarr": _probe_zarr}.get(fmt, _probe_whole)(p, fmt)
+    except InputError:
+        raise
     except Exception as exc:  # every decoder has its own exception types
-        raise InputError(f"input {path}: not a readable {fmt.upper()} file ({_reason(exc)})") from None
+        raise InputError(f"input {path}: not a readable {fmt.upper()} "
+                         f"{'store' if fmt == 'zarr' else 'file'} ({_reason(exc)})") from None
+    shape, dtype = info.shape, info.dtype
     if len(shape) not in (2, 3):
         raise InputError(
             f"input {path}: image must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
@@ -81,53 +112,155 @@ def probe(path):
         raise InputError(f"input {path}: pixel type {dtype} is not supported (integers or real floats)")
     if 0 in shape:
         raise InputError(f"input {path}: image is empty, shape {shape}")
-    return ImageInfo(str(path), fmt, shape, dtype)
+    if fmt in ("png", "jpeg") and info.megapixels * 1e6 > WHOLE_IMAGE_CAP:
+        log.warning("input %s: %s cannot be read in parts, so one worker decodes all %.0f Mpx; "
+                    "for images this large use a tiled TIFF or Zarr", path, fmt.upper(),
+                    info.megapixels)
+    return info
 
 
-def _reason(exc):
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+def _probe_whole(p, fmt):
+    import imageio.v3 as iio
+
+    # imageio leaks the file handle when no plugin accepts a file; our own closes.
+    with open(p, "rb") as fh:
+        props = iio.improps(fh, extension=p.suffix.lower())
+    shape = tuple(props.shape)
+    alpha = fmt == "png" and len(shape) == 3 and shape[2] in (2, 4)
+    return ImageInfo(str(p), fmt, shape, np.dtype(props.dtype), alpha=alpha,
+                     photometric="rgb" if len(shape) == 3 and shape[2] >= 3 else "minisblack")
 
 
-def load(info):
-    """Decode the whole file and check it against its header; runs inside a task."""
-    try:
-        if info.format == "tiff":
-            import tifffile
+def _probe_tiff(p, fmt):
+    import tifffile
 
-            data = tifffile.imread(info.path)
+    with tifffile.TiffFile(p) as tif:
+        series = tif.series[0]
+        page = series.pages[0]
+        shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+        if page.is_tiled:
+            native = (page.tilelength, page.tilewidth)
         else:
-            import imageio.v3 as iio
+            native = (max(1, min(page.rowsperstrip or shape[0], shape[0])), shape[1] if len(shape) > 1 else 1)
+        photometric = "rgb" if page.photometric == tifffile.PHOTOMETRIC.RGB else "minisblack"
+        alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
+        tags, nodata = [], None
+        for code in GEO_TAGS:
+            tag = page.tags.get(code)
+            if tag is None:
+                continue
+            value = tag.value
+            if code == 42113:
+                nodata = _parse_nodata(value)
+            tags.append((code, int(tag.dtype), tag.count, value, True))
+    if len(shape) == 3 and photometric != "rgb" and series.axes.startswith("S"):
+        raise InputError(f"input {p}: planar (band-first) TIFF is not supported; "
+                         "store bands last (contiguous samples)")
+    return ImageInfo(str(p), fmt, shape, dtype, native_chunks=native, tiled=page.is_tiled,
+                     photometric=photometric, alpha=alpha, tags=tuple(tags), nodata=nodata)
 
-            with open(info.path, "rb") as fh:
-                data = iio.imread(fh, extension=os.path.splitext(info.path)[1].lower())
+
+def _parse_nodata(value):
+    text = value.strip().strip("\x00") if isinstance(value, str) else str(value)
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _probe_zarr(p, fmt):
+    import zarr
+
+    array = zarr.open_array(str(p), mode="r")
+    shape = tuple(array.shape)
+    attrs = dict(array.attrs)
+    nodata = attrs.get("nodata")
+    return ImageInfo(str(p), fmt, shape, np.dtype(array.dtype), native_chunks=tuple(array.chunks[:2]),
+                     tiled=True, photometric=attrs.get("photometric", "minisblack"),
+                     alpha=bool(attrs.get("alpha", False)),
+                     nodata=None if nodata is None else float(nodata))
+
+
+def aligned_chunks(info, chunks):
+    """Chunk edge(s) near ``chunks`` that are whole multiples of the file's tiles or store chunks."""
+    if not info.native_chunks:
+        return (chunks, chunks)
+    out = []
+    for n, size in zip(info.native_chunks, info.shape[:2]):
+        out.append(min(size, max(n, round(chunks / n) * n)))
+    return tuple(out)
+
+
+def _check_finite(block, path, nodata):
+    if block.dtype.kind == "f":
+        ok = np.isfinite(block)
+        if nodata is not None and np.isnan(nodata):
+            ok |= np.isnan(block)
+        if not ok.all():
+            raise InputError(f"input {path}: {int(ok.size - np.count_nonzero(ok))} pixels are NaN "
+                             "or infinite (counted in the first chunk that has any); fill them, "
+                             "or pass --nodata nan if NaN marks missing data")
+    return block
+
+
+def _read_tiff_region(block_info=None, path=None, ndim=2):
+    """Read one chunk of a TIFF: runs in a task, which opens the file itself."""
+    import tifffile
+    import zarr
+
+    loc = block_info[None]["array-location"]
+    try:
+        with tifffile.imread(path, aszarr=True) as store:
+            data = zarr.open_array(store, mode="r")[tuple(slice(a, b) for a, b in loc)]
+    except Exception as exc:
+        raise InputError(f"input {path}: cannot decode ({_reason(exc)})") from None
+    return np.asarray(data).reshape([b - a for a, b in loc])
+
+
+def _load_whole(info):
+    """Decode a whole PNG/JPEG and check it against its header; runs inside a task."""
+    import imageio.v3 as iio
+
+    try:
+        with open(info.path, "rb") as fh:
+            data = iio.imread(fh, extension=os.path.splitext(info.path)[1].lower())
     except Exception as exc:
         raise InputError(f"input {info.path}: cannot decode ({_reason(exc)})") from None
     if data.shape != info.shape or data.dtype != info.dtype:
-        raise InputError(
-            f"input {info.path}: decoded {data.shape} {data.dtype}, header said "
-            f"{info.shape} {info.dtype}"
-        )
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise InputError(f"input {info.path}: {bad} pixels are NaN or infinite; fill them first")
+        raise InputError(f"input {info.path}: decoded {data.shape} {data.dtype}, header said "
+                         f"{info.shape} {info.dtype}")
     return data
 
 
-def read(info, chunks):
-    """The image as a lazy dask array of ``chunks``-pixel squares, channels whole.
+def read(info, chunks, *, nodata=None):
+    """The image as a lazy dask array, read by the workers; channels in one chunk.
 
-    The file is decoded inside a task, so on a cluster the pixels go from the
-    disk to a worker, never through the client.  PNG and JPEG cannot be read
-    in parts, so one task decodes the whole file.
+    TIFF: every task opens the file and reads its own region, tile-aligned
+    for a tiled file; a striped file is read in full-width row bands, split
+    into column chunks afterwards.  Zarr: ``chunks`` rounded to the store's
+    chunks.  PNG/JPEG: one task decodes the whole file.  Float pixels must
+    be finite, unless they are the (NaN) ``nodata``.
     """
-    whole = da.from_delayed(
-        dask.delayed(load, pure=True)(info, dask_key_name=f"read-{dask.base.tokenize(info)}"),
-        shape=info.shape,
-        dtype=info.dtype,
-        meta=np.empty((0,) * len(info.shape), dtype=info.dtype),
-    )
-    return whole.rechunk((chunks, chunks) + (-1,) * (len(info.shape) - 2))
+    extra = (-1,) * (len(info.shape) - 2)
+    meta = np.empty((0,) * len(info.shape), dtype=info.dtype)
+    rows, cols = aligned_chunks(info, chunks)
+    if info.format == "tiff":
+        band_cols = cols if info.tiled else info.shape[1]
+        grid = da.core.normalize_chunks((rows, band_cols) + tuple(info.shape[2:]), info.shape)
+        image = da.map_blocks(_read_tiff_region, chunks=grid, dtype=info.dtype, meta=meta,
+                              path=info.path, ndim=len(info.shape))
+        if not info.tiled:
+            image = image.rechunk((rows, chunks) + extra)
+    elif info.format == "zarr":
+        image = da.from_zarr(info.path, chunks=(rows, cols) + extra)
+    else:
+        whole = da.from_delayed(
+            dask.delayed(_load_whole, pure=True)(info, dask_key_name=f"read-{dask.base.tokenize(info)}"),
+            shape=info.shape, dtype=info.dtype, meta=meta)
+        image = whole.rechunk((rows, cols) + extra)
+    if info.dtype.kind == "f":
+        image = image.map_blocks(_check_finite, info.path, nodata, dtype=info.dtype, meta=meta)
+    return image
 
 
 def to_dtype(x, dtype):
@@ -140,19 +273,48 @@ def to_dtype(x, dtype):
 
 
 def write_image(path, array, fmt):
-    """Write ``array`` to ``path`` in ``fmt`` ("png", "jpeg" or "tiff")."""
+    """Write a whole in-memory ``array`` to ``path`` as "png" or "jpeg" (or small "tiff")."""
     if fmt == "tiff":
-        import tifffile
+        write_tiff(path, lambda r0, r1: array[r0:r1], array.shape, array.dtype)
+        return
+    import imageio.v3 as iio
 
-        photometric = "rgb" if array.ndim == 3 and array.shape[2] in (3, 4) else "minisblack"
-        extrasamples = None
-        if photometric == "rgb" and array.shape[2] == 4:
-            extrasamples = ["unassalpha"]
-        tifffile.imwrite(path, array, photometric=photometric, extrasamples=extrasamples)
-    else:
-        import imageio.v3 as iio
+    iio.imwrite(path, array, extension=".png" if fmt == "png" else ".jpg")
 
-        iio.imwrite(path, array, extension=".png" if fmt == "png" else ".jpg")
+
+def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=(),
+               compression=None, band=None):
+    """Stream a tiled BigTIFF to ``path``, one band of tile rows at a time.
+
+    Parameters
+    ----------
+    rows : callable
+        ``rows(r0, r1)`` returns image rows ``r0:r1`` as a NumPy array; it is
+        called for consecutive bands of ``band`` rows (a multiple of the
+        tile), so memory holds one band, never the image.
+    tags : sequence
+        tifffile ``extratags`` (the GeoTIFF tags of the input).
+    compression : str, optional
+        tifffile's compression name, e.g. "zlib"; None for none.
+    """
+    import tifffile
+
+    th = tw = TIFF_TILE
+    band = max(th, (band or 4 * th) // th * th)
+    if photometric is None:
+        photometric = "rgb" if len(shape) == 3 and shape[2] in (3, 4) else "minisblack"
+    extrasamples = ["unassalpha"] if alpha and photometric == "rgb" and shape[2] == 4 else None
+
+    def tiles():
+        for b0 in range(0, shape[0], band):
+            data = np.asarray(rows(b0, min(shape[0], b0 + band)), dtype=dtype)
+            for r in range(0, data.shape[0], th):
+                for c in range(0, shape[1], tw):
+                    yield data[r : r + th, c : c + tw]
+
+    tifffile.imwrite(path, tiles(), shape=shape, dtype=dtype, tile=(th, tw), bigtiff=True,
+                     photometric=photometric, extrasamples=extrasamples,
+                     compression=compression, extratags=list(tags))
 
 
 def picture(values, *, grid=None):
@@ -176,9 +338,3 @@ def write_picture(path, values, *, grid=None):
     write_image(path, picture(values, grid=grid), "png")
     return str(path)
 
-
-def write_spectrum_tile(block, *, directory, index):
-    """Write one chunk's spectrum as ``spectrum_r{row}_c{col}.png``; runs inside a task."""
-    name = f"spectrum_r{index[0]:03d}_c{index[1]:03d}.png"
-    write_picture(os.path.join(directory, name), block)
-    return name

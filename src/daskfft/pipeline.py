@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -10,24 +11,22 @@ import math
 import os
 import platform
 import shutil
-import tempfile
 import time
 import warnings
 from importlib import metadata
 from pathlib import Path
 
 import dask
-import dask.array as da
 import numpy as np
 
 from . import io
-from .blockwise import as_image, check_boundary, lowpass
+from .blockwise import as_image, check_boundary, check_nodata, overlap_map
 from .cluster import open_cluster
 from .errors import InputError
 from .filters import HaloWarning, check_filter, cutoff_from_sigma, expected_deviation, halo_depth
 from .sample import sample_image
-from .spectra import spectra as spectra_of
-from .spectra import spectra_atlas
+from .store import Partial, assemble_atlas, check_resumable, finalize, partial_dir, plan_grid
+from .store import process_chunk
 
 __all__ = ["run", "SPECTRA_CHOICES", "DEFAULT_CUTOFF"]
 
@@ -111,21 +110,32 @@ def _compute(cluster, arrays, progress, report_path=None):
         return cluster.client.gather(futures)
 
 
+def _fingerprint(info, input, sample, params):
+    if sample is not None:
+        source = {"sample": sample}
+    else:
+        st = os.stat(input)
+        source = {"path": os.path.abspath(input), "bytes": st.st_size,
+                  "mtime_ns": st.st_mtime_ns, "shape": list(info.shape), "dtype": info.dtype.name}
+    return {"daskfft": 1, "input": source, "params": params}
+
+
 def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=None,
         filter="gaussian", order=4, depth="auto", tol=1e-6, boundary="reflect", chunks=1024,
-        cluster="local", workers=None, threads_per_worker=None, dashboard=True,
-        spectra="atlas", overwrite=False, progress=False, performance_report=None,
-        cluster_info=None):
+        nodata=None, output_format=None, compression=None, cluster="local", workers=None,
+        threads_per_worker=None, dashboard=True, spectra="atlas", overwrite=False, resume=False,
+        progress=False, performance_report=None, cluster_info=None):
     """Filter an image file (or the built-in sample) into ``outdir``; return the report.
 
     Parameters
     ----------
     input : str or path-like, optional
-        PNG, JPEG or TIFF; exactly one of ``input`` and ``sample``.
+        TIFF, Zarr, PNG or JPEG; exactly one of ``input`` and ``sample``.
     outdir : str or path-like
         Folder for ``filtered.<ext>``, ``spectra.png``, ``spectra/`` and
-        ``report.json``; created if missing.  Outputs are staged beside it and
-        moved in only when all are complete: a failed run leaves it as it was.
+        ``report.json``; created if missing.  Work in progress lives in a
+        hidden sibling folder (:mod:`daskfft.store`) and the outputs are moved
+        in only when all are complete: a failed run leaves ``outdir`` as it was.
     sample : int, optional
         Edge in pixels of the synthetic sample image to filter instead.
     cutoff : float, optional
@@ -135,13 +145,24 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
     filter, order, depth, tol, boundary
         As for :func:`daskfft.lowpass`.
     chunks : int
-        Chunk edge in pixels.
+        Chunk edge in pixels, rounded to whole tiles of a tiled input and
+        raised to the halo depth if smaller.
+    nodata : float, optional
+        No-data value; default: the input's own (GDAL_NODATA tag, Zarr attribute).
+    output_format : {"tiff", "zarr", "png", "jpeg"}, optional
+        Default: the input's format (for the sample: PNG, or TIFF above
+        :data:`daskfft.io.WHOLE_IMAGE_CAP` pixels).
+    compression : str, optional
+        TIFF output compression ("zlib"); default none.
     cluster, workers, threads_per_worker, dashboard
         As for :func:`daskfft.cluster.open_cluster`.
     spectra : {"atlas", "chunks", "all", "none"}
         Which spectra pictures to write.
     overwrite : bool
-        Replace outputs already in ``outdir``.
+        Replace outputs already in ``outdir`` (and an interrupted run's work).
+    resume : bool
+        Finish an interrupted run with the same input and parameters,
+        computing only the chunks it had not finished.
     progress : bool
         Show a progress bar on stderr.
     performance_report : bool, optional
@@ -176,8 +197,15 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
     cutoff, filter, order, tol = check_filter(cutoff, filter, order, tol)
     boundary = check_boundary(boundary)
     chunks = _positive_int("chunks", chunks)
+    nodata = check_nodata(nodata)
     if spectra not in SPECTRA_CHOICES:
         raise ValueError(f"`spectra` must be one of {', '.join(SPECTRA_CHOICES)}, got {spectra!r}")
+    if output_format is not None and output_format not in io.OUTPUT_EXT:
+        raise ValueError(f"`output_format` must be one of {', '.join(io.OUTPUT_EXT)}, "
+                         f"got {output_format!r}")
+    if compression not in (None, "none", "zlib"):
+        raise ValueError(f"`compression` must be none or zlib, got {compression!r}")
+    compression = None if compression == "none" else compression
     for name, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
         if value is not None:
             _positive_int(name, value)
@@ -187,13 +215,28 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
 
     if sample is not None:
         size = _positive_int("sample", sample)
-        info = io.ImageInfo("<sample>", "png", (size, size, 3), np.dtype(np.uint8))
+        info = io.ImageInfo("<sample>", "png", (size, size, 3), np.dtype(np.uint8),
+                            photometric="rgb")
     else:
         info = io.probe(input)
-    ext = {"png": "png", "tiff": "tif", "jpeg": "jpg"}[info.format]
+    if nodata is None:
+        nodata = info.nodata
+    elif info.tags:  # the output's GDAL_NODATA must say the value actually used
+        info = _with_nodata_tag(info, nodata)
+    info = dataclasses.replace(info, nodata=nodata)
+    fmt = output_format or ("tiff" if info.format == "png" and sample is not None
+                            and info.megapixels * 1e6 > io.WHOLE_IMAGE_CAP else info.format)
+    if fmt in ("png", "jpeg") and info.megapixels * 1e6 > io.WHOLE_IMAGE_CAP:
+        raise InputError(
+            f"output: {fmt.upper()} is written whole, and {info.megapixels:.0f} Mpx is above "
+            f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:.0f} Mpx; use --output-format tiff or zarr")
+    if fmt == "jpeg" and (info.dtype != np.uint8 or (len(info.shape) == 3 and info.shape[2] not in (1, 3))):
+        raise InputError(f"output: JPEG holds 8-bit gray or RGB, not {info.dtype} with shape "
+                         f"{info.shape}; use --output-format tiff, zarr or png")
+    ext = io.OUTPUT_EXT[fmt]
     names = [f"filtered.{ext}", "report.json"]
     if sample is not None:
-        names.append("sample.png")
+        names.append(f"sample.{ext}")
     if spectra in ("atlas", "all"):
         names.append("spectra.png")
     if spectra in ("chunks", "all"):
@@ -219,13 +262,39 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
     log.info("%s filter, cutoff %.4g cycles/px (sigma %.3g px), halo %d px (%s), "
              "expected max deviation %.2g x max|image|", filter, cutoff,
              1 / (2 * math.pi * cutoff), depth, depth_rule, deviation)
+
+    chunk_rows, chunk_cols = io.aligned_chunks(info, chunks)
+    if min(chunk_rows, chunk_cols) < depth:
+        log.warning("chunks raised from %d to %d px, the halo", min(chunk_rows, chunk_cols), depth)
+        chunk_rows, chunk_cols = max(chunk_rows, depth), max(chunk_cols, depth)
+    grid_rows = plan_grid(info.shape[0], chunk_rows, depth)
+    grid_cols = plan_grid(info.shape[1], chunk_cols, depth)
+    nblocks = (len(grid_rows), len(grid_cols))
+    cell = max(1, min(256, 2048 // max(nblocks)))
+    params = {"cutoff": cutoff, "filter": filter, "order": order, "tol": tol, "depth": depth,
+              "boundary": boundary, "chunks": [chunk_rows, chunk_cols], "nodata": nodata,
+              "output_format": fmt, "spectra": spectra, "compression": compression}
+    fingerprint = _fingerprint(info, input, sample, params)
+    partial = Partial(partial_dir(outdir))
+    resuming = check_resumable(partial, fingerprint, resume=resume, overwrite=overwrite)
     t_plan = time.perf_counter()
 
     try:
-        stage = tempfile.mkdtemp(prefix=".daskfft-staging-", dir=anchor)
-    except OSError as exc:
-        raise InputError(f"output {outdir}: cannot write in {anchor} ({exc.strerror})") from None
-    try:
+        if not resuming:
+            try:
+                partial.create(fingerprint, shape=info.shape, dtype=info.dtype,
+                               chunks=(chunk_rows, chunk_cols), with_sample=sample is not None,
+                               sample_dtype=np.uint8, tiles=spectra in ("chunks", "all"))
+            except OSError as exc:
+                raise InputError(f"output {outdir}: cannot write in {anchor} "
+                                 f"({exc.strerror or exc})") from None
+        done = partial.done()
+        if resuming:
+            log.warning("resuming %s: %d of %d chunks already done", partial.root, len(done),
+                        nblocks[0] * nblocks[1])
+        elif resume:
+            log.info("nothing to resume in %s; starting", partial.root)
+
         with open_cluster(cluster, workers=workers, threads_per_worker=threads_per_worker,
                           dashboard=dashboard, info=cluster_info) as cl:
             t_cluster = time.perf_counter()
@@ -238,84 +307,104 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
             log.info("cluster: %s, %d workers, %d threads%s", cl.kind, cl.workers, cl.threads,
                      f", scheduler {cl.client.scheduler.address}" if cl.client else "")
 
-            image = (sample_image(info.shape[0], chunks=chunks) if sample is not None
-                     else io.read(info, chunks))
-            image = as_image(image)
-            color = image[..., :-1] if info.has_alpha else image
-            filtered = lowpass(color, cutoff, filter=filter, order=order, depth=depth,
-                               boundary=boundary)
-            filtered = filtered.map_blocks(io.to_dtype, info.dtype, dtype=info.dtype,
-                                           meta=np.empty((0,) * image.ndim, dtype=info.dtype))
-            if info.has_alpha:
-                filtered = da.concatenate([filtered, image[..., -1:]], axis=2)
-
-            targets = [filtered]
-            if sample is not None:
-                targets.append(image)
-            spec = spectra_of(color) if spectra != "none" else None
-            if spectra in ("atlas", "all"):
-                atlas = spectra_atlas(spec)
-                targets.append(atlas)
-            if spectra in ("chunks", "all"):
-                os.mkdir(os.path.join(stage, "spectra"))
-                blocks = spec.to_delayed()
-                targets.append(dask.delayed(list)([
-                    dask.delayed(io.write_spectrum_tile)(
-                        blocks[i, j], directory=os.path.join(stage, "spectra"), index=(i, j))
-                    for i in range(blocks.shape[0]) for j in range(blocks.shape[1])
-                ]))
-            report_path = (os.path.join(stage, "performance-report.html")
-                           if "performance-report.html" in names else None)
-            results = list(_compute(cl, targets, progress, report_path))
+            image = (sample_image(info.shape[0], chunks=chunk_rows) if sample is not None
+                     else io.read(info, chunk_rows if info.native_chunks else chunks,
+                                  nodata=nodata))
+            image = as_image(image).rechunk((grid_rows, grid_cols) + (-1,) * (image.ndim - 2))
+            work_dtype = np.float32 if info.dtype == np.float32 else np.float64
+            status = overlap_map(
+                process_chunk, image, depth, boundary, trim=False,
+                chunks=((1,) * nblocks[0], (1,) * nblocks[1]),
+                drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
+                meta=np.empty((0, 0), dtype=np.int8),
+                root=str(partial.root), halo=depth, rows=_edges(grid_rows),
+                cols=_edges(grid_cols), cutoff=cutoff, filter=filter, order=order,
+                work_dtype=work_dtype, nodata=nodata, out_dtype=info.dtype,
+                alpha=info.has_alpha, cell=cell, tiles=spectra in ("chunks", "all"),
+                sample=sample is not None)
+            todo = [(i, j) for i in range(nblocks[0]) for j in range(nblocks[1])
+                    if (i, j) not in done]
+            if todo:
+                blocks = status.to_delayed()
+                report_path = (str(partial.out / "performance-report.html")
+                               if "performance-report.html" in names else None)
+                _compute(cl, [blocks[i, j] for i, j in todo], progress, report_path)
+            elif "performance-report.html" in names:
+                names.remove("performance-report.html")
             t_compute = time.perf_counter()
-
-            io.write_image(os.path.join(stage, names[0]), results.pop(0), info.format)
-            if sample is not None:
-                io.write_image(os.path.join(stage, "sample.png"), results.pop(0), "png")
-            if spectra in ("atlas", "all"):
-                io.write_picture(os.path.join(stage, "spectra.png"), results.pop(0),
-                                 grid=atlas.chunks[0][0])
-            tiles = results.pop(0) if spectra in ("chunks", "all") else []
             cluster_report = cl.describe()
 
+        out = partial.out
+        finalize(partial.root, "filtered", str(out / names[0]), fmt, info,
+                 compression=compression)
+        if sample is not None:
+            finalize(partial.root, "sample", str(out / f"sample.{ext}"), fmt,
+                     dataclasses.replace(info, tags=(), nodata=None), compression=compression)
+        if spectra in ("atlas", "all"):
+            io.write_picture(out / "spectra.png", assemble_atlas(partial.root, nblocks, cell),
+                             grid=cell)
         t_write = time.perf_counter()
-        megapixels = info.shape[0] * info.shape[1] / 1e6
+        megapixels = info.megapixels
+        compute_seconds = max(t_compute - t_cluster, 1e-9)
         report = {
             "daskfft": _versions().get("daskfft"),
             "started": started.isoformat(timespec="seconds"),
             "input": {"path": None if sample is not None else str(input),
                       "sample": sample, "format": info.format,
                       "shape": list(info.shape), "dtype": info.dtype.name,
+                      "tiled": info.tiled, "native_chunks": list(info.native_chunks),
+                      "georeferenced": any(t[0] in (33922, 34264, 34735) for t in info.tags),
                       "alpha_passed_through": info.has_alpha},
             "outdir": str(outdir),
+            "output_format": fmt,
             "outputs": sorted(names),
-            "spectra_tiles": len(tiles),
             "filter": {
                 "filter": filter, "cutoff_cycles_per_pixel": cutoff,
                 "sigma_pixels": 1 / (2 * math.pi * cutoff) if filter == "gaussian" else None,
                 "order": order if filter == "butterworth" else None,
-                "tol": tol, "boundary": boundary,
+                "tol": tol, "boundary": boundary, "nodata": nodata,
             },
             "halo": {"depth": depth, "rule": depth_rule,
                      "expected_max_deviation": deviation,
                      "expected_max_deviation_note": "bound on max|blockwise - whole-image| / max|image|",
                      "warning": halo_warning},
-            "chunks": {"size": chunks, "grid": list(image.numblocks[:2]),
-                       "rows": list(image.chunks[0]), "cols": list(image.chunks[1])},
+            "chunks": {"size": [chunk_rows, chunk_cols], "grid": list(nblocks),
+                       "rows": list(grid_rows), "cols": list(grid_cols),
+                       "total": nblocks[0] * nblocks[1], "computed": len(todo),
+                       "resumed": len(done)},
             "cluster": cluster_report,
             "seconds": {"plan": t_plan - t_start, "cluster_start": t_cluster - t_plan,
                         "compute": t_compute - t_cluster, "write": t_write - t_compute,
                         "total": t_write - t_start},
             "megapixels": megapixels,
-            "megapixels_per_second": megapixels / max(t_compute - t_cluster, 1e-9),
+            "megapixels_per_second": megapixels * len(todo) / max(1, nblocks[0] * nblocks[1])
+            / compute_seconds,
             "versions": _versions(),
         }
-        with open(os.path.join(stage, "report.json"), "w") as fh:
+        with open(out / "report.json", "w") as fh:
             json.dump(report, fh, indent=2)
             fh.write("\n")
-        _publish(stage, outdir, names)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        _publish(out, outdir, names)
+    except (InputError, ValueError, TypeError):
+        partial.remove()  # bad input: nothing worth resuming
+        raise
+    except BaseException:
+        if partial.done():
+            log.warning("partial work kept in %s; rerun with --resume to finish it", partial.root)
+        else:
+            partial.remove()
+        raise
+    partial.remove()
     log.info("wrote %s into %s (%.1f Mpx in %.2f s, %.1f Mpx/s)", ", ".join(sorted(names)),
              outdir, megapixels, report["seconds"]["total"], report["megapixels_per_second"])
     return report
+
+
+def _edges(sizes):
+    return tuple(int(v) for v in np.concatenate([[0], np.cumsum(sizes)]))
+
+
+def _with_nodata_tag(info, nodata):
+    tags = [t for t in info.tags if t[0] != 42113]
+    tags.append((42113, 2, 0, f"{nodata:g}", True))
+    return dataclasses.replace(info, tags=tuple(tags))

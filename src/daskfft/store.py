@@ -1,0 +1,207 @@
+"""A run's partial output: the per-chunk task, its markers, resuming, and the final files.
+
+While a run works, everything it writes lives in one folder beside OUTDIR,
+``.<OUTDIR name>.daskfft-partial/``:
+
+- ``run.json``: the input's identity and every parameter, so that ``--resume``
+  continues only the same run;
+- ``filtered.zarr`` (and ``sample.zarr``): the result, written chunk by chunk
+  by the workers, with Zarr chunks equal to the run's chunks;
+- ``cells/i_j.npy``: each chunk's small spectrum tile for the atlas;
+- ``done/i_j``: written last by each chunk's task, so a chunk counts as done
+  only when all of its outputs are complete;
+- ``out/``: the final files, moved into OUTDIR one rename each at the end.
+
+A run killed at any moment leaves OUTDIR untouched and this folder behind;
+``--resume`` computes only the chunks without a marker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+from .blockwise import filter_block
+from .errors import InputError
+from .spectra import atlas_cell, spectrum_block
+
+__all__ = ["PARTIAL_SUFFIX", "partial_dir", "plan_grid", "Partial", "process_chunk"]
+
+PARTIAL_SUFFIX = ".daskfft-partial"
+
+
+def partial_dir(outdir):
+    """Where a run into ``outdir`` keeps its partial work: a hidden sibling folder."""
+    out = Path(os.path.abspath(outdir))
+    return out.parent / f".{out.name}{PARTIAL_SUFFIX}"
+
+
+def plan_grid(length, chunk, depth):
+    """Chunk sizes along one axis: ``chunk`` pixels, none smaller than the halo.
+
+    A short last chunk is merged into the one before it, and an axis no
+    longer than the halo is one chunk, so that dask never re-chunks for the
+    overlap and every Zarr chunk of the output is written by exactly one task.
+    """
+    if depth >= length:
+        return (length,)
+    sizes = [chunk] * (length // chunk) + ([length % chunk] if length % chunk else [])
+    if len(sizes) > 1 and sizes[-1] < depth:
+        sizes[-2:] = [sizes[-2] + sizes[-1]]
+    return tuple(sizes)
+
+
+class Partial:
+    """The partial-output folder of one run."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    @property
+    def out(self):
+        return self.root / "out"
+
+    def exists(self):
+        return (self.root / "run.json").exists()
+
+    def fingerprint(self):
+        return json.loads((self.root / "run.json").read_text())
+
+    def create(self, fingerprint, *, shape, dtype, chunks, with_sample, sample_dtype=None,
+               tiles=False):
+        import zarr
+
+        self.root.mkdir(parents=True)
+        for sub in ("cells", "done", "out"):
+            (self.root / sub).mkdir()
+        if tiles:
+            (self.out / "spectra").mkdir()
+        zchunks = tuple(chunks) + tuple(shape[2:])
+        zarr.create_array(str(self.root / "filtered.zarr"), shape=shape, dtype=dtype,
+                          chunks=zchunks, fill_value=0)
+        if with_sample:
+            zarr.create_array(str(self.root / "sample.zarr"), shape=shape, dtype=sample_dtype,
+                              chunks=zchunks, fill_value=0)
+        # Written last: a folder with run.json is a complete start.
+        tmp = self.root / "run.json.tmp"
+        tmp.write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
+        os.replace(tmp, self.root / "run.json")
+
+    def done(self):
+        """Indices ``(i, j)`` of the chunks whose task finished."""
+        names = os.listdir(self.root / "done") if (self.root / "done").is_dir() else []
+        return {tuple(int(k) for k in n.split("_")) for n in names}
+
+    def differences(self, fingerprint):
+        """What differs between this folder's run and ``fingerprint``, as readable lines."""
+        old = self.fingerprint()
+        diffs = []
+        for section in sorted(set(old) | set(fingerprint)):
+            a, b = old.get(section, {}), fingerprint.get(section, {})
+            if not isinstance(a, dict) or not isinstance(b, dict):
+                if a != b:
+                    diffs.append(f"{section}: {a!r} then, {b!r} now")
+                continue
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    diffs.append(f"{section}.{key}: {a.get(key)!r} then, {b.get(key)!r} now")
+        return diffs
+
+    def remove(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def process_chunk(block, *, block_info=None, self_pad, pad_mode, root, halo, rows, cols, cutoff,
+                  filter, order, work_dtype, nodata, out_dtype, alpha, cell, tiles, sample):
+    """Filter one haloed chunk, write it, its spectrum tile and its marker; runs in a task.
+
+    Returns a 1 x 1 array (the graph's output is the marker, the data go to disk).
+    """
+    import zarr
+
+    i, j = block_info[None]["chunk-location"][:2]
+    r0, r1, c0, c1 = rows[i], rows[i + 1], cols[j], cols[j + 1]
+    d0 = 0 if self_pad[0] else halo
+    d1 = 0 if self_pad[1] else halo
+    interior = block[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0]
+    color = block[..., :-1] if alpha else block
+    y = filter_block(color, cutoff=cutoff, filter=filter, order=order, work_dtype=work_dtype,
+                     self_pad=self_pad, pad_mode=pad_mode, nodata=nodata)
+    y = io.to_dtype(y[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0], out_dtype)
+    if alpha:
+        y = np.concatenate([y, interior[..., -1:].astype(out_dtype)], axis=2)
+    root = Path(root)
+    zarr.open_array(str(root / "filtered.zarr"), mode="r+")[r0:r1, c0:c1] = y
+    if sample:
+        zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
+    spectrum = spectrum_block(interior[..., :-1] if alpha else interior)
+    np.save(root / "cells" / f"{i}_{j}.npy", atlas_cell(spectrum, cell=cell))
+    if tiles:
+        io.write_picture(root / "out" / "spectra" / f"spectrum_r{i:03d}_c{j:03d}.png", spectrum)
+    (root / "done" / f"{i}_{j}").touch()
+    return np.ones((1, 1), dtype=np.int8)
+
+
+def assemble_atlas(root, grid, cell):
+    """The spectra atlas from the chunks' tiles."""
+    atlas = np.zeros((grid[0] * cell, grid[1] * cell), dtype=np.float32)
+    for i in range(grid[0]):
+        for j in range(grid[1]):
+            atlas[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = np.load(
+                Path(root) / "cells" / f"{i}_{j}.npy")
+    return atlas
+
+
+def finalize(root, name, path, fmt, info, *, compression=None):
+    """Turn ``root/<name>.zarr`` into the output file ``path`` in format ``fmt``."""
+    import zarr
+
+    src = Path(root) / f"{name}.zarr"
+    z = zarr.open_array(str(src), mode="r")
+    if fmt == "zarr":
+        z = zarr.open_array(str(src), mode="r+")
+        z.attrs.update({"photometric": info.photometric, "alpha": info.has_alpha,
+                        "nodata": info.nodata,
+                        "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags}})
+        os.replace(src, path)
+    elif fmt == "tiff":
+        io.write_tiff(path, lambda r0, r1: z[r0:r1], z.shape, z.dtype,
+                      photometric=info.photometric, alpha=info.has_alpha, tags=info.tags,
+                      compression=compression, band=z.chunks[0])
+    else:
+        io.write_image(path, z[...], fmt)
+
+
+def _jsonable(value):
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return value
+
+
+def check_resumable(partial, fingerprint, *, resume, overwrite):
+    """Decide what to do with a partial folder left by an earlier run; True to resume it."""
+    if not partial.root.exists():
+        return False
+    if not partial.exists():  # killed before it had even started
+        partial.remove()
+        return False
+    if resume:
+        diffs = partial.differences(fingerprint)
+        if diffs:
+            raise InputError(f"--resume: the interrupted run in {partial.root} differs: "
+                             + "; ".join(diffs) + " (use --overwrite to start over)")
+        return True
+    if overwrite:
+        partial.remove()
+        return False
+    raise InputError(f"an interrupted run left {partial.root}; pass --resume to finish it "
+                     "or --overwrite to start over")
