@@ -153,9 +153,11 @@ def _probe_tiff(p, fmt):
             if code == 42113:
                 nodata = _parse_nodata(value)
             tags.append((code, int(tag.dtype), tag.count, value, True))
-    if len(shape) == 3 and photometric != "rgb" and series.axes.startswith("S"):
-        raise InputError(f"input {p}: planar (band-first) TIFF is not supported; "
-                         "store bands last (contiguous samples)")
+    if len(shape) == 3 and series.axes != "YXS":
+        what = ("planar (band-first) samples" if series.axes == "SYX"
+                else f"a stack of {shape[0]} pages")
+        raise InputError(f"input {p}: {what} (axes {series.axes}, shape {shape}); daskfft "
+                         "filters one 2-D image with its bands last (contiguous samples)")
     return ImageInfo(str(p), fmt, shape, dtype, native_chunks=native, tiled=page.is_tiled,
                      photometric=photometric, alpha=alpha, tags=tuple(tags), nodata=nodata)
 
@@ -314,6 +316,7 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
 
     tifffile.imwrite(path, tiles(), shape=shape, dtype=dtype, tile=(th, tw), bigtiff=True,
                      photometric=photometric, extrasamples=extrasamples,
+                     planarconfig="contig" if len(shape) == 3 else None,
                      compression=compression, extratags=list(tags))
 
 

@@ -1,0 +1,195 @@
+"""Lazy reading of TIFF/Zarr, streamed writing, GeoTIFF tags and nodata, through the CLI."""
+
+import json
+import os
+
+import dask.array as da
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from daskfft import io, lowpass
+from daskfft.cli import main
+
+from reference import make_image, reference_lowpass
+
+FAST = ["--cluster", "threads", "-q"]
+
+
+def _run(*args):
+    return main(["run", *map(str, args), *FAST])
+
+
+@pytest.mark.parametrize(("kind", "expected_rows", "expected_cols"), [
+    ("tiled", 256, 256),  # 300 rounds to one 256 tile
+    ("striped", 300, 300),  # row bands of 300 (a multiple of 60), split into columns
+    ("zarr", 300, 400),  # 300 = 3 x 100 rows; 1.5 x 200 columns rounds to 400
+])
+def test_lazy_readers_align_chunks_to_the_file(tmp_path, kind, expected_rows, expected_cols):
+    image = make_image((700, 900, 3), np.uint8)
+    if kind == "tiled":
+        path = tmp_path / "a.tif"
+        tifffile.imwrite(path, image, tile=(256, 256), photometric="rgb")
+    elif kind == "striped":
+        path = tmp_path / "a.tif"
+        tifffile.imwrite(path, image, rowsperstrip=60, photometric="rgb")
+    else:
+        path = tmp_path / "a.zarr"
+        z = zarr.create_array(str(path), shape=image.shape, dtype=image.dtype,
+                              chunks=(100, 200, 3))
+        z[...] = image
+    info = io.probe(path)
+    lazy = io.read(info, 300)
+    assert lazy.chunks[0][0] == expected_rows and lazy.chunks[1][0] == expected_cols
+    assert lazy.chunks[2] == (3,)
+    np.testing.assert_array_equal(lazy.compute(), image)
+    # each task reads only its own region: a chunk's graph holds no other pixels
+    assert lazy.blocks[1, 1].compute().shape[:2] == (expected_rows, expected_cols)
+
+
+def test_tiff_tasks_open_the_file_themselves(tmp_path):
+    path = tmp_path / "t.tif"
+    tifffile.imwrite(path, make_image((64, 64), np.uint16), tile=(32, 32))
+    lazy = io.read(io.probe(path), 32)
+    import pickle
+
+    assert len(pickle.dumps(dict(lazy.__dask_graph__()))) < 20_000  # no pixels in the graph
+
+
+@pytest.mark.parametrize(("shape", "dtype", "photometric"), [
+    ((300, 260, 3), np.uint8, "rgb"),
+    ((300, 260, 4), np.uint16, "rgb"),  # RGBA: alpha passes through
+    ((300, 260, 5), np.float32, "minisblack"),  # five bands
+    ((300, 260), np.uint16, "minisblack"),
+])
+def test_tiff_in_tiled_bigtiff_out(tmp_path, shape, dtype, photometric):
+    image = make_image(shape, dtype)
+    extrasamples = ["unassalpha"] if shape[-1] == 4 else None
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(64, 64), photometric=photometric,
+                     extrasamples=extrasamples, planarconfig="contig" if len(shape) == 3 else None)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--chunks", "128",
+                "--cutoff", "0.1") == 0
+    with tifffile.TiffFile(tmp_path / "o" / "filtered.tif") as tif:
+        page = tif.pages[0]
+        assert tif.is_bigtiff and page.is_tiled and page.tilelength == io.TIFF_TILE
+        out = tif.asarray()
+    assert out.shape == image.shape and out.dtype == image.dtype
+    color = image[..., :3] if shape[-1] == 4 else image
+    ref = reference_lowpass(color, 0.1, pad=100)
+    got = out[..., :3] if shape[-1] == 4 else out
+    if np.dtype(dtype).kind == "f":
+        assert np.abs(got - ref).max() <= 2e-5 * np.abs(image).max()
+    else:
+        assert np.abs(got.astype(float) - np.clip(np.rint(ref), 0, np.iinfo(dtype).max)).max() <= 1
+    if shape[-1] == 4:
+        np.testing.assert_array_equal(out[..., 3], image[..., 3])
+
+
+def test_zarr_in_zarr_out_and_output_format(tmp_path):
+    image = make_image((250, 330), np.float32)
+    z = zarr.create_array(str(tmp_path / "in.zarr"), shape=image.shape, dtype=image.dtype,
+                          chunks=(64, 64))
+    z[...] = image
+    assert _run(tmp_path / "in.zarr", "-o", tmp_path / "o", "--chunks", "128") == 0
+    out = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")
+    assert out.chunks == (128, 128) and out.dtype == np.float32
+    ref = reference_lowpass(image, 0.05, pad=64)
+    assert np.abs(out[...] - ref).max() <= 2e-5 * np.abs(image).max()
+    assert _run(tmp_path / "in.zarr", "-o", tmp_path / "o2", "--chunks", "128",
+                "--output-format", "tiff") == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "o2" / "filtered.tif"), out[...])
+
+
+def test_png_output_above_the_cap_is_refused(tmp_path, monkeypatch, capsys):
+    iio.imwrite(tmp_path / "in.png", make_image((100, 100), np.uint8))
+    monkeypatch.setattr(io, "WHOLE_IMAGE_CAP", 5_000)
+    assert _run(tmp_path / "in.png", "-o", tmp_path / "o") == 1
+    err = capsys.readouterr().err
+    assert "cap of 0 Mpx" in err or "cap of" in err
+    assert "use --output-format tiff or zarr" in err
+    assert not (tmp_path / "o").exists()
+    assert _run(tmp_path / "in.png", "-o", tmp_path / "o", "--output-format", "tiff") == 0
+
+
+def test_page_stacks_and_planar_tiffs_are_refused(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((6, 20, 30), np.uint8))
+    tifffile.imwrite(tmp_path / "planar.tif", np.zeros((3, 20, 30), np.uint8), photometric="rgb",
+                     planarconfig="separate")
+    assert _run(tmp_path / "stack.tif", "-o", tmp_path / "o") == 1
+    assert "a stack of 6 pages" in capsys.readouterr().err
+    assert _run(tmp_path / "planar.tif", "-o", tmp_path / "o") == 1
+    assert "planar (band-first) samples" in capsys.readouterr().err
+
+
+def test_big_sample_is_streamed_to_tiff(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "WHOLE_IMAGE_CAP", 10_000)
+    assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "700", "-q"]) == 0
+    assert main(["sample", "-o", str(tmp_path / "s.png"), "--size", "700", "-q"]) == 1
+    with tifffile.TiffFile(tmp_path / "s.tif") as tif:
+        assert tif.pages[0].is_tiled and tif.series[0].shape == (700, 700, 3)
+
+
+# --- nodata ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("filter", ["gaussian", "butterworth"])
+def test_constant_image_with_a_hole_stays_constant_outside_it(filter):
+    image = np.full((120, 140), 50.0)
+    image[40:70, 60:100] = -9999.0
+    out = lowpass(da.from_array(image, chunks=50), 0.05, filter=filter, nodata=-9999.0).compute()
+    hole = image == -9999.0
+    np.testing.assert_allclose(out[~hole], 50.0, rtol=1e-9)
+    assert (out[hole] == -9999.0).all()
+
+
+def test_nodata_equals_normalised_convolution_reference():
+    image = make_image((90, 80), np.float64, seed=9)
+    holes = np.random.default_rng(1).random(image.shape) < 0.1
+    image[holes] = np.nan
+    out = lowpass(da.from_array(image, chunks=40), 0.08, nodata=float("nan")).compute()
+    mask = (~holes).astype(float)
+    num = reference_lowpass(np.where(holes, 0, image), 0.08, pad=100)
+    den = reference_lowpass(mask, 0.08, pad=100)
+    np.testing.assert_allclose(out[~holes], (num / den)[~holes], atol=1e-5)
+    assert np.isnan(out[holes]).all()
+
+
+def test_nodata_from_the_cli_keeps_holes_in_integer_images(tmp_path):
+    image = np.full((100, 100), 200, dtype=np.uint8)
+    image[30:50, 30:50] = 0
+    tifffile.imwrite(tmp_path / "in.tif", image)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--nodata", "0") == 0
+    out = tifffile.imread(tmp_path / "o" / "filtered.tif")
+    assert (out[30:50, 30:50] == 0).all()
+    assert (out[image != 0] == 200).all()
+
+
+# --- GeoTIFF -------------------------------------------------------------------------------
+
+
+def test_geotiff_keeps_crs_transform_and_nodata(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    image = make_image((200, 240), np.float32)
+    image[:20, :20] = -32768.0
+    transform = from_origin(500000.0, 5800000.0, 0.5, 0.5)
+    profile = dict(driver="GTiff", height=200, width=240, count=1, dtype="float32",
+                   crs="EPSG:32633", transform=transform, nodata=-32768.0, tiled=True,
+                   blockxsize=64, blockysize=64)
+    with rasterio.open(tmp_path / "in.tif", "w", **profile) as dst:
+        dst.write(image, 1)
+        dst.update_tags(AREA_OR_POINT="Area", SOURCE="daskfft-test")
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--chunks", "128") == 0
+    with rasterio.open(tmp_path / "in.tif") as a, rasterio.open(tmp_path / "o" / "filtered.tif") as b:
+        assert b.crs == a.crs and b.crs.to_epsg() == 32633
+        assert b.transform == a.transform
+        assert b.nodata == a.nodata == -32768.0
+        assert b.tags().get("SOURCE") == "daskfft-test"
+        out = b.read(1)
+    assert (out[:20, :20] == -32768.0).all()
+    assert np.isfinite(out).all() and out[20:, 20:].min() > -100  # the hole did not bleed
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["input"]["georeferenced"] and report["filter"]["nodata"] == -32768.0
