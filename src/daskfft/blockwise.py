@@ -160,7 +160,7 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
 
 
 def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
-            tol=1e-6, nodata=None):
+            tol=1e-6, nodata=None, method="blockwise"):
     """Low-pass filter an image chunk by chunk in the frequency domain.
 
     Parameters
@@ -190,6 +190,13 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
         Pixels equal to this value (NaN: NaN pixels) are no data: they are
         left out of the filter by normalised convolution, so they do not
         darken their neighbours, and stay ``nodata`` in the result.
+    method : {"blockwise", "exact"}, default "blockwise"
+        ``"exact"``: one FFT over the whole image, done in chunks (row and
+        column bands; see :mod:`daskfft.exact`), equal to a whole-image
+        filter to rounding, for every filter including ``"ideal"``; costs two
+        rechunks of the whole image.  ``depth`` is then unused; boundaries
+        other than ``"periodic"`` pad the image by the kernel's reach first
+        (1024 px for ``"ideal"``).  ``nodata`` needs ``"blockwise"``.
 
     Returns
     -------
@@ -235,6 +242,16 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     boundary = check_boundary(boundary)
     nodata = check_nodata(nodata)
     image = as_image(image)
+    if method not in ("blockwise", "exact"):
+        raise ValueError(f'`method` must be "blockwise" or "exact", got {method!r}')
+    if method == "exact":
+        if nodata is not None:
+            raise ValueError('`nodata` needs method="blockwise"')
+        from .exact import lowpass_exact
+
+        dtype = np.float32 if image.dtype == np.float32 else np.float64
+        return lowpass_exact(image, cutoff, filter=filter, order=order, tol=tol,
+                             boundary=boundary, dtype=dtype)
     if isinstance(depth, str) and depth == "auto":
         depth = halo_depth(cutoff, filter=filter, order=order, tol=tol)
     elif isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 0:

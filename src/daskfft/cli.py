@@ -19,6 +19,9 @@ examples:
   daskfft run scan.png -o out/ --filter butterworth --cutoff 0.02 --order 2
   daskfft run big.tif -o out/ --chunks 2048 --workers 4 --spectra all
   daskfft run big.tif -o out/ --cluster tcp://10.0.0.5:8786   use a running scheduler
+  daskfft run dem.tif -o out/ --nodata -9999 --output-format zarr
+  daskfft run big.tif -o out/ --resume              finish a run that was killed
+  mpiexec -n 8 daskfft run big.tif -o out/ --cluster mpi
 
 the cutoff is in cycles per pixel (0.5 is the Nyquist frequency), so it means
 the same whatever the chunk size; a Gaussian of sigma s pixels has cutoff
@@ -26,11 +29,14 @@ the same whatever the chunk size; a Gaussian of sigma s pixels has cutoff
 is within 2*tol*max|image| of filtering the whole image at once (report.json
 gives the bound actually achieved).
 
-outputs in OUTDIR: filtered.<png|tif|jpg> (same shape, channels and dtype as
-the input; an alpha channel passes through), spectra.png (one log-magnitude
-spectrum per chunk, tiled as the chunks are), spectra/ (one PNG per chunk,
-with --spectra chunks|all) and report.json (parameters, halo, timings).
-Nothing is written unless the whole run succeeds.
+inputs: TIFF/BigTIFF (read tile by tile), Zarr (chunk by chunk), PNG/JPEG
+(whole).  outputs in OUTDIR: filtered.<tif|zarr|png|jpg> (same shape,
+channels and dtype as the input; an alpha channel passes through; GeoTIFF
+tags kept), spectra.png (one log-magnitude spectrum per chunk, tiled as the
+chunks are), spectra/ (one PNG per chunk, with --spectra chunks|all) and
+report.json (parameters, halo, timings).  Work in progress lives beside
+OUTDIR in .OUTDIR.daskfft-partial/; OUTDIR gets its files only when all are
+complete, and --resume finishes a killed run.
 
 exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage.
 """
@@ -153,8 +159,8 @@ def build_parser():
                      help="mpi: where the dashboard listens (default: this node's address, "
                           "port 8787)")
     exe.add_argument("--memory-limit", metavar="BYTES",
-                     help="mpi: memory limit per worker, e.g. 4GB (default: the node's memory "
-                          "divided by its ranks)")
+                     help="memory limit per worker, e.g. 4GB (default: local: dask's share of "
+                          "this machine; mpi: the node's memory divided by its ranks)")
     exe.add_argument("--no-tls", dest="tls", action="store_false",
                      help="mpi: plain TCP between scheduler, workers and client (default: TLS "
                           "with a certificate made for this job)")
@@ -163,6 +169,10 @@ def build_parser():
                      help="save Dask's performance-report.html in OUTDIR (default: on under "
                           "mpi, off otherwise)")
 
+    flt.add_argument("--exact", action="store_true",
+                     help="one FFT over the whole image, done in chunks: equal to a whole-image "
+                          "filter for every filter (ideal included), at the cost of two "
+                          "rechunks of the image (default: block-wise with halos)")
     flt.add_argument("--nodata", type=float, metavar="V",
                      help="no-data value: such pixels are left out of the filter and stay V "
                           "(default: the input's own, e.g. a GeoTIFF's GDAL_NODATA; 'nan' allowed)")
@@ -224,7 +234,9 @@ def _run(args):
         return run(args.input, args.outdir, sample=args.sample, cutoff=args.cutoff,
                    sigma=args.sigma, filter=args.filter, order=args.order, depth=args.depth,
                    tol=args.tol, boundary=args.boundary, chunks=args.chunks,
-                   nodata=args.nodata, output_format=args.output_format,
+                   nodata=args.nodata, method="exact" if args.exact else "blockwise",
+                   memory_limit=args.memory_limit or "auto",
+                   output_format=args.output_format,
                    compression=args.compression, resume=args.resume,
                    cluster=args.cluster, workers=args.workers,
                    threads_per_worker=args.threads_per_worker, dashboard=args.dashboard,

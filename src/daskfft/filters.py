@@ -146,8 +146,10 @@ def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float6
     >>> H.shape, float(H[0, 0]), float(H[2, 2])
     ((4, 3), 1.0, 0.0)
     """
-    fy = np.fft.fftfreq(shape[0]).astype(dtype)
-    fx = np.fft.rfftfreq(shape[1]).astype(dtype)
+    # Frequencies in float64 whatever ``dtype``: the ideal filter's edge must
+    # fall where a float64 reference puts it (f = 0.15 is not 0.15f).
+    fy = np.fft.fftfreq(shape[0])
+    fx = np.fft.rfftfreq(shape[1])
     d2 = fy[:, None] ** 2 + fx[None, :] ** 2
     h = _transfer(d2, cutoff, filter, order)
     h = np.ascontiguousarray(h, dtype=dtype)

@@ -17,16 +17,17 @@ from importlib import metadata
 from pathlib import Path
 
 import dask
+import dask.array as da
 import numpy as np
 
 from . import io
-from .blockwise import as_image, check_boundary, check_nodata, overlap_map
+from .blockwise import as_image, check_boundary, check_nodata, lowpass, overlap_map
 from .cluster import open_cluster
 from .errors import InputError
 from .filters import HaloWarning, check_filter, cutoff_from_sigma, expected_deviation, halo_depth
 from .sample import sample_image
 from .store import Partial, assemble_atlas, check_resumable, finalize, partial_dir, plan_grid
-from .store import process_chunk
+from .store import process_chunk, store_chunk
 
 __all__ = ["run", "SPECTRA_CHOICES", "DEFAULT_CUTOFF"]
 
@@ -122,9 +123,10 @@ def _fingerprint(info, input, sample, params):
 
 def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=None,
         filter="gaussian", order=4, depth="auto", tol=1e-6, boundary="reflect", chunks=1024,
-        nodata=None, output_format=None, compression=None, cluster="local", workers=None,
-        threads_per_worker=None, dashboard=True, spectra="atlas", overwrite=False, resume=False,
-        progress=False, performance_report=None, cluster_info=None):
+        nodata=None, method="blockwise", output_format=None, compression=None, cluster="local",
+        workers=None, threads_per_worker=None, memory_limit="auto", dashboard=True,
+        spectra="atlas", overwrite=False, resume=False, progress=False,
+        performance_report=None, cluster_info=None):
     """Filter an image file (or the built-in sample) into ``outdir``; return the report.
 
     Parameters
@@ -149,12 +151,16 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         raised to the halo depth if smaller.
     nodata : float, optional
         No-data value; default: the input's own (GDAL_NODATA tag, Zarr attribute).
+    method : {"blockwise", "exact"}
+        As for :func:`daskfft.lowpass`.  When the block-wise method's halo is
+        narrower than ``tol`` asks (always for "ideal"), the report also gives
+        the deviation from the exact result measured on up to four chunks.
     output_format : {"tiff", "zarr", "png", "jpeg"}, optional
         Default: the input's format (for the sample: PNG, or TIFF above
         :data:`daskfft.io.WHOLE_IMAGE_CAP` pixels).
     compression : str, optional
         TIFF output compression ("zlib"); default none.
-    cluster, workers, threads_per_worker, dashboard
+    cluster, workers, threads_per_worker, memory_limit, dashboard
         As for :func:`daskfft.cluster.open_cluster`.
     spectra : {"atlas", "chunks", "all", "none"}
         Which spectra pictures to write.
@@ -198,6 +204,10 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
     boundary = check_boundary(boundary)
     chunks = _positive_int("chunks", chunks)
     nodata = check_nodata(nodata)
+    if method not in ("blockwise", "exact"):
+        raise ValueError(f'`method` must be "blockwise" or "exact", got {method!r}')
+    if method == "exact" and nodata is not None:
+        raise ValueError("--nodata needs the block-wise method, not --exact")
     if spectra not in SPECTRA_CHOICES:
         raise ValueError(f"`spectra` must be one of {', '.join(SPECTRA_CHOICES)}, got {spectra!r}")
     if output_format is not None and output_format not in io.OUTPUT_EXT:
@@ -247,21 +257,28 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         names.append("performance-report.html")
     anchor = _check_outdir(outdir, names, overwrite)
 
-    halo_warning = None
-    if depth == "auto":
+    halo_warning, needed = None, None
+    if method == "exact":
+        depth, depth_rule, deviation = 0, "exact", 0.0
+    else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HaloWarning)
-            depth = halo_depth(cutoff, filter=filter, order=order, tol=tol)
-        for w in caught:
-            halo_warning = str(w.message)
-            log.warning("%s", halo_warning)
-        depth_rule = "auto"
+            needed = halo_depth(cutoff, filter=filter, order=order, tol=tol)
+        if depth == "auto":
+            depth, depth_rule = needed, "auto"
+            for w in caught:
+                halo_warning = str(w.message)
+                log.warning("%s", halo_warning)
+        else:
+            depth, depth_rule = int(depth), "given"
+        deviation = expected_deviation(cutoff, depth, filter=filter, order=order)
+    if method == "exact":
+        log.info("%s filter, cutoff %.4g cycles/px, exact whole-image FFT", filter, cutoff)
     else:
-        depth, depth_rule = int(depth), "given"
-    deviation = expected_deviation(cutoff, depth, filter=filter, order=order)
-    log.info("%s filter, cutoff %.4g cycles/px (sigma %.3g px), halo %d px (%s), "
-             "expected max deviation %.2g x max|image|", filter, cutoff,
-             1 / (2 * math.pi * cutoff), depth, depth_rule, deviation)
+        log.info("%s filter, cutoff %.4g cycles/px (sigma %.3g px), halo %d px (%s), "
+                 "expected max deviation %.2g x max|image|", filter, cutoff,
+                 1 / (2 * math.pi * cutoff), depth, depth_rule, deviation)
+    measure = method == "blockwise" and (halo_warning is not None or depth < needed)
 
     chunk_rows, chunk_cols = io.aligned_chunks(info, chunks)
     if min(chunk_rows, chunk_cols) < depth:
@@ -272,6 +289,7 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
     nblocks = (len(grid_rows), len(grid_cols))
     cell = max(1, min(256, 2048 // max(nblocks)))
     params = {"cutoff": cutoff, "filter": filter, "order": order, "tol": tol, "depth": depth,
+              "method": method,
               "boundary": boundary, "chunks": [chunk_rows, chunk_cols], "nodata": nodata,
               "output_format": fmt, "spectra": spectra, "compression": compression}
     fingerprint = _fingerprint(info, input, sample, params)
@@ -296,7 +314,8 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
             log.info("nothing to resume in %s; starting", partial.root)
 
         with open_cluster(cluster, workers=workers, threads_per_worker=threads_per_worker,
-                          dashboard=dashboard, info=cluster_info) as cl:
+                          dashboard=dashboard, memory_limit=memory_limit,
+                          info=cluster_info) as cl, _rechunk_method(cl):
             t_cluster = time.perf_counter()
             if cl.dashboard:
                 log.warning("dashboard: %s", cl.dashboard)
@@ -312,25 +331,38 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
                                   nodata=nodata))
             image = as_image(image).rechunk((grid_rows, grid_cols) + (-1,) * (image.ndim - 2))
             work_dtype = np.float32 if info.dtype == np.float32 else np.float64
-            status = overlap_map(
-                process_chunk, image, depth, boundary, trim=False,
-                chunks=((1,) * nblocks[0], (1,) * nblocks[1]),
-                drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
-                meta=np.empty((0, 0), dtype=np.int8),
-                root=str(partial.root), halo=depth, rows=_edges(grid_rows),
-                cols=_edges(grid_cols), cutoff=cutoff, filter=filter, order=order,
-                work_dtype=work_dtype, nodata=nodata, out_dtype=info.dtype,
-                alpha=info.has_alpha, cell=cell, tiles=spectra in ("chunks", "all"),
-                sample=sample is not None)
+            color = image[..., :-1] if info.has_alpha else image
+            common = dict(root=str(partial.root), rows=_edges(grid_rows), cols=_edges(grid_cols),
+                          out_dtype=info.dtype, alpha=info.has_alpha, cell=cell,
+                          tiles=spectra in ("chunks", "all"), sample=sample is not None)
+            tiny = dict(chunks=((1,) * nblocks[0], (1,) * nblocks[1]),
+                        drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
+                        meta=np.empty((0, 0), dtype=np.int8))
+            if method == "exact":
+                exact = lowpass(color, cutoff, filter=filter, order=order, boundary=boundary,
+                                tol=tol, method="exact")
+                status = da.map_blocks(store_chunk, exact, image, **tiny, **common)
+            else:
+                status = overlap_map(
+                    process_chunk, image, depth, boundary, trim=False, **tiny, **common,
+                    halo=depth, cutoff=cutoff, filter=filter, order=order,
+                    work_dtype=work_dtype, nodata=nodata)
             todo = [(i, j) for i in range(nblocks[0]) for j in range(nblocks[1])
                     if (i, j) not in done]
             if todo:
-                blocks = status.to_delayed()
                 report_path = (str(partial.out / "performance-report.html")
                                if "performance-report.html" in names else None)
-                _compute(cl, [blocks[i, j] for i, j in todo], progress, report_path)
+                if len(todo) == nblocks[0] * nblocks[1]:
+                    # One array, one graph: peer-to-peer rechunks need their whole barrier.
+                    targets = [status]
+                else:
+                    blocks = status.to_delayed()
+                    targets = [blocks[i, j] for i, j in todo]
+                _compute(cl, targets, progress, report_path)
             elif "performance-report.html" in names:
                 names.remove("performance-report.html")
+            measured = (_measure_deviation(cl, color, cutoff, filter, order, depth, boundary, tol)
+                        if measure else None)
             t_compute = time.perf_counter()
             cluster_report = cl.describe()
 
@@ -364,9 +396,11 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
                 "order": order if filter == "butterworth" else None,
                 "tol": tol, "boundary": boundary, "nodata": nodata,
             },
-            "halo": {"depth": depth, "rule": depth_rule,
+            "method": method,
+            "halo": {"depth": depth, "rule": depth_rule, "needed_for_tol": needed,
                      "expected_max_deviation": deviation,
                      "expected_max_deviation_note": "bound on max|blockwise - whole-image| / max|image|",
+                     "measured_deviation": measured,
                      "warning": halo_warning},
             "chunks": {"size": [chunk_rows, chunk_cols], "grid": list(nblocks),
                        "rows": list(grid_rows), "cols": list(grid_cols),
@@ -398,6 +432,38 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
     log.info("wrote %s into %s (%.1f Mpx in %.2f s, %.1f Mpx/s)", ", ".join(sorted(names)),
              outdir, megapixels, report["seconds"]["total"], report["megapixels_per_second"])
     return report
+
+
+def _rechunk_method(cl, method="tasks"):
+    """The rechunk method for the exact method's two rechunks (DASKFFT_RECHUNK overrides)."""
+    method = os.environ.get("DASKFFT_RECHUNK", method)
+    if cl.client is None:
+        return contextlib.nullcontext()
+    return dask.config.set({"array.rechunk.method": method})
+
+
+def _sample_blocks(numblocks, most=4):
+    """Up to ``most`` chunk indices spread over the grid: corners first, then the centre."""
+    n0, n1 = numblocks
+    picks = [(0, 0), (n0 - 1, n1 - 1), (0, n1 - 1), (n0 - 1, 0), (n0 // 2, n1 // 2)]
+    return list(dict.fromkeys(picks))[:most]
+
+
+def _measure_deviation(cl, color, cutoff, filter, order, depth, boundary, tol):
+    """max|blockwise - exact| / max|image| on a few chunks, in the working precision."""
+    blocks = _sample_blocks(color.numblocks[:2])
+    blockwise = lowpass(color, cutoff, filter=filter, order=order, depth=depth, boundary=boundary)
+    exact = lowpass(color, cutoff, filter=filter, order=order, boundary=boundary, tol=tol,
+                    method="exact")
+    pairs = []
+    for i, j in blocks:
+        pairs += [blockwise.blocks[i, j], exact.blocks[i, j], color.blocks[i, j]]
+    values = _compute(cl, pairs, False)
+    scale = max(float(np.abs(np.asarray(v, dtype=np.float64)).max()) for v in values[2::3]) or 1.0
+    worst = max(float(np.abs(a - b).max()) for a, b in zip(values[0::3], values[1::3]))
+    log.warning("measured deviation from the exact filter on %d chunks: %.3g x max|image|",
+                len(blocks), worst / scale)
+    return {"chunks": [list(b) for b in blocks], "max_relative": worst / scale}
 
 
 def _edges(sizes):

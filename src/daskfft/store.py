@@ -30,7 +30,7 @@ from .blockwise import filter_block
 from .errors import InputError
 from .spectra import atlas_cell, spectrum_block
 
-__all__ = ["PARTIAL_SUFFIX", "partial_dir", "plan_grid", "Partial", "process_chunk"]
+__all__ = ["PARTIAL_SUFFIX", "partial_dir", "plan_grid", "Partial", "process_chunk", "store_chunk"]
 
 PARTIAL_SUFFIX = ".daskfft-partial"
 
@@ -118,21 +118,37 @@ class Partial:
 
 def process_chunk(block, *, block_info=None, self_pad, pad_mode, root, halo, rows, cols, cutoff,
                   filter, order, work_dtype, nodata, out_dtype, alpha, cell, tiles, sample):
-    """Filter one haloed chunk, write it, its spectrum tile and its marker; runs in a task.
-
-    Returns a 1 x 1 array (the graph's output is the marker, the data go to disk).
-    """
-    import zarr
-
+    """Filter one haloed chunk, then save it like :func:`store_chunk`; runs in a task."""
     i, j = block_info[None]["chunk-location"][:2]
-    r0, r1, c0, c1 = rows[i], rows[i + 1], cols[j], cols[j + 1]
+    h, w = rows[i + 1] - rows[i], cols[j + 1] - cols[j]
     d0 = 0 if self_pad[0] else halo
     d1 = 0 if self_pad[1] else halo
-    interior = block[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0]
     color = block[..., :-1] if alpha else block
     y = filter_block(color, cutoff=cutoff, filter=filter, order=order, work_dtype=work_dtype,
                      self_pad=self_pad, pad_mode=pad_mode, nodata=nodata)
-    y = io.to_dtype(y[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0], out_dtype)
+    return _save(root, (i, j), rows, cols, y[d0 : d0 + h, d1 : d1 + w],
+                 block[d0 : d0 + h, d1 : d1 + w], out_dtype=out_dtype, alpha=alpha, cell=cell,
+                 tiles=tiles, sample=sample)
+
+
+def store_chunk(filtered, image, *, block_info=None, root, rows, cols, out_dtype, alpha, cell,
+                tiles, sample):
+    """Save one chunk already filtered (by the exact method) and its input; runs in a task."""
+    i, j = block_info[None]["chunk-location"][:2]
+    return _save(root, (i, j), rows, cols, filtered, image, out_dtype=out_dtype, alpha=alpha,
+                 cell=cell, tiles=tiles, sample=sample)
+
+
+def _save(root, index, rows, cols, y, interior, *, out_dtype, alpha, cell, tiles, sample):
+    """Write a chunk's result (and input, for the sample), its spectrum tile, then its marker.
+
+    Returns a 1 x 1 array: the graph's output is the marker, the data go to disk.
+    """
+    import zarr
+
+    i, j = index
+    r0, r1, c0, c1 = rows[i], rows[i + 1], cols[j], cols[j + 1]
+    y = io.to_dtype(y, out_dtype)
     if alpha:
         y = np.concatenate([y, interior[..., -1:].astype(out_dtype)], axis=2)
     root = Path(root)

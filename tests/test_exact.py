@@ -1,0 +1,132 @@
+"""The exact whole-image method: equal to NumPy's whole-image FFT filter of the padded image."""
+
+import json
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+
+from daskfft import HaloWarning, lowpass
+from daskfft.cli import main
+from daskfft.exact import exact_padding
+
+from reference import make_image, reference_lowpass
+
+CASES = [  # shape, chunks, filter, boundary
+    ((200, 170), (64, 50), "gaussian", "reflect"),
+    ((200, 170), (64, 50), "butterworth", "nearest"),
+    ((200, 170), (64, 50), "ideal", "periodic"),
+    ((97, 301, 3), (40, 100, 3), "ideal", "periodic"),
+    ((97, 301, 3), (40, 100, 3), "butterworth", 2.5),
+    ((5, 7), (2, 3), "ideal", "reflect"),  # a pad 150x wider than the image
+    ((1, 300), (1, 100), "gaussian", "reflect"),
+    ((64, 64), (64, 64), "ideal", 1.0),
+]
+
+
+@pytest.mark.parametrize(("shape", "chunks", "filter", "boundary"), CASES)
+def test_exact_equals_numpy_whole_image_filter(shape, chunks, filter, boundary):
+    image = make_image(shape, np.float64, seed=len(shape) + shape[0])
+    out = lowpass(da.from_array(image, chunks=chunks), 0.1, filter=filter, boundary=boundary,
+                  method="exact")
+    pad = exact_padding(0.1, filter=filter, order=4, tol=1e-6, boundary=boundary)
+    ref = reference_lowpass(image, 0.1, filter=filter, boundary=boundary, pad=pad)
+    assert out.chunks == da.from_array(image, chunks=chunks).chunks
+    assert np.abs(out.compute() - ref).max() <= 1e-9 * np.ptp(image)
+
+
+def test_exact_float32_stays_float32():
+    image = make_image((120, 90), np.float32)
+    out = lowpass(da.from_array(image, chunks=40), 0.1, method="exact", boundary="periodic")
+    assert out.dtype == np.float32 and out.compute().dtype == np.float32
+    ref = reference_lowpass(image, 0.1, boundary="periodic", pad=0)
+    assert np.abs(out.compute() - ref).max() <= 2e-5 * np.abs(image).max()
+
+
+def test_exact_never_warns_and_ideal_blockwise_does():
+    image = da.ones((64, 64), chunks=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lowpass(image, 0.1, filter="ideal", method="exact")
+    with pytest.warns(HaloWarning):
+        lowpass(image, 0.1, filter="ideal")
+
+
+def test_no_block_of_the_plan_is_larger_than_a_band():
+    """Every array in the exact graph has blocks of about one input chunk, never the image."""
+    image = da.zeros((4096, 3000), chunks=512)
+    out = lowpass(image, 0.05, method="exact", boundary="periodic")
+    budget = max(2**20, 512 * 512)
+    for name, layer in out.dask.layers.items():
+        meta = out.dask.layers[name].collection_annotations or {}
+        chunks = meta.get("chunks")
+        if chunks:
+            biggest = max(np.prod([max(c) for c in chunks[:2]]), 0)
+            assert biggest <= 2 * budget, (name, biggest)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"method": "fast"}, "`method`"),
+    ({"method": "exact", "nodata": 0}, "nodata"),
+])
+def test_bad_method_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        lowpass(np.zeros((8, 8)), 0.1, **kwargs)
+
+
+def test_cli_exact_and_the_measured_deviation_of_blockwise(tmp_path):
+    image = make_image((300, 260), np.float32, seed=3)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(16, 16))
+    base = ["run", str(tmp_path / "in.tif"), "--filter", "ideal", "--cutoff", "0.15",
+            "--boundary", "periodic", "--cluster", "threads", "-q"]
+    assert main([*base, "-o", str(tmp_path / "exact"), "--exact"]) == 0
+    out = tifffile.imread(tmp_path / "exact" / "filtered.tif")
+    ref = reference_lowpass(image, 0.15, filter="ideal", boundary="periodic", pad=0)
+    assert np.abs(out - ref).max() <= 2e-5 * np.abs(image).max()
+    report = json.loads((tmp_path / "exact" / "report.json").read_text())
+    assert report["method"] == "exact" and report["halo"]["warning"] is None
+
+    assert main([*base, "-o", str(tmp_path / "bw"), "--depth", "8", "--chunks", "100"]) == 0
+    report = json.loads((tmp_path / "bw" / "report.json").read_text())
+    measured = report["halo"]["measured_deviation"]
+    assert len(measured["chunks"]) == 4
+    got = tifffile.imread(tmp_path / "bw" / "filtered.tif")
+    rows = np.cumsum([0] + report["chunks"]["rows"])
+    cols = np.cumsum([0] + report["chunks"]["cols"])
+    true = max(np.abs(got[rows[r]:rows[r + 1], cols[c]:cols[c + 1]]
+                      - ref[rows[r]:rows[r + 1], cols[c]:cols[c + 1]]).max()
+               for r, c in measured["chunks"]) / np.abs(image).max()
+    assert measured["max_relative"] == pytest.approx(true, rel=1e-3)
+    assert measured["max_relative"] > 1e-3  # a narrow halo on the ideal filter is visibly off
+
+
+@pytest.mark.slow
+def test_exact_on_a_cluster_whose_workers_hold_less_than_the_image(tmp_path):
+    """7168 x 5120 float64 (280 MiB) through 2 workers limited to 250 MiB each."""
+    n0, n1 = 7168, 5120
+    path = tmp_path / "big.tif"
+    from daskfft import io
+
+    def rows(r0, r1):
+        y = np.arange(r0, r1)[:, None]
+        x = np.arange(n1)[None, :]
+        return np.sin(0.001 * x * x / 37.0 + 0.0007 * y) * 100.0 + ((x // 64 + y // 64) % 2)
+    io.write_tiff(path, rows, (n0, n1), np.float64, band=1024)
+    assert n0 * n1 * 8 > 250 * 2**20
+    rc = main(["run", str(path), "-o", str(tmp_path / "o"), "--exact", "--chunks", "1024",
+               "--workers", "2", "--threads-per-worker", "1", "--memory-limit", "250MiB",
+               "--no-dashboard", "--boundary", "periodic", "--spectra", "none", "-q"])
+    assert rc == 0
+    out = tifffile.imread(tmp_path / "o" / "filtered.tif")
+    # spot-check a band against the whole-image reference, done here with all the memory
+    whole = rows(0, n0)
+    ref = np.fft.irfft2(np.fft.rfft2(whole) * _h((n0, n1), 0.05), s=(n0, n1))
+    assert np.abs(out - ref).max() <= 1e-9 * np.ptp(whole)
+
+
+def _h(shape, cutoff):
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    return np.exp(-(fy**2 + fx**2) / (2 * cutoff**2))
