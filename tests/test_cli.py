@@ -45,15 +45,15 @@ def test_run_png_writes_filtered_image_atlas_and_report(tmp_path, rgb_png, capsy
     rc, stdout, err = _run([ "run", str(rgb_png), "-o", str(out), "--chunks", "64",
                             "--cutoff", "0.08", *FAST], capsys)
     assert rc == 0, err
-    assert sorted(os.listdir(out)) == ["filtered.png", "report.json", "spectra.png"]
+    assert sorted(os.listdir(out)) == ["filtered.png", "overview.png", "radial_spectrum.png",
+                                       "report.json", "spectra.png"]
     image = iio.imread(rgb_png)
     filtered = iio.imread(out / "filtered.png")
     assert filtered.shape == image.shape and filtered.dtype == np.uint8
     ref = reference_lowpass(image, 0.08, pad=200)
     assert np.abs(filtered.astype(float) - np.clip(np.rint(ref), 0, 255)).max() <= 1
     atlas = iio.imread(out / "spectra.png")
-    assert atlas.ndim == 2
-    assert atlas.shape == (3 * 256, 3 * 256) and atlas.std() > 0
+    assert atlas.shape[0] > 300 and atlas.shape[1] > 300 and atlas.std() > 0
     report = json.loads((out / "report.json").read_text())
     assert report["halo"]["depth"] == halo_depth(0.08)
     assert report["halo"]["expected_max_deviation"] <= 2e-6
@@ -76,7 +76,8 @@ def test_float_tiff_round_trip_keeps_dtype_and_values(tmp_path, capsys):
     assert out.dtype == np.float32 and out.shape == image.shape
     ref = reference_lowpass(image, 0.1, filter="butterworth", boundary="periodic", pad=300)
     assert np.abs(out - ref).max() <= 2e-5 * np.abs(image).max()
-    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.tif", "report.json"]
+    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.tif", "overview.png",
+                                                  "radial_spectrum.png", "report.json"]
 
 
 def test_uint16_tiff_is_rounded_and_clipped(tmp_path, capsys):
@@ -281,8 +282,9 @@ def test_installed_command_runs_the_sample(tmp_path):
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.png", "report.json", "sample.png",
-                                                  "spectra.png"]
+    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.png", "overview.png",
+                                                  "radial_spectrum.png", "report.json",
+                                                  "sample.png", "spectra.png"]
 
 
 def test_python_dash_m(tmp_path):

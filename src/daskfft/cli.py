@@ -189,6 +189,8 @@ def build_parser():
     outg.add_argument("--spectra", choices=SPECTRA_CHOICES, default="atlas",
                       help="spectra to write: the atlas, one PNG per chunk, all, or none "
                            "(default: %(default)s)")
+    outg.add_argument("--no-plots", dest="plots", action="store_false",
+                      help="skip overview.png and radial_spectrum.png (and the atlas's labels)")
     outg.add_argument("--overwrite", action="store_true", help="replace outputs already in OUTDIR")
     _add_common(run)
 
@@ -240,7 +242,8 @@ def _run(args):
                    compression=args.compression, resume=args.resume,
                    cluster=args.cluster, workers=args.workers,
                    threads_per_worker=args.threads_per_worker, dashboard=args.dashboard,
-                   spectra=args.spectra, overwrite=args.overwrite, progress=progress,
+                   spectra=args.spectra, plots=args.plots, overwrite=args.overwrite,
+                   progress=progress,
                    performance_report=args.performance_report, cluster_info=cluster_info)
 
     if args.cluster == "mpi":

@@ -26,7 +26,9 @@ from .cluster import open_cluster
 from .errors import InputError
 from .filters import HaloWarning, check_filter, cutoff_from_sigma, expected_deviation, halo_depth
 from .sample import sample_image
-from .store import Partial, assemble_atlas, check_resumable, finalize, partial_dir, plan_grid
+from . import plots as plots_mod
+from .store import RADIAL_EDGES, Partial, assemble, check_resumable, finalize, partial_dir
+from .store import plan_grid
 from .store import process_chunk, store_chunk
 
 __all__ = ["run", "SPECTRA_CHOICES", "DEFAULT_CUTOFF"]
@@ -125,7 +127,7 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         filter="gaussian", order=4, depth="auto", tol=1e-6, boundary="reflect", chunks=1024,
         nodata=None, method="blockwise", output_format=None, compression=None, cluster="local",
         workers=None, threads_per_worker=None, memory_limit="auto", dashboard=True,
-        spectra="atlas", overwrite=False, resume=False, progress=False,
+        spectra="atlas", plots=True, overwrite=False, resume=False, progress=False,
         performance_report=None, cluster_info=None):
     """Filter an image file (or the built-in sample) into ``outdir``; return the report.
 
@@ -164,6 +166,10 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         As for :func:`daskfft.cluster.open_cluster`.
     spectra : {"atlas", "chunks", "all", "none"}
         Which spectra pictures to write.
+    plots : bool
+        Also write ``overview.png`` (input, filtered, difference, whole and a
+        full-resolution crop) and ``radial_spectrum.png``, and label the
+        atlas with its chunk grid (matplotlib).
     overwrite : bool
         Replace outputs already in ``outdir`` (and an interrupted run's work).
     resume : bool
@@ -251,6 +257,8 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         names.append("spectra.png")
     if spectra in ("chunks", "all"):
         names.append("spectra")
+    if plots:
+        names += ["overview.png", "radial_spectrum.png"]
     if performance_report is None:
         performance_report = cluster == "mpi"
     if performance_report and cluster != "threads":
@@ -288,6 +296,7 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
     grid_cols = plan_grid(info.shape[1], chunk_cols, depth)
     nblocks = (len(grid_rows), len(grid_cols))
     cell = max(1, min(256, 2048 // max(nblocks)))
+    thumb = max(1, -(-max(info.shape[:2]) // 1024))  # overview: every thumb-th pixel
     params = {"cutoff": cutoff, "filter": filter, "order": order, "tol": tol, "depth": depth,
               "method": method,
               "boundary": boundary, "chunks": [chunk_rows, chunk_cols], "nodata": nodata,
@@ -334,7 +343,8 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
             color = image[..., :-1] if info.has_alpha else image
             common = dict(root=str(partial.root), rows=_edges(grid_rows), cols=_edges(grid_cols),
                           out_dtype=info.dtype, alpha=info.has_alpha, cell=cell,
-                          tiles=spectra in ("chunks", "all"), sample=sample is not None)
+                          tiles=spectra in ("chunks", "all"), sample=sample is not None,
+                          thumb=thumb)
             tiny = dict(chunks=((1,) * nblocks[0], (1,) * nblocks[1]),
                         drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
                         meta=np.empty((0, 0), dtype=np.int8))
@@ -363,6 +373,17 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
                 names.remove("performance-report.html")
             measured = (_measure_deviation(cl, color, cutoff, filter, order, depth, boundary, tol)
                         if measure else None)
+            crop_box = _crop_box(info.shape)
+            crop_in = crop_out = None
+            if plots:
+                import zarr
+
+                r0, r1, c0, c1 = crop_box
+                crop_in = _compute(cl, [color[r0:r1, c0:c1]], False)[0]
+                crop_out = zarr.open_array(str(partial.root / "filtered.zarr"),
+                                           mode="r")[r0:r1, c0:c1]
+                if info.has_alpha:
+                    crop_out = crop_out[..., :-1]
             t_compute = time.perf_counter()
             cluster_report = cl.describe()
 
@@ -372,9 +393,23 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
         if sample is not None:
             finalize(partial.root, "sample", str(out / f"sample.{ext}"), fmt,
                      dataclasses.replace(info, tags=(), nodata=None), compression=compression)
+        summary = assemble(partial.root, _edges(grid_rows), _edges(grid_cols), cell)
+        label = (f"{'sample' if sample is not None else os.path.basename(str(input))}: {filter} "
+                 f"low-pass, cutoff {cutoff:.3g} cycles/px, "
+                 + ("exact" if method == "exact" else f"halo {depth} px") + f", chunks {grid_rows[0]}")
         if spectra in ("atlas", "all"):
-            io.write_picture(out / "spectra.png", assemble_atlas(partial.root, nblocks, cell),
-                             grid=cell)
+            if plots:
+                plots_mod.atlas(out / "spectra.png", summary["atlas"], _edges(grid_rows),
+                                _edges(grid_cols), cell, title=f"spectra per chunk - {label}")
+            else:
+                io.write_picture(out / "spectra.png", summary["atlas"], grid=cell)
+        if plots:
+            plots_mod.overview(out / "overview.png", summary["thumb_in"], summary["thumb_out"],
+                               thumb, crop_in, crop_out, crop_box, dtype=info.dtype, title=label)
+            plots_mod.radial_spectrum(out / "radial_spectrum.png", RADIAL_EDGES,
+                                      summary["power_in"], summary["power_out"], cutoff=cutoff,
+                                      filter=filter, order=order,
+                                      title=f"radially averaged power - {label}")
         t_write = time.perf_counter()
         megapixels = info.megapixels
         compute_seconds = max(t_compute - t_cluster, 1e-9)
@@ -464,6 +499,15 @@ def _measure_deviation(cl, color, cutoff, filter, order, depth, boundary, tol):
     log.warning("measured deviation from the exact filter on %d chunks: %.3g x max|image|",
                 len(blocks), worst / scale)
     return {"chunks": [list(b) for b in blocks], "max_relative": worst / scale}
+
+
+def _crop_box(shape, size=256):
+    """A ``size``-pixel square at the image's centre (the whole image if smaller)."""
+    boxes = []
+    for n in shape[:2]:
+        a = max(0, n // 2 - size // 2)
+        boxes += [a, min(n, a + size)]
+    return tuple(boxes)
 
 
 def _edges(sizes):

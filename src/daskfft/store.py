@@ -7,7 +7,9 @@ While a run works, everything it writes lives in one folder beside OUTDIR,
   continues only the same run;
 - ``filtered.zarr`` (and ``sample.zarr``): the result, written chunk by chunk
   by the workers, with Zarr chunks equal to the run's chunks;
-- ``cells/i_j.npy``: each chunk's small spectrum tile for the atlas;
+- ``cells/i_j.npz``: each chunk's small summaries: its spectrum tile for the
+  atlas, its pixels on the overview's thumbnail grid (input and output), and
+  its radially binned power spectrum (input and output);
 - ``done/i_j``: written last by each chunk's task, so a chunk counts as done
   only when all of its outputs are complete;
 - ``out/``: the final files, moved into OUTDIR one rename each at the end.
@@ -21,8 +23,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from functools import lru_cache
 from pathlib import Path
 
+import ducc0
 import numpy as np
 
 from . import io
@@ -117,7 +121,8 @@ class Partial:
 
 
 def process_chunk(block, *, block_info=None, self_pad, pad_mode, root, halo, rows, cols, cutoff,
-                  filter, order, work_dtype, nodata, out_dtype, alpha, cell, tiles, sample):
+                  filter, order, work_dtype, nodata, out_dtype, alpha, cell, tiles, sample,
+                  thumb):
     """Filter one haloed chunk, then save it like :func:`store_chunk`; runs in a task."""
     i, j = block_info[None]["chunk-location"][:2]
     h, w = rows[i + 1] - rows[i], cols[j + 1] - cols[j]
@@ -128,18 +133,55 @@ def process_chunk(block, *, block_info=None, self_pad, pad_mode, root, halo, row
                      self_pad=self_pad, pad_mode=pad_mode, nodata=nodata)
     return _save(root, (i, j), rows, cols, y[d0 : d0 + h, d1 : d1 + w],
                  block[d0 : d0 + h, d1 : d1 + w], out_dtype=out_dtype, alpha=alpha, cell=cell,
-                 tiles=tiles, sample=sample)
+                 tiles=tiles, sample=sample, thumb=thumb)
 
 
 def store_chunk(filtered, image, *, block_info=None, root, rows, cols, out_dtype, alpha, cell,
-                tiles, sample):
+                tiles, sample, thumb):
     """Save one chunk already filtered (by the exact method) and its input; runs in a task."""
     i, j = block_info[None]["chunk-location"][:2]
     return _save(root, (i, j), rows, cols, filtered, image, out_dtype=out_dtype, alpha=alpha,
-                 cell=cell, tiles=tiles, sample=sample)
+                 cell=cell, tiles=tiles, sample=sample, thumb=thumb)
 
 
-def _save(root, index, rows, cols, y, interior, *, out_dtype, alpha, cell, tiles, sample):
+#: Radial frequency bins of the power spectra, cycles/pixel (to the corner, 0.5 * sqrt 2).
+RADIAL_EDGES = np.linspace(0.0, 0.5 * np.sqrt(2.0), 65)
+
+
+@lru_cache(maxsize=8)
+def _radial_bins(shape):
+    f = np.sqrt(np.fft.fftfreq(shape[0])[:, None] ** 2 + np.fft.rfftfreq(shape[1])[None, :] ** 2)
+    idx = np.clip(np.digitize(f.ravel(), RADIAL_EDGES) - 1, 0, len(RADIAL_EDGES) - 2)
+    counts = np.bincount(idx, minlength=len(RADIAL_EDGES) - 1)
+    windows = tuple(np.hanning(n).astype(np.float32) if n > 2 else np.ones(n, np.float32)
+                    for n in shape)
+    return idx, counts, windows
+
+
+def radial_power(block):
+    """Hann-windowed power spectrum of a chunk's brightness, summed in radial bins.
+
+    Returns ``(sums, counts)`` over :data:`RADIAL_EDGES`; chunks of any size
+    add up, since the frequencies are in cycles/pixel.  Single precision and
+    cached bins keep the task's extra memory to about two copies of the chunk.
+    """
+    x = np.asarray(block, dtype=np.float32)
+    if x.ndim == 3:
+        x = x.mean(axis=2, dtype=np.float32)
+    else:
+        x = x.copy()
+    idx, counts, (w0, w1) = _radial_bins(x.shape)
+    x -= x.mean()
+    x *= w0[:, None]
+    x *= w1[None, :]
+    norm = max(float((w0.astype(np.float64) ** 2).sum() * (w1.astype(np.float64) ** 2).sum()), 1e-12)
+    power = np.abs(ducc0.fft.r2c(x, axes=(0, 1))) ** 2
+    sums = np.bincount(idx, weights=power.ravel(), minlength=len(RADIAL_EDGES) - 1) / norm
+    return sums, counts
+
+
+def _save(root, index, rows, cols, y, interior, *, out_dtype, alpha, cell, tiles, sample,
+          thumb):
     """Write a chunk's result (and input, for the sample), its spectrum tile, then its marker.
 
     Returns a 1 x 1 array: the graph's output is the marker, the data go to disk.
@@ -155,22 +197,46 @@ def _save(root, index, rows, cols, y, interior, *, out_dtype, alpha, cell, tiles
     zarr.open_array(str(root / "filtered.zarr"), mode="r+")[r0:r1, c0:c1] = y
     if sample:
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
-    spectrum = spectrum_block(interior[..., :-1] if alpha else interior)
-    np.save(root / "cells" / f"{i}_{j}.npy", atlas_cell(spectrum, cell=cell))
+    color_in = interior[..., :-1] if alpha else interior
+    color_out = y[..., :-1] if alpha else y
+    spectrum = spectrum_block(color_in)
+    s = thumb  # the overview shows every s-th pixel of the whole image
+    t_in = color_in[(-r0) % s :: s, (-c0) % s :: s]
+    t_out = color_out[(-r0) % s :: s, (-c0) % s :: s]
+    p_in, counts = radial_power(color_in)
+    p_out, _ = radial_power(color_out)
+    np.savez(root / "cells" / f"{i}_{j}.npz", atlas=atlas_cell(spectrum, cell=cell),
+             thumb_in=t_in, thumb_out=t_out, power_in=p_in, power_out=p_out, counts=counts)
     if tiles:
         io.write_picture(root / "out" / "spectra" / f"spectrum_r{i:03d}_c{j:03d}.png", spectrum)
     (root / "done" / f"{i}_{j}").touch()
     return np.ones((1, 1), dtype=np.int8)
 
 
-def assemble_atlas(root, grid, cell):
-    """The spectra atlas from the chunks' tiles."""
-    atlas = np.zeros((grid[0] * cell, grid[1] * cell), dtype=np.float32)
-    for i in range(grid[0]):
-        for j in range(grid[1]):
-            atlas[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = np.load(
-                Path(root) / "cells" / f"{i}_{j}.npy")
-    return atlas
+def assemble(root, rows, cols, cell):
+    """The atlas, the overview thumbnails and the mean radial spectra, from the chunks' cells."""
+    root = Path(root)
+    n0, n1 = len(rows) - 1, len(cols) - 1
+    atlas = np.zeros((n0 * cell, n1 * cell), dtype=np.float32)
+    thumbs_in, thumbs_out = [], []
+    power_in = power_out = counts = 0
+    for i in range(n0):
+        row_in, row_out = [], []
+        for j in range(n1):
+            with np.load(root / "cells" / f"{i}_{j}.npz") as c:
+                atlas[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = c["atlas"]
+                row_in.append(c["thumb_in"])
+                row_out.append(c["thumb_out"])
+                power_in = power_in + c["power_in"]
+                power_out = power_out + c["power_out"]
+                counts = counts + c["counts"]
+        thumbs_in.append(np.concatenate(row_in, axis=1))
+        thumbs_out.append(np.concatenate(row_out, axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_in, mean_out = power_in / counts, power_out / counts
+    return {"atlas": atlas, "thumb_in": np.concatenate(thumbs_in, axis=0),
+            "thumb_out": np.concatenate(thumbs_out, axis=0), "power_in": mean_in,
+            "power_out": mean_out, "counts": counts}
 
 
 def finalize(root, name, path, fmt, info, *, compression=None):

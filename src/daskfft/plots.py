@@ -1,0 +1,128 @@
+"""Pictures of what the filter did: overview, radial power spectrum, labelled spectra atlas.
+
+Made with matplotlib's object API (no pyplot state, no display needed) from
+the small per-chunk summaries the tasks saved, so pictures of a gigapixel
+run cost no more than those of a small one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .filters import _transfer
+
+__all__ = ["overview", "radial_spectrum", "atlas"]
+
+
+def _figure(width, height):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("pictures need matplotlib: pip install matplotlib "
+                          "(or pass --no-plots)") from None
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _display(x, dtype):
+    """An image ready for imshow: RGB uint8 as it is, anything else as gray, 1-99.8 % stretched."""
+    x = np.asarray(x)
+    if x.ndim == 3 and x.shape[2] == 3 and np.dtype(dtype) == np.uint8:
+        return x, {}
+    g = x.astype(np.float64).mean(axis=2) if x.ndim == 3 else x.astype(np.float64)
+    lo, hi = np.percentile(g, [1, 99.8]) if g.size > 1 else (g.min(), g.max() + 1)
+    return g, {"cmap": "gray", "vmin": lo, "vmax": hi if hi > lo else lo + 1}
+
+
+def _gray(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x.mean(axis=2) if x.ndim == 3 else x
+
+
+def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dtype, title):
+    """Input, filtered and their difference, whole (every ``step``-th pixel) and in a crop."""
+    fig = _figure(15, 10)
+    axes = fig.subplots(2, 3)
+    diff = _gray(thumb_in) - _gray(thumb_out)
+    lim = float(np.percentile(np.abs(diff), 99.5)) or 1.0
+    r0, r1, c0, c1 = crop_box
+    for ax, data, name in zip(axes[0], (thumb_in, thumb_out), ("input", "filtered")):
+        img, kw = _display(data, dtype)
+        ax.imshow(img, interpolation="nearest", **kw)
+        ax.set_title(f"{name} (1 pixel in {step} per axis)" if step > 1 else name)
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle((c0 / step, r0 / step), (c1 - c0) / step, (r1 - r0) / step,
+                               fill=False, edgecolor="yellow", linewidth=1.5))
+    im = axes[0, 2].imshow(diff, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    axes[0, 2].set_title("input - filtered (removed detail)")
+    fig.colorbar(im, ax=axes[0, 2], shrink=0.8)
+    cdiff = _gray(crop_in) - _gray(crop_out)
+    for ax, data, name in zip(axes[1], (crop_in, crop_out), ("input", "filtered")):
+        img, kw = _display(data, dtype)
+        ax.imshow(img, interpolation="nearest", extent=(c0, c1, r1, r0), **kw)
+        ax.set_title(f"{name}, rows {r0}-{r1}, cols {c0}-{c1} (full resolution)")
+    clim = float(np.percentile(np.abs(cdiff), 99.5)) or 1.0
+    im = axes[1, 2].imshow(cdiff, cmap="RdBu_r", vmin=-clim, vmax=clim, interpolation="nearest",
+                           extent=(c0, c1, r1, r0))
+    axes[1, 2].set_title("input - filtered, crop")
+    fig.colorbar(im, ax=axes[1, 2], shrink=0.8)
+    fig.suptitle(title)
+    fig.savefig(path)
+    return str(path)
+
+
+def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, title):
+    """Radially averaged power of input and output (log scale), with H and the cutoff."""
+    fig = _figure(9, 5.5)
+    ax = fig.subplots()
+    f = 0.5 * (edges[1:] + edges[:-1])
+    keep = np.isfinite(power_in) & (power_in > 0)
+    ax.semilogy(f[keep], power_in[keep], label="input", color="tab:blue")
+    keep_out = np.isfinite(power_out) & (power_out > 0)
+    ax.semilogy(f[keep_out], power_out[keep_out], label="filtered", color="tab:orange")
+    ax.axvline(cutoff, color="k", linestyle="--", linewidth=1, label=f"cutoff {cutoff:.3g}")
+    ax.axvline(0.5, color="gray", linestyle=":", linewidth=1, label="Nyquist (0.5)")
+    ax.set_xlabel("radial frequency (cycles/pixel)")
+    ax.set_ylabel("mean power per frequency bin")
+    ax.set_xlim(0, edges[-1])
+    twin = ax.twinx()
+    fine = np.linspace(0, edges[-1], 400)
+    twin.plot(fine, _transfer(fine**2, cutoff, filter, order), color="tab:green",
+              label=f"H ({filter})")
+    twin.set_ylim(0, 1.05)
+    twin.set_ylabel("transfer function H", color="tab:green")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left")
+    ax.set_title(title)
+    fig.savefig(path)
+    return str(path)
+
+
+def atlas(path, values, rows, cols, cell, *, title):
+    """The spectra atlas with its chunk grid: one tile per chunk, labelled by row and column."""
+    n0, n1 = len(rows) - 1, len(cols) - 1
+    scale = max(4.0, min(14.0, values.shape[1] / 100))
+    fig = _figure(scale + 1.5, scale * values.shape[0] / max(values.shape[1], 1) + 1)
+    ax = fig.subplots()
+    lo, hi = np.percentile(values, [1, 99.9]) if values.size > 1 else (0, 1)
+    im = ax.imshow(values, cmap="magma", vmin=lo, vmax=hi if hi > lo else lo + 1,
+                   interpolation="nearest")
+    for k in range(1, n0):
+        ax.axhline(k * cell - 0.5, color="white", linewidth=0.6)
+    for k in range(1, n1):
+        ax.axvline(k * cell - 0.5, color="white", linewidth=0.6)
+    every0, every1 = max(1, n0 // 16), max(1, n1 // 16)
+    ax.set_yticks([(k + 0.5) * cell for k in range(0, n0, every0)],
+                  [f"{k}\n(y {rows[k]})" for k in range(0, n0, every0)], fontsize=7)
+    ax.set_xticks([(k + 0.5) * cell for k in range(0, n1, every1)],
+                  [f"{k}\n(x {cols[k]})" for k in range(0, n1, every1)], fontsize=7)
+    ax.set_ylabel("chunk row")
+    ax.set_xlabel("chunk column")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="log1p |FFT| (zero frequency at tile centre)")
+    ax.set_title(title)
+    fig.savefig(path)
+    return str(path)
