@@ -104,7 +104,11 @@ def test_cli_exact_and_the_measured_deviation_of_blockwise(tmp_path):
 
 @pytest.mark.slow
 def test_exact_on_a_cluster_whose_workers_hold_less_than_the_image(tmp_path):
-    """7168 x 5120 float64 (280 MiB) through 2 workers limited to 250 MiB each."""
+    """7168 x 5120 float64 (280 MiB) through 4 workers limited to 250 MiB each.
+
+    No worker could hold the image; each holds its share of the bands, and the
+    rechunks between row and column bands pass through blocks of about a chunk.
+    """
     n0, n1 = 7168, 5120
     path = tmp_path / "big.tif"
     from daskfft import io
@@ -116,7 +120,7 @@ def test_exact_on_a_cluster_whose_workers_hold_less_than_the_image(tmp_path):
     io.write_tiff(path, rows, (n0, n1), np.float64, band=1024)
     assert n0 * n1 * 8 > 250 * 2**20
     rc = main(["run", str(path), "-o", str(tmp_path / "o"), "--exact", "--chunks", "1024",
-               "--workers", "2", "--threads-per-worker", "1", "--memory-limit", "250MiB",
+               "--workers", "4", "--threads-per-worker", "1", "--memory-limit", "250MiB",
                "--no-dashboard", "--boundary", "periodic", "--spectra", "none", "-q"])
     assert rc == 0
     out = tifffile.imread(tmp_path / "o" / "filtered.tif")

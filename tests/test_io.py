@@ -102,6 +102,28 @@ def test_zarr_in_zarr_out_and_output_format(tmp_path):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "o2" / "filtered.tif"), out[...])
 
 
+def test_zarr_v2_input_and_zlib_tiff_output(tmp_path):
+    image = make_image((200, 150, 3), np.uint16)
+    z = zarr.create_array(str(tmp_path / "v2.zarr"), shape=image.shape, dtype=image.dtype,
+                          chunks=(50, 50, 3), zarr_format=2)
+    z[...] = image
+    assert _run(tmp_path / "v2.zarr", "-o", tmp_path / "o", "--chunks", "100",
+                "--output-format", "tiff", "--compression", "zlib") == 0
+    with tifffile.TiffFile(tmp_path / "o" / "filtered.tif") as tif:
+        assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        out = tif.asarray()
+    ref = np.clip(np.rint(reference_lowpass(image, 0.05, pad=64)), 0, 65535)
+    assert np.abs(out.astype(float) - ref).max() <= 1
+
+
+def test_large_png_input_says_it_is_read_whole(tmp_path, monkeypatch, caplog):
+    iio.imwrite(tmp_path / "in.png", make_image((100, 120), np.uint8))
+    monkeypatch.setattr(io, "WHOLE_IMAGE_CAP", 5_000)
+    with caplog.at_level("WARNING", logger="daskfft"):
+        io.probe(tmp_path / "in.png")
+    assert "cannot be read in parts" in caplog.text and "tiled TIFF or Zarr" in caplog.text
+
+
 def test_png_output_above_the_cap_is_refused(tmp_path, monkeypatch, capsys):
     iio.imwrite(tmp_path / "in.png", make_image((100, 100), np.uint8))
     monkeypatch.setattr(io, "WHOLE_IMAGE_CAP", 5_000)
