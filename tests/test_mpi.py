@@ -83,11 +83,15 @@ def test_failed_run_exits_nonzero_quickly_with_one_line(tmp_path, case):
     assert not (tmp_path / "o").exists()
 
 
+def _long_job(out, size):
+    """A 3-rank job on the sample, slow enough to act on while it runs; -v logs the scheduler."""
+    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", str(size),
+           "--chunks", "500", "-o", str(out), "--cluster", "mpi", "-v", "--no-dashboard"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def test_lost_worker_ends_the_job(tmp_path):
-    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", "6000",
-           "--chunks", "500", "-o", str(tmp_path / "o"), "--cluster", "mpi", "-v",
-           "--no-dashboard"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _long_job(tmp_path / "o", 6000)
     try:
         _wait_for_line(proc, "cluster: mpi", 60)
         workers = _rank_pids(proc.pid)[1:]
@@ -107,10 +111,7 @@ def test_outsiders_cannot_reach_the_scheduler(tmp_path):
     from distributed import Client
     from distributed.security import Security
 
-    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", "3000",
-           "--chunks", "500", "-o", str(tmp_path / "o"), "--cluster", "mpi", "-v",
-           "--no-dashboard"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _long_job(tmp_path / "o", 3000)
     try:
         line = _wait_for_line(proc, "scheduler tls://", 60)
         address = re.search(r"scheduler (tls://\S+)", line).group(1)
