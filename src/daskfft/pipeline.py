@@ -470,7 +470,13 @@ def run(input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=Non
 
 
 def _rechunk_method(cl, method="tasks"):
-    """The rechunk method for the exact method's two rechunks (DASKFFT_RECHUNK overrides)."""
+    """The rechunk method for the exact method's two rechunks (DASKFFT_RECHUNK overrides).
+
+    "tasks", not "p2p": measured here on a 25 Mpx float64 image with 2 workers,
+    p2p took 11.4 s and tasks 10.8 s, and with workers limited to less memory
+    than the image p2p failed (workers restarted, P2PConsistencyError) where
+    tasks spilled and finished.  DASKFFT_RECHUNK=p2p opts in.
+    """
     method = os.environ.get("DASKFFT_RECHUNK", method)
     if cl.client is None:
         return contextlib.nullcontext()
