@@ -1,7 +1,6 @@
 """Lazy reading of TIFF/Zarr, streamed writing, GeoTIFF tags and nodata, through the CLI."""
 
 import json
-import os
 
 import dask.array as da
 import imageio.v3 as iio

@@ -4,7 +4,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
