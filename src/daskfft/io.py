@@ -275,10 +275,7 @@ def to_dtype(x, dtype):
 
 
 def write_image(path, array, fmt):
-    """Write a whole in-memory ``array`` to ``path`` as "png" or "jpeg" (or small "tiff")."""
-    if fmt == "tiff":
-        write_tiff(path, lambda r0, r1: array[r0:r1], array.shape, array.dtype)
-        return
+    """Write a whole in-memory ``array`` to ``path`` as "png" or "jpeg" (TIFF: :func:`write_tiff`)."""
     import imageio.v3 as iio
 
     iio.imwrite(path, array, extension=".png" if fmt == "png" else ".jpg")

@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
 
 import dask
@@ -187,9 +186,3 @@ def _retire_workers():
 
     with contextlib.suppress(Exception), Client(timeout="10s") as client:
         client.retire_workers(close_workers=True)
-
-
-def print_error(exc):
-    """One line on stderr for an error raised on rank 0."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    print(f"daskfft: error: {text}", file=sys.stderr, flush=True)

@@ -244,9 +244,8 @@ def finalize(root, name, path, fmt, info, *, compression=None):
     import zarr
 
     src = Path(root) / f"{name}.zarr"
-    z = zarr.open_array(str(src), mode="r")
+    z = zarr.open_array(str(src), mode="r+" if fmt == "zarr" else "r")
     if fmt == "zarr":
-        z = zarr.open_array(str(src), mode="r+")
         z.attrs.update({"photometric": info.photometric, "alpha": info.has_alpha,
                         "nodata": info.nodata,
                         "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags}})
