@@ -196,12 +196,19 @@ def _bad_inputs(tmp):
         "cutoff-nan": ([p, "--cutoff", "nan"], "got nan", 2),
         "sigma-zero": ([p, "--sigma", "0"], "--sigma: must be a positive number", 2),
         "sigma-negative": ([p, "--sigma=-2"], "--sigma", 2),
-        "sigma-tiny": ([p, "--sigma", "0.1"], "`sigma` must be >= 1/pi", 1),
-        "sigma-not-gaussian": ([p, "--sigma", "3", "--filter", "ideal"], "gaussian filter only", 1),
+        "sigma-tiny": ([p, "--sigma", "0.1"], "--sigma: must be >= 1/pi", 2),
+        "sigma-not-gaussian": ([p, "--sigma", "3", "--filter", "ideal"], "gaussian filter only", 2),
         "chunks-zero": ([p, "--chunks", "0"], "--chunks: must be an integer >= 1", 2),
         "chunks-negative": ([p, "--chunks=-4"], "--chunks", 2),
         "depth-negative": ([p, "--depth=-1"], "--depth", 2),
-        "tol": ([p, "--tol", "2"], "`tol` must be in", 1),
+        "tol": ([p, "--tol", "2"], "--tol: must be in [1e-10, 0.5), got 2.0", 2),
+        "tol-zero": ([p, "--tol", "0"], "--tol: must be in [1e-10, 0.5)", 2),
+        "tol-text": ([p, "--tol", "small"], "--tol: expected a tolerance, got 'small'", 2),
+        "order-zero": ([p, "--filter", "butterworth", "--order", "0"], "--order: must be", 2),
+        "boundary": ([p, "--boundary", "mirror"], "--boundary: expected a boundary", 2),
+        "exact-nodata": ([p, "--exact", "--nodata", "0"], "`nodata` needs the block-wise", 2),
+        "timeout-zero": ([p, "--connect-timeout", "0"], "--connect-timeout: must be a positive",
+                         2),
         "outdir-is-file": ([p, "-o", str(tmp / "afile")], "exists and is not a directory", 1),
         "outdir-under-file": ([p, "-o", str(tmp / "afile" / "sub")], "is a file", 1),
         "outputs-exist": ([p, "-o", str(tmp / "full")], "filtered.png already there", 1),
@@ -211,8 +218,9 @@ def _bad_inputs(tmp):
 CASES = ["missing", "directory", "empty", "text-as-png", "truncated", "unsupported", "1-d", "4-d",
          "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
          "sigma-zero", "sigma-negative", "sigma-tiny", "sigma-not-gaussian", "chunks-zero",
-         "chunks-negative", "depth-negative", "tol", "outdir-is-file", "outdir-under-file",
-         "outputs-exist"]
+         "chunks-negative", "depth-negative", "tol", "tol-zero", "tol-text", "order-zero",
+         "boundary", "exact-nodata", "timeout-zero", "outdir-is-file",
+         "outdir-under-file", "outputs-exist"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -255,8 +263,17 @@ def test_unwritable_outdir(tmp_path, capsys, rgb_png):
         locked.mkdir(mode=0o555)
         target = str(locked / "out")
     rc, _, err = _run(["run", str(rgb_png), "-o", target, *FAST], capsys)
-    assert rc == 1 and ("not writable" in err or "cannot write" in err), err
+    assert rc == 1 and ("not writable" in err or "cannot create" in err), err
     assert not os.path.exists(target)
+
+
+def test_unknown_cluster_kind_is_a_usage_error(tmp_path, rgb_png, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "mpl"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`cluster` must be one of local, threads, mpi" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_debug_shows_the_traceback(tmp_path):

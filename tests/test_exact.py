@@ -88,18 +88,61 @@ def test_cli_exact_and_the_measured_deviation_of_blockwise(tmp_path):
     report = json.loads((tmp_path / "exact" / "report.json").read_text())
     assert report["method"] == "exact" and report["halo"]["warning"] is None
 
+    # No halo reaches tol for the ideal filter: the deviation is bounded, and measured
+    # only when asked, by a full exact pass over every chunk.
     assert main([*base, "-o", str(tmp_path / "bw"), "--depth", "8", "--chunks", "100"]) == 0
     report = json.loads((tmp_path / "bw" / "report.json").read_text())
+    assert report["halo"]["measured_deviation"] is None
+    assert any("--measure-deviation" in c for c in report["choices"])
+    assert main([*base, "-o", str(tmp_path / "m"), "--depth", "8", "--chunks", "100",
+                 "--measure-deviation"]) == 0
+    measured = json.loads((tmp_path / "m" / "report.json").read_text())["halo"]
+    measured = measured["measured_deviation"]
+    assert measured["method"] == "exact" and measured["chunks"] == "all"
+    got = tifffile.imread(tmp_path / "m" / "filtered.tif")
+    true = np.abs(got - ref).max() / np.abs(image).max()
+    assert measured["max_relative"] == pytest.approx(true, rel=1e-3)
+    assert measured["max_relative"] > 1e-3  # a narrow halo on the ideal filter is visibly off
+
+
+def test_short_halo_is_measured_locally_at_the_cost_claimed(tmp_path):
+    """A given halo narrower than tol asks: measured on four windows, not a whole-image pass."""
+    from daskfft.config import RunConfig
+    from daskfft.deviation import _local
+    from daskfft.plan import make_plan
+
+    image = make_image((400, 360), np.float64, seed=7)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
+    args = ["run", str(tmp_path / "in.tif"), "--cutoff", "0.05", "--depth", "3", "--chunks",
+            "100", "--cluster", "threads", "-q", "-o", str(tmp_path / "o")]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
     measured = report["halo"]["measured_deviation"]
-    assert len(measured["chunks"]) == 4
-    got = tifffile.imread(tmp_path / "bw" / "filtered.tif")
+    assert measured["method"] == "local" and len(measured["chunks"]) == 4
+    ref = reference_lowpass(image, 0.05, pad=200)
+    got = tifffile.imread(tmp_path / "o" / "filtered.tif")
     rows = np.cumsum([0] + report["chunks"]["rows"])
     cols = np.cumsum([0] + report["chunks"]["cols"])
     true = max(np.abs(got[rows[r]:rows[r + 1], cols[c]:cols[c + 1]]
                       - ref[rows[r]:rows[r + 1], cols[c]:cols[c + 1]]).max()
                for r, c in measured["chunks"]) / np.abs(image).max()
-    assert measured["max_relative"] == pytest.approx(true, rel=1e-3)
-    assert measured["max_relative"] > 1e-3  # a narrow halo on the ideal filter is visibly off
+    assert measured["max_relative"] == pytest.approx(true, rel=1e-3, abs=2e-6)
+    assert true <= report["halo"]["expected_max_deviation"]  # the bound holds
+    # The cost: four windows of chunk + 2 x 16 px; the graph reads nothing else.
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((1600, 1600), np.uint8), tile=(32, 32))
+    config = RunConfig.create(str(tmp_path / "big.tif"), str(tmp_path / "p"), cutoff=0.05,
+                              depth=3, chunks=100, cluster="threads")
+    plan = make_plan(config)
+    from daskfft import io
+
+    color = io.read(plan.info, plan.rows[0]).rechunk((plan.rows, plan.cols))
+    _, tasks = _local(color, plan)
+    local = len(dict(__import__("dask").delayed(tasks).__dask_graph__()))
+    exact = lowpass(color, 0.05, method="exact")[:96, :96]
+    whole = len(dict(exact.__dask_graph__()))
+    # Each window touches at most 2 x 2 of the 17 x 17 chunks: about 10 tasks each, reads
+    # included, where one block of the exact filter depends on every chunk.
+    assert local <= 4 * 12 and local < whole / 10, (local, whole)
 
 
 @pytest.mark.slow

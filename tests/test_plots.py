@@ -6,7 +6,7 @@ import pytest
 import tifffile
 
 from daskfft.cli import main
-from daskfft.store import radial_power
+from daskfft.spectra import radial_power
 
 from reference import make_image
 
@@ -48,7 +48,7 @@ def test_radial_power_puts_a_tone_in_its_frequency_bin():
     y, x = np.mgrid[:128, :128]
     tone = np.cos(2 * np.pi * 0.25 * x)
     sums, counts = radial_power(tone)
-    from daskfft.store import RADIAL_EDGES
+    from daskfft.spectra import RADIAL_EDGES
 
     mean = sums / np.maximum(counts, 1)
     peak = np.argmax(mean)

@@ -10,7 +10,11 @@ import time
 import pytest
 
 from daskfft.cli import main
-from daskfft.store import partial_dir
+from daskfft.workdir import WorkDir
+
+
+def partial_dir(outdir):
+    return WorkDir(outdir).root
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +57,7 @@ def uninterrupted(tmp_path_factory):
 
 
 def test_a_killed_run_leaves_no_output_names(killed):
-    assert not killed.exists()  # final names: nothing, or complete files
+    assert os.listdir(killed) == [".daskfft-work"]  # final names: nothing, or complete files
     assert (partial_dir(killed) / "run.json").exists()
 
 
@@ -83,3 +87,4 @@ def test_resume_finishes_byte_identical_computing_only_missing_chunks(killed, un
     tiles = sorted(os.listdir(killed / "spectra"))
     assert len(tiles) == TOTAL and tiles == sorted(os.listdir(uninterrupted / "spectra"))
     assert not partial_dir(killed).exists()
+    assert sorted(os.listdir(killed)) == sorted(os.listdir(uninterrupted))

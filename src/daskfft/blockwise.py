@@ -8,37 +8,22 @@ trims the halo again.
 from __future__ import annotations
 
 import warnings
-from numbers import Integral, Real
-
 import dask.array as da
 import ducc0
 import numpy as np
 
-from .filters import check_filter, halo_depth, transfer_function
+from .filters import HaloWarning, transfer_function
+from .params import FilterSpec
 
-__all__ = ["filter_block", "lowpass", "as_image", "overlap_map", "DEFAULT_CHUNKS"]
+__all__ = ["filter_block", "lowpass", "lowpass_spec", "as_image", "overlap_map",
+           "DEFAULT_CHUNKS", "work_dtype"]
 
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
 #: chunk, far above dask's per-task cost, and a few MB per task.
 DEFAULT_CHUNKS = 1024
 
-# dask's boundary names and the np.pad modes that extend an array the same way.
+# dask's boundary names (params.BOUNDARIES) and the np.pad modes that extend an array the same way.
 _PAD_MODES = {"reflect": "symmetric", "periodic": "wrap", "nearest": "edge"}
-
-
-def check_boundary(boundary):
-    """Validate ``boundary``: one of dask's names, or a finite number for a constant."""
-    if isinstance(boundary, str):
-        if boundary not in _PAD_MODES:
-            raise ValueError(
-                f"`boundary` must be one of {', '.join(_PAD_MODES)} or a number, got {boundary!r}"
-            )
-        return boundary
-    if isinstance(boundary, bool) or not isinstance(boundary, Real) or not np.isfinite(boundary):
-        raise ValueError(
-            f"`boundary` must be one of {', '.join(_PAD_MODES)} or a finite number, got {boundary!r}"
-        )
-    return float(boundary)
 
 
 def _pad(x, widths, boundary):
@@ -238,40 +223,35 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     >>> out.chunks, bool(np.allclose(out.compute(), 7.0))
     (((64,), (48,)), True)
     """
-    cutoff, filter, order, tol = check_filter(cutoff, filter, order, tol)
-    boundary = check_boundary(boundary)
-    nodata = check_nodata(nodata)
+    spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
+                      depth=depth, method=method, nodata=nodata)
+    return lowpass_spec(image, spec)
+
+
+def work_dtype(dtype):
+    """Working precision for input of ``dtype``: float32 stays float32, the rest float64."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
+
+
+def lowpass_spec(image, spec):
+    """:func:`lowpass` with the filter given as one validated :class:`~daskfft.params.FilterSpec`."""
     image = as_image(image)
-    if method not in ("blockwise", "exact"):
-        raise ValueError(f'`method` must be "blockwise" or "exact", got {method!r}')
-    if method == "exact":
-        if nodata is not None:
-            raise ValueError('`nodata` needs method="blockwise"')
+    dtype = work_dtype(image.dtype)
+    if spec.method == "exact":
         from .exact import lowpass_exact
 
-        dtype = np.float32 if image.dtype == np.float32 else np.float64
-        return lowpass_exact(image, cutoff, filter=filter, order=order, tol=tol,
-                             boundary=boundary, dtype=dtype)
-    if isinstance(depth, str) and depth == "auto":
-        depth = halo_depth(cutoff, filter=filter, order=order, tol=tol)
-    elif isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 0:
-        raise ValueError(f'`depth` must be "auto" or an integer >= 0, got {depth!r}')
-    dtype = np.float32 if image.dtype == np.float32 else np.float64
-    out = overlap_map(filter_block, image, int(depth), boundary, dtype=dtype,
-                      meta=np.empty((0,) * image.ndim, dtype=dtype), cutoff=cutoff,
-                      filter=filter, order=order, work_dtype=dtype, nodata=nodata)
+        return lowpass_exact(image, spec.cutoff, filter=spec.filter, order=spec.order,
+                             tol=spec.tol, boundary=spec.boundary, dtype=dtype)
+    halo = spec.halo()
+    if halo.warning:
+        warnings.warn(HaloWarning(halo.warning, depth=halo.depth, deviation=halo.deviation),
+                      stacklevel=3)
+    out = overlap_map(filter_block, image, halo.depth, spec.boundary, dtype=dtype,
+                      meta=np.empty((0,) * image.ndim, dtype=dtype), cutoff=spec.cutoff,
+                      filter=spec.filter, order=spec.order, work_dtype=dtype, nodata=spec.nodata)
     if out.chunks != image.chunks:
         out = out.rechunk(image.chunks)
     return out
-
-
-def check_nodata(nodata):
-    """Validate ``nodata``: None or a number (NaN allowed)."""
-    if nodata is None:
-        return None
-    if isinstance(nodata, bool) or not isinstance(nodata, Real):
-        raise TypeError(f"`nodata` must be a number or None, got {nodata!r}")
-    return float(nodata)
 
 
 def overlap_map(func, image, depth, boundary, *, trim=True, **kwargs):

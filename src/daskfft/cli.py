@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
+import os
+import re
 import sys
 import warnings
 
@@ -34,60 +35,51 @@ inputs: TIFF/BigTIFF (read tile by tile), Zarr (chunk by chunk), PNG/JPEG
 channels and dtype as the input; an alpha channel passes through; GeoTIFF
 tags kept), spectra.png (one log-magnitude spectrum per chunk, tiled as the
 chunks are), spectra/ (one PNG per chunk, with --spectra chunks|all) and
-report.json (parameters, halo, timings).  Work in progress lives beside
-OUTDIR in .OUTDIR.daskfft-partial/; OUTDIR gets its files only when all are
-complete, and --resume finishes a killed run.
+report.json (parameters, halo, choices made, timings).  Work in progress
+lives in OUTDIR/.daskfft-work/, locked while a run uses it; OUTDIR gets its
+files only when all are complete.  A run that fails, is killed or is
+interrupted (Ctrl-C) after finishing some chunks keeps them, and --resume
+finishes it.
+
+security: the local cluster listens on 127.0.0.1 with TLS credentials made
+for the run, and MPI jobs too, so other users of the machine cannot connect;
+the dashboard is served on 127.0.0.1 only (under MPI, reach it through the
+printed ssh tunnel).
 
 exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage.
 """
 
 
-def _cutoff(text):
-    value = float(text)
-    if not 0.0 < value <= 0.5:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be in (0, 0.5] cycles/pixel, got {text}")
-    return value
+def _arg(validator, name, parse=float):
+    """An argparse type that parses ``text`` and calls the library's own validator.
+
+    A refused value becomes argparse's usage error (exit status 2), with the
+    validator's message less its leading argument name.
+    """
+
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {name}, got {text!r}") from None
+        try:
+            checked = validator(value)
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(re.sub(r"^`\w+` ", "", str(exc))) from None
+        return value if checked is None else checked
+
+    convert.__name__ = name  # argparse names the type in "invalid <type> value" messages
+    return convert
 
 
-def _positive_float(text):
-    value = float(text)
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+def _depth_or_auto(text):
+    return text if text == "auto" else int(text)
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
+def _boundary_value(text):
+    from .params import BOUNDARIES
 
-
-def _depth(text):
-    if text == "auto":
-        return text
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be "auto" or an integer >= 0, got {text}')
-    return value
-
-
-def _boundary(text):
-    if text in ("reflect", "periodic", "nearest"):
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be reflect, periodic, nearest or a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"a constant boundary must be finite, got {text}")
-    return value
-
-
-for _f, _name in ((_cutoff, "cutoff"), (_positive_float, "positive number"),
-                  (_positive_int, "positive integer"), (_depth, "depth"), (_boundary, "boundary")):
-    _f.__name__ = _name  # argparse names the type in "invalid <type> value" messages
+    return text if text in BOUNDARIES else float(text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,8 +92,6 @@ class _Parser(argparse.ArgumentParser):
 def build_parser():
     """The ``daskfft`` argument parser (``run`` and ``sample`` subcommands)."""
     from . import __version__
-    from .blockwise import DEFAULT_CHUNKS
-    from .pipeline import DEFAULT_CUTOFF, SPECTRA_CHOICES
 
     parser = _Parser(
         prog="daskfft",
@@ -110,89 +100,139 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"daskfft {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
-
+    parser.subparsers = sub.choices  # for usage errors found after parsing
     run = sub.add_parser(
         "run", help="filter an image (or the built-in sample) into OUTDIR",
         description="Low-pass filter an image chunk by chunk and write the result, "
                     "per-chunk spectra and a run report into OUTDIR.",
         epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_source(run)
+    _add_filter(run)
+    _add_execution(run)
+    _add_output(run)
+    _add_common(run)
+    _add_sample_command(sub)
+    return parser
+
+
+def _add_source(run):
+    from .params import check_positive_int
+
+    positive = _arg(lambda v: check_positive_int("value", v), "positive integer", int)
     src = run.add_mutually_exclusive_group(required=True)
-    src.add_argument("input", nargs="?", metavar="INPUT", help="PNG, JPEG or TIFF image")
-    src.add_argument("--sample", nargs="?", const=2048, type=_positive_int, metavar="SIZE",
+    src.add_argument("input", nargs="?", metavar="INPUT", help="TIFF, Zarr, PNG or JPEG image")
+    src.add_argument("--sample", nargs="?", const=2048, type=positive, metavar="SIZE",
                      help="filter the synthetic city-map sample, SIZE px square (default 2048)")
     run.add_argument("-o", "--outdir", default="daskfft-out",
                      help="output folder, created if missing (default: %(default)s)")
 
+
+def _add_filter(run):
+    from .filters import FILTERS, check_cutoff, check_order, check_tol, cutoff_from_sigma
+    from .params import (DEFAULT_CUTOFF, DEFAULT_ORDER, DEFAULT_TOL, check_boundary,
+                         check_depth, check_nodata)
+
     flt = run.add_argument_group("filter")
     strength = flt.add_mutually_exclusive_group()
-    strength.add_argument("--cutoff", type=_cutoff, metavar="D0",
+    strength.add_argument("--cutoff", type=_arg(check_cutoff, "cutoff"), metavar="D0",
                           help=f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default {DEFAULT_CUTOFF})")
-    strength.add_argument("--sigma", type=_positive_float, metavar="PX",
-                          help="Gaussian sigma in pixels instead of --cutoff (D0 = 1/(2*pi*sigma))")
-    flt.add_argument("--filter", choices=("gaussian", "butterworth", "ideal"), default="gaussian",
+    strength.add_argument("--sigma", type=_arg(lambda v: cutoff_from_sigma(v) and v, "sigma"), metavar="PX",
+                          help="Gaussian sigma in pixels instead of --cutoff, >= 1/pi "
+                               "(D0 = 1/(2*pi*sigma))")
+    flt.add_argument("--filter", choices=FILTERS, default="gaussian",
                      help="transfer function (default: %(default)s)")
-    flt.add_argument("--order", type=_positive_int, default=4,
-                     help="Butterworth order (default: %(default)s)")
-    flt.add_argument("--depth", type=_depth, default="auto",
+    flt.add_argument("--order", type=_arg(check_order, "order", int),
+                     help=f"Butterworth order (default: {DEFAULT_ORDER})")
+    flt.add_argument("--depth", type=_arg(check_depth, "depth", _depth_or_auto), default="auto",
                      help="halo in pixels, or 'auto' to derive it from --tol (default: auto)")
-    flt.add_argument("--tol", type=float, default=1e-6,
-                     help="kernel mass allowed outside the halo (default: %(default)g)")
-    flt.add_argument("--boundary", type=_boundary, default="reflect",
+    flt.add_argument("--tol", type=_arg(check_tol, "tolerance"), default=DEFAULT_TOL,
+                     help="kernel mass allowed outside the halo, in [1e-10, 0.5) "
+                          "(default: %(default)g)")
+    flt.add_argument("--boundary", type=_arg(check_boundary, "boundary", _boundary_value),
+                     default="reflect",
                      help="image extension past its edges: reflect, periodic, nearest, or a "
                           "constant (default: reflect)")
-
-    exe = run.add_argument_group("execution")
-    exe.add_argument("--chunks", type=_positive_int, default=DEFAULT_CHUNKS, metavar="N",
-                     help="chunk edge in pixels (default: %(default)s)")
-    exe.add_argument("--cluster", default="local", metavar="local|mpi|threads|ADDRESS",
-                     help="local: a LocalCluster on this machine; mpi: dask-mpi across the "
-                          "ranks of this MPI job (launch with mpiexec or srun --mpi=pmi2); "
-                          "threads: no cluster, dask's threaded scheduler; ADDRESS: a running "
-                          "scheduler such as tcp://host:8786 (default: local)")
-    exe.add_argument("--workers", type=_positive_int, metavar="N",
-                     help="LocalCluster worker processes (default: dask's choice from the cores)")
-    exe.add_argument("--threads-per-worker", type=_positive_int, metavar="N",
-                     help="threads per worker (default: dask's choice)")
-    exe.add_argument("--no-dashboard", dest="dashboard", action="store_false",
-                     help="do not serve the Dask dashboard (served on 127.0.0.1 otherwise)")
-    exe.add_argument("--dashboard-address", metavar="HOST:PORT",
-                     help="mpi: where the dashboard listens (default: this node's address, "
-                          "port 8787)")
-    exe.add_argument("--memory-limit", metavar="BYTES",
-                     help="memory limit per worker, e.g. 4GB (default: local: dask's share of "
-                          "this machine; mpi: the node's memory divided by its ranks)")
-    exe.add_argument("--no-tls", dest="tls", action="store_false",
-                     help="mpi: plain TCP between scheduler, workers and client (default: TLS "
-                          "with a certificate made for this job)")
-    exe.add_argument("--performance-report", action=argparse.BooleanOptionalAction,
-                     default=None,
-                     help="save Dask's performance-report.html in OUTDIR (default: on under "
-                          "mpi, off otherwise)")
-
     flt.add_argument("--exact", action="store_true",
                      help="one FFT over the whole image, done in chunks: equal to a whole-image "
                           "filter for every filter (ideal included), at the cost of two "
                           "rechunks of the image (default: block-wise with halos)")
-    flt.add_argument("--nodata", type=float, metavar="V",
+    flt.add_argument("--nodata", type=_arg(check_nodata, "number"), metavar="V",
                      help="no-data value: such pixels are left out of the filter and stay V "
                           "(default: the input's own, e.g. a GeoTIFF's GDAL_NODATA; 'nan' allowed)")
+    flt.add_argument("--measure-deviation", action="store_true",
+                     help="measure how far the block-wise result is from a whole-image filter "
+                          "where no halo reaches --tol (ideal filter): costs a full exact pass; "
+                          "a halo narrower than --tol asks is measured anyway, on four chunks")
+
+
+def _add_execution(run):
+    from .blockwise import DEFAULT_CHUNKS
+    from .cluster import CONNECT_TIMEOUT, ClusterSpec
+    from .params import check_positive_int
+
+    positive = _arg(lambda v: check_positive_int("value", v), "positive integer", int)
+    seconds = _arg(lambda v: ClusterSpec(connect_timeout=v).connect_timeout, "seconds")
+    exe = run.add_argument_group("execution")
+    exe.add_argument("--chunks", type=positive, default=DEFAULT_CHUNKS, metavar="N",
+                     help="chunk edge in pixels, rounded to whole tiles of a tiled input "
+                          "(default: %(default)s)")
+    exe.add_argument("--cluster", default="local", metavar="local|threads|mpi|ADDRESS",
+                     help="local: worker processes on this machine, reachable only with this "
+                          "run's TLS credentials; threads: dask's threaded scheduler in this "
+                          "process; mpi: dask-mpi across the ranks of this MPI job (launch "
+                          "with mpiexec or srun --mpi=pmi2); ADDRESS: a running scheduler "
+                          "such as tls://host:8786 (default: local)")
+    exe.add_argument("--workers", type=positive, metavar="N",
+                     help="local: worker processes (default: dask's choice from the cores); "
+                          "threads: workers x threads-per-worker threads")
+    exe.add_argument("--threads-per-worker", type=positive, metavar="N",
+                     help="threads per worker (default: dask's choice; mpi: 1)")
+    exe.add_argument("--memory-limit", metavar="BYTES",
+                     help="memory limit per worker, e.g. 4GB (default: local: dask's share of "
+                          "this machine; mpi: the node's memory divided by its ranks)")
+    exe.add_argument("--no-dashboard", dest="dashboard", action="store_false",
+                     help="do not serve the Dask dashboard (default: served on a free port of "
+                          "127.0.0.1; the URL is printed)")
+    exe.add_argument("--dashboard-address", metavar="HOST:PORT",
+                     help="mpi: where rank 0 serves the dashboard (default: 127.0.0.1 and a "
+                          "free port, reached through the printed ssh tunnel; a routable "
+                          "address exposes it, unauthenticated, to the cluster network)")
+    exe.add_argument("--no-tls", dest="tls", action="store_false",
+                     help="local and mpi: plain TCP between scheduler, workers and client "
+                          "(default: TLS with credentials made for this run, so nobody else "
+                          "can connect and run code as you)")
+    exe.add_argument("--connect-timeout", type=seconds, default=CONNECT_TIMEOUT, metavar="S",
+                     help="ADDRESS: seconds to wait for the scheduler (default: %(default)g)")
+    exe.add_argument("--performance-report", action=argparse.BooleanOptionalAction,
+                     default=None,
+                     help="save Dask's performance-report.html in OUTDIR (default: on under "
+                          "mpi, off otherwise; not with --cluster threads)")
+
+
+def _add_output(run):
+    from .io import COMPRESSIONS, OUTPUT_FORMATS
+    from .outputs import SPECTRA_CHOICES
 
     outg = run.add_argument_group("output")
-    outg.add_argument("--output-format", choices=("tiff", "zarr", "png", "jpeg"),
+    outg.add_argument("--output-format", choices=OUTPUT_FORMATS,
                       help="format of filtered.* (default: the input's; TIFF and Zarr are "
                            "written in parts, PNG/JPEG only up to 100 Mpx)")
-    outg.add_argument("--compression", choices=("none", "zlib"), default="none",
-                      help="TIFF output compression (default: %(default)s)")
+    outg.add_argument("--compression", choices=COMPRESSIONS,
+                      help="TIFF output compression (default: none)")
     outg.add_argument("--resume", action="store_true",
-                      help="finish a run that was killed, computing only its missing chunks "
-                           "(same input and options)")
+                      help="finish a run that was killed or failed, computing only its missing "
+                           "chunks (same input and options)")
     outg.add_argument("--spectra", choices=SPECTRA_CHOICES, default="atlas",
                       help="spectra to write: the atlas, one PNG per chunk, all, or none "
                            "(default: %(default)s)")
     outg.add_argument("--no-plots", dest="plots", action="store_false",
                       help="skip overview.png and radial_spectrum.png (and the atlas's labels)")
-    outg.add_argument("--overwrite", action="store_true", help="replace outputs already in OUTDIR")
-    _add_common(run)
+    outg.add_argument("--overwrite", action="store_true",
+                      help="replace outputs already in OUTDIR, and an interrupted run's work")
+
+
+def _add_sample_command(sub):
+    from .params import check_positive_int
 
     smp = sub.add_parser(
         "sample", help="write the synthetic test image",
@@ -201,12 +241,12 @@ def build_parser():
     smp.add_argument("-o", "--output", required=True, metavar="PATH",
                      help="output file: .tif (tiled BigTIFF, written in bands, any size) or "
                           ".png (up to 100 Mpx)")
-    smp.add_argument("--size", type=_positive_int, default=2048, metavar="N",
+    smp.add_argument("--size", type=_arg(lambda v: check_positive_int("size", v),
+                                         "positive integer", int), default=2048, metavar="N",
                      help="edge in pixels (default: %(default)s)")
     smp.add_argument("--compress", action="store_true", help="zlib-compress a TIFF")
     smp.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     _add_common(smp)
-    return parser
 
 
 def _add_common(parser):
@@ -221,50 +261,57 @@ def _setup_logging(args):
 
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose == 0 else logging.DEBUG
     logging.basicConfig(format="daskfft: %(message)s", stream=sys.stderr, force=True)
-    log.setLevel(level if not args.quiet else logging.ERROR)
-    for name in ("distributed", "bokeh", "tornado"):
+    log.setLevel(level)
+    for name in ("distributed", "bokeh", "tornado", "asyncio"):
         # Errors inside dask reach us as exceptions and are reported once, below.
         logging.getLogger(name).setLevel(logging.INFO if args.verbose >= 2 else logging.CRITICAL)
 
 
-def _run(args):
-    from .pipeline import run
+def _config(args, parser):
+    """The run's :class:`~daskfft.config.RunConfig`; a refused combination is a usage error."""
+    from .config import RunConfig
 
-    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        return RunConfig.create(
+            args.input, args.outdir, sample=args.sample, cutoff=args.cutoff, sigma=args.sigma,
+            filter=args.filter, order=args.order, depth=args.depth, tol=args.tol,
+            boundary=args.boundary, nodata=args.nodata,
+            method="exact" if args.exact else "blockwise", chunks=args.chunks,
+            output_format=args.output_format, compression=args.compression,
+            spectra=args.spectra, plots=args.plots, cluster=args.cluster, workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            memory_limit=args.memory_limit or "auto", dashboard=args.dashboard,
+            dashboard_address=args.dashboard_address, connect_timeout=args.connect_timeout,
+            tls=args.tls, overwrite=args.overwrite, resume=args.resume,
+            progress=not args.quiet and sys.stderr.isatty(),
+            performance_report=args.performance_report,
+            measure_deviation=args.measure_deviation)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
 
-    def pipeline(cluster_info=None):
-        return run(args.input, args.outdir, sample=args.sample, cutoff=args.cutoff,
-                   sigma=args.sigma, filter=args.filter, order=args.order, depth=args.depth,
-                   tol=args.tol, boundary=args.boundary, chunks=args.chunks,
-                   nodata=args.nodata, method="exact" if args.exact else "blockwise",
-                   memory_limit=args.memory_limit or "auto",
-                   output_format=args.output_format,
-                   compression=args.compression, resume=args.resume,
-                   cluster=args.cluster, workers=args.workers,
-                   threads_per_worker=args.threads_per_worker, dashboard=args.dashboard,
-                   spectra=args.spectra, plots=args.plots, overwrite=args.overwrite,
-                   progress=progress,
-                   performance_report=args.performance_report, cluster_info=cluster_info)
 
+def _run(args, parser):
+    from .pipeline import run_config
+
+    config = _config(args, parser)
     if args.cluster == "mpi":
         from .mpi import launch
 
-        ok, report = launch(pipeline, tls=args.tls, dashboard=args.dashboard,
-                            dashboard_address=args.dashboard_address,
+        ok, report = launch(lambda info: run_config(config, cluster_info=info), tls=args.tls,
+                            dashboard=args.dashboard, dashboard_address=args.dashboard_address,
                             threads_per_worker=args.threads_per_worker or 1,
                             memory_limit=args.memory_limit)
-        if ok is None:  # a worker rank: rank 0 reports
-            return
+        if ok is None:  # a worker rank: rank 0 reports, also what went wrong
+            return 0 if report is None else 1
         if not ok:
             raise report
     else:
-        report = pipeline()
+        report = run_config(config)
     if not args.quiet:
         print(f"{args.outdir}: {', '.join(report['outputs'])}")
 
 
-def _sample(args):
-    import os
+def _sample(args, parser):
     import tempfile
 
     from . import io
@@ -286,6 +333,9 @@ def _sample(args):
     fd, tmp = tempfile.mkstemp(prefix=".daskfft-", suffix=os.path.splitext(args.output)[1],
                                dir=folder)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
     try:
         if fmt == "tiff":  # streamed: one band of rows in memory at a time
             io.write_tiff(tmp, lambda r0, r1: image[r0:r1].compute(), image.shape, image.dtype,
@@ -304,16 +354,19 @@ def _expected_errors():
     """What a run can meet that is not a bug: each becomes one line and exit status 1."""
     from distributed.scheduler import KilledWorker
 
-    from .errors import InputError
+    from .errors import InputError, RunFailed
 
-    return (InputError, ValueError, TypeError, OSError, ImportError, RuntimeError,
+    return (InputError, RunFailed, ValueError, TypeError, OSError, ImportError, RuntimeError,
             TimeoutError, KilledWorker)
 
 
 def main(argv=None):
     """Entry point of the ``daskfft`` command; returns the exit status."""
+    from .errors import Interrupted
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = {"run": _run, "sample": _sample}[args.command]
     _setup_logging(args)
     try:
         with warnings.catch_warnings():
@@ -321,14 +374,17 @@ def main(argv=None):
             from .filters import HaloWarning
 
             warnings.simplefilter("ignore", HaloWarning)
-            {"run": _run, "sample": _sample}[args.command](args)
+            status = command(args, parser.subparsers[args.command])
     except _expected_errors() as exc:
         if args.debug:
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"daskfft: error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("daskfft: interrupted; nothing was written", file=sys.stderr)
+    except Interrupted as exc:
+        print(f"daskfft: {exc}", file=sys.stderr)
         return 130
-    return 0
+    except KeyboardInterrupt:
+        print("daskfft: interrupted; nothing was kept or written", file=sys.stderr)
+        return 130
+    return status or 0

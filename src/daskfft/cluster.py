@@ -1,17 +1,66 @@
-"""Where the graph runs: the threaded scheduler, a LocalCluster, or a running scheduler."""
+"""Where the graph runs: the threaded scheduler, a LocalCluster, MPI, or a running scheduler."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
+from numbers import Real
 
 import dask
 
-__all__ = ["Cluster", "open_cluster"]
+from .params import check_positive_int
+
+__all__ = ["CLUSTER_KINDS", "CONNECT_TIMEOUT", "Cluster", "ClusterSpec", "check_cluster",
+           "open_cluster"]
 
 log = logging.getLogger("daskfft")
+
+#: Named kinds of cluster; any other value of ``cluster`` is a scheduler's address.
+CLUSTER_KINDS = ("local", "threads", "mpi")
+#: Seconds to wait for a running scheduler at an address before giving up.
+CONNECT_TIMEOUT = 8.0
+
+
+def check_cluster(cluster):
+    """Validate ``cluster``: one of :data:`CLUSTER_KINDS` or a scheduler address."""
+    if not isinstance(cluster, str) or not (cluster in CLUSTER_KINDS or ":" in cluster):
+        raise ValueError(f"`cluster` must be one of {', '.join(CLUSTER_KINDS)} or a scheduler "
+                         f"address such as tcp://host:8786, got {cluster!r}")
+    return cluster
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where a run computes, validated when made; see :func:`open_cluster`."""
+
+    kind: str = "local"
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    memory_limit: str | int | float = "auto"
+    dashboard: bool = True
+    dashboard_address: str | None = None
+    connect_timeout: float = CONNECT_TIMEOUT
+    tls: bool = True
+
+    def __post_init__(self):
+        check_cluster(self.kind)
+        for name in ("workers", "threads_per_worker"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+        t = self.connect_timeout
+        if isinstance(t, bool) or not isinstance(t, Real) or not (0 < t < math.inf):
+            raise ValueError(f"`connect_timeout` must be a positive number of seconds, got {t!r}")
+
+    def thread_count(self):
+        """Threads of the threaded scheduler: workers x threads per worker, or every core."""
+        if self.workers is None and self.threads_per_worker is None:
+            return os.cpu_count() or 1
+        return (self.workers or 1) * (self.threads_per_worker or 1)
 
 
 @dataclass
@@ -58,71 +107,103 @@ def _worker_log_level():
             os.environ[key] = old
 
 
+
 @contextlib.contextmanager
-def open_cluster(cluster="local", *, workers=None, threads_per_worker=None, dashboard=True,
-                 memory_limit="auto", info=None):
-    """Start (or connect to) the cluster named by ``cluster`` and close it on exit.
+def _workers_ignore_sigint():
+    """Start worker processes with SIGINT ignored: Ctrl-C is for the client to handle.
+
+    A terminal sends Ctrl-C to the whole process group; workers that got it
+    too would each print a traceback while the client shuts them down.
+    Child processes inherit the ignored signal (Python keeps SIG_IGN).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def open_cluster(spec, *, info=None):
+    """Start (or connect to) the cluster that ``spec`` names, and close it on exit.
 
     Parameters
     ----------
-    cluster : str
-        ``"local"`` for a LocalCluster of worker processes on this machine,
-        ``"threads"`` for dask's threaded scheduler in this process (no
-        dashboard, least start-up time), or the address of a running
-        scheduler (``tcp://host:8786``), or ``"mpi"`` for the dask-mpi
-        scheduler that :func:`daskfft.mpi.launch` started in this process.
-    workers, threads_per_worker : int or None
-        LocalCluster size; None lets dask choose from the machine's cores.
-        For ``"threads"``, their product is the thread count.
-    dashboard : bool
-        Serve the dashboard of a LocalCluster on 127.0.0.1 (port 8787, or a
-        free one).
-    memory_limit : str, int or float
-        Per-worker memory limit of a LocalCluster, as dask takes it.
+    spec : ClusterSpec
+        ``kind`` "local": a LocalCluster of worker processes on this
+        machine, on loopback, with TLS credentials made for this run (nobody
+        without them can connect; ``tls=False`` for plain TCP) and the
+        dashboard on a free loopback port; "threads": dask's threaded
+        scheduler in this process (no dashboard, least start-up time); "mpi":
+        the dask-mpi scheduler that :func:`daskfft.mpi.launch` started;
+        anything else is the address of a running scheduler, given up on
+        after ``connect_timeout`` seconds.
     info : dict, optional
-        For ``"mpi"``: the job's description from :func:`daskfft.mpi.launch`,
+        For "mpi": the job's description from :func:`daskfft.mpi.launch`,
         kept in the report; its ``workers_expected`` are waited for.
 
     Yields
     ------
     Cluster
     """
-    if cluster == "threads":
-        n = (workers or 1) * (threads_per_worker or 0) or os.cpu_count() or 1
+    if spec.kind == "threads":
+        n = spec.thread_count()
         with dask.config.set(scheduler="threads", num_workers=n):
             yield Cluster("threads", workers=1, threads=n)
         return
-
-    from distributed import Client, LocalCluster
-
-    if cluster == "local":
-        with _worker_log_level(), LocalCluster(
-            n_workers=workers,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:8787" if dashboard else None,
-            memory_limit=memory_limit,
-        ) as lc, Client(lc) as client:
-            n, t = _count(client)
-            link = client.dashboard_link if dashboard else None
-            yield Cluster("local", client=client, dashboard=link, workers=n, threads=t)
+    if spec.kind == "local":
+        with _local_cluster(spec) as cluster:
+            yield cluster
         return
-
-    if cluster == "mpi":
-        address = dask.config.get("scheduler_address", None)
-        if not address:
-            raise ValueError("--cluster mpi runs only under an MPI launcher: "
-                             "mpiexec -n N daskfft run ... --cluster mpi")
-        info = dict(info or {})
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(info.get("workers_expected", 1), timeout=120)
-            n, t = _count(client)
-            yield Cluster("mpi", client=client, dashboard=client.dashboard_link if dashboard
-                          else None, workers=n, threads=t, extra=info)
+    if spec.kind == "mpi":
+        with _mpi_client(spec, info) as cluster:
+            yield cluster
         return
+    from distributed import Client
 
-    with Client(cluster, timeout="30s") as client:
+    try:
+        client = Client(spec.kind, timeout=f"{spec.connect_timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cluster {spec.kind}: no scheduler answered within "
+                      f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
+                      "address, or wait longer with --connect-timeout") from None
+    with client:
         n, t = _count(client)
         yield Cluster("address", client=client, dashboard=client.dashboard_link, workers=n,
-                      threads=t, extra={"address": cluster})
+                      threads=t, extra={"address": spec.kind})
+
+
+@contextlib.contextmanager
+def _local_cluster(spec):
+    from distributed import Client, LocalCluster
+
+    with _worker_log_level(), _workers_ignore_sigint():
+        lc = LocalCluster(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker,
+                          processes=True, host="127.0.0.1", security=spec.tls or None,
+                          protocol="tls://" if spec.tls else "tcp://",
+                          dashboard_address="127.0.0.1:0" if spec.dashboard else None,
+                          memory_limit=spec.memory_limit)
+    with lc, Client(lc) as client:
+        n, t = _count(client)
+        yield Cluster("local", client=client,
+                      dashboard=client.dashboard_link if spec.dashboard else None,
+                      workers=n, threads=t, extra={"tls": spec.tls})
+
+
+@contextlib.contextmanager
+def _mpi_client(spec, info):
+    from distributed import Client
+
+    address = dask.config.get("scheduler_address", None)
+    if not address:
+        raise ValueError("--cluster mpi runs only under an MPI launcher: "
+                         "mpiexec -n N daskfft run ... --cluster mpi")
+    info = dict(info or {})
+    with Client(address, timeout="60s") as client:
+        client.wait_for_workers(info.get("workers_expected", 1), timeout=120)
+        n, t = _count(client)
+        yield Cluster("mpi", client=client, workers=n, threads=t, extra=info,
+                      dashboard=client.dashboard_link if spec.dashboard else None)

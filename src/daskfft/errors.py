@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "TooFewRanksError"]
+__all__ = ["InputError", "TooFewRanksError", "RunFailed", "Interrupted", "Busy"]
 
 
 class InputError(ValueError):
@@ -19,3 +19,23 @@ class TooFewRanksError(RuntimeError):
         )
         self.found = found
         self.needed = needed
+
+
+class RunFailed(RuntimeError):
+    """A run failed after some chunks were finished: they are kept for ``--resume``.
+
+    The message is the cause's first line followed by what was kept and how
+    to finish; the cause is ``__cause__``.
+    """
+
+    def __init__(self, message, *, kept, total, workdir):
+        super().__init__(message)
+        self.kept, self.total, self.workdir = kept, total, workdir
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run was interrupted (Ctrl-C); the message says what was kept and how to resume."""
+
+
+class Busy(InputError):
+    """Another live run holds the output folder's lock."""

@@ -19,6 +19,11 @@ __all__ = [
     "DEPTH_CAP",
     "FILTERS",
     "HaloWarning",
+    "check_cutoff",
+    "check_filter",
+    "check_filter_name",
+    "check_order",
+    "check_tol",
     "cutoff_from_sigma",
     "expected_deviation",
     "halo_depth",
@@ -51,28 +56,47 @@ class HaloWarning(UserWarning):
         self.deviation = deviation
 
 
+def check_cutoff(cutoff):
+    """Validate ``cutoff``: a number of cycles/pixel in (0, 0.5]; return it as a float."""
+    if isinstance(cutoff, bool) or not isinstance(cutoff, Real):
+        raise TypeError(f"`cutoff` must be a number in cycles/pixel, got {cutoff!r}")
+    cutoff = float(cutoff)
+    if not (0.0 < cutoff <= 0.5):  # also refuses NaN
+        raise ValueError(f"`cutoff` must be in (0, 0.5] cycles/pixel, got {cutoff}")
+    return cutoff
+
+
+def check_filter_name(filter):
+    """Validate ``filter``: one of :data:`FILTERS`."""
+    if filter not in FILTERS:
+        raise ValueError(f"`filter` must be one of {', '.join(FILTERS)}, got {filter!r}")
+    return filter
+
+
+def check_order(order):
+    """Validate the Butterworth ``order``: an integer >= 1."""
+    if isinstance(order, bool) or not isinstance(order, Integral) or order < 1:
+        raise ValueError(f"`order` must be an integer >= 1, got {order!r}")
+    return int(order)
+
+
+def check_tol(tol):
+    """Validate ``tol``, the kernel mass allowed outside the halo: in [1e-10, 0.5)."""
+    if isinstance(tol, bool) or not isinstance(tol, Real) or not (1e-10 <= tol < 0.5):
+        raise ValueError(f"`tol` must be in [1e-10, 0.5), got {tol!r}")
+    return float(tol)
+
+
 def check_filter(cutoff, filter, order, tol=None):
-    """Validate filter parameters; return them normalised.
+    """Validate filter parameters together; return them normalised.
 
     Raises
     ------
     TypeError, ValueError
         With a message naming the argument, the rule and the value received.
     """
-    if isinstance(cutoff, bool) or not isinstance(cutoff, Real):
-        raise TypeError(f"`cutoff` must be a number in cycles/pixel, got {cutoff!r}")
-    cutoff = float(cutoff)
-    if not (0.0 < cutoff <= 0.5):  # also refuses NaN
-        raise ValueError(f"`cutoff` must be in (0, 0.5] cycles/pixel, got {cutoff}")
-    if filter not in FILTERS:
-        raise ValueError(f"`filter` must be one of {', '.join(FILTERS)}; got {filter!r}")
-    if isinstance(order, bool) or not isinstance(order, Integral) or order < 1:
-        raise ValueError(f"`order` must be an integer >= 1, got {order!r}")
-    if tol is not None:
-        if isinstance(tol, bool) or not isinstance(tol, Real) or not (1e-10 <= tol < 0.5):
-            raise ValueError(f"`tol` must be in [1e-10, 0.5), got {tol!r}")
-        tol = float(tol)
-    return cutoff, filter, int(order), tol
+    return (check_cutoff(cutoff), check_filter_name(filter), check_order(order),
+            None if tol is None else check_tol(tol))
 
 
 def cutoff_from_sigma(sigma):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["FORMATS", "OUTPUT_EXT", "WHOLE_IMAGE_CAP", "GEO_TAGS", "ImageInfo", "aligned_chunks",
+__all__ = ["FORMATS", "OUTPUT_EXT", "OUTPUT_FORMATS", "COMPRESSIONS", "WHOLE_IMAGE_CAP", "GEO_TAGS", "ImageInfo", "aligned_chunks",
            "probe", "read", "to_dtype", "write_image", "write_tiff", "write_picture", "picture"]
 
 log = logging.getLogger("daskfft")
@@ -29,6 +29,10 @@ FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpe
            ".zarr": "zarr"}
 #: The suffix written for each output format.
 OUTPUT_EXT = {"png": "png", "jpeg": "jpg", "tiff": "tif", "zarr": "zarr"}
+#: Output formats, for ``--output-format``.
+OUTPUT_FORMATS = tuple(OUTPUT_EXT)
+#: TIFF output compressions.
+COMPRESSIONS = ("none", "zlib")
 #: PNG and JPEG cannot be read or written in parts: above this many pixels
 #: reading them warns, and writing them is refused (use TIFF or Zarr).
 WHOLE_IMAGE_CAP = 100_000_000

@@ -76,14 +76,25 @@ def node_memory_limit(ranks_on_node):
 
 
 def _tls_config(comm):
-    """Make a key and certificate on rank 0, share them over MPI, return the dask config."""
+    """Make a key and certificate on rank 0, share them over MPI, return the dask config.
+
+    If rank 0 cannot make them, every rank learns it from the same broadcast
+    and raises, so none waits for a certificate that never comes.
+    """
     pem = None
     if comm.rank == 0:
-        from distributed.security import Security
+        try:
+            from distributed.security import Security
 
-        sec = Security.temporary()
-        pem = (sec.tls_ca_file, sec.tls_scheduler_key)
+            sec = Security.temporary()
+            pem = (sec.tls_ca_file, sec.tls_scheduler_key)
+        except Exception as exc:  # ImportError (cryptography) or anything it raises
+            text = (str(exc).splitlines() or [type(exc).__name__])[0]
+            pem = ("error", f"{type(exc).__name__}: {text}")
     ca, key = comm.bcast(pem, root=0)
+    if ca == "error":
+        raise RuntimeError(f"--cluster mpi: rank 0 could not make the job's TLS certificate "
+                           f"({key}); pip install cryptography, or pass --no-tls")
     cfg = {"distributed.comm.require-encryption": True, "distributed.comm.tls.ca-file": ca}
     for role in ("scheduler", "worker", "client"):
         cfg[f"distributed.comm.tls.{role}.cert"] = ca
@@ -111,8 +122,9 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
     -------
     (bool, object)
         ``(True, result)`` on rank 0 when ``client_function`` returned,
-        ``(False, exception)`` on rank 0 when it raised, and ``(None, None)``
-        on worker ranks.
+        ``(False, exception)`` on rank 0 when it raised, ``(None, None)`` on
+        worker ranks, and ``(None, exception)`` on worker ranks when the
+        cluster could not start (rank 0 raises it).
 
     Raises
     ------
@@ -127,10 +139,15 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         raise TooFewRanksError(comm.size, MIN_RANKS)
     ranks_on_node = comm.Split_type(MPI.COMM_TYPE_SHARED).size
     limit = memory_limit if memory_limit is not None else node_memory_limit(ranks_on_node)
-    host_ip, host_name = _node_address()
-    if dashboard_address is None:
-        dashboard_address = f"{host_ip}:8787"
-    config = _tls_config(comm) if tls else {}
+    _, host_name = _node_address()
+    if dashboard_address is None:  # nothing for other users of the cluster network
+        dashboard_address = "127.0.0.1:0"
+    try:
+        config = _tls_config(comm) if tls else {}
+    except RuntimeError as exc:
+        if comm.rank != 0:
+            return None, exc  # rank 0 reports it
+        raise
     info = {
         "kind": "mpi",
         "launcher": launcher_name(),

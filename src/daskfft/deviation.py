@@ -1,0 +1,101 @@
+"""How far a block-wise result is from the whole-image filter, measured where the halo is short.
+
+Two ways, each costing what the report says:
+
+- "local" (automatic when the halo is narrower than ``tol`` asks and the
+  filter's kernel has a finite reach): on up to four chunks, the block-wise
+  result against the same filter with the halo ``tol`` asks for, computed on
+  a window around each chunk.  Cost: one FFT pair per sampled window of
+  ``chunk + 2 * needed`` pixels; the reference itself is within
+  ``2 * tol * max|image|`` of the whole-image filter.
+- "exact" (opt-in, ``--measure-deviation`` where no halo reaches ``tol``, as
+  for the ideal filter): the block-wise result against the exact
+  whole-image filter on every chunk.  Cost: a full exact pass (two rechunks
+  of the whole image) and a second block-wise pass.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dask
+import dask.array as da
+import numpy as np
+
+from .blockwise import _PAD_MODES, filter_block, lowpass_spec, work_dtype
+
+__all__ = ["measure_deviation", "sample_blocks"]
+
+log = logging.getLogger("daskfft")
+
+
+def sample_blocks(numblocks, most=4):
+    """Up to ``most`` chunk indices spread over the grid: corners first, then the centre."""
+    n0, n1 = numblocks
+    picks = [(0, 0), (n0 - 1, n1 - 1), (0, n1 - 1), (n0 - 1, 0), (n0 // 2, n1 // 2)]
+    return list(dict.fromkeys(picks))[:most]
+
+
+def _pad(x, widths, boundary):
+    widths = list(widths) + [(0, 0)] * (x.ndim - 2)
+    if isinstance(boundary, str):
+        return np.pad(x, widths, mode=_PAD_MODES[boundary])
+    return np.pad(x, widths, mode="constant", constant_values=boundary)
+
+
+def _window_deviation(window, *, pads, box, depth, reach, spec, dtype):
+    """max|block-wise - reference| and max|chunk| for one chunk inside its window."""
+    w = _pad(np.asarray(window), pads, spec.boundary)
+    h, v = box  # the chunk's rows and columns
+    kw = dict(cutoff=spec.cutoff, filter=spec.filter, order=spec.order, nodata=spec.nodata)
+    inner = w[reach - depth : reach + h + depth, reach - depth : reach + v + depth]
+    blockwise = filter_block(inner, work_dtype=dtype, **kw)[depth : depth + h, depth : depth + v]
+    reference = filter_block(w, work_dtype=np.float64, **kw)[reach : reach + h, reach : reach + v]
+    chunk = w[reach : reach + h, reach : reach + v].astype(np.float64)
+    ok = np.isfinite(reference) & np.isfinite(blockwise)
+    diff = np.abs(blockwise[ok] - reference[ok])
+    return float(diff.max(initial=0.0)), float(np.abs(chunk[np.isfinite(chunk)]).max(initial=0.0))
+
+
+def _local(color, plan):
+    reach, depth = plan.halo.needed, plan.halo.depth
+    edges = (plan.row_edges, plan.col_edges)
+    blocks = sample_blocks(plan.grid)
+    tasks = []
+    for i, j in blocks:
+        lo = (edges[0][i], edges[1][j])
+        hi = (edges[0][i + 1], edges[1][j + 1])
+        a = [max(0, lo[k] - reach) for k in (0, 1)]
+        b = [min(color.shape[k], hi[k] + reach) for k in (0, 1)]
+        pads = [(reach - (lo[k] - a[k]), reach - (b[k] - hi[k])) for k in (0, 1)]
+        window = color[a[0] : b[0], a[1] : b[1]]
+        tasks.append(dask.delayed(_window_deviation, pure=True)(
+            window, pads=pads, box=(hi[0] - lo[0], hi[1] - lo[1]), depth=depth, reach=reach,
+            spec=plan.spec, dtype=work_dtype(plan.info.dtype)))
+    return blocks, tasks
+
+
+def measure_deviation(cluster, color, plan):
+    """The measured deviation as the report gives it, or None when ``plan`` measures none."""
+    from .graph import compute
+
+    if plan.measure is None:
+        return None
+    if plan.measure == "local":
+        blocks, tasks = _local(color, plan)
+        values = compute(cluster, tasks)
+        worst, scale = max(v[0] for v in values), max(v[1] for v in values) or 1.0
+        where = [list(b) for b in blocks]
+        reference = (f"the same filter with the {plan.halo.needed} px halo that tol asks for, "
+                     f"on a window around each chunk (within {2 * plan.spec.tol:.2g} of a "
+                     "whole-image filter)")
+    else:
+        blockwise = lowpass_spec(color, plan.spec.replace(depth=plan.halo.depth))
+        exact = lowpass_spec(color, plan.spec.replace(method="exact", depth="auto"))
+        worst, scale = compute(cluster, [da.abs(blockwise - exact).max(), da.abs(color).max()])
+        worst, scale, where = float(worst), float(scale) or 1.0, "all"
+        reference = "the exact whole-image filter (a full exact pass)"
+    log.warning("measured deviation from a whole-image filter: %.3g x max|image| (%s chunks)",
+                worst / scale, len(where) if where != "all" else "all")
+    return {"method": plan.measure, "chunks": where, "max_relative": worst / scale,
+            "reference": reference}

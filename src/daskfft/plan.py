@@ -1,0 +1,271 @@
+"""The plan of a run: everything decided before the first pixel is read or file written.
+
+:func:`make_plan` reads the input's header (never its pixels), settles the
+nodata value, the output format and names, the halo, the chunk grid and the
+run's fingerprint, and notes every choice the user did not make explicitly
+or every option that goes unused, so the log can say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+from .errors import InputError
+from .outputs import output_names
+from .params import FilterSpec, Halo, json_number
+
+__all__ = ["Plan", "make_plan", "plan_grid"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run, fully decided: see :func:`make_plan`."""
+
+    config: object  # the RunConfig
+    spec: FilterSpec  # the config's filter, with the input's own nodata if none was given
+    info: io.ImageInfo
+    fmt: str
+    names: tuple
+    halo: Halo
+    rows: tuple  # chunk sizes along the rows
+    cols: tuple
+    measure: str | None  # how the deviation from a whole-image filter is measured, if at all
+    performance_report: bool
+    fingerprint: dict
+    notes: tuple = ()
+
+    @property
+    def row_edges(self):
+        return _edges(self.rows)
+
+    @property
+    def col_edges(self):
+        return _edges(self.cols)
+
+    @property
+    def grid(self):
+        return len(self.rows), len(self.cols)
+
+    @property
+    def total(self):
+        return len(self.rows) * len(self.cols)
+
+    @property
+    def cell(self):
+        """Atlas tile edge: as large as 256 px while the atlas stays within 2048 px."""
+        return max(1, min(256, 2048 // max(self.grid)))
+
+    @property
+    def thumb(self):
+        """The overview keeps every thumb-th pixel: about 1024 px along the longer side."""
+        return max(1, -(-max(self.info.shape[:2]) // 1024))
+
+
+def _edges(sizes):
+    return tuple(int(v) for v in np.concatenate([[0], np.cumsum(sizes)]))
+
+
+def plan_grid(length, chunk, depth):
+    """Chunk sizes along one axis: ``chunk`` pixels, none smaller than the halo.
+
+    A short last chunk is merged into the one before it, and an axis no
+    longer than the halo is one chunk, so that dask never re-chunks for the
+    overlap and every Zarr chunk of the output is written by exactly one task.
+    """
+    if depth >= length:
+        return (length,)
+    sizes = [chunk] * (length // chunk) + ([length % chunk] if length % chunk else [])
+    if len(sizes) > 1 and sizes[-1] < depth:
+        sizes[-2:] = [sizes[-2] + sizes[-1]]
+    return tuple(sizes)
+
+
+def make_plan(config):
+    """Plan ``config`` (a :class:`~daskfft.config.RunConfig`); reads headers, writes nothing.
+
+    Raises
+    ------
+    InputError
+        For an input or output location the run cannot use.
+    """
+    notes = []
+    info = _source_info(config)
+    spec, info = _resolve_nodata(config, info)
+    fmt = _output_format(config, info)
+    halo = spec.halo()
+    rows, cols = _chunk_grid(config, info, halo.depth, notes)
+    report = (config.cluster.kind == "mpi" if config.performance_report is None
+              else config.performance_report)
+    if report and config.cluster.kind == "threads":
+        notes.append("--performance-report needs a distributed cluster; none is written "
+                     "with --cluster threads")
+        report = False
+    names = output_names(fmt, sample=config.sample is not None, spectra=config.spectra,
+                         plots=config.plots, performance_report=report)
+    _check_outdir(config.outdir, names, config.overwrite)
+    notes += _unused_options(config, spec, fmt)
+    return Plan(config, spec, info, fmt, tuple(names), halo, rows, cols,
+                _measure(config, halo, notes), report,
+                _fingerprint(config, spec, info, fmt, halo, rows, cols), tuple(notes))
+
+
+def _source_info(config):
+    if config.sample is None:
+        return io.probe(config.input)
+    n = config.sample
+    return io.ImageInfo("<sample>", "png", (n, n, 3), np.dtype(np.uint8), photometric="rgb")
+
+
+def _resolve_nodata(config, info):
+    spec = config.filter
+    if spec.nodata is None and info.nodata is not None:
+        if spec.method == "exact":
+            raise InputError(f"input {config.input}: has nodata {info.nodata:g}, which --exact "
+                             "cannot leave out; use the block-wise method (no --exact)")
+        spec = spec.replace(nodata=info.nodata)
+    elif spec.nodata is not None and info.tags:  # the output's GDAL_NODATA says the value used
+        tags = [t for t in info.tags if t[0] != 42113]
+        tags.append((42113, 2, 0, f"{spec.nodata:g}", True))
+        info = dataclasses.replace(info, tags=tuple(tags))
+    return spec, dataclasses.replace(info, nodata=spec.nodata)
+
+
+def _output_format(config, info):
+    big = info.megapixels * 1e6 > io.WHOLE_IMAGE_CAP
+    fmt = config.output_format or ("tiff" if config.sample is not None and big else info.format)
+    if fmt in ("png", "jpeg") and big:
+        raise InputError(
+            f"output: {fmt.upper()} is written whole, and {info.megapixels:.0f} Mpx is above "
+            f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:.0f} Mpx; use --output-format tiff or zarr")
+    channels = info.shape[2] if len(info.shape) == 3 else 1
+    if fmt == "jpeg" and (info.dtype != np.uint8 or channels not in (1, 3)):
+        raise InputError(f"output: JPEG holds 8-bit gray or RGB, not {info.dtype} with shape "
+                         f"{info.shape}; use --output-format tiff, zarr or png")
+    return fmt
+
+
+def _chunk_grid(config, info, depth, notes):
+    rows, cols = io.aligned_chunks(info, config.chunks)
+    if (rows, cols) != (config.chunks, config.chunks):
+        notes.append(f"chunks {rows} x {cols} px instead of {config.chunks}: whole "
+                     f"{info.native_chunks[0]} x {info.native_chunks[1]} "
+                     f"{'tiles' if info.format == 'tiff' else 'store chunks'} of the input "
+                     "(or the whole image), so each task reads only its own")
+    if min(rows, cols) < depth:
+        notes.append(f"chunks raised from {min(rows, cols)} to {depth} px, the halo")
+        rows, cols = max(rows, depth), max(cols, depth)
+    return plan_grid(info.shape[0], rows, depth), plan_grid(info.shape[1], cols, depth)
+
+
+def _unused_options(config, spec, fmt):
+    notes, cl = [], config.cluster
+    if config.order_given and spec.filter != "butterworth":
+        notes.append(f"--order {spec.order} is unused: only the butterworth filter has an order")
+    if spec.method == "exact" and spec.depth != "auto":
+        notes.append(f"--depth {spec.depth} is unused: --exact needs no halo")
+    if config.compression not in (None, "none") and fmt != "tiff":
+        notes.append(f"--compression {config.compression} is unused: it applies to TIFF "
+                     f"output, and this run writes {fmt}")
+    if cl.kind == "mpi" and cl.workers:
+        notes.append(f"--workers {cl.workers} is unused under MPI: every rank after rank 0 "
+                     "runs one worker")
+    if cl.kind == "threads":
+        n = cl.thread_count()
+        how = ("every core" if cl.workers is None and cl.threads_per_worker is None else
+               f"--workers {cl.workers or 1} x --threads-per-worker {cl.threads_per_worker or 1}")
+        notes.append(f"threaded scheduler in this process: {n} threads ({how})")
+        if cl.memory_limit not in ("auto", None):
+            notes.append("--memory-limit is unused with --cluster threads")
+    if cl.kind not in ("local", "threads", "mpi") and (cl.workers or cl.threads_per_worker):
+        notes.append("--workers and --threads-per-worker are unused with a running scheduler")
+    if cl.dashboard_address and cl.kind != "mpi":
+        notes.append("--dashboard-address applies to --cluster mpi; a local dashboard takes a "
+                     "free loopback port")
+    return notes
+
+
+def _measure(config, halo, notes):
+    """"local", "exact" or None: how the block-wise deviation is measured, and why."""
+    if halo.rule == "exact":
+        return None
+    if halo.needed is not None and (halo.depth < halo.needed or config.measure_deviation):
+        return "local"
+    if config.measure_deviation and config.filter.nodata is None and halo.needed is None:
+        return "exact"
+    if config.measure_deviation:
+        notes.append("--measure-deviation is unused: the exact filter cannot leave out nodata")
+    if halo.narrower_than_tol_asks:
+        notes.append("the deviation from a whole-image filter is bounded, not measured: "
+                     "--measure-deviation measures it (a full exact pass), or --exact "
+                     "removes it")
+    return None
+
+
+def _check_outdir(outdir, names, overwrite):
+    """Refuse an unusable OUTDIR before any work, without writing anything."""
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {outdir}: exists and is not a directory")
+    if out.is_dir() and not overwrite:
+        there = sorted(n for n in names if (out / n).exists())
+        if there:
+            raise InputError(
+                f"output {outdir}: {', '.join(there)} already there; pass --overwrite to replace")
+    anchor = out
+    while not anchor.exists():
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise InputError(f"output {outdir}: {anchor} is a file, not a directory")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise InputError(f"output {outdir}: {anchor} is not writable")
+
+
+def _identity(path):
+    """What identifies the input's content cheaply: size and mtime of every file in it.
+
+    A Zarr store is a folder whose own stat does not change when its chunks
+    are rewritten, so every file below it counts.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        st = p.stat()
+        return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    digest, files, size = hashlib.sha256(), 0, 0
+    for folder, dirs, names in os.walk(p):
+        dirs.sort()
+        for name in sorted(names):
+            st = os.stat(os.path.join(folder, name))
+            rel = os.path.relpath(os.path.join(folder, name), p)
+            digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            files, size = files + 1, size + st.st_size
+    return {"files": files, "bytes": size, "content_stat": digest.hexdigest()}
+
+
+def _fingerprint(config, spec, info, fmt, halo, rows, cols):
+    """What a resumed run must share with the run it continues (JSON-safe)."""
+    if config.sample is not None:
+        source = {"sample": config.sample}
+    else:
+        source = {"path": os.path.abspath(config.input), **_identity(config.input),
+                  "shape": list(info.shape), "dtype": info.dtype.name}
+    params = {**spec.to_json(), "depth": halo.depth, "chunks": [rows[0], cols[0]],
+              "output_format": fmt, "spectra": config.spectra,
+              "compression": config.compression, "nodata": json_number(spec.nodata)}
+    return {"daskfft": _version(), "input": source, "params": params}
+
+
+def _version():
+    try:
+        return metadata.version("daskfft")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        from . import __version__
+
+        return __version__

@@ -1,0 +1,74 @@
+"""``report.json``: what a run did, with what, how well and how fast; always valid JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import platform
+from importlib import metadata
+
+from .params import json_number
+
+__all__ = ["make_report", "write_report", "versions"]
+
+_VERSIONED = ("daskfft", "dask", "distributed", "numpy", "ducc0", "imageio", "tifffile", "zarr",
+              "bokeh")
+
+
+def versions():
+    """Versions of Python and of the libraries that shape the result."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def make_report(plan, *, started, seconds, computed, resumed, cluster, measured):
+    """The report of a run of ``plan``; ``seconds`` maps stage names to durations."""
+    spec, info, halo, config = plan.spec, plan.info, plan.halo, plan.config
+    work = seconds.get("compute", 0.0)
+    return {
+        "daskfft": versions().get("daskfft"),
+        "started": started.isoformat(timespec="seconds"),
+        "input": {"path": config.input, "sample": config.sample, "format": info.format,
+                  "shape": list(info.shape), "dtype": info.dtype.name, "tiled": info.tiled,
+                  "native_chunks": list(info.native_chunks),
+                  "georeferenced": any(t[0] in (33922, 34264, 34735) for t in info.tags),
+                  "alpha_passed_through": info.has_alpha},
+        "outdir": str(config.outdir),
+        "output_format": plan.fmt,
+        "outputs": sorted(plan.names),
+        "filter": {"filter": spec.filter, "cutoff_cycles_per_pixel": spec.cutoff,
+                   "sigma_pixels": spec.sigma,
+                   "order": spec.order if spec.filter == "butterworth" else None,
+                   "tol": spec.tol, "boundary": spec.boundary,
+                   "nodata": json_number(spec.nodata)},
+        "method": spec.method,
+        "halo": {"depth": halo.depth, "rule": halo.rule, "needed_for_tol": halo.needed,
+                 "expected_max_deviation": halo.deviation,
+                 "expected_max_deviation_note":
+                     "bound on max|blockwise - whole-image| / max|image|",
+                 "measured_deviation": measured, "warning": halo.warning},
+        "chunks": {"size": [plan.rows[0], plan.cols[0]], "grid": list(plan.grid),
+                   "rows": list(plan.rows), "cols": list(plan.cols), "total": plan.total,
+                   "computed": computed, "resumed": resumed},
+        "choices": list(plan.notes),
+        "cluster": cluster,
+        "seconds": seconds,
+        "megapixels": info.megapixels,
+        "megapixels_per_second": info.megapixels * computed / plan.total / max(work, 1e-9),
+        "versions": versions(),
+    }
+
+
+def write_report(path, report):
+    """Write ``report`` as JSON; NaN or infinity anywhere is a bug, refused here."""
+    text = json.dumps(report, indent=2, allow_nan=False)
+    with open(path, "w") as fh:
+        fh.write(text + "\n")
+
+
+def utc_now():
+    return _dt.datetime.now(_dt.timezone.utc)

@@ -1,0 +1,98 @@
+"""The per-chunk task of a run: filter -> write -> cell summary -> done marker.
+
+Every task writes its own chunk of the result store, its small summaries
+(``cells/i_j.npz``: spectrum tile, overview pixels, radial power) and, last,
+its marker ``done/i_j``: a chunk counts as done only when all of its outputs
+are complete, which is what ``--resume`` relies on.  The folder layout is
+:class:`daskfft.workdir.WorkDir`'s; a task gets it as a small picklable
+:class:`ChunkTarget`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+from .blockwise import filter_block
+from .spectra import atlas_cell, radial_power, spectrum_block
+
+__all__ = ["ChunkTarget", "filter_and_save", "save_filtered"]
+
+
+@dataclass(frozen=True)
+class ChunkTarget:
+    """Where and how a chunk's task saves its results; shipped with every task."""
+
+    root: str  # the work folder
+    rows: tuple  # chunk edges along the rows, pixels
+    cols: tuple
+    out_dtype: np.dtype
+    alpha: bool  # the last channel passes through unfiltered
+    cell: int  # atlas tile edge, pixels
+    thumb: int  # the overview keeps every thumb-th pixel
+    tiles: bool  # one spectrum PNG per chunk
+    sample: bool  # also store the input (the built-in sample is made, not read)
+
+    def box(self, index):
+        i, j = index
+        return self.rows[i], self.rows[i + 1], self.cols[j], self.cols[j + 1]
+
+
+def filter_and_save(block, *, block_info=None, self_pad, pad_mode, target, spec, halo,
+                    work_dtype):
+    """Filter one haloed chunk, then save it like :func:`save_filtered`; runs in a task."""
+    i, j = block_info[None]["chunk-location"][:2]
+    r0, r1, c0, c1 = target.box((i, j))
+    d0 = 0 if self_pad[0] else halo
+    d1 = 0 if self_pad[1] else halo
+    color = block[..., :-1] if target.alpha else block
+    y = filter_block(color, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
+                     work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode,
+                     nodata=spec.nodata)
+    return _save(target, (i, j), y[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0],
+                 block[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0])
+
+
+def save_filtered(filtered, image, *, block_info=None, target):
+    """Save one chunk already filtered (by the exact method) and its input; runs in a task."""
+    i, j = block_info[None]["chunk-location"][:2]
+    return _save(target, (i, j), filtered, image)
+
+
+def _save(target, index, y, interior):
+    """Write a chunk's result (and input, for the sample), its summaries, then its marker.
+
+    Returns a 1 x 1 array: the graph's output is the marker, the data go to disk.
+    """
+    import zarr
+
+    i, j = index
+    r0, r1, c0, c1 = target.box(index)
+    y = io.to_dtype(y, target.out_dtype)
+    if target.alpha:
+        y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
+    root = Path(target.root)
+    zarr.open_array(str(root / "filtered.zarr"), mode="r+")[r0:r1, c0:c1] = y
+    if target.sample:
+        zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
+    color_in = interior[..., :-1] if target.alpha else interior
+    color_out = y[..., :-1] if target.alpha else y
+    spectrum = spectrum_block(color_in)
+    s = target.thumb  # the overview shows every s-th pixel of the whole image
+    p_in, counts = radial_power(color_in)
+    p_out, _ = radial_power(color_out)
+    cell = root / "cells" / f"{i}_{j}.npz"
+    with open(f"{cell}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
+        np.savez(fh, atlas=atlas_cell(spectrum, cell=target.cell),
+                 thumb_in=color_in[(-r0) % s :: s, (-c0) % s :: s],
+                 thumb_out=color_out[(-r0) % s :: s, (-c0) % s :: s],
+                 power_in=p_in, power_out=p_out, counts=counts)
+    os.replace(f"{cell}.tmp", cell)
+    if target.tiles:
+        io.write_picture(root / "out" / "spectra" / f"spectrum_r{i:03d}_c{j:03d}.png", spectrum)
+    (root / "done" / f"{i}_{j}").touch()
+    return np.ones((1, 1), dtype=np.int8)
