@@ -236,7 +236,7 @@ class WorkDir:
         moved = []
         try:
             for name, source in staged.items():
-                moved += self._swap_in(name, Path(source))
+                self._swap_in(name, Path(source), moved)
         except BaseException as exc:
             for old, new in reversed(moved):
                 with contextlib.suppress(OSError):
@@ -247,17 +247,15 @@ class WorkDir:
                           f"its previous files") from exc
         self._published()
 
-    def _swap_in(self, name, source):
-        """Rename the old ``name`` aside and ``source`` into place; return the undo steps."""
+    def _swap_in(self, name, source, moved):
+        """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
         target = self.outdir / name
         aside = self.root / "replaced" / name
-        done = []
         if target.exists() or target.is_symlink():
             os.rename(target, aside)
-            done.append((target, aside))
+            moved.append((target, aside))
         os.rename(source, target)
-        done.append((source, target))
-        return done
+        moved.append((source, target))
 
     def finish_publishing(self):
         """Complete a publish that a killed process left half done (its journal says what)."""
@@ -267,7 +265,7 @@ class WorkDir:
         staged = json.loads(journal.read_text())
         for name, source in staged.items():
             if Path(source).exists():
-                self._swap_in(name, Path(source))
+                self._swap_in(name, Path(source), [])
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
         self._published()
 
