@@ -44,17 +44,41 @@ def test_lazy_readers_align_chunks_to_the_file(tmp_path, kind, expected_rows, ex
     assert lazy.chunks[0][0] == expected_rows and lazy.chunks[1][0] == expected_cols
     assert lazy.chunks[2] == (3,)
     np.testing.assert_array_equal(lazy.compute(), image)
-    # each task reads only its own region: a chunk's graph holds no other pixels
-    assert lazy.blocks[1, 1].compute().shape[:2] == (expected_rows, expected_cols)
+
+
+def _corrupt_tiles_except(path, keep):
+    """Overwrite every compressed tile of ``path`` but those in ``keep`` with garbage."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        per_row = -(-page.imagewidth // page.tilewidth)
+        spans = [(k // per_row, k % per_row, o, n)
+                 for k, (o, n) in enumerate(zip(page.dataoffsets, page.databytecounts))]
+    with open(path, "r+b") as fh:
+        for r, c, offset, size in spans:
+            if (r, c) not in keep:
+                fh.seek(offset)
+                fh.write(b"\xff" * size)
+
+
+def test_each_task_reads_only_its_own_tiles(tmp_path):
+    image = make_image((256, 256), np.uint16)
+    path = tmp_path / "t.tif"
+    tifffile.imwrite(path, image, tile=(64, 64), compression="zlib")
+    lazy = io.read(io.probe(path), 128)  # chunk (1, 1) is tiles (2..3, 2..3)
+    _corrupt_tiles_except(path, {(r, c) for r in (2, 3) for c in (2, 3)})
+    np.testing.assert_array_equal(lazy.blocks[1, 1].compute(), image[128:, 128:])
+    with pytest.raises(Exception, match="cannot decode"):  # the others are really broken
+        lazy.blocks[0, 0].compute()
 
 
 def test_tiff_tasks_open_the_file_themselves(tmp_path):
     path = tmp_path / "t.tif"
-    tifffile.imwrite(path, make_image((64, 64), np.uint16), tile=(32, 32))
-    lazy = io.read(io.probe(path), 32)
+    tifffile.imwrite(path, make_image((512, 512), np.uint16), tile=(64, 64))  # 512 KiB
+    lazy = io.read(io.probe(path), 128)
     import pickle
 
-    assert len(pickle.dumps(dict(lazy.__dask_graph__()))) < 20_000  # no pixels in the graph
+    # The pixels would pickle to 512 KiB; 64 tasks that each name the file, much less.
+    assert len(pickle.dumps(dict(lazy.__dask_graph__()))) < 20_000
 
 
 @pytest.mark.parametrize(("shape", "dtype", "photometric"), [
@@ -128,7 +152,7 @@ def test_png_output_above_the_cap_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(io, "WHOLE_IMAGE_CAP", 5_000)
     assert _run(tmp_path / "in.png", "-o", tmp_path / "o") == 1
     err = capsys.readouterr().err
-    assert "cap of 0 Mpx" in err or "cap of" in err
+    assert "PNG is written whole, and 0.01 Mpx is above the cap of 0.005 Mpx" in err
     assert "use --output-format tiff or zarr" in err
     assert not (tmp_path / "o").exists()
     assert _run(tmp_path / "in.png", "-o", tmp_path / "o", "--output-format", "tiff") == 0

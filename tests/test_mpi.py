@@ -11,8 +11,10 @@ import pytest
 
 from daskfft.cli import main
 from daskfft.mpi import launcher_name, node_memory_limit, scratch_root
+from daskfft.workdir import WORK_NAME
 
 from mpi_helpers import MPIEXEC, mpi_run, needs_mpi
+from outsider import outsider_security, refused
 from reference import make_image
 
 pytestmark = [needs_mpi, pytest.mark.slow]
@@ -39,8 +41,7 @@ def _same_outputs(a, b):
 @pytest.mark.parametrize("ranks", [3, 4])
 def test_mpi_run_equals_local_run_byte_for_byte(tmp_path, local_run, ranks):
     out = tmp_path / "mpi"
-    proc = mpi_run(ranks, *SAMPLE, "-o", str(out), "--cluster", "mpi", "--dashboard-address",
-                   "127.0.0.1:0")
+    proc = mpi_run(ranks, *SAMPLE, "-o", str(out), "--cluster", "mpi")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "error" not in proc.stderr.lower()
@@ -52,7 +53,7 @@ def test_mpi_run_equals_local_run_byte_for_byte(tmp_path, local_run, ranks):
     assert cl["mpi_library"].startswith("MPICH") and cl["tls"] is True
     assert cl["memory_limit_per_worker"] == node_memory_limit(ranks)
     assert (out / "performance-report.html").stat().st_size > 10_000
-    assert "ssh -N -L" in proc.stderr and "dashboard: http" in proc.stderr
+    assert "ssh -N -J" in proc.stderr and "dashboard: http" in proc.stderr
 
 
 def test_too_few_ranks_is_one_line_and_no_hang(tmp_path):
@@ -82,10 +83,11 @@ def test_failed_run_exits_nonzero_quickly_with_one_line(tmp_path, case):
     assert not (tmp_path / "o").exists()
 
 
-def _long_job(out, size):
+def _long_job(out, size, dashboard="--no-dashboard"):
     """A 3-rank job on the sample, slow enough to act on while it runs; -v logs the scheduler."""
     cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", str(size),
-           "--chunks", "500", "-o", str(out), "--cluster", "mpi", "-v", "--no-dashboard"]
+           "--chunks", "500", "-o", str(out), "--cluster", "mpi", "-v"]
+    cmd += [dashboard] if dashboard == "--no-dashboard" else []
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -103,22 +105,19 @@ def test_lost_worker_ends_the_job(tmp_path):
         proc.kill()
         proc.communicate()
     assert proc.returncode != 0
-    assert not (tmp_path / "o").exists()
+    # No output names: at most the work folder, whose finished chunks --resume would use.
+    assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == [WORK_NAME]
 
 
 def test_outsiders_cannot_reach_the_scheduler(tmp_path):
-    from distributed import Client
-    from distributed.security import Security
-
     proc = _long_job(tmp_path / "o", 3000)
     try:
         line = _wait_for_line(proc, "scheduler tls://", 60)
         address = re.search(r"scheduler (tls://\S+)", line).group(1)
-        # A client with a certificate of its own (not this job's), and a plain one.
-        attempts = [(address, Security.temporary()), (address.replace("tls://", "tcp://"), None)]
-        for attempt, security in attempts:
-            with pytest.raises((OSError, TimeoutError)):
-                Client(attempt, security=security, timeout="3s")
+        # A client that trusts the scheduler's certificate, so only the scheduler can refuse
+        # it, with a key of its own; and a plain TCP one.
+        assert refused(address, outsider_security(address, tmp_path))
+        assert refused(address.replace("tls://", "tcp://"), None)
         out, err = proc.communicate(timeout=240)
     finally:
         proc.kill()
@@ -139,6 +138,45 @@ def test_no_tls_memory_limit_and_scratch(tmp_path):
     assert report["cluster"]["memory_limit_per_worker"] == "1.5GB"
     assert not (tmp_path / "o" / "performance-report.html").exists()
     assert os.listdir(scratch) == []  # every rank removed its scratch folder
+
+
+def test_dashboard_listens_on_loopback_only(tmp_path):
+    import socket
+    import urllib.request
+
+    proc = _long_job(tmp_path / "o", 3000, "--dashboard")
+    try:
+        line = _wait_for_line(proc, "dashboard: http", 60)
+        url = re.search(r"dashboard: (\S+)", line).group(1)
+        assert url.startswith("http://127.0.0.1:"), url
+        port = int(url.split(":")[2].split("/")[0])
+        assert "-L 8787:127.0.0.1:%d" % port in _wait_for_line(proc, "ssh -N -J", 10)
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200
+        routable = socket.gethostbyname(socket.gethostname())
+        if not routable.startswith("127."):  # the node's address: nothing there
+            with pytest.raises(OSError):
+                socket.create_connection((routable, port), timeout=5).close()
+        proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+
+
+def test_certificate_failure_on_rank_0_ends_every_rank_with_one_line(tmp_path):
+    broken = tmp_path / "site"
+    (broken / "cryptography").mkdir(parents=True)
+    (broken / "cryptography" / "__init__.py").write_text(
+        "raise ImportError('cryptography is broken here')\n")
+    t0 = time.monotonic()
+    proc = mpi_run(3, "run", "--sample", "128", "-o", str(tmp_path / "o"), "--cluster", "mpi",
+                   "-q", timeout=90, env={"PYTHONPATH": str(broken)})
+    assert time.monotonic() - t0 < 60
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "could not make the job's TLS certificate" in lines[0] and "--no-tls" in lines[0]
+    assert not (tmp_path / "o").exists()
 
 
 def test_clean_shutdown_even_in_dasks_own_logs(tmp_path):

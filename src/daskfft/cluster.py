@@ -206,4 +206,13 @@ def _mpi_client(spec, info):
         client.wait_for_workers(info.get("workers_expected", 1), timeout=120)
         n, t = _count(client)
         yield Cluster("mpi", client=client, workers=n, threads=t, extra=info,
-                      dashboard=client.dashboard_link if spec.dashboard else None)
+                      dashboard=_mpi_dashboard(client, spec) if spec.dashboard else None)
+
+
+def _mpi_dashboard(client, spec):
+    """The dashboard's URL where it listens: loopback unless ``dashboard_address`` says otherwise."""
+    port = client.scheduler_info().get("services", {}).get("dashboard")
+    host = (spec.dashboard_address or "127.0.0.1:0").rsplit(":", 1)[0].strip("[]")
+    if not port or host in ("", "0.0.0.0", "::"):
+        return client.dashboard_link
+    return f"http://{host}:{port}/status"

@@ -143,8 +143,8 @@ def _output_format(config, info):
     fmt = config.output_format or ("tiff" if config.sample is not None and big else info.format)
     if fmt in ("png", "jpeg") and big:
         raise InputError(
-            f"output: {fmt.upper()} is written whole, and {info.megapixels:.0f} Mpx is above "
-            f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:.0f} Mpx; use --output-format tiff or zarr")
+            f"output: {fmt.upper()} is written whole, and {info.megapixels:g} Mpx is above "
+            f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:g} Mpx; use --output-format tiff or zarr")
     channels = info.shape[2] if len(info.shape) == 3 else 1
     if fmt == "jpeg" and (info.dtype != np.uint8 or channels not in (1, 3)):
         raise InputError(f"output: JPEG holds 8-bit gray or RGB, not {info.dtype} with shape "

@@ -1,0 +1,38 @@
+"""Nobody without the run's credentials can connect to its cluster and run code."""
+
+import numpy as np
+import pytest
+from distributed import Client
+
+from daskfft.cluster import ClusterSpec, open_cluster
+
+from outsider import outsider_security, refused
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_local_scheduler_refuses_clients_without_the_runs_credentials(tmp_path):
+    spec = ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False)
+    with open_cluster(spec) as cl:
+        address = cl.client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:")
+        # The run's own credentials work (so the refusals below are the scheduler's doing).
+        with Client(address, security=cl.client.security, timeout="10s") as friend:
+            assert friend.submit(np.add, 1, 2).result(timeout=30) == 3
+        outsider = outsider_security(address, tmp_path)
+        # The outsider trusts the server: with the run's client key it would be let in ...
+        run_key = cl.client.security
+        insider = type(outsider)(tls_ca_file=outsider.tls_ca_file,
+                                 tls_client_cert=run_key.tls_client_cert,
+                                 tls_client_key=run_key.tls_client_key, require_encryption=True)
+        assert not refused(address, insider)
+        # ... so its refusal with a key of its own is the scheduler's.
+        assert refused(address, outsider)
+        assert refused(address.replace("tls://", "tcp://"), None)
+
+
+def test_no_tls_is_plain_tcp_when_asked():
+    spec = ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False, tls=False)
+    with open_cluster(spec) as cl:
+        assert cl.client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert cl.describe()["tls"] is False
