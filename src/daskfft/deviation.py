@@ -22,7 +22,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .blockwise import _PAD_MODES, filter_block, lowpass_spec, work_dtype
+from .blockwise import _PAD_MODES, filter_block, lowpass_spec
 
 __all__ = ["measure_deviation", "sample_blocks"]
 
@@ -71,7 +71,7 @@ def _local(color, plan):
         window = color[a[0] : b[0], a[1] : b[1]]
         tasks.append(dask.delayed(_window_deviation, pure=True)(
             window, pads=pads, box=(hi[0] - lo[0], hi[1] - lo[1]), depth=depth, reach=reach,
-            spec=plan.spec, dtype=work_dtype(plan.info.dtype)))
+            spec=plan.spec, dtype=plan.work_dtype))
     return blocks, tasks
 
 

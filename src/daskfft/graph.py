@@ -12,7 +12,7 @@ import dask.array as da
 import numpy as np
 
 from . import io
-from .blockwise import as_image, lowpass_spec, overlap_map, work_dtype
+from .blockwise import as_image, lowpass_spec, overlap_map
 from .sample import sample_image
 from .tasks import ChunkTarget, filter_and_save, save_filtered
 
@@ -56,7 +56,7 @@ def build_graph(plan, root):
     else:
         status = overlap_map(filter_and_save, image, plan.halo.depth, plan.spec.boundary,
                              trim=False, target=target, spec=plan.spec, halo=plan.halo.depth,
-                             work_dtype=work_dtype(plan.info.dtype), **tiny)
+                             work_dtype=plan.work_dtype, **tiny)
     return Graph(image, color, status)
 
 

@@ -22,7 +22,7 @@ from .errors import InputError
 from .outputs import output_names
 from .params import FilterSpec, Halo, json_number
 
-__all__ = ["Plan", "make_plan", "plan_grid"]
+__all__ = ["Plan", "make_plan", "plan_grid", "working_precision"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,11 @@ class Plan:
     performance_report: bool
     fingerprint: dict
     notes: tuple = ()
+
+    @property
+    def work_dtype(self):
+        """Working precision of the filter: see :func:`working_precision`."""
+        return working_precision(self.info.dtype, self.spec.tol)[0]
 
     @property
     def row_edges(self):
@@ -86,6 +91,24 @@ def plan_grid(length, chunk, depth):
     if len(sizes) > 1 and sizes[-1] < depth:
         sizes[-2:] = [sizes[-2] + sizes[-1]]
     return tuple(sizes)
+
+
+def working_precision(dtype, tol):
+    """The filter's working dtype for input of ``dtype``, and why.
+
+    float32 for float32 input, and for integers of up to 16 bits when ``tol``
+    is at least 1e-7: their result is rounded to whole levels, and float32's
+    rounding (about 1e-7 of the range after an FFT pair) is far below half a
+    level and below the halo's bound.  float64 otherwise.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return np.dtype(np.float32), "float32 input"
+    if dtype.kind in "ui" and dtype.itemsize <= 2 and tol >= 1e-7:
+        return np.dtype(np.float32), (f"{dtype.itemsize * 8}-bit input, rounded to whole levels: "
+                                      "float32 rounding is far below half a level")
+    return np.dtype(np.float64), f"{dtype.name} input" + (", tol below 1e-7" if
+                                                         dtype.itemsize <= 2 else "")
 
 
 def make_plan(config):
@@ -258,7 +281,8 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols):
                   "shape": list(info.shape), "dtype": info.dtype.name}
     params = {**spec.to_json(), "depth": halo.depth, "chunks": [rows[0], cols[0]],
               "output_format": fmt, "spectra": config.spectra,
-              "compression": config.compression, "nodata": json_number(spec.nodata)}
+              "compression": config.compression, "nodata": json_number(spec.nodata),
+              "precision": working_precision(info.dtype, spec.tol)[0].name}
     return {"daskfft": _version(), "input": source, "params": params}
 
 

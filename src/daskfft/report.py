@@ -9,6 +9,7 @@ import platform
 from importlib import metadata
 
 from .params import json_number
+from .plan import working_precision
 
 __all__ = ["make_report", "write_report", "versions"]
 
@@ -46,6 +47,7 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured)
                    "tol": spec.tol, "boundary": spec.boundary,
                    "nodata": json_number(spec.nodata)},
         "method": spec.method,
+        "precision": _precision(info.dtype, spec.tol),
         "halo": {"depth": halo.depth, "rule": halo.rule, "needed_for_tol": halo.needed,
                  "expected_max_deviation": halo.deviation,
                  "expected_max_deviation_note":
@@ -61,6 +63,11 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured)
         "megapixels_per_second": info.megapixels * computed / plan.total / max(work, 1e-9),
         "versions": versions(),
     }
+
+
+def _precision(dtype, tol):
+    work, why = working_precision(dtype, tol)
+    return {"dtype": work.name, "why": why}
 
 
 def write_report(path, report):
