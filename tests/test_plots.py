@@ -54,3 +54,41 @@ def test_radial_power_puts_a_tone_in_its_frequency_bin():
     peak = np.argmax(mean)
     assert RADIAL_EDGES[peak] <= 0.25 < RADIAL_EDGES[peak + 1]
     assert counts.sum() == 128 * 65
+
+
+@pytest.mark.parametrize("shape", [(96, 80), (1, 7), (5, 1), (33, 2)])
+def test_radial_power_takes_the_mean_out_without_a_second_fft(shape):
+    """Against numpy: the power of (chunk - mean) x periodic Hann, in radial bins."""
+    from daskfft.spectra import RADIAL_EDGES
+
+    x = np.random.default_rng(3).random(shape) + 5.0
+    sums, counts = radial_power(x)
+    w0, w1 = (np.ones(1) if n == 1 else 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+              for n in shape)
+    power = np.abs(np.fft.rfft2((x - x.mean()) * np.outer(w0, w1))) ** 2
+    f = np.hypot(np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :])
+    idx = np.clip(np.digitize(f.ravel(), RADIAL_EDGES) - 1, 0, len(RADIAL_EDGES) - 2)
+    ref = np.bincount(idx, power.ravel(), len(RADIAL_EDGES) - 1) / ((w0**2).sum() * (w1**2).sum())
+    np.testing.assert_allclose(sums, ref, rtol=1e-4, atol=1e-6 * ref.max())
+    assert counts.sum() == power.size
+
+
+def test_one_windowed_fft_per_chunk_and_none_for_a_lean_run(tmp_path, monkeypatch):
+    """Summaries cost one extra FFT per chunk with pictures, and none without."""
+    import daskfft.tasks
+    from daskfft.spectra import windowed_spectrum
+
+    calls = []
+
+    def counted(block, **kw):
+        calls.append(block.shape)
+        return windowed_spectrum(block, **kw)
+
+    monkeypatch.setattr(daskfft.tasks, "windowed_spectrum", counted)
+    base = ["run", "--sample", "300", "--chunks", "100", "--cluster", "threads", "-q"]
+    assert main([*base, "-o", str(tmp_path / "lean"), "--spectra", "none", "--no-plots"]) == 0
+    assert calls == []
+    assert sorted(p.name for p in (tmp_path / "lean").iterdir()) == [
+        "filtered.png", "report.json", "sample.png"]
+    assert main([*base, "-o", str(tmp_path / "full"), "--spectra", "all"]) == 0
+    assert len(calls) == 9  # 3 x 3 chunks: atlas, tiles, radial power and thumbnails from one

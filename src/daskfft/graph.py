@@ -46,7 +46,10 @@ def build_graph(plan, root):
     color = image[..., :-1] if plan.info.has_alpha else image
     target = ChunkTarget(str(root), plan.row_edges, plan.col_edges, plan.info.dtype,
                          plan.info.has_alpha, plan.cell, plan.thumb,
-                         plan.config.spectra in ("chunks", "all"), plan.config.sample is not None)
+                         tiles=plan.config.spectra in ("chunks", "all"),
+                         sample=plan.config.sample is not None,
+                         atlas=plan.config.spectra in ("atlas", "all"),
+                         plots=plan.config.plots, spec=plan.spec)
     tiny = dict(chunks=((1,) * plan.grid[0], (1,) * plan.grid[1]),
                 drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
                 meta=np.empty((0, 0), dtype=np.int8))

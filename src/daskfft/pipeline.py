@@ -199,5 +199,8 @@ def _finalize(plan, work, crops):
         finalize(work.root, "sample", str(work.out / sample_name), plan.fmt,
                  dataclasses.replace(plan.info, tags=(), nodata=None),
                  compression=plan.config.compression)
-    summary = assemble(work.root, plan.row_edges, plan.col_edges, plan.cell)
-    write_pictures(work.out, plan, summary, crops)
+    atlas = "spectra.png" in plan.names
+    if atlas or plan.config.plots:
+        summary = assemble(work.root, plan.row_edges, plan.col_edges, plan.cell, atlas=atlas,
+                           plots=plan.config.plots)
+        write_pictures(work.out, plan, summary, crops)

@@ -280,7 +280,7 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols):
         source = {"path": os.path.abspath(config.input), **_identity(config.input),
                   "shape": list(info.shape), "dtype": info.dtype.name}
     params = {**spec.to_json(), "depth": halo.depth, "chunks": [rows[0], cols[0]],
-              "output_format": fmt, "spectra": config.spectra,
+              "output_format": fmt, "spectra": config.spectra, "plots": config.plots,
               "compression": config.compression, "nodata": json_number(spec.nodata),
               "precision": working_precision(info.dtype, spec.tol)[0].name}
     return {"daskfft": _version(), "input": source, "params": params}

@@ -10,24 +10,56 @@ import numpy as np
 
 from .blockwise import as_image
 
-__all__ = ["spectra", "spectra_atlas", "spectrum_block", "atlas_cell", "radial_power", "RADIAL_EDGES",
-           "WINDOWS"]
+__all__ = ["spectra", "spectra_atlas", "spectrum_block", "atlas_cell", "radial_power",
+           "radial_power_from", "windowed_spectrum", "log_spectrum", "RADIAL_EDGES", "WINDOWS"]
 
 WINDOWS = ("hann", "none")
 
 
 @lru_cache(maxsize=16)
-def _window(shape, window):
+def _windows(shape, window):
+    """The separable window's two factors, float32: periodic Hann, or ones."""
     if window == "none":
-        w = np.ones(shape)
+        out = tuple(np.ones(n, np.float32) for n in shape)
     else:
         # Periodic Hann: the spectral-analysis form, exact for a pure tone
         # whose period divides the chunk.
-        w0, w1 = (np.ones(1) if n == 1 else 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-                  for n in shape)
-        w = np.outer(w0, w1)
-    w.flags.writeable = False
-    return w
+        out = tuple(np.ones(1, np.float32) if n == 1 else
+                    (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+                    for n in shape)
+    for w in out:
+        w.flags.writeable = False
+    return out
+
+
+def _brightness(block):
+    x = np.asarray(block, dtype=np.float32)
+    return x.mean(axis=2, dtype=np.float32) if x.ndim == 3 else x
+
+
+def windowed_spectrum(block, *, window="hann"):
+    """Half-plane FFT of the windowed chunk (one real FFT, float32): what every summary uses.
+
+    Returns ``(half, mean, windows)``: ``r2c(window * brightness)``, the
+    brightness's mean, and the window's two factors.
+    """
+    x = _brightness(block)
+    w0, w1 = _windows(x.shape, window)
+    return ducc0.fft.r2c(x * w0[:, None] * w1[None, :], axes=(0, 1)), float(x.mean()), (w0, w1)
+
+
+def log_spectrum(half, shape, windows):
+    """The full, centred ``log1p(|F| / sum(window))`` from a half-plane spectrum."""
+    rows, cols = shape
+    mag = np.abs(half)
+    # The other half-plane by Hermitian symmetry: |F[k0, k1]| = |F[-k0, -k1]|.
+    full = np.empty(shape, np.float32)
+    full[:, : mag.shape[1]] = mag
+    if cols > mag.shape[1]:
+        k1 = np.arange(mag.shape[1], cols)
+        full[:, k1] = mag[(-np.arange(rows)) % rows][:, cols - k1]
+    full /= float(windows[0].sum(dtype=np.float64) * windows[1].sum(dtype=np.float64))
+    return np.fft.fftshift(np.log1p(full)).astype(np.float32, copy=False)
 
 
 def spectrum_block(block, *, window="hann"):
@@ -47,20 +79,8 @@ def spectrum_block(block, *, window="hann"):
         ``log1p(|FFT(window * block)| / sum(window))``: a sinusoid of amplitude
         ``a`` whose period divides the chunk peaks at ``log1p(a/2)``.
     """
-    x = np.asarray(block, dtype=np.float64)
-    if x.ndim == 3:
-        x = x.mean(axis=2)
-    w = _window(x.shape, window)
-    half = np.abs(ducc0.fft.r2c(x * w, axes=(0, 1)))
-    rows, cols = x.shape
-    # The other half-plane by Hermitian symmetry: |F[k0, k1]| = |F[-k0, -k1]|.
-    full = np.empty(x.shape)
-    full[:, : half.shape[1]] = half
-    if cols > half.shape[1]:
-        k1 = np.arange(half.shape[1], cols)
-        full[:, k1] = half[(-np.arange(rows)) % rows][:, cols - k1]
-    full /= w.sum()
-    return np.fft.fftshift(np.log1p(full)).astype(np.float32)
+    half, _, windows = windowed_spectrum(block, window=window)
+    return log_spectrum(half, _brightness(block).shape, windows)
 
 
 def spectra(image, *, window="hann"):
@@ -165,28 +185,50 @@ def _radial_bins(shape):
     f = np.sqrt(np.fft.fftfreq(shape[0])[:, None] ** 2 + np.fft.rfftfreq(shape[1])[None, :] ** 2)
     idx = np.clip(np.digitize(f.ravel(), RADIAL_EDGES) - 1, 0, len(RADIAL_EDGES) - 2)
     counts = np.bincount(idx, minlength=len(RADIAL_EDGES) - 1)
-    windows = tuple(np.hanning(n).astype(np.float32) if n > 2 else np.ones(n, np.float32)
-                    for n in shape)
-    return idx, counts, windows
+    return idx, counts
+
+
+def _window_spectrum_near_dc(windows):
+    """The window's own half-plane spectrum where it is not zero (for Hann, the bins next to DC).
+
+    Returns ``(rows, cols, values)`` for ``x[np.ix_(rows, cols)]``.
+    """
+    f0 = np.fft.fft(windows[0].astype(np.float64))
+    f1 = np.fft.rfft(windows[1].astype(np.float64))
+    r = np.flatnonzero(np.abs(f0) > 1e-9 * np.abs(f0).max())
+    c = np.flatnonzero(np.abs(f1) > 1e-9 * np.abs(f1).max())
+    return r, c, np.outer(f0[r], f1[c])
+
+
+def radial_power_from(half, shape, mean, windows, h2=None):
+    """Radially binned power of the chunk less its mean, from its windowed spectrum.
+
+    The mean is taken out where the window's spectrum puts it (the bins
+    next to DC), so no second FFT is needed.  With ``h2`` (``|H|**2`` on the
+    same half-plane grid), also the power of the filtered chunk, ``|H|**2``
+    times the input's.  Returns ``(sums, sums_filtered or None, counts)``.
+    """
+    idx, counts = _radial_bins(shape)
+    x = half.astype(np.complex128)
+    r, c, near = _window_spectrum_near_dc(windows)
+    x[np.ix_(r, c)] -= mean * near
+    w0, w1 = (w.astype(np.float64) for w in windows)
+    norm = max(float((w0**2).sum() * (w1**2).sum()), 1e-12)
+    power = (x.real**2 + x.imag**2).ravel()
+    sums = np.bincount(idx, weights=power, minlength=len(RADIAL_EDGES) - 1) / norm
+    filtered = None
+    if h2 is not None:
+        filtered = np.bincount(idx, weights=power * h2.ravel(),
+                               minlength=len(RADIAL_EDGES) - 1) / norm
+    return sums, filtered, counts
 
 
 def radial_power(block):
-    """Hann-windowed power spectrum of a chunk's brightness, summed in radial bins.
+    """Hann-windowed power spectrum of a chunk's brightness, less its mean, in radial bins.
 
     Returns ``(sums, counts)`` over :data:`RADIAL_EDGES`; chunks of any size
-    add up, since the frequencies are in cycles/pixel.  Single precision and
-    cached bins keep the task's extra memory to about two copies of the chunk.
+    add up, since the frequencies are in cycles/pixel.
     """
-    x = np.asarray(block, dtype=np.float32)
-    if x.ndim == 3:
-        x = x.mean(axis=2, dtype=np.float32)
-    else:
-        x = x.copy()
-    idx, counts, (w0, w1) = _radial_bins(x.shape)
-    x -= x.mean()
-    x *= w0[:, None]
-    x *= w1[None, :]
-    norm = max(float((w0.astype(np.float64) ** 2).sum() * (w1.astype(np.float64) ** 2).sum()), 1e-12)
-    power = np.abs(ducc0.fft.r2c(x, axes=(0, 1))) ** 2
-    sums = np.bincount(idx, weights=power.ravel(), minlength=len(RADIAL_EDGES) - 1) / norm
+    half, mean, windows = windowed_spectrum(block)
+    sums, _, counts = radial_power_from(half, _brightness(block).shape, mean, windows)
     return sums, counts

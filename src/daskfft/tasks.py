@@ -18,7 +18,8 @@ import numpy as np
 
 from . import io
 from .blockwise import filter_block
-from .spectra import atlas_cell, radial_power, spectrum_block
+from .filters import transfer_function
+from .spectra import atlas_cell, log_spectrum, radial_power_from, windowed_spectrum
 
 __all__ = ["ChunkTarget", "filter_and_save", "save_filtered"]
 
@@ -36,6 +37,9 @@ class ChunkTarget:
     thumb: int  # the overview keeps every thumb-th pixel
     tiles: bool  # one spectrum PNG per chunk
     sample: bool  # also store the input (the built-in sample is made, not read)
+    atlas: bool = True  # the chunk's tile of the spectra atlas
+    plots: bool = True  # overview pixels and radial power (input and filtered)
+    spec: object = None  # the FilterSpec, for |H|**2 of the filtered power
 
     def box(self, index):
         i, j = index
@@ -63,6 +67,33 @@ def save_filtered(filtered, image, *, block_info=None, target):
     return _save(target, (i, j), filtered, image)
 
 
+def _summaries(target, index, color_in, color_out):
+    """What the requested pictures need of one chunk, all from one windowed FFT of its input."""
+    if not (target.atlas or target.tiles or target.plots):
+        return {}
+    cell = {}
+    half, mean, windows = windowed_spectrum(color_in)
+    shape = color_in.shape[:2]
+    if target.atlas or target.tiles:
+        spectrum = log_spectrum(half, shape, windows)
+        if target.atlas:
+            cell["atlas"] = atlas_cell(spectrum, cell=target.cell)
+        if target.tiles:
+            i, j = index
+            io.write_picture(Path(target.root) / "out" / "spectra" /
+                             f"spectrum_r{i:03d}_c{j:03d}.png", spectrum)
+    if target.plots:
+        spec = target.spec
+        h = transfer_function(shape, spec.cutoff, spec.filter, spec.order, np.float64)
+        cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
+            half, shape, mean, windows, h * h)
+        s = target.thumb  # the overview shows every s-th pixel of the whole image
+        r0, _, c0, _ = target.box(index)
+        cell["thumb_in"] = color_in[(-r0) % s :: s, (-c0) % s :: s]
+        cell["thumb_out"] = color_out[(-r0) % s :: s, (-c0) % s :: s]
+    return cell
+
+
 def _save(target, index, y, interior):
     """Write a chunk's result (and input, for the sample), its summaries, then its marker.
 
@@ -81,18 +112,11 @@ def _save(target, index, y, interior):
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
     color_in = interior[..., :-1] if target.alpha else interior
     color_out = y[..., :-1] if target.alpha else y
-    spectrum = spectrum_block(color_in)
-    s = target.thumb  # the overview shows every s-th pixel of the whole image
-    p_in, counts = radial_power(color_in)
-    p_out, _ = radial_power(color_out)
-    cell = root / "cells" / f"{i}_{j}.npz"
-    with open(f"{cell}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
-        np.savez(fh, atlas=atlas_cell(spectrum, cell=target.cell),
-                 thumb_in=color_in[(-r0) % s :: s, (-c0) % s :: s],
-                 thumb_out=color_out[(-r0) % s :: s, (-c0) % s :: s],
-                 power_in=p_in, power_out=p_out, counts=counts)
-    os.replace(f"{cell}.tmp", cell)
-    if target.tiles:
-        io.write_picture(root / "out" / "spectra" / f"spectrum_r{i:03d}_c{j:03d}.png", spectrum)
+    cell = _summaries(target, index, color_in, color_out)
+    if cell:
+        path = root / "cells" / f"{i}_{j}.npz"
+        with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
+            np.savez(fh, **cell)
+        os.replace(f"{path}.tmp", path)
     (root / "done" / f"{i}_{j}").touch()
     return np.ones((1, 1), dtype=np.int8)
