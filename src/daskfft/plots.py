@@ -21,9 +21,17 @@ def _figure(width, height):
     except ImportError:
         raise ImportError("pictures need matplotlib: pip install matplotlib "
                           "(or pass --no-plots)") from None
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    # Fixed margins, not layout="constrained": measured here, the constrained
+    # layout took 0.45 s of a 0.8 s overview.
+    fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _save(fig, path):
+    # zlib level 1: a third of the time of the default level, for somewhat larger files.
+    fig.savefig(path, pil_kwargs={"compress_level": 1})
+    return str(path)
 
 
 def _display(x, dtype):
@@ -44,7 +52,8 @@ def _gray(x):
 def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dtype, title):
     """Input, filtered and their difference, whole (every ``step``-th pixel) and in a crop."""
     fig = _figure(15, 10)
-    axes = fig.subplots(2, 3)
+    axes = fig.subplots(2, 3, gridspec_kw=dict(left=0.03, right=0.97, bottom=0.04, top=0.9,
+                                               wspace=0.18, hspace=0.22))
     diff = _gray(thumb_in) - _gray(thumb_out)
     lim = float(np.percentile(np.abs(diff), 99.5)) or 1.0
     r0, r1, c0, c1 = crop_box
@@ -70,14 +79,13 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
     axes[1, 2].set_title("input - filtered, crop")
     fig.colorbar(im, ax=axes[1, 2], shrink=0.8)
     fig.suptitle(title)
-    fig.savefig(path)
-    return str(path)
+    return _save(fig, path)
 
 
 def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, title):
     """Radially averaged power of input and output (log scale), with H and the cutoff."""
     fig = _figure(9, 5.5)
-    ax = fig.subplots()
+    ax = fig.subplots(gridspec_kw=dict(left=0.1, right=0.9, bottom=0.11, top=0.88))
     f = 0.5 * (edges[1:] + edges[:-1])
     keep = np.isfinite(power_in) & (power_in > 0)
     ax.semilogy(f[keep], power_in[keep], label="input", color="tab:blue")
@@ -85,6 +93,9 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
     ax.semilogy(f[keep_out], power_out[keep_out], label="filtered", color="tab:orange")
     ax.axvline(cutoff, color="k", linestyle="--", linewidth=1, label=f"cutoff {cutoff:.3g}")
     ax.axvline(0.5, color="gray", linestyle=":", linewidth=1, label="Nyquist (0.5)")
+    if keep.any():  # the filtered power falls as |H|**2: show six decades below the input
+        top = max(power_in[keep].max(), power_out[keep_out].max(initial=0))
+        ax.set_ylim(power_in[keep].min() * 1e-6, top * 10)
     ax.set_xlabel("radial frequency (cycles/pixel)")
     ax.set_ylabel("mean power per frequency bin")
     ax.set_xlim(0, edges[-1])
@@ -97,17 +108,18 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left")
-    ax.set_title(title)
-    fig.savefig(path)
-    return str(path)
+    ax.set_title(title.replace(" - ", "\n", 1), fontsize=9)
+    return _save(fig, path)
 
 
 def atlas(path, values, rows, cols, cell, *, title):
     """The spectra atlas with its chunk grid: one tile per chunk, labelled by row and column."""
     n0, n1 = len(rows) - 1, len(cols) - 1
     scale = max(4.0, min(14.0, values.shape[1] / 100))
-    fig = _figure(scale + 1.5, scale * values.shape[0] / max(values.shape[1], 1) + 1)
-    ax = fig.subplots()
+    width = max(6.5, scale + 1.5)
+    height = (width - 1.5) * values.shape[0] / max(values.shape[1], 1) + 1.3
+    ax = (fig := _figure(width, height)).subplots(gridspec_kw=dict(
+        left=0.9 / width, right=1 - 1.5 / width, bottom=0.75 / height, top=1 - 0.6 / height))
     lo, hi = np.percentile(values, [1, 99.9]) if values.size > 1 else (0, 1)
     im = ax.imshow(values, cmap="magma", vmin=lo, vmax=hi if hi > lo else lo + 1,
                    interpolation="nearest")
@@ -123,6 +135,5 @@ def atlas(path, values, rows, cols, cell, *, title):
     ax.set_ylabel("chunk row")
     ax.set_xlabel("chunk column")
     fig.colorbar(im, ax=ax, shrink=0.8, label="log1p |FFT| (zero frequency at tile centre)")
-    ax.set_title(title)
-    fig.savefig(path)
-    return str(path)
+    ax.set_title(title.replace(" - ", "\n", 1), fontsize=9)
+    return _save(fig, path)
