@@ -280,7 +280,7 @@ def test_unknown_cluster_kind_is_a_usage_error(tmp_path, rgb_png, capsys):
         main(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "mpl"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "`cluster` must be one of local, threads, mpi" in err
+    assert err.count("\n") == 1 and "`cluster` must be one of local, processes, threads, mpi" in err
     assert not (tmp_path / "o").exists()
 
 

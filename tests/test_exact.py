@@ -163,7 +163,8 @@ def test_exact_on_a_cluster_whose_workers_hold_less_than_the_image(tmp_path):
     io.write_tiff(path, rows, (n0, n1), np.float64, band=1024)
     assert n0 * n1 * 8 > 250 * 2**20
     rc = main(["run", str(path), "-o", str(tmp_path / "o"), "--exact", "--chunks", "1024",
-               "--workers", "4", "--threads-per-worker", "1", "--memory-limit", "250MiB",
+               "--cluster", "processes", "--workers", "4", "--threads-per-worker", "1",
+               "--memory-limit", "250MiB",
                "--no-dashboard", "--boundary", "periodic", "--spectra", "none", "-q"])
     assert rc == 0
     out = tifffile.imread(tmp_path / "o" / "filtered.tif")

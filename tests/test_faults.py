@@ -26,8 +26,8 @@ def _daskfft(*args):
 @pytest.mark.slow
 def test_ctrl_c_on_a_local_cluster_prints_one_line_and_resume_finishes(tmp_path):
     out = tmp_path / "o"
-    args = ["run", "--sample", "2500", "--chunks", "256", "--workers", "2",
-            "--threads-per-worker", "1", "--no-dashboard", "-q"]
+    args = ["run", "--sample", "2500", "--chunks", "256", "--cluster", "processes",
+            "--workers", "2", "--threads-per-worker", "1", "--no-dashboard", "-q"]
     # A terminal's Ctrl-C: SIGINT to the whole process group, workers included.
     proc = subprocess.Popen(_daskfft(*args, "-o", out), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,

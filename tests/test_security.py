@@ -11,8 +11,21 @@ from outsider import outsider_security, refused
 pytestmark = pytest.mark.slow
 
 
-def test_the_local_scheduler_refuses_clients_without_the_runs_credentials(tmp_path):
-    spec = ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False)
+def test_the_default_local_cluster_listens_on_no_network_port():
+    import urllib.request
+
+    with open_cluster(ClusterSpec("local")) as cl:
+        assert cl.dashboard.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(cl.dashboard, timeout=10) as page:  # the dashboard, only
+            assert page.status == 200
+        assert cl.client.scheduler.address.startswith("inproc://")
+        workers = cl.client.scheduler_info()["workers"]
+        assert workers and all(w.startswith("inproc://") for w in workers)
+        assert cl.describe()["transport"] == "inproc"
+
+
+def test_worker_processes_refuse_clients_without_the_runs_credentials(tmp_path):
+    spec = ClusterSpec("processes", workers=1, threads_per_worker=1, dashboard=False)
     with open_cluster(spec) as cl:
         address = cl.client.scheduler.address
         assert address.startswith("tls://127.0.0.1:")
@@ -32,7 +45,8 @@ def test_the_local_scheduler_refuses_clients_without_the_runs_credentials(tmp_pa
 
 
 def test_no_tls_is_plain_tcp_when_asked():
-    spec = ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False, tls=False)
+    spec = ClusterSpec("processes", workers=1, threads_per_worker=1, dashboard=False,
+                       tls=False)
     with open_cluster(spec) as cl:
         assert cl.client.scheduler.address.startswith("tcp://127.0.0.1:")
         assert cl.describe()["tls"] is False

@@ -41,8 +41,9 @@ files only when all are complete.  A run that fails, is killed or is
 interrupted (Ctrl-C) after finishing some chunks keeps them, and --resume
 finishes it.
 
-security: the local cluster listens on 127.0.0.1 with TLS credentials made
-for the run, and MPI jobs too, so other users of the machine cannot connect;
+security: the local cluster listens on no network port (worker processes
+and MPI jobs use TLS credentials made for the run), so other users of the
+machine cannot connect;
 the dashboard is served on 127.0.0.1 only (under MPI, reach it through the
 printed ssh tunnel).
 
@@ -176,20 +177,24 @@ def _add_execution(run):
     exe.add_argument("--chunks", type=positive, default=DEFAULT_CHUNKS, metavar="N",
                      help="chunk edge in pixels, rounded to whole tiles of a tiled input "
                           "(default: %(default)s)")
-    exe.add_argument("--cluster", default="local", metavar="local|threads|mpi|ADDRESS",
-                     help="local: worker processes on this machine, reachable only with this "
-                          "run's TLS credentials; threads: dask's threaded scheduler in this "
-                          "process; mpi: dask-mpi across the ranks of this MPI job (launch "
-                          "with mpiexec or srun --mpi=pmi2); ADDRESS: a running scheduler "
-                          "such as tls://host:8786 (default: local)")
+    exe.add_argument("--cluster", default="local",
+                     metavar="local|processes|threads|mpi|ADDRESS",
+                     help="local: a Dask scheduler and workers as threads of this process, "
+                          "with the dashboard, nothing listening on the network (the fastest "
+                          "here); processes: worker processes, each with its memory limit, "
+                          "reachable only with this run's TLS credentials; threads: dask's "
+                          "threaded scheduler, no dashboard; mpi: dask-mpi across the ranks of "
+                          "this MPI job (launch with mpiexec or srun --mpi=pmi2); ADDRESS: a "
+                          "running scheduler such as tls://host:8786 (default: local)")
     exe.add_argument("--workers", type=positive, metavar="N",
-                     help="local: worker processes (default: dask's choice from the cores); "
-                          "threads: workers x threads-per-worker threads")
+                     help="local: workers (default 1 with a thread per core); processes: "
+                          "worker processes (default: dask's choice from the cores); threads: "
+                          "workers x threads-per-worker threads")
     exe.add_argument("--threads-per-worker", type=positive, metavar="N",
                      help="threads per worker (default: dask's choice; mpi: 1)")
     exe.add_argument("--memory-limit", metavar="BYTES",
-                     help="memory limit per worker, e.g. 4GB (default: local: dask's share of "
-                          "this machine; mpi: the node's memory divided by its ranks)")
+                     help="memory limit per worker, e.g. 4GB (default: processes: dask's share "
+                          "of this machine; mpi: the node's memory divided by its ranks)")
     exe.add_argument("--no-dashboard", dest="dashboard", action="store_false",
                      help="do not serve the Dask dashboard (default: served on a free port of "
                           "127.0.0.1; the URL is printed)")
@@ -198,7 +203,7 @@ def _add_execution(run):
                           "free port, reached through the printed ssh tunnel; a routable "
                           "address exposes it, unauthenticated, to the cluster network)")
     exe.add_argument("--no-tls", dest="tls", action="store_false",
-                     help="local and mpi: plain TCP between scheduler, workers and client "
+                     help="processes and mpi: plain TCP between scheduler, workers and client "
                           "(default: TLS with credentials made for this run, so nobody else "
                           "can connect and run code as you)")
     exe.add_argument("--connect-timeout", type=seconds, default=CONNECT_TIMEOUT, metavar="S",

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import io
 from .errors import InputError
+from .cluster import CLUSTER_KINDS
 from .outputs import output_names
 from .params import FilterSpec, Halo, json_number
 
@@ -207,7 +208,12 @@ def _unused_options(config, spec, fmt):
         notes.append(f"threaded scheduler in this process: {n} threads ({how})")
         if cl.memory_limit not in ("auto", None):
             notes.append("--memory-limit is unused with --cluster threads")
-    if cl.kind not in ("local", "threads", "mpi") and (cl.workers or cl.threads_per_worker):
+    if cl.kind == "local" and cl.memory_limit not in ("auto", None):
+        notes.append("--memory-limit is unused with --cluster local (workers are threads of "
+                     "this process): --cluster processes gives each worker its limit")
+    if cl.kind == "local" and not cl.tls:
+        notes.append("--no-tls is unused with --cluster local: nothing listens on the network")
+    if cl.kind not in CLUSTER_KINDS and (cl.workers or cl.threads_per_worker):
         notes.append("--workers and --threads-per-worker are unused with a running scheduler")
     if cl.dashboard_address and cl.kind != "mpi":
         notes.append("--dashboard-address applies to --cluster mpi; a local dashboard takes a "
