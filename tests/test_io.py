@@ -96,7 +96,9 @@ def test_tiff_in_tiled_bigtiff_out(tmp_path, shape, dtype, photometric):
                 "--cutoff", "0.1") == 0
     with tifffile.TiffFile(tmp_path / "o" / "filtered.tif") as tif:
         page = tif.pages[0]
-        assert tif.is_bigtiff and page.is_tiled and page.tilelength == io.TIFF_TILE
+        # Written in place by the tasks: the tile grid follows the 128-px chunks.
+        assert tif.is_bigtiff and page.is_tiled and page.tilelength == 128
+        assert page.compression == tifffile.COMPRESSION.NONE
         out = tif.asarray()
     assert out.shape == image.shape and out.dtype == image.dtype
     color = image[..., :3] if shape[-1] == 4 else image
@@ -123,6 +125,31 @@ def test_zarr_in_zarr_out_and_output_format(tmp_path):
     assert _run(tmp_path / "in.zarr", "-o", tmp_path / "o2", "--chunks", "128",
                 "--output-format", "tiff") == 0
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "o2" / "filtered.tif"), out[...])
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+@pytest.mark.parametrize("chunks", [256, 96])
+def test_tiff_written_in_place_equals_the_streamed_one(tmp_path, monkeypatch, chunks):
+    """Uncompressed TIFF: tasks write their own tiles, no Zarr store and no second pass."""
+    import daskfft.outputs
+    import daskfft.pipeline
+
+    image = make_image((333, 517, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", image, photometric="rgb")
+    args = [tmp_path / "in.tif", "--chunks", chunks, "--spectra", "none"]
+    assert _run(*args, "-o", tmp_path / "z", "--compression", "zlib") == 0  # store, then a pass
+    passes = []
+    monkeypatch.setattr(daskfft.pipeline, "finalize", lambda *a, **k: passes.append(a))
+    assert _run(*args, "-o", tmp_path / "direct") == 0
+    assert passes == []
+    with tifffile.TiffFile(tmp_path / "direct" / "filtered.tif") as tif:
+        assert tif.pages[0].tilelength in (256, 32)  # 96-px chunks: the largest tile that fits
+        np.testing.assert_array_equal(tif.asarray(), tifffile.imread(tmp_path / "z" /
+                                                                     "filtered.tif"))
+    rasterio = pytest.importorskip("rasterio")
+    with rasterio.open(tmp_path / "direct" / "filtered.tif") as ds:  # GDAL reads it too
+        np.testing.assert_array_equal(np.moveaxis(ds.read(), 0, -1),
+                                      tifffile.imread(tmp_path / "z" / "filtered.tif"))
 
 
 def test_zarr_v2_input_and_zlib_tiff_output(tmp_path):

@@ -49,7 +49,9 @@ def build_graph(plan, root):
                          tiles=plan.config.spectra in ("chunks", "all"),
                          sample=plan.config.sample is not None,
                          atlas=plan.config.spectra in ("atlas", "all"),
-                         plots=plan.config.plots, spec=plan.spec)
+                         plots=plan.config.plots, spec=plan.spec,
+                         tiff=io.tiff_layout(root / "out" / plan.names[0]) if plan.tiff_tile
+                         else None)
     tiny = dict(chunks=((1,) * plan.grid[0], (1,) * plan.grid[1]),
                 drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
                 meta=np.empty((0, 0), dtype=np.int8))

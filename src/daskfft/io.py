@@ -20,7 +20,8 @@ import numpy as np
 from .errors import InputError
 
 __all__ = ["FORMATS", "OUTPUT_EXT", "OUTPUT_FORMATS", "COMPRESSIONS", "WHOLE_IMAGE_CAP", "GEO_TAGS", "ImageInfo", "aligned_chunks",
-           "probe", "read", "to_dtype", "write_image", "write_tiff", "write_picture", "picture"]
+           "probe", "read", "to_dtype", "write_image", "write_tiff", "write_picture", "picture",
+           "TiffLayout", "create_tiff", "tiff_layout"]
 
 log = logging.getLogger("daskfft")
 
@@ -304,9 +305,6 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
 
     th = tw = TIFF_TILE
     band = max(th, (band or 4 * th) // th * th)
-    if photometric is None:
-        photometric = "rgb" if len(shape) == 3 and shape[2] in (3, 4) else "minisblack"
-    extrasamples = ["unassalpha"] if alpha and photometric == "rgb" and shape[2] == 4 else None
 
     def tiles():
         for b0 in range(0, shape[0], band):
@@ -315,10 +313,72 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
                 for c in range(0, shape[1], tw):
                     yield data[r : r + th, c : c + tw]
 
-    tifffile.imwrite(path, tiles(), shape=shape, dtype=dtype, tile=(th, tw), bigtiff=True,
-                     photometric=photometric, extrasamples=extrasamples,
-                     planarconfig="contig" if len(shape) == 3 else None,
-                     compression=compression, extratags=list(tags))
+    tifffile.imwrite(path, tiles(), **_tiff_options(shape, dtype, photometric, alpha, tags,
+                                                    compression, (th, tw)))
+
+
+def _tiff_options(shape, dtype, photometric, alpha, tags, compression, tile):
+    if photometric is None:
+        photometric = "rgb" if len(shape) == 3 and shape[2] in (3, 4) else "minisblack"
+    extrasamples = ["unassalpha"] if alpha and photometric == "rgb" and shape[2] == 4 else None
+    return dict(shape=shape, dtype=dtype, tile=tile, bigtiff=True, photometric=photometric,
+                extrasamples=extrasamples, planarconfig="contig" if len(shape) == 3 else None,
+                compression=compression, extratags=list(tags))
+
+
+@dataclass(frozen=True)
+class TiffLayout:
+    """Where each tile of an uncompressed tiled TIFF lies: tasks write their tiles in place."""
+
+    path: str
+    first: int  # byte offset of tile 0
+    tile: int  # tile edge, pixels
+    across: int  # tiles per row of tiles
+    tile_bytes: int
+
+    def write(self, y, r0, c0):
+        """Write ``y``, whose top-left pixel is ``(r0, c0)`` on the tile grid, tile by tile.
+
+        Tiles at the image's far edges are padded with zeros, as TIFF stores them.
+        """
+        t = self.tile
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            for r in range(0, y.shape[0], t):
+                for c in range(0, y.shape[1], t):
+                    part = y[r : r + t, c : c + t]
+                    if part.shape[:2] != (t, t):
+                        full = np.zeros((t, t) + y.shape[2:], y.dtype)
+                        full[: part.shape[0], : part.shape[1]] = part
+                        part = full
+                    k = ((r0 + r) // t) * self.across + (c0 + c) // t
+                    os.pwrite(fd, np.ascontiguousarray(part).tobytes(),
+                              self.first + k * self.tile_bytes)
+        finally:
+            os.close(fd)
+
+
+def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags=()):
+    """An uncompressed tiled BigTIFF of zeros, for tasks to fill in place; its layout."""
+    import tifffile
+
+    tifffile.imwrite(path, **_tiff_options(shape, dtype, photometric, alpha, tags, None,
+                                           (tile, tile)))
+    return tiff_layout(path)
+
+
+def tiff_layout(path):
+    """The :class:`TiffLayout` of a TIFF made by :func:`create_tiff`."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        offsets = np.asarray(page.dataoffsets, dtype=np.int64)
+        size = int(page.databytecounts[0])
+        across = -(-page.imagewidth // page.tilewidth)
+        if page.compression != 1 or np.any(np.diff(offsets) != size):
+            raise ValueError(f"{path}: tiles are not stored uncompressed and in order")
+        return TiffLayout(str(path), int(offsets[0]), int(page.tilewidth), int(across), size)
 
 
 def picture(values, *, grid=None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from . import io
 from .cluster import open_cluster
 from .config import RunConfig
 from .deviation import measure_deviation
@@ -135,9 +136,14 @@ def _open_work(work, plan):
     import zarr
 
     def create_stores(root):
-        shape, chunks = plan.info.shape, (plan.rows[0], plan.cols[0]) + plan.info.shape[2:]
-        zarr.create_array(str(root / "filtered.zarr"), shape=shape, dtype=plan.info.dtype,
-                          chunks=chunks, fill_value=0)
+        info = plan.info
+        shape, chunks = info.shape, (plan.rows[0], plan.cols[0]) + info.shape[2:]
+        if plan.tiff_tile:
+            io.create_tiff(root / "out" / plan.names[0], shape, info.dtype, tile=plan.tiff_tile,
+                           photometric=info.photometric, alpha=info.has_alpha, tags=info.tags)
+        else:
+            zarr.create_array(str(root / "filtered.zarr"), shape=shape, dtype=info.dtype,
+                              chunks=chunks, fill_value=0)
         if plan.config.sample is not None:
             zarr.create_array(str(root / "sample.zarr"), shape=shape, dtype="uint8",
                               chunks=chunks, fill_value=0)
@@ -180,7 +186,13 @@ def _crops(cl, graph, plan, work):
 
     r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
     crop_in = compute(cl, [graph.color[r0:r1, c0:c1]])[0]
-    crop_out = zarr.open_array(str(work.root / "filtered.zarr"), mode="r")[r0:r1, c0:c1]
+    if plan.tiff_tile:
+        import tifffile
+
+        with tifffile.imread(work.out / plan.names[0], aszarr=True) as store:
+            crop_out = zarr.open_array(store, mode="r")[r0:r1, c0:c1]
+    else:
+        crop_out = zarr.open_array(str(work.root / "filtered.zarr"), mode="r")[r0:r1, c0:c1]
     if plan.info.has_alpha:
         crop_out = crop_out[..., :-1]
     return crop_in, crop_out, box
@@ -191,9 +203,10 @@ def _finalize(plan, work, crops):
     import dataclasses
 
     ext_name = plan.names[0]
-    finalize(work.root, "filtered", str(work.root / ext_name) if plan.fmt == "zarr"
-             else str(work.out / ext_name), plan.fmt, plan.info,
-             compression=plan.config.compression)
+    if not plan.tiff_tile:  # else the tasks wrote their tiles in place
+        finalize(work.root, "filtered", str(work.root / ext_name) if plan.fmt == "zarr"
+                 else str(work.out / ext_name), plan.fmt, plan.info,
+                 compression=plan.config.compression)
     if plan.config.sample is not None:
         sample_name = "sample." + ext_name.split(".", 1)[1]
         finalize(work.root, "sample", str(work.out / sample_name), plan.fmt,

@@ -44,6 +44,19 @@ class Plan:
     notes: tuple = ()
 
     @property
+    def tiff_tile(self):
+        """Tile edge of a TIFF output that tasks write in place, or None (Zarr, then a pass).
+
+        Uncompressed TIFF tiles lie at known offsets, so each task writes its
+        own when every chunk edge falls on the tile grid (256 px, or the
+        largest smaller multiple of 16 that fits).
+        """
+        if self.fmt != "tiff" or self.config.compression not in (None, "none"):
+            return None
+        inner = self.row_edges[1:-1] + self.col_edges[1:-1]
+        return next((t for t in (256, 128, 64, 32, 16) if all(e % t == 0 for e in inner)), None)
+
+    @property
     def work_dtype(self):
         """Working precision of the filter: see :func:`working_precision`."""
         return working_precision(self.info.dtype, self.spec.tol)[0]
@@ -288,7 +301,8 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols):
     params = {**spec.to_json(), "depth": halo.depth, "chunks": [rows[0], cols[0]],
               "output_format": fmt, "spectra": config.spectra, "plots": config.plots,
               "compression": config.compression, "nodata": json_number(spec.nodata),
-              "precision": working_precision(info.dtype, spec.tol)[0].name}
+              "precision": working_precision(info.dtype, spec.tol)[0].name,
+              "tiff_in_place": fmt == "tiff" and config.compression in (None, "none")}
     return {"daskfft": _version(), "input": source, "params": params}
 
 

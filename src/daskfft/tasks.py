@@ -40,6 +40,7 @@ class ChunkTarget:
     atlas: bool = True  # the chunk's tile of the spectra atlas
     plots: bool = True  # overview pixels and radial power (input and filtered)
     spec: object = None  # the FilterSpec, for |H|**2 of the filtered power
+    tiff: io.TiffLayout | None = None  # the TIFF output whose tiles are written in place
 
     def box(self, index):
         i, j = index
@@ -107,7 +108,10 @@ def _save(target, index, y, interior):
     if target.alpha:
         y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
     root = Path(target.root)
-    zarr.open_array(str(root / "filtered.zarr"), mode="r+")[r0:r1, c0:c1] = y
+    if target.tiff is not None:
+        target.tiff.write(y, r0, c0)
+    else:
+        zarr.open_array(str(root / "filtered.zarr"), mode="r+")[r0:r1, c0:c1] = y
     if target.sample:
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
     color_in = interior[..., :-1] if target.alpha else interior

@@ -195,6 +195,7 @@ class WorkDir:
                 if diffs:
                     raise InputError(f"--resume: the interrupted run in {self.root} differs: "
                                      + "; ".join(diffs) + " (use --overwrite to start over)")
+                self._opened = True
                 return True
             if not overwrite:
                 raise InputError(f"an interrupted run left {self.root}; pass --resume to finish "
@@ -206,7 +207,7 @@ class WorkDir:
         tmp = self.root / "run.json.tmp"
         tmp.write_text(json.dumps(fingerprint, indent=2, sort_keys=True, allow_nan=False))
         os.replace(tmp, self.root / "run.json")  # last: a folder with run.json is a whole start
-        self._fresh = True
+        self._fresh = self._opened = True
         return False
 
     def _clear(self):
@@ -285,7 +286,7 @@ class WorkDir:
         error is re-raised as :class:`RunFailed` (or :class:`Interrupted` for
         Ctrl-C) whose one-line message says how to resume.
         """
-        self._fresh = False
+        self._fresh = self._opened = False
         self.acquire()
         try:
             yield self
@@ -301,8 +302,8 @@ class WorkDir:
         kept = len(self.done()) if self.has_run() else 0
         if kept == 0 and self._fresh:
             self._clear()
-        if kept == 0 or isinstance(exc, (Busy, GeneratorExit)):
-            return exc
+        if kept == 0 or not self._opened or isinstance(exc, GeneratorExit):
+            return exc  # nothing of this run's to keep; a refusal says what to do itself
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         tail = (f"{kept} of {total} chunks kept in {self.root}; rerun with --resume to finish"
                 if kept < total else f"all {total} chunks kept in {self.root}; rerun with "
