@@ -15,7 +15,7 @@ import numpy as np
 from .filters import HaloWarning, transfer_function
 from .params import FilterSpec
 
-__all__ = ["filter_block", "lowpass", "lowpass_spec", "as_image", "overlap_map",
+__all__ = ["filter_block", "lowpass", "lowpass_spec", "as_image", "overlap_map", "pad_block",
            "DEFAULT_CHUNKS", "work_dtype"]
 
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
@@ -24,6 +24,11 @@ DEFAULT_CHUNKS = 1024
 
 # dask's boundary names (params.BOUNDARIES) and the np.pad modes that extend an array the same way.
 _PAD_MODES = {"reflect": "symmetric", "periodic": "wrap", "nearest": "edge"}
+
+
+def pad_block(x, widths, boundary):
+    """``np.pad`` of a block's two image axes by ``widths``, extended as ``boundary`` says."""
+    return _pad(x, list(widths) + [(0, 0)] * (x.ndim - 2), boundary)
 
 
 def _pad(x, widths, boundary):

@@ -22,7 +22,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .blockwise import _PAD_MODES, filter_block, lowpass_spec
+from .blockwise import filter_block, lowpass_spec, pad_block
 
 __all__ = ["measure_deviation", "sample_blocks"]
 
@@ -36,16 +36,9 @@ def sample_blocks(numblocks, most=4):
     return list(dict.fromkeys(picks))[:most]
 
 
-def _pad(x, widths, boundary):
-    widths = list(widths) + [(0, 0)] * (x.ndim - 2)
-    if isinstance(boundary, str):
-        return np.pad(x, widths, mode=_PAD_MODES[boundary])
-    return np.pad(x, widths, mode="constant", constant_values=boundary)
-
-
 def _window_deviation(window, *, pads, box, depth, reach, spec, dtype):
     """max|block-wise - reference| and max|chunk| for one chunk inside its window."""
-    w = _pad(np.asarray(window), pads, spec.boundary)
+    w = pad_block(np.asarray(window), pads, spec.boundary)
     h, v = box  # the chunk's rows and columns
     kw = dict(cutoff=spec.cutoff, filter=spec.filter, order=spec.order, nodata=spec.nodata)
     inner = w[reach - depth : reach + h + depth, reach - depth : reach + v + depth]

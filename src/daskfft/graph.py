@@ -14,9 +14,9 @@ import numpy as np
 from . import io
 from .blockwise import as_image, lowpass_spec, overlap_map
 from .sample import sample_image
-from .tasks import ChunkTarget, filter_and_save, save_filtered
+from .tasks import ChunkTarget, WindowSource, filter_and_save, read_filter_save, save_filtered
 
-__all__ = ["Graph", "build_graph", "compute", "compute_missing", "rechunk_method"]
+__all__ = ["Graph", "build_graph", "compute", "compute_missing", "rechunk_method", "reads_windows"]
 
 log = logging.getLogger("daskfft")
 
@@ -58,11 +58,28 @@ def build_graph(plan, root):
     if plan.spec.method == "exact":
         exact = lowpass_spec(color, plan.spec)
         status = da.map_blocks(save_filtered, exact, image, target=target, **tiny)
+    elif reads_windows(plan):
+        source = WindowSource(plan.info, plan.spec.nodata, plan.config.sample)
+        tiny["drop_axis"] = []
+        status = da.map_blocks(read_filter_save, source=source, target=target, spec=plan.spec,
+                               halo=plan.halo.depth, work_dtype=plan.work_dtype, **tiny)
     else:
         status = overlap_map(filter_and_save, image, plan.halo.depth, plan.spec.boundary,
                              trim=False, target=target, spec=plan.spec, halo=plan.halo.depth,
                              work_dtype=plan.work_dtype, **tiny)
     return Graph(image, color, status)
+
+
+def reads_windows(plan):
+    """Whether each task reads its own haloed window from the input, with no overlap exchange.
+
+    So for TIFF, Zarr and the sample, block-wise, with any boundary but
+    "periodic" (whose halo at one edge comes from the far edge of the
+    image); PNG and JPEG are decoded whole once, then split with
+    ``map_overlap``.
+    """
+    return (plan.spec.method == "blockwise" and plan.spec.boundary != "periodic"
+            and (plan.config.sample is not None or plan.info.format in ("tiff", "zarr")))
 
 
 def compute(cluster, arrays, *, progress=False, report_path=None):

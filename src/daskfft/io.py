@@ -21,7 +21,7 @@ from .errors import InputError
 
 __all__ = ["FORMATS", "OUTPUT_EXT", "OUTPUT_FORMATS", "COMPRESSIONS", "WHOLE_IMAGE_CAP", "GEO_TAGS", "ImageInfo", "aligned_chunks",
            "probe", "read", "to_dtype", "write_image", "write_tiff", "write_picture", "picture",
-           "TiffLayout", "create_tiff", "tiff_layout"]
+           "TiffLayout", "create_tiff", "tiff_layout", "read_window"]
 
 log = logging.getLogger("daskfft")
 
@@ -237,6 +237,30 @@ def _load_whole(info):
         raise InputError(f"input {info.path}: decoded {data.shape} {data.dtype}, header said "
                          f"{info.shape} {info.dtype}")
     return data
+
+
+def read_window(info, rows, cols, *, nodata=None):
+    """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of a TIFF or Zarr image; runs in a task.
+
+    The task opens the file itself and reads only the tiles (or store chunks)
+    that the window touches.  Float pixels must be finite, unless NaN is the
+    ``nodata``.
+    """
+    import zarr
+
+    window = (slice(*rows), slice(*cols))
+    try:
+        if info.format == "tiff":
+            import tifffile
+
+            with tifffile.imread(info.path, aszarr=True) as store:
+                data = zarr.open_array(store, mode="r")[window]
+        else:
+            data = zarr.open_array(info.path, mode="r")[window]
+    except Exception as exc:
+        raise InputError(f"input {info.path}: cannot decode ({_reason(exc)})") from None
+    data = np.asarray(data).reshape((rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:])
+    return _check_finite(data, info.path, nodata)
 
 
 def read(info, chunks, *, nodata=None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
-__all__ = ["sample_image", "sample_block"]
+__all__ = ["sample_image", "sample_block", "sample_window"]
 
 _STREET = 96  # street grid period, px
 _ROOFS = np.array(
@@ -78,6 +78,12 @@ def sample_block(y, x, size):
     tone = 127.5 * (1 + np.cos(np.pi * (0.5 / z) * r2))
     rgb[plate] = tone[plate][:, None]
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def sample_window(size, rows, cols):
+    """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of the ``size``-square sample."""
+    y, x = np.mgrid[rows[0] : rows[1], cols[0] : cols[1]]
+    return sample_block(y, x, size)
 
 
 def _chunk(block_info=None, size=0):

@@ -52,12 +52,14 @@ def log_spectrum(half, shape, windows):
     """The full, centred ``log1p(|F| / sum(window))`` from a half-plane spectrum."""
     rows, cols = shape
     mag = np.abs(half)
-    # The other half-plane by Hermitian symmetry: |F[k0, k1]| = |F[-k0, -k1]|.
+    # The other half-plane by Hermitian symmetry: |F[k0, k1]| = |F[-k0, -k1]|, with
+    # views and one roll rather than fancy indexing.
     full = np.empty(shape, np.float32)
-    full[:, : mag.shape[1]] = mag
-    if cols > mag.shape[1]:
-        k1 = np.arange(mag.shape[1], cols)
-        full[:, k1] = mag[(-np.arange(rows)) % rows][:, cols - k1]
+    h = mag.shape[1]
+    full[:, :h] = mag
+    if cols > h:
+        flipped = np.roll(mag[::-1], 1, axis=0)  # row -k0 at row k0
+        full[:, h:] = flipped[:, cols - h : 0 : -1]
     full /= float(windows[0].sum(dtype=np.float64) * windows[1].sum(dtype=np.float64))
     return np.fft.fftshift(np.log1p(full)).astype(np.float32, copy=False)
 
@@ -123,6 +125,10 @@ def spectra(image, *, window="hann"):
 
 def _resample_axis(x, size, axis):
     n = x.shape[axis]
+    if n % size == 0 and n > size:  # the same max-pool, by a reshape: several times faster
+        x = np.moveaxis(x, axis, 0)
+        pooled = x.reshape((size, n // size) + x.shape[1:]).max(axis=1)
+        return np.moveaxis(pooled, 0, axis)
     if n >= size:  # max-pool, so that a one-pixel peak survives shrinking
         edges = (np.arange(size) * n) // size
         return np.maximum.reduceat(x, edges, axis=axis)
@@ -209,12 +215,14 @@ def radial_power_from(half, shape, mean, windows, h2=None):
     times the input's.  Returns ``(sums, sums_filtered or None, counts)``.
     """
     idx, counts = _radial_bins(shape)
-    x = half.astype(np.complex128)
+    power = half.real * half.real
+    power += half.imag * half.imag
     r, c, near = _window_spectrum_near_dc(windows)
-    x[np.ix_(r, c)] -= mean * near
+    fixed = half[np.ix_(r, c)].astype(np.complex128) - mean * near
+    power[np.ix_(r, c)] = fixed.real**2 + fixed.imag**2
+    power = power.ravel()
     w0, w1 = (w.astype(np.float64) for w in windows)
     norm = max(float((w0**2).sum() * (w1**2).sum()), 1e-12)
-    power = (x.real**2 + x.imag**2).ravel()
     sums = np.bincount(idx, weights=power, minlength=len(RADIAL_EDGES) - 1) / norm
     filtered = None
     if h2 is not None:

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from . import io
-from .blockwise import filter_block
+from .blockwise import filter_block, pad_block
 from .filters import transfer_function
 from .spectra import atlas_cell, log_spectrum, radial_power_from, windowed_spectrum
 
-__all__ = ["ChunkTarget", "filter_and_save", "save_filtered"]
+__all__ = ["ChunkTarget", "WindowSource", "filter_and_save", "read_filter_save", "save_filtered"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,45 @@ def filter_and_save(block, *, block_info=None, self_pad, pad_mode, target, spec,
                      nodata=spec.nodata)
     return _save(target, (i, j), y[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0],
                  block[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0])
+
+
+@dataclass(frozen=True)
+class WindowSource:
+    """Where a task reads its chunk and halo: a TIFF or Zarr file, or the built-in sample."""
+
+    info: io.ImageInfo
+    nodata: float | None = None
+    sample: int | None = None
+
+    def read(self, rows, cols):
+        if self.sample is not None:
+            from .sample import sample_window
+
+            return sample_window(self.sample, rows, cols)
+        return io.read_window(self.info, rows, cols, nodata=self.nodata)
+
+
+def read_filter_save(block_info=None, *, source, target, spec, halo, work_dtype):
+    """Read one chunk with its halo straight from the source, filter it, save it; one task.
+
+    The halo comes from the file, and past the image's edges from the
+    ``boundary`` extension of the window (reflect, nearest or a constant:
+    the same pixels as extending the whole image), so no task waits for its
+    neighbours' data.
+    """
+    i, j = block_info[None]["chunk-location"][:2]
+    r0, r1, c0, c1 = target.box((i, j))
+    shape = source.info.shape
+    a0, a1 = max(0, r0 - halo), min(shape[0], r1 + halo)
+    b0, b1 = max(0, c0 - halo), min(shape[1], c1 + halo)
+    window = source.read((a0, a1), (b0, b1))
+    pads = [(halo - (r0 - a0), halo - (a1 - r1)), (halo - (c0 - b0), halo - (b1 - c1))]
+    block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
+    color = block[..., :-1] if target.alpha else block
+    y = filter_block(color, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
+                     work_dtype=work_dtype, nodata=spec.nodata)
+    inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
+    return _save(target, (i, j), y[inner], block[inner])
 
 
 def save_filtered(filtered, image, *, block_info=None, target):

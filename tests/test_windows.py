@@ -1,0 +1,64 @@
+"""Each task reads its own haloed window from the file: same result as map_overlap, no exchange."""
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import dask.array as da
+
+from daskfft import lowpass
+from daskfft.cli import main
+from daskfft.config import RunConfig
+from daskfft.graph import build_graph, reads_windows
+from daskfft.plan import make_plan
+
+from reference import make_image, reference_lowpass
+
+
+@pytest.mark.parametrize(("boundary", "shape", "fmt"), [
+    ("reflect", (301, 257), "tiff"),
+    ("nearest", (150, 420, 3), "zarr"),
+    ("7.5", (97, 333), "tiff"),
+    ("reflect", (40, 700), "tiff"),  # fewer rows than the halo of a low cutoff
+])
+def test_windowed_reads_equal_map_overlap(tmp_path, boundary, shape, fmt):
+    image = make_image(shape, np.float32, seed=len(shape))
+    if fmt == "tiff":
+        path = tmp_path / "in.tif"
+        tifffile.imwrite(path, image, tile=(32, 32))
+    else:
+        path = tmp_path / "in.zarr"
+        zarr.create_array(str(path), shape=shape, dtype="float32", chunks=(32, 64, 3))[...] = image
+    cutoff = 0.01 if shape[0] == 40 else 0.06
+    args = ["run", str(path), "-o", str(tmp_path / "o"), "--chunks", "64", "--cutoff",
+            str(cutoff), "--boundary", boundary, "--output-format", "zarr", "--cluster",
+            "threads", "-q"]
+    assert main(args) == 0
+    got = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")[...]
+    b = float(boundary) if boundary[0].isdigit() else boundary
+    chunks = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r").chunks
+    overlap = lowpass(da.from_array(image, chunks=chunks), cutoff, boundary=b).compute()
+    np.testing.assert_allclose(got, overlap, rtol=0, atol=1e-5 * np.abs(image).max())
+    ref = reference_lowpass(image, cutoff, boundary=b, pad=400)
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(image).max()
+
+
+def test_one_task_per_chunk_and_none_for_halos(tmp_path):
+    tifffile.imwrite(tmp_path / "in.tif", make_image((512, 512), np.uint8), tile=(64, 64))
+    plan = make_plan(RunConfig.create(tmp_path / "in.tif", tmp_path / "o", chunks=128,
+                                      output_format="zarr"))
+    assert reads_windows(plan) and plan.total == 16
+    graph = build_graph(plan, tmp_path / "work")
+    assert len(dict(graph.status.__dask_graph__())) == 16  # map_overlap needed ~270 here
+
+
+def test_periodic_and_png_keep_map_overlap(tmp_path):
+    import imageio.v3 as iio
+
+    tifffile.imwrite(tmp_path / "in.tif", make_image((64, 64), np.uint8))
+    iio.imwrite(tmp_path / "in.png", make_image((64, 64), np.uint8))
+    periodic = make_plan(RunConfig.create(tmp_path / "in.tif", tmp_path / "o",
+                                          boundary="periodic"))
+    png = make_plan(RunConfig.create(tmp_path / "in.png", tmp_path / "o"))
+    assert not reads_windows(periodic) and not reads_windows(png)
