@@ -39,19 +39,20 @@ def _strict_json(path):
 
 
 def _fail_one_read(monkeypatch, error, done_dir):
-    """Make the read of chunk (3, 3) fail, once another chunk has finished."""
-    read = io._read_tiff_region
+    """Make the read of the last chunk (its window ends at the image's corner) fail, once
+    another chunk has finished."""
+    read = io.read_window
 
-    def flaky(block_info=None, **kwargs):
-        if block_info[None]["chunk-location"][:2] == (3, 3):
+    def flaky(info, rows, cols, **kwargs):
+        if rows[1] == info.shape[0] and cols[1] == info.shape[1]:
             deadline = time.monotonic() + 20
             while not (done_dir.is_dir() and os.listdir(done_dir)):
                 assert time.monotonic() < deadline, "no chunk finished"
                 time.sleep(0.01)
             raise error
-        return read(block_info=block_info, **kwargs)
+        return read(info, rows, cols, **kwargs)
 
-    monkeypatch.setattr(io, "_read_tiff_region", flaky)
+    monkeypatch.setattr(io, "read_window", flaky)
 
 
 def _one_error_line(err):
@@ -88,10 +89,10 @@ def test_error_after_chunks_finished_keeps_them_and_resume_finishes(tmp_path, ti
 
 
 def test_error_before_any_chunk_finished_discards_the_work(tmp_path, tiled, monkeypatch):
-    def broken(block_info=None, **kwargs):
+    def broken(info, rows, cols, **kwargs):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(io, "_read_tiff_region", broken)
+    monkeypatch.setattr(io, "read_window", broken)
     assert main(["run", str(tiled), "-o", str(tmp_path / "o"), "--chunks", "64", *FAST]) == 1
     assert not (tmp_path / "o").exists()  # it made OUTDIR, and removed it again
 
