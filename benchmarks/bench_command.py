@@ -101,8 +101,7 @@ def main():
             for name, extra in VARIANTS.items():
                 wall, report = command(path, sigma, extra, args.repeat)
                 s = report["seconds"]
-                work = s["compute"] + s["write"]
-                start = wall - s["total"] + s["cluster_start"]
+                work, start = s["work"], s["startup"]
                 print(f"{sigma:>5g}  {name:<22}{wall:>8.2f}{wall / base:>9.2f}"
                       f"{work / base:>14.2f}{start:>12.2f}")
 

@@ -62,7 +62,8 @@ def test_run_png_writes_filtered_image_atlas_and_report(tmp_path, rgb_png, capsy
     assert report["input"]["shape"] == [150, 170, 3]
     assert report["megapixels_per_second"] > 0
     assert {"dask", "distributed", "numpy", "ducc0"} <= set(report["versions"])
-    assert set(report["seconds"]) >= {"plan", "compute", "write", "total"}
+    assert set(report["seconds"]) >= {"plan", "compute", "write", "total", "startup", "work"}
+    assert "imports" not in report["seconds"]  # called in-process: not this run's imports
 
 
 def test_float_tiff_round_trip_keeps_dtype_and_values(tmp_path, capsys):
@@ -310,6 +311,11 @@ def test_installed_command_runs_the_sample(tmp_path):
     assert sorted(os.listdir(tmp_path / "o")) == ["filtered.png", "overview.png",
                                                   "radial_spectrum.png", "report.json",
                                                   "sample.png", "spectra.png"]
+    seconds = json.loads((tmp_path / "o" / "report.json").read_text())["seconds"]
+    # Start-up (the process's imports, the cluster) apart from the work.
+    assert 0.1 < seconds["imports"] < 60
+    assert seconds["startup"] == pytest.approx(seconds["imports"] + seconds["cluster_start"])
+    assert seconds["work"] == pytest.approx(seconds["total"] - seconds["cluster_start"])
 
 
 def test_python_dash_m(tmp_path):
