@@ -262,7 +262,8 @@ def _add_common(parser):
 
 
 def _setup_logging(args):
-    import distributed  # noqa: F401  (configures its loggers on import; quieten them after)
+    if getattr(args, "cluster", "threads") != "threads":
+        import distributed  # noqa: F401  (configures its loggers on import; quieten them after)
 
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose == 0 else logging.DEBUG
     logging.basicConfig(format="daskfft: %(message)s", stream=sys.stderr, force=True)
