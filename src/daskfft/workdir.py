@@ -246,7 +246,7 @@ class WorkDir:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
                           f"its previous files") from exc
-        self._published()
+        self._clear()  # published: only the lock is left, removed on release
 
     def _swap_in(self, name, source, moved):
         """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
@@ -268,12 +268,7 @@ class WorkDir:
             if Path(source).exists():
                 self._swap_in(name, Path(source), [])
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
-        self._published()
-
-    def _published(self):
-        for p in self.root.iterdir():
-            if p.name != "lock":
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        self._clear()
 
     # --- one run ----------------------------------------------------------------------------------
 
