@@ -9,7 +9,7 @@ import re
 import sys
 import warnings
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "command"]
 
 log = logging.getLogger("daskfft")
 
@@ -407,3 +407,21 @@ def main(argv=None):
         print("daskfft: interrupted; nothing was kept or written", file=sys.stderr)
         return 130
     return status or 0
+
+
+def command():
+    """The ``daskfft`` program: :func:`main`, then exit without tearing the modules down.
+
+    Every output is complete and published when :func:`main` returns, and
+    the cluster closed; what is left at exit is the interpreter's teardown
+    of dask, distributed and matplotlib, measured here at 0.4-0.7 s of a
+    3 s run on a small image.  Under MPI the normal exit runs, since
+    mpi4py finalizes MPI at exit.
+    """
+    status = main()
+    if "mpi4py" in sys.modules:
+        sys.exit(status)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
