@@ -16,7 +16,7 @@ from .filters import HaloWarning, transfer_function
 from .params import FilterSpec
 
 __all__ = ["filter_block", "lowpass", "lowpass_spec", "as_image", "overlap_map", "pad_block",
-           "DEFAULT_CHUNKS", "work_dtype"]
+           "DEFAULT_CHUNKS", "work_dtype", "halo_window"]
 
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
 #: chunk, far above dask's per-task cost, and a few MB per task.
@@ -24,6 +24,21 @@ DEFAULT_CHUNKS = 1024
 
 # dask's boundary names (params.BOUNDARIES) and the np.pad modes that extend an array the same way.
 _PAD_MODES = {"reflect": "symmetric", "periodic": "wrap", "nearest": "edge"}
+
+
+def halo_window(box, halo, shape):
+    """The part of the image a chunk with a ``halo`` reads, and what padding completes it.
+
+    ``box`` is the chunk's ``(r0, r1, c0, c1)`` in an image of ``shape``.
+    Returns ``(rows, cols, pads)``: the window clipped to the image, and the
+    widths (for :func:`pad_block`) that extend it past the image's edges.
+    """
+    r0, r1, c0, c1 = box
+    rows = (max(0, r0 - halo), min(shape[0], r1 + halo))
+    cols = (max(0, c0 - halo), min(shape[1], c1 + halo))
+    pads = [(halo - (r0 - rows[0]), halo - (rows[1] - r1)),
+            (halo - (c0 - cols[0]), halo - (cols[1] - c1))]
+    return rows, cols, pads
 
 
 def pad_block(x, widths, boundary):

@@ -22,7 +22,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .blockwise import filter_block, lowpass_spec, pad_block
+from .blockwise import filter_block, halo_window, lowpass_spec, pad_block
 
 __all__ = ["measure_deviation", "sample_blocks"]
 
@@ -56,15 +56,12 @@ def _local(color, plan):
     blocks = sample_blocks(plan.grid)
     tasks = []
     for i, j in blocks:
-        lo = (edges[0][i], edges[1][j])
-        hi = (edges[0][i + 1], edges[1][j + 1])
-        a = [max(0, lo[k] - reach) for k in (0, 1)]
-        b = [min(color.shape[k], hi[k] + reach) for k in (0, 1)]
-        pads = [(reach - (lo[k] - a[k]), reach - (b[k] - hi[k])) for k in (0, 1)]
-        window = color[a[0] : b[0], a[1] : b[1]]
+        box = (edges[0][i], edges[0][i + 1], edges[1][j], edges[1][j + 1])
+        rows, cols, pads = halo_window(box, reach, color.shape)
+        window = color[rows[0] : rows[1], cols[0] : cols[1]]
         tasks.append(dask.delayed(_window_deviation, pure=True)(
-            window, pads=pads, box=(hi[0] - lo[0], hi[1] - lo[1]), depth=depth, reach=reach,
-            spec=plan.spec, dtype=plan.work_dtype))
+            window, pads=pads, box=(box[1] - box[0], box[3] - box[2]), depth=depth,
+            reach=reach, spec=plan.spec, dtype=plan.work_dtype))
     return blocks, tasks
 
 

@@ -212,16 +212,27 @@ def _check_finite(block, path, nodata):
 
 def _read_tiff_region(block_info=None, path=None, ndim=2):
     """Read one chunk of a TIFF: runs in a task, which opens the file itself."""
-    import tifffile
-    import zarr
 
     loc = block_info[None]["array-location"]
+    return _read_region(path, "tiff", tuple(slice(a, b) for a, b in loc),
+                        [b - a for a, b in loc])
+
+
+def _read_region(path, fmt, window, shape):
+    """``window`` (slices) of a TIFF or Zarr image, opened here, as an array of ``shape``."""
+    import zarr
+
     try:
-        with tifffile.imread(path, aszarr=True) as store:
-            data = zarr.open_array(store, mode="r")[tuple(slice(a, b) for a, b in loc)]
+        if fmt == "tiff":
+            import tifffile
+
+            with tifffile.imread(path, aszarr=True) as store:
+                data = zarr.open_array(store, mode="r")[window]
+        else:
+            data = zarr.open_array(path, mode="r")[window]
     except Exception as exc:
         raise InputError(f"input {path}: cannot decode ({_reason(exc)})") from None
-    return np.asarray(data).reshape([b - a for a, b in loc])
+    return np.asarray(data).reshape(shape)
 
 
 def _load_whole(info):
@@ -246,20 +257,8 @@ def read_window(info, rows, cols, *, nodata=None):
     that the window touches.  Float pixels must be finite, unless NaN is the
     ``nodata``.
     """
-    import zarr
-
-    window = (slice(*rows), slice(*cols))
-    try:
-        if info.format == "tiff":
-            import tifffile
-
-            with tifffile.imread(info.path, aszarr=True) as store:
-                data = zarr.open_array(store, mode="r")[window]
-        else:
-            data = zarr.open_array(info.path, mode="r")[window]
-    except Exception as exc:
-        raise InputError(f"input {info.path}: cannot decode ({_reason(exc)})") from None
-    data = np.asarray(data).reshape((rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:])
+    data = _read_region(info.path, info.format, (slice(*rows), slice(*cols)),
+                        (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:])
     return _check_finite(data, info.path, nodata)
 
 

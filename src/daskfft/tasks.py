@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io
-from .blockwise import filter_block, pad_block
+from .blockwise import filter_block, halo_window, pad_block
 from .filters import transfer_function
 from .spectra import atlas_cell, log_spectrum, radial_power_from, windowed_spectrum
 
@@ -88,11 +88,8 @@ def read_filter_save(block_info=None, *, source, target, spec, halo, work_dtype)
     """
     i, j = block_info[None]["chunk-location"][:2]
     r0, r1, c0, c1 = target.box((i, j))
-    shape = source.info.shape
-    a0, a1 = max(0, r0 - halo), min(shape[0], r1 + halo)
-    b0, b1 = max(0, c0 - halo), min(shape[1], c1 + halo)
-    window = source.read((a0, a1), (b0, b1))
-    pads = [(halo - (r0 - a0), halo - (a1 - r1)), (halo - (c0 - b0), halo - (b1 - c1))]
+    rows, cols, pads = halo_window((r0, r1, c0, c1), halo, source.info.shape)
+    window = source.read(rows, cols)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     color = block[..., :-1] if target.alpha else block
     y = filter_block(color, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
