@@ -7,13 +7,23 @@ import numpy as np
 NP_PAD = {"reflect": "symmetric", "periodic": "wrap", "nearest": "edge"}
 
 
+def sampled_gaussian_transfer(f, cutoff):
+    """Along one axis, the Fourier series of the Gaussian of sigma = 1 / (2 pi cutoff) sampled
+    at whole pixels and scaled to sum 1: scipy.ndimage.gaussian_filter's kernel, untruncated."""
+    sigma = 1 / (2 * np.pi * cutoff)
+    n = np.arange(-int(40 * sigma) - 8, int(40 * sigma) + 9)
+    g = np.exp(-(n**2) / (2 * sigma**2))
+    g /= g.sum()
+    return (g * np.cos(2 * np.pi * np.multiply.outer(f, n))).sum(axis=-1)
+
+
 def transfer(shape, cutoff, filter, order):
     """H on the full fft2 grid, written out from the textbook formulas (not daskfft's code)."""
     fy = np.fft.fftfreq(shape[0])[:, None]
     fx = np.fft.fftfreq(shape[1])[None, :]
     d = np.sqrt(fy**2 + fx**2)
     if filter == "gaussian":
-        return np.exp(-(d**2) / (2 * cutoff**2))
+        return sampled_gaussian_transfer(fy, cutoff) * sampled_gaussian_transfer(fx, cutoff)
     if filter == "butterworth":
         return 1 / (1 + (d / cutoff) ** (2 * order))
     return (d <= cutoff).astype(float)

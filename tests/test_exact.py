@@ -7,6 +7,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage
 
 from daskfft import HaloWarning, lowpass
 from daskfft.cli import main
@@ -185,3 +186,24 @@ def _h(shape, cutoff):
     fy = np.fft.fftfreq(shape[0])[:, None]
     fx = np.fft.rfftfreq(shape[1])[None, :]
     return np.exp(-(fy**2 + fx**2) / (2 * cutoff**2))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigma_one_gets_a_short_halo_and_a_bound_above_the_measured_deviation(tmp_path, dtype):
+    """The sampled Gaussian's kernel ends within 5 px at sigma 1 (the Nyquist kink asked 1024)."""
+    image = (np.random.default_rng(11).random((260, 300)) * 200 - 50).astype(dtype)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
+    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--sigma", "1",
+                 "--chunks", "64", "--cluster", "threads", "--spectra", "none", "--no-plots",
+                 "--measure-deviation", "-q"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    halo = report["halo"]
+    assert halo["depth"] == 5 and halo["warning"] is None
+    got = tifffile.imread(tmp_path / "o" / "filtered.tif").astype(np.float64)
+    ref = ndimage.gaussian_filter(image.astype(np.float64), 1.0, mode="reflect", truncate=12.0)
+    true = np.abs(got - ref).max() / np.abs(image).max()
+    bound = halo["expected_max_deviation"] + report["precision"]["max_rounding_relative"]
+    assert true <= bound
+    assert halo["expected_max_deviation"] <= 2e-6
+    measured = halo["measured_deviation"]
+    assert measured["max_relative"] <= bound

@@ -53,6 +53,20 @@ def test_halo_depth_is_the_smallest_that_meets_tol(cutoff, filter, order):
     assert _kernel_tail(cutoff, filter, order, d - 1) > tol * 0.98
 
 
+@pytest.mark.parametrize("sigma", [0.35, 0.5, 1.0, 1.2, 2.0, 3.0])
+def test_small_sigma_halo_comes_from_the_sampled_gaussian(sigma):
+    # The kernel applied is the Gaussian sampled at whole pixels; its 2-D mass
+    # outside the square of half-width d, summed here directly.
+    n = np.arange(-200, 201)
+    g = np.exp(-(n**2) / (2 * sigma**2))
+    g /= g.sum()
+    kernel = np.outer(g, g)
+    tail = [kernel.sum() - kernel[200 - d : 201 + d, 200 - d : 201 + d].sum() for d in range(40)]
+    expected = next(d for d, t in enumerate(tail) if t <= 1e-6)
+    assert halo_depth(cutoff_from_sigma(sigma)) == expected
+    assert expected <= 6 * sigma + 1  # where the Nyquist kink used to cost 1024 px at sigma 1
+
+
 def test_halo_depth_grows_as_cutoff_falls_and_tol_tightens():
     assert halo_depth(0.02) > halo_depth(0.05) > halo_depth(0.1, tol=1e-3)
     assert halo_depth(0.05, tol=1e-9) > halo_depth(0.05, tol=1e-4)
@@ -64,7 +78,7 @@ def test_gaussian_halo_is_about_five_sigma():
 
 
 @pytest.mark.parametrize(("cutoff", "filter"), [(0.1, "ideal"), (0.4, "ideal"),
-                                                (0.002, "butterworth"), (0.5, "gaussian")])
+                                                (0.002, "butterworth"), (0.0004, "gaussian")])
 def test_halo_depth_warns_and_caps(cutoff, filter):
     with pytest.warns(HaloWarning, match="cap") as record:
         d = halo_depth(cutoff, filter=filter)

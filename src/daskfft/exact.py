@@ -14,7 +14,7 @@ import ducc0
 import dask.array as da
 import numpy as np
 
-from .filters import DEPTH_CAP, _transfer, halo_depth
+from .filters import DEPTH_CAP, _transfer_grid, halo_depth
 
 __all__ = ["lowpass_exact", "exact_padding"]
 
@@ -94,7 +94,7 @@ def _filter_columns(block, block_info=None, shape=None, cutoff=None, filter=None
     real = np.float32 if block.dtype == np.complex64 else np.float64
     fy = np.fft.fftfreq(shape[0])  # float64: see transfer_function
     fx = np.fft.rfftfreq(shape[1])[c0:c1]
-    h = _transfer(fy[:, None] ** 2 + fx[None, :] ** 2, cutoff, filter, order).astype(real)
+    h = _transfer_grid(fy, fx, cutoff, filter, order).astype(real)
     spec *= h.reshape(h.shape + (1,) * (block.ndim - 2))
     return ducc0.fft.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec)
 

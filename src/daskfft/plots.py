@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import _transfer
+from .filters import transfer_profile
 
 __all__ = ["overview", "radial_spectrum", "atlas"]
 
@@ -101,7 +101,7 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
     ax.set_xlim(0, edges[-1])
     twin = ax.twinx()
     fine = np.linspace(0, edges[-1], 400)
-    twin.plot(fine, _transfer(fine**2, cutoff, filter, order), color="tab:green",
+    twin.plot(fine, transfer_profile(fine, cutoff, filter, order), color="tab:green",
               label=f"H ({filter})")
     twin.set_ylim(0, 1.05)
     twin.set_ylabel("transfer function H", color="tab:green")

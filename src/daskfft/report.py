@@ -65,9 +65,15 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured)
     }
 
 
+#: Largest rounding error of one FFT filter pair, relative to max|image|, per working dtype:
+#: measured up to 4.4e-7 in float32 and 1e-15 in float64 on chunks of 256-2058 px.
+ROUNDING = {"float32": 1e-6, "float64": 1e-14}
+
+
 def _precision(dtype, tol):
     work, why = working_precision(dtype, tol)
-    return {"dtype": work.name, "why": why}
+    return {"dtype": work.name, "why": why, "max_rounding_relative": ROUNDING[work.name],
+            "max_rounding_note": "adds to halo.expected_max_deviation, which is the halo's alone"}
 
 
 def write_report(path, report):
