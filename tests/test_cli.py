@@ -12,6 +12,7 @@ import tifffile
 
 from daskfft import cutoff_from_sigma, halo_depth, lowpass
 from daskfft.cli import main
+from daskfft.cluster import ClusterSpec, open_cluster
 
 from reference import make_image, reference_lowpass
 
@@ -145,7 +146,7 @@ def test_overwrite_replaces_outputs(tmp_path, rgb_png, capsys):
 def test_sample_on_a_local_cluster(tmp_path, capsys):
     rc, stdout, err = _run(["run", "--sample", "300", "-o", str(tmp_path / "o"), "--chunks",
                             "128", "--workers", "2", "--threads-per-worker", "1",
-                            "--no-dashboard"], capsys)
+                            "--no-dashboard", "--cluster", "local"], capsys)
     assert rc == 0, err
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["cluster"]["kind"] == "local" and report["cluster"]["workers"] == 2
@@ -281,7 +282,7 @@ def test_unknown_cluster_kind_is_a_usage_error(tmp_path, rgb_png, capsys):
         main(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "mpl"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "`cluster` must be one of local, processes, threads, mpi" in err
+    assert err.count("\n") == 1 and "`cluster` must be one of auto, local, processes, threads, mpi" in err
     assert not (tmp_path / "o").exists()
 
 
@@ -304,14 +305,18 @@ def test_installed_command_runs_the_sample(tmp_path):
     exe = shutil.which("daskfft")
     assert exe, "the daskfft console script is not installed"
     proc = subprocess.run([exe, "run", "--sample", "256", "-o", str(tmp_path / "o"),
-                           "--chunks", "128", "--no-dashboard"],
+                           "--chunks", "128"],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(os.listdir(tmp_path / "o")) == ["filtered.png", "overview.png",
                                                   "radial_spectrum.png", "report.json",
                                                   "sample.png", "spectra.png"]
-    seconds = json.loads((tmp_path / "o" / "report.json").read_text())["seconds"]
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    # 0.07 Mpx: the default cluster is the threaded scheduler, and the log says why.
+    assert report["cluster"]["kind"] == "threads" and report["cluster"]["dashboard"] is None
+    assert any(c.startswith("cluster auto: threads (0.0655 Mpx") for c in report["choices"])
+    seconds = report["seconds"]
     # Start-up (the process's imports, the cluster) apart from the work.
     assert 0.1 < seconds["imports"] < 60
     assert seconds["startup"] == pytest.approx(seconds["imports"] + seconds["cluster_start"])
@@ -323,3 +328,22 @@ def test_python_dash_m(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--cutoff: must be in (0, 0.5]" in proc.stderr
+
+
+@pytest.mark.parametrize(("megapixels", "options", "kind"), [
+    (64.0, {}, "threads"),
+    (255.9, {}, "threads"),
+    (256.0, {}, "local"),
+    (1024.0, {"dashboard": False}, "threads"),
+    (0.25, {"performance_report": True}, "local"),
+])
+def test_auto_cluster_is_threads_for_a_run_of_seconds_and_local_with_its_dashboard_above(
+        megapixels, options, kind):
+    report = options.pop("performance_report", False)
+    spec, why = ClusterSpec(**options).resolve(megapixels, performance_report=report)
+    assert ClusterSpec().kind == "auto"
+    assert spec.kind == kind and why.startswith(f"cluster auto: {kind} (")
+    assert spec.dashboard == options.get("dashboard", True)
+    assert ClusterSpec("processes").resolve(1.0) == (ClusterSpec("processes"), None)
+    with pytest.raises(ValueError, match="auto"), open_cluster(ClusterSpec("auto")):
+        pass

@@ -63,7 +63,7 @@ def test_a_taken_dashboard_port_is_quiet_and_the_url_printed(tmp_path):
         pass  # already taken: the same situation
     try:
         proc = subprocess.run(_daskfft("run", "--sample", "200", "-o", tmp_path / "o",
-                                       "--workers", "1"),
+                                       "--workers", "1", "--cluster", "local"),
                               capture_output=True, text=True, timeout=180)
     finally:
         blocker.close()

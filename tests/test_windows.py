@@ -62,3 +62,20 @@ def test_periodic_and_png_keep_map_overlap(tmp_path):
                                           boundary="periodic"))
     png = make_plan(RunConfig.create(tmp_path / "in.png", tmp_path / "o"))
     assert not reads_windows(periodic) and not reads_windows(png)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("shape", [(300, 251), (97, 500, 4)])
+@pytest.mark.parametrize("layout", [dict(tile=(64, 32)), dict(rowsperstrip=7),
+                                    dict(tile=(16, 16), compression="zlib"),
+                                    dict(rowsperstrip=13, compression="zlib"), {}])
+def test_window_reads_every_tiff_layout_tile_by_tile(tmp_path, dtype, shape, layout):
+    from daskfft import io
+
+    image = make_image(shape, dtype, seed=shape[0])
+    extra = dict(photometric="rgb", extrasamples=[2]) if len(shape) == 3 else {}
+    tifffile.imwrite(tmp_path / "in.tif", image, **layout, **extra)
+    info = io.probe(tmp_path / "in.tif")
+    for r0, r1, c0, c1 in [(0, shape[0], 0, shape[1]), (5, 77, 31, 200), (90, 97, 250, 251)]:
+        got = io.read_window(info, (r0, r1), (c0, c1))
+        np.testing.assert_array_equal(got, image[r0:r1, c0:c1])

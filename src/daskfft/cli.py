@@ -177,15 +177,17 @@ def _add_execution(run):
     exe.add_argument("--chunks", type=positive, default=DEFAULT_CHUNKS, metavar="N",
                      help="chunk edge in pixels, rounded to whole tiles of a tiled input "
                           "(default: %(default)s)")
-    exe.add_argument("--cluster", default="local",
-                     metavar="local|processes|threads|mpi|ADDRESS",
-                     help="local: a Dask scheduler and workers as threads of this process, "
+    exe.add_argument("--cluster", default="auto",
+                     metavar="auto|local|processes|threads|mpi|ADDRESS",
+                     help="auto: local from 256 Mpx up (or with --performance-report), "
+                          "threads below, where the run is over in seconds; "
+                          "local: a Dask scheduler and workers as threads of this process, "
                           "with the dashboard, nothing listening on the network (the fastest "
                           "here); processes: worker processes, each with its memory limit, "
                           "reachable only with this run's TLS credentials; threads: dask's "
                           "threaded scheduler, no dashboard; mpi: dask-mpi across the ranks of "
                           "this MPI job (launch with mpiexec or srun --mpi=pmi2); ADDRESS: a "
-                          "running scheduler such as tls://host:8786 (default: local)")
+                          "running scheduler such as tls://host:8786 (default: auto)")
     exe.add_argument("--workers", type=positive, metavar="N",
                      help="local: workers (default 1 with a thread per core); processes: "
                           "worker processes (default: dask's choice from the cores); threads: "
@@ -262,8 +264,10 @@ def _add_common(parser):
 
 
 def _setup_logging(args):
-    if getattr(args, "cluster", "threads") != "threads":
-        import distributed  # noqa: F401  (configures its loggers on import; quieten them after)
+    if getattr(args, "cluster", "threads") not in ("threads", "auto"):
+        # distributed configures its loggers on import: import it first, then quieten them
+        # ("auto" may not need it, and open_cluster keeps these levels if it imports it).
+        import distributed  # noqa: F401
 
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose == 0 else logging.DEBUG
     logging.basicConfig(format="daskfft: %(message)s", stream=sys.stderr, force=True)

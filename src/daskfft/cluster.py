@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -21,7 +22,13 @@ __all__ = ["CLUSTER_KINDS", "CONNECT_TIMEOUT", "Cluster", "ClusterSpec", "check_
 log = logging.getLogger("daskfft")
 
 #: Named kinds of cluster; any other value of ``cluster`` is a scheduler's address.
-CLUSTER_KINDS = ("local", "processes", "threads", "mpi")
+CLUSTER_KINDS = ("auto", "local", "processes", "threads", "mpi")
+#: From this many megapixels up, ``auto`` is the in-process "local" cluster with
+#: its dashboard; below, dask's threaded scheduler.  Measured here (2 cores,
+#: 8192^2 float32, lean): the dashboard took 0.4-0.6 s to start and the
+#: distributed scheduler 1.0 s to compute what threads did in 0.7-0.75 s, a
+#: run over before the dashboard's page would load.
+AUTO_DASHBOARD_MEGAPIXELS = 256
 #: Seconds to wait for a running scheduler at an address before giving up.
 CONNECT_TIMEOUT = 8.0
 
@@ -38,7 +45,7 @@ def check_cluster(cluster):
 class ClusterSpec:
     """Where a run computes, validated when made; see :func:`open_cluster`."""
 
-    kind: str = "local"
+    kind: str = "auto"
     workers: int | None = None
     threads_per_worker: int | None = None
     memory_limit: str | int | float = "auto"
@@ -55,6 +62,28 @@ class ClusterSpec:
         t = self.connect_timeout
         if isinstance(t, bool) or not isinstance(t, Real) or not (0 < t < math.inf):
             raise ValueError(f"`connect_timeout` must be a positive number of seconds, got {t!r}")
+
+    def resolve(self, megapixels, *, performance_report=False):
+        """The spec with ``auto`` settled for an image of ``megapixels``, and why (or None).
+
+        ``auto`` is "local" (with the dashboard) from
+        :data:`AUTO_DASHBOARD_MEGAPIXELS` up or for a performance report,
+        and "threads" below that or with ``dashboard=False``.
+        """
+        if self.kind != "auto":
+            return self, None
+        if performance_report:
+            kind, why = "local", "a performance report needs the distributed scheduler"
+        elif not self.dashboard:
+            kind, why = "threads", "no dashboard asked for: the threaded scheduler starts at once"
+        elif megapixels >= AUTO_DASHBOARD_MEGAPIXELS:
+            kind, why = "local", (f"{megapixels:.0f} Mpx, at least {AUTO_DASHBOARD_MEGAPIXELS}: "
+                                  "a run long enough to watch on the dashboard")
+        else:
+            kind, why = "threads", (f"{megapixels:.3g} Mpx, under {AUTO_DASHBOARD_MEGAPIXELS}: "
+                                    "done in seconds, before a dashboard would load; "
+                                    "--cluster local serves one")
+        return dataclasses.replace(self, kind=kind), f"cluster auto: {kind} ({why})"
 
     def thread_count(self):
         """Threads of the threaded scheduler: workers x threads per worker, or every core."""
@@ -133,11 +162,13 @@ def open_cluster(spec, *, info=None):
     Parameters
     ----------
     spec : ClusterSpec
-        ``kind`` "local": a LocalCluster of worker processes on this
-        machine, on loopback, with TLS credentials made for this run (nobody
-        without them can connect; ``tls=False`` for plain TCP) and the
-        dashboard on a free loopback port; "threads": dask's threaded
-        scheduler in this process (no dashboard, least start-up time); "mpi":
+        ``kind`` "local": a scheduler and workers as threads of this process,
+        with the dashboard on a free loopback port; "processes": a
+        LocalCluster of worker processes on loopback, with TLS credentials
+        made for this run (nobody without them can connect; ``tls=False`` for
+        plain TCP); "threads": dask's threaded scheduler in this process (no
+        dashboard, least start-up time); "auto" must be settled first
+        (:meth:`ClusterSpec.resolve`); "mpi":
         the dask-mpi scheduler that :func:`daskfft.mpi.launch` started;
         anything else is the address of a running scheduler, given up on
         after ``connect_timeout`` seconds.
@@ -149,6 +180,8 @@ def open_cluster(spec, *, info=None):
     ------
     Cluster
     """
+    if spec.kind == "auto":
+        raise ValueError("`cluster` 'auto' is settled by ClusterSpec.resolve before it is opened")
     if spec.kind == "threads":
         n = spec.thread_count()
         with dask.config.set(scheduler="threads", num_workers=n):
@@ -177,6 +210,16 @@ def open_cluster(spec, *, info=None):
 
 
 @contextlib.contextmanager
+def _log_levels_kept(names=("distributed", "bokeh", "tornado", "asyncio")):
+    """Keep the levels already set on these loggers: distributed resets them on import."""
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        if level:
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
 def _local_cluster(spec):
     """A LocalCluster: in this process ("local") or with worker processes ("processes").
 
@@ -189,7 +232,8 @@ def _local_cluster(spec):
     process boundary.  "processes" gives each worker its memory limit and
     serves them over TLS with credentials made for this run.
     """
-    from distributed import Client, LocalCluster
+    with _log_levels_kept():
+        from distributed import Client, LocalCluster
 
     processes = spec.kind == "processes"
     options = dict(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker,

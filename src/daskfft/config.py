@@ -62,7 +62,7 @@ class RunConfig:
     @classmethod
     def create(cls, input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=None,
                filter="gaussian", order=None, depth="auto", tol=1e-6, boundary="reflect",
-               nodata=None, method="blockwise", cluster="local", workers=None,
+               nodata=None, method="blockwise", cluster="auto", workers=None,
                threads_per_worker=None, memory_limit="auto", dashboard=True,
                dashboard_address=None, connect_timeout=CONNECT_TIMEOUT, tls=True, **options):
         """A config from loose keywords, as :func:`daskfft.pipeline.run` takes them."""

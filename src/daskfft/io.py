@@ -220,19 +220,62 @@ def _read_tiff_region(block_info=None, path=None, ndim=2):
 
 def _read_region(path, fmt, window, shape):
     """``window`` (slices) of a TIFF or Zarr image, opened here, as an array of ``shape``."""
-    import zarr
-
     try:
         if fmt == "tiff":
             import tifffile
 
-            with tifffile.imread(path, aszarr=True) as store:
-                data = zarr.open_array(store, mode="r")[window]
+            with tifffile.TiffFile(path) as tif:
+                data = _tiff_segments(tif, window, shape)
+                if data is None:
+                    import zarr
+
+                    with tif.series[0].aszarr() as store:
+                        data = zarr.open_array(store, mode="r")[window]
         else:
+            import zarr
+
             data = zarr.open_array(path, mode="r")[window]
     except Exception as exc:
         raise InputError(f"input {path}: cannot decode ({_reason(exc)})") from None
     return np.asarray(data).reshape(shape)
+
+
+def _tiff_segments(tif, window, shape):
+    """``window`` read tile by tile (or strip by strip) from the file, or None for a layout
+    this does not cover (a series of several pages, planar samples, volumes).
+
+    The same decoding as tifffile's Zarr view (``TiffPage.decode``, so any
+    compression it reads), without its per-chunk machinery: measured on an
+    8192^2 float32 file with 256-px tiles, a 1104^2 window took 4-6 ms here
+    against 11-35 ms through ``aszarr``.
+    """
+    series = tif.series[0]
+    page = series.pages[0]
+    if (len(series.pages) != 1 or tuple(page.shape) != tuple(series.shape)
+            or page.imagedepth != 1 or (page.samplesperpixel > 1 and page.planarconfig != 1)):
+        return None
+    (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
+    if page.is_tiled:
+        th, tw = page.tilelength, page.tilewidth
+    else:
+        th, tw = min(page.rowsperstrip or page.imagelength, page.imagelength), page.imagewidth
+    across = -(-page.imagewidth // tw)
+    out = np.zeros((r1 - r0, c1 - c0, page.samplesperpixel), dtype=page.dtype)
+    fh = tif.filehandle
+    for ty in range(r0 // th, -(-r1 // th)):
+        for tx in range(c0 // tw, -(-c1 // tw)):
+            index = ty * across + tx
+            data = None
+            if page.databytecounts[index]:  # 0: a sparse tile, left as zeros
+                fh.seek(page.dataoffsets[index])
+                data, _, seg = page.decode(fh.read(page.databytecounts[index]), index)
+            if data is None:
+                continue
+            data = data.reshape(seg[-3:])
+            y0, x0 = ty * th, tx * tw
+            a0, a1, b0, b1 = max(r0, y0), min(r1, y0 + seg[-3]), max(c0, x0), min(c1, x0 + tw)
+            out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = data[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0]
+    return out.reshape(shape)
 
 
 def _load_whole(info):

@@ -79,7 +79,7 @@ def run_config(config, *, cluster_info=None, launched_at=None):
     with work.session(plan.total):
         resumed = _open_work(work, plan)
         clock.mark("plan")
-        with open_cluster(config.cluster, info=cluster_info) as cl, rechunk_method(cl):
+        with open_cluster(plan.cluster, info=cluster_info) as cl, rechunk_method(cl):
             clock.mark("cluster_start")
             _log_cluster(cl)
             graph = build_graph(plan, work.root)
@@ -145,7 +145,6 @@ def _log_plan(plan):
 
 def _open_work(work, plan):
     """Start the work folder afresh or resume it; return the chunks already done."""
-    import zarr
 
     def create_stores(root):
         info = plan.info
@@ -154,9 +153,13 @@ def _open_work(work, plan):
             io.create_tiff(root / "out" / plan.names[0], shape, info.dtype, tile=plan.tiff_tile,
                            photometric=info.photometric, alpha=info.has_alpha, tags=info.tags)
         else:
+            import zarr
+
             zarr.create_array(str(root / "filtered.zarr"), shape=shape, dtype=info.dtype,
                               chunks=chunks, fill_value=0)
         if plan.config.sample is not None:
+            import zarr
+
             zarr.create_array(str(root / "sample.zarr"), shape=shape, dtype="uint8",
                               chunks=chunks, fill_value=0)
         if plan.config.spectra in ("chunks", "all"):
@@ -194,17 +197,14 @@ def _crop_box(shape, size=256):
 
 def _crops(cl, graph, plan, work):
     """The overview's full-resolution crop, of the input and of the stored result."""
-    import zarr
+    import dataclasses
 
     r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
     crop_in = compute(cl, [graph.color[r0:r1, c0:c1]])[0]
-    if plan.tiff_tile:
-        import tifffile
-
-        with tifffile.imread(work.out / plan.names[0], aszarr=True) as store:
-            crop_out = zarr.open_array(store, mode="r")[r0:r1, c0:c1]
-    else:
-        crop_out = zarr.open_array(str(work.root / "filtered.zarr"), mode="r")[r0:r1, c0:c1]
+    stored = (dataclasses.replace(plan.info, path=str(work.out / plan.names[0]), format="tiff")
+              if plan.tiff_tile else
+              dataclasses.replace(plan.info, path=str(work.root / "filtered.zarr"), format="zarr"))
+    crop_out = io.read_window(stored, (r0, r1), (c0, c1), nodata=plan.spec.nodata)
     if plan.info.has_alpha:
         crop_out = crop_out[..., :-1]
     return crop_in, crop_out, box

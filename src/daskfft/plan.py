@@ -42,6 +42,7 @@ class Plan:
     performance_report: bool
     fingerprint: dict
     notes: tuple = ()
+    cluster: object = None  # the config's ClusterSpec with "auto" settled
 
     @property
     def tiff_tile(self):
@@ -141,17 +142,20 @@ def make_plan(config):
     rows, cols = _chunk_grid(config, info, halo.depth, notes)
     report = (config.cluster.kind == "mpi" if config.performance_report is None
               else config.performance_report)
-    if report and config.cluster.kind == "threads":
+    cluster, why = config.cluster.resolve(info.megapixels, performance_report=report)
+    if why:
+        notes.append(why)
+    if report and cluster.kind == "threads":
         notes.append("--performance-report needs a distributed cluster; none is written "
                      "with --cluster threads")
         report = False
     names = output_names(fmt, sample=config.sample is not None, spectra=config.spectra,
                          plots=config.plots, performance_report=report)
     _check_outdir(config.outdir, names, config.overwrite)
-    notes += _unused_options(config, spec, fmt)
+    notes += _unused_options(config, cluster, spec, fmt)
     return Plan(config, spec, info, fmt, tuple(names), halo, rows, cols,
                 _measure(config, halo, notes), report,
-                _fingerprint(config, spec, info, fmt, halo, rows, cols), tuple(notes))
+                _fingerprint(config, spec, info, fmt, halo, rows, cols), tuple(notes), cluster)
 
 
 def _source_info(config):
@@ -202,8 +206,8 @@ def _chunk_grid(config, info, depth, notes):
     return plan_grid(info.shape[0], rows, depth), plan_grid(info.shape[1], cols, depth)
 
 
-def _unused_options(config, spec, fmt):
-    notes, cl = [], config.cluster
+def _unused_options(config, cl, spec, fmt):
+    notes = []
     if config.order_given and spec.filter != "butterworth":
         notes.append(f"--order {spec.order} is unused: only the butterworth filter has an order")
     if spec.method == "exact" and spec.depth != "auto":

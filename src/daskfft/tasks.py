@@ -136,8 +136,6 @@ def _save(target, index, y, interior):
 
     Returns a 1 x 1 array: the graph's output is the marker, the data go to disk.
     """
-    import zarr
-
     i, j = index
     r0, r1, c0, c1 = target.box(index)
     y = io.to_dtype(y, target.out_dtype)
@@ -147,8 +145,12 @@ def _save(target, index, y, interior):
     if target.tiff is not None:
         target.tiff.write(y, r0, c0)
     else:
+        import zarr
+
         zarr.open_array(str(root / "filtered.zarr"), mode="r+")[r0:r1, c0:c1] = y
     if target.sample:
+        import zarr
+
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
     color_in = interior[..., :-1] if target.alpha else interior
     color_out = y[..., :-1] if target.alpha else y
