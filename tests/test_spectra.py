@@ -87,3 +87,15 @@ def test_atlas_shows_where_the_frequencies_are():
 def test_bad_arguments(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize(("shape", "cell"), [((1024, 1024), 256), ((512, 768), 128),
+                                             ((300, 200), 64), ((96, 96), 128), ((64, 48), 16)])
+def test_atlas_tile_pooled_before_the_log_equals_the_log_spectrum_pooled(shape, cell):
+    from daskfft.spectra import atlas_from_half, log_spectrum, windowed_spectrum
+
+    block = np.random.default_rng(shape[0]).random(shape).astype(np.float32)
+    block[: shape[0] // 3] += np.cos(np.arange(shape[1]) * 0.9)  # a peak to keep
+    half, _, windows = windowed_spectrum(block)
+    expected = atlas_cell(log_spectrum(half, shape, windows), cell=cell)
+    np.testing.assert_array_equal(atlas_from_half(half, shape, windows, cell=cell), expected)

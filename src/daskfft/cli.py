@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import time
 import warnings
 
 __all__ = ["main", "build_parser", "command"]
@@ -301,7 +302,19 @@ def _config(args, parser):
 
 
 def _launched_at():
-    """When this process started (seconds since the epoch), to count the imports' time."""
+    """When this process started (seconds since the epoch), to count the imports' time.
+
+    On Linux from the process's start in clock ticks since boot, to 10 ms:
+    psutil's ``create_time`` adds the boot time, which Linux gives in whole
+    seconds, and was measured up to 0.4 s early.
+    """
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.time() - age
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
     try:
         import psutil  # distributed's dependency
 

@@ -22,7 +22,9 @@ def _figure(width, height):
         raise ImportError("pictures need matplotlib: pip install matplotlib "
                           "(or pass --no-plots)") from None
     # Fixed margins, not layout="constrained": measured here, the constrained
-    # layout took 0.45 s of a 0.8 s overview.
+    # layout took 0.45 s of a 0.8 s overview.  Titles are placed at y=1.01
+    # for the same reason: placed automatically, they measured every tick
+    # label of the figure (0.33 s of the three pictures).
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -60,23 +62,23 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
     for ax, data, name in zip(axes[0], (thumb_in, thumb_out), ("input", "filtered")):
         img, kw = _display(data, dtype)
         ax.imshow(img, interpolation="nearest", **kw)
-        ax.set_title(f"{name} (1 pixel in {step} per axis)" if step > 1 else name)
+        ax.set_title(f"{name} (1 pixel in {step} per axis)" if step > 1 else name, y=1.01)
         from matplotlib.patches import Rectangle
 
         ax.add_patch(Rectangle((c0 / step, r0 / step), (c1 - c0) / step, (r1 - r0) / step,
                                fill=False, edgecolor="yellow", linewidth=1.5))
     im = axes[0, 2].imshow(diff, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-    axes[0, 2].set_title("input - filtered (removed detail)")
+    axes[0, 2].set_title("input - filtered (removed detail)", y=1.01)
     fig.colorbar(im, ax=axes[0, 2], shrink=0.8)
     cdiff = _gray(crop_in) - _gray(crop_out)
     for ax, data, name in zip(axes[1], (crop_in, crop_out), ("input", "filtered")):
         img, kw = _display(data, dtype)
         ax.imshow(img, interpolation="nearest", extent=(c0, c1, r1, r0), **kw)
-        ax.set_title(f"{name}, rows {r0}-{r1}, cols {c0}-{c1} (full resolution)")
+        ax.set_title(f"{name}, rows {r0}-{r1}, cols {c0}-{c1} (full resolution)", y=1.01)
     clim = float(np.percentile(np.abs(cdiff), 99.5)) or 1.0
     im = axes[1, 2].imshow(cdiff, cmap="RdBu_r", vmin=-clim, vmax=clim, interpolation="nearest",
                            extent=(c0, c1, r1, r0))
-    axes[1, 2].set_title("input - filtered, crop")
+    axes[1, 2].set_title("input - filtered, crop", y=1.01)
     fig.colorbar(im, ax=axes[1, 2], shrink=0.8)
     fig.suptitle(title)
     return _save(fig, path)
@@ -96,6 +98,11 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
     if keep.any():  # the filtered power falls as |H|**2: show six decades below the input
         top = max(power_in[keep].max(), power_out[keep_out].max(initial=0))
         ax.set_ylim(power_in[keep].min() * 1e-6, top * 10)
+    from matplotlib.ticker import LogFormatter, NullFormatter
+
+    # Plain "1e-05" labels: the default's mathtext took 0.07 s of a 0.3 s picture.
+    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=True))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("radial frequency (cycles/pixel)")
     ax.set_ylabel("mean power per frequency bin")
     ax.set_xlim(0, edges[-1])
@@ -108,7 +115,7 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left")
-    ax.set_title(title.replace(" - ", "\n", 1), fontsize=9)
+    ax.set_title(title.replace(" - ", "\n", 1), fontsize=9, y=1.01)
     return _save(fig, path)
 
 
@@ -118,8 +125,11 @@ def atlas(path, values, rows, cols, cell, *, title):
     scale = max(4.0, min(14.0, values.shape[1] / 100))
     width = max(6.5, scale + 1.5)
     height = (width - 1.5) * values.shape[0] / max(values.shape[1], 1) + 1.3
+    bottom, top = 0.75 / height, 1 - 0.6 / height
     ax = (fig := _figure(width, height)).subplots(gridspec_kw=dict(
-        left=0.9 / width, right=1 - 1.5 / width, bottom=0.75 / height, top=1 - 0.6 / height))
+        left=0.9 / width, right=1 - 1.5 / width, bottom=bottom, top=top))
+    # The colour bar in the right margin, not taken from the atlas's own width.
+    bar = fig.add_axes((1 - 1.35 / width, bottom, 0.18 / width, top - bottom))
     lo, hi = np.percentile(values, [1, 99.9]) if values.size > 1 else (0, 1)
     im = ax.imshow(values, cmap="magma", vmin=lo, vmax=hi if hi > lo else lo + 1,
                    interpolation="nearest")
@@ -134,6 +144,6 @@ def atlas(path, values, rows, cols, cell, *, title):
                   [f"{k}\n(x {cols[k]})" for k in range(0, n1, every1)], fontsize=7)
     ax.set_ylabel("chunk row")
     ax.set_xlabel("chunk column")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="log1p |FFT| (zero frequency at tile centre)")
-    ax.set_title(title.replace(" - ", "\n", 1), fontsize=9)
+    fig.colorbar(im, cax=bar, label="log1p |FFT| (zero frequency at tile centre)")
+    ax.set_title(title.replace(" - ", "\n", 1), fontsize=9, y=1.01)
     return _save(fig, path)

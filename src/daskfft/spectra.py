@@ -10,8 +10,9 @@ import numpy as np
 
 from .blockwise import as_image
 
-__all__ = ["spectra", "spectra_atlas", "spectrum_block", "atlas_cell", "radial_power",
-           "radial_power_from", "windowed_spectrum", "log_spectrum", "RADIAL_EDGES", "WINDOWS"]
+__all__ = ["spectra", "spectra_atlas", "spectrum_block", "atlas_cell", "atlas_from_half",
+           "radial_power", "radial_power_from", "windowed_spectrum", "log_spectrum",
+           "RADIAL_EDGES", "WINDOWS"]
 
 WINDOWS = ("hann", "none")
 
@@ -48,8 +49,8 @@ def windowed_spectrum(block, *, window="hann"):
     return ducc0.fft.r2c(x * w0[:, None] * w1[None, :], axes=(0, 1)), float(x.mean()), (w0, w1)
 
 
-def log_spectrum(half, shape, windows):
-    """The full, centred ``log1p(|F| / sum(window))`` from a half-plane spectrum."""
+def _full_magnitude(half, shape):
+    """``|F|`` on the whole (uncentred) grid from a half-plane spectrum, float32."""
     rows, cols = shape
     mag = np.abs(half)
     # The other half-plane by Hermitian symmetry: |F[k0, k1]| = |F[-k0, -k1]|, with
@@ -60,8 +61,35 @@ def log_spectrum(half, shape, windows):
     if cols > h:
         flipped = np.roll(mag[::-1], 1, axis=0)  # row -k0 at row k0
         full[:, h:] = flipped[:, cols - h : 0 : -1]
-    full /= float(windows[0].sum(dtype=np.float64) * windows[1].sum(dtype=np.float64))
+    return full
+
+
+def _window_sum(windows):
+    return float(windows[0].sum(dtype=np.float64) * windows[1].sum(dtype=np.float64))
+
+
+def log_spectrum(half, shape, windows):
+    """The full, centred ``log1p(|F| / sum(window))`` from a half-plane spectrum."""
+    full = _full_magnitude(half, shape)
+    full /= _window_sum(windows)
     return np.fft.fftshift(np.log1p(full)).astype(np.float32, copy=False)
+
+
+def atlas_from_half(half, shape, windows, *, cell):
+    """``atlas_cell(log_spectrum(half, shape, windows), cell=cell)``, pooled before the log.
+
+    The max-pool commutes with the monotone ``log1p`` and, when the pool
+    factor divides the half-size, with the centring shift, so only
+    ``cell**2`` logs are taken (measured 1.5 ms against 7 ms at 1024^2 to 256^2).
+    """
+    f = [n // cell if n % cell == 0 and n > cell else 0 for n in shape]
+    if not all(f) or any((n // 2) % k for n, k in zip(shape, f)):
+        return atlas_cell(log_spectrum(half, shape, windows), cell=cell)
+    full = _full_magnitude(half, shape)
+    pooled = full.reshape(cell, f[0], cell, f[1]).max(axis=(1, 3))
+    pooled = np.roll(pooled, ((shape[0] // 2) // f[0], (shape[1] // 2) // f[1]), axis=(0, 1))
+    pooled /= _window_sum(windows)
+    return np.log1p(pooled).astype(np.float32, copy=False)
 
 
 def spectrum_block(block, *, window="hann"):

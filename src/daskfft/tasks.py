@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ import numpy as np
 from . import io
 from .blockwise import filter_block, halo_window, pad_block
 from .filters import transfer_function
-from .spectra import atlas_cell, log_spectrum, radial_power_from, windowed_spectrum
+from .spectra import (atlas_cell, atlas_from_half, log_spectrum, radial_power_from,
+                      windowed_spectrum)
 
 __all__ = ["ChunkTarget", "WindowSource", "filter_and_save", "read_filter_save", "save_filtered"]
 
@@ -104,6 +106,15 @@ def save_filtered(filtered, image, *, block_info=None, target):
     return _save(target, (i, j), filtered, image)
 
 
+@lru_cache(maxsize=8)
+def _squared_transfer(shape, cutoff, filter, order):
+    """``|H|**2`` on a chunk's half-plane grid, float32: the filtered power is this times the input's."""
+    h = transfer_function(shape, cutoff, filter, order, np.float32)
+    out = h * h
+    out.flags.writeable = False
+    return out
+
+
 def _summaries(target, index, color_in, color_out):
     """What the requested pictures need of one chunk, all from one windowed FFT of its input."""
     if not (target.atlas or target.tiles or target.plots):
@@ -111,19 +122,20 @@ def _summaries(target, index, color_in, color_out):
     cell = {}
     half, mean, windows = windowed_spectrum(color_in)
     shape = color_in.shape[:2]
-    if target.atlas or target.tiles:
+    if target.tiles:
         spectrum = log_spectrum(half, shape, windows)
         if target.atlas:
             cell["atlas"] = atlas_cell(spectrum, cell=target.cell)
-        if target.tiles:
-            i, j = index
-            io.write_picture(Path(target.root) / "out" / "spectra" /
-                             f"spectrum_r{i:03d}_c{j:03d}.png", spectrum)
+        i, j = index
+        io.write_picture(Path(target.root) / "out" / "spectra" /
+                         f"spectrum_r{i:03d}_c{j:03d}.png", spectrum)
+    elif target.atlas:
+        cell["atlas"] = atlas_from_half(half, shape, windows, cell=target.cell)
     if target.plots:
         spec = target.spec
-        h = transfer_function(shape, spec.cutoff, spec.filter, spec.order, np.float64)
         cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
-            half, shape, mean, windows, h * h)
+            half, shape, mean, windows, _squared_transfer(shape, spec.cutoff, spec.filter,
+                                                          spec.order))
         s = target.thumb  # the overview shows every s-th pixel of the whole image
         r0, _, c0, _ = target.box(index)
         cell["thumb_in"] = color_in[(-r0) % s :: s, (-c0) % s :: s]
