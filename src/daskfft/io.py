@@ -406,20 +406,23 @@ class TiffLayout:
         """Write ``y``, whose top-left pixel is ``(r0, c0)`` on the tile grid, tile by tile.
 
         Tiles at the image's far edges are padded with zeros, as TIFF stores them.
+        A row of tiles lies contiguous in the file, so each row is laid out in
+        memory once and written with one call.
         """
         t = self.tile
+        n = -(-y.shape[1] // t)
         fd = os.open(self.path, os.O_WRONLY)
         try:
             for r in range(0, y.shape[0], t):
-                for c in range(0, y.shape[1], t):
-                    part = y[r : r + t, c : c + t]
-                    if part.shape[:2] != (t, t):
-                        full = np.zeros((t, t) + y.shape[2:], y.dtype)
-                        full[: part.shape[0], : part.shape[1]] = part
-                        part = full
-                    k = ((r0 + r) // t) * self.across + (c0 + c) // t
-                    os.pwrite(fd, np.ascontiguousarray(part).tobytes(),
-                              self.first + k * self.tile_bytes)
+                strip = y[r : r + t]
+                if strip.shape[:2] != (t, n * t):
+                    full = np.zeros((t, n * t) + y.shape[2:], y.dtype)
+                    full[: strip.shape[0], : strip.shape[1]] = strip
+                    strip = full
+                tiles = np.ascontiguousarray(
+                    strip.reshape((t, n, t) + y.shape[2:]).swapaxes(0, 1))
+                k = ((r0 + r) // t) * self.across + c0 // t
+                os.pwrite(fd, memoryview(tiles).cast("B"), self.first + k * self.tile_bytes)
         finally:
             os.close(fd)
 

@@ -46,7 +46,10 @@ def windowed_spectrum(block, *, window="hann"):
     """
     x = _brightness(block)
     w0, w1 = _windows(x.shape, window)
-    return ducc0.fft.r2c(x * w0[:, None] * w1[None, :], axes=(0, 1)), float(x.mean()), (w0, w1)
+    tapered = np.multiply(x, w0[:, None], dtype=np.float32)
+    tapered *= w1[None, :]
+    return (ducc0.fft.r2c(tapered, axes=(0, 1)), float(x.mean()),
+            (w0, w1))
 
 
 def _full_magnitude(half, shape):
@@ -80,13 +83,18 @@ def atlas_from_half(half, shape, windows, *, cell):
 
     The max-pool commutes with the monotone ``log1p`` and, when the pool
     factor divides the half-size, with the centring shift, so only
-    ``cell**2`` logs are taken (measured 1.5 ms against 7 ms at 1024^2 to 256^2).
+    ``cell**2`` logs are taken.
     """
     f = [n // cell if n % cell == 0 and n > cell else 0 for n in shape]
     if not all(f) or any((n // 2) % k for n, k in zip(shape, f)):
         return atlas_cell(log_spectrum(half, shape, windows), cell=cell)
     full = _full_magnitude(half, shape)
-    pooled = full.reshape(cell, f[0], cell, f[1]).max(axis=(1, 3))
+    # Rows as a reduction over a middle axis, columns as strided maxima: numpy's
+    # max over a short last axis is several times slower than either.
+    rows = full.reshape(cell, f[0], shape[1]).max(axis=1)
+    pooled = rows[:, 0 :: f[1]].copy()
+    for k in range(1, f[1]):
+        np.maximum(pooled, rows[:, k :: f[1]], out=pooled)
     pooled = np.roll(pooled, ((shape[0] // 2) // f[0], (shape[1] // 2) // f[1]), axis=(0, 1))
     pooled /= _window_sum(windows)
     return np.log1p(pooled).astype(np.float32, copy=False)
