@@ -92,3 +92,20 @@ def test_one_windowed_fft_per_chunk_and_none_for_a_lean_run(tmp_path, monkeypatc
         "filtered.png", "report.json", "sample.png"]
     assert main([*base, "-o", str(tmp_path / "full"), "--spectra", "all"]) == 0
     assert len(calls) == 9  # 3 x 3 chunks: atlas, tiles, radial power and thumbnails from one
+
+
+def test_atlas_picture_keeps_every_single_pixel_peak(tmp_path):
+    """One screen pixel per atlas pixel: nearest-neighbour shrinking would drop peaks."""
+    from scipy import ndimage
+
+    from daskfft import plots
+
+    values = np.zeros((1024, 1024), np.float32)
+    values[5::37, 7::41] = 1.0  # off the chunk grid lines, 700 isolated peaks
+    edges = tuple(range(0, 8193, 1024))
+    plots.atlas(tmp_path / "a.png", values, edges, edges, 128, title="t")
+    rgb = iio.imread(tmp_path / "a.png")[..., :3].astype(int)
+    top = np.array([252, 253, 191])  # magma's brightest colour
+    bright = np.abs(rgb - top).sum(axis=2) < 30
+    _, found = ndimage.label(bright)
+    assert found == 700 + 1  # and the top of the colour bar

@@ -42,11 +42,14 @@ files only when all are complete.  A run that fails, is killed or is
 interrupted (Ctrl-C) after finishing some chunks keeps them, and --resume
 finishes it.
 
+cluster: by default (auto) dask's threaded scheduler below 256 Mpx, where a
+run takes seconds, and a Dask scheduler in this process with its dashboard
+from there up (--cluster local for the dashboard at any size).
+
 security: the local cluster listens on no network port (worker processes
 and MPI jobs use TLS credentials made for the run), so other users of the
-machine cannot connect;
-the dashboard is served on 127.0.0.1 only (under MPI, reach it through the
-printed ssh tunnel).
+machine cannot connect; the dashboard is served on 127.0.0.1 only (under
+MPI, reach it through the printed ssh tunnel).
 
 exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage.
 """

@@ -122,9 +122,11 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
 def atlas(path, values, rows, cols, cell, *, title):
     """The spectra atlas with its chunk grid: one tile per chunk, labelled by row and column."""
     n0, n1 = len(rows) - 1, len(cols) - 1
+    # The atlas's axes get one screen pixel per atlas pixel (at 100 dpi) up to 14
+    # inches: fewer, and nearest-neighbour resampling would drop spectral peaks.
     scale = max(4.0, min(14.0, values.shape[1] / 100))
-    width = max(6.5, scale + 1.5)
-    height = (width - 1.5) * values.shape[0] / max(values.shape[1], 1) + 1.3
+    width = max(6.5, scale + 2.4)
+    height = (width - 2.4) * values.shape[0] / max(values.shape[1], 1) + 1.35
     bottom, top = 0.75 / height, 1 - 0.6 / height
     ax = (fig := _figure(width, height)).subplots(gridspec_kw=dict(
         left=0.9 / width, right=1 - 1.5 / width, bottom=bottom, top=top))

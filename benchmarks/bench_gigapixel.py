@@ -1,0 +1,189 @@
+"""A gigapixel file to file, where daskfft earns its place: against the floor and libvips.
+
+In one run, on a uint8 tiled TIFF of ``--size`` squared (32768: 1 Gpx):
+
+- the floor: the whole image read into memory, padded, one ducc0 real FFT
+  pair in float32 with all cores, written back as a tiled TIFF;
+- ``daskfft run`` with its default outputs, and lean (``--spectra none
+  --no-plots``);
+- libvips ``gaussblur`` file to file, in float precision and in its default
+  integer precision for 8-bit data.
+
+Each line gives the wall seconds, the ratio to the floor, the peak resident
+memory of the process and its children, and the error of the result against
+a float64 reference: the sampled Gaussian applied by FFT on two windows (the
+centre and the top-left corner, where the reflected edge counts), each with
+a margin of 12 sigma of real neighbours, in gray levels (max and mean on
+each).  Every result is rounded to 8 bits, so 0.5 is the least error possible.
+
+    python benchmarks/bench_gigapixel.py --size 32768 --sigma 8 --chunks 2048
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import psutil
+import tifffile
+
+from bench_memory import make_tiff
+
+WINDOW = 2048
+
+
+def watch(fn):
+    """Run ``fn()``; return (seconds, peak RSS bytes of this process and its children)."""
+    me, peak, stop = psutil.Process(), [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                procs = [me] + me.children(recursive=True)
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(0.05)
+
+    base = me.memory_info().rss
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    t0 = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - t0
+    stop.set()
+    thread.join()
+    return seconds, peak[0] - base
+
+
+def floor(src, dst, sigma):
+    import ducc0
+
+    from daskfft.filters import cutoff_from_sigma, halo_depth, transfer_function
+
+    x = tifffile.imread(src)
+    d = halo_depth(cutoff_from_sigma(sigma))
+    n = x.shape[0]
+    size = tuple(ducc0.fft.good_size(n + 2 * d, True) for _ in range(2))
+    xp = np.pad(x, [(d, size[0] - n - d), (d, size[1] - n - d)], mode="symmetric")
+    del x
+    xp = xp.astype(np.float32)
+    spec = ducc0.fft.r2c(xp, axes=(0, 1), nthreads=os.cpu_count())
+    del xp
+    spec *= transfer_function(size, cutoff_from_sigma(sigma), "gaussian", 4, np.float32)
+    y = ducc0.fft.c2r(spec, axes=(0, 1), lastsize=size[1], forward=False, inorm=2,
+                      nthreads=os.cpu_count(), allow_overwriting_input=True)
+    del spec
+    out = np.clip(np.rint(y[d : d + n, d : d + n]), 0, 255).astype(np.uint8)
+    del y
+    tifffile.imwrite(dst, out, tile=(256, 256))
+
+
+def reference_windows(src, sigma):
+    """(box, float64 reference) for the centre and the top-left corner windows."""
+    n = tifffile.TiffFile(src).pages[0].shape[0]
+    m = int(12 * sigma) + 8
+    k = np.arange(-m, m + 1)
+    g = np.exp(-(k**2) / (2.0 * sigma**2))
+    g /= g.sum()
+    out = []
+    with tifffile.TiffFile(src) as tif:
+        for r0, c0 in ((n // 2 - WINDOW // 2, n // 2 - WINDOW // 2), (0, 0)):
+            a0, a1 = max(0, r0 - m), min(n, r0 + WINDOW + m)
+            b0, b1 = max(0, c0 - m), min(n, c0 + WINDOW + m)
+            region = _region(tif, a0, a1, b0, b1).astype(np.float64)
+            # Past the image's edge, the reflection the filters use.
+            region = np.pad(region, ((m - (r0 - a0), m - (a1 - r0 - WINDOW)),
+                                     (m - (c0 - b0), m - (b1 - c0 - WINDOW))), mode="symmetric")
+            y = _convolve_fft(region, g)[m : m + WINDOW, m : m + WINDOW]
+            out.append(((r0, r0 + WINDOW, c0, c0 + WINDOW), y))
+    return out
+
+
+def _region(tif, r0, r1, c0, c1):
+    from daskfft.io import _tiff_segments
+
+    return _tiff_segments(tif, (slice(r0, r1), slice(c0, c1)), (r1 - r0, c1 - c0))
+
+
+def _convolve_fft(x, g):
+    """Circular convolution of x with the separable kernel g x g (x is padded enough)."""
+    def transform(size, real):
+        k = np.zeros(size)
+        k[np.arange(-(g.size // 2), g.size // 2 + 1) % size] = g
+        return (np.fft.rfft(k) if real else np.fft.fft(k)).real
+
+    spec = np.fft.rfft2(x)
+    spec *= transform(x.shape[0], False)[:, None] * transform(x.shape[1], True)[None, :]
+    return np.fft.irfft2(spec, s=x.shape)
+
+
+def errors(path, refs):
+    """(max, mean) gray-level error on each reference window."""
+    out = []
+    with tifffile.TiffFile(path) as tif:
+        for (r0, r1, c0, c1), ref in refs:
+            diff = np.abs(_region(tif, r0, r1, c0, c1).astype(np.float64) - ref)
+            out += [diff.max(), diff.mean()]
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=32768)
+    parser.add_argument("--sigma", type=float, default=8.0)
+    parser.add_argument("--chunks", type=int, default=2048)
+    parser.add_argument("--workdir", default=None, help="where the images go (default: a temp dir)")
+    args = parser.parse_args()
+    work = args.workdir or tempfile.mkdtemp(prefix="daskfft-giga-")
+    src = os.path.join(work, f"in{args.size}.tif")
+    if not os.path.exists(src):
+        make_tiff(src, args.size)
+    refs = reference_windows(src, args.sigma)
+    print(f"{args.size}^2 uint8 tiled TIFF, sigma {args.sigma:g}, {os.cpu_count()} cores, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB; errors in gray levels on two "
+          f"{WINDOW}^2 windows")
+    print(f"{'':<60}{'centre':>18}{'corner':>18}")
+    print(f"{'method':<34}{'seconds':>8}{'x floor':>9}{'peak MB':>9}"
+          + f"{'max err':>9}{'mean err':>9}" * 2)
+    daskfft = [sys.executable, "-m", "daskfft", "run", src, "--overwrite", "-q",
+               "--sigma", str(args.sigma), "--chunks", str(args.chunks)]
+
+    def vips(precision):
+        import pyvips
+
+        def go():
+            image = pyvips.Image.new_from_file(src).gaussblur(args.sigma, precision=precision)
+            if precision == "float":
+                image = image.rint().cast("uchar")
+            image.write_to_file(os.path.join(work, f"vips-{precision}.tif"), tile=True)
+        return go
+
+    runs = [
+        ("floor (whole image in memory)", os.path.join(work, "floor.tif"),
+         lambda: floor(src, os.path.join(work, "floor.tif"), args.sigma)),
+        ("daskfft default", os.path.join(work, "default", "filtered.tif"),
+         lambda: subprocess.run(daskfft + ["-o", os.path.join(work, "default")], check=True)),
+        ("daskfft lean", os.path.join(work, "lean", "filtered.tif"),
+         lambda: subprocess.run(daskfft + ["-o", os.path.join(work, "lean"), "--spectra",
+                                           "none", "--no-plots"], check=True)),
+        ("libvips gaussblur, float", os.path.join(work, "vips-float.tif"), vips("float")),
+        ("libvips gaussblur, integer", os.path.join(work, "vips-integer.tif"), vips("integer")),
+    ]
+    base = None
+    for name, out, fn in runs:
+        seconds, peak = watch(fn)
+        base = base or seconds
+        errs = errors(out, refs)
+        print(f"{name:<34}{seconds:>8.1f}{seconds / base:>9.2f}{peak / 2**20:>9.0f}"
+              + "".join(f"{e:>9.3g}" for e in errs), flush=True)
+
+
+if __name__ == "__main__":
+    main()
