@@ -2,7 +2,8 @@
 
 For each sigma: the floor (the whole image in memory, padded, one ducc0 real
 FFT pair on all cores, float32), ``daskfft run`` file to file (default outputs
-and lean, and the default with ``--cluster local``'s dashboard), dask-image's ``gaussian_filter``
+and lean on the default cluster, the default with ``--cluster local``'s dashboard
+and with ``--cluster processes``), dask-image's ``gaussian_filter``
 (threads, in memory), OpenCV's ``GaussianBlur`` (in memory), libvips'
 ``gaussblur`` file to file (float precision) and scipy.ndimage's
 ``gaussian_filter`` (one thread, in memory).  Each result's error is
@@ -82,6 +83,7 @@ def peers(path, x, sigma):
     yield ("daskfft default",) + run_daskfft(path, sigma, [])
     yield ("daskfft lean",) + run_daskfft(path, sigma, ["--spectra", "none", "--no-plots"])
     yield ("daskfft default, dashboard",) + run_daskfft(path, sigma, ["--cluster", "local"])
+    yield ("daskfft default, processes",) + run_daskfft(path, sigma, ["--cluster", "processes"])
     with dask.config.set(scheduler="threads"):
         yield ("dask-image (threads)",) + timed(lambda: gaussian_filter(
             da.from_array(x, chunks=1024), sigma, mode="reflect").compute())
