@@ -1,6 +1,7 @@
 """Lazy reading of TIFF/Zarr, streamed writing, GeoTIFF tags and nodata, through the CLI."""
 
 import json
+import os
 
 import dask.array as da
 import imageio.v3 as iio
@@ -265,3 +266,18 @@ def test_geotiff_keeps_crs_transform_and_nodata(tmp_path):
     assert np.isfinite(out).all() and out[20:, 20:].min() > -100  # the hole did not bleed
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["input"]["georeferenced"] and report["filter"]["nodata"] == -32768.0
+
+
+def test_tiff_made_for_tasks_is_holes_until_they_write(tmp_path):
+    """The empty output TIFF costs no disk and no write pass; it reads as zeros, then as written."""
+    from daskfft import io
+
+    layout = io.create_tiff(tmp_path / "o.tif", (2048, 2048), np.float32, tile=256)
+    st = os.stat(tmp_path / "o.tif")
+    assert st.st_size > 2048 * 2048 * 4 and st.st_blocks * 512 < 2048 * 2048 * 4 // 16
+    assert not tifffile.imread(tmp_path / "o.tif").any()
+    part = np.arange(512 * 256, dtype=np.float32).reshape(512, 256)
+    layout.write(part, 1024, 1792)
+    out = tifffile.imread(tmp_path / "o.tif")
+    np.testing.assert_array_equal(out[1024:1536, 1792:], part)
+    assert np.count_nonzero(out) == np.count_nonzero(part)
