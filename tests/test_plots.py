@@ -109,3 +109,27 @@ def test_atlas_picture_keeps_every_single_pixel_peak(tmp_path):
     bright = np.abs(rgb - top).sum(axis=2) < 30
     _, found = ndimage.label(bright)
     assert found == 700 + 1  # and the top of the colour bar
+
+
+def test_a_large_chunk_is_summarised_from_its_central_window(tmp_path, monkeypatch):
+    """2048-px chunks: one 1024^2 windowed FFT each, at the chunk's centre, and the log says so."""
+    import json
+
+    import daskfft.tasks
+    from daskfft.spectra import SUMMARY_WINDOW, windowed_spectrum
+
+    image = make_image((2048, 2048), np.float32, seed=9)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(256, 256))
+    seen = []
+
+    def spied(block, **kw):
+        seen.append(np.array(block, copy=True))
+        return windowed_spectrum(block, **kw)
+
+    monkeypatch.setattr(daskfft.tasks, "windowed_spectrum", spied)
+    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks", "2048",
+                 "--cluster", "threads", "-q"]) == 0
+    assert SUMMARY_WINDOW == 1024 and [b.shape for b in seen] == [(1024, 1024)]
+    np.testing.assert_array_equal(seen[0], image[512:1536, 512:1536])
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert any("central 1024 px of each 2048-px chunk" in c for c in report["choices"])

@@ -22,6 +22,7 @@ from .errors import InputError
 from .cluster import CLUSTER_KINDS
 from .outputs import output_names
 from .params import FilterSpec, Halo, json_number
+from .spectra import SUMMARY_WINDOW
 
 __all__ = ["Plan", "make_plan", "plan_grid", "working_precision"]
 
@@ -147,6 +148,10 @@ def make_plan(config):
     fmt = _output_format(config, info)
     halo = spec.halo()
     rows, cols = _chunk_grid(config, info, halo.depth, notes)
+    if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
+        notes.append(f"chunk spectra and radial power from the central {SUMMARY_WINDOW} px of "
+                     f"each {max(rows[0], cols[0])}-px chunk: what the atlas and the radial "
+                     "plot resolve, for a fraction of the FFT work")
     report = (config.cluster.kind == "mpi" if config.performance_report is None
               else config.performance_report)
     cluster, why = config.cluster.resolve(info.megapixels, performance_report=report)

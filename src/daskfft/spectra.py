@@ -11,10 +11,25 @@ import numpy as np
 from .blockwise import as_image
 
 __all__ = ["spectra", "spectra_atlas", "spectrum_block", "atlas_cell", "atlas_from_half",
+           "central_window", "SUMMARY_WINDOW",
            "radial_power", "radial_power_from", "windowed_spectrum", "log_spectrum",
            "RADIAL_EDGES", "WINDOWS"]
 
 WINDOWS = ("hann", "none")
+
+#: The run's per-chunk summaries (atlas tile, spectrum tile, radial power) look
+#: at most this many pixels along each axis, at the chunk's centre.  The atlas
+#: shows a chunk in at most 256 px and the radial plot has bins 0.011
+#: cycles/pixel wide, which a 1024-px window resolves 11 times over; on
+#: 2048-px chunks the full window made the summaries cost as much as the filter.
+SUMMARY_WINDOW = 1024
+
+
+def central_window(block, most=SUMMARY_WINDOW):
+    """The centre of ``block``, at most ``most`` pixels along each of its first two axes."""
+    slices = tuple(slice((n - min(n, most)) // 2, (n - min(n, most)) // 2 + min(n, most))
+                   for n in block.shape[:2])
+    return block[slices]
 
 
 @lru_cache(maxsize=16)

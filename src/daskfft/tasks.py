@@ -20,8 +20,8 @@ import numpy as np
 from . import io
 from .blockwise import filter_block, halo_window, pad_block
 from .filters import transfer_function
-from .spectra import (atlas_cell, atlas_from_half, log_spectrum, radial_power_from,
-                      windowed_spectrum)
+from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
+                      radial_power_from, windowed_spectrum)
 
 __all__ = ["ChunkTarget", "WindowSource", "filter_and_save", "read_filter_save", "save_filtered"]
 
@@ -116,12 +116,14 @@ def _squared_transfer(shape, cutoff, filter, order):
 
 
 def _summaries(target, index, color_in, color_out):
-    """What the requested pictures need of one chunk, all from one windowed FFT of its input."""
+    """What the requested pictures need of one chunk, all from one windowed FFT of its input
+    (of its central :data:`~daskfft.spectra.SUMMARY_WINDOW` pixels, for a larger chunk)."""
     if not (target.atlas or target.tiles or target.plots):
         return {}
     cell = {}
-    half, mean, windows = windowed_spectrum(color_in)
-    shape = color_in.shape[:2]
+    window = central_window(color_in)
+    half, mean, windows = windowed_spectrum(window)
+    shape = window.shape[:2]
     if target.tiles:
         spectrum = log_spectrum(half, shape, windows)
         if target.atlas:
