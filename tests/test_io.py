@@ -281,3 +281,32 @@ def test_tiff_made_for_tasks_is_holes_until_they_write(tmp_path):
     out = tifffile.imread(tmp_path / "o.tif")
     np.testing.assert_array_equal(out[1024:1536, 1792:], part)
     assert np.count_nonzero(out) == np.count_nonzero(part)
+
+
+def test_jpeg_ycbcr_tiff_with_overviews_is_read_at_full_size(tmp_path):
+    """The usual COG layout, written by GDAL: JPEG in YCbCr, 256-px tiles, internal overviews."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.transform import from_origin
+
+    rows, cols = np.mgrid[0:700, 0:900]
+    rgb = np.stack([127 + 100 * np.sin(cols / 30), 127 + 100 * np.cos(rows / 25),
+                    127 + 60 * np.sin((rows + cols) / 40)]).astype(np.uint8)
+    src = tmp_path / "cog.tif"
+    with rasterio.open(src, "w", driver="GTiff", width=900, height=700, count=3, dtype="uint8",
+                       tiled=True, blockxsize=256, blockysize=256, compress="JPEG",
+                       photometric="YCBCR", crs="EPSG:32633",
+                       transform=from_origin(500000, 5000000, 0.5, 0.5)) as dst:
+        dst.write(rgb)
+        dst.build_overviews([2, 4], Resampling.average)
+    assert _run(src, "-o", tmp_path / "o", "--chunks", "256", "--cutoff", "0.05",
+                "--cluster", "threads") == 0
+    decoded = tifffile.imread(src)  # level 0, decoded to RGB
+    with rasterio.open(src) as ds:
+        assert np.abs(ds.read().transpose(1, 2, 0).astype(int) - decoded).mean() < 1  # decoders
+    with rasterio.open(tmp_path / "o" / "filtered.tif") as out:
+        assert out.count == 3 and out.crs.to_epsg() == 32633
+        assert [c.name for c in out.colorinterp] == ["red", "green", "blue"]
+        got = out.read().transpose(1, 2, 0)
+    ref = np.clip(np.rint(reference_lowpass(decoded, 0.05, pad=100)), 0, 255)
+    assert np.abs(got.astype(float) - ref).max() <= 1

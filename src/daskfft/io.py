@@ -148,7 +148,10 @@ def _probe_tiff(p, fmt):
             native = (page.tilelength, page.tilewidth)
         else:
             native = (max(1, min(page.rowsperstrip or shape[0], shape[0])), shape[1] if len(shape) > 1 else 1)
-        photometric = "rgb" if page.photometric == tifffile.PHOTOMETRIC.RGB else "minisblack"
+        # JPEG-compressed YCbCr (the usual COG) is decoded to RGB.
+        rgb = page.photometric == tifffile.PHOTOMETRIC.RGB or (
+            page.photometric == tifffile.PHOTOMETRIC.YCBCR and page.compression == 7)
+        photometric = "rgb" if rgb else "minisblack"
         alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
         tags, nodata = [], None
         for code in GEO_TAGS:
@@ -230,7 +233,7 @@ def _read_region(path, fmt, window, shape):
                 if data is None:
                     import zarr
 
-                    with tif.series[0].aszarr() as store:
+                    with tif.series[0].aszarr(level=0) as store:  # a pyramid's full size
                         data = zarr.open_array(store, mode="r")[window]
         else:
             import zarr
@@ -263,13 +266,20 @@ def _tiff_segments(tif, window, shape):
     across = -(-page.imagewidth // tw)
     out = np.zeros((r1 - r0, c1 - c0, page.samplesperpixel), dtype=page.dtype)
     fh = tif.filehandle
+    # What tifffile's own segment reader passes: JPEG tables, edge tiles at full size.
+    args = {"_fullsize": page.is_tiled}
+    if page.compression in (6, 7, 34892, 33007):  # the JPEG family
+        args.update(jpegtables=page.jpegtables, jpegheader=page.keyframe.jpegheader)
+    # Fetched before any seek: tifffile builds these lazily, and building ``decode`` (on first
+    # access, which Python makes before reading the call's arguments) moves the file position.
+    offsets, counts, decode = page.dataoffsets, page.databytecounts, page.decode
     for ty in range(r0 // th, -(-r1 // th)):
         for tx in range(c0 // tw, -(-c1 // tw)):
             index = ty * across + tx
             data = None
-            if page.databytecounts[index]:  # 0: a sparse tile, left as zeros
-                fh.seek(page.dataoffsets[index])
-                data, _, seg = page.decode(fh.read(page.databytecounts[index]), index)
+            if counts[index]:  # 0: a sparse tile, left as zeros
+                fh.seek(offsets[index])
+                data, _, seg = decode(fh.read(counts[index]), index, **args)
             if data is None:
                 continue
             data = data.reshape(seg[-3:])
