@@ -165,6 +165,17 @@ def test_sample_command_writes_png_and_tiff(tmp_path, capsys):
     assert rc == 1 and "already exists" in err
 
 
+def _patch_tag(path, name, value, fmt):
+    """Overwrite the value of one tag of a TIFF's first page in place (a damaged file)."""
+    import struct
+
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags[name].valueoffset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    path.write_bytes(bytes(data))
+
+
 def _bad_inputs(tmp):
     """name -> (argv after 'run', expected message, expected exit code)."""
     png = tmp / "ok.png"
@@ -185,6 +196,15 @@ def _bad_inputs(tmp):
     inf = make_image((20, 20), np.float32)
     inf[0, 0] = np.inf
     tifffile.imwrite(tmp / "inf.tif", inf)
+    tiled = tmp / "tiled.tif"
+    tifffile.imwrite(tiled, make_image((300, 300), np.uint8), tile=(64, 64))
+    data = tiled.read_bytes()
+    (tmp / "cut.tif").write_bytes(data[: len(data) // 2])
+    tifffile.imwrite(tmp / "liar.tif", np.zeros((16, 16), np.uint8), rowsperstrip=16)
+    _patch_tag(tmp / "liar.tif", "ImageWidth", 100000, "<I")  # 512 bytes claiming 100000^2
+    _patch_tag(tmp / "liar.tif", "ImageLength", 100000, "<I")
+    tifffile.imwrite(tmp / "codec.tif", np.zeros((16, 16), np.uint8))
+    _patch_tag(tmp / "codec.tif", "Compression", 12345, "<H")
     (tmp / "afile").write_text("x")
     (tmp / "full").mkdir()
     (tmp / "full" / "filtered.png").write_bytes(b"old")
@@ -198,6 +218,11 @@ def _bad_inputs(tmp):
         "unsupported": ([str(tmp / "image.bmp")], "unsupported format '.bmp'", 1),
         "1-d": ([str(tmp / "line.tif")], "must be 2-D", 1),
         "4-d": ([str(tmp / "cube.tif")], "got shape (2, 3, 4, 5)", 1),
+        "tiff-truncated": ([str(tmp / "cut.tif")], "truncated: tile 12 of 25 ends at byte", 1),
+        "tiff-lying-header": ([str(tmp / "liar.tif")], "damaged header: 100000 x 100000 px "
+                              "needs 6250 strips, the file lists 1", 1),
+        "tiff-unknown-compression": ([str(tmp / "codec.tif")], "compression 12345 has no decoder",
+                                     1),
         "nan": ([str(tmp / "nan.tif")], "1 pixels are NaN or infinite", 1),
         "inf": ([str(tmp / "inf.tif")], "NaN or infinite", 1),
         "cutoff-zero": ([p, "--cutoff", "0"], "--cutoff: must be in (0, 0.5]", 2),
@@ -226,7 +251,7 @@ def _bad_inputs(tmp):
 
 
 CASES = ["missing", "directory", "empty", "text-as-png", "truncated", "unsupported", "1-d", "4-d",
-         "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
+         "tiff-truncated", "tiff-lying-header", "tiff-unknown-compression", "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
          "sigma-zero", "sigma-negative", "sigma-tiny", "sigma-not-gaussian", "chunks-zero",
          "chunks-negative", "depth-negative", "tol", "tol-zero", "tol-text", "order-zero",
          "boundary", "exact-nodata", "timeout-zero", "outdir-is-file",
@@ -249,6 +274,8 @@ def test_bad_input_one_line_nonzero_and_nothing_written(tmp_path, case, capsys):
     errors = [line for line in lines if "error:" in line]
     assert rc == code
     assert len(errors) == 1 and message in errors[0], err
+    if case.startswith("tiff-"):  # found by the probe: nothing else is said (no reader warnings)
+        assert len(lines) == 1, err
     assert "Traceback" not in err
     assert (_snapshot(outdir), sorted(os.listdir(tmp_path))) == before
 

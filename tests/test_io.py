@@ -186,14 +186,28 @@ def test_png_output_above_the_cap_is_refused(tmp_path, monkeypatch, capsys):
     assert _run(tmp_path / "in.png", "-o", tmp_path / "o", "--output-format", "tiff") == 0
 
 
-def test_page_stacks_and_planar_tiffs_are_refused(tmp_path, capsys):
+def test_page_stacks_are_refused(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "stack.tif", np.zeros((6, 20, 30), np.uint8))
-    tifffile.imwrite(tmp_path / "planar.tif", np.zeros((3, 20, 30), np.uint8), photometric="rgb",
-                     planarconfig="separate")
     assert _run(tmp_path / "stack.tif", "-o", tmp_path / "o") == 1
     assert "a stack of 6 pages" in capsys.readouterr().err
-    assert _run(tmp_path / "planar.tif", "-o", tmp_path / "o") == 1
-    assert "planar (band-first) samples" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", [dict(tile=(64, 64)), dict(rowsperstrip=16, compression="zlib")])
+def test_band_interleaved_tiff_is_filtered_as_its_bands(tmp_path, layout):
+    """A multispectral stack stored band after band: read band by band, bands last out."""
+    bands = make_image((5, 230, 190), np.uint16, seed=2)
+    tifffile.imwrite(tmp_path / "planar.tif", bands, planarconfig="separate",
+                     photometric="minisblack", **layout)
+    tifffile.imwrite(tmp_path / "contig.tif", bands.transpose(1, 2, 0), planarconfig="contig",
+                     photometric="minisblack", **layout)
+    for name in ("planar", "contig"):
+        assert _run(tmp_path / f"{name}.tif", "-o", tmp_path / name, "--chunks", "128",
+                    "--spectra", "none", "--no-plots") == 0
+    out = tifffile.imread(tmp_path / "planar" / "filtered.tif")
+    assert out.shape == (230, 190, 5)
+    np.testing.assert_array_equal(out, tifffile.imread(tmp_path / "contig" / "filtered.tif"))
+    ref = reference_lowpass(bands.transpose(1, 2, 0), 0.05, pad=100)
+    assert np.abs(out.astype(float) - np.clip(np.rint(ref), 0, 65535)).max() <= 1
 
 
 def test_big_sample_is_streamed_to_tiff(tmp_path, monkeypatch):

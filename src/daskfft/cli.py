@@ -276,8 +276,9 @@ def _setup_logging(args):
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose == 0 else logging.DEBUG
     logging.basicConfig(format="daskfft: %(message)s", stream=sys.stderr, force=True)
     log.setLevel(level)
-    for name in ("distributed", "bokeh", "tornado", "asyncio"):
-        # Errors inside dask reach us as exceptions and are reported once, below.
+    for name in ("distributed", "bokeh", "tornado", "asyncio", "tifffile"):
+        # Errors inside dask (or a damaged file's, found by the probe) reach us as
+        # exceptions and are reported once, below.
         logging.getLogger(name).setLevel(logging.INFO if args.verbose >= 2 else logging.CRITICAL)
 
 

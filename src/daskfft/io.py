@@ -144,6 +144,10 @@ def _probe_tiff(p, fmt):
         series = tif.series[0]
         page = series.pages[0]
         shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+        _check_segments(p, page)
+        planar = series.axes == "SYX" and len(series.pages) == 1 and page.planarconfig == 2
+        if planar:
+            shape = shape[1:] + shape[:1]  # band-interleaved: read band by band, bands last
         if page.is_tiled:
             native = (page.tilelength, page.tilewidth)
         else:
@@ -162,13 +166,39 @@ def _probe_tiff(p, fmt):
             if code == 42113:
                 nodata = _parse_nodata(value)
             tags.append((code, int(tag.dtype), tag.count, value, True))
-    if len(shape) == 3 and series.axes != "YXS":
-        what = ("planar (band-first) samples" if series.axes == "SYX"
-                else f"a stack of {shape[0]} pages")
+    if len(shape) == 3 and series.axes != "YXS" and not planar:
+        what = f"a stack of {shape[0]} pages"
         raise InputError(f"input {p}: {what} (axes {series.axes}, shape {shape}); daskfft "
                          "filters one 2-D image with its bands last (contiguous samples)")
     return ImageInfo(str(p), fmt, shape, dtype, native_chunks=native, tiled=page.is_tiled,
                      photometric=photometric, alpha=alpha, tags=tuple(tags), nodata=nodata)
+
+
+def _check_segments(p, page):
+    """Refuse, in one line, a TIFF whose pixels cannot all be read: unknown compression,
+    tiles or strips missing from its header, or lying past the end of the file."""
+    import tifffile
+
+    if page.compression != 1:
+        try:
+            tifffile.TIFF.DECOMPRESSORS[page.compression]
+        except KeyError:
+            raise InputError(f"input {p}: compression {page.compression!r} has no decoder "
+                             "here (imagecodecs has none for it)") from None
+    offsets = np.asarray(page.dataoffsets, dtype=np.int64)
+    counts = np.asarray(page.databytecounts, dtype=np.int64)
+    expected = int(np.prod(page.chunked))
+    what = "tiles" if page.is_tiled else "strips"
+    if offsets.size != expected or counts.size != expected:
+        raise InputError(f"input {p}: damaged header: {page.imagelength} x {page.imagewidth} px "
+                         f"needs {expected} {what}, the file lists {offsets.size}")
+    size = p.stat().st_size
+    past = np.flatnonzero((counts > 0) & (offsets + counts > size))
+    if past.size:
+        k = int(past[0])
+        raise InputError(f"input {p}: truncated: {what[:-1]} {k} of {expected} ends at byte "
+                         f"{int(offsets[k] + counts[k])}, past the end of the file "
+                         f"({size} bytes)")
 
 
 def _parse_nodata(value):
@@ -255,8 +285,7 @@ def _tiff_segments(tif, window, shape):
     """
     series = tif.series[0]
     page = series.pages[0]
-    if (len(series.pages) != 1 or tuple(page.shape) != tuple(series.shape)
-            or page.imagedepth != 1 or (page.samplesperpixel > 1 and page.planarconfig != 1)):
+    if len(series.pages) != 1 or tuple(page.shape) != tuple(series.shape) or page.imagedepth != 1:
         return None
     (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
     if page.is_tiled:
@@ -273,19 +302,26 @@ def _tiff_segments(tif, window, shape):
     # Fetched before any seek: tifffile builds these lazily, and building ``decode`` (on first
     # access, which Python makes before reading the call's arguments) moves the file position.
     offsets, counts, decode = page.dataoffsets, page.databytecounts, page.decode
-    for ty in range(r0 // th, -(-r1 // th)):
-        for tx in range(c0 // tw, -(-c1 // tw)):
-            index = ty * across + tx
-            data = None
-            if counts[index]:  # 0: a sparse tile, left as zeros
-                fh.seek(offsets[index])
-                data, _, seg = decode(fh.read(counts[index]), index, **args)
-            if data is None:
-                continue
-            data = data.reshape(seg[-3:])
-            y0, x0 = ty * th, tx * tw
-            a0, a1, b0, b1 = max(r0, y0), min(r1, y0 + seg[-3]), max(c0, x0), min(c1, x0 + tw)
-            out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = data[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0]
+    # Band-interleaved files hold each band's tiles after the previous band's.
+    planes = range(page.samplesperpixel) if page.planarconfig == 2 else [None]
+    per_plane = (-(-page.imagelength // th)) * across
+    for plane in planes:
+        bands = slice(None) if plane is None else slice(plane, plane + 1)
+        for ty in range(r0 // th, -(-r1 // th)):
+            for tx in range(c0 // tw, -(-c1 // tw)):
+                index = ty * across + tx + (plane or 0) * per_plane
+                data = None
+                if counts[index]:  # 0: a sparse tile, left as zeros
+                    fh.seek(offsets[index])
+                    data, _, seg = decode(fh.read(counts[index]), index, **args)
+                if data is None:
+                    continue
+                data = data.reshape(seg[-3:])
+                y0, x0 = ty * th, tx * tw
+                a0, a1 = max(r0, y0), min(r1, y0 + seg[-3])
+                b0, b1 = max(c0, x0), min(c1, x0 + tw)
+                out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0, bands] = \
+                    data[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0]
     return out.reshape(shape)
 
 
