@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import dask.array as da
 import imageio.v3 as iio
@@ -10,7 +11,7 @@ import pytest
 import tifffile
 import zarr
 
-from daskfft import io, lowpass
+from daskfft import HaloWarning, io, lowpass
 from daskfft.cli import main
 
 from reference import make_image, reference_lowpass
@@ -324,3 +325,20 @@ def test_jpeg_ycbcr_tiff_with_overviews_is_read_at_full_size(tmp_path):
         got = out.read().transpose(1, 2, 0)
     ref = np.clip(np.rint(reference_lowpass(decoded, 0.05, pad=100)), 0, 255)
     assert np.abs(got.astype(float) - ref).max() <= 1
+
+
+@pytest.mark.parametrize("filter", ["gaussian", "butterworth", "ideal"])
+def test_no_valid_pixel_becomes_nodata(filter):
+    """Isolated valid pixels in a sea of nodata, under every kernel: they stay data."""
+    rng = np.random.default_rng(4)
+    image = np.full((160, 170), -9999.0)
+    valid = rng.random(image.shape) < 0.01
+    image[valid] = rng.uniform(10, 200, valid.sum())
+    image[40:80, 50:120] = rng.uniform(10, 200, (40, 70))  # and a block of data
+    valid |= image != -9999.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HaloWarning)
+        out = lowpass(da.from_array(image, chunks=64), 0.06, filter=filter, order=2,
+                      nodata=-9999.0, depth=32 if filter == "ideal" else "auto").compute()
+    assert (out[valid] != -9999.0).all() and np.isfinite(out[valid]).all()
+    assert (out[~valid] == -9999.0).all()

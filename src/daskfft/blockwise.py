@@ -101,7 +101,9 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
     (``ducc0.fft.good_size``) by mirroring; those extra pixels lie beyond the
     halo, so they weigh on the kept pixels no more than the halo rule allows.
     With ``nodata``, the result is ``F(x * m) / F(m)`` for the data mask
-    ``m``, so holes neither darken nor brighten their neighbours.
+    ``m``, so holes neither darken nor brighten their neighbours; a valid
+    pixel on which almost no data weighs (``F(m) <= 1e-9``, possible under
+    the negative lobes of the Butterworth and ideal kernels) keeps its value.
     """
     valid = nodata_mask(block, nodata)
     x = block.astype(work_dtype, copy=valid is not None)
@@ -129,7 +131,11 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
     weight = out[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         y = out[0] / weight
-    y[~valid | ~(weight > 1e-9)] = nodata
+    # Where almost no data weighs on a valid pixel (an isolated one, under the negative
+    # lobes of a Butterworth or ideal kernel), it keeps its own value: it never becomes nodata.
+    lonely = valid & ~(weight > 1e-9)
+    y[lonely] = x[lonely]
+    y[~valid] = nodata
     return y
 
 
