@@ -133,3 +133,21 @@ def test_a_large_chunk_is_summarised_from_its_central_window(tmp_path, monkeypat
     np.testing.assert_array_equal(seen[0], image[512:1536, 512:1536])
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert any("central 1024 px of each 2048-px chunk" in c for c in report["choices"])
+
+
+@pytest.mark.parametrize("nodata", ["nan", "-9999"])
+def test_pictures_leave_nodata_out(tmp_path, nodata):
+    """A large hole of nodata neither blacks out the spectra nor empties the radial plot."""
+    image = make_image((300, 320), np.float32, seed=6)
+    image[:, :150] = np.float32(nodata)
+    image[::9, :] = np.float32(nodata)  # and some in every chunk
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(64, 64))
+    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks", "128",
+                 "--nodata", nodata, "--cluster", "threads", "-q"]) == 0
+    for name in ("spectra.png", "overview.png", "radial_spectrum.png"):
+        _not_blank(tmp_path / "o" / name)
+    atlas = iio.imread(tmp_path / "o" / "spectra.png")[..., :3].mean(axis=2)
+    assert (atlas > 60).mean() > 0.02  # the spectra of the chunks with data are drawn
+    radial = iio.imread(tmp_path / "o" / "radial_spectrum.png")[..., :3].astype(int)
+    for colour in ([31, 119, 180], [255, 127, 14]):  # the input and filtered power curves
+        assert (np.abs(radial - colour).sum(axis=2) < 40).sum() > 300

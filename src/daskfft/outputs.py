@@ -101,7 +101,8 @@ def write_pictures(out, plan, summary, crops):
     if plan.config.plots:
         crop_in, crop_out, box = crops
         plots.overview(out / "overview.png", summary["thumb_in"], summary["thumb_out"],
-                       plan.thumb, crop_in, crop_out, box, dtype=plan.info.dtype, title=label)
+                       plan.thumb, crop_in, crop_out, box, dtype=plan.info.dtype, title=label,
+                       nodata=spec.nodata)
         plots.radial_spectrum(out / "radial_spectrum.png", RADIAL_EDGES, summary["power_in"],
                               summary["power_out"], cutoff=spec.cutoff, filter=spec.filter,
                               order=spec.order, title=f"radially averaged power - {label}")

@@ -39,11 +39,25 @@ def _save(fig, path):
 def _display(x, dtype):
     """An image ready for imshow: RGB uint8 as it is, anything else as gray, 1-99.8 % stretched."""
     x = np.asarray(x)
-    if x.ndim == 3 and x.shape[2] == 3 and np.dtype(dtype) == np.uint8:
+    if x.ndim == 3 and x.shape[2] == 3 and np.dtype(dtype) == np.uint8 == x.dtype:  # no holes
         return x, {}
     g = x.astype(np.float64).mean(axis=2) if x.ndim == 3 else x.astype(np.float64)
-    lo, hi = np.percentile(g, [1, 99.8]) if g.size > 1 else (g.min(), g.max() + 1)
+    finite = g[np.isfinite(g)]
+    lo, hi = np.percentile(finite, [1, 99.8]) if finite.size > 1 else (0.0, 1.0)
     return g, {"cmap": "gray", "vmin": lo, "vmax": hi if hi > lo else lo + 1}
+
+
+def _holes(x, nodata):
+    """``x`` as float32 with NaN where it equals ``nodata`` (or is NaN)."""
+    x = np.array(x, dtype=np.float32)
+    x[np.isnan(x) if np.isnan(nodata) else x == nodata] = np.nan
+    return x
+
+
+def _limit(diff):
+    """The colour limit of a difference picture: its 99.5th percentile of magnitude."""
+    finite = np.abs(diff[np.isfinite(diff)])
+    return (float(np.percentile(finite, 99.5)) if finite.size else 0.0) or 1.0
 
 
 def _gray(x):
@@ -51,13 +65,20 @@ def _gray(x):
     return x.mean(axis=2) if x.ndim == 3 else x
 
 
-def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dtype, title):
-    """Input, filtered and their difference, whole (every ``step``-th pixel) and in a crop."""
+def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dtype, title,
+             nodata=None):
+    """Input, filtered and their difference, whole (every ``step``-th pixel) and in a crop.
+
+    Pixels equal to ``nodata`` are left blank and out of the contrast stretch.
+    """
+    if nodata is not None:
+        thumb_in, thumb_out, crop_in, crop_out = (
+            _holes(x, nodata) for x in (thumb_in, thumb_out, crop_in, crop_out))
     fig = _figure(15, 10)
     axes = fig.subplots(2, 3, gridspec_kw=dict(left=0.03, right=0.97, bottom=0.04, top=0.9,
                                                wspace=0.18, hspace=0.22))
     diff = _gray(thumb_in) - _gray(thumb_out)
-    lim = float(np.percentile(np.abs(diff), 99.5)) or 1.0
+    lim = _limit(diff)
     r0, r1, c0, c1 = crop_box
     for ax, data, name in zip(axes[0], (thumb_in, thumb_out), ("input", "filtered")):
         img, kw = _display(data, dtype)
@@ -75,7 +96,7 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
         img, kw = _display(data, dtype)
         ax.imshow(img, interpolation="nearest", extent=(c0, c1, r1, r0), **kw)
         ax.set_title(f"{name}, rows {r0}-{r1}, cols {c0}-{c1} (full resolution)", y=1.01)
-    clim = float(np.percentile(np.abs(cdiff), 99.5)) or 1.0
+    clim = _limit(cdiff)
     im = axes[1, 2].imshow(cdiff, cmap="RdBu_r", vmin=-clim, vmax=clim, interpolation="nearest",
                            extent=(c0, c1, r1, r0))
     axes[1, 2].set_title("input - filtered, crop", y=1.01)

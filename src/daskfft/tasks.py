@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io
-from .blockwise import filter_block, halo_window, pad_block
+from .blockwise import filter_block, halo_window, nodata_mask, pad_block
 from .filters import transfer_function
 from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
                       radial_power_from, windowed_spectrum)
@@ -122,6 +122,10 @@ def _summaries(target, index, color_in, color_out):
         return {}
     cell = {}
     window = central_window(color_in)
+    valid = nodata_mask(window, None if target.spec is None else target.spec.nodata)
+    if valid is not None:  # holes take the data's mean: the spectrum is the data's
+        fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
+        window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
     half, mean, windows = windowed_spectrum(window)
     shape = window.shape[:2]
     if target.tiles:
