@@ -205,6 +205,8 @@ def _bad_inputs(tmp):
     _patch_tag(tmp / "liar.tif", "ImageLength", 100000, "<I")
     tifffile.imwrite(tmp / "codec.tif", np.zeros((16, 16), np.uint8))
     _patch_tag(tmp / "codec.tif", "Compression", 12345, "<H")
+    tifffile.imwrite(tmp / "white.tif", np.zeros((16, 16), np.uint8), photometric="miniswhite")
+    tifffile.imwrite(tmp / "cmyk.tif", np.zeros((16, 16, 4), np.uint8), photometric="separated")
     (tmp / "afile").write_text("x")
     (tmp / "full").mkdir()
     (tmp / "full" / "filtered.png").write_bytes(b"old")
@@ -223,6 +225,8 @@ def _bad_inputs(tmp):
                               "needs 6250 strips, the file lists 1", 1),
         "tiff-unknown-compression": ([str(tmp / "codec.tif")], "compression 12345 has no decoder",
                                      1),
+        "tiff-miniswhite": ([str(tmp / "white.tif")], "photometric MinIsWhite (0 is white)", 1),
+        "tiff-cmyk": ([str(tmp / "cmyk.tif")], "photometric CMYK (separated)", 1),
         "nan": ([str(tmp / "nan.tif")], "1 pixels are NaN or infinite", 1),
         "inf": ([str(tmp / "inf.tif")], "NaN or infinite", 1),
         "cutoff-zero": ([p, "--cutoff", "0"], "--cutoff: must be in (0, 0.5]", 2),
@@ -251,7 +255,8 @@ def _bad_inputs(tmp):
 
 
 CASES = ["missing", "directory", "empty", "text-as-png", "truncated", "unsupported", "1-d", "4-d",
-         "tiff-truncated", "tiff-lying-header", "tiff-unknown-compression", "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
+         "tiff-truncated", "tiff-lying-header", "tiff-unknown-compression", "tiff-miniswhite",
+         "tiff-cmyk", "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
          "sigma-zero", "sigma-negative", "sigma-tiny", "sigma-not-gaussian", "chunks-zero",
          "chunks-negative", "depth-negative", "tol", "tol-zero", "tol-text", "order-zero",
          "boundary", "exact-nodata", "timeout-zero", "outdir-is-file",

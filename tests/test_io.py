@@ -342,3 +342,20 @@ def test_no_valid_pixel_becomes_nodata(filter):
                       nodata=-9999.0, depth=32 if filter == "ideal" else "auto").compute()
     assert (out[valid] != -9999.0).all() and np.isfinite(out[valid]).all()
     assert (out[~valid] == -9999.0).all()
+
+
+def test_palette_tiff_is_filtered_as_its_colours(tmp_path):
+    """Palette indices are not brightness: each becomes its colour, then the colours are filtered."""
+    rng = np.random.default_rng(8)
+    index = np.repeat(np.repeat(rng.integers(0, 256, (15, 17), dtype=np.uint8), 10, 0), 10, 1)
+    colormap = (rng.integers(0, 256, (3, 256)) * 257).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "palette.tif", index, photometric="palette", colormap=colormap,
+                     tile=(64, 64))
+    rgb = (colormap.T // 257).astype(np.uint8)[index]
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb", tile=(64, 64))
+    for name in ("palette", "rgb"):
+        assert _run(tmp_path / f"{name}.tif", "-o", tmp_path / name, "--chunks", "128",
+                    "--spectra", "none", "--no-plots") == 0
+    out = tifffile.imread(tmp_path / "palette" / "filtered.tif")
+    assert out.shape == (150, 170, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, tifffile.imread(tmp_path / "rgb" / "filtered.tif"))

@@ -152,8 +152,12 @@ def _probe_tiff(p, fmt):
             native = (page.tilelength, page.tilewidth)
         else:
             native = (max(1, min(page.rowsperstrip or shape[0], shape[0])), shape[1] if len(shape) > 1 else 1)
+        _check_photometric(p, page)
+        palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
+        if palette:  # indices become their colours
+            shape, dtype = shape + (3,), _palette(page).dtype
         # JPEG-compressed YCbCr (the usual COG) is decoded to RGB.
-        rgb = page.photometric == tifffile.PHOTOMETRIC.RGB or (
+        rgb = page.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.PALETTE) or (
             page.photometric == tifffile.PHOTOMETRIC.YCBCR and page.compression == 7)
         photometric = "rgb" if rgb else "minisblack"
         alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
@@ -166,12 +170,37 @@ def _probe_tiff(p, fmt):
             if code == 42113:
                 nodata = _parse_nodata(value)
             tags.append((code, int(tag.dtype), tag.count, value, True))
-    if len(shape) == 3 and series.axes != "YXS" and not planar:
+    if len(shape) == 3 and series.axes != "YXS" and not (planar or palette):
         what = f"a stack of {shape[0]} pages"
         raise InputError(f"input {p}: {what} (axes {series.axes}, shape {shape}); daskfft "
                          "filters one 2-D image with its bands last (contiguous samples)")
     return ImageInfo(str(p), fmt, shape, dtype, native_chunks=native, tiled=page.is_tiled,
                      photometric=photometric, alpha=alpha, tags=tuple(tags), nodata=nodata)
+
+
+def _check_photometric(p, page):
+    """Refuse, in one line, the colour models whose numbers are not brightness or RGB."""
+    import tifffile
+
+    refused = {
+        tifffile.PHOTOMETRIC.MINISWHITE: "MinIsWhite (0 is white): filtering it as brightness "
+                                         "would be right, but every picture would be inverted",
+        tifffile.PHOTOMETRIC.SEPARATED: "CMYK (separated) is not brightness or RGB",
+        tifffile.PHOTOMETRIC.CIELAB: "CIELab is not brightness or RGB",
+    }
+    why = refused.get(page.photometric)
+    if why is None and page.photometric == tifffile.PHOTOMETRIC.YCBCR and page.compression != 7:
+        why = "YCbCr without JPEG compression is not decoded to RGB here"
+    if why is not None:
+        raise InputError(f"input {p}: photometric {why}; convert it to RGB or gray first "
+                         "(e.g. gdal_translate -expand rgb, or -co PHOTOMETRIC=RGB)")
+
+
+def _palette(page):
+    """A palette TIFF's colour map as a (2**bits, 3) lookup table: uint8 when every entry is
+    an 8-bit value scaled to 16 bits (x * 257, as GDAL writes them), else uint16."""
+    table = np.asarray(page.colormap, dtype=np.uint16).T
+    return (table // 257).astype(np.uint8) if not (table % 257).any() else table
 
 
 def _check_segments(p, page):
@@ -322,6 +351,8 @@ def _tiff_segments(tif, window, shape):
                 b0, b1 = max(c0, x0), min(c1, x0 + tw)
                 out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0, bands] = \
                     data[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0]
+    if page.photometric == 3:  # palette: each index becomes its colour
+        out = _palette(page)[out[..., 0]]
     return out.reshape(shape)
 
 
