@@ -359,3 +359,20 @@ def test_palette_tiff_is_filtered_as_its_colours(tmp_path):
     out = tifffile.imread(tmp_path / "palette" / "filtered.tif")
     assert out.shape == (150, 170, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out, tifffile.imread(tmp_path / "rgb" / "filtered.tif"))
+
+
+def test_exact_refuses_a_file_with_its_own_nodata_rather_than_ignore_it(tmp_path, capsys):
+    import rasterio
+
+    image = make_image((120, 130), np.uint8)
+    image[:30, :30] = 255
+    from rasterio.transform import from_origin
+
+    with rasterio.open(tmp_path / "in.tif", "w", driver="GTiff", width=130, height=120, count=1,
+                       dtype="uint8", nodata=255, crs="EPSG:32633",
+                       transform=from_origin(500000, 5800000, 1, 1)) as dst:
+        dst.write(image, 1)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--exact") == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "has nodata 255, which --exact cannot leave out" in err
+    assert not (tmp_path / "o").exists()
