@@ -187,3 +187,55 @@ def test_bad_arguments(image, kwargs, error, match):
     cutoff = args.pop("cutoff")
     with pytest.raises(error, match=match):
         lowpass(image, cutoff, **args)
+
+
+@pytest.mark.parametrize("method", ["blockwise", "exact"])
+def test_xarray_in_xarray_out_with_dims_coords_and_attrs(method):
+    """As rioxarray opens a raster: (band, y, x), chunked, with its CRS in a coordinate."""
+    import xarray as xr
+
+    bands = make_image((3, 90, 110), np.float64, seed=12)
+    crs = xr.DataArray(0, attrs={"crs_wkt": 'PROJCS["WGS 84 / UTM zone 33N"]'})
+    array = xr.DataArray(
+        da.from_array(bands, chunks=(3, 40, 50)), dims=("band", "y", "x"), name="ortho",
+        coords={"band": [1, 2, 3], "y": 5800000.0 - 0.5 * np.arange(90),
+                "x": 500000.0 + 0.5 * np.arange(110), "spatial_ref": crs},
+        attrs={"scale_factor": 1.0, "long_name": "reflectance"})
+    out = lowpass(array, 0.06, method=method)
+    assert isinstance(out, xr.DataArray) and isinstance(out.data, da.Array)
+    assert out.dims == array.dims and out.name == "ortho" and out.attrs == array.attrs
+    for name in ("band", "y", "x"):
+        np.testing.assert_array_equal(out[name], array[name])
+    assert out["spatial_ref"].attrs == crs.attrs
+    same_chunks = da.from_array(bands.transpose(1, 2, 0), chunks=(40, 50, 3))
+    expected = lowpass(same_chunks, 0.06, method=method).compute()
+    np.testing.assert_allclose(out.values, expected.transpose(2, 0, 1), rtol=0, atol=1e-12)
+
+
+def test_xarray_with_two_band_dims_is_refused():
+    import xarray as xr
+    array = xr.DataArray(np.zeros((2, 3, 20, 20)), dims=("time", "band", "y", "x"))
+    with pytest.raises(ValueError, match="at most one band dim"):
+        lowpass(array, 0.1)
+
+
+def test_rioxarray_geotiff_filtered_and_written_back_with_its_georeferencing(tmp_path):
+    import rasterio
+    import rioxarray
+    from rasterio.transform import from_origin
+
+    bands = make_image((3, 200, 260), np.uint8, seed=13)
+    transform = from_origin(500000.0, 5800000.0, 0.5, 0.5)
+    with rasterio.open(tmp_path / "in.tif", "w", driver="GTiff", width=260, height=200,
+                       count=3, dtype="uint8", crs="EPSG:32633", transform=transform) as dst:
+        dst.write(bands)
+    ortho = rioxarray.open_rasterio(tmp_path / "in.tif", chunks={"band": 3, "y": 128, "x": 128})
+    smooth = lowpass(ortho, 0.05)
+    assert smooth.dims == ("band", "y", "x") and smooth.rio.crs.to_epsg() == 32633
+    smooth.rio.to_raster(tmp_path / "out.tif", tiled=True)
+    with rasterio.open(tmp_path / "out.tif") as out:
+        assert out.crs.to_epsg() == 32633 and out.transform == transform
+        got = out.read()
+    same_chunks = da.from_array(bands.transpose(1, 2, 0), chunks=(128, 128, 3))
+    expected = lowpass(same_chunks, 0.05).compute().transpose(2, 0, 1)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)

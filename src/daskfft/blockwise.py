@@ -7,6 +7,7 @@ trims the halo again.
 
 from __future__ import annotations
 
+import sys
 import warnings
 import dask.array as da
 import ducc0
@@ -176,10 +177,14 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
 
     Parameters
     ----------
-    image : numpy.ndarray or dask.array.Array
+    image : numpy.ndarray, dask.array.Array or xarray.DataArray
         2-D ``(rows, cols)`` or 3-D ``(rows, cols, channels)``, channels last.
         A dask array keeps its chunks (the channel axis is never split); a
-        NumPy array is cut into chunks of ``DEFAULT_CHUNKS`` pixels.
+        NumPy array is cut into chunks of ``DEFAULT_CHUNKS`` pixels.  A
+        DataArray (e.g. ``rioxarray.open_rasterio(path, chunks=...)``) is
+        filtered over its "y" and "x" dims (else its last two), any other
+        dim being the bands, and comes back a DataArray with the same dims,
+        coords (the CRS among them) and attrs.
     cutoff : float
         ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``.
     filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
@@ -211,9 +216,9 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
 
     Returns
     -------
-    dask.array.Array
+    dask.array.Array or xarray.DataArray
         Lazy, same shape and chunks as ``image``; float32 for float32 input,
-        float64 for everything else.
+        float64 for everything else.  A DataArray for a DataArray.
 
     Raises
     ------
@@ -251,7 +256,27 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     """
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
                       depth=depth, method=method, nodata=nodata)
+    xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
+    if xr is not None and isinstance(image, xr.DataArray):
+        return _on_dataarray(image, lambda data: lowpass_spec(data, spec))
     return lowpass_spec(image, spec)
+
+
+def _on_dataarray(array, fn):
+    """``fn`` of an xarray.DataArray's data, rows and columns first and any band last; the
+    result is a DataArray with the input's dims (in their order), coords, attrs and name.
+
+    The rows and columns are the dims named "y" and "x" where there are such (as
+    rioxarray names them, after "band"), else the last two.
+    """
+    dims = array.dims
+    spatial = ("y", "x") if {"y", "x"} <= set(dims) else dims[-2:]
+    others = tuple(d for d in dims if d not in spatial)
+    if len(others) > 1:
+        raise ValueError(f"`image` must have rows, columns and at most one band dim, got dims "
+                         f"{dims}")
+    arranged = array.transpose(*spatial, *others)
+    return arranged.copy(data=fn(arranged.data)).transpose(*dims)
 
 
 def work_dtype(dtype):
