@@ -245,7 +245,6 @@ def _bad_inputs(tmp):
         "tol-text": ([p, "--tol", "small"], "--tol: expected a tolerance, got 'small'", 2),
         "order-zero": ([p, "--filter", "butterworth", "--order", "0"], "--order: must be", 2),
         "boundary": ([p, "--boundary", "mirror"], "--boundary: expected a boundary", 2),
-        "exact-nodata": ([p, "--exact", "--nodata", "0"], "`nodata` needs the block-wise", 2),
         "timeout-zero": ([p, "--connect-timeout", "0"], "--connect-timeout: must be a positive",
                          2),
         "outdir-is-file": ([p, "-o", str(tmp / "afile")], "exists and is not a directory", 1),
@@ -259,7 +258,7 @@ CASES = ["missing", "directory", "empty", "text-as-png", "truncated", "unsupport
          "tiff-cmyk", "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
          "sigma-zero", "sigma-negative", "sigma-tiny", "sigma-not-gaussian", "chunks-zero",
          "chunks-negative", "depth-negative", "tol", "tol-zero", "tol-text", "order-zero",
-         "boundary", "exact-nodata", "timeout-zero", "outdir-is-file",
+         "boundary", "timeout-zero", "outdir-is-file",
          "outdir-under-file", "outputs-exist"]
 
 

@@ -70,7 +70,7 @@ def test_no_block_of_the_plan_is_larger_than_a_band():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"method": "fast"}, "`method`"),
-    ({"method": "exact", "nodata": 0}, "nodata"),
+    ({"method": "exact", "boundary": "mirror"}, "`boundary`"),
 ])
 def test_bad_method_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -207,3 +207,23 @@ def test_sigma_one_gets_a_short_halo_and_a_bound_above_the_measured_deviation(tm
     assert halo["expected_max_deviation"] <= 2e-6
     measured = halo["measured_deviation"]
     assert measured["max_relative"] <= bound
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "nearest", 3.5])
+@pytest.mark.parametrize("shape", [(90, 80), (70, 60, 3)])
+def test_exact_with_nodata_equals_whole_image_normalised_convolution(boundary, shape):
+    image = make_image(shape, np.float64, seed=9)
+    holes = np.random.default_rng(1).random(shape) < 0.1
+    holes[5:25, 10:40] = True
+    image[holes] = np.nan
+    out = lowpass(da.from_array(image, chunks=(40, 35) + shape[2:]), 0.08, method="exact",
+                  nodata=float("nan"), boundary=boundary).compute()
+    num = reference_lowpass(np.where(holes, 0, image), 0.08, pad=100, boundary=boundary)
+    den = reference_lowpass((~holes).astype(float), 0.08, pad=100,
+                            boundary=1.0 if isinstance(boundary, float) else boundary)
+    bound = 2e-6 * np.nanmax(np.abs(image))  # 2 tol max|image|: the padding is the halo rule's
+    np.testing.assert_allclose(out[~holes], (num / den)[~holes], rtol=0, atol=bound)
+    assert np.isnan(out[holes]).all()
+    blockwise = lowpass(da.from_array(image, chunks=(40, 35) + shape[2:]), 0.08,
+                        nodata=float("nan"), boundary=boundary).compute()
+    np.testing.assert_allclose(out[~holes], blockwise[~holes], rtol=0, atol=2 * bound)

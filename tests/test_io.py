@@ -361,18 +361,29 @@ def test_palette_tiff_is_filtered_as_its_colours(tmp_path):
     np.testing.assert_array_equal(out, tifffile.imread(tmp_path / "rgb" / "filtered.tif"))
 
 
-def test_exact_refuses_a_file_with_its_own_nodata_rather_than_ignore_it(tmp_path, capsys):
+def test_exact_honours_a_files_own_nodata(tmp_path):
+    """--exact on a GeoTIFF with nodata 255: holes stay 255, no valid pixel changes into it,
+    and the data equal a whole-image normalised convolution."""
     import rasterio
-
-    image = make_image((120, 130), np.uint8)
-    image[:30, :30] = 255
     from rasterio.transform import from_origin
 
+    image = (make_image((120, 130), np.uint8, seed=3) * 0.78).astype(np.uint8)  # <= 199
+    holes = np.zeros(image.shape, bool)
+    holes[:30, :30] = holes[60:64, 70:120] = True
+    image[holes] = 255
     with rasterio.open(tmp_path / "in.tif", "w", driver="GTiff", width=130, height=120, count=1,
                        dtype="uint8", nodata=255, crs="EPSG:32633",
                        transform=from_origin(500000, 5800000, 1, 1)) as dst:
         dst.write(image, 1)
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--exact") == 1
-    err = capsys.readouterr().err
-    assert err.count("error:") == 1 and "has nodata 255, which --exact cannot leave out" in err
-    assert not (tmp_path / "o").exists()
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--exact", "--chunks", "64") == 0
+    with rasterio.open(tmp_path / "o" / "filtered.tif") as out:
+        assert out.nodata == 255
+        got = out.read(1)
+    assert (got[holes] == 255).all() and (got[~holes] != 255).all()
+    num = reference_lowpass(np.where(holes, 0, image), 0.05, pad=100)
+    den = reference_lowpass((~holes).astype(float), 0.05, pad=100)
+    with np.errstate(divide="ignore", invalid="ignore"):  # deep in the holes, no data at all
+        ref = np.rint(num / den)
+    assert np.abs(got[~holes] - ref[~holes]).max() <= 1
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["method"] == "exact" and report["filter"]["nodata"] == 255

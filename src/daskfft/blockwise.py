@@ -212,7 +212,9 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
         filter to rounding, for every filter including ``"ideal"``; costs two
         rechunks of the whole image.  ``depth`` is then unused; boundaries
         other than ``"periodic"`` pad the image by the kernel's reach first
-        (1024 px for ``"ideal"``).  ``nodata`` needs ``"blockwise"``.
+        (1024 px for ``"ideal"``).  ``nodata`` works with both, by
+        normalised convolution (the exact method then filters data and mask
+        together).
 
     Returns
     -------
@@ -291,8 +293,13 @@ def lowpass_spec(image, spec):
     if spec.method == "exact":
         from .exact import lowpass_exact
 
-        return lowpass_exact(image, spec.cutoff, filter=spec.filter, order=spec.order,
-                             tol=spec.tol, boundary=spec.boundary, dtype=dtype)
+        def exact(x, boundary):
+            return lowpass_exact(x, spec.cutoff, filter=spec.filter, order=spec.order,
+                                 tol=spec.tol, boundary=boundary, dtype=dtype)
+
+        if spec.nodata is None:
+            return exact(image, spec.boundary)
+        return _exact_without_nodata(image, spec.nodata, spec.boundary, exact, dtype)
     halo = spec.halo()
     if halo.warning:
         warnings.warn(HaloWarning(halo.warning, depth=halo.depth, deviation=halo.deviation),
@@ -303,6 +310,27 @@ def lowpass_spec(image, spec):
     if out.chunks != image.chunks:
         out = out.rechunk(image.chunks)
     return out
+
+
+def _exact_without_nodata(image, nodata, boundary, exact, dtype):
+    """The exact filter by normalised convolution, ``F(x*m) / F(m)``, as :func:`filter_block`
+    does it chunk by chunk: holes stay ``nodata``, and a valid pixel on which almost no data
+    weighs keeps its value.  Data and mask go through one exact pass as channels, unless a
+    constant boundary extends them differently (the mask's boundary is data, 1)."""
+    valid = ~da.isnan(image) if np.isnan(nodata) else image != nodata
+    x = da.where(valid, image, 0).astype(dtype)
+    m = valid.astype(dtype)
+    if isinstance(boundary, str):
+        both = exact(da.concatenate([x[..., None], m[..., None]], axis=-1)
+                     if image.ndim == 2 else da.concatenate([x, m], axis=2), boundary)
+        half = 1 if image.ndim == 2 else image.shape[2]
+        num, weight = both[..., :half], both[..., half:]
+        if image.ndim == 2:
+            num, weight = num[..., 0], weight[..., 0]
+    else:
+        num, weight = exact(x, boundary), exact(m, 1.0)
+    y = da.where(weight > 1e-9, num / da.where(weight > 1e-9, weight, 1), x)
+    return da.where(valid, y, np.asarray(nodata, dtype)).rechunk(image.chunks)
 
 
 def overlap_map(func, image, depth, boundary, *, trim=True, **kwargs):

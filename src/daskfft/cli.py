@@ -160,7 +160,8 @@ def _add_filter(run):
     flt.add_argument("--exact", action="store_true",
                      help="one FFT over the whole image, done in chunks: equal to a whole-image "
                           "filter for every filter (ideal included), at the cost of two "
-                          "rechunks of the image (default: block-wise with halos)")
+                          "rechunks of the image (twice the data with --nodata) "
+                          "(default: block-wise with halos)")
     flt.add_argument("--nodata", type=_arg(check_nodata, "number"), metavar="V",
                      help="no-data value: such pixels are left out of the filter and stay V "
                           "(default: the input's own, e.g. a GeoTIFF's GDAL_NODATA; 'nan' allowed)")

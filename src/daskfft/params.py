@@ -134,8 +134,6 @@ class FilterSpec:
                        order=check_order(self.order), tol=check_tol(self.tol),
                        boundary=check_boundary(self.boundary), depth=check_depth(self.depth),
                        method=check_method(self.method), nodata=check_nodata(self.nodata))
-        if checked["method"] == "exact" and checked["nodata"] is not None:
-            raise ValueError('`nodata` needs the block-wise method, not method="exact"')
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 

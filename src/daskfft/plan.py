@@ -180,9 +180,6 @@ def _source_info(config):
 def _resolve_nodata(config, info):
     spec = config.filter
     if spec.nodata is None and info.nodata is not None:
-        if spec.method == "exact":
-            raise InputError(f"input {config.input}: has nodata {info.nodata:g}, which --exact "
-                             "cannot leave out; use the block-wise method (no --exact)")
         spec = spec.replace(nodata=info.nodata)
     elif spec.nodata is not None and info.tags:  # the output's GDAL_NODATA says the value used
         tags = [t for t in info.tags if t[0] != 42113]
@@ -259,7 +256,8 @@ def _measure(config, halo, notes):
     if config.measure_deviation and config.filter.nodata is None and halo.needed is None:
         return "exact"
     if config.measure_deviation:
-        notes.append("--measure-deviation is unused: the exact filter cannot leave out nodata")
+        notes.append("--measure-deviation is unused with nodata: its full exact comparison "
+                     "does not leave the holes out")
     if halo.narrower_than_tol_asks:
         notes.append("the deviation from a whole-image filter is bounded, not measured: "
                      "--measure-deviation measures it (a full exact pass), or --exact "
