@@ -129,15 +129,19 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
                                                    p1 : p1 + block.shape[1]])
     if valid is None:
         return out[0]
-    weight = out[1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = out[0] / weight
-    # Where almost no data weighs on a valid pixel (an isolated one, under the negative
-    # lobes of a Butterworth or ideal kernel), it keeps its own value: it never becomes nodata.
-    lonely = valid & ~(weight > 1e-9)
-    y[lonely] = x[lonely]
-    y[~valid] = nodata
-    return y
+    return normalised(out[0], out[1], x, valid, nodata)
+
+
+def normalised(num, weight, x, valid, nodata):
+    """``num / weight`` (``F(x * m) / F(m)``) where data weighs, the pixel's own value ``x``
+    where almost none does, ``nodata`` where ``valid`` is False; NumPy or dask arrays.
+
+    A valid pixel on which almost no data weighs (an isolated one, under the negative
+    lobes of a Butterworth or ideal kernel) so never becomes nodata.
+    """
+    enough = weight > 1e-9
+    y = np.where(enough, num / np.where(enough, weight, 1), x)
+    return np.where(valid, y, np.asarray(nodata, dtype=y.dtype))
 
 
 def as_image(image, chunks=DEFAULT_CHUNKS):
@@ -313,10 +317,9 @@ def lowpass_spec(image, spec):
 
 
 def _exact_without_nodata(image, nodata, boundary, exact, dtype):
-    """The exact filter by normalised convolution, ``F(x*m) / F(m)``, as :func:`filter_block`
-    does it chunk by chunk: holes stay ``nodata``, and a valid pixel on which almost no data
-    weighs keeps its value.  Data and mask go through one exact pass as channels, unless a
-    constant boundary extends them differently (the mask's boundary is data, 1)."""
+    """The exact filter by normalised convolution (:func:`normalised`), as
+    :func:`filter_block` does it chunk by chunk.  Data and mask go through one exact pass as
+    channels, unless a constant boundary extends them differently (the mask's is data, 1)."""
     valid = ~da.isnan(image) if np.isnan(nodata) else image != nodata
     x = da.where(valid, image, 0).astype(dtype)
     m = valid.astype(dtype)
@@ -329,8 +332,7 @@ def _exact_without_nodata(image, nodata, boundary, exact, dtype):
             num, weight = num[..., 0], weight[..., 0]
     else:
         num, weight = exact(x, boundary), exact(m, 1.0)
-    y = da.where(weight > 1e-9, num / da.where(weight > 1e-9, weight, 1), x)
-    return da.where(valid, y, np.asarray(nodata, dtype)).rechunk(image.chunks)
+    return normalised(num, weight, x, valid, nodata).rechunk(image.chunks)
 
 
 def overlap_map(func, image, depth, boundary, *, trim=True, **kwargs):
