@@ -103,13 +103,7 @@ def atlas_from_half(half, shape, windows, *, cell):
     f = [n // cell if n % cell == 0 and n > cell else 0 for n in shape]
     if not all(f) or any((n // 2) % k for n, k in zip(shape, f)):
         return atlas_cell(log_spectrum(half, shape, windows), cell=cell)
-    full = _full_magnitude(half, shape)
-    # Rows as a reduction over a middle axis, columns as strided maxima: numpy's
-    # max over a short last axis is several times slower than either.
-    rows = full.reshape(cell, f[0], shape[1]).max(axis=1)
-    pooled = rows[:, 0 :: f[1]].copy()
-    for k in range(1, f[1]):
-        np.maximum(pooled, rows[:, k :: f[1]], out=pooled)
+    pooled = atlas_cell(_full_magnitude(half, shape), cell=cell)
     pooled = np.roll(pooled, ((shape[0] // 2) // f[0], (shape[1] // 2) // f[1]), axis=(0, 1))
     pooled /= _window_sum(windows)
     return np.log1p(pooled).astype(np.float32, copy=False)
@@ -176,10 +170,17 @@ def spectra(image, *, window="hann"):
 
 def _resample_axis(x, size, axis):
     n = x.shape[axis]
-    if n % size == 0 and n > size:  # the same max-pool, by a reshape: several times faster
-        x = np.moveaxis(x, axis, 0)
-        pooled = x.reshape((size, n // size) + x.shape[1:]).max(axis=1)
-        return np.moveaxis(pooled, 0, axis)
+    if n % size == 0 and n > size:  # the same max-pool, several times faster
+        k = n // size
+        if axis == 0:  # a reduction over a middle axis
+            return x.reshape((size, k) + x.shape[1:]).max(axis=1)
+        # Strided maxima: numpy's max over a short last axis is several times slower.
+        def every(j):
+            return x[(slice(None),) * axis + (slice(j, None, k),)]
+        pooled = every(0).copy()
+        for j in range(1, k):
+            np.maximum(pooled, every(j), out=pooled)
+        return pooled
     if n >= size:  # max-pool, so that a one-pixel peak survives shrinking
         edges = (np.arange(size) * n) // size
         return np.maximum.reduceat(x, edges, axis=axis)
