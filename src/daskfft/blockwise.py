@@ -70,7 +70,7 @@ def nodata_mask(x, nodata):
 
 
 def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), pad_mode="reflect",
-                 nodata=None):
+                 nodata=None, transfer=None):
     """Low-pass one (already haloed) block with a real FFT pair.
 
     Parameters
@@ -90,6 +90,10 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
     nodata : float, optional
         Pixels equal to it are left out (normalised convolution) and stay
         ``nodata`` in the output.
+    transfer : callable, optional
+        ``transfer(shape, dtype)``: the half-plane transfer function of an
+        FFT of ``shape``, real or complex, in place of ``cutoff``, ``filter``
+        and ``order`` (the pyramid's shifted anti-alias filter).
 
     Returns
     -------
@@ -114,7 +118,8 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
     layers = [x] if valid is None else [x, valid.astype(work_dtype)]
     rows, cols = x.shape[0] + 2 * self_pad[0], x.shape[1] + 2 * self_pad[1]
     fast = (ducc0.fft.good_size(rows, True), ducc0.fft.good_size(cols, True))
-    h = transfer_function(fast, cutoff, filter, order, np.dtype(work_dtype).type)
+    h = (transfer_function(fast, cutoff, filter, order, np.dtype(work_dtype).type)
+         if transfer is None else transfer(fast, np.dtype(work_dtype).type))
     out = []
     for i, layer in enumerate(layers):
         if any(self_pad):

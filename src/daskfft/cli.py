@@ -228,9 +228,17 @@ def _add_output(run):
     outg = run.add_argument_group("output")
     outg.add_argument("--output-format", choices=OUTPUT_FORMATS,
                       help="format of filtered.* (default: the input's; TIFF and Zarr are "
-                           "written in parts, PNG/JPEG only up to 100 Mpx)")
+                           "written in parts, PNG/JPEG only up to 100 Mpx). cog: a "
+                           "Cloud-Optimized GeoTIFF (GDAL), ome-zarr: NGFF multiscales; both "
+                           "with overviews low-passed by this engine, not averaged")
+    outg.add_argument("--co", action="append", default=[], metavar="KEY=VALUE",
+                      help="creation option of a TIFF or COG output, as GDAL names them "
+                           "(repeatable): COMPRESS=NONE|DEFLATE|LZW|ZSTD|LZMA|JPEG|WEBP, "
+                           "PREDICTOR=YES|FLOATING_POINT, LEVEL=n, QUALITY=1..100, "
+                           "BLOCKSIZE=n (multiple of 16), BIGTIFF (COG). Defaults: TIFF "
+                           "uncompressed 256-px tiles, COG DEFLATE 512-px tiles")
     outg.add_argument("--compression", choices=COMPRESSIONS,
-                      help="TIFF output compression (default: none)")
+                      help="TIFF output compression, as --co COMPRESS (zlib: DEFLATE)")
     outg.add_argument("--resume", action="store_true",
                       help="finish a run that was killed or failed, computing only its missing "
                            "chunks (same input and options)")
@@ -294,6 +302,7 @@ def _config(args, parser):
             boundary=args.boundary, nodata=args.nodata,
             method="exact" if args.exact else "blockwise", chunks=args.chunks,
             output_format=args.output_format, compression=args.compression,
+            creation_options=args.co,
             spectra=args.spectra, plots=args.plots, cluster=args.cluster, workers=args.workers,
             threads_per_worker=args.threads_per_worker,
             memory_limit=args.memory_limit or "auto", dashboard=args.dashboard,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from .blockwise import DEFAULT_CHUNKS
 from .cluster import CONNECT_TIMEOUT, ClusterSpec
 from .io import COMPRESSIONS, OUTPUT_FORMATS
-from .outputs import SPECTRA_CHOICES
+from .outputs import SPECTRA_CHOICES, parse_creation_options
 from .params import FilterSpec, check_choice, check_positive_int
 
 __all__ = ["RunConfig"]
@@ -36,6 +36,7 @@ class RunConfig:
     chunks: int = DEFAULT_CHUNKS
     output_format: str | None = None
     compression: str | None = None
+    creation_options: tuple = ()  # --co KEY=VALUE, or a dict
     spectra: str = "atlas"
     plots: bool = True
     overwrite: bool = False
@@ -55,6 +56,10 @@ class RunConfig:
             check_choice("output_format", self.output_format, OUTPUT_FORMATS)
         if self.compression is not None:
             check_choice("compression", self.compression, COMPRESSIONS)
+        co = self.creation_options
+        pairs = [f"{k}={v}" for k, v in co.items()] if isinstance(co, dict) else [
+            p if isinstance(p, str) else "=".join(map(str, p)) for p in co or ()]
+        object.__setattr__(self, "creation_options", parse_creation_options(pairs))
         check_choice("spectra", self.spectra, SPECTRA_CHOICES)
         if not isinstance(self.outdir, (str, os.PathLike)) or not str(self.outdir):
             raise ValueError(f"`outdir` must be a folder path, got {self.outdir!r}")

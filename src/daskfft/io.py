@@ -30,7 +30,8 @@ log = logging.getLogger("daskfft")
 FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
            ".zarr": "zarr"}
 #: The suffix written for each output format.
-OUTPUT_EXT = {"png": "png", "jpeg": "jpg", "tiff": "tif", "zarr": "zarr"}
+OUTPUT_EXT = {"png": "png", "jpeg": "jpg", "tiff": "tif", "cog": "tif", "zarr": "zarr",
+              "ome-zarr": "ome.zarr"}
 #: Output formats, for ``--output-format``.
 OUTPUT_FORMATS = tuple(OUTPUT_EXT)
 #: TIFF output compressions.
@@ -62,6 +63,7 @@ class ImageInfo:
     alpha: bool = False
     tags: tuple = field(default=(), compare=False)  # GeoTIFF/GDAL tags, as tifffile extratags
     nodata: float | None = None
+    pixel_size: tuple | None = field(default=None, compare=False)  # (dy, dx, unit) if known
 
     @property
     def has_alpha(self):
@@ -170,12 +172,50 @@ def _probe_tiff(p, fmt):
             if code == 42113:
                 nodata = _parse_nodata(value)
             tags.append((code, int(tag.dtype), tag.count, value, True))
+        pixel_size = _pixel_size(tif, page)
     if len(shape) == 3 and series.axes != "YXS" and not (planar or palette):
         what = f"a stack of {shape[0]} pages"
         raise InputError(f"input {p}: {what} (axes {series.axes}, shape {shape}); daskfft "
                          "filters one 2-D image with its bands last (contiguous samples)")
     return ImageInfo(str(p), fmt, shape, dtype, native_chunks=native, tiled=page.is_tiled,
-                     photometric=photometric, alpha=alpha, tags=tuple(tags), nodata=nodata)
+                     photometric=photometric, alpha=alpha, tags=tuple(tags), nodata=nodata,
+                     pixel_size=pixel_size)
+
+
+#: OME and ImageJ length units, as NGFF names them.
+_UNITS = {"nm": "nanometer", "µm": "micrometer", "um": "micrometer", "micron": "micrometer",
+          "mm": "millimeter", "cm": "centimeter", "m": "meter"}
+
+
+def _pixel_size(tif, page):
+    """``(dy, dx, unit)`` from OME-XML's PhysicalSizeY/X, or the TIFF resolution tags (in
+    centimetres or inches, or ImageJ's unit); None when the file does not say."""
+    import re
+
+    try:
+        if tif.is_ome:
+            xml = tif.ome_metadata or ""
+            size = {a: re.search(rf'PhysicalSize{a}="([0-9.eE+-]+)"', xml) for a in "YX"}
+            unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', xml)
+            if size["X"]:
+                dx = float(size["X"].group(1))
+                dy = float(size["Y"].group(1)) if size["Y"] else dx
+                return dy, dx, _UNITS.get(unit.group(1) if unit else "µm", "micrometer")
+        xres, yres = page.tags.get(282), page.tags.get(283)
+        if xres is None or yres is None:
+            return None
+        per_x, per_y = (v[0] / v[1] for v in (xres.value, yres.value))
+        where = int(page.tags[296].value) if 296 in page.tags else 2
+        if where == 3:  # pixels per centimetre
+            return 1e4 / per_y, 1e4 / per_x, "micrometer"
+        if where == 2 and not tif.is_imagej and (per_x, per_y) != (72.0, 72.0):
+            return 25400 / per_y, 25400 / per_x, "micrometer"
+        unit = (tif.imagej_metadata or {}).get("unit") if tif.is_imagej else None
+        if unit in _UNITS:
+            return 1 / per_y, 1 / per_x, _UNITS[unit]
+    except (ValueError, ZeroDivisionError, TypeError, KeyError, AttributeError):
+        pass
+    return None
 
 
 def _check_photometric(p, page):
@@ -435,7 +475,7 @@ def write_image(path, array, fmt):
 
 
 def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=(),
-               compression=None, band=None):
+               compression=None, band=None, tile=TIFF_TILE, compressionargs=None, predictor=None):
     """Stream a tiled BigTIFF to ``path``, one band of tile rows at a time.
 
     Parameters
@@ -448,10 +488,12 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
         tifffile ``extratags`` (the GeoTIFF tags of the input).
     compression : str, optional
         tifffile's compression name, e.g. "zlib"; None for none.
+    tile, compressionargs, predictor
+        The tile edge, and tifffile's ``compressionargs`` and ``predictor``.
     """
     import tifffile
 
-    th = tw = TIFF_TILE
+    th = tw = tile
     band = max(th, (band or 4 * th) // th * th)
 
     def tiles():
@@ -461,8 +503,8 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
                 for c in range(0, shape[1], tw):
                     yield data[r : r + th, c : c + tw]
 
-    tifffile.imwrite(path, tiles(), **_tiff_options(shape, dtype, photometric, alpha, tags,
-                                                    compression, (th, tw)))
+    tifffile.imwrite(path, tiles(), compressionargs=compressionargs, predictor=predictor,
+                     **_tiff_options(shape, dtype, photometric, alpha, tags, compression, (th, tw)))
 
 
 def _tiff_options(shape, dtype, photometric, alpha, tags, compression, tile):
@@ -514,44 +556,51 @@ class _HolesForZeros(io.FileIO):
 
     tifffile writes an empty tiled image as zero tiles; as holes they cost no
     disk and no time (measured: 0.12-0.23 s for 256 MiB of zeros), read back
-    as zeros, and the tasks fill them in place.
+    as zeros, and the tasks fill them in place.  The file is extended over
+    each hole at once (a sparse ``truncate``), so that a writer seeking to its
+    end, as tifffile does between pages, lands after it.
     """
 
     def __init__(self, path):
         super().__init__(path, "w+")
-        self._end = 0
 
     def write(self, data):
         view = memoryview(data).cast("B")
         if view.nbytes >= 4096 and not np.frombuffer(view, np.uint8).any():
-            self.seek(view.nbytes, os.SEEK_CUR)
+            end = self.seek(view.nbytes, os.SEEK_CUR)
+            if os.fstat(self.fileno()).st_size < end:
+                self.truncate(end)
         else:
             super().write(view)
-        self._end = max(self._end, self.tell())
         return view.nbytes
 
-    def close(self):
-        if not self.closed and os.fstat(self.fileno()).st_size < self._end:
-            self.truncate(self._end)  # a hole at the end still counts
-        super().close()
 
+def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags=(),
+                overviews=()):
+    """An uncompressed tiled BigTIFF of zeros (as holes), for tasks to fill in place; its layout.
 
-def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags=()):
-    """An uncompressed tiled BigTIFF of zeros (as holes), for tasks to fill in place; its layout."""
+    ``overviews``: shapes of reduced-resolution pages after the first (TIFF's
+    NewSubfileType 1), which GDAL reads as the image's internal overviews.
+    """
     import tifffile
 
-    with _HolesForZeros(path) as fh:
-        tifffile.imwrite(fh, **_tiff_options(shape, dtype, photometric, alpha, tags, None,
-                                             (tile, tile)))
+    with _HolesForZeros(path) as fh, tifffile.TiffWriter(fh, bigtiff=True) as tif:
+        for k, level in enumerate([shape, *overviews]):
+            options = _tiff_options(level, dtype, photometric, alpha, () if k else tags, None,
+                                    (tile, tile))
+            del options["bigtiff"]
+            if overviews:  # no tifffile shape JSON or name for GDAL to carry into a COG
+                options.update(metadata=None, software=False)
+            tif.write(subfiletype=1 if k else 0, **options)
     return tiff_layout(path)
 
 
-def tiff_layout(path):
-    """The :class:`TiffLayout` of a TIFF made by :func:`create_tiff`."""
+def tiff_layout(path, page=0):
+    """The :class:`TiffLayout` of page ``page`` of a TIFF made by :func:`create_tiff`."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
+        page = tif.pages[page]
         offsets = np.asarray(page.dataoffsets, dtype=np.int64)
         size = int(page.databytecounts[0])
         across = -(-page.imagewidth // page.tilewidth)

@@ -7,24 +7,159 @@ and published into OUTDIR only when all of it is complete.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import io
 
-__all__ = ["SPECTRA_CHOICES", "output_names", "finalize", "staged", "write_pictures"]
+__all__ = ["SPECTRA_CHOICES", "CREATION_KEYS", "COMPRESS_CHOICES", "parse_creation_options",
+           "creation_options", "tifffile_options", "output_names", "full_size", "channel_first",
+           "create_stores", "read_full_size", "build_overviews", "write_cog",
+           "write_ome_zarr_metadata", "sample_format", "finalize", "staged", "write_pictures"]
 
 #: Which spectra pictures a run writes: the atlas, one PNG per chunk, both, or none.
 SPECTRA_CHOICES = ("atlas", "chunks", "all", "none")
+
+#: ``--co KEY=VALUE`` keys, after GDAL's GTiff and COG drivers, and the formats taking each.
+CREATION_KEYS = {"COMPRESS": ("tiff", "cog"), "PREDICTOR": ("tiff", "cog"),
+                 "LEVEL": ("tiff", "cog"), "QUALITY": ("tiff", "cog"),
+                 "BLOCKSIZE": ("tiff", "cog"), "BIGTIFF": ("cog",)}
+#: COMPRESS values, and the range of LEVEL each takes (None: no LEVEL).
+COMPRESS_CHOICES = {"NONE": None, "DEFLATE": (1, 9), "LZW": None, "ZSTD": (1, 22),
+                    "LZMA": (0, 9), "JPEG": None, "WEBP": None}
+#: tifffile's name of each COMPRESS value.
+_TIFFFILE_COMPRESS = {"NONE": None, "DEFLATE": "zlib", "LZW": "lzw", "ZSTD": "zstd",
+                      "LZMA": "lzma", "JPEG": "jpeg", "WEBP": "webp"}
+_PREDICTORS = {"NO": "NO", "NONE": "NO", "1": "NO", "YES": "STANDARD", "STANDARD": "STANDARD",
+               "2": "STANDARD", "FLOATING_POINT": "FLOATING_POINT", "3": "FLOATING_POINT"}
+
+
+def parse_creation_options(pairs):
+    """``KEY=VALUE`` strings (``--co``) as a sorted tuple of (KEY, VALUE), upper case.
+
+    Only the syntax, the keys and each value on its own are checked here
+    (a bad one is a usage error); :func:`creation_options` checks them
+    against the output's format and pixels.
+    """
+    options = {}
+    for pair in pairs or ():
+        key, sep, value = str(pair).partition("=")
+        key, value = key.strip().upper(), value.strip().upper()
+        if not sep or not key or not value:
+            raise ValueError(f"`--co` takes KEY=VALUE, got {pair!r}")
+        if key not in CREATION_KEYS:
+            raise ValueError(f"`--co {key}` is not a creation option here; use one of "
+                             f"{', '.join(CREATION_KEYS)}")
+        if key in options and options[key] != value:
+            raise ValueError(f"`--co {key}` given twice: {options[key]} and {value}")
+        if key == "COMPRESS" and value not in COMPRESS_CHOICES:
+            raise ValueError(f"`--co COMPRESS` must be one of {', '.join(COMPRESS_CHOICES)}, "
+                             f"got {value}")
+        if key == "PREDICTOR" and value not in _PREDICTORS:
+            raise ValueError(f"`--co PREDICTOR` must be one of {', '.join(_PREDICTORS)}, "
+                             f"got {value}")
+        if key == "BIGTIFF" and value not in ("YES", "NO", "IF_NEEDED", "IF_SAFER"):
+            raise ValueError(f"`--co BIGTIFF` must be YES, NO, IF_NEEDED or IF_SAFER, got {value}")
+        if key in ("LEVEL", "QUALITY", "BLOCKSIZE") and not value.isdigit():
+            raise ValueError(f"`--co {key}` must be a whole number, got {value}")
+        if key == "QUALITY" and not 1 <= int(value) <= 100:
+            raise ValueError(f"`--co QUALITY` must be in 1..100, got {value}")
+        if key == "BLOCKSIZE" and (int(value) % 16 or not 16 <= int(value) <= 4096):
+            raise ValueError(f"`--co BLOCKSIZE` must be a multiple of 16 in 16..4096, got {value}")
+        options[key] = value
+    return tuple(sorted(options.items()))
+
+
+def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=None):
+    """The creation options of an output, checked against its format and pixels.
+
+    Parameters
+    ----------
+    fmt : str
+        The output format.
+    options : tuple of (str, str)
+        From :func:`parse_creation_options`.
+    dtype, bands, alpha
+        The output's pixels: numpy dtype, number of channels, whether the last is alpha.
+    compression : str, optional
+        ``--compression`` ("none" or "zlib"), the older spelling of ``COMPRESS``.
+
+    Returns
+    -------
+    dict
+        KEY -> VALUE, with COMPRESS (DEFLATE for a COG, else NONE) filled in, and
+        a COG's BLOCKSIZE (512).  A TIFF without BLOCKSIZE gets tiles that
+        suit its chunks (:attr:`daskfft.plan.Plan.tiff_tile`).
+
+    Raises
+    ------
+    InputError
+        One line naming the option and why it does not apply to this output.
+    """
+    from .errors import InputError
+
+    opts = dict(options)
+    if compression is not None and fmt in ("tiff", "cog"):
+        given = {"none": "NONE", "zlib": "DEFLATE"}[compression]
+        if opts.setdefault("COMPRESS", given) != given:
+            raise InputError(f"output: --compression {compression} and --co "
+                             f"COMPRESS={opts['COMPRESS']} disagree; give one")
+    for key in opts:
+        if fmt not in CREATION_KEYS[key]:
+            raise InputError(f"output: --co {key} does not apply to {fmt} output (it applies "
+                             f"to {' and '.join(CREATION_KEYS[key])})")
+    if fmt not in ("tiff", "cog"):
+        return opts
+    opts.setdefault("COMPRESS", "DEFLATE" if fmt == "cog" else "NONE")
+    if fmt == "cog":
+        opts.setdefault("BLOCKSIZE", "512")
+    comp, dtype = opts["COMPRESS"], np.dtype(dtype)
+    color = bands - bool(alpha)
+    if comp == "JPEG" and (dtype != np.uint8 or color not in (1, 3)):
+        raise InputError(f"output: --co COMPRESS=JPEG holds 8-bit gray or RGB, not {dtype} "
+                         f"with {bands} bands; use DEFLATE, ZSTD or LZW")
+    if comp == "WEBP" and (dtype != np.uint8 or bands not in (3, 4)):
+        raise InputError(f"output: --co COMPRESS=WEBP holds 8-bit RGB or RGBA, not {dtype} "
+                         f"with {bands} bands; use DEFLATE, ZSTD or LZW")
+    if "PREDICTOR" in opts:
+        opts["PREDICTOR"] = _PREDICTORS[opts["PREDICTOR"]]
+        if opts["PREDICTOR"] != "NO" and comp not in ("DEFLATE", "LZW", "ZSTD", "LZMA"):
+            raise InputError(f"output: --co PREDICTOR applies to DEFLATE, LZW, ZSTD and LZMA "
+                             f"compression, not {comp}")
+        if opts["PREDICTOR"] == "FLOATING_POINT" and dtype.kind != "f":
+            raise InputError(f"output: --co PREDICTOR=FLOATING_POINT is for floating-point "
+                             f"pixels, not {dtype}; use PREDICTOR=YES")
+        if opts["PREDICTOR"] == "STANDARD" and dtype.kind == "f":
+            raise InputError(f"output: --co PREDICTOR=YES (horizontal differencing) is for "
+                             f"integer pixels, not {dtype}; use PREDICTOR=FLOATING_POINT")
+    if "LEVEL" in opts:
+        span = COMPRESS_CHOICES[comp]
+        if span is None or not span[0] <= int(opts["LEVEL"]) <= span[1]:
+            raise InputError(f"output: --co LEVEL={opts['LEVEL']} does not apply to {comp} "
+                             + ("compression" if span is None else f"(it takes {span[0]}..{span[1]})"))
+    if "QUALITY" in opts and comp not in ("JPEG", "WEBP"):
+        raise InputError(f"output: --co QUALITY applies to JPEG and WEBP compression, not {comp}")
+    return opts
+
+
+def tifffile_options(opts):
+    """tifffile's ``compression``, ``compressionargs``, ``predictor`` and ``tile`` for ``opts``."""
+    level = opts.get("LEVEL") or opts.get("QUALITY")
+    predictor = {"STANDARD": "horizontal", "FLOATING_POINT": "floatingpoint"}.get(
+        opts.get("PREDICTOR"))
+    return dict(compression=_TIFFFILE_COMPRESS[opts.get("COMPRESS", "NONE")],
+                compressionargs={"level": int(level)} if level else None,
+                predictor=predictor, tile=int(opts.get("BLOCKSIZE", io.TIFF_TILE)))
 
 
 def output_names(fmt, *, sample, spectra, plots, performance_report):
     """The names a run publishes into OUTDIR, the filtered image first."""
     ext = io.OUTPUT_EXT[fmt]
     names = [f"filtered.{ext}", "report.json"]
-    if sample:
-        names.append(f"sample.{ext}")
+    if sample:  # the input as it was made: a plain TIFF or Zarr beside a COG or OME-Zarr
+        names.append(f"sample.{io.OUTPUT_EXT[sample_format(fmt)]}")
     if spectra in ("atlas", "all"):
         names.append("spectra.png")
     if spectra in ("chunks", "all"):
@@ -36,13 +171,185 @@ def output_names(fmt, *, sample, spectra, plots, performance_report):
     return names
 
 
+def full_size(plan):
+    """Where the tasks put the full-size result, relative to the work folder, and its format.
+
+    An uncompressed TIFF output is filled in place; a COG's full-size level
+    is an uncompressed TIFF with room for its overviews (``pyramid.tif``);
+    OME-Zarr's is level ``0`` of the multiscale group; the rest go to a
+    Zarr store that is turned into the output at the end.
+    """
+    if plan.tiff_tile:
+        return ("pyramid.tif" if plan.fmt == "cog" else f"out/{plan.names[0]}"), "tiff"
+    if plan.fmt == "ome-zarr":
+        return f"{plan.names[0]}/0", "zarr"
+    return "filtered.zarr", "zarr"
+
+
+def channel_first(plan):
+    """Whether the result is stored channels first: OME-Zarr's axes are (c, y, x)."""
+    return plan.fmt == "ome-zarr" and len(plan.info.shape) == 3
+
+
+def create_stores(plan, root):
+    """The empty result stores of ``plan`` in the work folder ``root``, to be filled by tasks."""
+    import zarr
+
+    info, root = plan.info, Path(root)
+    shape, chunks = info.shape, (plan.rows[0], plan.cols[0]) + info.shape[2:]
+    path, kind = full_size(plan)
+    tags = _tags_with_nodata(info, plan.spec.nodata)
+    if kind == "tiff":
+        io.create_tiff(root / path, shape, info.dtype, tile=plan.tiff_tile,
+                       photometric=info.photometric, alpha=info.has_alpha, tags=tags,
+                       overviews=plan.levels[1:] if plan.fmt == "cog" else ())
+    else:
+        if plan.fmt == "ome-zarr":
+            zarr.open_group(str(root / plan.names[0]), mode="w")
+        if channel_first(plan):
+            shape, chunks = shape[2:] + shape[:2], chunks[2:] + chunks[:2]
+        zarr.create_array(str(root / path), shape=shape, dtype=info.dtype, chunks=chunks,
+                          fill_value=0, dimension_names=_dimension_names(plan))
+    if plan.fmt == "cog" and kind != "tiff":
+        io.create_tiff(root / "pyramid.tif", shape, info.dtype, tile=io.TIFF_TILE,
+                       photometric=info.photometric, alpha=info.has_alpha, tags=tags,
+                       overviews=plan.levels[1:])
+    if plan.config.sample is not None:
+        zarr.create_array(str(root / "sample.zarr"), shape=info.shape, dtype="uint8",
+                          chunks=(plan.rows[0], plan.cols[0]) + info.shape[2:], fill_value=0)
+    if plan.config.spectra in ("chunks", "all"):
+        (root / "out" / "spectra").mkdir()
+
+
+def _dimension_names(plan):
+    """OME-Zarr's axis names of the stored arrays (NGFF 0.5 asks for them); None otherwise."""
+    if plan.fmt != "ome-zarr":
+        return None
+    return ("c", "y", "x") if channel_first(plan) else ("y", "x")
+
+
+def _tags_with_nodata(info, nodata):
+    """The input's GeoTIFF tags, with GDAL_NODATA saying ``nodata`` when there is one."""
+    tags = [t for t in info.tags if t[0] != 42113]
+    if nodata is not None:
+        tags.append((42113, 2, 0, "nan" if np.isnan(nodata) else f"{nodata:g}", True))
+    return tuple(tags)
+
+
+def read_full_size(plan, root, chunks=1024):
+    """The stored full-size result as a lazy dask array, rows and columns first."""
+    import dask.array as da
+
+    path, kind = full_size(plan)
+    if kind == "tiff":
+        import dataclasses
+
+        info = dataclasses.replace(plan.info, path=str(Path(root) / path), format="tiff",
+                                   native_chunks=(plan.tiff_tile, plan.tiff_tile), tiled=True)
+        return io.read(info, chunks, nodata=plan.spec.nodata)
+    image = da.from_zarr(str(Path(root) / path))
+    return da.moveaxis(image, 0, 2) if channel_first(plan) else image
+
+
+def build_overviews(plan, root, compute):
+    """The overview levels of ``plan.levels``, each from the one above by
+    :func:`daskfft.pyramid.overview`, stored in the work folder; ``compute``
+    runs a list of dask collections on the run's cluster."""
+    import dask.array as da
+    import zarr
+
+    from .pyramid import overview
+
+    image = read_full_size(plan, root)
+    for k, shape in enumerate(plan.levels[1:], 1):
+        level = overview(image, nodata=plan.spec.nodata, alpha=plan.info.has_alpha,
+                         tol=plan.spec.tol)
+        path = str(_level_path(plan, root, k))
+        chunks = (min(512, shape[0]), min(512, shape[1]))
+        if channel_first(plan):
+            level = da.moveaxis(level, 2, 0)
+            chunks = shape[2:] + chunks
+        else:
+            chunks = chunks + shape[2:]
+        level = level.rechunk(chunks)
+        store = zarr.create_array(path, shape=level.shape, dtype=level.dtype, chunks=chunks,
+                                  fill_value=0, overwrite=True,
+                                  dimension_names=_dimension_names(plan))
+        compute([da.store(level, store, lock=False, compute=False)])
+        image = da.from_zarr(path)
+        if channel_first(plan):
+            image = da.moveaxis(image, 0, 2)
+
+
+def _level_path(plan, root, k):
+    return Path(root) / (f"{plan.names[0]}/{k}" if plan.fmt == "ome-zarr" else f"levels/{k}.zarr")
+
+
+def write_cog(plan, root, path):
+    """The Cloud-Optimized GeoTIFF ``path`` from the work folder's ``pyramid.tif``: the
+    overviews (and the full size, when the tasks could not write it in place) laid into
+    its pages, then GDAL's COG driver compresses it, keeping those overviews."""
+    import rasterio
+    import rasterio.shutil
+    import zarr
+
+    pyramid = Path(root) / "pyramid.tif"
+    pages = [] if plan.tiff_tile else [(0, Path(root) / full_size(plan)[0])]
+    pages += [(k, _level_path(plan, root, k)) for k in range(1, len(plan.levels))]
+    for k, src in pages:
+        layout = io.tiff_layout(pyramid, k)
+        z = zarr.open_array(str(src), mode="r")
+        band = layout.tile * max(1, 2048 // layout.tile)
+        for r0 in range(0, z.shape[0], band):
+            layout.write(z[r0 : r0 + band], r0, 0)
+    options = {**plan.creation, "OVERVIEWS": "FORCE_USE_EXISTING", "NUM_THREADS": "ALL_CPUS"}
+    tmp = f"{path}.tmp"
+    with rasterio.Env(), warnings.catch_warnings():
+        # An image without georeferencing is a plain image here, as it was in the input.
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        rasterio.shutil.copy(str(pyramid), tmp, driver="COG", **options)
+    os.replace(tmp, path)
+
+
+def write_ome_zarr_metadata(plan, root):
+    """NGFF 0.5 ``multiscales`` on the OME-Zarr group: axes (c,) y, x; each level's scale,
+    the input's pixel size times 2**k, and its half-pixel translation."""
+    import zarr
+
+    sy, sx, unit = plan.info.pixel_size or (1.0, 1.0, None)
+    space = {"type": "space", **({"unit": unit} if unit else {})}
+    axes = ([{"name": "c", "type": "channel"}] if channel_first(plan) else []) + [
+        {"name": "y", **space}, {"name": "x", **space}]
+    scale, shift = ([1.0], [0.0]) if channel_first(plan) else ([], [])
+    datasets = []
+    for k in range(len(plan.levels)):
+        f = 2.0**k
+        moves = [{"type": "scale", "scale": scale + [sy * f, sx * f]}]
+        if k:  # level-k pixel i covers full-size pixels f*i .. f*i + f - 1: at their centre
+            moves.append({"type": "translation",
+                          "translation": shift + [sy * (f - 1) / 2, sx * (f - 1) / 2]})
+        datasets.append({"path": str(k), "coordinateTransformations": moves})
+    group = zarr.open_group(str(Path(root) / plan.names[0]), mode="r+")
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [
+        {"name": "filtered", "axes": axes, "datasets": datasets,
+         "type": "Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
+         "metadata": {"method": "daskfft.pyramid.overview"}}]}
+    group.attrs["daskfft"] = {"nodata": _jsonable(plan.spec.nodata),
+                              "photometric": plan.info.photometric, "alpha": plan.info.has_alpha}
+
+
+def sample_format(fmt):
+    """The format the built-in sample is saved in beside an output of ``fmt``."""
+    return {"cog": "tiff", "ome-zarr": "zarr"}.get(fmt, fmt)
+
+
 def staged(root, names):
     """Where each output waits in the work folder ``root``: stores in it, files in ``out/``."""
     root = Path(root)
     return {n: root / n if n.endswith(".zarr") else root / "out" / n for n in names}
 
 
-def finalize(root, name, path, fmt, info, *, compression=None):
+def finalize(root, name, path, fmt, info, *, creation=None):
     """Turn ``root/<name>.zarr`` into the output ``path`` in format ``fmt``.
 
     A Zarr output is the store itself, given the input's metadata as
@@ -59,10 +366,9 @@ def finalize(root, name, path, fmt, info, *, compression=None):
                         "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags}})
     elif fmt == "tiff":
         tmp = f"{path}.tmp"
-        compression = None if compression in (None, "none") else compression
         io.write_tiff(tmp, lambda r0, r1: z[r0:r1], z.shape, z.dtype,
                       photometric=info.photometric, alpha=info.has_alpha, tags=info.tags,
-                      compression=compression, band=z.chunks[0])
+                      band=z.chunks[0], **tifffile_options(creation or {"COMPRESS": "NONE"}))
         os.replace(tmp, path)
     else:
         io.write_image(path, z[...], fmt)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
+
 from . import io
 from .cluster import open_cluster
 from .config import RunConfig
 from .deviation import measure_deviation
 from .graph import build_graph, compute, compute_missing, rechunk_method
-from .outputs import finalize, staged, write_pictures
+from .outputs import (build_overviews, channel_first, create_stores, finalize, full_size, staged,
+                      sample_format, write_cog, write_ome_zarr_metadata, write_pictures)
 from .plan import make_plan
 from .report import make_report, utc_now, write_report
 from .summary import assemble
@@ -89,6 +92,12 @@ def run_config(config, *, cluster_info=None, launched_at=None):
             measured = measure_deviation(cl, graph.color, plan)
             crops = _crops(cl, graph, plan, work) if config.plots else None
             clock.mark("compute")
+            if len(plan.levels) > 1:
+                log.info("overviews: %s, each the level above low-passed (Butterworth, order 8, "
+                         "0.2 cycles/px) and every other pixel taken",
+                         ", ".join(f"{s[1]} x {s[0]}" for s in plan.levels[1:]))
+                build_overviews(plan, work.root, lambda arrays: compute(cl, arrays))
+                clock.mark("overviews")
             cluster = cl.describe()
         if report_path and not report_path.exists():  # nothing was left to compute
             report_path.write_text("<html><body>Every chunk was done by an earlier run; "
@@ -146,28 +155,9 @@ def _log_plan(plan):
 def _open_work(work, plan):
     """Start the work folder afresh or resume it; return the chunks already done."""
 
-    def create_stores(root):
-        info = plan.info
-        shape, chunks = info.shape, (plan.rows[0], plan.cols[0]) + info.shape[2:]
-        if plan.tiff_tile:
-            io.create_tiff(root / "out" / plan.names[0], shape, info.dtype, tile=plan.tiff_tile,
-                           photometric=info.photometric, alpha=info.has_alpha, tags=info.tags)
-        else:
-            import zarr
-
-            zarr.create_array(str(root / "filtered.zarr"), shape=shape, dtype=info.dtype,
-                              chunks=chunks, fill_value=0)
-        if plan.config.sample is not None:
-            import zarr
-
-            zarr.create_array(str(root / "sample.zarr"), shape=shape, dtype="uint8",
-                              chunks=chunks, fill_value=0)
-        if plan.config.spectra in ("chunks", "all"):
-            (root / "out" / "spectra").mkdir()
-
     resuming = work.start_or_resume(plan.fingerprint, resume=plan.config.resume,
                                     overwrite=plan.config.overwrite,
-                                    create_stores=create_stores)
+                                    create_stores=lambda root: create_stores(plan, root))
     if plan.config.resume and not resuming:
         log.info("nothing to resume in %s; starting", work.root)
     return work.done() if resuming else set()
@@ -201,10 +191,14 @@ def _crops(cl, graph, plan, work):
 
     r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
     crop_in = compute(cl, [graph.color[r0:r1, c0:c1]])[0]
-    stored = (dataclasses.replace(plan.info, path=str(work.out / plan.names[0]), format="tiff")
-              if plan.tiff_tile else
-              dataclasses.replace(plan.info, path=str(work.root / "filtered.zarr"), format="zarr"))
-    crop_out = io.read_window(stored, (r0, r1), (c0, c1), nodata=plan.spec.nodata)
+    path, kind = full_size(plan)
+    stored = dataclasses.replace(plan.info, path=str(work.root / path), format=kind)
+    if channel_first(plan):
+        import zarr
+
+        crop_out = np.moveaxis(zarr.open_array(stored.path, mode="r")[:, r0:r1, c0:c1], 0, 2)
+    else:
+        crop_out = io.read_window(stored, (r0, r1), (c0, c1), nodata=plan.spec.nodata)
     if plan.info.has_alpha:
         crop_out = crop_out[..., :-1]
     return crop_in, crop_out, box
@@ -215,15 +209,20 @@ def _finalize(plan, work, crops):
     import dataclasses
 
     ext_name = plan.names[0]
-    if not plan.tiff_tile:  # else the tasks wrote their tiles in place
+    if plan.fmt == "cog":
+        write_cog(plan, work.root, work.out / ext_name)
+    elif plan.fmt == "ome-zarr":
+        write_ome_zarr_metadata(plan, work.root)
+    elif not plan.tiff_tile:  # else the tasks wrote their tiles in place
         finalize(work.root, "filtered", str(work.root / ext_name) if plan.fmt == "zarr"
-                 else str(work.out / ext_name), plan.fmt, plan.info,
-                 compression=plan.config.compression)
+                 else str(work.out / ext_name), plan.fmt, plan.info, creation=plan.creation)
     if plan.config.sample is not None:
-        sample_name = "sample." + ext_name.split(".", 1)[1]
-        finalize(work.root, "sample", str(work.out / sample_name), plan.fmt,
+        fmt = sample_format(plan.fmt)
+        name = f"sample.{io.OUTPUT_EXT[fmt]}"
+        finalize(work.root, "sample", str(work.root / name) if fmt == "zarr" else
+                 str(work.out / name), fmt,
                  dataclasses.replace(plan.info, tags=(), nodata=None),
-                 compression=plan.config.compression)
+                 creation=plan.creation if plan.fmt == "tiff" else {})
     atlas = "spectra.png" in plan.names
     if atlas or plan.config.plots:
         summary = assemble(work.root, plan.row_edges, plan.col_edges, plan.cell, atlas=atlas,

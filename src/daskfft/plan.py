@@ -20,7 +20,7 @@ import numpy as np
 from . import io
 from .errors import InputError
 from .cluster import CLUSTER_KINDS
-from .outputs import output_names
+from .outputs import creation_options, output_names
 from .params import FilterSpec, Halo, json_number
 from .spectra import SUMMARY_WINDOW
 
@@ -44,19 +44,39 @@ class Plan:
     fingerprint: dict
     notes: tuple = ()
     cluster: object = None  # the config's ClusterSpec with "auto" settled
+    creation: dict = dataclasses.field(default_factory=dict)  # checked --co, with defaults
 
     @property
     def tiff_tile(self):
-        """Tile edge of a TIFF output that tasks write in place, or None (Zarr, then a pass).
+        """Tile edge of a TIFF that tasks write in place, or None (Zarr, then a pass).
 
         Uncompressed TIFF tiles lie at known offsets, so each task writes its
         own when every chunk edge falls on the tile grid (256 px, or the
-        largest smaller multiple of 16 that fits).
+        largest smaller multiple of 16 that fits; a TIFF output's BLOCKSIZE
+        only).  A COG's full-size level is such a TIFF in the work folder,
+        then compressed with its overviews.
         """
-        if self.fmt != "tiff" or self.config.compression not in (None, "none"):
+        if self.fmt == "tiff" and self.creation.get("COMPRESS") == "NONE":
+            given = self.creation.get("BLOCKSIZE")
+            sizes = (int(given),) if given else (256, 128, 64, 32, 16)
+        elif self.fmt == "cog":
+            sizes = (256, 128, 64, 32, 16)
+        else:
             return None
         inner = self.row_edges[1:-1] + self.col_edges[1:-1]
-        return next((t for t in (256, 128, 64, 32, 16) if all(e % t == 0 for e in inner)), None)
+        return next((t for t in sizes if all(e % t == 0 for e in inner)), None)
+
+    @property
+    def levels(self):
+        """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
+        down to one tile (:func:`daskfft.pyramid.level_shapes`), the other formats none."""
+        from .pyramid import level_shapes
+
+        if self.fmt == "cog":
+            return level_shapes(self.info.shape, int(self.creation["BLOCKSIZE"]))
+        if self.fmt == "ome-zarr":
+            return level_shapes(self.info.shape, 256)
+        return (self.info.shape,)
 
     @property
     def work_dtype(self):
@@ -146,6 +166,9 @@ def make_plan(config):
     info = _source_info(config)
     spec, info = _resolve_nodata(config, info)
     fmt = _output_format(config, info)
+    bands = info.shape[2] if len(info.shape) == 3 else 1
+    creation = creation_options(fmt, config.creation_options, info.dtype, bands,
+                                alpha=info.has_alpha, compression=config.compression)
     halo = spec.halo()
     rows, cols = _chunk_grid(config, info, halo.depth, notes)
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
@@ -167,7 +190,8 @@ def make_plan(config):
     notes += _unused_options(config, cluster, spec, fmt)
     return Plan(config, spec, info, fmt, tuple(names), halo, rows, cols,
                 _measure(config, halo, notes), report,
-                _fingerprint(config, spec, info, fmt, halo, rows, cols), tuple(notes), cluster)
+                _fingerprint(config, spec, info, fmt, halo, rows, cols, creation), tuple(notes),
+                cluster, creation)
 
 
 def _source_info(config):
@@ -196,6 +220,12 @@ def _output_format(config, info):
             f"output: {fmt.upper()} is written whole, and {info.megapixels:g} Mpx is above "
             f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:g} Mpx; use --output-format tiff or zarr")
     channels = info.shape[2] if len(info.shape) == 3 else 1
+    if fmt == "cog":
+        import importlib.util
+
+        if importlib.util.find_spec("rasterio") is None:
+            raise InputError("output: a COG is written by GDAL, through rasterio, which is not "
+                             "installed; pip install 'daskfft[cog]'")
     if fmt == "jpeg" and (info.dtype != np.uint8 or channels not in (1, 3)):
         raise InputError(f"output: JPEG holds 8-bit gray or RGB, not {info.dtype} with shape "
                          f"{info.shape}; use --output-format tiff, zarr or png")
@@ -221,7 +251,7 @@ def _unused_options(config, cl, spec, fmt):
         notes.append(f"--order {spec.order} is unused: only the butterworth filter has an order")
     if spec.method == "exact" and spec.depth != "auto":
         notes.append(f"--depth {spec.depth} is unused: --exact needs no halo")
-    if config.compression not in (None, "none") and fmt != "tiff":
+    if config.compression not in (None, "none") and fmt not in ("tiff", "cog"):
         notes.append(f"--compression {config.compression} is unused: it applies to TIFF "
                      f"output, and this run writes {fmt}")
     if cl.kind == "mpi" and cl.workers:
@@ -305,7 +335,7 @@ def _identity(path):
     return {"files": files, "bytes": size, "content_stat": digest.hexdigest()}
 
 
-def _fingerprint(config, spec, info, fmt, halo, rows, cols):
+def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
     """What a resumed run must share with the run it continues (JSON-safe)."""
     if config.sample is not None:
         source = {"sample": config.sample}
@@ -314,9 +344,8 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols):
                   "shape": list(info.shape), "dtype": info.dtype.name}
     params = {**spec.to_json(), "depth": halo.depth, "chunks": [rows[0], cols[0]],
               "output_format": fmt, "spectra": config.spectra, "plots": config.plots,
-              "compression": config.compression, "nodata": json_number(spec.nodata),
-              "precision": working_precision(info.dtype, spec.tol)[0].name,
-              "tiff_in_place": fmt == "tiff" and config.compression in (None, "none")}
+              "creation_options": creation, "nodata": json_number(spec.nodata),
+              "precision": working_precision(info.dtype, spec.tol)[0].name}
     return {"daskfft": _version(), "input": source, "params": params}
 
 

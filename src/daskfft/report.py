@@ -41,6 +41,11 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured)
         "outdir": str(config.outdir),
         "output_format": plan.fmt,
         "outputs": sorted(plan.names),
+        "creation_options": plan.creation,
+        "pyramid": ({"levels": [list(s[:2]) for s in plan.levels],
+                     "overview_filter": "Butterworth, order 8, 0.2 cycles/px of the level above, "
+                                        "half a pixel shifted; every other pixel"}
+                    if len(plan.levels) > 1 else None),
         "filter": {"filter": spec.filter, "cutoff_cycles_per_pixel": spec.cutoff,
                    "sigma_pixels": spec.sigma,
                    "order": spec.order if spec.filter == "butterworth" else None,

@@ -43,6 +43,8 @@ class ChunkTarget:
     plots: bool = True  # overview pixels and radial power (input and filtered)
     spec: object = None  # the FilterSpec, for |H|**2 of the filtered power
     tiff: io.TiffLayout | None = None  # the TIFF output whose tiles are written in place
+    store: str = "filtered.zarr"  # else the Zarr array of the result, in the work folder
+    channel_first: bool = False  # the store holds (channels, rows, cols), as OME-Zarr does
 
     def box(self, index):
         i, j = index
@@ -165,7 +167,11 @@ def _save(target, index, y, interior):
     else:
         import zarr
 
-        zarr.open_array(str(root / "filtered.zarr"), mode="r+")[r0:r1, c0:c1] = y
+        z = zarr.open_array(str(root / target.store), mode="r+")
+        if target.channel_first:
+            z[:, r0:r1, c0:c1] = np.moveaxis(y, 2, 0)
+        else:
+            z[r0:r1, c0:c1] = y
     if target.sample:
         import zarr
 
