@@ -387,3 +387,84 @@ def test_exact_honours_a_files_own_nodata(tmp_path):
     assert np.abs(got[~holes] - ref[~holes]).max() <= 1
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["method"] == "exact" and report["filter"]["nodata"] == 255
+
+
+# --- Masks -------------------------------------------------------------------------------------
+
+
+def _masked_geotiff(path, image, keep, *, internal):
+    """A tiled GeoTIFF with a GDAL mask: internal (a TIFF mask page) or GDAL's ``.msk``."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    bands = 1 if image.ndim == 2 else image.shape[2]
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=internal), rasterio.open(
+            path, "w", driver="GTiff", height=image.shape[0], width=image.shape[1], count=bands,
+            dtype=image.dtype.name, crs="EPSG:32633", tiled=True, blockxsize=64, blockysize=64,
+            transform=from_origin(500000.0, 5800000.0, 1.0, 1.0), compress="deflate") as dst:
+        dst.write(image if image.ndim == 2 else np.moveaxis(image, 2, 0),
+                  1 if image.ndim == 2 else None)
+        dst.write_mask(keep.astype(np.uint8) * 255)
+    assert path.with_name(path.name + ".msk").exists() != internal
+
+
+@pytest.mark.parametrize(("internal", "shape", "dtype"), [
+    (True, (200, 180, 3), np.uint8), (False, (200, 180), np.float32),
+])
+def test_a_gdal_mask_is_left_out_and_comes_out_as_alpha(tmp_path, internal, shape, dtype):
+    rasterio = pytest.importorskip("rasterio")
+
+    image = make_image(shape, dtype, seed=4)
+    keep = np.ones(shape[:2], bool)
+    keep[20:90, 30:120] = False  # a masked block, whose pixels are garbage
+    keep[40, 60] = True  # and an isolated kept pixel inside it
+    image[~keep] = 0 if np.dtype(dtype).kind == "u" else -5e3
+    _masked_geotiff(tmp_path / "in.tif", image, keep, internal=internal)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--cutoff", "0.08",
+                "--chunks", "64") == 0
+    with rasterio.open(tmp_path / "o" / "filtered.tif") as ds:
+        assert ds.count == image[..., None].shape[-1] + 1 if image.ndim == 2 else 4
+        assert ds.colorinterp[-1] == rasterio.enums.ColorInterp.alpha
+        assert ds.crs.to_epsg() == 32633
+        out = np.moveaxis(ds.read(), 0, 2)
+    np.testing.assert_array_equal(out[..., -1] > 0, keep)  # the mask, as alpha
+    color = image.astype(np.float64) if image.ndim == 3 else image[..., None].astype(np.float64)
+    num = reference_lowpass(np.where(keep[..., None], color, 0), 0.08, pad=100)
+    den = reference_lowpass(keep.astype(np.float64), 0.08, pad=100)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # no data under the masked block
+        want = num / den
+    got = out[..., :-1].astype(np.float64)
+    if np.dtype(dtype).kind == "u":
+        assert np.abs(got - np.clip(np.rint(want), 0, 255))[keep].max() <= 1
+    else:
+        assert np.abs(got - want)[keep].max() <= 1e-4 * np.abs(image[keep]).max()
+    assert got[keep].min() > (-1 if np.dtype(dtype).kind == "u" else -100)  # no garbage bled in
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert any("masked pixels are left out like nodata" in c for c in report["choices"])
+
+
+def test_a_masked_cog_keeps_its_mask_in_every_overview(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+
+    image = make_image((1200, 1100, 3), np.uint8, seed=5)
+    keep = np.zeros((1200, 1100), bool)
+    keep[100:1000, 150:900] = True
+    _masked_geotiff(tmp_path / "in.tif", image, keep, internal=True)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--output-format", "cog",
+                "--no-plots") == 0
+    for level, step in ((0, 2), (1, 4)):  # kept where the mask keeps any pixel under it
+        with rasterio.open(tmp_path / "o" / "filtered.tif", overview_level=level) as ds:
+            alpha = ds.read(4) > 0
+        sub = keep[: keep.shape[0] // step * step, : keep.shape[1] // step * step]
+        want = sub.reshape(sub.shape[0] // step, step, sub.shape[1] // step, step).any(axis=(1, 3))
+        np.testing.assert_array_equal(alpha[: want.shape[0], : want.shape[1]], want)
+
+
+def test_exact_refuses_a_mask_in_one_line(tmp_path, capsys):
+    pytest.importorskip("rasterio")
+    image = make_image((100, 100), np.float32)
+    _masked_geotiff(tmp_path / "in.tif", image, np.ones((100, 100), bool), internal=True)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--exact") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--exact does not take a TIFF mask" in err[0]
+    assert not (tmp_path / "o").exists()

@@ -70,7 +70,7 @@ def nodata_mask(x, nodata):
 
 
 def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), pad_mode="reflect",
-                 nodata=None, transfer=None):
+                 nodata=None, transfer=None, valid=None):
     """Low-pass one (already haloed) block with a real FFT pair.
 
     Parameters
@@ -110,11 +110,14 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
     pixel on which almost no data weighs (``F(m) <= 1e-9``, possible under
     the negative lobes of the Butterworth and ideal kernels) keeps its value.
     """
-    valid = nodata_mask(block, nodata)
+    by_value = nodata_mask(block, nodata)
+    if valid is not None and by_value is not None:
+        valid = by_value & (valid[..., None] if block.ndim == 3 else valid)
+    elif by_value is not None:
+        valid = by_value
     x = block.astype(work_dtype, copy=valid is not None)
     if valid is not None:
-        x[~valid] = 0
-    extra = [(0, 0)] * (x.ndim - 2)
+        np.copyto(x, 0, where=~(valid if valid.ndim == x.ndim else valid[..., None]))
     layers = [x] if valid is None else [x, valid.astype(work_dtype)]
     rows, cols = x.shape[0] + 2 * self_pad[0], x.shape[1] + 2 * self_pad[1]
     fast = (ducc0.fft.good_size(rows, True), ducc0.fft.good_size(cols, True))
@@ -122,6 +125,7 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
          if transfer is None else transfer(fast, np.dtype(work_dtype).type))
     out = []
     for i, layer in enumerate(layers):
+        extra = [(0, 0)] * (layer.ndim - 2)
         if any(self_pad):
             # The mask is extended like the image, but a constant boundary is data (1).
             mode = pad_mode if i == 0 or isinstance(pad_mode, str) else 1.0
@@ -134,19 +138,22 @@ def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), p
                                                    p1 : p1 + block.shape[1]])
     if valid is None:
         return out[0]
-    return normalised(out[0], out[1], x, valid, nodata)
+    num, weight = out
+    if weight.ndim < num.ndim:  # one mask for every channel
+        weight, valid = weight[..., None], valid[..., None]
+    return normalised(num, weight, x, valid, nodata)
 
 
 def normalised(num, weight, x, valid, nodata):
     """``num / weight`` (``F(x * m) / F(m)``) where data weighs, the pixel's own value ``x``
-    where almost none does, ``nodata`` where ``valid`` is False; NumPy or dask arrays.
+    where almost none does, ``nodata`` (0 if None) where ``valid`` is False; NumPy or dask.
 
     A valid pixel on which almost no data weighs (an isolated one, under the negative
     lobes of a Butterworth or ideal kernel) so never becomes nodata.
     """
     enough = weight > 1e-9
     y = np.where(enough, num / np.where(enough, weight, 1), x)
-    return np.where(valid, y, np.asarray(nodata, dtype=y.dtype))
+    return np.where(valid, y, np.asarray(0 if nodata is None else nodata, dtype=y.dtype))
 
 
 def as_image(image, chunks=DEFAULT_CHUNKS):

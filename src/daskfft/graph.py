@@ -53,7 +53,8 @@ def build_graph(plan, root):
                          plots=plan.config.plots, spec=plan.spec,
                          tiff=io.tiff_layout(root / full_size(plan)[0]) if plan.tiff_tile
                          else None, store=full_size(plan)[0],
-                         channel_first=channel_first(plan))
+                         channel_first=channel_first(plan),
+                         alpha_is_mask=plan.info.mask is not None)
     tiny = dict(chunks=((1,) * plan.grid[0], (1,) * plan.grid[1]),
                 drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
                 meta=np.empty((0, 0), dtype=np.int8))

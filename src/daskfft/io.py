@@ -64,6 +64,7 @@ class ImageInfo:
     tags: tuple = field(default=(), compare=False)  # GeoTIFF/GDAL tags, as tifffile extratags
     nodata: float | None = None
     pixel_size: tuple | None = field(default=None, compare=False)  # (dy, dx, unit) if known
+    mask: tuple | None = None  # (file, page) of a TIFF mask, read as the last (alpha) channel
 
     @property
     def has_alpha(self):
@@ -173,13 +174,36 @@ def _probe_tiff(p, fmt):
                 nodata = _parse_nodata(value)
             tags.append((code, int(tag.dtype), tag.count, value, True))
         pixel_size = _pixel_size(tif, page)
-    if len(shape) == 3 and series.axes != "YXS" and not (planar or palette):
+        stack = len(shape) == 3 and series.axes != "YXS" and not (planar or palette)
+        mask = None if alpha or stack else _find_mask(p, tif, shape)
+        if mask is not None:  # the mask becomes an alpha channel: left out, and kept
+            shape, alpha = shape[:2] + ((shape[2] if len(shape) == 3 else 1) + 1,), True
+    if stack:
         what = f"a stack of {shape[0]} pages"
         raise InputError(f"input {p}: {what} (axes {series.axes}, shape {shape}); daskfft "
                          "filters one 2-D image with its bands last (contiguous samples)")
     return ImageInfo(str(p), fmt, shape, dtype, native_chunks=native, tiled=page.is_tiled,
                      photometric=photometric, alpha=alpha, tags=tuple(tags), nodata=nodata,
-                     pixel_size=pixel_size)
+                     pixel_size=pixel_size, mask=mask)
+
+
+def _find_mask(p, tif, shape):
+    """The (file, page) of the image's full-size mask: a TIFF mask page (NewSubfileType 4,
+    as GDAL writes with GDAL_TIFF_INTERNAL_MASK), or page 0 of GDAL's ``<file>.msk``."""
+    import tifffile
+
+    for index, page in enumerate(tif.pages):
+        if page.subfiletype == 4 and tuple(page.shape[:2]) == tuple(shape[:2]):
+            return str(p), index
+    external = Path(f"{p}.msk")
+    if external.is_file():
+        try:
+            with tifffile.TiffFile(external) as msk:
+                if tuple(msk.pages[0].shape[:2]) == tuple(shape[:2]):
+                    return str(external), 0
+        except (tifffile.TiffFileError, OSError, IndexError) as exc:
+            raise InputError(f"input {external}: not a readable mask ({_reason(exc)})") from None
+    return None
 
 
 #: OME and ImageJ length units, as NGFF names them.
@@ -314,16 +338,24 @@ def _check_finite(block, path, nodata):
     return block
 
 
-def _read_tiff_region(block_info=None, path=None, ndim=2):
-    """Read one chunk of a TIFF: runs in a task, which opens the file itself."""
-
+def _read_tiff_region(block_info=None, path=None, ndim=2, mask=None):
+    """The block ``block_info`` locates, read from the TIFF at ``path``; runs in a task."""
     loc = block_info[None]["array-location"]
     return _read_region(path, "tiff", tuple(slice(a, b) for a, b in loc),
-                        [b - a for a, b in loc])
+                        [b - a for a, b in loc], mask=mask)
 
 
-def _read_region(path, fmt, window, shape):
-    """``window`` (slices) of a TIFF or Zarr image, opened here, as an array of ``shape``."""
+def _read_region(path, fmt, window, shape, *, mask=None):
+    """``window`` (slices) of a TIFF or Zarr image, opened here, as an array of ``shape``.
+
+    ``mask``: the (file, page) of a TIFF mask, appended as the last channel:
+    the dtype's largest value (1.0 for floats) where the mask keeps the pixel.
+    """
+    if mask is not None:
+        data = _read_region(path, fmt, window, list(shape[:2]) + [shape[2] - 1])
+        keep = _read_mask(mask, window)
+        top = np.iinfo(data.dtype).max if data.dtype.kind in "ui" else 1
+        return np.concatenate([data, (keep * top).astype(data.dtype)[..., None]], axis=2)
     try:
         if fmt == "tiff":
             import tifffile
@@ -344,6 +376,18 @@ def _read_region(path, fmt, window, shape):
     return np.asarray(data).reshape(shape)
 
 
+def _read_mask(mask, window):
+    """Where the TIFF mask (file, page) keeps the pixels of ``window``: a bool array."""
+    import tifffile
+
+    path, index = mask
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return _page_window(tif, tif.pages[index], window)[..., 0] > 0
+    except Exception as exc:
+        raise InputError(f"input {path}: cannot decode its mask ({_reason(exc)})") from None
+
+
 def _tiff_segments(tif, window, shape):
     """``window`` read tile by tile (or strip by strip) from the file, or None for a layout
     this does not cover (a series of several pages, volumes).  Band-interleaved files are
@@ -354,12 +398,17 @@ def _tiff_segments(tif, window, shape):
     8192^2 float32 file with 256-px tiles, a 1104^2 window took 4-6 ms here
     against 11-35 ms through ``aszarr``.
     """
-    import tifffile
-
     series = tif.series[0]
     page = series.pages[0]
     if len(series.pages) != 1 or tuple(page.shape) != tuple(series.shape) or page.imagedepth != 1:
         return None
+    return _page_window(tif, page, window).reshape(shape)
+
+
+def _page_window(tif, page, window):
+    """``window`` of one TIFF page as (rows, cols, samples), decoded tile by tile."""
+    import tifffile
+
     (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
     if page.is_tiled:
         th, tw = page.tilelength, page.tilewidth
@@ -397,7 +446,7 @@ def _tiff_segments(tif, window, shape):
                     data[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0]
     if page.photometric == tifffile.PHOTOMETRIC.PALETTE:  # each index becomes its colour
         out = _palette(page)[out[..., 0]]
-    return out.reshape(shape)
+    return out
 
 
 def _load_whole(info):
@@ -423,7 +472,7 @@ def read_window(info, rows, cols, *, nodata=None):
     ``nodata``.
     """
     data = _read_region(info.path, info.format, (slice(*rows), slice(*cols)),
-                        (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:])
+                        (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:], mask=info.mask)
     return _check_finite(data, info.path, nodata)
 
 
@@ -443,7 +492,7 @@ def read(info, chunks, *, nodata=None):
         band_cols = cols if info.tiled else info.shape[1]
         grid = da.core.normalize_chunks((rows, band_cols) + tuple(info.shape[2:]), info.shape)
         image = da.map_blocks(_read_tiff_region, chunks=grid, dtype=info.dtype, meta=meta,
-                              path=info.path, ndim=len(info.shape))
+                              path=info.path, ndim=len(info.shape), mask=info.mask)
         if not info.tiled:
             image = image.rechunk((rows, chunks) + extra)
     elif info.format == "zarr":
@@ -510,7 +559,8 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
 def _tiff_options(shape, dtype, photometric, alpha, tags, compression, tile):
     if photometric is None:
         photometric = "rgb" if len(shape) == 3 and shape[2] in (3, 4) else "minisblack"
-    extrasamples = ["unassalpha"] if alpha and photometric == "rgb" and shape[2] == 4 else None
+    extra = (shape[2] if len(shape) == 3 else 1) - (3 if photometric == "rgb" else 1)
+    extrasamples = (["unspecified"] * (extra - 1) + ["unassalpha"]) if alpha and extra else None
     return dict(shape=shape, dtype=dtype, tile=tile, bigtiff=True, photometric=photometric,
                 extrasamples=extrasamples, planarconfig="contig" if len(shape) == 3 else None,
                 compression=compression, extratags=list(tags))

@@ -244,7 +244,7 @@ def read_full_size(plan, root, chunks=1024):
     if kind == "tiff":
         import dataclasses
 
-        info = dataclasses.replace(plan.info, path=str(Path(root) / path), format="tiff",
+        info = dataclasses.replace(plan.info, path=str(Path(root) / path), format="tiff", mask=None,
                                    native_chunks=(plan.tiff_tile, plan.tiff_tile), tiled=True)
         return io.read(info, chunks, nodata=plan.spec.nodata)
     image = da.from_zarr(str(Path(root) / path))
@@ -262,8 +262,8 @@ def build_overviews(plan, root, compute):
 
     image = read_full_size(plan, root)
     for k, shape in enumerate(plan.levels[1:], 1):
-        level = overview(image, nodata=plan.spec.nodata, alpha=plan.info.has_alpha,
-                         tol=plan.spec.tol)
+        alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
+        level = overview(image, nodata=plan.spec.nodata, alpha=alpha, tol=plan.spec.tol)
         path = str(_level_path(plan, root, k))
         chunks = (min(512, shape[0]), min(512, shape[1]))
         if channel_first(plan):

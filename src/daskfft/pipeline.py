@@ -192,7 +192,7 @@ def _crops(cl, graph, plan, work):
     r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
     crop_in = compute(cl, [graph.color[r0:r1, c0:c1]])[0]
     path, kind = full_size(plan)
-    stored = dataclasses.replace(plan.info, path=str(work.root / path), format=kind)
+    stored = dataclasses.replace(plan.info, path=str(work.root / path), format=kind, mask=None)
     if channel_first(plan):
         import zarr
 

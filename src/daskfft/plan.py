@@ -166,6 +166,15 @@ def make_plan(config):
     info = _source_info(config)
     spec, info = _resolve_nodata(config, info)
     fmt = _output_format(config, info)
+    if info.mask is not None:
+        if spec.method == "exact":
+            raise InputError(f"input {info.path}: --exact does not take a TIFF mask "
+                             f"({os.path.basename(info.mask[0])}); run block-wise, or give the "
+                             "masked pixels a --nodata value")
+        where = (f"its internal mask (page {info.mask[1]})" if info.mask[0] == info.path
+                 else os.path.basename(info.mask[0]))
+        notes.append(f"{where}: masked pixels are left out like nodata, and the mask comes out "
+                     "as the last (alpha) channel")
     bands = info.shape[2] if len(info.shape) == 3 else 1
     creation = creation_options(fmt, config.creation_options, info.dtype, bands,
                                 alpha=info.has_alpha, compression=config.compression)

@@ -69,8 +69,10 @@ def overview(image, *, nodata=None, alpha=False, tol=1e-6, chunks=1024):
         Pixels equal to it (NaN: NaN pixels) are left out by normalised
         convolution; an overview pixel is nodata only when all four pixels
         under it are.
-    alpha : bool
-        The last channel is an alpha channel: sampled, not filtered.
+    alpha : bool or "mask"
+        The last channel is an alpha channel: sampled, not filtered.  "mask":
+        it is the input's mask, whose 0 leaves pixels out like nodata; the
+        overview keeps a pixel where the mask keeps any of the four under it.
     tol : float
         The halo's bound, as for :func:`daskfft.lowpass`.
     chunks : int
@@ -107,6 +109,9 @@ def _overview_block(block, *, self_pad, pad_mode, depth_px, nodata, alpha, tol):
     color = color if color.ndim == 3 else color[..., None]
     work = working_precision(block.dtype, tol)[0]
     valid = nodata_mask(color, nodata)
+    if alpha == "mask":
+        kept = np.broadcast_to(block[..., -1:] > 0, color.shape)
+        valid = kept if valid is None else valid & kept
     x = color.astype(work)
     if valid is not None:
         x[~valid] = 0
@@ -121,9 +126,13 @@ def _overview_block(block, *, self_pad, pad_mode, depth_px, nodata, alpha, tol):
         count, total = _sum2x2(v.astype(work)), _sum2x2(np.where(v, x[inner][..., :n], 0))
         mean = total / np.maximum(count, 1)  # where almost no data weighs: the 2 x 2 mean
         y = np.where(count > 0, np.where(weight > 1e-6, num / np.maximum(weight, 1e-6), mean),
-                     np.asarray(nodata, dtype=work))
+                     np.asarray(0 if nodata is None else nodata, dtype=work))
     y = to_dtype(y, block.dtype)
-    if alpha:
+    if alpha == "mask":
+        top = np.iinfo(block.dtype).max if block.dtype.kind in "ui" else 1
+        kept = _sum2x2((block[inner][..., -1:] > 0).astype(np.uint8)) > 0
+        y = np.concatenate([y, (kept * top).astype(block.dtype)], axis=2)
+    elif alpha:
         y = np.concatenate([y, block[inner][::2, ::2, -1:]], axis=2)
     return y if block.ndim == 3 else y[..., 0]
 

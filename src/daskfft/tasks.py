@@ -45,6 +45,7 @@ class ChunkTarget:
     tiff: io.TiffLayout | None = None  # the TIFF output whose tiles are written in place
     store: str = "filtered.zarr"  # else the Zarr array of the result, in the work folder
     channel_first: bool = False  # the store holds (channels, rows, cols), as OME-Zarr does
+    alpha_is_mask: bool = False  # the alpha channel is the input's mask: alpha 0 is left out
 
     def box(self, index):
         i, j = index
@@ -61,7 +62,7 @@ def filter_and_save(block, *, block_info=None, self_pad, pad_mode, target, spec,
     color = block[..., :-1] if target.alpha else block
     y = filter_block(color, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
                      work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode,
-                     nodata=spec.nodata)
+                     nodata=spec.nodata, valid=_kept(target, block))
     return _save(target, (i, j), y[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0],
                  block[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0])
 
@@ -97,9 +98,14 @@ def read_filter_save(block_info=None, *, source, target, spec, halo, work_dtype)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     color = block[..., :-1] if target.alpha else block
     y = filter_block(color, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
-                     work_dtype=work_dtype, nodata=spec.nodata)
+                     work_dtype=work_dtype, nodata=spec.nodata, valid=_kept(target, block))
     inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
     return _save(target, (i, j), y[inner], block[inner])
+
+
+def _kept(target, block):
+    """Where the input's mask keeps pixels (its alpha channel above 0), or None without one."""
+    return block[..., -1] > 0 if target.alpha_is_mask else None
 
 
 def save_filtered(filtered, image, *, block_info=None, target):
@@ -117,7 +123,7 @@ def _squared_transfer(shape, cutoff, filter, order):
     return out
 
 
-def _summaries(target, index, color_in, color_out):
+def _summaries(target, index, color_in, color_out, kept=None):
     """What the requested pictures need of one chunk, all from one windowed FFT of its input
     (of its central :data:`~daskfft.spectra.SUMMARY_WINDOW` pixels, for a larger chunk)."""
     if not (target.atlas or target.tiles or target.plots):
@@ -125,6 +131,10 @@ def _summaries(target, index, color_in, color_out):
     cell = {}
     window = central_window(color_in)
     valid = nodata_mask(window, None if target.spec is None else target.spec.nodata)
+    if kept is not None:  # the input's mask, as its alpha channel
+        kept = central_window(kept)
+        kept = kept[..., None] if window.ndim == 3 else kept
+        valid = np.broadcast_to(kept if valid is None else valid & kept, window.shape)
     if valid is not None:  # holes take the data's mean: the spectrum is the data's
         fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
         window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
@@ -178,7 +188,7 @@ def _save(target, index, y, interior):
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
     color_in = interior[..., :-1] if target.alpha else interior
     color_out = y[..., :-1] if target.alpha else y
-    cell = _summaries(target, index, color_in, color_out)
+    cell = _summaries(target, index, color_in, color_out, _kept(target, interior))
     if cell:
         path = root / "cells" / f"{i}_{j}.npz"
         with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
