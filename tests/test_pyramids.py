@@ -334,3 +334,32 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
                      if b.is_dir() else [""])
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_overview_tasks_read_a_block_and_its_halo_never_a_level(tmp_path, monkeypatch):
+    """Memory stays bounded by the block: each task reads its own haloed window of the
+    level above, and the levels come out as the lazy definition makes them."""
+    from daskfft.pyramid import overview_depth
+    from daskfft.tasks import LevelStore
+
+    windows = []
+    read = LevelStore.read
+
+    def spy(self, rows, cols):
+        windows.append((rows[1] - rows[0], cols[1] - cols[0]))
+        return read(self, rows, cols)
+
+    monkeypatch.setattr(LevelStore, "read", spy)
+    image = make_image((2600, 2100), np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(256, 256))
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--output-format", "ome-zarr",
+                "--no-plots", "--spectra", "none") == 0
+    edge = 2 * 512 + 2 * overview_depth(1e-6)
+    shapes = level_shapes((2600, 2100), 256)[1:]  # 1300 x 1050 ... 163 x 132
+    assert len(windows) == sum(-(-h // 512) * -(-w // 512) for h, w in shapes) == 9 + 4 + 1 + 1
+    assert max(max(w) for w in windows) <= edge
+    group = zarr.open_group(str(tmp_path / "o" / "filtered.ome.zarr"), mode="r")
+    level = np.asarray(group["0"])
+    for k in range(1, len(shapes) + 1):
+        level = overview(da.from_array(level, chunks=700)).compute()
+        np.testing.assert_allclose(np.asarray(group[str(k)]), level, atol=1e-5 * 255)

@@ -22,7 +22,7 @@ from .errors import InputError
 
 __all__ = ["FORMATS", "OUTPUT_EXT", "OUTPUT_FORMATS", "COMPRESSIONS", "WHOLE_IMAGE_CAP", "GEO_TAGS", "ImageInfo", "aligned_chunks",
            "probe", "read", "to_dtype", "write_image", "write_tiff", "write_picture", "picture",
-           "TiffLayout", "create_tiff", "tiff_layout", "read_window"]
+           "TiffLayout", "create_tiff", "tiff_layout", "read_window", "read_page_window"]
 
 log = logging.getLogger("daskfft")
 
@@ -374,6 +374,15 @@ def _read_region(path, fmt, window, shape, *, mask=None):
     except Exception as exc:
         raise InputError(f"input {path}: cannot decode ({_reason(exc)})") from None
     return np.asarray(data).reshape(shape)
+
+
+def read_page_window(path, page, rows, cols):
+    """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of page ``page`` of a tiled TIFF, as
+    (rows, cols, samples); runs in a task (a pyramid level made here)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return _page_window(tif, tif.pages[page], (slice(*rows), slice(*cols)))
 
 
 def _read_mask(mask, window):

@@ -6,7 +6,9 @@ and published into OUTDIR only when all of it is complete.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -14,9 +16,11 @@ import numpy as np
 
 from . import io
 
+log = logging.getLogger("daskfft")
+
 __all__ = ["SPECTRA_CHOICES", "CREATION_KEYS", "COMPRESS_CHOICES", "parse_creation_options",
            "creation_options", "tifffile_options", "output_names", "full_size", "channel_first",
-           "create_stores", "read_full_size", "build_overviews", "write_cog",
+           "create_stores", "level_store", "build_overviews", "write_cog",
            "write_ome_zarr_metadata", "sample_format", "finalize", "staged", "write_pictures"]
 
 #: Which spectra pictures a run writes: the atlas, one PNG per chunk, both, or none.
@@ -236,75 +240,80 @@ def _tags_with_nodata(info, nodata):
     return tuple(tags)
 
 
-def read_full_size(plan, root, chunks=1024):
-    """The stored full-size result as a lazy dask array, rows and columns first."""
-    import dask.array as da
+#: Overview blocks are made this many pixels square, one task each: a multiple of every
+#: TIFF tile and Zarr chunk of a pyramid level, so that no two tasks write the same one.
+OVERVIEW_BLOCK = 512
 
+
+def level_store(plan, root, k):
+    """Where level ``k`` of the output's pyramid lies in the work folder (a
+    :class:`~daskfft.tasks.LevelStore`): a page of a COG's ``pyramid.tif``, an array of the
+    OME-Zarr group, or, for level 0, wherever the tasks put the full-size result."""
+    from .tasks import LevelStore
+
+    root, shape = Path(root), plan.levels[k]
+    if plan.fmt == "cog" and (k or plan.tiff_tile):
+        return LevelStore(str(root / "pyramid.tif"), shape, page=k)
+    if plan.fmt == "ome-zarr":
+        return LevelStore(str(root / plan.names[0] / str(k)), shape,
+                          channel_first=channel_first(plan))
     path, kind = full_size(plan)
-    if kind == "tiff":
-        import dataclasses
-
-        info = dataclasses.replace(plan.info, path=str(Path(root) / path), format="tiff", mask=None,
-                                   native_chunks=(plan.tiff_tile, plan.tiff_tile), tiled=True)
-        return io.read(info, chunks, nodata=plan.spec.nodata)
-    image = da.from_zarr(str(Path(root) / path))
-    return da.moveaxis(image, 0, 2) if channel_first(plan) else image
+    return LevelStore(str(root / path), shape, page=0 if kind == "tiff" else None)
 
 
 def build_overviews(plan, root, compute):
-    """The overview levels of ``plan.levels``, each from the one above by
-    :func:`daskfft.pyramid.overview`, stored in the work folder; ``compute``
-    runs a list of dask collections on the run's cluster."""
-    import dask.array as da
+    """The overview levels of ``plan.levels``, each from the one above (written first) by
+    :func:`daskfft.pyramid.overview_block`: one task per 512-px block of a level, which
+    reads its haloed window from the level above and writes its block in place, so
+    memory holds a block, never a level.  ``compute`` runs a list of tasks on the cluster."""
+    import dask
     import zarr
 
-    from .pyramid import overview
+    from .pyramid import overview_depth
+    from .tasks import overview_task
 
-    image = read_full_size(plan, root)
+    depth = overview_depth(plan.spec.tol)
+    alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
     for k, shape in enumerate(plan.levels[1:], 1):
-        alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
-        level = overview(image, nodata=plan.spec.nodata, alpha=alpha, tol=plan.spec.tol)
-        path = str(_level_path(plan, root, k))
-        chunks = (min(512, shape[0]), min(512, shape[1]))
-        if channel_first(plan):
-            level = da.moveaxis(level, 2, 0)
-            chunks = shape[2:] + chunks
-        else:
-            chunks = chunks + shape[2:]
-        level = level.rechunk(chunks)
-        store = zarr.create_array(path, shape=level.shape, dtype=level.dtype, chunks=chunks,
-                                  fill_value=0, overwrite=True,
-                                  dimension_names=_dimension_names(plan))
-        compute([da.store(level, store, lock=False, compute=False)])
-        image = da.from_zarr(path)
-        if channel_first(plan):
-            image = da.moveaxis(image, 0, 2)
-
-
-def _level_path(plan, root, k):
-    return Path(root) / (f"{plan.names[0]}/{k}" if plan.fmt == "ome-zarr" else f"levels/{k}.zarr")
+        target = level_store(plan, root, k)
+        if target.page is None:
+            chunks = (min(OVERVIEW_BLOCK, shape[0]), min(OVERVIEW_BLOCK, shape[1]))
+            full, chunks = ((shape[2:] + shape[:2], shape[2:] + chunks) if channel_first(plan)
+                            else (shape, chunks + shape[2:]))
+            zarr.create_array(target.path, shape=full, dtype=plan.info.dtype, chunks=chunks,
+                              fill_value=0, overwrite=True, dimension_names=_dimension_names(plan))
+        source = level_store(plan, root, k - 1)
+        tasks = [dask.delayed(overview_task, pure=False)(
+                     source, target, (r, min(r + OVERVIEW_BLOCK, shape[0]),
+                                      c, min(c + OVERVIEW_BLOCK, shape[1])),
+                     depth=depth, nodata=plan.spec.nodata, alpha=alpha, tol=plan.spec.tol)
+                 for r in range(0, shape[0], OVERVIEW_BLOCK)
+                 for c in range(0, shape[1], OVERVIEW_BLOCK)]
+        started = time.perf_counter()
+        compute(tasks)
+        log.debug("overview %d (%d x %d): %.2f s", k, shape[1], shape[0],
+                  time.perf_counter() - started)
 
 
 def write_cog(plan, root, path):
-    """The Cloud-Optimized GeoTIFF ``path`` from the work folder's ``pyramid.tif``: the
-    overviews (and the full size, when the tasks could not write it in place) laid into
-    its pages, then GDAL's COG driver compresses it, keeping those overviews."""
+    """The Cloud-Optimized GeoTIFF ``path`` from the work folder's ``pyramid.tif``, whose
+    pages hold every level (the full size laid in here when the tasks could not write it in
+    place): GDAL's COG driver compresses it, keeping those overviews."""
     import rasterio
     import rasterio.shutil
     import zarr
 
     pyramid = Path(root) / "pyramid.tif"
-    pages = [] if plan.tiff_tile else [(0, Path(root) / full_size(plan)[0])]
-    pages += [(k, _level_path(plan, root, k)) for k in range(1, len(plan.levels))]
-    for k, src in pages:
-        layout = io.tiff_layout(pyramid, k)
-        z = zarr.open_array(str(src), mode="r")
+    if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
+        layout = io.tiff_layout(pyramid, 0)
+        z = zarr.open_array(str(Path(root) / full_size(plan)[0]), mode="r")
         band = layout.tile * max(1, 2048 // layout.tile)
         for r0 in range(0, z.shape[0], band):
             layout.write(z[r0 : r0 + band], r0, 0)
     options = {**plan.creation, "OVERVIEWS": "FORCE_USE_EXISTING", "NUM_THREADS": "ALL_CPUS"}
     tmp = f"{path}.tmp"
-    with rasterio.Env(), warnings.catch_warnings():
+    # GDAL's block cache defaults to 5 % of RAM; a bounded one keeps this copy's memory flat.
+    with rasterio.Env(GDAL_CACHEMAX=256), warnings.catch_warnings():
         # An image without georeferencing is a plain image here, as it was in the input.
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         rasterio.shutil.copy(str(pyramid), tmp, driver="COG", **options)

@@ -20,8 +20,8 @@ import numpy as np
 from .blockwise import filter_block, nodata_mask, overlap_map
 from .filters import _transfer_grid, halo_depth
 
-__all__ = ["OVERVIEW_CUTOFF", "OVERVIEW_ORDER", "level_shapes", "overview", "overview_depth",
-           "overview_transfer"]
+__all__ = ["OVERVIEW_CUTOFF", "OVERVIEW_ORDER", "level_shapes", "overview", "overview_block",
+           "overview_depth", "overview_transfer"]
 
 #: The anti-alias filter of every overview level: Butterworth, cycles/px of the level above.
 OVERVIEW_CUTOFF = 0.2
@@ -95,6 +95,14 @@ def overview(image, *, nodata=None, alpha=False, tol=1e-6, chunks=1024):
                        chunks=out_chunks + image.chunks[2:], dtype=image.dtype,
                        meta=np.empty((0,) * image.ndim, dtype=image.dtype), depth_px=depth,
                        nodata=nodata, alpha=alpha, tol=tol)
+
+
+def overview_block(block, *, depth, nodata=None, alpha=False, tol=1e-6):
+    """The next level of one block of a level, given with a ``depth``-pixel halo on every side
+    (:func:`overview_depth`, the image's edges extended by mirroring); its first pixel
+    must be an even one of the level.  A kernel: NumPy in, NumPy out."""
+    return _overview_block(block, self_pad=(0, 0), pad_mode="reflect", depth_px=depth,
+                           nodata=nodata, alpha=alpha, tol=tol)
 
 
 def _overview_block(block, *, self_pad, pad_mode, depth_px, nodata, alpha, tol):

@@ -23,7 +23,8 @@ from .filters import transfer_function
 from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
                       radial_power_from, windowed_spectrum)
 
-__all__ = ["ChunkTarget", "WindowSource", "filter_and_save", "read_filter_save", "save_filtered"]
+__all__ = ["ChunkTarget", "LevelStore", "WindowSource", "filter_and_save", "overview_task",
+           "read_filter_save", "save_filtered"]
 
 
 @dataclass(frozen=True)
@@ -196,3 +197,51 @@ def _save(target, index, y, interior):
         os.replace(f"{path}.tmp", path)
     (root / "done" / f"{i}_{j}").touch()
     return np.ones((1, 1), dtype=np.int8)
+
+
+@dataclass(frozen=True)
+class LevelStore:
+    """One level of a pyramid in the work folder: a page of an uncompressed tiled TIFF
+    (written in place) or a Zarr array (channels first for OME-Zarr)."""
+
+    path: str
+    shape: tuple  # rows, cols (, channels)
+    page: int | None = None  # the TIFF page; None: a Zarr array
+    channel_first: bool = False
+
+    def read(self, rows, cols):
+        if self.page is not None:
+            data = io.read_page_window(self.path, self.page, rows, cols)
+            return data if len(self.shape) == 3 else data[..., 0]
+        import zarr
+
+        z = zarr.open_array(self.path, mode="r")
+        if self.channel_first:
+            return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
+        return z[rows[0] : rows[1], cols[0] : cols[1]]
+
+    def write(self, y, r0, c0):
+        if self.page is not None:
+            io.tiff_layout(self.path, self.page).write(y, r0, c0)
+            return
+        import zarr
+
+        z = zarr.open_array(self.path, mode="r+")
+        if self.channel_first:
+            z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
+        else:
+            z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
+
+
+def overview_task(source, target, box, *, depth, nodata, alpha, tol):
+    """Block ``box`` (r0, r1, c0, c1) of the level ``target`` from the level ``source`` above:
+    read its window with the halo straight from the store, reduce it, write it; one task."""
+    from .pyramid import overview_block
+
+    r0, r1, c0, c1 = box
+    above = (2 * r0, min(source.shape[0], 2 * r1), 2 * c0, min(source.shape[1], 2 * c1))
+    rows, cols, pads = halo_window(above, depth, source.shape)
+    window = source.read(rows, cols)
+    block = pad_block(window, pads, "reflect") if any(map(any, pads)) else window
+    target.write(overview_block(block, depth=depth, nodata=nodata, alpha=alpha, tol=tol), r0, c0)
+    return r1 - r0
