@@ -242,3 +242,17 @@ def _rank_pids(mpiexec_pid):
             if "daskfft" in args and "mpiexec" not in args:
                 found.append(pid)
     return sorted(found)
+
+
+def test_mpi_cog_equals_local_cog_byte_for_byte(tmp_path):
+    """The overview tasks run on the MPI workers, GDAL on rank 0: the same COG as locally."""
+    args = ["run", "--sample", "1100", "--output-format", "cog", "--no-plots", "--spectra",
+            "none"]
+    assert main([*args, "-o", str(tmp_path / "local"), "--cluster", "local", "-q",
+                 "--no-dashboard"]) == 0
+    proc = mpi_run(3, *args, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
+    assert proc.returncode == 0, proc.stderr
+    a = (tmp_path / "local" / "filtered.tif").read_bytes()
+    assert a == (tmp_path / "mpi" / "filtered.tif").read_bytes()
+    report = json.loads((tmp_path / "mpi" / "report.json").read_text())
+    assert report["pyramid"]["levels"] == [[1100, 1100], [550, 550], [275, 275]]
