@@ -74,17 +74,19 @@ def main():
     parser.add_argument("--sizes", type=int, nargs=2, default=[8192, 32768])
     parser.add_argument("--chunks", type=int, default=2048)
     parser.add_argument("--workdir", default=None, help="where the images go (default: a temp dir)")
+    parser.add_argument("--formats", nargs="+", default=["tiff", "zarr"],
+                        choices=["tiff", "zarr", "cog", "ome-zarr"], help="output formats")
     parser.add_argument("extra", nargs="*", help="more daskfft run options, after --")
     args = parser.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="daskfft-bench-")
     print(f"uint8 tiled TIFF in, the default command and outputs, chunks {args.chunks}; {work}")
-    print(f"{'size':>7} {'output':>6} {'seconds':>8} {'largest process':>16} {'all processes':>14}")
+    print(f"{'size':>7} {'output':>8} {'seconds':>8} {'largest process':>16} {'all processes':>14}")
     largest = {}
     for n in args.sizes:
         src = os.path.join(work, f"in{n}.tif")
         if not os.path.exists(src):
             make_tiff(src, n)
-        for fmt in ("tiff", "zarr"):
+        for fmt in args.formats:
             out = os.path.join(work, f"out{n}-{fmt}")
             # The default command, default outputs (pictures included): what users run.
             cmd = [sys.executable, "-m", "daskfft", "run", src, "-o", out, "--overwrite",
@@ -94,10 +96,10 @@ def main():
                 raise SystemExit(f"run failed with exit status {rc}")
             top = max(rss for _, rss in peaks.values())
             largest[(n, fmt)] = top
-            print(f"{n:>7} {fmt:>6} {seconds:8.1f} {top / 2**20:13.0f} MB "
+            print(f"{n:>7} {fmt:>8} {seconds:8.1f} {top / 2**20:13.0f} MB "
                   f"{sum(r for _, r in peaks.values()) / 2**20:11.0f} MB")
     small, big = args.sizes
-    for fmt in ("tiff", "zarr"):
+    for fmt in args.formats:
         print(f"{fmt}: largest process {big}^2 / {small}^2 = "
               f"{largest[(big, fmt)] / largest[(small, fmt)]:.2f} "
               f"(pixels x{(big / small) ** 2:.0f})")
