@@ -22,6 +22,8 @@ examples:
   daskfft run big.tif -o out/ --chunks 2048 --workers 4 --spectra all
   daskfft run big.tif -o out/ --cluster tcp://10.0.0.5:8786   use a running scheduler
   daskfft run dem.tif -o out/ --nodata -9999 --output-format zarr
+  daskfft run ortho.tif -o out/ --output-format cog --co COMPRESS=JPEG --co QUALITY=90
+  daskfft run slide.ome.tif -o out/ --output-format ome-zarr   multiscales for napari
   daskfft run big.tif -o out/ --resume              finish a run that was killed
   mpiexec -n 8 daskfft run big.tif -o out/ --cluster mpi
 
@@ -31,10 +33,11 @@ the same whatever the chunk size; a Gaussian of sigma s pixels has cutoff
 is within 2*tol*max|image| of filtering the whole image at once (report.json
 gives the bound actually achieved).
 
-inputs: TIFF/BigTIFF (read tile by tile), Zarr (chunk by chunk), PNG/JPEG
-(whole).  outputs in OUTDIR: filtered.<tif|zarr|png|jpg> (same shape,
-channels and dtype as the input; an alpha channel passes through; GeoTIFF
-tags kept), spectra.png (one log-magnitude spectrum per chunk, tiled as the
+inputs: TIFF/BigTIFF/COG (read tile by tile; a GDAL mask is left out and
+kept as alpha), Zarr (chunk by chunk), PNG/JPEG (whole).  outputs in OUTDIR:
+filtered.<tif|zarr|ome.zarr|png|jpg> (same shape, channels and dtype as the
+input; an alpha channel passes through; GeoTIFF tags kept; a COG's and an
+OME-Zarr's overviews low-passed below their Nyquist frequency, not averaged), spectra.png (one log-magnitude spectrum per chunk, tiled as the
 chunks are), spectra/ (one PNG per chunk, with --spectra chunks|all) and
 report.json (parameters, halo, choices made, timings).  Work in progress
 lives in OUTDIR/.daskfft-work/, locked while a run uses it; OUTDIR gets its
