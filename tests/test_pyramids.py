@@ -17,7 +17,7 @@ import zarr
 from daskfft.cli import main
 from daskfft.pyramid import OVERVIEW_CUTOFF, OVERVIEW_ORDER, level_shapes, overview
 
-from reference import make_image
+from reference import make_image, reference_lowpass
 
 rasterio = pytest.importorskip("rasterio")
 
@@ -363,3 +363,49 @@ def test_overview_tasks_read_a_block_and_its_halo_never_a_level(tmp_path, monkey
     for k in range(1, len(shapes) + 1):
         level = overview(da.from_array(level, chunks=700)).compute()
         np.testing.assert_allclose(np.asarray(group[str(k)]), level, atol=1e-5 * 255)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ome-zarr-py's own Scaler
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_an_ome_zarr_from_ome_zarr_py_goes_in_and_out_with_its_pixel_size(tmp_path, version):
+    """OME-Zarr in (level 0; t and z of length 1; channels), OME-Zarr out by default."""
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_image
+
+    image = make_image((1, 2, 1, 600, 520), np.uint16)
+    fmt = FormatV04() if version == "0.4" else FormatV05()
+    group = zarr.open_group(str(tmp_path / "in.ome.zarr"), mode="w",
+                            zarr_format=2 if version == "0.4" else 3)
+    write_image(image, group, axes="tczyx", fmt=fmt, scale_factors=(2,),
+                scale={"t": 1.0, "c": 1.0, "z": 2.0, "y": 0.4, "x": 0.3},
+                axes_units={"x": "micrometer", "y": "micrometer"})
+    level0 = dict(group.attrs).get("ome", dict(group.attrs))["multiscales"][0]["datasets"][0]
+    assert level0["coordinateTransformations"][0]["scale"][-2:] == [0.4, 0.3]
+    assert _run(tmp_path / "in.ome.zarr", "-o", tmp_path / "o", "--no-plots",
+                "--cutoff", "0.1") == 0
+    out = zarr.open_group(str(tmp_path / "o" / "filtered.ome.zarr"), mode="r")
+    multiscale = out.attrs["ome"]["multiscales"][0]
+    assert [a["name"] for a in multiscale["axes"]] == ["c", "y", "x"]
+    assert multiscale["axes"][2]["unit"] == "micrometer"
+    assert multiscale["datasets"][1]["coordinateTransformations"][0]["scale"] == [1.0, 0.8, 0.6]
+    got = np.moveaxis(np.asarray(out["0"]), 0, 2)
+    want = reference_lowpass(np.moveaxis(image[0, :, 0], 0, 2).astype(np.float64), 0.1, pad=100)
+    assert np.abs(got - np.clip(np.rint(want), 0, 65535)).max() <= 1
+
+
+def test_zarr_groups_that_are_no_2d_image_are_refused_in_one_line(tmp_path, capsys):
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w").create_array(
+        "a", shape=(10, 10), dtype="f4")
+    group = zarr.open_group(str(tmp_path / "stack.ome.zarr"), mode="w")
+    group.create_array("0", shape=(5, 64, 64), dtype="u2")
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{
+        "axes": [{"name": "z", "type": "space"}, {"name": "y", "type": "space"},
+                 {"name": "x", "type": "space"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}]}]}
+    for name, why in (("plain.zarr", "a Zarr group without OME-Zarr multiscales"),
+                      ("stack.ome.zarr", "OME-Zarr axes z,y,x with shape (5, 64, 64)")):
+        assert _run(tmp_path / name, "-o", tmp_path / "o") == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and why in err[0], err
+    assert not (tmp_path / "o").exists()

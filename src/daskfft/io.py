@@ -65,6 +65,8 @@ class ImageInfo:
     nodata: float | None = None
     pixel_size: tuple | None = field(default=None, compare=False)  # (dy, dx, unit) if known
     mask: tuple | None = None  # (file, page) of a TIFF mask, read as the last (alpha) channel
+    axes: str | None = None  # an OME-Zarr array's axes, e.g. "cyx", read as (y, x, c)
+    ome: bool = False  # an OME-Zarr image: its output is OME-Zarr too, unless asked otherwise
 
     @property
     def has_alpha(self):
@@ -306,7 +308,11 @@ def _parse_nodata(value):
 def _probe_zarr(p, fmt):
     import zarr
 
-    array = zarr.open_array(str(p), mode="r")
+    try:
+        array = zarr.open_array(str(p), mode="r")
+    except (zarr.errors.ContainsGroupError, zarr.errors.NodeTypeValidationError,
+            zarr.errors.ArrayNotFoundError):  # a group (Zarr v3, v2): OME-Zarr, or refused
+        return _probe_ome_zarr(p, fmt)
     shape = tuple(array.shape)
     attrs = dict(array.attrs)
     nodata = attrs.get("nodata")
@@ -314,6 +320,66 @@ def _probe_zarr(p, fmt):
                      tiled=True, photometric=attrs.get("photometric", "minisblack"),
                      alpha=bool(attrs.get("alpha", False)),
                      nodata=None if nodata is None else float(nodata))
+
+
+def _probe_ome_zarr(p, fmt):
+    """Level 0 of an OME-Zarr image (NGFF 0.4 or 0.5): axes y, x, a channel axis, and time or
+    z of length 1; its pixel size from the level's scale."""
+    import zarr
+
+    group = zarr.open_group(str(p), mode="r")
+    attrs = dict(group.attrs)
+    multiscales = attrs.get("ome", attrs).get("multiscales")
+    if not multiscales:
+        raise InputError(f"input {p}: a Zarr group without OME-Zarr multiscales; give the path "
+                         "of one of its arrays")
+    scale = multiscales[0]
+    dataset = scale["datasets"][0]
+    axes = [a["name"] if isinstance(a, dict) else a for a in scale.get("axes", ["y", "x"])]
+    array = group[dataset["path"]]
+    named = "".join(a[0].lower() for a in axes)
+    extra = {a: n for a, n in zip(named, array.shape) if a not in "yxc"}
+    if named[-2:] != "yx" or len(set(named)) != len(named) or any(n != 1 for n in extra.values()):
+        raise InputError(f"input {p}: OME-Zarr axes {','.join(axes)} with shape "
+                         f"{tuple(array.shape)}; daskfft filters one 2-D image (axes y, x and "
+                         "channels; time and z of length 1)")
+    sizes = dict(zip(named, array.shape))
+    shape = (sizes["y"], sizes["x"]) + ((sizes["c"],) if "c" in sizes else ())
+    chunks = dict(zip(named, array.chunks))
+    units = {a["name"][0].lower(): a.get("unit") for a in scale.get("axes", []) if isinstance(a, dict)}
+    factor = next((t["scale"] for t in dataset.get("coordinateTransformations", [])
+                   if t.get("type") == "scale"), None)
+    pixel_size = None
+    if factor is not None and len(factor) == len(named):
+        f = dict(zip(named, factor))
+        pixel_size = (float(f["y"]), float(f["x"]), units.get("x"))
+    own = attrs.get("daskfft", {})
+    nodata = own.get("nodata")
+    return ImageInfo(str(Path(p) / dataset["path"]), fmt, shape, np.dtype(array.dtype),
+                     native_chunks=(chunks["y"], chunks["x"]), tiled=True,
+                     photometric=own.get("photometric", "minisblack"),
+                     alpha=bool(own.get("alpha", False)), pixel_size=pixel_size,
+                     nodata=None if nodata is None else _parse_nodata(nodata),
+                     axes=named, ome=True)
+
+
+def _from_axes(data, axes):
+    """An array stored with ``axes`` (OME-Zarr's, e.g. "tczyx") as (y, x[, c])."""
+    if axes is None:
+        return data
+    index = tuple(slice(None) if a in "yxc" else 0 for a in axes)
+    kept = [a for a in axes if a in "yxc"]
+    order = [kept.index(a) for a in "yxc" if a in kept]
+    return data[index].transpose(order)
+
+
+def _to_axes(window, axes):
+    """The (y, x) ``window`` slices as an index of an array stored with ``axes``."""
+    if axes is None:
+        return window
+    rows, cols = window[:2]
+    return tuple(rows if a == "y" else cols if a == "x" else slice(None) if a == "c" else
+                 slice(0, 1) for a in axes)
 
 
 def aligned_chunks(info, chunks):
@@ -345,7 +411,7 @@ def _read_tiff_region(block_info=None, path=None, ndim=2, mask=None):
                         [b - a for a, b in loc], mask=mask)
 
 
-def _read_region(path, fmt, window, shape, *, mask=None):
+def _read_region(path, fmt, window, shape, *, mask=None, axes=None):
     """``window`` (slices) of a TIFF or Zarr image, opened here, as an array of ``shape``.
 
     ``mask``: the (file, page) of a TIFF mask, appended as the last channel:
@@ -370,7 +436,7 @@ def _read_region(path, fmt, window, shape, *, mask=None):
         else:
             import zarr
 
-            data = zarr.open_array(path, mode="r")[window]
+            data = _from_axes(zarr.open_array(path, mode="r")[_to_axes(window, axes)], axes)
     except Exception as exc:
         raise InputError(f"input {path}: cannot decode ({_reason(exc)})") from None
     return np.asarray(data).reshape(shape)
@@ -481,7 +547,8 @@ def read_window(info, rows, cols, *, nodata=None):
     ``nodata``.
     """
     data = _read_region(info.path, info.format, (slice(*rows), slice(*cols)),
-                        (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:], mask=info.mask)
+                        (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:], mask=info.mask,
+                        axes=info.axes)
     return _check_finite(data, info.path, nodata)
 
 
@@ -504,6 +571,10 @@ def read(info, chunks, *, nodata=None):
                               path=info.path, ndim=len(info.shape), mask=info.mask)
         if not info.tiled:
             image = image.rechunk((rows, chunks) + extra)
+    elif info.format == "zarr" and info.axes:
+        stored = da.from_zarr(info.path, chunks=tuple(rows if a == "y" else cols if a == "x"
+                                                      else -1 for a in info.axes))
+        image = _from_axes(stored, info.axes)
     elif info.format == "zarr":
         image = da.from_zarr(info.path, chunks=(rows, cols) + extra)
     else:

@@ -223,7 +223,8 @@ def _resolve_nodata(config, info):
 
 def _output_format(config, info):
     big = info.megapixels * 1e6 > io.WHOLE_IMAGE_CAP
-    fmt = config.output_format or ("tiff" if config.sample is not None and big else info.format)
+    fmt = config.output_format or ("tiff" if config.sample is not None and big else
+                                   "ome-zarr" if info.ome else info.format)
     if fmt in ("png", "jpeg") and big:
         raise InputError(
             f"output: {fmt.upper()} is written whole, and {info.megapixels:g} Mpx is above "
