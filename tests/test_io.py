@@ -505,3 +505,27 @@ def test_every_compression_gdal_writes_is_read(tmp_path, compress, dtype, bands,
         assert np.abs(got.astype(float) - np.clip(np.rint(ref), lim.min, lim.max)).max() <= 1
     else:
         assert np.abs(got - ref).max() <= 1e-5 * np.abs(decoded).max()
+
+
+def test_pictures_leave_a_masked_block_out(tmp_path, monkeypatch):
+    """The overview gets holes (NaN) where the mask leaves pixels out, not their garbage."""
+    from daskfft import plots
+
+    image = make_image((300, 260, 3), np.uint8, seed=8)
+    keep = np.ones((300, 260), bool)
+    keep[40:200, 60:180] = False
+    image[~keep] = 0  # garbage that would show as a black block
+    _masked_geotiff(tmp_path / "in.tif", image, keep, internal=True)
+    seen = {}
+    real = plots.overview
+
+    def spy(path, thumb_in, thumb_out, step, crop_in, crop_out, box, **kw):
+        seen.update(thumb_in=thumb_in, crop_in=crop_in, crop_out=crop_out, box=box, step=step)
+        return real(path, thumb_in, thumb_out, step, crop_in, crop_out, box, **kw)
+
+    monkeypatch.setattr(plots, "overview", spy)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o") == 0
+    s, (r0, r1, c0, c1) = seen["step"], seen["box"]
+    assert np.array_equal(np.isnan(seen["thumb_in"]).all(axis=2), ~keep[::s, ::s])
+    assert np.array_equal(np.isnan(seen["crop_in"]).all(axis=2), ~keep[r0:r1, c0:c1])
+    assert np.array_equal(np.isnan(seen["crop_out"]).all(axis=2), ~keep[r0:r1, c0:c1])

@@ -417,7 +417,7 @@ def write_pictures(out, plan, summary, crops):
         crop_in, crop_out, box = crops
         plots.overview(out / "overview.png", summary["thumb_in"], summary["thumb_out"],
                        plan.thumb, crop_in, crop_out, box, dtype=plan.info.dtype, title=label,
-                       nodata=spec.nodata)
+                       nodata=float("nan") if plan.info.mask is not None else spec.nodata)
         plots.radial_spectrum(out / "radial_spectrum.png", RADIAL_EDGES, summary["power_in"],
                               summary["power_out"], cutoff=spec.cutoff, filter=spec.filter,
                               order=spec.order, title=f"radially averaged power - {label}")

@@ -22,6 +22,7 @@ from .outputs import (build_overviews, channel_first, create_stores, finalize, f
 from .plan import make_plan
 from .report import make_report, utc_now, write_report
 from .summary import assemble
+from .tasks import masked
 from .workdir import WorkDir
 
 __all__ = ["run", "run_config", "RunConfig"]
@@ -190,7 +191,9 @@ def _crops(cl, graph, plan, work):
     import dataclasses
 
     r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
-    crop_in = compute(cl, [graph.color[r0:r1, c0:c1]])[0]
+    crop_in = compute(cl, [graph.image[r0:r1, c0:c1]])[0]
+    kept = crop_in[..., -1] > 0 if plan.info.mask is not None else None
+    crop_in = crop_in[..., :-1] if plan.info.has_alpha else crop_in
     path, kind = full_size(plan)
     stored = dataclasses.replace(plan.info, path=str(work.root / path), format=kind, mask=None)
     if channel_first(plan):
@@ -201,6 +204,8 @@ def _crops(cl, graph, plan, work):
         crop_out = io.read_window(stored, (r0, r1), (c0, c1), nodata=plan.spec.nodata)
     if plan.info.has_alpha:
         crop_out = crop_out[..., :-1]
+    if kept is not None:  # the input's mask: holes in the pictures
+        crop_in, crop_out = masked(crop_in, kept), masked(crop_out, kept)
     return crop_in, crop_out, box
 
 

@@ -23,8 +23,8 @@ from .filters import transfer_function
 from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
                       radial_power_from, windowed_spectrum)
 
-__all__ = ["ChunkTarget", "LevelStore", "WindowSource", "filter_and_save", "overview_task",
-           "read_filter_save", "save_filtered"]
+__all__ = ["ChunkTarget", "LevelStore", "WindowSource", "filter_and_save", "masked",
+           "overview_task", "read_filter_save", "save_filtered"]
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,9 @@ def _summaries(target, index, color_in, color_out, kept=None):
     window = central_window(color_in)
     valid = nodata_mask(window, None if target.spec is None else target.spec.nodata)
     if kept is not None:  # the input's mask, as its alpha channel
-        kept = central_window(kept)
-        kept = kept[..., None] if window.ndim == 3 else kept
-        valid = np.broadcast_to(kept if valid is None else valid & kept, window.shape)
+        centre = central_window(kept)
+        centre = centre[..., None] if window.ndim == 3 else centre
+        valid = np.broadcast_to(centre if valid is None else valid & centre, window.shape)
     if valid is not None:  # holes take the data's mean: the spectrum is the data's
         fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
         window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
@@ -157,9 +157,19 @@ def _summaries(target, index, color_in, color_out, kept=None):
                                                           spec.order))
         s = target.thumb  # the overview shows every s-th pixel of the whole image
         r0, _, c0, _ = target.box(index)
-        cell["thumb_in"] = color_in[(-r0) % s :: s, (-c0) % s :: s]
-        cell["thumb_out"] = color_out[(-r0) % s :: s, (-c0) % s :: s]
+        step = ((-r0) % s, (-c0) % s)
+        for name, data in (("thumb_in", color_in), ("thumb_out", color_out)):
+            thumb = data[step[0] :: s, step[1] :: s]
+            cell[name] = thumb if kept is None else masked(thumb, kept[step[0] :: s, step[1] :: s])
     return cell
+
+
+def masked(x, kept):
+    """``x`` as float32 with NaN where the mask ``kept`` (rows, cols) leaves pixels out: the
+    pictures' holes, like a NaN nodata's."""
+    x = np.array(x, dtype=np.float32)
+    x[~kept] = np.nan
+    return x
 
 
 def _save(target, index, y, interior):
