@@ -141,8 +141,9 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     if "LEVEL" in opts:
         span = COMPRESS_CHOICES[comp]
         if span is None or not span[0] <= int(opts["LEVEL"]) <= span[1]:
+            takes = "compression" if span is None else f"(it takes {span[0]}..{span[1]})"
             raise InputError(f"output: --co LEVEL={opts['LEVEL']} does not apply to {comp} "
-                             + ("compression" if span is None else f"(it takes {span[0]}..{span[1]})"))
+                             f"{takes}")
     if "QUALITY" in opts and comp not in ("JPEG", "WEBP"):
         raise InputError(f"output: --co QUALITY applies to JPEG and WEBP compression, not {comp}")
     return opts
@@ -202,7 +203,7 @@ def create_stores(plan, root):
     info, root = plan.info, Path(root)
     shape, chunks = info.shape, (plan.rows[0], plan.cols[0]) + info.shape[2:]
     path, kind = full_size(plan)
-    tags = _tags_with_nodata(info, plan.spec.nodata)
+    tags = info.tags  # with GDAL_NODATA saying the value used (plan._resolve_nodata)
     if kind == "tiff":
         io.create_tiff(root / path, shape, info.dtype, tile=plan.tiff_tile,
                        photometric=info.photometric, alpha=info.has_alpha, tags=tags,
@@ -230,14 +231,6 @@ def _dimension_names(plan):
     if plan.fmt != "ome-zarr":
         return None
     return ("c", "y", "x") if channel_first(plan) else ("y", "x")
-
-
-def _tags_with_nodata(info, nodata):
-    """The input's GeoTIFF tags, with GDAL_NODATA saying ``nodata`` when there is one."""
-    tags = [t for t in info.tags if t[0] != 42113]
-    if nodata is not None:
-        tags.append((42113, 2, 0, "nan" if np.isnan(nodata) else f"{nodata:g}", True))
-    return tuple(tags)
 
 
 #: Overview blocks are made this many pixels square, one task each: a multiple of every

@@ -214,9 +214,11 @@ def _resolve_nodata(config, info):
     spec = config.filter
     if spec.nodata is None and info.nodata is not None:
         spec = spec.replace(nodata=info.nodata)
-    elif spec.nodata is not None and info.tags:  # the output's GDAL_NODATA says the value used
+    own = (any(t[0] == 42113 for t in info.tags)  # the file's GDAL_NODATA, as it is written
+           and np.array_equal(spec.nodata, info.nodata, equal_nan=True))
+    if spec.nodata is not None and not own:  # the output's GDAL_NODATA says the value used
         tags = [t for t in info.tags if t[0] != 42113]
-        tags.append((42113, 2, 0, f"{spec.nodata:g}", True))
+        tags.append((42113, 2, 0, f"{spec.nodata:.17g}", True))  # every digit: float32's too
         info = dataclasses.replace(info, tags=tuple(tags))
     return spec, dataclasses.replace(info, nodata=spec.nodata)
 
