@@ -409,3 +409,26 @@ def test_zarr_groups_that_are_no_2d_image_are_refused_in_one_line(tmp_path, caps
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and why in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_nodata_reaches_the_output_exactly(tmp_path):
+    """A Zarr input's nodata becomes the COG's GDAL_NODATA; --nodata at float32's minimum
+    survives to the last digit, so GDAL still finds it in the pixels."""
+    low = float(np.finfo(np.float32).min)
+    image = make_image((600, 500), np.float32)
+    z = zarr.create_array(str(tmp_path / "in.zarr"), shape=image.shape, dtype="f4",
+                          chunks=(256, 256))
+    z[:] = image
+    z.attrs["nodata"] = -9999.0
+    assert _run(tmp_path / "in.zarr", "-o", tmp_path / "a", "--output-format", "cog",
+                "--no-plots") == 0
+    with rasterio.open(tmp_path / "a" / "filtered.tif") as ds:
+        assert ds.nodata == -9999.0
+    image[:60, :60] = low
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(128, 128))
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "b", "--output-format", "cog",
+                f"--nodata={low!r}", "--no-plots") == 0
+    with rasterio.open(tmp_path / "b" / "filtered.tif") as ds:
+        assert np.float32(ds.nodata) == np.float32(low)
+        masked = ds.read(1, masked=True)
+    assert masked.mask[:60, :60].all() and not masked.mask[60:, 60:].any()
