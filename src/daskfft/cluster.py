@@ -270,6 +270,10 @@ def _mpi_client(spec, info):
     with Client(address, timeout="60s") as client:
         client.wait_for_workers(info.get("workers_expected", 1), timeout=120)
         n, t = _count(client)
+        import socket
+
+        # Which nodes the workers run on, as they name themselves: a multi-node job's check.
+        info["worker_hosts"] = sorted(set(client.run(socket.gethostname).values()))
         yield Cluster("mpi", client=client, workers=n, threads=t, extra=info,
                       dashboard=_dashboard_url(client, (spec.dashboard_address or "127.0.0.1:0")
                                                .rsplit(":", 1)[0].strip("[]"))
