@@ -151,3 +151,15 @@ def test_pictures_leave_nodata_out(tmp_path, nodata):
     radial = iio.imread(tmp_path / "o" / "radial_spectrum.png")[..., :3].astype(int)
     for colour in ([31, 119, 180], [255, 127, 14]):  # the input and filtered power curves
         assert (np.abs(radial - colour).sum(axis=2) < 40).sum() > 300
+
+
+def test_rgb_with_holes_keeps_its_colours_in_the_overview():
+    """Holes (a mask's, a nodata's) in an 8-bit RGB image are transparent, not a gray image."""
+    from daskfft.plots import _display
+
+    rgb = np.zeros((6, 5, 3), np.float32)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 40, 90
+    rgb[2:4, 1:3] = np.nan
+    img, kw = _display(rgb, np.uint8)
+    assert img.shape == (6, 5, 4) and img.dtype == np.uint8 and not kw
+    assert (img[2:4, 1:3, 3] == 0).all() and (img[0, 0] == [200, 40, 90, 255]).all()

@@ -37,10 +37,15 @@ def _save(fig, path):
 
 
 def _display(x, dtype):
-    """An image ready for imshow: RGB uint8 as it is, anything else as gray, 1-99.8 % stretched."""
+    """An image ready for imshow: RGB uint8 as it is (holes, NaN, transparent), anything else
+    as gray, 1-99.8 % stretched."""
     x = np.asarray(x)
-    if x.ndim == 3 and x.shape[2] == 3 and np.dtype(dtype) == np.uint8 == x.dtype:  # no holes
-        return x, {}
+    if x.ndim == 3 and x.shape[2] == 3 and np.dtype(dtype) == np.uint8:
+        if x.dtype == np.uint8:  # no holes
+            return x, {}
+        holes = np.isnan(x).any(axis=2)
+        rgb = np.clip(np.nan_to_num(x), 0, 255).astype(np.uint8)
+        return np.dstack([rgb, np.where(holes, 0, 255).astype(np.uint8)]), {}
     g = x.astype(np.float64).mean(axis=2) if x.ndim == 3 else x.astype(np.float64)
     finite = g[np.isfinite(g)]
     lo, hi = np.percentile(finite, [1, 99.8]) if finite.size > 1 else (0.0, 1.0)
