@@ -91,7 +91,13 @@ def _boundary_value(text):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: the problem and where to read more."""
+    """argparse with one-line errors: the problem and where to read more; and negative
+    numbers with an exponent (``--nodata -3.4e+38``, float32's lowest) taken as values,
+    which argparse's own rule (no exponent) reads as an unknown option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
