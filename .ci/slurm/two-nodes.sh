@@ -89,6 +89,9 @@ CONF
     ip netns exec "$n" ip link set lo up
     ip netns exec "$n" ip addr add "$net.$i/24" dev eth0
     ip netns exec "$n" ip link set eth0 up
+    # A default route into the bridge, which leads nowhere further: programs that look for
+    # "the" address by routing towards the internet (distributed does) find eth0's.
+    ip netns exec "$n" ip route add default via "$net.1"
     mkdir -p "$dir/spool-$n"
     # Its own hostname (UTS) and /etc/hosts (a bind mount in its own mount namespace).
     nsenter --net="/run/netns/$n" unshare --uts --mount --propagation private sh -c \
