@@ -297,12 +297,47 @@ class WorkDir:
         kept = len(self.done()) if self.has_run() else 0
         if kept == 0 and self._fresh:
             self._clear()
+        full = _no_space(exc, self.outdir)
+        if full and (kept == 0 or not self._opened):
+            return RuntimeError(f"{full}; nothing was kept")
         if kept == 0 or not self._opened or isinstance(exc, GeneratorExit):
             return exc  # nothing of this run's to keep; a refusal says what to do itself
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = full or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         tail = (f"{kept} of {total} chunks kept in {self.root}; rerun with --resume to finish"
                 if kept < total else f"all {total} chunks kept in {self.root}; rerun with "
                 "--resume to write the outputs")
         if isinstance(exc, KeyboardInterrupt):
             return Interrupted(f"interrupted; {tail}")
         return RunFailed(f"{first}; {tail}", kept=kept, total=total, workdir=str(self.root))
+
+
+def _no_space(exc, outdir):
+    """One line naming the full file system, when ``exc`` (or what caused it) is ENOSPC or
+    EDQUOT; None otherwise."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            mount = _mount_point(outdir)
+            try:
+                st = os.statvfs(mount)
+                size = f"{st.f_blocks * st.f_frsize / 2**20:.0f} MiB, " \
+                       f"{st.f_bavail * st.f_frsize / 2**20:.1f} MiB free"
+            except OSError:
+                size = "size unknown"
+            what = "quota exceeded" if exc.errno == errno.EDQUOT else "no space left"
+            return (f"output {outdir}: {what} on the file system mounted at {mount} ({size}); "
+                    "free space there, or give another OUTDIR")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _mount_point(path):
+    """The mount point of the file system holding ``path`` (its nearest existing folder)."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    dev = path.stat().st_dev
+    while path != path.parent and path.parent.stat().st_dev == dev:
+        path = path.parent
+    return path
