@@ -256,3 +256,26 @@ def test_mpi_cog_equals_local_cog_byte_for_byte(tmp_path):
     assert a == (tmp_path / "mpi" / "filtered.tif").read_bytes()
     report = json.loads((tmp_path / "mpi" / "report.json").read_text())
     assert report["pyramid"]["levels"] == [[1100, 1100], [550, 550], [275, 275]]
+
+
+def test_a_memory_limit_below_a_task_is_one_line_not_a_hang(tmp_path):
+    """Workers over dask's pause fraction take no tasks: the job would wait forever. The run
+    measures the workers and refuses in one line, naming the limit and what to lower."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "in.tif", make_image((2048, 2048), np.float32), tile=(256, 256))
+    t0 = time.monotonic()
+    proc = mpi_run(3, "run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--cluster",
+                   "mpi", "-q", "--memory-limit", "100MB", "--chunks", "2048", timeout=90)
+    seconds = time.monotonic() - t0
+    print(f"memory limit below a task (mpiexec, 3 ranks): every rank exited in {seconds:.1f} s")
+    assert seconds < 60 and proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("daskfft: error: the workers' memory limit, 95 MiB"), lines[0]
+    assert "2048 x 2048 px" in lines[0] and "lower --chunks" in lines[0]
+    assert not (tmp_path / "o").exists()
+    # The same job with room for its tasks runs.
+    proc = mpi_run(3, "run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--cluster",
+                   "mpi", "-q", "--memory-limit", "600MB", "--chunks", "1024", timeout=90)
+    assert proc.returncode == 0, proc.stderr

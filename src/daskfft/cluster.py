@@ -14,6 +14,7 @@ from numbers import Real
 
 import dask
 
+from .errors import InputError
 from .params import check_positive_int
 
 __all__ = ["CLUSTER_KINDS", "CONNECT_TIMEOUT", "Cluster", "ClusterSpec", "check_cluster",
@@ -102,6 +103,37 @@ class Cluster:
     workers: int = 0
     threads: int = 0
     extra: dict = field(default_factory=dict)
+
+    def check_memory(self, task_bytes, what):
+        """Refuse, in one line, a run whose tasks cannot fit in the workers' memory limit.
+
+        A worker holds its own Python (measured on the workers) plus
+        ``task_bytes`` per thread; above dask's pause fraction of its limit a
+        worker stops taking tasks, and a job whose every worker is paused
+        waits forever.  In-process clusters have no per-worker limit.
+        ``what`` says what the tasks hold, for the message.
+        """
+        if self.client is None or self.kind in ("local", "threads"):
+            return
+        import psutil
+
+        workers = self.client.scheduler_info().get("workers", {})
+        limits = [w.get("memory_limit") or 0 for w in workers.values()]
+        if not limits or not min(limits):
+            return
+        limit = min(limits)
+        threads = max(w.get("nthreads", 1) for w in workers.values())
+        own = max(self.client.run(lambda: psutil.Process().memory_info().rss).values())
+        pause = dask.config.get("distributed.worker.memory.pause", 0.8) or 1.0
+        need = own + threads * task_bytes
+        if need > pause * limit:
+            mib = 2**20
+            raise InputError(
+                f"the workers' memory limit, {limit / mib:.0f} MiB (--memory-limit), is below "
+                f"what a worker needs: {own / mib:.0f} MiB of its own and {threads} x "
+                f"{task_bytes / mib:.0f} MiB for {threads} task(s) of {what}, where dask "
+                f"pauses it at {pause:.0%}; lower --chunks or --threads-per-worker, or raise "
+                "--memory-limit")
 
     def describe(self):
         """The cluster's part of ``report.json``."""

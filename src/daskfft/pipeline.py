@@ -86,6 +86,8 @@ def run_config(config, *, cluster_info=None, launched_at=None):
         with open_cluster(plan.cluster, info=cluster_info) as cl, rechunk_method(cl):
             clock.mark("cluster_start")
             _log_cluster(cl)
+            if plan.spec.method == "blockwise":
+                cl.check_memory(*plan.task_memory)
             graph = build_graph(plan, work.root)
             report_path = (work.out / "performance-report.html"
                            if plan.performance_report else None)

@@ -67,6 +67,23 @@ class Plan:
         return next((t for t in sizes if all(e % t == 0 for e in inner)), None)
 
     @property
+    def task_memory(self):
+        """About what one chunk's task holds at its peak, bytes, and what it is, in words.
+
+        Measured with tracemalloc: the FFT filter of a haloed window holds 3.7
+        to 4.2 copies of it in the working precision; with the window as read,
+        the result and the summaries, 5 copies; nodata or a mask adds a second
+        layer (2 more).
+        """
+        h, rows, cols = self.halo.depth, max(self.rows), max(self.cols)
+        bands = self.info.shape[2] if len(self.info.shape) == 3 else 1
+        copies = 5 + (2 if self.spec.nodata is not None or self.info.mask is not None else 0)
+        window = (rows + 2 * h) * (cols + 2 * h) * bands
+        need = window * (copies * self.work_dtype.itemsize + self.info.dtype.itemsize)
+        return need, (f"{rows} x {cols} px with a {h}-px halo, {bands} band(s) in "
+                      f"{self.work_dtype.name}")
+
+    @property
     def levels(self):
         """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
         down to one tile (:func:`daskfft.pyramid.level_shapes`), the other formats none."""
