@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -279,3 +280,49 @@ def test_a_memory_limit_below_a_task_is_one_line_not_a_hang(tmp_path):
     proc = mpi_run(3, "run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--cluster",
                    "mpi", "-q", "--memory-limit", "600MB", "--chunks", "1024", timeout=90)
     assert proc.returncode == 0, proc.stderr
+
+
+def _rank_of(pid):
+    """The MPI rank of a process, from the PMI_RANK its launcher gave it."""
+    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return int(next(v for v in env if v.startswith(b"PMI_RANK=")).split(b"=", 1)[1])
+
+
+@pytest.mark.parametrize("victim", [0, 2])
+def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path, victim):
+    """SIGKILL of rank 0 (scheduler and client) or of a worker rank mid-run: mpiexec tears
+    the job down, so every rank exits; the finished chunks are kept and --resume finishes."""
+    from daskfft.workdir import WorkDir
+
+    args = ["run", "--sample", "3000", "--chunks", "500", "--no-plots"]
+    reference = tmp_path / "reference"
+    assert main([*args, "-o", str(reference), "--cluster", "threads", "-q"]) == 0
+    out = tmp_path / "o"
+    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", *args,
+                             "-o", str(out), "--cluster", "mpi", "-q", "--no-dashboard"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = WorkDir(out).root / "done"
+    try:
+        deadline = time.monotonic() + 120
+        while not (done.is_dir() and len(os.listdir(done)) >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        pid = next(p for p in _rank_pids(proc.pid) if _rank_of(p) == victim)
+        t0 = time.monotonic()
+        os.kill(pid, 9)
+        proc.wait(timeout=90)
+        seconds = time.monotonic() - t0
+    finally:
+        proc.kill()
+        proc.communicate()
+    print(f"SIGKILL of rank {victim} (mpiexec, 3 ranks): every rank exited in {seconds:.1f} s")
+    assert seconds < 60 and proc.returncode != 0
+    assert not _rank_pids(proc.pid)
+    kept = len(os.listdir(done))
+    assert 3 <= kept < 36 and os.listdir(out) == [WORK_NAME]
+    resumed = mpi_run(3, *args, "-o", str(out), "--cluster", "mpi", "-q", "--resume",
+                      "--no-dashboard", timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == 36 - kept
+    assert (out / "filtered.png").read_bytes() == (reference / "filtered.png").read_bytes()
