@@ -27,38 +27,22 @@ fi
 host="$(hostname -s)"
 mkdir -p "$dir/state" "$dir/spool" /etc/slurm
 mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
-cat > "$conf" <<CONF
-# Written by daskfft's .ci/slurm/start.sh: a one-node test cluster.
-ClusterName=daskfft-ci
-SlurmctldHost=$host(127.0.0.1)
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/none
-CredType=cred/none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-SwitchType=switch/none
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-ReturnToService=2
+{
+  echo "# Written by daskfft's .ci/slurm/start.sh: a one-node test cluster."
+  echo "ClusterName=daskfft-ci"
+  echo "SlurmctldHost=$host(127.0.0.1)"
+  cat "$(dirname "$0")/common.conf"
+  cat <<CONF
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/slurmctld.log
 SlurmdLogFile=$dir/slurmd.log
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
-SlurmdParameters=config_overrides
-KillWait=5
-InactiveLimit=0
-MinJobAge=60
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=60 State=UP
 CONF
+} > "$conf"
 
 slurmctld -c
 slurmd

@@ -45,32 +45,14 @@ start() {
     echo "# Written by daskfft's .ci/slurm/two-nodes.sh: two nodes in network namespaces."
     echo "ClusterName=daskfft-two"
     echo "SlurmctldHost=$ctl($net.1)"
+    cat "$(dirname "$0")/common.conf"
     cat <<CONF
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/none
-CredType=cred/none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-SwitchType=switch/none
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-ReturnToService=2
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool-%n
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd-%n.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd-%n.log
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
-SlurmdParameters=config_overrides
-KillWait=5
-InactiveLimit=0
-MinJobAge=60
 CONF
     i=10; for n in "${nodes[@]}"; do
       i=$((i + 1))
