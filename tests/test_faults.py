@@ -53,6 +53,39 @@ def test_ctrl_c_on_a_local_cluster_prints_one_line_and_resume_finishes(tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("cluster", ["threads", "processes"])
+def test_sigterm_as_a_time_limit_sends_it_keeps_chunks_in_one_line(tmp_path, cluster):
+    """SIGTERM to the process group (Slurm's time limit, scancel): one line with the chunks
+    kept, exit status 143 (128 + 15), and --resume finishes byte-identical."""
+    args = ["run", "--sample", "2500", "--chunks", "256", "--cluster", cluster, "--no-plots",
+            "--no-dashboard", "-q"]
+    reference = tmp_path / "reference"
+    assert subprocess.run(_daskfft(*args, "-o", reference)).returncode == 0
+    out = tmp_path / "o"
+    proc = subprocess.Popen(_daskfft(*args, "-o", out), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    done = out / WORK_NAME / "done"
+    deadline = time.monotonic() + 120
+    while not (done.is_dir() and len(os.listdir(done)) >= 5):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    seconds = time.monotonic() - t0
+    print(f"SIGTERM, {cluster}: exited {seconds:.1f} s after the signal")
+    assert proc.returncode == 143 and seconds < 60
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("daskfft: terminated by SIGTERM (a job's time limit")
+    assert "of 100 chunks kept" in lines[0] and "rerun with --resume" in lines[0]
+    resumed = subprocess.run(_daskfft(*args, "-o", out, "--resume"), capture_output=True,
+                             text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "filtered.png").read_bytes() == (reference / "filtered.png").read_bytes()
+
+
+@pytest.mark.slow
 def test_a_taken_dashboard_port_is_quiet_and_the_url_printed(tmp_path):
     """Whoever holds 8787 (this test, or anything else on the machine), the run says nothing."""
     blocker = socket.socket()

@@ -6,7 +6,9 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -346,10 +348,22 @@ def _launched_at():
         return None
 
 
+def _on_sigterm(signum, frame):
+    from .errors import TermSignal
+
+    raise TermSignal()
+
+
 def _run(args, parser):
     from .pipeline import run_config
 
     config = _config(args, parser)
+    if (args.from_command_line and args.cluster != "mpi"
+            and threading.current_thread() is threading.main_thread()):
+        # A batch job's time limit (Slurm: SIGTERM, then SIGKILL after KillWait) stops the
+        # run like Ctrl-C: finished chunks kept, one line saying so, exit status 143.  Not
+        # yet under MPI, where every rank gets the signal and the workers' must not print.
+        signal.signal(signal.SIGTERM, _on_sigterm)
     launched = _launched_at() if args.from_command_line else None
     if args.cluster == "mpi":
         from .mpi import launch
@@ -420,7 +434,7 @@ def _expected_errors():
 
 def main(argv=None):
     """Entry point of the ``daskfft`` command; returns the exit status."""
-    from .errors import Interrupted
+    from .errors import Interrupted, Terminated, TermSignal
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -442,10 +456,11 @@ def main(argv=None):
         return 1
     except Interrupted as exc:
         print(f"daskfft: {exc}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("daskfft: interrupted; nothing was kept or written", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+    except KeyboardInterrupt as exc:
+        what = "terminated by SIGTERM" if isinstance(exc, TermSignal) else "interrupted"
+        print(f"daskfft: {what}; nothing was kept or written", file=sys.stderr)
+        return 143 if isinstance(exc, TermSignal) else 130
     return status or 0
 
 

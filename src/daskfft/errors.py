@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "TooFewRanksError", "RunFailed", "Interrupted", "Busy"]
+__all__ = ["InputError", "TooFewRanksError", "RunFailed", "Interrupted", "TermSignal",
+           "Terminated", "Busy"]
 
 
 class InputError(ValueError):
@@ -35,6 +36,14 @@ class RunFailed(RuntimeError):
 
 class Interrupted(KeyboardInterrupt):
     """A run was interrupted (Ctrl-C); the message says what was kept and how to resume."""
+
+
+class TermSignal(KeyboardInterrupt):
+    """SIGTERM arrived (a batch job's time limit, ``scancel``, ``kill``): stop like Ctrl-C."""
+
+
+class Terminated(Interrupted):
+    """A run was stopped by SIGTERM; the message says what was kept and how to resume."""
 
 
 class Busy(InputError):

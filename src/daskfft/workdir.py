@@ -37,7 +37,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from .errors import Busy, InputError, Interrupted, RunFailed
+from .errors import Busy, InputError, Interrupted, RunFailed, Terminated, TermSignal
 
 __all__ = ["WORK_NAME", "WorkDir"]
 
@@ -306,6 +306,9 @@ class WorkDir:
         tail = (f"{kept} of {total} chunks kept in {self.root}; rerun with --resume to finish"
                 if kept < total else f"all {total} chunks kept in {self.root}; rerun with "
                 "--resume to write the outputs")
+        if isinstance(exc, TermSignal):
+            return Terminated(f"terminated by SIGTERM (a job's time limit, scancel or kill); "
+                              f"{tail}")
         if isinstance(exc, KeyboardInterrupt):
             return Interrupted(f"interrupted; {tail}")
         return RunFailed(f"{first}; {tail}", kept=kept, total=total, workdir=str(self.root))
