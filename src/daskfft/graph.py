@@ -13,7 +13,7 @@ import numpy as np
 
 from . import io
 from .blockwise import as_image, lowpass_spec, overlap_map
-from .outputs import channel_first, full_size
+from .outputs import level_store
 from .sample import sample_image
 from .tasks import ChunkTarget, WindowSource, filter_and_save, read_filter_save, save_filtered
 
@@ -51,9 +51,7 @@ def build_graph(plan, root):
                          sample=plan.config.sample is not None,
                          atlas=plan.config.spectra in ("atlas", "all"),
                          plots=plan.config.plots, spec=plan.spec,
-                         tiff=io.tiff_layout(root / full_size(plan)[0]) if plan.tiff_tile
-                         else None, store=full_size(plan)[0],
-                         channel_first=channel_first(plan),
+                         result=level_store(plan, root, 0),
                          alpha_is_mask=plan.info.mask is not None)
     tiny = dict(chunks=((1,) * plan.grid[0], (1,) * plan.grid[1]),
                 drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,

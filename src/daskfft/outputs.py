@@ -246,12 +246,20 @@ def level_store(plan, root, k):
 
     root, shape = Path(root), plan.levels[k]
     if plan.fmt == "cog" and (k or plan.tiff_tile):
-        return LevelStore(str(root / "pyramid.tif"), shape, page=k)
+        return _tiff_level(root / "pyramid.tif", shape, k)
     if plan.fmt == "ome-zarr":
         return LevelStore(str(root / plan.names[0] / str(k)), shape,
                           channel_first=channel_first(plan))
     path, kind = full_size(plan)
-    return LevelStore(str(root / path), shape, page=0 if kind == "tiff" else None)
+    if kind == "tiff":
+        return _tiff_level(root / path, shape, 0)
+    return LevelStore(str(root / path), shape)
+
+
+def _tiff_level(path, shape, page):
+    from .tasks import LevelStore
+
+    return LevelStore(str(path), shape, page=page, layout=io.tiff_layout(path, page))
 
 
 def build_overviews(plan, root, compute):
@@ -294,15 +302,14 @@ def write_cog(plan, root, path):
     place): GDAL's COG driver compresses it, keeping those overviews."""
     import rasterio
     import rasterio.shutil
-    import zarr
 
     pyramid = Path(root) / "pyramid.tif"
     if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
-        layout = io.tiff_layout(pyramid, 0)
-        z = zarr.open_array(str(Path(root) / full_size(plan)[0]), mode="r")
-        band = layout.tile * max(1, 2048 // layout.tile)
-        for r0 in range(0, z.shape[0], band):
-            layout.write(z[r0 : r0 + band], r0, 0)
+        source, target = level_store(plan, root, 0), _tiff_level(pyramid, plan.levels[0], 0)
+        band = target.layout.tile * max(1, 2048 // target.layout.tile)
+        for r0 in range(0, source.shape[0], band):
+            rows = (r0, min(source.shape[0], r0 + band))
+            target.write(source.read(rows, (0, source.shape[1])), r0, 0)
     options = {**plan.creation, "OVERVIEWS": "FORCE_USE_EXISTING", "NUM_THREADS": "ALL_CPUS"}
     tmp = f"{path}.tmp"
     # GDAL's block cache defaults to 5 % of RAM; a bounded one keeps this copy's memory flat.

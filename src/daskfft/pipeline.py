@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
-
 from . import io
 from .cluster import open_cluster
 from .config import RunConfig
 from .deviation import measure_deviation
 from .graph import build_graph, compute, compute_missing, rechunk_method
-from .outputs import (build_overviews, channel_first, create_stores, finalize, full_size, staged,
-                      sample_format, write_cog, write_ome_zarr_metadata, write_pictures)
+from .outputs import (build_overviews, create_stores, finalize, level_store, sample_format,
+                      staged, write_cog, write_ome_zarr_metadata, write_pictures)
 from .plan import make_plan
 from .report import make_report, utc_now, write_report
 from .summary import assemble
@@ -190,20 +188,11 @@ def _crop_box(shape, size=256):
 
 def _crops(cl, graph, plan, work):
     """The overview's full-resolution crop, of the input and of the stored result."""
-    import dataclasses
-
     r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
     crop_in = compute(cl, [graph.image[r0:r1, c0:c1]])[0]
     kept = crop_in[..., -1] > 0 if plan.info.mask is not None else None
     crop_in = crop_in[..., :-1] if plan.info.has_alpha else crop_in
-    path, kind = full_size(plan)
-    stored = dataclasses.replace(plan.info, path=str(work.root / path), format=kind, mask=None)
-    if channel_first(plan):
-        import zarr
-
-        crop_out = np.moveaxis(zarr.open_array(stored.path, mode="r")[:, r0:r1, c0:c1], 0, 2)
-    else:
-        crop_out = io.read_window(stored, (r0, r1), (c0, c1), nodata=plan.spec.nodata)
+    crop_out = level_store(plan, work.root, 0).read((r0, r1), (c0, c1))
     if plan.info.has_alpha:
         crop_out = crop_out[..., :-1]
     if kept is not None:  # the input's mask: holes in the pictures

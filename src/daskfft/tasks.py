@@ -28,6 +28,42 @@ __all__ = ["ChunkTarget", "LevelStore", "WindowSource", "filter_and_save", "mask
 
 
 @dataclass(frozen=True)
+class LevelStore:
+    """A result in the work folder, the full size or a pyramid level: a page of an
+    uncompressed tiled TIFF, whose tiles are written in place at the offsets of ``layout``,
+    or a Zarr array (channels first for OME-Zarr).  Tasks read and write it in windows."""
+
+    path: str
+    shape: tuple  # rows, cols (, channels)
+    page: int | None = None  # the TIFF page; None: a Zarr array
+    channel_first: bool = False
+    layout: io.TiffLayout | None = None  # the page's tiles, read once from its header
+
+    def read(self, rows, cols):
+        if self.page is not None:
+            data = io.read_page_window(self.path, self.page, rows, cols)
+            return data if len(self.shape) == 3 else data[..., 0]
+        import zarr
+
+        z = zarr.open_array(self.path, mode="r")
+        if self.channel_first:
+            return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
+        return z[rows[0] : rows[1], cols[0] : cols[1]]
+
+    def write(self, y, r0, c0):
+        if self.page is not None:
+            self.layout.write(y, r0, c0)
+            return
+        import zarr
+
+        z = zarr.open_array(self.path, mode="r+")
+        if self.channel_first:
+            z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
+        else:
+            z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
+
+
+@dataclass(frozen=True)
 class ChunkTarget:
     """Where and how a chunk's task saves its results; shipped with every task."""
 
@@ -43,9 +79,7 @@ class ChunkTarget:
     atlas: bool = True  # the chunk's tile of the spectra atlas
     plots: bool = True  # overview pixels and radial power (input and filtered)
     spec: object = None  # the FilterSpec, for |H|**2 of the filtered power
-    tiff: io.TiffLayout | None = None  # the TIFF output whose tiles are written in place
-    store: str = "filtered.zarr"  # else the Zarr array of the result, in the work folder
-    channel_first: bool = False  # the store holds (channels, rows, cols), as OME-Zarr does
+    result: LevelStore | None = None  # where the full-size result goes (level 0)
     alpha_is_mask: bool = False  # the alpha channel is the input's mask: alpha 0 is left out
 
     def box(self, index):
@@ -183,16 +217,7 @@ def _save(target, index, y, interior):
     if target.alpha:
         y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
     root = Path(target.root)
-    if target.tiff is not None:
-        target.tiff.write(y, r0, c0)
-    else:
-        import zarr
-
-        z = zarr.open_array(str(root / target.store), mode="r+")
-        if target.channel_first:
-            z[:, r0:r1, c0:c1] = np.moveaxis(y, 2, 0)
-        else:
-            z[r0:r1, c0:c1] = y
+    target.result.write(y, r0, c0)
     if target.sample:
         import zarr
 
@@ -207,40 +232,6 @@ def _save(target, index, y, interior):
         os.replace(f"{path}.tmp", path)
     (root / "done" / f"{i}_{j}").touch()
     return np.ones((1, 1), dtype=np.int8)
-
-
-@dataclass(frozen=True)
-class LevelStore:
-    """One level of a pyramid in the work folder: a page of an uncompressed tiled TIFF
-    (written in place) or a Zarr array (channels first for OME-Zarr)."""
-
-    path: str
-    shape: tuple  # rows, cols (, channels)
-    page: int | None = None  # the TIFF page; None: a Zarr array
-    channel_first: bool = False
-
-    def read(self, rows, cols):
-        if self.page is not None:
-            data = io.read_page_window(self.path, self.page, rows, cols)
-            return data if len(self.shape) == 3 else data[..., 0]
-        import zarr
-
-        z = zarr.open_array(self.path, mode="r")
-        if self.channel_first:
-            return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
-        return z[rows[0] : rows[1], cols[0] : cols[1]]
-
-    def write(self, y, r0, c0):
-        if self.page is not None:
-            io.tiff_layout(self.path, self.page).write(y, r0, c0)
-            return
-        import zarr
-
-        z = zarr.open_array(self.path, mode="r+")
-        if self.channel_first:
-            z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
-        else:
-            z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
 
 
 def overview_task(source, target, box, *, depth, nodata, alpha, tol):
