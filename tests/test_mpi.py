@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from daskfft.cli import main
-from daskfft.mpi import launcher_name, node_memory_limit, scratch_root
+from daskfft.mpi import launcher_name, mpich_netmod, node_memory_limit, scratch_root
 from daskfft.workdir import WORK_NAME
 
 from mpi_helpers import MPIEXEC, mpi_run, needs_mpi
@@ -52,9 +52,26 @@ def test_mpi_run_equals_local_run_byte_for_byte(tmp_path, local_run, ranks):
     assert cl["kind"] == "mpi" and cl["launcher"] == "mpiexec"
     assert cl["ranks"] == ranks and cl["workers"] == ranks - 1  # no idle rank
     assert cl["mpi_library"].startswith("MPICH") and cl["tls"] is True
+    assert cl["mpi_netmod"] is None  # mpiexec: MPICH's own choice
     assert cl["memory_limit_per_worker"] == node_memory_limit(ranks)
     assert (out / "performance-report.html").stat().st_size > 10_000
     assert "ssh -N -J" in proc.stderr and "dashboard: http" in proc.stderr
+
+
+PYPI_MPICH = "MPICH Version:      5.0.2\nMPICH Device:       ch4:ucx ofi\nMPICH configure: x\n"
+SRUN = {"SLURM_STEP_ID": "0", "SLURM_PROCID": "1", "PMI_FD": "7"}
+
+
+@pytest.mark.parametrize("version, environ, expected", [
+    (PYPI_MPICH, SRUN, "ofi"),
+    (PYPI_MPICH, {**SRUN, "MPIR_CVAR_CH4_NETMOD": "ucx"}, None),  # the user's choice stands
+    (PYPI_MPICH, {"PMI_HOSTNAME": "n1", "MPI_LOCALNRANKS": "2"}, None),  # Hydra's mpiexec
+    (PYPI_MPICH.replace("ch4:ucx ofi", "ch4:ofi"), SRUN, None),  # a site MPICH with one netmod
+    (PYPI_MPICH.replace("ch4:ucx ofi", "ch4:ucx"), SRUN, None),
+    ("Open MPI v4.1.4, package: Debian OpenMPI", SRUN, None),
+])
+def test_mpich_netmod_is_ofi_only_for_pypi_mpich_under_srun(version, environ, expected):
+    assert mpich_netmod(version, environ) == expected
 
 
 def test_too_few_ranks_is_one_line_and_no_hang(tmp_path):

@@ -40,24 +40,34 @@ pytestmark = [
 ]
 
 
-def test_multinode_script_runs_across_two_nodes_with_mpiexec(tmp_path):
+@pytest.mark.parametrize("launcher", ["mpiexec", "srun"])
+def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
     city = tmp_path / "city.png"
     assert main(["sample", "-o", str(city), "--size", "320", "-q"]) == 0
     local = tmp_path / "local"
     assert main(["run", str(city), *ARGS, "-o", str(local), "--cluster", "local", "-q",
                  "--no-dashboard"]) == 0
-    out, log = tmp_path / "out", tmp_path / "job.log"
-    env = dict(os.environ, DASKFFT_LAUNCHER="mpiexec",
+    env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    proc = subprocess.run(
-        ["bash", str(TWO_NODES), "run", "sbatch", "--wait", "--nodes=2", "--ntasks-per-node=2",
-         "--time=3", f"--output={log}", f"--chdir={tmp_path}", str(MULTINODE), str(city),
-         str(out), *ARGS], capture_output=True, text=True, timeout=240, env=env)
-    text = log.read_text() if log.exists() else ""
-    assert proc.returncode == 0, proc.stderr + text
-    assert "Traceback" not in text and "(2 nodes), 4 ranks, launcher mpiexec" in text, text
-    report = json.loads((out / "report.json").read_text())
-    assert report["cluster"]["worker_hosts"] == ["dfnode1", "dfnode2"]
-    assert report["cluster"]["scheduler_node"] == "dfnode1"
-    for name in ("filtered.png", "spectra.png"):
-        assert (out / name).read_bytes() == (local / name).read_bytes(), name
+    env.pop("MPIR_CVAR_CH4_NETMOD", None)
+    # srun --mpi=pmi2 with PyPI's MPICH failed MPI_Init in 1 to 2 of 3 such jobs before daskfft
+    # chose its OFI netmod: three jobs make a regression show.
+    for attempt in range(3 if launcher == "srun" else 1):
+        out, log = tmp_path / f"out{attempt}", tmp_path / f"job{attempt}.log"
+        proc = subprocess.run(
+            ["bash", str(TWO_NODES), "run", "sbatch", "--wait", "--nodes=2",
+             "--ntasks-per-node=2", "--time=3", f"--output={log}", f"--chdir={tmp_path}",
+             str(MULTINODE), str(city), str(out), *ARGS],
+            capture_output=True, text=True, timeout=240, env=env)
+        text = log.read_text() if log.exists() else ""
+        assert proc.returncode == 0, f"job {attempt}: " + proc.stderr + text
+        assert "Traceback" not in text, text
+        assert f"(2 nodes), 4 ranks, launcher {launcher}" in text, text
+        report = json.loads((out / "report.json").read_text())
+        cluster = report["cluster"]
+        assert cluster["launcher"] == launcher
+        assert cluster["worker_hosts"] == ["dfnode1", "dfnode2"]
+        assert cluster["scheduler_node"] == "dfnode1"
+        assert cluster["mpi_netmod"] == ("ofi" if launcher == "srun" else None)
+        for name in ("filtered.png", "spectra.png"):
+            assert (out / name).read_bytes() == (local / name).read_bytes(), name

@@ -24,7 +24,8 @@ import dask
 
 from .errors import TooFewRanksError
 
-__all__ = ["launch", "MIN_RANKS", "launcher_name", "node_memory_limit", "scratch_root"]
+__all__ = ["launch", "MIN_RANKS", "launcher_name", "mpich_netmod", "node_memory_limit",
+           "scratch_root"]
 
 log = logging.getLogger("daskfft")
 
@@ -35,13 +36,48 @@ _INSTALL_HINT = ('--cluster mpi needs mpi4py and dask-mpi: pip install "daskfft[
                  "(and an MPI: the PyPI 'mpich' wheel, or mpi4py built against the site's MPI)")
 
 
-def _import_mpi():
+def _import_mpi(environ=os.environ):
+    """Import mpi4py's MPI and start MPI, choosing PyPI MPICH's OFI netmod under srun.
+
+    MPI starts here rather than on import so that :func:`mpich_netmod` can
+    look at the library first.
+    """
     try:
+        import mpi4py
+
+        mpi4py.rc.initialize = False
+        mpi4py.rc.finalize = True  # at exit, as an import-time start would
         from mpi4py import MPI
         import dask_mpi  # noqa: F401
     except ImportError as exc:
         raise ImportError(f"{_INSTALL_HINT} ({exc})") from None
+    if not MPI.Is_initialized():
+        netmod = mpich_netmod(MPI.Get_library_version(), environ)
+        if netmod:
+            environ["MPIR_CVAR_CH4_NETMOD"] = netmod
+            log.debug("srun: MPICH's %s netmod chosen (its UCX address exchange over Slurm's "
+                      "PMI2 fails across nodes); MPIR_CVAR_CH4_NETMOD overrides", netmod)
+        MPI.Init_thread(MPI.THREAD_MULTIPLE)
     return MPI
+
+
+def mpich_netmod(library_version, environ=os.environ):
+    """The MPICH netmod to start under srun, or None to leave MPI's own choice.
+
+    PyPI's MPICH (device "ch4:ucx ofi") exchanges UCX worker addresses through
+    Slurm's PMI2 in segmented values that Slurm 22.05 rejects or garbles
+    across nodes, so MPI_Init fails in most two-node srun jobs; its OFI netmod
+    exchanges short addresses and starts every time (tests/test_slurm_two_nodes.py).
+    Dask's own traffic goes over its TCP/TLS comms, not MPI, so the netmod costs
+    nothing in speed.  Only an MPICH that has both netmods, under srun, with
+    MPIR_CVAR_CH4_NETMOD unset.
+    """
+    device = next((line.split(":", 1)[1].split() for line in library_version.splitlines()
+                   if line.startswith("MPICH Device:")), [])
+    if (launcher_name(environ) != "srun" or "MPIR_CVAR_CH4_NETMOD" in environ
+            or not device or "ofi" not in device or "ucx" not in device[0]):
+        return None
+    return "ofi"
 
 
 def launcher_name(environ=os.environ):
@@ -154,6 +190,7 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         "ranks": comm.size,
         "workers_expected": comm.size - 1,
         "mpi_library": MPI.Get_library_version().strip().splitlines()[0].strip(),
+        "mpi_netmod": os.environ.get("MPIR_CVAR_CH4_NETMOD"),
         "mpi_vendor": "{} {}".format(MPI.get_vendor()[0], ".".join(map(str, MPI.get_vendor()[1]))),
         "tls": bool(tls),
         "scheduler_node": host_name if comm.rank == 0 else None,
