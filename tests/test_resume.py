@@ -89,3 +89,20 @@ def test_resume_finishes_byte_identical_computing_only_missing_chunks(killed, un
     assert len(tiles) == TOTAL and tiles == sorted(os.listdir(uninterrupted / "spectra"))
     assert not partial_dir(killed).exists()
     assert sorted(os.listdir(killed)) == sorted(os.listdir(uninterrupted))
+
+
+def test_resume_of_a_finished_run_does_nothing_and_succeeds(killed, uninterrupted, capsys):
+    """A job that finished just before its time limit: the continuation (--resume) exits 0."""
+    if partial_dir(killed).exists():  # the test above, which finishes it, did not run
+        assert main(["run", *ARGS, "-o", str(killed), "--resume"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.stat().st_mtime_ns for p in killed.iterdir()}
+    assert main(["run", *ARGS[:-1], "-o", str(killed), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already complete, with the same input and parameters" in err
+    assert {p.name: p.stat().st_mtime_ns for p in killed.iterdir()} == before  # nothing written
+    # Other parameters, or no --resume: the outputs are someone else's, as before.
+    args = [a if a != "0.1" else "0.2" for a in ARGS]
+    assert main(["run", *args, "-o", str(killed), "--resume"]) == 1
+    assert main(["run", *ARGS, "-o", str(killed)]) == 1
+    assert "already there; pass --overwrite" in capsys.readouterr().err

@@ -434,7 +434,7 @@ def _expected_errors():
 
 def main(argv=None):
     """Entry point of the ``daskfft`` command; returns the exit status."""
-    from .errors import Interrupted, Terminated, TermSignal
+    from .errors import AlreadyComplete, Interrupted, Terminated, TermSignal
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -448,6 +448,10 @@ def main(argv=None):
 
             warnings.simplefilter("ignore", HaloWarning)
             status = command(args, parser.subparsers[args.command])
+    except AlreadyComplete as exc:
+        if not args.quiet:
+            print(f"daskfft: {exc}", file=sys.stderr)
+        return 0
     except _expected_errors() as exc:
         if args.debug:
             raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["InputError", "TooFewRanksError", "RunFailed", "Interrupted", "TermSignal",
-           "Terminated", "Busy"]
+           "Terminated", "Busy", "AlreadyComplete"]
 
 
 class InputError(ValueError):
@@ -48,3 +48,11 @@ class Terminated(Interrupted):
 
 class Busy(InputError):
     """Another live run holds the output folder's lock."""
+
+
+class AlreadyComplete(Exception):
+    """``--resume`` found every output of the same run already in OUTDIR: nothing to do.
+
+    A job at its time limit may have finished before the signal came; its
+    continuation (``--resume``) then succeeds without work.
+    """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from importlib import metadata
@@ -18,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from . import io
-from .errors import InputError
+from .errors import AlreadyComplete, InputError
 from .cluster import CLUSTER_KINDS
 from .outputs import creation_options, output_names
 from .params import FilterSpec, Halo, json_number
 from .spectra import SUMMARY_WINDOW
+from .workdir import WORK_NAME
 
 __all__ = ["Plan", "make_plan", "plan_grid", "working_precision"]
 
@@ -212,11 +214,13 @@ def make_plan(config):
         report = False
     names = output_names(fmt, sample=config.sample is not None, spectra=config.spectra,
                          plots=config.plots, performance_report=report)
+    fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation)
+    if config.resume and not config.overwrite:
+        _check_complete(config.outdir, names, fingerprint)
     _check_outdir(config.outdir, names, config.overwrite)
     notes += _unused_options(config, cluster, spec, fmt)
     return Plan(config, spec, info, fmt, tuple(names), halo, rows, cols,
-                _measure(config, halo, notes), report,
-                _fingerprint(config, spec, info, fmt, halo, rows, cols, creation), tuple(notes),
+                _measure(config, halo, notes), report, fingerprint, tuple(notes),
                 cluster, creation)
 
 
@@ -322,6 +326,20 @@ def _measure(config, halo, notes):
                      "--measure-deviation measures it (a full exact pass), or --exact "
                      "removes it")
     return None
+
+
+def _check_complete(outdir, names, fingerprint):
+    """Raise AlreadyComplete when OUTDIR holds every output of this same run and no work."""
+    out = Path(outdir)
+    if (out / WORK_NAME / "run.json").exists() or not all((out / n).exists() for n in names):
+        return
+    try:
+        done = json.loads((out / "report.json").read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return
+    if done == json.loads(json.dumps(fingerprint)):
+        raise AlreadyComplete(f"{outdir}: already complete, with the same input and parameters "
+                              "(its report.json); nothing to resume")
 
 
 def _check_outdir(outdir, names, overwrite):

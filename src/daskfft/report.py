@@ -67,6 +67,7 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured)
         "megapixels": info.megapixels,
         "megapixels_per_second": info.megapixels * computed / plan.total / max(work, 1e-9),
         "versions": versions(),
+        "fingerprint": plan.fingerprint,  # what --resume compares, when every output is here
     }
 
 
