@@ -80,7 +80,9 @@ def test_error_after_chunks_finished_keeps_them_and_resume_finishes(tmp_path, ti
     time.sleep(0.5)  # a task already running when the error came may still finish
     kept = len(os.listdir(work / "done"))
     assert 0 < said <= kept < TOTAL
-    assert main([*args, "-o", str(out), "--resume"]) == 0
+    capsys.readouterr()
+    assert main([*[a for a in args if a != "-q"], "-o", str(out), "--resume"]) == 0
+    assert "took over the lock" not in capsys.readouterr().err  # it was let go, not left
     report = _strict_json(out / "report.json")
     assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == TOTAL - kept
     for name in ("filtered.tif", "spectra.png"):

@@ -153,6 +153,8 @@ class WorkDir:
             with contextlib.suppress(OSError):
                 (self.root / "lock").unlink()
                 self.root.rmdir()
+        with contextlib.suppress(OSError):
+            os.ftruncate(lock, 0)  # let go, not left: the next run takes it without a warning
         os.close(lock)
         self._remove_created()
 
