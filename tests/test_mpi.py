@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -342,4 +343,61 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path,
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == 36 - kept
+    assert (out / "filtered.png").read_bytes() == (reference / "filtered.png").read_bytes()
+
+
+@pytest.mark.parametrize("target", ["every rank", "mpiexec", "a worker rank"])
+def test_sigterm_under_mpiexec_keeps_the_chunks_in_one_line(tmp_path, target):
+    """SIGTERM to every rank (a time limit, scancel), to mpiexec alone (which forwards it), or
+    to one worker rank alone (it waits TERM_GRACE seconds to be retired, then exits, and
+    mpiexec ends the job as for a lost rank).  The chunks done are kept; --resume finishes."""
+    from daskfft.mpi import TERM_GRACE
+    from daskfft.workdir import WorkDir
+
+    # 36 chunks, or 144 where the run must outlast the worker's grace
+    size, total = ("6000", 144) if target == "a worker rank" else ("3000", 36)
+    args = ["run", "--sample", size, "--chunks", "500", "--no-plots"]
+    reference = tmp_path / "reference"
+    assert main([*args, "-o", str(reference), "--cluster", "threads", "-q"]) == 0
+    out = tmp_path / "o"
+    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", *args,
+                             "-o", str(out), "--cluster", "mpi", "-q", "--no-dashboard"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    done = WorkDir(out).root / "done"
+    try:
+        deadline = time.monotonic() + 120
+        while not (done.is_dir() and len(os.listdir(done)) >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        if target == "every rank":
+            os.killpg(proc.pid, signal.SIGTERM)
+        elif target == "mpiexec":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.kill(next(p for p in _rank_pids(proc.pid) if _rank_of(p) == 2), signal.SIGTERM)
+        err = proc.communicate(timeout=90)[1]
+        seconds = time.monotonic() - t0
+    finally:
+        proc.kill()
+    print(f"SIGTERM to {target} (mpiexec, 3 ranks): every rank exited in {seconds:.1f} s")
+    assert not _rank_pids(proc.pid)
+    kept = len(os.listdir(done))
+    assert 3 <= kept <= total and os.listdir(out) == [WORK_NAME]  # all: the outputs were next
+    if target == "a worker rank":
+        assert TERM_GRACE <= seconds < TERM_GRACE + 30 and proc.returncode != 0
+    else:
+        assert seconds < 10 and proc.returncode == 143
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        said = re.search(rf"^daskfft: terminated by SIGTERM \(a job's time limit, scancel or "
+                         rf"kill\); (\d+) of {total} chunks kept in .*; rerun with --resume",
+                         lines[0])
+        assert said and 3 <= int(said.group(1)) <= kept, lines[0]
+    resumed = mpi_run(3, *args, "-o", str(out), "--cluster", "mpi", "-q", "--resume",
+                      "--no-dashboard", timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == total - kept
     assert (out / "filtered.png").read_bytes() == (reference / "filtered.png").read_bytes()

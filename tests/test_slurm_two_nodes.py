@@ -4,10 +4,14 @@ Each node is a slurmd in its own network, UTS and mount namespace, with its own 
 address on a bridge that the script made; all traffic stays inside those namespaces.
 """
 
+import datetime
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +75,113 @@ def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
         assert cluster["mpi_netmod"] == ("ofi" if launcher == "srun" else None)
         for name in ("filtered.png", "spectra.png"):
             assert (out / name).read_bytes() == (local / name).read_bytes(), name
+
+
+# --- Slurm's time limit -------------------------------------------------------------------
+
+BIG = ["--chunks", "256"]  # 4000^2: 256 chunks, about 12 s on 3 workers here
+
+
+def _slurm(*args, **kwargs):
+    return subprocess.run(["bash", str(TWO_NODES), "run", *map(str, args)], capture_output=True,
+                          text=True, timeout=60, **kwargs)
+
+
+def _gone(job):
+    return not _slurm("squeue", "-h", "-j", job).stdout.strip()
+
+
+def _stop_workers(out):
+    """SIGSTOP every rank of the run into ``out`` but rank 0, the work folder's lock holder."""
+    holder = json.loads((out / ".daskfft-work" / "lock").read_text())["pid"]
+    stopped = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(out).encode() in argv and b"mpi" in argv and int(pid) != holder \
+                and any(a.endswith(b"python") or a.endswith(b"daskfft") for a in argv[:2]):
+            os.kill(int(pid), signal.SIGSTOP)
+            stopped.append(int(pid))
+    return stopped
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A 4000^2 image and its LocalCluster outputs."""
+    base = tmp_path_factory.mktemp("limit")
+    city = base / "city.png"
+    assert main(["sample", "-o", str(city), "--size", "4000", "-q"]) == 0
+    assert main(["run", str(city), *BIG, "-o", str(base / "local"), "--cluster", "local", "-q",
+                 "--no-dashboard"]) == 0
+    return city, base / "local"
+
+
+@pytest.mark.parametrize("launcher", ["srun", "mpiexec"])
+@pytest.mark.parametrize("how", ["time limit", "warning signal"])
+def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, big, launcher,
+                                                                     how):
+    """The time limit: SIGTERM to every process of the job, SIGKILL KillWait (5 s) later.  The
+    warning: the script's own --signal=B:TERM@60, SIGTERM to the batch shell alone, which
+    passes it on (sent here as Slurm sends it, with scancel --batch, not 60 s before a limit).
+    Then the continuation that the scripts' header shows, --dependency=afternotok + --resume."""
+    city, local = big
+    script = MULTINODE
+    if how == "time limit":  # the limit itself, without the warning before it
+        script = tmp_path / "limit.sbatch"
+        script.write_text(re.sub(r"(?m)^#SBATCH --signal=.*\n", "", MULTINODE.read_text()))
+        assert "--signal" not in script.read_text().split("set -uo")[0]
+    env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    out = tmp_path / "out"
+    common = ["--parsable", "--nodes=2", "--ntasks-per-node=2", "--time=5", f"--chdir={tmp_path}"]
+    first = _slurm("sbatch", *common, f"--output={tmp_path}/first.log", script, city, out, *BIG,
+                   env=env).stdout.strip()
+    second = _slurm("sbatch", *common, f"--output={tmp_path}/second.log",
+                    f"--dependency=afternotok:{first}", "--kill-on-invalid-dep=yes", script,
+                    city, out, *BIG, "--resume", env=env).stdout.strip()
+    assert first.isdigit() and second.isdigit(), (first, second)
+    done = out / ".daskfft-work" / "done"
+    deadline = time.monotonic() + 120
+    while not (done.is_dir() and len(os.listdir(done)) >= 5):
+        assert time.monotonic() < deadline and not _gone(first), (tmp_path / "first.log").read_text()
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    if how == "time limit":
+        # slurmctld enforces limits every 30 s: the worker ranks are stopped (SIGSTOP) to hold
+        # the run mid-way until then; Slurm sends SIGCONT before SIGTERM, as to any step.
+        stopped = _stop_workers(out)
+        assert stopped, "no worker rank found"
+        assert _slurm("scontrol", "update", f"JobId={first}", "TimeLimit=0").returncode == 0
+    else:
+        assert _slurm("scancel", "--batch", "--signal=TERM", first).returncode == 0
+    while not _gone(first):
+        assert time.monotonic() - t0 < 60
+        time.sleep(0.1)
+    seconds, ended = time.monotonic() - t0, time.time()
+    log = (tmp_path / "first.log").read_text()
+    if how == "time limit":  # from Slurm's SIGTERM, which its log line dates to the second
+        at = re.search(r"JOB \d+ ON \S+ CANCELLED AT (\S+) DUE TO TIME LIMIT", log).group(1)
+        seconds = ended - datetime.datetime.fromisoformat(at).timestamp()
+    print(f"{how}, {launcher}: the job ended {seconds:.1f} s after SIGTERM")
+    state = _slurm("scontrol", "show", "job", first).stdout
+    assert ("JobState=TIMEOUT" if how == "time limit" else "JobState=FAILED") in state, state
+    said = [line for line in log.splitlines() if line.startswith("daskfft: terminated")]
+    assert len(said) == 1 and "Traceback" not in log, log
+    kept = int(re.search(r"SIGTERM \(a job's time limit, scancel or kill\); (\d+) of 256 "
+                         r"chunks kept in .*; rerun with --resume", said[0]).group(1))
+    assert 5 <= kept < 256
+    assert "finished with exit status 143" in log, log
+
+    deadline = time.monotonic() + 180
+    while not _gone(second):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    log2 = (tmp_path / "second.log").read_text()
+    assert "finished with exit status 0" in log2 and "took over the lock" not in log2, log2
+    report = json.loads((out / "report.json").read_text())
+    assert report["chunks"]["resumed"] >= kept and report["chunks"]["computed"] >= 1
+    assert report["chunks"]["resumed"] + report["chunks"]["computed"] == 256
+    for name in ("filtered.png", "spectra.png"):
+        assert (out / name).read_bytes() == (local / name).read_bytes(), name

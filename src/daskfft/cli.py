@@ -358,21 +358,24 @@ def _run(args, parser):
     from .pipeline import run_config
 
     config = _config(args, parser)
-    if (args.from_command_line and args.cluster != "mpi"
-            and threading.current_thread() is threading.main_thread()):
-        # A batch job's time limit (Slurm: SIGTERM, then SIGKILL after KillWait) stops the
-        # run like Ctrl-C: finished chunks kept, one line saying so, exit status 143.  Not
-        # yet under MPI, where every rank gets the signal and the workers' must not print.
+    # A batch job's time limit (Slurm: SIGTERM, then SIGKILL after KillWait) stops the run
+    # like Ctrl-C: finished chunks kept, one line saying so, exit status 143.
+    handle_term = (args.from_command_line
+                   and threading.current_thread() is threading.main_thread())
+    if handle_term and args.cluster != "mpi":
         signal.signal(signal.SIGTERM, _on_sigterm)
     launched = _launched_at() if args.from_command_line else None
     if args.cluster == "mpi":
+        from .graph import STOP
         from .mpi import launch
 
+        # Every rank gets the signal; rank 0's scheduler has the main thread, so the
+        # signal stops its client through STOP, and the worker ranks wait to be retired.
         ok, report = launch(lambda info: run_config(config, cluster_info=info,
                                                     launched_at=launched), tls=args.tls,
                             dashboard=args.dashboard, dashboard_address=args.dashboard_address,
                             threads_per_worker=args.threads_per_worker or 1,
-                            memory_limit=args.memory_limit)
+                            memory_limit=args.memory_limit, stop=STOP if handle_term else None)
         if ok is None:  # a worker rank: rank 0 reports, also what went wrong
             return 0 if report is None else 1
         if not ok:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 import dask
@@ -17,9 +18,16 @@ from .outputs import level_store
 from .sample import sample_image
 from .tasks import ChunkTarget, WindowSource, filter_and_save, read_filter_save, save_filtered
 
-__all__ = ["Graph", "build_graph", "compute", "compute_missing", "rechunk_method", "reads_windows"]
+__all__ = ["Graph", "build_graph", "compute", "compute_missing", "rechunk_method", "reads_windows",
+           "STOP"]
 
 log = logging.getLogger("daskfft")
+
+#: Set to stop the computation from another thread: under MPI, rank 0's SIGTERM handler
+#: runs in the thread of the scheduler, while the client waits in its own.
+STOP = threading.Event()
+#: How often (seconds) a distributed computation looks at :data:`STOP`.
+STOP_POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -102,10 +110,26 @@ def compute(cluster, arrays, *, progress=False, report_path=None):
                 from distributed import progress as bar
 
                 bar(futures)
+            _wait(futures)
             return cluster.client.gather(futures)
         except BaseException:
             cluster.client.cancel(futures)
             raise
+
+
+def _wait(futures):
+    """Wait for ``futures``; raise TermSignal once :data:`STOP` is set."""
+    from distributed import wait
+
+    from .errors import TermSignal
+
+    while not STOP.is_set():
+        try:
+            wait(futures, timeout=STOP_POLL)
+            return
+        except TimeoutError:
+            pass
+    raise TermSignal()
 
 
 def compute_missing(cluster, graph, plan, done, *, report_path=None):

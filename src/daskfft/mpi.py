@@ -17,8 +17,10 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 
 import dask
 
@@ -32,6 +34,8 @@ log = logging.getLogger("daskfft")
 MIN_RANKS = 2
 #: Seconds a worker keeps trying to reach a scheduler that has gone before it exits.
 DEATH_TIMEOUT = 30
+#: Seconds a worker rank waits after SIGTERM for rank 0 to retire it, before it exits itself.
+TERM_GRACE = 10
 _INSTALL_HINT = ('--cluster mpi needs mpi4py and dask-mpi: pip install "daskfft[mpi]" '
                  "(and an MPI: the PyPI 'mpich' wheel, or mpi4py built against the site's MPI)")
 
@@ -145,8 +149,33 @@ def _node_address():
     return "127.0.0.1", name
 
 
+def _sigterm_handler(rank, stop, scratch):
+    """What SIGTERM does on this rank: a job's time limit and ``scancel`` signal every rank.
+
+    Rank 0 sets ``stop``: its client thread stops the computation, keeps the
+    finished chunks, says so in one line and retires the workers.  A worker
+    rank waits :data:`TERM_GRACE` seconds for that, then exits by itself
+    (status 143) in case only it was signalled.
+    """
+    armed = threading.Lock()
+
+    def leave():
+        shutil.rmtree(scratch, ignore_errors=True)
+        os._exit(143)
+
+    def handler(signum, frame):
+        if rank == 0:
+            stop.set()
+        elif armed.acquire(blocking=False):
+            timer = threading.Timer(TERM_GRACE, leave)
+            timer.daemon = True
+            timer.start()
+
+    return handler
+
+
 def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
-           threads_per_worker=1, memory_limit=None, comm=None):
+           threads_per_worker=1, memory_limit=None, comm=None, stop=None):
     """Start a dask-mpi cluster across this job's ranks and run ``client_function`` on rank 0.
 
     Every rank calls this.  Rank 0 runs the scheduler and
@@ -161,6 +190,10 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         ``(False, exception)`` on rank 0 when it raised, ``(None, None)`` on
         worker ranks, and ``(None, exception)`` on worker ranks when the
         cluster could not start (rank 0 raises it).
+
+    ``stop``, a :class:`threading.Event`, makes SIGTERM stop the run on every
+    rank (see :func:`_sigterm_handler`); the caller's computation must stop
+    when it is set.  Only from the main thread.
 
     Raises
     ------
@@ -199,6 +232,8 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
     }
     scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{comm.rank}-", dir=scratch_root())
     config["temporary-directory"] = scratch  # the scheduler's scratch too
+    if stop is not None:
+        signal.signal(signal.SIGTERM, _sigterm_handler(comm.rank, stop, scratch))
     outcome = {}
 
     def client_side():
