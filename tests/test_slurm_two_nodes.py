@@ -77,7 +77,7 @@ def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
             assert (out / name).read_bytes() == (local / name).read_bytes(), name
 
 
-# --- Slurm's time limit -------------------------------------------------------------------
+# --- Faults under Slurm: the time limit, a killed rank --------------------------------------
 
 BIG = ["--chunks", "256"]  # 4000^2: 256 chunks, about 12 s on 3 workers here
 
@@ -91,20 +91,26 @@ def _gone(job):
     return not _slurm("squeue", "-h", "-j", job).stdout.strip()
 
 
-def _stop_workers(out):
-    """SIGSTOP every rank of the run into ``out`` but rank 0, the work folder's lock holder."""
-    holder = json.loads((out / ".daskfft-work" / "lock").read_text())["pid"]
-    stopped = []
+def _wait_gone(job, limit):
+    t0 = time.monotonic()
+    while not _gone(job):
+        assert time.monotonic() - t0 < limit, f"job {job} still there after {limit} s"
+        time.sleep(0.1)
+
+
+def _ranks(out):
+    """{MPI rank: PID} of the run writing into ``out`` (PMI_RANK, from srun or Hydra)."""
+    found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if str(out).encode() in argv and b"mpi" in argv and int(pid) != holder \
-                and any(a.endswith(b"python") or a.endswith(b"daskfft") for a in argv[:2]):
-            os.kill(int(pid), signal.SIGSTOP)
-            stopped.append(int(pid))
-    return stopped
+        rank = [v.split(b"=", 1)[1] for v in env if v.startswith(b"PMI_RANK=")]
+        if str(out).encode() in argv and rank and argv[0].endswith(b"python3"):
+            found[int(rank[0])] = int(pid)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +122,40 @@ def big(tmp_path_factory):
     assert main(["run", str(city), *BIG, "-o", str(base / "local"), "--cluster", "local", "-q",
                  "--no-dashboard"]) == 0
     return city, base / "local"
+
+
+def _job_and_continuation(tmp_path, city, launcher, script=MULTINODE):
+    """Submit the run and, as the scripts' header shows, its continuation with --resume
+    (--dependency=afternotok); return both job ids once the run has 5 chunks done."""
+    env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    out = tmp_path / "out"
+    common = ["--parsable", "--nodes=2", "--ntasks-per-node=2", "--time=5", f"--chdir={tmp_path}"]
+    first = _slurm("sbatch", *common, f"--output={tmp_path}/first.log", script, city, out, *BIG,
+                   env=env).stdout.strip()
+    second = _slurm("sbatch", *common, f"--output={tmp_path}/second.log",
+                    f"--dependency=afternotok:{first}", "--kill-on-invalid-dep=yes", script,
+                    city, out, *BIG, "--resume", env=env).stdout.strip()
+    assert first.isdigit() and second.isdigit(), (first, second)
+    done = out / ".daskfft-work" / "done"
+    deadline = time.monotonic() + 120
+    while not (done.is_dir() and len(os.listdir(done)) >= 5):
+        assert time.monotonic() < deadline and not _gone(first), (tmp_path / "first.log").read_text()
+        time.sleep(0.1)
+    return out, first, second
+
+
+def _continuation_finishes(tmp_path, out, second, local, kept, *, lock_left=False):
+    _wait_gone(second, 180)
+    log = (tmp_path / "second.log").read_text()
+    assert "finished with exit status 0" in log, log
+    assert ("took over the lock" in log) == lock_left, log  # only a killed rank 0 leaves it
+    report = json.loads((out / "report.json").read_text())
+    assert report["chunks"]["resumed"] + report["chunks"]["computed"] == 256
+    assert report["chunks"]["resumed"] >= kept
+    for name in ("filtered.png", "spectra.png"):
+        assert (out / name).read_bytes() == (local / name).read_bytes(), name
+    return log
 
 
 @pytest.mark.parametrize("launcher", ["srun", "mpiexec"])
@@ -132,33 +172,19 @@ def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, bi
         script = tmp_path / "limit.sbatch"
         script.write_text(re.sub(r"(?m)^#SBATCH --signal=.*\n", "", MULTINODE.read_text()))
         assert "--signal" not in script.read_text().split("set -uo")[0]
-    env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    out = tmp_path / "out"
-    common = ["--parsable", "--nodes=2", "--ntasks-per-node=2", "--time=5", f"--chdir={tmp_path}"]
-    first = _slurm("sbatch", *common, f"--output={tmp_path}/first.log", script, city, out, *BIG,
-                   env=env).stdout.strip()
-    second = _slurm("sbatch", *common, f"--output={tmp_path}/second.log",
-                    f"--dependency=afternotok:{first}", "--kill-on-invalid-dep=yes", script,
-                    city, out, *BIG, "--resume", env=env).stdout.strip()
-    assert first.isdigit() and second.isdigit(), (first, second)
-    done = out / ".daskfft-work" / "done"
-    deadline = time.monotonic() + 120
-    while not (done.is_dir() and len(os.listdir(done)) >= 5):
-        assert time.monotonic() < deadline and not _gone(first), (tmp_path / "first.log").read_text()
-        time.sleep(0.1)
+    out, first, second = _job_and_continuation(tmp_path, city, launcher, script)
     t0 = time.monotonic()
     if how == "time limit":
         # slurmctld enforces limits every 30 s: the worker ranks are stopped (SIGSTOP) to hold
         # the run mid-way until then; Slurm sends SIGCONT before SIGTERM, as to any step.
-        stopped = _stop_workers(out)
-        assert stopped, "no worker rank found"
+        workers = [pid for rank, pid in _ranks(out).items() if rank > 0]
+        assert len(workers) == 3, _ranks(out)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
         assert _slurm("scontrol", "update", f"JobId={first}", "TimeLimit=0").returncode == 0
     else:
         assert _slurm("scancel", "--batch", "--signal=TERM", first).returncode == 0
-    while not _gone(first):
-        assert time.monotonic() - t0 < 60
-        time.sleep(0.1)
+    _wait_gone(first, 60)
     seconds, ended = time.monotonic() - t0, time.time()
     log = (tmp_path / "first.log").read_text()
     if how == "time limit":  # from Slurm's SIGTERM, which its log line dates to the second
@@ -173,15 +199,32 @@ def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, bi
                          r"chunks kept in .*; rerun with --resume", said[0]).group(1))
     assert 5 <= kept < 256
     assert "finished with exit status 143" in log, log
+    _continuation_finishes(tmp_path, out, second, local, kept)
 
-    deadline = time.monotonic() + 180
-    while not _gone(second):
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    log2 = (tmp_path / "second.log").read_text()
-    assert "finished with exit status 0" in log2 and "took over the lock" not in log2, log2
-    report = json.loads((out / "report.json").read_text())
-    assert report["chunks"]["resumed"] >= kept and report["chunks"]["computed"] >= 1
-    assert report["chunks"]["resumed"] + report["chunks"]["computed"] == 256
-    for name in ("filtered.png", "spectra.png"):
-        assert (out / name).read_bytes() == (local / name).read_bytes(), name
+
+@pytest.mark.parametrize("launcher, victim", [("srun", 0), ("srun", 2), ("mpiexec", 0),
+                                              ("mpiexec", 2)])
+def test_a_killed_rank_costs_a_continuation_not_the_work(tmp_path, big, launcher, victim):
+    """SIGKILL of rank 0 (scheduler and client) or of rank 2 (a worker on the second node).
+    srun: a lost worker's tasks go to the others and the run finishes (srun still fails the
+    job, so the continuation finds the outputs complete); a lost rank 0 ends the step.
+    mpiexec: Hydra ends the job when any rank dies.  Either way --resume finishes."""
+    city, local = big
+    out, first, second = _job_and_continuation(tmp_path, city, launcher)
+    ranks = _ranks(out)
+    assert sorted(ranks) == [0, 1, 2, 3], ranks
+    t0 = time.monotonic()
+    os.kill(ranks[victim], signal.SIGKILL)
+    _wait_gone(first, 60)
+    seconds = time.monotonic() - t0
+    log = (tmp_path / "first.log").read_text()
+    finished = "daskfft: wrote " in log
+    print(f"SIGKILL of rank {victim}, {launcher}: the job ended {seconds:.1f} s after it, "
+          f"{'the run finished' if finished else 'the run ended'}")
+    assert finished == (launcher == "srun" and victim != 0), log
+    assert "finished with exit status 0" not in log and "Traceback" not in log, log
+    kept = 0 if finished else len(os.listdir(out / ".daskfft-work" / "done"))
+    assert finished or kept >= 5
+    log2 = _continuation_finishes(tmp_path, out, second, local, kept,
+                                  lock_left=victim == 0 or not finished)
+    assert ("already complete" in log2) == finished, log2
