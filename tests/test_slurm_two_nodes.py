@@ -228,3 +228,30 @@ def test_a_killed_rank_costs_a_continuation_not_the_work(tmp_path, big, launcher
     log2 = _continuation_finishes(tmp_path, out, second, local, kept,
                                   lock_left=victim == 0 or not finished)
     assert ("already complete" in log2) == finished, log2
+
+
+@pytest.mark.parametrize("launcher", ["srun", "mpiexec"])
+def test_a_node_link_down_for_20_s_the_run_survives(tmp_path, big, launcher):
+    """The second node's link to the bridge goes down for 20 s mid-run, then up: Dask's
+    connections outlive it (their TCP timeout is 30 s), the run finishes byte-identical."""
+    city, local = big
+    out, first, second = _job_and_continuation(tmp_path, city, launcher)
+    t0 = time.monotonic()
+    try:
+        assert subprocess.run(["bash", str(TWO_NODES), "link", "dfnode2", "down"]).returncode == 0
+        time.sleep(20)
+    finally:
+        assert subprocess.run(["bash", str(TWO_NODES), "link", "dfnode2", "up"]).returncode == 0
+    _wait_gone(first, 120)
+    print(f"link down 20 s, {launcher}: the job ended {time.monotonic() - t0:.1f} s after "
+          "the link went down")
+    log = (tmp_path / "first.log").read_text()
+    assert "finished with exit status 0" in log and "Traceback" not in log, log
+    assert "JobState=COMPLETED" in _slurm("scontrol", "show", "job", first).stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["cluster"]["worker_hosts"] == ["dfnode1", "dfnode2"]
+    assert report["chunks"]["computed"] == 256
+    for name in ("filtered.png", "spectra.png"):
+        assert (out / name).read_bytes() == (local / name).read_bytes(), name
+    _wait_gone(second, 30)  # the continuation is never started (afternotok on a success)
+    assert not (tmp_path / "second.log").exists()

@@ -7,6 +7,7 @@
 #
 #   bash .ci/slurm/two-nodes.sh start    # (re)starts it; logs in $DASKFFT_SLURM2_DIR/log
 #   bash .ci/slurm/two-nodes.sh run CMD...   # CMD in the controller's namespace (sbatch, sinfo)
+#   bash .ci/slurm/two-nodes.sh link dfnode2 down    # and up: a node's link (fault tests)
 #   bash .ci/slurm/two-nodes.sh stop
 set -euo pipefail
 
@@ -96,5 +97,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   run) shift; in_ctl "$@" ;;
-  *) echo "usage: $0 start|stop|run CMD..." >&2; exit 2 ;;
+  # A node's link to the bridge, down or up again (the fault tests).
+  link) ip netns exec "$ctl" ip link set "v$2" "$3" ;;
+  *) echo "usage: $0 start|stop|run CMD...|link NODE down|up" >&2; exit 2 ;;
 esac
