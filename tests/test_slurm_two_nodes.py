@@ -108,7 +108,7 @@ def _ranks(out):
         except OSError:
             continue
         rank = [v.split(b"=", 1)[1] for v in env if v.startswith(b"PMI_RANK=")]
-        if str(out).encode() in argv and rank and argv[0].endswith(b"python3"):
+        if str(out).encode() in argv and rank and b"python" in os.path.basename(argv[0]):
             found[int(rank[0])] = int(pid)
     return found
 
