@@ -5,6 +5,7 @@ writing and clusters live in :mod:`daskfft.pipeline` and the ``daskfft``
 command.
 """
 
+from .bands import band_bound, bandpass, highpass
 from .blockwise import lowpass
 from .filters import (
     DEPTH_CAP,
@@ -21,9 +22,12 @@ __version__ = "0.1.0"
 __all__ = [
     "DEPTH_CAP",
     "HaloWarning",
+    "band_bound",
+    "bandpass",
     "cutoff_from_sigma",
     "expected_deviation",
     "halo_depth",
+    "highpass",
     "lowpass",
     "spectra",
     "spectra_atlas",
