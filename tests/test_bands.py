@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from daskfft import (HaloWarning, band_bound, bandpass, cutoff_from_sigma, expected_deviation,
+                     flatfield,
                      halo_depth, highpass, lowpass)
 
 from daskfft.exact import exact_padding
@@ -164,3 +165,98 @@ def test_xarray_in_xarray_out():
     out = bandpass(arr.chunk({"y": 20}), 0.05, 0.2)
     assert isinstance(out, xr.DataArray) and out.dims == arr.dims and out.attrs == arr.attrs
     np.testing.assert_allclose(out.values, bandpass(image, 0.05, 0.2).compute(), atol=1e-4)
+
+
+# --- flat-field ---------------------------------------------------------------------------
+
+def _flat_reference(image, cutoff, mode, valid=None):
+    """Whole image, float64: the background from the reference filter (normalised with a mask),
+    the mean over data pixels per channel, then the input's dtype."""
+    x = np.asarray(image, dtype=np.float64)
+    if valid is None:
+        background = reference_lowpass(x, cutoff, pad=400)
+        mean = x.mean(axis=(0, 1))
+    else:
+        background = _normalised_reference(x, cutoff, valid)
+        mean = np.where(valid, x, 0).sum(axis=(0, 1)) / valid.sum(axis=(0, 1))
+    if mode == "divide":
+        out = np.where(background > 0, x / np.where(background > 0, background, 1) * mean, x)
+    else:
+        out = x - background + mean
+    if np.issubdtype(np.asarray(image).dtype, np.integer):
+        info = np.iinfo(np.asarray(image).dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out, background
+
+
+def _vignetted(shape, dtype, seed=0):
+    """A textured scene under light that falls off towards the corners (cos^4 vignetting)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(rows - shape[0] / 2, cols - shape[1] / 2) / max(shape)
+    light = np.cos(np.arctan(2.2 * r)) ** 4
+    scene = 0.6 + 0.4 * rng.random(shape)
+    if len(shape) == 3:
+        light = light[..., None]
+    x = scene * light
+    if np.dtype(dtype).kind == "u":
+        return np.rint(x * 0.9 * np.iinfo(dtype).max).astype(dtype), light
+    return (x * 1000).astype(dtype), light
+
+
+@pytest.mark.parametrize("mode", ["divide", "subtract"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_flatfield_matches_the_whole_image_reference_in_the_input_dtype(mode, dtype):
+    image, _ = _vignetted((180, 150, 3) if dtype == np.uint8 else (180, 150), dtype, seed=1)
+    cutoff = cutoff_from_sigma(20)
+    out = flatfield(da.from_array(image, chunks=(64, 50) + image.shape[2:]), cutoff, mode=mode)
+    assert out.dtype == image.dtype and out.chunks[0] == (64, 64, 52)
+    ref, _ = _flat_reference(image, cutoff, mode)
+    got = out.compute().astype(np.float64)
+    if np.issubdtype(dtype, np.integer):  # one gray level where rounding lands either side
+        assert np.abs(got - ref).max() <= 1 and (got != ref).mean() < 1e-3
+    else:
+        rel = 2e-5 if dtype == np.float32 else 10 * TOL
+        assert np.abs(got - ref).max() <= rel * np.abs(ref).max() * 4
+
+
+def test_flatfield_takes_the_vignetting_out():
+    image, light = _vignetted((400, 400), np.float64, seed=3)
+    # A background wide against the texture, narrow against the light's curvature (a wider
+    # one bends with it: sigma^2/2 times the light's Laplacian).
+    flat = flatfield(da.from_array(image, chunks=128), cutoff_from_sigma(8)).compute()
+    inner = (slice(60, -60), slice(60, -60))
+    # 32-px block means over the inner part vary by 120 % of their mean before (dark corners),
+    # 1.5 % after; the overall level is the input's within 0.3 %.
+    def block_means(x):
+        x = x[inner]
+        n = x.shape[0] // 32 * 32
+        return x[:n, :n].reshape(n // 32, 32, n // 32, 32).mean(axis=(1, 3))
+
+    before, after = block_means(image), block_means(flat)
+    assert np.ptp(before) / before.mean() > 0.2
+    assert np.ptp(after) / after.mean() < 0.02
+    assert abs(flat.mean() - image.mean()) < 0.01 * image.mean()
+
+
+@pytest.mark.parametrize("nodata", [0.0, np.nan])
+def test_flatfield_leaves_nodata_out_of_the_background_and_the_mean(nodata):
+    image, _ = _vignetted((160, 140), np.float64, seed=4)
+    valid = np.ones(image.shape, bool)
+    valid[:40, :50] = False  # a corner without data, as at a mosaic's edge
+    holes = np.where(valid, image, nodata)
+    cutoff = cutoff_from_sigma(15)
+    out = flatfield(da.from_array(holes, chunks=48), cutoff, nodata=nodata).compute()
+    kept = out[~valid]
+    assert np.isnan(kept).all() if np.isnan(nodata) else (kept == nodata).all()
+    ref, _ = _flat_reference(image, cutoff, "divide", valid)
+    assert np.abs(out[valid] - ref[valid]).max() <= 1e-4 * np.abs(ref[valid]).max()
+
+
+def test_flatfield_keeps_a_dark_corner_and_refuses_bad_modes():
+    image = np.zeros((64, 64))
+    image[:, 32:] = 50.0
+    out = flatfield(image, 0.05).compute()
+    assert np.isfinite(out).all()
+    with pytest.raises(ValueError, match="`mode` must be one of divide, subtract"):
+        flatfield(image, 0.05, mode="multiply")

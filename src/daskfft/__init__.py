@@ -5,7 +5,7 @@ writing and clusters live in :mod:`daskfft.pipeline` and the ``daskfft``
 command.
 """
 
-from .bands import band_bound, bandpass, highpass
+from .bands import band_bound, bandpass, flatfield, highpass
 from .blockwise import lowpass
 from .filters import (
     DEPTH_CAP,
@@ -26,6 +26,7 @@ __all__ = [
     "bandpass",
     "cutoff_from_sigma",
     "expected_deviation",
+    "flatfield",
     "halo_depth",
     "highpass",
     "lowpass",

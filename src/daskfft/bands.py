@@ -1,4 +1,5 @@
-"""High-pass and band-pass filters on the low-pass engine, lazy like :func:`daskfft.lowpass`.
+"""High-pass, band-pass and flat-field correction on the low-pass engine, lazy like
+:func:`daskfft.lowpass`.
 
 The high-pass is ``1 - H``: the image minus its low-pass.  The band-pass is
 ``H(high) - H(low)``: the low-pass at the upper edge minus the low-pass at
@@ -18,9 +19,12 @@ import numpy as np
 
 from .blockwise import _on_dataarray, as_image, filter_block, lowpass_spec, overlap_map, work_dtype
 from .filters import HaloWarning, expected_deviation, transfer_function
-from .params import FilterSpec
+from .params import FilterSpec, check_choice
 
-__all__ = ["highpass", "bandpass", "band_bound"]
+__all__ = ["highpass", "bandpass", "band_bound", "flatfield", "FLATFIELD_MODES"]
+
+#: How :func:`flatfield` takes the background out.
+FLATFIELD_MODES = ("divide", "subtract")
 
 
 def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
@@ -82,6 +86,66 @@ def band_bound(low, high, depth, *, filter="gaussian", order=4):
     the sum of the two low-passes' bounds (:func:`daskfft.expected_deviation`)."""
     return (expected_deviation(low, depth, filter=filter, order=order)
             + expected_deviation(high, depth, filter=filter, order=order))
+
+
+def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth="auto",
+              boundary="reflect", tol=1e-6, nodata=None, method="blockwise"):
+    """Flat-field (background) correction: the image over, or minus, its own wide low-pass.
+
+    The background is ``lowpass(image, cutoff, ...)`` with a low ``cutoff``
+    (e.g. ``cutoff_from_sigma(100)``: illumination that varies over hundreds
+    of pixels).  ``mode="divide"`` gives ``image / background * mean``, the
+    usual cure for uneven illumination and vignetting (multiplicative);
+    ``"subtract"`` gives ``image - background + mean`` (an additive offset).
+    ``mean`` is the image's mean over its data pixels, per channel, so the
+    result keeps the input's overall level.  The result has the input's
+    dtype: integers rounded and clipped to their range.  With ``nodata``
+    those pixels stay ``nodata`` and are left out of the background and of
+    the mean.  A pixel whose background is not positive (a dark corner, in
+    ``"divide"``) keeps its value.  Other parameters are those of
+    :func:`daskfft.lowpass`; the background deviates from a whole-image
+    low-pass by at most its bound (:func:`daskfft.expected_deviation`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.outer(np.linspace(1, 2, 200), np.ones(48)) * 100  # light falling off
+    >>> flat = flatfield(ramp, 0.02).compute()  # flat, away from the edges' reflection
+    >>> bool(np.ptp(flat[40:-40]) < 1e-6 * np.ptp(ramp)), float(round(flat.mean()))
+    (True, 150.0)
+    """
+    check_choice("mode", mode, FLATFIELD_MODES)
+    spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
+                      depth=depth, method=method, nodata=nodata)
+    return _apply(image, partial(_flatfield, spec=spec, mode=mode))
+
+
+def _flatfield(image, spec, mode):
+    image = as_image(image)
+    dtype = work_dtype(image.dtype)
+    x = image.astype(dtype)
+    background = lowpass_spec(image, spec)
+    valid = None if spec.nodata is None else (
+        ~da.isnan(image) if np.isnan(spec.nodata) else image != spec.nodata)
+    axes = (0, 1)
+    if valid is None:
+        mean = x.mean(axis=axes, dtype=np.float64)
+    else:
+        count = valid.sum(axis=axes)
+        mean = da.where(valid, x, 0).sum(axis=axes, dtype=np.float64) / da.maximum(count, 1)
+    mean = mean.astype(dtype)
+    if mode == "divide":
+        lit = background > 0
+        out = da.where(lit, x / da.where(lit, background, 1) * mean, x)
+    else:
+        out = x - background + mean
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        out = da.clip(da.rint(out), info.min, info.max)
+    out = out.astype(image.dtype)
+    if valid is not None:
+        out = da.where(valid, out, np.asarray(spec.nodata).astype(image.dtype))
+    return out
 
 
 def _apply(image, fn):
