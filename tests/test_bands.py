@@ -5,15 +5,21 @@ import warnings
 import dask.array as da
 import numpy as np
 import pytest
+from reference import make_image, reference_lowpass
 from scipy import ndimage
 
-from daskfft import (HaloWarning, band_bound, bandpass, cutoff_from_sigma, expected_deviation,
-                     flatfield,
-                     halo_depth, highpass, lowpass)
-
+from daskfft import (
+    HaloWarning,
+    band_bound,
+    bandpass,
+    cutoff_from_sigma,
+    expected_deviation,
+    flatfield,
+    halo_depth,
+    highpass,
+    lowpass,
+)
 from daskfft.exact import exact_padding
-
-from reference import make_image, reference_lowpass
 
 TOL = 1e-6
 IMAGES = [((96, 80), ((30, 66), (3, 6, 2, 5, 64))), ((75, 131), 40), ((33, 47, 3), (11, 20, 3))]
@@ -221,7 +227,7 @@ def test_flatfield_matches_the_whole_image_reference_in_the_input_dtype(mode, dt
 
 
 def test_flatfield_takes_the_vignetting_out():
-    image, light = _vignetted((400, 400), np.float64, seed=3)
+    image, _ = _vignetted((400, 400), np.float64, seed=3)
     # A background wide against the texture, narrow against the light's curvature (a wider
     # one bends with it: sigma^2/2 times the light's Laplacian).
     flat = flatfield(da.from_array(image, chunks=128), cutoff_from_sigma(8)).compute()

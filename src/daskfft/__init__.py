@@ -7,6 +7,7 @@ command.
 
 from .bands import band_bound, bandpass, flatfield, highpass
 from .blockwise import lowpass
+from .register import Registration, register
 from .filters import (
     DEPTH_CAP,
     HaloWarning,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEPTH_CAP",
     "HaloWarning",
+    "Registration",
     "band_bound",
     "bandpass",
     "cutoff_from_sigma",
@@ -30,6 +32,7 @@ __all__ = [
     "halo_depth",
     "highpass",
     "lowpass",
+    "register",
     "spectra",
     "spectra_atlas",
     "transfer_function",

@@ -17,11 +17,18 @@ from functools import partial
 import dask.array as da
 import numpy as np
 
-from .blockwise import _on_dataarray, as_image, filter_block, lowpass_spec, overlap_map, work_dtype
+from .blockwise import (
+    _on_dataarray,
+    as_image,
+    filter_block,
+    lowpass_spec,
+    overlap_map,
+    work_dtype,
+)
 from .filters import HaloWarning, expected_deviation, transfer_function
 from .params import FilterSpec, check_choice
 
-__all__ = ["highpass", "bandpass", "band_bound", "flatfield", "FLATFIELD_MODES"]
+__all__ = ["FLATFIELD_MODES", "band_bound", "bandpass", "flatfield", "highpass"]
 
 #: How :func:`flatfield` takes the background out.
 FLATFIELD_MODES = ("divide", "subtract")

@@ -1,0 +1,81 @@
+"""Registration against scikit-image's phase_cross_correlation on the same pairs."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from daskfft import register
+
+skimage = pytest.importorskip("skimage")
+from skimage import data
+from skimage.registration import phase_cross_correlation
+
+# (dy, dx) moves of the photograph: sub-pixel, both signs, near zero, beyond ten pixels
+SHIFTS = [(3.25, -1.5), (-7.4, 2.63), (0.3, 0.7), (12.81, -9.17), (-0.55, 5.05)]
+
+
+def _pair(shift, noise, seed):
+    """scikit-image's camera photograph and a copy moved by ``shift`` (cubic spline, edges
+    reflected, so nothing is periodic), each with its own Gaussian noise of ``noise`` levels."""
+    rng = np.random.default_rng(seed)
+    camera = data.camera().astype(np.float64)
+    moving = ndimage.shift(camera, shift, mode="reflect") + rng.normal(0, noise, camera.shape)
+    return camera + rng.normal(0, noise, camera.shape), moving
+
+
+@pytest.mark.parametrize("noise", [2.0, 8.0])
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_sub_pixel_shift_of_a_photograph_with_noise(shift, noise):
+    reference, moving = _pair(shift, noise, seed=int(10 * abs(shift[0])))
+    ours = register(reference, moving)
+    theirs = phase_cross_correlation(reference, moving, upsample_factor=100)[0]
+    truth = -np.asarray(shift)  # the shift that moves `moving` back onto `reference`
+    ours_error = np.abs(np.asarray(ours.shift) - truth).max()
+    theirs_error = np.abs(np.asarray(theirs) - truth).max()
+    print(f"shift {shift}, noise {noise}: daskfft {ours_error:.3f} px, "
+          f"scikit-image {theirs_error:.3f} px")
+    assert ours_error <= 0.05
+    assert ours_error <= theirs_error + 1e-9
+    assert ours.confidence > 0.3
+
+
+def test_same_sign_convention_as_scikit_image_and_whole_pixels_exact():
+    rng = np.random.default_rng(3)
+    image = ndimage.gaussian_filter(rng.random((96, 80)), 1.5)
+    moving = np.roll(image, (5, -9), axis=(0, 1))  # periodic: the answer is exact
+    ours = register(image, moving, taper=0, weight_cutoff=None)
+    theirs = phase_cross_correlation(image, moving, upsample_factor=100)[0]
+    assert ours.shift == (-5.0, 9.0) and tuple(theirs) == (-5.0, 9.0)
+    assert ours.confidence > 0.99
+
+
+def test_confidence_tells_a_match_from_unrelated_images():
+    reference, moving = _pair((2.5, -1.25), 4.0, seed=1)
+    rng = np.random.default_rng(2)
+    unrelated = ndimage.gaussian_filter(rng.random(reference.shape), 2) * 255
+    assert register(reference, moving).confidence > 0.5
+    assert register(reference, unrelated).confidence < 0.1
+
+
+def test_dask_and_channels_last_inputs():
+    reference, moving = _pair((1.5, 2.25), 2.0, seed=4)
+    rgb = np.stack([moving, moving * 0.5, moving * 0.25], axis=-1)
+    ref_rgb = np.stack([reference] * 3, axis=-1)
+    got = register(da.from_array(ref_rgb, chunks=128), da.from_array(rgb, chunks=128))
+    assert np.allclose(got.shift, (-1.5, -2.25), atol=0.05)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"upsample": 0}, "`upsample` must be an integer >= 1"),
+    ({"upsample": 2.5}, "`upsample` must be an integer >= 1"),
+    ({"taper": 1.5}, r"`taper` must be in \[0, 1\]"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        register(np.zeros((8, 8)), np.zeros((8, 8)), **kwargs)
+
+
+def test_different_shapes_are_refused():
+    with pytest.raises(ValueError, match=r"differ in shape: \(8, 8\) and \(8, 9\)"):
+        register(np.zeros((8, 8)), np.zeros((8, 9)))
