@@ -7,7 +7,7 @@ command.
 
 from .bands import band_bound, bandpass, flatfield, highpass
 from .blockwise import lowpass
-from .register import Registration, register
+from .register import Registration, ShiftField, register, shift_field
 from .filters import (
     DEPTH_CAP,
     HaloWarning,
@@ -24,6 +24,7 @@ __all__ = [
     "DEPTH_CAP",
     "HaloWarning",
     "Registration",
+    "ShiftField",
     "band_bound",
     "bandpass",
     "cutoff_from_sigma",
@@ -33,6 +34,7 @@ __all__ = [
     "highpass",
     "lowpass",
     "register",
+    "shift_field",
     "spectra",
     "spectra_atlas",
     "transfer_function",
