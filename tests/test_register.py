@@ -145,3 +145,65 @@ def test_shift_field_marks_a_flat_window_unreliable_and_small_edges_nan():
     assert field.reliable[1:4, 1:4].all()
     with pytest.raises(ValueError, match="`window` must be an integer >= 16"):
         shift_field(reference, moving, window=8)
+
+
+# --- rotation and scale (Fourier-Mellin) --------------------------------------------------
+
+def _skimage_fourier_mellin(reference, moving, upsample=100):
+    """scikit-image's gallery recipe ("Using Polar and Log-Polar Transformations for
+    Registration"): band-pass, Hann window, FFT magnitude, log-polar warp_polar, then
+    phase_cross_correlation.  Returns the (degrees, scale) that turn reference into moving."""
+    from skimage.filters import difference_of_gaussians, window
+    from skimage.transform import warp_polar
+
+    images = [difference_of_gaussians(x, 5, None) * window("hann", x.shape)
+              for x in (reference, moving)]
+    spectra = [np.abs(np.fft.fftshift(np.fft.fft2(x))) for x in images]
+    shape = spectra[0].shape
+    radius = shape[0] // 8
+    warped = [warp_polar(s, radius=radius, output_shape=shape, scaling="log",
+                         order=0)[: shape[0] // 2] for s in spectra]
+    shifts = phase_cross_correlation(warped[0], warped[1], upsample_factor=upsample,
+                                     normalization=None)[0]
+    return (360 / shape[0]) * shifts[0], np.exp(shifts[1] / (shape[1] / np.log(radius)))
+
+
+@pytest.mark.parametrize(("degrees", "zoom"), [(10.3, 1.0), (-23.7, 1.0), (5.0, 1.05),
+                                               (0.0, 0.93), (37.25, 1.12), (170.0, 1.0)])
+def test_rotation_and_scale_of_a_photograph_with_noise(degrees, zoom):
+    rng = np.random.default_rng(int(abs(degrees) * 10))
+    camera = data.camera().astype(np.float64)
+    centre = (np.array(camera.shape) - 1) / 2
+    moving = ndimage.rotate(camera, degrees, reshape=False, order=3, mode="reflect")
+    moving = ndimage.affine_transform(moving, np.eye(2) / zoom, offset=centre * (1 - 1 / zoom),
+                                      order=3, mode="reflect")
+    moving = ndimage.shift(moving, (2.5, -4.25), mode="reflect")
+    reference = camera + rng.normal(0, 4, camera.shape)
+    moving = moving + rng.normal(0, 4, camera.shape)
+    found = register(reference, moving, rotation=True, scale=True)
+    # What registers moving: the opposite turn, the inverse zoom, then the shift (which the
+    # turn and zoom carry: in the turned-back frame it is the rotated, unzoomed translation).
+    rotation_error = abs(found.rotation + degrees)
+    scale_error = abs(found.scale * zoom - 1)
+    turn = np.deg2rad(degrees)
+    back = np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])  # (row, col)
+    shift = -(back @ np.array([2.5, -4.25])) / zoom
+    theirs_degrees, theirs_zoom = _skimage_fourier_mellin(reference, moving)
+    theirs_rotation_error = min(abs(theirs_degrees - degrees + k) for k in (-360, -180, 0, 180))
+    theirs_scale_error = abs(theirs_zoom / zoom - 1)
+    print(f"turn {degrees} deg, zoom {zoom}: daskfft {rotation_error:.4f} deg, "
+          f"{100 * scale_error:.3f} %; scikit-image recipe {theirs_rotation_error:.4f} deg, "
+          f"{100 * theirs_scale_error:.3f} %")
+    assert rotation_error <= 0.05 and scale_error <= 0.001
+    assert rotation_error <= theirs_rotation_error and scale_error <= theirs_scale_error
+    assert np.abs(np.asarray(found.shift) - shift).max() <= 0.1
+    assert found.confidence > 0.5
+
+
+def test_rotation_and_scale_only_when_asked():
+    reference, moving = _pair((1.5, -2.0), 2.0, seed=5)
+    plain = register(reference, moving)
+    assert plain.rotation is None and plain.scale is None
+    turned = register(reference, moving, rotation=True)
+    assert abs(turned.rotation) < 0.05 and turned.scale is None
+    assert np.allclose(turned.shift, plain.shift, atol=0.05)

@@ -31,6 +31,9 @@ class Registration:
 
     shift: tuple  # (dy, dx) in pixels: shifting ``moving`` by it registers it with ``reference``
     confidence: float  # height of the phase-correlation peak, 0 (none) to 1 (identical images)
+    rotation: float | None = None  # degrees, when asked: rotating ``moving`` by it (about its
+    # centre, as scipy.ndimage.rotate turns an array) registers it, before ``shift``
+    scale: float | None = None  # when asked: zooming ``moving`` by it about its centre registers it
 
 
 def _gray(image):
@@ -68,7 +71,47 @@ def _upsampled_correlation(spectrum, start, up, size):
     return np.exp(2j * np.pi * rows) @ spectrum @ np.exp(2j * np.pi * cols)
 
 
-def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1):
+def _log_polar(x, n_theta, n_radius, radii):
+    """The log of the image's centred FFT magnitude (Hann-windowed) on a log-polar grid:
+    angles [0, 180) degrees down the rows, log-spaced radii (cycles/pixel) across."""
+    from scipy import ndimage
+
+    w = np.outer(np.hanning(x.shape[0]), np.hanning(x.shape[1]))
+    magnitude = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2((x - x.mean()) * w))))
+    theta = np.arange(n_theta) * np.pi / n_theta
+    radius = np.exp(np.linspace(np.log(radii[0]), np.log(radii[1]), n_radius))
+    centre = np.array(x.shape) // 2
+    rows = centre[0] + np.outer(np.sin(theta), radius) * x.shape[0]
+    cols = centre[1] + np.outer(np.cos(theta), radius) * x.shape[1]
+    return ndimage.map_coordinates(magnitude, [rows, cols], order=3)
+
+
+def _rotation_and_scale(ref, mov, upsample):
+    """Fourier-Mellin: rotation and scale are shifts of the log-polar FFT magnitudes, which
+    a translation leaves alone.  Returns (degrees, scale) that turn ``reference`` into
+    ``moving``; the angle is known modulo 180 degrees."""
+    n_theta, n_radius, radii = 1024, 1024, (0.02, 0.45)
+    found = register(_log_polar(ref, n_theta, n_radius, radii),
+                     _log_polar(mov, n_theta, n_radius, radii), upsample=upsample,
+                     weight_cutoff=None)
+    step = np.log(radii[1] / radii[0]) / (n_radius - 1)
+    return found.shift[0] * 180 / n_theta, float(np.exp(found.shift[1] * step))
+
+
+def _undo(x, degrees, scale):
+    """``x`` rotated by ``degrees`` and zoomed by ``scale`` about its centre, edges reflected."""
+    from scipy import ndimage
+
+    x = ndimage.rotate(x, degrees, reshape=False, order=3, mode="reflect")
+    if scale != 1:
+        centre = (np.array(x.shape) - 1) / 2
+        x = ndimage.affine_transform(x, np.eye(2) / scale, offset=centre * (1 - 1 / scale),
+                                     order=3, mode="reflect")
+    return x
+
+
+def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1,
+             rotation=False, scale=False):
     """The translation that registers ``moving`` with ``reference``, to ``1 / upsample`` px.
 
     Parameters
@@ -83,6 +126,13 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1):
     weight_cutoff : float or None, default 0.1
         Cutoff (cycles/pixel) of the Gaussian low-pass that weights the
         normalised cross-power spectrum; None for plain phase correlation.
+    rotation, scale : bool, default False
+        Also find the rotation and/or the scale between the images
+        (Fourier-Mellin: the phase correlation of their FFT magnitudes on a
+        log-polar grid, 1024 x 1024, refined like the shift); ``moving`` is
+        turned and zoomed back about its centre before its ``shift`` is found.
+        The angle's 180-degree ambiguity is settled by the stronger
+        correlation of the two candidates.
 
     Returns
     -------
@@ -106,6 +156,16 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1):
     ref, mov = _gray(reference), _gray(moving)
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
+    if rotation or scale:
+        degrees, factor = _rotation_and_scale(ref, mov, upsample)
+        degrees, factor = (degrees if rotation else 0.0), (factor if scale else 1.0)
+        candidates = [degrees, degrees - 180 if degrees > 0 else degrees + 180] if rotation \
+            else [degrees]
+        found, d = max(((register(ref, _undo(mov, -d, 1 / factor), upsample=upsample,
+                                  taper=taper, weight_cutoff=weight_cutoff), d)
+                         for d in candidates), key=lambda pair: pair[0].confidence)
+        return Registration(found.shift, found.confidence,
+                            -d if rotation else None, 1 / factor if scale else None)
     cross = np.fft.fft2(_taper(ref, taper)) * np.conj(np.fft.fft2(_taper(mov, taper)))
     cross /= np.maximum(np.abs(cross), 1e-300)
     if weight_cutoff is not None:
