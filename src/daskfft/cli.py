@@ -106,7 +106,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The ``daskfft`` argument parser (``run`` and ``sample`` subcommands)."""
+    """The ``daskfft`` argument parser (``run``, ``sample`` and ``align`` subcommands)."""
     from . import __version__
 
     parser = _Parser(
@@ -278,6 +278,79 @@ def _add_sample_command(sub):
     smp.add_argument("--compress", action="store_true", help="zlib-compress a TIFF")
     smp.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     _add_common(smp)
+    _add_align(sub)
+
+
+_ALIGN_EPILOG = """\
+writes into OUTDIR:
+  transform.json     the global shift (dy, dx) px, with --rotation/--scale the turn (degrees)
+                     and zoom, a confidence, and the shift field's summary
+  shift_field.csv    row, col (window centres, px), dy, dx, confidence, reliable
+  shift_field.png    the field's arrows over the reference, unreliable windows crossed
+  registered.EXT     with --apply: MOVING shifted onto REFERENCE, in MOVING's format
+                     (a GeoTIFF keeps its georeferencing)
+
+convention: shifting MOVING by the shift registers it with REFERENCE (scikit-image's
+phase_cross_correlation).  The global transform is measured on both images reduced to at
+most 2048 px (block means), the field at full resolution, one window per task.
+
+examples:
+  daskfft align ortho_2019.tif ortho_2024.tif -o shifts/
+  daskfft align a.tif b.tif -o out/ --window 512 --apply
+  daskfft align slide1.png slide2.png -o out/ --rotation --scale
+"""
+
+
+def _add_align(sub):
+    from .register import check_window
+
+    aln = sub.add_parser(
+        "align", help="register MOVING with REFERENCE: global transform and shift field",
+        description="Find the translation (and with --rotation/--scale the turn and zoom) "
+                    "that registers MOVING with REFERENCE by phase correlation, and the "
+                    "local shift of every window over a grid.",
+        epilog=_ALIGN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    aln.add_argument("reference", metavar="REFERENCE", help="the image MOVING is registered to")
+    aln.add_argument("moving", metavar="MOVING", help="the image to register (same grid size)")
+    aln.add_argument("-o", "--outdir", required=True, metavar="OUTDIR",
+                     help="folder for the results (created if missing)")
+    aln.add_argument("--window", type=_arg(check_window, "whole number of pixels >= 16", int),
+                     default=256, metavar="PX",
+                     help="edge of the shift field's windows (default: %(default)s)")
+    aln.add_argument("--rotation", action="store_true",
+                     help="also find the rotation (Fourier-Mellin)")
+    aln.add_argument("--scale", action="store_true", help="also find the scale (Fourier-Mellin)")
+    aln.add_argument("--apply", action="store_true",
+                     help="write MOVING shifted onto REFERENCE (the shift only: not with "
+                          "--rotation or --scale)")
+    aln.add_argument("--min-confidence", type=_arg(_check_confidence, "number in (0, 1]"),
+                     default=0.7, metavar="C",
+                     help="a window is reliable from this correlation peak on (default: "
+                          "%(default)s)")
+    aln.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    _add_common(aln)
+
+
+def _check_confidence(value):
+    if not 0 < value <= 1:
+        raise ValueError(f"`min_confidence` must be in (0, 1], got {value}")
+    return value
+
+
+def _align(args, parser):
+    from .align import align_files
+
+    if args.apply and (args.rotation or args.scale):
+        parser.error("--apply applies the shift only; it cannot be used with --rotation or "
+                     "--scale yet")
+    transform = align_files(args.reference, args.moving, args.outdir, window=args.window,
+                            rotation=args.rotation, scale=args.scale, apply=args.apply,
+                            min_confidence=args.min_confidence, overwrite=args.overwrite)
+    if not args.quiet:
+        dy, dx = transform["shift"]
+        print(f"{args.outdir}: shift ({dy:.3f}, {dx:.3f}) px, "
+              f"{transform['shift_field']['reliable']} of "
+              f"{transform['shift_field']['windows']} windows reliable")
 
 
 def _add_common(parser):
@@ -442,7 +515,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     args.from_command_line = argv is None  # a process of its own: its imports count too
-    command = {"run": _run, "sample": _sample}[args.command]
+    command = {"run": _run, "sample": _sample, "align": _align}[args.command]
     _setup_logging(args)
     try:
         with warnings.catch_warnings():

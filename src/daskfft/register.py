@@ -221,6 +221,13 @@ class ShiftField:
         return np.asarray(self.data[..., 2]) >= self.min_confidence
 
 
+def check_window(window):
+    """Validate a shift field's ``window``: an integer >= 16 pixels."""
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 16:
+        raise ValueError(f"`window` must be an integer >= 16 pixels, got {window!r}")
+    return int(window)
+
+
 def _window_shift(ref, mov, *, upsample, taper, weight_cutoff, smallest):
     out = np.full((1, 1, 3), np.nan)
     if min(ref.shape[:2]) >= smallest and np.ptp(ref) > 0 and np.ptp(mov) > 0:
@@ -258,8 +265,7 @@ def shift_field(reference, moving, *, window=256, upsample=20, taper=0.2, weight
         Lazy; ``.compute()`` gives its values, ``.dy``, ``.dx``, ``.confidence``,
         ``.reliable`` and the windows' centres ``.rows`` and ``.cols``.
     """
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 16:
-        raise ValueError(f"`window` must be an integer >= 16 pixels, got {window!r}")
+    window = check_window(window)
     ref, mov = (da.asarray(x) for x in (reference, moving))
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")

@@ -1,0 +1,201 @@
+"""``daskfft align``: the transform between two image files, their shift field, and the moving
+image registered with the reference.
+
+The global transform is measured on both images reduced by block means to at
+most :data:`GLOBAL_EDGE` pixels on their long side (a gigapixel pair then
+fits in memory; the shift is scaled back), the shift field at full
+resolution one window per task.  Every output is written under a temporary
+name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+from . import io
+from .errors import InputError
+from .register import register, shift_field
+
+__all__ = ["GLOBAL_EDGE", "align_files", "output_names"]
+
+log = logging.getLogger("daskfft")
+
+#: Long side, in pixels, of the reduced images on which the global transform is measured.
+GLOBAL_EDGE = 2048
+
+
+def output_names(apply, fmt):
+    names = ["transform.json", "shift_field.csv", "shift_field.png"]
+    return names + ([f"registered.{io.OUTPUT_EXT[fmt]}"] if apply else [])
+
+
+def _gray(image):
+    return image.mean(axis=2) if image.ndim == 3 else image.astype(np.float64)
+
+
+def _reduced(image, factor):
+    if factor == 1:
+        return image
+    return da.coarsen(np.mean, image, {0: factor, 1: factor}, trim_excess=True)
+
+
+def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=False,
+                apply=False, min_confidence=0.7, overwrite=False):
+    """Register ``moving`` with ``reference`` (two files) and write the results into ``outdir``.
+
+    Returns the transform as written to ``transform.json``.
+    """
+    ref_info, mov_info = io.probe(reference), io.probe(moving)
+    if ref_info.shape[:2] != mov_info.shape[:2]:
+        raise InputError(f"input {moving}: {mov_info.shape[1]} x {mov_info.shape[0]} px, the "
+                         f"reference {reference} is {ref_info.shape[1]} x {ref_info.shape[0]} "
+                         "px; align needs the same grid (resample one first)")
+    out = Path(outdir)
+    names = output_names(apply, mov_info.format)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {outdir}: exists and is not a directory")
+    there = sorted(n for n in names if (out / n).exists())
+    if there and not overwrite:
+        raise InputError(f"output {outdir}: {', '.join(there)} already there; pass "
+                         "--overwrite to replace")
+    chunks = max(window, 1024 // window * window)
+    ref = _gray(io.read(ref_info, chunks))
+    mov = _gray(io.read(mov_info, chunks))
+    factor = max(1, math.ceil(max(ref_info.shape[:2]) / GLOBAL_EDGE))
+    small_ref, small_mov = da.compute(_reduced(ref, factor), _reduced(mov, factor))
+    found = register(small_ref, small_mov, rotation=rotation, scale=scale)
+    transform = {
+        "shift": [found.shift[0] * factor, found.shift[1] * factor],
+        "rotation_degrees": found.rotation,
+        "scale": found.scale,
+        "confidence": found.confidence,
+        "convention": "shifting MOVING by `shift` (dy, dx) px, after turning it by "
+                      "`rotation_degrees` and zooming it by `scale` about its centre, "
+                      "registers it with REFERENCE (scikit-image's phase_cross_correlation)",
+        "measured_on": f"both images reduced {factor}x by block means" if factor > 1
+                       else "both images at full resolution",
+        "reference": str(reference), "moving": str(moving),
+    }
+    log.info("global: shift (%.3f, %.3f) px%s%s, confidence %.2f (%s)", *transform["shift"],
+             "" if found.rotation is None else f", rotation {found.rotation:.4f} deg",
+             "" if found.scale is None else f", scale {found.scale:.5f}", found.confidence,
+             transform["measured_on"])
+    field = shift_field(ref, mov, window=window, min_confidence=min_confidence).compute()
+    reliable = field.reliable
+    if reliable.any():
+        median = [float(np.median(field.dy[reliable])), float(np.median(field.dx[reliable]))]
+        spread = float(np.sqrt(np.mean((field.dy[reliable] - median[0]) ** 2
+                                       + (field.dx[reliable] - median[1]) ** 2)))
+    else:
+        median, spread = None, None
+    transform["shift_field"] = {
+        "window": window, "windows": int(field.data.shape[0] * field.data.shape[1]),
+        "reliable": int(reliable.sum()), "min_confidence": min_confidence,
+        "median_shift_of_reliable": median, "rms_about_median": spread,
+    }
+    log.info("shift field: %d x %d windows of %d px, %d reliable%s",
+             field.data.shape[0], field.data.shape[1], window, int(reliable.sum()),
+             "" if median is None else
+             f", median shift ({median[0]:.3f}, {median[1]:.3f}) px, {spread:.3f} px RMS about it")
+    out.mkdir(parents=True, exist_ok=True)
+    staged = {}
+    try:
+        staged["transform.json"] = _stage(out, "transform.json", lambda p: p.write_text(
+            json.dumps(transform, indent=2, allow_nan=False) + "\n"))
+        staged["shift_field.csv"] = _stage(out, "shift_field.csv",
+                                           lambda p: _write_csv(p, field))
+        staged["shift_field.png"] = _stage(out, "shift_field.png",
+                                           lambda p: _picture(p, small_ref, factor, field,
+                                                              transform))
+        if apply:
+            name = names[-1]
+            staged[name] = _stage(out, name, lambda p: _write_registered(
+                p, mov_info, chunks, transform["shift"]))
+        for name, tmp in staged.items():
+            if (out / name).is_dir():  # a Zarr store being replaced (--overwrite)
+                shutil.rmtree(out / name)
+            os.replace(tmp, out / name)
+    finally:
+        for tmp in staged.values():
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif os.path.exists(tmp):
+                os.remove(tmp)
+    return transform
+
+
+def _stage(out, name, write):
+    tmp = out / f".daskfft-{name}.tmp{Path(name).suffix}"
+    write(tmp)
+    return tmp
+
+
+def _write_csv(path, field):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["row", "col", "dy", "dx", "confidence", "reliable"])
+        for i, r in enumerate(field.rows):
+            for j, c in enumerate(field.cols):
+                dy, dx, conf = field.data[i, j]
+                writer.writerow([f"{r:g}", f"{c:g}", *(f"{v:.4f}" for v in (dy, dx, conf)),
+                                 int(field.reliable[i, j])])
+
+
+def _picture(path, thumbnail, factor, field, transform):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 7 * thumbnail.shape[0] / max(thumbnail.shape[1], 1) + 0.6))
+    ax = fig.add_subplot()
+    extent = (0, thumbnail.shape[1] * factor, thumbnail.shape[0] * factor, 0)
+    ax.imshow(thumbnail, cmap="gray", extent=extent)
+    cols, rows = np.meshgrid(field.cols, field.rows)
+    ok = field.reliable
+    magnitude = np.hypot(field.dy, field.dx)
+    top = np.nanmax(magnitude[ok]) if ok.any() else 1.0
+    # Data coordinates, rows downwards as in the image: an arrow is the shift itself.
+    arrows = ax.quiver(cols[ok], rows[ok], field.dx[ok], field.dy[ok], magnitude[ok],
+                       cmap="viridis", angles="xy", scale_units="xy",
+                       scale=max(top, 1e-9) / (0.8 * field.window))
+    ax.plot(cols[~ok], rows[~ok], "x", color="0.6", markersize=4,
+            label="unreliable window")
+    fig.colorbar(arrows, ax=ax, label="shift, px", shrink=0.8)
+    t = transform
+    ax.set_title(f"shift field ({field.window}-px windows); global shift "
+                 f"({t['shift'][0]:.2f}, {t['shift'][1]:.2f}) px", fontsize=10)
+    if (~ok).any():
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("column, px")
+    ax.set_ylabel("row, px")
+    fig.savefig(path, dpi=100, format="png", bbox_inches="tight")
+
+
+def _shift_block(block, shift):
+    from scipy import ndimage
+
+    return ndimage.shift(block, tuple(shift) + (0,) * (block.ndim - 2), order=3, mode="nearest")
+
+
+def _write_registered(path, info, chunks, shift):
+    """MOVING shifted by ``shift`` (cubic spline, chunk by chunk with a halo), in its format."""
+    image = io.read(info, chunks).astype(np.float64)
+    depth = math.ceil(max(abs(s) for s in shift)) + 4
+    axes = {0: depth, 1: depth, **({2: 0} if image.ndim == 3 else {})}
+    shifted = image.map_overlap(_shift_block, depth=axes, boundary="nearest", shift=shift,
+                                dtype=np.float64)
+    result = shifted.map_blocks(io.to_dtype, info.dtype, dtype=info.dtype)
+    if info.format == "tiff":
+        io.write_tiff(str(path), lambda r0, r1: result[r0:r1].compute(), info.shape, info.dtype,
+                      photometric=info.photometric, alpha=info.alpha, tags=info.tags)
+    elif info.format == "zarr":
+        result.to_zarr(str(path))
+    else:
+        io.write_image(str(path), result.compute(), info.format)

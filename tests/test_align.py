@@ -1,0 +1,127 @@
+"""``daskfft align``: files in, transform, shift field, picture and the registered image out."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from daskfft.cli import main
+
+skimage = pytest.importorskip("skimage")
+from skimage import data
+
+SHIFT = (3.4, -2.2)  # moving = the scene moved by this; the registering shift is its opposite
+
+
+def _scene(tiles=2):
+    camera = data.camera().astype(np.float64)
+    row = np.hstack([camera, camera[:, ::-1]] * (tiles // 2))
+    return np.vstack([row, row[::-1]] * (tiles // 2))
+
+
+def _geotiffs(tmp_path, scene, shift=SHIFT):
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(0)
+    moved = ndimage.shift(scene, shift, mode="reflect")
+    paths = []
+    for name, image in (("ref.tif", scene), ("mov.tif", moved)):
+        pixels = np.clip(np.rint(image + rng.normal(0, 2, image.shape)), 0, 255).astype(np.uint8)
+        path = tmp_path / name
+        with rasterio.open(path, "w", driver="GTiff", width=pixels.shape[1],
+                           height=pixels.shape[0], count=1, dtype="uint8", crs="EPSG:32633",
+                           transform=from_origin(500000, 5200000, 0.5, 0.5), tiled=True,
+                           blockxsize=256, blockysize=256) as dst:
+            dst.write(pixels, 1)
+        paths.append(path)
+    return paths
+
+
+def test_align_writes_transform_field_picture_and_registered_geotiff(tmp_path, capsys):
+    import rasterio
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    assert main(["align", str(ref), str(mov), "-o", str(out), "--apply"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"{out}: shift (-3.400, 2.200) px, 16 of 16 windows reliable")
+    assert sorted(os.listdir(out)) == ["registered.tif", "shift_field.csv", "shift_field.png",
+                                       "transform.json"]
+    transform = json.loads((out / "transform.json").read_text())
+    assert np.allclose(transform["shift"], [-SHIFT[0], -SHIFT[1]], atol=0.05)
+    assert transform["rotation_degrees"] is None and transform["scale"] is None
+    assert transform["shift_field"]["reliable"] == 16
+    assert np.allclose(transform["shift_field"]["median_shift_of_reliable"],
+                       [-SHIFT[0], -SHIFT[1]], atol=0.05)
+    with open(out / "shift_field.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16 and rows[0]["row"] == "128" and rows[0]["col"] == "128"
+    assert all(abs(float(r["dy"]) + SHIFT[0]) < 0.1 for r in rows)
+    assert (out / "shift_field.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with rasterio.open(out / "registered.tif") as got, rasterio.open(mov) as moving, \
+            rasterio.open(ref) as reference:
+        assert got.crs == moving.crs and got.transform == moving.transform
+        assert got.dtypes == moving.dtypes
+        inner = (slice(20, -20), slice(20, -20))
+        before = np.abs(moving.read(1).astype(float) - reference.read(1))[inner].mean()
+        after = np.abs(got.read(1).astype(float) - reference.read(1))[inner].mean()
+    assert after < 0.3 * before  # what is left is the two images' own noise
+
+
+def test_a_large_pair_is_measured_reduced_and_the_field_at_full_size(tmp_path):
+    ref, mov = _geotiffs(tmp_path, _scene(tiles=6)[:2600, :2600])  # > 2048 px: reduced 2x
+    out = tmp_path / "out"
+    assert main(["align", str(ref), str(mov), "-o", str(out), "-q", "--window", "512"]) == 0
+    transform = json.loads((out / "transform.json").read_text())
+    assert transform["measured_on"] == "both images reduced 2x by block means"
+    assert np.allclose(transform["shift"], [-SHIFT[0], -SHIFT[1]], atol=0.1)
+    assert transform["shift_field"]["windows"] == 36
+    assert np.allclose(transform["shift_field"]["median_shift_of_reliable"],
+                       [-SHIFT[0], -SHIFT[1]], atol=0.05)
+
+
+def test_rotation_and_scale_from_the_command_line(tmp_path):
+    import imageio.v3 as iio
+
+    camera = data.camera().astype(np.float64)
+    turned = ndimage.rotate(camera, 12.5, reshape=False, order=3, mode="reflect")
+    iio.imwrite(tmp_path / "ref.png", camera.astype(np.uint8))
+    iio.imwrite(tmp_path / "mov.png", np.clip(np.rint(turned), 0, 255).astype(np.uint8))
+    out = tmp_path / "out"
+    assert main(["align", str(tmp_path / "ref.png"), str(tmp_path / "mov.png"), "-o", str(out),
+                 "-q", "--rotation", "--scale"]) == 0
+    transform = json.loads((out / "transform.json").read_text())
+    assert abs(transform["rotation_degrees"] + 12.5) <= 0.05
+    assert abs(transform["scale"] - 1) <= 0.001
+
+
+def _one_line(err):
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_bad_input_is_one_line_and_nothing_written(tmp_path, capsys):
+    ref, mov = _geotiffs(tmp_path, _scene())
+    small = tmp_path / "small.png"
+    import imageio.v3 as iio
+
+    iio.imwrite(small, np.zeros((100, 120), np.uint8))
+    out = tmp_path / "out"
+    assert main(["align", str(ref), str(small), "-o", str(out)]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert "120 x 100 px, the reference" in err and "1024 x 1024 px" in err
+    assert not out.exists()
+    assert main(["align", str(ref), str(tmp_path / "none.tif"), "-o", str(out)]) == 1
+    assert "no such file" in _one_line(capsys.readouterr().err)
+    assert main(["align", str(ref), str(mov), "-o", str(out), "-q"]) == 0
+    assert main(["align", str(ref), str(mov), "-o", str(out)]) == 1
+    assert "already there; pass --overwrite" in _one_line(capsys.readouterr().err)
+    for args in (["--apply", "--rotation"], ["--window", "8"], ["--min-confidence", "2"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["align", str(ref), str(mov), "-o", str(out), *args])
+        assert exit_.value.code == 2
+        assert _one_line(capsys.readouterr().err).startswith("daskfft align: error:")
