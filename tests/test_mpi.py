@@ -306,25 +306,34 @@ def _rank_of(pid):
     return int(next(v for v in env if v.startswith(b"PMI_RANK=")).split(b"=", 1)[1])
 
 
+def _mpi_job_with_chunks_done(args, out, *, chunks=3, **popen):
+    """A 3-rank mpiexec job of ``daskfft args`` into ``out``, once ``chunks`` chunks are done;
+    returns the process and the work folder's done-markers folder."""
+    from daskfft.workdir import WorkDir
+
+    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", *args,
+                             "-o", str(out), "--cluster", "mpi", "-q", "--no-dashboard"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
+    done = WorkDir(out).root / "done"
+    deadline = time.monotonic() + 120
+    while not (done.is_dir() and len(os.listdir(done)) >= chunks):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"no {chunks} chunks done: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    return proc, done
+
+
 @pytest.mark.parametrize("victim", [0, 2])
 def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path, victim):
     """SIGKILL of rank 0 (scheduler and client) or of a worker rank mid-run: mpiexec tears
     the job down, so every rank exits; the finished chunks are kept and --resume finishes."""
-    from daskfft.workdir import WorkDir
-
     args = ["run", "--sample", "3000", "--chunks", "500", "--no-plots"]
     reference = tmp_path / "reference"
     assert main([*args, "-o", str(reference), "--cluster", "threads", "-q"]) == 0
     out = tmp_path / "o"
-    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", *args,
-                             "-o", str(out), "--cluster", "mpi", "-q", "--no-dashboard"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    done = WorkDir(out).root / "done"
+    proc, done = _mpi_job_with_chunks_done(args, out)
     try:
-        deadline = time.monotonic() + 120
-        while not (done.is_dir() and len(os.listdir(done)) >= 3):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-            time.sleep(0.05)
         pid = next(p for p in _rank_pids(proc.pid) if _rank_of(p) == victim)
         t0 = time.monotonic()
         os.kill(pid, 9)
@@ -352,7 +361,6 @@ def test_sigterm_under_mpiexec_keeps_the_chunks_in_one_line(tmp_path, target):
     to one worker rank alone (it waits TERM_GRACE seconds to be retired, then exits, and
     mpiexec ends the job as for a lost rank).  The chunks done are kept; --resume finishes."""
     from daskfft.mpi import TERM_GRACE
-    from daskfft.workdir import WorkDir
 
     # 36 chunks, or 144 where the run must outlast the worker's grace
     size, total = ("6000", 144) if target == "a worker rank" else ("3000", 36)
@@ -360,16 +368,8 @@ def test_sigterm_under_mpiexec_keeps_the_chunks_in_one_line(tmp_path, target):
     reference = tmp_path / "reference"
     assert main([*args, "-o", str(reference), "--cluster", "threads", "-q"]) == 0
     out = tmp_path / "o"
-    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", *args,
-                             "-o", str(out), "--cluster", "mpi", "-q", "--no-dashboard"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    done = WorkDir(out).root / "done"
+    proc, done = _mpi_job_with_chunks_done(args, out, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while not (done.is_dir() and len(os.listdir(done)) >= 3):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-            time.sleep(0.05)
         t0 = time.monotonic()
         if target == "every rank":
             os.killpg(proc.pid, signal.SIGTERM)

@@ -38,8 +38,11 @@ def output_names(apply, fmt):
     return names + ([f"registered.{io.OUTPUT_EXT[fmt]}"] if apply else [])
 
 
-def _gray(image):
-    return image.mean(axis=2) if image.ndim == 3 else image.astype(np.float64)
+def _gray(image, info):
+    """The image's brightness: its channels' mean, an alpha channel left out."""
+    if image.ndim == 2:
+        return image.astype(np.float64)
+    return (image[..., :-1] if info.has_alpha else image).mean(axis=2)
 
 
 def _reduced(image, factor):
@@ -68,8 +71,8 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
         raise InputError(f"output {outdir}: {', '.join(there)} already there; pass "
                          "--overwrite to replace")
     chunks = max(window, 1024 // window * window)
-    ref = _gray(io.read(ref_info, chunks))
-    mov = _gray(io.read(mov_info, chunks))
+    ref = _gray(io.read(ref_info, chunks), ref_info)
+    mov = _gray(io.read(mov_info, chunks), mov_info)
     factor = max(1, math.ceil(max(ref_info.shape[:2]) / GLOBAL_EDGE))
     small_ref, small_mov = da.compute(_reduced(ref, factor), _reduced(mov, factor))
     found = register(small_ref, small_mov, rotation=rotation, scale=scale)

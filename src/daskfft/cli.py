@@ -128,6 +128,7 @@ def build_parser():
     _add_output(run)
     _add_common(run)
     _add_sample_command(sub)
+    _add_align(sub)
     return parser
 
 
@@ -278,7 +279,6 @@ def _add_sample_command(sub):
     smp.add_argument("--compress", action="store_true", help="zlib-compress a TIFF")
     smp.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     _add_common(smp)
-    _add_align(sub)
 
 
 _ALIGN_EPILOG = """\
@@ -302,7 +302,7 @@ examples:
 
 
 def _add_align(sub):
-    from .register import check_window
+    from .register import check_confidence, check_window
 
     aln = sub.add_parser(
         "align", help="register MOVING with REFERENCE: global transform and shift field",
@@ -323,18 +323,12 @@ def _add_align(sub):
     aln.add_argument("--apply", action="store_true",
                      help="write MOVING shifted onto REFERENCE (the shift only: not with "
                           "--rotation or --scale)")
-    aln.add_argument("--min-confidence", type=_arg(_check_confidence, "number in (0, 1]"),
+    aln.add_argument("--min-confidence", type=_arg(check_confidence, "number in (0, 1]"),
                      default=0.7, metavar="C",
                      help="a window is reliable from this correlation peak on (default: "
                           "%(default)s)")
     aln.add_argument("--overwrite", action="store_true", help="replace earlier results")
     _add_common(aln)
-
-
-def _check_confidence(value):
-    if not 0 < value <= 1:
-        raise ValueError(f"`min_confidence` must be in (0, 1], got {value}")
-    return value
 
 
 def _align(args, parser):

@@ -233,6 +233,7 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
     scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{comm.rank}-", dir=scratch_root())
     config["temporary-directory"] = scratch  # the scheduler's scratch too
     if stop is not None:
+        stop.clear()
         signal.signal(signal.SIGTERM, _sigterm_handler(comm.rank, stop, scratch))
     outcome = {}
 

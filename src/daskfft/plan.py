@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from importlib import metadata
@@ -24,7 +23,7 @@ from .cluster import CLUSTER_KINDS
 from .outputs import creation_options, output_names
 from .params import FilterSpec, Halo, json_number
 from .spectra import SUMMARY_WINDOW
-from .workdir import WORK_NAME
+from .workdir import WorkDir
 
 __all__ = ["Plan", "make_plan", "plan_grid", "working_precision"]
 
@@ -215,8 +214,10 @@ def make_plan(config):
     names = output_names(fmt, sample=config.sample is not None, spectra=config.spectra,
                          plots=config.plots, performance_report=report)
     fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation)
-    if config.resume and not config.overwrite:
-        _check_complete(config.outdir, names, fingerprint)
+    if (config.resume and not config.overwrite
+            and WorkDir(config.outdir).holds_finished(names, fingerprint)):
+        raise AlreadyComplete(f"{config.outdir}: already complete, with the same input and "
+                              "parameters (its report.json); nothing to resume")
     _check_outdir(config.outdir, names, config.overwrite)
     notes += _unused_options(config, cluster, spec, fmt)
     return Plan(config, spec, info, fmt, tuple(names), halo, rows, cols,
@@ -326,20 +327,6 @@ def _measure(config, halo, notes):
                      "--measure-deviation measures it (a full exact pass), or --exact "
                      "removes it")
     return None
-
-
-def _check_complete(outdir, names, fingerprint):
-    """Raise AlreadyComplete when OUTDIR holds every output of this same run and no work."""
-    out = Path(outdir)
-    if (out / WORK_NAME / "run.json").exists() or not all((out / n).exists() for n in names):
-        return
-    try:
-        done = json.loads((out / "report.json").read_text()).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
-        return
-    if done == json.loads(json.dumps(fingerprint)):
-        raise AlreadyComplete(f"{outdir}: already complete, with the same input and parameters "
-                              "(its report.json); nothing to resume")
 
 
 def _check_outdir(outdir, names, overwrite):

@@ -228,6 +228,13 @@ def check_window(window):
     return int(window)
 
 
+def check_confidence(value):
+    """Validate a shift field's ``min_confidence``: a number in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"`min_confidence` must be in (0, 1], got {value!r}")
+    return float(value)
+
+
 def _window_shift(ref, mov, *, upsample, taper, weight_cutoff, smallest):
     out = np.full((1, 1, 3), np.nan)
     if min(ref.shape[:2]) >= smallest and np.ptp(ref) > 0 and np.ptp(mov) > 0:
@@ -265,7 +272,7 @@ def shift_field(reference, moving, *, window=256, upsample=20, taper=0.2, weight
         Lazy; ``.compute()`` gives its values, ``.dy``, ``.dx``, ``.confidence``,
         ``.reliable`` and the windows' centres ``.rows`` and ``.cols``.
     """
-    window = check_window(window)
+    window, min_confidence = check_window(window), check_confidence(min_confidence)
     ref, mov = (da.asarray(x) for x in (reference, moving))
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
@@ -280,4 +287,4 @@ def shift_field(reference, moving, *, window=256, upsample=20, taper=0.2, weight
                          new_axis=2, upsample=upsample, taper=taper,
                          weight_cutoff=weight_cutoff, smallest=max(16, window // 4))
     centres = [np.cumsum((0,) + c[:-1]) + np.asarray(c) / 2 for c in ref.chunks]
-    return ShiftField(data, centres[0], centres[1], int(window), float(min_confidence))
+    return ShiftField(data, centres[0], centres[1], window, min_confidence)

@@ -169,6 +169,17 @@ class WorkDir:
     def has_run(self):
         return (self.root / "run.json").exists()
 
+    def holds_finished(self, names, fingerprint):
+        """True when OUTDIR holds every output ``names`` of the run ``fingerprint`` describes
+        (its report.json says which run made them) and no work in progress."""
+        if self.has_run() or not all((self.outdir / n).exists() for n in names):
+            return False
+        try:
+            done = json.loads((self.outdir / "report.json").read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return done == _canonical(fingerprint)
+
     def differences(self, fingerprint):
         """What differs between the folder's run and ``fingerprint``, as readable lines."""
         old = json.loads((self.root / "run.json").read_text())
