@@ -93,10 +93,41 @@ def test_rotation_and_scale_from_the_command_line(tmp_path):
     iio.imwrite(tmp_path / "mov.png", np.clip(np.rint(turned), 0, 255).astype(np.uint8))
     out = tmp_path / "out"
     assert main(["align", str(tmp_path / "ref.png"), str(tmp_path / "mov.png"), "-o", str(out),
-                 "-q", "--rotation", "--scale"]) == 0
+                 "-q", "--rotation", "--scale", "--apply"]) == 0
     transform = json.loads((out / "transform.json").read_text())
     assert abs(transform["rotation_degrees"] + 12.5) <= 0.05
     assert abs(transform["scale"] - 1) <= 0.001
+    registered = iio.imread(out / "registered.png").astype(np.float64)
+    inner = (slice(80, -80), slice(80, -80))  # away from the corners the turn brought in
+    before = np.abs(iio.imread(tmp_path / "mov.png") - camera)[inner].mean()
+    after = np.abs(registered - camera)[inner].mean()
+    print(f"turned 12.5 degrees: mean difference {before:.1f} levels before, {after:.2f} after")
+    assert after < 0.05 * before
+
+
+@pytest.mark.parametrize(("rotation", "scale", "shift", "chunks"), [
+    (None, None, (3.4, -2.2), 64), (12.5, None, (1.0, 2.5), (100, 70)),
+    (-7.0, 1.08, (-2.5, 0.75), 128), (170.0, 0.9, (0.0, 0.0), (50, 200))])
+@pytest.mark.parametrize("channels", [0, 3])
+def test_warp_chunk_by_chunk_equals_one_whole_image_resampling(rotation, scale, shift, chunks,
+                                                               channels):
+    import dask.array as da
+
+    from daskfft.align import registering_affine, warp
+
+    rng = np.random.default_rng(1)
+    image = ndimage.gaussian_filter(rng.random((230, 260)), 1.5) * 255
+    if channels:
+        image = np.stack([image, image[::-1], image[:, ::-1]], axis=-1)
+    matrix, offset = registering_affine(image.shape, shift, rotation, scale)
+    planes = [image] if not channels else [image[..., k] for k in range(channels)]
+    whole = [ndimage.affine_transform(p, matrix, offset=offset, order=3, mode="nearest")
+             for p in planes]
+    whole = whole[0] if not channels else np.stack(whole, axis=-1)
+    got = warp(da.from_array(image, chunks=chunks if not channels else
+                             (*np.broadcast_to(chunks, 2), channels)), matrix, offset)
+    assert got.shape == image.shape
+    assert np.abs(got.compute() - whole).max() < 1e-6 * 255
 
 
 def _one_line(err):
@@ -120,7 +151,7 @@ def test_bad_input_is_one_line_and_nothing_written(tmp_path, capsys):
     assert main(["align", str(ref), str(mov), "-o", str(out), "-q"]) == 0
     assert main(["align", str(ref), str(mov), "-o", str(out)]) == 1
     assert "already there; pass --overwrite" in _one_line(capsys.readouterr().err)
-    for args in (["--apply", "--rotation"], ["--window", "8"], ["--min-confidence", "2"]):
+    for args in (["--window", "8"], ["--min-confidence", "2"], ["--window", "x"]):
         with pytest.raises(SystemExit) as exit_:
             main(["align", str(ref), str(mov), "-o", str(out), *args])
         assert exit_.value.code == 2

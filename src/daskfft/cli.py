@@ -287,8 +287,8 @@ writes into OUTDIR:
                      and zoom, a confidence, and the shift field's summary
   shift_field.csv    row, col (window centres, px), dy, dx, confidence, reliable
   shift_field.png    the field's arrows over the reference, unreliable windows crossed
-  registered.EXT     with --apply: MOVING shifted onto REFERENCE, in MOVING's format
-                     (a GeoTIFF keeps its georeferencing)
+  registered.EXT     with --apply: MOVING registered with REFERENCE (turned, zoomed and
+                     shifted as found), in MOVING's format; a GeoTIFF keeps its georeferencing
 
 convention: shifting MOVING by the shift registers it with REFERENCE (scikit-image's
 phase_cross_correlation).  The global transform is measured on both images reduced to at
@@ -321,8 +321,8 @@ def _add_align(sub):
                      help="also find the rotation (Fourier-Mellin)")
     aln.add_argument("--scale", action="store_true", help="also find the scale (Fourier-Mellin)")
     aln.add_argument("--apply", action="store_true",
-                     help="write MOVING shifted onto REFERENCE (the shift only: not with "
-                          "--rotation or --scale)")
+                     help="write MOVING registered with REFERENCE (turned, zoomed and "
+                          "shifted as found, in one cubic resampling)")
     aln.add_argument("--min-confidence", type=_arg(check_confidence, "number in (0, 1]"),
                      default=0.7, metavar="C",
                      help="a window is reliable from this correlation peak on (default: "
@@ -334,9 +334,6 @@ def _add_align(sub):
 def _align(args, parser):
     from .align import align_files
 
-    if args.apply and (args.rotation or args.scale):
-        parser.error("--apply applies the shift only; it cannot be used with --rotation or "
-                     "--scale yet")
     transform = align_files(args.reference, args.moving, args.outdir, window=args.window,
                             rotation=args.rotation, scale=args.scale, apply=args.apply,
                             min_confidence=args.min_confidence, overwrite=args.overwrite)
