@@ -279,3 +279,28 @@ def test_a_publish_cut_short_is_finished_by_the_next_run(tmp_path):
     assert (work.outdir / "a.txt").read_text() == "new a.txt"
     assert (work.outdir / "b.txt").read_text() == "new b.txt"
     assert sorted(os.listdir(work.outdir)) == ["a.txt", "b.txt"]  # the work folder is gone
+
+
+def test_resume_drops_what_a_killed_zarr_writer_left_half_written(tmp_path):
+    """zarr writes a chunk to KEY.<uuid>.partial and renames it when complete: a SIGKILL in
+    between leaves the .partial file, which must not reach the published store."""
+    fingerprint = {"run": 1}
+
+    def stores(root):
+        (root / "filtered.zarr" / "c" / "0").mkdir(parents=True)
+
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    assert work.start_or_resume(fingerprint, resume=False, overwrite=False,
+                                create_stores=stores) is False
+    chunk = work.root / "filtered.zarr" / "c" / "0" / "1"
+    chunk.write_bytes(b"whole")
+    partial = work.root / "filtered.zarr" / "c" / "0" / "2.359e34c3.partial"
+    partial.write_bytes(b"half")  # the writer was killed here
+    work.release()
+    again = WorkDir(tmp_path / "out")
+    again.acquire()
+    assert again.start_or_resume(fingerprint, resume=True, overwrite=False,
+                                 create_stores=stores) is True
+    again.release()
+    assert chunk.read_bytes() == b"whole" and not partial.exists()

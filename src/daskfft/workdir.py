@@ -208,6 +208,7 @@ class WorkDir:
                 if diffs:
                     raise InputError(f"--resume: the interrupted run in {self.root} differs: "
                                      + "; ".join(diffs) + " (use --overwrite to start over)")
+                self._drop_partial_writes()
                 self._opened = True
                 return True
             if not overwrite:
@@ -222,6 +223,13 @@ class WorkDir:
         os.replace(tmp, self.root / "run.json")  # last: a folder with run.json is a whole start
         self._fresh = self._opened = True
         return False
+
+    def _drop_partial_writes(self):
+        """Remove what a killed writer left half-written: zarr writes each chunk to a
+        ``*.partial`` file and renames it once complete, so these are never data."""
+        for path in self.root.rglob("*.partial"):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def _clear(self):
         for p in self.root.iterdir():
