@@ -20,9 +20,9 @@ import numpy as np
 from .blockwise import (
     _on_dataarray,
     as_image,
-    filter_block,
+    filter_chunks,
     lowpass_spec,
-    overlap_map,
+    nodata_mask,
     work_dtype,
 )
 from .filters import HaloWarning, expected_deviation, transfer_function
@@ -132,8 +132,7 @@ def _flatfield(image, spec, mode):
     dtype = work_dtype(image.dtype)
     x = image.astype(dtype)
     background = lowpass_spec(image, spec)
-    valid = None if spec.nodata is None else (
-        ~da.isnan(image) if np.isnan(spec.nodata) else image != spec.nodata)
+    valid = nodata_mask(image, spec.nodata)
     axes = (0, 1)
     if valid is None:
         mean = x.mean(axis=axes, dtype=np.float64)
@@ -165,8 +164,7 @@ def _apply(image, fn):
 def _keep_nodata(out, image, nodata):
     if nodata is None:
         return out
-    valid = ~da.isnan(image) if np.isnan(nodata) else image != nodata  # per channel
-    return da.where(valid, out, np.asarray(nodata, dtype=out.dtype))
+    return da.where(nodata_mask(image, nodata), out, np.asarray(nodata, dtype=out.dtype))
 
 
 def _highpass(image, spec):
@@ -193,12 +191,7 @@ def _bandpass(image, low, high):
                                order=low.order)
         warnings.warn(HaloWarning(f"{warned[0].warning} (band-pass: bound {deviation:.2g})",
                                   depth=depth, deviation=deviation), stacklevel=3)
-    dtype = work_dtype(image.dtype)
     transfer = partial(_band_transfer, low=low.cutoff, high=high.cutoff, filter=low.filter,
                        order=low.order)
-    out = overlap_map(filter_block, image, depth, low.boundary, dtype=dtype,
-                      meta=np.empty((0,) * image.ndim, dtype=dtype), cutoff=high.cutoff,
-                      filter=low.filter, order=low.order, work_dtype=dtype, transfer=transfer)
-    if out.chunks != image.chunks:
-        out = out.rechunk(image.chunks)
-    return out
+    return filter_chunks(image, depth, low.boundary, work_dtype(image.dtype), cutoff=high.cutoff,
+                         filter=low.filter, order=low.order, transfer=transfer)

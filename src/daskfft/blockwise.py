@@ -16,7 +16,7 @@ import numpy as np
 from .filters import HaloWarning, transfer_function
 from .params import FilterSpec
 
-__all__ = ["filter_block", "lowpass", "lowpass_spec", "as_image", "overlap_map", "pad_block",
+__all__ = ["filter_block", "filter_chunks", "lowpass", "lowpass_spec", "as_image", "overlap_map", "pad_block",
            "DEFAULT_CHUNKS", "work_dtype", "halo_window"]
 
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
@@ -320,9 +320,16 @@ def lowpass_spec(image, spec):
     if halo.warning:
         warnings.warn(HaloWarning(halo.warning, depth=halo.depth, deviation=halo.deviation),
                       stacklevel=3)
-    out = overlap_map(filter_block, image, halo.depth, spec.boundary, dtype=dtype,
-                      meta=np.empty((0,) * image.ndim, dtype=dtype), cutoff=spec.cutoff,
-                      filter=spec.filter, order=spec.order, work_dtype=dtype, nodata=spec.nodata)
+    return filter_chunks(image, halo.depth, spec.boundary, dtype, cutoff=spec.cutoff,
+                         filter=spec.filter, order=spec.order, nodata=spec.nodata)
+
+
+def filter_chunks(image, depth, boundary, dtype, **filter_options):
+    """:func:`filter_block` over every chunk of ``image`` with a ``depth``-pixel halo, in
+    ``dtype``, back in ``image``'s chunks; ``filter_options`` go to :func:`filter_block`."""
+    out = overlap_map(filter_block, image, depth, boundary, dtype=dtype,
+                      meta=np.empty((0,) * image.ndim, dtype=dtype), work_dtype=dtype,
+                      **filter_options)
     if out.chunks != image.chunks:
         out = out.rechunk(image.chunks)
     return out
@@ -332,7 +339,7 @@ def _exact_without_nodata(image, nodata, boundary, exact, dtype):
     """The exact filter by normalised convolution (:func:`normalised`), as
     :func:`filter_block` does it chunk by chunk.  Data and mask go through one exact pass as
     channels, unless a constant boundary extends them differently (the mask's is data, 1)."""
-    valid = ~da.isnan(image) if np.isnan(nodata) else image != nodata
+    valid = nodata_mask(image, nodata)
     x = da.where(valid, image, 0).astype(dtype)
     m = valid.astype(dtype)
     if isinstance(boundary, str):
