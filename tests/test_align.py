@@ -72,6 +72,22 @@ def test_align_writes_transform_field_picture_and_registered_geotiff(tmp_path, c
     assert after < 0.3 * before  # what is left is the two images' own noise
 
 
+@pytest.mark.slow
+def test_every_cluster_kind_aligns_alike(tmp_path):
+    ref, mov = _geotiffs(tmp_path, _scene())
+    outs = {}
+    for kind in ("threads", "local", "processes"):
+        outs[kind] = out = tmp_path / kind
+        assert main(["align", str(ref), str(mov), "-o", str(out), "--apply", "-q",
+                     "--cluster", kind, "--workers", "2", "--no-dashboard"]) == 0
+        transform = json.loads((out / "transform.json").read_text())
+        assert transform["cluster"]["kind"] == kind
+        assert transform["cluster"]["workers"] == (1 if kind == "threads" else 2)
+    for kind in ("local", "processes"):
+        for name in ("shift_field.csv", "registered.tif"):
+            assert (outs[kind] / name).read_bytes() == (outs["threads"] / name).read_bytes()
+
+
 def test_a_large_pair_is_measured_reduced_and_the_field_at_full_size(tmp_path):
     ref, mov = _geotiffs(tmp_path, _scene(tiles=6)[:2600, :2600])  # > 2048 px: reduced 2x
     out = tmp_path / "out"
@@ -151,7 +167,8 @@ def test_bad_input_is_one_line_and_nothing_written(tmp_path, capsys):
     assert main(["align", str(ref), str(mov), "-o", str(out), "-q"]) == 0
     assert main(["align", str(ref), str(mov), "-o", str(out)]) == 1
     assert "already there; pass --overwrite" in _one_line(capsys.readouterr().err)
-    for args in (["--window", "8"], ["--min-confidence", "2"], ["--window", "x"]):
+    for args in (["--window", "8"], ["--min-confidence", "2"], ["--window", "x"],
+                 ["--cluster", "mpl"], ["--workers", "0"]):
         with pytest.raises(SystemExit) as exit_:
             main(["align", str(ref), str(mov), "-o", str(out), *args])
         assert exit_.value.code == 2

@@ -59,6 +59,37 @@ def test_mpi_run_equals_local_run_byte_for_byte(tmp_path, local_run, ranks):
     assert "ssh -N -J" in proc.stderr and "dashboard: http" in proc.stderr
 
 
+def test_mpi_bandpass_equals_the_threaded_run_byte_for_byte(tmp_path):
+    band = ["run", "--sample", "384", "--chunks", "128", "--pass", "band", "--sigma", "1.5,6"]
+    assert main([*band, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
+    proc = mpi_run(3, *band, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("filtered.png", "spectra.png"):
+        assert (tmp_path / "mpi" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes()
+    report = json.loads((tmp_path / "mpi" / "report.json").read_text())
+    assert report["filter"]["pass_band"] == "band" and report["filter"]["output_offset"] == 128
+
+
+def test_mpi_align_equals_the_threaded_one_byte_for_byte(tmp_path):
+    import tifffile
+    from scipy import ndimage
+
+    scene = ndimage.gaussian_filter(make_image((512, 512), np.float64, seed=3), 2) * 3
+    tifffile.imwrite(tmp_path / "ref.tif", scene.astype(np.float32), tile=(128, 128))
+    moved = ndimage.shift(scene, (2.3, -1.6), mode="reflect").astype(np.float32)
+    tifffile.imwrite(tmp_path / "mov.tif", moved, tile=(128, 128))
+    pair = ["align", str(tmp_path / "ref.tif"), str(tmp_path / "mov.tif"), "--window", "128",
+            "--apply"]
+    assert main([*pair, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
+    proc = mpi_run(3, *pair, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("shift_field.csv", "registered.tif"):
+        assert (tmp_path / "mpi" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes()
+    transform = json.loads((tmp_path / "mpi" / "transform.json").read_text())
+    assert transform["cluster"] == {"kind": "mpi", "workers": 2, "threads": 2}
+    assert np.allclose(transform["shift"], [-2.3, 1.6], atol=0.02)
+
+
 PYPI_MPICH = "MPICH Version:      5.0.2\nMPICH Device:       ch4:ucx ofi\nMPICH configure: x\n"
 SRUN = {"SLURM_STEP_ID": "0", "SLURM_PROCID": "1", "PMI_FD": "7"}
 

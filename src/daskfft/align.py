@@ -22,6 +22,7 @@ import dask.array as da
 import numpy as np
 
 from . import io
+from .cluster import ClusterSpec, open_cluster
 from .errors import InputError
 from .register import register, shift_field
 
@@ -53,10 +54,14 @@ def _reduced(image, factor):
 
 
 def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=False,
-                apply=False, min_confidence=0.7, overwrite=False):
+                apply=False, min_confidence=0.7, overwrite=False, cluster=None,
+                cluster_info=None):
     """Register ``moving`` with ``reference`` (two files) and write the results into ``outdir``.
 
-    Returns the transform as written to ``transform.json``.
+    ``cluster`` (a :class:`~daskfft.cluster.ClusterSpec`, default "auto") is
+    where the work runs, as for ``daskfft run``; ``cluster_info`` describes an
+    MPI job (:func:`daskfft.mpi.launch`).  Returns the transform as written to
+    ``transform.json``.
     """
     ref_info, mov_info = io.probe(reference), io.probe(moving)
     if ref_info.shape[:2] != mov_info.shape[:2]:
@@ -71,6 +76,23 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
     if there and not overwrite:
         raise InputError(f"output {outdir}: {', '.join(there)} already there; pass "
                          "--overwrite to replace")
+    spec, why = (cluster or ClusterSpec()).resolve(ref_info.megapixels)
+    if why:
+        log.info("%s", why)
+    with open_cluster(spec, info=cluster_info) as cl:
+        log.info("cluster: %s, %d workers, %d threads%s", cl.kind, cl.workers, cl.threads,
+                 f", dashboard {cl.dashboard}" if cl.dashboard else "")
+        transform, field, small_ref, factor, chunks = _measure(
+            reference, moving, ref_info, mov_info, window=window, rotation=rotation,
+            scale=scale, min_confidence=min_confidence)
+        transform["cluster"] = {"kind": cl.kind, "workers": cl.workers, "threads": cl.threads}
+        _write_outputs(out, names, transform, field, small_ref, factor,
+                       (mov_info, chunks) if apply else None)
+    return transform
+
+
+def _measure(reference, moving, ref_info, mov_info, *, window, rotation, scale, min_confidence):
+    """The global transform (on the reduced images) and the shift field (at full size)."""
     chunks = max(window, 1024 // window * window)
     ref = _gray(io.read(ref_info, chunks), ref_info)
     mov = _gray(io.read(mov_info, chunks), mov_info)
@@ -110,6 +132,12 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
              field.data.shape[0], field.data.shape[1], window, int(reliable.sum()),
              "" if median is None else
              f", median shift ({median[0]:.3f}, {median[1]:.3f}) px, {spread:.3f} px RMS about it")
+    return transform, field, small_ref, factor, chunks
+
+
+def _write_outputs(out, names, transform, field, small_ref, factor, registered):
+    """Every output under a temporary name, renamed when all are complete; ``registered``:
+    (MOVING's info, its chunks) to write it registered, or None."""
     out.mkdir(parents=True, exist_ok=True)
     staged = {}
     try:
@@ -120,10 +148,10 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
         staged["shift_field.png"] = _stage(out, "shift_field.png",
                                            lambda p: _picture(p, small_ref, factor, field,
                                                               transform))
-        if apply:
+        if registered is not None:
             name = names[-1]
-            staged[name] = _stage(out, name, lambda p: _write_registered(
-                p, mov_info, chunks, transform))
+            staged[name] = _stage(out, name, lambda p: _write_registered(p, *registered,
+                                                                         transform))
         for name, tmp in staged.items():
             if (out / name).is_dir():  # a Zarr store being replaced (--overwrite)
                 shutil.rmtree(out / name)
@@ -134,7 +162,6 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
                 shutil.rmtree(tmp, ignore_errors=True)
             elif os.path.exists(tmp):
                 os.remove(tmp)
-    return transform
 
 
 def _stage(out, name, write):

@@ -20,15 +20,17 @@ import numpy as np
 from .blockwise import (
     _on_dataarray,
     as_image,
+    filter_block,
     filter_chunks,
     lowpass_spec,
     nodata_mask,
     work_dtype,
 )
-from .filters import HaloWarning, expected_deviation, transfer_function
+from .filters import HaloWarning, expected_deviation
 from .params import FilterSpec, check_choice
 
-__all__ = ["FLATFIELD_MODES", "band_bound", "bandpass", "flatfield", "highpass"]
+__all__ = ["FLATFIELD_MODES", "band_bound", "bandpass", "filter_spec", "filter_spec_block",
+           "flatfield", "highpass", "output_offset"]
 
 #: How :func:`flatfield` takes the background out.
 FLATFIELD_MODES = ("divide", "subtract")
@@ -55,8 +57,8 @@ def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundar
     True
     """
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
-                      depth=depth, method=method, nodata=nodata)
-    return _apply(image, partial(_highpass, spec=spec))
+                      depth=depth, method=method, nodata=nodata, band="high")
+    return _apply(image, partial(filter_spec, spec=spec))
 
 
 def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
@@ -80,12 +82,11 @@ def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boun
     >>> bool(np.allclose(out.compute(), 0.0))
     True
     """
-    lo = FilterSpec(low, filter=filter, order=order, tol=tol, boundary=boundary, depth=depth,
-                    method=method, nodata=nodata)
-    hi = lo.replace(cutoff=high)
-    if not lo.cutoff < hi.cutoff:
+    if not low < high:
         raise ValueError(f"`low` must be below `high`, got low={low}, high={high}")
-    return _apply(image, partial(_bandpass, low=lo, high=hi))
+    spec = FilterSpec(high, filter=filter, order=order, tol=tol, boundary=boundary, depth=depth,
+                      method=method, nodata=nodata, band="band", low_cutoff=low)
+    return _apply(image, partial(filter_spec, spec=spec))
 
 
 def band_bound(low, high, depth, *, filter="gaussian", order=4):
@@ -161,37 +162,61 @@ def _apply(image, fn):
     return fn(image)
 
 
+def filter_spec(image, spec):
+    """The filter ``spec`` (any pass band) of ``image``, lazily: :func:`lowpass_spec` for a
+    low-pass, :func:`highpass` and :func:`bandpass` for the others."""
+    if spec.band == "low":
+        return lowpass_spec(image, spec)
+    image = as_image(image)
+    dtype = work_dtype(image.dtype)
+    if spec.method == "exact" or spec.nodata is not None:
+        # Apart: each low-pass normalised by its own weight (or exact on the whole image).
+        low = [lowpass_spec(image, edge) for edge in spec.edges()]
+        out = image.astype(dtype) - low[0] if spec.band == "high" else low[1] - low[0]
+        return _keep_nodata(out, image, spec.nodata)
+    halo = spec.halo()
+    if halo.warning:
+        warnings.warn(HaloWarning(f"{halo.warning} ({spec.band}-pass: bound {halo.deviation:.2g})",
+                                  depth=halo.depth, deviation=halo.deviation), stacklevel=3)
+    return filter_chunks(image, halo.depth, spec.boundary, dtype, cutoff=spec.cutoff,
+                         filter=spec.filter, order=spec.order, transfer=spec.transfer)
+
+
+def filter_spec_block(block, spec, *, work_dtype, self_pad=(0, 0), pad_mode="reflect",
+                      valid=None):
+    """:func:`~daskfft.blockwise.filter_block` for any pass band: one FFT pair with the
+    spec's transfer function, or, with nodata or a mask, the image minus (or the difference
+    of) normalised low-passes, holes left ``nodata`` (0 without one)."""
+    kw = dict(work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode, nodata=spec.nodata,
+              valid=valid)
+    if spec.band == "low":
+        return filter_block(block, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
+                            **kw)
+    data = nodata_mask(block, spec.nodata)
+    if valid is not None:
+        mask = valid[..., None] if block.ndim == 3 else valid
+        data = mask if data is None else data & mask
+    if data is None:
+        return filter_block(block, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
+                            transfer=spec.transfer, **kw)
+    low = [filter_block(block, cutoff=e.cutoff, filter=e.filter, order=e.order, **kw)
+           for e in spec.edges()]
+    out = block.astype(work_dtype) - low[0] if spec.band == "high" else low[1] - low[0]
+    hole = np.asarray(0 if spec.nodata is None else spec.nodata, dtype=out.dtype)
+    return np.where(data, out, hole)
+
+
+def output_offset(spec, dtype):
+    """What is added to a high- or band-pass written as unsigned integers, whose negative
+    half would otherwise be clipped: mid-gray (128 for 8 bits, 32768 for 16), as image
+    editors show a high-pass.  0 for a low-pass and for float or signed output."""
+    dtype = np.dtype(dtype)
+    if spec.band == "low" or dtype.kind != "u":
+        return 0
+    return 2 ** (8 * dtype.itemsize - 1)
+
+
 def _keep_nodata(out, image, nodata):
     if nodata is None:
         return out
     return da.where(nodata_mask(image, nodata), out, np.asarray(nodata, dtype=out.dtype))
-
-
-def _highpass(image, spec):
-    image = as_image(image)
-    out = image.astype(work_dtype(image.dtype)) - lowpass_spec(image, spec)
-    return _keep_nodata(out, image, spec.nodata)
-
-
-def _band_transfer(shape, dtype, *, low, high, filter, order):
-    return (transfer_function(shape, high, filter, order, dtype)
-            - transfer_function(shape, low, filter, order, dtype))
-
-
-def _bandpass(image, low, high):
-    image = as_image(image)
-    if low.method == "exact" or low.nodata is not None:
-        out = lowpass_spec(image, high) - lowpass_spec(image, low)
-        return _keep_nodata(out, image, low.nodata)
-    halos = [low.halo(), high.halo()]
-    depth = max(h.depth for h in halos)
-    warned = [h for h in halos if h.warning]
-    if warned:
-        deviation = band_bound(low.cutoff, high.cutoff, depth, filter=low.filter,
-                               order=low.order)
-        warnings.warn(HaloWarning(f"{warned[0].warning} (band-pass: bound {deviation:.2g})",
-                                  depth=depth, deviation=deviation), stacklevel=3)
-    transfer = partial(_band_transfer, low=low.cutoff, high=high.cutoff, filter=low.filter,
-                       order=low.order)
-    return filter_chunks(image, depth, low.boundary, work_dtype(image.dtype), cutoff=high.cutoff,
-                         filter=low.filter, order=low.order, transfer=transfer)

@@ -21,6 +21,8 @@ examples:
   daskfft run --sample -o out/                      filter the built-in 2048 px sample
   daskfft run ortho.tif -o out/ --sigma 8           Gaussian blur, sigma 8 px
   daskfft run scan.png -o out/ --filter butterworth --cutoff 0.02 --order 2
+  daskfft run ortho.tif -o out/ --pass high --sigma 20   detail: the image minus its blur
+  daskfft run cells.tif -o out/ --pass band --sigma 2,8  difference of Gaussians
   daskfft run big.tif -o out/ --chunks 2048 --workers 4 --spectra all
   daskfft run big.tif -o out/ --cluster tcp://10.0.0.5:8786   use a running scheduler
   daskfft run dem.tif -o out/ --nodata -9999 --output-format zarr
@@ -79,6 +81,23 @@ def _arg(validator, name, parse=float):
         return value if checked is None else checked
 
     convert.__name__ = name  # argparse names the type in "invalid <type> value" messages
+    return convert
+
+
+def _one_or_two(validator, name):
+    """An argparse type for ``X`` or ``X,Y`` (a band-pass's two edges), each checked by
+    ``validator``: a float, or a tuple of two."""
+    one = _arg(validator, name)
+
+    def convert(text):
+        parts = text.split(",")
+        if len(parts) > 2:
+            raise argparse.ArgumentTypeError(f"expected one {name} or two (a band-pass's, "
+                                             f"as A,B), got {text!r}")
+        values = tuple(one(part) for part in parts)
+        return values[0] if len(values) == 1 else values
+
+    convert.__name__ = name
     return convert
 
 
@@ -146,16 +165,25 @@ def _add_source(run):
 
 def _add_filter(run):
     from .filters import FILTERS, check_cutoff, check_order, check_tol, cutoff_from_sigma
-    from .params import (DEFAULT_CUTOFF, DEFAULT_ORDER, DEFAULT_TOL, check_boundary,
-                         check_depth, check_nodata)
+    from .params import (DEFAULT_CUTOFF, DEFAULT_ORDER, DEFAULT_TOL, PASS_BANDS,
+                         check_boundary, check_depth, check_nodata)
 
     flt = run.add_argument_group("filter")
     strength = flt.add_mutually_exclusive_group()
-    strength.add_argument("--cutoff", type=_arg(check_cutoff, "cutoff"), metavar="D0",
-                          help=f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default {DEFAULT_CUTOFF})")
-    strength.add_argument("--sigma", type=_arg(lambda v: cutoff_from_sigma(v) and v, "sigma"), metavar="PX",
+    strength.add_argument("--cutoff", type=_one_or_two(check_cutoff, "cutoff"), metavar="D0",
+                          help=f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default {DEFAULT_CUTOFF}); "
+                               "a band-pass takes two, as LOW,HIGH")
+    strength.add_argument("--sigma", type=_one_or_two(lambda v: cutoff_from_sigma(v) and v,
+                                                      "sigma"), metavar="PX",
                           help="Gaussian sigma in pixels instead of --cutoff, >= 1/pi "
-                               "(D0 = 1/(2*pi*sigma))")
+                               "(D0 = 1/(2*pi*sigma)); a band-pass (difference of Gaussians) "
+                               "takes two, as SMALL,LARGE")
+    flt.add_argument("--pass", dest="band", choices=PASS_BANDS, default="low",
+                     help="the frequencies kept: low (below the cutoff), high (above it: the "
+                          "image minus its low-pass) or band (between two cutoffs). A high- or "
+                          "band-pass of unsigned integers is written around mid-gray (128 for "
+                          "8 bits), clipped to the range; a float one keeps its sign "
+                          "(default: low)")
     flt.add_argument("--filter", choices=FILTERS, default="gaussian",
                      help="transfer function (default: %(default)s)")
     flt.add_argument("--order", type=_arg(check_order, "order", int),
@@ -185,15 +213,30 @@ def _add_filter(run):
 
 def _add_execution(run):
     from .blockwise import DEFAULT_CHUNKS
-    from .cluster import CONNECT_TIMEOUT, ClusterSpec
-    from .params import check_positive_int
 
-    positive = _arg(lambda v: check_positive_int("value", v), "positive integer", int)
-    seconds = _arg(lambda v: ClusterSpec(connect_timeout=v).connect_timeout, "seconds")
     exe = run.add_argument_group("execution")
-    exe.add_argument("--chunks", type=positive, default=DEFAULT_CHUNKS, metavar="N",
+    exe.add_argument("--chunks", type=_positive(), default=DEFAULT_CHUNKS, metavar="N",
                      help="chunk edge in pixels, rounded to whole tiles of a tiled input "
                           "(default: %(default)s)")
+    _add_cluster(exe)
+    exe.add_argument("--performance-report", action=argparse.BooleanOptionalAction,
+                     default=None,
+                     help="save Dask's performance-report.html in OUTDIR (default: on under "
+                          "mpi, off otherwise; not with --cluster threads)")
+
+
+def _positive():
+    from .params import check_positive_int
+
+    return _arg(lambda v: check_positive_int("value", v), "positive integer", int)
+
+
+def _add_cluster(exe):
+    """The options naming where the work runs, shared by ``run`` and ``align``."""
+    from .cluster import CONNECT_TIMEOUT, ClusterSpec
+
+    positive = _positive()
+    seconds = _arg(lambda v: ClusterSpec(connect_timeout=v).connect_timeout, "seconds")
     exe.add_argument("--cluster", default="auto",
                      metavar="auto|local|processes|threads|mpi|ADDRESS",
                      help="auto: local from 256 Mpx up (or with --performance-report), "
@@ -227,10 +270,6 @@ def _add_execution(run):
                           "can connect and run code as you)")
     exe.add_argument("--connect-timeout", type=seconds, default=CONNECT_TIMEOUT, metavar="S",
                      help="ADDRESS: seconds to wait for the scheduler (default: %(default)g)")
-    exe.add_argument("--performance-report", action=argparse.BooleanOptionalAction,
-                     default=None,
-                     help="save Dask's performance-report.html in OUTDIR (default: on under "
-                          "mpi, off otherwise; not with --cluster threads)")
 
 
 def _add_output(run):
@@ -298,6 +337,7 @@ examples:
   daskfft align ortho_2019.tif ortho_2024.tif -o shifts/
   daskfft align a.tif b.tif -o out/ --window 512 --apply
   daskfft align slide1.png slide2.png -o out/ --rotation --scale
+  mpiexec -n 8 daskfft align a.tif b.tif -o out/ --apply --cluster mpi
 """
 
 
@@ -328,15 +368,29 @@ def _add_align(sub):
                      help="a window is reliable from this correlation peak on (default: "
                           "%(default)s)")
     aln.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    _add_cluster(aln.add_argument_group("execution"))
     _add_common(aln)
 
 
 def _align(args, parser):
     from .align import align_files
+    from .cluster import ClusterSpec
 
-    transform = align_files(args.reference, args.moving, args.outdir, window=args.window,
-                            rotation=args.rotation, scale=args.scale, apply=args.apply,
-                            min_confidence=args.min_confidence, overwrite=args.overwrite)
+    try:
+        cluster = ClusterSpec(args.cluster, workers=args.workers,
+                              threads_per_worker=args.threads_per_worker,
+                              memory_limit=args.memory_limit or "auto",
+                              dashboard=args.dashboard,
+                              dashboard_address=args.dashboard_address,
+                              connect_timeout=args.connect_timeout, tls=args.tls)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    here, transform = _on_cluster(args, lambda info: align_files(
+        args.reference, args.moving, args.outdir, window=args.window, rotation=args.rotation,
+        scale=args.scale, apply=args.apply, min_confidence=args.min_confidence,
+        overwrite=args.overwrite, cluster=cluster, cluster_info=info))
+    if not here:
+        return transform
     if not args.quiet:
         dy, dx = transform["shift"]
         print(f"{args.outdir}: shift ({dy:.3f}, {dx:.3f}) px, "
@@ -373,7 +427,7 @@ def _config(args, parser):
     try:
         return RunConfig.create(
             args.input, args.outdir, sample=args.sample, cutoff=args.cutoff, sigma=args.sigma,
-            filter=args.filter, order=args.order, depth=args.depth, tol=args.tol,
+            band=args.band, filter=args.filter, order=args.order, depth=args.depth, tol=args.tol,
             boundary=args.boundary, nodata=args.nodata,
             method="exact" if args.exact else "blockwise", chunks=args.chunks,
             output_format=args.output_format, compression=args.compression,
@@ -422,32 +476,44 @@ def _run(args, parser):
     from .pipeline import run_config
 
     config = _config(args, parser)
-    # A batch job's time limit (Slurm: SIGTERM, then SIGKILL after KillWait) stops the run
+    launched = _launched_at() if args.from_command_line else None
+    here, report = _on_cluster(args, lambda info: run_config(config, cluster_info=info,
+                                                             launched_at=launched))
+    if not here:
+        return report
+    if not args.quiet:
+        print(f"{args.outdir}: {', '.join(report['outputs'])}")
+
+
+def _on_cluster(args, work):
+    """``work(cluster_info)`` in this process, or under ``--cluster mpi`` on rank 0 of a
+    dask-mpi cluster across the job's ranks (``cluster_info`` describes the job).
+
+    Returns ``(True, result)``, or ``(False, status)`` on an MPI worker rank: its exit
+    status, rank 0 reporting what went wrong.
+    """
+    # A batch job's time limit (Slurm: SIGTERM, then SIGKILL after KillWait) stops the work
     # like Ctrl-C: finished chunks kept, one line saying so, exit status 143.
     handle_term = (args.from_command_line
                    and threading.current_thread() is threading.main_thread())
-    if handle_term and args.cluster != "mpi":
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    launched = _launched_at() if args.from_command_line else None
-    if args.cluster == "mpi":
-        from .graph import STOP
-        from .mpi import launch
+    if args.cluster != "mpi":
+        if handle_term:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        return True, work(None)
+    from .graph import STOP
+    from .mpi import launch
 
-        # Every rank gets the signal; rank 0's scheduler has the main thread, so the
-        # signal stops its client through STOP, and the worker ranks wait to be retired.
-        ok, report = launch(lambda info: run_config(config, cluster_info=info,
-                                                    launched_at=launched), tls=args.tls,
-                            dashboard=args.dashboard, dashboard_address=args.dashboard_address,
-                            threads_per_worker=args.threads_per_worker or 1,
-                            memory_limit=args.memory_limit, stop=STOP if handle_term else None)
-        if ok is None:  # a worker rank: rank 0 reports, also what went wrong
-            return 0 if report is None else 1
-        if not ok:
-            raise report
-    else:
-        report = run_config(config, launched_at=launched)
-    if not args.quiet:
-        print(f"{args.outdir}: {', '.join(report['outputs'])}")
+    # Every rank gets the signal; rank 0's scheduler has the main thread, so the
+    # signal stops its client through STOP, and the worker ranks wait to be retired.
+    ok, result = launch(work, tls=args.tls, dashboard=args.dashboard,
+                        dashboard_address=args.dashboard_address,
+                        threads_per_worker=args.threads_per_worker or 1,
+                        memory_limit=args.memory_limit, stop=STOP if handle_term else None)
+    if ok is None:  # a worker rank: rank 0 reports, also what went wrong
+        return False, 0 if result is None else 1
+    if not ok:
+        raise result
+    return True, result
 
 
 def _sample(args, parser):

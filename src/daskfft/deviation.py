@@ -22,7 +22,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .blockwise import filter_block, halo_window, lowpass_spec, pad_block
+from .bands import filter_spec, filter_spec_block
+from .blockwise import halo_window, pad_block
 
 __all__ = ["measure_deviation", "sample_blocks"]
 
@@ -40,10 +41,11 @@ def _window_deviation(window, *, pads, box, depth, reach, spec, dtype):
     """max|block-wise - reference| and max|chunk| for one chunk inside its window."""
     w = pad_block(np.asarray(window), pads, spec.boundary)
     h, v = box  # the chunk's rows and columns
-    kw = dict(cutoff=spec.cutoff, filter=spec.filter, order=spec.order, nodata=spec.nodata)
     inner = w[reach - depth : reach + h + depth, reach - depth : reach + v + depth]
-    blockwise = filter_block(inner, work_dtype=dtype, **kw)[depth : depth + h, depth : depth + v]
-    reference = filter_block(w, work_dtype=np.float64, **kw)[reach : reach + h, reach : reach + v]
+    blockwise = filter_spec_block(inner, spec, work_dtype=dtype)[depth : depth + h,
+                                                                 depth : depth + v]
+    reference = filter_spec_block(w, spec, work_dtype=np.float64)[reach : reach + h,
+                                                                  reach : reach + v]
     chunk = w[reach : reach + h, reach : reach + v].astype(np.float64)
     ok = np.isfinite(reference) & np.isfinite(blockwise)
     diff = np.abs(blockwise[ok] - reference[ok])
@@ -77,11 +79,12 @@ def measure_deviation(cluster, color, plan):
         worst, scale = max(v[0] for v in values), max(v[1] for v in values) or 1.0
         where = [list(b) for b in blocks]
         reference = (f"the same filter with the {plan.halo.needed} px halo that tol asks for, "
-                     f"on a window around each chunk (within {2 * plan.spec.tol:.2g} of a "
+                     "on a window around each chunk (within "
+                     f"{plan.spec.replace(depth=plan.halo.needed).halo().deviation:.2g} of a "
                      "whole-image filter)")
     else:
-        blockwise = lowpass_spec(color, plan.spec.replace(depth=plan.halo.depth))
-        exact = lowpass_spec(color, plan.spec.replace(method="exact", depth="auto"))
+        blockwise = filter_spec(color, plan.spec.replace(depth=plan.halo.depth))
+        exact = filter_spec(color, plan.spec.replace(method="exact", depth="auto"))
         worst, scale = compute(cluster, [da.abs(blockwise - exact).max(), da.abs(color).max()])
         worst, scale, where = float(worst), float(scale) or 1.0, "all"
         reference = "the exact whole-image filter (a full exact pass)"

@@ -13,7 +13,8 @@ import dask.array as da
 import numpy as np
 
 from . import io
-from .blockwise import as_image, lowpass_spec, overlap_map
+from .bands import filter_spec, output_offset
+from .blockwise import as_image, overlap_map
 from .outputs import level_store
 from .sample import sample_image
 from .tasks import ChunkTarget, WindowSource, filter_and_save, read_filter_save, save_filtered
@@ -60,12 +61,13 @@ def build_graph(plan, root):
                          atlas=plan.config.spectra in ("atlas", "all"),
                          plots=plan.config.plots, spec=plan.spec,
                          result=level_store(plan, root, 0),
-                         alpha_is_mask=plan.info.mask is not None)
+                         alpha_is_mask=plan.info.mask is not None,
+                         offset=output_offset(plan.spec, plan.info.dtype))
     tiny = dict(chunks=((1,) * plan.grid[0], (1,) * plan.grid[1]),
                 drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
                 meta=np.empty((0, 0), dtype=np.int8))
     if plan.spec.method == "exact":
-        exact = lowpass_spec(color, plan.spec)
+        exact = filter_spec(color, plan.spec)
         status = da.map_blocks(save_filtered, exact, image, target=target, **tiny)
     elif reads_windows(plan):
         source = WindowSource(plan.info, plan.spec.nodata, plan.config.sample)

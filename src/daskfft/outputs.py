@@ -400,11 +400,14 @@ def _jsonable(value):
 def write_pictures(out, plan, summary, crops):
     """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
     from . import plots
+    from .bands import output_offset
     from .spectra import RADIAL_EDGES
 
     spec, rows, cols = plan.spec, plan.row_edges, plan.col_edges
     source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
-    label = (f"{source}: {spec.filter} low-pass, cutoff {spec.cutoff:.3g} cycles/px, "
+    cutoffs = (f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}" if spec.band == "band"
+               else f"{spec.cutoff:.3g}")
+    label = (f"{source}: {spec.filter} {spec.band}-pass, cutoff {cutoffs} cycles/px, "
              + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
              + f", chunks {plan.rows[0]}")
     if "spectra.png" in plan.names:
@@ -417,7 +420,8 @@ def write_pictures(out, plan, summary, crops):
         crop_in, crop_out, box = crops
         plots.overview(out / "overview.png", summary["thumb_in"], summary["thumb_out"],
                        plan.thumb, crop_in, crop_out, box, dtype=plan.info.dtype, title=label,
-                       nodata=float("nan") if plan.info.mask is not None else spec.nodata)
+                       nodata=float("nan") if plan.info.mask is not None else spec.nodata,
+                       offset=output_offset(spec, plan.info.dtype))
         plots.radial_spectrum(out / "radial_spectrum.png", RADIAL_EDGES, summary["power_in"],
-                              summary["power_out"], cutoff=spec.cutoff, filter=spec.filter,
-                              order=spec.order, title=f"radially averaged power - {label}")
+                              summary["power_out"], spec=spec,
+                              title=f"radially averaged power - {label}")

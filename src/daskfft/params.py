@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from numbers import Integral, Real
 
 from .filters import (
@@ -24,7 +25,7 @@ from .filters import (
     halo_depth,
 )
 
-__all__ = ["BOUNDARIES", "METHODS", "DEFAULT_CUTOFF", "DEFAULT_ORDER", "DEFAULT_TOL",
+__all__ = ["BOUNDARIES", "METHODS", "PASS_BANDS", "DEFAULT_CUTOFF", "DEFAULT_ORDER", "DEFAULT_TOL",
            "FilterSpec", "Halo", "check_boundary", "check_depth", "check_method",
            "check_nodata", "check_positive_int", "check_choice", "json_number"]
 
@@ -32,6 +33,8 @@ __all__ = ["BOUNDARIES", "METHODS", "DEFAULT_CUTOFF", "DEFAULT_ORDER", "DEFAULT_
 BOUNDARIES = ("reflect", "periodic", "nearest")
 #: "blockwise": every chunk with a halo; "exact": one FFT over the whole image.
 METHODS = ("blockwise", "exact")
+#: Which frequencies a filter keeps: below its cutoff, above it, or between two cutoffs.
+PASS_BANDS = ("low", "high", "band")
 #: Default cutoff, cycles/pixel: a Gaussian of sigma 3.2 px, a visible smoothing.
 DEFAULT_CUTOFF = 0.05
 DEFAULT_ORDER = 4
@@ -113,11 +116,14 @@ class Halo:
 
 @dataclass(frozen=True)
 class FilterSpec:
-    """A low-pass filter and how it is applied, validated when made.
+    """A filter and how it is applied, validated when made.
 
     Fields are those of :func:`daskfft.lowpass`; ``cutoff`` is in
-    cycles/pixel.  Build it directly, or with :meth:`create` to give a
-    Gaussian's ``sigma`` in pixels instead of a cutoff.
+    cycles/pixel.  ``band`` is the pass band: "low" (transfer function
+    ``H``), "high" (``1 - H``) or "band" (``H(cutoff) - H(low_cutoff)``,
+    frequencies between ``low_cutoff`` and ``cutoff``).  Build it directly, or
+    with :meth:`create` to give a Gaussian's ``sigma`` in pixels instead of a
+    cutoff.
     """
 
     cutoff: float
@@ -128,30 +134,56 @@ class FilterSpec:
     depth: str | int = "auto"
     method: str = "blockwise"
     nodata: float | None = None
+    band: str = "low"
+    low_cutoff: float | None = None  # the band-pass's lower edge
 
     def __post_init__(self):
         checked = dict(cutoff=check_cutoff(self.cutoff), filter=check_filter_name(self.filter),
                        order=check_order(self.order), tol=check_tol(self.tol),
                        boundary=check_boundary(self.boundary), depth=check_depth(self.depth),
-                       method=check_method(self.method), nodata=check_nodata(self.nodata))
+                       method=check_method(self.method), nodata=check_nodata(self.nodata),
+                       band=check_choice("band", self.band, PASS_BANDS))
+        if self.band == "band":
+            if self.low_cutoff is None:
+                raise ValueError("a band-pass needs two cutoffs: `low_cutoff` and `cutoff`")
+            checked["low_cutoff"] = check_cutoff(self.low_cutoff)
+            if not checked["low_cutoff"] < checked["cutoff"]:
+                raise ValueError(f"a band-pass's lower cutoff must be below its upper one, got "
+                                 f"{self.low_cutoff:g} and {self.cutoff:g} cycles/px")
+        elif self.low_cutoff is not None:
+            raise ValueError(f"`low_cutoff` is for the band-pass only, not a {self.band}-pass")
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
     @classmethod
-    def create(cls, cutoff=None, *, sigma=None, filter="gaussian", order=None, **options):
+    def create(cls, cutoff=None, *, sigma=None, filter="gaussian", order=None, band="low",
+               **options):
         """A spec from a ``cutoff`` or a Gaussian ``sigma`` (pixels); neither: DEFAULT_CUTOFF.
 
-        ``order=None`` means :data:`DEFAULT_ORDER`; other keywords are fields.
+        For ``band="band"`` either is a pair, in any order: the two cutoffs,
+        or the two sigmas of a difference of Gaussians.  ``order=None`` means
+        :data:`DEFAULT_ORDER`; other keywords are fields.
         """
+        check_choice("band", band, PASS_BANDS)
+        for name, value in (("cutoff", cutoff), ("sigma", sigma)):
+            if band != "band" and isinstance(value, (tuple, list)):
+                raise ValueError(f"a {band}-pass takes one {name}, got {len(value)}")
         if sigma is not None:
             if cutoff is not None:
                 raise ValueError("give `cutoff` or `sigma`, not both")
             if filter != "gaussian":
                 raise ValueError(f"`sigma` applies to the gaussian filter only, not {filter!r}; "
                                  "give a cutoff")
-            cutoff = cutoff_from_sigma(sigma)
+            cutoff = ([cutoff_from_sigma(s) for s in _values(sigma, band, "sigma")]
+                      if band == "band" else cutoff_from_sigma(sigma))
+        if band == "band":
+            if cutoff is None:
+                raise ValueError("a band-pass needs two cutoffs (or two sigmas), got none")
+            low, high = sorted(_values(cutoff, band, "cutoff"))
+            options["low_cutoff"] = low
+            cutoff = high
         return cls(DEFAULT_CUTOFF if cutoff is None else cutoff, filter=filter,
-                   order=DEFAULT_ORDER if order is None else order, **options)
+                   order=DEFAULT_ORDER if order is None else order, band=band, **options)
 
     def replace(self, **changes):
         """A validated copy with ``changes``."""
@@ -159,17 +191,62 @@ class FilterSpec:
 
     @property
     def sigma(self):
-        """The Gaussian's spatial sigma in pixels (None for the other filters)."""
+        """The Gaussian's spatial sigma in pixels (None for the other filters); of the upper
+        edge for a band-pass."""
         return 1 / (2 * math.pi * self.cutoff) if self.filter == "gaussian" else None
 
+    def edges(self):
+        """The low-pass specs whose transfer functions make this one's: ``(H,)`` for a low- or
+        high-pass, ``(H(low_cutoff), H(cutoff))`` for a band-pass."""
+        low = self.replace(band="low", low_cutoff=None)
+        if self.band != "band":
+            return (low,)
+        return (low.replace(cutoff=self.low_cutoff), low)
+
+    def transfer(self, shape, dtype=None):
+        """The transfer function on the half-plane grid of a real FFT of ``shape``:
+        ``H``, ``1 - H`` or ``H(cutoff) - H(low_cutoff)``."""
+        import numpy as np
+
+        return _transfer(self.edges(), self.band, tuple(shape),
+                         np.float64 if dtype is None else dtype)
+
+    def profile(self, f):
+        """The transfer function along the column axis at frequencies ``f``, for plots."""
+        from .filters import transfer_profile
+
+        h = transfer_profile(f, self.cutoff, self.filter, self.order)
+        if self.band == "high":
+            return 1 - h
+        if self.band == "band":
+            return h - transfer_profile(f, self.low_cutoff, self.filter, self.order)
+        return h
+
     def halo(self):
-        """The :class:`Halo` of this spec: the rule's depth (capped) or the given one."""
+        """The :class:`Halo` of this spec: the rule's depth (capped) or the given one.
+
+        A band-pass takes the wider of its two low-passes' halos and the sum of
+        their bounds; a high-pass's bound is its low-pass's (``1 - H``'s kernel
+        is a delta minus ``H``'s, so only ``H``'s is cut by the halo).
+        """
+        if self.method == "exact":
+            return Halo(0, "exact", None, 0.0)
+        if self.band == "band":
+            halos = [edge.halo() for edge in self.edges()]
+            needed = [h.needed for h in halos]
+            depth = max(h.depth for h in halos)
+            deviation = sum(expected_deviation(edge.cutoff, depth, filter=self.filter,
+                                               order=self.order) for edge in self.edges())
+            warning = next((h.warning for h in halos if h.warning), None)
+            return Halo(depth, halos[0].rule, None if None in needed else max(needed),
+                        deviation, warning)
+        return self._low_halo()
+
+    def _low_halo(self):
         import warnings
 
         from .filters import HaloWarning
 
-        if self.method == "exact":
-            return Halo(0, "exact", None, 0.0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HaloWarning)
             needed = halo_depth(self.cutoff, filter=self.filter, order=self.order, tol=self.tol)
@@ -190,11 +267,38 @@ class FilterSpec:
         return out
 
     def describe(self):
-        """One line for logs: the filter, its cutoff and how it is applied."""
-        what = f"{self.filter} filter, cutoff {self.cutoff:.4g} cycles/px"
-        if self.filter == "gaussian":
-            what += f" (sigma {self.sigma:.3g} px)"
-        elif self.filter == "butterworth":
+        """One line for logs: the filter, its pass band, its cutoff(s) and how it is applied."""
+        if self.band == "band":
+            what = (f"{self.filter} band-pass, {self.low_cutoff:.4g} to {self.cutoff:.4g} "
+                    "cycles/px")
+            if self.filter == "gaussian":
+                what += (f" (difference of Gaussians, sigma {1 / (2 * math.pi * self.cutoff):.3g}"
+                         f" and {1 / (2 * math.pi * self.low_cutoff):.3g} px)")
+        else:
+            what = f"{self.filter} {self.band}-pass, cutoff {self.cutoff:.4g} cycles/px"
+            if self.filter == "gaussian":
+                what += f" (sigma {self.sigma:.3g} px)"
+        if self.filter == "butterworth":
             what += f", order {self.order}"
         return what
+
+
+@lru_cache(maxsize=16)
+def _transfer(edges, band, shape, dtype):
+    from .filters import transfer_function
+
+    h = [transfer_function(shape, e.cutoff, e.filter, e.order, dtype) for e in edges]
+    if band == "low":
+        return h[0]
+    out = 1 - h[0] if band == "high" else h[1] - h[0]
+    out.flags.writeable = False
+    return out
+
+
+def _values(value, band, name):
+    """The two values a band-pass's ``cutoff`` or ``sigma`` must be."""
+    values = list(value) if isinstance(value, (tuple, list)) else [value]
+    if len(values) != 2:
+        raise ValueError(f"a {band}-pass needs two values of `{name}`, got {len(values)}")
+    return values
 

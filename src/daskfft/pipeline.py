@@ -42,7 +42,8 @@ def run(input=None, outdir="daskfft-out", **options):
         are moved in only when all are complete.
     **options
         Those of :meth:`daskfft.config.RunConfig.create`: ``sample`` (edge of
-        the synthetic sample, pixels), the filter (``cutoff`` or ``sigma``,
+        the synthetic sample, pixels), the filter (``cutoff`` or ``sigma``, a
+        pair of either for ``band="band"``; ``band``: "low", "high" or "band";
         ``filter``, ``order``, ``depth``, ``tol``, ``boundary``, ``nodata``,
         ``method``), ``chunks``, outputs (``output_format``, ``compression``,
         ``spectra``, ``plots``, ``performance_report``), the cluster

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io
+from .bands import output_offset
 from .errors import AlreadyComplete, InputError
 from .cluster import CLUSTER_KINDS
 from .outputs import creation_options, output_names
@@ -193,6 +194,11 @@ def make_plan(config):
                  else os.path.basename(info.mask[0]))
         notes.append(f"{where}: masked pixels are left out like nodata, and the mask comes out "
                      "as the last (alpha) channel")
+    offset = output_offset(spec, info.dtype)
+    if offset:
+        notes.append(f"the {spec.band}-pass has negative values: mid-gray {offset} is added to "
+                     f"fit them in {info.dtype.name}, as image editors show a high-pass "
+                     "(values beyond the range are clipped; a float input keeps its sign)")
     bands = info.shape[2] if len(info.shape) == 3 else 1
     creation = creation_options(fmt, config.creation_options, info.dtype, bands,
                                 alpha=info.has_alpha, compression=config.compression)

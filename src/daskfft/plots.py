@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import transfer_profile
-
 __all__ = ["overview", "radial_spectrum", "atlas"]
 
 
@@ -71,10 +69,12 @@ def _gray(x):
 
 
 def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dtype, title,
-             nodata=None):
+             nodata=None, offset=0):
     """Input, filtered and their difference, whole (every ``step``-th pixel) and in a crop.
 
     Pixels equal to ``nodata`` are left blank and out of the contrast stretch.
+    ``offset`` (a high-pass's mid-gray) is taken off the filtered image in
+    the difference, which then shows what the filter removed.
     """
     if nodata is not None:
         thumb_in, thumb_out, crop_in, crop_out = (
@@ -82,7 +82,7 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
     fig = _figure(15, 10)
     axes = fig.subplots(2, 3, gridspec_kw=dict(left=0.03, right=0.97, bottom=0.04, top=0.9,
                                                wspace=0.18, hspace=0.22))
-    diff = _gray(thumb_in) - _gray(thumb_out)
+    diff = _gray(thumb_in) - (_gray(thumb_out) - offset)
     lim = _limit(diff)
     r0, r1, c0, c1 = crop_box
     for ax, data, name in zip(axes[0], (thumb_in, thumb_out), ("input", "filtered")):
@@ -96,7 +96,7 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
     im = axes[0, 2].imshow(diff, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     axes[0, 2].set_title("input - filtered (removed detail)", y=1.01)
     fig.colorbar(im, ax=axes[0, 2], shrink=0.8)
-    cdiff = _gray(crop_in) - _gray(crop_out)
+    cdiff = _gray(crop_in) - (_gray(crop_out) - offset)
     for ax, data, name in zip(axes[1], (crop_in, crop_out), ("input", "filtered")):
         img, kw = _display(data, dtype)
         ax.imshow(img, interpolation="nearest", extent=(c0, c1, r1, r0), **kw)
@@ -115,8 +115,9 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
     return _save(fig, path)
 
 
-def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, title):
-    """Radially averaged power of input and output (log scale), with H and the cutoff."""
+def radial_spectrum(path, edges, power_in, power_out, *, spec, title):
+    """Radially averaged power of input and output (log scale), with the transfer function
+    of ``spec`` (a :class:`~daskfft.params.FilterSpec`, any pass band) and its cutoffs."""
     fig = _figure(9, 5.5)
     ax = fig.subplots(gridspec_kw=dict(left=0.1, right=0.9, bottom=0.11, top=0.88))
     f = 0.5 * (edges[1:] + edges[:-1])
@@ -124,7 +125,8 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
     ax.semilogy(f[keep], power_in[keep], label="input", color="tab:blue")
     keep_out = np.isfinite(power_out) & (power_out > 0)
     ax.semilogy(f[keep_out], power_out[keep_out], label="filtered", color="tab:orange")
-    ax.axvline(cutoff, color="k", linestyle="--", linewidth=1, label=f"cutoff {cutoff:.3g}")
+    for cutoff in (spec.cutoff,) if spec.band != "band" else (spec.low_cutoff, spec.cutoff):
+        ax.axvline(cutoff, color="k", linestyle="--", linewidth=1, label=f"cutoff {cutoff:.3g}")
     ax.axvline(0.5, color="gray", linestyle=":", linewidth=1, label="Nyquist (0.5)")
     if keep.any():  # the filtered power falls as |H|**2: show six decades below the input
         top = max(power_in[keep].max(), power_out[keep_out].max(initial=0))
@@ -139,8 +141,8 @@ def radial_spectrum(path, edges, power_in, power_out, *, cutoff, filter, order, 
     ax.set_xlim(0, edges[-1])
     twin = ax.twinx()
     fine = np.linspace(0, edges[-1], 400)
-    twin.plot(fine, transfer_profile(fine, cutoff, filter, order), color="tab:green",
-              label=f"H ({filter})")
+    twin.plot(fine, spec.profile(fine), color="tab:green", label=f"H ({spec.filter} "
+              f"{spec.band}-pass)")
     twin.set_ylim(0, 1.05)
     twin.set_ylabel("transfer function H", color="tab:green")
     lines = ax.get_legend_handles_labels()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import platform
 from importlib import metadata
 
+from .bands import output_offset
 from .params import json_number
 from .plan import working_precision
 
@@ -46,8 +48,14 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured)
                      "overview_filter": "Butterworth, order 8, 0.2 cycles/px of the level above, "
                                         "half a pixel shifted; every other pixel"}
                     if len(plan.levels) > 1 else None),
-        "filter": {"filter": spec.filter, "cutoff_cycles_per_pixel": spec.cutoff,
+        "filter": {"filter": spec.filter, "pass_band": spec.band,
+                   "cutoff_cycles_per_pixel": spec.cutoff,
                    "sigma_pixels": spec.sigma,
+                   "low_cutoff_cycles_per_pixel": spec.low_cutoff,
+                   "low_sigma_pixels": (1 / (2 * math.pi * spec.low_cutoff)
+                                        if spec.low_cutoff and spec.filter == "gaussian"
+                                        else None),
+                   "output_offset": output_offset(spec, info.dtype),
                    "order": spec.order if spec.filter == "butterworth" else None,
                    "tol": spec.tol, "boundary": spec.boundary,
                    "nodata": json_number(spec.nodata)},

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from . import io
-from .blockwise import filter_block, halo_window, nodata_mask, pad_block
-from .filters import transfer_function
+from .bands import filter_spec_block
+from .blockwise import halo_window, nodata_mask, pad_block
 from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
                       radial_power_from, windowed_spectrum)
 
@@ -81,6 +81,7 @@ class ChunkTarget:
     spec: object = None  # the FilterSpec, for |H|**2 of the filtered power
     result: LevelStore | None = None  # where the full-size result goes (level 0)
     alpha_is_mask: bool = False  # the alpha channel is the input's mask: alpha 0 is left out
+    offset: float = 0  # added to the result's data pixels (mid-gray for a high-pass in uint)
 
     def box(self, index):
         i, j = index
@@ -95,9 +96,8 @@ def filter_and_save(block, *, block_info=None, self_pad, pad_mode, target, spec,
     d0 = 0 if self_pad[0] else halo
     d1 = 0 if self_pad[1] else halo
     color = block[..., :-1] if target.alpha else block
-    y = filter_block(color, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
-                     work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode,
-                     nodata=spec.nodata, valid=_kept(target, block))
+    y = filter_spec_block(color, spec, work_dtype=work_dtype, self_pad=self_pad,
+                          pad_mode=pad_mode, valid=_kept(target, block))
     return _save(target, (i, j), y[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0],
                  block[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0])
 
@@ -132,8 +132,7 @@ def read_filter_save(block_info=None, *, source, target, spec, halo, work_dtype)
     window = source.read(rows, cols)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     color = block[..., :-1] if target.alpha else block
-    y = filter_block(color, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
-                     work_dtype=work_dtype, nodata=spec.nodata, valid=_kept(target, block))
+    y = filter_spec_block(color, spec, work_dtype=work_dtype, valid=_kept(target, block))
     inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
     return _save(target, (i, j), y[inner], block[inner])
 
@@ -150,9 +149,10 @@ def save_filtered(filtered, image, *, block_info=None, target):
 
 
 @lru_cache(maxsize=8)
-def _squared_transfer(shape, cutoff, filter, order):
-    """``|H|**2`` on a chunk's half-plane grid, float32: the filtered power is this times the input's."""
-    h = transfer_function(shape, cutoff, filter, order, np.float32)
+def _squared_transfer(shape, spec):
+    """``|H|**2`` on a chunk's half-plane grid, float32: the filtered power is this times the
+    input's (``H`` of the spec's pass band)."""
+    h = spec.transfer(shape, np.float32)
     out = h * h
     out.flags.writeable = False
     return out
@@ -187,8 +187,7 @@ def _summaries(target, index, color_in, color_out, kept=None):
     if target.plots:
         spec = target.spec
         cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
-            half, shape, mean, windows, _squared_transfer(shape, spec.cutoff, spec.filter,
-                                                          spec.order))
+            half, shape, mean, windows, _squared_transfer(shape, spec))
         s = target.thumb  # the overview shows every s-th pixel of the whole image
         r0, _, c0, _ = target.box(index)
         step = ((-r0) % s, (-c0) % s)
@@ -213,6 +212,10 @@ def _save(target, index, y, interior):
     """
     i, j = index
     r0, r1, c0, c1 = target.box(index)
+    if target.offset:  # holes keep their nodata value
+        color = interior[..., :-1] if target.alpha else interior
+        data = nodata_mask(color, target.spec.nodata)
+        y = y + target.offset if data is None else np.where(data, y + target.offset, y)
     y = io.to_dtype(y, target.out_dtype)
     if target.alpha:
         y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
