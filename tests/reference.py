@@ -53,3 +53,46 @@ def make_image(shape, dtype, seed=0):
     if np.dtype(dtype).kind in "ui":
         return np.rint(x * np.iinfo(dtype).max).astype(dtype)
     return (x * 100.0 - 20.0).astype(dtype)
+
+
+def normalised_reference(image, cutoff, valid):
+    """Normalised convolution on the whole image: F(x m) / F(m), from the reference filter."""
+    x = np.where(valid, image, 0.0)
+    num = reference_lowpass(x, cutoff, pad=200)
+    weight = reference_lowpass(valid.astype(float), cutoff, pad=200)
+    return num / weight
+
+
+def flat_reference(image, cutoff, mode, valid=None):
+    """Whole image, float64: the background from the reference filter (normalised with a mask),
+    the mean over data pixels per channel, then the input's dtype."""
+    x = np.asarray(image, dtype=np.float64)
+    if valid is None:
+        background = reference_lowpass(x, cutoff, pad=400)
+        mean = x.mean(axis=(0, 1))
+    else:
+        background = normalised_reference(x, cutoff, valid)
+        mean = np.where(valid, x, 0).sum(axis=(0, 1)) / valid.sum(axis=(0, 1))
+    if mode == "divide":
+        out = np.where(background > 0, x / np.where(background > 0, background, 1) * mean, x)
+    else:
+        out = x - background + mean
+    if np.issubdtype(np.asarray(image).dtype, np.integer):
+        info = np.iinfo(np.asarray(image).dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out, background
+
+
+def vignetted(shape, dtype, seed=0):
+    """A textured scene under light that falls off towards the corners (cos^4 vignetting)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(rows - shape[0] / 2, cols - shape[1] / 2) / max(shape)
+    light = np.cos(np.arctan(2.2 * r)) ** 4
+    scene = 0.6 + 0.4 * rng.random(shape)
+    if len(shape) == 3:
+        light = light[..., None]
+    x = scene * light
+    if np.dtype(dtype).kind == "u":
+        return np.rint(x * 0.9 * np.iinfo(dtype).max).astype(dtype), light
+    return (x * 1000).astype(dtype), light

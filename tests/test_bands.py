@@ -5,7 +5,13 @@ import warnings
 import dask.array as da
 import numpy as np
 import pytest
-from reference import make_image, reference_lowpass
+from reference import (
+    flat_reference,
+    make_image,
+    normalised_reference,
+    reference_lowpass,
+    vignetted,
+)
 from scipy import ndimage
 
 from daskfft import (
@@ -107,14 +113,6 @@ def test_exact_method_equals_the_whole_image_filter_to_rounding(fn):
     assert np.abs(out - ref).max() <= 1e-9 * _scale(image)
 
 
-def _normalised_reference(image, cutoff, valid):
-    """Normalised convolution on the whole image: F(x m) / F(m), from the reference filter."""
-    x = np.where(valid, image, 0.0)
-    num = reference_lowpass(x, cutoff, pad=200)
-    weight = reference_lowpass(valid.astype(float), cutoff, pad=200)
-    return num / weight
-
-
 @pytest.mark.parametrize("nodata", [-9999.0, np.nan])
 def test_nodata_stays_nodata_and_is_left_out(nodata):
     image = make_image((80, 90), np.float64, seed=4)
@@ -128,8 +126,8 @@ def test_nodata_stays_nodata_and_is_left_out(nodata):
         kept = out[~valid]
         assert (np.isnan(kept).all() if np.isnan(nodata) else (kept == nodata).all())
         assert np.isfinite(out[valid]).all()
-    ref_hp = image - _normalised_reference(image, 0.05, valid)
-    ref_bp = _normalised_reference(image, 0.15, valid) - _normalised_reference(image, 0.02, valid)
+    ref_hp = image - normalised_reference(image, 0.05, valid)
+    ref_bp = normalised_reference(image, 0.15, valid) - normalised_reference(image, 0.02, valid)
     assert np.abs(hp[valid] - ref_hp[valid]).max() <= 10 * TOL * _scale(image)
     assert np.abs(bp[valid] - ref_bp[valid]).max() <= 2 * 10 * TOL * _scale(image)
 
@@ -175,49 +173,14 @@ def test_xarray_in_xarray_out():
 
 # --- flat-field ---------------------------------------------------------------------------
 
-def _flat_reference(image, cutoff, mode, valid=None):
-    """Whole image, float64: the background from the reference filter (normalised with a mask),
-    the mean over data pixels per channel, then the input's dtype."""
-    x = np.asarray(image, dtype=np.float64)
-    if valid is None:
-        background = reference_lowpass(x, cutoff, pad=400)
-        mean = x.mean(axis=(0, 1))
-    else:
-        background = _normalised_reference(x, cutoff, valid)
-        mean = np.where(valid, x, 0).sum(axis=(0, 1)) / valid.sum(axis=(0, 1))
-    if mode == "divide":
-        out = np.where(background > 0, x / np.where(background > 0, background, 1) * mean, x)
-    else:
-        out = x - background + mean
-    if np.issubdtype(np.asarray(image).dtype, np.integer):
-        info = np.iinfo(np.asarray(image).dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out, background
-
-
-def _vignetted(shape, dtype, seed=0):
-    """A textured scene under light that falls off towards the corners (cos^4 vignetting)."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[: shape[0], : shape[1]]
-    r = np.hypot(rows - shape[0] / 2, cols - shape[1] / 2) / max(shape)
-    light = np.cos(np.arctan(2.2 * r)) ** 4
-    scene = 0.6 + 0.4 * rng.random(shape)
-    if len(shape) == 3:
-        light = light[..., None]
-    x = scene * light
-    if np.dtype(dtype).kind == "u":
-        return np.rint(x * 0.9 * np.iinfo(dtype).max).astype(dtype), light
-    return (x * 1000).astype(dtype), light
-
-
 @pytest.mark.parametrize("mode", ["divide", "subtract"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
 def test_flatfield_matches_the_whole_image_reference_in_the_input_dtype(mode, dtype):
-    image, _ = _vignetted((180, 150, 3) if dtype == np.uint8 else (180, 150), dtype, seed=1)
+    image, _ = vignetted((180, 150, 3) if dtype == np.uint8 else (180, 150), dtype, seed=1)
     cutoff = cutoff_from_sigma(20)
     out = flatfield(da.from_array(image, chunks=(64, 50) + image.shape[2:]), cutoff, mode=mode)
     assert out.dtype == image.dtype and out.chunks[0] == (64, 64, 52)
-    ref, _ = _flat_reference(image, cutoff, mode)
+    ref, _ = flat_reference(image, cutoff, mode)
     got = out.compute().astype(np.float64)
     if np.issubdtype(dtype, np.integer):  # one gray level where rounding lands either side
         assert np.abs(got - ref).max() <= 1 and (got != ref).mean() < 1e-3
@@ -227,7 +190,7 @@ def test_flatfield_matches_the_whole_image_reference_in_the_input_dtype(mode, dt
 
 
 def test_flatfield_takes_the_vignetting_out():
-    image, _ = _vignetted((400, 400), np.float64, seed=3)
+    image, _ = vignetted((400, 400), np.float64, seed=3)
     # A background wide against the texture, narrow against the light's curvature (a wider
     # one bends with it: sigma^2/2 times the light's Laplacian).
     flat = flatfield(da.from_array(image, chunks=128), cutoff_from_sigma(8)).compute()
@@ -247,7 +210,7 @@ def test_flatfield_takes_the_vignetting_out():
 
 @pytest.mark.parametrize("nodata", [0.0, np.nan])
 def test_flatfield_leaves_nodata_out_of_the_background_and_the_mean(nodata):
-    image, _ = _vignetted((160, 140), np.float64, seed=4)
+    image, _ = vignetted((160, 140), np.float64, seed=4)
     valid = np.ones(image.shape, bool)
     valid[:40, :50] = False  # a corner without data, as at a mosaic's edge
     holes = np.where(valid, image, nodata)
@@ -255,7 +218,7 @@ def test_flatfield_leaves_nodata_out_of_the_background_and_the_mean(nodata):
     out = flatfield(da.from_array(holes, chunks=48), cutoff, nodata=nodata).compute()
     kept = out[~valid]
     assert np.isnan(kept).all() if np.isnan(nodata) else (kept == nodata).all()
-    ref, _ = _flat_reference(image, cutoff, "divide", valid)
+    ref, _ = flat_reference(image, cutoff, "divide", valid)
     assert np.abs(out[valid] - ref[valid]).max() <= 1e-4 * np.abs(ref[valid]).max()
 
 

@@ -250,6 +250,9 @@ def _bad_inputs(tmp):
                             "a high-pass takes one sigma, got 2", 2),
         "three-cutoffs": ([p, "--pass", "band", "--cutoff", "0.1,0.2,0.3"],
                           "expected one cutoff or two", 2),
+        "flatfield-high": ([p, "--flatfield", "divide", "--pass", "high"],
+                           "a flat-field correction divides by (or subtracts) a low-pass", 2),
+        "flatfield-mode": ([p, "--flatfield", "multiply"], "--flatfield: invalid choice", 2),
         "pass-unknown": ([p, "--pass", "notch"], "--pass: invalid choice: 'notch'", 2),
         "chunks-zero": ([p, "--chunks", "0"], "--chunks: must be an integer >= 1", 2),
         "chunks-negative": ([p, "--chunks=-4"], "--chunks", 2),
@@ -273,7 +276,7 @@ CASES = ["missing", "directory", "empty", "text-as-png", "truncated", "unsupport
          "sigma-zero", "sigma-negative", "sigma-tiny", "sigma-not-gaussian", "band-one-sigma",
          "band-no-cutoff", "band-equal", "band-bad-edge", "high-two-cutoffs", "high-two-sigmas",
          "three-cutoffs",
-         "pass-unknown", "chunks-zero",
+         "flatfield-high", "flatfield-mode", "pass-unknown", "chunks-zero",
          "chunks-negative", "depth-negative", "tol", "tol-zero", "tol-text", "order-zero",
          "boundary", "timeout-zero", "outdir-is-file",
          "outdir-under-file", "outputs-exist"]

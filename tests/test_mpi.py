@@ -59,15 +59,19 @@ def test_mpi_run_equals_local_run_byte_for_byte(tmp_path, local_run, ranks):
     assert "ssh -N -J" in proc.stderr and "dashboard: http" in proc.stderr
 
 
-def test_mpi_bandpass_equals_the_threaded_run_byte_for_byte(tmp_path):
-    band = ["run", "--sample", "384", "--chunks", "128", "--pass", "band", "--sigma", "1.5,6"]
-    assert main([*band, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
-    proc = mpi_run(3, *band, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
+@pytest.mark.parametrize("what", [["--pass", "band", "--sigma", "1.5,6"],
+                                  ["--flatfield", "divide", "--sigma", "40"]])
+def test_mpi_band_and_flatfield_equal_the_threaded_run_byte_for_byte(tmp_path, what):
+    args = ["run", "--sample", "384", "--chunks", "128", *what]
+    assert main([*args, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
+    proc = mpi_run(3, *args, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
     assert proc.returncode == 0, proc.stderr
     for name in ("filtered.png", "spectra.png"):
         assert (tmp_path / "mpi" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes()
-    report = json.loads((tmp_path / "mpi" / "report.json").read_text())
-    assert report["filter"]["pass_band"] == "band" and report["filter"]["output_offset"] == 128
+    report = json.loads((tmp_path / "mpi" / "report.json").read_text())["filter"]
+    threads = json.loads((tmp_path / "threads" / "report.json").read_text())["filter"]
+    assert report == threads  # the flat-field's mean too
+    assert report["output_offset"] == (128 if "band" in what else 0)
 
 
 def test_mpi_align_equals_the_threaded_one_byte_for_byte(tmp_path):

@@ -6,7 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
-from reference import make_image, reference_lowpass, transfer
+from reference import flat_reference, make_image, reference_lowpass, transfer, vignetted
 
 from daskfft import cutoff_from_sigma, expected_deviation
 from daskfft.cli import main
@@ -116,3 +116,42 @@ def test_the_filtered_power_is_the_band_transfer_squared_times_the_input():
     np.testing.assert_allclose(_squared_transfer((64, 50), high),
                                (1 - transfer((64, 50), 0.1, "gaussian", 4))[:, :26] ** 2,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize(("mode", "dtype"), [("divide", np.uint16), ("subtract", np.float32)])
+def test_flatfield_from_the_command_line_matches_the_whole_image_reference(tmp_path, mode, dtype):
+    image, _ = vignetted((200, 170), dtype, seed=21)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
+    out, report = _run(tmp_path, "o", tmp_path / "in.tif", "--flatfield", mode, "--sigma", "20",
+                       "--chunks", "64")
+    got = tifffile.imread(out / "filtered.tif")
+    ref, _ = flat_reference(image, cutoff_from_sigma(20), mode)
+    assert got.dtype == image.dtype
+    if dtype == np.uint16:  # filtered in float32: its rounding, ~0.003 of a level at 50000,
+        off = np.abs(got.astype(float) - ref)  # sends a value near a half level either side
+        assert off.max() <= 1 and (off > 0).mean() < 0.01
+    else:
+        assert np.abs(got - ref).max() <= 2e-5 * np.abs(ref).max()
+    f = report["filter"]
+    assert f["flatfield"] == mode and f["pass_band"] == "low"
+    assert f["flatfield_mean"] == pytest.approx([image.astype(float).mean()], rel=1e-9)
+
+
+def test_flatfield_with_nodata_and_exact(tmp_path):
+    image, _ = vignetted((150, 160), np.float64, seed=22)
+    valid = np.ones(image.shape, bool)
+    valid[:40, :60] = False  # a mosaic's empty corner
+    tifffile.imwrite(tmp_path / "in.tif", np.where(valid, image, -1.0))
+    ref, _ = flat_reference(image, cutoff_from_sigma(12), "divide", valid)
+    for name, extra in (("blockwise", ["--chunks", "48"]), ("exact", ["--exact"])):
+        out, report = _run(tmp_path, name, tmp_path / "in.tif", "--flatfield", "divide",
+                           "--sigma", "12", "--nodata", "-1", *extra)
+        got = tifffile.imread(out / "filtered.tif")
+        assert (got[~valid] == -1).all(), name
+        assert np.abs(got[valid] - ref[valid]).max() <= 1e-4 * np.abs(ref[valid]).max(), name
+        assert report["method"] == name
+
+
+def test_flatfield_refuses_a_high_pass():
+    with pytest.raises(ValueError, match="divides by .or subtracts. a low-pass, not a high-pass"):
+        FilterSpec.create(0.01, band="high", flatfield="divide")

@@ -27,14 +27,10 @@ from .blockwise import (
     work_dtype,
 )
 from .filters import HaloWarning, expected_deviation
-from .params import FilterSpec, check_choice
+from .params import FLATFIELD_MODES, FilterSpec, check_choice
 
-__all__ = ["FLATFIELD_MODES", "band_bound", "bandpass", "filter_spec", "filter_spec_block",
-           "flatfield", "highpass", "output_offset"]
-
-#: How :func:`flatfield` takes the background out.
-FLATFIELD_MODES = ("divide", "subtract")
-
+__all__ = ["FLATFIELD_MODES", "band_bound", "bandpass", "corrected", "data_mean", "filter_spec",
+           "filter_spec_block", "flatfield", "highpass", "output_offset"]
 
 def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
              tol=1e-6, nodata=None, method="blockwise"):
@@ -124,28 +120,40 @@ def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth
     """
     check_choice("mode", mode, FLATFIELD_MODES)
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
-                      depth=depth, method=method, nodata=nodata)
-    return _apply(image, partial(_flatfield, spec=spec, mode=mode))
+                      depth=depth, method=method, nodata=nodata, flatfield=mode)
+    return _apply(image, partial(filter_spec, spec=spec))
 
 
-def _flatfield(image, spec, mode):
+def data_mean(image, valid=None):
+    """The mean of ``image`` (dask) per channel over the pixels where ``valid`` (same shape,
+    or rows x cols for every channel) is True, float64, lazily: a flat-field's level."""
+    x = image.astype(np.float64)
+    axes = (0, 1)
+    if valid is None:
+        return x.mean(axis=axes)
+    if valid.ndim < x.ndim:
+        valid = da.broadcast_to(valid[..., None], x.shape)
+    count = valid.sum(axis=axes)
+    return da.where(valid, x, 0).sum(axis=axes) / da.maximum(count, 1)
+
+
+def corrected(x, background, mean, mode):
+    """``x`` flat-field corrected by ``background``: ``x / background * mean`` where the
+    background is positive (``x`` elsewhere), or ``x - background + mean``; NumPy or dask."""
+    if mode == "divide":
+        lit = background > 0
+        return np.where(lit, x / np.where(lit, background, 1) * mean, x)
+    return x - background + mean
+
+
+def _flatfield(image, spec):
     image = as_image(image)
     dtype = work_dtype(image.dtype)
     x = image.astype(dtype)
-    background = lowpass_spec(image, spec)
+    background = lowpass_spec(image, spec.edges()[0])
     valid = nodata_mask(image, spec.nodata)
-    axes = (0, 1)
-    if valid is None:
-        mean = x.mean(axis=axes, dtype=np.float64)
-    else:
-        count = valid.sum(axis=axes)
-        mean = da.where(valid, x, 0).sum(axis=axes, dtype=np.float64) / da.maximum(count, 1)
-    mean = mean.astype(dtype)
-    if mode == "divide":
-        lit = background > 0
-        out = da.where(lit, x / da.where(lit, background, 1) * mean, x)
-    else:
-        out = x - background + mean
+    mean = data_mean(image, valid).astype(dtype)
+    out = corrected(x, background, mean, spec.flatfield)
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         out = da.clip(da.rint(out), info.min, info.max)
@@ -165,6 +173,8 @@ def _apply(image, fn):
 def filter_spec(image, spec):
     """The filter ``spec`` (any pass band) of ``image``, lazily: :func:`lowpass_spec` for a
     low-pass, :func:`highpass` and :func:`bandpass` for the others."""
+    if spec.flatfield is not None:
+        return _flatfield(image, spec)
     if spec.band == "low":
         return lowpass_spec(image, spec)
     image = as_image(image)
@@ -189,7 +199,7 @@ def filter_spec_block(block, spec, *, work_dtype, self_pad=(0, 0), pad_mode="ref
     of) normalised low-passes, holes left ``nodata`` (0 without one)."""
     kw = dict(work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode, nodata=spec.nodata,
               valid=valid)
-    if spec.band == "low":
+    if spec.band == "low":  # a flat-field's background too
         return filter_block(block, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
                             **kw)
     data = nodata_mask(block, spec.nodata)

@@ -23,6 +23,7 @@ examples:
   daskfft run scan.png -o out/ --filter butterworth --cutoff 0.02 --order 2
   daskfft run ortho.tif -o out/ --pass high --sigma 20   detail: the image minus its blur
   daskfft run cells.tif -o out/ --pass band --sigma 2,8  difference of Gaussians
+  daskfft run mosaic.tif -o out/ --flatfield divide --sigma 150   even out the illumination
   daskfft run big.tif -o out/ --chunks 2048 --workers 4 --spectra all
   daskfft run big.tif -o out/ --cluster tcp://10.0.0.5:8786   use a running scheduler
   daskfft run dem.tif -o out/ --nodata -9999 --output-format zarr
@@ -165,8 +166,8 @@ def _add_source(run):
 
 def _add_filter(run):
     from .filters import FILTERS, check_cutoff, check_order, check_tol, cutoff_from_sigma
-    from .params import (DEFAULT_CUTOFF, DEFAULT_ORDER, DEFAULT_TOL, PASS_BANDS,
-                         check_boundary, check_depth, check_nodata)
+    from .params import (DEFAULT_CUTOFF, DEFAULT_ORDER, DEFAULT_TOL, FLATFIELD_MODES,
+                         PASS_BANDS, check_boundary, check_depth, check_nodata)
 
     flt = run.add_argument_group("filter")
     strength = flt.add_mutually_exclusive_group()
@@ -184,6 +185,11 @@ def _add_filter(run):
                           "band-pass of unsigned integers is written around mid-gray (128 for "
                           "8 bits), clipped to the range; a float one keeps its sign "
                           "(default: low)")
+    flt.add_argument("--flatfield", choices=FLATFIELD_MODES, metavar="divide|subtract",
+                     help="write the image corrected for uneven illumination instead: divided "
+                          "by (or minus) its own low-pass, the background (give a wide one, "
+                          "e.g. --sigma 100), rescaled to the image's mean per channel, in its "
+                          "dtype; nodata left out (default: off)")
     flt.add_argument("--filter", choices=FILTERS, default="gaussian",
                      help="transfer function (default: %(default)s)")
     flt.add_argument("--order", type=_arg(check_order, "order", int),
@@ -427,7 +433,7 @@ def _config(args, parser):
     try:
         return RunConfig.create(
             args.input, args.outdir, sample=args.sample, cutoff=args.cutoff, sigma=args.sigma,
-            band=args.band, filter=args.filter, order=args.order, depth=args.depth, tol=args.tol,
+            band=args.band, flatfield=args.flatfield, filter=args.filter, order=args.order, depth=args.depth, tol=args.tol,
             boundary=args.boundary, nodata=args.nodata,
             method="exact" if args.exact else "blockwise", chunks=args.chunks,
             output_format=args.output_format, compression=args.compression,

@@ -66,14 +66,14 @@ class RunConfig:
 
     @classmethod
     def create(cls, input=None, outdir="daskfft-out", *, sample=None, cutoff=None, sigma=None,
-               band="low", filter="gaussian", order=None, depth="auto", tol=1e-6,
+               band="low", flatfield=None, filter="gaussian", order=None, depth="auto", tol=1e-6,
                boundary="reflect", nodata=None, method="blockwise", cluster="auto", workers=None,
                threads_per_worker=None, memory_limit="auto", dashboard=True,
                dashboard_address=None, connect_timeout=CONNECT_TIMEOUT, tls=True, **options):
         """A config from loose keywords, as :func:`daskfft.pipeline.run` takes them."""
-        spec = FilterSpec.create(cutoff, sigma=sigma, band=band, filter=filter, order=order,
-                                 depth=depth, tol=tol, boundary=boundary, nodata=nodata,
-                                 method=method)
+        spec = FilterSpec.create(cutoff, sigma=sigma, band=band, flatfield=flatfield,
+                                 filter=filter, order=order, depth=depth, tol=tol,
+                                 boundary=boundary, nodata=nodata, method=method)
         where = ClusterSpec(cluster, workers=workers, threads_per_worker=threads_per_worker,
                             memory_limit=memory_limit, dashboard=dashboard,
                             dashboard_address=dashboard_address,

@@ -13,13 +13,13 @@ import dask.array as da
 import numpy as np
 
 from . import io
-from .bands import filter_spec, output_offset
-from .blockwise import as_image, overlap_map
+from .bands import data_mean, filter_spec, output_offset
+from .blockwise import as_image, nodata_mask, overlap_map
 from .outputs import level_store
 from .sample import sample_image
 from .tasks import ChunkTarget, WindowSource, filter_and_save, read_filter_save, save_filtered
 
-__all__ = ["Graph", "build_graph", "compute", "compute_missing", "rechunk_method", "reads_windows",
+__all__ = ["Graph", "build_graph", "compute", "flat_mean", "compute_missing", "rechunk_method", "reads_windows",
            "STOP"]
 
 log = logging.getLogger("daskfft")
@@ -50,8 +50,11 @@ def _input(plan):
     return as_image(image).rechunk((rows, cols) + (-1,) * (image.ndim - 2))
 
 
-def build_graph(plan, root):
-    """The graph of ``plan`` writing into the work folder ``root``; nothing is computed."""
+def build_graph(plan, root, *, flat_mean=None):
+    """The graph of ``plan`` writing into the work folder ``root``; nothing is computed.
+
+    ``flat_mean``: a block-wise flat-field's level per channel (:func:`flat_mean`).
+    """
     image = _input(plan)
     color = image[..., :-1] if plan.info.has_alpha else image
     target = ChunkTarget(str(root), plan.row_edges, plan.col_edges, plan.info.dtype,
@@ -62,7 +65,8 @@ def build_graph(plan, root):
                          plots=plan.config.plots, spec=plan.spec,
                          result=level_store(plan, root, 0),
                          alpha_is_mask=plan.info.mask is not None,
-                         offset=output_offset(plan.spec, plan.info.dtype))
+                         offset=output_offset(plan.spec, plan.info.dtype),
+                         flat_mean=None if flat_mean is None else tuple(np.ravel(flat_mean)))
     tiny = dict(chunks=((1,) * plan.grid[0], (1,) * plan.grid[1]),
                 drop_axis=[2] if image.ndim == 3 else [], dtype=np.int8,
                 meta=np.empty((0, 0), dtype=np.int8))
@@ -79,6 +83,23 @@ def build_graph(plan, root):
                              trim=False, target=target, spec=plan.spec, halo=plan.halo.depth,
                              work_dtype=plan.work_dtype, **tiny)
     return Graph(image, color, status)
+
+
+def flat_mean(cluster, plan):
+    """The level a block-wise flat-field brings the image to: its mean per channel over the
+    data pixels (not nodata, kept by a mask), float64, in one reading pass; None without a
+    flat-field (the exact method takes it inside its own graph)."""
+    if plan.spec.flatfield is None or plan.spec.method == "exact":
+        return None
+    image = _input(plan)
+    color = image[..., :-1] if plan.info.has_alpha else image
+    valid = nodata_mask(color, plan.spec.nodata)
+    if plan.info.mask is not None:
+        kept = image[..., -1] > 0
+        kept = kept[..., None] if color.ndim == 3 else kept
+        valid = kept if valid is None else valid & kept
+    (mean,) = compute(cluster, [data_mean(color, valid)])
+    return np.atleast_1d(mean)
 
 
 def reads_windows(plan):

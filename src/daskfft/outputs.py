@@ -407,7 +407,9 @@ def write_pictures(out, plan, summary, crops):
     source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
     cutoffs = (f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}" if spec.band == "band"
                else f"{spec.cutoff:.3g}")
-    label = (f"{source}: {spec.filter} {spec.band}-pass, cutoff {cutoffs} cycles/px, "
+    what = (f"flat-field ({spec.flatfield}) by its {spec.filter} low-pass"
+            if spec.flatfield else f"{spec.filter} {spec.band}-pass")
+    label = (f"{source}: {what}, cutoff {cutoffs} cycles/px, "
              + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
              + f", chunks {plan.rows[0]}")
     if "spectra.png" in plan.names:

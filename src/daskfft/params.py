@@ -25,7 +25,7 @@ from .filters import (
     halo_depth,
 )
 
-__all__ = ["BOUNDARIES", "METHODS", "PASS_BANDS", "DEFAULT_CUTOFF", "DEFAULT_ORDER", "DEFAULT_TOL",
+__all__ = ["BOUNDARIES", "METHODS", "PASS_BANDS", "FLATFIELD_MODES", "DEFAULT_CUTOFF", "DEFAULT_ORDER", "DEFAULT_TOL",
            "FilterSpec", "Halo", "check_boundary", "check_depth", "check_method",
            "check_nodata", "check_positive_int", "check_choice", "json_number"]
 
@@ -35,6 +35,8 @@ BOUNDARIES = ("reflect", "periodic", "nearest")
 METHODS = ("blockwise", "exact")
 #: Which frequencies a filter keeps: below its cutoff, above it, or between two cutoffs.
 PASS_BANDS = ("low", "high", "band")
+#: How a flat-field correction takes the background (the low-pass) out.
+FLATFIELD_MODES = ("divide", "subtract")
 #: Default cutoff, cycles/pixel: a Gaussian of sigma 3.2 px, a visible smoothing.
 DEFAULT_CUTOFF = 0.05
 DEFAULT_ORDER = 4
@@ -136,6 +138,7 @@ class FilterSpec:
     nodata: float | None = None
     band: str = "low"
     low_cutoff: float | None = None  # the band-pass's lower edge
+    flatfield: str | None = None  # the image over (or minus) this low-pass, its background
 
     def __post_init__(self):
         checked = dict(cutoff=check_cutoff(self.cutoff), filter=check_filter_name(self.filter),
@@ -152,6 +155,11 @@ class FilterSpec:
                                  f"{self.low_cutoff:g} and {self.cutoff:g} cycles/px")
         elif self.low_cutoff is not None:
             raise ValueError(f"`low_cutoff` is for the band-pass only, not a {self.band}-pass")
+        if self.flatfield is not None:
+            check_choice("flatfield", self.flatfield, FLATFIELD_MODES)
+            if self.band != "low":
+                raise ValueError(f"a flat-field correction divides by (or subtracts) a "
+                                 f"low-pass, not a {self.band}-pass")
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
@@ -198,7 +206,7 @@ class FilterSpec:
     def edges(self):
         """The low-pass specs whose transfer functions make this one's: ``(H,)`` for a low- or
         high-pass, ``(H(low_cutoff), H(cutoff))`` for a band-pass."""
-        low = self.replace(band="low", low_cutoff=None)
+        low = self.replace(band="low", low_cutoff=None, flatfield=None)
         if self.band != "band":
             return (low,)
         return (low.replace(cutoff=self.low_cutoff), low)
@@ -268,6 +276,9 @@ class FilterSpec:
 
     def describe(self):
         """One line for logs: the filter, its pass band, its cutoff(s) and how it is applied."""
+        if self.flatfield is not None:
+            return (f"flat-field correction ({self.flatfield}) by the background, the "
+                    + self.replace(flatfield=None).describe())
         if self.band == "band":
             what = (f"{self.filter} band-pass, {self.low_cutoff:.4g} to {self.cutoff:.4g} "
                     "cycles/px")

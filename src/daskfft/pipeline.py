@@ -14,7 +14,7 @@ from . import io
 from .cluster import open_cluster
 from .config import RunConfig
 from .deviation import measure_deviation
-from .graph import build_graph, compute, compute_missing, rechunk_method
+from .graph import build_graph, compute, compute_missing, flat_mean, rechunk_method
 from .outputs import (build_overviews, create_stores, finalize, level_store, sample_format,
                       staged, write_cog, write_ome_zarr_metadata, write_pictures)
 from .plan import make_plan
@@ -43,9 +43,9 @@ def run(input=None, outdir="daskfft-out", **options):
     **options
         Those of :meth:`daskfft.config.RunConfig.create`: ``sample`` (edge of
         the synthetic sample, pixels), the filter (``cutoff`` or ``sigma``, a
-        pair of either for ``band="band"``; ``band``: "low", "high" or "band";
-        ``filter``, ``order``, ``depth``, ``tol``, ``boundary``, ``nodata``,
-        ``method``), ``chunks``, outputs (``output_format``, ``compression``,
+        pair of either for ``band="band"``; ``band``: "low", "high" or
+        "band"; ``flatfield``: "divide" or "subtract"; ``filter``, ``order``,
+        ``depth``, ``tol``, ``boundary``, ``nodata``, ``method``), ``chunks``, outputs (``output_format``, ``compression``,
         ``spectra``, ``plots``, ``performance_report``), the cluster
         (``cluster``, ``workers``, ``threads_per_worker``, ``memory_limit``,
         ``dashboard``, ``dashboard_address``, ``connect_timeout``, ``tls``) and
@@ -87,7 +87,12 @@ def run_config(config, *, cluster_info=None, launched_at=None):
             _log_cluster(cl)
             if plan.spec.method == "blockwise":
                 cl.check_memory(*plan.task_memory)
-            graph = build_graph(plan, work.root)
+            flat = flat_mean(cl, plan)
+            if flat is not None:
+                log.info("flat-field: the image's mean %s (per channel, over its data "
+                         "pixels), from a first reading pass",
+                         ", ".join(f"{m:.6g}" for m in flat))
+            graph = build_graph(plan, work.root, flat_mean=flat)
             report_path = (work.out / "performance-report.html"
                            if plan.performance_report else None)
             computed = compute_missing(cl, graph, plan, resumed, report_path=report_path)
@@ -108,7 +113,7 @@ def run_config(config, *, cluster_info=None, launched_at=None):
         clock.mark("write")
         report = make_report(plan, started=clock.started, seconds=clock.seconds(),
                              computed=computed, resumed=len(resumed), cluster=cluster,
-                             measured=measured)
+                             measured=measured, flat_mean=flat)
         write_report(work.out / "report.json", report)
         work.publish(staged(work.root, plan.names))
     log.info("wrote %s into %s (%.1f Mpx in %.2f s)", ", ".join(sorted(plan.names)),

@@ -94,7 +94,7 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
         ax.add_patch(Rectangle((c0 / step, r0 / step), (c1 - c0) / step, (r1 - r0) / step,
                                fill=False, edgecolor="yellow", linewidth=1.5))
     im = axes[0, 2].imshow(diff, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-    axes[0, 2].set_title("input - filtered (removed detail)", y=1.01)
+    axes[0, 2].set_title("input - filtered (what was taken out)", y=1.01)
     fig.colorbar(im, ax=axes[0, 2], shrink=0.8)
     cdiff = _gray(crop_in) - (_gray(crop_out) - offset)
     for ax, data, name in zip(axes[1], (crop_in, crop_out), ("input", "filtered")):
@@ -141,8 +141,8 @@ def radial_spectrum(path, edges, power_in, power_out, *, spec, title):
     ax.set_xlim(0, edges[-1])
     twin = ax.twinx()
     fine = np.linspace(0, edges[-1], 400)
-    twin.plot(fine, spec.profile(fine), color="tab:green", label=f"H ({spec.filter} "
-              f"{spec.band}-pass)")
+    twin.plot(fine, spec.profile(fine), color="tab:green",
+              label=f"H ({spec.filter} {spec.band}-pass{', the background' * bool(spec.flatfield)})")
     twin.set_ylim(0, 1.05)
     twin.set_ylabel("transfer function H", color="tab:green")
     lines = ax.get_legend_handles_labels()

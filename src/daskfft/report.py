@@ -28,8 +28,9 @@ def versions():
     return out
 
 
-def make_report(plan, *, started, seconds, computed, resumed, cluster, measured):
-    """The report of a run of ``plan``; ``seconds`` maps stage names to durations."""
+def make_report(plan, *, started, seconds, computed, resumed, cluster, measured, flat_mean=None):
+    """The report of a run of ``plan``; ``seconds`` maps stage names to durations;
+    ``flat_mean``: a block-wise flat-field's level per channel."""
     spec, info, halo, config = plan.spec, plan.info, plan.halo, plan.config
     work = seconds.get("compute", 0.0)
     return {
@@ -56,6 +57,9 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured)
                                         if spec.low_cutoff and spec.filter == "gaussian"
                                         else None),
                    "output_offset": output_offset(spec, info.dtype),
+                   "flatfield": spec.flatfield,
+                   "flatfield_mean": (None if flat_mean is None
+                                      else [float(m) for m in flat_mean]),
                    "order": spec.order if spec.filter == "butterworth" else None,
                    "tol": spec.tol, "boundary": spec.boundary,
                    "nodata": json_number(spec.nodata)},

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io
-from .bands import filter_spec_block
+from .bands import corrected, filter_spec_block
 from .blockwise import halo_window, nodata_mask, pad_block
 from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
                       radial_power_from, windowed_spectrum)
@@ -82,6 +82,7 @@ class ChunkTarget:
     result: LevelStore | None = None  # where the full-size result goes (level 0)
     alpha_is_mask: bool = False  # the alpha channel is the input's mask: alpha 0 is left out
     offset: float = 0  # added to the result's data pixels (mid-gray for a high-pass in uint)
+    flat_mean: tuple | None = None  # a flat-field's level per channel: the image's data mean
 
     def box(self, index):
         i, j = index
@@ -137,6 +138,16 @@ def read_filter_save(block_info=None, *, source, target, spec, halo, work_dtype)
     return _save(target, (i, j), y[inner], block[inner])
 
 
+def _data(target, color, block):
+    """Where ``color`` holds data (not nodata, kept by the mask), or None where all does."""
+    data = nodata_mask(color, target.spec.nodata)
+    kept = _kept(target, block)
+    if kept is not None:
+        kept = kept[..., None] if color.ndim == 3 else kept
+        data = kept if data is None else data & kept
+    return data
+
+
 def _kept(target, block):
     """Where the input's mask keeps pixels (its alpha channel above 0), or None without one."""
     return block[..., -1] > 0 if target.alpha_is_mask else None
@@ -160,21 +171,12 @@ def _squared_transfer(shape, spec):
 
 def _summaries(target, index, color_in, color_out, kept=None):
     """What the requested pictures need of one chunk, all from one windowed FFT of its input
-    (of its central :data:`~daskfft.spectra.SUMMARY_WINDOW` pixels, for a larger chunk)."""
+    (of its central :data:`~daskfft.spectra.SUMMARY_WINDOW` pixels, for a larger chunk); a
+    flat-field's output power, not a transfer function's, from one of its output too."""
     if not (target.atlas or target.tiles or target.plots):
         return {}
     cell = {}
-    window = central_window(color_in)
-    valid = nodata_mask(window, None if target.spec is None else target.spec.nodata)
-    if kept is not None:  # the input's mask, as its alpha channel
-        centre = central_window(kept)
-        centre = centre[..., None] if window.ndim == 3 else centre
-        valid = np.broadcast_to(centre if valid is None else valid & centre, window.shape)
-    if valid is not None:  # holes take the data's mean: the spectrum is the data's
-        fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
-        window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
-    half, mean, windows = windowed_spectrum(window)
-    shape = window.shape[:2]
+    half, mean, windows, shape = _windowed(target, color_in, kept)
     if target.tiles:
         spectrum = log_spectrum(half, shape, windows)
         if target.atlas:
@@ -186,8 +188,13 @@ def _summaries(target, index, color_in, color_out, kept=None):
         cell["atlas"] = atlas_from_half(half, shape, windows, cell=target.cell)
     if target.plots:
         spec = target.spec
-        cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
-            half, shape, mean, windows, _squared_transfer(shape, spec))
+        if spec.flatfield is None:
+            cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
+                half, shape, mean, windows, _squared_transfer(shape, spec))
+        else:
+            cell["power_in"], _, cell["counts"] = radial_power_from(half, shape, mean, windows)
+            out_half, out_mean, out_windows, _ = _windowed(target, color_out, kept)
+            cell["power_out"] = radial_power_from(out_half, shape, out_mean, out_windows)[0]
         s = target.thumb  # the overview shows every s-th pixel of the whole image
         r0, _, c0, _ = target.box(index)
         step = ((-r0) % s, (-c0) % s)
@@ -195,6 +202,21 @@ def _summaries(target, index, color_in, color_out, kept=None):
             thumb = data[step[0] :: s, step[1] :: s]
             cell[name] = thumb if kept is None else masked(thumb, kept[step[0] :: s, step[1] :: s])
     return cell
+
+
+def _windowed(target, color, kept):
+    """:func:`~daskfft.spectra.windowed_spectrum` of the chunk's central window, its holes
+    (nodata, masked) given the data's mean; and the window's shape."""
+    window = central_window(color)
+    valid = nodata_mask(window, None if target.spec is None else target.spec.nodata)
+    if kept is not None:  # the input's mask, as its alpha channel
+        centre = central_window(kept)
+        centre = centre[..., None] if window.ndim == 3 else centre
+        valid = np.broadcast_to(centre if valid is None else valid & centre, window.shape)
+    if valid is not None:  # holes take the data's mean: the spectrum is the data's
+        fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
+        window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
+    return (*windowed_spectrum(window), window.shape[:2])
 
 
 def masked(x, kept):
@@ -212,10 +234,15 @@ def _save(target, index, y, interior):
     """
     i, j = index
     r0, r1, c0, c1 = target.box(index)
-    if target.offset:  # holes keep their nodata value
-        color = interior[..., :-1] if target.alpha else interior
-        data = nodata_mask(color, target.spec.nodata)
-        y = y + target.offset if data is None else np.where(data, y + target.offset, y)
+    color = interior[..., :-1] if target.alpha else interior
+    if target.flat_mean is not None or target.offset:  # holes keep their nodata value
+        data = _data(target, color, interior)
+        if target.flat_mean is not None:  # y is the background
+            out = corrected(color.astype(y.dtype), y, np.asarray(target.flat_mean, y.dtype),
+                            target.spec.flatfield)
+        else:
+            out = y + target.offset
+        y = out if data is None else np.where(data, out, y)
     y = io.to_dtype(y, target.out_dtype)
     if target.alpha:
         y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
