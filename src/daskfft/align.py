@@ -11,6 +11,7 @@ name and renamed when complete.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ import numpy as np
 from . import io
 from .cluster import ClusterSpec, open_cluster
 from .errors import InputError
+from .graph import compute
 from .register import register, shift_field
 
 __all__ = ["GLOBAL_EDGE", "WARP_MARGIN", "align_files", "output_names", "registering_affine",
@@ -55,12 +57,13 @@ def _reduced(image, factor):
 
 def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=False,
                 apply=False, min_confidence=0.7, overwrite=False, cluster=None,
-                cluster_info=None):
+                cluster_info=None, progress=False):
     """Register ``moving`` with ``reference`` (two files) and write the results into ``outdir``.
 
     ``cluster`` (a :class:`~daskfft.cluster.ClusterSpec`, default "auto") is
     where the work runs, as for ``daskfft run``; ``cluster_info`` describes an
-    MPI job (:func:`daskfft.mpi.launch`).  Returns the transform as written to
+    MPI job (:func:`daskfft.mpi.launch`); ``progress`` shows a progress bar
+    while the shift field is computed.  Returns the transform as written to
     ``transform.json``.
     """
     ref_info, mov_info = io.probe(reference), io.probe(moving)
@@ -83,15 +86,16 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
         log.info("cluster: %s, %d workers, %d threads%s", cl.kind, cl.workers, cl.threads,
                  f", dashboard {cl.dashboard}" if cl.dashboard else "")
         transform, field, small_ref, factor, chunks = _measure(
-            reference, moving, ref_info, mov_info, window=window, rotation=rotation,
-            scale=scale, min_confidence=min_confidence)
+            cl, reference, moving, ref_info, mov_info, window=window, rotation=rotation,
+            scale=scale, min_confidence=min_confidence, progress=progress)
         transform["cluster"] = {"kind": cl.kind, "workers": cl.workers, "threads": cl.threads}
         _write_outputs(out, names, transform, field, small_ref, factor,
                        (mov_info, chunks) if apply else None)
     return transform
 
 
-def _measure(reference, moving, ref_info, mov_info, *, window, rotation, scale, min_confidence):
+def _measure(cl, reference, moving, ref_info, mov_info, *, window, rotation, scale,
+             min_confidence, progress):
     """The global transform (on the reduced images) and the shift field (at full size)."""
     chunks = max(window, 1024 // window * window)
     ref = _gray(io.read(ref_info, chunks), ref_info)
@@ -115,7 +119,9 @@ def _measure(reference, moving, ref_info, mov_info, *, window, rotation, scale, 
              "" if found.rotation is None else f", rotation {found.rotation:.4f} deg",
              "" if found.scale is None else f", scale {found.scale:.5f}", found.confidence,
              transform["measured_on"])
-    field = shift_field(ref, mov, window=window, min_confidence=min_confidence).compute()
+    field = shift_field(ref, mov, window=window, min_confidence=min_confidence)
+    (values,) = compute(cl, [field.data], progress=progress)
+    field = dataclasses.replace(field, data=np.asarray(values))
     reliable = field.reliable
     if reliable.any():
         median = [float(np.median(field.dy[reliable])), float(np.median(field.dx[reliable]))]

@@ -394,7 +394,8 @@ def _align(args, parser):
     here, transform = _on_cluster(args, lambda info: align_files(
         args.reference, args.moving, args.outdir, window=args.window, rotation=args.rotation,
         scale=args.scale, apply=args.apply, min_confidence=args.min_confidence,
-        overwrite=args.overwrite, cluster=cluster, cluster_info=info))
+        overwrite=args.overwrite, cluster=cluster, cluster_info=info,
+        progress=not args.quiet and sys.stderr.isatty()))
     if not here:
         return transform
     if not args.quiet:
