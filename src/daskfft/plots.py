@@ -255,7 +255,7 @@ def overview(path, thumb_in, thumb_out, step, crop_in, crop_out, crop_box, *, dt
         canvas.paste((x0, top), shown)
         canvas.frame((x0 - 1, top - 1, x0 + shown.shape[1], top + shown.shape[0]))
         canvas.colour_bar((x0 + shown.shape[1] + 15, top + 20, x0 + shown.shape[1] + 30,
-                           top + shown.shape[0] - 20), RDBU, -lim, lim)
+                           top + max(shown.shape[0] - 20, 140)), RDBU, -lim, lim)
     return canvas.save(path)
 
 
@@ -345,7 +345,8 @@ def atlas(path, values, rows, cols, cell, *, title):
     k = max(1, math.ceil(400 / max(values.shape[1], 1)))
     height, width = values.shape[0] * k, values.shape[1] * k
     left, top, bar = 90, 62, 60
-    canvas = _Canvas(left + width + bar + 110, top + height + 75)
+    tall = max(height, 240)  # the colour bar's length: readable, however flat the atlas
+    canvas = _Canvas(left + width + bar + 110, top + tall + 75)
     lo, hi = np.percentile(values, [1, 99.9]) if values.size > 1 else (0, 1)
     hi = hi if hi > lo else lo + 1
     rgba = _coloured(values, MAGMA, lo, hi)
@@ -370,6 +371,6 @@ def atlas(path, values, rows, cols, cell, *, title):
     canvas.text((22, top + height / 2), "chunk row", size=14, rotate=True)
     canvas.text((left + width / 2, top + height + 42), "chunk column", size=14, anchor="ma")
     canvas.text((left + width / 2, 12), title.replace(" - ", "\n", 1), size=13, anchor="ma")
-    canvas.colour_bar((left + width + 15, top, left + width + 33, top + height), MAGMA, lo, hi,
+    canvas.colour_bar((left + width + 15, top, left + width + 33, top + tall), MAGMA, lo, hi,
                       "log1p |FFT| (zero frequency at tile centre)")
     return canvas.save(path)
