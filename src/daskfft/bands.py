@@ -20,6 +20,7 @@ import numpy as np
 from .blockwise import (
     _on_dataarray,
     as_image,
+    data_mask,
     filter_block,
     filter_chunks,
     lowpass_spec,
@@ -202,10 +203,7 @@ def filter_spec_block(block, spec, *, work_dtype, self_pad=(0, 0), pad_mode="ref
     if spec.band == "low":  # a flat-field's background too
         return filter_block(block, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
                             **kw)
-    data = nodata_mask(block, spec.nodata)
-    if valid is not None:
-        mask = valid[..., None] if block.ndim == 3 else valid
-        data = mask if data is None else data & mask
+    data = data_mask(block, spec.nodata, valid)
     if data is None:
         return filter_block(block, cutoff=spec.cutoff, filter=spec.filter, order=spec.order,
                             transfer=spec.transfer, **kw)

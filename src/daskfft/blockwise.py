@@ -69,6 +69,17 @@ def nodata_mask(x, nodata):
     return x != nodata
 
 
+def data_mask(x, nodata, kept=None):
+    """True where ``x`` holds data: not ``nodata`` and, with a mask ``kept`` (rows, cols),
+    kept by it, as ``x[..., None]``'s shape for channels; None where every pixel does.
+    NumPy or dask."""
+    data = nodata_mask(x, nodata)
+    if kept is not None:
+        kept = kept[..., None] if x.ndim == 3 else kept
+        data = kept if data is None else data & kept
+    return data
+
+
 def filter_block(block, *, cutoff, filter, order, work_dtype, self_pad=(0, 0), pad_mode="reflect",
                  nodata=None, transfer=None, valid=None):
     """Low-pass one (already haloed) block with a real FFT pair.

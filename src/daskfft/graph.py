@@ -14,13 +14,13 @@ import numpy as np
 
 from . import io
 from .bands import data_mean, filter_spec, output_offset
-from .blockwise import as_image, nodata_mask, overlap_map
+from .blockwise import as_image, data_mask, overlap_map
 from .outputs import level_store
 from .sample import sample_image
 from .tasks import ChunkTarget, WindowSource, filter_and_save, read_filter_save, save_filtered
 
-__all__ = ["Graph", "build_graph", "compute", "flat_mean", "compute_missing", "rechunk_method", "reads_windows",
-           "STOP"]
+__all__ = ["Graph", "build_graph", "compute", "compute_missing", "flat_mean", "rechunk_method",
+           "reads_windows", "STOP"]
 
 log = logging.getLogger("daskfft")
 
@@ -93,11 +93,8 @@ def flat_mean(cluster, plan):
         return None
     image = _input(plan)
     color = image[..., :-1] if plan.info.has_alpha else image
-    valid = nodata_mask(color, plan.spec.nodata)
-    if plan.info.mask is not None:
-        kept = image[..., -1] > 0
-        kept = kept[..., None] if color.ndim == 3 else kept
-        valid = kept if valid is None else valid & kept
+    valid = data_mask(color, plan.spec.nodata,
+                      image[..., -1] > 0 if plan.info.mask is not None else None)
     (mean,) = compute(cluster, [data_mean(color, valid)])
     return np.atleast_1d(mean)
 

@@ -25,8 +25,8 @@ from .filters import (
     halo_depth,
 )
 
-__all__ = ["BOUNDARIES", "METHODS", "PASS_BANDS", "FLATFIELD_MODES", "DEFAULT_CUTOFF", "DEFAULT_ORDER", "DEFAULT_TOL",
-           "FilterSpec", "Halo", "check_boundary", "check_depth", "check_method",
+__all__ = ["BOUNDARIES", "METHODS", "PASS_BANDS", "FLATFIELD_MODES", "DEFAULT_CUTOFF",
+           "DEFAULT_ORDER", "DEFAULT_TOL", "FilterSpec", "Halo", "check_boundary", "check_depth", "check_method",
            "check_nodata", "check_positive_int", "check_choice", "json_number"]
 
 #: How an image is extended past its edges (dask's names), besides a constant.
@@ -223,12 +223,8 @@ class FilterSpec:
         """The transfer function along the column axis at frequencies ``f``, for plots."""
         from .filters import transfer_profile
 
-        h = transfer_profile(f, self.cutoff, self.filter, self.order)
-        if self.band == "high":
-            return 1 - h
-        if self.band == "band":
-            return h - transfer_profile(f, self.low_cutoff, self.filter, self.order)
-        return h
+        return _combined(self.band, [transfer_profile(f, e.cutoff, e.filter, e.order)
+                                     for e in self.edges()])
 
     def halo(self):
         """The :class:`Halo` of this spec: the rule's depth (capped) or the given one.
@@ -299,11 +295,16 @@ def _transfer(edges, band, shape, dtype):
     from .filters import transfer_function
 
     h = [transfer_function(shape, e.cutoff, e.filter, e.order, dtype) for e in edges]
-    if band == "low":
-        return h[0]
-    out = 1 - h[0] if band == "high" else h[1] - h[0]
+    out = _combined(band, h)
     out.flags.writeable = False
     return out
+
+
+def _combined(band, h):
+    """The pass band's transfer function from its edges' low-passes ``h``."""
+    if band == "high":
+        return 1 - h[0]
+    return h[1] - h[0] if band == "band" else h[0]
 
 
 def _values(value, band, name):

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import io
 from .bands import corrected, filter_spec_block
-from .blockwise import halo_window, nodata_mask, pad_block
+from .blockwise import data_mask, halo_window, pad_block
 from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
                       radial_power_from, windowed_spectrum)
 
@@ -138,16 +138,6 @@ def read_filter_save(block_info=None, *, source, target, spec, halo, work_dtype)
     return _save(target, (i, j), y[inner], block[inner])
 
 
-def _data(target, color, block):
-    """Where ``color`` holds data (not nodata, kept by the mask), or None where all does."""
-    data = nodata_mask(color, target.spec.nodata)
-    kept = _kept(target, block)
-    if kept is not None:
-        kept = kept[..., None] if color.ndim == 3 else kept
-        data = kept if data is None else data & kept
-    return data
-
-
 def _kept(target, block):
     """Where the input's mask keeps pixels (its alpha channel above 0), or None without one."""
     return block[..., -1] > 0 if target.alpha_is_mask else None
@@ -208,12 +198,10 @@ def _windowed(target, color, kept):
     """:func:`~daskfft.spectra.windowed_spectrum` of the chunk's central window, its holes
     (nodata, masked) given the data's mean; and the window's shape."""
     window = central_window(color)
-    valid = nodata_mask(window, None if target.spec is None else target.spec.nodata)
-    if kept is not None:  # the input's mask, as its alpha channel
-        centre = central_window(kept)
-        centre = centre[..., None] if window.ndim == 3 else centre
-        valid = np.broadcast_to(centre if valid is None else valid & centre, window.shape)
+    valid = data_mask(window, None if target.spec is None else target.spec.nodata,
+                      None if kept is None else central_window(kept))
     if valid is not None:  # holes take the data's mean: the spectrum is the data's
+        valid = np.broadcast_to(valid, window.shape)
         fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
         window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
     return (*windowed_spectrum(window), window.shape[:2])
@@ -236,7 +224,7 @@ def _save(target, index, y, interior):
     r0, r1, c0, c1 = target.box(index)
     color = interior[..., :-1] if target.alpha else interior
     if target.flat_mean is not None or target.offset:  # holes keep their nodata value
-        data = _data(target, color, interior)
+        data = data_mask(color, target.spec.nodata, _kept(target, interior))
         if target.flat_mean is not None:  # y is the background
             out = corrected(color.astype(y.dtype), y, np.asarray(target.flat_mean, y.dtype),
                             target.spec.flatfield)
