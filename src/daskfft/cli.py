@@ -172,8 +172,8 @@ def _add_filter(run):
     flt = run.add_argument_group("filter")
     strength = flt.add_mutually_exclusive_group()
     strength.add_argument("--cutoff", type=_one_or_two(check_cutoff, "cutoff"), metavar="D0",
-                          help=f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default {DEFAULT_CUTOFF}); "
-                               "a band-pass takes two, as LOW,HIGH")
+                          help=f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default "
+                               f"{DEFAULT_CUTOFF}); a band-pass takes two, as LOW,HIGH")
     strength.add_argument("--sigma", type=_one_or_two(lambda v: cutoff_from_sigma(v) and v,
                                                       "sigma"), metavar="PX",
                           help="Gaussian sigma in pixels instead of --cutoff, >= 1/pi "
@@ -434,8 +434,8 @@ def _config(args, parser):
     try:
         return RunConfig.create(
             args.input, args.outdir, sample=args.sample, cutoff=args.cutoff, sigma=args.sigma,
-            band=args.band, flatfield=args.flatfield, filter=args.filter, order=args.order, depth=args.depth, tol=args.tol,
-            boundary=args.boundary, nodata=args.nodata,
+            band=args.band, flatfield=args.flatfield, filter=args.filter, order=args.order,
+            depth=args.depth, tol=args.tol, boundary=args.boundary, nodata=args.nodata,
             method="exact" if args.exact else "blockwise", chunks=args.chunks,
             output_format=args.output_format, compression=args.compression,
             creation_options=args.co,

@@ -16,6 +16,7 @@ Two ways, each costing what the report says:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import dask
@@ -68,9 +69,13 @@ def _local(color, plan):
 
 
 def measure_deviation(cluster, color, plan):
-    """The measured deviation as the report gives it, or None when ``plan`` measures none."""
+    """The measured deviation as the report gives it, or None when ``plan`` measures none.
+
+    For a flat-field, that of its background (the low-pass the bound is about).
+    """
     from .graph import compute
 
+    plan = dataclasses.replace(plan, spec=plan.spec.replace(flatfield=None))
     if plan.measure is None:
         return None
     if plan.measure == "local":

@@ -26,8 +26,8 @@ from .filters import (
 )
 
 __all__ = ["BOUNDARIES", "METHODS", "PASS_BANDS", "FLATFIELD_MODES", "DEFAULT_CUTOFF",
-           "DEFAULT_ORDER", "DEFAULT_TOL", "FilterSpec", "Halo", "check_boundary", "check_depth", "check_method",
-           "check_nodata", "check_positive_int", "check_choice", "json_number"]
+           "DEFAULT_ORDER", "DEFAULT_TOL", "FilterSpec", "Halo", "check_boundary", "check_depth",
+           "check_method", "check_nodata", "check_positive_int", "check_choice", "json_number"]
 
 #: How an image is extended past its edges (dask's names), besides a constant.
 BOUNDARIES = ("reflect", "periodic", "nearest")

@@ -45,8 +45,9 @@ def run(input=None, outdir="daskfft-out", **options):
         the synthetic sample, pixels), the filter (``cutoff`` or ``sigma``, a
         pair of either for ``band="band"``; ``band``: "low", "high" or
         "band"; ``flatfield``: "divide" or "subtract"; ``filter``, ``order``,
-        ``depth``, ``tol``, ``boundary``, ``nodata``, ``method``), ``chunks``, outputs (``output_format``, ``compression``,
-        ``spectra``, ``plots``, ``performance_report``), the cluster
+        ``depth``, ``tol``, ``boundary``, ``nodata``, ``method``), ``chunks``,
+        outputs (``output_format``, ``compression``, ``spectra``, ``plots``,
+        ``performance_report``), the cluster
         (``cluster``, ``workers``, ``threads_per_worker``, ``memory_limit``,
         ``dashboard``, ``dashboard_address``, ``connect_timeout``, ``tls``) and
         ``overwrite``, ``resume``, ``progress``, ``measure_deviation``.
