@@ -197,9 +197,10 @@ def channel_first(plan):
 
 
 def create_stores(plan, root):
-    """The empty result stores of ``plan`` in the work folder ``root``, to be filled by tasks."""
-    import zarr
+    """The empty result stores of ``plan`` in the work folder ``root``, to be filled by tasks.
 
+    zarr is imported only for a Zarr store: its import took 0.2 s of a 0.8 s TIFF run.
+    """
     info, root = plan.info, Path(root)
     shape, chunks = info.shape, (plan.rows[0], plan.cols[0]) + info.shape[2:]
     path, kind = full_size(plan)
@@ -209,6 +210,8 @@ def create_stores(plan, root):
                        photometric=info.photometric, alpha=info.has_alpha, tags=tags,
                        overviews=plan.levels[1:] if plan.fmt == "cog" else ())
     else:
+        import zarr
+
         if plan.fmt == "ome-zarr":
             zarr.open_group(str(root / plan.names[0]), mode="w")
         if channel_first(plan):
@@ -220,6 +223,8 @@ def create_stores(plan, root):
                        photometric=info.photometric, alpha=info.has_alpha, tags=tags,
                        overviews=plan.levels[1:])
     if plan.config.sample is not None:
+        import zarr
+
         zarr.create_array(str(root / "sample.zarr"), shape=info.shape, dtype="uint8",
                           chunks=(plan.rows[0], plan.cols[0]) + info.shape[2:], fill_value=0)
     if plan.config.spectra in ("chunks", "all"):
