@@ -139,8 +139,9 @@ def build_parser():
     parser.subparsers = sub.choices  # for usage errors found after parsing
     run = sub.add_parser(
         "run", help="filter an image (or the built-in sample) into OUTDIR",
-        description="Low-pass filter an image chunk by chunk and write the result, "
-                    "per-chunk spectra and a run report into OUTDIR.",
+        description="Low-pass (or high-pass, band-pass, flat-field) filter an image chunk "
+                    "by chunk and write the result, per-chunk spectra and a run report into "
+                    "OUTDIR.",
         epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_source(run)
     _add_filter(run)
