@@ -211,3 +211,28 @@ def test_workers_under_mpi_are_said_unused(tmp_path, tiled):
 
     plan = make_plan(RunConfig.create(tiled, tmp_path / "o", cluster="mpi", workers=3))
     assert any("--workers 3 is unused under MPI" in n for n in plan.notes)
+
+
+def test_stop_ends_a_distributed_computation_with_a_progress_bar(capsys):
+    """Under MPI, SIGTERM reaches rank 0's client only through graph.STOP: a progress bar
+    (a terminal) must not hold the client until the work is done."""
+    import threading
+    import time
+
+    import dask
+
+    from daskfft import graph
+    from daskfft.cluster import ClusterSpec, open_cluster
+    from daskfft.errors import TermSignal
+
+    with open_cluster(ClusterSpec("local", workers=1, threads_per_worker=1,
+                                  dashboard=False)) as cl:
+        slow = dask.delayed(time.sleep)(12)
+        threading.Timer(1.0, graph.STOP.set).start()
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(TermSignal):
+                graph.compute(cl, [slow], progress=True)
+        finally:
+            graph.STOP.clear()
+        assert time.monotonic() - t0 < 6  # the task alone takes 12 s

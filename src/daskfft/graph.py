@@ -126,15 +126,25 @@ def compute(cluster, arrays, *, progress=False, report_path=None):
     with (performance_report(filename=report_path) if report_path else contextlib.nullcontext()):
         futures = cluster.client.compute(list(arrays))
         try:
-            if progress:
-                from distributed import progress as bar
-
-                bar(futures)
+            bar = _progress_bar(futures) if progress else None
             _wait(futures)
+            if bar is not None:  # let it print its 100 % before what follows
+                bar.join(timeout=2)
             return cluster.client.gather(futures)
         except BaseException:
             cluster.client.cancel(futures)
             raise
+
+
+def _progress_bar(futures):
+    """distributed's text progress bar of ``futures``, in a thread of its own: it blocks
+    until they finish, and :func:`_wait` must keep looking at :data:`STOP` meanwhile."""
+    from distributed import progress
+
+    bar = threading.Thread(target=progress, args=(futures,), name="daskfft-progress",
+                           daemon=True)
+    bar.start()
+    return bar
 
 
 def _wait(futures):
