@@ -414,27 +414,3 @@ def test_a_tiff_run_imports_neither_zarr_nor_distributed_nor_matplotlib(tmp_path
     assert sorted(os.listdir(tmp_path / "o")) == ["filtered.tif", "overview.png",
                                                   "radial_spectrum.png", "report.json",
                                                   "spectra.png"]
-
-
-def test_default_chunks_grow_with_a_wide_halo_and_a_given_size_stands(tmp_path, capsys):
-    from daskfft.plan import default_chunks
-
-    assert [default_chunks(d) for d in (0, 16, 128, 161, 300, 1024)] == [
-        1024, 1024, 1024, 1536, 2048, 2048]
-    image = make_image((2100, 1700), np.float32, seed=3)
-    tifffile.imwrite(tmp_path / "in.tif", image, tile=(256, 256))
-    runs = {}
-    for name, extra in (("auto", []), ("given", ["--chunks", "1024"])):
-        rc, _, err = _run(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / name),
-                           "--sigma", "32", "--spectra", "none", "--no-plots", *extra, *FAST],
-                          capsys)
-        assert rc == 0, err
-        runs[name] = json.loads((tmp_path / name / "report.json").read_text())
-    assert runs["auto"]["halo"]["depth"] == 161
-    assert runs["auto"]["chunks"]["size"] == [1536, 1536]
-    assert any("chunks 1536 px, not 1024: the 161-px halo adds 73% of FFT work" in c
-               for c in runs["auto"]["choices"])
-    assert runs["given"]["chunks"]["size"] == [1024, 1024]
-    a = tifffile.imread(tmp_path / "auto" / "filtered.tif")
-    b = tifffile.imread(tmp_path / "given" / "filtered.tif")
-    assert np.abs(a - b).max() <= 2e-5 * np.abs(image).max()  # the same filter, any chunking

@@ -220,13 +220,11 @@ def _add_filter(run):
 
 def _add_execution(run):
     from .blockwise import DEFAULT_CHUNKS
-    from .plan import WIDE_HALO_CHUNKS
 
     exe = run.add_argument_group("execution")
-    exe.add_argument("--chunks", type=_positive(), metavar="N",
+    exe.add_argument("--chunks", type=_positive(), default=DEFAULT_CHUNKS, metavar="N",
                      help="chunk edge in pixels, rounded to whole tiles of a tiled input "
-                          f"(default: {DEFAULT_CHUNKS}, raised to eight halos, at most "
-                          f"{WIDE_HALO_CHUNKS}, for a wide halo: less of each FFT spent on it)")
+                          "(default: %(default)s)")
     _add_cluster(exe)
     exe.add_argument("--performance-report", action=argparse.BooleanOptionalAction,
                      default=None,

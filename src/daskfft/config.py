@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .blockwise import DEFAULT_CHUNKS
 from .cluster import CONNECT_TIMEOUT, ClusterSpec
 from .io import COMPRESSIONS, OUTPUT_FORMATS
 from .outputs import SPECTRA_CHOICES, parse_creation_options
@@ -32,7 +33,7 @@ class RunConfig:
     input: str | None = None
     sample: int | None = None
     outdir: str = "daskfft-out"
-    chunks: int | None = None  # None: DEFAULT_CHUNKS, raised for a wide halo (plan)
+    chunks: int = DEFAULT_CHUNKS
     output_format: str | None = None
     compression: str | None = None
     creation_options: tuple = ()  # --co KEY=VALUE, or a dict
@@ -50,8 +51,7 @@ class RunConfig:
             raise ValueError("give exactly one of an input file and `sample`")
         if self.sample is not None:
             object.__setattr__(self, "sample", check_positive_int("sample", self.sample))
-        if self.chunks is not None:
-            object.__setattr__(self, "chunks", check_positive_int("chunks", self.chunks))
+        object.__setattr__(self, "chunks", check_positive_int("chunks", self.chunks))
         if self.output_format is not None:
             check_choice("output_format", self.output_format, OUTPUT_FORMATS)
         if self.compression is not None:

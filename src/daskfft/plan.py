@@ -19,7 +19,6 @@ import numpy as np
 
 from . import io
 from .bands import output_offset
-from .blockwise import DEFAULT_CHUNKS
 from .errors import AlreadyComplete, InputError
 from .cluster import CLUSTER_KINDS
 from .outputs import creation_options, output_names
@@ -27,7 +26,7 @@ from .params import FilterSpec, Halo, json_number
 from .spectra import SUMMARY_WINDOW
 from .workdir import WorkDir
 
-__all__ = ["Plan", "WIDE_HALO_CHUNKS", "default_chunks", "make_plan", "plan_grid", "working_precision"]
+__all__ = ["Plan", "make_plan", "plan_grid", "working_precision"]
 
 
 @dataclass(frozen=True)
@@ -273,35 +272,10 @@ def _output_format(config, info):
     return fmt
 
 
-#: The most a chunk edge is raised to, when none is given, for a wide halo.
-WIDE_HALO_CHUNKS = 2048
-
-
-def default_chunks(depth):
-    """The chunk edge when none is given: :data:`~daskfft.blockwise.DEFAULT_CHUNKS`, or for a
-    halo wider than an eighth of it, eight halos rounded up to 512 px, at most
-    :data:`WIDE_HALO_CHUNKS`.
-
-    A chunk of edge ``c`` with a ``d``-px halo costs ``((c + 2d) / c)**2`` times its own
-    pixels' FFT work: 1.73 for the 161-px halo of sigma 32 on 1024 px, 1.46 on 1536 px.
-    Measured at 8192^2, sigma 32, lean: 0.89 s of work on 1024-px chunks, 0.74 s on 1536.
-    """
-    return min(WIDE_HALO_CHUNKS, max(DEFAULT_CHUNKS, -(-8 * depth // 512) * 512))
-
-
 def _chunk_grid(config, info, depth, notes):
-    want = config.chunks
-    if want is None:
-        want = default_chunks(depth)
-        if want != DEFAULT_CHUNKS:
-            notes.append(f"chunks {want} px, not {DEFAULT_CHUNKS}: the {depth}-px halo adds "
-                         f"{((DEFAULT_CHUNKS + 2 * depth) / DEFAULT_CHUNKS) ** 2 - 1:.0%} of FFT "
-                         f"work to {DEFAULT_CHUNKS}-px chunks, "
-                         f"{((want + 2 * depth) / want) ** 2 - 1:.0%} to these (--chunks sets "
-                         "them)")
-    rows, cols = io.aligned_chunks(info, want)
-    if (rows, cols) != (want, want):
-        notes.append(f"chunks {rows} x {cols} px instead of {want}: whole "
+    rows, cols = io.aligned_chunks(info, config.chunks)
+    if (rows, cols) != (config.chunks, config.chunks):
+        notes.append(f"chunks {rows} x {cols} px instead of {config.chunks}: whole "
                      f"{info.native_chunks[0]} x {info.native_chunks[1]} "
                      f"{'tiles' if info.format == 'tiff' else 'store chunks'} of the input "
                      "(or the whole image), so each task reads only its own")
