@@ -4,10 +4,10 @@ Drawn with Pillow and NumPy from the small per-chunk summaries the tasks
 saved, so pictures of a gigapixel run cost no more than those of a small one.
 Not matplotlib: measured here, importing it took 0.4 s and its three
 figures 0.6-1.0 s of a default run whose filtering took 0.7 s; these take
-0.21-0.26 s in all, most of it zlib encoding the atlas.  Images are placed pixel for pixel (an atlas pixel is
-a screen pixel, so no spectral peak is lost to resampling), text in Pillow's
-own scalable font, line plots drawn at twice the size and reduced, for
-smooth lines.
+0.21-0.26 s in all, most of it zlib encoding the atlas.  Images are placed
+pixel for pixel (an atlas pixel is a screen pixel, so no spectral peak is
+lost to resampling), text in Pillow's own scalable font, line plots drawn at
+twice the size and reduced, for smooth lines.
 """
 
 from __future__ import annotations
@@ -99,10 +99,10 @@ class _Canvas:
                            width=max(1, round(width * s)))
             t += on + off
 
-    def frame(self, box, fill="black", width=1):
+    def frame(self, box, fill="black", width=1, background=None):
         s = self.s
         self.draw.rectangle([box[0] * s, box[1] * s, box[2] * s, box[3] * s], outline=fill,
-                            width=max(1, round(width * s)))
+                            width=max(1, round(width * s)), fill=background)
 
     def colour_bar(self, box, lut, lo, hi, label=None):
         """A vertical colour bar in ``box`` (x0, y0, x1, y1) from ``lo`` (bottom) to ``hi``,
@@ -326,8 +326,7 @@ def radial_spectrum(path, edges, power_in, power_out, *, spec, title):
               (f"H ({spec.filter} {spec.band}-pass{background})", GREEN, None)]
     x0, y0 = left + 10, bottom - 10 - 19 * len(legend)
     width = 40 + 7 * max(len(name) for name, _, _ in legend)
-    canvas.draw.rectangle([x0 * 2, (y0 - 6) * 2, (x0 + width) * 2, (bottom - 6) * 2],
-                          fill="white", outline=(200, 200, 200))
+    canvas.frame((x0, y0 - 6, x0 + width, bottom - 6), (200, 200, 200), background="white")
     for k, (name, colour, dash) in enumerate(legend):
         y = y0 + 19 * k + 7
         canvas.line([(x0 + 6, y), (x0 + 30, y)], colour, 1.5, dash=dash)
