@@ -14,7 +14,6 @@ import sys
 import warnings
 from functools import partial
 
-import dask.array as da
 import numpy as np
 
 from .blockwise import (
@@ -128,6 +127,8 @@ def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth
 def data_mean(image, valid=None):
     """The mean of ``image`` (dask) per channel over the pixels where ``valid`` (same shape,
     or rows x cols for every channel) is True, float64, lazily: a flat-field's level."""
+    import dask.array as da
+
     x = image.astype(np.float64)
     axes = (0, 1)
     if valid is None:
@@ -148,6 +149,8 @@ def corrected(x, background, mean, mode):
 
 
 def _flatfield(image, spec):
+    import dask.array as da
+
     image = as_image(image)
     dtype = work_dtype(image.dtype)
     x = image.astype(dtype)
@@ -225,6 +228,8 @@ def output_offset(spec, dtype):
 
 
 def _keep_nodata(out, image, nodata):
+    import dask.array as da
+
     if nodata is None:
         return out
     return da.where(nodata_mask(image, nodata), out, np.asarray(nodata, dtype=out.dtype))

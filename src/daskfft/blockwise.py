@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-import dask.array as da
 import ducc0
 import numpy as np
 
@@ -180,6 +179,8 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
     ValueError
         For an array that is not 2-D or 3-D, or is empty.
     """
+    import dask.array as da
+
     if not isinstance(image, da.Array):
         image = np.asarray(image)
     if image.ndim not in (2, 3):
@@ -350,6 +351,8 @@ def _exact_without_nodata(image, nodata, boundary, exact, dtype):
     """The exact filter by normalised convolution (:func:`normalised`), as
     :func:`filter_block` does it chunk by chunk.  Data and mask go through one exact pass as
     channels, unless a constant boundary extends them differently (the mask's is data, 1)."""
+    import dask.array as da
+
     valid = nodata_mask(image, nodata)
     x = da.where(valid, image, 0).astype(dtype)
     m = valid.astype(dtype)

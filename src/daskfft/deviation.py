@@ -20,7 +20,6 @@ import dataclasses
 import logging
 
 import dask
-import dask.array as da
 import numpy as np
 
 from .bands import filter_spec, filter_spec_block
@@ -68,16 +67,21 @@ def _local(color, plan):
     return blocks, tasks
 
 
-def measure_deviation(cluster, color, plan):
+def measure_deviation(cluster, graph, plan):
     """The measured deviation as the report gives it, or None when ``plan`` measures none.
 
-    For a flat-field, that of its background (the low-pass the bound is about).
+    ``graph``: the run's :class:`~daskfft.graph.Graph`, whose input image is made only here,
+    when a deviation is measured.  For a flat-field, that of its background (the low-pass the
+    bound is about).
     """
-    from .graph import compute
-
     plan = dataclasses.replace(plan, spec=plan.spec.replace(flatfield=None))
     if plan.measure is None:
         return None
+    import dask.array as da
+
+    from .graph import compute
+
+    color = graph.color
     if plan.measure == "local":
         blocks, tasks = _local(color, plan)
         values = compute(cluster, tasks)

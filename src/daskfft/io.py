@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
-import dask.array as da
 import numpy as np
 
 from .errors import InputError
@@ -561,6 +560,8 @@ def read(info, chunks, *, nodata=None):
     chunks.  PNG/JPEG: one task decodes the whole file.  Float pixels must
     be finite, unless they are the (NaN) ``nodata``.
     """
+    import dask.array as da
+
     extra = (-1,) * (len(info.shape) - 2)
     meta = np.empty((0,) * len(info.shape), dtype=info.dtype)
     rows, cols = aligned_chunks(info, chunks)

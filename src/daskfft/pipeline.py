@@ -97,7 +97,7 @@ def run_config(config, *, cluster_info=None, launched_at=None):
             report_path = (work.out / "performance-report.html"
                            if plan.performance_report else None)
             computed = compute_missing(cl, graph, plan, resumed, report_path=report_path)
-            measured = measure_deviation(cl, graph.color, plan)
+            measured = measure_deviation(cl, graph, plan)
             crops = _crops(cl, graph, plan, work) if config.plots else None
             clock.mark("compute")
             if len(plan.levels) > 1:
@@ -196,7 +196,7 @@ def _crop_box(shape, size=256):
 def _crops(cl, graph, plan, work):
     """The overview's full-resolution crop, of the input and of the stored result."""
     r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
-    crop_in = compute(cl, [graph.image[r0:r1, c0:c1]])[0]
+    crop_in = graph.input_window(cl, (r0, r1), (c0, c1))
     kept = crop_in[..., -1] > 0 if plan.info.mask is not None else None
     crop_in = crop_in[..., :-1] if plan.info.has_alpha else crop_in
     crop_out = level_store(plan, work.root, 0).read((r0, r1), (c0, c1))

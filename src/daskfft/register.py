@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dask.array as da
 import numpy as np
 
 __all__ = ["Registration", "ShiftField", "register", "shift_field"]
@@ -200,7 +199,9 @@ class ShiftField:
 
     def compute(self):
         """The same field with its values computed (NumPy)."""
-        return ShiftField(np.asarray(da.compute(self.data)[0]), self.rows, self.cols,
+        import dask
+
+        return ShiftField(np.asarray(dask.compute(self.data)[0]), self.rows, self.cols,
                           self.window, self.min_confidence)
 
     @property
@@ -272,6 +273,8 @@ def shift_field(reference, moving, *, window=256, upsample=20, taper=0.2, weight
         Lazy; ``.compute()`` gives its values, ``.dy``, ``.dx``, ``.confidence``,
         ``.reliable`` and the windows' centres ``.rows`` and ``.cols``.
     """
+    import dask.array as da
+
     window, min_confidence = check_window(window), check_confidence(min_confidence)
     ref, mov = (da.asarray(x) for x in (reference, moving))
     if ref.shape != mov.shape:

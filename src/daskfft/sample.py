@@ -6,7 +6,6 @@ block by block on the workers and is the same whatever the chunking.
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 
 __all__ = ["sample_image", "sample_block", "sample_window"]
@@ -107,6 +106,8 @@ def sample_image(size=2048, *, chunks=1024):
     >>> bool((image[:150].compute() == sample_image(300, chunks=300)[:150].compute()).all())
     True
     """
+    import dask.array as da
+
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"`size` must be an integer >= 1 pixel, got {size!r}")
     if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import dask.array as da
 import ducc0
 import numpy as np
 
@@ -221,6 +220,8 @@ def spectra_atlas(spec, *, cell="auto", max_size=2048):
     >>> atlas.shape
     (512, 768)
     """
+    import dask.array as da
+
     if not isinstance(spec, da.Array) or spec.ndim != 2:
         raise TypeError("`spec` must be the 2-D dask array returned by daskfft.spectra")
     if cell == "auto":

@@ -119,15 +119,16 @@ class WindowSource:
         return io.read_window(self.info, rows, cols, nodata=self.nodata)
 
 
-def read_filter_save(block_info=None, *, source, target, spec, halo, work_dtype):
-    """Read one chunk with its halo straight from the source, filter it, save it; one task.
+def read_filter_save(index, *, source, target, spec, halo, work_dtype):
+    """Read chunk ``index`` (i, j) with its halo straight from the source, filter it, save it;
+    one task.
 
     The halo comes from the file, and past the image's edges from the
     ``boundary`` extension of the window (reflect, nearest or a constant:
     the same pixels as extending the whole image), so no task waits for its
     neighbours' data.
     """
-    i, j = block_info[None]["chunk-location"][:2]
+    i, j = index
     r0, r1, c0, c1 = target.box((i, j))
     rows, cols, pads = halo_window((r0, r1, c0, c1), halo, source.info.shape)
     window = source.read(rows, cols)
