@@ -82,3 +82,34 @@ def test_window_reads_every_tiff_layout_tile_by_tile(tmp_path, dtype, shape, lay
         got = io.read_window(info, (r0, r1), (c0, c1))
         np.testing.assert_array_equal(got, image[r0:r1, c0:c1])
 
+
+def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkeypatch):
+    """Real pixels instead of a mirrored copy out to ducc0's fast length; same result within
+    the bound; a chunk at the far edge keeps its boundary padding."""
+    import ducc0
+
+    from daskfft.blockwise import fast_window
+    from daskfft.tasks import WindowSource
+
+    assert fast_window((0, 1104), (0, 0), 8192) == (0, ducc0.fft.good_size(1104, True))
+    assert fast_window((7000, 8192), (0, 40), 8192) == (7000, 8192)  # past the edge: padded
+    assert fast_window((100, 290), (0, 0), 291) == (100, 291)  # the image ends first (192)
+    image = make_image((700, 700), np.float32, seed=3)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(64, 64))
+    reads = []
+    real_read = WindowSource.read
+
+    def spied(self, rows, cols):
+        reads.append((rows, cols))
+        return real_read(self, rows, cols)
+
+    monkeypatch.setattr(WindowSource, "read", spied)
+    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks", "250",
+                 "--cutoff", "0.05", "--cluster", "threads", "-q", "--no-plots",
+                 "--spectra", "none"]) == 0
+    lengths = {b - a for rows, cols in reads for a, b in (rows, cols) if 0 < a and b < 700}
+    # The middle chunk: 250 + 2 x 16 = 282 px, not a fast length (2 x 3 x 47); 288 is.
+    assert lengths == {288}, lengths
+    got = tifffile.imread(tmp_path / "o" / "filtered.tif")
+    ref = reference_lowpass(image, 0.05, boundary="reflect", pad=400)
+    assert np.abs(got - ref).max() <= 2e-5 * np.abs(image).max()

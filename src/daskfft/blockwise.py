@@ -41,6 +41,19 @@ def halo_window(box, halo, shape):
     return rows, cols, pads
 
 
+def fast_window(span, pads, n):
+    """``span`` (start, stop) of a haloed window along an axis of length ``n``, with the
+    ``pads`` (before, after) that complete it past the image's edges, grown at its far end
+    with real pixels toward a fast FFT length (``ducc0.fft.good_size``) where the image has
+    them: :func:`filter_block` would otherwise extend the block there by mirroring it, one
+    more copy of it.  Those pixels lie beyond the halo, so they weigh on the kept pixels no
+    more than the halo rule allows.  Returns the new ``span``."""
+    if pads[1]:
+        return span
+    total = span[1] - span[0] + pads[0]
+    return span[0], min(n, span[1] + ducc0.fft.good_size(total, True) - total)
+
+
 def pad_block(x, widths, boundary):
     """``np.pad`` of a block's two image axes by ``widths``, extended as ``boundary`` says."""
     return _pad(x, list(widths) + [(0, 0)] * (x.ndim - 2), boundary)

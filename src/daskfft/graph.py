@@ -106,9 +106,11 @@ def build_graph(plan, root, *, flat_mean=None):
                          flat_mean=None if flat_mean is None else tuple(np.ravel(flat_mean)))
     if reads_windows(plan):
         source = WindowSource(plan.info, plan.spec.nodata, plan.config.sample)
+        # A measured deviation recomputes chunks as map_overlap gives them: so must the tasks.
         return Graph(plan, chunk_task=partial(read_filter_save, source=source, target=target,
                                               spec=plan.spec, halo=plan.halo.depth,
-                                              work_dtype=plan.work_dtype))
+                                              work_dtype=plan.work_dtype,
+                                              grow=plan.measure is None))
     import dask.array as da
 
     graph = Graph(plan)

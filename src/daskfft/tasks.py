@@ -19,7 +19,7 @@ import numpy as np
 
 from . import io
 from .bands import corrected, filter_spec_block
-from .blockwise import data_mask, halo_window, pad_block
+from .blockwise import data_mask, fast_window, halo_window, pad_block
 from .spectra import (atlas_cell, atlas_from_half, central_window, log_spectrum,
                       radial_power_from, windowed_spectrum)
 
@@ -119,18 +119,24 @@ class WindowSource:
         return io.read_window(self.info, rows, cols, nodata=self.nodata)
 
 
-def read_filter_save(index, *, source, target, spec, halo, work_dtype):
+def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True):
     """Read chunk ``index`` (i, j) with its halo straight from the source, filter it, save it;
     one task.
 
     The halo comes from the file, and past the image's edges from the
     ``boundary`` extension of the window (reflect, nearest or a constant:
     the same pixels as extending the whole image), so no task waits for its
-    neighbours' data.
+    neighbours' data.  With ``grow``, the window reaches a fast FFT length
+    with more of the file's pixels where it has them (:func:`fast_window`);
+    without, it is what ``map_overlap`` would give the chunk, pixel for pixel
+    (what a measured deviation recomputes).
     """
     i, j = index
     r0, r1, c0, c1 = target.box((i, j))
-    rows, cols, pads = halo_window((r0, r1, c0, c1), halo, source.info.shape)
+    shape = source.info.shape
+    rows, cols, pads = halo_window((r0, r1, c0, c1), halo, shape)
+    if grow:
+        rows, cols = fast_window(rows, pads[0], shape[0]), fast_window(cols, pads[1], shape[1])
     window = source.read(rows, cols)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     color = block[..., :-1] if target.alpha else block
