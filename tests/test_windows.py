@@ -113,3 +113,25 @@ def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkey
     got = tifffile.imread(tmp_path / "o" / "filtered.tif")
     ref = reference_lowpass(image, 0.05, boundary="reflect", pad=400)
     assert np.abs(got - ref).max() <= 2e-5 * np.abs(image).max()
+
+
+def test_default_chunks_follow_the_image_size_and_a_given_size_stands(tmp_path):
+    """2048 px from 16 whole chunks of 2048 up (8192^2), else 1024; never the machine's."""
+    from daskfft.plan import default_chunks
+
+    assert default_chunks((8192, 8192)) == default_chunks((32768, 16384, 3)) == 2048
+    assert default_chunks((8191, 8192)) == default_chunks((4096, 4096)) == 1024
+    assert default_chunks((2048, 40000)) == 2048 and default_chunks((300, 200)) == 1024
+    tifffile.imwrite(tmp_path / "big.tif", shape=(8192, 8192), dtype=np.uint8, tile=(256, 256))
+    tifffile.imwrite(tmp_path / "mid.tif", shape=(4096, 4096), dtype=np.uint8, tile=(256, 256))
+    sizes = {}
+    for name, extra in (("big", {}), ("mid", {}), ("big", {"chunks": 1024})):
+        plan = make_plan(RunConfig.create(tmp_path / f"{name}.tif", tmp_path / "o", sigma=32,
+                                          **extra))
+        sizes[name, bool(extra)] = (plan.rows[0], plan.cols[0], plan.notes)
+    assert sizes["big", False][:2] == (2048, 2048)
+    assert any("chunks 2048 px: the image holds at least 16 of them" in n and "161-px halo" in n
+               for n in sizes["big", False][2])
+    assert sizes["mid", False][:2] == (1024, 1024)
+    assert sizes["big", True][:2] == (1024, 1024)  # --chunks stands
+    assert not any("chunks 2048" in n for n in sizes["big", True][2])

@@ -220,11 +220,14 @@ def _add_filter(run):
 
 def _add_execution(run):
     from .blockwise import DEFAULT_CHUNKS
+    from .plan import LARGE_CHUNKS, LARGE_FROM
 
     exe = run.add_argument_group("execution")
-    exe.add_argument("--chunks", type=_positive(), default=DEFAULT_CHUNKS, metavar="N",
+    exe.add_argument("--chunks", type=_positive(), metavar="N",
                      help="chunk edge in pixels, rounded to whole tiles of a tiled input "
-                          "(default: %(default)s)")
+                          f"(default: {LARGE_CHUNKS} for an image that holds {LARGE_FROM} "
+                          f"chunks of {LARGE_CHUNKS} px or more, 8192 x 8192 and up: less of "
+                          f"each FFT spent on the halo; else {DEFAULT_CHUNKS})")
     _add_cluster(exe)
     exe.add_argument("--performance-report", action=argparse.BooleanOptionalAction,
                      default=None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .blockwise import DEFAULT_CHUNKS
 from .cluster import CONNECT_TIMEOUT, ClusterSpec
 from .io import COMPRESSIONS, OUTPUT_FORMATS
 from .outputs import SPECTRA_CHOICES, parse_creation_options
@@ -33,7 +32,7 @@ class RunConfig:
     input: str | None = None
     sample: int | None = None
     outdir: str = "daskfft-out"
-    chunks: int = DEFAULT_CHUNKS
+    chunks: int | None = None  # None: chosen from the image's size (plan.default_chunks)
     output_format: str | None = None
     compression: str | None = None
     creation_options: tuple = ()  # --co KEY=VALUE, or a dict
@@ -51,7 +50,8 @@ class RunConfig:
             raise ValueError("give exactly one of an input file and `sample`")
         if self.sample is not None:
             object.__setattr__(self, "sample", check_positive_int("sample", self.sample))
-        object.__setattr__(self, "chunks", check_positive_int("chunks", self.chunks))
+        if self.chunks is not None:
+            object.__setattr__(self, "chunks", check_positive_int("chunks", self.chunks))
         if self.output_format is not None:
             check_choice("output_format", self.output_format, OUTPUT_FORMATS)
         if self.compression is not None:

@@ -84,8 +84,7 @@ def _input(plan):
     if plan.config.sample is not None:
         image = sample_image(info.shape[0], chunks=rows[0])
     else:
-        image = io.read(info, rows[0] if info.native_chunks else plan.config.chunks,
-                        nodata=plan.spec.nodata)
+        image = io.read(info, rows[0], nodata=plan.spec.nodata)
     return as_image(image).rechunk((rows, cols) + (-1,) * (image.ndim - 2))
 
 
