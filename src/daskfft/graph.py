@@ -41,10 +41,11 @@ class Graph:
     never imports ``dask.array`` (0.4-0.6 s of start-up, measured here).
     """
 
-    def __init__(self, plan, *, status=None, chunk_task=None):
+    def __init__(self, plan, *, status=None, chunk_task=None, source=None):
         self.plan = plan
         self._status = status  # a dask array of 1 x 1 markers, one per chunk
-        self._chunk_task = chunk_task  # or the task of chunk (i, j), a plain call
+        self._chunk_task = chunk_task  # or the task of chunk (i, j), a plain call,
+        self._source = source  # reading its window from this WindowSource
 
     @cached_property
     def image(self):
@@ -57,8 +58,8 @@ class Graph:
     def input_window(self, cluster, rows, cols):
         """The input's pixels ``rows`` x ``cols`` (a small window): read here, as the tasks
         read theirs, or computed from the lazy image."""
-        if self._chunk_task is not None:
-            return self._chunk_task.keywords["source"].read(rows, cols)
+        if self._source is not None:
+            return self._source.read(rows, cols)
         return compute(cluster, [self.image[rows[0] : rows[1], cols[0] : cols[1]]])[0]
 
     def targets(self, todo):
@@ -109,7 +110,8 @@ def build_graph(plan, root, *, flat_mean=None):
         return Graph(plan, chunk_task=partial(read_filter_save, source=source, target=target,
                                               spec=plan.spec, halo=plan.halo.depth,
                                               work_dtype=plan.work_dtype,
-                                              grow=plan.measure is None))
+                                              grow=plan.measure is None),
+                     source=source)
     import dask.array as da
 
     graph = Graph(plan)

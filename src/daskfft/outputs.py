@@ -10,8 +10,8 @@ import logging
 import os
 import time
 import warnings
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
