@@ -72,6 +72,19 @@ def test_align_writes_transform_field_picture_and_registered_geotiff(tmp_path, c
     assert after < 0.3 * before  # what is left is the two images' own noise
 
 
+def test_the_registered_image_is_written_with_a_progress_bar(tmp_path, capsys):
+    """The write of --apply (band by band of rows) shows a bar, as the shift field does."""
+    from daskfft.align import align_files
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    align_files(ref, mov, tmp_path / "out", apply=True, progress=True)
+    said = capsys.readouterr().out
+    bars = said.split("\r")
+    assert any(b.startswith("[" + " " * 40 + "] | 0% Completed") for b in bars)
+    assert said.count("[" + "#" * 40 + "] | 100% Completed") == 2  # the field, the image
+    assert (tmp_path / "out" / "registered.tif").exists()
+
+
 @pytest.mark.slow
 def test_every_cluster_kind_aligns_alike(tmp_path):
     ref, mov = _geotiffs(tmp_path, _scene())

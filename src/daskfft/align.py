@@ -17,6 +17,8 @@ import logging
 import math
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import dask.array as da
@@ -63,7 +65,7 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
     ``cluster`` (a :class:`~daskfft.cluster.ClusterSpec`, default "auto") is
     where the work runs, as for ``daskfft run``; ``cluster_info`` describes an
     MPI job (:func:`daskfft.mpi.launch`); ``progress`` shows a progress bar
-    while the shift field is computed.  Returns the transform as written to
+    while the shift field is computed and while the registered image is written.  Returns the transform as written to
     ``transform.json``.
     """
     ref_info, mov_info = io.probe(reference), io.probe(moving)
@@ -90,7 +92,7 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
             scale=scale, min_confidence=min_confidence, progress=progress)
         transform["cluster"] = {"kind": cl.kind, "workers": cl.workers, "threads": cl.threads}
         _write_outputs(out, names, transform, field, small_ref, factor,
-                       (mov_info, chunks) if apply else None)
+                       (mov_info, chunks) if apply else None, cl, progress)
     return transform
 
 
@@ -141,9 +143,9 @@ def _measure(cl, reference, moving, ref_info, mov_info, *, window, rotation, sca
     return transform, field, small_ref, factor, chunks
 
 
-def _write_outputs(out, names, transform, field, small_ref, factor, registered):
+def _write_outputs(out, names, transform, field, small_ref, factor, registered, cl, progress):
     """Every output under a temporary name, renamed when all are complete; ``registered``:
-    (MOVING's info, its chunks) to write it registered, or None."""
+    (MOVING's info, its chunks) to write it registered on the cluster ``cl``, or None."""
     out.mkdir(parents=True, exist_ok=True)
     staged = {}
     try:
@@ -156,8 +158,8 @@ def _write_outputs(out, names, transform, field, small_ref, factor, registered):
                                                               transform))
         if registered is not None:
             name = names[-1]
-            staged[name] = _stage(out, name, lambda p: _write_registered(p, *registered,
-                                                                         transform))
+            staged[name] = _stage(out, name, lambda p: _write_registered(
+                p, *registered, transform, cl, progress=progress))
         for name, tmp in staged.items():
             if (out / name).is_dir():  # a Zarr store being replaced (--overwrite)
                 shutil.rmtree(out / name)
@@ -273,17 +275,47 @@ def warp(image, matrix, offset):
         [da.concatenate(line, axis=1) for line in blocks], axis=0)
 
 
-def _write_registered(path, info, chunks, transform):
+def _write_registered(path, info, chunks, transform, cl, *, progress=False):
     """MOVING turned, zoomed and shifted onto REFERENCE (one cubic resampling, chunk by
-    chunk), in its own format."""
+    chunk), in its own format, computed on the cluster ``cl``; with ``progress``, a progress
+    bar (a TIFF is written band by band of rows: one bar over the bands)."""
     image = io.read(info, chunks)
     matrix, offset = registering_affine(info.shape, transform["shift"],
                                         transform["rotation_degrees"], transform["scale"])
     result = warp(image, matrix, offset).map_blocks(io.to_dtype, info.dtype, dtype=info.dtype)
     if info.format == "tiff":
-        io.write_tiff(str(path), lambda r0, r1: result[r0:r1].compute(), info.shape, info.dtype,
-                      photometric=info.photometric, alpha=info.alpha, tags=info.tags)
+        bar = _RowsBar(info.shape[0]) if progress else None
+
+        def rows(r0, r1):
+            (band,) = compute(cl, [result[r0:r1]])
+            if bar is not None:
+                bar.update(r1)
+            return band
+
+        io.write_tiff(str(path), rows, info.shape, info.dtype, photometric=info.photometric,
+                      alpha=info.alpha, tags=info.tags)
     elif info.format == "zarr":
-        result.to_zarr(str(path))
+        compute(cl, [result.to_zarr(str(path), compute=False)], progress=progress)
     else:
-        io.write_image(str(path), result.compute(), info.format)
+        (whole,) = compute(cl, [result], progress=progress)
+        io.write_image(str(path), whole, info.format)
+
+
+class _RowsBar:
+    """A text progress bar over an image's rows, drawn as dask's ProgressBar draws its own
+    (on standard output, redrawn in place)."""
+
+    def __init__(self, total, width=40):
+        self.total, self.width, self.t0 = total, width, time.perf_counter()
+        self.update(0)
+
+    def update(self, done):
+        from dask.utils import format_time
+
+        frac = done / self.total if self.total else 1.0
+        bar = "#" * int(self.width * frac)
+        elapsed = format_time(time.perf_counter() - self.t0)
+        sys.stdout.write(f"\r[{bar:<{self.width}}] | {int(100 * frac)}% Completed | {elapsed}")
+        if done >= self.total:
+            sys.stdout.write("\n")
+        sys.stdout.flush()
