@@ -65,8 +65,8 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
     ``cluster`` (a :class:`~daskfft.cluster.ClusterSpec`, default "auto") is
     where the work runs, as for ``daskfft run``; ``cluster_info`` describes an
     MPI job (:func:`daskfft.mpi.launch`); ``progress`` shows a progress bar
-    while the shift field is computed and while the registered image is written.  Returns the transform as written to
-    ``transform.json``.
+    while the shift field is computed and while the registered image is
+    written.  Returns the transform as written to ``transform.json``.
     """
     ref_info, mov_info = io.probe(reference), io.probe(moving)
     if ref_info.shape[:2] != mov_info.shape[:2]:
