@@ -67,8 +67,9 @@ class Graph:
         if self._chunk_task is not None:
             # Keys unique to this run: on a scheduler shared between runs (--cluster
             # ADDRESS), equal keys would be taken for the same tasks.
-            return [dask.delayed(self._chunk_task)(
-                (i, j), dask_key_name=(f"daskfft-chunk-{self._token}", i, j)) for i, j in todo]
+            task = dask.delayed(self._chunk_task)  # wrapped (and tokenised) once
+            return [task((i, j), dask_key_name=(f"daskfft-chunk-{self._token}", i, j))
+                    for i, j in todo]
         if len(todo) == self.plan.total:
             # One array, one graph: peer-to-peer rechunks need their whole barrier.
             return [self._status]
