@@ -4,6 +4,11 @@
 # $DASKFFT_SLURM_DIR (default /tmp/daskfft-slurm).  Idempotent: an already
 # answering controller is left alone.  Installs Debian's packages if missing.
 #
+# It writes /etc/slurm/slurm.conf (slurmctld and slurmd read it there, and so do
+# sbatch and sinfo in the tests).  A slurm.conf it did not write is moved aside to
+# slurm.conf.before-daskfft first, and stop.sh puts it back: on a machine with a
+# Slurm of its own, run the tests without this script (they use that Slurm).
+#
 #   bash .ci/slurm/start.sh     # then: sinfo; sbatch --wait ...
 #   bash .ci/slurm/stop.sh
 set -euo pipefail
@@ -26,9 +31,18 @@ fi
 
 host="$(hostname -s)"
 mkdir -p "$dir/state" "$dir/spool" /etc/slurm
+marker="# Written by daskfft's .ci/slurm/start.sh"
+if [ -f "$conf" ] && [ "$(head -n 1 "$conf")" != "$marker: a one-node test cluster." ]; then
+  if [ -e "$conf.before-daskfft" ]; then
+    echo "slurm: $conf is not ours and $conf.before-daskfft exists; move one of them away first" >&2
+    exit 1
+  fi
+  mv "$conf" "$conf.before-daskfft"
+  echo "slurm: moved the existing $conf to $conf.before-daskfft (stop.sh restores it)" >&2
+fi
 mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
 {
-  echo "# Written by daskfft's .ci/slurm/start.sh: a one-node test cluster."
+  echo "$marker: a one-node test cluster."
   echo "ClusterName=daskfft-ci"
   echo "SlurmctldHost=$host(127.0.0.1)"
   cat "$(dirname "$0")/common.conf"
