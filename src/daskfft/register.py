@@ -18,6 +18,7 @@ scikit-image's ``phase_cross_correlation``: shifting ``moving`` by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -189,7 +190,13 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1,
 
 @dataclass(frozen=True)
 class ShiftField:
-    """The local shifts of :func:`shift_field`: one (dy, dx, confidence) per window."""
+    """The local shifts of :func:`shift_field`: one (dy, dx, confidence) per window.
+
+    ``data`` is lazy (dask) as :func:`shift_field` returns it.  The first of
+    ``.values``, ``.dy``, ``.dx``, ``.confidence`` or ``.reliable`` to be read
+    computes it, once, on the current dask scheduler; the others reuse those
+    NumPy values.  ``.compute()`` gives a field whose ``data`` is NumPy.
+    """
 
     data: object  # (rows, cols, 3) array, dask until computed: dy, dx, confidence
     rows: np.ndarray  # the windows' centres, in pixels of the image
@@ -197,29 +204,38 @@ class ShiftField:
     window: int
     min_confidence: float
 
-    def compute(self):
-        """The same field with its values computed (NumPy)."""
+    @cached_property
+    def values(self):
+        """``data`` as NumPy, (rows, cols, 3), read-only: computed at the first access only."""
         import dask
 
-        return ShiftField(np.asarray(dask.compute(self.data)[0]), self.rows, self.cols,
-                          self.window, self.min_confidence)
+        values = np.array(dask.compute(self.data)[0])  # a copy, then read-only: the cache
+        values.flags.writeable = False
+        return values
+
+    def compute(self):
+        """The same field with its values computed (NumPy)."""
+        return ShiftField(self.values, self.rows, self.cols, self.window, self.min_confidence)
 
     @property
     def dy(self):
-        return np.asarray(self.data[..., 0])
+        """The windows' row shifts in pixels (NaN where a window was too small or flat)."""
+        return self.values[..., 0]
 
     @property
     def dx(self):
-        return np.asarray(self.data[..., 1])
+        """The windows' column shifts in pixels (NaN where a window was too small or flat)."""
+        return self.values[..., 1]
 
     @property
     def confidence(self):
-        return np.asarray(self.data[..., 2])
+        """The windows' correlation peak heights, 0 to 1 (NaN where ``dy`` is)."""
+        return self.values[..., 2]
 
     @property
     def reliable(self):
         """Windows whose correlation peak reaches ``min_confidence`` (a textured window)."""
-        return np.asarray(self.data[..., 2]) >= self.min_confidence
+        return self.values[..., 2] >= self.min_confidence
 
 
 def check_window(window):
@@ -270,8 +286,9 @@ def shift_field(reference, moving, *, window=256, upsample=20, taper=0.2, weight
     Returns
     -------
     ShiftField
-        Lazy; ``.compute()`` gives its values, ``.dy``, ``.dx``, ``.confidence``,
-        ``.reliable`` and the windows' centres ``.rows`` and ``.cols``.
+        Lazy; ``.compute()`` gives its values; ``.dy``, ``.dx``, ``.confidence``
+        and ``.reliable`` are NumPy, computed once at the first of them read;
+        ``.rows`` and ``.cols`` are the windows' centres.
     """
     import dask.array as da
 
