@@ -55,10 +55,44 @@ def test_dtypes_and_channels(dtype, rgb):
     shape = (70, 90, 3) if rgb else (70, 90)
     image = make_image(shape, dtype, seed=3)
     out = lowpass(da.from_array(image, chunks=(25, 40) + ((3,) if rgb else ())), 0.05)
-    expected_dtype = np.float32 if dtype == np.float32 else np.float64
+    expected_dtype = np.float64 if dtype == np.float64 else np.float32  # the working precision
     ref = reference_lowpass(image, 0.05, pad=64)
-    assert_eq(out, ref.astype(expected_dtype), atol=_bound(image, dtype), rtol=0)
+    assert_eq(out, ref.astype(expected_dtype), atol=_bound(image, expected_dtype), rtol=0)
     assert out.dtype == expected_dtype
+
+
+# dtype, tol, the working precision: float32 for float32 and for integers of up to 16 bits
+# when tol >= 1e-7 (their float32 rounding, 1e-6 of the range, is below half a level).
+PRECISIONS = [(np.uint8, 1e-6, np.float32), (np.uint16, 1e-7, np.float32),
+              (np.int16, 1e-6, np.float32), (np.uint16, 1e-8, np.float64),
+              (np.uint32, 1e-6, np.float64), (np.int64, 1e-6, np.float64),
+              (np.float32, 1e-9, np.float32), (np.float64, 1e-6, np.float64)]
+
+
+@pytest.mark.parametrize(("dtype", "tol", "expected"), PRECISIONS)
+def test_the_api_and_the_command_work_in_the_same_precision(dtype, tol, expected):
+    from daskfft.plan import working_precision
+
+    image = da.zeros((40, 30), dtype=dtype, chunks=20)
+    assert working_precision(dtype, tol)[0] == expected  # what the command filters in
+    assert lowpass(image, 0.1, tol=tol).dtype == expected
+    assert lowpass(image, 0.1, tol=tol, method="exact").dtype == expected
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_the_bound_holds_with_the_working_precisions_rounding(dtype):
+    """max|lowpass - whole image| <= (expected_deviation + ROUNDING[work dtype]) max|image|,
+    on 512-px chunks with a halo so wide that float32's rounding is all that is left."""
+    from daskfft.blockwise import ROUNDING
+
+    image = make_image((1024, 1024), dtype, seed=21)
+    cutoff, depth = 0.05, 48
+    out = lowpass(da.from_array(image, chunks=512), cutoff, depth=depth).compute()
+    error = np.abs(out - reference_lowpass(image, cutoff, pad=64)).max()
+    scale = float(np.abs(image.astype(np.float64)).max())
+    assert out.dtype == np.float32
+    assert error <= (expected_deviation(cutoff, depth) + ROUNDING["float32"]) * scale
+    assert error > expected_deviation(cutoff, depth) * scale  # rounding is what the sum needs
 
 
 def test_channels_are_filtered_one_by_one():

@@ -38,12 +38,14 @@ def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundar
 
     Parameters are those of :func:`daskfft.lowpass`, with ``cutoff`` the
     frequency (cycles/pixel) below which the image is removed.  The result is
-    lazy, float32 for float32 input and float64 otherwise (it has negative
-    values), same shape and chunks; a DataArray for a DataArray.  With
+    lazy, in the low-pass's working precision (it has negative values; see
+    :func:`daskfft.blockwise.working_precision`), same shape and chunks; a
+    DataArray for a DataArray.  With
     ``nodata`` those pixels stay ``nodata`` and are left out of the low-pass
     that is subtracted.  Its deviation from the same filter on the whole
-    image is the low-pass's: at most ``2 * T * max|image|``
-    (:func:`daskfft.expected_deviation`).
+    image is the low-pass's: at most ``(2 * T + r) * max|image|``, ``2 * T``
+    from :func:`daskfft.expected_deviation` and ``r`` the working precision's
+    rounding (:data:`daskfft.blockwise.ROUNDING`).
 
     Examples
     --------
@@ -152,7 +154,7 @@ def _flatfield(image, spec):
     import dask.array as da
 
     image = as_image(image)
-    dtype = work_dtype(image.dtype)
+    dtype = work_dtype(image.dtype, spec.tol)
     x = image.astype(dtype)
     background = lowpass_spec(image, spec.edges()[0])
     valid = nodata_mask(image, spec.nodata)
@@ -182,7 +184,7 @@ def filter_spec(image, spec):
     if spec.band == "low":
         return lowpass_spec(image, spec)
     image = as_image(image)
-    dtype = work_dtype(image.dtype)
+    dtype = work_dtype(image.dtype, spec.tol)
     if spec.method == "exact" or spec.nodata is not None:
         # Apart: each low-pass normalised by its own weight (or exact on the whole image).
         low = [lowpass_spec(image, edge) for edge in spec.edges()]
