@@ -153,8 +153,8 @@ def test_highpass_plus_lowpass_is_the_image():
 @pytest.mark.parametrize(("args", "kwargs", "match"), [
     ((0.2, 0.1), {}, "`low` must be below `high`"),
     ((0.1, 0.1), {}, "`low` must be below `high`"),
-    ((0.0, 0.1), {}, "cutoff"),
-    ((0.1, 0.6), {}, "cutoff"),
+    ((0.0, 0.1), {}, r"`low` must be in \(0, 0.5\] cycles/pixel, got 0.0"),
+    ((0.1, 0.6), {}, r"`high` must be in \(0, 0.5\] cycles/pixel, got 0.6"),
     ((0.01, 0.1), {"filter": "box"}, "filter"),
 ])
 def test_bad_bandpass_arguments(args, kwargs, match):

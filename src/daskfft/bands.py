@@ -26,7 +26,7 @@ from .blockwise import (
     nodata_mask,
     work_dtype,
 )
-from .filters import HaloWarning, expected_deviation
+from .filters import HaloWarning, check_cutoff, expected_deviation
 from .params import FLATFIELD_MODES, FilterSpec, check_choice
 
 __all__ = ["FLATFIELD_MODES", "band_bound", "bandpass", "corrected", "data_mean", "filter_spec",
@@ -80,8 +80,7 @@ def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boun
     >>> bool(np.allclose(out.compute(), 0.0))
     True
     """
-    if not low < high:
-        raise ValueError(f"`low` must be below `high`, got low={low}, high={high}")
+    low, high = _band_edges(low, high)
     spec = FilterSpec(high, filter=filter, order=order, tol=tol, boundary=boundary, depth=depth,
                       method=method, nodata=nodata, band="band", low_cutoff=low)
     return _apply(image, partial(filter_spec, spec=spec))
@@ -89,9 +88,27 @@ def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boun
 
 def band_bound(low, high, depth, *, filter="gaussian", order=4):
     """Bound on ``max|bandpass - whole-image band-pass| / max|image|`` with a ``depth`` halo:
-    the sum of the two low-passes' bounds (:func:`daskfft.expected_deviation`)."""
+    the sum of the two low-passes' bounds (:func:`daskfft.expected_deviation`).
+
+    ``low`` and ``high`` are cycles/pixel, ``0 < low < high <= 0.5``; ``depth``
+    an integer >= 0 pixels.
+
+    Examples
+    --------
+    >>> band_bound(0.02, 0.2, 200) < 1e-12
+    True
+    """
+    low, high = _band_edges(low, high)
     return (expected_deviation(low, depth, filter=filter, order=order)
             + expected_deviation(high, depth, filter=filter, order=order))
+
+
+def _band_edges(low, high):
+    """Validate a band-pass's two cutoffs: each in (0, 0.5] cycles/pixel, ``low < high``."""
+    low, high = check_cutoff(low, "low"), check_cutoff(high, "high")
+    if not low < high:
+        raise ValueError(f"`low` must be below `high`, got low={low}, high={high}")
+    return low, high
 
 
 def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth="auto",

@@ -196,13 +196,13 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
 
     if not isinstance(image, da.Array):
         image = np.asarray(image)
+    if image.dtype.kind not in "uif":
+        raise TypeError(f"`image` must hold integers or real floats, got dtype {image.dtype}")
     if image.ndim not in (2, 3):
         raise ValueError(
             f"`image` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
             f"got {image.ndim}-D with shape {image.shape}"
         )
-    if image.dtype.kind not in "uif":
-        raise TypeError(f"`image` must hold integers or real floats, got dtype {image.dtype}")
     if 0 in image.shape:
         raise ValueError(f"`image` must not be empty, got shape {image.shape}")
     if not isinstance(image, da.Array):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from numbers import Real
 
 import numpy as np
 
@@ -36,13 +37,32 @@ class Registration:
     scale: float | None = None  # when asked: zooming ``moving`` by it about its centre registers it
 
 
+def check_image(name, image):
+    """Validate an image to register named ``name``: 2-D or channels-last 3-D, of integers
+    or real floats (NumPy, dask, or anything :func:`numpy.asarray` takes); not computed."""
+    if not hasattr(image, "dtype") or not hasattr(image, "ndim"):
+        image = np.asarray(image)
+    if np.dtype(image.dtype).kind not in "uif":
+        raise TypeError(f"`{name}` must hold integers or real floats, got dtype {image.dtype}")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"`{name}` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
+                         f"got {image.ndim}-D with shape {image.shape}")
+    return image
+
+
+def check_options(upsample, taper, weight_cutoff):
+    """Validate the registration options: ``upsample`` an integer >= 1, ``taper`` in [0, 1],
+    ``weight_cutoff`` None or in (0, 0.5] cycles/pixel; return them normalised."""
+    from .filters import check_cutoff
+    from .params import check_fraction, check_positive_int
+
+    return (check_positive_int("upsample", upsample), check_fraction("taper", taper),
+            None if weight_cutoff is None else check_cutoff(weight_cutoff, "weight_cutoff"))
+
+
 def _gray(image):
     x = np.asarray(image.compute() if hasattr(image, "compute") else image, dtype=np.float64)
-    if x.ndim == 3:
-        x = x.mean(axis=2)
-    if x.ndim != 2:
-        raise ValueError(f"register needs 2-D images or channels-last 3-D ones, got {x.ndim}-D")
-    return x
+    return x.mean(axis=2) if x.ndim == 3 else x
 
 
 def _tukey(n, alpha):
@@ -139,6 +159,11 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1,
     Registration
         ``shift`` (dy, dx) and ``confidence``.
 
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it, the value given and what is allowed.
+
     Examples
     --------
     >>> import numpy as np
@@ -149,10 +174,11 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1,
     >>> [round(float(s), 1) for s in register(reference, moving).shift]
     [3.2, -1.5]
     """
-    if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or upsample < 1:
-        raise ValueError(f"`upsample` must be an integer >= 1, got {upsample!r}")
-    if not 0 <= taper <= 1:
-        raise ValueError(f"`taper` must be in [0, 1], got {taper!r}")
+    from .params import check_flag
+
+    upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
+    rotation, scale = check_flag("rotation", rotation), check_flag("scale", scale)
+    reference, moving = check_image("reference", reference), check_image("moving", moving)
     ref, mov = _gray(reference), _gray(moving)
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
@@ -240,15 +266,21 @@ class ShiftField:
 
 def check_window(window):
     """Validate a shift field's ``window``: an integer >= 16 pixels."""
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 16:
-        raise ValueError(f"`window` must be an integer >= 16 pixels, got {window!r}")
-    return int(window)
+    from .filters import check_int
+
+    try:
+        return check_int("window", window, 16)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"`window` must be an integer >= 16 pixels, got {window!r}") from None
 
 
 def check_confidence(value):
     """Validate a shift field's ``min_confidence``: a number in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ValueError(f"`min_confidence` must be in (0, 1], got {value!r}")
+    message = f"`min_confidence` must be in (0, 1], got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(message)
+    if not 0 < value <= 1:
+        raise ValueError(message)
     return float(value)
 
 
@@ -293,14 +325,13 @@ def shift_field(reference, moving, *, window=256, upsample=20, taper=0.2, weight
     import dask.array as da
 
     window, min_confidence = check_window(window), check_confidence(min_confidence)
-    ref, mov = (da.asarray(x) for x in (reference, moving))
+    upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
+    ref, mov = (da.asarray(check_image(name, x)) for name, x in
+                (("reference", reference), ("moving", moving)))
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
     if ref.ndim == 3:
         ref, mov = ref.mean(axis=2), mov.mean(axis=2)
-    if ref.ndim != 2:
-        raise ValueError(f"shift_field needs 2-D images or channels-last 3-D ones, got "
-                         f"{ref.ndim}-D")
     ref, mov = ref.rechunk(window), mov.rechunk(window)
     grid = tuple((1,) * len(c) for c in ref.chunks)
     data = da.map_blocks(_window_shift, ref, mov, dtype=np.float64, chunks=(*grid, (3,)),
