@@ -162,6 +162,36 @@ def test_bad_bandpass_arguments(args, kwargs, match):
         bandpass(np.zeros((8, 8)), *args, **kwargs)
 
 
+@pytest.mark.parametrize("declared", ["attrs", "encoding"])
+def test_a_dataarrays_declared_nodata_is_left_out_and_kept(declared):
+    """As rioxarray declares nodata: ``_FillValue`` in the attributes (holes hold it), or in
+    the encoding (``masked=True``: holes are NaN); the result declares it the same way."""
+    xr = pytest.importorskip("xarray")
+    image = make_image((90, 80), np.float64, seed=8)
+    valid = np.ones(image.shape, bool)
+    valid[20:35, 30:60] = False
+    holes = np.where(valid, image, -1.0 if declared == "attrs" else np.nan)
+    array = xr.DataArray(da.from_array(holes[None], chunks=(1, 32, 32)), dims=("band", "y", "x"))
+    if declared == "attrs":
+        array.attrs["_FillValue"] = -1.0
+    else:
+        array.encoding["_FillValue"] = 255
+    hp = highpass(array, 0.05)
+    got = hp.values[0]
+    ref = image - normalised_reference(image, 0.05, valid)
+    assert np.abs(got[valid] - ref[valid]).max() <= 10 * TOL * _scale(image)
+    if declared == "attrs":
+        assert (got[~valid] == -1).all() and hp.attrs["_FillValue"] == -1
+    else:
+        assert np.isnan(got[~valid]).all() and hp.encoding["_FillValue"] == 255
+    flat = flatfield(array, 0.02).values[0]
+    assert np.isfinite(flat[valid]).all()
+    assert (flat[~valid] == -1).all() if declared == "attrs" else np.isnan(flat[~valid]).all()
+    if declared == "attrs":  # an explicit nodata wins over the declared one, and is declared
+        out = lowpass(array, 0.05, nodata=float(holes[0, 0]))
+        assert out.attrs["_FillValue"] == holes[0, 0]
+
+
 def test_xarray_in_xarray_out():
     xr = pytest.importorskip("xarray")
     image = make_image((40, 50, 2), np.float32)

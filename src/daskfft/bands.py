@@ -10,14 +10,12 @@ whole image is bounded the same way (see :func:`band_bound`).
 
 from __future__ import annotations
 
-import sys
 import warnings
-from functools import partial
 
 import numpy as np
 
 from .blockwise import (
-    _on_dataarray,
+    apply_spec,
     as_image,
     data_mask,
     filter_block,
@@ -56,7 +54,7 @@ def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundar
     """
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
                       depth=depth, method=method, nodata=nodata, band="high")
-    return _apply(image, partial(filter_spec, spec=spec))
+    return apply_spec(image, spec, filter_spec)
 
 
 def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
@@ -83,7 +81,7 @@ def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boun
     low, high = _band_edges(low, high)
     spec = FilterSpec(high, filter=filter, order=order, tol=tol, boundary=boundary, depth=depth,
                       method=method, nodata=nodata, band="band", low_cutoff=low)
-    return _apply(image, partial(filter_spec, spec=spec))
+    return apply_spec(image, spec, filter_spec)
 
 
 def band_bound(low, high, depth, *, filter="gaussian", order=4):
@@ -140,7 +138,7 @@ def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth
     check_choice("mode", mode, FLATFIELD_MODES)
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
                       depth=depth, method=method, nodata=nodata, flatfield=mode)
-    return _apply(image, partial(filter_spec, spec=spec))
+    return apply_spec(image, spec, filter_spec)
 
 
 def data_mean(image, valid=None):
@@ -184,13 +182,6 @@ def _flatfield(image, spec):
     if valid is not None:
         out = da.where(valid, out, np.asarray(spec.nodata).astype(image.dtype))
     return out
-
-
-def _apply(image, fn):
-    xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
-    if xr is not None and isinstance(image, xr.DataArray):
-        return _on_dataarray(image, fn)
-    return fn(image)
 
 
 def filter_spec(image, spec):

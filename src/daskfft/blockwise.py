@@ -16,6 +16,7 @@ from .filters import HaloWarning, transfer_function
 from .params import DEFAULT_TOL, FilterSpec
 
 __all__ = ["filter_block", "filter_chunks", "lowpass", "lowpass_spec", "as_image", "overlap_map", "pad_block",
+           "apply_spec", "dataarray_nodata",
            "DEFAULT_CHUNKS", "ROUNDING", "work_dtype", "working_precision", "halo_window"]
 
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
@@ -246,7 +247,11 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     nodata : float, optional
         Pixels equal to this value (NaN: NaN pixels) are no data: they are
         left out of the filter by normalised convolution, so they do not
-        darken their neighbours, and stay ``nodata`` in the result.
+        darken their neighbours, and stay ``nodata`` in the result.  For a
+        DataArray, None takes the nodata it declares, as rioxarray does
+        (:func:`dataarray_nodata`: ``rio.nodata``, or NaN for
+        ``rio.encoded_nodata`` after ``masked=True``), and the result declares
+        it too (its ``_FillValue``), so ``rio.to_raster`` writes it back.
     method : {"blockwise", "exact"}, default "blockwise"
         ``"exact"``: one FFT over the whole image, done in chunks (row and
         column bands; see :mod:`daskfft.exact`), equal to a whole-image
@@ -304,15 +309,46 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     """
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
                       depth=depth, method=method, nodata=nodata)
+    return apply_spec(image, spec, lowpass_spec)
+
+
+#: Where a DataArray declares its nodata, in the order rioxarray's ``rio.nodata`` looks.
+_NODATA_ATTRS = ("_FillValue", "missing_value", "fill_value", "nodata")
+
+
+def dataarray_nodata(array):
+    """The nodata an xarray.DataArray declares, as rioxarray reads it; None if none.
+
+    NaN for a float array with an encoded ``_FillValue`` (``rio.encoded_nodata``:
+    rioxarray's ``masked=True`` has put NaN in its holes), else the first of the
+    attributes ``_FillValue``, ``missing_value``, ``fill_value`` and ``nodata``
+    (``rio.nodata`` of an unmasked array).
+    """
+    if array.encoding.get("_FillValue") is not None and array.dtype.kind == "f":
+        return float("nan")
+    return next((array.attrs[key] for key in _NODATA_ATTRS
+                 if array.attrs.get(key) is not None), None)
+
+
+def apply_spec(image, spec, fn):
+    """``fn(image, spec)``; for an xarray.DataArray, on its data (:func:`_on_dataarray`) with
+    the nodata it declares (:func:`dataarray_nodata`) unless ``spec`` has one, kept in the
+    result's attributes so that rioxarray writes it back."""
     xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
-    if xr is not None and isinstance(image, xr.DataArray):
-        return _on_dataarray(image, lambda data: lowpass_spec(data, spec))
-    return lowpass_spec(image, spec)
+    if xr is None or not isinstance(image, xr.DataArray):
+        return fn(image, spec)
+    if spec.nodata is None:
+        spec = spec.replace(nodata=dataarray_nodata(image))
+    out = _on_dataarray(image, lambda data: fn(data, spec))
+    if spec.nodata is not None and not (np.isnan(spec.nodata) and "_FillValue" in out.encoding):
+        out.attrs = {**out.attrs, "_FillValue": spec.nodata}  # masked: NaN, encoded as it was
+    return out
 
 
 def _on_dataarray(array, fn):
     """``fn`` of an xarray.DataArray's data, rows and columns first and any band last; the
-    result is a DataArray with the input's dims (in their order), coords, attrs and name.
+    result is a DataArray with the input's dims (in their order), coords, attrs, encoding
+    and name.
 
     The rows and columns are the dims named "y" and "x" where there are such (as
     rioxarray names them, after "band"), else the last two.
