@@ -89,7 +89,7 @@ def test_uint16_tiff_is_rounded_and_clipped(tmp_path, capsys):
                        "1.5", *FAST], capsys)
     assert rc == 0, err
     out = tifffile.imread(tmp_path / "o" / "filtered.tif")
-    expected = lowpass(image, cutoff_from_sigma(1.5)).compute()  # float64
+    expected = lowpass(image.astype(np.float64), cutoff_from_sigma(1.5)).compute()  # float64
     levels = np.clip(np.rint(expected), 0, 65535)
     # Filtered in float32 (16-bit input): off by one level only where float64 lands within
     # float32's rounding (about 0.004 of a level here) of a half level.

@@ -29,9 +29,11 @@ def test_cutoff_from_sigma_is_the_fourier_pair():
     assert cutoff_from_sigma(4.0) == pytest.approx(1 / (8 * math.pi))
 
 
-@pytest.mark.parametrize("sigma", [0, -1, float("nan"), 0.2, "3"])
-def test_cutoff_from_sigma_rejects(sigma):
-    with pytest.raises(ValueError, match="sigma"):
+@pytest.mark.parametrize(("sigma", "error"), [(0, ValueError), (-1, ValueError),
+                                              (float("nan"), ValueError), (0.2, ValueError),
+                                              ("3", TypeError)])
+def test_cutoff_from_sigma_rejects(sigma, error):
+    with pytest.raises(error, match="sigma"):
         cutoff_from_sigma(sigma)
 
 

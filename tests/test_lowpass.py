@@ -55,10 +55,44 @@ def test_dtypes_and_channels(dtype, rgb):
     shape = (70, 90, 3) if rgb else (70, 90)
     image = make_image(shape, dtype, seed=3)
     out = lowpass(da.from_array(image, chunks=(25, 40) + ((3,) if rgb else ())), 0.05)
-    expected_dtype = np.float32 if dtype == np.float32 else np.float64
+    expected_dtype = np.float64 if dtype == np.float64 else np.float32  # the working precision
     ref = reference_lowpass(image, 0.05, pad=64)
-    assert_eq(out, ref.astype(expected_dtype), atol=_bound(image, dtype), rtol=0)
+    assert_eq(out, ref.astype(expected_dtype), atol=_bound(image, expected_dtype), rtol=0)
     assert out.dtype == expected_dtype
+
+
+# dtype, tol, the working precision: float32 for float32 and for integers of up to 16 bits
+# when tol >= 1e-7 (their float32 rounding, 1e-6 of the range, is below half a level).
+PRECISIONS = [(np.uint8, 1e-6, np.float32), (np.uint16, 1e-7, np.float32),
+              (np.int16, 1e-6, np.float32), (np.uint16, 1e-8, np.float64),
+              (np.uint32, 1e-6, np.float64), (np.int64, 1e-6, np.float64),
+              (np.float32, 1e-9, np.float32), (np.float64, 1e-6, np.float64)]
+
+
+@pytest.mark.parametrize(("dtype", "tol", "expected"), PRECISIONS)
+def test_the_api_and_the_command_work_in_the_same_precision(dtype, tol, expected):
+    from daskfft.plan import working_precision
+
+    image = da.zeros((40, 30), dtype=dtype, chunks=20)
+    assert working_precision(dtype, tol)[0] == expected  # what the command filters in
+    assert lowpass(image, 0.1, tol=tol).dtype == expected
+    assert lowpass(image, 0.1, tol=tol, method="exact").dtype == expected
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_the_bound_holds_with_the_working_precisions_rounding(dtype):
+    """max|lowpass - whole image| <= (expected_deviation + ROUNDING[work dtype]) max|image|,
+    on 512-px chunks with a halo so wide that float32's rounding is all that is left."""
+    from daskfft.blockwise import ROUNDING
+
+    image = make_image((1024, 1024), dtype, seed=21)
+    cutoff, depth = 0.05, 48
+    out = lowpass(da.from_array(image, chunks=512), cutoff, depth=depth).compute()
+    error = np.abs(out - reference_lowpass(image, cutoff, pad=64)).max()
+    scale = float(np.abs(image.astype(np.float64)).max())
+    assert out.dtype == np.float32
+    assert error <= (expected_deviation(cutoff, depth) + ROUNDING["float32"]) * scale
+    assert error > expected_deviation(cutoff, depth) * scale  # rounding is what the sum needs
 
 
 def test_channels_are_filtered_one_by_one():
@@ -239,3 +273,50 @@ def test_rioxarray_geotiff_filtered_and_written_back_with_its_georeferencing(tmp
     same_chunks = da.from_array(bands.transpose(1, 2, 0), chunks=(128, 128, 3))
     expected = lowpass(same_chunks, 0.05).compute().transpose(2, 0, 1)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def _geotiff_with_holes(path):
+    """A uint8 GeoTIFF of mean about 100 whose holes (a block, scattered pixels) are 255, its
+    declared nodata; returns the image and its data mask."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(17)
+    image = np.clip(ndimage.gaussian_filter(rng.normal(100, 60, (180, 150)), 2), 0, 254)
+    image = np.rint(image).astype(np.uint8)
+    image[60:90, 40:80] = 255
+    image[rng.integers(0, 180, 40), rng.integers(0, 150, 40)] = 255
+    with rasterio.open(path, "w", driver="GTiff", width=150, height=180, count=1, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(500000.0, 5800000.0, 1, 1),
+                       nodata=255) as dst:
+        dst.write(image, 1)
+    return image, image != 255
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_readme_rioxarray_recipe_keeps_a_geotiffs_nodata(tmp_path, masked):
+    """README's recipe on a GeoTIFF with nodata: the holes are left out of the filter and
+    written back as nodata, unmasked (``rio.nodata``, float32 out) or masked (NaN in, and
+    ``rio.encoded_nodata``: uint8 out), against a whole-image normalised convolution."""
+    import rasterio
+    import rioxarray
+
+    from reference import normalised_reference
+
+    image, valid = _geotiff_with_holes(tmp_path / "ortho.tif")
+    cutoff = cutoff_from_sigma(8)
+    # The README's recipe, in smaller chunks:
+    ortho = rioxarray.open_rasterio(tmp_path / "ortho.tif", chunks=64, masked=masked)
+    smooth = lowpass(ortho, cutoff)
+    smooth.rio.to_raster(tmp_path / "smooth.tif", tiled=True)
+
+    ref = normalised_reference(image.astype(np.float64), cutoff, valid)
+    got = smooth.values[0]
+    assert np.abs(got[valid] - ref[valid]).max() <= 10 * TOL * 255
+    assert (np.isnan(got[~valid]).all() if masked else (got[~valid] == 255).all())
+    with rasterio.open(tmp_path / "smooth.tif") as out:
+        assert out.nodata == 255 and out.dtypes[0] == ("uint8" if masked else "float32")
+        written = out.read(1, masked=True)
+    np.testing.assert_array_equal(written.mask, ~valid)
+    off = np.abs(written.data[valid].astype(np.float64) - ref[valid]).max()
+    assert off <= (0.5 + 1e-3 if masked else 10 * TOL * 255)  # masked: rounded to uint8

@@ -147,6 +147,39 @@ def test_shift_field_marks_a_flat_window_unreliable_and_small_edges_nan():
         shift_field(reference, moving, window=8)
 
 
+def test_shift_field_values_are_computed_once_however_often_they_are_read(monkeypatch):
+    """.dy, .dx, .confidence and .reliable share one computation of the lazy field."""
+    import sys
+
+    import dask
+
+    from daskfft import shift_field
+
+    module = sys.modules["daskfft.register"]  # the name daskfft.register is the function
+    calls, original = [], module.register
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    reference, moving = _pair((1.5, -2.25), 2.0, seed=3)
+    field = shift_field(reference[:256, :256], moving[:256, :256], window=128)
+    monkeypatch.setattr(module, "register", counting)
+    with dask.config.set(scheduler="synchronous"):
+        first = [field.dy.copy(), field.dx.copy(), field.confidence.copy(), field.reliable]
+        for _ in range(3):
+            again = [field.dy, field.dx, field.confidence, field.reliable]
+    assert len(calls) == 4  # one registration per window, 2 x 2 windows, once in all
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert np.allclose(field.dy[field.reliable], -1.5, atol=0.1)
+    assert np.allclose(field.dx[field.reliable], 2.25, atol=0.1)
+    with pytest.raises(ValueError, match="read-only"):
+        field.dy[0, 0] = 0.0  # the cache cannot be changed through a view
+    np.testing.assert_array_equal(field.compute().data, field.values)
+    assert len(calls) == 4
+
+
 # --- rotation and scale (Fourier-Mellin) --------------------------------------------------
 
 def _skimage_fourier_mellin(reference, moving, upsample=100):

@@ -10,14 +10,12 @@ whole image is bounded the same way (see :func:`band_bound`).
 
 from __future__ import annotations
 
-import sys
 import warnings
-from functools import partial
 
 import numpy as np
 
 from .blockwise import (
-    _on_dataarray,
+    apply_spec,
     as_image,
     data_mask,
     filter_block,
@@ -26,7 +24,7 @@ from .blockwise import (
     nodata_mask,
     work_dtype,
 )
-from .filters import HaloWarning, expected_deviation
+from .filters import HaloWarning, check_cutoff, expected_deviation
 from .params import FLATFIELD_MODES, FilterSpec, check_choice
 
 __all__ = ["FLATFIELD_MODES", "band_bound", "bandpass", "corrected", "data_mean", "filter_spec",
@@ -38,12 +36,14 @@ def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundar
 
     Parameters are those of :func:`daskfft.lowpass`, with ``cutoff`` the
     frequency (cycles/pixel) below which the image is removed.  The result is
-    lazy, float32 for float32 input and float64 otherwise (it has negative
-    values), same shape and chunks; a DataArray for a DataArray.  With
+    lazy, in the low-pass's working precision (it has negative values; see
+    :func:`daskfft.blockwise.working_precision`), same shape and chunks; a
+    DataArray for a DataArray.  With
     ``nodata`` those pixels stay ``nodata`` and are left out of the low-pass
     that is subtracted.  Its deviation from the same filter on the whole
-    image is the low-pass's: at most ``2 * T * max|image|``
-    (:func:`daskfft.expected_deviation`).
+    image is the low-pass's: at most ``(2 * T + r) * max|image|``, ``2 * T``
+    from :func:`daskfft.expected_deviation` and ``r`` the working precision's
+    rounding (:data:`daskfft.blockwise.ROUNDING`).
 
     Examples
     --------
@@ -54,7 +54,7 @@ def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundar
     """
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
                       depth=depth, method=method, nodata=nodata, band="high")
-    return _apply(image, partial(filter_spec, spec=spec))
+    return apply_spec(image, spec, filter_spec)
 
 
 def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
@@ -78,18 +78,35 @@ def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boun
     >>> bool(np.allclose(out.compute(), 0.0))
     True
     """
-    if not low < high:
-        raise ValueError(f"`low` must be below `high`, got low={low}, high={high}")
+    low, high = _band_edges(low, high)
     spec = FilterSpec(high, filter=filter, order=order, tol=tol, boundary=boundary, depth=depth,
                       method=method, nodata=nodata, band="band", low_cutoff=low)
-    return _apply(image, partial(filter_spec, spec=spec))
+    return apply_spec(image, spec, filter_spec)
 
 
 def band_bound(low, high, depth, *, filter="gaussian", order=4):
     """Bound on ``max|bandpass - whole-image band-pass| / max|image|`` with a ``depth`` halo:
-    the sum of the two low-passes' bounds (:func:`daskfft.expected_deviation`)."""
+    the sum of the two low-passes' bounds (:func:`daskfft.expected_deviation`).
+
+    ``low`` and ``high`` are cycles/pixel, ``0 < low < high <= 0.5``; ``depth``
+    an integer >= 0 pixels.
+
+    Examples
+    --------
+    >>> band_bound(0.02, 0.2, 200) < 1e-12
+    True
+    """
+    low, high = _band_edges(low, high)
     return (expected_deviation(low, depth, filter=filter, order=order)
             + expected_deviation(high, depth, filter=filter, order=order))
+
+
+def _band_edges(low, high):
+    """Validate a band-pass's two cutoffs: each in (0, 0.5] cycles/pixel, ``low < high``."""
+    low, high = check_cutoff(low, "low"), check_cutoff(high, "high")
+    if not low < high:
+        raise ValueError(f"`low` must be below `high`, got low={low}, high={high}")
+    return low, high
 
 
 def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth="auto",
@@ -121,7 +138,7 @@ def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth
     check_choice("mode", mode, FLATFIELD_MODES)
     spec = FilterSpec(cutoff, filter=filter, order=order, tol=tol, boundary=boundary,
                       depth=depth, method=method, nodata=nodata, flatfield=mode)
-    return _apply(image, partial(filter_spec, spec=spec))
+    return apply_spec(image, spec, filter_spec)
 
 
 def data_mean(image, valid=None):
@@ -152,7 +169,7 @@ def _flatfield(image, spec):
     import dask.array as da
 
     image = as_image(image)
-    dtype = work_dtype(image.dtype)
+    dtype = work_dtype(image.dtype, spec.tol)
     x = image.astype(dtype)
     background = lowpass_spec(image, spec.edges()[0])
     valid = nodata_mask(image, spec.nodata)
@@ -167,13 +184,6 @@ def _flatfield(image, spec):
     return out
 
 
-def _apply(image, fn):
-    xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
-    if xr is not None and isinstance(image, xr.DataArray):
-        return _on_dataarray(image, fn)
-    return fn(image)
-
-
 def filter_spec(image, spec):
     """The filter ``spec`` (any pass band) of ``image``, lazily: :func:`lowpass_spec` for a
     low-pass, :func:`highpass` and :func:`bandpass` for the others."""
@@ -182,7 +192,7 @@ def filter_spec(image, spec):
     if spec.band == "low":
         return lowpass_spec(image, spec)
     image = as_image(image)
-    dtype = work_dtype(image.dtype)
+    dtype = work_dtype(image.dtype, spec.tol)
     if spec.method == "exact" or spec.nodata is not None:
         # Apart: each low-pass normalised by its own weight (or exact on the whole image).
         low = [lowpass_spec(image, edge) for edge in spec.edges()]

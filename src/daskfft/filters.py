@@ -22,7 +22,10 @@ __all__ = [
     "check_cutoff",
     "check_filter",
     "check_filter_name",
+    "check_float_dtype",
+    "check_int",
     "check_order",
+    "check_shape",
     "check_tol",
     "cutoff_from_sigma",
     "expected_deviation",
@@ -56,35 +59,78 @@ class HaloWarning(UserWarning):
         self.deviation = deviation
 
 
-def check_cutoff(cutoff):
-    """Validate ``cutoff``: a number of cycles/pixel in (0, 0.5]; return it as a float."""
-    if isinstance(cutoff, bool) or not isinstance(cutoff, Real):
-        raise TypeError(f"`cutoff` must be a number in cycles/pixel, got {cutoff!r}")
+def _is_number(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_int(name, value, minimum):
+    """Validate ``value``, the argument ``name``: an integer >= ``minimum``; return it as int.
+
+    Raises TypeError for something that is not a number at all (a string, None,
+    a bool), ValueError for a number that is not a whole one or is too small.
+    """
+    message = f"`{name}` must be an integer >= {minimum}, got {value!r}"
+    if not _is_number(value):
+        raise TypeError(message)
+    if not isinstance(value, Integral) or value < minimum:
+        raise ValueError(message)
+    return int(value)
+
+
+def check_cutoff(cutoff, name="cutoff"):
+    """Validate a cutoff named ``name``: a number of cycles/pixel in (0, 0.5]; return it as a
+    float."""
+    if not _is_number(cutoff):
+        raise TypeError(f"`{name}` must be a number in (0, 0.5] cycles/pixel, got {cutoff!r}")
     cutoff = float(cutoff)
     if not (0.0 < cutoff <= 0.5):  # also refuses NaN
-        raise ValueError(f"`cutoff` must be in (0, 0.5] cycles/pixel, got {cutoff}")
+        raise ValueError(f"`{name}` must be in (0, 0.5] cycles/pixel, got {cutoff}")
     return cutoff
 
 
 def check_filter_name(filter):
     """Validate ``filter``: one of :data:`FILTERS`."""
-    if filter not in FILTERS:
+    if not isinstance(filter, str) or filter not in FILTERS:
         raise ValueError(f"`filter` must be one of {', '.join(FILTERS)}, got {filter!r}")
     return filter
 
 
 def check_order(order):
     """Validate the Butterworth ``order``: an integer >= 1."""
-    if isinstance(order, bool) or not isinstance(order, Integral) or order < 1:
-        raise ValueError(f"`order` must be an integer >= 1, got {order!r}")
-    return int(order)
+    return check_int("order", order, 1)
 
 
 def check_tol(tol):
     """Validate ``tol``, the kernel mass allowed outside the halo: in [1e-10, 0.5)."""
-    if isinstance(tol, bool) or not isinstance(tol, Real) or not (1e-10 <= tol < 0.5):
-        raise ValueError(f"`tol` must be in [1e-10, 0.5), got {tol!r}")
+    message = f"`tol` must be in [1e-10, 0.5), got {tol!r}"
+    if not _is_number(tol):
+        raise TypeError(message)
+    if not (1e-10 <= tol < 0.5):
+        raise ValueError(message)
     return float(tol)
+
+
+def check_shape(shape):
+    """Validate a transfer function's ``shape``: two integers >= 1 (rows, cols); a tuple."""
+    message = f"`shape` must be two integers >= 1 (rows, cols), got {shape!r}"
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+        raise TypeError(message)
+    if len(shape) != 2 or not all(_is_number(n) and isinstance(n, Integral) and n >= 1
+                                  for n in shape):
+        raise ValueError(message)
+    return tuple(int(n) for n in shape)
+
+
+def check_float_dtype(dtype):
+    """Validate a working ``dtype``: float32 or float64; return it as a numpy dtype."""
+    message = f"`dtype` must be float32 or float64, got {dtype!r}"
+    try:
+        found = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(message) from None
+    if dtype is None or found not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(message)
+    return found
 
 
 def check_filter(cutoff, filter, order, tol=None):
@@ -107,16 +153,20 @@ def cutoff_from_sigma(sigma):
 
     Raises
     ------
+    TypeError
+        If ``sigma`` is not a number.
     ValueError
-        If ``sigma`` is not a positive number, or so small that the cutoff
-        would pass the Nyquist frequency (``sigma < 1 / pi``).
+        If ``sigma`` is not positive, or so small that the cutoff would pass
+        the Nyquist frequency (``sigma < 1 / pi``).
 
     Examples
     --------
     >>> round(cutoff_from_sigma(2.0), 6)
     0.079577
     """
-    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not sigma > 0:
+    if not _is_number(sigma):
+        raise TypeError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
+    if not sigma > 0:
         raise ValueError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
     cutoff = 1.0 / (2.0 * math.pi * float(sigma))
     if cutoff > 0.5:
@@ -166,7 +216,6 @@ def transfer_profile(f, cutoff, filter, order):
                           order)[0]
 
 
-@lru_cache(maxsize=16)
 def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float64):
     """Transfer function on the half-plane grid of a real 2-D FFT of ``shape``.
 
@@ -188,6 +237,12 @@ def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float6
         Read-only and cached per argument set, so every chunk of one shape
         shares one array.
 
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it, the value given and what is allowed
+        (the validators the command line uses too).
+
     Notes
     -----
     With ``D`` the radial frequency of ``fftfreq`` (Gonzalez and Woods, ch. 4):
@@ -207,6 +262,13 @@ def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float6
     >>> H.shape, float(H[0, 0]), float(H[2, 2])
     ((4, 3), 1.0, 0.0)
     """
+    cutoff, filter, order, _ = check_filter(cutoff, filter, order)
+    return _transfer_function(check_shape(shape), cutoff, filter, order,
+                              check_float_dtype(dtype))
+
+
+@lru_cache(maxsize=16)
+def _transfer_function(shape, cutoff, filter, order, dtype):
     # Frequencies in float64 whatever ``dtype``: the ideal filter's edge must
     # fall where a float64 reference puts it (f = 0.15 is not 0.15f).
     h = _transfer_grid(np.fft.fftfreq(shape[0]), np.fft.rfftfreq(shape[1]), cutoff, filter,
@@ -269,8 +331,9 @@ def expected_deviation(cutoff, depth, *, filter="gaussian", order=4):
     True
     """
     cutoff, filter, order, _ = check_filter(cutoff, filter, order)
+    depth = check_int("depth", depth, 0)
     tail = _profile_for(cutoff, filter, order, 0.0)
-    return float(2.0 * tail[min(int(depth), tail.size - 1)])
+    return float(2.0 * tail[min(depth, tail.size - 1)])
 
 
 def halo_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):

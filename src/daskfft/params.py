@@ -12,12 +12,15 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from numbers import Integral, Real
+from numbers import Real
+
+import numpy as np
 
 from .filters import (
     DEPTH_CAP,
     check_cutoff,
     check_filter_name,
+    check_int,
     check_order,
     check_tol,
     cutoff_from_sigma,
@@ -27,7 +30,8 @@ from .filters import (
 
 __all__ = ["BOUNDARIES", "METHODS", "PASS_BANDS", "FLATFIELD_MODES", "DEFAULT_CUTOFF",
            "DEFAULT_ORDER", "DEFAULT_TOL", "FilterSpec", "Halo", "check_boundary", "check_depth",
-           "check_method", "check_nodata", "check_positive_int", "check_choice", "json_number"]
+           "check_method", "check_nodata", "check_positive_int", "check_choice", "check_fraction",
+           "check_flag", "json_number"]
 
 #: How an image is extended past its edges (dask's names), besides a constant.
 BOUNDARIES = ("reflect", "periodic", "nearest")
@@ -45,24 +49,29 @@ DEFAULT_TOL = 1e-6
 
 def check_boundary(boundary):
     """Validate ``boundary``: one of :data:`BOUNDARIES`, or a finite number for a constant."""
+    message = (f"`boundary` must be one of {', '.join(BOUNDARIES)} or a finite number, "
+               f"got {boundary!r}")
     if isinstance(boundary, str):
         if boundary not in BOUNDARIES:
-            raise ValueError(f"`boundary` must be one of {', '.join(BOUNDARIES)} or a number, "
-                             f"got {boundary!r}")
+            raise ValueError(message)
         return boundary
-    if isinstance(boundary, bool) or not isinstance(boundary, Real) or not math.isfinite(boundary):
-        raise ValueError(f"`boundary` must be one of {', '.join(BOUNDARIES)} or a finite "
-                         f"number, got {boundary!r}")
+    if isinstance(boundary, bool) or not isinstance(boundary, Real):
+        raise TypeError(message)
+    if not math.isfinite(boundary):
+        raise ValueError(message)
     return float(boundary)
 
 
 def check_depth(depth):
     """Validate ``depth``: "auto" or a whole number of pixels >= 0."""
-    if isinstance(depth, str) and depth == "auto":
+    if isinstance(depth, str):
+        if depth != "auto":
+            raise ValueError(f'`depth` must be "auto" or an integer >= 0, got {depth!r}')
         return depth
-    if isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 0:
-        raise ValueError(f'`depth` must be "auto" or an integer >= 0, got {depth!r}')
-    return int(depth)
+    try:
+        return check_int("depth", depth, 0)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f'`depth` must be "auto" or an integer >= 0, got {depth!r}') from None
 
 
 def check_method(method):
@@ -81,14 +90,29 @@ def check_nodata(nodata):
 
 def check_positive_int(name, value):
     """Validate an integer >= 1 named ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(name, value, 1)
+
+
+def check_fraction(name, value):
+    """Validate a number in [0, 1] named ``name``; return it as a float."""
+    message = f"`{name}` must be in [0, 1], got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(message)
+    if not 0 <= value <= 1:  # also refuses NaN
+        raise ValueError(message)
+    return float(value)
+
+
+def check_flag(name, value):
+    """Validate a yes/no option named ``name``: True or False (NumPy's bool too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_choice(name, value, choices):
     """Validate that ``value`` is one of ``choices``."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(map(str, choices))}, got {value!r}")
     return value
 

@@ -158,21 +158,12 @@ def plan_grid(length, chunk, depth):
 
 
 def working_precision(dtype, tol):
-    """The filter's working dtype for input of ``dtype``, and why.
+    """The filter's working dtype for input of ``dtype``, and why: the API's rule,
+    :func:`daskfft.blockwise.working_precision` (float32 for float32 input and for
+    integers of up to 16 bits when ``tol >= 1e-7``; float64 otherwise)."""
+    from .blockwise import working_precision as rule
 
-    float32 for float32 input, and for integers of up to 16 bits when ``tol``
-    is at least 1e-7: their result is rounded to whole levels, and float32's
-    rounding (about 1e-7 of the range after an FFT pair) is far below half a
-    level and below the halo's bound.  float64 otherwise.
-    """
-    dtype = np.dtype(dtype)
-    if dtype == np.float32:
-        return np.dtype(np.float32), "float32 input"
-    if dtype.kind in "ui" and dtype.itemsize <= 2 and tol >= 1e-7:
-        return np.dtype(np.float32), (f"{dtype.itemsize * 8}-bit input, rounded to whole levels: "
-                                      "float32 rounding is far below half a level")
-    return np.dtype(np.float64), f"{dtype.name} input" + (", tol below 1e-7" if
-                                                         dtype.itemsize <= 2 else "")
+    return rule(dtype, tol)
 
 
 def make_plan(config):

@@ -18,6 +18,8 @@ scikit-image's ``phase_cross_correlation``: shifting ``moving`` by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from numbers import Real
 
 import numpy as np
 
@@ -35,13 +37,32 @@ class Registration:
     scale: float | None = None  # when asked: zooming ``moving`` by it about its centre registers it
 
 
+def check_image(name, image):
+    """Validate an image to register named ``name``: 2-D or channels-last 3-D, of integers
+    or real floats (NumPy, dask, or anything :func:`numpy.asarray` takes); not computed."""
+    if not hasattr(image, "dtype") or not hasattr(image, "ndim"):
+        image = np.asarray(image)
+    if np.dtype(image.dtype).kind not in "uif":
+        raise TypeError(f"`{name}` must hold integers or real floats, got dtype {image.dtype}")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"`{name}` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
+                         f"got {image.ndim}-D with shape {image.shape}")
+    return image
+
+
+def check_options(upsample, taper, weight_cutoff):
+    """Validate the registration options: ``upsample`` an integer >= 1, ``taper`` in [0, 1],
+    ``weight_cutoff`` None or in (0, 0.5] cycles/pixel; return them normalised."""
+    from .filters import check_cutoff
+    from .params import check_fraction, check_positive_int
+
+    return (check_positive_int("upsample", upsample), check_fraction("taper", taper),
+            None if weight_cutoff is None else check_cutoff(weight_cutoff, "weight_cutoff"))
+
+
 def _gray(image):
     x = np.asarray(image.compute() if hasattr(image, "compute") else image, dtype=np.float64)
-    if x.ndim == 3:
-        x = x.mean(axis=2)
-    if x.ndim != 2:
-        raise ValueError(f"register needs 2-D images or channels-last 3-D ones, got {x.ndim}-D")
-    return x
+    return x.mean(axis=2) if x.ndim == 3 else x
 
 
 def _tukey(n, alpha):
@@ -138,6 +159,11 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1,
     Registration
         ``shift`` (dy, dx) and ``confidence``.
 
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it, the value given and what is allowed.
+
     Examples
     --------
     >>> import numpy as np
@@ -148,10 +174,11 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1,
     >>> [round(float(s), 1) for s in register(reference, moving).shift]
     [3.2, -1.5]
     """
-    if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or upsample < 1:
-        raise ValueError(f"`upsample` must be an integer >= 1, got {upsample!r}")
-    if not 0 <= taper <= 1:
-        raise ValueError(f"`taper` must be in [0, 1], got {taper!r}")
+    from .params import check_flag
+
+    upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
+    rotation, scale = check_flag("rotation", rotation), check_flag("scale", scale)
+    reference, moving = check_image("reference", reference), check_image("moving", moving)
     ref, mov = _gray(reference), _gray(moving)
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
@@ -189,7 +216,13 @@ def register(reference, moving, *, upsample=100, taper=0.2, weight_cutoff=0.1,
 
 @dataclass(frozen=True)
 class ShiftField:
-    """The local shifts of :func:`shift_field`: one (dy, dx, confidence) per window."""
+    """The local shifts of :func:`shift_field`: one (dy, dx, confidence) per window.
+
+    ``data`` is lazy (dask) as :func:`shift_field` returns it.  The first of
+    ``.values``, ``.dy``, ``.dx``, ``.confidence`` or ``.reliable`` to be read
+    computes it, once, on the current dask scheduler; the others reuse those
+    NumPy values.  ``.compute()`` gives a field whose ``data`` is NumPy.
+    """
 
     data: object  # (rows, cols, 3) array, dask until computed: dy, dx, confidence
     rows: np.ndarray  # the windows' centres, in pixels of the image
@@ -197,42 +230,57 @@ class ShiftField:
     window: int
     min_confidence: float
 
-    def compute(self):
-        """The same field with its values computed (NumPy)."""
+    @cached_property
+    def values(self):
+        """``data`` as NumPy, (rows, cols, 3), read-only: computed at the first access only."""
         import dask
 
-        return ShiftField(np.asarray(dask.compute(self.data)[0]), self.rows, self.cols,
-                          self.window, self.min_confidence)
+        values = np.array(dask.compute(self.data)[0])  # a copy, then read-only: the cache
+        values.flags.writeable = False
+        return values
+
+    def compute(self):
+        """The same field with its values computed (NumPy)."""
+        return ShiftField(self.values, self.rows, self.cols, self.window, self.min_confidence)
 
     @property
     def dy(self):
-        return np.asarray(self.data[..., 0])
+        """The windows' row shifts in pixels (NaN where a window was too small or flat)."""
+        return self.values[..., 0]
 
     @property
     def dx(self):
-        return np.asarray(self.data[..., 1])
+        """The windows' column shifts in pixels (NaN where a window was too small or flat)."""
+        return self.values[..., 1]
 
     @property
     def confidence(self):
-        return np.asarray(self.data[..., 2])
+        """The windows' correlation peak heights, 0 to 1 (NaN where ``dy`` is)."""
+        return self.values[..., 2]
 
     @property
     def reliable(self):
         """Windows whose correlation peak reaches ``min_confidence`` (a textured window)."""
-        return np.asarray(self.data[..., 2]) >= self.min_confidence
+        return self.values[..., 2] >= self.min_confidence
 
 
 def check_window(window):
     """Validate a shift field's ``window``: an integer >= 16 pixels."""
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 16:
-        raise ValueError(f"`window` must be an integer >= 16 pixels, got {window!r}")
-    return int(window)
+    from .filters import check_int
+
+    try:
+        return check_int("window", window, 16)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"`window` must be an integer >= 16 pixels, got {window!r}") from None
 
 
 def check_confidence(value):
     """Validate a shift field's ``min_confidence``: a number in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ValueError(f"`min_confidence` must be in (0, 1], got {value!r}")
+    message = f"`min_confidence` must be in (0, 1], got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(message)
+    if not 0 < value <= 1:
+        raise ValueError(message)
     return float(value)
 
 
@@ -270,20 +318,20 @@ def shift_field(reference, moving, *, window=256, upsample=20, taper=0.2, weight
     Returns
     -------
     ShiftField
-        Lazy; ``.compute()`` gives its values, ``.dy``, ``.dx``, ``.confidence``,
-        ``.reliable`` and the windows' centres ``.rows`` and ``.cols``.
+        Lazy; ``.compute()`` gives its values; ``.dy``, ``.dx``, ``.confidence``
+        and ``.reliable`` are NumPy, computed once at the first of them read;
+        ``.rows`` and ``.cols`` are the windows' centres.
     """
     import dask.array as da
 
     window, min_confidence = check_window(window), check_confidence(min_confidence)
-    ref, mov = (da.asarray(x) for x in (reference, moving))
+    upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
+    ref, mov = (da.asarray(check_image(name, x)) for name, x in
+                (("reference", reference), ("moving", moving)))
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
     if ref.ndim == 3:
         ref, mov = ref.mean(axis=2), mov.mean(axis=2)
-    if ref.ndim != 2:
-        raise ValueError(f"shift_field needs 2-D images or channels-last 3-D ones, got "
-                         f"{ref.ndim}-D")
     ref, mov = ref.rechunk(window), mov.rechunk(window)
     grid = tuple((1,) * len(c) for c in ref.chunks)
     data = da.map_blocks(_window_shift, ref, mov, dtype=np.float64, chunks=(*grid, (3,)),

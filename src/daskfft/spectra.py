@@ -8,6 +8,7 @@ import ducc0
 import numpy as np
 
 from .blockwise import as_image
+from .params import check_choice, check_positive_int
 
 __all__ = ["spectra", "spectra_atlas", "spectrum_block", "atlas_cell", "atlas_from_half",
            "central_window", "SUMMARY_WINDOW",
@@ -157,8 +158,7 @@ def spectra(image, *, window="hann"):
     >>> int(peak[0]) - 32, int(peak[1]) - 32  # 64/8 = 8 cycles per chunk
     (-8, 0)
     """
-    if window not in WINDOWS:
-        raise ValueError(f"`window` must be one of {', '.join(WINDOWS)}, got {window!r}")
+    check_choice("window", window, WINDOWS)
     image = as_image(image)
     return image.map_blocks(
         spectrum_block,
@@ -223,11 +223,18 @@ def spectra_atlas(spec, *, cell="auto", max_size=2048):
     import dask.array as da
 
     if not isinstance(spec, da.Array) or spec.ndim != 2:
-        raise TypeError("`spec` must be the 2-D dask array returned by daskfft.spectra")
+        raise TypeError(f"`spec` must be the 2-D dask array returned by daskfft.spectra, got "
+                        f"{type(spec).__name__} of {getattr(spec, 'ndim', 0)} dimensions")
+    max_size = check_positive_int("max_size", max_size)
     if cell == "auto":
         cell = max(1, min(256, max_size // max(spec.numblocks)))
-    elif isinstance(cell, bool) or not isinstance(cell, int) or cell < 1:
+    elif isinstance(cell, str):
         raise ValueError(f'`cell` must be "auto" or an integer >= 1, got {cell!r}')
+    else:
+        try:
+            cell = check_positive_int("cell", cell)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f'`cell` must be "auto" or an integer >= 1, got {cell!r}') from None
     return spec.map_blocks(
         atlas_cell,
         cell=cell,
