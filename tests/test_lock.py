@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -204,3 +205,43 @@ def test_a_bad_stale_time_is_refused_in_one_line(tmp_path, tiled, monkeypatch, c
     assert main(["run", str(tiled), "-o", str(tmp_path / "out"), *FAST]) == 1
     assert STALE_ENV in _one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+# --- the lock's lifetime -----------------------------------------------------------------
+
+
+def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkeypatch, capsys):
+    """Under the threaded scheduler a task still running when another fails goes on to write
+    its chunk: the run lets go of its lock only after it ended."""
+    from daskfft import io
+
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, make_image((256, 256), np.float32, seed=2), tile=(64, 64))
+    out = tmp_path / "out"
+    events, slow_started, released = [], threading.Event(), threading.Event()
+    release, read = WorkDir.release, io.read_window
+
+    def noted_release(self):
+        events.append("released")
+        released.set()
+        return release(self)
+
+    def reads(info, rows, cols, **kwargs):
+        if rows[0] == 0 and cols[0] == 0:  # chunk (0, 0): still running when the error comes
+            slow_started.set()
+            released.wait(timeout=3)  # the old code let go meanwhile: then the write is late
+            events.append("chunk (0, 0) writes")
+        elif rows[1] == info.shape[0] and cols[1] == info.shape[1]:  # the last one fails
+            assert slow_started.wait(timeout=60), "chunk (0, 0) never started"
+            raise OSError(errno.EIO, "Input/output error")
+        return read(info, rows, cols, **kwargs)
+
+    monkeypatch.setattr(WorkDir, "release", noted_release)
+    monkeypatch.setattr(io, "read_window", reads)
+    assert main(["run", str(path), "-o", str(out), "--chunks", "64", "--cluster", "threads",
+                 "--workers", "1", "--threads-per-worker", "4", "-q"]) == 1
+    done = os.listdir(out / WORK_NAME / "done")  # at once: nothing can add to it now
+    assert events == ["chunk (0, 0) writes", "released"]
+    assert "0_0" in done
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{len(done)} of 16 chunks kept" in line
