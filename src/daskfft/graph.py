@@ -187,9 +187,14 @@ def _compute_threaded(cluster, arrays, progress):
     # The scheduler as a function: named by a string, dask imports distributed (0.13 s) to
     # look for a client first.
     from dask.diagnostics import ProgressBar
-    from dask.threaded import ContextAwareThreadPoolExecutor, get
+    from dask.threaded import get
 
-    pool = ContextAwareThreadPoolExecutor(cluster.threads or os.cpu_count() or 1)
+    try:  # the pool dask makes itself: its tasks see the caller's context variables
+        from dask.threaded import ContextAwareThreadPoolExecutor as Pool
+    except ImportError:
+        from concurrent.futures import ThreadPoolExecutor as Pool
+
+    pool = Pool(cluster.threads or os.cpu_count() or 1)
     try:
         with ProgressBar() if progress else contextlib.nullcontext():
             return dask.compute(*arrays, scheduler=get, pool=pool)
