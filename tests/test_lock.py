@@ -91,9 +91,11 @@ def _leave_lock(out, host, pid, age):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("attempt", range(2))
-def test_without_flock_exactly_one_of_three_racing_processes_wins(tmp_path, attempt):
+@pytest.mark.parametrize("left", [False, True], ids=["free", "stale lock left"])
+def test_without_flock_exactly_one_of_three_racing_processes_wins(tmp_path, left):
     out, go = tmp_path / "out", tmp_path / "go"
+    if left:  # all three find it stale at once: one removes it, none removes the winner's
+        _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
     racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(out), str(go)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
               for _ in range(3)]
@@ -101,9 +103,17 @@ def test_without_flock_exactly_one_of_three_racing_processes_wins(tmp_path, atte
         for p in racers:
             assert p.stdout.readline().strip() == "ready"
         go.touch()
-        said = {p.pid: p.stdout.readline().strip() for p in racers}
+        said, logged = {}, {}
+        for p in racers:  # its verdict, after what it logged (a takeover)
+            logged[p.pid] = [line := p.stdout.readline().strip()]
+            while line and not line.startswith(("won", "busy", "Traceback")):
+                logged[p.pid].append(line := p.stdout.readline().strip())
+            said[p.pid] = line
         winners = [pid for pid, line in said.items() if line == "won"]
-        assert len(winners) == 1, said
+        assert len(winners) == 1, logged
+        took_over = [pid for pid, lines in logged.items()
+                     if any("took over the lock" in line for line in lines)]
+        assert took_over == (winners if left else []), logged
         for pid, line in said.items():
             if pid != winners[0]:
                 assert line.startswith("busy output ") and f"PID {winners[0]}," in line, line

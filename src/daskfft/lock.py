@@ -208,29 +208,30 @@ class RunLock:
                 fd = self._open(os.O_RDONLY)
             except FileNotFoundError:
                 continue  # its holder let go meanwhile
-            holder, age, ino = _read(fd), _age(fd), os.fstat(fd).st_ino
+            holder, age, st = _read(fd), _age(fd), os.fstat(fd)
             os.close(fd)
             if holder is None and age < stale and time.monotonic() < patience:
                 time.sleep(0.02)  # created, its holder not written yet
                 continue
             if _alive(holder or {}, age, stale):
                 raise Busy(self._refusal(holder, age, stale))
-            if self._remove_stale(ino, stale):
+            if self._remove_stale((st.st_ino, st.st_mtime_ns)):
                 previous = holder or {"host": "unknown", "pid": "unknown",
                                       "since": f"{age:.0f} s ago"}
 
-    def _remove_stale(self, ino, stale):
-        """Remove the left lock ``ino``: renamed aside first, so that of two runs removing it
-        at once only one can; a fresh lock renamed by mistake is put back."""
+    def _remove_stale(self, seen):
+        """Remove the left lock, ``seen`` as (inode, mtime): renamed aside first, so that of
+        two runs removing it at once only one can; any other file renamed by mistake (another
+        run's new lock, or this one touched meanwhile) is put back."""
         aside = f"{self.path}.stale-{uuid.uuid4().hex}"
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
             return False
         st = os.stat(aside, follow_symlinks=False)
-        if st.st_ino != ino and time.time() - st.st_mtime <= stale:
+        if (st.st_ino, st.st_mtime_ns) != seen:
             with contextlib.suppress(OSError):
-                os.link(aside, self.path)  # another run's fresh lock: put it back
+                os.link(aside, self.path)  # not the file judged stale: put it back
             os.unlink(aside)
             return False
         os.unlink(aside)
