@@ -186,3 +186,90 @@ def test_bad_input_is_one_line_and_nothing_written(tmp_path, capsys):
             main(["align", str(ref), str(mov), "-o", str(out), *args])
         assert exit_.value.code == 2
         assert _one_line(capsys.readouterr().err).startswith("daskfft align: error:")
+
+
+# --- the work folder, its lock and publishing, as for run ----------------------------------
+
+# A real align, stopped while it writes its outputs (it holds the lock), until stdin closes.
+_PAUSED_ALIGN = """
+import sys
+import daskfft.align as align
+from daskfft.align import align_files
+
+write = align._write_outputs
+
+def paused(*args, **kwargs):
+    print("writing", flush=True)
+    sys.stdin.read()
+    return write(*args, **kwargs)
+
+align._write_outputs = paused
+align_files(sys.argv[1], sys.argv[2], sys.argv[3])
+"""
+
+
+@pytest.mark.slow
+def test_a_second_align_or_run_into_the_same_outdir_is_refused_while_one_works(tmp_path,
+                                                                              capsys):
+    import subprocess
+    import sys
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-c", _PAUSED_ALIGN, str(ref), str(mov), str(out)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "writing"
+        for args in (["align", str(ref), str(mov), "--overwrite"], ["run", str(ref)]):
+            assert main([*args, "-o", str(out), "--cluster", "threads", "-q"]) == 1
+            err = _one_line(capsys.readouterr().err)
+            assert f"in use by another daskfft run (host {os.uname().nodename}, " \
+                   f"PID {first.pid}," in err
+        first.stdin.close()
+        assert first.wait(timeout=120) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)
+        first.stdin.close()
+        first.stdout.close()
+    assert sorted(os.listdir(out)) == ["shift_field.csv", "shift_field.png", "transform.json"]
+
+
+@pytest.mark.parametrize("where", ["writing", "publishing"])
+def test_a_failed_align_leaves_the_old_outputs_complete(tmp_path, monkeypatch, capsys, where):
+    import errno
+
+    import daskfft.align
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    assert main(["align", str(ref), str(mov), "-o", str(out), "--apply", "-q"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    if where == "writing":
+        def broken(*args, **kwargs):
+            raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(daskfft.align, "_write_registered", broken)
+    else:  # the second output moved into OUTDIR fails, whichever call moves it
+        moves = []
+
+        def failing(move):
+            def move_or_fail(src, dst, **kwargs):
+                if os.path.dirname(os.path.abspath(dst)) == str(out) and dst != str(out):
+                    moves.append(dst)
+                    if len(moves) == 2:
+                        raise OSError(errno.EIO, "Input/output error")
+                return move(src, dst, **kwargs)
+            return move_or_fail
+
+        monkeypatch.setattr(os, "rename", failing(os.rename))
+        monkeypatch.setattr(os, "replace", failing(os.replace))
+    args = ["align", str(ref), str(mov), "-o", str(out), "--apply", "--window", "128",
+            "--overwrite", "-q"]
+    assert main(args) == 1
+    assert "Input/output error" in _one_line(capsys.readouterr().err)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and nothing else
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert json.loads((out / "transform.json").read_text())["shift_field"]["window"] == 128

@@ -4,8 +4,10 @@ image registered with the reference.
 The global transform is measured on both images reduced by block means to at
 most :data:`GLOBAL_EDGE` pixels on their long side (a gigapixel pair then
 fits in memory; the shift is scaled back), the shift field at full
-resolution one window per task.  Every output is written under a temporary
-name and renamed when complete.
+resolution one window per task.  As ``daskfft run`` does, align works in
+OUTDIR's work folder under its lock and publishes its outputs all at once
+(:mod:`daskfft.workdir`): a second run or align into OUTDIR is refused while
+it works, and a failed align leaves OUTDIR's earlier outputs as they were.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,6 +29,7 @@ from .cluster import ClusterSpec, open_cluster
 from .errors import InputError
 from .graph import compute
 from .register import register, shift_field
+from .workdir import WorkDir
 
 __all__ = ["GLOBAL_EDGE", "WARP_MARGIN", "align_files", "output_names", "registering_affine",
            "warp"]
@@ -77,23 +78,39 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
     names = output_names(apply, mov_info.format)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {outdir}: exists and is not a directory")
-    there = sorted(n for n in names if (out / n).exists())
-    if there and not overwrite:
-        raise InputError(f"output {outdir}: {', '.join(there)} already there; pass "
-                         "--overwrite to replace")
-    spec, why = (cluster or ClusterSpec()).resolve(ref_info.megapixels)
-    if why:
-        log.info("%s", why)
-    with open_cluster(spec, info=cluster_info) as cl:
-        log.info("cluster: %s, %d workers, %d threads%s", cl.kind, cl.workers, cl.threads,
-                 f", dashboard {cl.dashboard}" if cl.dashboard else "")
-        transform, field, small_ref, factor, chunks = _measure(
-            cl, reference, moving, ref_info, mov_info, window=window, rotation=rotation,
-            scale=scale, min_confidence=min_confidence, progress=progress)
-        transform["cluster"] = {"kind": cl.kind, "workers": cl.workers, "threads": cl.threads}
-        _write_outputs(out, names, transform, field, small_ref, factor,
-                       (mov_info, chunks) if apply else None, cl, progress)
+    options = dict(window=window, rotation=rotation, scale=scale, apply=apply,
+                   min_confidence=min_confidence)
+    work = WorkDir(out)
+    with work.session(0):
+        _start(work, names, reference, moving, options, overwrite)
+        spec, why = (cluster or ClusterSpec()).resolve(ref_info.megapixels)
+        if why:
+            log.info("%s", why)
+        with open_cluster(spec, info=cluster_info) as cl:
+            log.info("cluster: %s, %d workers, %d threads%s", cl.kind, cl.workers, cl.threads,
+                     f", dashboard {cl.dashboard}" if cl.dashboard else "")
+            transform, field, small_ref, factor, chunks = _measure(
+                cl, reference, moving, ref_info, mov_info, window=window, rotation=rotation,
+                scale=scale, min_confidence=min_confidence, progress=progress)
+            transform["cluster"] = {"kind": cl.kind, "workers": cl.workers,
+                                    "threads": cl.threads}
+            _write_outputs(work.out, names, transform, field, small_ref, factor,
+                           (mov_info, chunks) if apply else None, cl, progress)
+        work.publish({name: work.out / name for name in names})
     return transform
+
+
+def _start(work, names, reference, moving, options, overwrite):
+    """Start the locked work folder afresh, refusing to replace outputs without
+    ``overwrite`` (after completing a publish that a killed run left half done)."""
+    fingerprint = {"command": "align", "reference": str(Path(reference).absolute()),
+                   "moving": str(Path(moving).absolute()), "options": options}
+    work.start_or_resume(fingerprint, resume=False, overwrite=overwrite,
+                         create_stores=lambda root: None)
+    there = sorted(n for n in names if (work.outdir / n).exists())
+    if there and not overwrite:
+        raise InputError(f"output {work.outdir}: {', '.join(there)} already there; pass "
+                         "--overwrite to replace")
 
 
 def _measure(cl, reference, moving, ref_info, mov_info, *, window, rotation, scale,
@@ -143,39 +160,17 @@ def _measure(cl, reference, moving, ref_info, mov_info, *, window, rotation, sca
     return transform, field, small_ref, factor, chunks
 
 
-def _write_outputs(out, names, transform, field, small_ref, factor, registered, cl, progress):
-    """Every output under a temporary name, renamed when all are complete; ``registered``:
-    (MOVING's info, its chunks) to write it registered on the cluster ``cl``, or None."""
-    out.mkdir(parents=True, exist_ok=True)
-    staged = {}
-    try:
-        staged["transform.json"] = _stage(out, "transform.json", lambda p: p.write_text(
-            json.dumps(transform, indent=2, allow_nan=False) + "\n"))
-        staged["shift_field.csv"] = _stage(out, "shift_field.csv",
-                                           lambda p: _write_csv(p, field))
-        staged["shift_field.png"] = _stage(out, "shift_field.png",
-                                           lambda p: _picture(p, small_ref, factor, field,
-                                                              transform))
-        if registered is not None:
-            name = names[-1]
-            staged[name] = _stage(out, name, lambda p: _write_registered(
-                p, *registered, transform, cl, progress=progress))
-        for name, tmp in staged.items():
-            if (out / name).is_dir():  # a Zarr store being replaced (--overwrite)
-                shutil.rmtree(out / name)
-            os.replace(tmp, out / name)
-    finally:
-        for tmp in staged.values():
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-            elif os.path.exists(tmp):
-                os.remove(tmp)
-
-
-def _stage(out, name, write):
-    tmp = out / f".daskfft-{name}.tmp{Path(name).suffix}"
-    write(tmp)
-    return tmp
+def _write_outputs(folder, names, transform, field, small_ref, factor, registered, cl,
+                   progress):
+    """Every output, complete, into ``folder`` (the work folder's ``out/``, published from
+    there all at once); ``registered``: (MOVING's info, its chunks) to write it registered on
+    the cluster ``cl``, or None."""
+    (folder / "transform.json").write_text(json.dumps(transform, indent=2, allow_nan=False)
+                                           + "\n")
+    _write_csv(folder / "shift_field.csv", field)
+    _picture(folder / "shift_field.png", small_ref, factor, field, transform)
+    if registered is not None:
+        _write_registered(folder / names[-1], *registered, transform, cl, progress=progress)
 
 
 def _write_csv(path, field):

@@ -159,13 +159,7 @@ def reads_windows(plan):
 def compute(cluster, arrays, *, progress=False, report_path=None):
     """Compute ``arrays`` on ``cluster``, with a progress bar and a performance report if asked."""
     if cluster.client is None:
-        # The threaded scheduler as a function: named by a string, dask imports
-        # distributed (0.13 s) to look for a client first.
-        from dask.diagnostics import ProgressBar
-        from dask.threaded import get
-
-        with ProgressBar() if progress else contextlib.nullcontext():
-            return dask.compute(*arrays, scheduler=get)
+        return _compute_threaded(cluster, arrays, progress)
     from distributed import performance_report
 
     with (performance_report(filename=report_path) if report_path else contextlib.nullcontext()):
@@ -179,6 +173,33 @@ def compute(cluster, arrays, *, progress=False, report_path=None):
         except BaseException:
             cluster.client.cancel(futures)
             raise
+
+
+def _compute_threaded(cluster, arrays, progress):
+    """Compute ``arrays`` with dask's threaded scheduler on a pool of this call's own.
+
+    When a task fails (or Ctrl-C, SIGTERM), dask raises at once while the
+    tasks already running go on writing into the work folder: the pool is
+    shut down first, its queued tasks cancelled and its running ones waited
+    for, so that when this returns or raises no task of it can still write
+    (and the run's lock may be let go).
+    """
+    # The scheduler as a function: named by a string, dask imports distributed (0.13 s) to
+    # look for a client first.
+    from dask.diagnostics import ProgressBar
+    from dask.threaded import get
+
+    try:  # the pool dask makes itself: its tasks see the caller's context variables
+        from dask.threaded import ContextAwareThreadPoolExecutor as Pool
+    except ImportError:
+        from concurrent.futures import ThreadPoolExecutor as Pool
+
+    pool = Pool(cluster.threads or os.cpu_count() or 1)
+    try:
+        with ProgressBar() if progress else contextlib.nullcontext():
+            return dask.compute(*arrays, scheduler=get, pool=pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _progress_bar(futures):

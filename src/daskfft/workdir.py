@@ -4,9 +4,10 @@ While a run works, everything it writes lives in ``OUTDIR/.daskfft-work/``,
 on OUTDIR's own filesystem (so publishing is a rename even when OUTDIR is a
 mount point, and a run needs write access to OUTDIR only):
 
-- ``lock``: held with ``flock`` for the whole run, and naming its host and
-  PID; a second run into the same OUTDIR is refused at once, and a lock left
-  by a dead process is taken over;
+- ``lock``: held for the whole run (:mod:`daskfft.lock`: ``flock``, or where
+  the file system has none an atomic ``O_EXCL`` file with a heartbeat), and
+  naming its host and PID; a second run into the same OUTDIR is refused at
+  once, and a lock left by a dead process is taken over;
 - ``run.json``: the input's identity, every parameter and the daskfft
   version, so that ``--resume`` continues only the same run;
 - ``filtered.zarr`` (and ``sample.zarr``): the result, chunk by chunk;
@@ -27,17 +28,15 @@ first chunk finished.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
-import fcntl
 import json
 import logging
 import os
 import shutil
-import socket
 from pathlib import Path
 
-from .errors import Busy, InputError, Interrupted, RunFailed, Terminated, TermSignal
+from .errors import InputError, Interrupted, RunFailed, Terminated, TermSignal
+from .lock import RunLock
 
 __all__ = ["WORK_NAME", "WorkDir"]
 
@@ -75,6 +74,12 @@ class WorkDir:
         for p in list(reversed(missing)) + [self.root] * (not self.root.exists()):
             try:
                 p.mkdir()
+            except FileExistsError:
+                if p.is_dir():
+                    continue  # made by a run starting at the same moment: not ours to remove
+                self._remove_created()
+                raise InputError(f"output {self.outdir}: {p} exists and is not a directory") \
+                    from None
             except OSError as exc:
                 self._remove_created()
                 raise InputError(f"output {self.outdir}: cannot create {p} "
@@ -82,80 +87,32 @@ class WorkDir:
             self._created.append(p)
 
     def acquire(self):
-        """Create OUTDIR and the work folder if missing and take the run's lock."""
-        self._makedirs()
-        path = self.root / "lock"
+        """Create OUTDIR and the work folder if missing and take the run's lock
+        (:class:`daskfft.lock.RunLock`)."""
+        lock = RunLock(self.root / "lock", self.outdir)
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._makedirs()
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = self._holder(fd)
-                os.close(fd)
+                previous = lock.acquire()
+                break
+            except FileNotFoundError:
+                continue  # the work folder went with the lock of a run that just ended
+            except BaseException:
                 self._remove_created()
-                raise Busy(f"output {self.outdir}: in use by another daskfft run "
-                           f"({holder}); wait for it to finish or stop it") from None
-            except OSError as exc:  # a filesystem without flock: the PID must tell
-                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                    raise
-                if self._holder_alive(fd):
-                    holder = self._holder(fd)
-                    os.close(fd)
-                    self._remove_created()
-                    raise Busy(f"output {self.outdir}: in use by another daskfft run "
-                               f"({holder}); wait for it to finish or stop it") from None
-            with contextlib.suppress(FileNotFoundError):
-                if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                    break  # not a lock file that its holder removed while we waited
-            os.close(fd)
-        previous = self._holder(fd)
+                raise
         if previous:
             log.warning("took over the lock of %s, left by %s, which is gone", self.outdir,
                         previous)
-        os.ftruncate(fd, 0)
-        me = {"host": socket.gethostname(), "pid": os.getpid(),
-              "since": _dt.datetime.now().isoformat(timespec="seconds")}
-        os.pwrite(fd, json.dumps(me).encode(), 0)
-        self._lock = fd
-
-    @staticmethod
-    def _holder(fd):
-        try:
-            who = json.loads(os.pread(fd, 4096, 0) or b"null")
-        except ValueError:
-            return None
-        if not who:
-            return None
-        return f"host {who.get('host')}, PID {who.get('pid')}, since {who.get('since')}"
-
-    @staticmethod
-    def _holder_alive(fd):
-        try:
-            who = json.loads(os.pread(fd, 4096, 0) or b"null") or {}
-        except ValueError:
-            return False
-        if who.get("host") != socket.gethostname():
-            return bool(who)  # cannot tell: assume it lives
-        try:
-            os.kill(int(who["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return int(who["pid"]) != os.getpid()
+        self._lock = lock
 
     def release(self):
         """Drop the lock; remove what this run created if it holds nothing else."""
         if self._lock is None:
             return
         lock, self._lock = self._lock, None
-        if self.root.exists() and {p.name for p in self.root.iterdir()} <= {"lock"}:
-            with contextlib.suppress(OSError):
-                (self.root / "lock").unlink()
-                self.root.rmdir()
+        lock.release()
         with contextlib.suppress(OSError):
-            os.ftruncate(lock, 0)  # let go, not left: the next run takes it without a warning
-        os.close(lock)
+            self.root.rmdir()  # only if empty
         self._remove_created()
 
     def _remove_created(self):

@@ -1,0 +1,306 @@
+"""The run's lock: one daskfft run at a time into an OUTDIR, on any POSIX file system.
+
+The lock is the file ``OUTDIR/.daskfft-work/lock``, opened with ``O_NOFOLLOW``
+(a symbolic link there is refused), holding its holder's host, PID and start
+time as JSON.  It is taken in one of two ways:
+
+- ``flock`` where the file system has it (local disks, NFSv4, GPFS, Lustre
+  mounted with ``-o flock``): the kernel lets go when the holder dies, however
+  it dies, so a lock left by a killed run is taken over at once;
+- where ``flock`` fails with ENOSYS, EOPNOTSUPP or ENOLCK (Lustre without the
+  ``flock`` mount option, some FUSE and NFS setups), by creating the file with
+  ``O_CREAT | O_EXCL``, which is atomic on every POSIX file system: of two runs
+  exactly one creates it.  Its holder touches it every
+  ``min(30, stale / 4)`` seconds (a daemon thread); a lock not touched for
+  ``stale`` seconds (:data:`STALE_SECONDS`, or the environment variable
+  :data:`STALE_ENV`) is taken to be left by a run killed elsewhere and taken
+  over, with a warning.  On the holder's own host its PID tells at once.
+
+Every holder touches its lock (both ways), so a run that has ``flock`` and
+one that has not (Lustre clients mounted differently) still see each other.
+The file's age is read from the file system's clock against this host's: the
+nodes' clocks should agree to well under ``stale`` seconds (NTP does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from .errors import Busy, InputError
+
+__all__ = ["STALE_ENV", "STALE_SECONDS", "RunLock", "stale_after"]
+
+log = logging.getLogger("daskfft")
+
+#: Seconds without a heartbeat after which a lock taken without ``flock`` counts as left.
+STALE_SECONDS = 300.0
+#: The environment variable that overrides :data:`STALE_SECONDS` (seconds, > 0).
+STALE_ENV = "DASKFFT_LOCK_STALE"
+_NO_FLOCK = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
+_HELD = set()  # lock paths this process holds
+
+
+def stale_after():
+    """Seconds without a heartbeat after which a lock counts as left: :data:`STALE_ENV`, or
+    :data:`STALE_SECONDS` when it is unset.
+
+    Raises
+    ------
+    ValueError
+        When :data:`STALE_ENV` is not a number of seconds > 0.
+    """
+    text = os.environ.get(STALE_ENV, "").strip()
+    if not text:
+        return STALE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{STALE_ENV} must be a number of seconds > 0, got {text!r}; "
+                         f"set it to e.g. {STALE_SECONDS:.0f}, or unset it")
+    return value
+
+
+def _flock(fd):
+    """Take ``flock`` on ``fd`` without waiting (a function of its own: tests replace it)."""
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+class RunLock:
+    """The lock file ``path`` of the work folder of ``outdir`` (named in messages).
+
+    :meth:`acquire` takes it or raises :class:`~daskfft.errors.Busy`;
+    :meth:`release` lets it go and removes the file.
+    """
+
+    def __init__(self, path, outdir):
+        self.path, self.outdir = str(path), outdir
+        self._fd = None
+        self._stop = threading.Event()
+        self._beat = None
+
+    @property
+    def held(self):
+        return self._fd is not None
+
+    def acquire(self):
+        """Take the lock; return its previous holder (a description) when one had left it
+        behind, else None.
+
+        Raises
+        ------
+        Busy
+            When a live run holds it; the message names it and says what to do.
+        InputError
+            When the lock is a symbolic link, or cannot be created.
+        ValueError
+            For a bad :data:`STALE_ENV`.
+        """
+        stale = stale_after()
+        if self.path in _HELD:
+            raise Busy(f"output {self.outdir}: in use by another daskfft run in this process; "
+                       "wait for it to finish")
+        fd, previous, kind = self._by_flock(stale)
+        if fd is None:
+            fd, previous = self._by_creating(stale)
+            kind = "file"
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "kind": kind,
+              "since": _dt.datetime.now().isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        self._fd = fd
+        _HELD.add(self.path)
+        self._stop.clear()
+        self._beat = threading.Thread(target=self._heartbeat, args=(min(30.0, stale / 4),),
+                                      name="daskfft-lock-heartbeat", daemon=True)
+        self._beat.start()
+        return _describe(previous)
+
+    def release(self):
+        """Stop the heartbeat, remove the lock file (if still this run's) and let go."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        self._stop.set()
+        self._beat.join()
+        _HELD.discard(self.path)
+        with contextlib.suppress(OSError):
+            if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                os.unlink(self.path)  # let go, not left: the next run takes it without a warning
+        os.close(fd)
+
+    # --- the two ways ----------------------------------------------------------------------
+
+    def _open(self, flags):
+        try:
+            return os.open(self.path, flags | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"output {self.outdir}: the lock {self.path} is a symbolic "
+                                 "link, which daskfft never follows; remove the link") from None
+            if exc.errno in (errno.EEXIST, errno.ENOENT):
+                raise
+            raise InputError(f"output {self.outdir}: cannot open the lock {self.path} "
+                             f"({exc.strerror or exc})") from None
+
+    def _by_flock(self, stale):
+        """(fd, previous holder, how) by ``flock``; (None, None, None) where the file system
+        has no ``flock`` and the file was there already."""
+        while True:
+            created = True
+            try:
+                fd = self._open(os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                created = False
+                try:
+                    fd = self._open(os.O_RDWR)
+                except FileNotFoundError:
+                    continue  # its holder let go meanwhile
+            try:
+                _flock(fd)
+            except BlockingIOError:
+                holder = _read(fd)
+                os.close(fd)
+                raise Busy(self._refusal(holder)) from None
+            except OSError as exc:
+                if exc.errno not in _NO_FLOCK:
+                    os.close(fd)
+                    raise
+                log.debug("no flock on %s (%s): locking by creating the file", self.path,
+                          os.strerror(exc.errno))
+                if created:  # made with O_EXCL: held already
+                    return fd, None, "file"
+                os.close(fd)
+                return None, None, None
+            with contextlib.suppress(FileNotFoundError):
+                if os.fstat(fd).st_ino == os.stat(self.path, follow_symlinks=False).st_ino:
+                    break  # not a lock file that its holder removed while we waited
+            os.close(fd)
+        holder = _read(fd)
+        if holder and holder.get("kind") == "file" and _alive(holder, _age(fd), stale):
+            age = _age(fd)
+            os.close(fd)  # a run on a client without flock holds it by its heartbeat
+            raise Busy(self._refusal(holder, age, stale))
+        return fd, holder, "flock"
+
+    def _by_creating(self, stale):
+        """(fd, previous holder) by creating the file with ``O_EXCL``; a stale one is removed
+        first."""
+        previous = None
+        patience = time.monotonic() + 2
+        while True:
+            try:
+                return self._open(os.O_RDWR | os.O_CREAT | os.O_EXCL), previous
+            except FileExistsError:
+                pass
+            try:
+                fd = self._open(os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # its holder let go meanwhile
+            holder, age, st = _read(fd), _age(fd), os.fstat(fd)
+            os.close(fd)
+            if holder is None and age < stale and time.monotonic() < patience:
+                time.sleep(0.02)  # created, its holder not written yet
+                continue
+            if _alive(holder or {}, age, stale):
+                raise Busy(self._refusal(holder, age, stale))
+            if self._remove_stale((st.st_ino, st.st_mtime_ns)):
+                previous = holder or {"host": "unknown", "pid": "unknown",
+                                      "since": f"{age:.0f} s ago"}
+
+    def _remove_stale(self, seen):
+        """Remove the left lock, ``seen`` as (inode, mtime): renamed aside first, so that of
+        two runs removing it at once only one can; any other file renamed by mistake (another
+        run's new lock, or this one touched meanwhile) is put back."""
+        aside = f"{self.path}.stale-{uuid.uuid4().hex}"
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return False
+        st = os.stat(aside, follow_symlinks=False)
+        if (st.st_ino, st.st_mtime_ns) != seen:
+            with contextlib.suppress(OSError):
+                os.link(aside, self.path)  # not the file judged stale: put it back
+            os.unlink(aside)
+            return False
+        os.unlink(aside)
+        return True
+
+    def _heartbeat(self, every):
+        """Touch the lock every ``every`` seconds until released; say so if it was lost."""
+        lost = False
+        while not self._stop.wait(every):
+            try:
+                os.utime(self._fd)
+                mine = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(self._fd).st_ino
+            except (OSError, TypeError):
+                mine = False
+            if not mine and not lost:
+                lost = True
+                log.error("the lock %s of this run was removed or replaced: another run may "
+                          "now write into %s", self.path, self.outdir)
+
+    def _refusal(self, holder, age=None, stale=None):
+        who = _describe(holder) or "holder unknown"
+        if age is None:  # flock: the kernel says it lives
+            return (f"output {self.outdir}: in use by another daskfft run ({who}); wait for "
+                    "it to finish or stop it")
+        return (f"output {self.outdir}: in use by another daskfft run ({who}, last heartbeat "
+                f"{age:.0f} s ago); wait for it to finish or stop it; if it was killed on "
+                f"another host, delete {self.path} once no daskfft run writes into "
+                f"{self.outdir}, or wait: a lock with no heartbeat for {stale:.0f} s "
+                f"({STALE_ENV}) is taken over")
+
+
+def _read(fd):
+    """The holder's JSON in ``fd``, or None (empty: being written, or unreadable)."""
+    try:
+        who = json.loads(os.pread(fd, 4096, 0) or b"null")
+    except ValueError:
+        return None
+    return who if isinstance(who, dict) else None
+
+
+def _age(fd):
+    return max(0.0, time.time() - os.fstat(fd).st_mtime)
+
+
+def _age_of(path):
+    try:
+        return max(0.0, time.time() - os.stat(path, follow_symlinks=False).st_mtime)
+    except OSError:
+        return 0.0
+
+
+def _alive(holder, age, stale):
+    """Whether ``holder`` (its lock ``age`` seconds since the last heartbeat) still runs:
+    on this host its PID says; elsewhere, whether it beat within ``stale`` seconds."""
+    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+        pid = holder["pid"]
+        if pid == os.getpid():
+            return False  # not held by this process (_HELD says): left by an earlier run
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    return age <= stale
+
+
+def _describe(holder):
+    if not holder:
+        return None
+    return f"host {holder.get('host')}, PID {holder.get('pid')}, since {holder.get('since')}"

@@ -1,0 +1,288 @@
+"""The run's lock where the file system has no flock: atomic, with a heartbeat, stale after a
+stated time, its refusal saying what to do; and a symbolic link never followed."""
+
+import errno
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+from daskfft.cli import main
+from daskfft.lock import STALE_ENV, STALE_SECONDS, stale_after
+from daskfft.workdir import WORK_NAME, WorkDir
+
+from reference import make_image
+
+FAST = ["--cluster", "threads", "-q"]
+
+# flock fails as on Lustre mounted without -o flock, and the file system is slow (each open and
+# read of the lock returns after 0.2 s: every run sees it before any has written to it); then
+# wait for the start signal (a file), take the lock, say whether it was won, and hold it until
+# stdin closes.
+_RACER = """
+import errno, fcntl, os, sys, time
+
+def no_flock(fd, operation):
+    raise OSError(errno.ENOSYS, "Function not implemented")
+
+def slow_open(path, *args, _open=os.open, **kwargs):
+    fd = _open(path, *args, **kwargs)
+    if str(path).endswith("lock"):
+        time.sleep(0.2)
+    return fd
+
+def slow_pread(*args, _pread=os.pread):
+    data = _pread(*args)
+    time.sleep(0.2)
+    return data
+
+fcntl.flock, os.open, os.pread = no_flock, slow_open, slow_pread
+from daskfft.errors import Busy
+from daskfft.workdir import WorkDir
+
+work = WorkDir(sys.argv[1])
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.001)
+try:
+    work.acquire()
+except Busy as exc:
+    print("busy", exc, flush=True)
+    sys.exit(0)
+print("won", flush=True)
+sys.stdin.read()
+work.release()
+"""
+
+
+def _no_flock(fd, operation):
+    raise OSError(errno.ENOSYS, "Function not implemented")
+
+
+@pytest.fixture
+def tiled(tmp_path):
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, make_image((128, 128), np.float32, seed=5), tile=(64, 64))
+    return path
+
+
+def _one_error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("daskfft: error: "), err
+    return lines[0]
+
+
+def _leave_lock(out, host, pid, age):
+    """A lock as a run without flock on ``host`` leaves it, its last heartbeat ``age`` s ago."""
+    (out / WORK_NAME).mkdir(parents=True)
+    lock = out / WORK_NAME / "lock"
+    lock.write_text(json.dumps({"host": host, "pid": pid, "since": "2026-01-01T00:00:00",
+                                "kind": "file"}))
+    os.utime(lock, (time.time() - age,) * 2)
+    return lock
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("left", [False, True], ids=["free", "stale lock left"])
+def test_without_flock_exactly_one_of_three_racing_processes_wins(tmp_path, left):
+    out, go = tmp_path / "out", tmp_path / "go"
+    if left:  # all three find it stale at once: one removes it, none removes the winner's
+        _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
+    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(out), str(go)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for _ in range(3)]
+    try:
+        for p in racers:
+            assert p.stdout.readline().strip() == "ready"
+        go.touch()
+        said, logged = {}, {}
+        for p in racers:  # its verdict, after what it logged (a takeover)
+            logged[p.pid] = [line := p.stdout.readline().strip()]
+            while line and not line.startswith(("won", "busy", "Traceback")):
+                logged[p.pid].append(line := p.stdout.readline().strip())
+            said[p.pid] = line
+        winners = [pid for pid, line in said.items() if line == "won"]
+        assert len(winners) == 1, logged
+        took_over = [pid for pid, lines in logged.items()
+                     if any("took over the lock" in line for line in lines)]
+        assert took_over == (winners if left else []), logged
+        for pid, line in said.items():
+            if pid != winners[0]:
+                assert line.startswith("busy output ") and f"PID {winners[0]}," in line, line
+                assert f"delete {out / WORK_NAME / 'lock'}" in line and STALE_ENV in line
+        for p in racers:
+            p.stdin.close()
+            assert p.wait(timeout=60) == 0
+        assert not (out / WORK_NAME).exists()  # released: nothing left behind
+    finally:
+        for p in racers:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+            p.stdin.close()
+            p.stdout.close()
+
+
+def test_without_flock_a_fresh_lock_of_another_host_is_refused_saying_what_to_do(
+        tmp_path, tiled, monkeypatch, capsys):
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, "node-elsewhere", 4242, age=20)
+    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "in use by another daskfft run (host node-elsewhere, PID 4242, since " in line
+    assert 20 <= int(re.search(r"last heartbeat (\d+) s ago", line).group(1)) < 80
+    assert f"delete {lock} once no daskfft run writes into {out}" in line
+    assert f"no heartbeat for {STALE_SECONDS:.0f} s ({STALE_ENV})" in line
+    assert json.loads(lock.read_text())["host"] == "node-elsewhere"  # untouched
+    assert os.listdir(out) == [WORK_NAME]
+
+
+@pytest.mark.parametrize("stale, age", [(None, STALE_SECONDS + 60), ("30", 45)])
+def test_without_flock_a_stale_lock_is_taken_over_with_a_warning(tmp_path, tiled, monkeypatch,
+                                                                  capsys, stale, age):
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    if stale is not None:
+        monkeypatch.setenv(STALE_ENV, stale)
+    out = tmp_path / "out"
+    _leave_lock(out, "node-killed", 4242, age=age)
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    err = capsys.readouterr().err
+    assert f"took over the lock of {out}, left by host node-killed, PID 4242" in err
+    assert (out / "filtered.tif").exists() and not (out / WORK_NAME).exists()
+
+
+def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(tmp_path, tiled, monkeypatch,
+                                                                   capsys):
+    """On the holder's own host its PID tells at once: no waiting for the heartbeat."""
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=60)
+    out = tmp_path / "out"
+    _leave_lock(out, os.uname().nodename, dead.pid, age=0)
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    assert f"left by host {os.uname().nodename}, PID {dead.pid}" in capsys.readouterr().err
+
+
+def test_without_flock_the_holder_keeps_its_lock_fresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    monkeypatch.setenv(STALE_ENV, "0.4")  # a heartbeat every 0.1 s
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    try:
+        lock = work.root / "lock"
+        os.utime(lock, (time.time() - 3600,) * 2)
+        deadline = time.monotonic() + 30
+        while time.time() - lock.stat().st_mtime > 600:
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.05)
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    finally:
+        work.release()
+    assert not work.root.exists()
+
+
+def test_without_flock_a_second_run_in_the_same_process_is_refused(tmp_path, monkeypatch):
+    """Its own PID in the lock does not make it the holder's leftover (a notebook's threads)."""
+    from daskfft.errors import Busy
+
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    first, second = WorkDir(tmp_path / "out"), WorkDir(tmp_path / "out")
+    first.acquire()
+    try:
+        with pytest.raises(Busy, match="in use by another daskfft run in this process"):
+            second.acquire()
+        assert json.loads((first.root / "lock").read_text())["pid"] == os.getpid()
+    finally:
+        first.release()
+    second.acquire()  # let go: free again
+    second.release()
+
+
+def test_with_flock_a_fresh_lock_of_a_run_without_it_is_refused(tmp_path, tiled, capsys):
+    """Lustre clients mounted with and without -o flock: a run that has flock still sees the
+    heartbeat of one that has not."""
+    out = tmp_path / "out"
+    _leave_lock(out, "node-without-flock", 4242, age=5)
+    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "(host node-without-flock, PID 4242, since " in line and "last heartbeat" in line
+    os.utime(out / WORK_NAME / "lock", (time.time() - STALE_SECONDS - 60,) * 2)
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    assert "took over the lock" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flock", [True, False])
+def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(tmp_path, tiled, flock,
+                                                                    monkeypatch, capsys):
+    if not flock:
+        monkeypatch.setattr(fcntl, "flock", _no_flock)
+    victim = tmp_path / "precious.txt"
+    victim.write_text("mine")
+    out = tmp_path / "out"
+    (out / WORK_NAME).mkdir(parents=True)
+    (out / WORK_NAME / "lock").symlink_to(victim)
+    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"the lock {out / WORK_NAME / 'lock'} is a symbolic link" in line
+    assert "remove the link" in line
+    assert victim.read_text() == "mine"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
+def test_a_bad_stale_time_is_refused_in_one_line(tmp_path, tiled, monkeypatch, capsys, value):
+    monkeypatch.setenv(STALE_ENV, value)
+    with pytest.raises(ValueError, match=rf"{STALE_ENV} must be a number of seconds > 0, "
+                                         rf"got '{value}'"):
+        stale_after()
+    assert main(["run", str(tiled), "-o", str(tmp_path / "out"), *FAST]) == 1
+    assert STALE_ENV in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+# --- the lock's lifetime -----------------------------------------------------------------
+
+
+def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkeypatch, capsys):
+    """Under the threaded scheduler a task still running when another fails goes on to write
+    its chunk: the run lets go of its lock only after it ended."""
+    from daskfft import io
+
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, make_image((256, 256), np.float32, seed=2), tile=(64, 64))
+    out = tmp_path / "out"
+    events, slow_started, released = [], threading.Event(), threading.Event()
+    release, read = WorkDir.release, io.read_window
+
+    def noted_release(self):
+        events.append("released")
+        released.set()
+        return release(self)
+
+    def reads(info, rows, cols, **kwargs):
+        if rows[0] == 0 and cols[0] == 0:  # chunk (0, 0): still running when the error comes
+            slow_started.set()
+            released.wait(timeout=3)  # the old code let go meanwhile: then the write is late
+            events.append("chunk (0, 0) writes")
+        elif rows[1] == info.shape[0] and cols[1] == info.shape[1]:  # the last one fails
+            assert slow_started.wait(timeout=60), "chunk (0, 0) never started"
+            raise OSError(errno.EIO, "Input/output error")
+        return read(info, rows, cols, **kwargs)
+
+    monkeypatch.setattr(WorkDir, "release", noted_release)
+    monkeypatch.setattr(io, "read_window", reads)
+    assert main(["run", str(path), "-o", str(out), "--chunks", "64", "--cluster", "threads",
+                 "--workers", "1", "--threads-per-worker", "4", "-q"]) == 1
+    done = os.listdir(out / WORK_NAME / "done")  # at once: nothing can add to it now
+    assert events == ["chunk (0, 0) writes", "released"]
+    assert "0_0" in done
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{len(done)} of 16 chunks kept" in line
