@@ -304,3 +304,58 @@ def test_resume_drops_what_a_killed_zarr_writer_left_half_written(tmp_path):
                                  create_stores=stores) is True
     again.release()
     assert chunk.read_bytes() == b"whole" and not partial.exists()
+
+
+# --- the work folder is daskfft's own ------------------------------------------------------
+
+
+def _tree(path):
+    return sorted((str(p.relative_to(path)), p.read_bytes() if p.is_file() else None)
+                  for p in path.rglob("*"))
+
+
+def _victim(tmp_path):
+    victim = tmp_path / "victim"
+    (victim / "data").mkdir(parents=True)
+    (victim / "thesis.tex").write_text("years of work")
+    (victim / "data" / "run.json").write_text("{}")
+    (victim / "lock").write_text("not a lock")
+    return victim
+
+
+@pytest.mark.parametrize("what", ["work folder", "lock", "other user"])
+def test_a_linked_or_foreign_work_folder_is_refused_and_left_alone(tmp_path, tiled, what,
+                                                                    capsys):
+    victim = _victim(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    work = out / WORK_NAME
+    if what == "work folder":
+        work.symlink_to(victim)
+    elif what == "lock":
+        work.mkdir()
+        (work / "lock").symlink_to(victim / "lock")
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("giving a folder to another user needs root")
+        work.mkdir()
+        os.chown(work, 12345, 12345)
+    before = _tree(victim), _tree(out)
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    said = {"work folder": f"{work} is a symbolic link (to {victim})",
+            "lock": f"{work / 'lock'} is a symbolic link (to {victim / 'lock'})",
+            "other user": f"{work} belongs to another user (uid 12345)"}[what]
+    assert said in line and "remove it, or give another OUTDIR" in line
+    assert (_tree(victim), _tree(out)) == before
+
+
+def test_cleaning_removes_only_what_runs_make(tmp_path, tiled, capsys):
+    out = tmp_path / "out"
+    (out / WORK_NAME).mkdir(parents=True)
+    (out / WORK_NAME / "notes.txt").write_text("mine")
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", "--cluster", "threads"]) == 0
+    assert (out / "filtered.tif").exists() and (out / "report.json").exists()
+    assert set(os.listdir(out / WORK_NAME)) <= {"notes.txt", "lock"}  # the lock let go
+    assert (out / WORK_NAME / "notes.txt").read_text() == "mine"
+    assert f"left notes.txt in {out / WORK_NAME}: not daskfft's" in capsys.readouterr().err

@@ -15,6 +15,11 @@ mount point, and a run needs write access to OUTDIR only):
 - ``out/``: the other finished files, staged for publishing;
 - ``publish.json`` and ``replaced/``: only while publishing.
 
+The work folder and its lock are used only when they are this user's own
+folder and file, never through a symbolic link: anything else is refused.
+Cleaning removes only the names a run creates (:data:`RUN_NAMES`, and
+``*.zarr`` and ``*.tmp``), nothing else that may lie there.
+
 Publishing moves every staged file into OUTDIR by rename, moving the old
 file of the same name aside first.  A failure part-way puts everything back,
 so OUTDIR holds the old complete set; a process killed part-way leaves the
@@ -35,20 +40,43 @@ import logging
 import os
 import shutil
 import socket
+import stat
 from pathlib import Path
 
 from .errors import Busy, InputError, Interrupted, RunFailed, Terminated, TermSignal
 
-__all__ = ["WORK_NAME", "WorkDir"]
+__all__ = ["WORK_NAME", "RUN_NAMES", "WorkDir"]
 
 log = logging.getLogger("daskfft")
 
 WORK_NAME = ".daskfft-work"
+#: What a run creates in its work folder, besides its ``*.zarr`` stores and ``*.tmp`` files.
+RUN_NAMES = frozenset({"lock", "run.json", "publish.json", "cells", "done", "out", "replaced",
+                       "pyramid.tif"})
 
 
 def _canonical(value):
     """``value`` as it reads back from JSON (tuples become lists)."""
     return json.loads(json.dumps(value, allow_nan=False))
+
+
+def _is_ours(name):
+    return name in RUN_NAMES or name.endswith((".zarr", ".tmp"))
+
+
+def _remove_ours(folder, keep=()):
+    """Remove the names a run creates from ``folder`` (a real folder), never following links;
+    return the names left there."""
+    left = []
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if name in keep or not _is_ours(name):
+            left.append(name)
+        elif stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return left
 
 
 class WorkDir:
@@ -72,7 +100,7 @@ class WorkDir:
         while not p.exists():
             missing.append(p)
             p = p.parent
-        for p in list(reversed(missing)) + [self.root] * (not self.root.exists()):
+        for p in list(reversed(missing)) + [self.root] * (not os.path.lexists(self.root)):
             try:
                 p.mkdir()
             except OSError as exc:
@@ -80,13 +108,33 @@ class WorkDir:
                 raise InputError(f"output {self.outdir}: cannot create {p} "
                                  f"({exc.strerror or exc})") from None
             self._created.append(p)
+        self._check_own()
+
+    def _check_own(self):
+        """Refuse a work folder or lock that is a link, of another type, or another user's."""
+        for path, kind in ((self.root, stat.S_ISDIR), (self.root / "lock", stat.S_ISREG)):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                why = f"is a symbolic link (to {os.readlink(path)})"
+            elif not kind(st.st_mode):
+                why = "is not a " + ("folder" if kind is stat.S_ISDIR else "file")
+            elif st.st_uid != os.geteuid():
+                why = f"belongs to another user (uid {st.st_uid})"
+            else:
+                continue
+            self._remove_created()
+            raise InputError(f"output {self.outdir}: {path} {why}; daskfft keeps its work only "
+                             "in a folder of its own: remove it, or give another OUTDIR")
 
     def acquire(self):
         """Create OUTDIR and the work folder if missing and take the run's lock."""
         self._makedirs()
         path = self.root / "lock"
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -232,13 +280,10 @@ class WorkDir:
                 path.unlink()
 
     def _clear(self):
-        for p in self.root.iterdir():
-            if p.name == "lock":
-                continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+        """Empty the work folder of what runs made in it, but its lock."""
+        left = set(_remove_ours(self.root, keep=("lock",))) - {"lock"}
+        if left:
+            log.warning("left %s in %s: not daskfft's", ", ".join(sorted(left)), self.root)
 
     def done(self):
         """Indices ``(i, j)`` of the chunks whose task finished."""
