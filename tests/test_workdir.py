@@ -359,3 +359,32 @@ def test_cleaning_removes_only_what_runs_make(tmp_path, tiled, capsys):
     assert set(os.listdir(out / WORK_NAME)) <= {"notes.txt", "lock"}  # the lock let go
     assert (out / WORK_NAME / "notes.txt").read_text() == "mine"
     assert f"left notes.txt in {out / WORK_NAME}: not daskfft's" in capsys.readouterr().err
+
+
+# --- outputs are checked under the lock ---------------------------------------------------
+
+
+def test_outputs_published_after_this_run_planned_are_not_replaced(tmp_path, tiled,
+                                                                    monkeypatch, capsys):
+    """Another run publishes between this run's planning and its lock: the check, under the
+    lock, still sees its outputs."""
+    import daskfft.pipeline
+
+    out = tmp_path / "out"
+    plan = daskfft.pipeline.make_plan
+    other = {}
+
+    def plan_then_another_run_publishes(config):
+        planned = plan(config)
+        if not other:
+            other["report"] = None  # it plans through here too
+            other["report"] = daskfft.pipeline.run(tiled, out, chunks=64, cutoff=0.2,
+                                                   cluster="threads")
+        return planned
+
+    monkeypatch.setattr(daskfft.pipeline, "make_plan", plan_then_another_run_publishes)
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "already there; pass --overwrite" in line
+    assert _strict_json(out / "report.json")["filter"]["cutoff_cycles_per_pixel"] == 0.2
+    assert sorted(os.listdir(out)) == sorted(other["report"]["outputs"])  # the other run's, only

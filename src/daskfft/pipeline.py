@@ -161,10 +161,13 @@ def _log_plan(plan):
 
 
 def _open_work(work, plan):
-    """Start the work folder afresh or resume it; return the chunks already done."""
+    """Start the work folder afresh or resume it; return the chunks already done.
 
+    OUTDIR's outputs are checked here, under the lock: no other run can publish
+    between the check and this run's publishing.
+    """
     resuming = work.start_or_resume(plan.fingerprint, resume=plan.config.resume,
-                                    overwrite=plan.config.overwrite,
+                                    overwrite=plan.config.overwrite, names=plan.names,
                                     create_stores=lambda root: create_stores(plan, root))
     if plan.config.resume and not resuming:
         log.info("nothing to resume in %s; starting", work.root)

@@ -20,6 +20,9 @@ folder and file, never through a symbolic link: anything else is refused.
 Cleaning removes only the names a run creates (:data:`RUN_NAMES`, and
 ``*.zarr`` and ``*.tmp``), nothing else that may lie there.
 
+Every check of OUTDIR's existing outputs happens under the lock, so that no
+other run can publish between the check and this run's publishing.
+
 Publishing moves every staged file into OUTDIR by rename, moving the old
 file of the same name aside first.  A failure part-way puts everything back,
 so OUTDIR holds the old complete set; a process killed part-way leaves the
@@ -43,7 +46,8 @@ import socket
 import stat
 from pathlib import Path
 
-from .errors import Busy, InputError, Interrupted, RunFailed, Terminated, TermSignal
+from .errors import (AlreadyComplete, Busy, InputError, Interrupted, RunFailed, Terminated,
+                     TermSignal)
 
 __all__ = ["WORK_NAME", "RUN_NAMES", "WorkDir"]
 
@@ -244,12 +248,17 @@ class WorkDir:
                     diffs.append(f"{section}.{key}: {a.get(key)!r} then, {b.get(key)!r} now")
         return diffs
 
-    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores):
+    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores, names=()):
         """Resume the folder's run (True) or start afresh (False); refuse what is ambiguous.
 
-        ``create_stores(root)`` makes the result stores of a fresh start.
+        Under the lock: a publish that a killed run left half done is
+        completed first, then OUTDIR's outputs ``names`` are checked (the same
+        run's, with ``resume``: :class:`AlreadyComplete`; others' without
+        ``overwrite``: refused).  ``create_stores(root)`` makes the result
+        stores of a fresh start.
         """
         self.finish_publishing()
+        self._check_outputs(names, fingerprint, resume=resume, overwrite=overwrite)
         if self.has_run():
             if resume:
                 diffs = self.differences(fingerprint)
@@ -271,6 +280,16 @@ class WorkDir:
         os.replace(tmp, self.root / "run.json")  # last: a folder with run.json is a whole start
         self._fresh = self._opened = True
         return False
+
+    def _check_outputs(self, names, fingerprint, *, resume, overwrite):
+        """Say when OUTDIR already holds this run's outputs; refuse others' unless ``overwrite``."""
+        if resume and self.holds_finished(names, fingerprint):
+            raise AlreadyComplete(f"{self.outdir}: already complete, with the same input and "
+                                  "parameters (its report.json); nothing to resume")
+        there = sorted(n for n in names if os.path.lexists(self.outdir / n))
+        if there and not overwrite:
+            raise InputError(f"output {self.outdir}: {', '.join(there)} already there; pass "
+                             "--overwrite to replace")
 
     def _drop_partial_writes(self):
         """Remove what a killed writer left half-written: zarr writes each chunk to a
