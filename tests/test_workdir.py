@@ -388,3 +388,61 @@ def test_outputs_published_after_this_run_planned_are_not_replaced(tmp_path, til
     assert "already there; pass --overwrite" in line
     assert _strict_json(out / "report.json")["filter"]["cutoff_cycles_per_pixel"] == 0.2
     assert sorted(os.listdir(out)) == sorted(other["report"]["outputs"])  # the other run's, only
+
+
+# --- a run killed while publishing -------------------------------------------------------
+
+_KILL_AT_RENAME = """
+import os, signal, sys
+out, k = sys.argv[1], int(sys.argv[2])
+rename, seen = os.rename, []
+
+def rename_or_die(src, dst):
+    if os.path.dirname(os.path.abspath(dst)) == out:  # a publishing rename into OUTDIR
+        seen.append(dst)
+        if len(seen) == k:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return rename(src, dst)
+
+os.rename = rename_or_die
+from daskfft.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _killed_while_publishing(out, args, k):
+    """Run ``args`` into ``out`` in a process killed (SIGKILL) at its ``k``-th rename into it."""
+    proc = subprocess.run([sys.executable, "-c", _KILL_AT_RENAME, str(out), str(k), *args,
+                           "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (out / WORK_NAME / "publish.json").exists()
+
+
+def _count_reads(monkeypatch):
+    reads = []
+    read = io.read_window
+    monkeypatch.setattr(io, "read_window", lambda *a, **k: reads.append(1) or read(*a, **k))
+    return reads
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k, extra", [(1, []), (2, ["--resume"]), (3, ["--resume", "--overwrite"])])
+def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(tmp_path, tiled, k,
+                                                                         extra, monkeypatch,
+                                                                         capsys):
+    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    out = tmp_path / "out"
+    _killed_while_publishing(out, args, k)
+    reads = _count_reads(monkeypatch)
+    capsys.readouterr()
+    assert main([*args, "-o", str(out), *extra]) == 0
+    err = capsys.readouterr().err
+    assert f"finished publishing {out}, which an earlier run had started" in err
+    assert f"{out}: already complete, with the same input and parameters" in err
+    assert reads == []  # not a chunk computed again
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # and the work folder gone
+    for name in ("filtered.tif", "spectra.png", "overview.png", "radial_spectrum.png"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert _strict_json(out / "report.json")["chunks"]["computed"] == TOTAL

@@ -26,7 +26,9 @@ other run can publish between the check and this run's publishing.
 Publishing moves every staged file into OUTDIR by rename, moving the old
 file of the same name aside first.  A failure part-way puts everything back,
 so OUTDIR holds the old complete set; a process killed part-way leaves the
-journal ``publish.json``, and the next run into OUTDIR completes it first.
+journal ``publish.json``, and the next run into OUTDIR, with or without
+``--resume``, completes it first; when it then finds the outputs of its own
+run there, it says so and does nothing.
 Finished chunks are never discarded by a failure: the work folder is removed
 only after publishing, by ``--overwrite``, or when a run fails before its
 first chunk finished.
@@ -253,12 +255,12 @@ class WorkDir:
 
         Under the lock: a publish that a killed run left half done is
         completed first, then OUTDIR's outputs ``names`` are checked (the same
-        run's, with ``resume``: :class:`AlreadyComplete`; others' without
-        ``overwrite``: refused).  ``create_stores(root)`` makes the result
+        run's, after ``resume`` or a completed publish: :class:`AlreadyComplete`;
+        others' without ``overwrite``: refused).  ``create_stores(root)`` makes the result
         stores of a fresh start.
         """
-        self.finish_publishing()
-        self._check_outputs(names, fingerprint, resume=resume, overwrite=overwrite)
+        completed = self.finish_publishing()
+        self._check_outputs(names, fingerprint, resume=resume or completed, overwrite=overwrite)
         if self.has_run():
             if resume:
                 diffs = self.differences(fingerprint)
@@ -299,7 +301,10 @@ class WorkDir:
                 path.unlink()
 
     def _clear(self):
-        """Empty the work folder of what runs made in it, but its lock."""
+        """Empty the work folder of what runs made in it (its run first), but its lock."""
+        for name in ("run.json", "publish.json"):  # an interruption then leaves only leftovers
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / name).unlink()
         left = set(_remove_ours(self.root, keep=("lock",))) - {"lock"}
         if left:
             log.warning("left %s in %s: not daskfft's", ", ".join(sorted(left)), self.root)
@@ -344,16 +349,18 @@ class WorkDir:
         moved.append((source, target))
 
     def finish_publishing(self):
-        """Complete a publish that a killed process left half done (its journal says what)."""
+        """Complete a publish that a killed process left half done (its journal says what);
+        return True when there was one."""
         journal = self.root / "publish.json"
         if not journal.exists():
-            return
+            return False
         staged = json.loads(journal.read_text())
         for name, source in staged.items():
             if Path(source).exists():
                 self._swap_in(name, Path(source), [])
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
         self._clear()
+        return True
 
     # --- one run ----------------------------------------------------------------------------------
 
