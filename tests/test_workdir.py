@@ -16,6 +16,7 @@ import zarr
 
 from daskfft import io
 from daskfft.cli import main
+from daskfft.errors import InputError
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -426,15 +427,20 @@ def _count_reads(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("k, extra", [(1, []), (2, ["--resume"]), (3, ["--resume", "--overwrite"])])
+@pytest.mark.parametrize("k, extra, moved", [(1, [], False), (2, ["--resume"], False),
+                                             (3, ["--resume", "--overwrite"], False),
+                                             (2, [], True)])
 def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(tmp_path, tiled, k,
-                                                                         extra, monkeypatch,
-                                                                         capsys):
+                                                                         extra, moved,
+                                                                         monkeypatch, capsys):
     args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     out = tmp_path / "out"
     _killed_while_publishing(out, args, k)
+    if moved:  # mv OUTDIR elsewhere before the next run
+        os.rename(out, tmp_path / "moved")
+        out = tmp_path / "moved"
     reads = _count_reads(monkeypatch)
     capsys.readouterr()
     assert main([*args, "-o", str(out), *extra]) == 0
@@ -446,3 +452,60 @@ def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(tmp_pat
     for name in ("filtered.tif", "spectra.png", "overview.png", "radial_spectrum.png"):
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
     assert _strict_json(out / "report.json")["chunks"]["computed"] == TOTAL
+
+
+class _Killed(BaseException):
+    """A SIGKILL, in this process: nothing of the publish runs after it."""
+
+
+def _publish_killed_at(work, staged, k, monkeypatch):
+    import daskfft.workdir
+
+    rename, calls = os.rename, []
+
+    def dies_at_k(src, dst):
+        calls.append(dst)
+        if len(calls) >= k:
+            raise _Killed()
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", dies_at_k)
+    with pytest.raises(_Killed):
+        work.publish(staged)
+    monkeypatch.undo()
+    work.release()
+
+
+@pytest.mark.parametrize("then", ["outdir moved", "source lost"])
+def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(tmp_path, then,
+                                                                         monkeypatch):
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    (work.root / "out").mkdir()
+    staged = {n: work.root / "out" / n for n in ("a.txt", "b.txt")}
+    for name, source in staged.items():
+        source.write_text("new " + name)
+        (work.outdir / name).write_text("old " + name)
+    _publish_killed_at(work, staged, 3, monkeypatch)  # a.txt is in, b.txt not yet aside
+    outdir = tmp_path / "moved"
+    os.rename(work.outdir, outdir)
+    again = WorkDir(outdir)
+    again.acquire()
+    try:
+        if then == "outdir moved":
+            assert again.finish_publishing() is True
+        else:
+            (again.root / "out" / "b.txt").unlink()
+            with pytest.raises(InputError, match=r"cannot be finished: \.daskfft-work/out/b\.txt "
+                                                 r"is missing and b\.txt is not the file it held"):
+                again.finish_publishing()
+    finally:
+        again.release()
+    assert (outdir / "a.txt").read_text() == "new a.txt"
+    if then == "outdir moved":
+        assert (outdir / "b.txt").read_text() == "new b.txt"
+        assert sorted(os.listdir(outdir)) == ["a.txt", "b.txt"]
+    else:
+        assert (outdir / "b.txt").read_text() == "old b.txt"
+        assert (again.root / "publish.json").exists()  # nothing cleaned: it is all still there
+        assert (again.root / "replaced" / "a.txt").read_text() == "old a.txt"

@@ -24,9 +24,12 @@ Every check of OUTDIR's existing outputs happens under the lock, so that no
 other run can publish between the check and this run's publishing.
 
 Publishing moves every staged file into OUTDIR by rename, moving the old
-file of the same name aside first.  A failure part-way puts everything back,
-so OUTDIR holds the old complete set; a process killed part-way leaves the
-journal ``publish.json``, and the next run into OUTDIR, with or without
+file of the same name aside first.  Its journal ``publish.json`` names each
+source relative to OUTDIR (so a moved OUTDIR keeps it valid) with its inode,
+so that a source that was already renamed into place is told from one that
+was lost: a lost one is an error, never skipped.  A failure part-way puts
+everything back, so OUTDIR holds the old complete set; a process killed
+part-way leaves the journal, and the next run into OUTDIR, with or without
 ``--resume``, completes it first; when it then finds the outputs of its own
 run there, it says so and does nothing.
 Finished chunks are never discarded by a failure: the work folder is removed
@@ -320,10 +323,7 @@ class WorkDir:
     def publish(self, staged):
         """Move ``staged`` (name -> path in the work folder) into OUTDIR, all or nothing."""
         journal = self.root / "publish.json"
-        (self.root / "replaced").mkdir(exist_ok=True)
-        tmp = journal.with_suffix(".tmp")
-        tmp.write_text(json.dumps({name: str(path) for name, path in staged.items()}))
-        os.replace(tmp, journal)
+        self._write_journal(staged)
         moved = []
         try:
             for name, source in staged.items():
@@ -338,29 +338,65 @@ class WorkDir:
                           f"its previous files") from exc
         self._clear()  # published: only the lock is left, removed on release
 
+    def _write_journal(self, staged):
+        """Write ``publish.json``: each source relative to OUTDIR, and its inode."""
+        entries = {}
+        for name, source in staged.items():
+            try:
+                inode = os.lstat(source).st_ino
+            except FileNotFoundError:
+                raise FileNotFoundError(f"output {self.outdir}: {name} is not in the work "
+                                        f"folder ({source}); nothing was published") from None
+            entries[name] = {"source": os.path.relpath(source, self.outdir), "inode": inode}
+        (self.root / "replaced").mkdir(exist_ok=True)
+        tmp = self.root / "publish.json.tmp"
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, self.root / "publish.json")
+
     def _swap_in(self, name, source, moved):
         """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
         target = self.outdir / name
         aside = self.root / "replaced" / name
-        if target.exists() or target.is_symlink():
+        if os.path.lexists(target):
             os.rename(target, aside)
             moved.append((target, aside))
         os.rename(source, target)
         moved.append((source, target))
 
     def finish_publishing(self):
-        """Complete a publish that a killed process left half done (its journal says what);
-        return True when there was one."""
+        """Complete a publish that a killed process left half done (its journal says what).
+
+        Returns True when there was one.  A source neither in the work folder
+        nor renamed into OUTDIR (the inode tells) is an error, before any rename.
+        """
         journal = self.root / "publish.json"
         if not journal.exists():
             return False
-        staged = json.loads(journal.read_text())
-        for name, source in staged.items():
-            if Path(source).exists():
-                self._swap_in(name, Path(source), [])
+        entries = json.loads(journal.read_text())
+        todo = {}
+        for name, entry in entries.items():
+            if not isinstance(entry, dict):  # an older journal's: an absolute path
+                entry = {"source": entry}
+            source = self.outdir / entry["source"]
+            if os.path.lexists(source):
+                todo[name] = source
+            elif not self._published(name, entry.get("inode")):
+                raise InputError(
+                    f"output {self.outdir}: the publishing an earlier run began cannot be "
+                    f"finished: {entry['source']} is missing and {name} is not the file it "
+                    f"held; put it back there, or remove {self.root} to start over")
+        for name, source in todo.items():
+            self._swap_in(name, source, [])
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
         self._clear()
         return True
+
+    def _published(self, name, inode):
+        """Whether OUTDIR's ``name`` is the source whose inode was ``inode`` (None: unknown)."""
+        try:
+            return inode is None or os.lstat(self.outdir / name).st_ino == inode
+        except FileNotFoundError:
+            return False
 
     # --- one run ----------------------------------------------------------------------------------
 
