@@ -1,9 +1,11 @@
 """Failures after work was done: finished chunks are kept, resume finishes, OUTDIR stays whole."""
 
+import contextlib
 import errno
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -509,3 +511,52 @@ def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(tmp_
         assert (outdir / "b.txt").read_text() == "old b.txt"
         assert (again.root / "publish.json").exists()  # nothing cleaned: it is all still there
         assert (again.root / "replaced" / "a.txt").read_text() == "old a.txt"
+
+
+# --- published is done -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _sigterm_as_the_command_has_it():
+    from daskfft.cli import _on_sigterm
+
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_path, tiled,
+                                                                          monkeypatch, capsys):
+    """A wall-time SIGTERM after publishing, while 10^5 markers are deleted: the run has
+    succeeded, and the next run deletes what is left."""
+    import daskfft.workdir
+
+    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    rmtree = shutil.rmtree
+
+    def slow_rmtree(path, *a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes
+        return rmtree(path, *a, **k)
+
+    monkeypatch.setattr(daskfft.workdir.shutil, "rmtree", slow_rmtree)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    with _sigterm_as_the_command_has_it():
+        assert main([*args, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "to delete (stopped); the outputs are published, and the next run" in err
+    assert "chunks kept" not in err and "error" not in err
+    for name in set(os.listdir(whole)) - {"report.json"}:  # its timings differ
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert _strict_json(out / "report.json")["chunks"]["computed"] == TOTAL
+    left = [n for n in os.listdir(out) if n.startswith(".daskfft-retired-")]
+    assert len(left) == 1 and not (out / WORK_NAME).exists()
+    monkeypatch.undo()
+    reads = _count_reads(monkeypatch)
+    assert main([*args, "-o", str(out), "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().err and reads == []
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # and the leftover deleted

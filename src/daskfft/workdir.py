@@ -32,9 +32,13 @@ everything back, so OUTDIR holds the old complete set; a process killed
 part-way leaves the journal, and the next run into OUTDIR, with or without
 ``--resume``, completes it first; when it then finds the outputs of its own
 run there, it says so and does nothing.
-Finished chunks are never discarded by a failure: the work folder is removed
-only after publishing, by ``--overwrite``, or when a run fails before its
-first chunk finished.
+
+Once the outputs are published the run has succeeded: its work folder is
+retired by one rename into ``OUTDIR/.daskfft-retired-*/`` and deleted
+afterwards; an interruption or error while deleting only leaves that folder,
+which the next run into OUTDIR deletes.  Finished chunks are never
+discarded by a failure: the work folder is removed only after publishing, by
+``--overwrite``, or when a run fails before its first chunk finished.
 """
 
 from __future__ import annotations
@@ -49,16 +53,18 @@ import os
 import shutil
 import socket
 import stat
+import tempfile
 from pathlib import Path
 
 from .errors import (AlreadyComplete, Busy, InputError, Interrupted, RunFailed, Terminated,
                      TermSignal)
 
-__all__ = ["WORK_NAME", "RUN_NAMES", "WorkDir"]
+__all__ = ["WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
 
 log = logging.getLogger("daskfft")
 
 WORK_NAME = ".daskfft-work"
+RETIRED_PREFIX = ".daskfft-retired-"
 #: What a run creates in its work folder, besides its ``*.zarr`` stores and ``*.tmp`` files.
 RUN_NAMES = frozenset({"lock", "run.json", "publish.json", "cells", "done", "out", "replaced",
                        "pyramid.tif"})
@@ -86,6 +92,19 @@ def _remove_ours(folder, keep=()):
         else:
             os.unlink(path)
     return left
+
+
+def _own_folder(path):
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+
+
+def _delete_trash(trash):
+    """Delete a retired work folder ``trash``/:data:`WORK_NAME`, only the names runs make."""
+    work = os.path.join(trash, WORK_NAME)
+    if os.path.lexists(work) and _own_folder(work) and not _remove_ours(work):
+        os.rmdir(work)
+    os.rmdir(trash)
 
 
 class WorkDir:
@@ -262,6 +281,7 @@ class WorkDir:
         others' without ``overwrite``: refused).  ``create_stores(root)`` makes the result
         stores of a fresh start.
         """
+        self._remove_retired()
         completed = self.finish_publishing()
         self._check_outputs(names, fingerprint, resume=resume or completed, overwrite=overwrite)
         if self.has_run():
@@ -321,7 +341,12 @@ class WorkDir:
     # --- publish --------------------------------------------------------------------------------
 
     def publish(self, staged):
-        """Move ``staged`` (name -> path in the work folder) into OUTDIR, all or nothing."""
+        """Move ``staged`` (name -> path in the work folder) into OUTDIR, all or nothing.
+
+        Once every output is in place, nothing fails the run: the work folder
+        is retired by one rename and then deleted, and an interruption or error
+        while deleting only leaves it for the next run to delete.
+        """
         journal = self.root / "publish.json"
         self._write_journal(staged)
         moved = []
@@ -336,7 +361,7 @@ class WorkDir:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
                           f"its previous files") from exc
-        self._clear()  # published: only the lock is left, removed on release
+        self._delete_retired(self._retire())  # published: nothing can fail the run now
 
     def _write_journal(self, staged):
         """Write ``publish.json``: each source relative to OUTDIR, and its inode."""
@@ -352,6 +377,51 @@ class WorkDir:
         tmp = self.root / "publish.json.tmp"
         tmp.write_text(json.dumps(entries))
         os.replace(tmp, self.root / "publish.json")
+
+    def _retire(self):
+        """Move the published run's work folder out of the way by one rename; return where.
+
+        A folder that holds names no run makes is not moved: its run is retired
+        where it is (None), and only the names runs make are deleted.
+        """
+        if all(_is_ours(name) for name in os.listdir(self.root)):
+            trash = None
+            try:
+                trash = Path(tempfile.mkdtemp(prefix=RETIRED_PREFIX, dir=self.outdir))
+                os.rename(self.root, trash / WORK_NAME)
+                return trash
+            except OSError as exc:
+                log.warning("could not retire %s (%s); deleting it where it is", self.root,
+                            exc.strerror or exc)
+                if trash is not None:
+                    with contextlib.suppress(OSError):
+                        trash.rmdir()
+        with contextlib.suppress(OSError):
+            (self.root / "run.json").unlink()  # published: the run is over
+        with contextlib.suppress(OSError):
+            (self.root / "publish.json").unlink()
+        return None
+
+    def _delete_retired(self, trash):
+        """Delete the retired work folder ``trash`` (None: the work folder, where it is); an
+        error or interruption only leaves it, said in a warning."""
+        try:
+            if trash is None:
+                self._clear()
+            else:
+                _delete_trash(trash)
+        except (OSError, KeyboardInterrupt) as exc:
+            why = "stopped" if isinstance(exc, KeyboardInterrupt) else exc.strerror or str(exc)
+            log.warning("left %s to delete (%s); the outputs are published, and the next run "
+                        "into %s deletes it", trash or self.root, why, self.outdir)
+
+    def _remove_retired(self):
+        """Delete the work folders that earlier runs retired but could not delete."""
+        for name in os.listdir(self.outdir):
+            path = self.outdir / name
+            if name.startswith(RETIRED_PREFIX) and _own_folder(path):
+                with contextlib.suppress(OSError):  # another run may be deleting it too
+                    _delete_trash(path)
 
     def _swap_in(self, name, source, moved):
         """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
