@@ -560,3 +560,75 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
     assert main([*args, "-o", str(out), "--resume"]) == 0
     assert "already complete" in capsys.readouterr().err and reads == []
     assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # and the leftover deleted
+
+
+# --- publishing: signals held, and a rollback that cannot finish says what is where -----------
+
+
+def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp_path, tiled,
+                                                                             monkeypatch,
+                                                                             capsys):
+    import daskfft.workdir
+
+    out = tmp_path / "out"
+    base = ["run", str(tiled), "--chunks", "64", "--spectra", "all", "-o", str(out), *FAST]
+    assert main(base) == 0
+    rename, calls = os.rename, []
+
+    def fails_from_the_fourth_on(src, dst):  # the fourth: report.json into OUTDIR
+        calls.append(dst)
+        if len(calls) >= 4:
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", fails_from_the_fourth_on)
+    args = [*base, "--cutoff", "0.2", "--overwrite"]
+    assert main(args) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "holds its previous files" not in line
+    w = WORK_NAME
+    for said in ("publishing failed (Input/output error), and so did putting OUTDIR back",
+                 f"{w}/replaced/report.json stays there, not back at report.json (Input/output",
+                 f"filtered.tif stays there, not back at {w}/out/filtered.tif (Input/output",
+                 f"{w}/replaced/filtered.tif stays there, not back at filtered.tif (occupied)",
+                 f"the journal {w}/publish.json is kept, and the next run into OUTDIR completes"):
+        assert said in line
+    assert (out / w / "replaced" / "report.json").exists() and not (out / "report.json").exists()
+    assert (out / w / "replaced" / "filtered.tif").exists() and (out / "filtered.tif").exists()
+    monkeypatch.undo()
+    reads = _count_reads(monkeypatch)
+    assert main([a for a in args if a != "-q"]) == 0  # no --resume needed: the journal says
+    assert "already complete" in capsys.readouterr().err and reads == []
+    assert _strict_json(out / "report.json")["filter"]["cutoff_cycles_per_pixel"] == 0.2
+    assert not (out / w).exists()
+
+
+def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path, tiled,
+                                                                       monkeypatch, capsys):
+    import daskfft.workdir
+
+    args = ["run", str(tiled), "--chunks", "64", "--spectra", "all", "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    out = tmp_path / "out"
+    rename, calls = os.rename, []
+
+    def sigterm_at_the_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes, between renames
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", sigterm_at_the_second)
+    capsys.readouterr()
+    with _sigterm_as_the_command_has_it():
+        assert main([*args, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "SIGTERM came while publishing; the outputs were published first" in err
+    assert "error" not in err and "chunks kept" not in err
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == \
+        sorted(os.listdir(whole))
+    for name in set(os.listdir(whole)) - {"report.json", "spectra"}:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert sorted(os.listdir(out / "spectra")) == sorted(os.listdir(whole / "spectra"))
+    assert not (out / WORK_NAME).exists()

@@ -24,12 +24,14 @@ Every check of OUTDIR's existing outputs happens under the lock, so that no
 other run can publish between the check and this run's publishing.
 
 Publishing moves every staged file into OUTDIR by rename, moving the old
-file of the same name aside first.  Its journal ``publish.json`` names each
+file of the same name aside first, with SIGTERM and SIGINT held until it is
+done (or undone).  Its journal ``publish.json`` names each
 source relative to OUTDIR (so a moved OUTDIR keeps it valid) with its inode,
 so that a source that was already renamed into place is told from one that
 was lost: a lost one is an error, never skipped.  A failure part-way puts
-everything back, so OUTDIR holds the old complete set; a process killed
-part-way leaves the journal, and the next run into OUTDIR, with or without
+everything back, so OUTDIR holds the old complete set; where putting back
+fails too, the error says what is where and the journal stays.  A process
+killed part-way leaves the journal, and the next run into OUTDIR, with or without
 ``--resume``, completes it first; when it then finds the outputs of its own
 run there, it says so and does nothing.
 
@@ -51,9 +53,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 from .errors import (AlreadyComplete, Busy, InputError, Interrupted, RunFailed, Terminated,
@@ -105,6 +109,28 @@ def _delete_trash(trash):
     if os.path.lexists(work) and _own_folder(work) and not _remove_ours(work):
         os.rmdir(work)
     os.rmdir(trash)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGTERM and SIGINT while the block runs; yield the list of those that came.
+
+    Python runs signal handlers in the main thread only, so there the
+    handlers are swapped for one that notes the signal; in another thread
+    (an MPI rank 0's client) the main thread's handler cannot interrupt the
+    block anyway.
+    """
+    came = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    old = {s: signal.signal(s, lambda signum, frame: came.append(signum))
+           for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield came
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 class WorkDir:
@@ -343,25 +369,24 @@ class WorkDir:
     def publish(self, staged):
         """Move ``staged`` (name -> path in the work folder) into OUTDIR, all or nothing.
 
-        Once every output is in place, nothing fails the run: the work folder
-        is retired by one rename and then deleted, and an interruption or error
+        SIGTERM and SIGINT wait until the renames are done or undone.  Once
+        every output is in place, nothing fails the run: the work folder is
+        retired by one rename and then deleted, and an interruption or error
         while deleting only leaves it for the next run to delete.
         """
-        journal = self.root / "publish.json"
-        self._write_journal(staged)
-        moved = []
-        try:
-            for name, source in staged.items():
-                self._swap_in(name, Path(source), moved)
-        except BaseException as exc:
-            for old, new in reversed(moved):
-                with contextlib.suppress(OSError):
-                    os.rename(new, old)
-            journal.unlink()
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
-                          f"its previous files") from exc
-        self._delete_retired(self._retire())  # published: nothing can fail the run now
+        with _signals_held() as came:
+            self._write_journal(staged)
+            moved = []
+            try:
+                for name in staged:
+                    self._swap_in(name, Path(staged[name]), moved)
+            except BaseException as exc:
+                self._roll_back(moved, exc)
+            trash = self._retire()
+        if came:
+            log.warning("%s came while publishing; the outputs were published first",
+                        " and ".join(signal.Signals(s).name for s in sorted(set(came))))
+        self._delete_retired(trash, stop=bool(came))
 
     def _write_journal(self, staged):
         """Write ``publish.json``: each source relative to OUTDIR, and its inode."""
@@ -402,10 +427,13 @@ class WorkDir:
             (self.root / "publish.json").unlink()
         return None
 
-    def _delete_retired(self, trash):
+    def _delete_retired(self, trash, *, stop=False):
         """Delete the retired work folder ``trash`` (None: the work folder, where it is); an
-        error or interruption only leaves it, said in a warning."""
+        error or interruption (``stop``: one that came before) only leaves it, said in a
+        warning."""
         try:
+            if stop:
+                raise KeyboardInterrupt
             if trash is None:
                 self._clear()
             else:
@@ -433,6 +461,30 @@ class WorkDir:
         os.rename(source, target)
         moved.append((source, target))
 
+    def _roll_back(self, moved, exc):
+        """Undo the renames ``moved``, then raise the failure ``exc`` saying what is where."""
+        stuck = []
+        for old, new in reversed(moved):
+            try:
+                if os.path.lexists(old):  # the file that belongs there could not leave it
+                    raise OSError(errno.EEXIST, "occupied")
+                os.rename(new, old)
+            except OSError as err:
+                stuck.append(f"{self._rel(new)} stays there, not back at {self._rel(old)} "
+                             f"({err.strerror or err})")
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if stuck:
+            raise OSError(f"output {self.outdir}: publishing failed ({reason}), and so did "
+                          f"putting OUTDIR back: {'; '.join(stuck)}; the journal "
+                          f"{self._rel(self.root / 'publish.json')} is kept, and the next run "
+                          "into OUTDIR completes the publishing") from exc
+        (self.root / "publish.json").unlink()
+        raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
+                      "its previous files") from exc
+
+    def _rel(self, path):
+        return os.path.relpath(path, self.outdir)
+
     def finish_publishing(self):
         """Complete a publish that a killed process left half done (its journal says what).
 
@@ -455,8 +507,9 @@ class WorkDir:
                     f"output {self.outdir}: the publishing an earlier run began cannot be "
                     f"finished: {entry['source']} is missing and {name} is not the file it "
                     f"held; put it back there, or remove {self.root} to start over")
-        for name, source in todo.items():
-            self._swap_in(name, source, [])
+        with _signals_held():
+            for name, source in todo.items():
+                self._swap_in(name, source, [])
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
         self._clear()
         return True
