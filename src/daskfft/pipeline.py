@@ -78,10 +78,10 @@ def run_config(config, *, cluster_info=None, launched_at=None):
     """
     clock = _Clock(launched_at)
     plan = make_plan(config)
-    _log_plan(plan)
     work = WorkDir(config.outdir)
     with work.session(plan.total):
         resumed = _open_work(work, plan)
+        _log_plan(plan)  # once OUTDIR is known to want this run
         clock.mark("plan")
         with open_cluster(plan.cluster, info=cluster_info) as cl, rechunk_method(cl):
             clock.mark("cluster_start")

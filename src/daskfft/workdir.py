@@ -25,15 +25,15 @@ other run can publish between the check and this run's publishing.
 
 Publishing moves every staged file into OUTDIR by rename, moving the old
 file of the same name aside first, with SIGTERM and SIGINT held until it is
-done (or undone).  Its journal ``publish.json`` names each
-source relative to OUTDIR (so a moved OUTDIR keeps it valid) with its inode,
-so that a source that was already renamed into place is told from one that
-was lost: a lost one is an error, never skipped.  A failure part-way puts
-everything back, so OUTDIR holds the old complete set; where putting back
-fails too, the error says what is where and the journal stays.  A process
-killed part-way leaves the journal, and the next run into OUTDIR, with or without
-``--resume``, completes it first; when it then finds the outputs of its own
-run there, it says so and does nothing.
+done (or undone).  Its journal ``publish.json`` names each source relative
+to OUTDIR (so a moved OUTDIR keeps it valid) with its inode, so that a
+source already renamed into place is told from one that was lost: a lost one
+is an error, never skipped.  A failure part-way puts everything back, so
+OUTDIR holds the old complete set; where putting back fails too, the error
+says what is where and the journal stays.  A process killed part-way leaves
+the journal, and the next run into OUTDIR, with or without ``--resume``,
+completes it first; when it then finds the outputs of its own run there, it
+says so and does nothing.
 
 Once the outputs are published the run has succeeded: its work folder is
 retired by one rename into ``OUTDIR/.daskfft-retired-*/`` and deleted
@@ -304,8 +304,8 @@ class WorkDir:
         Under the lock: a publish that a killed run left half done is
         completed first, then OUTDIR's outputs ``names`` are checked (the same
         run's, after ``resume`` or a completed publish: :class:`AlreadyComplete`;
-        others' without ``overwrite``: refused).  ``create_stores(root)`` makes the result
-        stores of a fresh start.
+        others' without ``overwrite``: refused).  ``create_stores(root)`` makes
+        the result stores of a fresh start.
         """
         self._remove_retired()
         completed = self.finish_publishing()
@@ -403,6 +403,40 @@ class WorkDir:
         tmp.write_text(json.dumps(entries))
         os.replace(tmp, self.root / "publish.json")
 
+    def _swap_in(self, name, source, moved):
+        """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
+        target = self.outdir / name
+        aside = self.root / "replaced" / name
+        if os.path.lexists(target):
+            os.rename(target, aside)
+            moved.append((target, aside))
+        os.rename(source, target)
+        moved.append((source, target))
+
+    def _roll_back(self, moved, exc):
+        """Undo the renames ``moved``, then raise the failure ``exc`` saying what is where."""
+        stuck = []
+        for old, new in reversed(moved):
+            try:
+                if os.path.lexists(old):  # the file that belongs there could not leave it
+                    raise OSError(errno.EEXIST, "occupied")
+                os.rename(new, old)
+            except OSError as err:
+                stuck.append(f"{self._rel(new)} stays there, not back at {self._rel(old)} "
+                             f"({err.strerror or err})")
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if stuck:
+            raise OSError(f"output {self.outdir}: publishing failed ({reason}), and so did "
+                          f"putting OUTDIR back: {'; '.join(stuck)}; the journal "
+                          f"{self._rel(self.root / 'publish.json')} is kept, and the next run "
+                          "into OUTDIR completes the publishing") from exc
+        (self.root / "publish.json").unlink()
+        raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
+                      "its previous files") from exc
+
+    def _rel(self, path):
+        return os.path.relpath(path, self.outdir)
+
     def _retire(self):
         """Move the published run's work folder out of the way by one rename; return where.
 
@@ -450,40 +484,6 @@ class WorkDir:
             if name.startswith(RETIRED_PREFIX) and _own_folder(path):
                 with contextlib.suppress(OSError):  # another run may be deleting it too
                     _delete_trash(path)
-
-    def _swap_in(self, name, source, moved):
-        """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
-        target = self.outdir / name
-        aside = self.root / "replaced" / name
-        if os.path.lexists(target):
-            os.rename(target, aside)
-            moved.append((target, aside))
-        os.rename(source, target)
-        moved.append((source, target))
-
-    def _roll_back(self, moved, exc):
-        """Undo the renames ``moved``, then raise the failure ``exc`` saying what is where."""
-        stuck = []
-        for old, new in reversed(moved):
-            try:
-                if os.path.lexists(old):  # the file that belongs there could not leave it
-                    raise OSError(errno.EEXIST, "occupied")
-                os.rename(new, old)
-            except OSError as err:
-                stuck.append(f"{self._rel(new)} stays there, not back at {self._rel(old)} "
-                             f"({err.strerror or err})")
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        if stuck:
-            raise OSError(f"output {self.outdir}: publishing failed ({reason}), and so did "
-                          f"putting OUTDIR back: {'; '.join(stuck)}; the journal "
-                          f"{self._rel(self.root / 'publish.json')} is kept, and the next run "
-                          "into OUTDIR completes the publishing") from exc
-        (self.root / "publish.json").unlink()
-        raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
-                      "its previous files") from exc
-
-    def _rel(self, path):
-        return os.path.relpath(path, self.outdir)
 
     def finish_publishing(self):
         """Complete a publish that a killed process left half done (its journal says what).
