@@ -632,3 +632,33 @@ def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path,
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
     assert sorted(os.listdir(out / "spectra")) == sorted(os.listdir(whole / "spectra"))
     assert not (out / WORK_NAME).exists()
+
+
+_PUBLISH_WITH_DEFAULT_SIGTERM = """
+import os, signal, sys
+from daskfft.workdir import WorkDir
+work = WorkDir(sys.argv[1])
+work.acquire()
+(work.root / "out").mkdir()
+staged = {n: work.root / "out" / n for n in ("a.txt", "b.txt")}
+for name, path in staged.items():
+    path.write_text("new " + name)
+rename = os.rename
+def sigterm_then_rename(src, dst):
+    os.kill(os.getpid(), signal.SIGTERM)  # default handler: would end the process here
+    return rename(src, dst)
+os.rename = sigterm_then_rename
+work.publish(staged)
+print("not reached: the held SIGTERM ends the process once published", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_default_sigterm_while_publishing_ends_the_process_once_published(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", _PUBLISH_WITH_DEFAULT_SIGTERM, str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert "not reached" not in proc.stdout
+    assert [(out / n).read_text() for n in ("a.txt", "b.txt")] == ["new a.txt", "new b.txt"]
+    assert not (out / WORK_NAME / "publish.json").exists()

@@ -118,7 +118,9 @@ def _signals_held():
     Python runs signal handlers in the main thread only, so there the
     handlers are swapped for one that notes the signal; in another thread
     (an MPI rank 0's client) the main thread's handler cannot interrupt the
-    block anyway.
+    block anyway.  Afterwards a signal whose handler was the default one
+    (a library caller's SIGTERM) ends the process as it would have; one that
+    Python handles (the command's) is left to the caller, which says it came.
     """
     came = []
     if threading.current_thread() is not threading.main_thread():
@@ -131,6 +133,9 @@ def _signals_held():
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        for s in set(came):
+            if old[s] == signal.SIG_DFL:
+                signal.raise_signal(s)
 
 
 class WorkDir:
