@@ -662,3 +662,32 @@ def test_a_default_sigterm_while_publishing_ends_the_process_once_published(tmp_
     assert "not reached" not in proc.stdout
     assert [(out / n).read_text() for n in ("a.txt", "b.txt")] == ["new a.txt", "new b.txt"]
     assert not (out / WORK_NAME / "publish.json").exists()
+
+
+def test_sigterm_while_a_journal_is_completed_stops_the_run_after_it(tmp_path, monkeypatch):
+    import daskfft.workdir
+    from daskfft.errors import TermSignal
+
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    (work.root / "out").mkdir()
+    staged = {n: work.root / "out" / n for n in ("a.txt", "b.txt", "c.txt")}
+    for name, source in staged.items():
+        source.write_text("new " + name)
+    _publish_killed_at(work, staged, 2, monkeypatch)  # a.txt is in
+    rename = os.rename
+
+    def sigterm_then_rename(src, dst):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", sigterm_then_rename)
+    again = WorkDir(work.outdir)
+    again.acquire()
+    try:
+        with _sigterm_as_the_command_has_it(), pytest.raises(TermSignal):
+            again.finish_publishing()
+    finally:
+        again.release()
+    for name in staged:
+        assert (work.outdir / name).read_text() == "new " + name

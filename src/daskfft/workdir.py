@@ -409,7 +409,7 @@ class WorkDir:
         os.replace(tmp, self.root / "publish.json")
 
     def _swap_in(self, name, source, moved):
-        """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
+        """Rename the old ``name`` aside and ``source`` into place, noting each in ``moved``."""
         target = self.outdir / name
         aside = self.root / "replaced" / name
         if os.path.lexists(target):
@@ -512,9 +512,11 @@ class WorkDir:
                     f"output {self.outdir}: the publishing an earlier run began cannot be "
                     f"finished: {entry['source']} is missing and {name} is not the file it "
                     f"held; put it back there, or remove {self.root} to start over")
-        with _signals_held():
+        with _signals_held() as came:
             for name, source in todo.items():
                 self._swap_in(name, source, [])
+        for s in came:  # this run has done nothing yet: stop it now, as asked
+            signal.raise_signal(s)
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
         self._clear()
         return True
