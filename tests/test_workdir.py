@@ -1,9 +1,11 @@
 """Failures after work was done: finished chunks are kept, resume finishes, OUTDIR stays whole."""
 
+import contextlib
 import errno
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import zarr
 
 from daskfft import io
 from daskfft.cli import main
+from daskfft.errors import InputError
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -303,3 +306,387 @@ def test_resume_drops_what_a_killed_zarr_writer_left_half_written(tmp_path):
                                  create_stores=stores) is True
     again.release()
     assert chunk.read_bytes() == b"whole" and not partial.exists()
+
+
+# --- the work folder is daskfft's own ------------------------------------------------------
+
+
+def _tree(path):
+    return sorted((str(p.relative_to(path)), p.read_bytes() if p.is_file() else None)
+                  for p in path.rglob("*"))
+
+
+def _victim(tmp_path):
+    victim = tmp_path / "victim"
+    (victim / "data").mkdir(parents=True)
+    (victim / "thesis.tex").write_text("years of work")
+    (victim / "data" / "run.json").write_text("{}")
+    (victim / "lock").write_text("not a lock")
+    return victim
+
+
+@pytest.mark.parametrize("what", ["work folder", "lock", "other user"])
+def test_a_linked_or_foreign_work_folder_is_refused_and_left_alone(tmp_path, tiled, what,
+                                                                    capsys):
+    victim = _victim(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    work = out / WORK_NAME
+    if what == "work folder":
+        work.symlink_to(victim)
+    elif what == "lock":
+        work.mkdir()
+        (work / "lock").symlink_to(victim / "lock")
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("giving a folder to another user needs root")
+        work.mkdir()
+        os.chown(work, 12345, 12345)
+    before = _tree(victim), _tree(out)
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    said = {"work folder": f"{work} is a symbolic link (to {victim})",
+            "lock": f"{work / 'lock'} is a symbolic link (to {victim / 'lock'})",
+            "other user": f"{work} belongs to another user (uid 12345)"}[what]
+    assert said in line and "remove it, or give another OUTDIR" in line
+    assert (_tree(victim), _tree(out)) == before
+
+
+def test_cleaning_removes_only_what_runs_make(tmp_path, tiled, capsys):
+    out = tmp_path / "out"
+    (out / WORK_NAME).mkdir(parents=True)
+    (out / WORK_NAME / "notes.txt").write_text("mine")
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", "--cluster", "threads"]) == 0
+    assert (out / "filtered.tif").exists() and (out / "report.json").exists()
+    assert set(os.listdir(out / WORK_NAME)) <= {"notes.txt", "lock"}  # the lock let go
+    assert (out / WORK_NAME / "notes.txt").read_text() == "mine"
+    assert f"left notes.txt in {out / WORK_NAME}: not daskfft's" in capsys.readouterr().err
+
+
+# --- outputs are checked under the lock ---------------------------------------------------
+
+
+def test_outputs_published_after_this_run_planned_are_not_replaced(tmp_path, tiled,
+                                                                    monkeypatch, capsys):
+    """Another run publishes between this run's planning and its lock: the check, under the
+    lock, still sees its outputs."""
+    import daskfft.pipeline
+
+    out = tmp_path / "out"
+    plan = daskfft.pipeline.make_plan
+    other = {}
+
+    def plan_then_another_run_publishes(config):
+        planned = plan(config)
+        if not other:
+            other["report"] = None  # it plans through here too
+            other["report"] = daskfft.pipeline.run(tiled, out, chunks=64, cutoff=0.2,
+                                                   cluster="threads")
+        return planned
+
+    monkeypatch.setattr(daskfft.pipeline, "make_plan", plan_then_another_run_publishes)
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "already there; pass --overwrite" in line
+    assert _strict_json(out / "report.json")["filter"]["cutoff_cycles_per_pixel"] == 0.2
+    assert sorted(os.listdir(out)) == sorted(other["report"]["outputs"])  # the other run's, only
+
+
+# --- a run killed while publishing -------------------------------------------------------
+
+_KILL_AT_RENAME = """
+import os, signal, sys
+out, k = sys.argv[1], int(sys.argv[2])
+rename, seen = os.rename, []
+
+def rename_or_die(src, dst):
+    if os.path.dirname(os.path.abspath(dst)) == out:  # a publishing rename into OUTDIR
+        seen.append(dst)
+        if len(seen) == k:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return rename(src, dst)
+
+os.rename = rename_or_die
+from daskfft.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _killed_while_publishing(out, args, k):
+    """Run ``args`` into ``out`` in a process killed (SIGKILL) at its ``k``-th rename into it."""
+    proc = subprocess.run([sys.executable, "-c", _KILL_AT_RENAME, str(out), str(k), *args,
+                           "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (out / WORK_NAME / "publish.json").exists()
+
+
+def _count_reads(monkeypatch):
+    reads = []
+    read = io.read_window
+    monkeypatch.setattr(io, "read_window", lambda *a, **k: reads.append(1) or read(*a, **k))
+    return reads
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k, extra, moved", [(1, [], False), (2, ["--resume"], False),
+                                             (3, ["--resume", "--overwrite"], False),
+                                             (2, [], True)])
+def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(tmp_path, tiled, k,
+                                                                         extra, moved,
+                                                                         monkeypatch, capsys):
+    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    out = tmp_path / "out"
+    _killed_while_publishing(out, args, k)
+    if moved:  # mv OUTDIR elsewhere before the next run
+        os.rename(out, tmp_path / "moved")
+        out = tmp_path / "moved"
+    reads = _count_reads(monkeypatch)
+    capsys.readouterr()
+    assert main([*args, "-o", str(out), *extra]) == 0
+    err = capsys.readouterr().err
+    assert f"finished publishing {out}, which an earlier run had started" in err
+    assert f"{out}: already complete, with the same input and parameters" in err
+    assert reads == []  # not a chunk computed again
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # and the work folder gone
+    for name in ("filtered.tif", "spectra.png", "overview.png", "radial_spectrum.png"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert _strict_json(out / "report.json")["chunks"]["computed"] == TOTAL
+
+
+class _Killed(BaseException):
+    """A SIGKILL, in this process: nothing of the publish runs after it."""
+
+
+def _publish_killed_at(work, staged, k, monkeypatch):
+    import daskfft.workdir
+
+    rename, calls = os.rename, []
+
+    def dies_at_k(src, dst):
+        calls.append(dst)
+        if len(calls) >= k:
+            raise _Killed()
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", dies_at_k)
+    with pytest.raises(_Killed):
+        work.publish(staged)
+    monkeypatch.undo()
+    work.release()
+
+
+@pytest.mark.parametrize("then", ["outdir moved", "source lost"])
+def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(tmp_path, then,
+                                                                         monkeypatch):
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    (work.root / "out").mkdir()
+    staged = {n: work.root / "out" / n for n in ("a.txt", "b.txt")}
+    for name, source in staged.items():
+        source.write_text("new " + name)
+        (work.outdir / name).write_text("old " + name)
+    _publish_killed_at(work, staged, 3, monkeypatch)  # a.txt is in, b.txt not yet aside
+    outdir = tmp_path / "moved"
+    os.rename(work.outdir, outdir)
+    again = WorkDir(outdir)
+    again.acquire()
+    try:
+        if then == "outdir moved":
+            assert again.finish_publishing() is True
+        else:
+            (again.root / "out" / "b.txt").unlink()
+            with pytest.raises(InputError, match=r"cannot be finished: \.daskfft-work/out/b\.txt "
+                                                 r"is missing and b\.txt is not the file it held"):
+                again.finish_publishing()
+    finally:
+        again.release()
+    assert (outdir / "a.txt").read_text() == "new a.txt"
+    if then == "outdir moved":
+        assert (outdir / "b.txt").read_text() == "new b.txt"
+        assert sorted(os.listdir(outdir)) == ["a.txt", "b.txt"]
+    else:
+        assert (outdir / "b.txt").read_text() == "old b.txt"
+        assert (again.root / "publish.json").exists()  # nothing cleaned: it is all still there
+        assert (again.root / "replaced" / "a.txt").read_text() == "old a.txt"
+
+
+# --- published is done -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _sigterm_as_the_command_has_it():
+    from daskfft.cli import _on_sigterm
+
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_path, tiled,
+                                                                          monkeypatch, capsys):
+    """A wall-time SIGTERM after publishing, while 10^5 markers are deleted: the run has
+    succeeded, and the next run deletes what is left."""
+    import daskfft.workdir
+
+    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    rmtree = shutil.rmtree
+
+    def slow_rmtree(path, *a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes
+        return rmtree(path, *a, **k)
+
+    monkeypatch.setattr(daskfft.workdir.shutil, "rmtree", slow_rmtree)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    with _sigterm_as_the_command_has_it():
+        assert main([*args, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "to delete (stopped); the outputs are published, and the next run" in err
+    assert "chunks kept" not in err and "error" not in err
+    for name in set(os.listdir(whole)) - {"report.json"}:  # its timings differ
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert _strict_json(out / "report.json")["chunks"]["computed"] == TOTAL
+    left = [n for n in os.listdir(out) if n.startswith(".daskfft-retired-")]
+    assert len(left) == 1 and not (out / WORK_NAME).exists()
+    monkeypatch.undo()
+    reads = _count_reads(monkeypatch)
+    assert main([*args, "-o", str(out), "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().err and reads == []
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # and the leftover deleted
+
+
+# --- publishing: signals held, and a rollback that cannot finish says what is where -----------
+
+
+def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp_path, tiled,
+                                                                             monkeypatch,
+                                                                             capsys):
+    import daskfft.workdir
+
+    out = tmp_path / "out"
+    base = ["run", str(tiled), "--chunks", "64", "--spectra", "all", "-o", str(out), *FAST]
+    assert main(base) == 0
+    rename, calls = os.rename, []
+
+    def fails_from_the_fourth_on(src, dst):  # the fourth: report.json into OUTDIR
+        calls.append(dst)
+        if len(calls) >= 4:
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", fails_from_the_fourth_on)
+    args = [*base, "--cutoff", "0.2", "--overwrite"]
+    assert main(args) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "holds its previous files" not in line
+    w = WORK_NAME
+    for said in ("publishing failed (Input/output error), and so did putting OUTDIR back",
+                 f"{w}/replaced/report.json stays there, not back at report.json (Input/output",
+                 f"filtered.tif stays there, not back at {w}/out/filtered.tif (Input/output",
+                 f"{w}/replaced/filtered.tif stays there, not back at filtered.tif (occupied)",
+                 f"the journal {w}/publish.json is kept, and the next run into OUTDIR completes"):
+        assert said in line
+    assert (out / w / "replaced" / "report.json").exists() and not (out / "report.json").exists()
+    assert (out / w / "replaced" / "filtered.tif").exists() and (out / "filtered.tif").exists()
+    monkeypatch.undo()
+    reads = _count_reads(monkeypatch)
+    assert main([a for a in args if a != "-q"]) == 0  # no --resume needed: the journal says
+    assert "already complete" in capsys.readouterr().err and reads == []
+    assert _strict_json(out / "report.json")["filter"]["cutoff_cycles_per_pixel"] == 0.2
+    assert not (out / w).exists()
+
+
+def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path, tiled,
+                                                                       monkeypatch, capsys):
+    import daskfft.workdir
+
+    args = ["run", str(tiled), "--chunks", "64", "--spectra", "all", "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    out = tmp_path / "out"
+    rename, calls = os.rename, []
+
+    def sigterm_at_the_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes, between renames
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", sigterm_at_the_second)
+    capsys.readouterr()
+    with _sigterm_as_the_command_has_it():
+        assert main([*args, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "SIGTERM came while publishing; the outputs were published first" in err
+    assert "error" not in err and "chunks kept" not in err
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == \
+        sorted(os.listdir(whole))
+    for name in set(os.listdir(whole)) - {"report.json", "spectra"}:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert sorted(os.listdir(out / "spectra")) == sorted(os.listdir(whole / "spectra"))
+    assert not (out / WORK_NAME).exists()
+
+
+_PUBLISH_WITH_DEFAULT_SIGTERM = """
+import os, signal, sys
+from daskfft.workdir import WorkDir
+work = WorkDir(sys.argv[1])
+work.acquire()
+(work.root / "out").mkdir()
+staged = {n: work.root / "out" / n for n in ("a.txt", "b.txt")}
+for name, path in staged.items():
+    path.write_text("new " + name)
+rename = os.rename
+def sigterm_then_rename(src, dst):
+    os.kill(os.getpid(), signal.SIGTERM)  # default handler: would end the process here
+    return rename(src, dst)
+os.rename = sigterm_then_rename
+work.publish(staged)
+print("not reached: the held SIGTERM ends the process once published", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_default_sigterm_while_publishing_ends_the_process_once_published(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", _PUBLISH_WITH_DEFAULT_SIGTERM, str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert "not reached" not in proc.stdout
+    assert [(out / n).read_text() for n in ("a.txt", "b.txt")] == ["new a.txt", "new b.txt"]
+    assert not (out / WORK_NAME / "publish.json").exists()
+
+
+def test_sigterm_while_a_journal_is_completed_stops_the_run_after_it(tmp_path, monkeypatch):
+    import daskfft.workdir
+    from daskfft.errors import TermSignal
+
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    (work.root / "out").mkdir()
+    staged = {n: work.root / "out" / n for n in ("a.txt", "b.txt", "c.txt")}
+    for name, source in staged.items():
+        source.write_text("new " + name)
+    _publish_killed_at(work, staged, 2, monkeypatch)  # a.txt is in
+    rename = os.rename
+
+    def sigterm_then_rename(src, dst):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", sigterm_then_rename)
+    again = WorkDir(work.outdir)
+    again.acquire()
+    try:
+        with _sigterm_as_the_command_has_it(), pytest.raises(TermSignal):
+            again.finish_publishing()
+    finally:
+        again.release()
+    for name in staged:
+        assert (work.outdir / name).read_text() == "new " + name

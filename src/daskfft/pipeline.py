@@ -78,10 +78,10 @@ def run_config(config, *, cluster_info=None, launched_at=None):
     """
     clock = _Clock(launched_at)
     plan = make_plan(config)
-    _log_plan(plan)
     work = WorkDir(config.outdir)
     with work.session(plan.total):
         resumed = _open_work(work, plan)
+        _log_plan(plan)  # once OUTDIR is known to want this run
         clock.mark("plan")
         with open_cluster(plan.cluster, info=cluster_info) as cl, rechunk_method(cl):
             clock.mark("cluster_start")
@@ -161,10 +161,13 @@ def _log_plan(plan):
 
 
 def _open_work(work, plan):
-    """Start the work folder afresh or resume it; return the chunks already done."""
+    """Start the work folder afresh or resume it; return the chunks already done.
 
+    OUTDIR's outputs are checked here, under the lock: no other run can publish
+    between the check and this run's publishing.
+    """
     resuming = work.start_or_resume(plan.fingerprint, resume=plan.config.resume,
-                                    overwrite=plan.config.overwrite,
+                                    overwrite=plan.config.overwrite, names=plan.names,
                                     create_stores=lambda root: create_stores(plan, root))
     if plan.config.resume and not resuming:
         log.info("nothing to resume in %s; starting", work.root)

@@ -20,12 +20,11 @@ import numpy as np
 from . import io
 from .bands import output_offset
 from .blockwise import DEFAULT_CHUNKS
-from .errors import AlreadyComplete, InputError
+from .errors import InputError
 from .cluster import CLUSTER_KINDS
 from .outputs import creation_options, output_names
 from .params import FilterSpec, Halo, json_number
 from .spectra import SUMMARY_WINDOW
-from .workdir import WorkDir
 
 __all__ = ["LARGE_CHUNKS", "LARGE_FROM", "Plan", "default_chunks", "make_plan", "plan_grid",
            "working_precision"]
@@ -213,11 +212,7 @@ def make_plan(config):
     names = output_names(fmt, sample=config.sample is not None, spectra=config.spectra,
                          plots=config.plots, performance_report=report)
     fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation)
-    if (config.resume and not config.overwrite
-            and WorkDir(config.outdir).holds_finished(names, fingerprint)):
-        raise AlreadyComplete(f"{config.outdir}: already complete, with the same input and "
-                              "parameters (its report.json); nothing to resume")
-    _check_outdir(config.outdir, names, config.overwrite)
+    _check_outdir(config.outdir)
     notes += _unused_options(config, cluster, spec, fmt)
     return Plan(config, spec, info, fmt, tuple(names), halo, rows, cols,
                 _measure(config, halo, notes), report, fingerprint, tuple(notes),
@@ -358,16 +353,16 @@ def _measure(config, halo, notes):
     return None
 
 
-def _check_outdir(outdir, names, overwrite):
-    """Refuse an unusable OUTDIR before any work, without writing anything."""
+def _check_outdir(outdir):
+    """Refuse an unusable OUTDIR before any work, without writing anything.
+
+    Its outputs are checked later, under the run's lock
+    (:meth:`daskfft.workdir.WorkDir.start_or_resume`): checked here, another
+    run could publish between the check and this run's publishing.
+    """
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {outdir}: exists and is not a directory")
-    if out.is_dir() and not overwrite:
-        there = sorted(n for n in names if (out / n).exists())
-        if there:
-            raise InputError(
-                f"output {outdir}: {', '.join(there)} already there; pass --overwrite to replace")
     anchor = out
     while not anchor.exists():
         anchor = anchor.parent

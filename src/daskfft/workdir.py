@@ -16,13 +16,32 @@ mount point, and a run needs write access to OUTDIR only):
 - ``out/``: the other finished files, staged for publishing;
 - ``publish.json`` and ``replaced/``: only while publishing.
 
+The work folder and its lock are used only when they are this user's own
+folder and file, never through a symbolic link: anything else is refused.
+Cleaning removes only the names a run creates (:data:`RUN_NAMES`, and
+``*.zarr`` and ``*.tmp``), nothing else that may lie there.
+
+Every check of OUTDIR's existing outputs happens under the lock, so that no
+other run can publish between the check and this run's publishing.
+
 Publishing moves every staged file into OUTDIR by rename, moving the old
-file of the same name aside first.  A failure part-way puts everything back,
-so OUTDIR holds the old complete set; a process killed part-way leaves the
-journal ``publish.json``, and the next run into OUTDIR completes it first.
-Finished chunks are never discarded by a failure: the work folder is removed
-only after publishing, by ``--overwrite``, or when a run fails before its
-first chunk finished.
+file of the same name aside first, with SIGTERM and SIGINT held until it is
+done (or undone).  Its journal ``publish.json`` names each source relative
+to OUTDIR (so a moved OUTDIR keeps it valid) with its inode, so that a
+source already renamed into place is told from one that was lost: a lost one
+is an error, never skipped.  A failure part-way puts everything back, so
+OUTDIR holds the old complete set; where putting back fails too, the error
+says what is where and the journal stays.  A process killed part-way leaves
+the journal, and the next run into OUTDIR, with or without ``--resume``,
+completes it first; when it then finds the outputs of its own run there, it
+says so and does nothing.
+
+Once the outputs are published the run has succeeded: its work folder is
+retired by one rename into ``OUTDIR/.daskfft-retired-*/`` and deleted
+afterwards; an interruption or error while deleting only leaves that folder,
+which the next run into OUTDIR deletes.  Finished chunks are never
+discarded by a failure: the work folder is removed only after publishing, by
+``--overwrite``, or when a run fails before its first chunk finished.
 """
 
 from __future__ import annotations
@@ -33,21 +52,88 @@ import json
 import logging
 import os
 import shutil
+import signal
+import stat
+import tempfile
+import threading
 from pathlib import Path
 
-from .errors import InputError, Interrupted, RunFailed, Terminated, TermSignal
+from .errors import AlreadyComplete, InputError, Interrupted, RunFailed, Terminated, TermSignal
 from .lock import RunLock
 
-__all__ = ["WORK_NAME", "WorkDir"]
+__all__ = ["WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
 
 log = logging.getLogger("daskfft")
 
 WORK_NAME = ".daskfft-work"
+RETIRED_PREFIX = ".daskfft-retired-"
+#: What a run creates in its work folder, besides its ``*.zarr`` stores and ``*.tmp`` files.
+RUN_NAMES = frozenset({"lock", "run.json", "publish.json", "cells", "done", "out", "replaced",
+                       "pyramid.tif"})
 
 
 def _canonical(value):
     """``value`` as it reads back from JSON (tuples become lists)."""
     return json.loads(json.dumps(value, allow_nan=False))
+
+
+def _is_ours(name):
+    return name in RUN_NAMES or name.endswith((".zarr", ".tmp"))
+
+
+def _remove_ours(folder, keep=()):
+    """Remove the names a run creates from ``folder`` (a real folder), never following links;
+    return the names left there."""
+    left = []
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if name in keep or not _is_ours(name):
+            left.append(name)
+        elif stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return left
+
+
+def _own_folder(path):
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+
+
+def _delete_trash(trash):
+    """Delete a retired work folder ``trash``/:data:`WORK_NAME`, only the names runs make."""
+    work = os.path.join(trash, WORK_NAME)
+    if os.path.lexists(work) and _own_folder(work) and not _remove_ours(work):
+        os.rmdir(work)
+    os.rmdir(trash)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGTERM and SIGINT while the block runs; yield the list of those that came.
+
+    Python runs signal handlers in the main thread only, so there the
+    handlers are swapped for one that notes the signal; in another thread
+    (an MPI rank 0's client) the main thread's handler cannot interrupt the
+    block anyway.  Afterwards a signal whose handler was the default one
+    (a library caller's SIGTERM) ends the process as it would have; one that
+    Python handles (the command's) is left to the caller, which says it came.
+    """
+    came = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    old = {s: signal.signal(s, lambda signum, frame: came.append(signum))
+           for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield came
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for s in set(came):
+            if old[s] == signal.SIG_DFL:
+                signal.raise_signal(s)
 
 
 class WorkDir:
@@ -71,7 +157,7 @@ class WorkDir:
         while not p.exists():
             missing.append(p)
             p = p.parent
-        for p in list(reversed(missing)) + [self.root] * (not self.root.exists()):
+        for p in list(reversed(missing)) + [self.root] * (not os.path.lexists(self.root)):
             try:
                 p.mkdir()
             except FileExistsError:
@@ -85,6 +171,26 @@ class WorkDir:
                 raise InputError(f"output {self.outdir}: cannot create {p} "
                                  f"({exc.strerror or exc})") from None
             self._created.append(p)
+        self._check_own()
+
+    def _check_own(self):
+        """Refuse a work folder or lock that is a link, of another type, or another user's."""
+        for path, kind in ((self.root, stat.S_ISDIR), (self.root / "lock", stat.S_ISREG)):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                why = f"is a symbolic link (to {os.readlink(path)})"
+            elif not kind(st.st_mode):
+                why = "is not a " + ("folder" if kind is stat.S_ISDIR else "file")
+            elif st.st_uid != os.geteuid():
+                why = f"belongs to another user (uid {st.st_uid})"
+            else:
+                continue
+            self._remove_created()
+            raise InputError(f"output {self.outdir}: {path} {why}; daskfft keeps its work only "
+                             "in a folder of its own: remove it, or give another OUTDIR")
 
     def acquire(self):
         """Create OUTDIR and the work folder if missing and take the run's lock
@@ -153,12 +259,18 @@ class WorkDir:
                     diffs.append(f"{section}.{key}: {a.get(key)!r} then, {b.get(key)!r} now")
         return diffs
 
-    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores):
+    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores, names=()):
         """Resume the folder's run (True) or start afresh (False); refuse what is ambiguous.
 
-        ``create_stores(root)`` makes the result stores of a fresh start.
+        Under the lock: a publish that a killed run left half done is
+        completed first, then OUTDIR's outputs ``names`` are checked (the same
+        run's, after ``resume`` or a completed publish: :class:`AlreadyComplete`;
+        others' without ``overwrite``: refused).  ``create_stores(root)`` makes
+        the result stores of a fresh start.
         """
-        self.finish_publishing()
+        self._remove_retired()
+        completed = self.finish_publishing()
+        self._check_outputs(names, fingerprint, resume=resume or completed, overwrite=overwrite)
         if self.has_run():
             if resume:
                 diffs = self.differences(fingerprint)
@@ -181,6 +293,16 @@ class WorkDir:
         self._fresh = self._opened = True
         return False
 
+    def _check_outputs(self, names, fingerprint, *, resume, overwrite):
+        """Say when OUTDIR already holds this run's outputs; refuse others' unless ``overwrite``."""
+        if resume and self.holds_finished(names, fingerprint):
+            raise AlreadyComplete(f"{self.outdir}: already complete, with the same input and "
+                                  "parameters (its report.json); nothing to resume")
+        there = sorted(n for n in names if os.path.lexists(self.outdir / n))
+        if there and not overwrite:
+            raise InputError(f"output {self.outdir}: {', '.join(there)} already there; pass "
+                             "--overwrite to replace")
+
     def _drop_partial_writes(self):
         """Remove what a killed writer left half-written: zarr writes each chunk to a
         ``*.partial`` file and renames it once complete, so these are never data."""
@@ -189,13 +311,13 @@ class WorkDir:
                 path.unlink()
 
     def _clear(self):
-        for p in self.root.iterdir():
-            if p.name == "lock":
-                continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+        """Empty the work folder of what runs made in it (its run first), but its lock."""
+        for name in ("run.json", "publish.json"):  # an interruption then leaves only leftovers
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / name).unlink()
+        left = set(_remove_ours(self.root, keep=("lock",))) - {"lock"}
+        if left:
+            log.warning("left %s in %s: not daskfft's", ", ".join(sorted(left)), self.root)
 
     def done(self):
         """Indices ``(i, j)`` of the chunks whose task finished."""
@@ -206,47 +328,161 @@ class WorkDir:
     # --- publish --------------------------------------------------------------------------------
 
     def publish(self, staged):
-        """Move ``staged`` (name -> path in the work folder) into OUTDIR, all or nothing."""
-        journal = self.root / "publish.json"
+        """Move ``staged`` (name -> path in the work folder) into OUTDIR, all or nothing.
+
+        SIGTERM and SIGINT wait until the renames are done or undone.  Once
+        every output is in place, nothing fails the run: the work folder is
+        retired by one rename and then deleted, and an interruption or error
+        while deleting only leaves it for the next run to delete.
+        """
+        with _signals_held() as came:
+            self._write_journal(staged)
+            moved = []
+            try:
+                for name in staged:
+                    self._swap_in(name, Path(staged[name]), moved)
+            except BaseException as exc:
+                self._roll_back(moved, exc)
+            trash = self._retire()
+        if came:
+            log.warning("%s came while publishing; the outputs were published first",
+                        " and ".join(signal.Signals(s).name for s in sorted(set(came))))
+        self._delete_retired(trash, stop=bool(came))
+
+    def _write_journal(self, staged):
+        """Write ``publish.json``: each source relative to OUTDIR, and its inode."""
+        entries = {}
+        for name, source in staged.items():
+            try:
+                inode = os.lstat(source).st_ino
+            except FileNotFoundError:
+                raise FileNotFoundError(f"output {self.outdir}: {name} is not in the work "
+                                        f"folder ({source}); nothing was published") from None
+            entries[name] = {"source": os.path.relpath(source, self.outdir), "inode": inode}
         (self.root / "replaced").mkdir(exist_ok=True)
-        tmp = journal.with_suffix(".tmp")
-        tmp.write_text(json.dumps({name: str(path) for name, path in staged.items()}))
-        os.replace(tmp, journal)
-        moved = []
-        try:
-            for name, source in staged.items():
-                self._swap_in(name, Path(source), moved)
-        except BaseException as exc:
-            for old, new in reversed(moved):
-                with contextlib.suppress(OSError):
-                    os.rename(new, old)
-            journal.unlink()
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
-                          f"its previous files") from exc
-        self._clear()  # published: only the lock is left, removed on release
+        tmp = self.root / "publish.json.tmp"
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, self.root / "publish.json")
 
     def _swap_in(self, name, source, moved):
-        """Rename the old ``name`` aside and ``source`` into place, adding each step to ``moved``."""
+        """Rename the old ``name`` aside and ``source`` into place, noting each in ``moved``."""
         target = self.outdir / name
         aside = self.root / "replaced" / name
-        if target.exists() or target.is_symlink():
+        if os.path.lexists(target):
             os.rename(target, aside)
             moved.append((target, aside))
         os.rename(source, target)
         moved.append((source, target))
 
+    def _roll_back(self, moved, exc):
+        """Undo the renames ``moved``, then raise the failure ``exc`` saying what is where."""
+        stuck = []
+        for old, new in reversed(moved):
+            try:
+                if os.path.lexists(old):  # the file that belongs there could not leave it
+                    raise OSError(errno.EEXIST, "occupied")
+                os.rename(new, old)
+            except OSError as err:
+                stuck.append(f"{self._rel(new)} stays there, not back at {self._rel(old)} "
+                             f"({err.strerror or err})")
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if stuck:
+            raise OSError(f"output {self.outdir}: publishing failed ({reason}), and so did "
+                          f"putting OUTDIR back: {'; '.join(stuck)}; the journal "
+                          f"{self._rel(self.root / 'publish.json')} is kept, and the next run "
+                          "into OUTDIR completes the publishing") from exc
+        (self.root / "publish.json").unlink()
+        raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
+                      "its previous files") from exc
+
+    def _rel(self, path):
+        return os.path.relpath(path, self.outdir)
+
+    def _retire(self):
+        """Move the published run's work folder out of the way by one rename; return where.
+
+        A folder that holds names no run makes is not moved: its run is retired
+        where it is (None), and only the names runs make are deleted.
+        """
+        if all(_is_ours(name) for name in os.listdir(self.root)):
+            trash = None
+            try:
+                trash = Path(tempfile.mkdtemp(prefix=RETIRED_PREFIX, dir=self.outdir))
+                os.rename(self.root, trash / WORK_NAME)
+                return trash
+            except OSError as exc:
+                log.warning("could not retire %s (%s); deleting it where it is", self.root,
+                            exc.strerror or exc)
+                if trash is not None:
+                    with contextlib.suppress(OSError):
+                        trash.rmdir()
+        with contextlib.suppress(OSError):
+            (self.root / "run.json").unlink()  # published: the run is over
+        with contextlib.suppress(OSError):
+            (self.root / "publish.json").unlink()
+        return None
+
+    def _delete_retired(self, trash, *, stop=False):
+        """Delete the retired work folder ``trash`` (None: the work folder, where it is); an
+        error or interruption (``stop``: one that came before) only leaves it, said in a
+        warning."""
+        try:
+            if stop:
+                raise KeyboardInterrupt
+            if trash is None:
+                self._clear()
+            else:
+                _delete_trash(trash)
+        except (OSError, KeyboardInterrupt) as exc:
+            why = "stopped" if isinstance(exc, KeyboardInterrupt) else exc.strerror or str(exc)
+            log.warning("left %s to delete (%s); the outputs are published, and the next run "
+                        "into %s deletes it", trash or self.root, why, self.outdir)
+
+    def _remove_retired(self):
+        """Delete the work folders that earlier runs retired but could not delete."""
+        for name in os.listdir(self.outdir):
+            path = self.outdir / name
+            if name.startswith(RETIRED_PREFIX) and _own_folder(path):
+                with contextlib.suppress(OSError):  # another run may be deleting it too
+                    _delete_trash(path)
+
     def finish_publishing(self):
-        """Complete a publish that a killed process left half done (its journal says what)."""
+        """Complete a publish that a killed process left half done (its journal says what).
+
+        Returns True when there was one.  A source neither in the work folder
+        nor renamed into OUTDIR (the inode tells) is an error, before any rename.
+        """
         journal = self.root / "publish.json"
         if not journal.exists():
-            return
-        staged = json.loads(journal.read_text())
-        for name, source in staged.items():
-            if Path(source).exists():
-                self._swap_in(name, Path(source), [])
+            return False
+        entries = json.loads(journal.read_text())
+        todo = {}
+        for name, entry in entries.items():
+            if not isinstance(entry, dict):  # an older journal's: an absolute path
+                entry = {"source": entry}
+            source = self.outdir / entry["source"]
+            if os.path.lexists(source):
+                todo[name] = source
+            elif not self._published(name, entry.get("inode")):
+                raise InputError(
+                    f"output {self.outdir}: the publishing an earlier run began cannot be "
+                    f"finished: {entry['source']} is missing and {name} is not the file it "
+                    f"held; put it back there, or remove {self.root} to start over")
+        with _signals_held() as came:
+            for name, source in todo.items():
+                self._swap_in(name, source, [])
+        for s in came:  # this run has done nothing yet: stop it now, as asked
+            signal.raise_signal(s)
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
         self._clear()
+        return True
+
+    def _published(self, name, inode):
+        """Whether OUTDIR's ``name`` is the source whose inode was ``inode`` (None: unknown)."""
+        try:
+            return inode is None or os.lstat(self.outdir / name).st_ino == inode
+        except FileNotFoundError:
+            return False
 
     # --- one run ----------------------------------------------------------------------------------
 
