@@ -16,7 +16,8 @@ import pytest
 import tifffile
 
 from daskfft.cli import main
-from daskfft.lock import STALE_ENV, STALE_SECONDS, stale_after
+from daskfft.errors import InputError
+from daskfft.lock import STALE_ENV, STALE_SECONDS, RunLock, stale_after
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -232,8 +233,13 @@ def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(tmp_path, ti
     (out / WORK_NAME / "lock").symlink_to(victim)
     assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    assert f"the lock {out / WORK_NAME / 'lock'} is a symbolic link" in line
-    assert "remove the link" in line
+    assert f"{out / WORK_NAME / 'lock'} is a symbolic link" in line
+    assert "remove it" in line
+    assert victim.read_text() == "mine"
+    # The lock itself never follows one either (a link made after the folder was checked).
+    with pytest.raises(InputError, match="the lock .* is a symbolic link, which daskfft never "
+                                         "follows; remove the link"):
+        RunLock(out / WORK_NAME / "lock", out).acquire()
     assert victim.read_text() == "mine"
 
 
