@@ -101,28 +101,43 @@ def _value_noise(y, x, scale, seed):
 
 
 def _park_green(y, x):
-    """Grass and tree canopies at rows ``y`` and columns ``x`` (1-D int64), RGB uint8."""
-    texture = (0.5 * _value_noise(y, x, 3.0, 1) + 0.3 * _value_noise(y, x, 11.0, 2)
-               + 0.2 * _value_noise(y, x, 29.0, 3))
-    green = np.stack([40 + 50 * texture, 90 + 80 * texture, 35 + 40 * texture], axis=-1)
-    green[_value_noise(y, x, 9.0, 4) > 0.62] *= 0.55  # tree canopies
-    return np.clip(np.rint(green), 0, 255).astype(np.uint8)
+    """Grass and tree canopies at rows ``y`` and columns ``x`` (1-D int64): RGB, float64
+    whole numbers in [19, 170]."""
+    texture = 0.5 * _value_noise(y, x, 3.0, 1)
+    texture += 0.3 * _value_noise(y, x, 11.0, 2)
+    texture += 0.2 * _value_noise(y, x, 29.0, 3)
+    shade = np.where(_value_noise(y, x, 9.0, 4) > 0.62, 0.55, 1.0)  # tree canopies
+    green = np.empty(texture.shape + (3,))
+    for c, (base, gain) in enumerate(((40, 50), (90, 80), (35, 40))):
+        tone = gain * texture
+        tone += base
+        tone *= shade
+        np.rint(tone, out=green[..., c])
+    return green
 
 
 def _draw_parks(out, y, x):
     """Draw the parks (one street block out of five) into ``out``, the window at rows ``y``
-    and columns ``x``: each block row's parks in one go, inside their streets."""
+    and columns ``x`` (1-D, consecutive): each block row's parks in one go, inside their
+    streets."""
     by = np.arange(y[0] // _STREET, y[-1] // _STREET + 1)
     bx = np.arange(x[0] // _STREET, x[-1] // _STREET + 1)
     parks = _hash(by[:, None], bx[None, :], 99) < 0.2
-    inside_x = x % _STREET >= 10  # the streets are drawn over the parks
-    for i, b in enumerate(by):
-        if not parks[i].any():
+    # Each block's inside (past its streets) within the window, as [start, stop) indices.
+    r_in = np.clip(by * _STREET + 10 - y[0], 0, y.size), np.clip((by + 1) * _STREET - y[0], 0, y.size)
+    c_in = np.clip(bx * _STREET + 10 - x[0], 0, x.size), np.clip((bx + 1) * _STREET - x[0], 0, x.size)
+    for i in np.flatnonzero(parks.any(axis=1)):
+        r0, r1 = r_in[0][i], r_in[1][i]
+        blocks = [(c_in[0][j], c_in[1][j]) for j in np.flatnonzero(parks[i])
+                  if c_in[1][j] > c_in[0][j]]
+        if r1 <= r0 or not blocks:
             continue
-        rows = np.flatnonzero((y // _STREET == b) & (y % _STREET >= 10))
-        cols = np.flatnonzero(np.isin(x // _STREET, bx[parks[i]]) & inside_x)
-        if rows.size and cols.size:
-            out[rows[0] : rows[-1] + 1, cols] = _park_green(y[rows], x[cols])
+        cols = np.concatenate([np.arange(c0, c1) for c0, c1 in blocks])
+        green = _park_green(y[r0:r1], x[cols])
+        k = 0
+        for c0, c1 in blocks:
+            out[r0:r1, c0:c1] = green[:, k : k + c1 - c0]
+            k += c1 - c0
 
 
 def _draw_plate(out, y, x, size):
