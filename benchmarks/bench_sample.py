@@ -70,7 +70,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=12288)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workdir", default=None, help="where the outputs go (default: a temp dir)")
+    parser.add_argument("--workdir", default=None,
+                        help="where the outputs go (default: a temp dir)")
     parser.add_argument("extra", nargs="*", help="more daskfft run options, after --")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="daskfft-bench-", dir=args.workdir)

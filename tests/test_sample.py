@@ -159,7 +159,57 @@ def test_sample_command_equals_the_sample_a_run_writes(tmp_path):
 @pytest.mark.slow
 def test_sample_on_a_processes_cluster_is_the_threaded_one(tmp_path):
     threaded = _run_sample(tmp_path, "t", "--chunks", "100", "--cluster", "threads")
-    processes = _run_sample(tmp_path, "p", "--chunks", "128", "--cluster", "processes",
+    # 256: the workers write the sample's tiles in place; 100: through sample.zarr
+    processes = _run_sample(tmp_path, "p", "--chunks", "256", "--cluster", "processes",
                             "--workers", "2")
     assert processes == threaded
-    assert not os.path.exists(tmp_path / "p" / "sample.zarr")
+    assert sorted(os.listdir(tmp_path / "p")) == ["filtered.tif", "report.json", "sample.tif"]
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_its_sample_written_in_place(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from daskfft.workdir import WorkDir
+
+    args = ["run", "--sample", "2048", "--chunks", "256", "--output-format", "tiff", "-q",
+            "--cluster", "threads", "--spectra", "none", "--no-plots", "-o", str(tmp_path / "o")]
+    proc = subprocess.Popen([sys.executable, "-m", "daskfft", *args], start_new_session=True,
+                            stderr=subprocess.DEVNULL)
+    done = WorkDir(tmp_path / "o").root / "done"
+    deadline = time.monotonic() + 120
+    try:
+        while (not done.is_dir() or len(os.listdir(done)) < 8) and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert 0 < len(os.listdir(done)) < 64
+    assert main([*args, "--resume"]) == 0
+    assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "2048", "-q"]) == 0
+    assert (tmp_path / "o" / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
+
+
+@pytest.mark.parametrize("chunks, in_place", [("256", True), ("512", True), ("300", False)])
+def test_run_writes_the_sample_tiff_in_place_when_chunks_fall_on_its_tiles(
+        tmp_path, monkeypatch, chunks, in_place):
+    """On the tile grid, the tasks write the sample's tiles into sample.tif itself (no
+    sample.zarr, no pass at the end); off it, the Zarr path: the same bytes either way."""
+    import daskfft.pipeline
+
+    finalized = []
+    real = daskfft.pipeline.finalize
+    monkeypatch.setattr(daskfft.pipeline, "finalize",
+                        lambda root, name, *a, **k: finalized.append(name) or real(root, name,
+                                                                                   *a, **k))
+    assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "700", "-q"]) == 0
+    out = tmp_path / "o"
+    assert main(["run", "--sample", "700", "-o", str(out), "--output-format", "tiff", "-q",
+                 "--chunks", chunks, "--cluster", "threads", "--spectra", "none",
+                 "--no-plots"]) == 0
+    assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
+    assert ("sample" in finalized) != in_place

@@ -124,8 +124,10 @@ def _draw_parks(out, y, x):
     bx = np.arange(x[0] // _STREET, x[-1] // _STREET + 1)
     parks = _hash(by[:, None], bx[None, :], 99) < 0.2
     # Each block's inside (past its streets) within the window, as [start, stop) indices.
-    r_in = np.clip(by * _STREET + 10 - y[0], 0, y.size), np.clip((by + 1) * _STREET - y[0], 0, y.size)
-    c_in = np.clip(bx * _STREET + 10 - x[0], 0, x.size), np.clip((bx + 1) * _STREET - x[0], 0, x.size)
+    r_in = (np.clip(by * _STREET + 10 - y[0], 0, y.size),
+            np.clip((by + 1) * _STREET - y[0], 0, y.size))
+    c_in = (np.clip(bx * _STREET + 10 - x[0], 0, x.size),
+            np.clip((bx + 1) * _STREET - x[0], 0, x.size))
     for i in np.flatnonzero(parks.any(axis=1)):
         r0, r1 = r_in[0][i], r_in[1][i]
         blocks = [(c_in[0][j], c_in[1][j]) for j in np.flatnonzero(parks[i])
