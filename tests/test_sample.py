@@ -213,3 +213,19 @@ def test_run_writes_the_sample_tiff_in_place_when_chunks_fall_on_its_tiles(
                  "--no-plots"]) == 0
     assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
     assert ("sample" in finalized) != in_place
+
+
+@pytest.mark.slow
+def test_sample_of_an_mpi_run_is_the_sample_command_s(tmp_path):
+    from mpi_helpers import MPIEXEC, mpi_run
+
+    if MPIEXEC is None:
+        pytest.skip("no mpiexec")
+    assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "600", "-q"]) == 0
+    for chunks in ("256", "200"):  # in place; through sample.zarr
+        out = tmp_path / chunks
+        proc = mpi_run(3, "run", "--sample", "600", "--chunks", chunks, "--output-format",
+                       "tiff", "--spectra", "none", "--no-plots", "-o", str(out), "--cluster",
+                       "mpi")
+        assert proc.returncode == 0, proc.stderr
+        assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
