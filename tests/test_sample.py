@@ -154,6 +154,11 @@ def test_sample_command_equals_the_sample_a_run_writes(tmp_path):
     assert _run_sample(tmp_path, "b", "--chunks", "300", "--cluster", "threads") == written
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "s.tif"),
                                   sample_window(300, (0, 300), (0, 300)))
+    # below the whole-image cap the sample's default output is a PNG: the same there
+    assert main(["sample", "-o", str(tmp_path / "s.png"), "--size", "300", "-q"]) == 0
+    assert main(["run", "--sample", "300", "-o", str(tmp_path / "png"), "-q", "--chunks", "128",
+                 "--cluster", "threads", "--spectra", "none", "--no-plots"]) == 0
+    assert (tmp_path / "png" / "sample.png").read_bytes() == (tmp_path / "s.png").read_bytes()
 
 
 @pytest.mark.slow
