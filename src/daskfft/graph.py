@@ -15,7 +15,7 @@ import numpy as np
 from . import io
 from .bands import data_mean, filter_spec, output_offset
 from .blockwise import as_image, data_mask, overlap_map
-from .outputs import level_store
+from .outputs import level_store, sample_store
 from .sample import sample_image
 from .tasks import ChunkTarget, WindowSource, filter_and_save, read_filter_save, save_filtered
 
@@ -102,6 +102,7 @@ def build_graph(plan, root, *, flat_mean=None):
                          atlas=plan.config.spectra in ("atlas", "all"),
                          plots=plan.config.plots, spec=plan.spec,
                          result=level_store(plan, root, 0),
+                         sample_store=sample_store(plan, root),
                          alpha_is_mask=plan.info.mask is not None,
                          offset=output_offset(plan.spec, plan.info.dtype),
                          flat_mean=None if flat_mean is None else tuple(np.ravel(flat_mean)))

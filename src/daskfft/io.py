@@ -707,11 +707,14 @@ class _HolesForZeros(io.FileIO):
 
 
 def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags=(),
-                overviews=()):
+                overviews=(), subfile_type=True):
     """An uncompressed tiled BigTIFF of zeros (as holes), for tasks to fill in place; its layout.
 
     ``overviews``: shapes of reduced-resolution pages after the first (TIFF's
     NewSubfileType 1), which GDAL reads as the image's internal overviews.
+    ``subfile_type=False`` leaves the first page's NewSubfileType tag out (0, the
+    default, anyway): the header is then :func:`write_tiff`'s, byte for byte, and so is
+    the file once its tiles are filled.
     """
     import tifffile
 
@@ -722,7 +725,8 @@ def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags
             del options["bigtiff"]
             if overviews:  # no tifffile shape JSON or name for GDAL to carry into a COG
                 options.update(metadata=None, software=False)
-            tif.write(subfiletype=1 if k else 0, **options)
+            tif.write(**({"subfiletype": 1 if k else 0} if k or subfile_type else {}),
+                      **options)
     return tiff_layout(path)
 
 

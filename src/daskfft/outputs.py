@@ -22,7 +22,8 @@ log = logging.getLogger("daskfft")
 __all__ = ["SPECTRA_CHOICES", "CREATION_KEYS", "COMPRESS_CHOICES", "parse_creation_options",
            "creation_options", "tifffile_options", "output_names", "full_size", "channel_first",
            "create_stores", "level_store", "build_overviews", "write_cog",
-           "write_ome_zarr_metadata", "sample_format", "finalize", "staged", "write_pictures"]
+           "write_ome_zarr_metadata", "sample_format", "sample_tile", "sample_store", "finalize",
+           "staged", "write_pictures"]
 
 #: Which spectra pictures a run writes: the atlas, one PNG per chunk, both, or none.
 SPECTRA_CHOICES = ("atlas", "chunks", "all", "none")
@@ -223,7 +224,10 @@ def create_stores(plan, root):
         io.create_tiff(root / "pyramid.tif", shape, info.dtype, tile=io.TIFF_TILE,
                        photometric=info.photometric, alpha=info.has_alpha, tags=tags,
                        overviews=plan.levels[1:])
-    if plan.config.sample is not None:
+    if sample_tile(plan):
+        io.create_tiff(root / "out" / "sample.tif", info.shape, np.uint8, tile=sample_tile(plan),
+                       photometric="rgb", subfile_type=False)
+    elif plan.config.sample is not None:
         import zarr
 
         zarr.create_array(str(root / "sample.zarr"), shape=info.shape, dtype="uint8",
@@ -356,6 +360,32 @@ def write_ome_zarr_metadata(plan, root):
 def sample_format(fmt):
     """The format the built-in sample is saved in beside an output of ``fmt``."""
     return {"cog": "tiff", "ome-zarr": "zarr"}.get(fmt, fmt)
+
+
+def sample_tile(plan):
+    """Tile edge of the sample's TIFF when the tasks write it in place, or None (then they
+    write ``sample.zarr``, turned into the output at the end).
+
+    The sample is saved as ``daskfft sample`` saves it (uncompressed, 256-px tiles, the
+    same bytes) unless the run's creation options ask for more; its tiles then lie at
+    known offsets, and each task writes its own when every chunk edge falls on the tile
+    grid: no second pass over the sample, no copy of it in memory.
+    """
+    if plan.config.sample is None or sample_format(plan.fmt) != "tiff":
+        return None
+    plain = tifffile_options({"COMPRESS": "NONE"})
+    if tifffile_options((plan.creation if plan.fmt == "tiff" else {}) or {"COMPRESS": "NONE"}) \
+            != plain:
+        return None
+    inner = plan.row_edges[1:-1] + plan.col_edges[1:-1]
+    return plain["tile"] if all(e % plain["tile"] == 0 for e in inner) else None
+
+
+def sample_store(plan, root):
+    """The sample's TIFF in the work folder ``root`` as a level the tasks fill in place
+    (:class:`~daskfft.tasks.LevelStore`), or None where :func:`sample_tile` says not."""
+    return _tiff_level(Path(root) / "out" / "sample.tif", plan.info.shape, 0) \
+        if sample_tile(plan) else None
 
 
 def staged(root, names):

@@ -16,7 +16,7 @@ from .config import RunConfig
 from .deviation import measure_deviation
 from .graph import build_graph, compute, compute_missing, flat_mean, rechunk_method
 from .outputs import (build_overviews, create_stores, finalize, level_store, sample_format,
-                      staged, write_cog, write_ome_zarr_metadata, write_pictures)
+                      sample_tile, staged, write_cog, write_ome_zarr_metadata, write_pictures)
 from .plan import make_plan
 from .report import make_report, utc_now, write_report
 from .summary import assemble
@@ -222,7 +222,7 @@ def _finalize(plan, work, crops):
     elif not plan.tiff_tile:  # else the tasks wrote their tiles in place
         finalize(work.root, "filtered", str(work.root / ext_name) if plan.fmt == "zarr"
                  else str(work.out / ext_name), plan.fmt, plan.info, creation=plan.creation)
-    if plan.config.sample is not None:
+    if plan.config.sample is not None and not sample_tile(plan):  # else written in place
         fmt = sample_format(plan.fmt)
         name = f"sample.{io.OUTPUT_EXT[fmt]}"
         finalize(work.root, "sample", str(work.root / name) if fmt == "zarr" else

@@ -83,6 +83,7 @@ class ChunkTarget:
     alpha_is_mask: bool = False  # the alpha channel is the input's mask: alpha 0 is left out
     offset: float = 0  # added to the result's data pixels (mid-gray for a high-pass in uint)
     flat_mean: tuple | None = None  # a flat-field's level per channel: the image's data mean
+    sample_store: LevelStore | None = None  # the sample's TIFF, filled in place (else Zarr)
 
     def box(self, index):
         i, j = index
@@ -243,7 +244,9 @@ def _save(target, index, y, interior):
         y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
     root = Path(target.root)
     target.result.write(y, r0, c0)
-    if target.sample:
+    if target.sample_store is not None:
+        target.sample_store.write(interior, r0, c0)
+    elif target.sample:
         import zarr
 
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
