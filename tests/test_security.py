@@ -50,3 +50,48 @@ def test_no_tls_is_plain_tcp_when_asked():
     with open_cluster(spec) as cl:
         assert cl.client.scheduler.address.startswith("tcp://127.0.0.1:")
         assert cl.describe()["tls"] is False
+
+
+def _held_port(port):
+    """A socket holding loopback ``port`` (None where someone else already holds it)."""
+    import socket
+
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+@pytest.mark.parametrize("kind, dashboard", [("local", False), ("local", True),
+                                             ("processes", False), ("processes", True)])
+def test_the_schedulers_http_server_is_on_a_free_loopback_port_only(kind, dashboard):
+    """distributed serves HTTP even without the dashboard: on every interface for
+    "local" and on the fixed port 8787 (a warning, and a stray line on stderr, where
+    that port is taken) for "processes", before this was fixed."""
+    import urllib.error
+    import urllib.request
+
+    from distributed.comm.utils import get_tcp_server_addresses
+
+    held = _held_port(8787)  # taken, by us or by anyone: the cluster must not want it
+    try:
+        spec = ClusterSpec(kind, workers=1, threads_per_worker=1, dashboard=dashboard)
+        with open_cluster(spec) as cl:
+            server = cl.client.cluster.scheduler.http_server
+            addresses = get_tcp_server_addresses(server)
+            assert addresses and all(host == "127.0.0.1" and port != 8787
+                                     for host, port, *_ in addresses)
+            status = f"http://127.0.0.1:{addresses[0][1]}/status"
+            try:
+                with urllib.request.urlopen(status, timeout=10) as page:
+                    shown = page.status == 200
+            except urllib.error.HTTPError as exc:
+                shown = exc.code != 404
+            assert shown == dashboard
+    finally:
+        if held is not None:
+            held.close()

@@ -268,8 +268,11 @@ def _local_cluster(spec):
         from distributed import Client, LocalCluster
 
     processes = spec.kind == "processes"
+    # The scheduler serves HTTP (health, metrics) even without the dashboard: on a
+    # free loopback port always, never distributed's fixed 8787 nor every interface.
     options = dict(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker,
-                   dashboard_address="127.0.0.1:0" if spec.dashboard else None)
+                   dashboard_address="127.0.0.1:0",
+                   scheduler_kwargs=dict(dashboard=spec.dashboard))
     if processes:
         options.update(processes=True, host="127.0.0.1", security=spec.tls or None,
                        protocol="tls://" if spec.tls else "tcp://",
