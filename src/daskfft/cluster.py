@@ -14,7 +14,7 @@ from numbers import Real
 
 import dask
 
-from .errors import InputError
+from .errors import InputError, RunError
 from .params import check_positive_int
 
 __all__ = ["CLUSTER_KINDS", "CONNECT_TIMEOUT", "Cluster", "ClusterSpec", "check_cluster",
@@ -232,9 +232,9 @@ def open_cluster(spec, *, info=None):
     try:
         client = Client(spec.kind, timeout=f"{spec.connect_timeout}s")
     except (OSError, TimeoutError) as exc:
-        raise OSError(f"cluster {spec.kind}: no scheduler answered within "
-                      f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
-                      "address, or wait longer with --connect-timeout") from None
+        raise RunError(f"cluster {spec.kind}: no scheduler answered within "
+                       f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
+                       "address, or wait longer with --connect-timeout") from None
     with client:
         n, t = _count(client)
         yield Cluster("address", client=client, dashboard=client.dashboard_link, workers=n,
@@ -296,7 +296,7 @@ def _mpi_client(spec, info):
 
     address = dask.config.get("scheduler_address", None)
     if not address:
-        raise ValueError("--cluster mpi runs only under an MPI launcher: "
+        raise InputError("--cluster mpi runs only under an MPI launcher: "
                          "mpiexec -n N daskfft run ... --cluster mpi")
     info = dict(info or {})
     with Client(address, timeout="60s") as client:

@@ -24,7 +24,7 @@ import threading
 
 import dask
 
-from .errors import TooFewRanksError
+from .errors import MissingPackage, RunError, TooFewRanksError
 
 __all__ = ["launch", "MIN_RANKS", "launcher_name", "mpich_netmod", "node_memory_limit",
            "scratch_root"]
@@ -54,7 +54,7 @@ def _import_mpi(environ=os.environ):
         from mpi4py import MPI
         import dask_mpi  # noqa: F401
     except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from None
+        raise MissingPackage(f"{_INSTALL_HINT} ({exc})") from None
     if not MPI.Is_initialized():
         netmod = mpich_netmod(MPI.Get_library_version(), environ)
         if netmod:
@@ -133,8 +133,8 @@ def _tls_config(comm):
             pem = ("error", f"{type(exc).__name__}: {text}")
     ca, key = comm.bcast(pem, root=0)
     if ca == "error":
-        raise RuntimeError(f"--cluster mpi: rank 0 could not make the job's TLS certificate "
-                           f"({key}); pip install cryptography, or pass --no-tls")
+        raise RunError(f"--cluster mpi: rank 0 could not make the job's TLS certificate "
+                       f"({key}); pip install cryptography, or pass --no-tls")
     cfg = {"distributed.comm.require-encryption": True, "distributed.comm.tls.ca-file": ca}
     for role in ("scheduler", "worker", "client"):
         cfg[f"distributed.comm.tls.{role}.cert"] = ca

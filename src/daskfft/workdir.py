@@ -37,7 +37,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from .errors import Busy, InputError, Interrupted, RunFailed, Terminated, TermSignal
+from .errors import Busy, InputError, Interrupted, RunError, RunFailed, Terminated, TermSignal
 
 __all__ = ["WORK_NAME", "WorkDir"]
 
@@ -265,7 +265,7 @@ class WorkDir:
                     os.rename(new, old)
             journal.unlink()
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
+            raise RunError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
                           f"its previous files") from exc
         self._clear()  # published: only the lock is left, removed on release
 
@@ -320,7 +320,7 @@ class WorkDir:
             self._clear()
         full = _no_space(exc, self.outdir)
         if full and (kept == 0 or not self._opened):
-            return RuntimeError(f"{full}; nothing was kept")
+            return RunError(f"{full}; nothing was kept")
         if kept == 0 or not self._opened or isinstance(exc, GeneratorExit):
             return exc  # nothing of this run's to keep; a refusal says what to do itself
         first = full or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
