@@ -407,17 +407,38 @@ def _identity(path):
     return {"files": files, "bytes": size, "content_stat": digest.hexdigest()}
 
 
+def _mask_identity(info):
+    """The input's TIFF mask as the fingerprint holds it: None, its page in the input, or
+    GDAL's ``.msk`` file with its size and mtime (a file of its own, added or rewritten
+    without the input changing)."""
+    if info.mask is None:
+        return None
+    path, page = info.mask
+    if path == info.path:
+        return {"page": page}
+    return {"file": os.path.abspath(path), "page": page, **_identity(path)}
+
+
 def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
-    """What a resumed run must share with the run it continues (JSON-safe)."""
+    """What a resumed run must share with the run it continues (JSON-safe): everything that
+    can change an output's bytes, and nothing else (not the cluster, OUTDIR or the log).
+
+    ``task_window``: a measured deviation has each task filter exactly its chunk and halo,
+    as the measurement recomputes it (:func:`daskfft.graph.build_graph`); otherwise the window
+    grows to a fast FFT length, which moves the result's last bits.
+    """
     if config.sample is not None:
         source = {"sample": config.sample}
     else:
         source = {"path": os.path.abspath(config.input), **_identity(config.input),
-                  "shape": list(info.shape), "dtype": info.dtype.name}
+                  "shape": list(info.shape), "dtype": info.dtype.name,
+                  "mask": _mask_identity(info)}
+    measured = _measure(config, halo, []) is not None
     params = {**spec.to_json(), "depth": halo.depth, "chunks": [rows[0], cols[0]],
               "output_format": fmt, "spectra": config.spectra, "plots": config.plots,
               "creation_options": creation, "nodata": json_number(spec.nodata),
-              "precision": working_precision(info.dtype, spec.tol)[0].name}
+              "precision": working_precision(info.dtype, spec.tol)[0].name,
+              "task_window": "chunk and halo" if measured else "grown to a fast FFT length"}
     return {"daskfft": _version(), "input": source, "params": params}
 
 
