@@ -496,7 +496,20 @@ def _run(args, parser):
     if not here:
         return report
     if not args.quiet:
-        print(f"{args.outdir}: {', '.join(report['outputs'])}")
+        print(f"{args.outdir}: {', '.join(report['outputs'])}{_unbounded(report['halo'])}")
+
+
+def _unbounded(halo):
+    """The summary's words where no bound exists (the ideal filter): the measured deviation."""
+    measured = halo["measured_deviation"]
+    if halo["expected_max_deviation"] is not None or not measured:
+        return ""
+    where = ("every chunk against the exact whole-image filter" if measured["chunks"] == "all"
+             else f"{len(measured['chunks'])} chunks against a halo half as wide again; "
+                  "--measure-deviation for every chunk")
+    return (f"; no bound on the deviation from a whole-image filter (the ideal filter's kernel "
+            f"is not absolutely summable): measured {measured['max_relative']:.2g} x "
+            f"max|image| on {where}")
 
 
 def _on_cluster(args, work):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from importlib import metadata
@@ -350,16 +351,32 @@ def _unused_options(config, cl, spec, fmt):
 
 
 def _measure(config, halo, notes):
-    """"local", "exact" or None: how the block-wise deviation is measured, and why."""
+    """How the block-wise deviation is measured (:mod:`daskfft.deviation`), and why.
+
+    "local" where the halo is narrower than ``tol`` asks (or ``--measure-deviation`` where
+    some halo reaches it); "exact" for ``--measure-deviation`` where none does; "sampled", a
+    few chunks, by default where no bound exists (the ideal filter: its kernel is not
+    absolutely summable); None otherwise, so a Gaussian or Butterworth run with the halo
+    ``tol`` asks for measures nothing.
+    """
     if halo.rule == "exact":
         return None
     if halo.needed is not None and (halo.depth < halo.needed or config.measure_deviation):
         return "local"
-    if config.measure_deviation and config.filter.nodata is None and halo.needed is None:
+    if config.measure_deviation and config.filter.nodata is None:
         return "exact"
+    unbounded = math.isinf(halo.deviation)
     if config.measure_deviation:
         notes.append("--measure-deviation is unused with nodata: its full exact comparison "
-                     "does not leave the holes out")
+                     "does not leave the holes out" + ("; a few chunks are measured instead"
+                                                       if unbounded else ""))
+    if unbounded:
+        notes.append("no bound: the ideal filter's kernel is not absolutely summable, so no "
+                     "halo bounds the block-wise result's deviation from a whole-image filter; "
+                     "it is measured on a few chunks, corners first (report.json's "
+                     "halo.measured_deviation); --measure-deviation measures every chunk (a "
+                     "full exact pass), or --exact removes it")
+        return "sampled"
     if halo.narrower_than_tol_asks:
         notes.append("the deviation from a whole-image filter is bounded, not measured: "
                      "--measure-deviation measures it (a full exact pass), or --exact "
