@@ -44,9 +44,24 @@ def test_worker_processes_refuse_clients_without_the_runs_credentials(tmp_path):
         assert refused(address.replace("tls://", "tcp://"), None)
 
 
-def test_no_tls_is_plain_tcp_when_asked():
+def test_no_tls_is_plain_tcp_when_asked_and_says_who_can_connect(caplog):
     spec = ClusterSpec("processes", workers=1, threads_per_worker=1, dashboard=False,
                        tls=False)
-    with open_cluster(spec) as cl:
+    with caplog.at_level("WARNING", logger="daskfft"), open_cluster(spec) as cl:
         assert cl.client.scheduler.address.startswith("tcp://127.0.0.1:")
         assert cl.describe()["tls"] is False
+        who = cl.describe()["who_can_connect"]
+    assert who == "any user logged in to this machine (a shared login node's too)"
+    said = [r.getMessage() for r in caplog.records if "--no-tls" in r.getMessage()]
+    assert len(said) == 1 and f"on 127.0.0.1: {who} can connect and run code as you" in said[0]
+
+
+def test_help_says_who_can_connect_with_no_tls(capsys):
+    from daskfft.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "open to every user logged in to that machine (a shared login node's too)" in text
+    assert "an MPI job across nodes on each node's own interface, open to anyone on that " \
+        "network" in text

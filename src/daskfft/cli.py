@@ -58,7 +58,10 @@ from there up (--cluster local for the dashboard at any size).
 security: the local cluster listens on no network port (worker processes
 and MPI jobs use TLS credentials made for the run), so other users of the
 machine cannot connect; the dashboard is served on 127.0.0.1 only (under
-MPI, reach it through the printed ssh tunnel).
+MPI, reach it through the printed ssh tunnel).  With --no-tls anyone who
+can connect can run code as you: every user of the machine (processes, or
+an MPI job on one node: 127.0.0.1), or of the network (an MPI job across
+nodes: each node's own interface, never all of them); the log says which.
 
 exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage,
 70 for a bug in daskfft (its traceback saved in OUTDIR/.daskfft-work/; --debug
@@ -278,9 +281,13 @@ def _add_cluster(exe):
                           "free port, reached through the printed ssh tunnel; a routable "
                           "address exposes it, unauthenticated, to the cluster network)")
     exe.add_argument("--no-tls", dest="tls", action="store_false",
-                     help="processes and mpi: plain TCP between scheduler, workers and client "
-                          "(default: TLS with credentials made for this run, so nobody else "
-                          "can connect and run code as you)")
+                     help="processes and mpi: plain TCP between scheduler, workers and client, "
+                          "which anyone who reaches it can use to run code as you: processes "
+                          "and an MPI job on one node listen on 127.0.0.1, open to every user "
+                          "logged in to that machine (a shared login node's too); an MPI job "
+                          "across nodes on each node's own interface, open to anyone on that "
+                          "network (default: TLS with credentials made for this run, so nobody "
+                          "else can connect)")
     exe.add_argument("--connect-timeout", type=seconds, default=CONNECT_TIMEOUT, metavar="S",
                      help="ADDRESS: seconds to wait for the scheduler (default: %(default)g)")
 

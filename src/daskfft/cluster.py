@@ -278,6 +278,12 @@ def _local_cluster(spec):
         options.update(processes=False, n_workers=spec.workers or 1, memory_limit=0,
                        threads_per_worker=spec.threads_per_worker or (
                            None if spec.workers else os.cpu_count() or 1))
+    who = None
+    if processes and not spec.tls:
+        who = "any user logged in to this machine (a shared login node's too)"
+        log.warning("--no-tls: the scheduler and worker processes listen in plain TCP on "
+                    "127.0.0.1: %s can connect and run code as you (leave out --no-tls for "
+                    "TLS)", who)
     with _worker_log_level(), _workers_ignore_sigint():
         lc = LocalCluster(**options)
     with lc, Client(lc) as client:
@@ -286,6 +292,8 @@ def _local_cluster(spec):
                       dashboard=_dashboard_url(client, "127.0.0.1") if spec.dashboard else None,
                       workers=n, threads=t,
                       extra={"tls": spec.tls if processes else None,
+                             "who_can_connect": who or ("only this run (TLS with credentials "
+                                                        "made for it)" if processes else None),
                              "transport": "tls" if processes and spec.tls else
                              "tcp" if processes else "inproc"})
 
