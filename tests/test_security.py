@@ -24,6 +24,30 @@ def test_the_default_local_cluster_listens_on_no_network_port():
         assert cl.describe()["transport"] == "inproc"
 
 
+def _listening():
+    import psutil
+
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.Process().net_connections("inet")
+            if c.status == psutil.CONN_LISTEN}
+
+
+@pytest.mark.parametrize(("kind", "dashboard"), [("local", True), ("local", False),
+                                                 ("processes", False)])
+def test_what_this_process_listens_on_is_the_loopback_only(kind, dashboard):
+    """The HTTP servers too (health, metrics), served with or without the dashboard: an
+    in-process worker's listened on every interface, a scheduler's without the dashboard
+    on dask's fixed port 8787."""
+    before = _listening()
+    with open_cluster(ClusterSpec(kind, workers=1, threads_per_worker=1,
+                                  dashboard=dashboard)) as cl:
+        opened = _listening() - before
+        assert cl.client.submit(np.add, 1, 2).result(timeout=30) == 3
+    assert opened and {a for a, _ in opened} == {"127.0.0.1"}, opened
+    if dashboard:
+        assert ("127.0.0.1", int(cl.dashboard.split(":")[2].split("/")[0])) in opened
+    assert not any(p == 8787 for _, p in opened)
+
+
 def test_worker_processes_refuse_clients_without_the_runs_credentials(tmp_path):
     spec = ClusterSpec("processes", workers=1, threads_per_worker=1, dashboard=False)
     with open_cluster(spec) as cl:

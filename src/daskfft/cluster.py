@@ -268,8 +268,11 @@ def _local_cluster(spec):
         from distributed import Client, LocalCluster
 
     processes = spec.kind == "processes"
+    # The scheduler's HTTP server runs with or without the dashboard: on a free loopback
+    # port, not dask's fixed 8787 (every interface for in-process workers).
     options = dict(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker,
-                   dashboard_address="127.0.0.1:0" if spec.dashboard else None)
+                   dashboard_address="127.0.0.1:0",
+                   scheduler_kwargs={"dashboard": bool(spec.dashboard)})
     if processes:
         options.update(processes=True, host="127.0.0.1", security=spec.tls or None,
                        protocol="tls://" if spec.tls else "tcp://",
@@ -277,7 +280,8 @@ def _local_cluster(spec):
     else:
         options.update(processes=False, n_workers=spec.workers or 1, memory_limit=0,
                        threads_per_worker=spec.threads_per_worker or (
-                           None if spec.workers else os.cpu_count() or 1))
+                           None if spec.workers else os.cpu_count() or 1),
+                       worker_class=_loopback_worker())
     who = None
     if processes and not spec.tls:
         who = "any user logged in to this machine (a shared login node's too)"
@@ -296,6 +300,19 @@ def _local_cluster(spec):
                                                         "made for it)" if processes else None),
                              "transport": "tls" if processes and spec.tls else
                              "tcp" if processes else "inproc"})
+
+
+def _loopback_worker():
+    """A distributed Worker whose HTTP server (health, metrics) listens on a free loopback
+    port: an in-process worker's would otherwise listen on every interface."""
+    from distributed import Worker
+
+    class LoopbackWorker(Worker):
+        def __init__(self, *args, **kwargs):
+            kwargs.update(dashboard_address="127.0.0.1:0", dashboard=False)
+            super().__init__(*args, **kwargs)
+
+    return LoopbackWorker
 
 
 @contextlib.contextmanager
