@@ -502,3 +502,19 @@ def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
     assert len(lines) > 1 if debug else len(lines) == 1
     assert "in broken" in _traceback_file(err, out)
     assert os.listdir(out) == [".daskfft-work"]  # nothing else written
+
+
+def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch, capsys,
+                                                           rgb_png):
+    import distributed
+
+    def cannot(*args, **kwargs):
+        raise RuntimeError("Cluster failed to start: Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", cannot)
+    rc, _, err = _run(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "local",
+                       "-q"], capsys)
+    assert rc == 1 and err == ("daskfft: error: cluster local: could not start (Cluster failed "
+                               "to start: Nanny failed to start.); see -vv for dask's log, or "
+                               "try --cluster threads\n")
+    assert not (tmp_path / "o").exists()

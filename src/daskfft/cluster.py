@@ -289,7 +289,13 @@ def _local_cluster(spec):
                     "127.0.0.1: %s can connect and run code as you (leave out --no-tls for "
                     "TLS)", who)
     with _worker_log_level(), _workers_ignore_sigint():
-        lc = LocalCluster(**options)
+        try:
+            lc = LocalCluster(**options)
+        except RuntimeError as exc:  # distributed's "Cluster failed to start", whatever failed
+            cause = exc.__cause__ or exc
+            text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            raise RunError(f"cluster {spec.kind}: could not start ({text}); see -vv for "
+                           "dask's log, or try --cluster threads") from exc
     with lc, Client(lc) as client:
         n, t = _count(client)
         yield Cluster(spec.kind, client=client,
