@@ -89,3 +89,26 @@ def test_help_says_who_can_connect_with_no_tls(capsys):
     assert "open to every user logged in to that machine (a shared login node's too)" in text
     assert "an MPI job across nodes on each node's own interface, open to anyone on that " \
         "network" in text
+
+
+def test_plain_tcp_under_mpi_listens_on_the_jobs_own_interface():
+    """Across nodes (no second node here: the choice itself), on the interface holding the
+    node's address; where its name resolves to the loopback, on every one, and said so."""
+    import socket
+
+    import psutil
+
+    from daskfft.mpi import plain_tcp_interface
+
+    host = socket.gethostname()
+    assert plain_tcp_interface(True) == (
+        next(n for n, a in psutil.net_if_addrs().items()
+             if any(x.address == "127.0.0.1" for x in a)),
+        "127.0.0.1", f"any user logged in to {host}, the job's one node")
+    routable = [(n, x.address) for n, a in psutil.net_if_addrs().items() for x in a
+                if x.family == socket.AF_INET and not x.address.startswith("127.")]
+    for name, address in routable:
+        assert plain_tcp_interface(False, address) == (
+            name, address, f"anyone who can reach {address} ({host}) on that network")
+    name, address, who = plain_tcp_interface(False, "127.0.1.1")
+    assert (name, address) == (None, "0.0.0.0") and "no interface of its own holds 127.0.1.1" in who
