@@ -603,7 +603,7 @@ _IO_ERRNOS = frozenset(getattr(errno, name) for name in (
 _CLUSTER_FAILURES = ("KilledWorker", "CommClosedError", "FatalCommClosedError")
 
 
-def expected(exc):
+def _expected(exc):
     """True for what a run can meet that is not a bug: one line and exit status 1.
 
     daskfft's own errors (:class:`~daskfft.errors.DaskfftError`; a
@@ -616,7 +616,7 @@ def expected(exc):
     from .errors import DaskfftError, RunFailed
 
     if isinstance(exc, RunFailed) and exc.__cause__ is not None:
-        return expected(exc.__cause__)
+        return _expected(exc.__cause__)
     if isinstance(exc, (DaskfftError, MemoryError, TimeoutError)):
         return True
     if isinstance(exc, OSError) and exc.errno in _IO_ERRNOS:
@@ -704,7 +704,7 @@ def main(argv=None):
         print(f"daskfft: {what}; nothing was kept or written", file=sys.stderr)
         return 143 if isinstance(exc, TermSignal) else 130
     except Exception as exc:
-        if not expected(exc):
+        if not _expected(exc):
             return _report_bug(exc, args)
         if args.debug:
             raise
