@@ -416,3 +416,105 @@ def test_a_tiff_run_imports_neither_dask_array_nor_zarr_nor_distributed_nor_matp
     assert sorted(os.listdir(tmp_path / "o")) == ["filtered.tif", "overview.png",
                                                   "radial_spectrum.png", "report.json",
                                                   "spectra.png"]
+
+
+def _tiled_input(tmp_path):
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, make_image((256, 256), np.uint8, seed=3), tile=(64, 64))
+    return path
+
+
+def _failing_task(monkeypatch, error, after=2):
+    """Make every chunk task that starts once ``after`` chunks are done raise ``error``."""
+    import daskfft.tasks as tasks
+
+    save = tasks._save
+
+    def flaky(target, index, *args, **kwargs):
+        if len(os.listdir(Path(target.root) / "done")) >= after:
+            raise error
+        return save(target, index, *args, **kwargs)
+
+    monkeypatch.setattr(tasks, "_save", flaky)
+
+
+def _traceback_file(err, outdir):
+    import re
+
+    found = re.search(r"traceback saved in (\S+);", err)
+    assert found, err
+    path = Path(found.group(1))
+    assert path.parent == Path(outdir).absolute() / ".daskfft-work" and path.is_file(), err
+    return path.read_text()
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (OSError(5, "Input/output error"), 1),  # the disk's: one line, rerun with --resume
+    (ValueError("a bug's message"), 70),
+    (TypeError("a bug's message"), 70),
+    (RuntimeError("a bug's message"), 70),
+    (KeyError("a bug's message"), 70),
+    (OSError("no errno: a library's own complaint"), 70),
+])
+def test_a_bug_after_some_chunks_keeps_them_exits_70_and_saves_its_traceback(
+        tmp_path, monkeypatch, capsys, error, status):
+    src, out = _tiled_input(tmp_path), tmp_path / "out"
+    args = ["run", str(src), "-o", str(out), "--chunks", "64", "--no-plots", *FAST]
+    _failing_task(monkeypatch, error)
+    rc, _, err = _run(args, capsys)
+    assert rc == status and err.count("\n") == 1, err
+    assert "of 16 chunks kept in" in err and "Traceback" not in err
+    if status == 1:
+        assert err.startswith("daskfft: error: [Errno 5] Input/output error; ") and \
+            "rerun with --resume" in err, err
+    else:
+        assert err.startswith(f"daskfft: internal error (a bug in daskfft): "
+                              f"{type(error).__name__}: "), err
+        text = _traceback_file(err, out)
+        assert "Traceback (most recent call last)" in text and "in flaky" in text
+    kept = len(os.listdir(out / ".daskfft-work" / "done"))
+    assert 2 <= kept < 16
+    monkeypatch.undo()
+    assert main(args + ["--resume"]) == 0
+    assert main(["run", str(src), "-o", str(tmp_path / "whole"), "--chunks", "64",
+                 "--no-plots", *FAST]) == 0
+    assert (out / "filtered.tif").read_bytes() == (tmp_path / "whole" / "filtered.tif").read_bytes()
+    assert not (out / ".daskfft-work").exists()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
+        tmp_path, monkeypatch, capsys, debug):
+    import daskfft.pipeline
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug's message")
+
+    monkeypatch.setattr(daskfft.pipeline, "build_graph", broken)
+    out = tmp_path / "out"
+    rc, _, err = _run(["run", str(_tiled_input(tmp_path)), "-o", str(out), *FAST]
+                      + ["--debug"] * debug, capsys)
+    lines = err.strip().splitlines()
+    assert rc == 70 and lines[-1].startswith(
+        "daskfft: internal error (a bug in daskfft): ValueError: a bug's message; traceback "
+        f"saved in {out.absolute() / '.daskfft-work'}"), err
+    assert ("Traceback (most recent call last)" in err) == debug
+    assert len(lines) > 1 if debug else len(lines) == 1
+    assert "in broken" in _traceback_file(err, out)
+    assert os.listdir(out) == [".daskfft-work"]  # nothing else written
+
+
+def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch, capsys,
+                                                           rgb_png):
+    import distributed
+
+    def cannot(*args, **kwargs):
+        raise RuntimeError("Cluster failed to start: Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", cannot)
+    rc, _, err = _run(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "local",
+                       "-q"], capsys)
+    assert rc == 1 and err == ("daskfft: error: cluster local: could not start (Cluster failed "
+                               "to start: Nanny failed to start.); see -vv for dask's log, or "
+                               "try --cluster threads\n")
+    assert not (tmp_path / "o").exists()

@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import re
@@ -436,3 +437,54 @@ def test_sigterm_under_mpiexec_keeps_the_chunks_in_one_line(tmp_path, target):
     report = json.loads((out / "report.json").read_text())
     assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == total - kept
     assert (out / "filtered.png").read_bytes() == (reference / "filtered.png").read_bytes()
+
+
+def _listening(pid):
+    """(inode, address, port) of every TCP socket the process ``pid`` listens on, read from
+    /proc: the socket inodes among its file descriptors, their addresses in /proc/net/tcp*."""
+    import ipaddress
+
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            hexip, hexport = fields[1].split(":")
+            raw = bytes.fromhex(hexip)  # 32-bit words in the host's (little-endian) order
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.add((fields[9], str(ipaddress.ip_address(raw)), int(hexport, 16)))
+    return found
+
+
+def test_no_tls_listens_on_the_jobs_own_interface_and_says_who_can_connect(tmp_path):
+    """Plain TCP on one node: the loopback, never every interface (0.0.0.0 or ::)."""
+    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", "3000",
+           "--chunks", "500", "-o", str(tmp_path / "o"), "--cluster", "mpi", "-v",
+           "--no-tls", "--no-dashboard"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        who = _wait_for_line(proc, "--no-tls: the scheduler and workers listen in plain TCP", 60)
+        line = _wait_for_line(proc, "scheduler tcp://", 60)
+        host, port = re.search(r"scheduler tcp://(\S+):(\d+)", line).groups()
+        ranks = [_listening(pid) for pid in _rank_pids(proc.pid)]
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert len(ranks) == 3 and host == "127.0.0.1"
+    assert {(a, p) for _, a, p in ranks[0] if p == int(port)} == {("127.0.0.1", int(port))}
+    # Every rank's own sockets (the scheduler's, the workers', their HTTP servers'): none on
+    # every interface.  Left out: those all ranks inherit from the launcher (MPI's own).
+    inherited = set.intersection(*({i for i, _, _ in r} for r in ranks))
+    own = {(a, p) for r in ranks for i, a, p in r if i not in inherited}
+    assert own and not {(a, p) for a, p in own if a in ("0.0.0.0", "::")}, own
+    assert "on 127.0.0.1 (lo): any user logged in to" in who and "the job's one node" in who
+    cluster = json.loads((tmp_path / "o" / "report.json").read_text())["cluster"]
+    assert cluster["listen"] == "127.0.0.1" and "the job's one node" in cluster["who_can_connect"]

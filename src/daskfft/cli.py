@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import re
@@ -57,9 +58,14 @@ from there up (--cluster local for the dashboard at any size).
 security: the local cluster listens on no network port (worker processes
 and MPI jobs use TLS credentials made for the run), so other users of the
 machine cannot connect; the dashboard is served on 127.0.0.1 only (under
-MPI, reach it through the printed ssh tunnel).
+MPI, reach it through the printed ssh tunnel).  With --no-tls anyone who
+can connect can run code as you: every user of the machine (processes, or
+an MPI job on one node: 127.0.0.1), or of the network (an MPI job across
+nodes: each node's own interface, never all of them); the log says which.
 
-exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage.
+exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage,
+70 for a bug in daskfft (its traceback saved in OUTDIR/.daskfft-work/; --debug
+prints it).
 """
 
 
@@ -275,9 +281,13 @@ def _add_cluster(exe):
                           "free port, reached through the printed ssh tunnel; a routable "
                           "address exposes it, unauthenticated, to the cluster network)")
     exe.add_argument("--no-tls", dest="tls", action="store_false",
-                     help="processes and mpi: plain TCP between scheduler, workers and client "
-                          "(default: TLS with credentials made for this run, so nobody else "
-                          "can connect and run code as you)")
+                     help="processes and mpi: plain TCP between scheduler, workers and client, "
+                          "which anyone who reaches it can use to run code as you: processes "
+                          "and an MPI job on one node listen on 127.0.0.1, open to every user "
+                          "logged in to that machine (a shared login node's too); an MPI job "
+                          "across nodes on each node's own interface, open to anyone on that "
+                          "network (default: TLS with credentials made for this run, so nobody "
+                          "else can connect)")
     exe.add_argument("--connect-timeout", type=seconds, default=CONNECT_TIMEOUT, metavar="S",
                      help="ADDRESS: seconds to wait for the scheduler (default: %(default)g)")
 
@@ -493,7 +503,20 @@ def _run(args, parser):
     if not here:
         return report
     if not args.quiet:
-        print(f"{args.outdir}: {', '.join(report['outputs'])}")
+        print(f"{args.outdir}: {', '.join(report['outputs'])}{_unbounded(report['halo'])}")
+
+
+def _unbounded(halo):
+    """The summary's words where no bound exists (the ideal filter): the measured deviation."""
+    measured = halo["measured_deviation"]
+    if halo["expected_max_deviation"] is not None or not measured:
+        return ""
+    where = ("every chunk against the exact whole-image filter" if measured["chunks"] == "all"
+             else f"{len(measured['chunks'])} chunks against a halo half as wide again; "
+                  "--measure-deviation for every chunk")
+    return (f"; no bound on the deviation from a whole-image filter (the ideal filter's kernel "
+            f"is not absolutely summable): measured {measured['max_relative']:.2g} x "
+            f"max|image| on {where}")
 
 
 def _on_cluster(args, work):
@@ -566,14 +589,91 @@ def _sample(args, parser):
     log.info("wrote %s (%d x %d RGB uint8)", args.output, args.size, args.size)
 
 
-def _expected_errors():
-    """What a run can meet that is not a bug: each becomes one line and exit status 1."""
-    from distributed.scheduler import KilledWorker
+#: What the operating system reports about files, folders, memory and the network: the
+#: user's to fix (space, permissions, a path, a node), never daskfft's.
+_IO_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", "EISDIR", "EEXIST",
+    "ENOTEMPTY", "EIO", "ENAMETOOLONG", "ELOOP", "ESTALE", "EMFILE", "ENFILE", "ENOMEM",
+    "EFBIG", "ETXTBSY", "EBUSY", "ENXIO", "ENODEV", "EXDEV", "EPIPE", "ETIMEDOUT",
+    "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EADDRINUSE",
+    "EADDRNOTAVAIL", "EREMOTEIO") if hasattr(errno, name))
 
-    from .errors import InputError, RunFailed
+#: Failures of a distributed cluster (a worker killed, say by its memory limit, or a
+#: connection lost), not of daskfft's code.
+_CLUSTER_FAILURES = ("KilledWorker", "CommClosedError", "FatalCommClosedError")
 
-    return (InputError, RunFailed, ValueError, TypeError, OSError, ImportError, RuntimeError,
-            TimeoutError, KilledWorker)
+
+def _expected(exc):
+    """True for what a run can meet that is not a bug: one line and exit status 1.
+
+    daskfft's own errors (:class:`~daskfft.errors.DaskfftError`; a
+    :class:`~daskfft.errors.RunFailed` only when what failed is itself
+    expected), the operating system's I/O errors (:data:`_IO_ERRNOS`), running
+    out of memory, timeouts and a distributed cluster's failures.  Anything else
+    (a plain ``ValueError``, ``TypeError``, ``RuntimeError``, ``KeyError``...)
+    is a bug.
+    """
+    from .errors import DaskfftError, RunFailed
+
+    if isinstance(exc, RunFailed) and exc.__cause__ is not None:
+        return _expected(exc.__cause__)
+    if isinstance(exc, (DaskfftError, MemoryError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _IO_ERRNOS:
+        return True
+    return any(type(exc).__name__ == name and type(exc).__module__.startswith("distributed")
+               for name in _CLUSTER_FAILURES)
+
+
+#: The exit status of a bug (sysexits.h's EX_SOFTWARE).
+EX_SOFTWARE = 70
+
+
+def _report_bug(exc, args):
+    """Save the traceback of ``exc``, a bug, and say so in one line; return 70.
+
+    The traceback goes to OUTDIR's work folder (the run's finished chunks are
+    kept there too), or to the temporary folder where there is no OUTDIR;
+    ``--debug`` also prints it.
+    """
+    import traceback
+
+    from .errors import RunFailed
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if args.debug:
+        print(text, end="", file=sys.stderr)
+    saved = _save_traceback(text, getattr(args, "outdir", None))
+    failed = isinstance(exc, RunFailed) and exc.__cause__ is not None
+    cause = exc.__cause__ if failed else exc
+    first = (str(cause).strip().splitlines() or [""])[0]
+    kept = (f"; {exc.kept} of {exc.total} chunks kept in {exc.workdir}" if failed else "")
+    print(f"daskfft: internal error (a bug in daskfft): {type(cause).__name__}"
+          f"{': ' + first if first else ''}{kept}; traceback saved in {saved}; please report "
+          "it", file=sys.stderr)
+    return EX_SOFTWARE
+
+
+def _save_traceback(text, outdir):
+    """Write ``text`` into a new file in ``outdir``'s work folder (else the temporary
+    folder); return its path."""
+    import tempfile
+
+    from .workdir import WORK_NAME
+
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = f"traceback-{stamp}-{os.getpid()}.txt"
+    folders = ([os.path.join(outdir, WORK_NAME)] if outdir else []) + [tempfile.gettempdir()]
+    for folder in folders:
+        try:
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, name)
+            with open(path, "w") as fh:
+                fh.write(text)
+            return path
+        except OSError:
+            continue
+    return "nowhere (no folder was writable)"
 
 
 def main(argv=None):
@@ -596,12 +696,6 @@ def main(argv=None):
         if not args.quiet:
             print(f"daskfft: {exc}", file=sys.stderr)
         return 0
-    except _expected_errors() as exc:
-        if args.debug:
-            raise
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"daskfft: error: {message}", file=sys.stderr)
-        return 1
     except Interrupted as exc:
         print(f"daskfft: {exc}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
@@ -609,6 +703,14 @@ def main(argv=None):
         what = "terminated by SIGTERM" if isinstance(exc, TermSignal) else "interrupted"
         print(f"daskfft: {what}; nothing was kept or written", file=sys.stderr)
         return 143 if isinstance(exc, TermSignal) else 130
+    except Exception as exc:
+        if not _expected(exc):
+            return _report_bug(exc, args)
+        if args.debug:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"daskfft: error: {message}", file=sys.stderr)
+        return 1
     return status or 0
 
 

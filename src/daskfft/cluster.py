@@ -14,7 +14,7 @@ from numbers import Real
 
 import dask
 
-from .errors import InputError
+from .errors import InputError, RunError
 from .params import check_positive_int
 
 __all__ = ["CLUSTER_KINDS", "CONNECT_TIMEOUT", "Cluster", "ClusterSpec", "check_cluster",
@@ -232,9 +232,9 @@ def open_cluster(spec, *, info=None):
     try:
         client = Client(spec.kind, timeout=f"{spec.connect_timeout}s")
     except (OSError, TimeoutError) as exc:
-        raise OSError(f"cluster {spec.kind}: no scheduler answered within "
-                      f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
-                      "address, or wait longer with --connect-timeout") from None
+        raise RunError(f"cluster {spec.kind}: no scheduler answered within "
+                       f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
+                       "address, or wait longer with --connect-timeout") from None
     with client:
         n, t = _count(client)
         yield Cluster("address", client=client, dashboard=client.dashboard_link, workers=n,
@@ -268,11 +268,11 @@ def _local_cluster(spec):
         from distributed import Client, LocalCluster
 
     processes = spec.kind == "processes"
-    # The scheduler serves HTTP (health, metrics) even without the dashboard: on a
-    # free loopback port always, never distributed's fixed 8787 nor every interface.
+    # The scheduler's HTTP server runs with or without the dashboard: on a free loopback
+    # port, not dask's fixed 8787 (every interface for in-process workers).
     options = dict(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker,
                    dashboard_address="127.0.0.1:0",
-                   scheduler_kwargs=dict(dashboard=spec.dashboard))
+                   scheduler_kwargs={"dashboard": bool(spec.dashboard)})
     if processes:
         options.update(processes=True, host="127.0.0.1", security=spec.tls or None,
                        protocol="tls://" if spec.tls else "tcp://",
@@ -280,17 +280,45 @@ def _local_cluster(spec):
     else:
         options.update(processes=False, n_workers=spec.workers or 1, memory_limit=0,
                        threads_per_worker=spec.threads_per_worker or (
-                           None if spec.workers else os.cpu_count() or 1))
+                           None if spec.workers else os.cpu_count() or 1),
+                       worker_class=_loopback_worker())
+    who = None
+    if processes and not spec.tls:
+        who = "any user logged in to this machine (a shared login node's too)"
+        log.warning("--no-tls: the scheduler and worker processes listen in plain TCP on "
+                    "127.0.0.1: %s can connect and run code as you (leave out --no-tls for "
+                    "TLS)", who)
     with _worker_log_level(), _workers_ignore_sigint():
-        lc = LocalCluster(**options)
+        try:
+            lc = LocalCluster(**options)
+        except RuntimeError as exc:  # distributed's "Cluster failed to start", whatever failed
+            cause = exc.__cause__ or exc
+            text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            raise RunError(f"cluster {spec.kind}: could not start ({text}); see -vv for "
+                           "dask's log, or try --cluster threads") from exc
     with lc, Client(lc) as client:
         n, t = _count(client)
         yield Cluster(spec.kind, client=client,
                       dashboard=_dashboard_url(client, "127.0.0.1") if spec.dashboard else None,
                       workers=n, threads=t,
                       extra={"tls": spec.tls if processes else None,
+                             "who_can_connect": who or ("only this run (TLS with credentials "
+                                                        "made for it)" if processes else None),
                              "transport": "tls" if processes and spec.tls else
                              "tcp" if processes else "inproc"})
+
+
+def _loopback_worker():
+    """A distributed Worker whose HTTP server (health, metrics) listens on a free loopback
+    port: an in-process worker's would otherwise listen on every interface."""
+    from distributed import Worker
+
+    class LoopbackWorker(Worker):
+        def __init__(self, *args, **kwargs):
+            kwargs.update(dashboard_address="127.0.0.1:0", dashboard=False)
+            super().__init__(*args, **kwargs)
+
+    return LoopbackWorker
 
 
 @contextlib.contextmanager
@@ -299,7 +327,7 @@ def _mpi_client(spec, info):
 
     address = dask.config.get("scheduler_address", None)
     if not address:
-        raise ValueError("--cluster mpi runs only under an MPI launcher: "
+        raise InputError("--cluster mpi runs only under an MPI launcher: "
                          "mpiexec -n N daskfft run ... --cluster mpi")
     info = dict(info or {})
     with Client(address, timeout="60s") as client:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "TooFewRanksError", "RunFailed", "Interrupted", "TermSignal",
-           "Terminated", "Busy", "AlreadyComplete"]
+__all__ = ["DaskfftError", "InputError", "TooFewRanksError", "RunFailed", "RunError",
+           "MissingPackage", "Interrupted", "TermSignal", "Terminated", "Busy",
+           "AlreadyComplete"]
 
 
-class InputError(ValueError):
+class DaskfftError(Exception):
+    """Base of the errors daskfft raises on purpose, each with a message that says what to do.
+
+    The command prints such an error as one line and exits with status 1;
+    any other exception is a bug (status 70, its traceback saved).
+    """
+
+
+class InputError(DaskfftError, ValueError):
     """An input file or output location the run cannot use; the message says why."""
 
 
-class TooFewRanksError(RuntimeError):
+class TooFewRanksError(DaskfftError, RuntimeError):
     """An MPI job has fewer ranks than the cluster layout needs."""
 
     def __init__(self, found, needed):
@@ -22,7 +31,7 @@ class TooFewRanksError(RuntimeError):
         self.needed = needed
 
 
-class RunFailed(RuntimeError):
+class RunFailed(DaskfftError, RuntimeError):
     """A run failed after some chunks were finished: they are kept for ``--resume``.
 
     The message is the cause's first line followed by what was kept and how
@@ -32,6 +41,16 @@ class RunFailed(RuntimeError):
     def __init__(self, message, *, kept, total, workdir):
         super().__init__(message)
         self.kept, self.total, self.workdir = kept, total, workdir
+
+
+class RunError(DaskfftError, RuntimeError):
+    """The run cannot go on for a reason outside daskfft (no space left, no scheduler
+    answering, no TLS certificate); the message says what to do."""
+
+
+class MissingPackage(DaskfftError, ImportError):
+    """An optional package that the options ask for is not installed; the message says
+    how to install it."""
 
 
 class Interrupted(KeyboardInterrupt):

@@ -325,13 +325,22 @@ def expected_deviation(cutoff, depth, *, filter="gaussian", order=4):
     to a difference of two pixel values, at most ``2 * max|image|`` apart.
     The figure is relative to ``max|image|``.
 
+    The ideal filter has no such bound, and ``inf`` is returned: its kernel
+    (an Airy pattern, falling as ``d**-1.5``) is not absolutely summable, so
+    its mass outside any square is infinite on an unbounded grid, and a figure
+    measured on a finite grid would depend on the grid's size alone.
+
     Examples
     --------
     >>> expected_deviation(0.05, 40) < 1e-9
     True
+    >>> expected_deviation(0.05, 40, filter="ideal")
+    inf
     """
     cutoff, filter, order, _ = check_filter(cutoff, filter, order)
     depth = check_int("depth", depth, 0)
+    if filter == "ideal":
+        return math.inf
     tail = _profile_for(cutoff, filter, order, 0.0)
     return float(2.0 * tail[min(depth, tail.size - 1)])
 
@@ -359,7 +368,8 @@ def halo_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):
     HaloWarning
         When the rule needs more than :data:`DEPTH_CAP` pixels (always for
         ``"ideal"``, whose kernel decays too slowly for any halo); the
-        warning carries the expected deviation at the cap.
+        warning carries the expected deviation at the cap (``inf`` for
+        ``"ideal"``: no bound exists, see :func:`expected_deviation`).
 
     Notes
     -----
@@ -384,16 +394,20 @@ def halo_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):
         depth = int(found[0]) if found.size else None
     if depth is None:
         deviation = expected_deviation(cutoff, DEPTH_CAP, filter=filter, order=order)
-        warnings.warn(
-            HaloWarning(
-                f"the {filter} filter at cutoff {cutoff:g} needs a halo wider than the cap "
-                f"of {DEPTH_CAP} px for tol={tol:g}; using {DEPTH_CAP} px, so the block-wise "
-                f"result may differ from a whole-image filter by up to {deviation:.3g} x "
-                "max|image| (use larger chunks, a smoother filter, or the exact method)",
-                depth=DEPTH_CAP,
-                deviation=deviation,
-            ),
-            stacklevel=2,
-        )
+        warnings.warn(HaloWarning(_cap_message(cutoff, filter, tol, deviation),
+                                  depth=DEPTH_CAP, deviation=deviation), stacklevel=2)
         return DEPTH_CAP
     return depth
+
+
+def _cap_message(cutoff, filter, tol, deviation):
+    """What a halo capped at :data:`DEPTH_CAP` means: its bound, or that none exists."""
+    if math.isinf(deviation):
+        return (f"the ideal filter's kernel is not absolutely summable, so no halo bounds the "
+                f"block-wise result's deviation from a whole-image filter; using the cap of "
+                f"{DEPTH_CAP} px, and the deviation can only be measured (use the exact method "
+                "for a whole-image result)")
+    return (f"the {filter} filter at cutoff {cutoff:g} needs a halo wider than the cap of "
+            f"{DEPTH_CAP} px for tol={tol:g}; using {DEPTH_CAP} px, so the block-wise result "
+            f"may differ from a whole-image filter by up to {deviation:.3g} x max|image| (use "
+            "larger chunks, a smoother filter, or the exact method)")

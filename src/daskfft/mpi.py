@@ -24,7 +24,7 @@ import threading
 
 import dask
 
-from .errors import TooFewRanksError
+from .errors import MissingPackage, RunError, TooFewRanksError
 
 __all__ = ["launch", "MIN_RANKS", "launcher_name", "mpich_netmod", "node_memory_limit",
            "scratch_root"]
@@ -54,7 +54,7 @@ def _import_mpi(environ=os.environ):
         from mpi4py import MPI
         import dask_mpi  # noqa: F401
     except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} ({exc})") from None
+        raise MissingPackage(f"{_INSTALL_HINT} ({exc})") from None
     if not MPI.Is_initialized():
         netmod = mpich_netmod(MPI.Get_library_version(), environ)
         if netmod:
@@ -133,8 +133,8 @@ def _tls_config(comm):
             pem = ("error", f"{type(exc).__name__}: {text}")
     ca, key = comm.bcast(pem, root=0)
     if ca == "error":
-        raise RuntimeError(f"--cluster mpi: rank 0 could not make the job's TLS certificate "
-                           f"({key}); pip install cryptography, or pass --no-tls")
+        raise RunError(f"--cluster mpi: rank 0 could not make the job's TLS certificate "
+                       f"({key}); pip install cryptography, or pass --no-tls")
     cfg = {"distributed.comm.require-encryption": True, "distributed.comm.tls.ca-file": ca}
     for role in ("scheduler", "worker", "client"):
         cfg[f"distributed.comm.tls.{role}.cert"] = ca
@@ -147,6 +147,37 @@ def _node_address():
     with contextlib.suppress(OSError):
         return socket.gethostbyname(name), name
     return "127.0.0.1", name
+
+
+def plain_tcp_interface(one_node, node_ip=None):
+    """Where this rank listens in plain TCP (``--no-tls``), and who can connect there.
+
+    A job on one node needs no network: its scheduler and workers listen on
+    the loopback only.  A job across nodes listens on the interface that
+    holds this node's address (:func:`_node_address`), not on every
+    interface.  Returns ``(interface, address, who)``: the interface's name
+    for dask-mpi (None where no interface holds a routable address of this
+    node: then every interface), the address, and who can connect, in words.
+    """
+    host = socket.gethostname()
+    ip = "127.0.0.1" if one_node else (node_ip or _node_address()[0])
+    name = None if ip.startswith("127.") and not one_node else _interface_of(ip)
+    if name is None:
+        return None, "0.0.0.0", (f"anyone who can reach {host} on any of its networks (no "
+                                 f"interface of its own holds {ip})")
+    if one_node:
+        return name, ip, f"any user logged in to {host}, the job's one node"
+    return name, ip, f"anyone who can reach {ip} ({host}) on that network"
+
+
+def _interface_of(ip):
+    """The name of the network interface holding the IPv4 address ``ip``, or None."""
+    import psutil  # distributed's dependency
+
+    for name, addresses in psutil.net_if_addrs().items():
+        if any(a.family == socket.AF_INET and a.address == ip for a in addresses):
+            return name
+    return None
 
 
 def _sigterm_handler(rank, stop, scratch):
@@ -211,6 +242,12 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
     _, host_name = _node_address()
     if dashboard_address is None:  # nothing for other users of the cluster network
         dashboard_address = "127.0.0.1:0"
+    interface, listen, who = (plain_tcp_interface(ranks_on_node == comm.size) if not tls
+                              else (None, None, "only this run (TLS with credentials made for it)"))
+    if not tls and comm.rank == 0:
+        log.warning("--no-tls: the scheduler and workers listen in plain TCP on %s%s: %s can "
+                    "connect and run code as you (leave out --no-tls for TLS)", listen,
+                    f" ({interface})" if interface else ", every interface", who)
     try:
         config = _tls_config(comm) if tls else {}
     except RuntimeError as exc:
@@ -226,6 +263,8 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         "mpi_netmod": os.environ.get("MPIR_CVAR_CH4_NETMOD"),
         "mpi_vendor": "{} {}".format(MPI.get_vendor()[0], ".".join(map(str, MPI.get_vendor()[1]))),
         "tls": bool(tls),
+        "listen": listen if not tls else "every interface, TLS",
+        "who_can_connect": who,
         "scheduler_node": host_name if comm.rank == 0 else None,
         "memory_limit_per_worker": limit,
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
@@ -253,6 +292,10 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
                 scheduler_rank=0,
                 exclusive_workers=True,
                 protocol="tls" if tls else "tcp",
+                interface=interface,
+                # With an interface the scheduler would take dask's fixed 8786: a second job
+                # on the node could not start.
+                scheduler_port=0 if interface else None,
                 nthreads=threads_per_worker,
                 memory_limit=limit,
                 local_directory=scratch,

@@ -8,6 +8,7 @@ function or object with one job, in its own module.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from . import io
@@ -151,6 +152,9 @@ def _log_plan(plan):
     spec, halo = plan.spec, plan.halo
     if spec.method == "exact":
         log.info("%s, exact whole-image FFT", spec.describe())
+    elif math.isinf(halo.deviation):
+        log.warning("%s, halo %d px (%s), no bound on the deviation from a whole-image "
+                    "filter: measured below", spec.describe(), halo.depth, halo.rule)
     else:
         log.info("%s, halo %d px (%s), expected max deviation %.2g x max|image|",
                  spec.describe(), halo.depth, halo.rule, halo.deviation)

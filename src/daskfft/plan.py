@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from importlib import metadata
@@ -336,16 +337,32 @@ def _unused_options(config, cl, spec, fmt):
 
 
 def _measure(config, halo, notes):
-    """"local", "exact" or None: how the block-wise deviation is measured, and why."""
+    """How the block-wise deviation is measured (:mod:`daskfft.deviation`), and why.
+
+    "local" where the halo is narrower than ``tol`` asks (or ``--measure-deviation`` where
+    some halo reaches it); "exact" for ``--measure-deviation`` where none does; "sampled", a
+    few chunks, by default where no bound exists (the ideal filter: its kernel is not
+    absolutely summable); None otherwise, so a Gaussian or Butterworth run with the halo
+    ``tol`` asks for measures nothing.
+    """
     if halo.rule == "exact":
         return None
     if halo.needed is not None and (halo.depth < halo.needed or config.measure_deviation):
         return "local"
-    if config.measure_deviation and config.filter.nodata is None and halo.needed is None:
+    if config.measure_deviation and config.filter.nodata is None:
         return "exact"
+    unbounded = math.isinf(halo.deviation)
     if config.measure_deviation:
         notes.append("--measure-deviation is unused with nodata: its full exact comparison "
-                     "does not leave the holes out")
+                     "does not leave the holes out" + ("; a few chunks are measured instead"
+                                                       if unbounded else ""))
+    if unbounded:
+        notes.append("no bound: the ideal filter's kernel is not absolutely summable, so no "
+                     "halo bounds the block-wise result's deviation from a whole-image filter; "
+                     "it is measured on a few chunks, corners first (report.json's "
+                     "halo.measured_deviation); --measure-deviation measures every chunk (a "
+                     "full exact pass), or --exact removes it")
+        return "sampled"
     if halo.narrower_than_tol_asks:
         notes.append("the deviation from a whole-image filter is bounded, not measured: "
                      "--measure-deviation measures it (a full exact pass), or --exact "
@@ -393,17 +410,38 @@ def _identity(path):
     return {"files": files, "bytes": size, "content_stat": digest.hexdigest()}
 
 
+def _mask_identity(info):
+    """The input's TIFF mask as the fingerprint holds it: None, its page in the input, or
+    GDAL's ``.msk`` file with its size and mtime (a file of its own, added or rewritten
+    without the input changing)."""
+    if info.mask is None:
+        return None
+    path, page = info.mask
+    if path == info.path:
+        return {"page": page}
+    return {"file": os.path.abspath(path), "page": page, **_identity(path)}
+
+
 def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
-    """What a resumed run must share with the run it continues (JSON-safe)."""
+    """What a resumed run must share with the run it continues (JSON-safe): everything that
+    can change an output's bytes, and nothing else (not the cluster, OUTDIR or the log).
+
+    ``task_window``: a measured deviation has each task filter exactly its chunk and halo,
+    as the measurement recomputes it (:func:`daskfft.graph.build_graph`); otherwise the window
+    grows to a fast FFT length, which moves the result's last bits.
+    """
     if config.sample is not None:
         source = {"sample": config.sample}
     else:
         source = {"path": os.path.abspath(config.input), **_identity(config.input),
-                  "shape": list(info.shape), "dtype": info.dtype.name}
+                  "shape": list(info.shape), "dtype": info.dtype.name,
+                  "mask": _mask_identity(info)}
+    measured = _measure(config, halo, []) is not None
     params = {**spec.to_json(), "depth": halo.depth, "chunks": [rows[0], cols[0]],
               "output_format": fmt, "spectra": config.spectra, "plots": config.plots,
               "creation_options": creation, "nodata": json_number(spec.nodata),
-              "precision": working_precision(info.dtype, spec.tol)[0].name}
+              "precision": working_precision(info.dtype, spec.tol)[0].name,
+              "task_window": "chunk and halo" if measured else "grown to a fast FFT length"}
     return {"daskfft": _version(), "input": source, "params": params}
 
 

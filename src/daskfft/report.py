@@ -67,9 +67,7 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured,
         "method": spec.method,
         "precision": _precision(info.dtype, spec.tol),
         "halo": {"depth": halo.depth, "rule": halo.rule, "needed_for_tol": halo.needed,
-                 "expected_max_deviation": halo.deviation,
-                 "expected_max_deviation_note":
-                     "bound on max|blockwise - whole-image| / max|image|",
+                 **_bound(halo.deviation),
                  "measured_deviation": measured, "warning": halo.warning},
         "chunks": {"size": [plan.rows[0], plan.cols[0]], "grid": list(plan.grid),
                    "rows": list(plan.rows), "cols": list(plan.cols), "total": plan.total,
@@ -84,6 +82,16 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured,
     }
 
 
+def _bound(deviation):
+    """The halo's bound for the report: a number, or null and why none exists."""
+    if math.isinf(deviation):
+        return {"expected_max_deviation": None,
+                "expected_max_deviation_note":
+                    "no bound exists: the ideal filter's kernel is not absolutely summable, so "
+                    "no halo bounds max|blockwise - whole-image| / max|image|; "
+                    "measured_deviation gives it as measured"}
+    return {"expected_max_deviation": deviation,
+            "expected_max_deviation_note": "bound on max|blockwise - whole-image| / max|image|"}
 
 
 def _precision(dtype, tol):

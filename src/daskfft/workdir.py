@@ -58,7 +58,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .errors import AlreadyComplete, InputError, Interrupted, RunFailed, Terminated, TermSignal
+from .errors import (AlreadyComplete, InputError, Interrupted, RunError, RunFailed, Terminated,
+                     TermSignal)
 from .lock import RunLock
 
 __all__ = ["WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
@@ -387,13 +388,13 @@ class WorkDir:
                              f"({err.strerror or err})")
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         if stuck:
-            raise OSError(f"output {self.outdir}: publishing failed ({reason}), and so did "
-                          f"putting OUTDIR back: {'; '.join(stuck)}; the journal "
-                          f"{self._rel(self.root / 'publish.json')} is kept, and the next run "
-                          "into OUTDIR completes the publishing") from exc
+            raise RunError(f"output {self.outdir}: publishing failed ({reason}), and so did "
+                           f"putting OUTDIR back: {'; '.join(stuck)}; the journal "
+                           f"{self._rel(self.root / 'publish.json')} is kept, and the next run "
+                           "into OUTDIR completes the publishing") from exc
         (self.root / "publish.json").unlink()
-        raise OSError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
-                      "its previous files") from exc
+        raise RunError(f"output {self.outdir}: publishing failed ({reason}); OUTDIR holds "
+                       "its previous files") from exc
 
     def _rel(self, path):
         return os.path.relpath(path, self.outdir)
@@ -513,7 +514,7 @@ class WorkDir:
             self._clear()
         full = _no_space(exc, self.outdir)
         if full and (kept == 0 or not self._opened):
-            return RuntimeError(f"{full}; nothing was kept")
+            return RunError(f"{full}; nothing was kept")
         if kept == 0 or not self._opened or isinstance(exc, GeneratorExit):
             return exc  # nothing of this run's to keep; a refusal says what to do itself
         first = full or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
