@@ -19,7 +19,7 @@ mount point, and a run needs write access to OUTDIR only):
 The work folder and its lock are used only when they are this user's own
 folder and file, never through a symbolic link: anything else is refused.
 Cleaning removes only the names a run creates (:data:`RUN_NAMES`, and
-``*.zarr`` and ``*.tmp``), nothing else that may lie there.
+``*.zarr``, ``*.tmp`` and ``traceback-*.txt``), nothing else that may lie there.
 
 Every check of OUTDIR's existing outputs happens under the lock, so that no
 other run can publish between the check and this run's publishing.
@@ -68,7 +68,8 @@ log = logging.getLogger("daskfft")
 
 WORK_NAME = ".daskfft-work"
 RETIRED_PREFIX = ".daskfft-retired-"
-#: What a run creates in its work folder, besides its ``*.zarr`` stores and ``*.tmp`` files.
+#: What a run creates in its work folder, besides its ``*.zarr`` stores, ``*.tmp`` files and
+#: the ``traceback-*.txt`` that the command saves for a bug (kept until a run completes).
 RUN_NAMES = frozenset({"lock", "run.json", "publish.json", "cells", "done", "out", "replaced",
                        "pyramid.tif"})
 
@@ -79,7 +80,8 @@ def _canonical(value):
 
 
 def _is_ours(name):
-    return name in RUN_NAMES or name.endswith((".zarr", ".tmp"))
+    return (name in RUN_NAMES or name.endswith((".zarr", ".tmp"))
+            or (name.startswith("traceback-") and name.endswith(".txt")))
 
 
 def _remove_ours(folder, keep=()):
