@@ -225,6 +225,7 @@ def _add_execution(run):
     exe = run.add_argument_group("execution")
     exe.add_argument("--chunks", type=_positive(), metavar="N",
                      help="chunk edge in pixels, rounded to whole tiles of a tiled input "
+                          "and of a TIFF or COG output "
                           f"(default: {LARGE_CHUNKS} for an image that holds {LARGE_FROM} "
                           f"chunks of {LARGE_CHUNKS} px or more, 8192 x 8192 and up: less of "
                           f"each FFT spent on the halo; else {DEFAULT_CHUNKS})")
@@ -297,7 +298,8 @@ def _add_output(run):
                            "(repeatable): COMPRESS=NONE|DEFLATE|LZW|ZSTD|LZMA|JPEG|WEBP, "
                            "PREDICTOR=YES|FLOATING_POINT, LEVEL=n, QUALITY=1..100, "
                            "BLOCKSIZE=n (multiple of 16), BIGTIFF (COG). Defaults: TIFF "
-                           "uncompressed 256-px tiles, COG DEFLATE 512-px tiles")
+                           "uncompressed, COG DEFLATE; tiles those of a tiled input (128 px "
+                           "at least), else 256 px (TIFF) or 512 px (COG)")
     outg.add_argument("--compression", choices=COMPRESSIONS,
                       help="TIFF output compression, as --co COMPRESS (zlib: DEFLATE)")
     outg.add_argument("--resume", action="store_true",

@@ -77,7 +77,7 @@ def parse_creation_options(pairs):
     return tuple(sorted(options.items()))
 
 
-def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=None):
+def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=None, tile=None):
     """The creation options of an output, checked against its format and pixels.
 
     Parameters
@@ -90,13 +90,15 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
         The output's pixels: numpy dtype, number of channels, whether the last is alpha.
     compression : str, optional
         ``--compression`` ("none" or "zlib"), the older spelling of ``COMPRESS``.
+    tile : int, optional
+        The BLOCKSIZE unless ``options`` give one (:func:`daskfft.plan.output_tile`);
+        default 256 for a TIFF, 512 for a COG.
 
     Returns
     -------
     dict
-        KEY -> VALUE, with COMPRESS (DEFLATE for a COG, else NONE) filled in, and
-        a COG's BLOCKSIZE (512).  A TIFF without BLOCKSIZE gets tiles that
-        suit its chunks (:attr:`daskfft.plan.Plan.tiff_tile`).
+        KEY -> VALUE, with COMPRESS (DEFLATE for a COG, else NONE) and BLOCKSIZE
+        filled in.
 
     Raises
     ------
@@ -118,8 +120,7 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     if fmt not in ("tiff", "cog"):
         return opts
     opts.setdefault("COMPRESS", "DEFLATE" if fmt == "cog" else "NONE")
-    if fmt == "cog":
-        opts.setdefault("BLOCKSIZE", "512")
+    opts.setdefault("BLOCKSIZE", str(tile or (512 if fmt == "cog" else io.TIFF_TILE)))
     comp, dtype = opts["COMPRESS"], np.dtype(dtype)
     color = bands - bool(alpha)
     if comp == "JPEG" and (dtype != np.uint8 or color not in (1, 3)):
@@ -220,7 +221,8 @@ def create_stores(plan, root):
         zarr.create_array(str(root / path), shape=shape, dtype=info.dtype, chunks=chunks,
                           fill_value=0, dimension_names=_dimension_names(plan))
     if plan.fmt == "cog" and kind != "tiff":
-        io.create_tiff(root / "pyramid.tif", shape, info.dtype, tile=io.TIFF_TILE,
+        io.create_tiff(root / "pyramid.tif", shape, info.dtype,
+                       tile=int(plan.creation["BLOCKSIZE"]),
                        photometric=info.photometric, alpha=info.has_alpha, tags=tags,
                        overviews=plan.levels[1:])
     if plan.config.sample is not None:
@@ -239,9 +241,15 @@ def _dimension_names(plan):
     return ("c", "y", "x") if channel_first(plan) else ("y", "x")
 
 
-#: Overview blocks are made this many pixels square, one task each: a multiple of every
-#: TIFF tile and Zarr chunk of a pyramid level, so that no two tasks write the same one.
+#: Overview blocks are made at least this many pixels square, one task each.
 OVERVIEW_BLOCK = 512
+
+
+def overview_block(plan):
+    """The edge of an overview block: :data:`OVERVIEW_BLOCK` rounded up to whole tiles of a
+    COG's levels (and the Zarr chunk of OME-Zarr's), so that no two tasks write the same one."""
+    tile = int(plan.creation["BLOCKSIZE"]) if plan.fmt == "cog" else OVERVIEW_BLOCK
+    return tile * -(-OVERVIEW_BLOCK // tile)
 
 
 def level_store(plan, root, k):
@@ -279,23 +287,21 @@ def build_overviews(plan, root, compute):
     from .pyramid import overview_depth
     from .tasks import overview_task
 
-    depth = overview_depth(plan.spec.tol)
+    depth, block = overview_depth(plan.spec.tol), overview_block(plan)
     alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
     for k, shape in enumerate(plan.levels[1:], 1):
         target = level_store(plan, root, k)
         if target.page is None:
-            chunks = (min(OVERVIEW_BLOCK, shape[0]), min(OVERVIEW_BLOCK, shape[1]))
+            chunks = (min(block, shape[0]), min(block, shape[1]))
             full, chunks = ((shape[2:] + shape[:2], shape[2:] + chunks) if channel_first(plan)
                             else (shape, chunks + shape[2:]))
             zarr.create_array(target.path, shape=full, dtype=plan.info.dtype, chunks=chunks,
                               fill_value=0, overwrite=True, dimension_names=_dimension_names(plan))
         source = level_store(plan, root, k - 1)
         tasks = [dask.delayed(overview_task, pure=False)(
-                     source, target, (r, min(r + OVERVIEW_BLOCK, shape[0]),
-                                      c, min(c + OVERVIEW_BLOCK, shape[1])),
+                     source, target, (r, min(r + block, shape[0]), c, min(c + block, shape[1])),
                      depth=depth, nodata=plan.spec.nodata, alpha=alpha, tol=plan.spec.tol)
-                 for r in range(0, shape[0], OVERVIEW_BLOCK)
-                 for c in range(0, shape[1], OVERVIEW_BLOCK)]
+                 for r in range(0, shape[0], block) for c in range(0, shape[1], block)]
         started = time.perf_counter()
         compute(tasks)
         log.debug("overview %d (%d x %d): %.2f s", k, shape[1], shape[0],
