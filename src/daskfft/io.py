@@ -605,7 +605,8 @@ def write_image(path, array, fmt):
 
 
 def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=(),
-               compression=None, band=None, tile=TIFF_TILE, compressionargs=None, predictor=None):
+               compression=None, band=None, tile=TIFF_TILE, compressionargs=None, predictor=None,
+               span=None):
     """Stream a tiled BigTIFF to ``path``, one band of tile rows at a time.
 
     Parameters
@@ -613,7 +614,10 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
     rows : callable
         ``rows(r0, r1)`` returns image rows ``r0:r1`` as a NumPy array; it is
         called for consecutive bands of ``band`` rows (a multiple of the
-        tile), so memory holds one band, never the image.
+        tile), so memory holds one band, never the image.  With ``span``,
+        ``rows(r0, r1, c0, c1)`` returns columns ``c0:c1`` of one row of tiles,
+        called for ``span`` columns at a time (rounded to whole tiles), so
+        memory holds a part of one row of tiles, not a band across the width.
     tags : sequence
         tifffile ``extratags`` (the GeoTIFF tags of the input).
     compression : str, optional
@@ -633,7 +637,16 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
                 for c in range(0, shape[1], tw):
                     yield data[r : r + th, c : c + tw]
 
-    tifffile.imwrite(path, tiles(), compressionargs=compressionargs, predictor=predictor,
+    def tiles_in_spans():  # tiles go row of tiles after row of tiles, left to right
+        step = max(tw, span // tw * tw)
+        for r0 in range(0, shape[0], th):
+            for c0 in range(0, shape[1], step):
+                data = np.asarray(rows(r0, min(shape[0], r0 + th), c0,
+                                       min(shape[1], c0 + step)), dtype=dtype)
+                for c in range(0, data.shape[1], tw):
+                    yield data[:, c : c + tw]
+
+    tifffile.imwrite(path, tiles() if span is None else tiles_in_spans(), compressionargs=compressionargs, predictor=predictor,
                      **_tiff_options(shape, dtype, photometric, alpha, tags, compression, (th, tw)))
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger("daskfft")
 
 __all__ = ["SPECTRA_CHOICES", "CREATION_KEYS", "COMPRESS_CHOICES", "parse_creation_options",
            "creation_options", "tifffile_options", "output_names", "full_size", "channel_first",
-           "create_stores", "level_store", "build_overviews", "write_cog",
+           "create_stores", "store_chunks", "level_store", "build_overviews", "write_cog",
            "write_ome_zarr_metadata", "sample_format", "finalize", "staged", "write_pictures"]
 
 #: Which spectra pictures a run writes: the atlas, one PNG per chunk, both, or none.
@@ -204,7 +204,7 @@ def create_stores(plan, root):
     zarr is imported only for a Zarr store: its import took 0.2 s of a 0.8 s TIFF run.
     """
     info, root = plan.info, Path(root)
-    shape, chunks = info.shape, (plan.rows[0], plan.cols[0]) + info.shape[2:]
+    shape, chunks = info.shape, store_chunks(plan) + info.shape[2:]
     path, kind = full_size(plan)
     tags = info.tags  # with GDAL_NODATA saying the value used (plan._resolve_nodata)
     if kind == "tiff":
@@ -229,9 +229,21 @@ def create_stores(plan, root):
         import zarr
 
         zarr.create_array(str(root / "sample.zarr"), shape=info.shape, dtype="uint8",
-                          chunks=(plan.rows[0], plan.cols[0]) + info.shape[2:], fill_value=0)
+                          chunks=store_chunks(plan) + info.shape[2:], fill_value=0)
     if plan.config.spectra in ("chunks", "all"):
         (root / "out" / "spectra").mkdir()
+
+
+def store_chunks(plan):
+    """The (rows, cols) chunk of the Zarr stores the tasks fill: a chunk's, or, for a store
+    that becomes a TIFF, one row of its tiles by a chunk's width, so that the TIFF is written
+    a row of tiles at a time, each store chunk read once (:func:`finalize`)."""
+    rows, cols = plan.rows[0], plan.cols[0]
+    tile = int(plan.creation.get("BLOCKSIZE", 0))
+    tiff = plan.fmt in ("tiff", "cog")  # a COG's sample is a TIFF
+    if tiff and tile and (rows % tile == 0 or len(plan.rows) == 1):
+        rows = min(rows, tile)
+    return rows, cols
 
 
 def _dimension_names(plan):
@@ -318,10 +330,12 @@ def write_cog(plan, root, path):
     pyramid = Path(root) / "pyramid.tif"
     if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
         source, target = level_store(plan, root, 0), _tiff_level(pyramid, plan.levels[0], 0)
-        band = target.layout.tile * max(1, 2048 // target.layout.tile)
-        for r0 in range(0, source.shape[0], band):
-            rows = (r0, min(source.shape[0], r0 + band))
-            target.write(source.read(rows, (0, source.shape[1])), r0, 0)
+        (height, width), tile = source.shape[:2], target.layout.tile
+        span = max(tile, plan.cols[0] // tile * tile)  # a row of tiles, a part at a time
+        for r0 in range(0, height, tile):
+            for c0 in range(0, width, span):
+                target.write(source.read((r0, min(height, r0 + tile)),
+                                         (c0, min(width, c0 + span))), r0, c0)
     options = {**plan.creation, "OVERVIEWS": "FORCE_USE_EXISTING", "NUM_THREADS": "ALL_CPUS"}
     tmp = f"{path}.tmp"
     # GDAL's block cache defaults to 5 % of RAM; a bounded one keeps this copy's memory flat.
@@ -387,9 +401,11 @@ def finalize(root, name, path, fmt, info, *, creation=None):
                         "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags}})
     elif fmt == "tiff":
         tmp = f"{path}.tmp"
-        io.write_tiff(tmp, lambda r0, r1: z[r0:r1], z.shape, z.dtype,
+        # A row of tiles at a time, a store chunk wide: memory holds a few tiles' worth, never
+        # a band of chunk rows across the width (1024 x 65536 float32 px: 256 MiB).
+        io.write_tiff(tmp, lambda r0, r1, c0, c1: z[r0:r1, c0:c1], z.shape, z.dtype,
                       photometric=info.photometric, alpha=info.has_alpha, tags=info.tags,
-                      band=z.chunks[0], **tifffile_options(creation or {"COMPRESS": "NONE"}))
+                      span=z.chunks[1], **tifffile_options(creation or {"COMPRESS": "NONE"}))
         os.replace(tmp, path)
     else:
         io.write_image(path, z[...], fmt)
