@@ -38,8 +38,8 @@ the same whatever the chunk size; a Gaussian of sigma s pixels has cutoff
 is within 2*tol*max|image| of filtering the whole image at once (report.json
 gives the bound actually achieved).
 
-inputs: TIFF/BigTIFF/COG (read tile by tile; a GDAL mask is left out and
-kept as alpha), Zarr (chunk by chunk), PNG/JPEG (whole).  outputs in OUTDIR:
+inputs: TIFF/BigTIFF/COG (read tile by tile; a GDAL mask is left out, and a
+TIFF or COG output keeps it as a mask), Zarr (chunk by chunk), PNG/JPEG (whole).  outputs in OUTDIR:
 filtered.<tif|zarr|ome.zarr|png|jpg> (same shape, channels and dtype as the
 input; an alpha channel passes through; GeoTIFF tags kept; a COG's and an
 OME-Zarr's overviews low-passed below their Nyquist frequency, not averaged), spectra.png (one log-magnitude spectrum per chunk, tiled as the

@@ -22,7 +22,7 @@ from .bands import output_offset
 from .blockwise import DEFAULT_CHUNKS
 from .errors import AlreadyComplete, InputError
 from .cluster import CLUSTER_KINDS
-from .outputs import creation_options, output_names
+from .outputs import creation_options, mask_kind, output_names
 from .params import FilterSpec, Halo, json_number
 from .spectra import SUMMARY_WINDOW
 from .workdir import WorkDir
@@ -191,8 +191,10 @@ def make_plan(config):
                              "masked pixels a --nodata value")
         where = (f"its internal mask (page {info.mask[1]})" if info.mask[0] == info.path
                  else os.path.basename(info.mask[0]))
-        notes.append(f"{where}: masked pixels are left out like nodata, and the mask comes out "
-                     "as the last (alpha) channel")
+        kept = {"internal": "the output keeps it as its internal mask",
+                "sidecar": f"the output keeps it in filtered.{io.OUTPUT_EXT[fmt]}.msk"}.get(
+                    mask_kind(fmt, info), "the mask comes out as the last (alpha) channel")
+        notes.append(f"{where}: masked pixels are left out like nodata, and {kept}")
     offset = output_offset(spec, info.dtype)
     if offset:
         notes.append(f"the {spec.band}-pass has negative values: mid-gray {offset} is added to "
@@ -221,7 +223,8 @@ def make_plan(config):
                      "with --cluster threads")
         report = False
     names = output_names(fmt, sample=config.sample is not None, spectra=config.spectra,
-                         plots=config.plots, performance_report=report)
+                         plots=config.plots, performance_report=report,
+                         mask=mask_kind(fmt, info))
     fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation)
     if (config.resume and not config.overwrite
             and WorkDir(config.outdir).holds_finished(names, fingerprint)):
