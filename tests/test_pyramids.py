@@ -315,6 +315,8 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
 
     args = ["--sample", "1400", "--chunks", "128", "--output-format", fmt, "--no-plots",
             "--cluster", "threads", "-q"]
+    if fmt == "cog":  # 121 chunks of 128 px: 128-px tiles (a COG's 512 by default)
+        args += ["--co", "BLOCKSIZE=128"]
     assert main(["run", *args, "-o", str(tmp_path / "whole")]) == 0
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "daskfft", "run", *args, "-o", str(out)],
