@@ -324,10 +324,13 @@ def _tiff_level(plan, path, k):
 
     mask = mask_kind(plan.fmt, plan.info)
     page = 2 * k if mask == "internal" else k
-    layout = {"internal": lambda: io.tiff_layout(path, page + 1),
-              "sidecar": lambda: io.tiff_layout(f"{path}.msk")}.get(mask, lambda: None)()
+    mask_layout = None
+    if mask == "internal":
+        mask_layout = io.tiff_layout(path, page + 1)
+    elif mask == "sidecar":
+        mask_layout = io.tiff_layout(f"{path}.msk")
     return LevelStore(str(path), plan.levels[k], page=page, layout=io.tiff_layout(path, page),
-                      mask=layout)
+                      mask=mask_layout)
 
 
 def build_overviews(plan, root, compute):
