@@ -478,6 +478,35 @@ def test_a_gdal_mask_is_left_out_and_stays_a_mask(tmp_path, mask, shape, dtype, 
                                        + (["filtered.tif.msk"] if sidecar else []))
 
 
+@pytest.mark.parametrize(("internal", "output"), [
+    (True, ["--output-format", "cog"]), (False, []), (False, ["--co", "COMPRESS=DEFLATE"])])
+def test_a_masked_run_resumed_is_byte_identical(tmp_path, monkeypatch, internal, output):
+    """Fail the read of the last chunk, resume: the image and its mask (page or .msk) are
+    byte for byte those of a run never interrupted."""
+    image = make_image((300, 280, 3), np.uint8, seed=6)
+    keep = np.ones((300, 280), bool)
+    keep[50:200, 40:150] = False
+    _masked_geotiff(tmp_path / "in.tif", image, keep, internal=internal)
+    args = [tmp_path / "in.tif", "--chunks", "128", "--co", "BLOCKSIZE=128", "--no-plots",
+            *output]
+    assert _run(*args, "-o", tmp_path / "whole") == 0
+    read = io.read_window
+
+    def flaky(info, rows, cols, **kwargs):
+        if rows[1] == info.shape[0] and cols[1] == info.shape[1]:
+            raise OSError(5, "Input/output error")
+        return read(info, rows, cols, **kwargs)
+
+    monkeypatch.setattr(io, "read_window", flaky)
+    assert _run(*args, "-o", tmp_path / "cut") == 1
+    monkeypatch.undo()
+    assert _run(*args, "-o", tmp_path / "cut", "--resume") == 0
+    names = ["filtered.tif"] + ([] if internal else ["filtered.tif.msk"])
+    assert sorted(p.name for p in (tmp_path / "cut").glob("filtered*")) == names
+    for name in names:
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
 def test_a_mask_comes_out_as_alpha_where_the_format_has_no_masks(tmp_path):
     image = make_image((200, 180, 3), np.uint8, seed=4)
     keep = np.ones((200, 180), bool)
