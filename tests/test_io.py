@@ -126,7 +126,9 @@ def test_zarr_in_zarr_out_and_output_format(tmp_path):
     assert np.abs(out[...] - ref).max() <= 2e-5 * np.abs(image).max()
     assert _run(tmp_path / "in.zarr", "-o", tmp_path / "o2", "--chunks", "128",
                 "--output-format", "tiff") == 0
-    np.testing.assert_array_equal(tifffile.imread(tmp_path / "o2" / "filtered.tif"), out[...])
+    # The TIFF's chunks are rounded to its 256-px tiles: the same filter, other float rounding.
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "o2" / "filtered.tif"), out[...],
+                               rtol=0, atol=1e-6 * np.abs(image).max())
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
@@ -408,10 +410,29 @@ def _masked_geotiff(path, image, keep, *, internal):
     assert path.with_name(path.name + ".msk").exists() != internal
 
 
-@pytest.mark.parametrize(("internal", "shape", "dtype"), [
-    (True, (200, 180, 3), np.uint8), (False, (200, 180), np.float32),
+def _masked_cog(path, image, keep):
+    """A COG with an internal mask, as GDAL's COG driver writes one from a masked GeoTIFF."""
+    rasterio = pytest.importorskip("rasterio")
+    import rasterio.shutil
+
+    _masked_geotiff(path.with_name("src.tif"), image, keep, internal=True)
+    rasterio.shutil.copy(str(path.with_name("src.tif")), str(path), driver="COG",
+                         BLOCKSIZE=128)
+    with rasterio.open(path) as ds:
+        assert ds.mask_flag_enums[0] == [rasterio.enums.MaskFlags.per_dataset]
+
+
+@pytest.mark.parametrize(("mask", "shape", "dtype", "output"), [
+    ("internal", (200, 180, 3), np.uint8, []),  # tiles written in place
+    ("internal", (200, 180, 3), np.uint8, ["--co", "COMPRESS=DEFLATE"]),  # a pass from a store
+    ("sidecar", (200, 180), np.float32, []),
+    ("sidecar", (200, 180, 3), np.uint16, ["--co", "COMPRESS=ZSTD"]),
+    ("cog", (200, 180, 3), np.uint8, ["--output-format", "cog"]),
+    ("internal", (200, 180), np.float32, ["--output-format", "cog"]),
 ])
-def test_a_gdal_mask_is_left_out_and_comes_out_as_alpha(tmp_path, internal, shape, dtype):
+def test_a_gdal_mask_is_left_out_and_stays_a_mask(tmp_path, mask, shape, dtype, output):
+    """The output keeps the input's bands, and its mask as a mask where the input had it:
+    GDAL reads the same per-dataset mask back (a COG's is internal)."""
     rasterio = pytest.importorskip("rasterio")
 
     image = make_image(shape, dtype, seed=4)
@@ -419,28 +440,83 @@ def test_a_gdal_mask_is_left_out_and_comes_out_as_alpha(tmp_path, internal, shap
     keep[20:90, 30:120] = False  # a masked block, whose pixels are garbage
     keep[40, 60] = True  # and an isolated kept pixel inside it
     image[~keep] = 0 if np.dtype(dtype).kind == "u" else -5e3
-    _masked_geotiff(tmp_path / "in.tif", image, keep, internal=internal)
+    if mask == "cog":
+        _masked_cog(tmp_path / "in.tif", image, keep)
+    else:
+        _masked_geotiff(tmp_path / "in.tif", image, keep, internal=mask == "internal")
     assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--cutoff", "0.08",
-                "--chunks", "64") == 0
+                "--chunks", "64", *output) == 0
+    bands = 1 if image.ndim == 2 else shape[2]
+    sidecar = mask == "sidecar" and "cog" not in output
+    assert (tmp_path / "o" / "filtered.tif.msk").exists() == sidecar
     with rasterio.open(tmp_path / "o" / "filtered.tif") as ds:
-        assert ds.count == image[..., None].shape[-1] + 1 if image.ndim == 2 else 4
-        assert ds.colorinterp[-1] == rasterio.enums.ColorInterp.alpha
+        assert ds.count == bands and rasterio.enums.ColorInterp.alpha not in ds.colorinterp
+        assert ds.mask_flag_enums == ([rasterio.enums.MaskFlags.per_dataset],) * bands
+        np.testing.assert_array_equal(ds.dataset_mask() > 0, keep)  # the same mask
         assert ds.crs.to_epsg() == 32633
         out = np.moveaxis(ds.read(), 0, 2)
-    np.testing.assert_array_equal(out[..., -1] > 0, keep)  # the mask, as alpha
     color = image.astype(np.float64) if image.ndim == 3 else image[..., None].astype(np.float64)
     num = reference_lowpass(np.where(keep[..., None], color, 0), 0.08, pad=100)
     den = reference_lowpass(keep.astype(np.float64), 0.08, pad=100)[..., None]
     with np.errstate(divide="ignore", invalid="ignore"):  # no data under the masked block
         want = num / den
-    got = out[..., :-1].astype(np.float64)
+    got = out.astype(np.float64)
     if np.dtype(dtype).kind == "u":
-        assert np.abs(got - np.clip(np.rint(want), 0, 255))[keep].max() <= 1
+        top = np.iinfo(dtype).max
+        assert np.abs(got - np.clip(np.rint(want), 0, top))[keep].max() <= 1
     else:
         assert np.abs(got - want)[keep].max() <= 1e-4 * np.abs(image[keep]).max()
     assert got[keep].min() > (-1 if np.dtype(dtype).kind == "u" else -100)  # no garbage bled in
     report = json.loads((tmp_path / "o" / "report.json").read_text())
-    assert any("masked pixels are left out like nodata" in c for c in report["choices"])
+    kept = [c for c in report["choices"] if "masked pixels are left out like nodata" in c]
+    assert len(kept) == 1 and ("filtered.tif.msk" in kept[0] if sidecar else
+                               "its internal mask" in kept[0]), kept
+    assert report["output_mask"] == ("sidecar" if sidecar else "internal")
+    assert not report["input"]["alpha_passed_through"]
+    assert report["outputs"] == sorted(["filtered.tif", "report.json", "spectra.png",
+                                        "overview.png", "radial_spectrum.png"]
+                                       + (["filtered.tif.msk"] if sidecar else []))
+
+
+@pytest.mark.parametrize(("internal", "output"), [
+    (True, ["--output-format", "cog"]), (False, []), (False, ["--co", "COMPRESS=DEFLATE"])])
+def test_a_masked_run_resumed_is_byte_identical(tmp_path, monkeypatch, internal, output):
+    """Fail the read of the last chunk, resume: the image and its mask (page or .msk) are
+    byte for byte those of a run never interrupted."""
+    image = make_image((300, 280, 3), np.uint8, seed=6)
+    keep = np.ones((300, 280), bool)
+    keep[50:200, 40:150] = False
+    _masked_geotiff(tmp_path / "in.tif", image, keep, internal=internal)
+    args = [tmp_path / "in.tif", "--chunks", "128", "--co", "BLOCKSIZE=128", "--no-plots",
+            *output]
+    assert _run(*args, "-o", tmp_path / "whole") == 0
+    read = io.read_window
+
+    def flaky(info, rows, cols, **kwargs):
+        if rows[1] == info.shape[0] and cols[1] == info.shape[1]:
+            raise OSError(5, "Input/output error")
+        return read(info, rows, cols, **kwargs)
+
+    monkeypatch.setattr(io, "read_window", flaky)
+    assert _run(*args, "-o", tmp_path / "cut") == 1
+    monkeypatch.undo()
+    assert _run(*args, "-o", tmp_path / "cut", "--resume") == 0
+    names = ["filtered.tif"] + ([] if internal else ["filtered.tif.msk"])
+    assert sorted(p.name for p in (tmp_path / "cut").glob("filtered*")) == names
+    for name in names:
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+def test_a_mask_comes_out_as_alpha_where_the_format_has_no_masks(tmp_path):
+    image = make_image((200, 180, 3), np.uint8, seed=4)
+    keep = np.ones((200, 180), bool)
+    keep[20:90, 30:120] = False
+    _masked_geotiff(tmp_path / "in.tif", image, keep, internal=True)
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--chunks", "64", "--no-plots",
+                "--output-format", "zarr") == 0
+    out = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")
+    assert out.shape == (200, 180, 4) and out.attrs["alpha"]
+    np.testing.assert_array_equal(out[..., 3] > 0, keep)
 
 
 def test_a_masked_cog_keeps_its_mask_in_every_overview(tmp_path):
@@ -452,12 +528,18 @@ def test_a_masked_cog_keeps_its_mask_in_every_overview(tmp_path):
     _masked_geotiff(tmp_path / "in.tif", image, keep, internal=True)
     assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--output-format", "cog",
                 "--no-plots") == 0
+    with rasterio.open(tmp_path / "o" / "filtered.tif") as ds:
+        assert ds.count == 3 and ds.overviews(1) == [2, 4, 8, 16]  # the input's 64-px tiles
+        np.testing.assert_array_equal(ds.dataset_mask() > 0, keep)
     for level, step in ((0, 2), (1, 4)):  # kept where the mask keeps any pixel under it
         with rasterio.open(tmp_path / "o" / "filtered.tif", overview_level=level) as ds:
-            alpha = ds.read(4) > 0
+            kept = ds.dataset_mask() > 0
         sub = keep[: keep.shape[0] // step * step, : keep.shape[1] // step * step]
         want = sub.reshape(sub.shape[0] // step, step, sub.shape[1] // step, step).any(axis=(1, 3))
-        np.testing.assert_array_equal(alpha[: want.shape[0], : want.shape[1]], want)
+        np.testing.assert_array_equal(kept[: want.shape[0], : want.shape[1]], want)
+    from rio_cogeo.cogeo import cog_validate
+
+    assert cog_validate(str(tmp_path / "o" / "filtered.tif"), strict=True)[0]
 
 
 def test_exact_refuses_a_mask_in_one_line(tmp_path, capsys):

@@ -16,22 +16,22 @@ _PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=T
 WIDTH = 2048
 
 
-def _peak_bytes(path, out):
+def _peak_bytes(path, out, *options):
+    options = options or ("--chunks", "256", "--spectra", "none", "--no-plots")
     cmd = [sys.executable, "-c", _PEAK, sys.executable, "-m", "daskfft", "run", str(path),
-           "-o", str(out), "--cluster", "threads", "--chunks", "256", "--spectra", "none",
-           "--no-plots", "-q"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+           "-o", str(out), "--cluster", "threads", "-q", *options]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr
     return 1024 * int(proc.stdout.strip().splitlines()[-1])
 
 
-def _tall_tiff(path, height):
+def _tall_tiff(path, height, width=WIDTH):
     def rows(r0, r1):
         y = np.arange(r0, r1)[:, None]
-        x = np.arange(WIDTH)[None, :]
+        x = np.arange(width)[None, :]
         return np.sin(0.01 * x + 0.013 * y).astype(np.float32)
 
-    io.write_tiff(path, rows, (height, WIDTH), np.float32, band=1024)
+    io.write_tiff(path, rows, (height, width), np.float32, band=256)
 
 
 def test_peak_memory_does_not_grow_with_the_image(tmp_path):
@@ -51,3 +51,37 @@ def test_peak_memory_does_not_grow_with_the_image(tmp_path):
     # Measured here: 0.06 of the image growth (each task reads its own window; with
     # map_overlap the threaded scheduler read input chunks ahead of the filter: 0.55).
     assert growth < 0.2 * image_growth, (peaks, growth / image_growth)
+
+
+def _wide_zarr(path, width):
+    """2048 rows of ``width`` float32 px in 1000-px store chunks: chunks that are no whole
+    number of output tiles, as a Zarr or a striped TIFF may have."""
+    import zarr
+
+    z = zarr.create_array(str(path), shape=(2048, width), dtype="float32", chunks=(1000, 1000))
+    y = np.arange(2048)[:, None]
+    for c0 in range(0, width, 8000):
+        x = np.arange(c0, min(width, c0 + 8000))[None, :]
+        z[:, c0 : c0 + x.shape[1]] = np.sin(0.01 * x + 0.013 * y).astype(np.float32)
+
+
+@pytest.mark.parametrize("output", [["--output-format", "tiff", "--co", "COMPRESS=DEFLATE"],
+                                    ["--output-format", "cog"]])
+def test_peak_memory_does_not_grow_with_the_width(tmp_path, output):
+    """A compressed TIFF or a COG, with the default pictures, from an input chunked 1000 px:
+    finishing the output holds at most a row of its tiles, never a band of chunk rows (or
+    2048 rows) across the whole width.
+
+    1000-px chunks at both sizes (by default a 65536-px-wide image would get 2048-px ones:
+    the task memory, not the image, would grow); 32x the pixels, 496 MiB more of float32
+    image.  Finishing that held a band of chunk rows across 65536 px held 250-512 MiB.
+    """
+    import shutil
+
+    peaks = {}
+    for width in (2048, 65536):
+        _wide_zarr(tmp_path / f"in{width}.zarr", width)
+        peaks[width] = _peak_bytes(tmp_path / f"in{width}.zarr", tmp_path / f"out{width}",
+                                   "--chunks", "1000", *output)
+        shutil.rmtree(tmp_path / f"in{width}.zarr")  # 512 MiB of disk for the wide one
+    assert peaks[65536] <= 1.3 * peaks[2048], (peaks, peaks[65536] / peaks[2048])

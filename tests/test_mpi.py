@@ -488,3 +488,31 @@ def test_no_tls_listens_on_the_jobs_own_interface_and_says_who_can_connect(tmp_p
     assert "on 127.0.0.1 (lo): any user logged in to" in who and "the job's one node" in who
     cluster = json.loads((tmp_path / "o" / "report.json").read_text())["cluster"]
     assert cluster["listen"] == "127.0.0.1" and "the job's one node" in cluster["who_can_connect"]
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+@pytest.mark.parametrize(("internal", "fmt"), [(True, "cog"), (False, "tiff")])
+def test_mpi_masked_output_equals_the_threaded_one_byte_for_byte(tmp_path, internal, fmt):
+    """A GDAL mask kept as a mask (a COG's mask pages, each overview's; a ``.msk``), written
+    by the workers in place: the same bytes from MPI ranks as from threads."""
+    rasterio = pytest.importorskip("rasterio")
+
+    image = make_image((700, 650, 3), np.uint8, seed=9)
+    keep = np.ones((700, 650), bool)
+    keep[100:400, 200:500] = False
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=internal), rasterio.open(
+            tmp_path / "in.tif", "w", driver="GTiff", height=700, width=650, count=3,
+            dtype="uint8", tiled=True, blockxsize=128, blockysize=128) as dst:
+        dst.write(np.moveaxis(image, 2, 0))
+        dst.write_mask(keep.astype(np.uint8) * 255)
+    args = ["run", str(tmp_path / "in.tif"), "--chunks", "128", "--output-format", fmt,
+            "--no-plots"]
+    assert main([*args, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
+    proc = mpi_run(3, *args, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
+    assert proc.returncode == 0, proc.stderr
+    names = ["filtered.tif"] + ([] if internal else ["filtered.tif.msk"])
+    for name in names:
+        assert (tmp_path / "mpi" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes()
+    with rasterio.open(tmp_path / "mpi" / "filtered.tif") as ds:
+        assert ds.count == 3
+        np.testing.assert_array_equal(ds.dataset_mask() > 0, keep)

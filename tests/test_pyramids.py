@@ -157,11 +157,12 @@ def test_cog_validates_with_georeferencing_nodata_and_engine_overviews(tmp_path,
     with rasterio.open(path) as cog, rasterio.open(tmp_path / "in.tif") as src:
         assert cog.crs == src.crs and cog.transform == src.transform
         assert cog.nodata == -9999.0 and cog.compression.name == "deflate"
-        assert cog.block_shapes == [(512, 512)] and cog.overviews(1) == [2, 4]
+        # The input's 128-px tiles (a COG's usual 512 for an input without tiles).
+        assert cog.block_shapes == [(128, 128)] and cog.overviews(1) == [2, 4, 8, 16]
         full = cog.read(1)
     np.testing.assert_array_equal(full, tifffile.imread(tmp_path / "tif" / "filtered.tif"))
     levels = [full]
-    for k, shape in enumerate(level_shapes(full.shape, 512)[1:]):
+    for k, shape in enumerate(level_shapes(full.shape, 128)[1:]):
         levels.append(overview(da.from_array(levels[-1], chunks=256), nodata=-9999.0).compute())
         with rasterio.open(path, overview_level=k) as ds:
             np.testing.assert_array_equal(ds.read(1), levels[-1])
@@ -191,10 +192,10 @@ def test_cog_with_jpeg_creation_options_for_an_rgb_image(tmp_path):
 @pytest.mark.parametrize(("options", "dtype", "expect"), [
     (["COMPRESS=ZSTD", "LEVEL=5", "PREDICTOR=FLOATING_POINT", "BLOCKSIZE=128"], np.float32,
      dict(compression=tifffile.COMPRESSION.ZSTD, predictor=3, tile=128)),
-    (["COMPRESS=DEFLATE", "PREDICTOR=YES", "LEVEL=9"], np.uint16,
-     dict(compression=tifffile.COMPRESSION.ADOBE_DEFLATE, predictor=2, tile=256)),
+    (["COMPRESS=DEFLATE", "PREDICTOR=YES", "LEVEL=9"], np.uint16,  # the input's 128-px tiles
+     dict(compression=tifffile.COMPRESSION.ADOBE_DEFLATE, predictor=2, tile=128)),
     (["COMPRESS=LZW"], np.float32,
-     dict(compression=tifffile.COMPRESSION.LZW, predictor=1, tile=256)),
+     dict(compression=tifffile.COMPRESSION.LZW, predictor=1, tile=128)),
     (["BLOCKSIZE=512"], np.uint8, dict(compression=tifffile.COMPRESSION.NONE, predictor=1,
                                        tile=512)),
 ])
@@ -314,6 +315,8 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
 
     args = ["--sample", "1400", "--chunks", "128", "--output-format", fmt, "--no-plots",
             "--cluster", "threads", "-q"]
+    if fmt == "cog":  # 121 chunks of 128 px: 128-px tiles (a COG's 512 by default)
+        args += ["--co", "BLOCKSIZE=128"]
     assert main(["run", *args, "-o", str(tmp_path / "whole")]) == 0
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "daskfft", "run", *args, "-o", str(out)],

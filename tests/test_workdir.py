@@ -69,7 +69,9 @@ def _one_error_line(err):
                                    InputError("input x.tif: cannot decode (a decoder said no)")])
 def test_error_after_chunks_finished_keeps_them_and_resume_finishes(tmp_path, tiled, error,
                                                                     monkeypatch, capsys):
-    args = ["run", str(tiled), "--chunks", "64", "--spectra", "all", *FAST]
+    # 64-px chunks, 16 of them: 64-px output tiles (the TIFF's would be 128 px, and its chunks)
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "all",
+            *FAST]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
     out = tmp_path / "out"
     work = WorkDir(out).root
@@ -171,7 +173,8 @@ def test_resume_refuses_a_zarr_input_whose_chunks_were_rewritten(tmp_path, monke
     store = tmp_path / "in.zarr"
     z = zarr.create_array(str(store), shape=(256, 256), dtype="float32", chunks=(64, 64))
     z[...] = make_image((256, 256), np.float32, seed=4)
-    args = ["run", str(store), "--chunks", "64", "--output-format", "tiff", *FAST]
+    args = ["run", str(store), "--chunks", "64", "--output-format", "tiff", "--co",
+            "BLOCKSIZE=64", *FAST]  # 64-px chunks: 64-px tiles (256 px by default)
     out = tmp_path / "out"
     read = zarr.Array.__getitem__
     calls = []

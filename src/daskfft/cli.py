@@ -39,8 +39,8 @@ the same whatever the chunk size; a Gaussian of sigma s pixels has cutoff
 is within 2*tol*max|image| of filtering the whole image at once (report.json
 gives the bound actually achieved).
 
-inputs: TIFF/BigTIFF/COG (read tile by tile; a GDAL mask is left out and
-kept as alpha), Zarr (chunk by chunk), PNG/JPEG (whole).  outputs in OUTDIR:
+inputs: TIFF/BigTIFF/COG (read tile by tile; a GDAL mask is left out, and a
+TIFF or COG output keeps it as a mask), Zarr (chunk by chunk), PNG/JPEG (whole).  outputs in OUTDIR:
 filtered.<tif|zarr|ome.zarr|png|jpg> (same shape, channels and dtype as the
 input; an alpha channel passes through; GeoTIFF tags kept; a COG's and an
 OME-Zarr's overviews low-passed below their Nyquist frequency, not averaged), spectra.png (one log-magnitude spectrum per chunk, tiled as the
@@ -231,6 +231,7 @@ def _add_execution(run):
     exe = run.add_argument_group("execution")
     exe.add_argument("--chunks", type=_positive(), metavar="N",
                      help="chunk edge in pixels, rounded to whole tiles of a tiled input "
+                          "and of a TIFF or COG output "
                           f"(default: {LARGE_CHUNKS} for an image that holds {LARGE_FROM} "
                           f"chunks of {LARGE_CHUNKS} px or more, 8192 x 8192 and up: less of "
                           f"each FFT spent on the halo; else {DEFAULT_CHUNKS})")
@@ -307,7 +308,8 @@ def _add_output(run):
                            "(repeatable): COMPRESS=NONE|DEFLATE|LZW|ZSTD|LZMA|JPEG|WEBP, "
                            "PREDICTOR=YES|FLOATING_POINT, LEVEL=n, QUALITY=1..100, "
                            "BLOCKSIZE=n (multiple of 16), BIGTIFF (COG). Defaults: TIFF "
-                           "uncompressed 256-px tiles, COG DEFLATE 512-px tiles")
+                           "uncompressed, COG DEFLATE; tiles those of a tiled input (128 px "
+                           "at least), else 256 px (TIFF) or 512 px (COG)")
     outg.add_argument("--compression", choices=COMPRESSIONS,
                       help="TIFF output compression, as --co COMPRESS (zlib: DEFLATE)")
     outg.add_argument("--resume", action="store_true",

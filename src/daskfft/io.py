@@ -605,7 +605,8 @@ def write_image(path, array, fmt):
 
 
 def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=(),
-               compression=None, band=None, tile=TIFF_TILE, compressionargs=None, predictor=None):
+               compression=None, band=None, tile=TIFF_TILE, compressionargs=None, predictor=None,
+               span=None, mask=None):
     """Stream a tiled BigTIFF to ``path``, one band of tile rows at a time.
 
     Parameters
@@ -613,28 +614,55 @@ def write_tiff(path, rows, shape, dtype, *, photometric=None, alpha=False, tags=
     rows : callable
         ``rows(r0, r1)`` returns image rows ``r0:r1`` as a NumPy array; it is
         called for consecutive bands of ``band`` rows (a multiple of the
-        tile), so memory holds one band, never the image.
+        tile), so memory holds one band, never the image.  With ``span``,
+        ``rows(r0, r1, c0, c1)`` returns columns ``c0:c1`` of one row of tiles,
+        called for ``span`` columns at a time (rounded to whole tiles), so
+        memory holds a part of one row of tiles, not a band across the width.
     tags : sequence
         tifffile ``extratags`` (the GeoTIFF tags of the input).
     compression : str, optional
         tifffile's compression name, e.g. "zlib"; None for none.
     tile, compressionargs, predictor
         The tile edge, and tifffile's ``compressionargs`` and ``predictor``.
+    mask : callable, optional
+        Called like ``rows``, it returns where the per-dataset mask keeps pixels
+        (booleans); written after the image as its bilevel mask page, which GDAL
+        reads as the image's mask (deflated where the image is compressed).
     """
     import tifffile
 
-    th = tw = tile
-    band = max(th, (band or 4 * th) // th * th)
+    band = max(tile, (band or 4 * tile) // tile * tile)
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        options = _tiff_options(shape, dtype, photometric, alpha, tags, compression,
+                                (tile, tile))
+        del options["bigtiff"]
+        if mask is not None:  # no tifffile shape JSON, which would hide the mask page
+            options.update(metadata=None, software=False)
+        tif.write(_tiles(rows, shape, dtype, tile, band, span), compressionargs=compressionargs,
+                  predictor=predictor, **options)
+        if mask is not None:
+            tif.write(_tiles(mask, shape[:2], bool, tile, band, span), shape=shape[:2],
+                      dtype=bool, tile=(tile, tile), photometric="mask", subfiletype=4,
+                      compression=compression and "zlib", metadata=None, software=False)
 
-    def tiles():
+
+def _tiles(rows, shape, dtype, tile, band, span):
+    """The tiles of :func:`write_tiff`, in the file's order: row of tiles after row of
+    tiles, left to right; from bands of rows, or from spans of one row of tiles."""
+    if span is None:
         for b0 in range(0, shape[0], band):
             data = np.asarray(rows(b0, min(shape[0], b0 + band)), dtype=dtype)
-            for r in range(0, data.shape[0], th):
-                for c in range(0, shape[1], tw):
-                    yield data[r : r + th, c : c + tw]
-
-    tifffile.imwrite(path, tiles(), compressionargs=compressionargs, predictor=predictor,
-                     **_tiff_options(shape, dtype, photometric, alpha, tags, compression, (th, tw)))
+            for r in range(0, data.shape[0], tile):
+                for c in range(0, shape[1], tile):
+                    yield data[r : r + tile, c : c + tile]
+        return
+    step = max(tile, span // tile * tile)
+    for r0 in range(0, shape[0], tile):
+        for c0 in range(0, shape[1], step):
+            data = np.asarray(rows(r0, min(shape[0], r0 + tile), c0, min(shape[1], c0 + step)),
+                              dtype=dtype)
+            for c in range(0, data.shape[1], tile):
+                yield data[:, c : c + tile]
 
 
 def _tiff_options(shape, dtype, photometric, alpha, tags, compression, tile):
@@ -656,13 +684,16 @@ class TiffLayout:
     tile: int  # tile edge, pixels
     across: int  # tiles per row of tiles
     tile_bytes: int
+    page: int = 0  # which page of the file
+    bits: int = 8  # 1: a bilevel mask page (GDAL's internal mask), written from booleans
 
     def write(self, y, r0, c0):
         """Write ``y``, whose top-left pixel is ``(r0, c0)`` on the tile grid, tile by tile.
 
         Tiles at the image's far edges are padded with zeros, as TIFF stores them.
         A row of tiles lies contiguous in the file, so each row is laid out in
-        memory once and written with one call.
+        memory once and written with one call.  A bilevel page takes booleans,
+        packed 8 to a byte along each tile row, as TIFF stores them.
         """
         t = self.tile
         n = -(-y.shape[1] // t)
@@ -674,8 +705,10 @@ class TiffLayout:
                     full = np.zeros((t, n * t) + y.shape[2:], y.dtype)
                     full[: strip.shape[0], : strip.shape[1]] = strip
                     strip = full
+                if self.bits == 1:  # tile edges are multiples of 16: no row padding
+                    strip = np.packbits(strip, axis=1)
                 tiles = np.ascontiguousarray(
-                    strip.reshape((t, n, t) + y.shape[2:]).swapaxes(0, 1))
+                    strip.reshape((t, n, strip.shape[1] // n) + y.shape[2:]).swapaxes(0, 1))
                 k = ((r0 + r) // t) * self.across + c0 // t
                 os.pwrite(fd, memoryview(tiles).cast("B"), self.first + k * self.tile_bytes)
         finally:
@@ -707,7 +740,7 @@ class _HolesForZeros(io.FileIO):
 
 
 def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags=(),
-                overviews=(), subfile_type=True):
+                overviews=(), subfile_type=True, mask=False):
     """An uncompressed tiled BigTIFF of zeros (as holes), for tasks to fill in place; its layout.
 
     ``overviews``: shapes of reduced-resolution pages after the first (TIFF's
@@ -715,6 +748,10 @@ def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags
     ``subfile_type=False`` leaves the first page's NewSubfileType tag out (0, the
     default, anyway): the header is then :func:`write_tiff`'s, byte for byte, and so is
     the file once its tiles are filled.
+
+    ``mask``: each level is followed by its bilevel mask page (NewSubfileType 4,
+    or 5 for an overview's; photometric mask), which GDAL reads as the
+    per-dataset mask (as it writes with GDAL_TIFF_INTERNAL_MASK).
     """
     import tifffile
 
@@ -723,10 +760,16 @@ def create_tiff(path, shape, dtype, *, tile, photometric=None, alpha=False, tags
             options = _tiff_options(level, dtype, photometric, alpha, () if k else tags, None,
                                     (tile, tile))
             del options["bigtiff"]
-            if overviews:  # no tifffile shape JSON or name for GDAL to carry into a COG
+            if overviews or mask:  # no tifffile shape JSON or name for GDAL to carry over
                 options.update(metadata=None, software=False)
             tif.write(**({"subfiletype": 1 if k else 0} if k or subfile_type else {}),
                       **options)
+            if mask:  # tifffile writes a bilevel page from data only: zero tiles, as holes
+                zero = np.zeros((tile, tile), bool)
+                count = -(-level[0] // tile) * -(-level[1] // tile)
+                tif.write((zero for _ in range(count)), shape=level[:2], dtype=bool,
+                          tile=(tile, tile), photometric="mask", subfiletype=5 if k else 4,
+                          metadata=None, software=False)
     return tiff_layout(path)
 
 
@@ -741,7 +784,8 @@ def tiff_layout(path, page=0):
         across = -(-page.imagewidth // page.tilewidth)
         if page.compression != 1 or np.any(np.diff(offsets) != size):
             raise ValueError(f"{path}: tiles are not stored uncompressed and in order")
-        return TiffLayout(str(path), int(offsets[0]), int(page.tilewidth), int(across), size)
+        return TiffLayout(str(path), int(offsets[0]), int(page.tilewidth), int(across), size,
+                          page=page.index, bits=int(page.bitspersample))
 
 
 def picture(values, *, grid=None):

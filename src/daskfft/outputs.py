@@ -20,10 +20,10 @@ from . import io
 log = logging.getLogger("daskfft")
 
 __all__ = ["SPECTRA_CHOICES", "CREATION_KEYS", "COMPRESS_CHOICES", "parse_creation_options",
-           "creation_options", "tifffile_options", "output_names", "full_size", "channel_first",
-           "create_stores", "level_store", "build_overviews", "write_cog",
-           "write_ome_zarr_metadata", "sample_format", "sample_tile", "sample_store", "finalize",
-           "staged", "write_pictures"]
+           "creation_options", "tifffile_options", "output_names", "mask_kind", "full_size",
+           "channel_first", "create_stores", "store_chunks", "level_store", "build_overviews",
+           "write_cog", "write_ome_zarr_metadata", "sample_format", "sample_tile", "sample_store",
+           "finalize", "staged", "write_pictures"]
 
 #: Which spectra pictures a run writes: the atlas, one PNG per chunk, both, or none.
 SPECTRA_CHOICES = ("atlas", "chunks", "all", "none")
@@ -78,7 +78,7 @@ def parse_creation_options(pairs):
     return tuple(sorted(options.items()))
 
 
-def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=None):
+def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=None, tile=None):
     """The creation options of an output, checked against its format and pixels.
 
     Parameters
@@ -91,13 +91,15 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
         The output's pixels: numpy dtype, number of channels, whether the last is alpha.
     compression : str, optional
         ``--compression`` ("none" or "zlib"), the older spelling of ``COMPRESS``.
+    tile : int, optional
+        The BLOCKSIZE unless ``options`` give one (:func:`daskfft.plan.output_tile`);
+        default 256 for a TIFF, 512 for a COG.
 
     Returns
     -------
     dict
-        KEY -> VALUE, with COMPRESS (DEFLATE for a COG, else NONE) filled in, and
-        a COG's BLOCKSIZE (512).  A TIFF without BLOCKSIZE gets tiles that
-        suit its chunks (:attr:`daskfft.plan.Plan.tiff_tile`).
+        KEY -> VALUE, with COMPRESS (DEFLATE for a COG, else NONE) and BLOCKSIZE
+        filled in.
 
     Raises
     ------
@@ -119,8 +121,7 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     if fmt not in ("tiff", "cog"):
         return opts
     opts.setdefault("COMPRESS", "DEFLATE" if fmt == "cog" else "NONE")
-    if fmt == "cog":
-        opts.setdefault("BLOCKSIZE", "512")
+    opts.setdefault("BLOCKSIZE", str(tile or (512 if fmt == "cog" else io.TIFF_TILE)))
     comp, dtype = opts["COMPRESS"], np.dtype(dtype)
     color = bands - bool(alpha)
     if comp == "JPEG" and (dtype != np.uint8 or color not in (1, 3)):
@@ -161,10 +162,13 @@ def tifffile_options(opts):
                 predictor=predictor, tile=int(opts.get("BLOCKSIZE", io.TIFF_TILE)))
 
 
-def output_names(fmt, *, sample, spectra, plots, performance_report):
-    """The names a run publishes into OUTDIR, the filtered image first."""
+def output_names(fmt, *, sample, spectra, plots, performance_report, mask=None):
+    """The names a run publishes into OUTDIR, the filtered image first; ``mask``: how the
+    output keeps the input's mask (:func:`mask_kind`), a "sidecar" in ``filtered.tif.msk``."""
     ext = io.OUTPUT_EXT[fmt]
     names = [f"filtered.{ext}", "report.json"]
+    if mask == "sidecar":
+        names.append(f"filtered.{ext}.msk")
     if sample:  # the input as it was made: a plain TIFF or Zarr beside a COG or OME-Zarr
         names.append(f"sample.{io.OUTPUT_EXT[sample_format(fmt)]}")
     if spectra in ("atlas", "all"):
@@ -176,6 +180,41 @@ def output_names(fmt, *, sample, spectra, plots, performance_report):
     if performance_report:
         names.append("performance-report.html")
     return names
+
+
+def mask_kind(fmt, info):
+    """How an output of ``fmt`` keeps the GDAL mask of the input ``info``, as GDAL would:
+    "internal" (a TIFF mask page, as the input had; a COG's always is), "sidecar" (GDAL's
+    ``<file>.msk``, as the input had), or None: no mask, or a format without masks (Zarr,
+    PNG), which gets it as its last (alpha) channel, as the run holds it."""
+    if info.mask is None or fmt not in ("tiff", "cog"):
+        return None
+    return "sidecar" if fmt == "tiff" and info.mask[0] != info.path else "internal"
+
+
+def _image_shape(shape):
+    """The shape of a masked image's own bands: the last channel, its mask, left out."""
+    return shape[:2] + ((shape[2] - 1,) if shape[2] > 2 else ())
+
+
+def _msk_tags(bands):
+    """The GDAL_METADATA of a ``.msk`` file: its band is every band's per-dataset mask."""
+    items = "".join(f'  <Item name="INTERNAL_MASK_FLAGS_{b}">2</Item>\n'
+                    for b in range(1, bands + 1))
+    return ((42112, 2, 0, f"<GDALMetadata>\n{items}</GDALMetadata>", True),)
+
+
+def _create_tiff(plan, path, tile, overviews=()):
+    """An empty tiled TIFF for ``plan``'s result at ``path`` (and its ``.msk``), tasks to fill."""
+    info, mask = plan.info, mask_kind(plan.fmt, plan.info)
+    bands = _image_shape if mask else (lambda shape: shape)
+    io.create_tiff(path, bands(info.shape), info.dtype, tile=tile,
+                   photometric=info.photometric, alpha=info.has_alpha and not mask,
+                   tags=info.tags, overviews=[bands(s) for s in overviews],
+                   mask=mask == "internal")
+    if mask == "sidecar":
+        io.create_tiff(f"{path}.msk", info.shape[:2], np.uint8, tile=tile,
+                       photometric="minisblack", tags=_msk_tags(info.shape[2] - 1))
 
 
 def full_size(plan):
@@ -204,13 +243,11 @@ def create_stores(plan, root):
     zarr is imported only for a Zarr store: its import took 0.2 s of a 0.8 s TIFF run.
     """
     info, root = plan.info, Path(root)
-    shape, chunks = info.shape, (plan.rows[0], plan.cols[0]) + info.shape[2:]
-    path, kind = full_size(plan)
-    tags = info.tags  # with GDAL_NODATA saying the value used (plan._resolve_nodata)
+    shape, chunks = info.shape, store_chunks(plan) + info.shape[2:]
+    path, kind = full_size(plan)  # the TIFF's tags: GDAL_NODATA says the value used
     if kind == "tiff":
-        io.create_tiff(root / path, shape, info.dtype, tile=plan.tiff_tile,
-                       photometric=info.photometric, alpha=info.has_alpha, tags=tags,
-                       overviews=plan.levels[1:] if plan.fmt == "cog" else ())
+        _create_tiff(plan, root / path, plan.tiff_tile,
+                     overviews=plan.levels[1:] if plan.fmt == "cog" else ())
     else:
         import zarr
 
@@ -221,9 +258,8 @@ def create_stores(plan, root):
         zarr.create_array(str(root / path), shape=shape, dtype=info.dtype, chunks=chunks,
                           fill_value=0, dimension_names=_dimension_names(plan))
     if plan.fmt == "cog" and kind != "tiff":
-        io.create_tiff(root / "pyramid.tif", shape, info.dtype, tile=io.TIFF_TILE,
-                       photometric=info.photometric, alpha=info.has_alpha, tags=tags,
-                       overviews=plan.levels[1:])
+        _create_tiff(plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]),
+                     overviews=plan.levels[1:])
     if sample_tile(plan):
         io.create_tiff(root / "out" / "sample.tif", info.shape, np.uint8, tile=sample_tile(plan),
                        photometric="rgb", subfile_type=False)
@@ -231,9 +267,21 @@ def create_stores(plan, root):
         import zarr
 
         zarr.create_array(str(root / "sample.zarr"), shape=info.shape, dtype="uint8",
-                          chunks=(plan.rows[0], plan.cols[0]) + info.shape[2:], fill_value=0)
+                          chunks=store_chunks(plan) + info.shape[2:], fill_value=0)
     if plan.config.spectra in ("chunks", "all"):
         (root / "out" / "spectra").mkdir()
+
+
+def store_chunks(plan):
+    """The (rows, cols) chunk of the Zarr stores the tasks fill: a chunk's, or, for a store
+    that becomes a TIFF, one row of its tiles by a chunk's width, so that the TIFF is written
+    a row of tiles at a time, each store chunk read once (:func:`finalize`)."""
+    rows, cols = plan.rows[0], plan.cols[0]
+    tile = int(plan.creation.get("BLOCKSIZE", 0))
+    tiff = plan.fmt in ("tiff", "cog")  # a COG's sample is a TIFF
+    if tiff and tile and (rows % tile == 0 or len(plan.rows) == 1):
+        rows = min(rows, tile)
+    return rows, cols
 
 
 def _dimension_names(plan):
@@ -243,9 +291,15 @@ def _dimension_names(plan):
     return ("c", "y", "x") if channel_first(plan) else ("y", "x")
 
 
-#: Overview blocks are made this many pixels square, one task each: a multiple of every
-#: TIFF tile and Zarr chunk of a pyramid level, so that no two tasks write the same one.
+#: Overview blocks are made at least this many pixels square, one task each.
 OVERVIEW_BLOCK = 512
+
+
+def overview_block(plan):
+    """The edge of an overview block: :data:`OVERVIEW_BLOCK` rounded up to whole tiles of a
+    COG's levels (and the Zarr chunk of OME-Zarr's), so that no two tasks write the same one."""
+    tile = int(plan.creation["BLOCKSIZE"]) if plan.fmt == "cog" else OVERVIEW_BLOCK
+    return tile * -(-OVERVIEW_BLOCK // tile)
 
 
 def level_store(plan, root, k):
@@ -256,20 +310,30 @@ def level_store(plan, root, k):
 
     root, shape = Path(root), plan.levels[k]
     if plan.fmt == "cog" and (k or plan.tiff_tile):
-        return _tiff_level(root / "pyramid.tif", shape, k)
+        return _tiff_level(plan, root / "pyramid.tif", k)
     if plan.fmt == "ome-zarr":
         return LevelStore(str(root / plan.names[0] / str(k)), shape,
                           channel_first=channel_first(plan))
     path, kind = full_size(plan)
     if kind == "tiff":
-        return _tiff_level(root / path, shape, 0)
+        return _tiff_level(plan, root / path, 0)
     return LevelStore(str(root / path), shape)
 
 
-def _tiff_level(path, shape, page):
+def _tiff_level(plan, path, k):
+    """Level ``k`` of the TIFF at ``path``: its page (each followed by its mask page, for an
+    internal mask) and where its mask lies."""
     from .tasks import LevelStore
 
-    return LevelStore(str(path), shape, page=page, layout=io.tiff_layout(path, page))
+    mask = mask_kind(plan.fmt, plan.info)
+    page = 2 * k if mask == "internal" else k
+    mask_layout = None
+    if mask == "internal":
+        mask_layout = io.tiff_layout(path, page + 1)
+    elif mask == "sidecar":
+        mask_layout = io.tiff_layout(f"{path}.msk")
+    return LevelStore(str(path), plan.levels[k], page=page, layout=io.tiff_layout(path, page),
+                      mask=mask_layout)
 
 
 def build_overviews(plan, root, compute):
@@ -283,23 +347,21 @@ def build_overviews(plan, root, compute):
     from .pyramid import overview_depth
     from .tasks import overview_task
 
-    depth = overview_depth(plan.spec.tol)
+    depth, block = overview_depth(plan.spec.tol), overview_block(plan)
     alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
     for k, shape in enumerate(plan.levels[1:], 1):
         target = level_store(plan, root, k)
         if target.page is None:
-            chunks = (min(OVERVIEW_BLOCK, shape[0]), min(OVERVIEW_BLOCK, shape[1]))
+            chunks = (min(block, shape[0]), min(block, shape[1]))
             full, chunks = ((shape[2:] + shape[:2], shape[2:] + chunks) if channel_first(plan)
                             else (shape, chunks + shape[2:]))
             zarr.create_array(target.path, shape=full, dtype=plan.info.dtype, chunks=chunks,
                               fill_value=0, overwrite=True, dimension_names=_dimension_names(plan))
         source = level_store(plan, root, k - 1)
         tasks = [dask.delayed(overview_task, pure=False)(
-                     source, target, (r, min(r + OVERVIEW_BLOCK, shape[0]),
-                                      c, min(c + OVERVIEW_BLOCK, shape[1])),
+                     source, target, (r, min(r + block, shape[0]), c, min(c + block, shape[1])),
                      depth=depth, nodata=plan.spec.nodata, alpha=alpha, tol=plan.spec.tol)
-                 for r in range(0, shape[0], OVERVIEW_BLOCK)
-                 for c in range(0, shape[1], OVERVIEW_BLOCK)]
+                 for r in range(0, shape[0], block) for c in range(0, shape[1], block)]
         started = time.perf_counter()
         compute(tasks)
         log.debug("overview %d (%d x %d): %.2f s", k, shape[1], shape[0],
@@ -315,11 +377,13 @@ def write_cog(plan, root, path):
 
     pyramid = Path(root) / "pyramid.tif"
     if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
-        source, target = level_store(plan, root, 0), _tiff_level(pyramid, plan.levels[0], 0)
-        band = target.layout.tile * max(1, 2048 // target.layout.tile)
-        for r0 in range(0, source.shape[0], band):
-            rows = (r0, min(source.shape[0], r0 + band))
-            target.write(source.read(rows, (0, source.shape[1])), r0, 0)
+        source, target = level_store(plan, root, 0), _tiff_level(plan, pyramid, 0)
+        (height, width), tile = source.shape[:2], target.layout.tile
+        span = max(tile, plan.cols[0] // tile * tile)  # a row of tiles, a part at a time
+        for r0 in range(0, height, tile):
+            for c0 in range(0, width, span):
+                target.write(source.read((r0, min(height, r0 + tile)),
+                                         (c0, min(width, c0 + span))), r0, c0)
     options = {**plan.creation, "OVERVIEWS": "FORCE_USE_EXISTING", "NUM_THREADS": "ALL_CPUS"}
     tmp = f"{path}.tmp"
     # GDAL's block cache defaults to 5 % of RAM; a bounded one keeps this copy's memory flat.
@@ -410,13 +474,34 @@ def finalize(root, name, path, fmt, info, *, creation=None):
                         "nodata": _jsonable(info.nodata),
                         "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags}})
     elif fmt == "tiff":
-        tmp = f"{path}.tmp"
-        io.write_tiff(tmp, lambda r0, r1: z[r0:r1], z.shape, z.dtype,
-                      photometric=info.photometric, alpha=info.has_alpha, tags=info.tags,
-                      band=z.chunks[0], **tifffile_options(creation or {"COMPRESS": "NONE"}))
-        os.replace(tmp, path)
+        _finish_tiff(z, path, info, tifffile_options(creation or {"COMPRESS": "NONE"}))
     else:
         io.write_image(path, z[...], fmt)
+
+
+def _finish_tiff(z, path, info, options):
+    """The TIFF ``path`` from the store ``z``, and its mask (:func:`mask_kind`) from the last
+    channel.  A row of tiles at a time, a store chunk wide: memory holds a few tiles' worth,
+    never a band of chunk rows across the width (1024 x 65536 float32 px: 256 MiB)."""
+    mask = mask_kind("tiff", info)
+    shape = _image_shape(z.shape) if mask else z.shape
+
+    def bands(r0, r1, c0, c1):
+        data = z[r0:r1, c0:c1]
+        return data if not mask else data[..., :-1] if len(shape) == 3 else data[..., 0]
+
+    def kept(r0, r1, c0, c1):
+        return z[r0:r1, c0:c1, -1] > 0
+
+    io.write_tiff(f"{path}.tmp", bands, shape, z.dtype, photometric=info.photometric,
+                  alpha=info.has_alpha and not mask, tags=info.tags, span=z.chunks[1],
+                  mask=kept if mask == "internal" else None, **options)
+    if mask == "sidecar":  # as GDAL writes one: 0 or 255, deflated, the image's tiles
+        io.write_tiff(f"{path}.msk.tmp", lambda *w: kept(*w).astype(np.uint8) * 255,
+                      z.shape[:2], np.uint8, photometric="minisblack", tile=options["tile"],
+                      tags=_msk_tags(z.shape[2] - 1), compression="zlib", span=z.chunks[1])
+        os.replace(f"{path}.msk.tmp", f"{path}.msk")
+    os.replace(f"{path}.tmp", path)
 
 
 def _jsonable(value):

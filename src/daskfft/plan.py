@@ -23,12 +23,12 @@ from .bands import output_offset
 from .blockwise import DEFAULT_CHUNKS
 from .errors import InputError
 from .cluster import CLUSTER_KINDS
-from .outputs import creation_options, output_names
+from .outputs import creation_options, mask_kind, output_names
 from .params import FilterSpec, Halo, json_number
 from .spectra import SUMMARY_WINDOW
 
-__all__ = ["LARGE_CHUNKS", "LARGE_FROM", "Plan", "default_chunks", "make_plan", "plan_grid",
-           "working_precision"]
+__all__ = ["LARGE_CHUNKS", "LARGE_FROM", "MIN_TILE", "Plan", "default_chunks", "make_plan",
+           "output_tile", "plan_grid", "working_precision"]
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,17 @@ class Plan:
         """Tile edge of a TIFF that tasks write in place, or None (Zarr, then a pass).
 
         Uncompressed TIFF tiles lie at known offsets, so each task writes its
-        own when every chunk edge falls on the tile grid (256 px, or the
-        largest smaller multiple of 16 that fits; a TIFF output's BLOCKSIZE
-        only).  A COG's full-size level is such a TIFF in the work folder,
-        then compressed with its overviews.
+        own when every chunk edge falls on the tile grid of the output's
+        BLOCKSIZE (:func:`output_tile`; :func:`make_plan` rounds the chunks to
+        it).  A COG's full-size level is such a TIFF in the work folder, then
+        compressed with its overviews.
         """
-        if self.fmt == "tiff" and self.creation.get("COMPRESS") == "NONE":
-            given = self.creation.get("BLOCKSIZE")
-            sizes = (int(given),) if given else (256, 128, 64, 32, 16)
-        elif self.fmt == "cog":
-            sizes = (256, 128, 64, 32, 16)
-        else:
+        if not (self.fmt == "cog" or (self.fmt == "tiff"
+                                      and self.creation.get("COMPRESS") == "NONE")):
             return None
+        tile = int(self.creation["BLOCKSIZE"])
         inner = self.row_edges[1:-1] + self.col_edges[1:-1]
-        return next((t for t in sizes if all(e % t == 0 for e in inner)), None)
+        return tile if all(e % tile == 0 for e in inner) else None
 
     @property
     def task_memory(self):
@@ -185,18 +182,24 @@ def make_plan(config):
                              "masked pixels a --nodata value")
         where = (f"its internal mask (page {info.mask[1]})" if info.mask[0] == info.path
                  else os.path.basename(info.mask[0]))
-        notes.append(f"{where}: masked pixels are left out like nodata, and the mask comes out "
-                     "as the last (alpha) channel")
+        kept = {"internal": "the output keeps it as its internal mask",
+                "sidecar": f"the output keeps it in filtered.{io.OUTPUT_EXT[fmt]}.msk"}.get(
+                    mask_kind(fmt, info), "the mask comes out as the last (alpha) channel")
+        notes.append(f"{where}: masked pixels are left out like nodata, and {kept}")
     offset = output_offset(spec, info.dtype)
     if offset:
         notes.append(f"the {spec.band}-pass has negative values: mid-gray {offset} is added to "
                      f"fit them in {info.dtype.name}, as image editors show a high-pass "
                      "(values beyond the range are clipped; a float input keeps its sign)")
     bands = info.shape[2] if len(info.shape) == 3 else 1
+    tile, tile_why = output_tile(fmt, info)
     creation = creation_options(fmt, config.creation_options, info.dtype, bands,
-                                alpha=info.has_alpha, compression=config.compression)
+                                alpha=info.has_alpha, compression=config.compression, tile=tile)
     halo = spec.halo()
-    rows, cols = _chunk_grid(config, info, halo.depth, notes)
+    if dict(config.creation_options).get("BLOCKSIZE"):
+        tile, tile_why = int(creation["BLOCKSIZE"]), "--co BLOCKSIZE"
+    rows, cols = _chunk_grid(config, info, halo.depth, notes,
+                             tile=(tile, tile_why, fmt) if tile else None)
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
         notes.append(f"chunk spectra and radial power from the central {SUMMARY_WINDOW} px of "
                      f"each {max(rows[0], cols[0])}-px chunk: what the atlas and the radial "
@@ -211,7 +214,8 @@ def make_plan(config):
                      "with --cluster threads")
         report = False
     names = output_names(fmt, sample=config.sample is not None, spectra=config.spectra,
-                         plots=config.plots, performance_report=report)
+                         plots=config.plots, performance_report=report,
+                         mask=mask_kind(fmt, info))
     fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation)
     _check_outdir(config.outdir)
     notes += _unused_options(config, cluster, spec, fmt)
@@ -281,7 +285,40 @@ def default_chunks(shape):
     return LARGE_CHUNKS if whole >= LARGE_FROM else DEFAULT_CHUNKS
 
 
-def _chunk_grid(config, info, depth, notes):
+#: The smallest tile edge :func:`output_tile` chooses: smaller tiles make GIS tools slow.
+MIN_TILE = 128
+
+
+def output_tile(fmt, info):
+    """The tile edge of a TIFF or COG output unless ``--co BLOCKSIZE`` gives one, and why.
+
+    The input's square tile, where it is a tiled TIFF (at least :data:`MIN_TILE`
+    and at most 4096 px, what GDAL's BLOCKSIZE takes), else GDAL's usual tile: 256
+    px for a GeoTIFF, 512 for a COG.  Never the chunking's: output tiles are what GIS
+    tools expect whatever the chunks, and the chunk grid is rounded to them
+    instead (:func:`make_plan`).  ``(None, None)`` for the other formats.
+    """
+    if fmt not in ("tiff", "cog"):
+        return None, None
+    own = info.native_chunks if info.format == "tiff" and info.tiled else ()
+    if own and own[0] == own[1]:
+        tile = min(4096, max(MIN_TILE, own[0]))
+        return tile, (f"the input's {own[0]}-px tiles" + (f", raised to {MIN_TILE}"
+                                                         if own[0] < MIN_TILE else ""))
+    return (512, "a COG's usual tile") if fmt == "cog" else (io.TIFF_TILE, "GDAL's usual tile")
+
+
+def _whole_tiles(chunk, length, tile, depth):
+    """``chunk`` rounded to whole tiles, at least one and at least ``depth``; an axis held in
+    one chunk stays so (it has no chunk edge inside)."""
+    if chunk >= length:
+        return chunk
+    return tile * max(1, round(chunk / tile), -(-depth // tile))
+
+
+def _chunk_grid(config, info, depth, notes, *, tile=None):
+    """Chunk sizes along rows and columns; ``tile``: the output's (edge, why, format), whose
+    whole tiles each chunk is made of, so that no two tasks write the same tile."""
     want = config.chunks
     if want is None:
         want = default_chunks(info.shape)
@@ -301,6 +338,16 @@ def _chunk_grid(config, info, depth, notes):
     if min(rows, cols) < depth:
         notes.append(f"chunks raised from {min(rows, cols)} to {depth} px, the halo")
         rows, cols = max(rows, depth), max(cols, depth)
+    if tile is not None:
+        edge, why, fmt = tile
+        whole = (_whole_tiles(rows, info.shape[0], edge, depth),
+                 _whole_tiles(cols, info.shape[1], edge, depth))
+        if whole != (rows, cols):
+            notes.append(f"chunks {whole[0]} x {whole[1]} px instead of {rows} x {cols}: whole "
+                         f"{edge}-px tiles of the {'COG' if fmt == 'cog' else 'TIFF'} output "
+                         f"({why}), so that no two tasks write the same tile; --co BLOCKSIZE "
+                         "sets the tile")
+        rows, cols = whole
     return plan_grid(info.shape[0], rows, depth), plan_grid(info.shape[1], cols, depth)
 
 

@@ -11,6 +11,7 @@ from importlib import metadata
 
 from .bands import output_offset
 from .blockwise import ROUNDING
+from .outputs import mask_kind
 from .params import json_number
 from .plan import working_precision
 
@@ -41,9 +42,10 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured,
                   "shape": list(info.shape), "dtype": info.dtype.name, "tiled": info.tiled,
                   "native_chunks": list(info.native_chunks),
                   "georeferenced": any(t[0] in (33922, 34264, 34735) for t in info.tags),
-                  "alpha_passed_through": info.has_alpha},
+                  "alpha_passed_through": info.has_alpha and mask_kind(plan.fmt, info) is None},
         "outdir": str(config.outdir),
         "output_format": plan.fmt,
+        "output_mask": mask_kind(plan.fmt, info),  # "internal", "sidecar" (.msk) or None
         "outputs": sorted(plan.names),
         "creation_options": plan.creation,
         "pyramid": ({"levels": [list(s[:2]) for s in plan.levels],

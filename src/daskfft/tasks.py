@@ -38,10 +38,15 @@ class LevelStore:
     page: int | None = None  # the TIFF page; None: a Zarr array
     channel_first: bool = False
     layout: io.TiffLayout | None = None  # the page's tiles, read once from its header
+    mask: io.TiffLayout | None = None  # a TIFF's mask page (or .msk), holding the last channel
 
     def read(self, rows, cols):
         if self.page is not None:
             data = io.read_page_window(self.path, self.page, rows, cols)
+            if self.mask is not None:  # the mask as the last channel, as the input's is read
+                kept = io.read_page_window(self.mask.path, self.mask.page, rows, cols) > 0
+                top = np.iinfo(data.dtype).max if data.dtype.kind in "ui" else 1
+                data = np.concatenate([data, (kept * top).astype(data.dtype)], axis=2)
             return data if len(self.shape) == 3 else data[..., 0]
         import zarr
 
@@ -52,6 +57,11 @@ class LevelStore:
 
     def write(self, y, r0, c0):
         if self.page is not None:
+            if self.mask is not None:  # the last channel goes to the mask: kept where > 0
+                kept = y[..., -1] > 0
+                self.mask.write(kept if self.mask.bits == 1 else kept.astype(np.uint8) * 255,
+                                r0, c0)
+                y = y[..., :-1]
             self.layout.write(y, r0, c0)
             return
         import zarr
