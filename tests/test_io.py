@@ -412,7 +412,7 @@ def _masked_geotiff(path, image, keep, *, internal):
 
 def _masked_cog(path, image, keep):
     """A COG with an internal mask, as GDAL's COG driver writes one from a masked GeoTIFF."""
-    rasterio = pytest.importorskip("rasterio")
+    pytest.importorskip("rasterio")
     import rasterio.shutil
 
     _masked_geotiff(path.with_name("src.tif"), image, keep, internal=True)

@@ -163,8 +163,9 @@ def test_sample_command_equals_the_sample_a_run_writes(tmp_path):
 
 @pytest.mark.slow
 def test_sample_on_a_processes_cluster_is_the_threaded_one(tmp_path):
-    threaded = _run_sample(tmp_path, "t", "--chunks", "100", "--cluster", "threads")
-    # 256: the workers write the sample's tiles in place; 100: through sample.zarr
+    # Other chunks (300: rounded to 512, whole output tiles), the workers writing the
+    # sample's tiles in place in both; the Zarr path across clusters is the MPI test's.
+    threaded = _run_sample(tmp_path, "t", "--chunks", "300", "--cluster", "threads")
     processes = _run_sample(tmp_path, "p", "--chunks", "256", "--cluster", "processes",
                             "--workers", "2")
     assert processes == threaded
@@ -199,11 +200,15 @@ def test_a_killed_run_resumes_its_sample_written_in_place(tmp_path):
     assert (tmp_path / "o" / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
 
 
-@pytest.mark.parametrize("chunks, in_place", [("256", True), ("512", True), ("300", False)])
+@pytest.mark.parametrize("chunks, options, in_place", [
+    ("256", [], True), ("512", [], True),
+    ("300", [], True),  # rounded to whole 256-px output tiles: 512
+    ("256", ["--co", "COMPRESS=DEFLATE"], False),  # a compressed sample: through sample.zarr
+])
 def test_run_writes_the_sample_tiff_in_place_when_chunks_fall_on_its_tiles(
-        tmp_path, monkeypatch, chunks, in_place):
+        tmp_path, monkeypatch, chunks, options, in_place):
     """On the tile grid, the tasks write the sample's tiles into sample.tif itself (no
-    sample.zarr, no pass at the end); off it, the Zarr path: the same bytes either way."""
+    sample.zarr, no pass at the end); otherwise the Zarr path: the same pixels either way."""
     import daskfft.pipeline
 
     finalized = []
@@ -215,8 +220,12 @@ def test_run_writes_the_sample_tiff_in_place_when_chunks_fall_on_its_tiles(
     out = tmp_path / "o"
     assert main(["run", "--sample", "700", "-o", str(out), "--output-format", "tiff", "-q",
                  "--chunks", chunks, "--cluster", "threads", "--spectra", "none",
-                 "--no-plots"]) == 0
-    assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
+                 "--no-plots", *options]) == 0
+    if options:
+        np.testing.assert_array_equal(tifffile.imread(out / "sample.tif"),
+                                      tifffile.imread(tmp_path / "s.tif"))
+    else:
+        assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
     assert ("sample" in finalized) != in_place
 
 
@@ -227,10 +236,14 @@ def test_sample_of_an_mpi_run_is_the_sample_command_s(tmp_path):
     if MPIEXEC is None:
         pytest.skip("no mpiexec")
     assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "600", "-q"]) == 0
-    for chunks in ("256", "200"):  # in place; through sample.zarr
-        out = tmp_path / chunks
-        proc = mpi_run(3, "run", "--sample", "600", "--chunks", chunks, "--output-format",
+    for name, options in (("in-place", []), ("zarr", ["--co", "COMPRESS=DEFLATE"])):
+        out = tmp_path / name
+        proc = mpi_run(3, "run", "--sample", "600", "--chunks", "256", "--output-format",
                        "tiff", "--spectra", "none", "--no-plots", "-o", str(out), "--cluster",
-                       "mpi")
+                       "mpi", *options)
         assert proc.returncode == 0, proc.stderr
-        assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
+        if options:  # compressed as asked, through sample.zarr: the same pixels
+            np.testing.assert_array_equal(tifffile.imread(out / "sample.tif"),
+                                          tifffile.imread(tmp_path / "s.tif"))
+        else:
+            assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()

@@ -448,8 +448,12 @@ def sample_tile(plan):
 def sample_store(plan, root):
     """The sample's TIFF in the work folder ``root`` as a level the tasks fill in place
     (:class:`~daskfft.tasks.LevelStore`), or None where :func:`sample_tile` says not."""
-    return _tiff_level(Path(root) / "out" / "sample.tif", plan.info.shape, 0) \
-        if sample_tile(plan) else None
+    from .tasks import LevelStore
+
+    if not sample_tile(plan):
+        return None
+    path = Path(root) / "out" / "sample.tif"
+    return LevelStore(str(path), plan.info.shape, page=0, layout=io.tiff_layout(path, 0))
 
 
 def staged(root, names):
