@@ -49,8 +49,8 @@ def _image(tmp_path):
 def test_an_ideal_run_says_no_bound_and_measures_a_few_chunks_corners_first(tmp_path, capsys):
     image = _image(tmp_path)
     rc = main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--filter", "ideal",
-               "--cutoff", "0.15", "--depth", "8", "--chunks", "96", "--no-plots",
-               "--cluster", "threads"])
+               "--cutoff", "0.15", "--depth", "8", "--chunks", "96", "--co", "BLOCKSIZE=96",
+               "--no-plots", "--cluster", "threads"])  # 96-px tiles given: chunks stay 96
     out, err = capsys.readouterr()
     assert rc == 0
     halo = json.loads((tmp_path / "o" / "report.json").read_text())["halo"]

@@ -459,7 +459,9 @@ def _traceback_file(err, outdir):
 def test_a_bug_after_some_chunks_keeps_them_exits_70_and_saves_its_traceback(
         tmp_path, monkeypatch, capsys, error, status):
     src, out = _tiled_input(tmp_path), tmp_path / "out"
-    args = ["run", str(src), "-o", str(out), "--chunks", "64", "--no-plots", *FAST]
+    # 64-px output tiles, given, so that the 64-px chunks stay 16 (they round to whole tiles).
+    args = ["run", str(src), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
+            "--no-plots", *FAST]
     _failing_task(monkeypatch, error)
     rc, _, err = _run(args, capsys)
     assert rc == status and err.count("\n") == 1, err
@@ -476,8 +478,7 @@ def test_a_bug_after_some_chunks_keeps_them_exits_70_and_saves_its_traceback(
     assert 2 <= kept < 16
     monkeypatch.undo()
     assert main(args + ["--resume"]) == 0
-    assert main(["run", str(src), "-o", str(tmp_path / "whole"), "--chunks", "64",
-                 "--no-plots", *FAST]) == 0
+    assert main(["run", str(src), "-o", str(tmp_path / "whole"), *args[4:]]) == 0
     assert (out / "filtered.tif").read_bytes() == (tmp_path / "whole" / "filtered.tif").read_bytes()
     assert not (out / ".daskfft-work").exists()
 

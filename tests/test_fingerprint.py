@@ -37,7 +37,8 @@ CHANGES_BYTES = {
     "exact": ([], ["--exact"], "params.method"),
     "nodata": ([], ["--nodata", "0"], "params.nodata"),
     "measure_deviation": ([], ["--measure-deviation"], "params.task_window"),
-    "chunks": ([], ["--chunks", "128"], "params.chunks"),
+    # 64 (the base) rounds up to the 128-px output tiles; 256 holds the whole image in one.
+    "chunks": ([], ["--chunks", "256"], "params.chunks"),
     "output_format": ([], ["--output-format", "zarr"], "params.output_format"),
     "co": ([], ["--co", "COMPRESS=DEFLATE"], "params.creation_options"),
     "compression": ([], ["--compression", "zlib"], "params.creation_options"),
