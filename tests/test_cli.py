@@ -486,23 +486,52 @@ def test_a_bug_after_some_chunks_keeps_them_exits_70_and_saves_its_traceback(
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
         tmp_path, monkeypatch, capsys, debug):
+    """Found before the first chunk: nothing is left in (or made for) OUTDIR, and the
+    traceback goes to the temporary folder, which the line names."""
+    import tempfile
+
     import daskfft.pipeline
 
     def broken(*args, **kwargs):
         raise ValueError("a bug's message")
 
     monkeypatch.setattr(daskfft.pipeline, "build_graph", broken)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     out = tmp_path / "out"
     rc, _, err = _run(["run", str(_tiled_input(tmp_path)), "-o", str(out), *FAST]
                       + ["--debug"] * debug, capsys)
     lines = err.strip().splitlines()
     assert rc == 70 and lines[-1].startswith(
         "daskfft: internal error (a bug in daskfft): ValueError: a bug's message; traceback "
-        f"saved in {out.absolute() / '.daskfft-work'}"), err
+        f"saved in {temp / 'daskfft-traceback-'}"), err
     assert ("Traceback (most recent call last)" in err) == debug
     assert len(lines) > 1 if debug else len(lines) == 1
-    assert "in broken" in _traceback_file(err, out)
-    assert os.listdir(out) == [".daskfft-work"]  # nothing else written
+    (saved,) = temp.iterdir()
+    assert saved.name in lines[-1] and "in broken" in saved.read_text()
+    assert not out.exists()  # nothing left behind
+
+
+def test_a_traceback_is_never_written_through_a_linked_work_folder(tmp_path, monkeypatch):
+    """A work folder that is a symbolic link (or someone else's) is not written in: the
+    traceback goes to the temporary folder, and the link's target is left alone."""
+    import tempfile
+
+    from daskfft.cli import _save_traceback
+
+    temp, target, out = tmp_path / "temp", tmp_path / "target", tmp_path / "out"
+    for folder in (temp, target, out):
+        folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    (out / ".daskfft-work").symlink_to(target, target_is_directory=True)
+    saved = Path(_save_traceback("the text", str(out)))
+    assert saved.parent == temp and saved.read_text() == "the text"
+    assert list(target.iterdir()) == []
+    (out / ".daskfft-work").unlink()
+    (out / ".daskfft-work").mkdir()  # a real folder of this user's: written there
+    saved = Path(_save_traceback("the text", str(out)))
+    assert saved.parent == out / ".daskfft-work" and saved.read_text() == "the text"
 
 
 def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch, capsys,

@@ -634,9 +634,9 @@ EX_SOFTWARE = 70
 def _report_bug(exc, args):
     """Save the traceback of ``exc``, a bug, and say so in one line; return 70.
 
-    The traceback goes to OUTDIR's work folder (the run's finished chunks are
-    kept there too), or to the temporary folder where there is no OUTDIR;
-    ``--debug`` also prints it.
+    The traceback goes to OUTDIR's work folder where the run has one (its
+    finished chunks are kept there too), else to the temporary folder
+    (:func:`_save_traceback`); ``--debug`` also prints it.
     """
     import traceback
 
@@ -657,25 +657,39 @@ def _report_bug(exc, args):
 
 
 def _save_traceback(text, outdir):
-    """Write ``text`` into a new file in ``outdir``'s work folder (else the temporary
-    folder); return its path."""
+    """Write ``text`` into a new file; return its path.
+
+    Into OUTDIR's work folder where the run made one, and only if it is a
+    real folder of this user's (``lstat``: a symbolic link there is not
+    followed), so that a bug found before any work leaves nothing in OUTDIR
+    and nothing is written through a link; else into the temporary folder
+    (:func:`tempfile.gettempdir`), in a file only this user can read.
+    """
+    import stat
     import tempfile
 
     from .workdir import WORK_NAME
 
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    name = f"traceback-{stamp}-{os.getpid()}.txt"
-    folders = ([os.path.join(outdir, WORK_NAME)] if outdir else []) + [tempfile.gettempdir()]
-    for folder in folders:
+    if outdir:
+        folder = os.path.join(outdir, WORK_NAME)
         try:
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, name)
-            with open(path, "w") as fh:
-                fh.write(text)
-            return path
+            st = os.lstat(folder)
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == getattr(os, "getuid", lambda: 0)():
+                path = os.path.join(folder, f"traceback-{stamp}-{os.getpid()}.txt")
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                with os.fdopen(os.open(path, flags, 0o644), "w") as fh:
+                    fh.write(text)
+                return path
         except OSError:
-            continue
-    return "nowhere (no folder was writable)"
+            pass  # no work folder, or not one to write in: the temporary folder then
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"daskfft-traceback-{stamp}-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return path
+    except OSError:
+        return "nowhere (no folder was writable)"
 
 
 def main(argv=None):
