@@ -548,3 +548,21 @@ def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch
                                "to start: Nanny failed to start.); see -vv for dask's log, or "
                                "try --cluster threads\n")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_tls_address_without_dasks_tls_settings_is_one_line_naming_them(tmp_path, capsys,
+                                                                         rgb_png):
+    """distributed answers a ``tls://`` address with no TLS configuration with a TypeError;
+    the user gets the settings to give instead of a bug report."""
+    import dask
+
+    with dask.config.set({"distributed.comm.tls.ca-file": None,
+                          "distributed.comm.tls.client.cert": None,
+                          "distributed.comm.tls.client.key": None}):
+        rc, _, err = _run(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster",
+                           "tls://127.0.0.1:1", "--connect-timeout", "2", "-q"], capsys)
+    assert rc == 1 and err.count("\n") == 1, err
+    assert err.startswith("daskfft: error: cluster tls://127.0.0.1:1: a tls:// scheduler needs "
+                          "dask's TLS settings"), err
+    assert "distributed.comm.tls.ca-file" in err and "DASK_DISTRIBUTED__COMM__TLS__" in err
+    assert not (tmp_path / "o").exists()

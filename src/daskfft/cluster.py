@@ -235,6 +235,16 @@ def open_cluster(spec, *, info=None):
         raise RunError(f"cluster {spec.kind}: no scheduler answered within "
                        f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
                        "address, or wait longer with --connect-timeout") from None
+    except TypeError as exc:
+        # distributed's words for a tls:// address with no TLS settings to connect with.
+        if "ssl_context" not in str(exc):
+            raise
+        raise InputError(
+            f"cluster {spec.kind}: a tls:// scheduler needs dask's TLS settings, and none are "
+            "set: give distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and "
+            "distributed.comm.tls.client.key in dask's config, or the environment variables "
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT "
+            "and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY") from None
     with client:
         n, t = _count(client)
         yield Cluster("address", client=client, dashboard=client.dashboard_link, workers=n,
