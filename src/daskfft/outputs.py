@@ -371,9 +371,20 @@ def build_overviews(plan, root, compute):
 def write_cog(plan, root, path):
     """The Cloud-Optimized GeoTIFF ``path`` from the work folder's ``pyramid.tif``, whose
     pages hold every level (the full size laid in here when the tasks could not write it in
-    place): GDAL's COG driver compresses it, keeping those overviews."""
+    place): GDAL's COG driver compresses it, keeping those overviews.
+
+    GDAL's failures (its ``CPLE_*`` errors) are the run's, not bugs: a full disk is raised
+    as the :class:`OSError` ENOSPC the work folder names the file system for, anything else
+    as :class:`~daskfft.errors.RunError`.
+    """
+    import contextlib
+    import errno
+
     import rasterio
     import rasterio.shutil
+    from rasterio._err import CPLE_BaseError
+
+    from .errors import RunError
 
     pyramid = Path(root) / "pyramid.tif"
     if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
@@ -390,7 +401,15 @@ def write_cog(plan, root, path):
     with rasterio.Env(GDAL_CACHEMAX=256), warnings.catch_warnings():
         # An image without georeferencing is a plain image here, as it was in the input.
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        rasterio.shutil.copy(str(pyramid), tmp, driver="COG", **options)
+        try:
+            rasterio.shutil.copy(str(pyramid), tmp, driver="COG", **options)
+        except (CPLE_BaseError, rasterio.errors.RasterioError) as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if "no space left on device" in said.lower():
+                raise OSError(errno.ENOSPC, f"GDAL writing the COG: {said}", tmp) from exc
+            raise RunError(f"output {path}: GDAL could not write the COG ({said})") from exc
     os.replace(tmp, path)
 
 
