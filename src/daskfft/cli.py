@@ -600,9 +600,10 @@ _IO_ERRNOS = frozenset(getattr(errno, name) for name in (
     "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EADDRINUSE",
     "EADDRNOTAVAIL", "EREMOTEIO") if hasattr(errno, name))
 
-#: Failures of a distributed cluster (a worker killed, say by its memory limit, or a
-#: connection lost), not of daskfft's code.
-_CLUSTER_FAILURES = ("KilledWorker", "CommClosedError", "FatalCommClosedError")
+#: Failures of a distributed cluster (a worker killed, say by its memory limit, a
+#: connection lost, tasks cancelled by a scheduler's restart), not of daskfft's code.
+_CLUSTER_FAILURES = ("KilledWorker", "CommClosedError", "FatalCommClosedError",
+                     "FutureCancelledError")
 
 
 def _expected(exc):

@@ -171,9 +171,25 @@ def compute(cluster, arrays, *, progress=False, report_path=None):
             if bar is not None:  # let it print its 100 % before what follows
                 bar.join(timeout=2)
             return cluster.client.gather(futures)
-        except BaseException:
+        except BaseException as exc:
             cluster.client.cancel(futures)
+            if _cancelled(exc):
+                from .errors import RunError
+
+                said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise RunError(f"the cluster cancelled the run's tasks ({said}): its scheduler "
+                               "restarted or closed, or another client cancelled them") from exc
             raise
+
+
+def _cancelled(exc):
+    """True where ``exc`` says the cluster cancelled the tasks (distributed's
+    FutureCancelledError, or the CancelledError of older versions and of asyncio), not a
+    signal or Ctrl-C."""
+    import asyncio
+    from concurrent.futures import CancelledError
+
+    return isinstance(exc, (CancelledError, asyncio.CancelledError))
 
 
 def _compute_threaded(cluster, arrays, progress):
