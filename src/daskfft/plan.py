@@ -330,7 +330,9 @@ def _chunk_grid(config, info, depth, notes, *, tile=None):
                          f"{((DEFAULT_CHUNKS + 2 * depth) / DEFAULT_CHUNKS) ** 2 - 1:.0%}); "
                          "--chunks sets them")
     rows, cols = io.aligned_chunks(info, want)
+    aligned = None  # the note's index, where chunks were made whole tiles of the input
     if (rows, cols) != (want, want):
+        aligned = len(notes)
         notes.append(f"chunks {rows} x {cols} px instead of {want}: whole "
                      f"{info.native_chunks[0]} x {info.native_chunks[1]} "
                      f"{'tiles' if info.format == 'tiff' else 'store chunks'} of the input "
@@ -347,6 +349,14 @@ def _chunk_grid(config, info, depth, notes, *, tile=None):
                          f"{edge}-px tiles of the {'COG' if fmt == 'cog' else 'TIFF'} output "
                          f"({why}), so that no two tasks write the same tile; --co BLOCKSIZE "
                          "sets the tile")
+            native = info.native_chunks
+            if aligned is not None and any(
+                    w < n and w % c for w, n, c in zip(whole, info.shape, native)):
+                # The output's tiles won: the input's tiles no longer fit the chunks.
+                notes[aligned] = notes[aligned].replace(
+                    "so each task reads only its own",
+                    "then rounded to the output's tiles below, so a task also reads parts "
+                    "of its neighbours'")
         rows, cols = whole
     return plan_grid(info.shape[0], rows, depth), plan_grid(info.shape[1], cols, depth)
 
