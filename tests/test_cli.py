@@ -351,6 +351,21 @@ def test_help_teaches(capsys):
         assert word in text
 
 
+def test_help_promises_only_what_the_run_does(capsys):
+    """The bound is the smooth filters' and counts the working precision's rounding; the
+    ideal filter's deviation is measured; the local cluster serves its health pages on the
+    loopback; plain TCP under MPI can listen on every interface."""
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(2*tol + r)*max|image|" in text and "2*tol*max|image|" not in text
+    assert "ideal filter has no such bound" in text and "--measure-deviation" in text
+    assert "listens on no network port" not in text and "never all of them" not in text
+    assert "health and metrics pages" in text and "127.0.0.1 and a free port" in text
+    assert "every interface of a node whose name resolves to a loopback address" in text
+    assert "or in the temporary folder where the run made none" in text
+
+
 @pytest.mark.slow
 def test_installed_command_runs_the_sample(tmp_path):
     exe = shutil.which("daskfft")

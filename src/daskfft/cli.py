@@ -35,9 +35,13 @@ examples:
 
 the cutoff is in cycles per pixel (0.5 is the Nyquist frequency), so it means
 the same whatever the chunk size; a Gaussian of sigma s pixels has cutoff
-1/(2*pi*s).  Each chunk is filtered with a halo wide enough that the result
-is within 2*tol*max|image| of filtering the whole image at once (report.json
-gives the bound actually achieved).
+1/(2*pi*s).  Each chunk is filtered with a halo wide enough that, with the
+Gaussian and Butterworth filters, the result is within (2*tol + r)*max|image|
+of filtering the whole image at once, r being the working precision's
+rounding (1e-6 for float32, 1e-14 for float64).  The ideal filter has no such
+bound (its kernel is not absolutely summable): a few chunks' deviation is
+measured instead (--measure-deviation: every chunk).  report.json gives the
+bound, or what was measured.
 
 inputs: TIFF/BigTIFF/COG (read tile by tile; a GDAL mask is left out, and a
 TIFF or COG output keeps it as a mask), Zarr (chunk by chunk), PNG/JPEG (whole).  outputs in OUTDIR:
@@ -55,17 +59,19 @@ cluster: by default (auto) dask's threaded scheduler below 256 Mpx, where a
 run takes seconds, and a Dask scheduler in this process with its dashboard
 from there up (--cluster local for the dashboard at any size).
 
-security: the local cluster listens on no network port (worker processes
-and MPI jobs use TLS credentials made for the run), so other users of the
-machine cannot connect; the dashboard is served on 127.0.0.1 only (under
-MPI, reach it through the printed ssh tunnel).  With --no-tls anyone who
+security: the local cluster's scheduler and workers talk inside this process
+(worker processes and MPI jobs use TLS credentials made for the run), so
+other users of the machine cannot connect; dask's health and metrics pages,
+and the dashboard, are served on 127.0.0.1 and a free port only (under MPI,
+reach the dashboard through the printed ssh tunnel).  With --no-tls anyone who
 can connect can run code as you: every user of the machine (processes, or
 an MPI job on one node: 127.0.0.1), or of the network (an MPI job across
-nodes: each node's own interface, never all of them); the log says which.
+nodes: each node's own interface, or every interface of a node whose name
+resolves to a loopback address); the log says which.
 
 exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage,
-70 for a bug in daskfft (its traceback saved in OUTDIR/.daskfft-work/; --debug
-prints it).
+70 for a bug in daskfft (its traceback saved in OUTDIR/.daskfft-work/, or in
+the temporary folder where the run made none; --debug prints it).
 """
 
 
@@ -259,8 +265,9 @@ def _add_cluster(exe):
                      help="auto: local from 256 Mpx up (or with --performance-report), "
                           "threads below, where the run is over in seconds; "
                           "local: a Dask scheduler and workers as threads of this process, "
-                          "with the dashboard, nothing listening on the network (the fastest "
-                          "here); processes: worker processes, each with its memory limit, "
+                          "with the dashboard, nothing listening on the network but its "
+                          "health/metrics pages and dashboard on a free 127.0.0.1 port (the "
+                          "fastest here); processes: worker processes, each with its memory limit, "
                           "reachable only with this run's TLS credentials; threads: dask's "
                           "threaded scheduler, no dashboard; mpi: dask-mpi across the ranks of "
                           "this MPI job (launch with mpiexec or srun --mpi=pmi2); ADDRESS: a "
