@@ -68,13 +68,19 @@ def _wide_zarr(path, width):
 @pytest.mark.parametrize("output", [["--output-format", "tiff", "--co", "COMPRESS=DEFLATE"],
                                     ["--output-format", "cog"]])
 def test_peak_memory_does_not_grow_with_the_width(tmp_path, output):
-    """A compressed TIFF or a COG, with the default pictures, from an input chunked 1000 px:
-    finishing the output holds at most a row of its tiles, never a band of chunk rows (or
-    2048 rows) across the whole width.
+    """A compressed TIFF or a COG, with the default pictures, from an input stored in 1000-px
+    chunks: finishing the output never holds a band of chunk rows (or 2048 rows) across the
+    whole width.
 
-    1000-px chunks at both sizes (by default a 65536-px-wide image would get 2048-px ones:
-    the task memory, not the image, would grow); 32x the pixels, 496 MiB more of float32
-    image.  Finishing that held a band of chunk rows across 65536 px held 250-512 MiB.
+    ``--chunks 1000`` at both sizes (by default a 65536-px-wide image would get 2048-px
+    ones: the task memory, not the image, would grow), which the run rounds to 1024, whole
+    tiles of the output (256 px for the TIFF, 512 for the COG); 32x the pixels, 496 MiB more
+    of float32 image.  The compressed TIFF's tasks write a Zarr store, turned into the TIFF
+    a row of tiles at a time; finishing that held a band of chunk rows across 65536 px held
+    250-512 MiB.  The COG's tasks write its full-size level in place (every chunk edge on its
+    tile grid), so this case covers GDAL's copy into the COG, with its overviews, under a
+    bounded block cache, not the Zarr branch of ``write_cog`` (which chunks rounded to whole
+    tiles no longer take).
     """
     import shutil
 
