@@ -273,3 +273,55 @@ def test_a_failed_align_leaves_the_old_outputs_complete(tmp_path, monkeypatch, c
     monkeypatch.undo()
     assert main(args) == 0
     assert json.loads((out / "transform.json").read_text())["shift_field"]["window"] == 128
+
+
+def _masked_moving(tmp_path, bands, *, internal):
+    """MOVING as ``bands`` bands with a GDAL mask (a page, or GDAL's ``.msk``): a hole at
+    rows 300:500, columns 400:700."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    with rasterio.open(mov) as src:
+        gray = src.read(1)
+    pixels = np.stack([gray, 255 - gray, gray // 2][:bands])
+    keep = np.ones(gray.shape, np.uint8) * 255
+    keep[300:500, 400:700] = 0
+    masked = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=internal), rasterio.open(
+            masked, "w", driver="GTiff", width=gray.shape[1], height=gray.shape[0], count=bands,
+            dtype="uint8", crs="EPSG:32633", transform=from_origin(500000, 5200000, 0.5, 0.5),
+            tiled=True, blockxsize=256, blockysize=256) as dst:
+        dst.write(pixels)
+        dst.write_mask(keep)
+    assert masked.with_name("masked.tif.msk").exists() != internal
+    return ref, masked, pixels
+
+
+@pytest.mark.parametrize(("bands", "internal"), [(3, True), (1, False)])
+def test_align_apply_keeps_a_gdal_mask_a_mask_not_an_extra_band(tmp_path, bands, internal):
+    """The mask is registered with the image and stays a mask, where the input had it; the
+    image keeps its bands (the mask used to come out as a fourth, alpha, band)."""
+    import rasterio
+    from rasterio.enums import MaskFlags
+
+    ref, masked, pixels = _masked_moving(tmp_path, bands, internal=internal)
+    out = tmp_path / "out"
+    assert main(["align", str(ref), str(masked), "-o", str(out), "--apply", "-q"]) == 0
+    sidecar = [] if internal else ["registered.tif.msk"]
+    assert sorted(os.listdir(out)) == sorted(["registered.tif", "shift_field.csv",
+                                              "shift_field.png", "transform.json", *sidecar])
+    with rasterio.open(out / "registered.tif") as got:
+        assert got.count == bands and got.dtypes == ("uint8",) * bands
+        assert all(flags == [MaskFlags.per_dataset] for flags in got.mask_flag_enums)
+        mask = got.read_masks(1)
+        first = got.read(1).astype(float)
+    # Registering moves the scene by -SHIFT: the hole now at rows ~296.6:496.6, columns
+    # ~402.2:702.2; its edges within a pixel of there.
+    assert (mask[298:495, 404:701] == 0).all() and (mask[:294] == 255).all()
+    assert (mask[499:] == 255).all() and (mask[:, :399] == 255).all()
+    assert (mask[:, 705:] == 255).all()
+    assert 0.99 < (mask == 0).sum() / (200 * 300) < 1.01
+    expected = ndimage.shift(pixels[0].astype(float), (-SHIFT[0], -SHIFT[1]), order=3,
+                             mode="nearest")
+    assert np.abs(first - expected)[20:280, 20:-20].mean() < 1.0

@@ -28,6 +28,7 @@ from . import io
 from .cluster import ClusterSpec, open_cluster
 from .errors import InputError
 from .graph import compute
+from .outputs import _msk_tags, mask_kind
 from .register import register, shift_field
 from .workdir import WorkDir
 
@@ -76,6 +77,8 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
                          "px; align needs the same grid (resample one first)")
     out = Path(outdir)
     names = output_names(apply, mov_info.format)
+    if apply and mask_kind(mov_info.format, mov_info) == "sidecar":
+        names.append(f"{names[-1]}.msk")  # GDAL's mask beside the registered image, as given
     if out.exists() and not out.is_dir():
         raise InputError(f"output {outdir}: exists and is not a directory")
     options = dict(window=window, rotation=rotation, scale=scale, apply=apply,
@@ -170,7 +173,8 @@ def _write_outputs(folder, names, transform, field, small_ref, factor, registere
     _write_csv(folder / "shift_field.csv", field)
     _picture(folder / "shift_field.png", small_ref, factor, field, transform)
     if registered is not None:
-        _write_registered(folder / names[-1], *registered, transform, cl, progress=progress)
+        image = next(n for n in names if n.startswith("registered."))
+        _write_registered(folder / image, *registered, transform, cl, progress=progress)
 
 
 def _write_csv(path, field):
@@ -273,22 +277,46 @@ def warp(image, matrix, offset):
 def _write_registered(path, info, chunks, transform, cl, *, progress=False):
     """MOVING turned, zoomed and shifted onto REFERENCE (one cubic resampling, chunk by
     chunk), in its own format, computed on the cluster ``cl``; with ``progress``, a progress
-    bar (a TIFF is written band by band of rows: one bar over the bands)."""
+    bar (a TIFF is written band by band of rows: one bar over the bands).
+
+    A GDAL mask, read as the last channel, is resampled with the image and written as a
+    mask again, as the input had it (a mask page, or GDAL's ``.msk`` beside the file),
+    keeping the pixels where it is at least half on; never as an extra band.  Its rows
+    are computed a second time, after the image's: the file holds the mask after the
+    image, and memory holds a band of rows, never the whole mask.
+    """
     image = io.read(info, chunks)
     matrix, offset = registering_affine(info.shape, transform["shift"],
                                         transform["rotation_degrees"], transform["scale"])
     result = warp(image, matrix, offset).map_blocks(io.to_dtype, info.dtype, dtype=info.dtype)
     if info.format == "tiff":
         bar = _RowsBar(info.shape[0]) if progress else None
+        kind = mask_kind("tiff", info)
+        shape = info.shape
+        if kind is not None:  # the image's own bands: the last channel is the mask
+            bands = info.shape[2] - 1
+            shape = info.shape[:2] + ((bands,) if bands > 1 else ())
+            half = (np.iinfo(info.dtype).max if info.dtype.kind in "ui" else 1) / 2
 
         def rows(r0, r1):
             (band,) = compute(cl, [result[r0:r1]])
             if bar is not None:
                 bar.update(r1)
-            return band
+            if kind is None:
+                return band
+            return band[..., :-1] if bands > 1 else band[..., 0]
 
-        io.write_tiff(str(path), rows, info.shape, info.dtype, photometric=info.photometric,
-                      alpha=info.alpha, tags=info.tags)
+        def kept(r0, r1):
+            (band,) = compute(cl, [result[r0:r1, :, -1]])
+            return band >= half
+
+        io.write_tiff(str(path), rows, shape, info.dtype, photometric=info.photometric,
+                      alpha=info.alpha and kind is None, tags=info.tags,
+                      mask=kept if kind == "internal" else None)
+        if kind == "sidecar":
+            io.write_tiff(f"{path}.msk", lambda r0, r1: kept(r0, r1).astype(np.uint8) * 255,
+                          info.shape[:2], np.uint8, photometric="minisblack",
+                          tags=_msk_tags(bands))
     elif info.format == "zarr":
         compute(cl, [result.to_zarr(str(path), compute=False)], progress=progress)
     else:
