@@ -7,7 +7,8 @@ Three ways, each costing what the report says:
   result against the same filter with the halo ``tol`` asks for, computed on
   a window around each chunk.  Cost: one FFT pair per sampled window of
   ``chunk + 2 * needed`` pixels; the reference itself is within
-  ``2 * tol * max|image|`` of the whole-image filter.
+  ``(2 * tol + r) * max|image|`` of the whole-image filter (``r``: the
+  working precision's rounding, :data:`daskfft.blockwise.ROUNDING`).
 - "sampled" (automatic where no bound exists: the ideal filter, whose kernel
   is not absolutely summable): on up to four chunks, corners first, and at
   most a quarter of the run's, the

@@ -376,9 +376,11 @@ def halo_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):
     The kernel is the inverse transform of ``H`` over the whole frequency
     square: for the Gaussian the sampled Gaussian itself (a 1-D sum, as it is
     separable), for the others measured numerically on a grid large enough
-    that its periodic copies do not overlap where it matters.  With the returned depth the block-wise result is
-    within ``2 * tol * max|image|`` of a whole-image filter.  The result is
-    cached per argument set.
+    that its periodic copies do not overlap where it matters.  With the returned
+    depth the block-wise result is within ``(2 * tol + r) * max|image|`` of a
+    whole-image filter, ``r`` being the working precision's rounding
+    (:data:`daskfft.blockwise.ROUNDING`); the ideal filter has no depth that
+    bounds it.  The result is cached per argument set.
 
     Examples
     --------
