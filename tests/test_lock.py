@@ -285,8 +285,10 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
 
     monkeypatch.setattr(WorkDir, "release", noted_release)
     monkeypatch.setattr(io, "read_window", reads)
-    assert main(["run", str(path), "-o", str(out), "--chunks", "64", "--cluster", "threads",
-                 "--workers", "1", "--threads-per-worker", "4", "-q"]) == 1
+    # 64-px output tiles, so 64-px chunks: 16 (the input's tiles, raised to 128 px, make 4)
+    assert main(["run", str(path), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
+                 "--cluster", "threads", "--workers", "1", "--threads-per-worker", "4",
+                 "-q"]) == 1
     done = os.listdir(out / WORK_NAME / "done")  # at once: nothing can add to it now
     assert events == ["chunk (0, 0) writes", "released"]
     assert "0_0" in done

@@ -438,7 +438,8 @@ def _count_reads(monkeypatch):
 def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(tmp_path, tiled, k,
                                                                          extra, moved,
                                                                          monkeypatch, capsys):
-    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
+            "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     out = tmp_path / "out"
@@ -536,7 +537,8 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
     succeeded, and the next run deletes what is left."""
     import daskfft.workdir
 
-    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
+            "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     rmtree = shutil.rmtree
