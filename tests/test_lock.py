@@ -246,7 +246,7 @@ def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(tmp_path, ti
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
 def test_a_bad_stale_time_is_refused_in_one_line(tmp_path, tiled, monkeypatch, capsys, value):
     monkeypatch.setenv(STALE_ENV, value)
-    with pytest.raises(ValueError, match=rf"{STALE_ENV} must be a number of seconds > 0, "
+    with pytest.raises(InputError, match=rf"{STALE_ENV} must be a number of seconds > 0, "
                                          rf"got '{value}'"):
         stale_after()
     assert main(["run", str(tiled), "-o", str(tmp_path / "out"), *FAST]) == 1

@@ -56,8 +56,8 @@ def stale_after():
 
     Raises
     ------
-    ValueError
-        When :data:`STALE_ENV` is not a number of seconds > 0.
+    InputError
+        When :data:`STALE_ENV` is not a number of seconds > 0 (a ``ValueError`` too).
     """
     text = os.environ.get(STALE_ENV, "").strip()
     if not text:
@@ -67,7 +67,7 @@ def stale_after():
     except ValueError:
         value = float("nan")
     if not value > 0 or value == float("inf"):
-        raise ValueError(f"{STALE_ENV} must be a number of seconds > 0, got {text!r}; "
+        raise InputError(f"{STALE_ENV} must be a number of seconds > 0, got {text!r}; "
                          f"set it to e.g. {STALE_SECONDS:.0f}, or unset it")
     return value
 
@@ -103,9 +103,8 @@ class RunLock:
         Busy
             When a live run holds it; the message names it and says what to do.
         InputError
-            When the lock is a symbolic link, or cannot be created.
-        ValueError
-            For a bad :data:`STALE_ENV`.
+            When the lock is a symbolic link, or cannot be created, or for a bad
+            :data:`STALE_ENV`.
         """
         stale = stale_after()
         if self.path in _HELD:
