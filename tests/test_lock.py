@@ -294,3 +294,27 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
     assert "0_0" in done
     line = _one_error_line(capsys.readouterr().err)
     assert f"{len(done)} of 16 chunks kept" in line
+
+
+def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_path, tiled,
+                                                                            monkeypatch, capsys):
+    """Killed between renaming the stale lock aside and removing it: the next run removes
+    that file too, and with it the work folder."""
+    import uuid
+
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
+    left = out / WORK_NAME / f"lock.stale-{uuid.uuid4().hex}"
+    os.rename(lock, left)
+    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 0
+    assert "not daskfft's" not in capsys.readouterr().err
+    assert WORK_NAME not in os.listdir(out) and (out / "filtered.tif").exists()
+    # A name that only looks like one is not daskfft's: kept, and said.
+    (out / WORK_NAME).mkdir()
+    (out / WORK_NAME / "lock.stale-notes").write_text("mine")
+    assert main(["run", str(tiled), "-o", str(out), "--overwrite", "--cluster", "threads"]) == 0
+    assert f"left lock.stale-notes in {out / WORK_NAME}: not daskfft's" in \
+        capsys.readouterr().err
+    assert os.listdir(out / WORK_NAME) == ["lock.stale-notes"]
+

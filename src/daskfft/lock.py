@@ -38,7 +38,7 @@ import uuid
 
 from .errors import Busy, InputError
 
-__all__ = ["STALE_ENV", "STALE_SECONDS", "RunLock", "stale_after"]
+__all__ = ["STALE_ASIDE", "STALE_ENV", "STALE_SECONDS", "RunLock", "stale_after"]
 
 log = logging.getLogger("daskfft")
 
@@ -46,6 +46,8 @@ log = logging.getLogger("daskfft")
 STALE_SECONDS = 300.0
 #: The environment variable that overrides :data:`STALE_SECONDS` (seconds, > 0).
 STALE_ENV = "DASKFFT_LOCK_STALE"
+#: What a stale lock is renamed to, beside it, before it is removed (and a uuid4's hex).
+STALE_ASIDE = "lock.stale-"
 _NO_FLOCK = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
 _HELD = set()  # lock paths this process holds
 
@@ -222,7 +224,7 @@ class RunLock:
         """Remove the left lock, ``seen`` as (inode, mtime): renamed aside first, so that of
         two runs removing it at once only one can; any other file renamed by mistake (another
         run's new lock, or this one touched meanwhile) is put back."""
-        aside = f"{self.path}.stale-{uuid.uuid4().hex}"
+        aside = os.path.join(os.path.dirname(self.path), STALE_ASIDE + uuid.uuid4().hex)
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:

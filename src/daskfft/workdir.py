@@ -60,7 +60,7 @@ from pathlib import Path
 
 from .errors import (AlreadyComplete, InputError, Interrupted, RunError, RunFailed, Terminated,
                      TermSignal)
-from .lock import RunLock
+from .lock import STALE_ASIDE, RunLock
 
 __all__ = ["WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
 
@@ -68,8 +68,10 @@ log = logging.getLogger("daskfft")
 
 WORK_NAME = ".daskfft-work"
 RETIRED_PREFIX = ".daskfft-retired-"
-#: What a run creates in its work folder, besides its ``*.zarr`` stores, ``*.tmp`` files and
-#: the ``traceback-*.txt`` that the command saves for a bug (kept until a run completes).
+#: What a run creates in its work folder, besides its ``*.zarr`` stores, ``*.tmp`` files,
+#: the ``traceback-*.txt`` that the command saves for a bug (kept until a run completes) and
+#: the ``lock.stale-<uuid>`` that a run killed while taking over a stale lock leaves
+#: (:data:`STALE_ASIDE`).
 RUN_NAMES = frozenset({"lock", "run.json", "publish.json", "cells", "done", "out", "replaced",
                        "pyramid.tif"})
 
@@ -81,7 +83,15 @@ def _canonical(value):
 
 def _is_ours(name):
     return (name in RUN_NAMES or name.endswith((".zarr", ".tmp"))
-            or (name.startswith("traceback-") and name.endswith(".txt")))
+            or (name.startswith("traceback-") and name.endswith(".txt"))
+            or _is_stale_aside(name))
+
+
+def _is_stale_aside(name):
+    """Whether ``name`` is a stale lock renamed aside (``lock.stale-`` and a uuid4's hex)."""
+    tail = name[len(STALE_ASIDE):]
+    return (name.startswith(STALE_ASIDE) and len(tail) == 32
+            and all(c in "0123456789abcdef" for c in tail))
 
 
 def _remove_ours(folder, keep=()):
