@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -318,3 +319,28 @@ def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_
         capsys.readouterr().err
     assert os.listdir(out / WORK_NAME) == ["lock.stale-notes"]
 
+
+
+@pytest.mark.parametrize("flock", [True, False])
+def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, tiled, flock,
+                                                                   monkeypatch, capsys):
+    """Deleting the retired work folder (10^5 markers) takes several heartbeats: the lock file
+    went with it, and that is no lost lock."""
+    import daskfft.workdir
+
+    if not flock:
+        monkeypatch.setattr(fcntl, "flock", _no_flock)
+    monkeypatch.setenv(STALE_ENV, "0.2")  # a heartbeat every 0.05 s
+    rmtree = shutil.rmtree
+
+    def slow_rmtree(path, *args, **kwargs):
+        time.sleep(0.3)
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(daskfft.workdir.shutil, "rmtree", slow_rmtree)
+    out = tmp_path / "out"
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
+                 "--cluster", "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "removed or replaced" not in err and "error" not in err.lower(), err
+    assert sorted(n for n in os.listdir(out) if n.startswith(".daskfft")) == []

@@ -122,19 +122,35 @@ class RunLock:
         os.pwrite(fd, json.dumps(me).encode(), 0)
         self._fd = fd
         _HELD.add(self.path)
+        self._every = min(30.0, stale / 4)
+        self.start_heartbeat()
+        return _describe(previous)
+
+    def start_heartbeat(self):
+        """Touch the lock file every ``min(30, stale / 4)`` seconds (a daemon thread) until
+        :meth:`stop_heartbeat` or :meth:`release`."""
+        if self._fd is None or self._beat is not None:
+            return
         self._stop.clear()
-        self._beat = threading.Thread(target=self._heartbeat, args=(min(30.0, stale / 4),),
+        self._beat = threading.Thread(target=self._heartbeat, args=(self._every,),
                                       name="daskfft-lock-heartbeat", daemon=True)
         self._beat.start()
-        return _describe(previous)
+
+    def stop_heartbeat(self):
+        """Stop touching the lock file, still holding it (its ``flock`` and file descriptor):
+        before the work folder that holds it is moved away, or the heartbeat would find it
+        gone and say the lock was lost."""
+        if self._beat is not None:
+            self._stop.set()
+            self._beat.join()
+            self._beat = None
 
     def release(self):
         """Stop the heartbeat, remove the lock file (if still this run's) and let go."""
         if self._fd is None:
             return
+        self.stop_heartbeat()  # first: it reads the file descriptor
         fd, self._fd = self._fd, None
-        self._stop.set()
-        self._beat.join()
         _HELD.discard(self.path)
         with contextlib.suppress(OSError):
             if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:

@@ -419,6 +419,8 @@ class WorkDir:
         """
         if all(_is_ours(name) for name in os.listdir(self.root)):
             trash = None
+            if self._lock is not None:  # the lock file moves away with the folder: no run
+                self._lock.stop_heartbeat()  # can take it there, and none must say it is lost
             try:
                 trash = Path(tempfile.mkdtemp(prefix=RETIRED_PREFIX, dir=self.outdir))
                 os.rename(self.root, trash / WORK_NAME)
@@ -429,6 +431,8 @@ class WorkDir:
                 if trash is not None:
                     with contextlib.suppress(OSError):
                         trash.rmdir()
+                if self._lock is not None:  # still where runs look for it: keep it fresh
+                    self._lock.start_heartbeat()
         with contextlib.suppress(OSError):
             (self.root / "run.json").unlink()  # published: the run is over
         with contextlib.suppress(OSError):
