@@ -696,3 +696,33 @@ def test_sigterm_while_a_journal_is_completed_stops_the_run_after_it(tmp_path, m
         again.release()
     for name in staged:
         assert (work.outdir / name).read_text() == "new " + name
+
+
+# --- what a refusal tells the user to do is an option of the command that refuses ----------
+
+_KILLED_ALIGN = """
+import os, sys
+import daskfft.align as align
+
+align._measure = lambda *args, **kwargs: os._exit(9)  # killed once its work folder is made
+align.align_files(sys.argv[1], sys.argv[2], sys.argv[3])
+"""
+
+
+@pytest.mark.slow
+def test_after_a_killed_align_the_next_names_only_options_align_has(tmp_path, capsys):
+    from test_align import _geotiffs, _scene
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_ALIGN, str(ref), str(mov), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr
+    assert (out / WORK_NAME / "run.json").exists()
+    args = ["align", str(ref), str(mov), "-o", str(out), "--cluster", "threads", "-q"]
+    assert main(args) == 1
+    line = _one_error_line(capsys.readouterr().err.replace("daskfft align:", "daskfft:"))
+    assert f"an interrupted run left {out / WORK_NAME}; " in line
+    assert "--resume" not in line and "pass --overwrite to start over" in line
+    assert main([*args, "--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == ["shift_field.csv", "shift_field.png", "transform.json"]

@@ -272,14 +272,17 @@ class WorkDir:
                     diffs.append(f"{section}.{key}: {a.get(key)!r} then, {b.get(key)!r} now")
         return diffs
 
-    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores, names=()):
+    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores, names=(),
+                        hint="pass --resume to finish it or --overwrite to start over"):
         """Resume the folder's run (True) or start afresh (False); refuse what is ambiguous.
 
         Under the lock: a publish that a killed run left half done is
         completed first, then OUTDIR's outputs ``names`` are checked (the same
         run's, after ``resume`` or a completed publish: :class:`AlreadyComplete`;
         others' without ``overwrite``: refused).  ``create_stores(root)`` makes
-        the result stores of a fresh start.
+        the result stores of a fresh start.  ``hint`` is what the refusal of an
+        interrupted run's folder (without ``resume`` or ``overwrite``) tells the
+        user to do, in the options of the command that calls.
         """
         self._remove_retired()
         completed = self.finish_publishing()
@@ -294,8 +297,7 @@ class WorkDir:
                 self._opened = True
                 return True
             if not overwrite:
-                raise InputError(f"an interrupted run left {self.root}; pass --resume to finish "
-                                 "it or --overwrite to start over")
+                raise InputError(f"an interrupted run left {self.root}; {hint}")
         self._clear()
         for sub in ("cells", "done", "out"):
             (self.root / sub).mkdir()
