@@ -567,6 +567,51 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
     assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # and the leftover deleted
 
 
+@pytest.mark.parametrize("signal_", ["SIGTERM", "SIGINT"])
+def test_a_signal_just_after_publishing_leaves_a_successful_run(tmp_path, tiled, monkeypatch,
+                                                                capsys, signal_):
+    """A signal after the held block, before the retired work folder is deleted: the outputs
+    are published, so the run has succeeded, and nothing of the next run's is touched."""
+    from daskfft.errors import TermSignal
+
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
+            "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    out = tmp_path / "out"
+    delete = WorkDir._delete_retired
+
+    def signalled(self, trash, **kwargs):
+        # a new run starts in the retired run's place (its folder must not be cleared)
+        (self.root / "cells").mkdir(parents=True)
+        raise TermSignal() if signal_ == "SIGTERM" else KeyboardInterrupt()
+
+    monkeypatch.setattr(WorkDir, "_delete_retired", signalled)
+    capsys.readouterr()
+    with _sigterm_as_the_command_has_it():
+        assert main([*args, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    said = "SIGTERM" if signal_ == "SIGTERM" else "an interrupt"
+    assert f"{said} came once the outputs were published into {out}: the run has succeeded" \
+        in err
+    assert "chunks kept" not in err and "error" not in err, err
+    for name in set(os.listdir(whole)) - {"report.json"}:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert (out / WORK_NAME / "cells").is_dir()  # not cleared
+    (out / WORK_NAME / "cells").rmdir()
+    (out / WORK_NAME).rmdir()
+    monkeypatch.setattr(WorkDir, "_delete_retired", delete)
+    assert main([*args, "-o", str(out), "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # the retired folder deleted
+
+
+def test_clearing_a_work_folder_that_is_gone_does_nothing(tmp_path):
+    work = WorkDir(tmp_path / "out")
+    work._clear()
+    assert not (tmp_path / "out").exists()
+
+
 # --- publishing: signals held, and a rollback that cannot finish says what is where -----------
 
 

@@ -157,6 +157,7 @@ class WorkDir:
         self.root = self.outdir / WORK_NAME
         self._lock = None
         self._created = []  # folders this run made, removed again if it leaves nothing
+        self._outputs_in = False  # every output in place: from then on the run has succeeded
 
     @property
     def out(self):
@@ -326,11 +327,17 @@ class WorkDir:
                 path.unlink()
 
     def _clear(self):
-        """Empty the work folder of what runs made in it (its run first), but its lock."""
+        """Empty the work folder of what runs made in it (its run first), but its lock; a
+        folder that is gone (retired) is left so."""
         for name in ("run.json", "publish.json"):  # an interruption then leaves only leftovers
             with contextlib.suppress(FileNotFoundError):
                 (self.root / name).unlink()
-        left = set(_remove_ours(self.root, keep=("lock",))) - {"lock"}
+        try:
+            left = set(_remove_ours(self.root, keep=("lock",))) - {"lock"}
+        except FileNotFoundError:
+            if self.root.exists():
+                raise  # a name that went while it was removed: not a folder that is gone
+            return
         if left:
             log.warning("left %s in %s: not daskfft's", ", ".join(sorted(left)), self.root)
 
@@ -358,6 +365,7 @@ class WorkDir:
                     self._swap_in(name, Path(staged[name]), moved)
             except BaseException as exc:
                 self._roll_back(moved, exc)
+            self._outputs_in = True  # before a signal can come: nothing fails the run now
             trash = self._retire()
         if came:
             log.warning("%s came while publishing; the outputs were published first",
@@ -512,13 +520,24 @@ class WorkDir:
         A failure before any chunk finished (and not resuming one that had)
         removes the work folder; after that the chunks are kept, and the
         error is re-raised as :class:`RunFailed` (or :class:`Interrupted` for
-        Ctrl-C) whose one-line message says how to resume.
+        Ctrl-C) whose one-line message says how to resume.  Once
+        :meth:`publish` has put every output in place the run has succeeded:
+        a SIGTERM or Ctrl-C that comes after it only says so in a warning, and
+        nothing is cleared (the work folder may be a new run's by then).
         """
-        self._fresh = self._opened = False
+        self._fresh = self._opened = self._outputs_in = False
         self.acquire()
         try:
             yield self
         except BaseException as exc:
+            if self._outputs_in:
+                if not isinstance(exc, KeyboardInterrupt):
+                    raise  # a bug: said as one, but no failure of the run, nothing cleared
+                log.warning("%s came once the outputs were published into %s: the run has "
+                            "succeeded, and the next run into it deletes what is left of its "
+                            "work", "SIGTERM" if isinstance(exc, TermSignal) else
+                            "an interrupt", self.outdir)
+                return
             reported = self._failed(exc, total)
             if reported is exc:
                 raise
