@@ -18,7 +18,7 @@ import zarr
 
 from daskfft import io
 from daskfft.cli import main
-from daskfft.errors import InputError
+from daskfft.errors import InputError, RunError
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -515,6 +515,90 @@ def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(tmp_
         assert (outdir / "b.txt").read_text() == "old b.txt"
         assert (again.root / "publish.json").exists()  # nothing cleaned: it is all still there
         assert (again.root / "replaced" / "a.txt").read_text() == "old a.txt"
+
+
+# --- an output's companions (.msk, .aux.xml, .ovr) go with it --------------------------------
+
+
+def test_a_new_output_is_never_masked_by_an_old_runs_msk(tmp_path, capsys):
+    """GDAL reads ``filtered.tif.msk`` and ``filtered.tif.aux.xml`` as part of filtered.tif:
+    those an earlier run (or gdalinfo -stats) left are moved aside with the old file."""
+    rasterio = pytest.importorskip("rasterio")
+    from test_io import _masked_geotiff
+
+    image = make_image((256, 256), np.float32, seed=3)
+    keep = np.zeros(image.shape, bool)
+    keep[:, :100] = True
+    masked, plain = tmp_path / "masked.tif", tmp_path / "plain.tif"
+    _masked_geotiff(masked, image, keep, internal=False)
+    with rasterio.open(masked) as src:  # the same grid, no mask
+        profile = src.profile
+    with rasterio.open(plain, "w", **profile) as dst:
+        dst.write(image, 1)
+    out = tmp_path / "out"
+    assert main(["run", str(masked), "-o", str(out), *FAST]) == 0
+    assert (out / "filtered.tif.msk").exists()
+    (out / "filtered.tif.aux.xml").write_text(
+        '<PAMDataset><Metadata><MDI key="STALE">old statistics</MDI></Metadata></PAMDataset>\n')
+    with rasterio.open(out / "filtered.tif") as ds:  # what GDAL makes of them
+        assert (ds.dataset_mask() == 0).sum() == (~keep).sum()
+        assert ds.tags().get("STALE") == "old statistics"
+    assert main(["run", str(plain), "-o", str(out), *FAST]) == 1  # theirs: not without asking
+    assert "already there; pass --overwrite" in _one_error_line(capsys.readouterr().err)
+    assert main(["run", str(plain), "-o", str(out), "--overwrite", *FAST]) == 0
+    assert not any(n.startswith("filtered.tif.") for n in os.listdir(out)), os.listdir(out)
+    with rasterio.open(out / "filtered.tif") as ds:
+        assert (ds.dataset_mask() == 255).all()
+        assert "STALE" not in ds.tags()
+    # Only a companion left there (its image removed by hand): still not replaced unasked.
+    for name in os.listdir(out):
+        os.unlink(out / name)
+    (out / "filtered.tif.msk").write_bytes(b"a user's")
+    assert main(["run", str(plain), "-o", str(out), *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"output {out}: filtered.tif.msk already there; pass --overwrite" in line
+    assert (out / "filtered.tif.msk").read_bytes() == b"a user's"
+
+
+@pytest.mark.parametrize("then", ["killed", "failed"])
+def test_an_old_companion_moved_aside_is_restored_by_a_rollback_and_a_crash_completed(
+        tmp_path, monkeypatch, then):
+    import daskfft.workdir
+
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    (work.root / "out").mkdir()
+    staged = {"a.tif": work.root / "out" / "a.tif"}
+    staged["a.tif"].write_text("new")
+    (work.outdir / "a.tif.msk").write_text("old mask")
+    if then == "killed":  # at the 2nd rename: a.tif is in, a.tif.msk not yet aside
+        _publish_killed_at(work, staged, 2, monkeypatch)
+        again = WorkDir(work.outdir)
+        again.acquire()
+        try:
+            assert again.finish_publishing() is True
+        finally:
+            again.release()
+        assert sorted(os.listdir(work.outdir)) == ["a.tif"]
+        assert (work.outdir / "a.tif").read_text() == "new"
+        return
+    rename = os.rename
+
+    def fails_on_the_mask(src, dst):
+        if str(src).endswith(".msk"):
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", fails_on_the_mask)
+    try:
+        with pytest.raises(RunError, match="publishing failed .*OUTDIR holds its previous files"):
+            work.publish(staged)
+    finally:
+        monkeypatch.undo()
+        work.release()
+    assert sorted(os.listdir(work.outdir)) == [WORK_NAME, "a.tif.msk"]
+    assert (work.outdir / "a.tif.msk").read_text() == "old mask"
+    assert staged["a.tif"].read_text() == "new"
 
 
 # --- published is done -----------------------------------------------------------------------

@@ -62,10 +62,14 @@ from .errors import (AlreadyComplete, InputError, Interrupted, RunError, RunFail
                      TermSignal)
 from .lock import STALE_ASIDE, RunLock
 
-__all__ = ["WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
+__all__ = ["COMPANIONS", "WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
 
 log = logging.getLogger("daskfft")
 
+#: What GDAL reads beside a file ``<name>`` as part of it: its mask, its PAM metadata
+#: (statistics, nodata, georeferencing) and its external overviews.  Publishing ``<name>``
+#: moves an old one aside with the old file: it describes the old file, never the new.
+COMPANIONS = (".msk", ".aux.xml", ".ovr")
 WORK_NAME = ".daskfft-work"
 RETIRED_PREFIX = ".daskfft-retired-"
 #: What a run creates in its work folder, besides its ``*.zarr`` stores, ``*.tmp`` files,
@@ -92,6 +96,13 @@ def _is_stale_aside(name):
     tail = name[len(STALE_ASIDE):]
     return (name.startswith(STALE_ASIDE) and len(tail) == 32
             and all(c in "0123456789abcdef" for c in tail))
+
+
+def _companions(names):
+    """The files GDAL reads as part of the outputs ``names`` (:data:`COMPANIONS`), but those
+    that are outputs themselves."""
+    return [name + tail for name in names for tail in COMPANIONS
+            if name + tail not in names]
 
 
 def _remove_ours(folder, keep=()):
@@ -314,7 +325,8 @@ class WorkDir:
         if resume and self.holds_finished(names, fingerprint):
             raise AlreadyComplete(f"{self.outdir}: already complete, with the same input and "
                                   "parameters (its report.json); nothing to resume")
-        there = sorted(n for n in names if os.path.lexists(self.outdir / n))
+        there = sorted(n for n in {*names, *_companions(names)}
+                       if os.path.lexists(self.outdir / n))
         if there and not overwrite:
             raise InputError(f"output {self.outdir}: {', '.join(there)} already there; pass "
                              "--overwrite to replace")
@@ -358,11 +370,14 @@ class WorkDir:
         while deleting only leaves it for the next run to delete.
         """
         with _signals_held() as came:
-            self._write_journal(staged)
+            stale = [n for n in _companions(staged) if os.path.lexists(self.outdir / n)]
+            self._write_journal(staged, stale)
             moved = []
             try:
                 for name in staged:
                     self._swap_in(name, Path(staged[name]), moved)
+                for name in stale:
+                    self._move_aside(name, moved)
             except BaseException as exc:
                 self._roll_back(moved, exc)
             self._outputs_in = True  # before a signal can come: nothing fails the run now
@@ -372,8 +387,9 @@ class WorkDir:
                         " and ".join(signal.Signals(s).name for s in sorted(set(came))))
         self._delete_retired(trash, stop=bool(came))
 
-    def _write_journal(self, staged):
-        """Write ``publish.json``: each source relative to OUTDIR, and its inode."""
+    def _write_journal(self, staged, stale=()):
+        """Write ``publish.json``: each source relative to OUTDIR, and its inode; and the
+        companions ``stale`` of the outputs, which are only moved aside (``{"aside": true}``)."""
         entries = {}
         for name, source in staged.items():
             try:
@@ -382,6 +398,7 @@ class WorkDir:
                 raise FileNotFoundError(f"output {self.outdir}: {name} is not in the work "
                                         f"folder ({source}); nothing was published") from None
             entries[name] = {"source": os.path.relpath(source, self.outdir), "inode": inode}
+        entries.update((name, {"aside": True}) for name in stale)
         (self.root / "replaced").mkdir(exist_ok=True)
         tmp = self.root / "publish.json.tmp"
         tmp.write_text(json.dumps(entries))
@@ -390,12 +407,17 @@ class WorkDir:
     def _swap_in(self, name, source, moved):
         """Rename the old ``name`` aside and ``source`` into place, noting each in ``moved``."""
         target = self.outdir / name
+        self._move_aside(name, moved)
+        os.rename(source, target)
+        moved.append((source, target))
+
+    def _move_aside(self, name, moved):
+        """Rename OUTDIR's ``name``, if there, into ``replaced/``, noting it in ``moved``."""
+        target = self.outdir / name
         aside = self.root / "replaced" / name
         if os.path.lexists(target):
             os.rename(target, aside)
             moved.append((target, aside))
-        os.rename(source, target)
-        moved.append((source, target))
 
     def _roll_back(self, moved, exc):
         """Undo the renames ``moved``, then raise the failure ``exc`` saying what is where."""
@@ -484,9 +506,13 @@ class WorkDir:
             return False
         entries = json.loads(journal.read_text())
         todo = {}
+        aside = []
         for name, entry in entries.items():
             if not isinstance(entry, dict):  # an older journal's: an absolute path
                 entry = {"source": entry}
+            if entry.get("aside"):  # an old output's companion: moved aside, if still there
+                aside.append(name)
+                continue
             source = self.outdir / entry["source"]
             if os.path.lexists(source):
                 todo[name] = source
@@ -498,6 +524,8 @@ class WorkDir:
         with _signals_held() as came:
             for name, source in todo.items():
                 self._swap_in(name, source, [])
+            for name in aside:
+                self._move_aside(name, [])
         for s in came:  # this run has done nothing yet: stop it now, as asked
             signal.raise_signal(s)
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
