@@ -25,8 +25,10 @@ Every check of OUTDIR's existing outputs happens under the lock, so that no
 other run can publish between the check and this run's publishing.
 
 Publishing moves every staged file into OUTDIR by rename, moving the old
-file of the same name aside first, with SIGTERM and SIGINT held until it is
-done (or undone).  Its journal ``publish.json`` names each source relative
+file of the same name aside first, and with it the old file's companions
+that the new run does not write (:data:`COMPANIONS`: a ``.msk`` GDAL would
+apply to the new file), with SIGTERM and SIGINT held until it is done (or
+undone).  Its journal ``publish.json`` names each source relative
 to OUTDIR (so a moved OUTDIR keeps it valid) with its inode, so that a
 source already renamed into place is told from one that was lost: a lost one
 is an error, never skipped.  A failure part-way puts everything back, so
