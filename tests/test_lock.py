@@ -18,7 +18,8 @@ import tifffile
 
 from daskfft.cli import main
 from daskfft.errors import InputError
-from daskfft.lock import STALE_ENV, STALE_SECONDS, RunLock, stale_after
+from daskfft.lock import (BREAK_NAME, BREAK_SECONDS, STALE_ENV, STALE_SECONDS, RunLock,
+                          stale_after)
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -297,28 +298,25 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
     assert f"{len(done)} of 16 chunks kept" in line
 
 
+@pytest.mark.parametrize("killed", ["before removing the lock", "after removing it"])
 def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_path, tiled,
-                                                                            monkeypatch, capsys):
-    """Killed between renaming the stale lock aside and removing it: the next run removes
-    that file too, and with it the work folder."""
-    import uuid
-
+                                                                            monkeypatch, capsys,
+                                                                            killed):
+    """Killed while it held lock.break: the next run takes over (once that is old enough to
+    be left), and removes it with the work folder."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
     out = tmp_path / "out"
     lock = _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
-    left = out / WORK_NAME / f"lock.stale-{uuid.uuid4().hex}"
-    os.rename(lock, left)
-    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 0
-    assert "not daskfft's" not in capsys.readouterr().err
+    brk = out / WORK_NAME / BREAK_NAME
+    brk.write_text("")
+    os.utime(brk, (time.time() - BREAK_SECONDS - 5,) * 2)
+    if killed == "after removing it":
+        lock.unlink()
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "not daskfft's" not in err
+    assert ("took over the lock" in err) == (killed == "before removing the lock")
     assert WORK_NAME not in os.listdir(out) and (out / "filtered.tif").exists()
-    # A name that only looks like one is not daskfft's: kept, and said.
-    (out / WORK_NAME).mkdir()
-    (out / WORK_NAME / "lock.stale-notes").write_text("mine")
-    assert main(["run", str(tiled), "-o", str(out), "--overwrite", "--cluster", "threads"]) == 0
-    assert f"left lock.stale-notes in {out / WORK_NAME}: not daskfft's" in \
-        capsys.readouterr().err
-    assert os.listdir(out / WORK_NAME) == ["lock.stale-notes"]
-
 
 
 @pytest.mark.parametrize("flock", [True, False])

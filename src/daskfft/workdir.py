@@ -62,7 +62,7 @@ from pathlib import Path
 
 from .errors import (AlreadyComplete, InputError, Interrupted, RunError, RunFailed, Terminated,
                      TermSignal)
-from .lock import STALE_ASIDE, RunLock
+from .lock import BREAK_NAME, RunLock
 
 __all__ = ["COMPANIONS", "WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
 
@@ -74,12 +74,11 @@ log = logging.getLogger("daskfft")
 COMPANIONS = (".msk", ".aux.xml", ".ovr")
 WORK_NAME = ".daskfft-work"
 RETIRED_PREFIX = ".daskfft-retired-"
-#: What a run creates in its work folder, besides its ``*.zarr`` stores, ``*.tmp`` files,
-#: the ``traceback-*.txt`` that the command saves for a bug (kept until a run completes) and
-#: the ``lock.stale-<uuid>`` that a run killed while taking over a stale lock leaves
-#: (:data:`STALE_ASIDE`).
-RUN_NAMES = frozenset({"lock", "run.json", "publish.json", "cells", "done", "out", "replaced",
-                       "pyramid.tif"})
+#: What a run creates in its work folder (``lock.break``: while it takes over a left lock),
+#: besides its ``*.zarr`` stores, ``*.tmp`` files and the ``traceback-*.txt`` that the
+#: command saves for a bug (kept until a run completes).
+RUN_NAMES = frozenset({"lock", BREAK_NAME, "run.json", "publish.json", "cells", "done", "out",
+                       "replaced", "pyramid.tif"})
 
 
 def _canonical(value):
@@ -89,15 +88,7 @@ def _canonical(value):
 
 def _is_ours(name):
     return (name in RUN_NAMES or name.endswith((".zarr", ".tmp"))
-            or (name.startswith("traceback-") and name.endswith(".txt"))
-            or _is_stale_aside(name))
-
-
-def _is_stale_aside(name):
-    """Whether ``name`` is a stale lock renamed aside (``lock.stale-`` and a uuid4's hex)."""
-    tail = name[len(STALE_ASIDE):]
-    return (name.startswith(STALE_ASIDE) and len(tail) == 32
-            and all(c in "0123456789abcdef" for c in tail))
+            or (name.startswith("traceback-") and name.endswith(".txt")))
 
 
 def _companions(names):
