@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +18,8 @@ import tifffile
 
 from daskfft.cli import main
 from daskfft.errors import InputError
-from daskfft.lock import STALE_ENV, STALE_SECONDS, RunLock, stale_after
+from daskfft.lock import (BREAK_NAME, BREAK_SECONDS, STALE_ENV, STALE_SECONDS, RunLock,
+                          stale_after)
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -246,7 +248,7 @@ def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(tmp_path, ti
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
 def test_a_bad_stale_time_is_refused_in_one_line(tmp_path, tiled, monkeypatch, capsys, value):
     monkeypatch.setenv(STALE_ENV, value)
-    with pytest.raises(ValueError, match=rf"{STALE_ENV} must be a number of seconds > 0, "
+    with pytest.raises(InputError, match=rf"{STALE_ENV} must be a number of seconds > 0, "
                                          rf"got '{value}'"):
         stale_after()
     assert main(["run", str(tiled), "-o", str(tmp_path / "out"), *FAST]) == 1
@@ -285,10 +287,58 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
 
     monkeypatch.setattr(WorkDir, "release", noted_release)
     monkeypatch.setattr(io, "read_window", reads)
-    assert main(["run", str(path), "-o", str(out), "--chunks", "64", "--cluster", "threads",
-                 "--workers", "1", "--threads-per-worker", "4", "-q"]) == 1
+    # 64-px output tiles, so 64-px chunks: 16 (the input's tiles, raised to 128 px, make 4)
+    assert main(["run", str(path), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
+                 "--cluster", "threads", "--workers", "1", "--threads-per-worker", "4",
+                 "-q"]) == 1
     done = os.listdir(out / WORK_NAME / "done")  # at once: nothing can add to it now
     assert events == ["chunk (0, 0) writes", "released"]
     assert "0_0" in done
     line = _one_error_line(capsys.readouterr().err)
     assert f"{len(done)} of 16 chunks kept" in line
+
+
+@pytest.mark.parametrize("killed", ["before removing the lock", "after removing it"])
+def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_path, tiled,
+                                                                            monkeypatch, capsys,
+                                                                            killed):
+    """Killed while it held lock.break: the next run takes over (once that is old enough to
+    be left), and removes it with the work folder."""
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
+    brk = out / WORK_NAME / BREAK_NAME
+    brk.write_text("")
+    os.utime(brk, (time.time() - BREAK_SECONDS - 5,) * 2)
+    if killed == "after removing it":
+        lock.unlink()
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "not daskfft's" not in err
+    assert ("took over the lock" in err) == (killed == "before removing the lock")
+    assert WORK_NAME not in os.listdir(out) and (out / "filtered.tif").exists()
+
+
+@pytest.mark.parametrize("flock", [True, False])
+def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, tiled, flock,
+                                                                   monkeypatch, capsys):
+    """Deleting the retired work folder (10^5 markers) takes several heartbeats: the lock file
+    went with it, and that is no lost lock."""
+    import daskfft.workdir
+
+    if not flock:
+        monkeypatch.setattr(fcntl, "flock", _no_flock)
+    monkeypatch.setenv(STALE_ENV, "0.2")  # a heartbeat every 0.05 s
+    rmtree = shutil.rmtree
+
+    def slow_rmtree(path, *args, **kwargs):
+        time.sleep(0.3)
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(daskfft.workdir.shutil, "rmtree", slow_rmtree)
+    out = tmp_path / "out"
+    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
+                 "--cluster", "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "removed or replaced" not in err and "error" not in err.lower(), err
+    assert sorted(n for n in os.listdir(out) if n.startswith(".daskfft")) == []

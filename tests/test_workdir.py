@@ -18,7 +18,7 @@ import zarr
 
 from daskfft import io
 from daskfft.cli import main
-from daskfft.errors import InputError
+from daskfft.errors import InputError, RunError
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -438,7 +438,8 @@ def _count_reads(monkeypatch):
 def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(tmp_path, tiled, k,
                                                                          extra, moved,
                                                                          monkeypatch, capsys):
-    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
+            "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     out = tmp_path / "out"
@@ -516,6 +517,90 @@ def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(tmp_
         assert (again.root / "replaced" / "a.txt").read_text() == "old a.txt"
 
 
+# --- an output's companions (.msk, .aux.xml, .ovr) go with it --------------------------------
+
+
+def test_a_new_output_is_never_masked_by_an_old_runs_msk(tmp_path, capsys):
+    """GDAL reads ``filtered.tif.msk`` and ``filtered.tif.aux.xml`` as part of filtered.tif:
+    those an earlier run (or gdalinfo -stats) left are moved aside with the old file."""
+    rasterio = pytest.importorskip("rasterio")
+    from test_io import _masked_geotiff
+
+    image = make_image((256, 256), np.float32, seed=3)
+    keep = np.zeros(image.shape, bool)
+    keep[:, :100] = True
+    masked, plain = tmp_path / "masked.tif", tmp_path / "plain.tif"
+    _masked_geotiff(masked, image, keep, internal=False)
+    with rasterio.open(masked) as src:  # the same grid, no mask
+        profile = src.profile
+    with rasterio.open(plain, "w", **profile) as dst:
+        dst.write(image, 1)
+    out = tmp_path / "out"
+    assert main(["run", str(masked), "-o", str(out), *FAST]) == 0
+    assert (out / "filtered.tif.msk").exists()
+    (out / "filtered.tif.aux.xml").write_text(
+        '<PAMDataset><Metadata><MDI key="STALE">old statistics</MDI></Metadata></PAMDataset>\n')
+    with rasterio.open(out / "filtered.tif") as ds:  # what GDAL makes of them
+        assert (ds.dataset_mask() == 0).sum() == (~keep).sum()
+        assert ds.tags().get("STALE") == "old statistics"
+    assert main(["run", str(plain), "-o", str(out), *FAST]) == 1  # theirs: not without asking
+    assert "already there; pass --overwrite" in _one_error_line(capsys.readouterr().err)
+    assert main(["run", str(plain), "-o", str(out), "--overwrite", *FAST]) == 0
+    assert not any(n.startswith("filtered.tif.") for n in os.listdir(out)), os.listdir(out)
+    with rasterio.open(out / "filtered.tif") as ds:
+        assert (ds.dataset_mask() == 255).all()
+        assert "STALE" not in ds.tags()
+    # Only a companion left there (its image removed by hand): still not replaced unasked.
+    for name in os.listdir(out):
+        os.unlink(out / name)
+    (out / "filtered.tif.msk").write_bytes(b"a user's")
+    assert main(["run", str(plain), "-o", str(out), *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"output {out}: filtered.tif.msk already there; pass --overwrite" in line
+    assert (out / "filtered.tif.msk").read_bytes() == b"a user's"
+
+
+@pytest.mark.parametrize("then", ["killed", "failed"])
+def test_an_old_companion_moved_aside_is_restored_by_a_rollback_and_a_crash_completed(
+        tmp_path, monkeypatch, then):
+    import daskfft.workdir
+
+    work = WorkDir(tmp_path / "out")
+    work.acquire()
+    (work.root / "out").mkdir()
+    staged = {"a.tif": work.root / "out" / "a.tif"}
+    staged["a.tif"].write_text("new")
+    (work.outdir / "a.tif.msk").write_text("old mask")
+    if then == "killed":  # at the 2nd rename: a.tif is in, a.tif.msk not yet aside
+        _publish_killed_at(work, staged, 2, monkeypatch)
+        again = WorkDir(work.outdir)
+        again.acquire()
+        try:
+            assert again.finish_publishing() is True
+        finally:
+            again.release()
+        assert sorted(os.listdir(work.outdir)) == ["a.tif"]
+        assert (work.outdir / "a.tif").read_text() == "new"
+        return
+    rename = os.rename
+
+    def fails_on_the_mask(src, dst):
+        if str(src).endswith(".msk"):
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(src, dst)
+
+    monkeypatch.setattr(daskfft.workdir.os, "rename", fails_on_the_mask)
+    try:
+        with pytest.raises(RunError, match="publishing failed .*OUTDIR holds its previous files"):
+            work.publish(staged)
+    finally:
+        monkeypatch.undo()
+        work.release()
+    assert sorted(os.listdir(work.outdir)) == [WORK_NAME, "a.tif.msk"]
+    assert (work.outdir / "a.tif.msk").read_text() == "old mask"
+    assert staged["a.tif"].read_text() == "new"
+
+
 # --- published is done -----------------------------------------------------------------------
 
 
@@ -536,7 +621,8 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
     succeeded, and the next run deletes what is left."""
     import daskfft.workdir
 
-    args = ["run", str(tiled), "--chunks", "64", "--spectra", "atlas", "--cluster", "threads"]
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
+            "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     rmtree = shutil.rmtree
@@ -563,6 +649,51 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
     assert main([*args, "-o", str(out), "--resume"]) == 0
     assert "already complete" in capsys.readouterr().err and reads == []
     assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # and the leftover deleted
+
+
+@pytest.mark.parametrize("signal_", ["SIGTERM", "SIGINT"])
+def test_a_signal_just_after_publishing_leaves_a_successful_run(tmp_path, tiled, monkeypatch,
+                                                                capsys, signal_):
+    """A signal after the held block, before the retired work folder is deleted: the outputs
+    are published, so the run has succeeded, and nothing of the next run's is touched."""
+    from daskfft.errors import TermSignal
+
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
+            "--cluster", "threads"]
+    whole = tmp_path / "whole"
+    assert main([*args, "-o", str(whole), "-q"]) == 0
+    out = tmp_path / "out"
+    delete = WorkDir._delete_retired
+
+    def signalled(self, trash, **kwargs):
+        # a new run starts in the retired run's place (its folder must not be cleared)
+        (self.root / "cells").mkdir(parents=True)
+        raise TermSignal() if signal_ == "SIGTERM" else KeyboardInterrupt()
+
+    monkeypatch.setattr(WorkDir, "_delete_retired", signalled)
+    capsys.readouterr()
+    with _sigterm_as_the_command_has_it():
+        assert main([*args, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    said = "SIGTERM" if signal_ == "SIGTERM" else "an interrupt"
+    assert f"{said} came once the outputs were published into {out}: the run has succeeded" \
+        in err
+    assert "chunks kept" not in err and "error" not in err, err
+    for name in set(os.listdir(whole)) - {"report.json"}:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert (out / WORK_NAME / "cells").is_dir()  # not cleared
+    (out / WORK_NAME / "cells").rmdir()
+    (out / WORK_NAME).rmdir()
+    monkeypatch.setattr(WorkDir, "_delete_retired", delete)
+    assert main([*args, "-o", str(out), "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # the retired folder deleted
+
+
+def test_clearing_a_work_folder_that_is_gone_does_nothing(tmp_path):
+    work = WorkDir(tmp_path / "out")
+    work._clear()
+    assert not (tmp_path / "out").exists()
 
 
 # --- publishing: signals held, and a rollback that cannot finish says what is where -----------
@@ -694,3 +825,33 @@ def test_sigterm_while_a_journal_is_completed_stops_the_run_after_it(tmp_path, m
         again.release()
     for name in staged:
         assert (work.outdir / name).read_text() == "new " + name
+
+
+# --- what a refusal tells the user to do is an option of the command that refuses ----------
+
+_KILLED_ALIGN = """
+import os, sys
+import daskfft.align as align
+
+align._measure = lambda *args, **kwargs: os._exit(9)  # killed once its work folder is made
+align.align_files(sys.argv[1], sys.argv[2], sys.argv[3])
+"""
+
+
+@pytest.mark.slow
+def test_after_a_killed_align_the_next_names_only_options_align_has(tmp_path, capsys):
+    from test_align import _geotiffs, _scene
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_ALIGN, str(ref), str(mov), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr
+    assert (out / WORK_NAME / "run.json").exists()
+    args = ["align", str(ref), str(mov), "-o", str(out), "--cluster", "threads", "-q"]
+    assert main(args) == 1
+    line = _one_error_line(capsys.readouterr().err.replace("daskfft align:", "daskfft:"))
+    assert f"an interrupted run left {out / WORK_NAME}; " in line
+    assert "--resume" not in line and "pass --overwrite to start over" in line
+    assert main([*args, "--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == ["shift_field.csv", "shift_field.png", "transform.json"]

@@ -109,7 +109,8 @@ def _start(work, names, reference, moving, options, overwrite):
     fingerprint = {"command": "align", "reference": str(Path(reference).absolute()),
                    "moving": str(Path(moving).absolute()), "options": options}
     work.start_or_resume(fingerprint, resume=False, overwrite=overwrite,
-                         create_stores=lambda root: None)
+                         create_stores=lambda root: None,
+                         hint="align cannot resume it: pass --overwrite to start over")
     there = sorted(n for n in names if (work.outdir / n).exists())
     if there and not overwrite:
         raise InputError(f"output {work.outdir}: {', '.join(there)} already there; pass "

@@ -15,6 +15,8 @@ time as JSON.  It is taken in one of two ways:
   ``stale`` seconds (:data:`STALE_SECONDS`, or the environment variable
   :data:`STALE_ENV`) is taken to be left by a run killed elsewhere and taken
   over, with a warning.  On the holder's own host its PID tells at once.
+  One run at a time removes a left lock, holding ``lock.break`` meanwhile, so
+  that no run ever removes another's new lock.
 
 Every holder touches its lock (both ways), so a run that has ``flock`` and
 one that has not (Lustre clients mounted differently) still see each other.
@@ -34,11 +36,10 @@ import os
 import socket
 import threading
 import time
-import uuid
 
 from .errors import Busy, InputError
 
-__all__ = ["STALE_ENV", "STALE_SECONDS", "RunLock", "stale_after"]
+__all__ = ["BREAK_NAME", "STALE_ENV", "STALE_SECONDS", "RunLock", "stale_after"]
 
 log = logging.getLogger("daskfft")
 
@@ -46,6 +47,12 @@ log = logging.getLogger("daskfft")
 STALE_SECONDS = 300.0
 #: The environment variable that overrides :data:`STALE_SECONDS` (seconds, > 0).
 STALE_ENV = "DASKFFT_LOCK_STALE"
+#: The file beside the lock that a run holds (created with ``O_EXCL``) while it removes a
+#: left lock: one run at a time, so that none removes another's new lock.
+BREAK_NAME = "lock.break"
+#: Seconds after which a :data:`BREAK_NAME` counts as left by a run killed while it held it
+#: (it is held for a ``stat`` and an ``unlink``).
+BREAK_SECONDS = 10.0
 _NO_FLOCK = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
 _HELD = set()  # lock paths this process holds
 
@@ -56,8 +63,8 @@ def stale_after():
 
     Raises
     ------
-    ValueError
-        When :data:`STALE_ENV` is not a number of seconds > 0.
+    InputError
+        When :data:`STALE_ENV` is not a number of seconds > 0 (a ``ValueError`` too).
     """
     text = os.environ.get(STALE_ENV, "").strip()
     if not text:
@@ -67,7 +74,7 @@ def stale_after():
     except ValueError:
         value = float("nan")
     if not value > 0 or value == float("inf"):
-        raise ValueError(f"{STALE_ENV} must be a number of seconds > 0, got {text!r}; "
+        raise InputError(f"{STALE_ENV} must be a number of seconds > 0, got {text!r}; "
                          f"set it to e.g. {STALE_SECONDS:.0f}, or unset it")
     return value
 
@@ -103,9 +110,8 @@ class RunLock:
         Busy
             When a live run holds it; the message names it and says what to do.
         InputError
-            When the lock is a symbolic link, or cannot be created.
-        ValueError
-            For a bad :data:`STALE_ENV`.
+            When the lock is a symbolic link, or cannot be created, or for a bad
+            :data:`STALE_ENV`.
         """
         stale = stale_after()
         if self.path in _HELD:
@@ -121,19 +127,35 @@ class RunLock:
         os.pwrite(fd, json.dumps(me).encode(), 0)
         self._fd = fd
         _HELD.add(self.path)
+        self._every = min(30.0, stale / 4)
+        self.start_heartbeat()
+        return _describe(previous)
+
+    def start_heartbeat(self):
+        """Touch the lock file every ``min(30, stale / 4)`` seconds (a daemon thread) until
+        :meth:`stop_heartbeat` or :meth:`release`."""
+        if self._fd is None or self._beat is not None:
+            return
         self._stop.clear()
-        self._beat = threading.Thread(target=self._heartbeat, args=(min(30.0, stale / 4),),
+        self._beat = threading.Thread(target=self._heartbeat, args=(self._every,),
                                       name="daskfft-lock-heartbeat", daemon=True)
         self._beat.start()
-        return _describe(previous)
+
+    def stop_heartbeat(self):
+        """Stop touching the lock file, still holding it (its ``flock`` and file descriptor):
+        before the work folder that holds it is moved away, or the heartbeat would find it
+        gone and say the lock was lost."""
+        if self._beat is not None:
+            self._stop.set()
+            self._beat.join()
+            self._beat = None
 
     def release(self):
         """Stop the heartbeat, remove the lock file (if still this run's) and let go."""
         if self._fd is None:
             return
+        self.stop_heartbeat()  # first: it reads the file descriptor
         fd, self._fd = self._fd, None
-        self._stop.set()
-        self._beat.join()
         _HELD.discard(self.path)
         with contextlib.suppress(OSError):
             if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
@@ -220,22 +242,42 @@ class RunLock:
                                       "since": f"{age:.0f} s ago"}
 
     def _remove_stale(self, seen):
-        """Remove the left lock, ``seen`` as (inode, mtime): renamed aside first, so that of
-        two runs removing it at once only one can; any other file renamed by mistake (another
-        run's new lock, or this one touched meanwhile) is put back."""
-        aside = f"{self.path}.stale-{uuid.uuid4().hex}"
+        """Remove the left lock, ``seen`` as (inode, mtime), if it still is that file; return
+        whether it was removed.
+
+        The check and the removal happen while this run holds :data:`BREAK_NAME`
+        (created with ``O_EXCL``): no other run removes the lock meanwhile, so
+        none can have made a new one in its place (a run creates the lock only
+        where none is), and a new lock is never removed by mistake.  Where
+        another run holds it, this one waits (returns False, to judge the lock
+        again); one left by a killed run is removed after :data:`BREAK_SECONDS`.
+        """
+        brk = os.path.join(os.path.dirname(self.path), BREAK_NAME)
         try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
+            fd = os.open(brk, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            if _age_of(brk) > BREAK_SECONDS:
+                log.warning("removed %s, left by a run killed while it took over a lock", brk)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(brk)
+            else:
+                time.sleep(0.02)  # another run is removing the left lock: judge it again
             return False
-        st = os.stat(aside, follow_symlinks=False)
-        if (st.st_ino, st.st_mtime_ns) != seen:
-            with contextlib.suppress(OSError):
-                os.link(aside, self.path)  # not the file judged stale: put it back
-            os.unlink(aside)
-            return False
-        os.unlink(aside)
-        return True
+        except OSError as exc:
+            raise InputError(f"output {self.outdir}: cannot create {brk} "
+                             f"({exc.strerror or exc})") from None
+        try:
+            try:
+                st = os.stat(self.path, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if (st.st_ino, st.st_mtime_ns) != seen:
+                return False  # another run's new lock, or this one touched meanwhile
+            os.unlink(self.path)
+            return True
+        finally:
+            os.close(fd)
+            os.unlink(brk)
 
     def _heartbeat(self, every):
         """Touch the lock every ``every`` seconds until released; say so if it was lost."""

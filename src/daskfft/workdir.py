@@ -25,8 +25,10 @@ Every check of OUTDIR's existing outputs happens under the lock, so that no
 other run can publish between the check and this run's publishing.
 
 Publishing moves every staged file into OUTDIR by rename, moving the old
-file of the same name aside first, with SIGTERM and SIGINT held until it is
-done (or undone).  Its journal ``publish.json`` names each source relative
+file of the same name aside first, and with it the old file's companions
+that the new run does not write (:data:`COMPANIONS`: a ``.msk`` GDAL would
+apply to the new file), with SIGTERM and SIGINT held until it is done (or
+undone).  Its journal ``publish.json`` names each source relative
 to OUTDIR (so a moved OUTDIR keeps it valid) with its inode, so that a
 source already renamed into place is told from one that was lost: a lost one
 is an error, never skipped.  A failure part-way puts everything back, so
@@ -60,18 +62,23 @@ from pathlib import Path
 
 from .errors import (AlreadyComplete, InputError, Interrupted, RunError, RunFailed, Terminated,
                      TermSignal)
-from .lock import RunLock
+from .lock import BREAK_NAME, RunLock
 
-__all__ = ["WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
+__all__ = ["COMPANIONS", "WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
 
 log = logging.getLogger("daskfft")
 
+#: What GDAL reads beside a file ``<name>`` as part of it: its mask, its PAM metadata
+#: (statistics, nodata, georeferencing) and its external overviews.  Publishing ``<name>``
+#: moves an old one aside with the old file: it describes the old file, never the new.
+COMPANIONS = (".msk", ".aux.xml", ".ovr")
 WORK_NAME = ".daskfft-work"
 RETIRED_PREFIX = ".daskfft-retired-"
-#: What a run creates in its work folder, besides its ``*.zarr`` stores, ``*.tmp`` files and
-#: the ``traceback-*.txt`` that the command saves for a bug (kept until a run completes).
-RUN_NAMES = frozenset({"lock", "run.json", "publish.json", "cells", "done", "out", "replaced",
-                       "pyramid.tif"})
+#: What a run creates in its work folder (``lock.break``: while it takes over a left lock),
+#: besides its ``*.zarr`` stores, ``*.tmp`` files and the ``traceback-*.txt`` that the
+#: command saves for a bug (kept until a run completes).
+RUN_NAMES = frozenset({"lock", BREAK_NAME, "run.json", "publish.json", "cells", "done", "out",
+                       "replaced", "pyramid.tif"})
 
 
 def _canonical(value):
@@ -82,6 +89,13 @@ def _canonical(value):
 def _is_ours(name):
     return (name in RUN_NAMES or name.endswith((".zarr", ".tmp"))
             or (name.startswith("traceback-") and name.endswith(".txt")))
+
+
+def _companions(names):
+    """The files GDAL reads as part of the outputs ``names`` (:data:`COMPANIONS`), but those
+    that are outputs themselves."""
+    return [name + tail for name in names for tail in COMPANIONS
+            if name + tail not in names]
 
 
 def _remove_ours(folder, keep=()):
@@ -147,6 +161,7 @@ class WorkDir:
         self.root = self.outdir / WORK_NAME
         self._lock = None
         self._created = []  # folders this run made, removed again if it leaves nothing
+        self._outputs_in = False  # every output in place: from then on the run has succeeded
 
     @property
     def out(self):
@@ -262,14 +277,17 @@ class WorkDir:
                     diffs.append(f"{section}.{key}: {a.get(key)!r} then, {b.get(key)!r} now")
         return diffs
 
-    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores, names=()):
+    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores, names=(),
+                        hint="pass --resume to finish it or --overwrite to start over"):
         """Resume the folder's run (True) or start afresh (False); refuse what is ambiguous.
 
         Under the lock: a publish that a killed run left half done is
         completed first, then OUTDIR's outputs ``names`` are checked (the same
         run's, after ``resume`` or a completed publish: :class:`AlreadyComplete`;
         others' without ``overwrite``: refused).  ``create_stores(root)`` makes
-        the result stores of a fresh start.
+        the result stores of a fresh start.  ``hint`` is what the refusal of an
+        interrupted run's folder (without ``resume`` or ``overwrite``) tells the
+        user to do, in the options of the command that calls.
         """
         self._remove_retired()
         completed = self.finish_publishing()
@@ -284,8 +302,7 @@ class WorkDir:
                 self._opened = True
                 return True
             if not overwrite:
-                raise InputError(f"an interrupted run left {self.root}; pass --resume to finish "
-                                 "it or --overwrite to start over")
+                raise InputError(f"an interrupted run left {self.root}; {hint}")
         self._clear()
         for sub in ("cells", "done", "out"):
             (self.root / sub).mkdir()
@@ -301,7 +318,8 @@ class WorkDir:
         if resume and self.holds_finished(names, fingerprint):
             raise AlreadyComplete(f"{self.outdir}: already complete, with the same input and "
                                   "parameters (its report.json); nothing to resume")
-        there = sorted(n for n in names if os.path.lexists(self.outdir / n))
+        there = sorted(n for n in {*names, *_companions(names)}
+                       if os.path.lexists(self.outdir / n))
         if there and not overwrite:
             raise InputError(f"output {self.outdir}: {', '.join(there)} already there; pass "
                              "--overwrite to replace")
@@ -314,11 +332,17 @@ class WorkDir:
                 path.unlink()
 
     def _clear(self):
-        """Empty the work folder of what runs made in it (its run first), but its lock."""
+        """Empty the work folder of what runs made in it (its run first), but its lock; a
+        folder that is gone (retired) is left so."""
         for name in ("run.json", "publish.json"):  # an interruption then leaves only leftovers
             with contextlib.suppress(FileNotFoundError):
                 (self.root / name).unlink()
-        left = set(_remove_ours(self.root, keep=("lock",))) - {"lock"}
+        try:
+            left = set(_remove_ours(self.root, keep=("lock",))) - {"lock"}
+        except FileNotFoundError:
+            if self.root.exists():
+                raise  # a name that went while it was removed: not a folder that is gone
+            return
         if left:
             log.warning("left %s in %s: not daskfft's", ", ".join(sorted(left)), self.root)
 
@@ -339,21 +363,26 @@ class WorkDir:
         while deleting only leaves it for the next run to delete.
         """
         with _signals_held() as came:
-            self._write_journal(staged)
+            stale = [n for n in _companions(staged) if os.path.lexists(self.outdir / n)]
+            self._write_journal(staged, stale)
             moved = []
             try:
                 for name in staged:
                     self._swap_in(name, Path(staged[name]), moved)
+                for name in stale:
+                    self._move_aside(name, moved)
             except BaseException as exc:
                 self._roll_back(moved, exc)
+            self._outputs_in = True  # before a signal can come: nothing fails the run now
             trash = self._retire()
         if came:
             log.warning("%s came while publishing; the outputs were published first",
                         " and ".join(signal.Signals(s).name for s in sorted(set(came))))
         self._delete_retired(trash, stop=bool(came))
 
-    def _write_journal(self, staged):
-        """Write ``publish.json``: each source relative to OUTDIR, and its inode."""
+    def _write_journal(self, staged, stale=()):
+        """Write ``publish.json``: each source relative to OUTDIR, and its inode; and the
+        companions ``stale`` of the outputs, which are only moved aside (``{"aside": true}``)."""
         entries = {}
         for name, source in staged.items():
             try:
@@ -362,6 +391,7 @@ class WorkDir:
                 raise FileNotFoundError(f"output {self.outdir}: {name} is not in the work "
                                         f"folder ({source}); nothing was published") from None
             entries[name] = {"source": os.path.relpath(source, self.outdir), "inode": inode}
+        entries.update((name, {"aside": True}) for name in stale)
         (self.root / "replaced").mkdir(exist_ok=True)
         tmp = self.root / "publish.json.tmp"
         tmp.write_text(json.dumps(entries))
@@ -370,12 +400,17 @@ class WorkDir:
     def _swap_in(self, name, source, moved):
         """Rename the old ``name`` aside and ``source`` into place, noting each in ``moved``."""
         target = self.outdir / name
+        self._move_aside(name, moved)
+        os.rename(source, target)
+        moved.append((source, target))
+
+    def _move_aside(self, name, moved):
+        """Rename OUTDIR's ``name``, if there, into ``replaced/``, noting it in ``moved``."""
+        target = self.outdir / name
         aside = self.root / "replaced" / name
         if os.path.lexists(target):
             os.rename(target, aside)
             moved.append((target, aside))
-        os.rename(source, target)
-        moved.append((source, target))
 
     def _roll_back(self, moved, exc):
         """Undo the renames ``moved``, then raise the failure ``exc`` saying what is where."""
@@ -409,6 +444,8 @@ class WorkDir:
         """
         if all(_is_ours(name) for name in os.listdir(self.root)):
             trash = None
+            if self._lock is not None:  # the lock file moves away with the folder: no run
+                self._lock.stop_heartbeat()  # can take it there, and none must say it is lost
             try:
                 trash = Path(tempfile.mkdtemp(prefix=RETIRED_PREFIX, dir=self.outdir))
                 os.rename(self.root, trash / WORK_NAME)
@@ -419,6 +456,8 @@ class WorkDir:
                 if trash is not None:
                     with contextlib.suppress(OSError):
                         trash.rmdir()
+                if self._lock is not None:  # still where runs look for it: keep it fresh
+                    self._lock.start_heartbeat()
         with contextlib.suppress(OSError):
             (self.root / "run.json").unlink()  # published: the run is over
         with contextlib.suppress(OSError):
@@ -460,9 +499,13 @@ class WorkDir:
             return False
         entries = json.loads(journal.read_text())
         todo = {}
+        aside = []
         for name, entry in entries.items():
             if not isinstance(entry, dict):  # an older journal's: an absolute path
                 entry = {"source": entry}
+            if entry.get("aside"):  # an old output's companion: moved aside, if still there
+                aside.append(name)
+                continue
             source = self.outdir / entry["source"]
             if os.path.lexists(source):
                 todo[name] = source
@@ -474,6 +517,8 @@ class WorkDir:
         with _signals_held() as came:
             for name, source in todo.items():
                 self._swap_in(name, source, [])
+            for name in aside:
+                self._move_aside(name, [])
         for s in came:  # this run has done nothing yet: stop it now, as asked
             signal.raise_signal(s)
         log.warning("finished publishing %s, which an earlier run had started", self.outdir)
@@ -496,13 +541,24 @@ class WorkDir:
         A failure before any chunk finished (and not resuming one that had)
         removes the work folder; after that the chunks are kept, and the
         error is re-raised as :class:`RunFailed` (or :class:`Interrupted` for
-        Ctrl-C) whose one-line message says how to resume.
+        Ctrl-C) whose one-line message says how to resume.  Once
+        :meth:`publish` has put every output in place the run has succeeded:
+        a SIGTERM or Ctrl-C that comes after it only says so in a warning, and
+        nothing is cleared (the work folder may be a new run's by then).
         """
-        self._fresh = self._opened = False
+        self._fresh = self._opened = self._outputs_in = False
         self.acquire()
         try:
             yield self
         except BaseException as exc:
+            if self._outputs_in:
+                if not isinstance(exc, KeyboardInterrupt):
+                    raise  # a bug: said as one, but no failure of the run, nothing cleared
+                log.warning("%s came once the outputs were published into %s: the run has "
+                            "succeeded, and the next run into it deletes what is left of its "
+                            "work", "SIGTERM" if isinstance(exc, TermSignal) else
+                            "an interrupt", self.outdir)
+                return
             reported = self._failed(exc, total)
             if reported is exc:
                 raise
