@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +27,8 @@ from reference import make_image
 
 FAST = ["--cluster", "threads", "-q"]
 
-# flock fails as on Lustre mounted without -o flock, and the file system is slow (each open and
+# flock fails as on Lustre mounted without -o flock (or holds only within a node, as with
+# -o localflock, each racer on a node of its own), and the file system is slow (each open and
 # read of the lock returns after 0.2 s: every run sees it before any has written to it); then
 # wait for the start signal (a file), take the lock, say whether it was won, and hold it until
 # stdin closes.
@@ -47,7 +49,13 @@ def slow_pread(*args, _pread=os.pread):
     time.sleep(0.2)
     return data
 
-fcntl.flock, os.open, os.pread = no_flock, slow_open, slow_pread
+if sys.argv[3] == "node-local flock":  # succeeds on every node: each racer on a node of its own
+    import socket
+    fcntl.flock = lambda fd, operation: None
+    socket.gethostname = lambda: f"node-{os.getpid()}"
+else:
+    fcntl.flock = no_flock
+os.open, os.pread = slow_open, slow_pread
 from daskfft.errors import Busy
 from daskfft.workdir import WorkDir
 
@@ -83,23 +91,29 @@ def _one_error_line(err):
     return lines[0]
 
 
-def _leave_lock(out, host, pid, age):
-    """A lock as a run without flock on ``host`` leaves it, its last heartbeat ``age`` s ago."""
+def _local_flock(fd, operation):
+    """flock as on Lustre mounted -o localflock, seen from another node: it always succeeds."""
+
+
+def _leave_lock(out, host, pid, age, kind="file"):
+    """A lock as a run without flock (or with ``kind``) on ``host`` leaves it, its last
+    heartbeat ``age`` s ago."""
     (out / WORK_NAME).mkdir(parents=True)
     lock = out / WORK_NAME / "lock"
     lock.write_text(json.dumps({"host": host, "pid": pid, "since": "2026-01-01T00:00:00",
-                                "kind": "file"}))
+                                "kind": kind}))
     os.utime(lock, (time.time() - age,) * 2)
     return lock
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("flock", ["no flock", "node-local flock"])
 @pytest.mark.parametrize("left", [False, True], ids=["free", "stale lock left"])
-def test_without_flock_exactly_one_of_three_racing_processes_wins(tmp_path, left):
+def test_without_a_cluster_wide_flock_exactly_one_of_three_racing_processes_wins(tmp_path, left, flock):
     out, go = tmp_path / "out", tmp_path / "go"
     if left:  # all three find it stale at once: one removes it, none removes the winner's
         _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
-    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(out), str(go)],
+    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(out), str(go), flock],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
               for _ in range(3)]
     try:
@@ -221,6 +235,33 @@ def test_with_flock_a_fresh_lock_of_a_run_without_it_is_refused(tmp_path, tiled,
     os.utime(out / WORK_NAME / "lock", (time.time() - STALE_SECONDS - 60,) * 2)
     assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
     assert "took over the lock" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["flock", "file"])
+def test_with_node_local_flock_a_fresh_lock_of_another_host_is_refused(tmp_path, tiled, kind,
+                                                                        monkeypatch, capsys):
+    """Lustre -o localflock: flock succeeds on every node, so the holder's heartbeat decides
+    (both processes went on before, the second saying the first was gone)."""
+    monkeypatch.setattr(fcntl, "flock", _local_flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, "node1", 4242, age=5, kind=kind)
+    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "in use by another daskfft run (host node1, PID 4242, since " in line
+    assert "last heartbeat" in line and f"delete {lock}" in line
+    assert json.loads(lock.read_text())["host"] == "node1"  # untouched
+    os.utime(lock, (time.time() - STALE_SECONDS - 60,) * 2)  # its run was killed
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    assert f"took over the lock of {out}, left by host node1, PID 4242" in capsys.readouterr().err
+    assert (out / "filtered.tif").exists() and not (out / WORK_NAME).exists()
+
+
+def test_with_flock_a_lock_left_on_this_host_is_taken_over_at_once(tmp_path, tiled, capsys):
+    """The kernel let go of this host's flock: its holder has ended, whatever its heartbeat."""
+    out = tmp_path / "out"
+    _leave_lock(out, socket.gethostname(), 4242, age=0, kind="flock")
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    assert f"left by host {socket.gethostname()}, PID 4242" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flock", [True, False])

@@ -6,7 +6,12 @@ time as JSON.  It is taken in one of two ways:
 
 - ``flock`` where the file system has it (local disks, NFSv4, GPFS, Lustre
   mounted with ``-o flock``): the kernel lets go when the holder dies, however
-  it dies, so a lock left by a killed run is taken over at once;
+  it dies, so a lock left by a run killed on this host is taken over at once.
+  ``flock`` may hold only within one node and succeed on every node (Lustre
+  mounted ``-o localflock``, NFS with ``local_lock=flock``), so it says that a
+  holder has ended only of one on this host: a holder on another host is
+  judged by its heartbeat, as below, even where ``flock`` succeeded (a lock
+  left on another node is taken over after ``stale`` seconds);
 - where ``flock`` fails with ENOSYS, EOPNOTSUPP or ENOLCK (Lustre without the
   ``flock`` mount option, some FUSE and NFS setups), by creating the file with
   ``O_CREAT | O_EXCL``, which is atomic on every POSIX file system: of two runs
@@ -178,7 +183,14 @@ class RunLock:
 
     def _by_flock(self, stale):
         """(fd, previous holder, how) by ``flock``; (None, None, None) where the file system
-        has no ``flock`` and the file was there already."""
+        has no ``flock`` and the file was there already.
+
+        ``flock`` may hold only within one node (Lustre ``-o localflock``, NFS
+        ``local_lock=flock``): it is trusted to say that a holder has ended only
+        for one that took it on this host.  A holder elsewhere is judged by its
+        heartbeat, and its left lock removed as without ``flock``, then created anew.
+        """
+        previous = None
         while True:
             created = True
             try:
@@ -205,22 +217,27 @@ class RunLock:
                     return fd, None, "file"
                 os.close(fd)
                 return None, None, None
-            with contextlib.suppress(FileNotFoundError):
-                if os.fstat(fd).st_ino == os.stat(self.path, follow_symlinks=False).st_ino:
-                    break  # not a lock file that its holder removed while we waited
+            try:
+                if os.fstat(fd).st_ino != os.stat(self.path, follow_symlinks=False).st_ino:
+                    os.close(fd)  # a lock file that its holder removed while we waited
+                    continue
+            except FileNotFoundError:
+                os.close(fd)
+                continue
+            if created:
+                return fd, previous, "flock"
+            holder = _written(fd, stale)
+            if (holder and holder.get("kind") == "flock"
+                    and holder.get("host") == socket.gethostname()):
+                return fd, holder, "flock"  # this host's kernel let go: its holder has ended
+            age, st = _age(fd), os.fstat(fd)
             os.close(fd)
-        holder = _read(fd)
-        if holder and holder.get("kind") == "file" and _alive(holder, _age(fd), stale):
-            age = _age(fd)
-            os.close(fd)  # a run on a client without flock holds it by its heartbeat
-            raise Busy(self._refusal(holder, age, stale))
-        return fd, holder, "flock"
+            previous = self._take_over(holder, age, st, stale) or previous
 
     def _by_creating(self, stale):
         """(fd, previous holder) by creating the file with ``O_EXCL``; a stale one is removed
         first."""
         previous = None
-        patience = time.monotonic() + 2
         while True:
             try:
                 return self._open(os.O_RDWR | os.O_CREAT | os.O_EXCL), previous
@@ -230,16 +247,19 @@ class RunLock:
                 fd = self._open(os.O_RDONLY)
             except FileNotFoundError:
                 continue  # its holder let go meanwhile
-            holder, age, st = _read(fd), _age(fd), os.fstat(fd)
+            holder, age, st = _written(fd, stale), _age(fd), os.fstat(fd)
             os.close(fd)
-            if holder is None and age < stale and time.monotonic() < patience:
-                time.sleep(0.02)  # created, its holder not written yet
-                continue
-            if _alive(holder or {}, age, stale):
-                raise Busy(self._refusal(holder, age, stale))
-            if self._remove_stale((st.st_ino, st.st_mtime_ns)):
-                previous = holder or {"host": "unknown", "pid": "unknown",
-                                      "since": f"{age:.0f} s ago"}
+            previous = self._take_over(holder, age, st, stale) or previous
+
+    def _take_over(self, holder, age, st, stale):
+        """Raise :class:`Busy` where ``holder`` (its lock ``st``, ``age`` seconds since the
+        last heartbeat) lives; else remove its lock if still there, and return the holder
+        (a dict) if this run removed it."""
+        if _alive(holder or {}, age, stale):
+            raise Busy(self._refusal(holder, age, stale))
+        if self._remove_stale((st.st_ino, st.st_mtime_ns)):
+            return holder or {"host": "unknown", "pid": "unknown", "since": f"{age:.0f} s ago"}
+        return None
 
     def _remove_stale(self, seen):
         """Remove the left lock, ``seen`` as (inode, mtime), if it still is that file; return
@@ -312,6 +332,17 @@ def _read(fd):
     except ValueError:
         return None
     return who if isinstance(who, dict) else None
+
+
+def _written(fd, stale):
+    """The holder's JSON in ``fd``, waiting up to 2 s while the file is new and empty (created,
+    its holder not written yet); None if it stays so."""
+    patience = time.monotonic() + 2
+    while True:
+        holder = _read(fd)
+        if holder is not None or _age(fd) >= stale or time.monotonic() >= patience:
+            return holder
+        time.sleep(0.02)
 
 
 def _age(fd):
