@@ -95,13 +95,13 @@ def _local_flock(fd, operation):
     """flock as on Lustre mounted -o localflock, seen from another node: it always succeeds."""
 
 
-def _leave_lock(out, host, pid, age, kind="file"):
+def _leave_lock(out, host, pid, age, kind="file", **more):
     """A lock as a run without flock (or with ``kind``) on ``host`` leaves it, its last
     heartbeat ``age`` s ago."""
     (out / WORK_NAME).mkdir(parents=True)
     lock = out / WORK_NAME / "lock"
     lock.write_text(json.dumps({"host": host, "pid": pid, "since": "2026-01-01T00:00:00",
-                                "kind": kind}))
+                                "kind": kind, **more}))
     os.utime(lock, (time.time() - age,) * 2)
     return lock
 
@@ -158,7 +158,8 @@ def test_without_flock_a_fresh_lock_of_another_host_is_refused_saying_what_to_do
     assert "in use by another daskfft run (host node-elsewhere, PID 4242, since " in line
     assert 20 <= int(re.search(r"last heartbeat (\d+) s ago", line).group(1)) < 80
     assert f"delete {lock} once no daskfft run writes into {out}" in line
-    assert f"no heartbeat for {STALE_SECONDS:.0f} s ({STALE_ENV})" in line
+    assert f"no heartbeat for {STALE_SECONDS:.0f} s is taken over ({STALE_ENV} of its run, " \
+           "or of this one if larger)" in line
     assert json.loads(lock.read_text())["host"] == "node-elsewhere"  # untouched
     assert os.listdir(out) == [WORK_NAME]
 
@@ -175,6 +176,28 @@ def test_without_flock_a_stale_lock_is_taken_over_with_a_warning(tmp_path, tiled
     err = capsys.readouterr().err
     assert f"took over the lock of {out}, left by host node-killed, PID 4242" in err
     assert (out / "filtered.tif").exists() and not (out / WORK_NAME).exists()
+
+
+@pytest.mark.parametrize("flock", [_no_flock, _local_flock], ids=["no flock", "local flock"])
+def test_a_lock_is_judged_by_its_holders_stale_time_where_larger(tmp_path, flock, monkeypatch):
+    """A run with a smaller DASKFFT_LOCK_STALE (as the refusal suggests) does not take over a
+    lock whose holder touches it every 30 s: it took it over 4 s in, the holder alive."""
+    from daskfft.errors import Busy
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, "node1", 4242, age=45, kind="flock", every=30, stale=STALE_SECONDS)
+    monkeypatch.setenv(STALE_ENV, "3")
+    with pytest.raises(Busy, match=rf"last heartbeat \d+ s ago.* no heartbeat for "
+                                   rf"{STALE_SECONDS:.0f} s is taken over"):
+        RunLock(lock, out).acquire()
+    assert json.loads(lock.read_text())["pid"] == 4242
+    os.utime(lock, (time.time() - STALE_SECONDS - 60,) * 2)  # no heartbeat for its stale time
+    taker = RunLock(lock, out)
+    assert "host node1, PID 4242," in taker.acquire()  # taken over, as left
+    written = json.loads(lock.read_text())  # what others judge this holder by
+    assert (written["every"], written["stale"]) == (0.75, 3)
+    taker.release()
 
 
 def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(tmp_path, tiled, monkeypatch,

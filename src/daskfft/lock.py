@@ -19,7 +19,9 @@ time as JSON.  It is taken in one of two ways:
   ``min(30, stale / 4)`` seconds (a daemon thread); a lock not touched for
   ``stale`` seconds (:data:`STALE_SECONDS`, or the environment variable
   :data:`STALE_ENV`) is taken to be left by a run killed elsewhere and taken
-  over, with a warning.  On the holder's own host its PID tells at once.
+  over, with a warning.  The holder writes its ``stale`` into the lock, and
+  other runs judge it by the larger of its ``stale`` and their own: a run
+  with a smaller :data:`STALE_ENV` does not take over a lock touched less often.  On the holder's own host its PID tells at once.
   One run at a time removes a left lock, holding ``lock.break`` meanwhile, so
   that no run ever removes another's new lock.
 
@@ -37,6 +39,7 @@ import errno
 import fcntl
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -126,13 +129,14 @@ class RunLock:
         if fd is None:
             fd, previous = self._by_creating(stale)
             kind = "file"
+        self._every = min(30.0, stale / 4)
         me = {"host": socket.gethostname(), "pid": os.getpid(), "kind": kind,
-              "since": _dt.datetime.now().isoformat(timespec="seconds")}
+              "since": _dt.datetime.now().isoformat(timespec="seconds"),
+              "every": self._every, "stale": stale}  # others judge it by this stale time too
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
         self._fd = fd
         _HELD.add(self.path)
-        self._every = min(30.0, stale / 4)
         self.start_heartbeat()
         return _describe(previous)
 
@@ -255,6 +259,7 @@ class RunLock:
         """Raise :class:`Busy` where ``holder`` (its lock ``st``, ``age`` seconds since the
         last heartbeat) lives; else remove its lock if still there, and return the holder
         (a dict) if this run removed it."""
+        stale = _stale_for(holder, stale)
         if _alive(holder or {}, age, stale):
             raise Busy(self._refusal(holder, age, stale))
         if self._remove_stale((st.st_ino, st.st_mtime_ns)):
@@ -321,8 +326,8 @@ class RunLock:
         return (f"output {self.outdir}: in use by another daskfft run ({who}, last heartbeat "
                 f"{age:.0f} s ago); wait for it to finish or stop it; if it was killed on "
                 f"another host, delete {self.path} once no daskfft run writes into "
-                f"{self.outdir}, or wait: a lock with no heartbeat for {stale:.0f} s "
-                f"({STALE_ENV}) is taken over")
+                f"{self.outdir}, or wait: a lock with no heartbeat for {stale:.0f} s is taken "
+                f"over ({STALE_ENV} of its run, or of this one if larger)")
 
 
 def _read(fd):
@@ -354,6 +359,16 @@ def _age_of(path):
         return max(0.0, time.time() - os.stat(path, follow_symlinks=False).st_mtime)
     except OSError:
         return 0.0
+
+
+def _stale_for(holder, stale):
+    """The stale time to judge ``holder`` by: this run's, or the holder's own where larger (it
+    touches its lock every ``min(30, its stale / 4)`` seconds)."""
+    try:
+        theirs = float((holder or {}).get("stale"))
+    except (TypeError, ValueError):
+        return stale
+    return theirs if math.isfinite(theirs) and theirs > stale else stale
 
 
 def _alive(holder, age, stale):
