@@ -19,8 +19,7 @@ import tifffile
 
 from daskfft.cli import main
 from daskfft.errors import InputError
-from daskfft.lock import (BREAK_NAME, BREAK_SECONDS, STALE_ENV, STALE_SECONDS, RunLock,
-                          stale_after)
+from daskfft.lock import BREAK_NAME, STALE_ENV, STALE_SECONDS, RunLock, stale_after
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -104,6 +103,21 @@ def _leave_lock(out, host, pid, age, kind="file", **more):
                                 "kind": kind, **more}))
     os.utime(lock, (time.time() - age,) * 2)
     return lock
+
+
+def _leave_break(out, host, pid, age, **more):
+    """The lock.break of a run on ``host`` that began to take over a left lock ``age`` s ago."""
+    brk = out / WORK_NAME / BREAK_NAME
+    brk.write_text(json.dumps({"host": host, "pid": pid, "kind": "break",
+                               "since": "2026-01-01T00:00:00", **more}))
+    os.utime(brk, (time.time() - age,) * 2)
+    return brk
+
+
+def _dead_pid():
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=60)
+    return dead.pid
 
 
 @pytest.mark.slow
@@ -362,25 +376,87 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
     assert f"{len(done)} of 16 chunks kept" in line
 
 
+@pytest.mark.parametrize("where", ["on another host", "on this host"])
 @pytest.mark.parametrize("killed", ["before removing the lock", "after removing it"])
 def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_path, tiled,
                                                                             monkeypatch, capsys,
-                                                                            killed):
-    """Killed while it held lock.break: the next run takes over (once that is old enough to
-    be left), and removes it with the work folder."""
+                                                                            killed, where):
+    """Killed while it held lock.break: the next run takes over once that is judged left (as
+    a lock is: its age elsewhere, its PID here), and removes it with the work folder."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
     out = tmp_path / "out"
     lock = _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
-    brk = out / WORK_NAME / BREAK_NAME
-    brk.write_text("")
-    os.utime(brk, (time.time() - BREAK_SECONDS - 5,) * 2)
+    if where == "on another host":
+        _leave_break(out, "node-killed-too", 4343, age=STALE_SECONDS + 30)
+    else:
+        _leave_break(out, socket.gethostname(), _dead_pid(), age=0)
     if killed == "after removing it":
         lock.unlink()
     assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
     err = capsys.readouterr().err
     assert "not daskfft's" not in err
-    assert ("took over the lock" in err) == (killed == "before removing the lock")
+    removed = (f"removed {out / WORK_NAME / BREAK_NAME}, left by a run killed while it took "
+               "over a lock" in err)  # where it still guarded a left lock
+    assert removed == ("took over the lock" in err) == (killed == "before removing the lock")
     assert WORK_NAME not in os.listdir(out) and (out / "filtered.tif").exists()
+
+
+@pytest.mark.parametrize("where", ["on another host", "on this host"])
+def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, monkeypatch,
+                                                                     where):
+    """A run paused 20 s (a Lustre MDS recovery) while it takes over a left lock keeps its
+    lock.break: it was removed after 10 s, and both runs went on to hold the lock."""
+    import daskfft.lock
+
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
+    if where == "on another host":
+        brk = _leave_break(out, "node-slow", 4343, age=20)
+    else:  # a live process of this host (this one's parent)
+        brk = _leave_break(out, socket.gethostname(), os.getppid(), age=20)
+    waited = []
+
+    def paused_run_goes_on(seconds):  # instead of waiting: the paused run ends its takeover
+        waited.append(brk.exists())
+        lock.unlink(missing_ok=True)
+        brk.unlink(missing_ok=True)
+
+    monkeypatch.setattr(daskfft.lock.time, "sleep", paused_run_goes_on)
+    taker = RunLock(lock, out)
+    assert taker.acquire() is None  # the paused run removed the left lock, not this one
+    taker.release()
+    assert waited[:1] == [True]
+
+
+@pytest.mark.parametrize("meanwhile", ["removed", "another run's now"])
+def test_a_run_removes_its_lock_break_only_while_it_is_its_own(tmp_path, monkeypatch,
+                                                                meanwhile):
+    """A run that stalled past its stale time while it held lock.break (judged left, removed,
+    maybe taken by another run) does not remove another's, nor fail for want of its own."""
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
+    brk = out / WORK_NAME / BREAK_NAME
+    unlink, stalled = os.unlink, []
+
+    def stalled_unlink(path, *args, **kwargs):
+        if str(path) == str(lock) and not stalled:  # while this run stalls before it
+            stalled.append(path)
+            unlink(brk)
+            if meanwhile == "another run's now":
+                brk.write_text(json.dumps({"host": "node2", "pid": 7, "kind": "break"}))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", stalled_unlink)
+    taker = RunLock(lock, out)
+    assert "host node-killed, PID 4242" in taker.acquire()
+    taker.release()
+    assert stalled
+    if meanwhile == "another run's now":
+        assert json.loads(brk.read_text())["host"] == "node2"
+    else:
+        assert not brk.exists()
 
 
 @pytest.mark.parametrize("flock", [True, False])

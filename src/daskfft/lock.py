@@ -15,20 +15,34 @@ time as JSON.  It is taken in one of two ways:
 - where ``flock`` fails with ENOSYS, EOPNOTSUPP or ENOLCK (Lustre without the
   ``flock`` mount option, some FUSE and NFS setups), by creating the file with
   ``O_CREAT | O_EXCL``, which is atomic on every POSIX file system: of two runs
-  exactly one creates it.  Its holder touches it every
-  ``min(30, stale / 4)`` seconds (a daemon thread); a lock not touched for
-  ``stale`` seconds (:data:`STALE_SECONDS`, or the environment variable
-  :data:`STALE_ENV`) is taken to be left by a run killed elsewhere and taken
-  over, with a warning.  The holder writes its ``stale`` into the lock, and
-  other runs judge it by the larger of its ``stale`` and their own: a run
-  with a smaller :data:`STALE_ENV` does not take over a lock touched less often.  On the holder's own host its PID tells at once.
-  One run at a time removes a left lock, holding ``lock.break`` meanwhile, so
-  that no run ever removes another's new lock.
+  exactly one creates it.
 
-Every holder touches its lock (both ways), so a run that has ``flock`` and
-one that has not (Lustre clients mounted differently) still see each other.
+Every holder (both ways) touches its lock every ``min(30, stale / 4)``
+seconds (a daemon thread), so a run that has ``flock`` and one that has not
+(Lustre clients mounted differently) still see each other.  A lock not
+touched for ``stale`` seconds (:data:`STALE_SECONDS`, or the environment
+variable :data:`STALE_ENV`) is taken to be left by a run killed elsewhere and
+taken over, with a warning.  The holder writes its ``stale`` into the lock,
+and others judge it by the larger of that and their own: a run with a
+smaller :data:`STALE_ENV` does not take over a lock touched less often.  On
+the holder's own host its PID tells at once.
+
+One run at a time removes a left lock: it holds ``lock.break`` (created with
+``O_EXCL``, holding its host, PID and ``stale`` as the lock does) while it
+checks that the lock is still the file it judged left and removes it, so
+that no run removes another's new lock.  A ``lock.break`` is judged as a lock
+is: one whose run was killed while it held it is removed, if still the file
+judged, once its PID or its age (``stale``, as for the lock) says so; and a
+run removes its own only while it is still its own.
+
 The file's age is read from the file system's clock against this host's: the
-nodes' clocks should agree to well under ``stale`` seconds (NTP does).
+nodes' clocks should agree to well under ``stale`` seconds (NTP does).  A
+live run is assumed never to stall for ``stale`` seconds, neither between
+two heartbeats nor while it holds ``lock.break`` (a ``stat`` and an
+``unlink``): one that does counts as dead, and others go on without it.  Two
+runs that judge the same ``lock.break`` left each check that it is still
+that file just before removing it: they could clash only within that check
+and removal, and only after a run was killed while holding ``lock.break``.
 """
 
 from __future__ import annotations
@@ -58,11 +72,9 @@ STALE_ENV = "DASKFFT_LOCK_STALE"
 #: The file beside the lock that a run holds (created with ``O_EXCL``) while it removes a
 #: left lock: one run at a time, so that none removes another's new lock.
 BREAK_NAME = "lock.break"
-#: Seconds after which a :data:`BREAK_NAME` counts as left by a run killed while it held it
-#: (it is held for a ``stat`` and an ``unlink``).
-BREAK_SECONDS = 10.0
 _NO_FLOCK = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
-_HELD = set()  # lock paths this process holds
+_HELD = set()  # lock paths this process holds, or is taking
+_HELD_GUARD = threading.Lock()
 
 
 def stale_after():
@@ -122,21 +134,23 @@ class RunLock:
             :data:`STALE_ENV`.
         """
         stale = stale_after()
-        if self.path in _HELD:
-            raise Busy(f"output {self.outdir}: in use by another daskfft run in this process; "
-                       "wait for it to finish")
-        fd, previous, kind = self._by_flock(stale)
-        if fd is None:
-            fd, previous = self._by_creating(stale)
-            kind = "file"
-        self._every = min(30.0, stale / 4)
-        me = {"host": socket.gethostname(), "pid": os.getpid(), "kind": kind,
-              "since": _dt.datetime.now().isoformat(timespec="seconds"),
-              "every": self._every, "stale": stale}  # others judge it by this stale time too
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
+        with _HELD_GUARD:  # one thread of this process at a time takes it, or holds it
+            if self.path in _HELD:
+                raise Busy(f"output {self.outdir}: in use by another daskfft run in this "
+                           "process; wait for it to finish")
+            _HELD.add(self.path)
+        try:
+            fd, previous, kind = self._by_flock(stale)
+            if fd is None:
+                fd, previous = self._by_creating(stale)
+                kind = "file"
+            self._every = min(30.0, stale / 4)
+            os.ftruncate(fd, 0)  # others judge it by its stale time too
+            os.pwrite(fd, _record(kind, stale, every=self._every), 0)
+        except BaseException:
+            _HELD.discard(self.path)
+            raise
         self._fd = fd
-        _HELD.add(self.path)
         self.start_heartbeat()
         return _describe(previous)
 
@@ -262,11 +276,11 @@ class RunLock:
         stale = _stale_for(holder, stale)
         if _alive(holder or {}, age, stale):
             raise Busy(self._refusal(holder, age, stale))
-        if self._remove_stale((st.st_ino, st.st_mtime_ns)):
+        if self._remove_stale((st.st_ino, st.st_mtime_ns), stale):
             return holder or {"host": "unknown", "pid": "unknown", "since": f"{age:.0f} s ago"}
         return None
 
-    def _remove_stale(self, seen):
+    def _remove_stale(self, seen, stale):
         """Remove the left lock, ``seen`` as (inode, mtime), if it still is that file; return
         whether it was removed.
 
@@ -275,23 +289,19 @@ class RunLock:
         none can have made a new one in its place (a run creates the lock only
         where none is), and a new lock is never removed by mistake.  Where
         another run holds it, this one waits (returns False, to judge the lock
-        again); one left by a killed run is removed after :data:`BREAK_SECONDS`.
+        again); one left by a killed run is removed once judged left.
         """
         brk = os.path.join(os.path.dirname(self.path), BREAK_NAME)
         try:
-            fd = os.open(brk, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(brk, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         except FileExistsError:
-            if _age_of(brk) > BREAK_SECONDS:
-                log.warning("removed %s, left by a run killed while it took over a lock", brk)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(brk)
-            else:
-                time.sleep(0.02)  # another run is removing the left lock: judge it again
+            self._judge_break(brk, stale)
             return False
         except OSError as exc:
             raise InputError(f"output {self.outdir}: cannot create {brk} "
                              f"({exc.strerror or exc})") from None
         try:
+            os.pwrite(fd, _record("break", stale), 0)
             try:
                 st = os.stat(self.path, follow_symlinks=False)
             except FileNotFoundError:
@@ -301,8 +311,34 @@ class RunLock:
             os.unlink(self.path)
             return True
         finally:
+            with contextlib.suppress(FileNotFoundError):  # removed as left: this run stalled
+                if os.stat(brk, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                    os.unlink(brk)  # still this run's: no other removes it while it lives
             os.close(fd)
-            os.unlink(brk)
+
+    def _judge_break(self, brk, stale):
+        """Wait a little while another run holds :data:`BREAK_NAME`; remove it where it was
+        left by a run killed while it held it (judged as a lock is), if still that file."""
+        try:
+            fd = os.open(brk, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return  # let go meanwhile
+        except OSError as exc:
+            raise InputError(f"output {self.outdir}: cannot open {brk} "
+                             f"({exc.strerror or exc})") from None
+        try:
+            holder, age, seen = _written(fd, stale), _age(fd), os.fstat(fd)
+        finally:
+            os.close(fd)
+        if _alive(holder or {}, age, _stale_for(holder, stale)):
+            time.sleep(0.05)  # another run is removing the left lock: judge it again
+            return
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(brk, follow_symlinks=False)
+            if (st.st_ino, st.st_mtime_ns) == (seen.st_ino, seen.st_mtime_ns):
+                os.unlink(brk)
+                log.warning("removed %s, left by a run killed while it took over a lock (%s)",
+                            brk, _describe(holder) or "holder unknown")
 
     def _heartbeat(self, every):
         """Touch the lock every ``every`` seconds until released; say so if it was lost."""
@@ -330,6 +366,14 @@ class RunLock:
                 f"over ({STALE_ENV} of its run, or of this one if larger)")
 
 
+def _record(kind, stale, **more):
+    """What a holder of the lock (``kind`` "flock" or "file") or of :data:`BREAK_NAME` writes
+    there (JSON bytes): others judge it by it."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "kind": kind,
+                       "since": _dt.datetime.now().isoformat(timespec="seconds"),
+                       "stale": stale, **more}).encode()
+
+
 def _read(fd):
     """The holder's JSON in ``fd``, or None (empty: being written, or unreadable)."""
     try:
@@ -352,13 +396,6 @@ def _written(fd, stale):
 
 def _age(fd):
     return max(0.0, time.time() - os.fstat(fd).st_mtime)
-
-
-def _age_of(path):
-    try:
-        return max(0.0, time.time() - os.stat(path, follow_symlinks=False).st_mtime)
-    except OSError:
-        return 0.0
 
 
 def _stale_for(holder, stale):
