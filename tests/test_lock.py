@@ -19,7 +19,7 @@ import tifffile
 
 from daskfft.cli import main
 from daskfft.errors import InputError
-from daskfft.lock import BREAK_NAME, STALE_ENV, STALE_SECONDS, RunLock, stale_after
+from daskfft.lock import BREAK_NAME, STALE_ENV, STALE_SECONDS, RunLock, _pid_namespace, stale_after
 from daskfft.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
@@ -216,14 +216,45 @@ def test_a_lock_is_judged_by_its_holders_stale_time_where_larger(tmp_path, flock
 
 def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(tmp_path, tiled, monkeypatch,
                                                                    capsys):
-    """On the holder's own host its PID tells at once: no waiting for the heartbeat."""
+    """On the holder's own host (and in its PID namespace) its PID tells at once: no waiting
+    for the heartbeat."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait(timeout=60)
+    dead = _dead_pid()
     out = tmp_path / "out"
-    _leave_lock(out, os.uname().nodename, dead.pid, age=0)
+    _leave_lock(out, socket.gethostname(), dead, age=0, pidns=_pid_namespace())
     assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
-    assert f"left by host {os.uname().nodename}, PID {dead.pid}" in capsys.readouterr().err
+    assert f"left by host {socket.gethostname()}, PID {dead}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pidns", ["pid:[1]", None], ids=["another", "not recorded"])
+def test_without_flock_a_pid_of_another_pid_namespace_is_not_trusted(tmp_path, tiled, pidns,
+                                                                     monkeypatch, capsys):
+    """A container with the host's name but its own PIDs: its PID, not found here, says
+    nothing (its live lock was taken over at once); its heartbeat does."""
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    lock = _leave_lock(out, socket.gethostname(), _dead_pid(), age=5,
+                       **({} if pidns is None else {"pidns": pidns}))
+    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
+    assert "last heartbeat" in _one_error_line(capsys.readouterr().err)
+    assert json.loads(lock.read_text())["host"] == socket.gethostname()  # untouched
+
+
+def test_without_flock_a_live_pid_keeps_a_lock_only_while_its_heartbeat_is_fresh(
+        tmp_path, tiled, monkeypatch, capsys):
+    """A reused PID kept a dead run's lock forever, while the refusal said it is taken over
+    after its stale time without a heartbeat."""
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    live = os.getppid()  # alive: this process's parent
+    lock = _leave_lock(out, socket.gethostname(), live, age=5, pidns=_pid_namespace())
+    assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"PID {live}," in line and f"no heartbeat for {STALE_SECONDS:.0f} s is taken over" \
+        in line
+    os.utime(lock, (time.time() - STALE_SECONDS - 60,) * 2)
+    assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
+    assert f"left by host {socket.gethostname()}, PID {live}" in capsys.readouterr().err
 
 
 def test_without_flock_the_holder_keeps_its_lock_fresh(tmp_path, monkeypatch):
@@ -389,7 +420,7 @@ def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_
     if where == "on another host":
         _leave_break(out, "node-killed-too", 4343, age=STALE_SECONDS + 30)
     else:
-        _leave_break(out, socket.gethostname(), _dead_pid(), age=0)
+        _leave_break(out, socket.gethostname(), _dead_pid(), age=0, pidns=_pid_namespace())
     if killed == "after removing it":
         lock.unlink()
     assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
@@ -414,7 +445,8 @@ def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, mo
     if where == "on another host":
         brk = _leave_break(out, "node-slow", 4343, age=20)
     else:  # a live process of this host (this one's parent)
-        brk = _leave_break(out, socket.gethostname(), os.getppid(), age=20)
+        brk = _leave_break(out, socket.gethostname(), os.getppid(), age=20,
+                           pidns=_pid_namespace())
     waited = []
 
     def paused_run_goes_on(seconds):  # instead of waiting: the paused run ends its takeover

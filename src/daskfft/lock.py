@@ -25,7 +25,10 @@ variable :data:`STALE_ENV`) is taken to be left by a run killed elsewhere and
 taken over, with a warning.  The holder writes its ``stale`` into the lock,
 and others judge it by the larger of that and their own: a run with a
 smaller :data:`STALE_ENV` does not take over a lock touched less often.  On
-the holder's own host its PID tells at once.
+the holder's own host and in its PID namespace (recorded in the lock: a
+container may share the host's name but not its PIDs) a PID that no longer
+exists tells at once; a live PID, perhaps reused, keeps a lock only while
+its heartbeat is fresh too.
 
 One run at a time removes a left lock: it holds ``lock.break`` (created with
 ``O_EXCL``, holding its host, PID and ``stale`` as the lock does) while it
@@ -360,8 +363,8 @@ class RunLock:
             return (f"output {self.outdir}: in use by another daskfft run ({who}); wait for "
                     "it to finish or stop it")
         return (f"output {self.outdir}: in use by another daskfft run ({who}, last heartbeat "
-                f"{age:.0f} s ago); wait for it to finish or stop it; if it was killed on "
-                f"another host, delete {self.path} once no daskfft run writes into "
+                f"{age:.0f} s ago); wait for it to finish or stop it; if it was killed, "
+                f"delete {self.path} once no daskfft run writes into "
                 f"{self.outdir}, or wait: a lock with no heartbeat for {stale:.0f} s is taken "
                 f"over ({STALE_ENV} of its run, or of this one if larger)")
 
@@ -369,9 +372,19 @@ class RunLock:
 def _record(kind, stale, **more):
     """What a holder of the lock (``kind`` "flock" or "file") or of :data:`BREAK_NAME` writes
     there (JSON bytes): others judge it by it."""
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "kind": kind,
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                       "pidns": _pid_namespace(), "kind": kind,
                        "since": _dt.datetime.now().isoformat(timespec="seconds"),
                        "stale": stale, **more}).encode()
+
+
+def _pid_namespace():
+    """This process's PID namespace ("pid:[4026531836]"), or None where there is no /proc
+    (macOS: one namespace)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _read(fd):
@@ -409,10 +422,14 @@ def _stale_for(holder, stale):
 
 
 def _alive(holder, age, stale):
-    """Whether ``holder`` (its lock ``age`` seconds since the last heartbeat) still runs:
-    on this host its PID says; elsewhere, whether it beat within ``stale`` seconds."""
-    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
-        pid = holder["pid"]
+    """Whether ``holder`` (its lock ``age`` seconds since the last heartbeat) still runs: not
+    when it has not beaten for ``stale`` seconds, whatever its PID (one may be reused); else,
+    on this host and in this PID namespace, its PID says; elsewhere, yes."""
+    if age > stale:
+        return False
+    pid = holder.get("pid")
+    if (holder.get("host") == socket.gethostname() and isinstance(pid, int)
+            and holder.get("pidns") == _pid_namespace()):
         if pid == os.getpid():
             return False  # not held by this process (_HELD says): left by an earlier run
         try:
@@ -421,8 +438,7 @@ def _alive(holder, age, stale):
             return False
         except PermissionError:
             pass
-        return True
-    return age <= stale
+    return True
 
 
 def _describe(holder):
