@@ -292,6 +292,33 @@ def test_without_flock_a_second_run_in_the_same_process_is_refused(tmp_path, mon
     second.release()
 
 
+def test_without_flock_a_lock_being_released_is_not_taken_as_left_in_the_same_process(
+        tmp_path, monkeypatch):
+    """Until it is gone, a lock being let go is this process's: another thread waits, not
+    taking it over as left by an earlier run (with a warning) before it is removed."""
+    from daskfft.errors import Busy
+
+    monkeypatch.setattr(fcntl, "flock", _no_flock)
+    out = tmp_path / "out"
+    first, second, said = WorkDir(out), RunLock(out / WORK_NAME / "lock", out), []
+    first.acquire()
+    unlink, tried = os.unlink, []
+
+    def another_thread_meanwhile(path, *args, **kwargs):
+        if str(path) == str(second.path) and not tried:
+            tried.append(path)
+            try:
+                said.append(second.acquire())
+            except Busy as exc:
+                said.append(str(exc))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", another_thread_meanwhile)
+    first.release()
+    assert said and "in use by another daskfft run in this process" in said[0], said
+    second.release()
+
+
 def test_with_flock_a_fresh_lock_of_a_run_without_it_is_refused(tmp_path, tiled, capsys):
     """Lustre clients mounted with and without -o flock: a run that has flock still sees the
     heartbeat of one that has not."""

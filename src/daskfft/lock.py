@@ -148,8 +148,8 @@ class RunLock:
                 fd, previous = self._by_creating(stale)
                 kind = "file"
             self._every = min(30.0, stale / 4)
-            os.ftruncate(fd, 0)  # others judge it by its stale time too
-            os.pwrite(fd, _record(kind, stale, every=self._every), 0)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, _record(kind, stale, every=self._every), 0)  # others judge it by it
         except BaseException:
             _HELD.discard(self.path)
             raise
@@ -182,11 +182,11 @@ class RunLock:
             return
         self.stop_heartbeat()  # first: it reads the file descriptor
         fd, self._fd = self._fd, None
-        _HELD.discard(self.path)
         with contextlib.suppress(OSError):
             if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
                 os.unlink(self.path)  # let go, not left: the next run takes it without a warning
         os.close(fd)
+        _HELD.discard(self.path)  # last: a thread of this process would take it as left
 
     # --- the two ways ----------------------------------------------------------------------
 
