@@ -1,8 +1,9 @@
 """The run's lock: one daskfft run at a time into an OUTDIR, on any POSIX file system.
 
 The lock is the file ``OUTDIR/.daskfft-work/lock``, opened with ``O_NOFOLLOW``
-(a symbolic link there is refused), holding its holder's host, PID and start
-time as JSON.  It is taken in one of two ways:
+(a symbolic link there is refused), holding its holder's host, PID, PID
+namespace, start time, heartbeat interval and ``stale`` as JSON.  It is
+taken in one of two ways:
 
 - ``flock`` where the file system has it (local disks, NFSv4, GPFS, Lustre
   mounted with ``-o flock``): the kernel lets go when the holder dies, however
