@@ -855,3 +855,52 @@ def test_after_a_killed_align_the_next_names_only_options_align_has(tmp_path, ca
     assert "--resume" not in line and "pass --overwrite to start over" in line
     assert main([*args, "--overwrite"]) == 0
     assert sorted(os.listdir(out)) == ["shift_field.csv", "shift_field.png", "transform.json"]
+
+
+# --- a publish that could not be put back keeps its journal, whatever the session ------------
+
+
+@pytest.mark.parametrize("total", [0, 4])  # 0: align's session, which has no chunks
+def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_path, total,
+                                                                          monkeypatch):
+    import daskfft.workdir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old a.txt")
+    rename, calls = os.rename, []
+
+    def fails_from_the_third_on(src, dst):  # a.txt aside, the new a.txt in, then b.txt fails
+        calls.append(dst)
+        if len(calls) >= 3:
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(src, dst)
+
+    work = WorkDir(out)
+    with pytest.raises(RunError) as caught, work.session(total):
+        work.start_or_resume({"command": "test"}, resume=False, overwrite=True,
+                             create_stores=lambda root: None)
+        if total:  # a run whose chunks finished
+            for i in range(total):
+                (work.root / "done" / f"0_{i}").touch()
+        staged = {n: work.out / n for n in ("a.txt", "b.txt")}
+        for name, source in staged.items():
+            source.write_text("new " + name)
+        monkeypatch.setattr(daskfft.workdir.os, "rename", fails_from_the_third_on)
+        work.publish(staged)
+    monkeypatch.undo()
+    w = WORK_NAME
+    said = str(caught.value)
+    assert f"{w}/replaced/a.txt stays there" in said and f"{w}/publish.json is kept" in said
+    assert (out / w / "replaced" / "a.txt").read_text() == "old a.txt"  # what the error says
+    assert (out / "a.txt").read_text() == "new a.txt"
+    assert (out / w / "out" / "b.txt").read_text() == "new b.txt"
+    assert (out / w / "publish.json").exists()
+    again = WorkDir(out)  # and the next run completes the publishing
+    again.acquire()
+    try:
+        assert again.finish_publishing()
+    finally:
+        again.release()
+    assert [(out / n).read_text() for n in ("a.txt", "b.txt")] == ["new a.txt", "new b.txt"]
+    assert not (out / w).exists()

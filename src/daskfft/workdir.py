@@ -539,7 +539,9 @@ class WorkDir:
         """Hold the lock around a run of ``total`` chunks; on failure keep finished chunks.
 
         A failure before any chunk finished (and not resuming one that had)
-        removes the work folder; after that the chunks are kept, and the
+        removes the work folder, unless a publish could not be put back: then
+        its journal and the old outputs moved aside stay, as its error says,
+        for the next run to complete.  Otherwise the chunks are kept, and the
         error is re-raised as :class:`RunFailed` (or :class:`Interrupted` for
         Ctrl-C) whose one-line message says how to resume.  Once
         :meth:`publish` has put every output in place the run has succeeded:
@@ -567,6 +569,11 @@ class WorkDir:
             self.release()
 
     def _failed(self, exc, total):
+        if os.path.lexists(self.root / "publish.json"):
+            # A publish that could not be put back: its error says what is where (the old
+            # files in replaced/, the journal), and the next run completes it.  Nothing is
+            # cleared, whether the session had chunks or none (align's).
+            return exc
         kept = len(self.done()) if self.has_run() else 0
         if kept == 0 and self._fresh:
             self._clear()
