@@ -325,3 +325,25 @@ def test_align_apply_keeps_a_gdal_mask_a_mask_not_an_extra_band(tmp_path, bands,
     expected = ndimage.shift(pixels[0].astype(float), (-SHIFT[0], -SHIFT[1]), order=3,
                              mode="nearest")
     assert np.abs(first - expected)[20:280, 20:-20].mean() < 1.0
+
+
+@pytest.mark.parametrize("companion", ["registered.tif.aux.xml", "registered.tif.msk",
+                                       "transform.json.aux.xml"])
+def test_a_companion_in_outdir_is_refused_without_overwrite_and_left_there(tmp_path, capsys,
+                                                                          companion):
+    """Publishing moves an output's companions aside with it: without --overwrite, align
+    refuses one that is there (as run does), before any work, and leaves it alone."""
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / companion).write_text("the user's")
+    args = ["align", str(ref), str(mov), "-o", str(out), "--apply", "--cluster", "threads",
+            "-q"]
+    assert main(args) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert f"{companion} already there; pass --overwrite to replace" in line
+    assert sorted(os.listdir(out)) == [companion]
+    assert (out / companion).read_text() == "the user's"
+    assert main([*args, "--overwrite"]) == 0  # replaced: it described no file of this run
+    assert not (out / companion).exists()
+    assert "registered.tif" in os.listdir(out)
