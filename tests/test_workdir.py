@@ -904,3 +904,31 @@ def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_pa
         again.release()
     assert [(out / n).read_text() for n in ("a.txt", "b.txt")] == ["new a.txt", "new b.txt"]
     assert not (out / w).exists()
+
+
+@pytest.mark.parametrize("error", [errno.EIO, errno.ESTALE])
+def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run(
+        tmp_path, tiled, error, monkeypatch, capsys):
+    import daskfft.workdir
+
+    out = tmp_path / "out"
+    listdir = os.listdir
+
+    def fails_in_the_work_folder(path="."):
+        if os.path.abspath(path) == str(out / WORK_NAME) and (out / "report.json").exists():
+            raise OSError(error, os.strerror(error))  # only once the outputs are in place
+        return listdir(path)
+
+    monkeypatch.setattr(daskfft.workdir.os, "listdir", fails_in_the_work_folder)
+    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster",
+                 "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "daskfft: error" not in err and "chunks kept" not in err
+    assert f"the outputs are published, and the next run into {out} deletes it" in err
+    assert {"filtered.tif", "report.json"} <= set(os.listdir(out))
+    assert not (out / WORK_NAME / "run.json").exists()  # no interrupted run left
+    assert not (out / WORK_NAME / "publish.json").exists()
+    monkeypatch.undo()
+    assert main(["run", str(tiled), "--chunks", "64", "--cutoff", "0.2", "-o", str(out),
+                 "--overwrite", *FAST]) == 0
+    assert not (out / WORK_NAME).exists()

@@ -440,9 +440,17 @@ class WorkDir:
         """Move the published run's work folder out of the way by one rename; return where.
 
         A folder that holds names no run makes is not moved: its run is retired
-        where it is (None), and only the names runs make are deleted.
+        where it is (None), and only the names runs make are deleted.  The
+        outputs are in place: an error here (reading the folder, making the
+        retired folder, the rename) only leaves the folder where it is.
         """
-        if all(_is_ours(name) for name in os.listdir(self.root)):
+        try:
+            movable = all(_is_ours(name) for name in os.listdir(self.root))
+        except OSError as exc:
+            log.warning("could not read %s (%s); retiring it where it is", self.root,
+                        exc.strerror or exc)
+            movable = False
+        if movable:
             trash = None
             if self._lock is not None:  # the lock file moves away with the folder: no run
                 self._lock.stop_heartbeat()  # can take it there, and none must say it is lost
