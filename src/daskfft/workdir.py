@@ -75,8 +75,9 @@ COMPANIONS = (".msk", ".aux.xml", ".ovr")
 WORK_NAME = ".daskfft-work"
 RETIRED_PREFIX = ".daskfft-retired-"
 #: What a run creates in its work folder (``lock.break``: while it takes over a left lock),
-#: besides its ``*.zarr`` stores, ``*.tmp`` files and the ``traceback-*.txt`` that the
-#: command saves for a bug (kept until a run completes).
+#: besides its ``*.zarr`` stores, ``*.tmp`` files and the ``traceback-*.txt`` that earlier
+#: versions of the command saved there for a bug (it now saves one beside the outputs,
+#: ``OUTDIR/daskfft-traceback-*.txt``, which no run deletes).
 RUN_NAMES = frozenset({"lock", BREAK_NAME, "run.json", "publish.json", "cells", "done", "out",
                        "replaced", "pyramid.tif"})
 
