@@ -932,3 +932,22 @@ def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run
     assert main(["run", str(tiled), "--chunks", "64", "--cutoff", "0.2", "-o", str(out),
                  "--overwrite", *FAST]) == 0
     assert not (out / WORK_NAME).exists()
+
+
+def test_an_error_releasing_the_lock_once_published_leaves_a_successful_run(
+        tmp_path, tiled, monkeypatch, capsys):
+    from daskfft.lock import RunLock
+
+    out = tmp_path / "out"
+    release = RunLock.release
+
+    def fails_to_close(self):
+        release(self)
+        raise OSError(errno.EIO, "Input/output error")  # what close() can say on NFS
+
+    monkeypatch.setattr(RunLock, "release", fails_to_close)
+    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster",
+                 "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "daskfft: error" not in err and "could not release the lock" in err
+    assert {"filtered.tif", "report.json"} <= set(os.listdir(out))

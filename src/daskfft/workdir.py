@@ -235,7 +235,13 @@ class WorkDir:
         if self._lock is None:
             return
         lock, self._lock = self._lock, None
-        lock.release()
+        try:
+            lock.release()
+        except OSError as exc:  # closing it (EIO, ESTALE on NFS)
+            if not self._outputs_in:
+                raise
+            log.warning("could not release the lock %s (%s); the outputs are published",
+                        lock.path, exc.strerror or exc)
         with contextlib.suppress(OSError):
             self.root.rmdir()  # only if empty
         self._remove_created()
