@@ -363,7 +363,8 @@ def test_help_promises_only_what_the_run_does(capsys):
     assert "listens on no network port" not in text and "never all of them" not in text
     assert "health and metrics pages" in text and "127.0.0.1 and a free port" in text
     assert "every interface of a node whose name resolves to a loopback address" in text
-    assert "or in the temporary folder where the run made none" in text
+    assert "OUTDIR/daskfft-traceback-*.txt where the run kept finished chunks" in text
+    assert "no run deletes it" in text and ".daskfft-work/, or in" not in text
 
 
 @pytest.mark.slow
