@@ -325,3 +325,62 @@ def test_align_apply_keeps_a_gdal_mask_a_mask_not_an_extra_band(tmp_path, bands,
     expected = ndimage.shift(pixels[0].astype(float), (-SHIFT[0], -SHIFT[1]), order=3,
                              mode="nearest")
     assert np.abs(first - expected)[20:280, 20:-20].mean() < 1.0
+
+
+@pytest.mark.parametrize("companion", ["registered.tif.aux.xml", "registered.tif.msk",
+                                       "transform.json.aux.xml"])
+def test_a_companion_in_outdir_is_refused_without_overwrite_and_left_there(tmp_path, capsys,
+                                                                          companion):
+    """Publishing moves an output's companions aside with it: without --overwrite, align
+    refuses one that is there (as run does), before any work, and leaves it alone."""
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / companion).write_text("the user's")
+    args = ["align", str(ref), str(mov), "-o", str(out), "--apply", "--cluster", "threads",
+            "-q"]
+    assert main(args) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert f"{companion} already there; pass --overwrite to replace" in line
+    assert sorted(os.listdir(out)) == [companion]
+    assert (out / companion).read_text() == "the user's"
+    assert main([*args, "--overwrite"]) == 0  # replaced: it described no file of this run
+    assert not (out / companion).exists()
+    assert "registered.tif" in os.listdir(out)
+
+
+def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_the_error_names(
+        tmp_path, monkeypatch, capsys):
+    """Publishing fails and so does putting OUTDIR back: align (a session of no chunks)
+    keeps what the error says it keeps, for the next run to complete."""
+    import errno
+
+    from daskfft.workdir import WORK_NAME
+
+    ref, mov = _geotiffs(tmp_path, _scene())
+    out = tmp_path / "out"
+    args = ["align", str(ref), str(mov), "-o", str(out), "--apply", "--cluster", "threads",
+            "-q"]
+    assert main(args) == 0
+    old = (out / "transform.json").read_text()
+    rename, calls = os.rename, []
+
+    def fails_from_the_third_on(src, dst):  # transform.json aside, the new one in, then no
+        if str(out) in (os.path.dirname(os.path.abspath(src)),
+                        os.path.dirname(os.path.abspath(dst))):
+            calls.append(dst)
+            if len(calls) >= 3:
+                raise OSError(errno.EIO, "Input/output error")
+        return rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", fails_from_the_third_on)
+    assert main([*args, "--window", "128", "--overwrite"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert f"{WORK_NAME}/replaced/transform.json stays there" in line, line
+    assert f"the journal {WORK_NAME}/publish.json is kept" in line, line
+    monkeypatch.undo()
+    assert (out / WORK_NAME / "replaced" / "transform.json").read_text() == old
+    assert (out / WORK_NAME / "publish.json").exists()
+    assert json.loads((out / "transform.json").read_text())["shift_field"]["window"] == 128
+    assert main([*args, "--overwrite"]) == 0  # completes that publishing, then aligns
+    assert not (out / WORK_NAME).exists()

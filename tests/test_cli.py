@@ -363,7 +363,8 @@ def test_help_promises_only_what_the_run_does(capsys):
     assert "listens on no network port" not in text and "never all of them" not in text
     assert "health and metrics pages" in text and "127.0.0.1 and a free port" in text
     assert "every interface of a node whose name resolves to a loopback address" in text
-    assert "or in the temporary folder where the run made none" in text
+    assert "OUTDIR/daskfft-traceback-*.txt where the run kept finished chunks" in text
+    assert "no run deletes it" in text and ".daskfft-work/, or in" not in text
 
 
 @pytest.mark.slow
@@ -459,8 +460,9 @@ def _traceback_file(err, outdir):
     found = re.search(r"traceback saved in (\S+);", err)
     assert found, err
     path = Path(found.group(1))
-    assert path.parent == Path(outdir).absolute() / ".daskfft-work" and path.is_file(), err
-    return path.read_text()
+    assert path.parent == Path(outdir).absolute() and path.is_file(), err
+    assert path.name.startswith("daskfft-traceback-") and path.suffix == ".txt", err
+    return path
 
 
 @pytest.mark.parametrize(("error", "status"), [
@@ -487,12 +489,15 @@ def test_a_bug_after_some_chunks_keeps_them_exits_70_and_saves_its_traceback(
     else:
         assert err.startswith(f"daskfft: internal error (a bug in daskfft): "
                               f"{type(error).__name__}: "), err
-        text = _traceback_file(err, out)
+        saved = _traceback_file(err, out)
+        text = saved.read_text()
         assert "Traceback (most recent call last)" in text and "in flaky" in text
     kept = len(os.listdir(out / ".daskfft-work" / "done"))
     assert 2 <= kept < 16
     monkeypatch.undo()
     assert main(args + ["--resume"]) == 0
+    if status == 70:  # the file the user was pointed at outlives the resumed run
+        assert saved.read_text() == text
     assert main(["run", str(src), "-o", str(tmp_path / "whole"), *args[4:]]) == 0
     assert (out / "filtered.tif").read_bytes() == (tmp_path / "whole" / "filtered.tif").read_bytes()
     assert not (out / ".daskfft-work").exists()
@@ -528,9 +533,11 @@ def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
     assert not out.exists()  # nothing left behind
 
 
-def test_a_traceback_is_never_written_through_a_linked_work_folder(tmp_path, monkeypatch):
-    """A work folder that is a symbolic link (or someone else's) is not written in: the
-    traceback goes to the temporary folder, and the link's target is left alone."""
+def test_a_traceback_goes_into_outdir_only_where_given_else_the_temporary_folder(
+        tmp_path, monkeypatch):
+    """Written into OUTDIR (where the run kept its work) as daskfft-traceback-*.txt, never
+    into the work folder, and never through a link of that name; else, or where OUTDIR
+    cannot take it, into the temporary folder."""
     import tempfile
 
     from daskfft.cli import _save_traceback
@@ -540,13 +547,43 @@ def test_a_traceback_is_never_written_through_a_linked_work_folder(tmp_path, mon
         folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     (out / ".daskfft-work").symlink_to(target, target_is_directory=True)
-    saved = Path(_save_traceback("the text", str(out)))
+    saved = Path(_save_traceback("the text", None))
     assert saved.parent == temp and saved.read_text() == "the text"
-    assert list(target.iterdir()) == []
-    (out / ".daskfft-work").unlink()
-    (out / ".daskfft-work").mkdir()  # a real folder of this user's: written there
     saved = Path(_save_traceback("the text", str(out)))
-    assert saved.parent == out / ".daskfft-work" and saved.read_text() == "the text"
+    assert saved.parent == out and saved.name.startswith("daskfft-traceback-")
+    assert saved.read_text() == "the text" and list(target.iterdir()) == []
+    saved = Path(_save_traceback("the text", str(tmp_path / "gone")))
+    assert saved.parent == temp and saved.read_text() == "the text"
+
+
+def test_a_bug_never_saves_its_traceback_in_another_runs_work_folder(tmp_path, monkeypatch,
+                                                                     capsys):
+    """An interrupted run's work folder in OUTDIR, and a bug before this run holds the lock:
+    the traceback goes to the temporary folder, not where the next run deletes it."""
+    import tempfile
+
+    import daskfft.pipeline
+
+    src, out = _tiled_input(tmp_path), tmp_path / "out"
+    args = ["run", str(src), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
+            "--no-plots", *FAST]
+    _failing_task(monkeypatch, OSError(5, "Input/output error"))
+    assert _run(args, capsys)[0] == 1  # its chunks kept in OUTDIR's work folder
+    monkeypatch.undo()
+    work = out / ".daskfft-work"
+    before = sorted(os.listdir(work))
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug's message")
+
+    monkeypatch.setattr(daskfft.pipeline, "make_plan", broken)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    rc, _, err = _run([*args, "--resume"], capsys)
+    assert rc == 70 and f"traceback saved in {temp / 'daskfft-traceback-'}" in err, err
+    assert sorted(os.listdir(work)) == before
+    assert not [n for n in os.listdir(out) if "traceback" in n]
 
 
 def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch, capsys,

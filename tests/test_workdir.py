@@ -855,3 +855,99 @@ def test_after_a_killed_align_the_next_names_only_options_align_has(tmp_path, ca
     assert "--resume" not in line and "pass --overwrite to start over" in line
     assert main([*args, "--overwrite"]) == 0
     assert sorted(os.listdir(out)) == ["shift_field.csv", "shift_field.png", "transform.json"]
+
+
+# --- a publish that could not be put back keeps its journal, whatever the session ------------
+
+
+@pytest.mark.parametrize("total", [0, 4])  # 0: align's session, which has no chunks
+def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_path, total,
+                                                                          monkeypatch):
+    import daskfft.workdir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old a.txt")
+    rename, calls = os.rename, []
+
+    def fails_from_the_third_on(src, dst):  # a.txt aside, the new a.txt in, then b.txt fails
+        calls.append(dst)
+        if len(calls) >= 3:
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(src, dst)
+
+    work = WorkDir(out)
+    with pytest.raises(RunError) as caught, work.session(total):
+        work.start_or_resume({"command": "test"}, resume=False, overwrite=True,
+                             create_stores=lambda root: None)
+        if total:  # a run whose chunks finished
+            for i in range(total):
+                (work.root / "done" / f"0_{i}").touch()
+        staged = {n: work.out / n for n in ("a.txt", "b.txt")}
+        for name, source in staged.items():
+            source.write_text("new " + name)
+        monkeypatch.setattr(daskfft.workdir.os, "rename", fails_from_the_third_on)
+        work.publish(staged)
+    monkeypatch.undo()
+    w = WORK_NAME
+    said = str(caught.value)
+    assert f"{w}/replaced/a.txt stays there" in said and f"{w}/publish.json is kept" in said
+    assert (out / w / "replaced" / "a.txt").read_text() == "old a.txt"  # what the error says
+    assert (out / "a.txt").read_text() == "new a.txt"
+    assert (out / w / "out" / "b.txt").read_text() == "new b.txt"
+    assert (out / w / "publish.json").exists()
+    again = WorkDir(out)  # and the next run completes the publishing
+    again.acquire()
+    try:
+        assert again.finish_publishing()
+    finally:
+        again.release()
+    assert [(out / n).read_text() for n in ("a.txt", "b.txt")] == ["new a.txt", "new b.txt"]
+    assert not (out / w).exists()
+
+
+@pytest.mark.parametrize("error", [errno.EIO, errno.ESTALE])
+def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run(
+        tmp_path, tiled, error, monkeypatch, capsys):
+    import daskfft.workdir
+
+    out = tmp_path / "out"
+    listdir = os.listdir
+
+    def fails_in_the_work_folder(path="."):
+        if os.path.abspath(path) == str(out / WORK_NAME) and (out / "report.json").exists():
+            raise OSError(error, os.strerror(error))  # only once the outputs are in place
+        return listdir(path)
+
+    monkeypatch.setattr(daskfft.workdir.os, "listdir", fails_in_the_work_folder)
+    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster",
+                 "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "daskfft: error" not in err and "chunks kept" not in err
+    assert f"the outputs are published, and the next run into {out} deletes it" in err
+    assert {"filtered.tif", "report.json"} <= set(os.listdir(out))
+    assert not (out / WORK_NAME / "run.json").exists()  # no interrupted run left
+    assert not (out / WORK_NAME / "publish.json").exists()
+    monkeypatch.undo()
+    assert main(["run", str(tiled), "--chunks", "64", "--cutoff", "0.2", "-o", str(out),
+                 "--overwrite", *FAST]) == 0
+    assert not (out / WORK_NAME).exists()
+
+
+def test_an_error_releasing_the_lock_once_published_leaves_a_successful_run(
+        tmp_path, tiled, monkeypatch, capsys):
+    from daskfft.lock import RunLock
+
+    out = tmp_path / "out"
+    release = RunLock.release
+
+    def fails_to_close(self):
+        release(self)
+        raise OSError(errno.EIO, "Input/output error")  # what close() can say on NFS
+
+    monkeypatch.setattr(RunLock, "release", fails_to_close)
+    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster",
+                 "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "daskfft: error" not in err and "could not release the lock" in err
+    assert {"filtered.tif", "report.json"} <= set(os.listdir(out))

@@ -104,17 +104,15 @@ def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=
 
 
 def _start(work, names, reference, moving, options, overwrite):
-    """Start the locked work folder afresh, refusing to replace outputs without
-    ``overwrite`` (after completing a publish that a killed run left half done)."""
+    """Start the locked work folder afresh, refusing to replace outputs ``names`` or their
+    companions (a ``.msk``, ``.aux.xml`` or ``.ovr`` that publishing would move aside with
+    them) without ``overwrite``, as ``daskfft run`` does (after completing a publish that a
+    killed run left half done)."""
     fingerprint = {"command": "align", "reference": str(Path(reference).absolute()),
                    "moving": str(Path(moving).absolute()), "options": options}
-    work.start_or_resume(fingerprint, resume=False, overwrite=overwrite,
+    work.start_or_resume(fingerprint, resume=False, overwrite=overwrite, names=names,
                          create_stores=lambda root: None,
                          hint="align cannot resume it: pass --overwrite to start over")
-    there = sorted(n for n in names if (work.outdir / n).exists())
-    if there and not overwrite:
-        raise InputError(f"output {work.outdir}: {', '.join(there)} already there; pass "
-                         "--overwrite to replace")
 
 
 def _measure(cl, reference, moving, ref_info, mov_info, *, window, rotation, scale,

@@ -70,8 +70,9 @@ nodes: each node's own interface, or every interface of a node whose name
 resolves to a loopback address); the log says which.
 
 exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage,
-70 for a bug in daskfft (its traceback saved in OUTDIR/.daskfft-work/, or in
-the temporary folder where the run made none; --debug prints it).
+70 for a bug in daskfft (its traceback saved as OUTDIR/daskfft-traceback-*.txt
+where the run kept finished chunks, else in the temporary folder; no run
+deletes it; --debug prints it).
 """
 
 
@@ -642,9 +643,10 @@ EX_SOFTWARE = 70
 def _report_bug(exc, args):
     """Save the traceback of ``exc``, a bug, and say so in one line; return 70.
 
-    The traceback goes to OUTDIR's work folder where the run has one (its
-    finished chunks are kept there too), else to the temporary folder
-    (:func:`_save_traceback`); ``--debug`` also prints it.
+    The traceback goes beside the outputs, into OUTDIR, where this run kept
+    its finished chunks there (a :class:`RunFailed`: it held OUTDIR's lock),
+    else into the temporary folder (:func:`_save_traceback`); ``--debug``
+    also prints it.
     """
     import traceback
 
@@ -653,8 +655,8 @@ def _report_bug(exc, args):
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if args.debug:
         print(text, end="", file=sys.stderr)
-    saved = _save_traceback(text, getattr(args, "outdir", None))
     failed = isinstance(exc, RunFailed) and exc.__cause__ is not None
+    saved = _save_traceback(text, os.path.dirname(exc.workdir) if failed else None)
     cause = exc.__cause__ if failed else exc
     first = (str(cause).strip().splitlines() or [""])[0]
     kept = (f"; {exc.kept} of {exc.total} chunks kept in {exc.workdir}" if failed else "")
@@ -664,33 +666,29 @@ def _report_bug(exc, args):
     return EX_SOFTWARE
 
 
-def _save_traceback(text, outdir):
+def _save_traceback(text, outdir=None):
     """Write ``text`` into a new file; return its path.
 
-    Into OUTDIR's work folder where the run made one, and only if it is a
-    real folder of this user's (``lstat``: a symbolic link there is not
-    followed), so that a bug found before any work leaves nothing in OUTDIR
-    and nothing is written through a link; else into the temporary folder
+    Into ``outdir`` as ``daskfft-traceback-*.txt``: given only where this
+    run, holding OUTDIR's lock, kept its work there, so that a bug found
+    before any work leaves nothing in OUTDIR, and another run's work folder
+    (live or interrupted) is never written in.  Never into the work folder,
+    which a later run deletes: no run deletes the file the user was pointed
+    at.  Else, or where OUTDIR cannot take it, into the temporary folder
     (:func:`tempfile.gettempdir`), in a file only this user can read.
     """
-    import stat
     import tempfile
-
-    from .workdir import WORK_NAME
 
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     if outdir:
-        folder = os.path.join(outdir, WORK_NAME)
+        path = os.path.join(outdir, f"daskfft-traceback-{stamp}-{os.getpid()}.txt")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         try:
-            st = os.lstat(folder)
-            if stat.S_ISDIR(st.st_mode) and st.st_uid == getattr(os, "getuid", lambda: 0)():
-                path = os.path.join(folder, f"traceback-{stamp}-{os.getpid()}.txt")
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-                with os.fdopen(os.open(path, flags, 0o644), "w") as fh:
-                    fh.write(text)
-                return path
+            with os.fdopen(os.open(path, flags, 0o644), "w") as fh:
+                fh.write(text)
+            return path
         except OSError:
-            pass  # no work folder, or not one to write in: the temporary folder then
+            pass  # OUTDIR cannot take it: the temporary folder then
     try:
         fd, path = tempfile.mkstemp(prefix=f"daskfft-traceback-{stamp}-", suffix=".txt")
         with os.fdopen(fd, "w") as fh:

@@ -75,8 +75,9 @@ COMPANIONS = (".msk", ".aux.xml", ".ovr")
 WORK_NAME = ".daskfft-work"
 RETIRED_PREFIX = ".daskfft-retired-"
 #: What a run creates in its work folder (``lock.break``: while it takes over a left lock),
-#: besides its ``*.zarr`` stores, ``*.tmp`` files and the ``traceback-*.txt`` that the
-#: command saves for a bug (kept until a run completes).
+#: besides its ``*.zarr`` stores, ``*.tmp`` files and the ``traceback-*.txt`` that earlier
+#: versions of the command saved there for a bug (it now saves one beside the outputs,
+#: ``OUTDIR/daskfft-traceback-*.txt``, which no run deletes).
 RUN_NAMES = frozenset({"lock", BREAK_NAME, "run.json", "publish.json", "cells", "done", "out",
                        "replaced", "pyramid.tif"})
 
@@ -234,7 +235,13 @@ class WorkDir:
         if self._lock is None:
             return
         lock, self._lock = self._lock, None
-        lock.release()
+        try:
+            lock.release()
+        except OSError as exc:  # closing it (EIO, ESTALE on NFS)
+            if not self._outputs_in:
+                raise
+            log.warning("could not release the lock %s (%s); the outputs are published",
+                        lock.path, exc.strerror or exc)
         with contextlib.suppress(OSError):
             self.root.rmdir()  # only if empty
         self._remove_created()
@@ -440,9 +447,17 @@ class WorkDir:
         """Move the published run's work folder out of the way by one rename; return where.
 
         A folder that holds names no run makes is not moved: its run is retired
-        where it is (None), and only the names runs make are deleted.
+        where it is (None), and only the names runs make are deleted.  The
+        outputs are in place: an error here (reading the folder, making the
+        retired folder, the rename) only leaves the folder where it is.
         """
-        if all(_is_ours(name) for name in os.listdir(self.root)):
+        try:
+            movable = all(_is_ours(name) for name in os.listdir(self.root))
+        except OSError as exc:
+            log.warning("could not read %s (%s); retiring it where it is", self.root,
+                        exc.strerror or exc)
+            movable = False
+        if movable:
             trash = None
             if self._lock is not None:  # the lock file moves away with the folder: no run
                 self._lock.stop_heartbeat()  # can take it there, and none must say it is lost
@@ -539,7 +554,9 @@ class WorkDir:
         """Hold the lock around a run of ``total`` chunks; on failure keep finished chunks.
 
         A failure before any chunk finished (and not resuming one that had)
-        removes the work folder; after that the chunks are kept, and the
+        removes the work folder, unless a publish could not be put back: then
+        its journal and the old outputs moved aside stay, as its error says,
+        for the next run to complete.  Otherwise the chunks are kept, and the
         error is re-raised as :class:`RunFailed` (or :class:`Interrupted` for
         Ctrl-C) whose one-line message says how to resume.  Once
         :meth:`publish` has put every output in place the run has succeeded:
@@ -567,6 +584,11 @@ class WorkDir:
             self.release()
 
     def _failed(self, exc, total):
+        if os.path.lexists(self.root / "publish.json"):
+            # A publish that could not be put back: its error says what is where (the old
+            # files in replaced/, the journal), and the next run completes it.  Nothing is
+            # cleared, whether the session had chunks or none (align's).
+            return exc
         kept = len(self.done()) if self.has_run() else 0
         if kept == 0 and self._fresh:
             self._clear()
