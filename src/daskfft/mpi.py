@@ -205,6 +205,38 @@ def _sigterm_handler(rank, stop, scratch):
     return handler
 
 
+def _listening(comm, tls, *, one_node):
+    """(interface, address, who can connect) of the job's cluster, said in the log once
+    (rank 0) where it is plain TCP."""
+    if tls:
+        return None, None, "only this run (TLS with credentials made for it)"
+    interface, listen, who = plain_tcp_interface(one_node)
+    if comm.rank == 0:
+        log.warning("--no-tls: the scheduler and workers listen in plain TCP on %s%s: %s can "
+                    "connect and run code as you (leave out --no-tls for TLS)", listen,
+                    f" ({interface})" if interface else ", every interface", who)
+    return interface, listen, who
+
+
+def _job_info(MPI, comm, *, tls, listen, who, limit, scheduler_node):
+    """The job's description for the run report."""
+    return {
+        "kind": "mpi",
+        "launcher": launcher_name(),
+        "ranks": comm.size,
+        "workers_expected": comm.size - 1,
+        "mpi_library": MPI.Get_library_version().strip().splitlines()[0].strip(),
+        "mpi_netmod": os.environ.get("MPIR_CVAR_CH4_NETMOD"),
+        "mpi_vendor": "{} {}".format(MPI.get_vendor()[0], ".".join(map(str, MPI.get_vendor()[1]))),
+        "tls": bool(tls),
+        "listen": listen if not tls else "every interface, TLS",
+        "who_can_connect": who,
+        "scheduler_node": scheduler_node,
+        "memory_limit_per_worker": limit,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
+
+
 def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
            threads_per_worker=1, memory_limit=None, comm=None, stop=None):
     """Start a dask-mpi cluster across this job's ranks and run ``client_function`` on rank 0.
@@ -239,36 +271,15 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         raise TooFewRanksError(comm.size, MIN_RANKS)
     ranks_on_node = comm.Split_type(MPI.COMM_TYPE_SHARED).size
     limit = memory_limit if memory_limit is not None else node_memory_limit(ranks_on_node)
-    _, host_name = _node_address()
-    if dashboard_address is None:  # nothing for other users of the cluster network
-        dashboard_address = "127.0.0.1:0"
-    interface, listen, who = (plain_tcp_interface(ranks_on_node == comm.size) if not tls
-                              else (None, None, "only this run (TLS with credentials made for it)"))
-    if not tls and comm.rank == 0:
-        log.warning("--no-tls: the scheduler and workers listen in plain TCP on %s%s: %s can "
-                    "connect and run code as you (leave out --no-tls for TLS)", listen,
-                    f" ({interface})" if interface else ", every interface", who)
+    interface, listen, who = _listening(comm, tls, one_node=ranks_on_node == comm.size)
     try:
         config = _tls_config(comm) if tls else {}
     except RuntimeError as exc:
         if comm.rank != 0:
             return None, exc  # rank 0 reports it
         raise
-    info = {
-        "kind": "mpi",
-        "launcher": launcher_name(),
-        "ranks": comm.size,
-        "workers_expected": comm.size - 1,
-        "mpi_library": MPI.Get_library_version().strip().splitlines()[0].strip(),
-        "mpi_netmod": os.environ.get("MPIR_CVAR_CH4_NETMOD"),
-        "mpi_vendor": "{} {}".format(MPI.get_vendor()[0], ".".join(map(str, MPI.get_vendor()[1]))),
-        "tls": bool(tls),
-        "listen": listen if not tls else "every interface, TLS",
-        "who_can_connect": who,
-        "scheduler_node": host_name if comm.rank == 0 else None,
-        "memory_limit_per_worker": limit,
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-    }
+    info = _job_info(MPI, comm, tls=tls, listen=listen, who=who, limit=limit,
+                     scheduler_node=_node_address()[1] if comm.rank == 0 else None)
     scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{comm.rank}-", dir=scratch_root())
     config["temporary-directory"] = scratch  # the scheduler's scratch too
     if stop is not None:
@@ -300,7 +311,8 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
                 memory_limit=limit,
                 local_directory=scratch,
                 dashboard=dashboard,
-                dashboard_address=dashboard_address,
+                # Unless given, nothing for other users of the cluster network:
+                dashboard_address="127.0.0.1:0" if dashboard_address is None else dashboard_address,
                 worker_options={"death_timeout": DEATH_TIMEOUT},
                 comm=comm,
             )
