@@ -25,7 +25,7 @@ import numpy as np
 import tifffile
 
 from daskfft import io
-from daskfft.filters import cutoff_from_sigma, halo_depth, transfer_function
+from daskfft.kernels.transfer import cutoff_from_sigma, halo_depth, transfer_function
 
 
 def make_input(path, n):

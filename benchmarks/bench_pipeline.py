@@ -20,7 +20,7 @@ import ducc0
 import numpy as np
 
 import daskfft
-from daskfft.filters import transfer_function
+from daskfft.kernels.transfer import transfer_function
 
 
 def best(fn, repeat):

@@ -74,7 +74,7 @@ def test_align_writes_transform_field_picture_and_registered_geotiff(tmp_path, c
 
 def test_the_registered_image_is_written_with_a_progress_bar(tmp_path, capsys):
     """The write of --apply (band by band of rows) shows a bar, as the shift field does."""
-    from daskfft.align import align_files
+    from daskfft.run.align import align_files
 
     ref, mov = _geotiffs(tmp_path, _scene())
     align_files(ref, mov, tmp_path / "out", apply=True, progress=True)
@@ -142,7 +142,7 @@ def test_warp_chunk_by_chunk_equals_one_whole_image_resampling(rotation, scale, 
                                                                channels):
     import dask.array as da
 
-    from daskfft.align import registering_affine, warp
+    from daskfft.run.align import registering_affine, warp
 
     rng = np.random.default_rng(1)
     image = ndimage.gaussian_filter(rng.random((230, 260)), 1.5) * 255
@@ -193,8 +193,8 @@ def test_bad_input_is_one_line_and_nothing_written(tmp_path, capsys):
 # A real align, stopped while it writes its outputs (it holds the lock), until stdin closes.
 _PAUSED_ALIGN = """
 import sys
-import daskfft.align as align
-from daskfft.align import align_files
+import daskfft.run.align as align
+from daskfft.run.align import align_files
 
 write = align._write_outputs
 
@@ -240,7 +240,7 @@ def test_a_second_align_or_run_into_the_same_outdir_is_refused_while_one_works(t
 def test_a_failed_align_leaves_the_old_outputs_complete(tmp_path, monkeypatch, capsys, where):
     import errno
 
-    import daskfft.align
+    import daskfft.run.align
 
     ref, mov = _geotiffs(tmp_path, _scene())
     out = tmp_path / "out"
@@ -250,7 +250,7 @@ def test_a_failed_align_leaves_the_old_outputs_complete(tmp_path, monkeypatch, c
         def broken(*args, **kwargs):
             raise OSError(errno.EIO, "Input/output error")
 
-        monkeypatch.setattr(daskfft.align, "_write_registered", broken)
+        monkeypatch.setattr(daskfft.run.align, "_write_registered", broken)
     else:  # the second output moved into OUTDIR fails, whichever call moves it
         moves = []
 
@@ -355,7 +355,7 @@ def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_the_error_names
     keeps what the error says it keeps, for the next run to complete."""
     import errno
 
-    from daskfft.workdir import WORK_NAME
+    from daskfft.run.workdir import WORK_NAME
 
     ref, mov = _geotiffs(tmp_path, _scene())
     out = tmp_path / "out"

@@ -14,19 +14,9 @@ from reference import (
 )
 from scipy import ndimage
 
-from daskfft import (
-    HaloWarning,
-    band_bound,
-    bandpass,
-    cutoff_from_sigma,
-    expected_deviation,
-    flatfield,
-    halo_depth,
-    highpass,
-    lowpass,
-)
-from daskfft.blockwise import ROUNDING
-from daskfft.exact import exact_padding
+from daskfft import HaloWarning, band_bound, bandpass, cutoff_from_sigma, expected_deviation, flatfield, halo_depth, highpass, lowpass
+from daskfft.kernels.block import ROUNDING
+from daskfft.api.exact import exact_padding
 
 TOL = 1e-6
 IMAGES = [((96, 80), ((30, 66), (3, 6, 2, 5, 64))), ((75, 131), 40), ((33, 47, 3), (11, 20, 3))]

@@ -17,8 +17,8 @@ import tifffile
 
 from daskfft import HaloWarning, expected_deviation, halo_depth, lowpass
 from daskfft.cli import main
-from daskfft.config import RunConfig
-from daskfft.plan import make_plan
+from daskfft.run.config import RunConfig
+from daskfft.run.plan import make_plan
 
 from reference import make_image
 

@@ -12,7 +12,7 @@ import tifffile
 
 from daskfft import cutoff_from_sigma, halo_depth, lowpass
 from daskfft.cli import main
-from daskfft.cluster import ClusterSpec, open_cluster
+from daskfft.cluster.kinds import ClusterSpec, open_cluster
 
 from reference import make_image, reference_lowpass
 
@@ -442,7 +442,7 @@ def _tiled_input(tmp_path):
 
 def _failing_task(monkeypatch, error, after=2):
     """Make every chunk task that starts once ``after`` chunks are done raise ``error``."""
-    import daskfft.tasks as tasks
+    import daskfft.run.tasks as tasks
 
     save = tasks._save
 
@@ -510,12 +510,12 @@ def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
     traceback goes to the temporary folder, which the line names."""
     import tempfile
 
-    import daskfft.pipeline
+    import daskfft.run.pipeline
 
     def broken(*args, **kwargs):
         raise ValueError("a bug's message")
 
-    monkeypatch.setattr(daskfft.pipeline, "build_graph", broken)
+    monkeypatch.setattr(daskfft.run.pipeline, "build_graph", broken)
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
@@ -562,7 +562,7 @@ def test_a_bug_never_saves_its_traceback_in_another_runs_work_folder(tmp_path, m
     the traceback goes to the temporary folder, not where the next run deletes it."""
     import tempfile
 
-    import daskfft.pipeline
+    import daskfft.run.pipeline
 
     src, out = _tiled_input(tmp_path), tmp_path / "out"
     args = ["run", str(src), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
@@ -576,7 +576,7 @@ def test_a_bug_never_saves_its_traceback_in_another_runs_work_folder(tmp_path, m
     def broken(*args, **kwargs):
         raise ValueError("a bug's message")
 
-    monkeypatch.setattr(daskfft.pipeline, "make_plan", broken)
+    monkeypatch.setattr(daskfft.run.pipeline, "make_plan", broken)
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))

@@ -5,9 +5,9 @@ import pytest
 from distributed.client import FutureCancelledError
 
 from daskfft.cli import _expected
-from daskfft.cluster import Cluster
+from daskfft.cluster.kinds import Cluster
 from daskfft.errors import RunError
-from daskfft.graph import compute
+from daskfft.run.graph import compute
 
 
 class _RestartedClient:
@@ -27,9 +27,9 @@ class _RestartedClient:
 
 
 def test_tasks_cancelled_by_the_cluster_are_a_run_error_not_a_bug(monkeypatch):
-    import daskfft.graph
+    import daskfft.run.graph
 
-    monkeypatch.setattr(daskfft.graph, "_wait", lambda futures: None)  # done: gather raises
+    monkeypatch.setattr(daskfft.run.graph, "_wait", lambda futures: None)  # done: gather raises
     client = _RestartedClient()
     with pytest.raises(RunError, match=r"^the cluster cancelled the run's tasks \(.*"
                        r"scheduler-restart\.\): its scheduler restarted") as caught:

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from daskfft import HaloWarning, lowpass
 from daskfft.cli import main
-from daskfft.exact import exact_padding
+from daskfft.api.exact import exact_padding
 
 from reference import make_image, reference_lowpass
 
@@ -108,9 +108,9 @@ def test_cli_exact_and_the_measured_deviation_of_blockwise(tmp_path):
 
 def test_short_halo_is_measured_locally_at_the_cost_claimed(tmp_path):
     """A given halo narrower than tol asks: measured on four windows, not a whole-image pass."""
-    from daskfft.config import RunConfig
-    from daskfft.deviation import _local
-    from daskfft.plan import make_plan
+    from daskfft.run.config import RunConfig
+    from daskfft.run.deviation import _local
+    from daskfft.run.plan import make_plan
 
     image = make_image((400, 360), np.float64, seed=7)
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))

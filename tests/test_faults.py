@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 from daskfft.cli import main
-from daskfft.workdir import WORK_NAME
+from daskfft.run.workdir import WORK_NAME
 
 from reference import make_image
 
@@ -206,8 +206,8 @@ def test_unused_options_and_choices_are_said(tmp_path, tiled, capsys, extra, sai
 
 
 def test_workers_under_mpi_are_said_unused(tmp_path, tiled):
-    from daskfft.config import RunConfig
-    from daskfft.plan import make_plan
+    from daskfft.run.config import RunConfig
+    from daskfft.run.plan import make_plan
 
     plan = make_plan(RunConfig.create(tiled, tmp_path / "o", cluster="mpi", workers=3))
     assert any("--workers 3 is unused under MPI" in n for n in plan.notes)
@@ -221,8 +221,8 @@ def test_stop_ends_a_distributed_computation_with_a_progress_bar(capsys):
 
     import dask
 
-    from daskfft import graph
-    from daskfft.cluster import ClusterSpec, open_cluster
+    from daskfft.run import graph
+    from daskfft.cluster.kinds import ClusterSpec, open_cluster
     from daskfft.errors import TermSignal
 
     with open_cluster(ClusterSpec("local", workers=1, threads_per_worker=1,

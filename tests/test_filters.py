@@ -6,7 +6,7 @@ import pytest
 
 import daskfft
 from daskfft import DEPTH_CAP, HaloWarning, cutoff_from_sigma, expected_deviation, halo_depth
-from daskfft.filters import transfer_function
+from daskfft.kernels.transfer import transfer_function
 
 from reference import transfer
 

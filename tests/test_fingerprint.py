@@ -15,8 +15,8 @@ import pytest
 import tifffile
 
 from daskfft.cli import _config, build_parser, main
-from daskfft.plan import make_plan
-from daskfft.workdir import WORK_NAME
+from daskfft.run.plan import make_plan
+from daskfft.run.workdir import WORK_NAME
 
 from reference import make_image
 

@@ -135,15 +135,15 @@ def test_zarr_in_zarr_out_and_output_format(tmp_path):
 @pytest.mark.parametrize("chunks", [256, 96])
 def test_tiff_written_in_place_equals_the_streamed_one(tmp_path, monkeypatch, chunks):
     """Uncompressed TIFF: tasks write their own tiles, no Zarr store and no second pass."""
-    import daskfft.outputs
-    import daskfft.pipeline
+    import daskfft.run.outputs
+    import daskfft.run.pipeline
 
     image = make_image((333, 517, 3), np.uint8)
     tifffile.imwrite(tmp_path / "in.tif", image, photometric="rgb")
     args = [tmp_path / "in.tif", "--chunks", chunks, "--spectra", "none"]
     assert _run(*args, "-o", tmp_path / "z", "--compression", "zlib") == 0  # store, then a pass
     passes = []
-    monkeypatch.setattr(daskfft.pipeline, "finalize", lambda *a, **k: passes.append(a))
+    monkeypatch.setattr(daskfft.run.pipeline, "finalize", lambda *a, **k: passes.append(a))
     assert _run(*args, "-o", tmp_path / "direct") == 0
     assert passes == []
     with tifffile.TiffFile(tmp_path / "direct" / "filtered.tif") as tif:
@@ -591,7 +591,7 @@ def test_every_compression_gdal_writes_is_read(tmp_path, compress, dtype, bands,
 
 def test_pictures_leave_a_masked_block_out(tmp_path, monkeypatch):
     """The overview gets holes (NaN) where the mask leaves pixels out, not their garbage."""
-    from daskfft import plots
+    from daskfft.run import plots
 
     image = make_image((300, 260, 3), np.uint8, seed=8)
     keep = np.ones((300, 260), bool)

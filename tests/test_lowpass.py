@@ -71,7 +71,7 @@ PRECISIONS = [(np.uint8, 1e-6, np.float32), (np.uint16, 1e-7, np.float32),
 
 @pytest.mark.parametrize(("dtype", "tol", "expected"), PRECISIONS)
 def test_the_api_and_the_command_work_in_the_same_precision(dtype, tol, expected):
-    from daskfft.plan import working_precision
+    from daskfft.run.plan import working_precision
 
     image = da.zeros((40, 30), dtype=dtype, chunks=20)
     assert working_precision(dtype, tol)[0] == expected  # what the command filters in
@@ -83,7 +83,7 @@ def test_the_api_and_the_command_work_in_the_same_precision(dtype, tol, expected
 def test_the_bound_holds_with_the_working_precisions_rounding(dtype):
     """max|lowpass - whole image| <= (expected_deviation + ROUNDING[work dtype]) max|image|,
     on 512-px chunks with a halo so wide that float32's rounding is all that is left."""
-    from daskfft.blockwise import ROUNDING
+    from daskfft.kernels.block import ROUNDING
 
     image = make_image((1024, 1024), dtype, seed=21)
     cutoff, depth = 0.05, 48

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from daskfft.cli import main
-from daskfft.mpi import launcher_name, mpich_netmod, node_memory_limit, scratch_root
-from daskfft.workdir import WORK_NAME
+from daskfft.cluster.mpi import launcher_name, mpich_netmod, node_memory_limit, scratch_root
+from daskfft.run.workdir import WORK_NAME
 
 from mpi_helpers import MPIEXEC, mpi_run, needs_mpi
 from outsider import outsider_security, refused
@@ -258,7 +258,7 @@ def _records_without_heartbeat_race(stderr):
 
 
 def test_importing_daskfft_starts_no_mpi():
-    code = "import sys, daskfft, daskfft.cli, daskfft.mpi; assert 'mpi4py' not in sys.modules"
+    code = "import sys, daskfft, daskfft.cli, daskfft.cluster.mpi; assert 'mpi4py' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -345,7 +345,7 @@ def _rank_of(pid):
 def _mpi_job_with_chunks_done(args, out, *, chunks=3, **popen):
     """A 3-rank mpiexec job of ``daskfft args`` into ``out``, once ``chunks`` chunks are done;
     returns the process and the work folder's done-markers folder."""
-    from daskfft.workdir import WorkDir
+    from daskfft.run.workdir import WorkDir
 
     proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", *args,
                              "-o", str(out), "--cluster", "mpi", "-q", "--no-dashboard"],
@@ -396,7 +396,7 @@ def test_sigterm_under_mpiexec_keeps_the_chunks_in_one_line(tmp_path, target):
     """SIGTERM to every rank (a time limit, scancel), to mpiexec alone (which forwards it), or
     to one worker rank alone (it waits TERM_GRACE seconds to be retired, then exits, and
     mpiexec ends the job as for a lost rank).  The chunks done are kept; --resume finishes."""
-    from daskfft.mpi import TERM_GRACE
+    from daskfft.cluster.mpi import TERM_GRACE
 
     # 36 chunks, or 144 where the run must outlast the worker's grace
     size, total = ("6000", 144) if target == "a worker rank" else ("3000", 36)

@@ -5,7 +5,7 @@ import numpy as np
 import zarr
 
 from daskfft.cli import _config, build_parser
-from daskfft.plan import make_plan
+from daskfft.run.plan import make_plan
 
 
 def _notes(argv):

@@ -6,7 +6,7 @@ import pytest
 import tifffile
 
 from daskfft.cli import main
-from daskfft.spectra import radial_power
+from daskfft.kernels.spectra import radial_power
 
 from reference import make_image
 
@@ -48,7 +48,7 @@ def test_radial_power_puts_a_tone_in_its_frequency_bin():
     y, x = np.mgrid[:128, :128]
     tone = np.cos(2 * np.pi * 0.25 * x)
     sums, counts = radial_power(tone)
-    from daskfft.spectra import RADIAL_EDGES
+    from daskfft.kernels.spectra import RADIAL_EDGES
 
     mean = sums / np.maximum(counts, 1)
     peak = np.argmax(mean)
@@ -59,7 +59,7 @@ def test_radial_power_puts_a_tone_in_its_frequency_bin():
 @pytest.mark.parametrize("shape", [(96, 80), (1, 7), (5, 1), (33, 2)])
 def test_radial_power_takes_the_mean_out_without_a_second_fft(shape):
     """Against numpy: the power of (chunk - mean) x periodic Hann, in radial bins."""
-    from daskfft.spectra import RADIAL_EDGES
+    from daskfft.kernels.spectra import RADIAL_EDGES
 
     x = np.random.default_rng(3).random(shape) + 5.0
     sums, counts = radial_power(x)
@@ -75,8 +75,8 @@ def test_radial_power_takes_the_mean_out_without_a_second_fft(shape):
 
 def test_one_windowed_fft_per_chunk_and_none_for_a_lean_run(tmp_path, monkeypatch):
     """Summaries cost one extra FFT per chunk with pictures, and none without."""
-    import daskfft.tasks
-    from daskfft.spectra import windowed_spectrum
+    import daskfft.run.tasks
+    from daskfft.kernels.spectra import windowed_spectrum
 
     calls = []
 
@@ -84,7 +84,7 @@ def test_one_windowed_fft_per_chunk_and_none_for_a_lean_run(tmp_path, monkeypatc
         calls.append(block.shape)
         return windowed_spectrum(block, **kw)
 
-    monkeypatch.setattr(daskfft.tasks, "windowed_spectrum", counted)
+    monkeypatch.setattr(daskfft.run.tasks, "windowed_spectrum", counted)
     base = ["run", "--sample", "300", "--chunks", "100", "--cluster", "threads", "-q"]
     assert main([*base, "-o", str(tmp_path / "lean"), "--spectra", "none", "--no-plots"]) == 0
     assert calls == []
@@ -98,7 +98,7 @@ def test_atlas_picture_keeps_every_single_pixel_peak(tmp_path):
     """One screen pixel per atlas pixel: nearest-neighbour shrinking would drop peaks."""
     from scipy import ndimage
 
-    from daskfft import plots
+    from daskfft.run import plots
 
     values = np.zeros((1024, 1024), np.float32)
     values[5::37, 7::41] = 1.0  # off the chunk grid lines, 700 isolated peaks
@@ -115,8 +115,8 @@ def test_a_large_chunk_is_summarised_from_its_central_window(tmp_path, monkeypat
     """2048-px chunks: one 512^2 windowed FFT each, at the chunk's centre, and the log says so."""
     import json
 
-    import daskfft.tasks
-    from daskfft.spectra import SUMMARY_WINDOW, windowed_spectrum
+    import daskfft.run.tasks
+    from daskfft.kernels.spectra import SUMMARY_WINDOW, windowed_spectrum
 
     image = make_image((2048, 2048), np.float32, seed=9)
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(256, 256))
@@ -126,7 +126,7 @@ def test_a_large_chunk_is_summarised_from_its_central_window(tmp_path, monkeypat
         seen.append(np.array(block, copy=True))
         return windowed_spectrum(block, **kw)
 
-    monkeypatch.setattr(daskfft.tasks, "windowed_spectrum", spied)
+    monkeypatch.setattr(daskfft.run.tasks, "windowed_spectrum", spied)
     assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks", "2048",
                  "--cluster", "threads", "-q"]) == 0
     assert SUMMARY_WINDOW == 512 and [b.shape for b in seen] == [(512, 512)]
@@ -155,7 +155,7 @@ def test_pictures_leave_nodata_out(tmp_path, nodata):
 
 def test_rgb_with_holes_keeps_its_colours_in_the_overview():
     """Holes (a mask's, a nodata's) in an 8-bit RGB image are transparent, not a gray image."""
-    from daskfft.plots import _display
+    from daskfft.run.plots import _display
 
     rgb = np.zeros((6, 5, 3), np.float32)
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 40, 90

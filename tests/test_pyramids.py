@@ -15,7 +15,8 @@ import tifffile
 import zarr
 
 from daskfft.cli import main
-from daskfft.pyramid import OVERVIEW_CUTOFF, OVERVIEW_ORDER, level_shapes, overview
+from daskfft.kernels.overview import OVERVIEW_CUTOFF, OVERVIEW_ORDER, level_shapes
+from daskfft.api.pyramid import overview
 
 from reference import make_image, reference_lowpass
 
@@ -311,7 +312,7 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
     import sys
     import time
 
-    from daskfft.workdir import WorkDir
+    from daskfft.run.workdir import WorkDir
 
     args = ["--sample", "1400", "--chunks", "128", "--output-format", fmt, "--no-plots",
             "--cluster", "threads", "-q"]
@@ -342,8 +343,8 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
 def test_overview_tasks_read_a_block_and_its_halo_never_a_level(tmp_path, monkeypatch):
     """Memory stays bounded by the block: each task reads its own haloed window of the
     level above, and the levels come out as the lazy definition makes them."""
-    from daskfft.pyramid import overview_depth
-    from daskfft.tasks import LevelStore
+    from daskfft.kernels.overview import overview_depth
+    from daskfft.run.tasks import LevelStore
 
     windows = []
     read = LevelStore.read

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from daskfft.cli import main
-from daskfft.workdir import WorkDir
+from daskfft.run.workdir import WorkDir
 
 
 def partial_dir(outdir):

@@ -10,7 +10,7 @@ from reference import flat_reference, make_image, reference_lowpass, transfer, v
 
 from daskfft import cutoff_from_sigma, expected_deviation
 from daskfft.cli import main
-from daskfft.params import FilterSpec
+from daskfft.api.spec import FilterSpec
 
 FAST = ["--cluster", "threads", "-q"]
 
@@ -107,7 +107,7 @@ def test_a_short_halo_on_a_bandpass_is_measured_within_its_bound(tmp_path):
 
 
 def test_the_filtered_power_is_the_band_transfer_squared_times_the_input():
-    from daskfft.tasks import _squared_transfer
+    from daskfft.run.tasks import _squared_transfer
 
     spec = FilterSpec.create(band="band", cutoff=(0.02, 0.1), filter="butterworth", order=3)
     full = (transfer((64, 50), 0.1, "butterworth", 3) - transfer((64, 50), 0.02, "butterworth", 3))

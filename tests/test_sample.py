@@ -6,7 +6,8 @@ import pytest
 import tifffile
 
 from daskfft.cli import main
-from daskfft.sample import sample_block, sample_image, sample_window
+from daskfft.api.sample import sample_image
+from daskfft.kernels.sample import sample_block, sample_window
 
 _ROOFS = np.array(
     [[178, 84, 62], [150, 150, 155], [96, 96, 104], [200, 190, 170], [120, 70, 55], [70, 80, 95]],
@@ -179,7 +180,7 @@ def test_a_killed_run_resumes_its_sample_written_in_place(tmp_path):
     import sys
     import time
 
-    from daskfft.workdir import WorkDir
+    from daskfft.run.workdir import WorkDir
 
     args = ["run", "--sample", "2048", "--chunks", "256", "--output-format", "tiff", "-q",
             "--cluster", "threads", "--spectra", "none", "--no-plots", "-o", str(tmp_path / "o")]
@@ -209,11 +210,11 @@ def test_run_writes_the_sample_tiff_in_place_when_chunks_fall_on_its_tiles(
         tmp_path, monkeypatch, chunks, options, in_place):
     """On the tile grid, the tasks write the sample's tiles into sample.tif itself (no
     sample.zarr, no pass at the end); otherwise the Zarr path: the same pixels either way."""
-    import daskfft.pipeline
+    import daskfft.run.pipeline
 
     finalized = []
-    real = daskfft.pipeline.finalize
-    monkeypatch.setattr(daskfft.pipeline, "finalize",
+    real = daskfft.run.pipeline.finalize
+    monkeypatch.setattr(daskfft.run.pipeline, "finalize",
                         lambda root, name, *a, **k: finalized.append(name) or real(root, name,
                                                                                    *a, **k))
     assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "700", "-q"]) == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from distributed import Client
 
-from daskfft.cluster import ClusterSpec, open_cluster
+from daskfft.cluster.kinds import ClusterSpec, open_cluster
 
 from outsider import outsider_security, refused
 
@@ -98,7 +98,7 @@ def test_plain_tcp_under_mpi_listens_on_the_jobs_own_interface():
 
     import psutil
 
-    from daskfft.mpi import plain_tcp_interface
+    from daskfft.cluster.mpi import plain_tcp_interface
 
     host = socket.gethostname()
     assert plain_tcp_interface(True) == (

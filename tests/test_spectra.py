@@ -2,8 +2,9 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from daskfft import spectra, spectra_atlas
-from daskfft.spectra import atlas_cell, spectrum_block
+from daskfft import spectra
+from daskfft import spectra_atlas
+from daskfft.kernels.spectra import atlas_cell, spectrum_block
 
 
 def _tone(shape, fy, fx, amplitude=1.0):
@@ -92,7 +93,7 @@ def test_bad_arguments(call, match):
 @pytest.mark.parametrize(("shape", "cell"), [((1024, 1024), 256), ((512, 768), 128),
                                              ((300, 200), 64), ((96, 96), 128), ((64, 48), 16)])
 def test_atlas_tile_pooled_before_the_log_equals_the_log_spectrum_pooled(shape, cell):
-    from daskfft.spectra import atlas_from_half, log_spectrum, windowed_spectrum
+    from daskfft.kernels.spectra import atlas_from_half, log_spectrum, windowed_spectrum
 
     block = np.random.default_rng(shape[0]).random(shape).astype(np.float32)
     block[: shape[0] // 3] += np.cos(np.arange(shape[1]) * 0.9)  # a peak to keep

@@ -9,9 +9,9 @@ import dask.array as da
 
 from daskfft import lowpass
 from daskfft.cli import main
-from daskfft.config import RunConfig
-from daskfft.graph import build_graph, reads_windows
-from daskfft.plan import make_plan
+from daskfft.run.config import RunConfig
+from daskfft.run.graph import build_graph, reads_windows
+from daskfft.run.plan import make_plan
 
 from reference import make_image, reference_lowpass
 
@@ -88,8 +88,8 @@ def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkey
     the bound; a chunk at the far edge keeps its boundary padding."""
     import ducc0
 
-    from daskfft.blockwise import fast_window
-    from daskfft.tasks import WindowSource
+    from daskfft.kernels.block import fast_window
+    from daskfft.run.tasks import WindowSource
 
     assert fast_window((0, 1104), (0, 0), 8192) == (0, ducc0.fft.good_size(1104, True))
     assert fast_window((7000, 8192), (0, 40), 8192) == (7000, 8192)  # past the edge: padded
@@ -117,7 +117,7 @@ def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkey
 
 def test_default_chunks_follow_the_image_size_and_a_given_size_stands(tmp_path):
     """2048 px from 16 whole chunks of 2048 up (8192^2), else 1024; never the machine's."""
-    from daskfft.plan import default_chunks
+    from daskfft.kernels.grid import default_chunks
 
     assert default_chunks((8192, 8192)) == default_chunks((32768, 16384, 3)) == 2048
     assert default_chunks((8191, 8192)) == default_chunks((4096, 4096)) == 1024

@@ -19,7 +19,7 @@ import zarr
 from daskfft import io
 from daskfft.cli import main
 from daskfft.errors import InputError, RunError
-from daskfft.workdir import WORK_NAME, WorkDir
+from daskfft.run.workdir import WORK_NAME, WorkDir
 
 from reference import make_image
 
@@ -106,7 +106,7 @@ def test_error_before_any_chunk_finished_discards_the_work(tmp_path, tiled, monk
 
 def test_zarr_output_failure_after_finalize_is_resumable(tmp_path, tiled, monkeypatch, capsys):
     """The store is the output: it stays in the work folder until the whole set is published."""
-    import daskfft.pipeline
+    import daskfft.run.pipeline
 
     args = ["run", str(tiled), "--chunks", "64", "--output-format", "zarr", *FAST]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
@@ -114,7 +114,7 @@ def test_zarr_output_failure_after_finalize_is_resumable(tmp_path, tiled, monkey
     def no_pictures(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(daskfft.pipeline, "write_pictures", no_pictures)
+    monkeypatch.setattr(daskfft.run.pipeline, "write_pictures", no_pictures)
     out = tmp_path / "out"
     assert main([*args, "-o", str(out)]) == 1
     line = _one_error_line(capsys.readouterr().err)
@@ -158,12 +158,12 @@ def _interrupted(tmp_path, path, args, monkeypatch):
 
 
 def test_resume_refuses_another_daskfft_version(tmp_path, tiled, monkeypatch, capsys):
-    import daskfft.plan
+    import daskfft.run.plan
 
     args = ["run", str(tiled), "--chunks", "64", *FAST]
     out = _interrupted(tmp_path, tiled, args, monkeypatch)
     capsys.readouterr()
-    monkeypatch.setattr(daskfft.plan, "_version", lambda: "99.0")
+    monkeypatch.setattr(daskfft.run.plan, "_version", lambda: "99.0")
     assert main([*args, "-o", str(out), "--resume"]) == 1
     err = capsys.readouterr().err
     assert "daskfft: " in err and "then, '99.0' now" in err
@@ -204,7 +204,7 @@ def test_resume_refuses_a_zarr_input_whose_chunks_were_rewritten(tmp_path, monke
 
 _HOLD = """
 import sys, time
-from daskfft.workdir import WorkDir
+from daskfft.run.workdir import WorkDir
 w = WorkDir(sys.argv[1]); w.acquire(); print("locked", flush=True); time.sleep(120)
 """
 
@@ -237,7 +237,7 @@ def test_a_second_run_is_refused_and_a_dead_runs_lock_taken_over(tmp_path, tiled
 
 
 def test_publishing_is_all_or_nothing(tmp_path, tiled, monkeypatch, capsys):
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     out = tmp_path / "out"
     base = ["run", str(tiled), "--chunks", "64", "-o", str(out), *FAST]
@@ -253,7 +253,7 @@ def test_publishing_is_all_or_nothing(tmp_path, tiled, monkeypatch, capsys):
             raise OSError(errno.EIO, "Input/output error")
         return rename(src, dst)
 
-    monkeypatch.setattr(daskfft.workdir.os, "rename", fails_on_the_fourth)
+    monkeypatch.setattr(daskfft.run.workdir.os, "rename", fails_on_the_fourth)
     args = [*base, "--spectra", "all", "--cutoff", "0.2", "--overwrite"]
     assert main(args) == 1
     line = _one_error_line(capsys.readouterr().err)
@@ -374,21 +374,21 @@ def test_outputs_published_after_this_run_planned_are_not_replaced(tmp_path, til
                                                                     monkeypatch, capsys):
     """Another run publishes between this run's planning and its lock: the check, under the
     lock, still sees its outputs."""
-    import daskfft.pipeline
+    import daskfft.run.pipeline
 
     out = tmp_path / "out"
-    plan = daskfft.pipeline.make_plan
+    plan = daskfft.run.pipeline.make_plan
     other = {}
 
     def plan_then_another_run_publishes(config):
         planned = plan(config)
         if not other:
             other["report"] = None  # it plans through here too
-            other["report"] = daskfft.pipeline.run(tiled, out, chunks=64, cutoff=0.2,
+            other["report"] = daskfft.run.pipeline.run(tiled, out, chunks=64, cutoff=0.2,
                                                    cluster="threads")
         return planned
 
-    monkeypatch.setattr(daskfft.pipeline, "make_plan", plan_then_another_run_publishes)
+    monkeypatch.setattr(daskfft.run.pipeline, "make_plan", plan_then_another_run_publishes)
     assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", *FAST]) == 1
     line = _one_error_line(capsys.readouterr().err)
     assert "already there; pass --overwrite" in line
@@ -465,7 +465,7 @@ class _Killed(BaseException):
 
 
 def _publish_killed_at(work, staged, k, monkeypatch):
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     rename, calls = os.rename, []
 
@@ -475,7 +475,7 @@ def _publish_killed_at(work, staged, k, monkeypatch):
             raise _Killed()
         return rename(src, dst)
 
-    monkeypatch.setattr(daskfft.workdir.os, "rename", dies_at_k)
+    monkeypatch.setattr(daskfft.run.workdir.os, "rename", dies_at_k)
     with pytest.raises(_Killed):
         work.publish(staged)
     monkeypatch.undo()
@@ -563,7 +563,7 @@ def test_a_new_output_is_never_masked_by_an_old_runs_msk(tmp_path, capsys):
 @pytest.mark.parametrize("then", ["killed", "failed"])
 def test_an_old_companion_moved_aside_is_restored_by_a_rollback_and_a_crash_completed(
         tmp_path, monkeypatch, then):
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     work = WorkDir(tmp_path / "out")
     work.acquire()
@@ -589,7 +589,7 @@ def test_an_old_companion_moved_aside_is_restored_by_a_rollback_and_a_crash_comp
             raise OSError(errno.EIO, "Input/output error")
         return rename(src, dst)
 
-    monkeypatch.setattr(daskfft.workdir.os, "rename", fails_on_the_mask)
+    monkeypatch.setattr(daskfft.run.workdir.os, "rename", fails_on_the_mask)
     try:
         with pytest.raises(RunError, match="publishing failed .*OUTDIR holds its previous files"):
             work.publish(staged)
@@ -619,7 +619,7 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
                                                                           monkeypatch, capsys):
     """A wall-time SIGTERM after publishing, while 10^5 markers are deleted: the run has
     succeeded, and the next run deletes what is left."""
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
             "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
@@ -631,7 +631,7 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
         os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes
         return rmtree(path, *a, **k)
 
-    monkeypatch.setattr(daskfft.workdir.shutil, "rmtree", slow_rmtree)
+    monkeypatch.setattr(daskfft.run.workdir.shutil, "rmtree", slow_rmtree)
     out = tmp_path / "out"
     capsys.readouterr()
     with _sigterm_as_the_command_has_it():
@@ -702,7 +702,7 @@ def test_clearing_a_work_folder_that_is_gone_does_nothing(tmp_path):
 def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp_path, tiled,
                                                                              monkeypatch,
                                                                              capsys):
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     out = tmp_path / "out"
     base = ["run", str(tiled), "--chunks", "64", "--spectra", "all", "-o", str(out), *FAST]
@@ -715,7 +715,7 @@ def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp
             raise OSError(errno.EIO, "Input/output error")
         return rename(src, dst)
 
-    monkeypatch.setattr(daskfft.workdir.os, "rename", fails_from_the_fourth_on)
+    monkeypatch.setattr(daskfft.run.workdir.os, "rename", fails_from_the_fourth_on)
     args = [*base, "--cutoff", "0.2", "--overwrite"]
     assert main(args) == 1
     line = _one_error_line(capsys.readouterr().err)
@@ -739,7 +739,7 @@ def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp
 
 def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path, tiled,
                                                                        monkeypatch, capsys):
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     args = ["run", str(tiled), "--chunks", "64", "--spectra", "all", "--cluster", "threads"]
     whole = tmp_path / "whole"
@@ -753,7 +753,7 @@ def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path,
             os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes, between renames
         return rename(src, dst)
 
-    monkeypatch.setattr(daskfft.workdir.os, "rename", sigterm_at_the_second)
+    monkeypatch.setattr(daskfft.run.workdir.os, "rename", sigterm_at_the_second)
     capsys.readouterr()
     with _sigterm_as_the_command_has_it():
         assert main([*args, "-o", str(out)]) == 0
@@ -770,7 +770,7 @@ def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path,
 
 _PUBLISH_WITH_DEFAULT_SIGTERM = """
 import os, signal, sys
-from daskfft.workdir import WorkDir
+from daskfft.run.workdir import WorkDir
 work = WorkDir(sys.argv[1])
 work.acquire()
 (work.root / "out").mkdir()
@@ -799,7 +799,7 @@ def test_a_default_sigterm_while_publishing_ends_the_process_once_published(tmp_
 
 
 def test_sigterm_while_a_journal_is_completed_stops_the_run_after_it(tmp_path, monkeypatch):
-    import daskfft.workdir
+    import daskfft.run.workdir
     from daskfft.errors import TermSignal
 
     work = WorkDir(tmp_path / "out")
@@ -815,7 +815,7 @@ def test_sigterm_while_a_journal_is_completed_stops_the_run_after_it(tmp_path, m
         os.kill(os.getpid(), signal.SIGTERM)
         return rename(src, dst)
 
-    monkeypatch.setattr(daskfft.workdir.os, "rename", sigterm_then_rename)
+    monkeypatch.setattr(daskfft.run.workdir.os, "rename", sigterm_then_rename)
     again = WorkDir(work.outdir)
     again.acquire()
     try:
@@ -831,7 +831,7 @@ def test_sigterm_while_a_journal_is_completed_stops_the_run_after_it(tmp_path, m
 
 _KILLED_ALIGN = """
 import os, sys
-import daskfft.align as align
+import daskfft.run.align as align
 
 align._measure = lambda *args, **kwargs: os._exit(9)  # killed once its work folder is made
 align.align_files(sys.argv[1], sys.argv[2], sys.argv[3])
@@ -863,7 +863,7 @@ def test_after_a_killed_align_the_next_names_only_options_align_has(tmp_path, ca
 @pytest.mark.parametrize("total", [0, 4])  # 0: align's session, which has no chunks
 def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_path, total,
                                                                           monkeypatch):
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     out = tmp_path / "out"
     out.mkdir()
@@ -886,7 +886,7 @@ def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_pa
         staged = {n: work.out / n for n in ("a.txt", "b.txt")}
         for name, source in staged.items():
             source.write_text("new " + name)
-        monkeypatch.setattr(daskfft.workdir.os, "rename", fails_from_the_third_on)
+        monkeypatch.setattr(daskfft.run.workdir.os, "rename", fails_from_the_third_on)
         work.publish(staged)
     monkeypatch.undo()
     w = WORK_NAME
@@ -909,7 +909,7 @@ def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_pa
 @pytest.mark.parametrize("error", [errno.EIO, errno.ESTALE])
 def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run(
         tmp_path, tiled, error, monkeypatch, capsys):
-    import daskfft.workdir
+    import daskfft.run.workdir
 
     out = tmp_path / "out"
     listdir = os.listdir
@@ -919,7 +919,7 @@ def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run
             raise OSError(error, os.strerror(error))  # only once the outputs are in place
         return listdir(path)
 
-    monkeypatch.setattr(daskfft.workdir.os, "listdir", fails_in_the_work_folder)
+    monkeypatch.setattr(daskfft.run.workdir.os, "listdir", fails_in_the_work_folder)
     assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster",
                  "threads"]) == 0
     err = capsys.readouterr().err
@@ -936,7 +936,7 @@ def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run
 
 def test_an_error_releasing_the_lock_once_published_leaves_a_successful_run(
         tmp_path, tiled, monkeypatch, capsys):
-    from daskfft.lock import RunLock
+    from daskfft.run.lock import RunLock
 
     out = tmp_path / "out"
     release = RunLock.release

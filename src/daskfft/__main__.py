@@ -1,6 +1,6 @@
 """``python -m daskfft``: the same as the ``daskfft`` command."""
 
-from .cli import command
+from daskfft.cli import command
 
 if __name__ == "__main__":
     command()

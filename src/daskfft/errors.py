@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["DaskfftError", "InputError", "TooFewRanksError", "RunFailed", "RunError",
-           "MissingPackage", "Interrupted", "TermSignal", "Terminated", "Busy",
-           "AlreadyComplete"]
+__all__ = [
+    "DaskfftError",
+    "InputError",
+    "TooFewRanksError",
+    "RunFailed",
+    "RunError",
+    "MissingPackage",
+    "Interrupted",
+    "TermSignal",
+    "Terminated",
+    "Busy",
+    "AlreadyComplete",
+]
 
 
 class DaskfftError(Exception):

@@ -1,0 +1,330 @@
+"""High-pass, band-pass and flat-field correction on the low-pass engine, lazy like
+:func:`daskfft.lowpass`.
+
+The high-pass is ``1 - H``: the image minus its low-pass.  The band-pass is
+``H(high) - H(low)``: the low-pass at the upper edge minus the low-pass at
+the lower edge (for the Gaussian, a difference of Gaussians).  Both use the
+low-pass's halo rule, so their distance from the same filter applied to the
+whole image is bounded the same way (see :func:`band_bound`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from daskfft.api.lowpass import apply_spec, as_image, filter_chunks, lowpass_spec
+from daskfft.api.spec import FilterSpec
+from daskfft.kernels.block import data_mask, filter_block, nodata_mask, work_dtype
+from daskfft.kernels.transfer import HaloWarning, expected_deviation
+from daskfft.validate import FLATFIELD_MODES, check_choice, check_cutoff
+
+__all__ = [
+    "highpass",
+    "bandpass",
+    "band_bound",
+    "flatfield",
+    "data_mean",
+    "corrected",
+    "filter_spec",
+    "filter_spec_block",
+    "output_offset",
+]
+
+
+def highpass(
+    image,
+    cutoff,
+    *,
+    filter="gaussian",
+    order=4,
+    depth="auto",
+    boundary="reflect",
+    tol=1e-6,
+    nodata=None,
+    method="blockwise",
+):
+    """High-pass filter: ``image - lowpass(image, cutoff, ...)``, transfer function ``1 - H``.
+
+    Parameters are those of :func:`daskfft.lowpass`, with ``cutoff`` the
+    frequency (cycles/pixel) below which the image is removed.  The result is
+    lazy, in the low-pass's working precision (it has negative values; see
+    :func:`daskfft.kernels.block.working_precision`), same shape and chunks; a
+    DataArray for a DataArray.  With
+    ``nodata`` those pixels stay ``nodata`` and are left out of the low-pass
+    that is subtracted.  Its deviation from the same filter on the whole
+    image is the low-pass's: at most ``(2 * T + r) * max|image|``, ``2 * T``
+    from :func:`daskfft.expected_deviation` and ``r`` the working precision's
+    rounding (:data:`daskfft.kernels.block.ROUNDING`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = highpass(np.full((40, 30), 5.0), 0.1)
+    >>> bool(np.allclose(out.compute(), 0.0))
+    True
+    """
+    spec = FilterSpec(
+        cutoff,
+        filter=filter,
+        order=order,
+        tol=tol,
+        boundary=boundary,
+        depth=depth,
+        method=method,
+        nodata=nodata,
+        band="high",
+    )
+    return apply_spec(image, spec, filter_spec)
+
+
+def bandpass(
+    image,
+    low,
+    high,
+    *,
+    filter="gaussian",
+    order=4,
+    depth="auto",
+    boundary="reflect",
+    tol=1e-6,
+    nodata=None,
+    method="blockwise",
+):
+    """Band-pass filter: ``lowpass(image, high) - lowpass(image, low)``, ``H(high) - H(low)``.
+
+    Keeps frequencies between ``low`` and ``high`` cycles/pixel
+    (``0 < low < high <= 0.5``): for ``filter="gaussian"`` a difference of
+    Gaussians of sigmas ``1/(2*pi*high)`` and ``1/(2*pi*low)`` pixels, for
+    ``"butterworth"`` the difference of two Butterworth low-passes.  Other
+    parameters are those of :func:`daskfft.lowpass`; ``depth="auto"`` takes the
+    wider of the two halos.  Without ``nodata`` each chunk goes through one
+    FFT pair with the band's transfer function; with it, the two normalised
+    low-passes are taken apart.  Its deviation from the whole-image band-pass
+    is at most :func:`band_bound` times ``max|image|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = bandpass(np.full((40, 30), 5.0), 0.02, 0.2)
+    >>> bool(np.allclose(out.compute(), 0.0))
+    True
+    """
+    low, high = _band_edges(low, high)
+    spec = FilterSpec(
+        high,
+        filter=filter,
+        order=order,
+        tol=tol,
+        boundary=boundary,
+        depth=depth,
+        method=method,
+        nodata=nodata,
+        band="band",
+        low_cutoff=low,
+    )
+    return apply_spec(image, spec, filter_spec)
+
+
+def band_bound(low, high, depth, *, filter="gaussian", order=4):
+    """Bound on ``max|bandpass - whole-image band-pass| / max|image|`` with a ``depth`` halo:
+    the sum of the two low-passes' bounds (:func:`daskfft.expected_deviation`).
+
+    ``low`` and ``high`` are cycles/pixel, ``0 < low < high <= 0.5``; ``depth``
+    an integer >= 0 pixels.
+
+    Examples
+    --------
+    >>> band_bound(0.02, 0.2, 200) < 1e-12
+    True
+    """
+    low, high = _band_edges(low, high)
+    return expected_deviation(low, depth, filter=filter, order=order) + expected_deviation(
+        high, depth, filter=filter, order=order
+    )
+
+
+def _band_edges(low, high):
+    """Validate a band-pass's two cutoffs: each in (0, 0.5] cycles/pixel, ``low < high``."""
+    low, high = check_cutoff(low, "low"), check_cutoff(high, "high")
+    if not low < high:
+        raise ValueError(f"`low` must be below `high`, got low={low}, high={high}")
+    return low, high
+
+
+def flatfield(
+    image,
+    cutoff,
+    *,
+    mode="divide",
+    filter="gaussian",
+    order=4,
+    depth="auto",
+    boundary="reflect",
+    tol=1e-6,
+    nodata=None,
+    method="blockwise",
+):
+    """Flat-field (background) correction: the image over, or minus, its own wide low-pass.
+
+    The background is ``lowpass(image, cutoff, ...)`` with a low ``cutoff``
+    (e.g. ``cutoff_from_sigma(100)``: illumination that varies over hundreds
+    of pixels).  ``mode="divide"`` gives ``image / background * mean``, the
+    usual cure for uneven illumination and vignetting (multiplicative);
+    ``"subtract"`` gives ``image - background + mean`` (an additive offset).
+    ``mean`` is the image's mean over its data pixels, per channel, so the
+    result keeps the input's overall level.  The result has the input's
+    dtype: integers rounded and clipped to their range.  With ``nodata``
+    those pixels stay ``nodata`` and are left out of the background and of
+    the mean.  A pixel whose background is not positive (a dark corner, in
+    ``"divide"``) keeps its value.  Other parameters are those of
+    :func:`daskfft.lowpass`; the background deviates from a whole-image
+    low-pass by at most its bound (:func:`daskfft.expected_deviation`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.outer(np.linspace(1, 2, 200), np.ones(48)) * 100  # light falling off
+    >>> flat = flatfield(ramp, 0.02).compute()  # flat, away from the edges' reflection
+    >>> bool(np.ptp(flat[40:-40]) < 1e-6 * np.ptp(ramp)), float(round(flat.mean()))
+    (True, 150.0)
+    """
+    check_choice("mode", mode, FLATFIELD_MODES)
+    spec = FilterSpec(
+        cutoff,
+        filter=filter,
+        order=order,
+        tol=tol,
+        boundary=boundary,
+        depth=depth,
+        method=method,
+        nodata=nodata,
+        flatfield=mode,
+    )
+    return apply_spec(image, spec, filter_spec)
+
+
+def data_mean(image, valid=None):
+    """The mean of ``image`` (dask) per channel over the pixels where ``valid`` (same shape,
+    or rows x cols for every channel) is True, float64, lazily: a flat-field's level."""
+    import dask.array as da
+
+    x = image.astype(np.float64)
+    axes = (0, 1)
+    if valid is None:
+        return x.mean(axis=axes)
+    if valid.ndim < x.ndim:
+        valid = da.broadcast_to(valid[..., None], x.shape)
+    count = valid.sum(axis=axes)
+    return da.where(valid, x, 0).sum(axis=axes) / da.maximum(count, 1)
+
+
+def corrected(x, background, mean, mode):
+    """``x`` flat-field corrected by ``background``: ``x / background * mean`` where the
+    background is positive (``x`` elsewhere), or ``x - background + mean``; NumPy or dask."""
+    if mode == "divide":
+        lit = background > 0
+        return np.where(lit, x / np.where(lit, background, 1) * mean, x)
+    return x - background + mean
+
+
+def _flatfield(image, spec):
+    import dask.array as da
+
+    image = as_image(image)
+    dtype = work_dtype(image.dtype, spec.tol)
+    x = image.astype(dtype)
+    background = lowpass_spec(image, spec.edges()[0])
+    valid = nodata_mask(image, spec.nodata)
+    mean = data_mean(image, valid).astype(dtype)
+    out = corrected(x, background, mean, spec.flatfield)
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        out = da.clip(da.rint(out), info.min, info.max)
+    out = out.astype(image.dtype)
+    if valid is not None:
+        out = da.where(valid, out, np.asarray(spec.nodata).astype(image.dtype))
+    return out
+
+
+def filter_spec(image, spec):
+    """The filter ``spec`` (any pass band) of ``image``, lazily: :func:`lowpass_spec` for a
+    low-pass, :func:`highpass` and :func:`bandpass` for the others."""
+    if spec.flatfield is not None:
+        return _flatfield(image, spec)
+    if spec.band == "low":
+        return lowpass_spec(image, spec)
+    image = as_image(image)
+    dtype = work_dtype(image.dtype, spec.tol)
+    if spec.method == "exact" or spec.nodata is not None:
+        # Apart: each low-pass normalised by its own weight (or exact on the whole image).
+        low = [lowpass_spec(image, edge) for edge in spec.edges()]
+        out = image.astype(dtype) - low[0] if spec.band == "high" else low[1] - low[0]
+        return _keep_nodata(out, image, spec.nodata)
+    halo = spec.halo()
+    if halo.warning:
+        warnings.warn(
+            HaloWarning(
+                f"{halo.warning} ({spec.band}-pass: bound {halo.deviation:.2g})",
+                depth=halo.depth,
+                deviation=halo.deviation,
+            ),
+            stacklevel=3,
+        )
+    return filter_chunks(
+        image,
+        halo.depth,
+        spec.boundary,
+        dtype,
+        cutoff=spec.cutoff,
+        filter=spec.filter,
+        order=spec.order,
+        transfer=spec.transfer,
+    )
+
+
+def filter_spec_block(block, spec, *, work_dtype, self_pad=(0, 0), pad_mode="reflect", valid=None):
+    """:func:`~daskfft.kernels.block.filter_block` for any pass band: one FFT pair with the
+    spec's transfer function, or, with nodata or a mask, the image minus (or the difference
+    of) normalised low-passes, holes left ``nodata`` (0 without one)."""
+    kw = dict(
+        work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode, nodata=spec.nodata, valid=valid
+    )
+    if spec.band == "low":  # a flat-field's background too
+        return filter_block(block, cutoff=spec.cutoff, filter=spec.filter, order=spec.order, **kw)
+    data = data_mask(block, spec.nodata, valid)
+    if data is None:
+        return filter_block(
+            block,
+            cutoff=spec.cutoff,
+            filter=spec.filter,
+            order=spec.order,
+            transfer=spec.transfer,
+            **kw,
+        )
+    low = [
+        filter_block(block, cutoff=e.cutoff, filter=e.filter, order=e.order, **kw)
+        for e in spec.edges()
+    ]
+    out = block.astype(work_dtype) - low[0] if spec.band == "high" else low[1] - low[0]
+    hole = np.asarray(0 if spec.nodata is None else spec.nodata, dtype=out.dtype)
+    return np.where(data, out, hole)
+
+
+def output_offset(spec, dtype):
+    """What is added to a high- or band-pass written as unsigned integers, whose negative
+    half would otherwise be clipped: mid-gray (128 for 8 bits, 32768 for 16), as image
+    editors show a high-pass.  0 for a low-pass and for float or signed output."""
+    dtype = np.dtype(dtype)
+    if spec.band == "low" or dtype.kind != "u":
+        return 0
+    return 2 ** (8 * dtype.itemsize - 1)
+
+
+def _keep_nodata(out, image, nodata):
+    import dask.array as da
+
+    if nodata is None:
+        return out
+    return da.where(nodata_mask(image, nodata), out, np.asarray(nodata, dtype=out.dtype))

@@ -1,0 +1,347 @@
+"""Block-wise FFT low-pass filtering of chunked images.
+
+``lowpass`` builds a lazy graph: ``map_overlap`` gives every chunk a halo,
+``filter_block`` filters the padded chunk with one real FFT pair, and dask
+trims the halo again.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+
+from daskfft.api.spec import FilterSpec
+from daskfft.kernels.block import filter_block, nodata_mask, normalised, work_dtype
+from daskfft.kernels.grid import DEFAULT_CHUNKS
+from daskfft.kernels.transfer import HaloWarning
+
+__all__ = [
+    "as_image",
+    "lowpass",
+    "dataarray_nodata",
+    "apply_spec",
+    "lowpass_spec",
+    "filter_chunks",
+    "overlap_map",
+]
+
+
+def as_image(image, chunks=DEFAULT_CHUNKS):
+    """A dask array of a 2-D or channels-last 3-D real image, channels in one chunk.
+
+    NumPy input is chunked ``chunks`` pixels square; a dask array keeps its
+    chunks, except that the channel axis is merged into one chunk.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric, boolean or complex data.
+    ValueError
+        For an array that is not 2-D or 3-D, or is empty.
+    """
+    import dask.array as da
+
+    if not isinstance(image, da.Array):
+        image = np.asarray(image)
+    if image.dtype.kind not in "uif":
+        raise TypeError(f"`image` must hold integers or real floats, got dtype {image.dtype}")
+    if image.ndim not in (2, 3):
+        raise ValueError(
+            f"`image` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
+            f"got {image.ndim}-D with shape {image.shape}"
+        )
+    if 0 in image.shape:
+        raise ValueError(f"`image` must not be empty, got shape {image.shape}")
+    if not isinstance(image, da.Array):
+        image = da.from_array(image, chunks=(chunks, chunks) + (-1,) * (image.ndim - 2))
+    elif image.ndim == 3 and image.numblocks[2] != 1:
+        image = image.rechunk({2: -1})
+    return image
+
+
+def lowpass(
+    image,
+    cutoff,
+    *,
+    filter="gaussian",
+    order=4,
+    depth="auto",
+    boundary="reflect",
+    tol=1e-6,
+    nodata=None,
+    method="blockwise",
+):
+    """Low-pass filter an image chunk by chunk in the frequency domain.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, dask.array.Array or xarray.DataArray
+        2-D ``(rows, cols)`` or 3-D ``(rows, cols, channels)``, channels last.
+        A dask array keeps its chunks (the channel axis is never split); a
+        NumPy array is cut into chunks of ``DEFAULT_CHUNKS`` pixels.  A
+        DataArray (e.g. ``rioxarray.open_rasterio(path, chunks=...)``) is
+        filtered over its "y" and "x" dims (else its last two), any other
+        dim being the bands, and comes back a DataArray with the same dims,
+        coords (the CRS among them) and attrs.
+    cutoff : float
+        ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``.
+    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+        Transfer function, see Notes.
+    order : int, default 4
+        Butterworth order (>= 1).
+    depth : "auto" or int, default "auto"
+        Halo in pixels around every chunk.  ``"auto"`` takes
+        :func:`daskfft.halo_depth` of the filter and ``tol``; an integer is
+        taken as given.
+    boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
+        How the image is extended past its edges (dask's names; "reflect" is
+        NumPy's "symmetric" and scipy.ndimage's "reflect"); a number extends
+        it with that constant.
+    tol : float, default 1e-6
+        L1 mass of the spatial kernel allowed outside the halo, for
+        ``depth="auto"``.
+    nodata : float, optional
+        Pixels equal to this value (NaN: NaN pixels) are no data: they are
+        left out of the filter by normalised convolution, so they do not
+        darken their neighbours, and stay ``nodata`` in the result.  For a
+        DataArray, None takes the nodata it declares, as rioxarray does
+        (:func:`dataarray_nodata`: ``rio.nodata``, or NaN for
+        ``rio.encoded_nodata`` after ``masked=True``), and the result declares
+        it too (its ``_FillValue``), so ``rio.to_raster`` writes it back.
+    method : {"blockwise", "exact"}, default "blockwise"
+        ``"exact"``: one FFT over the whole image, done in chunks (row and
+        column bands; see :mod:`daskfft.api.exact`), equal to a whole-image
+        filter to rounding, for every filter including ``"ideal"``; costs two
+        rechunks of the whole image.  ``depth`` is then unused; boundaries
+        other than ``"periodic"`` pad the image by the kernel's reach first
+        (1024 px for ``"ideal"``).  ``nodata`` works with both, by
+        normalised convolution (the exact method then filters data and mask
+        together).
+
+    Returns
+    -------
+    dask.array.Array or xarray.DataArray
+        Lazy, same shape and chunks as ``image``, in the working precision
+        (:func:`working_precision`, the command's rule too): float32 for
+        float32 input and, with ``tol >= 1e-7``, for integers of up to 16
+        bits; float64 for everything else.  A DataArray for a DataArray.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, naming the argument and the value received.
+
+    Warns
+    -----
+    HaloWarning
+        When ``depth="auto"`` needs more than ``DEPTH_CAP`` pixels (always for
+        ``"ideal"``), with the deviation it expects.
+
+    Notes
+    -----
+    Transfer functions, with ``D`` the radial frequency of each padded
+    chunk's ``fftfreq`` grid and ``D0 = cutoff``: ideal ``H = [D <= D0]``;
+    Butterworth ``H = 1/(1 + (D/D0)**(2*order))``; Gaussian
+    ``H = exp(-D**2/(2*D0**2))``, a spatial Gaussian of
+    ``sigma = 1/(2*pi*D0)`` pixels.
+
+    Every chunk is filtered with a halo of ``depth`` pixels taken from its
+    neighbours, or from the ``boundary`` extension at the image's edges.  The
+    result then differs from the same filter applied to the whole (equally
+    extended) image only through the kernel's weights beyond the halo, and
+    by the working precision's rounding: at most ``(2 * T + r) * max|image|``,
+    where ``T`` is their L1 mass (``tol`` with ``depth="auto"``;
+    :func:`daskfft.expected_deviation` gives ``2 * T`` for any depth) and
+    ``r`` is :data:`ROUNDING` of the working dtype (1e-6 for float32, 1e-14
+    for float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.full((64, 48), 7.0)
+    >>> out = lowpass(image, 0.1)
+    >>> out.chunks, bool(np.allclose(out.compute(), 7.0))
+    (((64,), (48,)), True)
+    """
+    spec = FilterSpec(
+        cutoff,
+        filter=filter,
+        order=order,
+        tol=tol,
+        boundary=boundary,
+        depth=depth,
+        method=method,
+        nodata=nodata,
+    )
+    return apply_spec(image, spec, lowpass_spec)
+
+
+#: Where a DataArray declares its nodata, in the order rioxarray's ``rio.nodata`` looks.
+_NODATA_ATTRS = ("_FillValue", "missing_value", "fill_value", "nodata")
+
+
+def dataarray_nodata(array):
+    """The nodata an xarray.DataArray declares, as rioxarray reads it; None if none.
+
+    NaN for a float array with an encoded ``_FillValue`` (``rio.encoded_nodata``:
+    rioxarray's ``masked=True`` has put NaN in its holes), else the first of the
+    attributes ``_FillValue``, ``missing_value``, ``fill_value`` and ``nodata``
+    (``rio.nodata`` of an unmasked array).
+    """
+    if array.encoding.get("_FillValue") is not None and array.dtype.kind == "f":
+        return float("nan")
+    return next(
+        (array.attrs[key] for key in _NODATA_ATTRS if array.attrs.get(key) is not None), None
+    )
+
+
+def apply_spec(image, spec, fn):
+    """``fn(image, spec)``; for an xarray.DataArray, on its data (:func:`_on_dataarray`) with
+    the nodata it declares (:func:`dataarray_nodata`) unless ``spec`` has one, kept in the
+    result's attributes so that rioxarray writes it back."""
+    xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
+    if xr is None or not isinstance(image, xr.DataArray):
+        return fn(image, spec)
+    if spec.nodata is None:
+        spec = spec.replace(nodata=dataarray_nodata(image))
+    out = _on_dataarray(image, lambda data: fn(data, spec))
+    if spec.nodata is not None and not (np.isnan(spec.nodata) and "_FillValue" in out.encoding):
+        out.attrs = {**out.attrs, "_FillValue": spec.nodata}  # masked: NaN, encoded as it was
+    return out
+
+
+def _on_dataarray(array, fn):
+    """``fn`` of an xarray.DataArray's data, rows and columns first and any band last; the
+    result is a DataArray with the input's dims (in their order), coords, attrs, encoding
+    and name.
+
+    The rows and columns are the dims named "y" and "x" where there are such (as
+    rioxarray names them, after "band"), else the last two.
+    """
+    dims = array.dims
+    spatial = ("y", "x") if {"y", "x"} <= set(dims) else dims[-2:]
+    others = tuple(d for d in dims if d not in spatial)
+    if len(others) > 1:
+        raise ValueError(
+            f"`image` must have rows, columns and at most one band dim, got dims {dims}"
+        )
+    arranged = array.transpose(*spatial, *others)
+    return arranged.copy(data=fn(arranged.data)).transpose(*dims)
+
+
+def lowpass_spec(image, spec):
+    """:func:`lowpass` with the filter given as one validated
+    :class:`~daskfft.api.spec.FilterSpec`."""
+    image = as_image(image)
+    dtype = work_dtype(image.dtype, spec.tol)
+    if spec.method == "exact":
+        from daskfft.api.exact import lowpass_exact
+
+        def exact(x, boundary):
+            return lowpass_exact(
+                x,
+                spec.cutoff,
+                filter=spec.filter,
+                order=spec.order,
+                tol=spec.tol,
+                boundary=boundary,
+                dtype=dtype,
+            )
+
+        if spec.nodata is None:
+            return exact(image, spec.boundary)
+        return _exact_without_nodata(image, spec.nodata, spec.boundary, exact, dtype)
+    halo = spec.halo()
+    if halo.warning:
+        warnings.warn(
+            HaloWarning(halo.warning, depth=halo.depth, deviation=halo.deviation), stacklevel=3
+        )
+    return filter_chunks(
+        image,
+        halo.depth,
+        spec.boundary,
+        dtype,
+        cutoff=spec.cutoff,
+        filter=spec.filter,
+        order=spec.order,
+        nodata=spec.nodata,
+    )
+
+
+def filter_chunks(image, depth, boundary, dtype, **filter_options):
+    """:func:`filter_block` over every chunk of ``image`` with a ``depth``-pixel halo, in
+    ``dtype``, back in ``image``'s chunks; ``filter_options`` go to :func:`filter_block`."""
+    out = overlap_map(
+        filter_block,
+        image,
+        depth,
+        boundary,
+        dtype=dtype,
+        meta=np.empty((0,) * image.ndim, dtype=dtype),
+        work_dtype=dtype,
+        **filter_options,
+    )
+    if out.chunks != image.chunks:
+        out = out.rechunk(image.chunks)
+    return out
+
+
+def _exact_without_nodata(image, nodata, boundary, exact, dtype):
+    """The exact filter by normalised convolution (:func:`normalised`), as
+    :func:`filter_block` does it chunk by chunk.  Data and mask go through one exact pass as
+    channels, unless a constant boundary extends them differently (the mask's is data, 1)."""
+    import dask.array as da
+
+    valid = nodata_mask(image, nodata)
+    x = da.where(valid, image, 0).astype(dtype)
+    m = valid.astype(dtype)
+    if isinstance(boundary, str):
+        both = exact(
+            da.concatenate([x[..., None], m[..., None]], axis=-1)
+            if image.ndim == 2
+            else da.concatenate([x, m], axis=2),
+            boundary,
+        )
+        half = 1 if image.ndim == 2 else image.shape[2]
+        num, weight = both[..., :half], both[..., half:]
+        if image.ndim == 2:
+            num, weight = num[..., 0], weight[..., 0]
+    else:
+        num, weight = exact(x, boundary), exact(m, 1.0)
+    return normalised(num, weight, x, valid, nodata).rechunk(image.chunks)
+
+
+def overlap_map(func, image, depth, boundary, *, trim=True, **kwargs):
+    """``map_overlap`` of ``func`` with a ``depth``-pixel halo on the two image axes.
+
+    ``func`` receives each haloed block plus ``self_pad`` and ``pad_mode``
+    keywords: along an axis shorter than the halo, dask cannot overlap, so
+    the axis is kept in one chunk and ``func`` must extend it itself (see
+    :func:`filter_block`).  Other keywords go to ``map_overlap``; chunks
+    smaller than the halo are merged by dask.
+    """
+    source = image
+    dask_depth, self_pad = {}, []
+    for axis in (0, 1):
+        if depth >= image.shape[axis]:
+            source = source.rechunk({axis: -1})
+            dask_depth[axis], self_pad = 0, self_pad + [depth]
+        else:
+            dask_depth[axis], self_pad = depth, self_pad + [0]
+    if image.ndim == 3:
+        dask_depth[2] = 0
+    dask_boundary = {a: (boundary if d else "none") for a, d in dask_depth.items()}
+    with warnings.catch_warnings():
+        # dask warns when it must merge chunks smaller than the halo; expected here.
+        warnings.filterwarnings("ignore", message=".*overlap.*", category=UserWarning)
+        return source.map_overlap(
+            func,
+            depth=dask_depth,
+            boundary=dask_boundary,
+            trim=trim,
+            self_pad=tuple(self_pad),
+            pad_mode=boundary,
+            **kwargs,
+        )

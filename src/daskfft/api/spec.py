@@ -1,0 +1,285 @@
+"""The filter as one frozen, validated value: :class:`FilterSpec`, and its :class:`Halo`.
+
+Every entry point builds it the same way: the Python API (``lowpass``, the run) and
+the command line, whose argparse types call the validators of :mod:`daskfft.validate`
+(so a bad value is a usage error there, exit status 2).  Nothing here reads a file or
+starts anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from daskfft.kernels.transfer import DEPTH_CAP, cutoff_from_sigma, expected_deviation, halo_depth
+from daskfft.validate import (
+    DEFAULT_CUTOFF,
+    DEFAULT_ORDER,
+    DEFAULT_TOL,
+    FLATFIELD_MODES,
+    PASS_BANDS,
+    check_boundary,
+    check_choice,
+    check_cutoff,
+    check_depth,
+    check_filter_name,
+    check_method,
+    check_nodata,
+    check_order,
+    check_tol,
+)
+
+__all__ = ["json_number", "Halo", "FilterSpec"]
+
+
+def json_number(value):
+    """A float as JSON can hold it: NaN and infinities become the strings "nan", "inf", "-inf"."""
+    if value is None or math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+@dataclass(frozen=True)
+class Halo:
+    """The halo a block-wise filter uses, and what it promises."""
+
+    depth: int
+    rule: str  # "auto" (from tol), "given", or "exact" (no halo: whole-image FFT)
+    needed: int | None  # what tol asks; None when that is beyond DEPTH_CAP or for "exact"
+    deviation: float  # bound on max|blockwise - whole image| / max|image|
+    warning: str | None = None
+
+    @property
+    def narrower_than_tol_asks(self):
+        """True when the block-wise result may be further from a whole-image filter than 2 tol."""
+        return self.rule != "exact" and (self.needed is None or self.depth < self.needed)
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """A filter and how it is applied, validated when made.
+
+    Fields are those of :func:`daskfft.lowpass`; ``cutoff`` is in
+    cycles/pixel.  ``band`` is the pass band: "low" (transfer function
+    ``H``), "high" (``1 - H``) or "band" (``H(cutoff) - H(low_cutoff)``,
+    frequencies between ``low_cutoff`` and ``cutoff``).  Build it directly, or
+    with :meth:`create` to give a Gaussian's ``sigma`` in pixels instead of a
+    cutoff.
+    """
+
+    cutoff: float
+    filter: str = "gaussian"
+    order: int = DEFAULT_ORDER
+    tol: float = DEFAULT_TOL
+    boundary: str | float = "reflect"
+    depth: str | int = "auto"
+    method: str = "blockwise"
+    nodata: float | None = None
+    band: str = "low"
+    low_cutoff: float | None = None  # the band-pass's lower edge
+    flatfield: str | None = None  # the image over (or minus) this low-pass, its background
+
+    def __post_init__(self):
+        checked = dict(
+            cutoff=check_cutoff(self.cutoff),
+            filter=check_filter_name(self.filter),
+            order=check_order(self.order),
+            tol=check_tol(self.tol),
+            boundary=check_boundary(self.boundary),
+            depth=check_depth(self.depth),
+            method=check_method(self.method),
+            nodata=check_nodata(self.nodata),
+            band=check_choice("band", self.band, PASS_BANDS),
+        )
+        if self.band == "band":
+            if self.low_cutoff is None:
+                raise ValueError("a band-pass needs two cutoffs: `low_cutoff` and `cutoff`")
+            checked["low_cutoff"] = check_cutoff(self.low_cutoff)
+            if not checked["low_cutoff"] < checked["cutoff"]:
+                raise ValueError(
+                    f"a band-pass's lower cutoff must be below its upper one, got "
+                    f"{self.low_cutoff:g} and {self.cutoff:g} cycles/px"
+                )
+        elif self.low_cutoff is not None:
+            raise ValueError(f"`low_cutoff` is for the band-pass only, not a {self.band}-pass")
+        if self.flatfield is not None:
+            check_choice("flatfield", self.flatfield, FLATFIELD_MODES)
+            if self.band != "low":
+                raise ValueError(
+                    f"a flat-field correction divides by (or subtracts) a "
+                    f"low-pass, not a {self.band}-pass"
+                )
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def create(
+        cls, cutoff=None, *, sigma=None, filter="gaussian", order=None, band="low", **options
+    ):
+        """A spec from a ``cutoff`` or a Gaussian ``sigma`` (pixels); neither: DEFAULT_CUTOFF.
+
+        For ``band="band"`` either is a pair, in any order: the two cutoffs,
+        or the two sigmas of a difference of Gaussians.  ``order=None`` means
+        :data:`DEFAULT_ORDER`; other keywords are fields.
+        """
+        check_choice("band", band, PASS_BANDS)
+        for name, value in (("cutoff", cutoff), ("sigma", sigma)):
+            if band != "band" and isinstance(value, (tuple, list)):
+                raise ValueError(f"a {band}-pass takes one {name}, got {len(value)}")
+        if sigma is not None:
+            if cutoff is not None:
+                raise ValueError("give `cutoff` or `sigma`, not both")
+            if filter != "gaussian":
+                raise ValueError(
+                    f"`sigma` applies to the gaussian filter only, not {filter!r}; give a cutoff"
+                )
+            cutoff = (
+                [cutoff_from_sigma(s) for s in _values(sigma, band, "sigma")]
+                if band == "band"
+                else cutoff_from_sigma(sigma)
+            )
+        if band == "band":
+            if cutoff is None:
+                raise ValueError("a band-pass needs two cutoffs (or two sigmas), got none")
+            low, high = sorted(_values(cutoff, band, "cutoff"))
+            options["low_cutoff"] = low
+            cutoff = high
+        return cls(
+            DEFAULT_CUTOFF if cutoff is None else cutoff,
+            filter=filter,
+            order=DEFAULT_ORDER if order is None else order,
+            band=band,
+            **options,
+        )
+
+    def replace(self, **changes):
+        """A validated copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def sigma(self):
+        """The Gaussian's spatial sigma in pixels (None for the other filters); of the upper
+        edge for a band-pass."""
+        return 1 / (2 * math.pi * self.cutoff) if self.filter == "gaussian" else None
+
+    def edges(self):
+        """The low-pass specs whose transfer functions make this one's: ``(H,)`` for a low- or
+        high-pass, ``(H(low_cutoff), H(cutoff))`` for a band-pass."""
+        low = self.replace(band="low", low_cutoff=None, flatfield=None)
+        if self.band != "band":
+            return (low,)
+        return (low.replace(cutoff=self.low_cutoff), low)
+
+    def transfer(self, shape, dtype=None):
+        """The transfer function on the half-plane grid of a real FFT of ``shape``:
+        ``H``, ``1 - H`` or ``H(cutoff) - H(low_cutoff)``."""
+
+        return _transfer(
+            self.edges(), self.band, tuple(shape), np.float64 if dtype is None else dtype
+        )
+
+    def profile(self, f):
+        """The transfer function along the column axis at frequencies ``f``, for plots."""
+        from daskfft.kernels.transfer import transfer_profile
+
+        return _combined(
+            self.band, [transfer_profile(f, e.cutoff, e.filter, e.order) for e in self.edges()]
+        )
+
+    def halo(self):
+        """The :class:`Halo` of this spec: the rule's depth (capped) or the given one.
+
+        A band-pass takes the wider of its two low-passes' halos and the sum of
+        their bounds; a high-pass's bound is its low-pass's (``1 - H``'s kernel
+        is a delta minus ``H``'s, so only ``H``'s is cut by the halo).
+        """
+        if self.method == "exact":
+            return Halo(0, "exact", None, 0.0)
+        if self.band == "band":
+            halos = [edge.halo() for edge in self.edges()]
+            needed = [h.needed for h in halos]
+            depth = max(h.depth for h in halos)
+            deviation = sum(
+                expected_deviation(edge.cutoff, depth, filter=self.filter, order=self.order)
+                for edge in self.edges()
+            )
+            warning = next((h.warning for h in halos if h.warning), None)
+            return Halo(
+                depth, halos[0].rule, None if None in needed else max(needed), deviation, warning
+            )
+        return self._low_halo()
+
+    def _low_halo(self):
+        import warnings
+
+        from daskfft.kernels.transfer import HaloWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", HaloWarning)
+            needed = halo_depth(self.cutoff, filter=self.filter, order=self.order, tol=self.tol)
+        message = next((str(w.message) for w in caught if w.category is HaloWarning), None)
+        if message is not None:
+            needed = None  # beyond DEPTH_CAP: no halo reaches tol
+        if self.depth == "auto":
+            depth, rule = (DEPTH_CAP if needed is None else needed), "auto"
+        else:
+            depth, rule, message = self.depth, "given", None
+        deviation = expected_deviation(self.cutoff, depth, filter=self.filter, order=self.order)
+        return Halo(depth, rule, needed, deviation, message)
+
+    def to_json(self):
+        """The spec as JSON-safe values (a NaN nodata becomes "nan")."""
+        out = dataclasses.asdict(self)
+        out["nodata"] = json_number(self.nodata)
+        return out
+
+    def describe(self):
+        """One line for logs: the filter, its pass band, its cutoff(s) and how it is applied."""
+        if self.flatfield is not None:
+            return (
+                f"flat-field correction ({self.flatfield}) by the background, the "
+                + self.replace(flatfield=None).describe()
+            )
+        if self.band == "band":
+            what = f"{self.filter} band-pass, {self.low_cutoff:.4g} to {self.cutoff:.4g} cycles/px"
+            if self.filter == "gaussian":
+                what += (
+                    f" (difference of Gaussians, sigma {1 / (2 * math.pi * self.cutoff):.3g}"
+                    f" and {1 / (2 * math.pi * self.low_cutoff):.3g} px)"
+                )
+        else:
+            what = f"{self.filter} {self.band}-pass, cutoff {self.cutoff:.4g} cycles/px"
+            if self.filter == "gaussian":
+                what += f" (sigma {self.sigma:.3g} px)"
+        if self.filter == "butterworth":
+            what += f", order {self.order}"
+        return what
+
+
+@lru_cache(maxsize=16)
+def _transfer(edges, band, shape, dtype):
+    from daskfft.kernels.transfer import transfer_function
+
+    h = [transfer_function(shape, e.cutoff, e.filter, e.order, dtype) for e in edges]
+    out = _combined(band, h)
+    out.flags.writeable = False
+    return out
+
+
+def _combined(band, h):
+    """The pass band's transfer function from its edges' low-passes ``h``."""
+    if band == "high":
+        return 1 - h[0]
+    return h[1] - h[0] if band == "band" else h[0]
+
+
+def _values(value, band, name):
+    """The two values a band-pass's ``cutoff`` or ``sigma`` must be."""
+    values = list(value) if isinstance(value, (tuple, list)) else [value]
+    if len(values) != 2:
+        raise ValueError(f"a {band}-pass needs two values of `{name}`, got {len(values)}")
+    return values

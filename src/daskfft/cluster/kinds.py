@@ -1,0 +1,427 @@
+"""Where the graph runs: the threaded scheduler, a LocalCluster, MPI, or a running scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from numbers import Real
+
+import dask
+
+from daskfft.errors import InputError, RunError
+from daskfft.validate import check_positive_int
+
+__all__ = [
+    "CLUSTER_KINDS",
+    "CONNECT_TIMEOUT",
+    "check_cluster",
+    "ClusterSpec",
+    "Cluster",
+    "open_cluster",
+]
+
+
+log = logging.getLogger("daskfft")
+
+#: Named kinds of cluster; any other value of ``cluster`` is a scheduler's address.
+CLUSTER_KINDS = ("auto", "local", "processes", "threads", "mpi")
+
+#: From this many megapixels up, ``auto`` is the in-process "local" cluster with
+#: its dashboard; below, dask's threaded scheduler.  Measured here (2 cores,
+#: 8192^2 float32, lean): the dashboard took 0.4-0.6 s to start and the
+#: distributed scheduler 1.0 s to compute what threads did in 0.7-0.75 s, a
+#: run over before the dashboard's page would load.
+AUTO_DASHBOARD_MEGAPIXELS = 256
+
+#: Seconds to wait for a running scheduler at an address before giving up.
+CONNECT_TIMEOUT = 8.0
+
+
+def check_cluster(cluster):
+    """Validate ``cluster``: one of :data:`CLUSTER_KINDS` or a scheduler address."""
+    if not isinstance(cluster, str) or not (cluster in CLUSTER_KINDS or ":" in cluster):
+        raise ValueError(
+            f"`cluster` must be one of {', '.join(CLUSTER_KINDS)} or a scheduler "
+            f"address such as tcp://host:8786, got {cluster!r}"
+        )
+    return cluster
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where a run computes, validated when made; see :func:`open_cluster`."""
+
+    kind: str = "auto"
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    memory_limit: str | int | float = "auto"
+    dashboard: bool = True
+    dashboard_address: str | None = None
+    connect_timeout: float = CONNECT_TIMEOUT
+    tls: bool = True
+
+    def __post_init__(self):
+        check_cluster(self.kind)
+        for name in ("workers", "threads_per_worker"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+        t = self.connect_timeout
+        if isinstance(t, bool) or not isinstance(t, Real) or not (0 < t < math.inf):
+            raise ValueError(f"`connect_timeout` must be a positive number of seconds, got {t!r}")
+
+    def resolve(self, megapixels, *, performance_report=False):
+        """The spec with ``auto`` settled for an image of ``megapixels``, and why (or None).
+
+        ``auto`` is "local" (with the dashboard) from
+        :data:`AUTO_DASHBOARD_MEGAPIXELS` up or for a performance report,
+        and "threads" below that or with ``dashboard=False``.
+        """
+        if self.kind != "auto":
+            return self, None
+        if performance_report:
+            kind, why = "local", "a performance report needs the distributed scheduler"
+        elif not self.dashboard:
+            kind, why = "threads", "no dashboard asked for: the threaded scheduler starts at once"
+        elif megapixels >= AUTO_DASHBOARD_MEGAPIXELS:
+            kind, why = (
+                "local",
+                (
+                    f"{megapixels:.0f} Mpx, at least {AUTO_DASHBOARD_MEGAPIXELS}: "
+                    "a run long enough to watch on the dashboard"
+                ),
+            )
+        else:
+            kind, why = (
+                "threads",
+                (
+                    f"{megapixels:.3g} Mpx, under {AUTO_DASHBOARD_MEGAPIXELS}: "
+                    "done in seconds, before a dashboard would load; "
+                    "--cluster local serves one"
+                ),
+            )
+        return dataclasses.replace(self, kind=kind), f"cluster auto: {kind} ({why})"
+
+    def thread_count(self):
+        """Threads of the threaded scheduler: workers x threads per worker, or every core."""
+        if self.workers is None and self.threads_per_worker is None:
+            return os.cpu_count() or 1
+        return (self.workers or 1) * (self.threads_per_worker or 1)
+
+
+@dataclass
+class Cluster:
+    """A place to compute: ``client`` is None for the threaded scheduler."""
+
+    kind: str
+    client: object = None
+    dashboard: str | None = None
+    workers: int = 0
+    threads: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def check_memory(self, task_bytes, what):
+        """Refuse, in one line, a run whose tasks cannot fit in the workers' memory limit.
+
+        A worker holds its own Python (measured on the workers) plus
+        ``task_bytes`` per thread; above dask's pause fraction of its limit a
+        worker stops taking tasks, and a job whose every worker is paused
+        waits forever.  In-process clusters have no per-worker limit.
+        ``what`` says what the tasks hold, for the message.
+        """
+        if self.client is None or self.kind in ("local", "threads"):
+            return
+        import psutil
+
+        workers = self.client.scheduler_info().get("workers", {})
+        limits = [w.get("memory_limit") or 0 for w in workers.values()]
+        if not limits or not min(limits):
+            return
+        limit = min(limits)
+        threads = max(w.get("nthreads", 1) for w in workers.values())
+        own = max(self.client.run(lambda: psutil.Process().memory_info().rss).values())
+        pause = dask.config.get("distributed.worker.memory.pause", 0.8) or 1.0
+        need = own + threads * task_bytes
+        if need > pause * limit:
+            mib = 2**20
+            raise InputError(
+                f"the workers' memory limit, {limit / mib:.0f} MiB (--memory-limit), is below "
+                f"what a worker needs: {own / mib:.0f} MiB of its own and {threads} x "
+                f"{task_bytes / mib:.0f} MiB for {threads} task(s) of {what}, where dask "
+                f"pauses it at {pause:.0%}; lower --chunks or --threads-per-worker, or raise "
+                "--memory-limit"
+            )
+
+    def describe(self):
+        """The cluster's part of ``report.json``."""
+        return {
+            "kind": self.kind,
+            "workers": self.workers,
+            "threads": self.threads,
+            "dashboard": self.dashboard,
+            **self.extra,
+        }
+
+
+def _count(client):
+    nthreads = client.nthreads()
+    return len(nthreads), sum(nthreads.values())
+
+
+@contextlib.contextmanager
+def _worker_log_level():
+    """Give spawned workers this process's level for the ``distributed`` logger.
+
+    Worker processes configure logging from the environment when they import
+    distributed, before any config the nanny hands them, so the level travels
+    as ``DASK_LOGGING__DISTRIBUTED``.  Task errors still reach the client as
+    exceptions; this keeps workers from printing them a second time.
+    """
+    key = "DASK_LOGGING__DISTRIBUTED"
+    level = logging.getLevelName(logging.getLogger("distributed").getEffectiveLevel()).lower()
+    old = os.environ.get(key)
+    os.environ[key] = level
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint():
+    """Start worker processes with SIGINT ignored: Ctrl-C is for the client to handle.
+
+    A terminal sends Ctrl-C to the whole process group; workers that got it
+    too would each print a traceback while the client shuts them down.
+    Child processes inherit the ignored signal (Python keeps SIG_IGN).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def open_cluster(spec, *, info=None):
+    """Start (or connect to) the cluster that ``spec`` names, and close it on exit.
+
+    Parameters
+    ----------
+    spec : ClusterSpec
+        ``kind`` "local": a scheduler and workers as threads of this process,
+        with the dashboard on a free loopback port; "processes": a
+        LocalCluster of worker processes on loopback, with TLS credentials
+        made for this run (nobody without them can connect; ``tls=False`` for
+        plain TCP); "threads": dask's threaded scheduler in this process (no
+        dashboard, least start-up time); "auto" must be settled first
+        (:meth:`ClusterSpec.resolve`); "mpi":
+        the dask-mpi scheduler that :func:`daskfft.cluster.mpi.launch` started;
+        anything else is the address of a running scheduler, given up on
+        after ``connect_timeout`` seconds.
+    info : dict, optional
+        For "mpi": the job's description from :func:`daskfft.cluster.mpi.launch`,
+        kept in the report; its ``workers_expected`` are waited for.
+
+    Yields
+    ------
+    Cluster
+    """
+    if spec.kind == "auto":
+        raise ValueError("`cluster` 'auto' is settled by ClusterSpec.resolve before it is opened")
+    if spec.kind == "threads":
+        n = spec.thread_count()
+        with dask.config.set(scheduler="threads", num_workers=n):
+            yield Cluster("threads", workers=1, threads=n)
+        return
+    if spec.kind in ("local", "processes"):
+        with _local_cluster(spec) as cluster:
+            yield cluster
+        return
+    if spec.kind == "mpi":
+        with _mpi_client(spec, info) as cluster:
+            yield cluster
+        return
+    from distributed import Client
+
+    try:
+        client = Client(spec.kind, timeout=f"{spec.connect_timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise RunError(
+            f"cluster {spec.kind}: no scheduler answered within "
+            f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
+            "address, or wait longer with --connect-timeout"
+        ) from None
+    except TypeError as exc:
+        # distributed's words for a tls:// address with no TLS settings to connect with.
+        if "ssl_context" not in str(exc):
+            raise
+        raise InputError(
+            f"cluster {spec.kind}: a tls:// scheduler needs dask's TLS settings, and none are "
+            "set: give distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and "
+            "distributed.comm.tls.client.key in dask's config, or the environment variables "
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT "
+            "and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY"
+        ) from None
+    with client:
+        n, t = _count(client)
+        yield Cluster(
+            "address",
+            client=client,
+            dashboard=client.dashboard_link,
+            workers=n,
+            threads=t,
+            extra={"address": spec.kind},
+        )
+
+
+@contextlib.contextmanager
+def _log_levels_kept(names=("distributed", "bokeh", "tornado", "asyncio")):
+    """Keep the levels already set on these loggers: distributed resets them on import."""
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        if level:
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _local_cluster(spec):
+    """A LocalCluster: in this process ("local") or with worker processes ("processes").
+
+    "local" runs the scheduler and its workers as threads of this process,
+    talking over ``inproc://``: nothing listens on the network but the
+    loopback dashboard, and nothing starts in other processes.  Measured
+    here (2 cores, 8192^2 float32 TIFF, default outputs) it took 0.4 s to
+    start and 4.0-4.2 s to compute where worker processes took 1.6-1.8 s and
+    4.7-5.2 s: the FFTs and codecs release the GIL, and no chunk crosses a
+    process boundary.  "processes" gives each worker its memory limit and
+    serves them over TLS with credentials made for this run.
+    """
+    with _log_levels_kept():
+        from distributed import Client, LocalCluster
+
+    processes = spec.kind == "processes"
+    # The scheduler's HTTP server runs with or without the dashboard: on a free loopback
+    # port, not dask's fixed 8787 (every interface for in-process workers).
+    options = dict(
+        n_workers=spec.workers,
+        threads_per_worker=spec.threads_per_worker,
+        dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"dashboard": bool(spec.dashboard)},
+    )
+    if processes:
+        options.update(
+            processes=True,
+            host="127.0.0.1",
+            security=spec.tls or None,
+            protocol="tls://" if spec.tls else "tcp://",
+            memory_limit=spec.memory_limit,
+        )
+    else:
+        options.update(
+            processes=False,
+            n_workers=spec.workers or 1,
+            memory_limit=0,
+            threads_per_worker=spec.threads_per_worker
+            or (None if spec.workers else os.cpu_count() or 1),
+            worker_class=_loopback_worker(),
+        )
+    who = None
+    if processes and not spec.tls:
+        who = "any user logged in to this machine (a shared login node's too)"
+        log.warning(
+            "--no-tls: the scheduler and worker processes listen in plain TCP on "
+            "127.0.0.1: %s can connect and run code as you (leave out --no-tls for "
+            "TLS)",
+            who,
+        )
+    with _worker_log_level(), _workers_ignore_sigint():
+        try:
+            lc = LocalCluster(**options)
+        except RuntimeError as exc:  # distributed's "Cluster failed to start", whatever failed
+            cause = exc.__cause__ or exc
+            text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            raise RunError(
+                f"cluster {spec.kind}: could not start ({text}); see -vv for "
+                "dask's log, or try --cluster threads"
+            ) from exc
+    with lc, Client(lc) as client:
+        n, t = _count(client)
+        yield Cluster(
+            spec.kind,
+            client=client,
+            dashboard=_dashboard_url(client, "127.0.0.1") if spec.dashboard else None,
+            workers=n,
+            threads=t,
+            extra={
+                "tls": spec.tls if processes else None,
+                "who_can_connect": who
+                or ("only this run (TLS with credentials made for it)" if processes else None),
+                "transport": "tls" if processes and spec.tls else "tcp" if processes else "inproc",
+            },
+        )
+
+
+def _loopback_worker():
+    """A distributed Worker whose HTTP server (health, metrics) listens on a free loopback
+    port: an in-process worker's would otherwise listen on every interface."""
+    from distributed import Worker
+
+    class LoopbackWorker(Worker):
+        def __init__(self, *args, **kwargs):
+            kwargs.update(dashboard_address="127.0.0.1:0", dashboard=False)
+            super().__init__(*args, **kwargs)
+
+    return LoopbackWorker
+
+
+@contextlib.contextmanager
+def _mpi_client(spec, info):
+    from distributed import Client
+
+    address = dask.config.get("scheduler_address", None)
+    if not address:
+        raise InputError(
+            "--cluster mpi runs only under an MPI launcher: "
+            "mpiexec -n N daskfft run ... --cluster mpi"
+        )
+    info = dict(info or {})
+    with Client(address, timeout="60s") as client:
+        client.wait_for_workers(info.get("workers_expected", 1), timeout=120)
+        n, t = _count(client)
+        import socket
+
+        # Which nodes the workers run on, as they name themselves: a multi-node job's check.
+        info["worker_hosts"] = sorted(set(client.run(socket.gethostname).values()))
+        yield Cluster(
+            "mpi",
+            client=client,
+            workers=n,
+            threads=t,
+            extra=info,
+            dashboard=_dashboard_url(
+                client, (spec.dashboard_address or "127.0.0.1:0").rsplit(":", 1)[0].strip("[]")
+            )
+            if spec.dashboard
+            else None,
+        )
+
+
+def _dashboard_url(client, host):
+    """The dashboard's URL on ``host``, where it listens (dask's link names the node instead)."""
+    port = client.scheduler_info().get("services", {}).get("dashboard")
+    if not port or host in ("", "0.0.0.0", "::"):
+        return client.dashboard_link
+    return f"http://{host}:{port}/status"

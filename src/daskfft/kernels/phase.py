@@ -1,0 +1,65 @@
+"""Phase-correlation kernels for registration, NumPy only: windows, the upsampled
+cross-correlation and the log-polar (Fourier-Mellin) transform."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _gray(image):
+    x = np.asarray(image.compute() if hasattr(image, "compute") else image, dtype=np.float64)
+    return x.mean(axis=2) if x.ndim == 3 else x
+
+
+def _tukey(n, alpha):
+    """A Tukey window of ``n`` samples, its cosine tapers ``alpha * n / 2`` long each."""
+    if n < 3 or alpha <= 0:
+        return np.ones(n)
+    t = np.arange(n) / (n - 1)
+    w = np.ones(n)
+    edge = alpha / 2
+    low, high = t < edge, t > 1 - edge
+    w[low] = 0.5 * (1 - np.cos(np.pi * t[low] / edge))
+    w[high] = 0.5 * (1 - np.cos(np.pi * (1 - t[high]) / edge))
+    return w
+
+
+def _taper(x, alpha):
+    w = np.outer(_tukey(x.shape[0], alpha), _tukey(x.shape[1], alpha))
+    return (x - x.mean()) * w
+
+
+def _upsampled_correlation(spectrum, start, up, size):
+    """The inverse DFT of ``spectrum`` at ``size`` x ``size`` points from ``start`` in steps
+    of ``1 / up`` pixel (a matrix-multiply DFT, exact at non-integer positions)."""
+    rows = (start[0] + np.arange(size) / up)[:, None] * np.fft.fftfreq(spectrum.shape[0])[None, :]
+    cols = np.fft.fftfreq(spectrum.shape[1])[:, None] * (start[1] + np.arange(size) / up)[None, :]
+    return np.exp(2j * np.pi * rows) @ spectrum @ np.exp(2j * np.pi * cols)
+
+
+def _log_polar(x, n_theta, n_radius, radii):
+    """The log of the image's centred FFT magnitude (Hann-windowed) on a log-polar grid:
+    angles [0, 180) degrees down the rows, log-spaced radii (cycles/pixel) across."""
+    from scipy import ndimage
+
+    w = np.outer(np.hanning(x.shape[0]), np.hanning(x.shape[1]))
+    magnitude = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2((x - x.mean()) * w))))
+    theta = np.arange(n_theta) * np.pi / n_theta
+    radius = np.exp(np.linspace(np.log(radii[0]), np.log(radii[1]), n_radius))
+    centre = np.array(x.shape) // 2
+    rows = centre[0] + np.outer(np.sin(theta), radius) * x.shape[0]
+    cols = centre[1] + np.outer(np.cos(theta), radius) * x.shape[1]
+    return ndimage.map_coordinates(magnitude, [rows, cols], order=3)
+
+
+def _undo(x, degrees, scale):
+    """``x`` rotated by ``degrees`` and zoomed by ``scale`` about its centre, edges reflected."""
+    from scipy import ndimage
+
+    x = ndimage.rotate(x, degrees, reshape=False, order=3, mode="reflect")
+    if scale != 1:
+        centre = (np.array(x.shape) - 1) / 2
+        x = ndimage.affine_transform(
+            x, np.eye(2) / scale, offset=centre * (1 - 1 / scale), order=3, mode="reflect"
+        )
+    return x

@@ -1,0 +1,131 @@
+"""What a run is asked to do: one frozen value, validated once, from the API or the CLI.
+
+:class:`RunConfig` holds the filter (a :class:`~daskfft.api.spec.FilterSpec`),
+the input, the outputs, the chunk size and the cluster (a
+:class:`~daskfft.cluster.kinds.ClusterSpec`).  It reads no file: that is the plan's
+job (:mod:`daskfft.run.plan`), so every error raised here is a usage error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from daskfft.api.spec import FilterSpec
+from daskfft.cluster.kinds import CONNECT_TIMEOUT, ClusterSpec
+from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
+from daskfft.run.outputs import SPECTRA_CHOICES, parse_creation_options
+from daskfft.validate import check_choice, check_positive_int
+
+__all__ = ["RunConfig"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run's request: the filter, input, outputs, chunks and cluster, all validated.
+
+    ``order``, ``compression`` and the cluster sizes keep None when not
+    given, so that the plan can say when a given value goes unused.
+    """
+
+    filter: FilterSpec
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    input: str | None = None
+    sample: int | None = None
+    outdir: str = "daskfft-out"
+    chunks: int | None = None  # None: chosen from the image's size (plan.default_chunks)
+    output_format: str | None = None
+    compression: str | None = None
+    creation_options: tuple = ()  # --co KEY=VALUE, or a dict
+    spectra: str = "atlas"
+    plots: bool = True
+    overwrite: bool = False
+    resume: bool = False
+    progress: bool = False
+    performance_report: bool | None = None
+    measure_deviation: bool = False
+    order_given: bool = False
+
+    def __post_init__(self):
+        if (self.input is None) == (self.sample is None):
+            raise ValueError("give exactly one of an input file and `sample`")
+        if self.sample is not None:
+            object.__setattr__(self, "sample", check_positive_int("sample", self.sample))
+        if self.chunks is not None:
+            object.__setattr__(self, "chunks", check_positive_int("chunks", self.chunks))
+        if self.output_format is not None:
+            check_choice("output_format", self.output_format, OUTPUT_FORMATS)
+        if self.compression is not None:
+            check_choice("compression", self.compression, COMPRESSIONS)
+        co = self.creation_options
+        pairs = (
+            [f"{k}={v}" for k, v in co.items()]
+            if isinstance(co, dict)
+            else [p if isinstance(p, str) else "=".join(map(str, p)) for p in co or ()]
+        )
+        object.__setattr__(self, "creation_options", parse_creation_options(pairs))
+        check_choice("spectra", self.spectra, SPECTRA_CHOICES)
+        if not isinstance(self.outdir, (str, os.PathLike)) or not str(self.outdir):
+            raise ValueError(f"`outdir` must be a folder path, got {self.outdir!r}")
+
+    @classmethod
+    def create(
+        cls,
+        input=None,
+        outdir="daskfft-out",
+        *,
+        sample=None,
+        cutoff=None,
+        sigma=None,
+        band="low",
+        flatfield=None,
+        filter="gaussian",
+        order=None,
+        depth="auto",
+        tol=1e-6,
+        boundary="reflect",
+        nodata=None,
+        method="blockwise",
+        cluster="auto",
+        workers=None,
+        threads_per_worker=None,
+        memory_limit="auto",
+        dashboard=True,
+        dashboard_address=None,
+        connect_timeout=CONNECT_TIMEOUT,
+        tls=True,
+        **options,
+    ):
+        """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
+        spec = FilterSpec.create(
+            cutoff,
+            sigma=sigma,
+            band=band,
+            flatfield=flatfield,
+            filter=filter,
+            order=order,
+            depth=depth,
+            tol=tol,
+            boundary=boundary,
+            nodata=nodata,
+            method=method,
+        )
+        where = ClusterSpec(
+            cluster,
+            workers=workers,
+            threads_per_worker=threads_per_worker,
+            memory_limit=memory_limit,
+            dashboard=dashboard,
+            dashboard_address=dashboard_address,
+            connect_timeout=connect_timeout,
+            tls=tls,
+        )
+        return cls(
+            spec,
+            where,
+            input=None if input is None else os.fspath(input),
+            outdir=os.fspath(outdir),
+            sample=sample,
+            order_given=order is not None,
+            **options,
+        )

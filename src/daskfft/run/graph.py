@@ -1,0 +1,321 @@
+"""The run's graph and its computation: one task per chunk, only those not yet done."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import uuid
+from functools import cached_property, partial
+
+import dask
+import numpy as np
+
+from daskfft import io
+from daskfft.api.bands import data_mean, filter_spec, output_offset
+from daskfft.api.lowpass import as_image, overlap_map
+from daskfft.api.sample import sample_image
+from daskfft.kernels.block import data_mask
+from daskfft.run.outputs import level_store, sample_store
+from daskfft.run.tasks import (
+    ChunkTarget,
+    WindowSource,
+    filter_and_save,
+    read_filter_save,
+    save_filtered,
+)
+
+__all__ = [
+    "STOP",
+    "Graph",
+    "build_graph",
+    "flat_mean",
+    "reads_windows",
+    "compute",
+    "compute_missing",
+    "rechunk_method",
+]
+
+
+log = logging.getLogger("daskfft")
+
+#: Set to stop the computation from another thread: under MPI, rank 0's SIGTERM handler
+#: runs in the thread of the scheduler, while the client waits in its own.
+STOP = threading.Event()
+
+#: How often (seconds) a distributed computation looks at :data:`STOP`.
+STOP_POLL = 0.2
+
+
+class Graph:
+    """The tasks of a run, one per chunk, each filtering and saving its chunk; and, built only
+    when asked for (the deviation's measurement, the overview's crop, the pyramid), the lazy
+    input image and its colour channels.
+
+    Where each task reads its own window of the input (:func:`reads_windows`), the tasks are
+    a plain grid of independent calls and no dask array is made: the command's usual run
+    never imports ``dask.array`` (0.4-0.6 s of start-up, measured here).
+    """
+
+    def __init__(self, plan, *, status=None, chunk_task=None, source=None):
+        self.plan = plan
+        self._status = status  # a dask array of 1 x 1 markers, one per chunk
+        self._chunk_task = chunk_task  # or the task of chunk (i, j), a plain call,
+        self._source = source  # reading its window from this WindowSource
+
+    @cached_property
+    def image(self):
+        return _input(self.plan)
+
+    @cached_property
+    def color(self):
+        return self.image[..., :-1] if self.plan.info.has_alpha else self.image
+
+    def input_window(self, cluster, rows, cols):
+        """The input's pixels ``rows`` x ``cols`` (a small window): read here, as the tasks
+        read theirs, or computed from the lazy image."""
+        if self._source is not None:
+            return self._source.read(rows, cols)
+        return compute(cluster, [self.image[rows[0] : rows[1], cols[0] : cols[1]]])[0]
+
+    def targets(self, todo):
+        """What to compute for the chunks ``todo`` ((i, j) pairs)."""
+        if self._chunk_task is not None:
+            # Keys unique to this run: on a scheduler shared between runs (--cluster
+            # ADDRESS), equal keys would be taken for the same tasks.
+            task = dask.delayed(self._chunk_task)  # wrapped (and tokenised) once
+            return [
+                task((i, j), dask_key_name=(f"daskfft-chunk-{self._token}", i, j)) for i, j in todo
+            ]
+        if len(todo) == self.plan.total:
+            # One array, one graph: peer-to-peer rechunks need their whole barrier.
+            return [self._status]
+        blocks = self._status.to_delayed()
+        return [blocks[i, j] for i, j in todo]
+
+    @cached_property
+    def _token(self):
+        return uuid.uuid4().hex
+
+
+def _input(plan):
+    info, rows, cols = plan.info, plan.rows, plan.cols
+    if plan.config.sample is not None:
+        image = sample_image(info.shape[0], chunks=rows[0])
+    else:
+        image = io.read(info, rows[0], nodata=plan.spec.nodata)
+    return as_image(image).rechunk((rows, cols) + (-1,) * (image.ndim - 2))
+
+
+def build_graph(plan, root, *, flat_mean=None):
+    """The graph of ``plan`` writing into the work folder ``root``; nothing is computed.
+
+    ``flat_mean``: a block-wise flat-field's level per channel (:func:`flat_mean`).
+    """
+    target = ChunkTarget(
+        str(root),
+        plan.row_edges,
+        plan.col_edges,
+        plan.info.dtype,
+        plan.info.has_alpha,
+        plan.cell,
+        plan.thumb,
+        tiles=plan.config.spectra in ("chunks", "all"),
+        sample=plan.config.sample is not None,
+        atlas=plan.config.spectra in ("atlas", "all"),
+        plots=plan.config.plots,
+        spec=plan.spec,
+        result=level_store(plan, root, 0),
+        sample_store=sample_store(plan, root),
+        alpha_is_mask=plan.info.mask is not None,
+        offset=output_offset(plan.spec, plan.info.dtype),
+        flat_mean=None if flat_mean is None else tuple(np.ravel(flat_mean)),
+    )
+    if reads_windows(plan):
+        source = WindowSource(plan.info, plan.spec.nodata, plan.config.sample)
+        # A measured deviation recomputes chunks as map_overlap gives them: so must the tasks.
+        return Graph(
+            plan,
+            chunk_task=partial(
+                read_filter_save,
+                source=source,
+                target=target,
+                spec=plan.spec,
+                halo=plan.halo.depth,
+                work_dtype=plan.work_dtype,
+                grow=plan.measure is None,
+            ),
+            source=source,
+        )
+    import dask.array as da
+
+    graph = Graph(plan)
+    image = graph.image
+    tiny = dict(
+        chunks=((1,) * plan.grid[0], (1,) * plan.grid[1]),
+        drop_axis=[2] if image.ndim == 3 else [],
+        dtype=np.int8,
+        meta=np.empty((0, 0), dtype=np.int8),
+    )
+    if plan.spec.method == "exact":
+        exact = filter_spec(graph.color, plan.spec)
+        graph._status = da.map_blocks(save_filtered, exact, image, target=target, **tiny)
+    else:
+        graph._status = overlap_map(
+            filter_and_save,
+            image,
+            plan.halo.depth,
+            plan.spec.boundary,
+            trim=False,
+            target=target,
+            spec=plan.spec,
+            halo=plan.halo.depth,
+            work_dtype=plan.work_dtype,
+            **tiny,
+        )
+    return graph
+
+
+def flat_mean(cluster, plan):
+    """The level a block-wise flat-field brings the image to: its mean per channel over the
+    data pixels (not nodata, kept by a mask), float64, in one reading pass; None without a
+    flat-field (the exact method takes it inside its own graph)."""
+    if plan.spec.flatfield is None or plan.spec.method == "exact":
+        return None
+    image = _input(plan)
+    color = image[..., :-1] if plan.info.has_alpha else image
+    valid = data_mask(
+        color, plan.spec.nodata, image[..., -1] > 0 if plan.info.mask is not None else None
+    )
+    (mean,) = compute(cluster, [data_mean(color, valid)])
+    return np.atleast_1d(mean)
+
+
+def reads_windows(plan):
+    """Whether each task reads its own haloed window from the input, with no overlap exchange.
+
+    So for TIFF, Zarr and the sample, block-wise, with any boundary but
+    "periodic" (whose halo at one edge comes from the far edge of the
+    image); PNG and JPEG are decoded whole once, then split with
+    ``map_overlap``.
+    """
+    return (
+        plan.spec.method == "blockwise"
+        and plan.spec.boundary != "periodic"
+        and (plan.config.sample is not None or plan.info.format in ("tiff", "zarr"))
+    )
+
+
+def compute(cluster, arrays, *, progress=False, report_path=None):
+    """Compute ``arrays`` on ``cluster``, with a progress bar and a performance report if asked."""
+    if cluster.client is None:
+        return _compute_threaded(cluster, arrays, progress)
+    from distributed import performance_report
+
+    with performance_report(filename=report_path) if report_path else contextlib.nullcontext():
+        futures = cluster.client.compute(list(arrays))
+        try:
+            bar = _progress_bar(futures) if progress else None
+            _wait(futures)
+            if bar is not None:  # let it print its 100 % before what follows
+                bar.join(timeout=2)
+            return cluster.client.gather(futures)
+        except BaseException as exc:
+            cluster.client.cancel(futures)
+            if _cancelled(exc):
+                from daskfft.errors import RunError
+
+                said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise RunError(
+                    f"the cluster cancelled the run's tasks ({said}): its scheduler "
+                    "restarted or closed, or another client cancelled them"
+                ) from exc
+            raise
+
+
+def _cancelled(exc):
+    """True where ``exc`` says the cluster cancelled the tasks (distributed's
+    FutureCancelledError, or the CancelledError of older versions and of asyncio), not a
+    signal or Ctrl-C."""
+    import asyncio
+    from concurrent.futures import CancelledError
+
+    return isinstance(exc, (CancelledError, asyncio.CancelledError))
+
+
+def _compute_threaded(cluster, arrays, progress):
+    """Compute ``arrays`` with dask's threaded scheduler on a pool of this call's own.
+
+    When a task fails (or Ctrl-C, SIGTERM), dask raises at once while the
+    tasks already running go on writing into the work folder: the pool is
+    shut down first, its queued tasks cancelled and its running ones waited
+    for, so that when this returns or raises no task of it can still write
+    (and the run's lock may be let go).
+    """
+    # The scheduler as a function: named by a string, dask imports distributed (0.13 s) to
+    # look for a client first.
+    from dask.diagnostics import ProgressBar
+    from dask.threaded import get
+
+    try:  # the pool dask makes itself: its tasks see the caller's context variables
+        from dask.threaded import ContextAwareThreadPoolExecutor as Pool
+    except ImportError:
+        from concurrent.futures import ThreadPoolExecutor as Pool
+
+    pool = Pool(cluster.threads or os.cpu_count() or 1)
+    try:
+        with ProgressBar() if progress else contextlib.nullcontext():
+            return dask.compute(*arrays, scheduler=get, pool=pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _progress_bar(futures):
+    """distributed's text progress bar of ``futures``, in a thread of its own: it blocks
+    until they finish, and :func:`_wait` must keep looking at :data:`STOP` meanwhile."""
+    from distributed import progress
+
+    bar = threading.Thread(target=progress, args=(futures,), name="daskfft-progress", daemon=True)
+    bar.start()
+    return bar
+
+
+def _wait(futures):
+    """Wait for ``futures``; raise TermSignal once :data:`STOP` is set."""
+    from distributed import wait
+
+    from daskfft.errors import TermSignal
+
+    while not STOP.is_set():
+        try:
+            wait(futures, timeout=STOP_POLL)
+            return
+        except TimeoutError:
+            pass
+    raise TermSignal()
+
+
+def compute_missing(cluster, graph, plan, done, *, report_path=None):
+    """Compute the chunks not in ``done``; return how many were computed."""
+    todo = [(i, j) for i in range(plan.grid[0]) for j in range(plan.grid[1]) if (i, j) not in done]
+    if done:
+        log.warning("resuming: %d of %d chunks already done", len(done), plan.total)
+    if not todo:
+        return 0
+    compute(cluster, graph.targets(todo), progress=plan.config.progress, report_path=report_path)
+    return len(todo)
+
+
+def rechunk_method(cluster, method="tasks"):
+    """The rechunk method for the exact method's two rechunks (DASKFFT_RECHUNK overrides).
+
+    "tasks", not "p2p": measured here on a 25 Mpx float64 image with 2 workers,
+    p2p took 11.4 s and tasks 10.8 s, and with workers limited to less memory
+    than the image p2p failed (workers restarted, P2PConsistencyError) where
+    tasks spilled and finished.  DASKFFT_RECHUNK=p2p opts in.
+    """
+    method = os.environ.get("DASKFFT_RECHUNK", method)
+    if cluster.client is None:
+        return contextlib.nullcontext()
+    return dask.config.set({"array.rechunk.method": method})

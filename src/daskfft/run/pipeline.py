@@ -1,0 +1,306 @@
+"""The one ``run`` that the command line, notebooks and batch jobs call, as its stages.
+
+plan -> open the work folder (start or resume) -> cluster -> graph -> compute
+what is missing -> finalize outputs -> report -> publish.  Each stage is a
+function or object with one job, in its own module.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from daskfft import io
+from daskfft.cluster.kinds import open_cluster
+from daskfft.run.config import RunConfig
+from daskfft.run.deviation import measure_deviation
+from daskfft.run.graph import build_graph, compute, compute_missing, flat_mean, rechunk_method
+from daskfft.run.outputs import (
+    build_overviews,
+    create_stores,
+    finalize,
+    level_store,
+    sample_format,
+    sample_tile,
+    staged,
+    write_cog,
+    write_ome_zarr_metadata,
+    write_pictures,
+)
+from daskfft.run.plan import make_plan
+from daskfft.run.report import make_report, utc_now, write_report
+from daskfft.run.summary import assemble
+from daskfft.run.tasks import masked
+from daskfft.run.workdir import WorkDir
+
+__all__ = ["run", "run_config"]
+
+
+log = logging.getLogger("daskfft")
+
+
+def run(input=None, outdir="daskfft-out", **options):
+    """Filter an image file (or the built-in sample) into ``outdir``; return the report.
+
+    Parameters
+    ----------
+    input : str or path-like, optional
+        TIFF, Zarr, PNG or JPEG; exactly one of ``input`` and ``sample``.
+    outdir : str or path-like
+        Folder for ``filtered.<ext>``, the pictures and ``report.json``;
+        created if missing.  Work in progress lives in its hidden
+        ``.daskfft-work/`` folder (:mod:`daskfft.run.workdir`), and the outputs
+        are moved in only when all are complete.
+    **options
+        Those of :meth:`daskfft.run.config.RunConfig.create`: ``sample`` (edge of
+        the synthetic sample, pixels), the filter (``cutoff`` or ``sigma``, a
+        pair of either for ``band="band"``; ``band``: "low", "high" or
+        "band"; ``flatfield``: "divide" or "subtract"; ``filter``, ``order``,
+        ``depth``, ``tol``, ``boundary``, ``nodata``, ``method``), ``chunks``,
+        outputs (``output_format``, ``compression``, ``spectra``, ``plots``,
+        ``performance_report``), the cluster
+        (``cluster``, ``workers``, ``threads_per_worker``, ``memory_limit``,
+        ``dashboard``, ``dashboard_address``, ``connect_timeout``, ``tls``) and
+        ``overwrite``, ``resume``, ``progress``, ``measure_deviation``.
+
+    Returns
+    -------
+    dict
+        The contents of ``report.json``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad parameters, before anything is read or written.
+    InputError
+        For an unusable input or output, before anything is written.
+    RunFailed, Interrupted
+        When the run failed or was interrupted after finishing some chunks,
+        which are kept for ``resume=True``.
+    """
+    return run_config(RunConfig.create(input, outdir, **options))
+
+
+def run_config(config, *, cluster_info=None, launched_at=None):
+    """Run ``config`` (a :class:`~daskfft.run.config.RunConfig`) stage by stage; return the report.
+
+    ``launched_at`` (seconds since the epoch): when the process started, so
+    that the report can count the imports in the start-up (the command does).
+    """
+    clock = _Clock(launched_at)
+    plan = make_plan(config)
+    work = WorkDir(config.outdir)
+    with work.session(plan.total):
+        resumed = _open_work(work, plan)
+        _log_plan(plan)  # once OUTDIR is known to want this run
+        clock.mark("plan")
+        with open_cluster(plan.cluster, info=cluster_info) as cl, rechunk_method(cl):
+            clock.mark("cluster_start")
+            _log_cluster(cl)
+            if plan.spec.method == "blockwise":
+                cl.check_memory(*plan.task_memory)
+            flat = flat_mean(cl, plan)
+            if flat is not None:
+                log.info(
+                    "flat-field: the image's mean %s (per channel, over its data "
+                    "pixels), from a first reading pass",
+                    ", ".join(f"{m:.6g}" for m in flat),
+                )
+            graph = build_graph(plan, work.root, flat_mean=flat)
+            report_path = work.out / "performance-report.html" if plan.performance_report else None
+            computed = compute_missing(cl, graph, plan, resumed, report_path=report_path)
+            measured = measure_deviation(cl, graph, plan)
+            crops = _crops(cl, graph, plan, work) if config.plots else None
+            clock.mark("compute")
+            if len(plan.levels) > 1:
+                log.info(
+                    "overviews: %s, each the level above low-passed (Butterworth, order 8, "
+                    "0.2 cycles/px) and every other pixel taken",
+                    ", ".join(f"{s[1]} x {s[0]}" for s in plan.levels[1:]),
+                )
+                build_overviews(plan, work.root, lambda arrays: compute(cl, arrays))
+                clock.mark("overviews")
+            cluster = cl.describe()
+        if report_path and not report_path.exists():  # nothing was left to compute
+            report_path.write_text(
+                "<html><body>Every chunk was done by an earlier run; "
+                "nothing was computed.</body></html>\n"
+            )
+        _finalize(plan, work, crops)
+        clock.mark("write")
+        report = make_report(
+            plan,
+            started=clock.started,
+            seconds=clock.seconds(),
+            computed=computed,
+            resumed=len(resumed),
+            cluster=cluster,
+            measured=measured,
+            flat_mean=flat,
+        )
+        write_report(work.out / "report.json", report)
+        work.publish(staged(work.root, plan.names))
+    log.info(
+        "wrote %s into %s (%.1f Mpx in %.2f s)",
+        ", ".join(sorted(plan.names)),
+        config.outdir,
+        plan.info.megapixels,
+        report["seconds"]["total"],
+    )
+    return report
+
+
+class _Clock:
+    """Seconds spent in each stage, from the start of the run, and start-up against work."""
+
+    def __init__(self, launched_at=None):
+        self.started = utc_now()
+        self._imports = None if launched_at is None else max(0.0, time.time() - launched_at)
+        self._t0 = self._last = time.perf_counter()
+        self._marks = {}
+
+    def mark(self, stage):
+        now = time.perf_counter()
+        self._marks[stage] = now - self._last
+        self._last = now
+
+    def seconds(self):
+        """Each stage; ``startup`` (imports, when known, and the cluster), ``work`` (the rest)."""
+        total = self._last - self._t0
+        cluster = self._marks.get("cluster_start", 0.0)
+        out = {**self._marks, "total": total, "work": total - cluster}
+        if self._imports is not None:
+            out["imports"] = self._imports
+        out["startup"] = cluster + (self._imports or 0.0)
+        return out
+
+
+def _log_plan(plan):
+    spec, halo = plan.spec, plan.halo
+    if spec.method == "exact":
+        log.info("%s, exact whole-image FFT", spec.describe())
+    elif math.isinf(halo.deviation):
+        log.warning(
+            "%s, halo %d px (%s), no bound on the deviation from a whole-image "
+            "filter: measured below",
+            spec.describe(),
+            halo.depth,
+            halo.rule,
+        )
+    else:
+        log.info(
+            "%s, halo %d px (%s), expected max deviation %.2g x max|image|",
+            spec.describe(),
+            halo.depth,
+            halo.rule,
+            halo.deviation,
+        )
+    if halo.warning:
+        log.warning("%s", halo.warning)
+    for note in plan.notes:
+        log.info("%s", note)
+
+
+def _open_work(work, plan):
+    """Start the work folder afresh or resume it; return the chunks already done.
+
+    OUTDIR's outputs are checked here, under the lock: no other run can publish
+    between the check and this run's publishing.
+    """
+    resuming = work.start_or_resume(
+        plan.fingerprint,
+        resume=plan.config.resume,
+        overwrite=plan.config.overwrite,
+        names=plan.names,
+        create_stores=lambda root: create_stores(plan, root),
+    )
+    if plan.config.resume and not resuming:
+        log.info("nothing to resume in %s; starting", work.root)
+    return work.done() if resuming else set()
+
+
+def _log_cluster(cl):
+    if cl.dashboard:
+        log.warning("dashboard: %s", cl.dashboard)
+        if cl.kind == "mpi":
+            from urllib.parse import urlparse
+
+            log.warning(
+                "from your machine: ssh -N -J <user>@<login-node> -L 8787:127.0.0.1:%s "
+                "<user>@%s, then open http://localhost:8787/status",
+                urlparse(cl.dashboard).port,
+                cl.extra.get("scheduler_node"),
+            )
+    log.info(
+        "cluster: %s, %d workers, %d threads%s",
+        cl.kind,
+        cl.workers,
+        cl.threads,
+        f", scheduler {cl.client.scheduler.address}" if cl.client else "",
+    )
+
+
+def _crop_box(shape, size=256):
+    """A ``size``-pixel square at the image's centre (the whole image if smaller)."""
+    boxes = []
+    for n in shape[:2]:
+        a = max(0, n // 2 - size // 2)
+        boxes += [a, min(n, a + size)]
+    return tuple(boxes)
+
+
+def _crops(cl, graph, plan, work):
+    """The overview's full-resolution crop, of the input and of the stored result."""
+    r0, r1, c0, c1 = box = _crop_box(plan.info.shape)
+    crop_in = graph.input_window(cl, (r0, r1), (c0, c1))
+    kept = crop_in[..., -1] > 0 if plan.info.mask is not None else None
+    crop_in = crop_in[..., :-1] if plan.info.has_alpha else crop_in
+    crop_out = level_store(plan, work.root, 0).read((r0, r1), (c0, c1))
+    if plan.info.has_alpha:
+        crop_out = crop_out[..., :-1]
+    if kept is not None:  # the input's mask: holes in the pictures
+        crop_in, crop_out = masked(crop_in, kept), masked(crop_out, kept)
+    return crop_in, crop_out, box
+
+
+def _finalize(plan, work, crops):
+    """Every output file, complete, in the work folder."""
+    import dataclasses
+
+    ext_name = plan.names[0]
+    if plan.fmt == "cog":
+        write_cog(plan, work.root, work.out / ext_name)
+    elif plan.fmt == "ome-zarr":
+        write_ome_zarr_metadata(plan, work.root)
+    elif not plan.tiff_tile:  # else the tasks wrote their tiles in place
+        finalize(
+            work.root,
+            "filtered",
+            str(work.root / ext_name) if plan.fmt == "zarr" else str(work.out / ext_name),
+            plan.fmt,
+            plan.info,
+            creation=plan.creation,
+        )
+    if plan.config.sample is not None and not sample_tile(plan):  # else written in place
+        fmt = sample_format(plan.fmt)
+        name = f"sample.{io.OUTPUT_EXT[fmt]}"
+        finalize(
+            work.root,
+            "sample",
+            str(work.root / name) if fmt == "zarr" else str(work.out / name),
+            fmt,
+            dataclasses.replace(plan.info, tags=(), nodata=None),
+            creation=plan.creation if plan.fmt == "tiff" else {},
+        )
+    atlas = "spectra.png" in plan.names
+    if atlas or plan.config.plots:
+        summary = assemble(
+            work.root,
+            plan.row_edges,
+            plan.col_edges,
+            plan.cell,
+            atlas=atlas,
+            plots=plan.config.plots,
+        )
+        write_pictures(work.out, plan, summary, crops)

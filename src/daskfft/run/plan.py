@@ -1,0 +1,465 @@
+"""The plan of a run: everything decided before the first pixel is read or file written.
+
+:func:`make_plan` reads the input's header (never its pixels), settles the
+nodata value, the output format and names, the halo, the chunk grid and the
+run's fingerprint, and notes every choice the user did not make explicitly
+or every option that goes unused, so the log can say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from daskfft import io
+from daskfft.api.bands import output_offset
+from daskfft.api.spec import FilterSpec, Halo, json_number
+from daskfft.cluster.kinds import CLUSTER_KINDS
+from daskfft.errors import InputError
+from daskfft.kernels.block import working_precision
+from daskfft.kernels.grid import _chunk_grid, _edges, output_tile
+from daskfft.kernels.spectra import SUMMARY_WINDOW
+from daskfft.run.outputs import creation_options, mask_kind, output_names
+
+__all__ = ["Plan", "make_plan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run, fully decided: see :func:`make_plan`."""
+
+    config: object  # the RunConfig
+    spec: FilterSpec  # the config's filter, with the input's own nodata if none was given
+    info: io.ImageInfo
+    fmt: str
+    names: tuple
+    halo: Halo
+    rows: tuple  # chunk sizes along the rows
+    cols: tuple
+    measure: str | None  # how the deviation from a whole-image filter is measured, if at all
+    performance_report: bool
+    fingerprint: dict
+    notes: tuple = ()
+    cluster: object = None  # the config's ClusterSpec with "auto" settled
+    creation: dict = dataclasses.field(default_factory=dict)  # checked --co, with defaults
+
+    @property
+    def tiff_tile(self):
+        """Tile edge of a TIFF that tasks write in place, or None (Zarr, then a pass).
+
+        Uncompressed TIFF tiles lie at known offsets, so each task writes its
+        own when every chunk edge falls on the tile grid of the output's
+        BLOCKSIZE (:func:`output_tile`; :func:`make_plan` rounds the chunks to
+        it).  A COG's full-size level is such a TIFF in the work folder, then
+        compressed with its overviews.
+        """
+        if not (
+            self.fmt == "cog" or (self.fmt == "tiff" and self.creation.get("COMPRESS") == "NONE")
+        ):
+            return None
+        tile = int(self.creation["BLOCKSIZE"])
+        inner = self.row_edges[1:-1] + self.col_edges[1:-1]
+        return tile if all(e % tile == 0 for e in inner) else None
+
+    @property
+    def task_memory(self):
+        """About what one chunk's task holds at its peak, bytes, and what it is, in words.
+
+        Measured with tracemalloc: the FFT filter of a haloed window holds 3.7
+        to 4.2 copies of it in the working precision; with the window as read,
+        the result and the summaries, 5 copies; nodata or a mask adds a second
+        layer (2 more).
+        """
+        h, rows, cols = self.halo.depth, max(self.rows), max(self.cols)
+        bands = self.info.shape[2] if len(self.info.shape) == 3 else 1
+        copies = 5 + (2 if self.spec.nodata is not None or self.info.mask is not None else 0)
+        window = (rows + 2 * h) * (cols + 2 * h) * bands
+        need = window * (copies * self.work_dtype.itemsize + self.info.dtype.itemsize)
+        return need, (
+            f"{rows} x {cols} px with a {h}-px halo, {bands} band(s) in {self.work_dtype.name}"
+        )
+
+    @property
+    def levels(self):
+        """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
+        down to one tile (:func:`daskfft.kernels.overview.level_shapes`), the other formats none."""
+        from daskfft.kernels.overview import level_shapes
+
+        if self.fmt == "cog":
+            return level_shapes(self.info.shape, int(self.creation["BLOCKSIZE"]))
+        if self.fmt == "ome-zarr":
+            return level_shapes(self.info.shape, 256)
+        return (self.info.shape,)
+
+    @property
+    def work_dtype(self):
+        """Working precision of the filter: see :func:`working_precision`."""
+        return working_precision(self.info.dtype, self.spec.tol)[0]
+
+    @property
+    def row_edges(self):
+        return _edges(self.rows)
+
+    @property
+    def col_edges(self):
+        return _edges(self.cols)
+
+    @property
+    def grid(self):
+        return len(self.rows), len(self.cols)
+
+    @property
+    def total(self):
+        return len(self.rows) * len(self.cols)
+
+    @property
+    def cell(self):
+        """Atlas tile edge: as large as 256 px while the atlas stays within 1024 px.
+
+        The atlas picture shows it about 1000 px wide, so a larger atlas would
+        only be resampled away (at 2048 px that took 0.5 s of its 1.3 s).
+        """
+        return max(1, min(256, 1024 // max(self.grid)))
+
+    @property
+    def thumb(self):
+        """The overview keeps every thumb-th pixel: about 512 px along the longer side.
+
+        Its panels are about 450 px wide: more pixels would be resampled away.
+        """
+        return max(1, -(-max(self.info.shape[:2]) // 512))
+
+
+def make_plan(config):
+    """Plan ``config`` (a :class:`~daskfft.run.config.RunConfig`); reads headers, writes nothing.
+
+    Raises
+    ------
+    InputError
+        For an input or output location the run cannot use.
+    """
+    notes = []
+    info = _source_info(config)
+    spec, info = _resolve_nodata(config, info)
+    fmt = _output_format(config, info)
+    if info.mask is not None:
+        if spec.method == "exact":
+            raise InputError(
+                f"input {info.path}: --exact does not take a TIFF mask "
+                f"({os.path.basename(info.mask[0])}); run block-wise, or give the "
+                "masked pixels a --nodata value"
+            )
+        where = (
+            f"its internal mask (page {info.mask[1]})"
+            if info.mask[0] == info.path
+            else os.path.basename(info.mask[0])
+        )
+        kept = {
+            "internal": "the output keeps it as its internal mask",
+            "sidecar": f"the output keeps it in filtered.{io.OUTPUT_EXT[fmt]}.msk",
+        }.get(mask_kind(fmt, info), "the mask comes out as the last (alpha) channel")
+        notes.append(f"{where}: masked pixels are left out like nodata, and {kept}")
+    offset = output_offset(spec, info.dtype)
+    if offset:
+        notes.append(
+            f"the {spec.band}-pass has negative values: mid-gray {offset} is added to "
+            f"fit them in {info.dtype.name}, as image editors show a high-pass "
+            "(values beyond the range are clipped; a float input keeps its sign)"
+        )
+    bands = info.shape[2] if len(info.shape) == 3 else 1
+    tile, tile_why = output_tile(fmt, info)
+    creation = creation_options(
+        fmt,
+        config.creation_options,
+        info.dtype,
+        bands,
+        alpha=info.has_alpha,
+        compression=config.compression,
+        tile=tile,
+    )
+    halo = spec.halo()
+    if dict(config.creation_options).get("BLOCKSIZE"):
+        tile, tile_why = int(creation["BLOCKSIZE"]), "--co BLOCKSIZE"
+    rows, cols = _chunk_grid(
+        config, info, halo.depth, notes, tile=(tile, tile_why, fmt) if tile else None
+    )
+    if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
+        notes.append(
+            f"chunk spectra and radial power from the central {SUMMARY_WINDOW} px of "
+            f"each {max(rows[0], cols[0])}-px chunk: what the atlas and the radial "
+            "plot resolve, for a fraction of the FFT work"
+        )
+    report = (
+        config.cluster.kind == "mpi"
+        if config.performance_report is None
+        else config.performance_report
+    )
+    cluster, why = config.cluster.resolve(info.megapixels, performance_report=report)
+    if why:
+        notes.append(why)
+    if report and cluster.kind == "threads":
+        notes.append(
+            "--performance-report needs a distributed cluster; none is written "
+            "with --cluster threads"
+        )
+        report = False
+    names = output_names(
+        fmt,
+        sample=config.sample is not None,
+        spectra=config.spectra,
+        plots=config.plots,
+        performance_report=report,
+        mask=mask_kind(fmt, info),
+    )
+    fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation)
+    _check_outdir(config.outdir)
+    notes += _unused_options(config, cluster, spec, fmt)
+    return Plan(
+        config,
+        spec,
+        info,
+        fmt,
+        tuple(names),
+        halo,
+        rows,
+        cols,
+        _measure(config, halo, notes),
+        report,
+        fingerprint,
+        tuple(notes),
+        cluster,
+        creation,
+    )
+
+
+def _source_info(config):
+    if config.sample is None:
+        return io.probe(config.input)
+    n = config.sample
+    return io.ImageInfo("<sample>", "png", (n, n, 3), np.dtype(np.uint8), photometric="rgb")
+
+
+def _resolve_nodata(config, info):
+    spec = config.filter
+    if spec.nodata is None and info.nodata is not None:
+        spec = spec.replace(nodata=info.nodata)
+    own = (
+        any(t[0] == 42113 for t in info.tags)  # the file's GDAL_NODATA, as it is written
+        and np.array_equal(spec.nodata, info.nodata, equal_nan=True)
+    )
+    if spec.nodata is not None and not own:  # the output's GDAL_NODATA says the value used
+        tags = [t for t in info.tags if t[0] != 42113]
+        tags.append((42113, 2, 0, f"{spec.nodata:.17g}", True))  # every digit: float32's too
+        info = dataclasses.replace(info, tags=tuple(tags))
+    return spec, dataclasses.replace(info, nodata=spec.nodata)
+
+
+def _output_format(config, info):
+    big = info.megapixels * 1e6 > io.WHOLE_IMAGE_CAP
+    fmt = config.output_format or (
+        "tiff" if config.sample is not None and big else "ome-zarr" if info.ome else info.format
+    )
+    if fmt in ("png", "jpeg") and big:
+        raise InputError(
+            f"output: {fmt.upper()} is written whole, and {info.megapixels:g} Mpx is above "
+            f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:g} Mpx; use --output-format tiff or zarr"
+        )
+    channels = info.shape[2] if len(info.shape) == 3 else 1
+    if fmt == "cog":
+        import importlib.util
+
+        if importlib.util.find_spec("rasterio") is None:
+            raise InputError(
+                "output: a COG is written by GDAL, through rasterio, which is not "
+                "installed; pip install 'daskfft[cog]'"
+            )
+    if fmt == "jpeg" and (info.dtype != np.uint8 or channels not in (1, 3)):
+        raise InputError(
+            f"output: JPEG holds 8-bit gray or RGB, not {info.dtype} with shape "
+            f"{info.shape}; use --output-format tiff, zarr or png"
+        )
+    return fmt
+
+
+def _unused_options(config, cl, spec, fmt):
+    notes = []
+    if config.order_given and spec.filter != "butterworth":
+        notes.append(f"--order {spec.order} is unused: only the butterworth filter has an order")
+    if spec.method == "exact" and spec.depth != "auto":
+        notes.append(f"--depth {spec.depth} is unused: --exact needs no halo")
+    if config.compression not in (None, "none") and fmt not in ("tiff", "cog"):
+        notes.append(
+            f"--compression {config.compression} is unused: it applies to TIFF "
+            f"output, and this run writes {fmt}"
+        )
+    if cl.kind == "mpi" and cl.workers:
+        notes.append(
+            f"--workers {cl.workers} is unused under MPI: every rank after rank 0 runs one worker"
+        )
+    if cl.kind == "threads":
+        n = cl.thread_count()
+        how = (
+            "every core"
+            if cl.workers is None and cl.threads_per_worker is None
+            else f"--workers {cl.workers or 1} x --threads-per-worker {cl.threads_per_worker or 1}"
+        )
+        notes.append(f"threaded scheduler in this process: {n} threads ({how})")
+        if cl.memory_limit not in ("auto", None):
+            notes.append("--memory-limit is unused with --cluster threads")
+    if cl.kind == "local" and cl.memory_limit not in ("auto", None):
+        notes.append(
+            "--memory-limit is unused with --cluster local (workers are threads of "
+            "this process): --cluster processes gives each worker its limit"
+        )
+    if cl.kind == "local" and not cl.tls:
+        notes.append("--no-tls is unused with --cluster local: nothing listens on the network")
+    if cl.kind not in CLUSTER_KINDS and (cl.workers or cl.threads_per_worker):
+        notes.append("--workers and --threads-per-worker are unused with a running scheduler")
+    if cl.dashboard_address and cl.kind != "mpi":
+        notes.append(
+            "--dashboard-address applies to --cluster mpi; a local dashboard takes a "
+            "free loopback port"
+        )
+    return notes
+
+
+def _measure(config, halo, notes):
+    """How the block-wise deviation is measured (:mod:`daskfft.run.deviation`), and why.
+
+    "local" where the halo is narrower than ``tol`` asks (or ``--measure-deviation`` where
+    some halo reaches it); "exact" for ``--measure-deviation`` where none does; "sampled", a
+    few chunks, by default where no bound exists (the ideal filter: its kernel is not
+    absolutely summable); None otherwise, so a Gaussian or Butterworth run with the halo
+    ``tol`` asks for measures nothing.
+    """
+    if halo.rule == "exact":
+        return None
+    if halo.needed is not None and (halo.depth < halo.needed or config.measure_deviation):
+        return "local"
+    if config.measure_deviation and config.filter.nodata is None:
+        return "exact"
+    unbounded = math.isinf(halo.deviation)
+    if config.measure_deviation:
+        notes.append(
+            "--measure-deviation is unused with nodata: its full exact comparison "
+            "does not leave the holes out"
+            + ("; a few chunks are measured instead" if unbounded else "")
+        )
+    if unbounded:
+        notes.append(
+            "no bound: the ideal filter's kernel is not absolutely summable, so no "
+            "halo bounds the block-wise result's deviation from a whole-image filter; "
+            "it is measured on a few chunks, corners first (report.json's "
+            "halo.measured_deviation); --measure-deviation measures every chunk (a "
+            "full exact pass), or --exact removes it"
+        )
+        return "sampled"
+    if halo.narrower_than_tol_asks:
+        notes.append(
+            "the deviation from a whole-image filter is bounded, not measured: "
+            "--measure-deviation measures it (a full exact pass), or --exact "
+            "removes it"
+        )
+    return None
+
+
+def _check_outdir(outdir):
+    """Refuse an unusable OUTDIR before any work, without writing anything.
+
+    Its outputs are checked later, under the run's lock
+    (:meth:`daskfft.run.workdir.WorkDir.start_or_resume`): checked here, another
+    run could publish between the check and this run's publishing.
+    """
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {outdir}: exists and is not a directory")
+    anchor = out
+    while not anchor.exists():
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise InputError(f"output {outdir}: {anchor} is a file, not a directory")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise InputError(f"output {outdir}: {anchor} is not writable")
+
+
+def _identity(path):
+    """What identifies the input's content cheaply: size and mtime of every file in it.
+
+    A Zarr store is a folder whose own stat does not change when its chunks
+    are rewritten, so every file below it counts.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        st = p.stat()
+        return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    digest, files, size = hashlib.sha256(), 0, 0
+    for folder, dirs, names in os.walk(p):
+        dirs.sort()
+        for name in sorted(names):
+            st = os.stat(os.path.join(folder, name))
+            rel = os.path.relpath(os.path.join(folder, name), p)
+            digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            files, size = files + 1, size + st.st_size
+    return {"files": files, "bytes": size, "content_stat": digest.hexdigest()}
+
+
+def _mask_identity(info):
+    """The input's TIFF mask as the fingerprint holds it: None, its page in the input, or
+    GDAL's ``.msk`` file with its size and mtime (a file of its own, added or rewritten
+    without the input changing)."""
+    if info.mask is None:
+        return None
+    path, page = info.mask
+    if path == info.path:
+        return {"page": page}
+    return {"file": os.path.abspath(path), "page": page, **_identity(path)}
+
+
+def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
+    """What a resumed run must share with the run it continues (JSON-safe): everything that
+    can change an output's bytes, and nothing else (not the cluster, OUTDIR or the log).
+
+    ``task_window``: a measured deviation has each task filter exactly its chunk and halo,
+    as the measurement recomputes it (:func:`daskfft.run.graph.build_graph`); otherwise the window
+    grows to a fast FFT length, which moves the result's last bits.
+    """
+    if config.sample is not None:
+        source = {"sample": config.sample}
+    else:
+        source = {
+            "path": os.path.abspath(config.input),
+            **_identity(config.input),
+            "shape": list(info.shape),
+            "dtype": info.dtype.name,
+            "mask": _mask_identity(info),
+        }
+    measured = _measure(config, halo, []) is not None
+    params = {
+        **spec.to_json(),
+        "depth": halo.depth,
+        "chunks": [rows[0], cols[0]],
+        "output_format": fmt,
+        "spectra": config.spectra,
+        "plots": config.plots,
+        "creation_options": creation,
+        "nodata": json_number(spec.nodata),
+        "precision": working_precision(info.dtype, spec.tol)[0].name,
+        "task_window": "chunk and halo" if measured else "grown to a fast FFT length",
+    }
+    return {"daskfft": _version(), "input": source, "params": params}
+
+
+def _version():
+    try:
+        return metadata.version("daskfft")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        from daskfft._version import __version__
+
+        return __version__

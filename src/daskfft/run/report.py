@@ -1,0 +1,156 @@
+"""``report.json``: what a run did, with what, how well and how fast; always valid JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import platform
+from importlib import metadata
+
+from daskfft.api.bands import output_offset
+from daskfft.api.spec import json_number
+from daskfft.kernels.block import ROUNDING, working_precision
+from daskfft.run.outputs import mask_kind
+
+__all__ = ["versions", "make_report", "write_report"]
+
+
+_VERSIONED = (
+    "daskfft",
+    "dask",
+    "distributed",
+    "numpy",
+    "ducc0",
+    "imageio",
+    "tifffile",
+    "zarr",
+    "bokeh",
+)
+
+
+def versions():
+    """Versions of Python and of the libraries that shape the result."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def make_report(plan, *, started, seconds, computed, resumed, cluster, measured, flat_mean=None):
+    """The report of a run of ``plan``; ``seconds`` maps stage names to durations;
+    ``flat_mean``: a block-wise flat-field's level per channel."""
+    spec, info, halo, config = plan.spec, plan.info, plan.halo, plan.config
+    work = seconds.get("compute", 0.0)
+    return {
+        "daskfft": versions().get("daskfft"),
+        "started": started.isoformat(timespec="seconds"),
+        "input": {
+            "path": config.input,
+            "sample": config.sample,
+            "format": info.format,
+            "shape": list(info.shape),
+            "dtype": info.dtype.name,
+            "tiled": info.tiled,
+            "native_chunks": list(info.native_chunks),
+            "georeferenced": any(t[0] in (33922, 34264, 34735) for t in info.tags),
+            "alpha_passed_through": info.has_alpha and mask_kind(plan.fmt, info) is None,
+        },
+        "outdir": str(config.outdir),
+        "output_format": plan.fmt,
+        "output_mask": mask_kind(plan.fmt, info),  # "internal", "sidecar" (.msk) or None
+        "outputs": sorted(plan.names),
+        "creation_options": plan.creation,
+        "pyramid": (
+            {
+                "levels": [list(s[:2]) for s in plan.levels],
+                "overview_filter": "Butterworth, order 8, 0.2 cycles/px of the level above, "
+                "half a pixel shifted; every other pixel",
+            }
+            if len(plan.levels) > 1
+            else None
+        ),
+        "filter": {
+            "filter": spec.filter,
+            "pass_band": spec.band,
+            "cutoff_cycles_per_pixel": spec.cutoff,
+            "sigma_pixels": spec.sigma,
+            "low_cutoff_cycles_per_pixel": spec.low_cutoff,
+            "low_sigma_pixels": (
+                1 / (2 * math.pi * spec.low_cutoff)
+                if spec.low_cutoff and spec.filter == "gaussian"
+                else None
+            ),
+            "output_offset": output_offset(spec, info.dtype),
+            "flatfield": spec.flatfield,
+            "flatfield_mean": (None if flat_mean is None else [float(m) for m in flat_mean]),
+            "order": spec.order if spec.filter == "butterworth" else None,
+            "tol": spec.tol,
+            "boundary": spec.boundary,
+            "nodata": json_number(spec.nodata),
+        },
+        "method": spec.method,
+        "precision": _precision(info.dtype, spec.tol),
+        "halo": {
+            "depth": halo.depth,
+            "rule": halo.rule,
+            "needed_for_tol": halo.needed,
+            **_bound(halo.deviation),
+            "measured_deviation": measured,
+            "warning": halo.warning,
+        },
+        "chunks": {
+            "size": [plan.rows[0], plan.cols[0]],
+            "grid": list(plan.grid),
+            "rows": list(plan.rows),
+            "cols": list(plan.cols),
+            "total": plan.total,
+            "computed": computed,
+            "resumed": resumed,
+        },
+        "choices": list(plan.notes),
+        "cluster": cluster,
+        "seconds": seconds,
+        "megapixels": info.megapixels,
+        "megapixels_per_second": info.megapixels * computed / plan.total / max(work, 1e-9),
+        "versions": versions(),
+        "fingerprint": plan.fingerprint,  # what --resume compares, when every output is here
+    }
+
+
+def _bound(deviation):
+    """The halo's bound for the report: a number, or null and why none exists."""
+    if math.isinf(deviation):
+        return {
+            "expected_max_deviation": None,
+            "expected_max_deviation_note": "no bound exists: the ideal filter's kernel is "
+            "not absolutely summable, so no halo bounds max|blockwise - whole-image| / max|image|; "
+            "measured_deviation gives it as measured",
+        }
+    return {
+        "expected_max_deviation": deviation,
+        "expected_max_deviation_note": "bound on max|blockwise - whole-image| / max|image|",
+    }
+
+
+def _precision(dtype, tol):
+    work, why = working_precision(dtype, tol)
+    return {
+        "dtype": work.name,
+        "why": why,
+        "max_rounding_relative": ROUNDING[work.name],
+        "max_rounding_note": "adds to halo.expected_max_deviation, which is the halo's alone",
+    }
+
+
+def write_report(path, report):
+    """Write ``report`` as JSON; NaN or infinity anywhere is a bug, refused here."""
+    text = json.dumps(report, indent=2, allow_nan=False)
+    with open(path, "w") as fh:
+        fh.write(text + "\n")
+
+
+def utc_now():
+    return _dt.datetime.now(_dt.UTC)

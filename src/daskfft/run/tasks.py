@@ -1,0 +1,319 @@
+"""The per-chunk task of a run: filter -> write -> cell summary -> done marker.
+
+Every task writes its own chunk of the result store, its small summaries
+(``cells/i_j.npz``: spectrum tile, overview pixels, radial power) and, last,
+its marker ``done/i_j``: a chunk counts as done only when all of its outputs
+are complete, which is what ``--resume`` relies on.  The folder layout is
+:class:`daskfft.run.workdir.WorkDir`'s; a task gets it as a small picklable
+:class:`ChunkTarget`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from daskfft import io
+from daskfft.api.bands import corrected, filter_spec_block
+from daskfft.kernels.block import data_mask, fast_window, halo_window, pad_block, to_dtype
+from daskfft.kernels.spectra import (
+    atlas_cell,
+    atlas_from_half,
+    central_window,
+    log_spectrum,
+    radial_power_from,
+    windowed_spectrum,
+)
+
+__all__ = [
+    "LevelStore",
+    "ChunkTarget",
+    "filter_and_save",
+    "WindowSource",
+    "read_filter_save",
+    "save_filtered",
+    "masked",
+    "overview_task",
+]
+
+
+@dataclass(frozen=True)
+class LevelStore:
+    """A result in the work folder, the full size or a pyramid level: a page of an
+    uncompressed tiled TIFF, whose tiles are written in place at the offsets of ``layout``,
+    or a Zarr array (channels first for OME-Zarr).  Tasks read and write it in windows."""
+
+    path: str
+    shape: tuple  # rows, cols (, channels)
+    page: int | None = None  # the TIFF page; None: a Zarr array
+    channel_first: bool = False
+    layout: io.TiffLayout | None = None  # the page's tiles, read once from its header
+    mask: io.TiffLayout | None = None  # a TIFF's mask page (or .msk), holding the last channel
+
+    def read(self, rows, cols):
+        if self.page is not None:
+            data = io.read_page_window(self.path, self.page, rows, cols)
+            if self.mask is not None:  # the mask as the last channel, as the input's is read
+                kept = io.read_page_window(self.mask.path, self.mask.page, rows, cols) > 0
+                top = np.iinfo(data.dtype).max if data.dtype.kind in "ui" else 1
+                data = np.concatenate([data, (kept * top).astype(data.dtype)], axis=2)
+            return data if len(self.shape) == 3 else data[..., 0]
+        import zarr
+
+        z = zarr.open_array(self.path, mode="r")
+        if self.channel_first:
+            return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
+        return z[rows[0] : rows[1], cols[0] : cols[1]]
+
+    def write(self, y, r0, c0):
+        if self.page is not None:
+            if self.mask is not None:  # the last channel goes to the mask: kept where > 0
+                kept = y[..., -1] > 0
+                self.mask.write(
+                    kept if self.mask.bits == 1 else kept.astype(np.uint8) * 255, r0, c0
+                )
+                y = y[..., :-1]
+            self.layout.write(y, r0, c0)
+            return
+        import zarr
+
+        z = zarr.open_array(self.path, mode="r+")
+        if self.channel_first:
+            z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
+        else:
+            z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
+
+
+@dataclass(frozen=True)
+class ChunkTarget:
+    """Where and how a chunk's task saves its results; shipped with every task."""
+
+    root: str  # the work folder
+    rows: tuple  # chunk edges along the rows, pixels
+    cols: tuple
+    out_dtype: np.dtype
+    alpha: bool  # the last channel passes through unfiltered
+    cell: int  # atlas tile edge, pixels
+    thumb: int  # the overview keeps every thumb-th pixel
+    tiles: bool  # one spectrum PNG per chunk
+    sample: bool  # also store the input (the built-in sample is made, not read)
+    atlas: bool = True  # the chunk's tile of the spectra atlas
+    plots: bool = True  # overview pixels and radial power (input and filtered)
+    spec: object = None  # the FilterSpec, for |H|**2 of the filtered power
+    result: LevelStore | None = None  # where the full-size result goes (level 0)
+    alpha_is_mask: bool = False  # the alpha channel is the input's mask: alpha 0 is left out
+    offset: float = 0  # added to the result's data pixels (mid-gray for a high-pass in uint)
+    flat_mean: tuple | None = None  # a flat-field's level per channel: the image's data mean
+    sample_store: LevelStore | None = None  # the sample's TIFF, filled in place (else Zarr)
+
+    def box(self, index):
+        i, j = index
+        return self.rows[i], self.rows[i + 1], self.cols[j], self.cols[j + 1]
+
+
+def filter_and_save(block, *, block_info=None, self_pad, pad_mode, target, spec, halo, work_dtype):
+    """Filter one haloed chunk, then save it like :func:`save_filtered`; runs in a task."""
+    i, j = block_info[None]["chunk-location"][:2]
+    r0, r1, c0, c1 = target.box((i, j))
+    d0 = 0 if self_pad[0] else halo
+    d1 = 0 if self_pad[1] else halo
+    color = block[..., :-1] if target.alpha else block
+    y = filter_spec_block(
+        color,
+        spec,
+        work_dtype=work_dtype,
+        self_pad=self_pad,
+        pad_mode=pad_mode,
+        valid=_kept(target, block),
+    )
+    return _save(
+        target,
+        (i, j),
+        y[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0],
+        block[d0 : d0 + r1 - r0, d1 : d1 + c1 - c0],
+    )
+
+
+@dataclass(frozen=True)
+class WindowSource:
+    """Where a task reads its chunk and halo: a TIFF or Zarr file, or the built-in sample."""
+
+    info: io.ImageInfo
+    nodata: float | None = None
+    sample: int | None = None
+
+    def read(self, rows, cols):
+        if self.sample is not None:
+            from daskfft.kernels.sample import sample_window
+
+            return sample_window(self.sample, rows, cols)
+        return io.read_window(self.info, rows, cols, nodata=self.nodata)
+
+
+def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True):
+    """Read chunk ``index`` (i, j) with its halo straight from the source, filter it, save it;
+    one task.
+
+    The halo comes from the file, and past the image's edges from the
+    ``boundary`` extension of the window (reflect, nearest or a constant:
+    the same pixels as extending the whole image), so no task waits for its
+    neighbours' data.  With ``grow``, the window reaches a fast FFT length
+    with more of the file's pixels where it has them (:func:`fast_window`);
+    without, it is what ``map_overlap`` would give the chunk, pixel for pixel
+    (what a measured deviation recomputes).
+    """
+    i, j = index
+    r0, r1, c0, c1 = target.box((i, j))
+    shape = source.info.shape
+    rows, cols, pads = halo_window((r0, r1, c0, c1), halo, shape)
+    if grow:
+        rows, cols = fast_window(rows, pads[0], shape[0]), fast_window(cols, pads[1], shape[1])
+    window = source.read(rows, cols)
+    block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
+    color = block[..., :-1] if target.alpha else block
+    y = filter_spec_block(color, spec, work_dtype=work_dtype, valid=_kept(target, block))
+    inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
+    return _save(target, (i, j), y[inner], block[inner])
+
+
+def _kept(target, block):
+    """Where the input's mask keeps pixels (its alpha channel above 0), or None without one."""
+    return block[..., -1] > 0 if target.alpha_is_mask else None
+
+
+def save_filtered(filtered, image, *, block_info=None, target):
+    """Save one chunk already filtered (by the exact method) and its input; runs in a task."""
+    i, j = block_info[None]["chunk-location"][:2]
+    return _save(target, (i, j), filtered, image)
+
+
+@lru_cache(maxsize=8)
+def _squared_transfer(shape, spec):
+    """``|H|**2`` on a chunk's half-plane grid, float32: the filtered power is this times the
+    input's (``H`` of the spec's pass band)."""
+    h = spec.transfer(shape, np.float32)
+    out = h * h
+    out.flags.writeable = False
+    return out
+
+
+def _summaries(target, index, color_in, color_out, kept=None):
+    """What the requested pictures need of one chunk, all from one windowed FFT of its input
+    (of its central :data:`~daskfft.kernels.spectra.SUMMARY_WINDOW` pixels, for a larger chunk); a
+    flat-field's output power, not a transfer function's, from one of its output too."""
+    if not (target.atlas or target.tiles or target.plots):
+        return {}
+    cell = {}
+    half, mean, windows, shape = _windowed(target, color_in, kept)
+    if target.tiles:
+        spectrum = log_spectrum(half, shape, windows)
+        if target.atlas:
+            cell["atlas"] = atlas_cell(spectrum, cell=target.cell)
+        i, j = index
+        io.write_picture(
+            Path(target.root) / "out" / "spectra" / f"spectrum_r{i:03d}_c{j:03d}.png", spectrum
+        )
+    elif target.atlas:
+        cell["atlas"] = atlas_from_half(half, shape, windows, cell=target.cell)
+    if target.plots:
+        spec = target.spec
+        if spec.flatfield is None:
+            cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
+                half, shape, mean, windows, _squared_transfer(shape, spec)
+            )
+        else:
+            cell["power_in"], _, cell["counts"] = radial_power_from(half, shape, mean, windows)
+            out_half, out_mean, out_windows, _ = _windowed(target, color_out, kept)
+            cell["power_out"] = radial_power_from(out_half, shape, out_mean, out_windows)[0]
+        s = target.thumb  # the overview shows every s-th pixel of the whole image
+        r0, _, c0, _ = target.box(index)
+        step = ((-r0) % s, (-c0) % s)
+        for name, data in (("thumb_in", color_in), ("thumb_out", color_out)):
+            thumb = data[step[0] :: s, step[1] :: s]
+            cell[name] = thumb if kept is None else masked(thumb, kept[step[0] :: s, step[1] :: s])
+    return cell
+
+
+def _windowed(target, color, kept):
+    """:func:`~daskfft.kernels.spectra.windowed_spectrum` of the chunk's central window, its holes
+    (nodata, masked) given the data's mean; and the window's shape."""
+    window = central_window(color)
+    valid = data_mask(
+        window,
+        None if target.spec is None else target.spec.nodata,
+        None if kept is None else central_window(kept),
+    )
+    if valid is not None:  # holes take the data's mean: the spectrum is the data's
+        valid = np.broadcast_to(valid, window.shape)
+        fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
+        window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
+    return (*windowed_spectrum(window), window.shape[:2])
+
+
+def masked(x, kept):
+    """``x`` as float32 with NaN where the mask ``kept`` (rows, cols) leaves pixels out: the
+    pictures' holes, like a NaN nodata's."""
+    x = np.array(x, dtype=np.float32)
+    x[~kept] = np.nan
+    return x
+
+
+def _save(target, index, y, interior):
+    """Write a chunk's result (and input, for the sample), its summaries, then its marker.
+
+    Returns a 1 x 1 array: the graph's output is the marker, the data go to disk.
+    """
+    i, j = index
+    r0, r1, c0, c1 = target.box(index)
+    color = interior[..., :-1] if target.alpha else interior
+    if target.flat_mean is not None or target.offset:  # holes keep their nodata value
+        data = data_mask(color, target.spec.nodata, _kept(target, interior))
+        if target.flat_mean is not None:  # y is the background
+            out = corrected(
+                color.astype(y.dtype),
+                y,
+                np.asarray(target.flat_mean, y.dtype),
+                target.spec.flatfield,
+            )
+        else:
+            out = y + target.offset
+        y = out if data is None else np.where(data, out, y)
+    y = to_dtype(y, target.out_dtype)
+    if target.alpha:
+        y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
+    root = Path(target.root)
+    target.result.write(y, r0, c0)
+    if target.sample_store is not None:
+        target.sample_store.write(interior, r0, c0)
+    elif target.sample:
+        import zarr
+
+        zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
+    color_in = interior[..., :-1] if target.alpha else interior
+    color_out = y[..., :-1] if target.alpha else y
+    cell = _summaries(target, index, color_in, color_out, _kept(target, interior))
+    if cell:
+        path = root / "cells" / f"{i}_{j}.npz"
+        with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
+            np.savez(fh, **cell)
+        os.replace(f"{path}.tmp", path)
+    (root / "done" / f"{i}_{j}").touch()
+    return np.ones((1, 1), dtype=np.int8)
+
+
+def overview_task(source, target, box, *, depth, nodata, alpha, tol):
+    """Block ``box`` (r0, r1, c0, c1) of the level ``target`` from the level ``source`` above:
+    read its window with the halo straight from the store, reduce it, write it; one task."""
+    from daskfft.kernels.overview import overview_block
+
+    r0, r1, c0, c1 = box
+    above = (2 * r0, min(source.shape[0], 2 * r1), 2 * c0, min(source.shape[1], 2 * c1))
+    rows, cols, pads = halo_window(above, depth, source.shape)
+    window = source.read(rows, cols)
+    block = pad_block(window, pads, "reflect") if any(map(any, pads)) else window
+    target.write(overview_block(block, depth=depth, nodata=nodata, alpha=alpha, tol=tol), r0, c0)
+    return r1 - r0

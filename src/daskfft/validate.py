@@ -1,0 +1,270 @@
+"""Validators shared by the Python API and the command line.
+
+Every public argument is checked here: a wrong type raises ``TypeError``, a wrong
+value ``ValueError``, and the message names the argument, the value given and the
+rule.  The vocabulary the checks accept (filters, boundaries, methods, pass bands)
+and the defaults live here too, so every layer reads them from one place."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+__all__ = [
+    "FILTERS",
+    "check_int",
+    "check_cutoff",
+    "check_filter_name",
+    "check_order",
+    "check_tol",
+    "check_shape",
+    "check_float_dtype",
+    "check_filter",
+    "BOUNDARIES",
+    "METHODS",
+    "PASS_BANDS",
+    "FLATFIELD_MODES",
+    "DEFAULT_CUTOFF",
+    "DEFAULT_ORDER",
+    "DEFAULT_TOL",
+    "check_boundary",
+    "check_depth",
+    "check_method",
+    "check_nodata",
+    "check_positive_int",
+    "check_fraction",
+    "check_flag",
+    "check_choice",
+]
+
+
+FILTERS = ("gaussian", "butterworth", "ideal")
+
+
+def _is_number(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_int(name, value, minimum):
+    """Validate ``value``, the argument ``name``: an integer >= ``minimum``; return it as int.
+
+    Raises TypeError for something that is not a number at all (a string, None,
+    a bool), ValueError for a number that is not a whole one or is too small.
+    """
+    message = f"`{name}` must be an integer >= {minimum}, got {value!r}"
+    if not _is_number(value):
+        raise TypeError(message)
+    if not isinstance(value, Integral) or value < minimum:
+        raise ValueError(message)
+    return int(value)
+
+
+def check_cutoff(cutoff, name="cutoff"):
+    """Validate a cutoff named ``name``: a number of cycles/pixel in (0, 0.5]; return it as a
+    float."""
+    if not _is_number(cutoff):
+        raise TypeError(f"`{name}` must be a number in (0, 0.5] cycles/pixel, got {cutoff!r}")
+    cutoff = float(cutoff)
+    if not (0.0 < cutoff <= 0.5):  # also refuses NaN
+        raise ValueError(f"`{name}` must be in (0, 0.5] cycles/pixel, got {cutoff}")
+    return cutoff
+
+
+def check_filter_name(filter):
+    """Validate ``filter``: one of :data:`FILTERS`."""
+    if not isinstance(filter, str) or filter not in FILTERS:
+        raise ValueError(f"`filter` must be one of {', '.join(FILTERS)}, got {filter!r}")
+    return filter
+
+
+def check_order(order):
+    """Validate the Butterworth ``order``: an integer >= 1."""
+    return check_int("order", order, 1)
+
+
+def check_tol(tol):
+    """Validate ``tol``, the kernel mass allowed outside the halo: in [1e-10, 0.5)."""
+    message = f"`tol` must be in [1e-10, 0.5), got {tol!r}"
+    if not _is_number(tol):
+        raise TypeError(message)
+    if not (1e-10 <= tol < 0.5):
+        raise ValueError(message)
+    return float(tol)
+
+
+def check_shape(shape):
+    """Validate a transfer function's ``shape``: two integers >= 1 (rows, cols); a tuple."""
+    message = f"`shape` must be two integers >= 1 (rows, cols), got {shape!r}"
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+        raise TypeError(message)
+    if len(shape) != 2 or not all(
+        _is_number(n) and isinstance(n, Integral) and n >= 1 for n in shape
+    ):
+        raise ValueError(message)
+    return tuple(int(n) for n in shape)
+
+
+def check_float_dtype(dtype):
+    """Validate a working ``dtype``: float32 or float64; return it as a numpy dtype."""
+    message = f"`dtype` must be float32 or float64, got {dtype!r}"
+    try:
+        found = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(message) from None
+    if dtype is None or found not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(message)
+    return found
+
+
+def check_filter(cutoff, filter, order, tol=None):
+    """Validate filter parameters together; return them normalised.
+
+    Raises
+    ------
+    TypeError, ValueError
+        With a message naming the argument, the rule and the value received.
+    """
+    return (
+        check_cutoff(cutoff),
+        check_filter_name(filter),
+        check_order(order),
+        None if tol is None else check_tol(tol),
+    )
+
+
+#: How an image is extended past its edges (dask's names), besides a constant.
+BOUNDARIES = ("reflect", "periodic", "nearest")
+
+#: "blockwise": every chunk with a halo; "exact": one FFT over the whole image.
+METHODS = ("blockwise", "exact")
+
+#: Which frequencies a filter keeps: below its cutoff, above it, or between two cutoffs.
+PASS_BANDS = ("low", "high", "band")
+
+#: How a flat-field correction takes the background (the low-pass) out.
+FLATFIELD_MODES = ("divide", "subtract")
+
+#: Default cutoff, cycles/pixel: a Gaussian of sigma 3.2 px, a visible smoothing.
+DEFAULT_CUTOFF = 0.05
+
+DEFAULT_ORDER = 4
+
+DEFAULT_TOL = 1e-6
+
+
+def check_boundary(boundary):
+    """Validate ``boundary``: one of :data:`BOUNDARIES`, or a finite number for a constant."""
+    message = (
+        f"`boundary` must be one of {', '.join(BOUNDARIES)} or a finite number, got {boundary!r}"
+    )
+    if isinstance(boundary, str):
+        if boundary not in BOUNDARIES:
+            raise ValueError(message)
+        return boundary
+    if isinstance(boundary, bool) or not isinstance(boundary, Real):
+        raise TypeError(message)
+    if not math.isfinite(boundary):
+        raise ValueError(message)
+    return float(boundary)
+
+
+def check_depth(depth):
+    """Validate ``depth``: "auto" or a whole number of pixels >= 0."""
+    if isinstance(depth, str):
+        if depth != "auto":
+            raise ValueError(f'`depth` must be "auto" or an integer >= 0, got {depth!r}')
+        return depth
+    try:
+        return check_int("depth", depth, 0)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f'`depth` must be "auto" or an integer >= 0, got {depth!r}') from None
+
+
+def check_method(method):
+    """Validate ``method``: one of :data:`METHODS`."""
+    return check_choice("method", method, METHODS)
+
+
+def check_nodata(nodata):
+    """Validate ``nodata``: None or a number (NaN allowed)."""
+    if nodata is None:
+        return None
+    if isinstance(nodata, bool) or not isinstance(nodata, Real):
+        raise TypeError(f"`nodata` must be a number or None, got {nodata!r}")
+    return float(nodata)
+
+
+def check_positive_int(name, value):
+    """Validate an integer >= 1 named ``name``."""
+    return check_int(name, value, 1)
+
+
+def check_fraction(name, value):
+    """Validate a number in [0, 1] named ``name``; return it as a float."""
+    message = f"`{name}` must be in [0, 1], got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(message)
+    if not 0 <= value <= 1:  # also refuses NaN
+        raise ValueError(message)
+    return float(value)
+
+
+def check_flag(name, value):
+    """Validate a yes/no option named ``name``: True or False (NumPy's bool too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(name, value, choices):
+    """Validate that ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
+
+
+def check_image(name, image):
+    """Validate an image to register named ``name``: 2-D or channels-last 3-D, of integers
+    or real floats (NumPy, dask, or anything :func:`numpy.asarray` takes); not computed."""
+    if not hasattr(image, "dtype") or not hasattr(image, "ndim"):
+        image = np.asarray(image)
+    if np.dtype(image.dtype).kind not in "uif":
+        raise TypeError(f"`{name}` must hold integers or real floats, got dtype {image.dtype}")
+    if image.ndim not in (2, 3):
+        raise ValueError(
+            f"`{name}` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
+            f"got {image.ndim}-D with shape {image.shape}"
+        )
+    return image
+
+
+def check_options(upsample, taper, weight_cutoff):
+    """Validate the registration options: ``upsample`` an integer >= 1, ``taper`` in [0, 1],
+    ``weight_cutoff`` None or in (0, 0.5] cycles/pixel; return them normalised."""
+
+    return (
+        check_positive_int("upsample", upsample),
+        check_fraction("taper", taper),
+        None if weight_cutoff is None else check_cutoff(weight_cutoff, "weight_cutoff"),
+    )
+
+
+def check_window(window):
+    """Validate a shift field's ``window``: an integer >= 16 pixels."""
+
+    try:
+        return check_int("window", window, 16)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"`window` must be an integer >= 16 pixels, got {window!r}") from None
+
+
+def check_confidence(value):
+    """Validate a shift field's ``min_confidence``: a number in (0, 1]."""
+    message = f"`min_confidence` must be in (0, 1], got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(message)
+    if not 0 < value <= 1:
+        raise ValueError(message)
+    return float(value)
