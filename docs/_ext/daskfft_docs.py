@@ -130,19 +130,20 @@ def draw_layers(path: Path):
     fig, ax = _figure(10, 7.2)
     _box(ax, 3.0, 6.0, 4.0, 1.0, "cli", "argparse only: daskfft run | sample | align;\n"
          "its types call the validators", "#f6e3c6")
-    _box(ax, 2.0, 4.45, 6.0, 1.1, "run", "RunConfig, make_plan, WorkDir (lock, resume, publish),\n"
-         "the graph of per-chunk tasks, outputs, pictures, report.json", "#f6e3c6")
+    _box(ax, 2.0, 4.45, 6.0, 1.1, "run", "RunConfig, make_plan, WorkDir (lock, resume, publish), the graph\n"
+         "of per-chunk tasks, outputs, pictures, report.json; align", "#f6e3c6")
     _box(ax, 0.2, 2.55, 3.1, 1.45, "api", "lazy dask functions:\nlowpass, highpass, bandpass,\n"
-         "flatfield, spectra, register,\nshift_field")
+         "flatfield, spectra, register,\nshift_field; FilterSpec")
     _box(ax, 3.45, 2.55, 3.1, 1.45, "io", "TIFF/BigTIFF/COG, GeoTIFF tags,\nZarr, OME-Zarr, PNG/JPEG,\n"
          "masks, nodata, pyramids")
     _box(ax, 6.7, 2.55, 3.1, 1.45, "cluster", "threads, local, processes,\na scheduler's address,\n"
          "MPI (dask-mpi), TLS")
-    _box(ax, 1.5, 1.15, 7.0, 1.0, "kernels", "NumPy on one block: transfer functions, halo rule,\n"
-         "FFT filter of a chunk (ducc0), spectra, phase correlation", "#d9eed9")
-    _box(ax, 0.2, 0.1, 9.6, 0.72, "errors and validators", "", "#e8e8e8")
-    ax.text(5.0, 0.28, "DaskfftError and its kinds (exit statuses); FilterSpec and the parameter "
-            "validators that the API and the CLI share", ha="center", fontsize=8.5, family="DejaVu Sans")
+    _box(ax, 1.5, 1.15, 7.0, 1.0, "kernels", "NumPy only, one block: transfer functions, halo rule, FFT filter\n"
+         "of a chunk (ducc0), grids, spectra, phase correlation, overviews", "#d9eed9")
+    _box(ax, 0.2, 0.1, 9.6, 0.72, "validate  |  errors", "", "#e8e8e8")
+    ax.text(5.0, 0.28, "validate: the validators the API and the CLI share;  errors: the "
+            "package's exception types (exit statuses)", ha="center", fontsize=8.5,
+            family="DejaVu Sans")
     _arrow(ax, 5.0, 6.0, 5.0, 5.55)
     for x in (1.75, 5.0, 8.25):
         _arrow(ax, 5.0 if x == 5.0 else (3.0 if x < 5 else 7.0), 4.45, x, 4.0)
