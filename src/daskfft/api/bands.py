@@ -47,16 +47,43 @@ def highpass(
 ):
     """High-pass filter: ``image - lowpass(image, cutoff, ...)``, transfer function ``1 - H``.
 
-    Parameters are those of :func:`daskfft.lowpass`, with ``cutoff`` the
-    frequency (cycles/pixel) below which the image is removed.  The result is
-    lazy, in the low-pass's working precision (it has negative values; see
-    :func:`daskfft.kernels.block.working_precision`), same shape and chunks; a
-    DataArray for a DataArray.  With
-    ``nodata`` those pixels stay ``nodata`` and are left out of the low-pass
-    that is subtracted.  Its deviation from the same filter on the whole
-    image is the low-pass's: at most ``(2 * T + r) * max|image|``, ``2 * T``
-    from :func:`daskfft.expected_deviation` and ``r`` the working precision's
-    rounding (:data:`daskfft.kernels.block.ROUNDING`).
+    With ``nodata`` those pixels stay ``nodata`` and are left out of the
+    low-pass that is subtracted.  Its deviation from the same filter on the
+    whole image is the low-pass's: at most ``(2 * T + r) * max|image|``,
+    ``2 * T`` from :func:`daskfft.expected_deviation` and ``r`` the working
+    precision's rounding (``daskfft.kernels.block.ROUNDING``).
+
+    Parameters
+    ----------
+    image : numpy.ndarray, dask.array.Array or xarray.DataArray
+        2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.
+    cutoff : float
+        The frequency (cycles/pixel, ``0 < cutoff <= 0.5``) below which the
+        image is removed.
+    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+        Transfer function, as for :func:`daskfft.lowpass`.
+    order : int, default 4
+        Butterworth order (>= 1); ignored by the other filters.
+    depth : "auto" or int, default "auto"
+        Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.
+    boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
+        How the image is extended past its edges, as for :func:`daskfft.lowpass`.
+    tol : float, default 1e-6
+        L1 mass of the spatial kernel allowed outside the halo, for
+        ``depth="auto"``.
+    nodata : float, optional
+        No-data value: such pixels are left out of the filter and stay
+        ``nodata``; for a DataArray, None takes the nodata it declares.
+    method : {"blockwise", "exact"}, default "blockwise"
+        ``"exact"``: one FFT over the whole image, done in chunks, equal to a
+        whole-image filter to rounding.
+
+    Returns
+    -------
+    dask.array.Array or xarray.DataArray
+        Lazy, same shape and chunks as ``image``, in the low-pass's working
+        precision (it has negative values; see
+        ``daskfft.kernels.block.working_precision``); a DataArray for a DataArray.
 
     Examples
     --------
@@ -94,15 +121,44 @@ def bandpass(
 ):
     """Band-pass filter: ``lowpass(image, high) - lowpass(image, low)``, ``H(high) - H(low)``.
 
-    Keeps frequencies between ``low`` and ``high`` cycles/pixel
-    (``0 < low < high <= 0.5``): for ``filter="gaussian"`` a difference of
-    Gaussians of sigmas ``1/(2*pi*high)`` and ``1/(2*pi*low)`` pixels, for
-    ``"butterworth"`` the difference of two Butterworth low-passes.  Other
-    parameters are those of :func:`daskfft.lowpass`; ``depth="auto"`` takes the
+    Keeps frequencies between ``low`` and ``high`` cycles/pixel: for
+    ``filter="gaussian"`` a difference of Gaussians of sigmas
+    ``1/(2*pi*high)`` and ``1/(2*pi*low)`` pixels, for ``"butterworth"`` the
+    difference of two Butterworth low-passes.  ``depth="auto"`` takes the
     wider of the two halos.  Without ``nodata`` each chunk goes through one
     FFT pair with the band's transfer function; with it, the two normalised
     low-passes are taken apart.  Its deviation from the whole-image band-pass
     is at most :func:`band_bound` times ``max|image|``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, dask.array.Array or xarray.DataArray
+        2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.
+    low, high : float
+        The band's edges in cycles/pixel, ``0 < low < high <= 0.5``.
+    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+        Transfer function, as for :func:`daskfft.lowpass`.
+    order : int, default 4
+        Butterworth order (>= 1); ignored by the other filters.
+    depth : "auto" or int, default "auto"
+        Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.
+    boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
+        How the image is extended past its edges, as for :func:`daskfft.lowpass`.
+    tol : float, default 1e-6
+        L1 mass of the spatial kernel allowed outside the halo, for
+        ``depth="auto"``.
+    nodata : float, optional
+        No-data value: such pixels are left out of the filter and stay
+        ``nodata``; for a DataArray, None takes the nodata it declares.
+    method : {"blockwise", "exact"}, default "blockwise"
+        ``"exact"``: one FFT over the whole image, done in chunks, equal to a
+        whole-image filter to rounding.
+
+    Returns
+    -------
+    dask.array.Array or xarray.DataArray
+        Lazy, same shape and chunks as ``image``, in the working precision
+        (it has negative values); a DataArray for a DataArray.
 
     Examples
     --------
@@ -128,11 +184,27 @@ def bandpass(
 
 
 def band_bound(low, high, depth, *, filter="gaussian", order=4):
-    """Bound on ``max|bandpass - whole-image band-pass| / max|image|`` with a ``depth`` halo:
-    the sum of the two low-passes' bounds (:func:`daskfft.expected_deviation`).
+    """Bound on how far a block-wise band-pass is from the whole-image band-pass.
 
-    ``low`` and ``high`` are cycles/pixel, ``0 < low < high <= 0.5``; ``depth``
-    an integer >= 0 pixels.
+    It is the sum of the two low-passes' bounds
+    (:func:`daskfft.expected_deviation`).
+
+    Parameters
+    ----------
+    low, high : float
+        The band's edges in cycles/pixel, ``0 < low < high <= 0.5``.
+    depth : int
+        The halo in pixels, >= 0.
+    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+        The transfer function.
+    order : int, default 4
+        Butterworth order; ignored by the other filters.
+
+    Returns
+    -------
+    float
+        The bound on ``max|bandpass - whole-image band-pass| / max|image|``
+        with a ``depth`` halo.
 
     Examples
     --------
@@ -178,9 +250,43 @@ def flatfield(
     dtype: integers rounded and clipped to their range.  With ``nodata``
     those pixels stay ``nodata`` and are left out of the background and of
     the mean.  A pixel whose background is not positive (a dark corner, in
-    ``"divide"``) keeps its value.  Other parameters are those of
-    :func:`daskfft.lowpass`; the background deviates from a whole-image
-    low-pass by at most its bound (:func:`daskfft.expected_deviation`).
+    ``"divide"``) keeps its value.  The background deviates from a
+    whole-image low-pass by at most its bound
+    (:func:`daskfft.expected_deviation`).
+
+    Parameters
+    ----------
+    image : numpy.ndarray, dask.array.Array or xarray.DataArray
+        2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.
+    cutoff : float
+        Cutoff of the background's low-pass in cycles/pixel: a low one, e.g.
+        ``cutoff_from_sigma(100)``.
+    mode : {"divide", "subtract"}, default "divide"
+        Divide the image by its background (multiplicative shading) or
+        subtract it (an additive offset).
+    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+        Transfer function, as for :func:`daskfft.lowpass`.
+    order : int, default 4
+        Butterworth order (>= 1); ignored by the other filters.
+    depth : "auto" or int, default "auto"
+        Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.
+    boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
+        How the image is extended past its edges, as for :func:`daskfft.lowpass`.
+    tol : float, default 1e-6
+        L1 mass of the spatial kernel allowed outside the halo, for
+        ``depth="auto"``.
+    nodata : float, optional
+        No-data value: such pixels are left out of the filter and stay
+        ``nodata``; for a DataArray, None takes the nodata it declares.
+    method : {"blockwise", "exact"}, default "blockwise"
+        ``"exact"``: one FFT over the whole image, done in chunks, equal to a
+        whole-image filter to rounding.
+
+    Returns
+    -------
+    dask.array.Array or xarray.DataArray
+        Lazy, the input's shape, chunks and dtype; a DataArray for a
+        DataArray.
 
     Examples
     --------

@@ -107,12 +107,12 @@ def lowpass(
         left out of the filter by normalised convolution, so they do not
         darken their neighbours, and stay ``nodata`` in the result.  For a
         DataArray, None takes the nodata it declares, as rioxarray does
-        (:func:`dataarray_nodata`: ``rio.nodata``, or NaN for
+        (``dataarray_nodata``: ``rio.nodata``, or NaN for
         ``rio.encoded_nodata`` after ``masked=True``), and the result declares
         it too (its ``_FillValue``), so ``rio.to_raster`` writes it back.
     method : {"blockwise", "exact"}, default "blockwise"
         ``"exact"``: one FFT over the whole image, done in chunks (row and
-        column bands; see :mod:`daskfft.api.exact`), equal to a whole-image
+        column bands; see ``daskfft.api.exact``), equal to a whole-image
         filter to rounding, for every filter including ``"ideal"``; costs two
         rechunks of the whole image.  ``depth`` is then unused; boundaries
         other than ``"periodic"`` pad the image by the kernel's reach first
@@ -124,7 +124,7 @@ def lowpass(
     -------
     dask.array.Array or xarray.DataArray
         Lazy, same shape and chunks as ``image``, in the working precision
-        (:func:`working_precision`, the command's rule too): float32 for
+        (``working_precision``, the command's rule too): float32 for
         float32 input and, with ``tol >= 1e-7``, for integers of up to 16
         bits; float64 for everything else.  A DataArray for a DataArray.
 
@@ -154,7 +154,7 @@ def lowpass(
     by the working precision's rounding: at most ``(2 * T + r) * max|image|``,
     where ``T`` is their L1 mass (``tol`` with ``depth="auto"``;
     :func:`daskfft.expected_deviation` gives ``2 * T`` for any depth) and
-    ``r`` is :data:`ROUNDING` of the working dtype (1e-6 for float32, 1e-14
+    ``r`` is ``ROUNDING`` of the working dtype (1e-6 for float32, 1e-14
     for float64).
 
     Examples
@@ -199,7 +199,7 @@ def dataarray_nodata(array):
 
 def apply_spec(image, spec, fn):
     """``fn(image, spec)``; for an xarray.DataArray, on its data (:func:`_on_dataarray`) with
-    the nodata it declares (:func:`dataarray_nodata`) unless ``spec`` has one, kept in the
+    the nodata it declares (``dataarray_nodata``) unless ``spec`` has one, kept in the
     result's attributes so that rioxarray writes it back."""
     xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
     if xr is None or not isinstance(image, xr.DataArray):

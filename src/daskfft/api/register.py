@@ -30,7 +30,23 @@ __all__ = ["Registration", "register", "ShiftField", "shift_field"]
 
 @dataclass(frozen=True)
 class Registration:
-    """The result of :func:`register`."""
+    """The result of :func:`register`.
+
+    Parameters
+    ----------
+    shift : tuple of float
+        ``(dy, dx)`` in pixels: shifting ``moving`` by it registers it with
+        ``reference`` (scikit-image's convention).
+    confidence : float
+        Height of the phase-correlation peak, 0 (none) to 1 (identical
+        images).
+    rotation : float or None
+        Degrees, when asked: rotating ``moving`` by it (about its centre, as
+        ``scipy.ndimage.rotate`` turns an array) registers it, before
+        ``shift``.
+    scale : float or None
+        When asked: zooming ``moving`` by it about its centre registers it.
+    """
 
     shift: tuple  # (dy, dx) in pixels: shifting ``moving`` by it registers it with ``reference``
     confidence: float  # height of the phase-correlation peak, 0 (none) to 1 (identical images)
@@ -147,6 +163,17 @@ class ShiftField:
     ``.values``, ``.dy``, ``.dx``, ``.confidence`` or ``.reliable`` to be read
     computes it, once, on the current dask scheduler; the others reuse those
     NumPy values.  ``.compute()`` gives a field whose ``data`` is NumPy.
+
+    Parameters
+    ----------
+    data : dask.array.Array or numpy.ndarray
+        ``(len(rows), len(cols), 3)``: dy, dx and confidence per window.
+    rows, cols : numpy.ndarray
+        The windows' centres, in pixels.
+    window : int
+        The windows' edge in pixels.
+    min_confidence : float
+        A window is reliable from this correlation peak on.
     """
 
     data: object  # (rows, cols, 3) array, dask until computed: dy, dx, confidence
@@ -220,6 +247,17 @@ def shift_field(
         Same shape, 2-D or channels-last 3-D (channels averaged); NumPy or dask.
     window : int, default 256
         Window edge in pixels; the shift of a window is the mean over it.
+    upsample : int, default 20
+        Each window's peak is refined on a grid this many times finer than a
+        pixel.
+    taper : float, default 0.2
+        Fraction of each window's axes tapered to its mean (Tukey window); 0
+        for none.
+    weight_cutoff : float or None, default 0.1
+        Cutoff (cycles/pixel) of the Gaussian low-pass that weights the
+        normalised cross-power spectrum; None for plain phase correlation.
+    min_confidence : float, default 0.7
+        A window is ``reliable`` from this correlation peak on.
 
     Returns
     -------

@@ -25,7 +25,7 @@ def spectra(image, *, window="hann"):
     -------
     dask.array.Array, float32, shape ``image.shape[:2]``
         Lazy; block ``(i, j)`` is ``log1p(|FFT|)`` of chunk ``(i, j)`` (see
-        :func:`spectrum_block`), zero frequency at the block's centre.
+        ``spectrum_block``), zero frequency at the block's centre.
 
     Examples
     --------

@@ -40,8 +40,17 @@ class HaloWarning(UserWarning):
     """The halo is too narrow for the block-wise result to match a whole-image filter.
 
     Raised (as a warning) by ``depth="auto"`` when the halo rule needs more
-    than :data:`DEPTH_CAP` pixels.  ``deviation`` is the bound on
-    ``max|blockwise - whole_image| / max|image|`` at the halo actually used.
+    than :data:`DEPTH_CAP` pixels.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    depth : int
+        The halo actually used, in pixels.
+    deviation : float
+        The bound on ``max|blockwise - whole_image| / max|image|`` at that
+        halo.
     """
 
     def __init__(self, message: str, *, depth: int, deviation: float):
@@ -55,6 +64,16 @@ def cutoff_from_sigma(sigma):
 
     ``H = exp(-D**2 / (2 * D0**2))`` is the Fourier transform of a Gaussian of
     standard deviation ``sigma = 1 / (2 * pi * D0)``.
+
+    Parameters
+    ----------
+    sigma : float
+        The Gaussian's standard deviation in pixels, ``sigma >= 1 / pi``.
+
+    Returns
+    -------
+    float
+        ``D0 = 1 / (2 * pi * sigma)`` in cycles/pixel.
 
     Raises
     ------
@@ -130,10 +149,11 @@ def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float6
     cutoff : float
         ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``.
     filter : {"gaussian", "butterworth", "ideal"}
+        Which transfer function (see Notes).
     order : int
         Butterworth order; ignored by the other filters.
     dtype : numpy dtype
-        float32 or float64.
+        The result's dtype: float32 or float64.
 
     Returns
     -------
@@ -227,12 +247,30 @@ def _profile_for(cutoff, filter, order, tol):
 def expected_deviation(cutoff, depth, *, filter="gaussian", order=4):
     """Bound on how far a block-wise result with halo ``depth`` is from a whole-image filter.
 
-    Returns ``2 * T`` where ``T`` is the L1 mass of the filter's spatial kernel
-    outside the square of half-width ``depth``: the block-wise and whole-image
-    results differ only through kernel weights beyond the halo, each applied
-    to a difference of two pixel values, at most ``2 * max|image|`` apart.
-    The figure is relative to ``max|image|``.
+    The block-wise and whole-image results differ only through kernel
+    weights beyond the halo, each applied to a difference of two pixel
+    values, at most ``2 * max|image|`` apart.
 
+    Parameters
+    ----------
+    cutoff : float
+        ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``.
+    depth : int
+        The halo in pixels, >= 0.
+    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+        The transfer function.
+    order : int, default 4
+        Butterworth order; ignored by the other filters.
+
+    Returns
+    -------
+    float
+        ``2 * T``, where ``T`` is the L1 mass of the filter's spatial kernel
+        outside the square of half-width ``depth``; relative to
+        ``max|image|``.  ``inf`` for the ideal filter.
+
+    Notes
+    -----
     The ideal filter has no such bound, and ``inf`` is returned: its kernel
     (an Airy pattern, falling as ``d**-1.5``) is not absolutely summable, so
     its mass outside any square is infinite on an unbounded grid, and a figure
@@ -287,7 +325,7 @@ def halo_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):
     that its periodic copies do not overlap where it matters.  With the returned
     depth the block-wise result is within ``(2 * tol + r) * max|image|`` of a
     whole-image filter, ``r`` being the working precision's rounding
-    (:data:`daskfft.kernels.block.ROUNDING`); the ideal filter has no depth that
+    (``daskfft.kernels.block.ROUNDING``); the ideal filter has no depth that
     bounds it.  The result is cached per argument set.
 
     Examples
