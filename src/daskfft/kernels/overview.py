@@ -17,7 +17,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from daskfft.kernels.block import filter_block, nodata_mask, to_dtype, working_precision
+from daskfft.kernels.block import (
+    filter_block,
+    nodata_mask,
+    normalised,
+    to_dtype,
+    working_precision,
+)
 from daskfft.kernels.transfer import _transfer_grid, halo_depth
 
 __all__ = [
@@ -113,11 +119,7 @@ def _overview_block(block, *, self_pad, pad_mode, depth_px, nodata, alpha, tol):
         v = valid[inner]
         count, total = _sum2x2(v.astype(work)), _sum2x2(np.where(v, x[inner][..., :n], 0))
         mean = total / np.maximum(count, 1)  # where almost no data weighs: the 2 x 2 mean
-        y = np.where(
-            count > 0,
-            np.where(weight > 1e-6, num / np.maximum(weight, 1e-6), mean),
-            np.asarray(0 if nodata is None else nodata, dtype=work),
-        )
+        y = normalised(num, weight, mean, count > 0, nodata, threshold=1e-6)
     y = to_dtype(y, block.dtype)
     if alpha == "mask":
         top = np.iinfo(block.dtype).max if block.dtype.kind in "ui" else 1
