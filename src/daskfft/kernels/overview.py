@@ -76,19 +76,12 @@ def overview_block(block, *, depth, nodata=None, alpha=False, tol=1e-6):
     """The next level of one block of a level, given with a ``depth``-pixel halo on every side
     (:func:`overview_depth`, the image's edges extended by mirroring); its first pixel
     must be an even one of the level.  A kernel: NumPy in, NumPy out."""
-    return _overview_block(
-        block,
-        self_pad=(0, 0),
-        pad_mode="reflect",
-        depth_px=depth,
-        nodata=nodata,
-        alpha=alpha,
-        tol=tol,
-    )
+    return _overview_block(block, depth_px=depth, nodata=nodata, alpha=alpha, tol=tol)
 
 
-def _overview_block(block, *, self_pad, pad_mode, depth_px, nodata, alpha, tol):
-    """One haloed chunk of a level -> its part of the next level (a kernel: NumPy only)."""
+def _overview_block(block, *, depth_px, nodata, alpha, tol, self_pad=(0, 0), pad_mode="reflect"):
+    """One haloed chunk of a level -> its part of the next level (a kernel: NumPy only);
+    ``self_pad`` and ``pad_mode`` as :func:`~daskfft.api.lowpass.overlap_map` gives them."""
     d0 = 0 if self_pad[0] else depth_px
     d1 = 0 if self_pad[1] else depth_px
     inner = (slice(d0, block.shape[0] - d0), slice(d1, block.shape[1] - d1))
