@@ -523,7 +523,7 @@ def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, til
                                                                    monkeypatch, capsys):
     """Deleting the retired work folder (10^5 markers) takes several heartbeats: the lock file
     went with it, and that is no lost lock."""
-    import daskfft.run.workdir
+    import daskfft.run.layout
 
     if not flock:
         monkeypatch.setattr(fcntl, "flock", _no_flock)
@@ -534,7 +534,7 @@ def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, til
         time.sleep(0.3)
         return rmtree(path, *args, **kwargs)
 
-    monkeypatch.setattr(daskfft.run.workdir.shutil, "rmtree", slow_rmtree)
+    monkeypatch.setattr(daskfft.run.layout.shutil, "rmtree", slow_rmtree)
     out = tmp_path / "out"
     assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
                  "--cluster", "threads"]) == 0

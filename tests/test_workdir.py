@@ -619,7 +619,7 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
                                                                           monkeypatch, capsys):
     """A wall-time SIGTERM after publishing, while 10^5 markers are deleted: the run has
     succeeded, and the next run deletes what is left."""
-    import daskfft.run.workdir
+    import daskfft.run.layout
 
     args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
             "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
@@ -631,7 +631,7 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
         os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes
         return rmtree(path, *a, **k)
 
-    monkeypatch.setattr(daskfft.run.workdir.shutil, "rmtree", slow_rmtree)
+    monkeypatch.setattr(daskfft.run.layout.shutil, "rmtree", slow_rmtree)
     out = tmp_path / "out"
     capsys.readouterr()
     with _sigterm_as_the_command_has_it():

@@ -10,14 +10,12 @@ whole image is bounded the same way (see :func:`band_bound`).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from daskfft.api.lowpass import apply_spec, as_image, filter_chunks, lowpass_spec
+from daskfft.api.lowpass import apply_spec, as_image, filter_chunks, lowpass_spec, warned_halo
 from daskfft.api.spec import FilterSpec
 from daskfft.kernels.block import data_mask, filter_block, nodata_mask, work_dtype
-from daskfft.kernels.transfer import HaloWarning, expected_deviation
+from daskfft.kernels.transfer import expected_deviation
 from daskfft.validate import FLATFIELD_MODES, check_choice, check_cutoff
 
 __all__ = [
@@ -368,16 +366,7 @@ def filter_spec(image, spec):
         low = [lowpass_spec(image, edge) for edge in spec.edges()]
         out = image.astype(dtype) - low[0] if spec.band == "high" else low[1] - low[0]
         return _keep_nodata(out, image, spec.nodata)
-    halo = spec.halo()
-    if halo.warning:
-        warnings.warn(
-            HaloWarning(
-                f"{halo.warning} ({spec.band}-pass: bound {halo.deviation:.2g})",
-                depth=halo.depth,
-                deviation=halo.deviation,
-            ),
-            stacklevel=3,
-        )
+    halo = warned_halo(spec, " ({band}-pass: bound {deviation:.2g})")
     return filter_chunks(
         image,
         halo.depth,

@@ -23,6 +23,7 @@ __all__ = [
     "dataarray_nodata",
     "apply_spec",
     "lowpass_spec",
+    "warned_halo",
     "filter_chunks",
     "overlap_map",
 ]
@@ -253,11 +254,7 @@ def lowpass_spec(image, spec):
         if spec.nodata is None:
             return exact(image, spec.boundary)
         return _exact_without_nodata(image, spec.nodata, spec.boundary, exact, dtype)
-    halo = spec.halo()
-    if halo.warning:
-        warnings.warn(
-            HaloWarning(halo.warning, depth=halo.depth, deviation=halo.deviation), stacklevel=3
-        )
+    halo = warned_halo(spec)
     return filter_chunks(
         image,
         halo.depth,
@@ -268,6 +265,24 @@ def lowpass_spec(image, spec):
         order=spec.order,
         nodata=spec.nodata,
     )
+
+
+def warned_halo(spec, note=""):
+    """``spec``'s :class:`~daskfft.api.spec.Halo`, with a :class:`HaloWarning` where no halo
+    up to the cap reaches its ``tol``: its message, then ``note`` (a template of the
+    spec's ``band`` and the halo's ``deviation``).  For :func:`lowpass_spec` and
+    :func:`daskfft.api.bands.filter_spec`."""
+    halo = spec.halo()
+    if halo.warning:
+        warnings.warn(
+            HaloWarning(
+                halo.warning + note.format(band=spec.band, deviation=halo.deviation),
+                depth=halo.depth,
+                deviation=halo.deviation,
+            ),
+            stacklevel=4,
+        )
+    return halo
 
 
 def filter_chunks(image, depth, boundary, dtype, **filter_options):

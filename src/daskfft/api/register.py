@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-from daskfft.kernels.phase import _gray, _log_polar, _taper, _undo, _upsampled_correlation
+from daskfft.kernels.phase import _log_polar, _taper, _undo, _upsampled_correlation, gray
 from daskfft.validate import check_confidence, check_image, check_options, check_window
 
 __all__ = ["Registration", "register", "ShiftField", "shift_field"]
@@ -105,7 +105,7 @@ def register(
     upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
     rotation, scale = check_flag("rotation", rotation), check_flag("scale", scale)
     reference, moving = check_image("reference", reference), check_image("moving", moving)
-    ref, mov = _gray(reference), _gray(moving)
+    ref, mov = gray(_computed(reference)), gray(_computed(moving))
     if ref.shape != mov.shape:
         raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
     if rotation or scale:
@@ -309,3 +309,8 @@ def _rotation_and_scale(ref, mov, upsample):
     )
     step = np.log(radii[1] / radii[0]) / (n_radius - 1)
     return found.shift[0] * 180 / n_theta, float(np.exp(found.shift[1] * step))
+
+
+def _computed(image):
+    """A dask ``image`` computed (registration works on the whole of it); NumPy as it is."""
+    return image.compute() if hasattr(image, "compute") else image

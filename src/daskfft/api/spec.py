@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from daskfft.kernels.transfer import DEPTH_CAP, cutoff_from_sigma, expected_deviation, halo_depth
+from daskfft.kernels.transfer import DEPTH_CAP, cutoff_from_sigma, expected_deviation, needed_depth
 from daskfft.validate import (
     DEFAULT_CUTOFF,
     DEFAULT_ORDER,
@@ -33,14 +33,7 @@ from daskfft.validate import (
     check_tol,
 )
 
-__all__ = ["json_number", "Halo", "FilterSpec"]
-
-
-def json_number(value):
-    """A float as JSON can hold it: NaN and infinities become the strings "nan", "inf", "-inf"."""
-    if value is None or math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+__all__ = ["Halo", "FilterSpec"]
 
 
 @dataclass(frozen=True)
@@ -214,50 +207,15 @@ class FilterSpec:
         return self._low_halo()
 
     def _low_halo(self):
-        import warnings
-
-        from daskfft.kernels.transfer import HaloWarning
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", HaloWarning)
-            needed = halo_depth(self.cutoff, filter=self.filter, order=self.order, tol=self.tol)
-        message = next((str(w.message) for w in caught if w.category is HaloWarning), None)
-        if message is not None:
-            needed = None  # beyond DEPTH_CAP: no halo reaches tol
+        needed, message = needed_depth(
+            self.cutoff, filter=self.filter, order=self.order, tol=self.tol
+        )
         if self.depth == "auto":
             depth, rule = (DEPTH_CAP if needed is None else needed), "auto"
         else:
             depth, rule, message = self.depth, "given", None
         deviation = expected_deviation(self.cutoff, depth, filter=self.filter, order=self.order)
         return Halo(depth, rule, needed, deviation, message)
-
-    def to_json(self):
-        """The spec as JSON-safe values (a NaN nodata becomes "nan")."""
-        out = dataclasses.asdict(self)
-        out["nodata"] = json_number(self.nodata)
-        return out
-
-    def describe(self):
-        """One line for logs: the filter, its pass band, its cutoff(s) and how it is applied."""
-        if self.flatfield is not None:
-            return (
-                f"flat-field correction ({self.flatfield}) by the background, the "
-                + self.replace(flatfield=None).describe()
-            )
-        if self.band == "band":
-            what = f"{self.filter} band-pass, {self.low_cutoff:.4g} to {self.cutoff:.4g} cycles/px"
-            if self.filter == "gaussian":
-                what += (
-                    f" (difference of Gaussians, sigma {1 / (2 * math.pi * self.cutoff):.3g}"
-                    f" and {1 / (2 * math.pi * self.low_cutoff):.3g} px)"
-                )
-        else:
-            what = f"{self.filter} {self.band}-pass, cutoff {self.cutoff:.4g} cycles/px"
-            if self.filter == "gaussian":
-                what += f" (sigma {self.sigma:.3g} px)"
-        if self.filter == "butterworth":
-            what += f", order {self.order}"
-        return what
 
 
 @lru_cache(maxsize=16)

@@ -18,6 +18,7 @@ __all__ = [
     "halo_window",
     "pad_block",
     "filter_block",
+    "normalised",
     "ROUNDING",
     "working_precision",
     "work_dtype",
@@ -194,15 +195,21 @@ def filter_block(
     return normalised(num, weight, x, valid, nodata)
 
 
-def normalised(num, weight, x, valid, nodata):
-    """``num / weight`` (``F(x * m) / F(m)``) where data weighs, the pixel's own value ``x``
-    where almost none does, ``nodata`` (0 if None) where ``valid`` is False; NumPy or dask.
+def normalised(num, weight, fallback, valid, nodata, *, threshold=1e-9):
+    """Normalised convolution: ``num / weight`` (``F(x * m) / F(m)``) where data weighs more
+    than ``threshold``, ``fallback`` where it does not, ``nodata`` (0 if None) where
+    ``valid`` is False; NumPy or dask.  The one home of this rule.
 
-    A valid pixel on which almost no data weighs (an isolated one, under the negative
-    lobes of a Butterworth or ideal kernel) so never becomes nodata.
+    :func:`filter_block` and the exact filter pass the pixel's own value as ``fallback``
+    with ``threshold=1e-9``: a valid pixel on which almost no data weighs (an isolated
+    one, under the negative lobes of a Butterworth or ideal kernel) so never becomes
+    nodata.  The overview kernel passes the 2 x 2 mean of the data with ``threshold=1e-6``
+    and ``valid`` = "the 2 x 2 block holds data": its weight is summed over a coarser
+    grid, and a new pixel has no value of its own to keep.  Each caller keeps the
+    threshold it has always used, so that outputs do not change.
     """
-    enough = weight > 1e-9
-    y = np.where(enough, num / np.where(enough, weight, 1), x)
+    enough = weight > threshold
+    y = np.where(enough, num / np.where(enough, weight, 1), fallback)
     return np.where(valid, y, np.asarray(0 if nodata is None else nodata, dtype=y.dtype))
 
 

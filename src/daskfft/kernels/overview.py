@@ -17,7 +17,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from daskfft.kernels.block import filter_block, nodata_mask, to_dtype, working_precision
+from daskfft.kernels.block import (
+    filter_block,
+    nodata_mask,
+    normalised,
+    to_dtype,
+    working_precision,
+)
 from daskfft.kernels.transfer import _transfer_grid, halo_depth
 
 __all__ = [
@@ -70,19 +76,12 @@ def overview_block(block, *, depth, nodata=None, alpha=False, tol=1e-6):
     """The next level of one block of a level, given with a ``depth``-pixel halo on every side
     (:func:`overview_depth`, the image's edges extended by mirroring); its first pixel
     must be an even one of the level.  A kernel: NumPy in, NumPy out."""
-    return _overview_block(
-        block,
-        self_pad=(0, 0),
-        pad_mode="reflect",
-        depth_px=depth,
-        nodata=nodata,
-        alpha=alpha,
-        tol=tol,
-    )
+    return _overview_block(block, depth_px=depth, nodata=nodata, alpha=alpha, tol=tol)
 
 
-def _overview_block(block, *, self_pad, pad_mode, depth_px, nodata, alpha, tol):
-    """One haloed chunk of a level -> its part of the next level (a kernel: NumPy only)."""
+def _overview_block(block, *, depth_px, nodata, alpha, tol, self_pad=(0, 0), pad_mode="reflect"):
+    """One haloed chunk of a level -> its part of the next level (a kernel: NumPy only);
+    ``self_pad`` and ``pad_mode`` as :func:`~daskfft.api.lowpass.overlap_map` gives them."""
     d0 = 0 if self_pad[0] else depth_px
     d1 = 0 if self_pad[1] else depth_px
     inner = (slice(d0, block.shape[0] - d0), slice(d1, block.shape[1] - d1))
@@ -113,11 +112,7 @@ def _overview_block(block, *, self_pad, pad_mode, depth_px, nodata, alpha, tol):
         v = valid[inner]
         count, total = _sum2x2(v.astype(work)), _sum2x2(np.where(v, x[inner][..., :n], 0))
         mean = total / np.maximum(count, 1)  # where almost no data weighs: the 2 x 2 mean
-        y = np.where(
-            count > 0,
-            np.where(weight > 1e-6, num / np.maximum(weight, 1e-6), mean),
-            np.asarray(0 if nodata is None else nodata, dtype=work),
-        )
+        y = normalised(num, weight, mean, count > 0, nodata, threshold=1e-6)
     y = to_dtype(y, block.dtype)
     if alpha == "mask":
         top = np.iinfo(block.dtype).max if block.dtype.kind in "ui" else 1

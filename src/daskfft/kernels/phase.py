@@ -6,8 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def _gray(image):
-    x = np.asarray(image.compute() if hasattr(image, "compute") else image, dtype=np.float64)
+def gray(image):
+    """``image`` (NumPy) as one float64 plane: its channels' mean, a 2-D image as it is.
+
+    The one gray rule of registration (:func:`daskfft.register`) and of the difference
+    pictures (:mod:`daskfft.run.plots`)."""
+    x = np.asarray(image, dtype=np.float64)
     return x.mean(axis=2) if x.ndim == 3 else x
 
 

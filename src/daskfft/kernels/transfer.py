@@ -23,6 +23,7 @@ __all__ = [
     "transfer_function",
     "expected_deviation",
     "halo_depth",
+    "needed_depth",
 ]
 
 
@@ -333,23 +334,26 @@ def halo_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):
     >>> halo_depth(0.05)  # Gaussian, sigma = 3.2 px
     16
     """
-    cutoff, filter, order, tol = check_filter(cutoff, filter, order, tol)
-    if filter == "ideal":
-        depth = None
-    else:
-        tail = _profile_for(cutoff, filter, order, tol)
-        found = np.flatnonzero(tail[: DEPTH_CAP + 1] <= tol)
-        depth = int(found[0]) if found.size else None
+    depth, message = needed_depth(cutoff, filter=filter, order=order, tol=tol)
     if depth is None:
         deviation = expected_deviation(cutoff, DEPTH_CAP, filter=filter, order=order)
-        warnings.warn(
-            HaloWarning(
-                _cap_message(cutoff, filter, tol, deviation), depth=DEPTH_CAP, deviation=deviation
-            ),
-            stacklevel=2,
-        )
+        warnings.warn(HaloWarning(message, depth=DEPTH_CAP, deviation=deviation), stacklevel=2)
         return DEPTH_CAP
     return depth
+
+
+def needed_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):
+    """The halo :func:`halo_depth`'s rule asks for, without warning: ``(depth, None)``, or
+    ``(None, message)`` when no halo up to :data:`DEPTH_CAP` reaches ``tol``, ``message``
+    being what :class:`HaloWarning` says then.  Arguments as for :func:`halo_depth`."""
+    cutoff, filter, order, tol = check_filter(cutoff, filter, order, tol)
+    if filter != "ideal":
+        tail = _profile_for(cutoff, filter, order, tol)
+        found = np.flatnonzero(tail[: DEPTH_CAP + 1] <= tol)
+        if found.size:
+            return int(found[0]), None
+    deviation = expected_deviation(cutoff, DEPTH_CAP, filter=filter, order=order)
+    return None, _cap_message(cutoff, filter, tol, deviation)
 
 
 def _cap_message(cutoff, filter, tol, deviation):

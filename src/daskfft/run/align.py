@@ -54,7 +54,7 @@ def output_names(apply, fmt):
     return names + ([f"registered.{io.OUTPUT_EXT[fmt]}"] if apply else [])
 
 
-def _gray(image, info):
+def _brightness(image, info):
     """The image's brightness: its channels' mean, an alpha channel left out."""
     if image.ndim == 2:
         return image.astype(np.float64)
@@ -174,8 +174,8 @@ def _measure(
 ):
     """The global transform (on the reduced images) and the shift field (at full size)."""
     chunks = max(window, 1024 // window * window)
-    ref = _gray(io.read(ref_info, chunks), ref_info)
-    mov = _gray(io.read(mov_info, chunks), mov_info)
+    ref = _brightness(io.read(ref_info, chunks), ref_info)
+    mov = _brightness(io.read(mov_info, chunks), mov_info)
     factor = max(1, math.ceil(max(ref_info.shape[:2]) / GLOBAL_EDGE))
     small_ref, small_mov = da.compute(_reduced(ref, factor), _reduced(mov, factor))
     found = register(small_ref, small_mov, rotation=rotation, scale=scale)

@@ -805,7 +805,7 @@ def _finish_tiff(z, path, info, options):
 
 
 def _jsonable(value):
-    from daskfft.api.spec import json_number
+    from daskfft.run.describe import json_number
 
     if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]

@@ -8,12 +8,12 @@ function or object with one job, in its own module.
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 from daskfft import io
 from daskfft.cluster.kinds import open_cluster
 from daskfft.run.config import RunConfig
+from daskfft.run.describe import log_plan
 from daskfft.run.deviation import measure_deviation
 from daskfft.run.graph import build_graph, compute, compute_missing, flat_mean, rechunk_method
 from daskfft.run.outputs import (
@@ -93,7 +93,7 @@ def run_config(config, *, cluster_info=None, launched_at=None):
     work = WorkDir(config.outdir)
     with work.session(plan.total):
         resumed = _open_work(work, plan)
-        _log_plan(plan)  # once OUTDIR is known to want this run
+        log_plan(plan)  # once OUTDIR is known to want this run
         clock.mark("plan")
         with open_cluster(plan.cluster, info=cluster_info) as cl, rechunk_method(cl):
             clock.mark("cluster_start")
@@ -174,32 +174,6 @@ class _Clock:
             out["imports"] = self._imports
         out["startup"] = cluster + (self._imports or 0.0)
         return out
-
-
-def _log_plan(plan):
-    spec, halo = plan.spec, plan.halo
-    if spec.method == "exact":
-        log.info("%s, exact whole-image FFT", spec.describe())
-    elif math.isinf(halo.deviation):
-        log.warning(
-            "%s, halo %d px (%s), no bound on the deviation from a whole-image "
-            "filter: measured below",
-            spec.describe(),
-            halo.depth,
-            halo.rule,
-        )
-    else:
-        log.info(
-            "%s, halo %d px (%s), expected max deviation %.2g x max|image|",
-            spec.describe(),
-            halo.depth,
-            halo.rule,
-            halo.deviation,
-        )
-    if halo.warning:
-        log.warning("%s", halo.warning)
-    for note in plan.notes:
-        log.info("%s", note)
 
 
 def _open_work(work, plan):

@@ -20,12 +20,13 @@ import numpy as np
 
 from daskfft import io
 from daskfft.api.bands import output_offset
-from daskfft.api.spec import FilterSpec, Halo, json_number
+from daskfft.api.spec import FilterSpec, Halo
 from daskfft.cluster.kinds import CLUSTER_KINDS
 from daskfft.errors import InputError
 from daskfft.kernels.block import working_precision
 from daskfft.kernels.grid import _chunk_grid, _edges, output_tile
 from daskfft.kernels.spectra import SUMMARY_WINDOW
+from daskfft.run.describe import json_number, spec_json
 from daskfft.run.outputs import creation_options, mask_kind, output_names
 
 __all__ = ["Plan", "make_plan"]
@@ -442,7 +443,7 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
         }
     measured = _measure(config, halo, []) is not None
     params = {
-        **spec.to_json(),
+        **spec_json(spec),
         "depth": halo.depth,
         "chunks": [rows[0], cols[0]],
         "output_format": fmt,

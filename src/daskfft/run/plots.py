@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from daskfft.kernels.phase import gray
+
 __all__ = ["overview", "radial_spectrum", "atlas"]
 
 
@@ -229,11 +231,6 @@ def _limit(diff):
     return (float(np.percentile(finite, 99.5)) if finite.size else 0.0) or 1.0
 
 
-def _gray(x):
-    x = np.asarray(x, dtype=np.float64)
-    return x.mean(axis=2) if x.ndim == 3 else x
-
-
 def overview(
     path,
     thumb_in,
@@ -262,8 +259,8 @@ def overview(
     canvas.text((750, 18), title, size=15, anchor="ma")
     r0, r1, c0, c1 = crop_box
     diffs = (
-        _gray(thumb_in) - (_gray(thumb_out) - offset),
-        _gray(crop_in) - (_gray(crop_out) - offset),
+        gray(thumb_in) - (gray(thumb_out) - offset),
+        gray(crop_in) - (gray(crop_out) - offset),
     )
     rows = (
         [

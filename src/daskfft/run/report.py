@@ -10,8 +10,8 @@ import platform
 from importlib import metadata
 
 from daskfft.api.bands import output_offset
-from daskfft.api.spec import json_number
 from daskfft.kernels.block import ROUNDING, working_precision
+from daskfft.run.describe import json_number
 from daskfft.run.outputs import mask_kind
 
 __all__ = ["versions", "make_report", "write_report"]

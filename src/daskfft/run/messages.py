@@ -1,0 +1,108 @@
+"""What the work folder tells the user: its refusals, errors and warnings, in one place.
+
+Each is a ``str.format`` template named for the situation; the modules of the work
+folder (:mod:`~daskfft.run.workdir`, :mod:`~daskfft.run.publish`) fill them in.  Tests
+and users read these words: change them here, knowingly.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from daskfft.run.layout import mount_point
+
+# --- opening the work folder ------------------------------------------------------------------
+
+NOT_A_DIRECTORY = "output {outdir}: {path} exists and is not a directory"
+CANNOT_CREATE = "output {outdir}: cannot create {path} ({reason})"
+NOT_OWN = (
+    "output {outdir}: {path} {why}; daskfft keeps its work only "
+    "in a folder of its own: remove it, or give another OUTDIR"
+)
+LOCK_TAKEN_OVER = "took over the lock of {outdir}, left by {previous}, which is gone"
+LOCK_NOT_RELEASED = "could not release the lock {path} ({reason}); the outputs are published"
+
+# --- start or resume ---------------------------------------------------------------------------
+
+RESUME_DIFFERS = (
+    "--resume: the interrupted run in {root} differs: {diffs} (use --overwrite to start over)"
+)
+INTERRUPTED_RUN_LEFT = "an interrupted run left {root}; {hint}"
+RESUME_HINT = "pass --resume to finish it or --overwrite to start over"
+ALREADY_COMPLETE = (
+    "{outdir}: already complete, with the same input and "
+    "parameters (its report.json); nothing to resume"
+)
+OUTPUTS_THERE = "output {outdir}: {names} already there; pass --overwrite to replace"
+LEFT_NOT_OURS = "left {names} in {root}: not daskfft's"
+
+# --- publishing --------------------------------------------------------------------------------
+
+SIGNALS_WHILE_PUBLISHING = "{signals} came while publishing; the outputs were published first"
+NOT_STAGED = "output {outdir}: {name} is not in the work folder ({source}); nothing was published"
+STUCK = "{new} stays there, not back at {old} ({reason})"
+PUBLISH_FAILED_STUCK = (
+    "output {outdir}: publishing failed ({reason}), and so did "
+    "putting OUTDIR back: {stuck}; the journal "
+    "{journal} is kept, and the next run "
+    "into OUTDIR completes the publishing"
+)
+PUBLISH_FAILED = "output {outdir}: publishing failed ({reason}); OUTDIR holds its previous files"
+CANNOT_READ_WORK = "could not read {root} ({reason}); retiring it where it is"
+CANNOT_RETIRE = "could not retire {root} ({reason}); deleting it where it is"
+LEFT_TO_DELETE = (
+    "left {folder} to delete ({why}); the outputs are published, and the next run "
+    "into {outdir} deletes it"
+)
+CANNOT_FINISH_PUBLISHING = (
+    "output {outdir}: the publishing an earlier run began cannot be "
+    "finished: {source} is missing and {name} is not the file it "
+    "held; put it back there, or remove {root} to start over"
+)
+FINISHED_PUBLISHING = "finished publishing {outdir}, which an earlier run had started"
+
+# --- a run's end -------------------------------------------------------------------------------
+
+CAME_AFTER_PUBLISHED = (
+    "{what} came once the outputs were published into {outdir}: the run has "
+    "succeeded, and the next run into it deletes what is left of its "
+    "work"
+)
+NOTHING_KEPT = "{full}; nothing was kept"
+SOME_KEPT = "{kept} of {total} chunks kept in {root}; rerun with --resume to finish"
+ALL_KEPT = "all {total} chunks kept in {root}; rerun with --resume to write the outputs"
+TERMINATED = "terminated by SIGTERM (a job's time limit, scancel or kill); {tail}"
+INTERRUPTED = "interrupted; {tail}"
+FAILED = "{first}; {tail}"
+NO_SPACE = (
+    "output {outdir}: {what} on the file system mounted at {mount} ({size}); "
+    "free space there, or give another OUTDIR"
+)
+
+
+def reason(exc):
+    """The short reason an OSError gives (its strerror), or the error itself."""
+    return exc.strerror or exc
+
+
+def no_space(exc, outdir):
+    """One line naming the full file system, when ``exc`` (or what caused it) is ENOSPC or
+    EDQUOT; None otherwise."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            mount = mount_point(outdir)
+            try:
+                st = os.statvfs(mount)
+                size = (
+                    f"{st.f_blocks * st.f_frsize / 2**20:.0f} MiB, "
+                    f"{st.f_bavail * st.f_frsize / 2**20:.1f} MiB free"
+                )
+            except OSError:
+                size = "size unknown"
+            what = "quota exceeded" if exc.errno == errno.EDQUOT else "no space left"
+            return NO_SPACE.format(outdir=outdir, what=what, mount=mount, size=size)
+        exc = exc.__cause__ or exc.__context__
+    return None
