@@ -344,7 +344,7 @@ def test_overview_tasks_read_a_block_and_its_halo_never_a_level(tmp_path, monkey
     """Memory stays bounded by the block: each task reads its own haloed window of the
     level above, and the levels come out as the lazy definition makes them."""
     from daskfft.kernels.overview import overview_depth
-    from daskfft.run.tasks import LevelStore
+    from daskfft.io.zarr import ZarrArrayStore as LevelStore
 
     windows = []
     read = LevelStore.read

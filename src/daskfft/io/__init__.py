@@ -1,24 +1,42 @@
-"""Reading images lazily, writing them streamed and atomically, and spectra as pictures.
+"""Reading images lazily and in windows, and writing them in windows or streamed.
 
-Formats: TIFF/BigTIFF (tifffile; tiled files read tile-aligned, striped files
-in row bands, each task opening the file itself), Zarr v2/v3 arrays (zarr,
-chunks aligned to the store's) and PNG/JPEG (imageio; read and written
-whole, so only below :data:`WHOLE_IMAGE_CAP` pixels).
+One module per format, each a :class:`~daskfft.io.base.Backend` (probe -> layout;
+read a window; create; write a window; finish), registered below:
+
+- :mod:`daskfft.io.whole`: PNG and JPEG (imageio), read and written whole, so only
+  below :data:`WHOLE_IMAGE_CAP` pixels;
+- :mod:`daskfft.io.tiff`: TIFF/BigTIFF (tifffile); tiled files read tile-aligned,
+  striped ones in row bands, each task opening the file itself; written streamed, or
+  filled in place;
+- :mod:`daskfft.io.cog`: Cloud-Optimized GeoTIFF, a TIFF of every level finished by GDAL;
+- :mod:`daskfft.io.zarr`: Zarr v2/v3 arrays, chunks aligned to the store's;
+- :mod:`daskfft.io.omezarr`: OME-Zarr multiscale images.
+
+A new format (or store) is a new module with its backend, and one more line in the
+registration below; :mod:`daskfft.io.registry` picks a backend for a path or format.
+The functions here are what the rest of daskfft calls.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import dask
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.kernels.grid import TIFF_TILE, aligned_chunks
+from daskfft.io import cog, omezarr, tiff, whole, zarr
+from daskfft.io.base import Backend, ImageInfo, Store, check_finite, reason
+from daskfft.io.registry import FORMATS, OUTPUT_EXT, backend, probe_with, register
+from daskfft.io.tiff import (
+    GEO_TAGS,
+    TiffLayout,
+    create_tiff,
+    read_page_window,
+    tiff_layout,
+    write_tiff,
+)
+from daskfft.io.whole import write_image
 
 __all__ = [
     "FORMATS",
@@ -28,6 +46,10 @@ __all__ = [
     "WHOLE_IMAGE_CAP",
     "GEO_TAGS",
     "ImageInfo",
+    "Backend",
+    "Store",
+    "register",
+    "backend",
     "probe",
     "read_page_window",
     "read_window",
@@ -37,32 +59,13 @@ __all__ = [
     "TiffLayout",
     "create_tiff",
     "tiff_layout",
-    "picture",
-    "write_picture",
 ]
 
+# The formats, in the order of --output-format's choices.
+for _entry in (whole.PNG, whole.JPEG, tiff.TIFF, cog.COG, zarr.ZARR, omezarr.OME_ZARR):
+    register(_entry)
 
 log = logging.getLogger("daskfft")
-
-#: File suffixes understood, and the format each means.
-FORMATS = {
-    ".png": "png",
-    ".tif": "tiff",
-    ".tiff": "tiff",
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".zarr": "zarr",
-}
-
-#: The suffix written for each output format.
-OUTPUT_EXT = {
-    "png": "png",
-    "jpeg": "jpg",
-    "tiff": "tif",
-    "cog": "tif",
-    "zarr": "zarr",
-    "ome-zarr": "ome.zarr",
-}
 
 #: Output formats, for ``--output-format``.
 OUTPUT_FORMATS = tuple(OUTPUT_EXT)
@@ -73,55 +76,6 @@ COMPRESSIONS = ("none", "zlib")
 #: PNG and JPEG cannot be read or written in parts: above this many pixels
 #: reading them warns, and writing them is refused (use TIFF or Zarr).
 WHOLE_IMAGE_CAP = 100_000_000
-
-#: TIFF tags that carry georeferencing (GeoTIFF) and GDAL's nodata and
-#: metadata; copied from a TIFF input to a TIFF output unchanged.
-GEO_TAGS = {
-    33550: "ModelPixelScaleTag",
-    33922: "ModelTiepointTag",
-    34264: "ModelTransformationTag",
-    34735: "GeoKeyDirectoryTag",
-    34736: "GeoDoubleParamsTag",
-    34737: "GeoAsciiParamsTag",
-    42112: "GDAL_METADATA",
-    42113: "GDAL_NODATA",
-}
-
-#: Tile edge of TIFF outputs, pixels.
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What a file's header says: enough to plan the run before any pixel is read."""
-
-    path: str
-    format: str
-    shape: tuple
-    dtype: np.dtype
-    native_chunks: tuple = ()  # tile or strip (TIFF), chunk (Zarr); () when read whole
-    tiled: bool = False
-    photometric: str = "minisblack"
-    alpha: bool = False
-    tags: tuple = field(default=(), compare=False)  # GeoTIFF/GDAL tags, as tifffile extratags
-    nodata: float | None = None
-    pixel_size: tuple | None = field(default=None, compare=False)  # (dy, dx, unit) if known
-    mask: tuple | None = None  # (file, page) of a TIFF mask, read as the last (alpha) channel
-    axes: str | None = None  # an OME-Zarr array's axes, e.g. "cyx", read as (y, x, c)
-    ome: bool = False  # an OME-Zarr image: its output is OME-Zarr too, unless asked otherwise
-
-    @property
-    def has_alpha(self):
-        """The last channel is opacity, not image: it passes through unfiltered."""
-        return self.alpha and len(self.shape) == 3
-
-    @property
-    def megapixels(self):
-        return self.shape[0] * self.shape[1] / 1e6
-
-
-def _reason(exc):
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def probe(path):
@@ -135,6 +89,30 @@ def probe(path):
         3-D, or a pixel type that is not integer or real.
     """
     p = Path(path)
+    fmt = _check_path(p, path)
+    try:
+        info = probe_with(p)
+    except InputError:
+        raise
+    except Exception as exc:  # every decoder has its own exception types
+        raise InputError(
+            f"input {path}: not a readable {fmt.upper()} "
+            f"{'store' if fmt == 'zarr' else 'file'} ({reason(exc)})"
+        ) from None
+    _check_image(info, path)
+    if backend(fmt).whole and info.megapixels * 1e6 > WHOLE_IMAGE_CAP:
+        log.warning(
+            "input %s: %s cannot be read in parts, so one worker decodes all %.0f Mpx; "
+            "for images this large use a tiled TIFF or Zarr",
+            path,
+            fmt.upper(),
+            info.megapixels,
+        )
+    return info
+
+
+def _check_path(p, path):
+    """The format ``path`` names by its suffix, once it is there and not empty."""
     if not p.exists():
         raise InputError(f"input {path}: no such file")
     fmt = FORMATS.get(p.suffix.lower())
@@ -147,15 +125,11 @@ def probe(path):
         )
     if fmt != "zarr" and p.stat().st_size == 0:
         raise InputError(f"input {path}: file is empty")
-    try:
-        info = {"tiff": _probe_tiff, "zarr": _probe_zarr}.get(fmt, _probe_whole)(p, fmt)
-    except InputError:
-        raise
-    except Exception as exc:  # every decoder has its own exception types
-        raise InputError(
-            f"input {path}: not a readable {fmt.upper()} "
-            f"{'store' if fmt == 'zarr' else 'file'} ({_reason(exc)})"
-        ) from None
+    return fmt
+
+
+def _check_image(info, path):
+    """Refuse an image that is not 2-D or 3-D, not integer or real, or empty."""
     shape, dtype = info.shape, info.dtype
     if len(shape) not in (2, 3):
         raise InputError(
@@ -168,495 +142,6 @@ def probe(path):
         )
     if 0 in shape:
         raise InputError(f"input {path}: image is empty, shape {shape}")
-    if fmt in ("png", "jpeg") and info.megapixels * 1e6 > WHOLE_IMAGE_CAP:
-        log.warning(
-            "input %s: %s cannot be read in parts, so one worker decodes all %.0f Mpx; "
-            "for images this large use a tiled TIFF or Zarr",
-            path,
-            fmt.upper(),
-            info.megapixels,
-        )
-    return info
-
-
-def _probe_whole(p, fmt):
-    import imageio.v3 as iio
-
-    # imageio leaks the file handle when no plugin accepts a file; our own closes.
-    with open(p, "rb") as fh:
-        props = iio.improps(fh, extension=p.suffix.lower())
-    shape = tuple(props.shape)
-    alpha = fmt == "png" and len(shape) == 3 and shape[2] in (2, 4)
-    return ImageInfo(
-        str(p),
-        fmt,
-        shape,
-        np.dtype(props.dtype),
-        alpha=alpha,
-        photometric="rgb" if len(shape) == 3 and shape[2] >= 3 else "minisblack",
-    )
-
-
-def _probe_tiff(p, fmt):
-    import tifffile
-
-    with tifffile.TiffFile(p) as tif:
-        series = tif.series[0]
-        page = series.pages[0]
-        shape, dtype = tuple(series.shape), np.dtype(series.dtype)
-        _check_segments(p, page)
-        planar = series.axes == "SYX" and len(series.pages) == 1 and page.planarconfig == 2
-        if planar:
-            shape = shape[1:] + shape[:1]  # band-interleaved: read band by band, bands last
-        if page.is_tiled:
-            native = (page.tilelength, page.tilewidth)
-        else:
-            native = (
-                max(1, min(page.rowsperstrip or shape[0], shape[0])),
-                shape[1] if len(shape) > 1 else 1,
-            )
-        _check_photometric(p, page)
-        palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
-        if palette:  # indices become their colours
-            shape, dtype = shape + (3,), _palette(page).dtype
-        # YCbCr got past _check_photometric only JPEG-compressed (the usual COG): read as RGB.
-        rgb = page.photometric in (
-            tifffile.PHOTOMETRIC.RGB,
-            tifffile.PHOTOMETRIC.PALETTE,
-            tifffile.PHOTOMETRIC.YCBCR,
-        )
-        photometric = "rgb" if rgb else "minisblack"
-        alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
-        tags, nodata = [], None
-        for code in GEO_TAGS:
-            tag = page.tags.get(code)
-            if tag is None:
-                continue
-            value = tag.value
-            if code == 42113:
-                nodata = _parse_nodata(value)
-            tags.append((code, int(tag.dtype), tag.count, value, True))
-        pixel_size = _pixel_size(tif, page)
-        stack = len(shape) == 3 and series.axes != "YXS" and not (planar or palette)
-        mask = None if alpha or stack else _find_mask(p, tif, shape)
-        if mask is not None:  # the mask becomes an alpha channel: left out, and kept
-            shape, alpha = shape[:2] + ((shape[2] if len(shape) == 3 else 1) + 1,), True
-    if stack:
-        what = f"a stack of {shape[0]} pages"
-        raise InputError(
-            f"input {p}: {what} (axes {series.axes}, shape {shape}); daskfft "
-            "filters one 2-D image with its bands last (contiguous samples)"
-        )
-    return ImageInfo(
-        str(p),
-        fmt,
-        shape,
-        dtype,
-        native_chunks=native,
-        tiled=page.is_tiled,
-        photometric=photometric,
-        alpha=alpha,
-        tags=tuple(tags),
-        nodata=nodata,
-        pixel_size=pixel_size,
-        mask=mask,
-    )
-
-
-def _find_mask(p, tif, shape):
-    """The (file, page) of the image's full-size mask: a TIFF mask page (NewSubfileType 4,
-    as GDAL writes with GDAL_TIFF_INTERNAL_MASK), or page 0 of GDAL's ``<file>.msk``."""
-    import tifffile
-
-    for index, page in enumerate(tif.pages):
-        if page.subfiletype == 4 and tuple(page.shape[:2]) == tuple(shape[:2]):
-            return str(p), index
-    external = Path(f"{p}.msk")
-    if external.is_file():
-        try:
-            with tifffile.TiffFile(external) as msk:
-                if tuple(msk.pages[0].shape[:2]) == tuple(shape[:2]):
-                    return str(external), 0
-        except (tifffile.TiffFileError, OSError, IndexError) as exc:
-            raise InputError(f"input {external}: not a readable mask ({_reason(exc)})") from None
-    return None
-
-
-#: OME and ImageJ length units, as NGFF names them.
-_UNITS = {
-    "nm": "nanometer",
-    "µm": "micrometer",
-    "um": "micrometer",
-    "micron": "micrometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-}
-
-
-def _pixel_size(tif, page):
-    """``(dy, dx, unit)`` from OME-XML's PhysicalSizeY/X, or the TIFF resolution tags (in
-    centimetres or inches, or ImageJ's unit); None when the file does not say."""
-    import re
-
-    try:
-        if tif.is_ome:
-            xml = tif.ome_metadata or ""
-            size = {a: re.search(rf'PhysicalSize{a}="([0-9.eE+-]+)"', xml) for a in "YX"}
-            unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', xml)
-            if size["X"]:
-                dx = float(size["X"].group(1))
-                dy = float(size["Y"].group(1)) if size["Y"] else dx
-                return dy, dx, _UNITS.get(unit.group(1) if unit else "µm", "micrometer")
-        xres, yres = page.tags.get(282), page.tags.get(283)
-        if xres is None or yres is None:
-            return None
-        per_x, per_y = (v[0] / v[1] for v in (xres.value, yres.value))
-        where = int(page.tags[296].value) if 296 in page.tags else 2
-        if where == 3:  # pixels per centimetre
-            return 1e4 / per_y, 1e4 / per_x, "micrometer"
-        if where == 2 and not tif.is_imagej and (per_x, per_y) != (72.0, 72.0):
-            return 25400 / per_y, 25400 / per_x, "micrometer"
-        unit = (tif.imagej_metadata or {}).get("unit") if tif.is_imagej else None
-        if unit in _UNITS:
-            return 1 / per_y, 1 / per_x, _UNITS[unit]
-    except (ValueError, ZeroDivisionError, TypeError, KeyError, AttributeError):
-        pass
-    return None
-
-
-def _check_photometric(p, page):
-    """Refuse, in one line, the colour models whose numbers are not brightness or RGB."""
-    import tifffile
-
-    refused = {
-        tifffile.PHOTOMETRIC.MINISWHITE: "MinIsWhite (0 is white): filtering it as brightness "
-        "would be right, but every picture would be inverted",
-        tifffile.PHOTOMETRIC.SEPARATED: "CMYK (separated) is not brightness or RGB",
-        tifffile.PHOTOMETRIC.CIELAB: "CIELab is not brightness or RGB",
-    }
-    why = refused.get(page.photometric)
-    if (
-        why is None
-        and page.photometric == tifffile.PHOTOMETRIC.YCBCR
-        and page.compression != tifffile.COMPRESSION.JPEG
-    ):
-        why = "YCbCr without JPEG compression is not decoded to RGB here"
-    if why is not None:
-        raise InputError(
-            f"input {p}: photometric {why}; convert it to RGB or gray first "
-            "(e.g. gdal_translate -expand rgb, or -co PHOTOMETRIC=RGB)"
-        )
-
-
-def _palette(page):
-    """A palette TIFF's colour map as a (2**bits, 3) lookup table: uint8 when every entry is
-    an 8-bit value scaled to 16 bits (x * 257, as GDAL writes them), else uint16."""
-    table = np.asarray(page.colormap, dtype=np.uint16).T
-    return (table // 257).astype(np.uint8) if not (table % 257).any() else table
-
-
-def _check_segments(p, page):
-    """Refuse, in one line, a TIFF whose pixels cannot all be read: unknown compression,
-    tiles or strips missing from its header, or lying past the end of the file."""
-    import tifffile
-
-    if page.compression != 1:
-        try:
-            tifffile.TIFF.DECOMPRESSORS[page.compression]
-        except KeyError:
-            raise InputError(
-                f"input {p}: compression {page.compression!r} has no decoder "
-                "here (imagecodecs has none for it)"
-            ) from None
-    offsets = np.asarray(page.dataoffsets, dtype=np.int64)
-    counts = np.asarray(page.databytecounts, dtype=np.int64)
-    expected = int(np.prod(page.chunked))
-    what = "tiles" if page.is_tiled else "strips"
-    if offsets.size != expected or counts.size != expected:
-        raise InputError(
-            f"input {p}: damaged header: {page.imagelength} x {page.imagewidth} px "
-            f"needs {expected} {what}, the file lists {offsets.size}"
-        )
-    size = p.stat().st_size
-    past = np.flatnonzero((counts > 0) & (offsets + counts > size))
-    if past.size:
-        k = int(past[0])
-        raise InputError(
-            f"input {p}: truncated: {what[:-1]} {k} of {expected} ends at byte "
-            f"{int(offsets[k] + counts[k])}, past the end of the file "
-            f"({size} bytes)"
-        )
-
-
-def _parse_nodata(value):
-    text = value.strip().strip("\x00") if isinstance(value, str) else str(value)
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _probe_zarr(p, fmt):
-    import zarr
-
-    try:
-        array = zarr.open_array(str(p), mode="r")
-    except (
-        zarr.errors.ContainsGroupError,
-        zarr.errors.NodeTypeValidationError,
-        zarr.errors.ArrayNotFoundError,
-    ):  # a group (Zarr v3, v2): OME-Zarr, or refused
-        return _probe_ome_zarr(p, fmt)
-    shape = tuple(array.shape)
-    attrs = dict(array.attrs)
-    nodata = attrs.get("nodata")
-    return ImageInfo(
-        str(p),
-        fmt,
-        shape,
-        np.dtype(array.dtype),
-        native_chunks=tuple(array.chunks[:2]),
-        tiled=True,
-        photometric=attrs.get("photometric", "minisblack"),
-        alpha=bool(attrs.get("alpha", False)),
-        nodata=None if nodata is None else float(nodata),
-    )
-
-
-def _probe_ome_zarr(p, fmt):
-    """Level 0 of an OME-Zarr image (NGFF 0.4 or 0.5): axes y, x, a channel axis, and time or
-    z of length 1; its pixel size from the level's scale."""
-    import zarr
-
-    group = zarr.open_group(str(p), mode="r")
-    attrs = dict(group.attrs)
-    multiscales = attrs.get("ome", attrs).get("multiscales")
-    if not multiscales:
-        raise InputError(
-            f"input {p}: a Zarr group without OME-Zarr multiscales; give the path "
-            "of one of its arrays"
-        )
-    scale = multiscales[0]
-    dataset = scale["datasets"][0]
-    axes = [a["name"] if isinstance(a, dict) else a for a in scale.get("axes", ["y", "x"])]
-    array = group[dataset["path"]]
-    named = "".join(a[0].lower() for a in axes)
-    extra = {a: n for a, n in zip(named, array.shape) if a not in "yxc"}
-    if named[-2:] != "yx" or len(set(named)) != len(named) or any(n != 1 for n in extra.values()):
-        raise InputError(
-            f"input {p}: OME-Zarr axes {','.join(axes)} with shape "
-            f"{tuple(array.shape)}; daskfft filters one 2-D image (axes y, x and "
-            "channels; time and z of length 1)"
-        )
-    sizes = dict(zip(named, array.shape))
-    shape = (sizes["y"], sizes["x"]) + ((sizes["c"],) if "c" in sizes else ())
-    chunks = dict(zip(named, array.chunks))
-    units = {
-        a["name"][0].lower(): a.get("unit") for a in scale.get("axes", []) if isinstance(a, dict)
-    }
-    factor = next(
-        (
-            t["scale"]
-            for t in dataset.get("coordinateTransformations", [])
-            if t.get("type") == "scale"
-        ),
-        None,
-    )
-    pixel_size = None
-    if factor is not None and len(factor) == len(named):
-        f = dict(zip(named, factor))
-        pixel_size = (float(f["y"]), float(f["x"]), units.get("x"))
-    own = attrs.get("daskfft", {})
-    nodata = own.get("nodata")
-    return ImageInfo(
-        str(Path(p) / dataset["path"]),
-        fmt,
-        shape,
-        np.dtype(array.dtype),
-        native_chunks=(chunks["y"], chunks["x"]),
-        tiled=True,
-        photometric=own.get("photometric", "minisblack"),
-        alpha=bool(own.get("alpha", False)),
-        pixel_size=pixel_size,
-        nodata=None if nodata is None else _parse_nodata(nodata),
-        axes=named,
-        ome=True,
-    )
-
-
-def _from_axes(data, axes):
-    """An array stored with ``axes`` (OME-Zarr's, e.g. "tczyx") as (y, x[, c])."""
-    if axes is None:
-        return data
-    index = tuple(slice(None) if a in "yxc" else 0 for a in axes)
-    kept = [a for a in axes if a in "yxc"]
-    order = [kept.index(a) for a in "yxc" if a in kept]
-    return data[index].transpose(order)
-
-
-def _to_axes(window, axes):
-    """The (y, x) ``window`` slices as an index of an array stored with ``axes``."""
-    if axes is None:
-        return window
-    rows, cols = window[:2]
-    return tuple(
-        rows if a == "y" else cols if a == "x" else slice(None) if a == "c" else slice(0, 1)
-        for a in axes
-    )
-
-
-def _check_finite(block, path, nodata):
-    if block.dtype.kind == "f":
-        ok = np.isfinite(block)
-        if nodata is not None and np.isnan(nodata):
-            ok |= np.isnan(block)
-        if not ok.all():
-            raise InputError(
-                f"input {path}: {int(ok.size - np.count_nonzero(ok))} pixels are NaN "
-                "or infinite (counted in the first chunk that has any); fill them, "
-                "or pass --nodata nan if NaN marks missing data"
-            )
-    return block
-
-
-def _read_tiff_region(block_info=None, path=None, ndim=2, mask=None):
-    """The block ``block_info`` locates, read from the TIFF at ``path``; runs in a task."""
-    loc = block_info[None]["array-location"]
-    return _read_region(
-        path, "tiff", tuple(slice(a, b) for a, b in loc), [b - a for a, b in loc], mask=mask
-    )
-
-
-def _read_region(path, fmt, window, shape, *, mask=None, axes=None):
-    """``window`` (slices) of a TIFF or Zarr image, opened here, as an array of ``shape``.
-
-    ``mask``: the (file, page) of a TIFF mask, appended as the last channel:
-    the dtype's largest value (1.0 for floats) where the mask keeps the pixel.
-    """
-    if mask is not None:
-        data = _read_region(path, fmt, window, list(shape[:2]) + [shape[2] - 1])
-        keep = _read_mask(mask, window)
-        top = np.iinfo(data.dtype).max if data.dtype.kind in "ui" else 1
-        return np.concatenate([data, (keep * top).astype(data.dtype)[..., None]], axis=2)
-    try:
-        if fmt == "tiff":
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:
-                data = _tiff_segments(tif, window, shape)
-                if data is None:
-                    import zarr
-
-                    with tif.series[0].aszarr(level=0) as store:  # a pyramid's full size
-                        data = zarr.open_array(store, mode="r")[window]
-        else:
-            import zarr
-
-            data = _from_axes(zarr.open_array(path, mode="r")[_to_axes(window, axes)], axes)
-    except Exception as exc:
-        raise InputError(f"input {path}: cannot decode ({_reason(exc)})") from None
-    return np.asarray(data).reshape(shape)
-
-
-def read_page_window(path, page, rows, cols):
-    """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of page ``page`` of a tiled TIFF, as
-    (rows, cols, samples); runs in a task (a pyramid level made here)."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        return _page_window(tif, tif.pages[page], (slice(*rows), slice(*cols)))
-
-
-def _read_mask(mask, window):
-    """Where the TIFF mask (file, page) keeps the pixels of ``window``: a bool array."""
-    import tifffile
-
-    path, index = mask
-    try:
-        with tifffile.TiffFile(path) as tif:
-            return _page_window(tif, tif.pages[index], window)[..., 0] > 0
-    except Exception as exc:
-        raise InputError(f"input {path}: cannot decode its mask ({_reason(exc)})") from None
-
-
-def _tiff_segments(tif, window, shape):
-    """``window`` read tile by tile (or strip by strip) from the file, or None for a layout
-    this does not cover (a series of several pages, volumes).  Band-interleaved files are
-    read band by band, bands last; palette indices become their colours.
-
-    The same decoding as tifffile's Zarr view (``TiffPage.decode``, so any
-    compression it reads), without its per-chunk machinery: measured on an
-    8192^2 float32 file with 256-px tiles, a 1104^2 window took 4-6 ms here
-    against 11-35 ms through ``aszarr``.
-    """
-    series = tif.series[0]
-    page = series.pages[0]
-    if len(series.pages) != 1 or tuple(page.shape) != tuple(series.shape) or page.imagedepth != 1:
-        return None
-    return _page_window(tif, page, window).reshape(shape)
-
-
-def _page_window(tif, page, window):
-    """``window`` of one TIFF page as (rows, cols, samples), decoded tile by tile."""
-    import tifffile
-
-    (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
-    if page.is_tiled:
-        th, tw = page.tilelength, page.tilewidth
-    else:
-        th, tw = min(page.rowsperstrip or page.imagelength, page.imagelength), page.imagewidth
-    across = -(-page.imagewidth // tw)
-    out = np.zeros((r1 - r0, c1 - c0, page.samplesperpixel), dtype=page.dtype)
-    fh = tif.filehandle
-    # What tifffile's own segment reader passes: JPEG tables, edge tiles at full size.
-    args = {"_fullsize": page.is_tiled}
-    if page.compression in (6, 7, 34892, 33007):  # the JPEG family
-        args.update(jpegtables=page.jpegtables, jpegheader=page.keyframe.jpegheader)
-    # Fetched before any seek: tifffile builds these lazily, and building ``decode`` (on first
-    # access, which Python makes before reading the call's arguments) moves the file position.
-    offsets, counts, decode = page.dataoffsets, page.databytecounts, page.decode
-    # Band-interleaved files hold each band's tiles after the previous band's.
-    planes = range(page.samplesperpixel) if page.planarconfig == 2 else [None]
-    per_plane = (-(-page.imagelength // th)) * across
-    for plane in planes:
-        bands = slice(None) if plane is None else slice(plane, plane + 1)
-        for ty in range(r0 // th, -(-r1 // th)):
-            for tx in range(c0 // tw, -(-c1 // tw)):
-                index = ty * across + tx + (plane or 0) * per_plane
-                data = None
-                if counts[index]:  # 0: a sparse tile, left as zeros
-                    fh.seek(offsets[index])
-                    data, _, seg = decode(fh.read(counts[index]), index, **args)
-                if data is None:
-                    continue
-                data = data.reshape(seg[-3:])
-                y0, x0 = ty * th, tx * tw
-                a0, a1 = max(r0, y0), min(r1, y0 + seg[-3])
-                b0, b1 = max(c0, x0), min(c1, x0 + tw)
-                out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0, bands] = data[
-                    a0 - y0 : a1 - y0, b0 - x0 : b1 - x0
-                ]
-    if page.photometric == tifffile.PHOTOMETRIC.PALETTE:  # each index becomes its colour
-        out = _palette(page)[out[..., 0]]
-    return out
-
-
-def _load_whole(info):
-    """Decode a whole PNG/JPEG and check it against its header; runs inside a task."""
-    import imageio.v3 as iio
-
-    try:
-        with open(info.path, "rb") as fh:
-            data = iio.imread(fh, extension=os.path.splitext(info.path)[1].lower())
-    except Exception as exc:
-        raise InputError(f"input {info.path}: cannot decode ({_reason(exc)})") from None
-    if data.shape != info.shape or data.dtype != info.dtype:
-        raise InputError(
-            f"input {info.path}: decoded {data.shape} {data.dtype}, header said "
-            f"{info.shape} {info.dtype}"
-        )
-    return data
 
 
 def read_window(info, rows, cols, *, nodata=None):
@@ -666,15 +151,8 @@ def read_window(info, rows, cols, *, nodata=None):
     that the window touches.  Float pixels must be finite, unless NaN is the
     ``nodata``.
     """
-    data = _read_region(
-        info.path,
-        info.format,
-        (slice(*rows), slice(*cols)),
-        (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:],
-        mask=info.mask,
-        axes=info.axes,
-    )
-    return _check_finite(data, info.path, nodata)
+    data = backend(info.format).read_window(info, rows, cols)
+    return check_finite(data, info.path, nodata)
 
 
 def read(info, chunks, *, nodata=None):
@@ -686,317 +164,8 @@ def read(info, chunks, *, nodata=None):
     chunks.  PNG/JPEG: one task decodes the whole file.  Float pixels must
     be finite, unless they are the (NaN) ``nodata``.
     """
-    import dask.array as da
-
-    extra = (-1,) * (len(info.shape) - 2)
-    meta = np.empty((0,) * len(info.shape), dtype=info.dtype)
-    rows, cols = aligned_chunks(info, chunks)
-    if info.format == "tiff":
-        band_cols = cols if info.tiled else info.shape[1]
-        grid = da.core.normalize_chunks((rows, band_cols) + tuple(info.shape[2:]), info.shape)
-        image = da.map_blocks(
-            _read_tiff_region,
-            chunks=grid,
-            dtype=info.dtype,
-            meta=meta,
-            path=info.path,
-            ndim=len(info.shape),
-            mask=info.mask,
-        )
-        if not info.tiled:
-            image = image.rechunk((rows, chunks) + extra)
-    elif info.format == "zarr" and info.axes:
-        stored = da.from_zarr(
-            info.path,
-            chunks=tuple(rows if a == "y" else cols if a == "x" else -1 for a in info.axes),
-        )
-        image = _from_axes(stored, info.axes)
-    elif info.format == "zarr":
-        image = da.from_zarr(info.path, chunks=(rows, cols) + extra)
-    else:
-        whole = da.from_delayed(
-            dask.delayed(_load_whole, pure=True)(
-                info, dask_key_name=f"read-{dask.base.tokenize(info)}"
-            ),
-            shape=info.shape,
-            dtype=info.dtype,
-            meta=meta,
-        )
-        image = whole.rechunk((rows, cols) + extra)
+    image = backend(info.format).read(info, chunks)
     if info.dtype.kind == "f":
-        image = image.map_blocks(_check_finite, info.path, nodata, dtype=info.dtype, meta=meta)
+        meta = np.empty((0,) * len(info.shape), dtype=info.dtype)
+        image = image.map_blocks(check_finite, info.path, nodata, dtype=info.dtype, meta=meta)
     return image
-
-
-def write_image(path, array, fmt):
-    """Write a whole in-memory ``array`` to ``path`` as "png" or "jpeg"
-    (TIFF: :func:`write_tiff`)."""
-    import imageio.v3 as iio
-
-    iio.imwrite(path, array, extension=".png" if fmt == "png" else ".jpg")
-
-
-def write_tiff(
-    path,
-    rows,
-    shape,
-    dtype,
-    *,
-    photometric=None,
-    alpha=False,
-    tags=(),
-    compression=None,
-    band=None,
-    tile=TIFF_TILE,
-    compressionargs=None,
-    predictor=None,
-    span=None,
-    mask=None,
-):
-    """Stream a tiled BigTIFF to ``path``, one band of tile rows at a time.
-
-    Parameters
-    ----------
-    rows : callable
-        ``rows(r0, r1)`` returns image rows ``r0:r1`` as a NumPy array; it is
-        called for consecutive bands of ``band`` rows (a multiple of the
-        tile), so memory holds one band, never the image.  With ``span``,
-        ``rows(r0, r1, c0, c1)`` returns columns ``c0:c1`` of one row of tiles,
-        called for ``span`` columns at a time (rounded to whole tiles), so
-        memory holds a part of one row of tiles, not a band across the width.
-    tags : sequence
-        tifffile ``extratags`` (the GeoTIFF tags of the input).
-    compression : str, optional
-        tifffile's compression name, e.g. "zlib"; None for none.
-    tile, compressionargs, predictor
-        The tile edge, and tifffile's ``compressionargs`` and ``predictor``.
-    mask : callable, optional
-        Called like ``rows``, it returns where the per-dataset mask keeps pixels
-        (booleans); written after the image as its bilevel mask page, which GDAL
-        reads as the image's mask (deflated where the image is compressed).
-    """
-    import tifffile
-
-    band = max(tile, (band or 4 * tile) // tile * tile)
-    with tifffile.TiffWriter(path, bigtiff=True) as tif:
-        options = _tiff_options(shape, dtype, photometric, alpha, tags, compression, (tile, tile))
-        del options["bigtiff"]
-        if mask is not None:  # no tifffile shape JSON, which would hide the mask page
-            options.update(metadata=None, software=False)
-        tif.write(
-            _tiles(rows, shape, dtype, tile, band, span),
-            compressionargs=compressionargs,
-            predictor=predictor,
-            **options,
-        )
-        if mask is not None:
-            tif.write(
-                _tiles(mask, shape[:2], bool, tile, band, span),
-                shape=shape[:2],
-                dtype=bool,
-                tile=(tile, tile),
-                photometric="mask",
-                subfiletype=4,
-                compression=compression and "zlib",
-                metadata=None,
-                software=False,
-            )
-
-
-def _tiles(rows, shape, dtype, tile, band, span):
-    """The tiles of :func:`write_tiff`, in the file's order: row of tiles after row of
-    tiles, left to right; from bands of rows, or from spans of one row of tiles."""
-    if span is None:
-        for b0 in range(0, shape[0], band):
-            data = np.asarray(rows(b0, min(shape[0], b0 + band)), dtype=dtype)
-            for r in range(0, data.shape[0], tile):
-                for c in range(0, shape[1], tile):
-                    yield data[r : r + tile, c : c + tile]
-        return
-    step = max(tile, span // tile * tile)
-    for r0 in range(0, shape[0], tile):
-        for c0 in range(0, shape[1], step):
-            data = np.asarray(
-                rows(r0, min(shape[0], r0 + tile), c0, min(shape[1], c0 + step)), dtype=dtype
-            )
-            for c in range(0, data.shape[1], tile):
-                yield data[:, c : c + tile]
-
-
-def _tiff_options(shape, dtype, photometric, alpha, tags, compression, tile):
-    if photometric is None:
-        photometric = "rgb" if len(shape) == 3 and shape[2] in (3, 4) else "minisblack"
-    extra = (shape[2] if len(shape) == 3 else 1) - (3 if photometric == "rgb" else 1)
-    extrasamples = (["unspecified"] * (extra - 1) + ["unassalpha"]) if alpha and extra else None
-    return dict(
-        shape=shape,
-        dtype=dtype,
-        tile=tile,
-        bigtiff=True,
-        photometric=photometric,
-        extrasamples=extrasamples,
-        planarconfig="contig" if len(shape) == 3 else None,
-        compression=compression,
-        extratags=list(tags),
-    )
-
-
-@dataclass(frozen=True)
-class TiffLayout:
-    """Where each tile of an uncompressed tiled TIFF lies: tasks write their tiles in place."""
-
-    path: str
-    first: int  # byte offset of tile 0
-    tile: int  # tile edge, pixels
-    across: int  # tiles per row of tiles
-    tile_bytes: int
-    page: int = 0  # which page of the file
-    bits: int = 8  # 1: a bilevel mask page (GDAL's internal mask), written from booleans
-
-    def write(self, y, r0, c0):
-        """Write ``y``, whose top-left pixel is ``(r0, c0)`` on the tile grid, tile by tile.
-
-        Tiles at the image's far edges are padded with zeros, as TIFF stores them.
-        A row of tiles lies contiguous in the file, so each row is laid out in
-        memory once and written with one call.  A bilevel page takes booleans,
-        packed 8 to a byte along each tile row, as TIFF stores them.
-        """
-        t = self.tile
-        n = -(-y.shape[1] // t)
-        fd = os.open(self.path, os.O_WRONLY)
-        try:
-            for r in range(0, y.shape[0], t):
-                strip = y[r : r + t]
-                if strip.shape[:2] != (t, n * t):
-                    full = np.zeros((t, n * t) + y.shape[2:], y.dtype)
-                    full[: strip.shape[0], : strip.shape[1]] = strip
-                    strip = full
-                if self.bits == 1:  # tile edges are multiples of 16: no row padding
-                    strip = np.packbits(strip, axis=1)
-                tiles = np.ascontiguousarray(
-                    strip.reshape((t, n, strip.shape[1] // n) + y.shape[2:]).swapaxes(0, 1)
-                )
-                k = ((r0 + r) // t) * self.across + c0 // t
-                os.pwrite(fd, memoryview(tiles).cast("B"), self.first + k * self.tile_bytes)
-        finally:
-            os.close(fd)
-
-
-class _HolesForZeros(io.FileIO):
-    """A file written through this leaves a hole where a write is all zeros.
-
-    tifffile writes an empty tiled image as zero tiles; as holes they cost no
-    disk and no time (measured: 0.12-0.23 s for 256 MiB of zeros), read back
-    as zeros, and the tasks fill them in place.  The file is extended over
-    each hole at once (a sparse ``truncate``), so that a writer seeking to its
-    end, as tifffile does between pages, lands after it.
-    """
-
-    def __init__(self, path):
-        super().__init__(path, "w+")
-
-    def write(self, data):
-        view = memoryview(data).cast("B")
-        if view.nbytes >= 4096 and not np.frombuffer(view, np.uint8).any():
-            end = self.seek(view.nbytes, os.SEEK_CUR)
-            if os.fstat(self.fileno()).st_size < end:
-                self.truncate(end)
-        else:
-            super().write(view)
-        return view.nbytes
-
-
-def create_tiff(
-    path,
-    shape,
-    dtype,
-    *,
-    tile,
-    photometric=None,
-    alpha=False,
-    tags=(),
-    overviews=(),
-    subfile_type=True,
-    mask=False,
-):
-    """An uncompressed tiled BigTIFF of zeros (as holes), for tasks to fill in place; its layout.
-
-    ``overviews``: shapes of reduced-resolution pages after the first (TIFF's
-    NewSubfileType 1), which GDAL reads as the image's internal overviews.
-    ``subfile_type=False`` leaves the first page's NewSubfileType tag out (0, the
-    default, anyway): the header is then :func:`write_tiff`'s, byte for byte, and so is
-    the file once its tiles are filled.
-
-    ``mask``: each level is followed by its bilevel mask page (NewSubfileType 4,
-    or 5 for an overview's; photometric mask), which GDAL reads as the
-    per-dataset mask (as it writes with GDAL_TIFF_INTERNAL_MASK).
-    """
-    import tifffile
-
-    with _HolesForZeros(path) as fh, tifffile.TiffWriter(fh, bigtiff=True) as tif:
-        for k, level in enumerate([shape, *overviews]):
-            options = _tiff_options(
-                level, dtype, photometric, alpha, () if k else tags, None, (tile, tile)
-            )
-            del options["bigtiff"]
-            if overviews or mask:  # no tifffile shape JSON or name for GDAL to carry over
-                options.update(metadata=None, software=False)
-            tif.write(**({"subfiletype": 1 if k else 0} if k or subfile_type else {}), **options)
-            if mask:  # tifffile writes a bilevel page from data only: zero tiles, as holes
-                zero = np.zeros((tile, tile), bool)
-                count = -(-level[0] // tile) * -(-level[1] // tile)
-                tif.write(
-                    (zero for _ in range(count)),
-                    shape=level[:2],
-                    dtype=bool,
-                    tile=(tile, tile),
-                    photometric="mask",
-                    subfiletype=5 if k else 4,
-                    metadata=None,
-                    software=False,
-                )
-    return tiff_layout(path)
-
-
-def tiff_layout(path, page=0):
-    """The :class:`TiffLayout` of page ``page`` of a TIFF made by :func:`create_tiff`."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[page]
-        offsets = np.asarray(page.dataoffsets, dtype=np.int64)
-        size = int(page.databytecounts[0])
-        across = -(-page.imagewidth // page.tilewidth)
-        if page.compression != 1 or np.any(np.diff(offsets) != size):
-            raise ValueError(f"{path}: tiles are not stored uncompressed and in order")
-        return TiffLayout(
-            str(path),
-            int(offsets[0]),
-            int(page.tilewidth),
-            int(across),
-            size,
-            page=page.index,
-            bits=int(page.bitspersample),
-        )
-
-
-def picture(values, *, grid=None):
-    """Scale ``values`` to uint8 between their 1st and 99.9th percentile.
-
-    ``grid`` draws one-pixel white lines every ``grid`` pixels, between the
-    tiles of a spectra atlas.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    lo, hi = np.percentile(values, [1.0, 99.9]) if values.size > 1 else (0.0, 1.0)
-    scaled = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
-    out = np.rint(scaled * 255).astype(np.uint8)
-    if grid and grid > 2:
-        out[grid - 1 :: grid, :] = 255
-        out[:, grid - 1 :: grid] = 255
-    return out
-
-
-def write_picture(path, values, *, grid=None):
-    """Write ``values`` as a grayscale PNG via :func:`picture`; returns ``path``."""
-    write_image(path, picture(values, grid=grid), "png")
-    return str(path)

@@ -28,9 +28,10 @@ from daskfft import io
 from daskfft.api.register import register, shift_field
 from daskfft.cluster.kinds import ClusterSpec, open_cluster
 from daskfft.errors import InputError
+from daskfft.io.tiff import msk_tags
 from daskfft.kernels.block import to_dtype
 from daskfft.run.graph import compute
-from daskfft.run.outputs import _msk_tags, mask_kind
+from daskfft.run.outputs import mask_kind
 from daskfft.run.workdir import WorkDir
 
 __all__ = [
@@ -428,7 +429,7 @@ def _write_registered(path, info, chunks, transform, cl, *, progress=False):
                 info.shape[:2],
                 np.uint8,
                 photometric="minisblack",
-                tags=_msk_tags(bands),
+                tags=msk_tags(bands),
             )
     elif info.format == "zarr":
         compute(cl, [result.to_zarr(str(path), compute=False)], progress=progress)

@@ -1,23 +1,25 @@
-"""A run's output files: their names, the result stores turned into files, and the pictures.
+"""A run's output files: which ones, where their stores lie, when each is finished, and the
+pictures.
 
-Everything is written into the work folder (:class:`daskfft.run.workdir.WorkDir`)
-and published into OUTDIR only when all of it is complete.
+What to write is decided here; how each format is written is its
+:mod:`daskfft.io` backend's.  Everything is written into the work folder
+(:class:`daskfft.run.workdir.WorkDir`) and published into OUTDIR only when all of
+it is complete.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from daskfft import io
+from daskfft.io.tiff import tifffile_options
+from daskfft.kernels.grid import TIFF_TILE
 
 __all__ = [
     "SPECTRA_CHOICES",
@@ -69,17 +71,6 @@ COMPRESS_CHOICES = {
     "LZMA": (0, 9),
     "JPEG": None,
     "WEBP": None,
-}
-
-#: tifffile's name of each COMPRESS value.
-_TIFFFILE_COMPRESS = {
-    "NONE": None,
-    "DEFLATE": "zlib",
-    "LZW": "lzw",
-    "ZSTD": "zstd",
-    "LZMA": "lzma",
-    "JPEG": "jpeg",
-    "WEBP": "webp",
 }
 
 _PREDICTORS = {
@@ -180,7 +171,7 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     if fmt not in ("tiff", "cog"):
         return opts
     opts.setdefault("COMPRESS", "DEFLATE" if fmt == "cog" else "NONE")
-    opts.setdefault("BLOCKSIZE", str(tile or (512 if fmt == "cog" else io.TIFF_TILE)))
+    opts.setdefault("BLOCKSIZE", str(tile or (512 if fmt == "cog" else TIFF_TILE)))
     comp, dtype = opts["COMPRESS"], np.dtype(dtype)
     color = bands - bool(alpha)
     if comp == "JPEG" and (dtype != np.uint8 or color not in (1, 3)):
@@ -220,20 +211,6 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     return opts
 
 
-def tifffile_options(opts):
-    """tifffile's ``compression``, ``compressionargs``, ``predictor`` and ``tile`` for ``opts``."""
-    level = opts.get("LEVEL") or opts.get("QUALITY")
-    predictor = {"STANDARD": "horizontal", "FLOATING_POINT": "floatingpoint"}.get(
-        opts.get("PREDICTOR")
-    )
-    return dict(
-        compression=_TIFFFILE_COMPRESS[opts.get("COMPRESS", "NONE")],
-        compressionargs={"level": int(level)} if level else None,
-        predictor=predictor,
-        tile=int(opts.get("BLOCKSIZE", io.TIFF_TILE)),
-    )
-
-
 def output_names(fmt, *, sample, spectra, plots, performance_report, mask=None):
     """The names a run publishes into OUTDIR, the filtered image first; ``mask``: how the
     output keeps the input's mask (:func:`mask_kind`), a "sidecar" in ``filtered.tif.msk``."""
@@ -264,45 +241,6 @@ def mask_kind(fmt, info):
     return "sidecar" if fmt == "tiff" and info.mask[0] != info.path else "internal"
 
 
-def _image_shape(shape):
-    """The shape of a masked image's own bands: the last channel, its mask, left out."""
-    return shape[:2] + ((shape[2] - 1,) if shape[2] > 2 else ())
-
-
-def _msk_tags(bands):
-    """The GDAL_METADATA of a ``.msk`` file: its band is every band's per-dataset mask."""
-    items = "".join(
-        f'  <Item name="INTERNAL_MASK_FLAGS_{b}">2</Item>\n' for b in range(1, bands + 1)
-    )
-    return ((42112, 2, 0, f"<GDALMetadata>\n{items}</GDALMetadata>", True),)
-
-
-def _create_tiff(plan, path, tile, overviews=()):
-    """An empty tiled TIFF for ``plan``'s result at ``path`` (and its ``.msk``), tasks to fill."""
-    info, mask = plan.info, mask_kind(plan.fmt, plan.info)
-    bands = _image_shape if mask else (lambda shape: shape)
-    io.create_tiff(
-        path,
-        bands(info.shape),
-        info.dtype,
-        tile=tile,
-        photometric=info.photometric,
-        alpha=info.has_alpha and not mask,
-        tags=info.tags,
-        overviews=[bands(s) for s in overviews],
-        mask=mask == "internal",
-    )
-    if mask == "sidecar":
-        io.create_tiff(
-            f"{path}.msk",
-            info.shape[:2],
-            np.uint8,
-            tile=tile,
-            photometric="minisblack",
-            tags=_msk_tags(info.shape[2] - 1),
-        )
-
-
 def full_size(plan):
     """Where the tasks put the full-size result, relative to the work folder, and its format.
 
@@ -329,36 +267,19 @@ def create_stores(plan, root):
     zarr is imported only for a Zarr store: its import took 0.2 s of a 0.8 s TIFF run.
     """
     info, root = plan.info, Path(root)
-    shape, chunks = info.shape, store_chunks(plan) + info.shape[2:]
-    path, kind = full_size(plan)  # the TIFF's tags: GDAL_NODATA says the value used
+    path, kind = full_size(plan)
     if kind == "tiff":
-        _create_tiff(
-            plan,
-            root / path,
-            plan.tiff_tile,
-            overviews=plan.levels[1:] if plan.fmt == "cog" else (),
+        _create_tiff(plan, root / path, plan.tiff_tile)
+    elif plan.fmt == "ome-zarr":
+        io.backend("ome-zarr").create(
+            root / plan.names[0], info.shape, info.dtype, chunks=_chunks(plan)
         )
     else:
-        import zarr
-
-        if plan.fmt == "ome-zarr":
-            zarr.open_group(str(root / plan.names[0]), mode="w")
-        if channel_first(plan):
-            shape, chunks = shape[2:] + shape[:2], chunks[2:] + chunks[:2]
-        zarr.create_array(
-            str(root / path),
-            shape=shape,
-            dtype=info.dtype,
-            chunks=chunks,
-            fill_value=0,
-            dimension_names=_dimension_names(plan),
-        )
+        io.backend("zarr").create(root / path, info.shape, info.dtype, chunks=_chunks(plan))
     if plan.fmt == "cog" and kind != "tiff":
-        _create_tiff(
-            plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]), overviews=plan.levels[1:]
-        )
+        _create_tiff(plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]))
     if sample_tile(plan):
-        io.create_tiff(
+        io.backend("tiff").create(
             root / "out" / "sample.tif",
             info.shape,
             np.uint8,
@@ -367,17 +288,31 @@ def create_stores(plan, root):
             subfile_type=False,
         )
     elif plan.config.sample is not None:
-        import zarr
-
-        zarr.create_array(
-            str(root / "sample.zarr"),
-            shape=info.shape,
-            dtype="uint8",
-            chunks=store_chunks(plan) + info.shape[2:],
-            fill_value=0,
-        )
+        io.backend("zarr").create(root / "sample.zarr", info.shape, "uint8", chunks=_chunks(plan))
     if plan.config.spectra in ("chunks", "all"):
         (root / "out" / "spectra").mkdir()
+
+
+def _create_tiff(plan, path, tile):
+    """An empty tiled TIFF for ``plan``'s result at ``path`` (every level of a COG), with
+    the input's mask as :func:`mask_kind` says."""
+    info = plan.info  # the TIFF's tags: GDAL_NODATA says the value used
+    io.backend(plan.fmt).create(
+        path,
+        info.shape,
+        info.dtype,
+        tile=tile,
+        photometric=info.photometric,
+        alpha=info.has_alpha,
+        tags=info.tags,
+        overviews=plan.levels[1:] if plan.fmt == "cog" else (),
+        mask=mask_kind(plan.fmt, info),
+    )
+
+
+def _chunks(plan):
+    """The chunks of the Zarr stores the tasks fill, channels whole."""
+    return store_chunks(plan) + plan.info.shape[2:]
 
 
 def store_chunks(plan):
@@ -392,13 +327,6 @@ def store_chunks(plan):
     return rows, cols
 
 
-def _dimension_names(plan):
-    """OME-Zarr's axis names of the stored arrays (NGFF 0.5 asks for them); None otherwise."""
-    if plan.fmt != "ome-zarr":
-        return None
-    return ("c", "y", "x") if channel_first(plan) else ("y", "x")
-
-
 #: Overview blocks are made at least this many pixels square, one task each.
 OVERVIEW_BLOCK = 512
 
@@ -411,38 +339,24 @@ def overview_block(plan):
 
 
 def level_store(plan, root, k):
-    """Where level ``k`` of the output's pyramid lies in the work folder (a
-    :class:`~daskfft.run.tasks.LevelStore`): a page of a COG's ``pyramid.tif``, an array of the
+    """Where level ``k`` of the output's pyramid lies in the work folder (an
+    :class:`~daskfft.io.Store`): a page of a COG's ``pyramid.tif``, an array of the
     OME-Zarr group, or, for level 0, wherever the tasks put the full-size result."""
-    from daskfft.run.tasks import LevelStore
-
     root, shape = Path(root), plan.levels[k]
     if plan.fmt == "cog" and (k or plan.tiff_tile):
         return _tiff_level(plan, root / "pyramid.tif", k)
     if plan.fmt == "ome-zarr":
-        return LevelStore(
-            str(root / plan.names[0] / str(k)), shape, channel_first=channel_first(plan)
-        )
+        return io.backend("ome-zarr").open_store(root / plan.names[0], shape, level=k)
     path, kind = full_size(plan)
     if kind == "tiff":
         return _tiff_level(plan, root / path, 0)
-    return LevelStore(str(root / path), shape)
+    return io.backend("zarr").open_store(root / path, shape)
 
 
 def _tiff_level(plan, path, k):
-    """Level ``k`` of the TIFF at ``path``: its page (each followed by its mask page, for an
-    internal mask) and where its mask lies."""
-    from daskfft.run.tasks import LevelStore
-
-    mask = mask_kind(plan.fmt, plan.info)
-    page = 2 * k if mask == "internal" else k
-    mask_layout = None
-    if mask == "internal":
-        mask_layout = io.tiff_layout(path, page + 1)
-    elif mask == "sidecar":
-        mask_layout = io.tiff_layout(f"{path}.msk")
-    return LevelStore(
-        str(path), plan.levels[k], page=page, layout=io.tiff_layout(path, page), mask=mask_layout
+    """Level ``k`` of the TIFF at ``path``, with the input's mask as :func:`mask_kind` says."""
+    return io.backend("tiff").open_store(
+        path, plan.levels[k], level=k, mask=mask_kind(plan.fmt, plan.info)
     )
 
 
@@ -452,7 +366,6 @@ def build_overviews(plan, root, compute):
     reads its haloed window from the level above and writes its block in place, so
     memory holds a block, never a level.  ``compute`` runs a list of tasks on the cluster."""
     import dask
-    import zarr
 
     from daskfft.kernels.overview import overview_depth
     from daskfft.run.tasks import overview_task
@@ -460,23 +373,12 @@ def build_overviews(plan, root, compute):
     depth, block = overview_depth(plan.spec.tol), overview_block(plan)
     alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
     for k, shape in enumerate(plan.levels[1:], 1):
+        if plan.fmt == "ome-zarr":  # a COG's levels are pages of its TIFF, made already
+            chunks = (min(block, shape[0]), min(block, shape[1])) + shape[2:]
+            io.backend("ome-zarr").create(
+                Path(root) / plan.names[0], shape, plan.info.dtype, chunks=chunks, level=k
+            )
         target = level_store(plan, root, k)
-        if target.page is None:
-            chunks = (min(block, shape[0]), min(block, shape[1]))
-            full, chunks = (
-                (shape[2:] + shape[:2], shape[2:] + chunks)
-                if channel_first(plan)
-                else (shape, chunks + shape[2:])
-            )
-            zarr.create_array(
-                target.path,
-                shape=full,
-                dtype=plan.info.dtype,
-                chunks=chunks,
-                fill_value=0,
-                overwrite=True,
-                dimension_names=_dimension_names(plan),
-            )
         source = level_store(plan, root, k - 1)
         tasks = [
             dask.delayed(overview_task, pure=False)(
@@ -500,24 +402,9 @@ def build_overviews(plan, root, compute):
 
 def write_cog(plan, root, path):
     """The Cloud-Optimized GeoTIFF ``path`` from the work folder's ``pyramid.tif``, whose
-    pages hold every level (the full size laid in here when the tasks could not write it in
-    place): GDAL's COG driver compresses it, keeping those overviews.
-
-    GDAL's failures (its ``CPLE_*`` errors) are the run's, not bugs: a full disk is raised
-    as the :class:`OSError` ENOSPC (EDQUOT for a quota) the work folder names the file
-    system for, anything else as :class:`~daskfft.errors.RunError`.  GDAL rarely says the
-    disk is full in its error (``TIFFWriteDirectoryTagData:IO error writing tag data``):
-    libtiff prints ``_tiffWriteProc: No space left on device.`` on the process's standard
-    error, and rasterio logs the rest.  Both are held while GDAL copies (:func:`_gdal_held`),
-    read for that, and dropped when the copy fails (the error is one line; ``-vv`` logs
-    them); and a file system left with less than :data:`FULL_MARGIN` free is full too.
-    """
-    import rasterio
-    import rasterio.shutil
-    from rasterio._err import CPLE_BaseError
-
-    from daskfft.errors import RunError
-
+    pages hold every level: the full size laid in here, a row of tiles at a time, when the
+    tasks could not write it in place (:meth:`daskfft.io.cog.CogBackend.finish` says how
+    GDAL's failures are raised)."""
     pyramid = Path(root) / "pyramid.tif"
     if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
         source, target = level_store(plan, root, 0), _tiff_level(plan, pyramid, 0)
@@ -528,169 +415,25 @@ def write_cog(plan, root, path):
                 target.write(
                     source.read((r0, min(height, r0 + tile)), (c0, min(width, c0 + span))), r0, c0
                 )
-    options = {**plan.creation, "OVERVIEWS": "FORCE_USE_EXISTING", "NUM_THREADS": "ALL_CPUS"}
-    tmp = f"{path}.tmp"
-    failure = None
-    # GDAL's block cache defaults to 5 % of RAM; a bounded one keeps this copy's memory flat.
-    with rasterio.Env(GDAL_CACHEMAX=256), warnings.catch_warnings(), _gdal_held() as held:
-        # An image without georeferencing is a plain image here, as it was in the input.
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        try:
-            rasterio.shutil.copy(str(pyramid), tmp, driver="COG", **options)
-        except (CPLE_BaseError, rasterio.errors.RasterioError) as exc:
-            failure = exc
-    if failure is None and _full_disk(None, held.lines):
-        # GDAL can return as if it had written the file when libtiff could not write its
-        # last blocks (seen with DEFLATE on a full tmpfs): a truncated COG, never published.
-        failure = next(line for line in held.lines if _full_disk(None, [line]))
-    if failure is None:
-        held.pass_on()
-        os.replace(tmp, path)
-        return
-    said = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
-    full = _full_disk(os.path.dirname(os.path.abspath(tmp)), [str(failure), *held.lines])
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(tmp)  # after the free space was read: while GDAL's file still fills it
-    for line in held.lines:  # the error is one line: GDAL's own, with -vv only
-        log.debug("GDAL: %s", line)
-    cause = failure if isinstance(failure, BaseException) else None
-    if full:
-        raise OSError(full, f"GDAL writing the COG: {said}", tmp) from cause
-    raise RunError(f"output {path}: GDAL could not write the COG ({said})") from cause
-
-
-#: Free space (bytes) below which a file system that GDAL failed to write on is full: a
-#: write that fails for want of space leaves less than the block it wrote.
-FULL_MARGIN = 2**20
-
-
-def _full_disk(folder, said):
-    """``errno.ENOSPC`` or ``errno.EDQUOT`` when what GDAL ``said`` (its lines) names a full
-    disk or quota, or the file system holding ``folder`` (None: not read) has less than
-    :data:`FULL_MARGIN` free (to this user); None otherwise."""
-    import errno
-
-    text = " ".join(said).lower()
-    if "disk quota exceeded" in text:
-        return errno.EDQUOT
-    if "no space left on device" in text or "free disk space available is" in text:
-        return errno.ENOSPC
-    if folder is None:
-        return None
-    try:
-        st = os.statvfs(folder)
-    except (OSError, AttributeError):
-        return None
-    free = (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize
-    return errno.ENOSPC if free < FULL_MARGIN else None
-
-
-class _Held:
-    """What :func:`_gdal_held` held: ``lines`` (what libtiff printed, then rasterio's log
-    messages) once the block is over, to be passed on as they would have gone
-    (:meth:`pass_on`) or dropped."""
-
-    def __init__(self):
-        self.lines, self.records, self.text = [], [], b""
-
-    def pass_on(self):
-        if self.text:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
-                os.write(2, self.text)
-        for record in self.records:
-            logging.getLogger(record.name).handle(record)
-
-
-class _Collect(logging.Handler):
-    def __init__(self, records):
-        super().__init__(logging.DEBUG)
-        self.records = records
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@contextlib.contextmanager
-def _gdal_held():
-    """Hold what GDAL says while the block runs: what libtiff prints on file descriptor 2
-    (sent to a temporary file meanwhile) and rasterio's log records (its ``rasterio``
-    loggers kept from the root's handlers), for the caller to read and then pass on or
-    drop (:class:`_Held`)."""
-    import tempfile
-
-    held = _Held()
-    handler = _Collect(held.records)
-    logger = logging.getLogger("rasterio")
-    propagate = logger.propagate
-    saved = spool = None
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        sys.stderr.flush()
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the block)
-        saved = os.dup(2)
-        os.dup2(spool.fileno(), 2)
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield held
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-        text = b""
-        if saved is not None:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            spool.seek(0)
-            text = spool.read()
-        if spool is not None:
-            spool.close()
-        held.text = text
-        held.lines = text.decode(errors="replace").splitlines() + [
-            record.getMessage() for record in held.records
-        ]
+    io.backend("cog").finish(pyramid, path, plan.info, options=plan.creation)
 
 
 def write_ome_zarr_metadata(plan, root):
-    """NGFF 0.5 ``multiscales`` on the OME-Zarr group: axes (c,) y, x; each level's scale,
-    the input's pixel size times 2**k, and its half-pixel translation."""
-    import zarr
-
-    sy, sx, unit = plan.info.pixel_size or (1.0, 1.0, None)
-    space = {"type": "space", **({"unit": unit} if unit else {})}
-    axes = ([{"name": "c", "type": "channel"}] if channel_first(plan) else []) + [
-        {"name": "y", **space},
-        {"name": "x", **space},
-    ]
-    scale, shift = ([1.0], [0.0]) if channel_first(plan) else ([], [])
-    datasets = []
-    for k in range(len(plan.levels)):
-        f = 2.0**k
-        moves = [{"type": "scale", "scale": scale + [sy * f, sx * f]}]
-        if k:  # level-k pixel i covers full-size pixels f*i .. f*i + f - 1: at their centre
-            moves.append(
-                {"type": "translation", "translation": shift + [sy * (f - 1) / 2, sx * (f - 1) / 2]}
-            )
-        datasets.append({"path": str(k), "coordinateTransformations": moves})
-    group = zarr.open_group(str(Path(root) / plan.names[0]), mode="r+")
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "name": "filtered",
-                "axes": axes,
-                "datasets": datasets,
-                "type": "Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
-                "metadata": {"method": "daskfft.api.pyramid.overview"},
-            }
-        ],
-    }
-    group.attrs["daskfft"] = {
-        "nodata": _jsonable(plan.spec.nodata),
-        "photometric": plan.info.photometric,
-        "alpha": plan.info.has_alpha,
-    }
+    """NGFF 0.5 ``multiscales`` on the OME-Zarr group, its levels made by
+    :func:`daskfft.api.pyramid.overview`; the input's nodata and colours as daskfft's."""
+    io.backend("ome-zarr").finish(
+        None,
+        Path(root) / plan.names[0],
+        plan.info,
+        levels=len(plan.levels),
+        kind="Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
+        metadata={"method": "daskfft.api.pyramid.overview"},
+        attrs={
+            "nodata": _jsonable(plan.spec.nodata),
+            "photometric": plan.info.photometric,
+            "alpha": plan.info.has_alpha,
+        },
+    )
 
 
 def sample_format(fmt):
@@ -721,13 +464,10 @@ def sample_tile(plan):
 
 def sample_store(plan, root):
     """The sample's TIFF in the work folder ``root`` as a level the tasks fill in place
-    (:class:`~daskfft.run.tasks.LevelStore`), or None where :func:`sample_tile` says not."""
-    from daskfft.run.tasks import LevelStore
-
+    (:class:`~daskfft.io.Store`), or None where :func:`sample_tile` says not."""
     if not sample_tile(plan):
         return None
-    path = Path(root) / "out" / "sample.tif"
-    return LevelStore(str(path), plan.info.shape, page=0, layout=io.tiff_layout(path, 0))
+    return io.backend("tiff").open_store(Path(root) / "out" / "sample.tif", plan.info.shape)
 
 
 def staged(root, names):
@@ -743,65 +483,31 @@ def finalize(root, name, path, fmt, info, *, creation=None):
     attributes; it stays where it is until published, so that a failure
     afterwards still finds it for ``--resume``.
     """
-    import zarr
-
     src = Path(root) / f"{name}.zarr"
-    z = zarr.open_array(str(src), mode="r+" if fmt == "zarr" else "r")
     if fmt == "zarr":
-        z.attrs.update(
-            {
+        io.backend("zarr").finish(
+            src,
+            path,
+            info,
+            attrs={
                 "photometric": info.photometric,
                 "alpha": info.has_alpha,
                 "nodata": _jsonable(info.nodata),
                 "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags},
-            }
+            },
         )
-    elif fmt == "tiff":
-        _finish_tiff(z, path, info, tifffile_options(creation or {"COMPRESS": "NONE"}))
+        return
+    z = io.backend("zarr").array(src)
+    if fmt == "tiff":
+        io.backend("tiff").finish(
+            z,
+            path,
+            info,
+            mask=mask_kind("tiff", info),
+            **tifffile_options(creation or {"COMPRESS": "NONE"}),
+        )
     else:
-        io.write_image(path, z[...], fmt)
-
-
-def _finish_tiff(z, path, info, options):
-    """The TIFF ``path`` from the store ``z``, and its mask (:func:`mask_kind`) from the last
-    channel.  A row of tiles at a time, a store chunk wide: memory holds a few tiles' worth,
-    never a band of chunk rows across the width (1024 x 65536 float32 px: 256 MiB)."""
-    mask = mask_kind("tiff", info)
-    shape = _image_shape(z.shape) if mask else z.shape
-
-    def bands(r0, r1, c0, c1):
-        data = z[r0:r1, c0:c1]
-        return data if not mask else data[..., :-1] if len(shape) == 3 else data[..., 0]
-
-    def kept(r0, r1, c0, c1):
-        return z[r0:r1, c0:c1, -1] > 0
-
-    io.write_tiff(
-        f"{path}.tmp",
-        bands,
-        shape,
-        z.dtype,
-        photometric=info.photometric,
-        alpha=info.has_alpha and not mask,
-        tags=info.tags,
-        span=z.chunks[1],
-        mask=kept if mask == "internal" else None,
-        **options,
-    )
-    if mask == "sidecar":  # as GDAL writes one: 0 or 255, deflated, the image's tiles
-        io.write_tiff(
-            f"{path}.msk.tmp",
-            lambda *w: kept(*w).astype(np.uint8) * 255,
-            z.shape[:2],
-            np.uint8,
-            photometric="minisblack",
-            tile=options["tile"],
-            tags=_msk_tags(z.shape[2] - 1),
-            compression="zlib",
-            span=z.chunks[1],
-        )
-        os.replace(f"{path}.msk.tmp", f"{path}.msk")
-    os.replace(f"{path}.tmp", path)
+        io.backend(fmt).finish(z, path, info)
 
 
 def _jsonable(value):
@@ -854,7 +560,7 @@ def write_pictures(out, plan, summary, crops):
             )
         else:
             drawings.append(
-                lambda: io.write_picture(out / "spectra.png", summary["atlas"], grid=plan.cell)
+                lambda: plots.write_picture(out / "spectra.png", summary["atlas"], grid=plan.cell)
             )
     if plan.config.plots:
         crop_in, crop_out, box = crops

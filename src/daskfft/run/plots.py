@@ -1,4 +1,5 @@
-"""Pictures of what the filter did: overview, radial power spectrum, labelled spectra atlas.
+"""Pictures of what the filter did: overview, radial power spectrum, labelled spectra atlas,
+and plain grayscale pictures of an array (:func:`picture`, :func:`write_picture`).
 
 Drawn with Pillow and NumPy from the small per-chunk summaries the tasks
 saved, so pictures of a gigapixel run cost no more than those of a small one.
@@ -17,9 +18,32 @@ from functools import lru_cache
 
 import numpy as np
 
+from daskfft import io
 from daskfft.kernels.phase import gray
 
-__all__ = ["overview", "radial_spectrum", "atlas"]
+__all__ = ["overview", "radial_spectrum", "atlas", "picture", "write_picture"]
+
+
+def picture(values, *, grid=None):
+    """Scale ``values`` to uint8 between their 1st and 99.9th percentile.
+
+    ``grid`` draws one-pixel white lines every ``grid`` pixels, between the
+    tiles of a spectra atlas.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = np.percentile(values, [1.0, 99.9]) if values.size > 1 else (0.0, 1.0)
+    scaled = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
+    out = np.rint(scaled * 255).astype(np.uint8)
+    if grid and grid > 2:
+        out[grid - 1 :: grid, :] = 255
+        out[:, grid - 1 :: grid] = 255
+    return out
+
+
+def write_picture(path, values, *, grid=None):
+    """Write ``values`` as a grayscale PNG via :func:`picture`; returns ``path``."""
+    io.write_image(path, picture(values, grid=grid), "png")
+    return str(path)
 
 
 def _lut(colours):

@@ -28,9 +28,9 @@ from daskfft.kernels.spectra import (
     radial_power_from,
     windowed_spectrum,
 )
+from daskfft.run import plots
 
 __all__ = [
-    "LevelStore",
     "ChunkTarget",
     "filter_and_save",
     "WindowSource",
@@ -39,53 +39,6 @@ __all__ = [
     "masked",
     "overview_task",
 ]
-
-
-@dataclass(frozen=True)
-class LevelStore:
-    """A result in the work folder, the full size or a pyramid level: a page of an
-    uncompressed tiled TIFF, whose tiles are written in place at the offsets of ``layout``,
-    or a Zarr array (channels first for OME-Zarr).  Tasks read and write it in windows."""
-
-    path: str
-    shape: tuple  # rows, cols (, channels)
-    page: int | None = None  # the TIFF page; None: a Zarr array
-    channel_first: bool = False
-    layout: io.TiffLayout | None = None  # the page's tiles, read once from its header
-    mask: io.TiffLayout | None = None  # a TIFF's mask page (or .msk), holding the last channel
-
-    def read(self, rows, cols):
-        if self.page is not None:
-            data = io.read_page_window(self.path, self.page, rows, cols)
-            if self.mask is not None:  # the mask as the last channel, as the input's is read
-                kept = io.read_page_window(self.mask.path, self.mask.page, rows, cols) > 0
-                top = np.iinfo(data.dtype).max if data.dtype.kind in "ui" else 1
-                data = np.concatenate([data, (kept * top).astype(data.dtype)], axis=2)
-            return data if len(self.shape) == 3 else data[..., 0]
-        import zarr
-
-        z = zarr.open_array(self.path, mode="r")
-        if self.channel_first:
-            return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
-        return z[rows[0] : rows[1], cols[0] : cols[1]]
-
-    def write(self, y, r0, c0):
-        if self.page is not None:
-            if self.mask is not None:  # the last channel goes to the mask: kept where > 0
-                kept = y[..., -1] > 0
-                self.mask.write(
-                    kept if self.mask.bits == 1 else kept.astype(np.uint8) * 255, r0, c0
-                )
-                y = y[..., :-1]
-            self.layout.write(y, r0, c0)
-            return
-        import zarr
-
-        z = zarr.open_array(self.path, mode="r+")
-        if self.channel_first:
-            z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
-        else:
-            z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
 
 
 @dataclass(frozen=True)
@@ -104,11 +57,11 @@ class ChunkTarget:
     atlas: bool = True  # the chunk's tile of the spectra atlas
     plots: bool = True  # overview pixels and radial power (input and filtered)
     spec: object = None  # the FilterSpec, for |H|**2 of the filtered power
-    result: LevelStore | None = None  # where the full-size result goes (level 0)
+    result: io.Store | None = None  # where the full-size result goes (level 0)
     alpha_is_mask: bool = False  # the alpha channel is the input's mask: alpha 0 is left out
     offset: float = 0  # added to the result's data pixels (mid-gray for a high-pass in uint)
     flat_mean: tuple | None = None  # a flat-field's level per channel: the image's data mean
-    sample_store: LevelStore | None = None  # the sample's TIFF, filled in place (else Zarr)
+    sample_store: io.Store | None = None  # the sample's TIFF, filled in place (else Zarr)
 
     def box(self, index):
         i, j = index
@@ -214,7 +167,7 @@ def _summaries(target, index, color_in, color_out, kept=None):
         if target.atlas:
             cell["atlas"] = atlas_cell(spectrum, cell=target.cell)
         i, j = index
-        io.write_picture(
+        plots.write_picture(
             Path(target.root) / "out" / "spectra" / f"spectrum_r{i:03d}_c{j:03d}.png", spectrum
         )
     elif target.atlas:

@@ -1,0 +1,155 @@
+"""The protocol every format backend follows, and what they share.
+
+A backend (:class:`Backend`) knows one format: how to recognise a path
+(:meth:`~Backend.guess_can_open`), read its header into an :class:`ImageInfo`
+(:meth:`~Backend.probe`), read a window of pixels in a task
+(:meth:`~Backend.read_window`) or the whole image lazily (:meth:`~Backend.read`),
+create an empty output that tasks fill (:meth:`~Backend.create`, a :class:`Store`),
+reopen it (:meth:`~Backend.open_store`) and turn a filled store into the finished
+file with its companions (:meth:`~Backend.finish`).  It is xarray's
+``BackendEntrypoint`` (``guess_can_open``, ``open_dataset``) for images that are
+written as well as read.  :mod:`daskfft.io.registry` picks one for a path or format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from daskfft.errors import InputError
+
+__all__ = ["ImageInfo", "Store", "Backend", "NotThisFormat", "reason", "check_finite"]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a file's header says: enough to plan the run before any pixel is read."""
+
+    path: str
+    format: str
+    shape: tuple
+    dtype: np.dtype
+    native_chunks: tuple = ()  # tile or strip (TIFF), chunk (Zarr); () when read whole
+    tiled: bool = False
+    photometric: str = "minisblack"
+    alpha: bool = False
+    tags: tuple = field(default=(), compare=False)  # GeoTIFF/GDAL tags, as tifffile extratags
+    nodata: float | None = None
+    pixel_size: tuple | None = field(default=None, compare=False)  # (dy, dx, unit) if known
+    mask: tuple | None = None  # (file, page) of a TIFF mask, read as the last (alpha) channel
+    axes: str | None = None  # an OME-Zarr array's axes, e.g. "cyx", read as (y, x, c)
+    ome: bool = False  # an OME-Zarr image: its output is OME-Zarr too, unless asked otherwise
+
+    @property
+    def has_alpha(self):
+        """The last channel is opacity, not image: it passes through unfiltered."""
+        return self.alpha and len(self.shape) == 3
+
+    @property
+    def megapixels(self):
+        return self.shape[0] * self.shape[1] / 1e6
+
+
+class Store:
+    """An output in the making that tasks read and write in windows: a page of a tiled
+    TIFF, a Zarr array.  Small and picklable: shipped with every task, which opens the
+    file itself."""
+
+    path: str
+    shape: tuple  # rows, cols (, channels)
+
+    def read(self, rows, cols):
+        """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` as (rows, cols[, channels])."""
+        raise NotImplementedError
+
+    def write(self, y, r0, c0):
+        """Write ``y``, whose top-left pixel is ``(r0, c0)``."""
+        raise NotImplementedError
+
+
+class NotThisFormat(Exception):
+    """A backend's :meth:`Backend.probe` says the path is another backend's (a Zarr group
+    is not a Zarr array): the registry tries the next backend for the suffix."""
+
+
+class Backend:
+    """One format: recognise, probe, read windows; create, write windows, finish.
+
+    Attributes
+    ----------
+    name : str
+        The format's name: ``ImageInfo.format`` of what it reads, ``--output-format``
+        of what it writes.
+    ext : str or None
+        The suffix an output of this format is written with; None: not an output format.
+    suffixes : tuple of str
+        The suffixes it reads (lower case, with the dot); () for a write-only format.
+    whole : bool
+        Read and written whole, never in windows (PNG, JPEG).
+    """
+
+    name = ""
+    ext = None
+    suffixes = ()
+    whole = False
+
+    def guess_can_open(self, path):
+        """Whether ``path`` looks like this format (by its suffix)."""
+        return Path(path).suffix.lower() in self.suffixes
+
+    def probe(self, path):
+        """The header of ``path`` (a :class:`~pathlib.Path`) as an :class:`ImageInfo`."""
+        raise NotImplementedError(f"{self.name} is not read here")
+
+    def read_window(self, info, rows, cols):
+        """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of ``info``'s image; runs in a task."""
+        raise NotImplementedError(f"{self.name} is not read here")
+
+    def read(self, info, chunks):
+        """The image as a lazy dask array in chunks of about ``chunks`` pixels square
+        (:func:`daskfft.kernels.grid.aligned_chunks`: on the file's own), channels in one."""
+        raise NotImplementedError(f"{self.name} is not read here")
+
+    def create(self, path, shape, dtype, **options):
+        """An empty output at ``path``, for tasks to fill; its :class:`Store`."""
+        raise NotImplementedError(f"{self.name} is written whole, from a store")
+
+    def open_store(self, path, shape, **options):
+        """The :class:`Store` of an output :meth:`create` made."""
+        raise NotImplementedError(f"{self.name} is written whole, from a store")
+
+    def finish(self, source, path, info, **options):
+        """The finished output ``path`` from the filled ``source`` (its companions too)."""
+        raise NotImplementedError(f"{self.name} is not written here")
+
+
+def reason(exc):
+    """An exception in one line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def parse_nodata(value):
+    """A nodata value written as text (GDAL_NODATA, attributes) as a float, or None."""
+    text = value.strip().strip("\x00") if isinstance(value, str) else str(value)
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def check_finite(block, path, nodata):
+    """``block``, refused when a float pixel is NaN or infinite (unless NaN is ``nodata``)."""
+    if block.dtype.kind == "f":
+        ok = np.isfinite(block)
+        if nodata is not None and np.isnan(nodata):
+            ok |= np.isnan(block)
+        if not ok.all():
+            raise InputError(
+                f"input {path}: {int(ok.size - np.count_nonzero(ok))} pixels are NaN "
+                "or infinite (counted in the first chunk that has any); fill them, "
+                "or pass --nodata nan if NaN marks missing data"
+            )
+    return block

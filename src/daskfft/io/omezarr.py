@@ -1,0 +1,157 @@
+"""OME-Zarr (NGFF): read level 0 of a multiscale image; write a multiscale group whose
+levels the tasks fill (channels first, as NGFF's axes), then its ``multiscales``.
+
+Reading goes through :mod:`daskfft.io.zarr`: the level is a Zarr array with named axes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from daskfft.errors import InputError
+from daskfft.io.base import ImageInfo, parse_nodata
+from daskfft.io.zarr import ZarrBackend
+
+__all__ = ["OmeZarrBackend", "OME_ZARR"]
+
+
+def _probe_group(p, fmt):
+    """Level 0 of an OME-Zarr image (NGFF 0.4 or 0.5): axes y, x, a channel axis, and time or
+    z of length 1; its pixel size from the level's scale."""
+    import zarr
+
+    group = zarr.open_group(str(p), mode="r")
+    attrs = dict(group.attrs)
+    multiscales = attrs.get("ome", attrs).get("multiscales")
+    if not multiscales:
+        raise InputError(
+            f"input {p}: a Zarr group without OME-Zarr multiscales; give the path "
+            "of one of its arrays"
+        )
+    scale = multiscales[0]
+    dataset = scale["datasets"][0]
+    axes = [a["name"] if isinstance(a, dict) else a for a in scale.get("axes", ["y", "x"])]
+    array = group[dataset["path"]]
+    named = "".join(a[0].lower() for a in axes)
+    extra = {a: n for a, n in zip(named, array.shape) if a not in "yxc"}
+    if named[-2:] != "yx" or len(set(named)) != len(named) or any(n != 1 for n in extra.values()):
+        raise InputError(
+            f"input {p}: OME-Zarr axes {','.join(axes)} with shape "
+            f"{tuple(array.shape)}; daskfft filters one 2-D image (axes y, x and "
+            "channels; time and z of length 1)"
+        )
+    sizes = dict(zip(named, array.shape))
+    shape = (sizes["y"], sizes["x"]) + ((sizes["c"],) if "c" in sizes else ())
+    chunks = dict(zip(named, array.chunks))
+    units = {
+        a["name"][0].lower(): a.get("unit") for a in scale.get("axes", []) if isinstance(a, dict)
+    }
+    factor = next(
+        (
+            t["scale"]
+            for t in dataset.get("coordinateTransformations", [])
+            if t.get("type") == "scale"
+        ),
+        None,
+    )
+    pixel_size = None
+    if factor is not None and len(factor) == len(named):
+        f = dict(zip(named, factor))
+        pixel_size = (float(f["y"]), float(f["x"]), units.get("x"))
+    own = attrs.get("daskfft", {})
+    nodata = own.get("nodata")
+    return ImageInfo(
+        str(Path(p) / dataset["path"]),
+        fmt,
+        shape,
+        np.dtype(array.dtype),
+        native_chunks=(chunks["y"], chunks["x"]),
+        tiled=True,
+        photometric=own.get("photometric", "minisblack"),
+        alpha=bool(own.get("alpha", False)),
+        pixel_size=pixel_size,
+        nodata=None if nodata is None else parse_nodata(nodata),
+        axes=named,
+        ome=True,
+    )
+
+
+class OmeZarrBackend(ZarrBackend):
+    """An OME-Zarr multiscale group: its level ``k`` is the array ``<group>/k``, stored
+    (c, y, x) for a 3-D image.  Read as a Zarr array (its :class:`ImageInfo` says "zarr",
+    with ``axes`` and ``ome``)."""
+
+    name, ext, suffixes = "ome-zarr", "ome.zarr", (".zarr",)
+
+    def probe(self, path):
+        return _probe_group(path, "zarr")
+
+    def create(self, path, shape, dtype, *, chunks, level=0):
+        """Level ``level`` of the group ``path``, zeros in ``chunks`` (rows, cols[, channels]);
+        level 0 makes the group, anew.  Its :class:`~daskfft.io.zarr.ZarrArrayStore`."""
+        import zarr
+
+        if level == 0:
+            zarr.open_group(str(path), mode="w")
+        super().create(
+            Path(path) / str(level),
+            shape,
+            dtype,
+            chunks=chunks,
+            channel_first=len(shape) == 3,
+            dimension_names=("c", "y", "x") if len(shape) == 3 else ("y", "x"),
+            **({"overwrite": True} if level else {}),
+        )
+        return self.open_store(path, shape, level=level)
+
+    def open_store(self, path, shape, *, level=0):
+        return super().open_store(Path(path) / str(level), shape, channel_first=len(shape) == 3)
+
+    def finish(self, source, path, info, *, levels, kind, metadata, attrs):
+        """NGFF 0.5 ``multiscales`` on the group ``path`` (its levels filled in place, so
+        ``source`` is unused): axes (c,) y, x; each of the ``levels`` levels' scale, the
+        input's pixel size times 2**k, and its half-pixel translation; ``kind`` and
+        ``metadata`` say how the levels were made; ``attrs`` go in as "daskfft"'s."""
+        import zarr
+
+        first = len(info.shape) == 3
+        sy, sx, unit = info.pixel_size or (1.0, 1.0, None)
+        space = {"type": "space", **({"unit": unit} if unit else {})}
+        axes = ([{"name": "c", "type": "channel"}] if first else []) + [
+            {"name": "y", **space},
+            {"name": "x", **space},
+        ]
+        group = zarr.open_group(str(path), mode="r+")
+        group.attrs["ome"] = {
+            "version": "0.5",
+            "multiscales": [
+                {
+                    "name": "filtered",
+                    "axes": axes,
+                    "datasets": _datasets(levels, sy, sx, first),
+                    "type": kind,
+                    "metadata": metadata,
+                }
+            ],
+        }
+        group.attrs["daskfft"] = attrs
+
+
+def _datasets(levels, sy, sx, channel_first):
+    """NGFF's ``datasets``: each level's path and coordinate transformations."""
+    scale, shift = ([1.0], [0.0]) if channel_first else ([], [])
+    datasets = []
+    for k in range(levels):
+        f = 2.0**k
+        moves = [{"type": "scale", "scale": scale + [sy * f, sx * f]}]
+        if k:  # level-k pixel i covers full-size pixels f*i .. f*i + f - 1: at their centre
+            moves.append(
+                {"type": "translation", "translation": shift + [sy * (f - 1) / 2, sx * (f - 1) / 2]}
+            )
+        datasets.append({"path": str(k), "coordinateTransformations": moves})
+    return datasets
+
+
+OME_ZARR = OmeZarrBackend()

@@ -1,0 +1,97 @@
+"""PNG and JPEG (imageio): read and written whole, never in windows.
+
+Only images below :data:`daskfft.io.WHOLE_IMAGE_CAP` pixels are written here;
+reading a larger one warns (:func:`daskfft.io.probe`).  A run writes them from
+a filled Zarr store at the end (:meth:`WholeBackend.finish`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dask
+import numpy as np
+
+from daskfft.errors import InputError
+from daskfft.io.base import Backend, ImageInfo, reason
+
+__all__ = ["WholeBackend", "PNG", "JPEG", "write_image"]
+
+
+def write_image(path, array, fmt):
+    """Write a whole in-memory ``array`` to ``path`` as "png" or "jpeg"
+    (TIFF: :func:`daskfft.io.tiff.write_tiff`)."""
+    import imageio.v3 as iio
+
+    iio.imwrite(path, array, extension=".png" if fmt == "png" else ".jpg")
+
+
+def _load_whole(info):
+    """Decode a whole PNG/JPEG and check it against its header; runs inside a task."""
+    import imageio.v3 as iio
+
+    try:
+        with open(info.path, "rb") as fh:
+            data = iio.imread(fh, extension=os.path.splitext(info.path)[1].lower())
+    except Exception as exc:
+        raise InputError(f"input {info.path}: cannot decode ({reason(exc)})") from None
+    if data.shape != info.shape or data.dtype != info.dtype:
+        raise InputError(
+            f"input {info.path}: decoded {data.shape} {data.dtype}, header said "
+            f"{info.shape} {info.dtype}"
+        )
+    return data
+
+
+class WholeBackend(Backend):
+    """A format imageio reads and writes whole: "png" or "jpeg"."""
+
+    whole = True
+
+    def __init__(self, name, ext, suffixes):
+        self.name, self.ext, self.suffixes = name, ext, suffixes
+
+    def probe(self, path):
+        import imageio.v3 as iio
+
+        # imageio leaks the file handle when no plugin accepts a file; our own closes.
+        with open(path, "rb") as fh:
+            props = iio.improps(fh, extension=path.suffix.lower())
+        shape = tuple(props.shape)
+        alpha = self.name == "png" and len(shape) == 3 and shape[2] in (2, 4)
+        return ImageInfo(
+            str(path),
+            self.name,
+            shape,
+            np.dtype(props.dtype),
+            alpha=alpha,
+            photometric="rgb" if len(shape) == 3 and shape[2] >= 3 else "minisblack",
+        )
+
+    def read_window(self, info, rows, cols):
+        return _load_whole(info)[rows[0] : rows[1], cols[0] : cols[1]]
+
+    def read(self, info, chunks):
+        """One task decodes the whole file; the chunks are cut from it."""
+        import dask.array as da
+
+        from daskfft.kernels.grid import aligned_chunks
+
+        rows, cols = aligned_chunks(info, chunks)
+        whole = da.from_delayed(
+            dask.delayed(_load_whole, pure=True)(
+                info, dask_key_name=f"read-{dask.base.tokenize(info)}"
+            ),
+            shape=info.shape,
+            dtype=info.dtype,
+            meta=np.empty((0,) * len(info.shape), dtype=info.dtype),
+        )
+        return whole.rechunk((rows, cols) + (-1,) * (len(info.shape) - 2))
+
+    def finish(self, source, path, info, **options):
+        """``path`` from the whole of ``source`` (an array or store read whole)."""
+        write_image(path, source[...], self.name)
+
+
+PNG = WholeBackend("png", "png", (".png",))
+JPEG = WholeBackend("jpeg", "jpg", (".jpg", ".jpeg"))
