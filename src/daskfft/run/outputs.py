@@ -427,7 +427,10 @@ def write_ome_zarr_metadata(plan, root):
         plan.info,
         levels=len(plan.levels),
         kind="Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
-        metadata={"method": "daskfft.api.pyramid.overview"},
+        # The method's name as outputs have carried it since the first release (its
+        # module, daskfft.pyramid, is now daskfft.api.pyramid): kept, so that a file
+        # written before and after the layering is the same byte for byte.
+        metadata={"method": "daskfft.pyramid.overview"},
         attrs={
             "nodata": _jsonable(plan.spec.nodata),
             "photometric": plan.info.photometric,
