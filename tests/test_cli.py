@@ -540,7 +540,7 @@ def test_a_traceback_goes_into_outdir_only_where_given_else_the_temporary_folder
     cannot take it, into the temporary folder."""
     import tempfile
 
-    from daskfft.cli import _save_traceback
+    from daskfft.cli.errors import save_traceback as _save_traceback
 
     temp, target, out = tmp_path / "temp", tmp_path / "target", tmp_path / "out"
     for folder in (temp, target, out):

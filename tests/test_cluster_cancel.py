@@ -4,7 +4,7 @@ failed run, one line and exit 1, never reported as a bug."""
 import pytest
 from distributed.client import FutureCancelledError
 
-from daskfft.cli import _expected
+from daskfft.cli.errors import expected as _expected
 from daskfft.cluster.kinds import Cluster
 from daskfft.errors import RunError
 from daskfft.run.graph import compute

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from daskfft.cli import _config, build_parser, main
+from daskfft.cli import build_parser, main
+from daskfft.cli.run import _config
 from daskfft.run.plan import make_plan
 from daskfft.run.workdir import WORK_NAME
 

@@ -4,7 +4,8 @@ then rounded to the output's tiles, no longer read only their own."""
 import numpy as np
 import zarr
 
-from daskfft.cli import _config, build_parser
+from daskfft.cli import build_parser
+from daskfft.cli.run import _config
 from daskfft.run.plan import make_plan
 
 

@@ -606,7 +606,7 @@ def test_an_old_companion_moved_aside_is_restored_by_a_rollback_and_a_crash_comp
 
 @contextlib.contextmanager
 def _sigterm_as_the_command_has_it():
-    from daskfft.cli import _on_sigterm
+    from daskfft.run.job import on_sigterm as _on_sigterm
 
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

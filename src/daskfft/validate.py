@@ -16,6 +16,7 @@ __all__ = [
     "FILTERS",
     "check_int",
     "check_cutoff",
+    "check_sigma",
     "check_filter_name",
     "check_order",
     "check_tol",
@@ -37,6 +38,7 @@ __all__ = [
     "check_fraction",
     "check_flag",
     "check_choice",
+    "check_connect_timeout",
 ]
 
 
@@ -70,6 +72,20 @@ def check_cutoff(cutoff, name="cutoff"):
     if not (0.0 < cutoff <= 0.5):  # also refuses NaN
         raise ValueError(f"`{name}` must be in (0, 0.5] cycles/pixel, got {cutoff}")
     return cutoff
+
+
+def check_sigma(sigma):
+    """Validate a Gaussian's ``sigma``: a finite number of pixels >= 1/pi, so that its
+    cutoff, ``1 / (2 pi sigma)``, is in (0, 0.5] cycles/pixel; return it as a float."""
+    if not _is_number(sigma):
+        raise TypeError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
+    if not 0 < sigma < math.inf:  # an infinite one would make a cutoff of 0
+        raise ValueError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
+    if 1.0 / (2.0 * math.pi * float(sigma)) > 0.5:
+        raise ValueError(
+            f"`sigma` must be >= 1/pi = 0.318 pixels (cutoff <= 0.5 cycles/pixel), got {sigma}"
+        )
+    return float(sigma)
 
 
 def check_filter_name(filter):
@@ -268,3 +284,15 @@ def check_confidence(value):
     if not 0 < value <= 1:
         raise ValueError(message)
     return float(value)
+
+
+def check_connect_timeout(seconds):
+    """Validate ``connect_timeout``, how long to wait for a scheduler: a positive, finite
+    number of seconds; return it unchanged."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, Real)
+        or not (0 < seconds < math.inf)  # also refuses NaN
+    ):
+        raise ValueError(f"`connect_timeout` must be a positive number of seconds, got {seconds!r}")
+    return seconds

@@ -5,17 +5,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
 import signal
 import threading
 from dataclasses import dataclass, field
-from numbers import Real
 
 import dask
 
 from daskfft.errors import InputError, RunError
-from daskfft.validate import check_positive_int
+from daskfft.validate import check_connect_timeout, check_positive_int
 
 __all__ = [
     "CLUSTER_KINDS",
@@ -71,9 +69,7 @@ class ClusterSpec:
         for name in ("workers", "threads_per_worker"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
-        t = self.connect_timeout
-        if isinstance(t, bool) or not isinstance(t, Real) or not (0 < t < math.inf):
-            raise ValueError(f"`connect_timeout` must be a positive number of seconds, got {t!r}")
+        check_connect_timeout(self.connect_timeout)
 
     def resolve(self, megapixels, *, performance_report=False):
         """The spec with ``auto`` settled for an image of ``megapixels``, and why (or None).

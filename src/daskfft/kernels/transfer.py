@@ -14,7 +14,13 @@ from functools import lru_cache
 import ducc0
 import numpy as np
 
-from daskfft.validate import _is_number, check_filter, check_float_dtype, check_int, check_shape
+from daskfft.validate import (
+    check_filter,
+    check_float_dtype,
+    check_int,
+    check_shape,
+    check_sigma,
+)
 
 __all__ = [
     "DEPTH_CAP",
@@ -81,24 +87,15 @@ def cutoff_from_sigma(sigma):
     TypeError
         If ``sigma`` is not a number.
     ValueError
-        If ``sigma`` is not positive, or so small that the cutoff would pass
-        the Nyquist frequency (``sigma < 1 / pi``).
+        If ``sigma`` is not positive and finite, or so small that the cutoff
+        would pass the Nyquist frequency (``sigma < 1 / pi``).
 
     Examples
     --------
     >>> round(cutoff_from_sigma(2.0), 6)
     0.079577
     """
-    if not _is_number(sigma):
-        raise TypeError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
-    if not sigma > 0:
-        raise ValueError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
-    cutoff = 1.0 / (2.0 * math.pi * float(sigma))
-    if cutoff > 0.5:
-        raise ValueError(
-            f"`sigma` must be >= 1/pi = 0.318 pixels (cutoff <= 0.5 cycles/pixel), got {sigma}"
-        )
-    return cutoff
+    return 1.0 / (2.0 * math.pi * check_sigma(sigma))
 
 
 # Periodic copies of the Gaussian summed on each side: with cutoff <= 0.5 a copy

@@ -1,0 +1,191 @@
+"""What the commands share: the parser class, the argparse types, and the option groups
+that more than one command declares (``--cluster`` and its kin, ``-v/-q/--debug``).
+
+Every argparse type parses the text and calls the library's own validator from
+:mod:`daskfft.validate`, the one the Python API calls: a refused value is argparse's
+usage error (exit status 2) with the validator's message less its argument name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from daskfft.cluster.kinds import CONNECT_TIMEOUT
+from daskfft.validate import BOUNDARIES, check_connect_timeout, check_positive_int
+
+__all__ = [
+    "Parser",
+    "checked",
+    "one_or_two",
+    "depth_or_auto",
+    "boundary_value",
+    "positive",
+    "add_cluster",
+    "cluster_options",
+    "add_common",
+]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to read more; and negative
+    numbers with an exponent (``--nodata -3.4e+38``, float32's lowest) taken as values,
+    which argparse's own rule (no exponent) reads as an unknown option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def checked(validator, name, parse=float):
+    """An argparse type that parses ``text`` and calls the library's own validator.
+
+    A refused value becomes argparse's usage error (exit status 2), with the
+    validator's message less its leading argument name.
+    """
+
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {name}, got {text!r}") from None
+        try:
+            checked = validator(value)
+        except (ValueError, TypeError) as exc:
+            raise argparse.ArgumentTypeError(re.sub(r"^`\w+` ", "", str(exc))) from None
+        return value if checked is None else checked
+
+    convert.__name__ = name  # argparse names the type in "invalid <type> value" messages
+    return convert
+
+
+def one_or_two(validator, name):
+    """An argparse type for ``X`` or ``X,Y`` (a band-pass's two edges), each checked by
+    ``validator``: a float, or a tuple of two."""
+    one = checked(validator, name)
+
+    def convert(text):
+        parts = text.split(",")
+        if len(parts) > 2:
+            raise argparse.ArgumentTypeError(
+                f"expected one {name} or two (a band-pass's, as A,B), got {text!r}"
+            )
+        values = tuple(one(part) for part in parts)
+        return values[0] if len(values) == 1 else values
+
+    convert.__name__ = name
+    return convert
+
+
+def depth_or_auto(text):
+    """``--depth``'s text as :func:`~daskfft.validate.check_depth` takes it: "auto" or an int."""
+    return text if text == "auto" else int(text)
+
+
+def boundary_value(text):
+    """``--boundary``'s text as :func:`~daskfft.validate.check_boundary` takes it: a name
+    or a float."""
+    return text if text in BOUNDARIES else float(text)
+
+
+def positive():
+    """The argparse type of a whole number >= 1 (:func:`~daskfft.validate.check_positive_int`)."""
+    return checked(lambda v: check_positive_int("value", v), "positive integer", int)
+
+
+def add_cluster(exe):
+    """The options naming where the work runs, shared by ``run`` and ``align``."""
+    exe.add_argument(
+        "--cluster",
+        default="auto",
+        metavar="auto|local|processes|threads|mpi|ADDRESS",
+        help="auto: local from 256 Mpx up (or with --performance-report), "
+        "threads below, where the run is over in seconds; "
+        "local: a Dask scheduler and workers as threads of this process, "
+        "with the dashboard, nothing listening on the network but its "
+        "health/metrics pages and dashboard on a free 127.0.0.1 port (the "
+        "fastest here); processes: worker processes, each with its memory limit, "
+        "reachable only with this run's TLS credentials; threads: dask's "
+        "threaded scheduler, no dashboard; mpi: dask-mpi across the ranks of "
+        "this MPI job (launch with mpiexec or srun --mpi=pmi2); ADDRESS: a "
+        "running scheduler such as tls://host:8786 (default: auto)",
+    )
+    exe.add_argument(
+        "--workers",
+        type=positive(),
+        metavar="N",
+        help="local: workers (default 1 with a thread per core); processes: "
+        "worker processes (default: dask's choice from the cores); threads: "
+        "workers x threads-per-worker threads",
+    )
+    exe.add_argument(
+        "--threads-per-worker",
+        type=positive(),
+        metavar="N",
+        help="threads per worker (default: dask's choice; mpi: 1)",
+    )
+    exe.add_argument(
+        "--memory-limit",
+        metavar="BYTES",
+        help="memory limit per worker, e.g. 4GB (default: processes: dask's share "
+        "of this machine; mpi: the node's memory divided by its ranks)",
+    )
+    exe.add_argument(
+        "--no-dashboard",
+        dest="dashboard",
+        action="store_false",
+        help="do not serve the Dask dashboard (default: served on a free port of "
+        "127.0.0.1; the URL is printed)",
+    )
+    exe.add_argument(
+        "--dashboard-address",
+        metavar="HOST:PORT",
+        help="mpi: where rank 0 serves the dashboard (default: 127.0.0.1 and a "
+        "free port, reached through the printed ssh tunnel; a routable "
+        "address exposes it, unauthenticated, to the cluster network)",
+    )
+    exe.add_argument(
+        "--no-tls",
+        dest="tls",
+        action="store_false",
+        help="processes and mpi: plain TCP between scheduler, workers and client, "
+        "which anyone who reaches it can use to run code as you: processes "
+        "and an MPI job on one node listen on 127.0.0.1, open to every user "
+        "logged in to that machine (a shared login node's too); an MPI job "
+        "across nodes on each node's own interface, open to anyone on that "
+        "network (default: TLS with credentials made for this run, so nobody "
+        "else can connect)",
+    )
+    exe.add_argument(
+        "--connect-timeout",
+        type=checked(check_connect_timeout, "seconds"),
+        default=CONNECT_TIMEOUT,
+        metavar="S",
+        help="ADDRESS: seconds to wait for the scheduler (default: %(default)g)",
+    )
+
+
+def cluster_options(args):
+    """The options of :func:`add_cluster` as :class:`~daskfft.cluster.kinds.ClusterSpec`
+    takes them, less its ``kind`` (``args.cluster``)."""
+    return {
+        "workers": args.workers,
+        "threads_per_worker": args.threads_per_worker,
+        "memory_limit": args.memory_limit or "auto",
+        "dashboard": args.dashboard,
+        "dashboard_address": args.dashboard_address,
+        "connect_timeout": args.connect_timeout,
+        "tls": args.tls,
+    }
+
+
+def add_common(parser):
+    """``-v``, ``-q`` and ``--debug``, which every command takes."""
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: dask's too)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
