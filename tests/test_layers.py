@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 
+import logging
+
 import pytest
 from importlinter.cli import lint_imports
 
@@ -15,7 +17,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "daskfft"
 
 
-def test_the_layers_hold():
+def test_the_layers_hold(monkeypatch):
+    # lint_imports configures logging with dictConfig, which disables every logger that
+    # exists (daskfft's too, and later tests read its records), and puts the working
+    # folder on sys.path: both are put back.
+    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    for logger in loggers:
+        monkeypatch.setattr(logger, "disabled", logger.disabled)
+    monkeypatch.setattr(sys, "path", list(sys.path))
     assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0
 
 
