@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from daskfft._docs import docfiller
 from daskfft.api.lowpass import apply_spec, as_image, filter_chunks, lowpass_spec, warned_halo
 from daskfft.api.spec import FilterSpec
 from daskfft.kernels.block import data_mask, filter_block, nodata_mask, work_dtype
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 
+@docfiller
 def highpass(
     image,
     cutoff,
@@ -53,28 +55,17 @@ def highpass(
 
     Parameters
     ----------
-    image : numpy.ndarray, dask.array.Array or xarray.DataArray
-        2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.
+    %(image)s
     cutoff : float
         The frequency (cycles/pixel, ``0 < cutoff <= 0.5``) below which the
         image is removed.
-    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
-        Transfer function, as for :func:`daskfft.lowpass`.
-    order : int, default 4
-        Butterworth order (>= 1); ignored by the other filters.
-    depth : "auto" or int, default "auto"
-        Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.
-    boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
-        How the image is extended past its edges, as for :func:`daskfft.lowpass`.
-    tol : float, default 1e-6
-        L1 mass of the spatial kernel allowed outside the halo, for
-        ``depth="auto"``.
-    nodata : float, optional
-        No-data value: such pixels are left out of the filter and stay
-        ``nodata``; for a DataArray, None takes the nodata it declares.
-    method : {"blockwise", "exact"}, default "blockwise"
-        ``"exact"``: one FFT over the whole image, done in chunks, equal to a
-        whole-image filter to rounding.
+    %(filter)s
+    %(order)s
+    %(depth)s
+    %(boundary)s
+    %(tol)s
+    %(nodata)s
+    %(method)s
 
     Returns
     -------
@@ -104,6 +95,7 @@ def highpass(
     return apply_spec(image, spec, filter_spec)
 
 
+@docfiller
 def bandpass(
     image,
     low,
@@ -130,27 +122,15 @@ def bandpass(
 
     Parameters
     ----------
-    image : numpy.ndarray, dask.array.Array or xarray.DataArray
-        2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.
-    low, high : float
-        The band's edges in cycles/pixel, ``0 < low < high <= 0.5``.
-    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
-        Transfer function, as for :func:`daskfft.lowpass`.
-    order : int, default 4
-        Butterworth order (>= 1); ignored by the other filters.
-    depth : "auto" or int, default "auto"
-        Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.
-    boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
-        How the image is extended past its edges, as for :func:`daskfft.lowpass`.
-    tol : float, default 1e-6
-        L1 mass of the spatial kernel allowed outside the halo, for
-        ``depth="auto"``.
-    nodata : float, optional
-        No-data value: such pixels are left out of the filter and stay
-        ``nodata``; for a DataArray, None takes the nodata it declares.
-    method : {"blockwise", "exact"}, default "blockwise"
-        ``"exact"``: one FFT over the whole image, done in chunks, equal to a
-        whole-image filter to rounding.
+    %(image)s
+    %(low_high)s
+    %(filter)s
+    %(order)s
+    %(depth)s
+    %(boundary)s
+    %(tol)s
+    %(nodata)s
+    %(method)s
 
     Returns
     -------
@@ -181,6 +161,7 @@ def bandpass(
     return apply_spec(image, spec, filter_spec)
 
 
+@docfiller
 def band_bound(low, high, depth, *, filter="gaussian", order=4):
     """Bound on how far a block-wise band-pass is from the whole-image band-pass.
 
@@ -189,14 +170,10 @@ def band_bound(low, high, depth, *, filter="gaussian", order=4):
 
     Parameters
     ----------
-    low, high : float
-        The band's edges in cycles/pixel, ``0 < low < high <= 0.5``.
-    depth : int
-        The halo in pixels, >= 0.
-    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
-        The transfer function.
-    order : int, default 4
-        Butterworth order; ignored by the other filters.
+    %(low_high)s
+    %(bound_depth)s
+    %(bound_filter)s
+    %(bound_order)s
 
     Returns
     -------
@@ -223,6 +200,7 @@ def _band_edges(low, high):
     return low, high
 
 
+@docfiller
 def flatfield(
     image,
     cutoff,
@@ -254,31 +232,20 @@ def flatfield(
 
     Parameters
     ----------
-    image : numpy.ndarray, dask.array.Array or xarray.DataArray
-        2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.
+    %(image)s
     cutoff : float
         Cutoff of the background's low-pass in cycles/pixel: a low one, e.g.
         ``cutoff_from_sigma(100)``.
     mode : {"divide", "subtract"}, default "divide"
         Divide the image by its background (multiplicative shading) or
         subtract it (an additive offset).
-    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
-        Transfer function, as for :func:`daskfft.lowpass`.
-    order : int, default 4
-        Butterworth order (>= 1); ignored by the other filters.
-    depth : "auto" or int, default "auto"
-        Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.
-    boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
-        How the image is extended past its edges, as for :func:`daskfft.lowpass`.
-    tol : float, default 1e-6
-        L1 mass of the spatial kernel allowed outside the halo, for
-        ``depth="auto"``.
-    nodata : float, optional
-        No-data value: such pixels are left out of the filter and stay
-        ``nodata``; for a DataArray, None takes the nodata it declares.
-    method : {"blockwise", "exact"}, default "blockwise"
-        ``"exact"``: one FFT over the whole image, done in chunks, equal to a
-        whole-image filter to rounding.
+    %(filter)s
+    %(order)s
+    %(depth)s
+    %(boundary)s
+    %(tol)s
+    %(nodata)s
+    %(method)s
 
     Returns
     -------

@@ -14,6 +14,7 @@ from functools import lru_cache
 import ducc0
 import numpy as np
 
+from daskfft._docs import docfiller
 from daskfft.validate import (
     check_filter,
     check_float_dtype,
@@ -242,6 +243,7 @@ def _profile_for(cutoff, filter, order, tol):
         size, previous = 2 * size, depth
 
 
+@docfiller
 def expected_deviation(cutoff, depth, *, filter="gaussian", order=4):
     """Bound on how far a block-wise result with halo ``depth`` is from a whole-image filter.
 
@@ -253,12 +255,9 @@ def expected_deviation(cutoff, depth, *, filter="gaussian", order=4):
     ----------
     cutoff : float
         ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``.
-    depth : int
-        The halo in pixels, >= 0.
-    filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
-        The transfer function.
-    order : int, default 4
-        Butterworth order; ignored by the other filters.
+    %(bound_depth)s
+    %(bound_filter)s
+    %(bound_order)s
 
     Returns
     -------
