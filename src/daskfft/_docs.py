@@ -13,53 +13,48 @@ from __future__ import annotations
 
 __all__ = ["docdict", "docfiller"]
 
-_AS_LOWPASS = "as for :func:`daskfft.lowpass`"
-
-#: The snippets, by placeholder name: a parameter's line and its indented description.
-docdict = {
-    # The arguments of the block-wise filters (highpass, bandpass, flatfield) that mean
-    # what they mean for lowpass.
-    "image": f"""\
-image : numpy.ndarray, dask.array.Array or xarray.DataArray
-    2-D or channels-last 3-D image, {_AS_LOWPASS}.""",
-    "filter": f"""\
-filter : {{"gaussian", "butterworth", "ideal"}}, default "gaussian"
-    Transfer function, {_AS_LOWPASS}.""",
-    "order": """\
+_FILTER_OPTIONS = """\
+filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+    Transfer function, as for :func:`daskfft.lowpass`.
 order : int, default 4
-    Butterworth order (>= 1); ignored by the other filters.""",
-    "depth": """\
+    Butterworth order (>= 1); ignored by the other filters.
 depth : "auto" or int, default "auto"
-    Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.""",
-    "boundary": f"""\
-boundary : {{"reflect", "periodic", "nearest"}} or float, default "reflect"
-    How the image is extended past its edges, {_AS_LOWPASS}.""",
-    "tol": """\
+    Halo in pixels around every chunk; ``"auto"`` derives it from ``tol``.
+boundary : {"reflect", "periodic", "nearest"} or float, default "reflect"
+    How the image is extended past its edges, as for :func:`daskfft.lowpass`.
 tol : float, default 1e-6
     L1 mass of the spatial kernel allowed outside the halo, for
-    ``depth="auto"``.""",
-    "nodata": """\
+    ``depth="auto"``.
 nodata : float, optional
     No-data value: such pixels are left out of the filter and stay
-    ``nodata``; for a DataArray, None takes the nodata it declares.""",
-    "method": """\
+    ``nodata``; for a DataArray, None takes the nodata it declares.
 method : {"blockwise", "exact"}, default "blockwise"
     ``"exact"``: one FFT over the whole image, done in chunks, equal to a
-    whole-image filter to rounding.""",
+    whole-image filter to rounding."""
+
+_BOUND_OPTIONS = """\
+depth : int
+    The halo in pixels, >= 0.
+filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
+    The transfer function.
+order : int, default 4
+    Butterworth order; ignored by the other filters."""
+
+#: The snippets, by placeholder name: parameters' lines, each with its indented
+#: description.
+docdict = {
+    # The image of the block-wise filters (highpass, bandpass, flatfield).
+    "image": """\
+image : numpy.ndarray, dask.array.Array or xarray.DataArray
+    2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.""",
+    # Their keywords after the cutoffs, which mean what they mean for lowpass.
+    "filter_options": _FILTER_OPTIONS,
     # A band-pass's two edges (bandpass, band_bound).
     "low_high": """\
 low, high : float
     The band's edges in cycles/pixel, ``0 < low < high <= 0.5``.""",
-    # The arguments of the halo's bound (expected_deviation, band_bound).
-    "bound_depth": """\
-depth : int
-    The halo in pixels, >= 0.""",
-    "bound_filter": """\
-filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
-    The transfer function.""",
-    "bound_order": """\
-order : int, default 4
-    Butterworth order; ignored by the other filters.""",
+    # The arguments of a halo's bound after the cutoff (expected_deviation, band_bound).
+    "bound_options": _BOUND_OPTIONS,
 }
 
 

@@ -13,8 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from daskfft._docs import docfiller
-from daskfft.api.lowpass import apply_spec, as_image, filter_chunks, lowpass_spec, warned_halo
-from daskfft.api.spec import FilterSpec
+from daskfft.api.lowpass import (
+    apply_spec,
+    arguments_spec,
+    as_image,
+    filter_chunks,
+    lowpass_spec,
+    warned_halo,
+)
 from daskfft.kernels.block import data_mask, filter_block, nodata_mask, work_dtype
 from daskfft.kernels.transfer import expected_deviation
 from daskfft.validate import FLATFIELD_MODES, check_choice, check_cutoff
@@ -59,13 +65,7 @@ def highpass(
     cutoff : float
         The frequency (cycles/pixel, ``0 < cutoff <= 0.5``) below which the
         image is removed.
-    %(filter)s
-    %(order)s
-    %(depth)s
-    %(boundary)s
-    %(tol)s
-    %(nodata)s
-    %(method)s
+    %(filter_options)s
 
     Returns
     -------
@@ -81,17 +81,7 @@ def highpass(
     >>> bool(np.allclose(out.compute(), 0.0))
     True
     """
-    spec = FilterSpec(
-        cutoff,
-        filter=filter,
-        order=order,
-        tol=tol,
-        boundary=boundary,
-        depth=depth,
-        method=method,
-        nodata=nodata,
-        band="high",
-    )
+    spec = arguments_spec(cutoff, filter, order, depth, boundary, tol, nodata, method, band="high")
     return apply_spec(image, spec, filter_spec)
 
 
@@ -124,13 +114,7 @@ def bandpass(
     ----------
     %(image)s
     %(low_high)s
-    %(filter)s
-    %(order)s
-    %(depth)s
-    %(boundary)s
-    %(tol)s
-    %(nodata)s
-    %(method)s
+    %(filter_options)s
 
     Returns
     -------
@@ -146,17 +130,8 @@ def bandpass(
     True
     """
     low, high = _band_edges(low, high)
-    spec = FilterSpec(
-        high,
-        filter=filter,
-        order=order,
-        tol=tol,
-        boundary=boundary,
-        depth=depth,
-        method=method,
-        nodata=nodata,
-        band="band",
-        low_cutoff=low,
+    spec = arguments_spec(
+        high, filter, order, depth, boundary, tol, nodata, method, band="band", low_cutoff=low
     )
     return apply_spec(image, spec, filter_spec)
 
@@ -171,9 +146,7 @@ def band_bound(low, high, depth, *, filter="gaussian", order=4):
     Parameters
     ----------
     %(low_high)s
-    %(bound_depth)s
-    %(bound_filter)s
-    %(bound_order)s
+    %(bound_options)s
 
     Returns
     -------
@@ -239,13 +212,7 @@ def flatfield(
     mode : {"divide", "subtract"}, default "divide"
         Divide the image by its background (multiplicative shading) or
         subtract it (an additive offset).
-    %(filter)s
-    %(order)s
-    %(depth)s
-    %(boundary)s
-    %(tol)s
-    %(nodata)s
-    %(method)s
+    %(filter_options)s
 
     Returns
     -------
@@ -262,16 +229,8 @@ def flatfield(
     (True, 150.0)
     """
     check_choice("mode", mode, FLATFIELD_MODES)
-    spec = FilterSpec(
-        cutoff,
-        filter=filter,
-        order=order,
-        tol=tol,
-        boundary=boundary,
-        depth=depth,
-        method=method,
-        nodata=nodata,
-        flatfield=mode,
+    spec = arguments_spec(
+        cutoff, filter, order, depth, boundary, tol, nodata, method, flatfield=mode
     )
     return apply_spec(image, spec, filter_spec)
 
@@ -335,14 +294,7 @@ def filter_spec(image, spec):
         return _keep_nodata(out, image, spec.nodata)
     halo = warned_halo(spec, " ({band}-pass: bound {deviation:.2g})")
     return filter_chunks(
-        image,
-        halo.depth,
-        spec.boundary,
-        dtype,
-        cutoff=spec.cutoff,
-        filter=spec.filter,
-        order=spec.order,
-        transfer=spec.transfer,
+        image, halo.depth, spec.boundary, dtype, **spec.kernel_options(), transfer=spec.transfer
     )
 
 
@@ -354,21 +306,11 @@ def filter_spec_block(block, spec, *, work_dtype, self_pad=(0, 0), pad_mode="ref
         work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode, nodata=spec.nodata, valid=valid
     )
     if spec.band == "low":  # a flat-field's background too
-        return filter_block(block, cutoff=spec.cutoff, filter=spec.filter, order=spec.order, **kw)
+        return filter_block(block, **spec.kernel_options(), **kw)
     data = data_mask(block, spec.nodata, valid)
     if data is None:
-        return filter_block(
-            block,
-            cutoff=spec.cutoff,
-            filter=spec.filter,
-            order=spec.order,
-            transfer=spec.transfer,
-            **kw,
-        )
-    low = [
-        filter_block(block, cutoff=e.cutoff, filter=e.filter, order=e.order, **kw)
-        for e in spec.edges()
-    ]
+        return filter_block(block, **spec.kernel_options(), transfer=spec.transfer, **kw)
+    low = [filter_block(block, **edge.kernel_options(), **kw) for edge in spec.edges()]
     out = block.astype(work_dtype) - low[0] if spec.band == "high" else low[1] - low[0]
     hole = np.asarray(0 if spec.nodata is None else spec.nodata, dtype=out.dtype)
     return np.where(data, out, hole)

@@ -20,6 +20,7 @@ from daskfft.kernels.transfer import HaloWarning
 __all__ = [
     "as_image",
     "lowpass",
+    "arguments_spec",
     "dataarray_nodata",
     "apply_spec",
     "lowpass_spec",
@@ -166,7 +167,15 @@ def lowpass(
     >>> out.chunks, bool(np.allclose(out.compute(), 7.0))
     (((64,), (48,)), True)
     """
-    spec = FilterSpec(
+    spec = arguments_spec(cutoff, filter, order, depth, boundary, tol, nodata, method)
+    return apply_spec(image, spec, lowpass_spec)
+
+
+def arguments_spec(cutoff, filter, order, depth, boundary, tol, nodata, method, **band):
+    """The :class:`~daskfft.api.spec.FilterSpec` of the arguments that :func:`lowpass` and
+    the filters in :mod:`daskfft.api.bands` share, in their order, with the pass band's
+    fields ``band`` (``band``, ``low_cutoff``, ``flatfield``)."""
+    return FilterSpec(
         cutoff,
         filter=filter,
         order=order,
@@ -175,8 +184,8 @@ def lowpass(
         depth=depth,
         method=method,
         nodata=nodata,
+        **band,
     )
-    return apply_spec(image, spec, lowpass_spec)
 
 
 #: Where a DataArray declares its nodata, in the order rioxarray's ``rio.nodata`` looks.
@@ -242,13 +251,7 @@ def lowpass_spec(image, spec):
 
         def exact(x, boundary):
             return lowpass_exact(
-                x,
-                spec.cutoff,
-                filter=spec.filter,
-                order=spec.order,
-                tol=spec.tol,
-                boundary=boundary,
-                dtype=dtype,
+                x, **spec.kernel_options(), tol=spec.tol, boundary=boundary, dtype=dtype
             )
 
         if spec.nodata is None:
@@ -256,14 +259,7 @@ def lowpass_spec(image, spec):
         return _exact_without_nodata(image, spec.nodata, spec.boundary, exact, dtype)
     halo = warned_halo(spec)
     return filter_chunks(
-        image,
-        halo.depth,
-        spec.boundary,
-        dtype,
-        cutoff=spec.cutoff,
-        filter=spec.filter,
-        order=spec.order,
-        nodata=spec.nodata,
+        image, halo.depth, spec.boundary, dtype, **spec.kernel_options(), nodata=spec.nodata
     )
 
 

@@ -159,6 +159,11 @@ class FilterSpec:
         edge for a band-pass."""
         return 1 / (2 * math.pi * self.cutoff) if self.filter == "gaussian" else None
 
+    def kernel_options(self):
+        """``cutoff``, ``filter`` and ``order`` as keywords: this spec's low-pass (of the upper
+        edge for a band-pass) to the kernels, e.g. :func:`~daskfft.kernels.block.filter_block`."""
+        return dict(cutoff=self.cutoff, filter=self.filter, order=self.order)
+
     def edges(self):
         """The low-pass specs whose transfer functions make this one's: ``(H,)`` for a low- or
         high-pass, ``(H(low_cutoff), H(cutoff))`` for a band-pass."""

@@ -41,6 +41,9 @@ OVERVIEW_CUTOFF = 0.2
 
 OVERVIEW_ORDER = 8
 
+# The anti-alias filter as the kernels' keywords.
+_ANTI_ALIAS = dict(cutoff=OVERVIEW_CUTOFF, filter="butterworth", order=OVERVIEW_ORDER)
+
 
 def level_shapes(shape, block):
     """Shapes of the pyramid's levels, full size first, halving (rounded up) until the
@@ -55,7 +58,7 @@ def level_shapes(shape, block):
 def overview_depth(tol):
     """Halo of the anti-alias filter for ``tol`` (as ``lowpass``'s), plus the half-pixel shift;
     even, so that a chunk's first pixel keeps its parity."""
-    d = halo_depth(OVERVIEW_CUTOFF, filter="butterworth", order=OVERVIEW_ORDER, tol=tol) + 1
+    d = halo_depth(**_ANTI_ALIAS, tol=tol) + 1
     return d + d % 2
 
 
@@ -65,7 +68,7 @@ def overview_transfer(shape, dtype):
     ``exp(i pi (fy + fx))``: the result moved by half a pixel up and left, so that its
     even pixels are the values between four pixels of the input.  Read-only, cached."""
     fy, fx = np.fft.fftfreq(shape[0]), np.fft.rfftfreq(shape[1])
-    h = _transfer_grid(fy, fx, OVERVIEW_CUTOFF, "butterworth", OVERVIEW_ORDER)
+    h = _transfer_grid(fy, fx, **_ANTI_ALIAS)
     h = h * np.exp(1j * np.pi * fy)[:, None] * np.exp(1j * np.pi * fx)[None, :]
     h = np.ascontiguousarray(h, dtype=np.complex64 if dtype == np.float32 else np.complex128)
     h.flags.writeable = False
@@ -98,9 +101,7 @@ def _overview_block(block, *, depth_px, nodata, alpha, tol, self_pad=(0, 0), pad
         x = np.concatenate([x, valid.astype(work)], axis=2)
     y = filter_block(
         x,
-        cutoff=OVERVIEW_CUTOFF,
-        filter="butterworth",
-        order=OVERVIEW_ORDER,
+        **_ANTI_ALIAS,
         work_dtype=work,
         self_pad=self_pad,
         pad_mode=pad_mode,

@@ -255,9 +255,7 @@ def expected_deviation(cutoff, depth, *, filter="gaussian", order=4):
     ----------
     cutoff : float
         ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``.
-    %(bound_depth)s
-    %(bound_filter)s
-    %(bound_order)s
+    %(bound_options)s
 
     Returns
     -------
