@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from daskfft.cli.options import add_cluster, add_common, checked, cluster_options
+from daskfft.cli.options import (
+    add_cluster,
+    add_common,
+    checked,
+    cluster_options,
+    show_progress,
+)
 from daskfft.validate import check_confidence, check_window
 
 __all__ = ["add_command", "execute"]
@@ -48,8 +53,8 @@ def add_command(sub):
     aln.add_argument(
         "-o",
         "--outdir",
-        required=True,
         metavar="OUTDIR",
+        required=True,
         help="folder for the results (created if missing)",
     )
     aln.add_argument(
@@ -98,13 +103,8 @@ def execute(args, parser):
         cluster=cluster,
         own_process=args.from_command_line,
         memory_limit=args.memory_limit,
-        window=args.window,
-        rotation=args.rotation,
-        scale=args.scale,
-        apply=args.apply,
-        min_confidence=args.min_confidence,
-        overwrite=args.overwrite,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=show_progress(args),
+        **_registration_options(args),
     )
     if not here:
         return transform
@@ -115,3 +115,16 @@ def execute(args, parser):
             f"{transform['shift_field']['reliable']} of "
             f"{transform['shift_field']['windows']} windows reliable"
         )
+
+
+def _registration_options(args):
+    """The options of the registration in ``args``, as
+    :func:`daskfft.run.align.align_files` takes them."""
+    return {
+        "window": args.window,
+        "rotation": args.rotation,
+        "scale": args.scale,
+        "apply": args.apply,
+        "min_confidence": args.min_confidence,
+        "overwrite": args.overwrite,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 
 from daskfft.cluster.kinds import CONNECT_TIMEOUT
 from daskfft.validate import BOUNDARIES, check_connect_timeout, check_positive_int
@@ -24,6 +25,7 @@ __all__ = [
     "add_cluster",
     "cluster_options",
     "add_common",
+    "show_progress",
 ]
 
 
@@ -189,3 +191,9 @@ def add_common(parser):
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bar")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def show_progress(args):
+    """Whether a command shows a progress bar: not with ``-q`` (:func:`add_common`), and only
+    on a terminal."""
+    return not args.quiet and sys.stderr.isatty()

@@ -8,7 +8,6 @@ usage error, exit status 2); the run itself, on this machine or an MPI job, is
 from __future__ import annotations
 
 import argparse
-import sys
 
 from daskfft.cli.options import (
     add_cluster,
@@ -19,6 +18,7 @@ from daskfft.cli.options import (
     depth_or_auto,
     one_or_two,
     positive,
+    show_progress,
 )
 from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
 from daskfft.kernels.grid import DEFAULT_CHUNKS, LARGE_CHUNKS, LARGE_FROM
@@ -350,7 +350,7 @@ def _config(args, parser):
             **cluster_options(args),
             overwrite=args.overwrite,
             resume=args.resume,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress=show_progress(args),
             performance_report=args.performance_report,
             measure_deviation=args.measure_deviation,
         )

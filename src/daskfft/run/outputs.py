@@ -301,10 +301,10 @@ def _create_tiff(plan, path, tile):
         path,
         info.shape,
         info.dtype,
-        tile=tile,
         photometric=info.photometric,
         alpha=info.has_alpha,
         tags=info.tags,
+        tile=tile,
         overviews=plan.levels[1:] if plan.fmt == "cog" else (),
         mask=mask_kind(plan.fmt, info),
     )
