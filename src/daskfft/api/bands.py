@@ -39,18 +39,8 @@ __all__ = [
 
 
 @docfiller
-def highpass(
-    image,
-    cutoff,
-    *,
-    filter="gaussian",
-    order=4,
-    depth="auto",
-    boundary="reflect",
-    tol=1e-6,
-    nodata=None,
-    method="blockwise",
-):
+def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
+             tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
     """High-pass filter: ``image - lowpass(image, cutoff, ...)``, transfer function ``1 - H``.
 
     With ``nodata`` those pixels stay ``nodata`` and are left out of the
@@ -86,19 +76,8 @@ def highpass(
 
 
 @docfiller
-def bandpass(
-    image,
-    low,
-    high,
-    *,
-    filter="gaussian",
-    order=4,
-    depth="auto",
-    boundary="reflect",
-    tol=1e-6,
-    nodata=None,
-    method="blockwise",
-):
+def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
+             tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
     """Band-pass filter: ``lowpass(image, high) - lowpass(image, low)``, ``H(high) - H(low)``.
 
     Keeps frequencies between ``low`` and ``high`` cycles/pixel: for
@@ -174,19 +153,8 @@ def _band_edges(low, high):
 
 
 @docfiller
-def flatfield(
-    image,
-    cutoff,
-    *,
-    mode="divide",
-    filter="gaussian",
-    order=4,
-    depth="auto",
-    boundary="reflect",
-    tol=1e-6,
-    nodata=None,
-    method="blockwise",
-):
+def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth="auto",
+              boundary="reflect", tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
     """Flat-field (background) correction: the image over, or minus, its own wide low-pass.
 
     The background is ``lowpass(image, cutoff, ...)`` with a low ``cutoff``

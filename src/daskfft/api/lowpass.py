@@ -63,18 +63,8 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
     return image
 
 
-def lowpass(
-    image,
-    cutoff,
-    *,
-    filter="gaussian",
-    order=4,
-    depth="auto",
-    boundary="reflect",
-    tol=1e-6,
-    nodata=None,
-    method="blockwise",
-):
+def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
+            tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
     """Low-pass filter an image chunk by chunk in the frequency domain.
 
     Parameters

@@ -275,17 +275,8 @@ def _job_info(MPI, comm, *, tls, listen, who, limit, scheduler_node):
     }
 
 
-def launch(
-    client_function,
-    *,
-    tls=True,
-    dashboard=True,
-    dashboard_address=None,
-    threads_per_worker=1,
-    memory_limit=None,
-    comm=None,
-    stop=None,
-):
+def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
+           threads_per_worker=1, memory_limit=None, comm=None, stop=None):  # fmt: skip
     """Start a dask-mpi cluster across this job's ranks and run ``client_function`` on rank 0.
 
     Every rank calls this.  Rank 0 runs the scheduler and

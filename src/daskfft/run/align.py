@@ -68,21 +68,9 @@ def _reduced(image, factor):
     return da.coarsen(np.mean, image, {0: factor, 1: factor}, trim_excess=True)
 
 
-def align_files(
-    reference,
-    moving,
-    outdir,
-    *,
-    window=256,
-    rotation=False,
-    scale=False,
-    apply=False,
-    min_confidence=0.7,
-    overwrite=False,
-    cluster=None,
-    cluster_info=None,
-    progress=False,
-):
+def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=False, apply=False,
+                min_confidence=0.7, overwrite=False, cluster=None, cluster_info=None,
+                progress=False):  # fmt: skip
     """Register ``moving`` with ``reference`` (two files) and write the results into ``outdir``.
 
     ``cluster`` (a :class:`~daskfft.cluster.kinds.ClusterSpec`, default "auto") is
