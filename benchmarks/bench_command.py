@@ -30,6 +30,7 @@ from daskfft.kernels.transfer import cutoff_from_sigma, halo_depth, transfer_fun
 
 def make_input(path, n):
     """An n x n float32 tiled TIFF with structure at many scales."""
+
     def rows(r0, r1):
         y = np.arange(r0, r1, dtype=np.float32)[:, None]
         x = np.arange(n, dtype=np.float32)[None, :]
@@ -48,12 +49,14 @@ def floor(path, sigma, repeat):
         t0 = time.perf_counter()
         xp = np.pad(x, d, mode="symmetric")
         shape = tuple(ducc0.fft.good_size(n, True) for n in xp.shape)
-        xp = np.pad(xp, [(0, shape[0] - xp.shape[0]), (0, shape[1] - xp.shape[1])],
-                    mode="symmetric")
+        xp = np.pad(
+            xp, [(0, shape[0] - xp.shape[0]), (0, shape[1] - xp.shape[1])], mode="symmetric"
+        )
         spec = ducc0.fft.r2c(xp, axes=(0, 1), nthreads=os.cpu_count())
         spec *= transfer_function(shape, cutoff, "gaussian", 4, np.float32)
-        ducc0.fft.c2r(spec, axes=(0, 1), lastsize=shape[1], forward=False, inorm=2,
-                      nthreads=os.cpu_count())
+        ducc0.fft.c2r(
+            spec, axes=(0, 1), lastsize=shape[1], forward=False, inorm=2, nthreads=os.cpu_count()
+        )
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -64,8 +67,23 @@ def command(path, sigma, extra, repeat):
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "daskfft", "run", str(path), "-o", tmp,
-                            "--overwrite", "-q", "--sigma", str(sigma), *extra], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "daskfft",
+                    "run",
+                    str(path),
+                    "-o",
+                    tmp,
+                    "--overwrite",
+                    "-q",
+                    "--sigma",
+                    str(sigma),
+                    *extra,
+                ],
+                check=True,
+            )
             wall = time.perf_counter() - t0
             if wall < best:
                 best = wall
@@ -94,8 +112,10 @@ def main():
         path = os.path.join(tmp, "in.tif")
         make_input(path, args.size)
         print(f"{args.size}^2 float32 tiled TIFF, {os.cpu_count()} cores; ratios to the floor")
-        print(f"{'sigma':>5}  {'method':<22}{'seconds':>8}{'x floor':>9}{'work x floor':>14}"
-              f"{'start-up s':>12}")
+        print(
+            f"{'sigma':>5}  {'method':<22}{'seconds':>8}{'x floor':>9}{'work x floor':>14}"
+            f"{'start-up s':>12}"
+        )
         for sigma in args.sigma:
             base = floor(path, sigma, args.repeat + 1)
             print(f"{sigma:>5g}  {'floor (in memory)':<22}{base:>8.2f}{1:>9.2f}")
@@ -103,8 +123,10 @@ def main():
                 wall, report = command(path, sigma, VARIANTS[name], args.repeat)
                 s = report["seconds"]
                 work, start = s["work"], s["startup"]
-                print(f"{sigma:>5g}  {name:<22}{wall:>8.2f}{wall / base:>9.2f}"
-                      f"{work / base:>14.2f}{start:>12.2f}")
+                print(
+                    f"{sigma:>5g}  {name:<22}{wall:>8.2f}{wall / base:>9.2f}"
+                    f"{work / base:>14.2f}{start:>12.2f}"
+                )
 
 
 if __name__ == "__main__":

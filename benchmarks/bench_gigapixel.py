@@ -32,7 +32,6 @@ import time
 import numpy as np
 import psutil
 import tifffile
-
 from bench_memory import make_tiff
 
 WINDOW = 2048
@@ -80,8 +79,15 @@ def floor(src, dst, sigma):
     spec = ducc0.fft.r2c(xp, axes=(0, 1), nthreads=os.cpu_count())
     del xp
     spec *= transfer_function(size, cutoff_from_sigma(sigma), "gaussian", 4, np.float32)
-    y = ducc0.fft.c2r(spec, axes=(0, 1), lastsize=size[1], forward=False, inorm=2,
-                      nthreads=os.cpu_count(), allow_overwriting_input=True)
+    y = ducc0.fft.c2r(
+        spec,
+        axes=(0, 1),
+        lastsize=size[1],
+        forward=False,
+        inorm=2,
+        nthreads=os.cpu_count(),
+        allow_overwriting_input=True,
+    )
     del spec
     out = np.clip(np.rint(y[d : d + n, d : d + n]), 0, 255).astype(np.uint8)
     del y
@@ -102,8 +108,11 @@ def reference_windows(src, sigma):
             b0, b1 = max(0, c0 - m), min(n, c0 + WINDOW + m)
             region = _region(tif, a0, a1, b0, b1).astype(np.float64)
             # Past the image's edge, the reflection the filters use.
-            region = np.pad(region, ((m - (r0 - a0), m - (a1 - r0 - WINDOW)),
-                                     (m - (c0 - b0), m - (b1 - c0 - WINDOW))), mode="symmetric")
+            region = np.pad(
+                region,
+                ((m - (r0 - a0), m - (a1 - r0 - WINDOW)), (m - (c0 - b0), m - (b1 - c0 - WINDOW))),
+                mode="symmetric",
+            )
             y = _convolve_fft(region, g)[m : m + WINDOW, m : m + WINDOW]
             out.append(((r0, r0 + WINDOW, c0, c0 + WINDOW), y))
     return out
@@ -117,6 +126,7 @@ def _region(tif, r0, r1, c0, c1):
 
 def _convolve_fft(x, g):
     """Circular convolution of x with the separable kernel g x g (x is padded enough)."""
+
     def transform(size, real):
         k = np.zeros(size)
         k[np.arange(-(g.size // 2), g.size // 2 + 1) % size] = g
@@ -149,14 +159,29 @@ def main():
     if not os.path.exists(src):
         make_tiff(src, args.size)
     refs = reference_windows(src, args.sigma)
-    print(f"{args.size}^2 uint8 tiled TIFF, sigma {args.sigma:g}, {os.cpu_count()} cores, "
-          f"{psutil.virtual_memory().total / 2**30:.0f} GiB; errors in gray levels on two "
-          f"{WINDOW}^2 windows")
+    print(
+        f"{args.size}^2 uint8 tiled TIFF, sigma {args.sigma:g}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; errors in gray levels on two "
+        f"{WINDOW}^2 windows"
+    )
     print(f"{'':<60}{'centre':>18}{'corner':>18}")
-    print(f"{'method':<34}{'seconds':>8}{'x floor':>9}{'peak MB':>9}"
-          + f"{'max err':>9}{'mean err':>9}" * 2)
-    daskfft = [sys.executable, "-m", "daskfft", "run", src, "--overwrite", "-q",
-               "--sigma", str(args.sigma), "--chunks", str(args.chunks)]
+    print(
+        f"{'method':<34}{'seconds':>8}{'x floor':>9}{'peak MB':>9}"
+        + f"{'max err':>9}{'mean err':>9}" * 2
+    )
+    daskfft = [
+        sys.executable,
+        "-m",
+        "daskfft",
+        "run",
+        src,
+        "--overwrite",
+        "-q",
+        "--sigma",
+        str(args.sigma),
+        "--chunks",
+        str(args.chunks),
+    ]
 
     def vips(precision):
         import pyvips
@@ -166,16 +191,28 @@ def main():
             if precision == "float":
                 image = image.rint().cast("uchar")
             image.write_to_file(os.path.join(work, f"vips-{precision}.tif"), tile=True)
+
         return go
 
     runs = [
-        ("floor (whole image in memory)", os.path.join(work, "floor.tif"),
-         lambda: floor(src, os.path.join(work, "floor.tif"), args.sigma)),
-        ("daskfft default", os.path.join(work, "default", "filtered.tif"),
-         lambda: subprocess.run(daskfft + ["-o", os.path.join(work, "default")], check=True)),
-        ("daskfft lean", os.path.join(work, "lean", "filtered.tif"),
-         lambda: subprocess.run(daskfft + ["-o", os.path.join(work, "lean"), "--spectra",
-                                           "none", "--no-plots"], check=True)),
+        (
+            "floor (whole image in memory)",
+            os.path.join(work, "floor.tif"),
+            lambda: floor(src, os.path.join(work, "floor.tif"), args.sigma),
+        ),
+        (
+            "daskfft default",
+            os.path.join(work, "default", "filtered.tif"),
+            lambda: subprocess.run(daskfft + ["-o", os.path.join(work, "default")], check=True),
+        ),
+        (
+            "daskfft lean",
+            os.path.join(work, "lean", "filtered.tif"),
+            lambda: subprocess.run(
+                daskfft + ["-o", os.path.join(work, "lean"), "--spectra", "none", "--no-plots"],
+                check=True,
+            ),
+        ),
         ("libvips gaussblur, float", os.path.join(work, "vips-float.tif"), vips("float")),
         ("libvips gaussblur, integer", os.path.join(work, "vips-integer.tif"), vips("integer")),
     ]
@@ -184,8 +221,11 @@ def main():
         seconds, peak = watch(fn)
         base = base or seconds
         errs = errors(out, refs)
-        print(f"{name:<34}{seconds:>8.1f}{seconds / base:>9.2f}{peak / 2**20:>9.0f}"
-              + "".join(f"{e:>9.3g}" for e in errs), flush=True)
+        print(
+            f"{name:<34}{seconds:>8.1f}{seconds / base:>9.2f}{peak / 2**20:>9.0f}"
+            + "".join(f"{e:>9.3g}" for e in errs),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -28,11 +28,17 @@ from daskfft import io
 
 def make_tiff(path, n):
     """A cheap gray test pattern (a zone-plate-like chirp plus a grid), streamed to a tiled TIFF."""
+
     def rows(r0, r1):
         y = np.arange(r0, r1, dtype=np.float32)[:, None]
         x = np.arange(n, dtype=np.float32)[None, :]
-        v = 127.5 + 60 * np.cos((x * x + y * y) * (np.pi / (4 * n))) + 60 * ((x % 97 < 6) | (y % 89 < 6))
+        v = (
+            127.5
+            + 60 * np.cos((x * x + y * y) * (np.pi / (4 * n)))
+            + 60 * ((x % 97 < 6) | (y % 89 < 6))
+        )
         return v.astype(np.uint8)
+
     io.write_tiff(path, rows, (n, n), np.uint8, band=2048)
 
 
@@ -74,8 +80,13 @@ def main():
     parser.add_argument("--sizes", type=int, nargs=2, default=[8192, 32768])
     parser.add_argument("--chunks", type=int, default=2048)
     parser.add_argument("--workdir", default=None, help="where the images go (default: a temp dir)")
-    parser.add_argument("--formats", nargs="+", default=["tiff", "zarr"],
-                        choices=["tiff", "zarr", "cog", "ome-zarr"], help="output formats")
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        default=["tiff", "zarr"],
+        choices=["tiff", "zarr", "cog", "ome-zarr"],
+        help="output formats",
+    )
     parser.add_argument("extra", nargs="*", help="more daskfft run options, after --")
     args = parser.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="daskfft-bench-")
@@ -89,20 +100,38 @@ def main():
         for fmt in args.formats:
             out = os.path.join(work, f"out{n}-{fmt}")
             # The default command, default outputs (pictures included): what users run.
-            cmd = [sys.executable, "-m", "daskfft", "run", src, "-o", out, "--overwrite",
-                   "--chunks", str(args.chunks), "--output-format", fmt, "-q", *args.extra]
+            cmd = [
+                sys.executable,
+                "-m",
+                "daskfft",
+                "run",
+                src,
+                "-o",
+                out,
+                "--overwrite",
+                "--chunks",
+                str(args.chunks),
+                "--output-format",
+                fmt,
+                "-q",
+                *args.extra,
+            ]
             rc, seconds, peaks = peak_rss(cmd)
             if rc:
                 raise SystemExit(f"run failed with exit status {rc}")
             top = max(rss for _, rss in peaks.values())
             largest[(n, fmt)] = top
-            print(f"{n:>7} {fmt:>8} {seconds:8.1f} {top / 2**20:13.0f} MB "
-                  f"{sum(r for _, r in peaks.values()) / 2**20:11.0f} MB")
+            print(
+                f"{n:>7} {fmt:>8} {seconds:8.1f} {top / 2**20:13.0f} MB "
+                f"{sum(r for _, r in peaks.values()) / 2**20:11.0f} MB"
+            )
     small, big = args.sizes
     for fmt in args.formats:
-        print(f"{fmt}: largest process {big}^2 / {small}^2 = "
-              f"{largest[(big, fmt)] / largest[(small, fmt)]:.2f} "
-              f"(pixels x{(big / small) ** 2:.0f})")
+        print(
+            f"{fmt}: largest process {big}^2 / {small}^2 = "
+            f"{largest[(big, fmt)] / largest[(small, fmt)]:.2f} "
+            f"(pixels x{(big / small) ** 2:.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import time
 
 import numpy as np
 import tifffile
-
 from bench_command import floor, make_input
 
 
@@ -52,8 +51,9 @@ def reference(x, sigma):
 
     spec = ducc0.fft.r2c(xp, axes=(0, 1), nthreads=os.cpu_count())
     spec *= transform(xp.shape[0], False)[:, None] * transform(xp.shape[1], True)[None, :]
-    y = ducc0.fft.c2r(spec, axes=(0, 1), lastsize=xp.shape[1], forward=False, inorm=2,
-                      nthreads=os.cpu_count())
+    y = ducc0.fft.c2r(
+        spec, axes=(0, 1), lastsize=xp.shape[1], forward=False, inorm=2, nthreads=os.cpu_count()
+    )
     return y[pad:-pad, pad:-pad]
 
 
@@ -66,8 +66,22 @@ def timed(fn):
 def run_daskfft(path, sigma, extra):
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "daskfft", "run", path, "-o", tmp, "-q",
-                        "--sigma", str(sigma), *extra], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "daskfft",
+                "run",
+                path,
+                "-o",
+                tmp,
+                "-q",
+                "--sigma",
+                str(sigma),
+                *extra,
+            ],
+            check=True,
+        )
         return time.perf_counter() - t0, tifffile.imread(os.path.join(tmp, "filtered.tif"))
 
 
@@ -85,18 +99,26 @@ def peers(path, x, sigma):
     yield ("daskfft default, dashboard",) + run_daskfft(path, sigma, ["--cluster", "local"])
     yield ("daskfft default, processes",) + run_daskfft(path, sigma, ["--cluster", "processes"])
     with dask.config.set(scheduler="threads"):
-        yield ("dask-image (threads)",) + timed(lambda: gaussian_filter(
-            da.from_array(x, chunks=1024), sigma, mode="reflect").compute())
+        yield ("dask-image (threads)",) + timed(
+            lambda: gaussian_filter(da.from_array(x, chunks=1024), sigma, mode="reflect").compute()
+        )
     cv2.setNumThreads(os.cpu_count())
-    yield ("OpenCV GaussianBlur",) + timed(lambda: cv2.GaussianBlur(
-        x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT))
+    yield ("OpenCV GaussianBlur",) + timed(
+        lambda: cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "vips.tif")
-        seconds, _ = timed(lambda: pyvips.Image.new_from_file(path).gaussblur(
-            sigma, precision="float").write_to_file(out, tile=True))
+        seconds, _ = timed(
+            lambda: (
+                pyvips.Image.new_from_file(path)
+                .gaussblur(sigma, precision="float")
+                .write_to_file(out, tile=True)
+            )
+        )
         yield "libvips gaussblur (file)", seconds, tifffile.imread(out)
-    yield ("scipy.ndimage (1 thread)",) + timed(lambda: ndi.gaussian_filter(x, sigma,
-                                                                           mode="reflect"))
+    yield ("scipy.ndimage (1 thread)",) + timed(
+        lambda: ndi.gaussian_filter(x, sigma, mode="reflect")
+    )
 
 
 def chart(path, rows, sigmas):
@@ -139,8 +161,10 @@ def main():
             for name, seconds, out in peers(path, x, sigma):
                 err = float(np.abs(np.asarray(out, np.float64) - ref).max() / scale)
                 rows.append((sigma, name, seconds))
-                print(f"{sigma:>5g}  {name:<26}{seconds:>8.2f}{seconds / base:>9.2f}"
-                      f"{err:>11.1e}", flush=True)
+                print(
+                    f"{sigma:>5g}  {name:<26}{seconds:>8.2f}{seconds / base:>9.2f}{err:>11.1e}",
+                    flush=True,
+                )
     if args.chart:
         chart(args.chart, rows, args.sigma)
 

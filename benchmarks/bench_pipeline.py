@@ -45,22 +45,32 @@ def main():
 
     # Random data made chunk by chunk, so that the cluster's workers can make
     # their own share instead of receiving it from this process.
-    x = da.random.default_rng(0).random((args.size, args.size), chunks=args.chunks,
-                                        dtype=np.float32)
+    x = da.random.default_rng(0).random(
+        (args.size, args.size), chunks=args.chunks, dtype=np.float32
+    )
     image = x.compute()
     h = transfer_function(image.shape, args.cutoff, "gaussian", 4, np.float32)
 
     def floor():
         spec = ducc0.fft.r2c(image, axes=(0, 1), nthreads=cores)
         spec *= h
-        return ducc0.fft.c2r(spec, axes=(0, 1), lastsize=image.shape[1], forward=False,
-                             inorm=2, nthreads=cores, allow_overwriting_input=True)
+        return ducc0.fft.c2r(
+            spec,
+            axes=(0, 1),
+            lastsize=image.shape[1],
+            forward=False,
+            inorm=2,
+            nthreads=cores,
+            allow_overwriting_input=True,
+        )
 
     t_floor = best(lambda i: floor(), args.repeat)
     mpx = image.size / 1e6
     depth = daskfft.halo_depth(args.cutoff)
-    print(f"image {args.size}^2 float32 ({mpx:.1f} Mpx), chunks {args.chunks}, halo {depth} px, "
-          f"{cores} cores")
+    print(
+        f"image {args.size}^2 float32 ({mpx:.1f} Mpx), chunks {args.chunks}, halo {depth} px, "
+        f"{cores} cores"
+    )
     print(f"{'method':<34}{'seconds':>9}{'Mpx/s':>9}{'x floor':>9}")
     print(f"{'floor: whole-image FFT in memory':<34}{t_floor:9.3f}{mpx / t_floor:9.1f}{1.0:9.2f}")
 
@@ -72,8 +82,10 @@ def main():
     if not args.no_cluster:
         from distributed import Client, LocalCluster, wait
 
-        with LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=None) as lc, \
-                Client(lc) as client:
+        with (
+            LocalCluster(n_workers=cores, threads_per_worker=1, dashboard_address=None) as lc,
+            Client(lc) as client,
+        ):
             # Input already on the workers, as when they read it themselves.
             xw = client.persist(x)
             wait(xw)

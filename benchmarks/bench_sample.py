@@ -44,9 +44,13 @@ use = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(rc, wall, use.ru_utime + use.ru_stime, use.ru_maxrss)
 """
 
-TARGETS = {"run --sample / run file, time": 1.3, "run --sample / run file, memory": 1.3,
-           "sample command / run file, time": 1.0,
-           "run --sample / run file, CPU": 1.3, "sample command / run file, CPU": 1.0}
+TARGETS = {
+    "run --sample / run file, time": 1.3,
+    "run --sample / run file, memory": 1.3,
+    "sample command / run file, time": 1.0,
+    "run --sample / run file, CPU": 1.3,
+    "sample command / run file, CPU": 1.0,
+}
 
 
 def measure(args):
@@ -63,9 +67,11 @@ def measure(args):
 def one_round(work, n, extra):
     """The three commands once, in order; {name: (seconds, CPU seconds, bytes)}."""
     a, s, b = (os.path.join(work, name) for name in ("A", "s.tif", "B"))
-    got = {"run --sample": measure(["run", "--sample", str(n), "-o", a, "-q", *extra]),
-           "sample command": measure(["sample", "-o", s, "--size", str(n), "-q"]),
-           "run file": measure(["run", s, "-o", b, "-q", *extra])}
+    got = {
+        "run --sample": measure(["run", "--sample", str(n), "-o", a, "-q", *extra]),
+        "sample command": measure(["sample", "-o", s, "--size", str(n), "-q"]),
+        "run file": measure(["run", s, "-o", b, "-q", *extra]),
+    }
     sample = os.path.join(a, "sample.tif")
     if os.path.exists(sample) and not filecmp.cmp(sample, s, shallow=False):
         raise SystemExit(f"{sample} differs from {s}: the two samples must be byte-identical")
@@ -79,8 +85,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=12288)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workdir", default=None,
-                        help="where the outputs go (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", default=None, help="where the outputs go (default: a temp dir)"
+    )
     parser.add_argument("extra", nargs="*", help="more daskfft run options, after --")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="daskfft-bench-", dir=args.workdir)
@@ -103,8 +110,10 @@ def main():
     print(f"{'ratio (median of rounds)':<34}{'median':>7}{'rounds':>26}{'target':>8}")
     for name, values in ratios.items():
         ok = "ok" if statistics.median(values) <= TARGETS[name] else "MISSED"
-        print(f"{name:<34}{statistics.median(values):>7.2f}"
-              f"{' '.join(f'{v:.2f}' for v in values):>26}{'<= ' + str(TARGETS[name]):>8} {ok}")
+        print(
+            f"{name:<34}{statistics.median(values):>7.2f}"
+            f"{' '.join(f'{v:.2f}' for v in values):>26}{'<= ' + str(TARGETS[name]):>8} {ok}"
+        )
 
 
 if __name__ == "__main__":

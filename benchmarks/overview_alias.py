@@ -45,8 +45,18 @@ def main():
     levels = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        with rasterio.open(tmp / "plate.tif", "w", driver="GTiff", width=n, height=n, count=1,
-                           dtype="float32", tiled=True, blockxsize=256, blockysize=256) as dst:
+        with rasterio.open(
+            tmp / "plate.tif",
+            "w",
+            driver="GTiff",
+            width=n,
+            height=n,
+            count=1,
+            dtype="float32",
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+        ) as dst:
             dst.write(plate, 1)
         for name in RESAMPLINGS:
             shutil.copy(tmp / "plate.tif", tmp / f"{name}.tif")
@@ -55,10 +65,32 @@ def main():
             with rasterio.open(tmp / f"{name}.tif", overview_level=0) as ds:
                 levels[f"GDAL {name}"] = ds.read(1)
         # --filter ideal --cutoff 0.5 leaves the full size as it is: the overview alone differs.
-        subprocess.run([sys.executable, "-m", "daskfft", "run", str(tmp / "plate.tif"), "-o",
-                        str(tmp / "o"), "--output-format", "cog", "--co", "BLOCKSIZE=256",
-                        "--no-plots", "--spectra", "none", "--filter", "ideal", "--cutoff",
-                        "0.5", "--cluster", "threads", "-q"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "daskfft",
+                "run",
+                str(tmp / "plate.tif"),
+                "-o",
+                str(tmp / "o"),
+                "--output-format",
+                "cog",
+                "--co",
+                "BLOCKSIZE=256",
+                "--no-plots",
+                "--spectra",
+                "none",
+                "--filter",
+                "ideal",
+                "--cutoff",
+                "0.5",
+                "--cluster",
+                "threads",
+                "-q",
+            ],
+            check=True,
+        )
         with rasterio.open(tmp / "o" / "filtered.tif", overview_level=0) as ds:
             levels["daskfft"] = ds.read(1)
     f = freq[::2, ::2]
@@ -70,15 +102,16 @@ def main():
     print("| overview | alias, 0.26-0.3 | alias, 0.3-0.5 | kept, < 0.12 | kept, 0.12-0.2 |")
     print("| --- | --- | --- | --- | --- |")
     for name, level in levels.items():
-        print(f"| {name} | {rms(level, 0.26, 0.3):.3f} | {rms(level, 0.3, 0.5):.3f} | "
-              f"{rms(level, 0, 0.12):.3f} | {rms(level, 0.12, 0.2):.3f} |")
+        print(
+            f"| {name} | {rms(level, 0.26, 0.3):.3f} | {rms(level, 0.3, 0.5):.3f} | "
+            f"{rms(level, 0, 0.12):.3f} | {rms(level, 0.12, 0.2):.3f} |"
+        )
     if args.picture:
         import imageio.v3 as iio
 
         band = slice(n // 8, 3 * n // 8)  # the rows through the centre and the edges' moire
         gap = np.full((n // 4, 8), 255.0)
-        side = np.concatenate([levels["GDAL average"][band], gap, levels["daskfft"][band]],
-                              axis=1)
+        side = np.concatenate([levels["GDAL average"][band], gap, levels["daskfft"][band]], axis=1)
         iio.imwrite(args.picture, np.clip(np.rint(side), 0, 255).astype(np.uint8))
         print(f"wrote {args.picture}: GDAL average (left), daskfft (right)")
 

@@ -47,8 +47,10 @@ FORMAT = 1
 
 # JSON files daskfft writes as reports, recorded as their content (less the keys below)
 # rather than a hash, so that check can say which key differs:
-REPORTS = {"report.json",      # run's report
-           "transform.json"}   # align's result: it has a "cluster" part as well
+REPORTS = {
+    "report.json",  # run's report
+    "transform.json",
+}  # align's result: it has a "cluster" part as well
 # Keys of those reports left out of the comparison (dotted paths), and why:
 VOLATILE_REPORT_KEYS = {
     "started": "wall-clock timestamp of the run",
@@ -83,8 +85,9 @@ def _normalise_report(obj, cwd):
         if isinstance(node, dict):
             node.pop(last, None)
     if isinstance(obj.get("choices"), list):
-        obj["choices"] = [_THREADS.sub("<n> threads", c) if isinstance(c, str) else c
-                          for c in obj["choices"]]
+        obj["choices"] = [
+            _THREADS.sub("<n> threads", c) if isinstance(c, str) else c for c in obj["choices"]
+        ]
     return obj
 
 
@@ -100,14 +103,30 @@ def _version(dist):
 
 
 def environment():
-    env = {"python": platform.python_version(), "machine": platform.machine(),
-           "zlib": zlib.ZLIB_RUNTIME_VERSION}
-    for dist in ("numpy", "tifffile", "imagecodecs", "zarr", "numcodecs", "pillow",
-                 "imageio", "rasterio", "ducc0", "dask", "distributed", "matplotlib",
-                 "scipy"):
+    env = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+    }
+    for dist in (
+        "numpy",
+        "tifffile",
+        "imagecodecs",
+        "zarr",
+        "numcodecs",
+        "pillow",
+        "imageio",
+        "rasterio",
+        "ducc0",
+        "dask",
+        "distributed",
+        "matplotlib",
+        "scipy",
+    ):
         env[dist] = _version(dist)
     try:
         import rasterio
+
         env["gdal"] = rasterio.__gdal_version__
     except Exception:  # noqa: BLE001 - recorded as missing
         env["gdal"] = None
@@ -130,14 +149,18 @@ def environment():
 
 def _pattern(h, w, channels, seed):
     import numpy as np
+
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
     planes = []
     for c in range(channels):
-        p = (0.5 + 0.25 * np.sin(2 * np.pi * (x / (37 + 11 * c) + y / (53 - 7 * c)))
-             + 0.15 * np.cos(2 * np.pi * (x * y) / (9000.0 + 1000 * c)))
-        p[(x // 64 + y // 48 + c) % 3 == 0] += 0.2          # blocks with sharp edges
-        p[(np.hypot(x - w / 3, y - h / 2) < h / 6)] -= 0.3   # a disc
+        p = (
+            0.5
+            + 0.25 * np.sin(2 * np.pi * (x / (37 + 11 * c) + y / (53 - 7 * c)))
+            + 0.15 * np.cos(2 * np.pi * (x * y) / (9000.0 + 1000 * c))
+        )
+        p[(x // 64 + y // 48 + c) % 3 == 0] += 0.2  # blocks with sharp edges
+        p[(np.hypot(x - w / 3, y - h / 2) < h / 6)] -= 0.3  # a disc
         planes.append(p)
     img = np.stack(planes, axis=-1) + 0.05 * rng.standard_normal((h, w, channels))
     return np.clip(img, 0, 1)
@@ -160,21 +183,42 @@ def make_inputs(d):
     dem = (_pattern(400, 360, 1, 3)[..., 0] * 800 + 200).astype(np.float32)
     dem[:60, :90] = -9999
     dem[200:230, 150:260] = -9999
-    with rasterio.open(d / "dem_nodata.tif", "w", driver="GTiff", width=360, height=400,
-                       count=1, dtype="float32", crs="EPSG:32633", nodata=-9999,
-                       transform=from_origin(500000, 5200000, 2.0, 2.0),
-                       tiled=True, blockxsize=128, blockysize=128) as ds:
+    with rasterio.open(
+        d / "dem_nodata.tif",
+        "w",
+        driver="GTiff",
+        width=360,
+        height=400,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        nodata=-9999,
+        transform=from_origin(500000, 5200000, 2.0, 2.0),
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+    ) as ds:
         ds.write(dem, 1)
     # masked.tif: 8-bit RGB GeoTIFF with a GDAL internal mask (an irregular valid area)
     msk_img = (_pattern(384, 448, 3, 4) * 255).round().astype(np.uint8)
     yy, xx = np.mgrid[0:384, 0:448]
-    valid = ((yy - 192) ** 2 / 170 ** 2 + (xx - 224) ** 2 / 200 ** 2) < 1
+    valid = ((yy - 192) ** 2 / 170**2 + (xx - 224) ** 2 / 200**2) < 1
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-        with rasterio.open(d / "masked.tif", "w", driver="GTiff", width=448, height=384,
-                           count=3, dtype="uint8", crs="EPSG:4326",
-                           transform=from_origin(10.0, 50.0, 1e-4, 1e-4),
-                           tiled=True, blockxsize=128, blockysize=128,
-                           photometric="RGB") as ds:
+        with rasterio.open(
+            d / "masked.tif",
+            "w",
+            driver="GTiff",
+            width=448,
+            height=384,
+            count=3,
+            dtype="uint8",
+            crs="EPSG:4326",
+            transform=from_origin(10.0, 50.0, 1e-4, 1e-4),
+            tiled=True,
+            blockxsize=128,
+            blockysize=128,
+            photometric="RGB",
+        ) as ds:
             ds.write(np.moveaxis(msk_img, -1, 0))
             ds.write_mask((valid * 255).astype(np.uint8))
     # rgba.png: 8-bit RGBA PNG, the alpha a gradient with a transparent band
@@ -184,10 +228,8 @@ def make_inputs(d):
     Image.fromarray(rgba, "RGBA").save(d / "rgba.png")
     # ref.tif / mov.tif: the same scene, mov a crop shifted by (7, -5) px, 8-bit gray
     big = (_pattern(560, 560, 1, 6)[..., 0] * 255).round().astype(np.uint8)
-    tifffile.imwrite(d / "ref.tif", big[20:532, 20:532], photometric="minisblack",
-                     metadata=None)
-    tifffile.imwrite(d / "mov.tif", big[27:539, 15:527], photometric="minisblack",
-                     metadata=None)
+    tifffile.imwrite(d / "ref.tif", big[20:532, 20:532], photometric="minisblack", metadata=None)
+    tifffile.imwrite(d / "mov.tif", big[27:539, 15:527], photometric="minisblack", metadata=None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,81 +242,325 @@ COMMANDS = [
     ("sample-png", ["sample", "-o", "sample.png", "--size", "300"], []),
     # the default run: built-in 2048 px sample, PNG out, pictures, atlas, report
     ("run-sample-default", ["run", "--sample", "-o", "out"], []),
-    ("run-sample-512-spectra-all", ["run", "--sample", "512", "-o", "out", "--chunks", "256",
-                                    "--spectra", "all"], []),
+    (
+        "run-sample-512-spectra-all",
+        ["run", "--sample", "512", "-o", "out", "--chunks", "256", "--spectra", "all"],
+        [],
+    ),
     # output formats, from a tiled RGB TIFF in 256 px chunks (so halos cross chunks)
     ("run-tiff", ["run", "rgb.tif", "-o", "out", "--chunks", "256"], ["rgb.tif"]),
-    ("run-tiff-deflate", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                          "--co", "COMPRESS=DEFLATE", "--co", "PREDICTOR=YES"], ["rgb.tif"]),
-    ("run-tiff-zlib", ["run", "gray16.tif", "-o", "out", "--compression", "zlib"],
-     ["gray16.tif"]),
-    ("run-cog", ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--output-format", "cog"],
-     ["rgb.tif"]),
-    ("run-zarr", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                  "--output-format", "zarr"], ["rgb.tif"]),
-    ("run-ome-zarr", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                      "--output-format", "ome-zarr"], ["rgb.tif"]),
-    ("run-png-out", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                     "--output-format", "png", "--spectra", "none"], ["rgb.tif"]),
-    ("run-jpeg-out", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                      "--output-format", "jpeg", "--spectra", "none", "--no-plots"],
-     ["rgb.tif"]),
+    (
+        "run-tiff-deflate",
+        [
+            "run",
+            "rgb.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--co",
+            "COMPRESS=DEFLATE",
+            "--co",
+            "PREDICTOR=YES",
+        ],
+        ["rgb.tif"],
+    ),
+    ("run-tiff-zlib", ["run", "gray16.tif", "-o", "out", "--compression", "zlib"], ["gray16.tif"]),
+    (
+        "run-cog",
+        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--output-format", "cog"],
+        ["rgb.tif"],
+    ),
+    (
+        "run-zarr",
+        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--output-format", "zarr"],
+        ["rgb.tif"],
+    ),
+    (
+        "run-ome-zarr",
+        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--output-format", "ome-zarr"],
+        ["rgb.tif"],
+    ),
+    (
+        "run-png-out",
+        [
+            "run",
+            "rgb.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--output-format",
+            "png",
+            "--spectra",
+            "none",
+        ],
+        ["rgb.tif"],
+    ),
+    (
+        "run-jpeg-out",
+        [
+            "run",
+            "rgb.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--output-format",
+            "jpeg",
+            "--spectra",
+            "none",
+            "--no-plots",
+        ],
+        ["rgb.tif"],
+    ),
     # passes and flat-field
-    ("run-high", ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--pass", "high",
-                  "--sigma", "6"], ["rgb.tif"]),
-    ("run-high-16bit", ["run", "gray16.tif", "-o", "out", "--chunks", "256", "--pass", "high",
-                        "--cutoff", "0.02"], ["gray16.tif"]),
-    ("run-band", ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--pass", "band",
-                  "--sigma", "2,8"], ["rgb.tif"]),
-    ("run-band-cutoff-16bit", ["run", "gray16.tif", "-o", "out", "--chunks", "256",
-                               "--pass", "band", "--cutoff", "0.02,0.1"], ["gray16.tif"]),
-    ("run-flatfield-divide", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                              "--flatfield", "divide", "--sigma", "40"], ["rgb.tif"]),
-    ("run-flatfield-subtract", ["run", "gray16.tif", "-o", "out", "--chunks", "256",
-                                "--flatfield", "subtract", "--sigma", "30"], ["gray16.tif"]),
+    (
+        "run-high",
+        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--pass", "high", "--sigma", "6"],
+        ["rgb.tif"],
+    ),
+    (
+        "run-high-16bit",
+        ["run", "gray16.tif", "-o", "out", "--chunks", "256", "--pass", "high", "--cutoff", "0.02"],
+        ["gray16.tif"],
+    ),
+    (
+        "run-band",
+        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--pass", "band", "--sigma", "2,8"],
+        ["rgb.tif"],
+    ),
+    (
+        "run-band-cutoff-16bit",
+        [
+            "run",
+            "gray16.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--pass",
+            "band",
+            "--cutoff",
+            "0.02,0.1",
+        ],
+        ["gray16.tif"],
+    ),
+    (
+        "run-flatfield-divide",
+        [
+            "run",
+            "rgb.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--flatfield",
+            "divide",
+            "--sigma",
+            "40",
+        ],
+        ["rgb.tif"],
+    ),
+    (
+        "run-flatfield-subtract",
+        [
+            "run",
+            "gray16.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--flatfield",
+            "subtract",
+            "--sigma",
+            "30",
+        ],
+        ["gray16.tif"],
+    ),
     # filters and methods
-    ("run-gaussian-sigma", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                            "--filter", "gaussian", "--sigma", "4"], ["rgb.tif"]),
-    ("run-butterworth", ["run", "rgb.tif", "-o", "out", "--chunks", "256",
-                         "--filter", "butterworth", "--cutoff", "0.03", "--order", "2"],
-     ["rgb.tif"]),
-    ("run-ideal", ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--filter", "ideal",
-                   "--cutoff", "0.08"], ["rgb.tif"]),
-    ("run-ideal-measure", ["run", "gray16.tif", "-o", "out", "--chunks", "256",
-                           "--filter", "ideal", "--measure-deviation", "--spectra", "none"],
-     ["gray16.tif"]),
+    (
+        "run-gaussian-sigma",
+        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--filter", "gaussian", "--sigma", "4"],
+        ["rgb.tif"],
+    ),
+    (
+        "run-butterworth",
+        [
+            "run",
+            "rgb.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--filter",
+            "butterworth",
+            "--cutoff",
+            "0.03",
+            "--order",
+            "2",
+        ],
+        ["rgb.tif"],
+    ),
+    (
+        "run-ideal",
+        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--filter", "ideal", "--cutoff", "0.08"],
+        ["rgb.tif"],
+    ),
+    (
+        "run-ideal-measure",
+        [
+            "run",
+            "gray16.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--filter",
+            "ideal",
+            "--measure-deviation",
+            "--spectra",
+            "none",
+        ],
+        ["gray16.tif"],
+    ),
     ("run-exact", ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--exact"], ["rgb.tif"]),
-    ("run-exact-ideal", ["run", "gray16.tif", "-o", "out", "--chunks", "256", "--exact",
-                         "--filter", "ideal"], ["gray16.tif"]),
-    ("run-depth-periodic", ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--depth", "8",
-                            "--boundary", "periodic", "--spectra", "chunks"], ["rgb.tif"]),
-    ("run-boundary-constant", ["run", "gray16.tif", "-o", "out", "--chunks", "256",
-                               "--boundary", "0", "--tol", "1e-3", "--no-plots"],
-     ["gray16.tif"]),
+    (
+        "run-exact-ideal",
+        ["run", "gray16.tif", "-o", "out", "--chunks", "256", "--exact", "--filter", "ideal"],
+        ["gray16.tif"],
+    ),
+    (
+        "run-depth-periodic",
+        [
+            "run",
+            "rgb.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--depth",
+            "8",
+            "--boundary",
+            "periodic",
+            "--spectra",
+            "chunks",
+        ],
+        ["rgb.tif"],
+    ),
+    (
+        "run-boundary-constant",
+        [
+            "run",
+            "gray16.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--boundary",
+            "0",
+            "--tol",
+            "1e-3",
+            "--no-plots",
+        ],
+        ["gray16.tif"],
+    ),
     # nodata (the GeoTIFF's own, then given), internal mask, PNG with alpha
-    ("run-nodata-geotiff", ["run", "dem_nodata.tif", "-o", "out", "--chunks", "128"],
-     ["dem_nodata.tif"]),
-    ("run-nodata-cog", ["run", "dem_nodata.tif", "-o", "out", "--chunks", "128",
-                        "--output-format", "cog", "--sigma", "5"], ["dem_nodata.tif"]),
-    ("run-nodata-zarr-exact", ["run", "dem_nodata.tif", "-o", "out", "--chunks", "128",
-                               "--output-format", "zarr", "--exact"], ["dem_nodata.tif"]),
-    ("run-nodata-given", ["run", "gray16.tif", "-o", "out", "--chunks", "256",
-                          "--nodata", "1000", "--flatfield", "divide", "--sigma", "30"],
-     ["gray16.tif"]),
+    (
+        "run-nodata-geotiff",
+        ["run", "dem_nodata.tif", "-o", "out", "--chunks", "128"],
+        ["dem_nodata.tif"],
+    ),
+    (
+        "run-nodata-cog",
+        [
+            "run",
+            "dem_nodata.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "128",
+            "--output-format",
+            "cog",
+            "--sigma",
+            "5",
+        ],
+        ["dem_nodata.tif"],
+    ),
+    (
+        "run-nodata-zarr-exact",
+        [
+            "run",
+            "dem_nodata.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "128",
+            "--output-format",
+            "zarr",
+            "--exact",
+        ],
+        ["dem_nodata.tif"],
+    ),
+    (
+        "run-nodata-given",
+        [
+            "run",
+            "gray16.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "256",
+            "--nodata",
+            "1000",
+            "--flatfield",
+            "divide",
+            "--sigma",
+            "30",
+        ],
+        ["gray16.tif"],
+    ),
     ("run-mask", ["run", "masked.tif", "-o", "out", "--chunks", "128"], ["masked.tif"]),
-    ("run-mask-cog", ["run", "masked.tif", "-o", "out", "--chunks", "128",
-                      "--output-format", "cog", "--pass", "high", "--sigma", "5"],
-     ["masked.tif"]),
-    ("run-mask-ome-zarr", ["run", "masked.tif", "-o", "out", "--chunks", "128",
-                           "--output-format", "ome-zarr"], ["masked.tif"]),
+    (
+        "run-mask-cog",
+        [
+            "run",
+            "masked.tif",
+            "-o",
+            "out",
+            "--chunks",
+            "128",
+            "--output-format",
+            "cog",
+            "--pass",
+            "high",
+            "--sigma",
+            "5",
+        ],
+        ["masked.tif"],
+    ),
+    (
+        "run-mask-ome-zarr",
+        ["run", "masked.tif", "-o", "out", "--chunks", "128", "--output-format", "ome-zarr"],
+        ["masked.tif"],
+    ),
     ("run-png-alpha", ["run", "rgba.png", "-o", "out", "--chunks", "128"], ["rgba.png"]),
-    ("run-png-alpha-tiff", ["run", "rgba.png", "-o", "out", "--output-format", "tiff",
-                            "--filter", "butterworth"], ["rgba.png"]),
+    (
+        "run-png-alpha-tiff",
+        ["run", "rgba.png", "-o", "out", "--output-format", "tiff", "--filter", "butterworth"],
+        ["rgba.png"],
+    ),
     # align
-    ("align-apply", ["align", "ref.tif", "mov.tif", "-o", "out", "--window", "128",
-                     "--apply"], ["ref.tif", "mov.tif"]),
-    ("align-rotation-scale", ["align", "ref.tif", "mov.tif", "-o", "out", "--window", "256",
-                              "--rotation", "--scale"], ["ref.tif", "mov.tif"]),
+    (
+        "align-apply",
+        ["align", "ref.tif", "mov.tif", "-o", "out", "--window", "128", "--apply"],
+        ["ref.tif", "mov.tif"],
+    ),
+    (
+        "align-rotation-scale",
+        ["align", "ref.tif", "mov.tif", "-o", "out", "--window", "256", "--rotation", "--scale"],
+        ["ref.tif", "mov.tif"],
+    ),
     # failures: their exit statuses (bad input: 1, bad usage: 2)
     ("run-missing-input", ["run", "missing.tif", "-o", "out"], []),
     ("run-bad-usage", ["run", "--sample", "64", "-o", "out", "--cutoff", "0.7"], []),
@@ -313,8 +599,10 @@ def run_set(keep=None, only=None, verbose=True):
         inputs = base / "inputs"
         inputs.mkdir()
         make_inputs(inputs)
-        result = {"inputs": {n: _sha256(p) for n, p in _files(inputs, set()).items()},
-                  "commands": []}
+        result = {
+            "inputs": {n: _sha256(p) for n, p in _files(inputs, set()).items()},
+            "commands": [],
+        }
         env = dict(os.environ)
         env.pop("DASKFFT_DEBUG", None)
         for name, args, needs in COMMANDS:
@@ -326,23 +614,33 @@ def run_set(keep=None, only=None, verbose=True):
                 shutil.copyfile(inputs / n, cwd / n)
             argv = [*args, "-q"] if "-q" not in args else list(args)
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "daskfft", *argv], cwd=cwd, env=env,
-                                  capture_output=True, text=True, timeout=600)
-            entry = {"name": name, "argv": ["daskfft", *argv], "exit": proc.returncode,
-                     "files": {}}
+            proc = subprocess.run(
+                [sys.executable, "-m", "daskfft", *argv],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            entry = {"name": name, "argv": ["daskfft", *argv], "exit": proc.returncode, "files": {}}
             for rel, p in _files(cwd, set(needs)).items():
                 if p.name in REPORTS:
                     try:
-                        entry["files"][rel] = {"report": _normalise_report(
-                            json.loads(p.read_text()), cwd)}
+                        entry["files"][rel] = {
+                            "report": _normalise_report(json.loads(p.read_text()), cwd)
+                        }
                         continue
                     except ValueError:
                         pass  # not JSON: hashed below, and the difference shows
                 entry["files"][rel] = _sha256(p)
             result["commands"].append(entry)
             if verbose:
-                print(f"  {name}: exit {proc.returncode}, {len(entry['files'])} files, "
-                      f"{time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+                print(
+                    f"  {name}: exit {proc.returncode}, {len(entry['files'])} files, "
+                    f"{time.perf_counter() - t:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if proc.returncode not in (0,) and proc.stderr.strip():
                     last = proc.stderr.strip().splitlines()[-1]
                     print(f"    stderr: {last[:200]}", file=sys.stderr, flush=True)
@@ -368,9 +666,12 @@ def _flatten(obj, prefix=""):
 
 def environment_differences(old, new):
     """Lines, one per library (or CPU) that differs from the recorded one."""
-    return [f"environment: {k} recorded {old.get(k)!r}, now {new.get(k)!r} "
-            "(checksums need not match across library versions)"
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return [
+        f"environment: {k} recorded {old.get(k)!r}, now {new.get(k)!r} "
+        "(checksums need not match across library versions)"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
 
 
 def compare(old, new):
@@ -378,8 +679,10 @@ def compare(old, new):
     lines = []
     for n in sorted(set(old["inputs"]) | set(new["inputs"])):
         if old["inputs"].get(n) != new["inputs"].get(n):
-            lines.append(f"input {n}: made differently (sha256 {old['inputs'].get(n)} -> "
-                         f"{new['inputs'].get(n)}): this script's inputs, not daskfft")
+            lines.append(
+                f"input {n}: made differently (sha256 {old['inputs'].get(n)} -> "
+                f"{new['inputs'].get(n)}): this script's inputs, not daskfft"
+            )
     new_by = {c["name"]: c for c in new["commands"]}
     for c in old["commands"]:
         name = c["name"]
@@ -403,8 +706,10 @@ def compare(old, new):
                 fa, fb = _flatten(a["report"]), _flatten(b["report"])
                 for key in sorted(set(fa) | set(fb)):
                     if fa.get(key, "<absent>") != fb.get(key, "<absent>"):
-                        lines.append(f"{name}: {rel}: {key}: {json.dumps(fa.get(key, '<absent>'))}"
-                                     f" -> {json.dumps(fb.get(key, '<absent>'))}")
+                        lines.append(
+                            f"{name}: {rel}: {key}: {json.dumps(fa.get(key, '<absent>'))}"
+                            f" -> {json.dumps(fb.get(key, '<absent>'))}"
+                        )
             else:
                 lines.append(f"{name}: {rel}: sha256 {a} -> {b}")
     for name in sorted(new_by):
@@ -423,8 +728,12 @@ def main(argv=None):
         ap.error(f"--keep {a.keep}: exists")
 
     result, seconds = run_set(a.keep, set(a.only or ()))
-    current = {"format": FORMAT, "environment": environment(),
-               "volatile_report_keys": VOLATILE_REPORT_KEYS, **result}
+    current = {
+        "format": FORMAT,
+        "environment": environment(),
+        "volatile_report_keys": VOLATILE_REPORT_KEYS,
+        **result,
+    }
     if a.action == "record":
         a.file.write_text(json.dumps(current, indent=1) + "\n")
         print(f"recorded {len(result['commands'])} commands into {a.file} in {seconds:.0f} s")
@@ -438,8 +747,10 @@ def main(argv=None):
     lines = compare(old, current)
     for line in lines:
         print(line)
-    print(f"checked {len(result['commands'])} commands against {a.file} in {seconds:.0f} s: "
-          + ("same outputs" if not lines else f"{len(lines)} differences"))
+    print(
+        f"checked {len(result['commands'])} commands against {a.file} in {seconds:.0f} s: "
+        + ("same outputs" if not lines else f"{len(lines)} differences")
+    )
     return 1 if lines else 0
 
 

@@ -52,8 +52,10 @@ def main(root):
                 ids = pages[target].ids if target in pages else set()
                 if unquote(parts.fragment) not in ids:
                     broken.append(f"{path.relative_to(root)}: {link} (no such anchor)")
-    print(f"check_links: {len(pages)} pages, {sum(len(p.links) for p in pages.values())} links; "
-          f"{len(broken)} broken internal; {len(external)} external, not checked")
+    print(
+        f"check_links: {len(pages)} pages, {sum(len(p.links) for p in pages.values())} links; "
+        f"{len(broken)} broken internal; {len(external)} external, not checked"
+    )
     for line in broken:
         print("  " + line)
     return 1 if broken else 0

@@ -30,17 +30,50 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent.parent        # docs/
+HERE = Path(__file__).resolve().parent.parent  # docs/
 OUT = HERE / "_generated"
 
 #: The gallery's runs: (folder, daskfft arguments, files kept).
 RUNS = [
-    ("lowpass", ["run", "--sample", "1024", "--chunks", "256", "--sigma", "4"],
-     ["overview.png", "radial_spectrum.png", "spectra.png", "report.json"]),
-    ("highpass", ["run", "--sample", "1024", "--chunks", "256", "--pass", "high",
-                  "--sigma", "4", "--spectra", "none"], ["overview.png"]),
-    ("bandpass", ["run", "--sample", "1024", "--chunks", "256", "--pass", "band",
-                  "--sigma", "1,6", "--spectra", "none"], ["overview.png", "radial_spectrum.png"]),
+    (
+        "lowpass",
+        ["run", "--sample", "1024", "--chunks", "256", "--sigma", "4"],
+        ["overview.png", "radial_spectrum.png", "spectra.png", "report.json"],
+    ),
+    (
+        "highpass",
+        [
+            "run",
+            "--sample",
+            "1024",
+            "--chunks",
+            "256",
+            "--pass",
+            "high",
+            "--sigma",
+            "4",
+            "--spectra",
+            "none",
+        ],
+        ["overview.png"],
+    ),
+    (
+        "bandpass",
+        [
+            "run",
+            "--sample",
+            "1024",
+            "--chunks",
+            "256",
+            "--pass",
+            "band",
+            "--sigma",
+            "1,6",
+            "--spectra",
+            "none",
+        ],
+        ["overview.png", "radial_spectrum.png"],
+    ),
 ]
 
 
@@ -63,8 +96,12 @@ def _moved_copy(reference, moving):
     yy, xx = np.mgrid[0:h, 0:w].astype(float)
     dy = 3.3 + 1.5 * np.sin(2 * np.pi * xx / w)
     dx = -2.4 + 1.5 * np.cos(2 * np.pi * yy / h)
-    chans = [ndimage.map_coordinates(ref[..., c].astype(float), [yy - dy, xx - dx],
-                                     order=3, mode="reflect") for c in range(ref.shape[2])]
+    chans = [
+        ndimage.map_coordinates(
+            ref[..., c].astype(float), [yy - dy, xx - dx], order=3, mode="reflect"
+        )
+        for c in range(ref.shape[2])
+    ]
     out = np.clip(np.rint(np.stack(chans, -1)), 0, 255).astype(np.uint8)
     tifffile.imwrite(moving, out, tile=(256, 256))
 
@@ -80,8 +117,18 @@ def make_gallery(dest: Path):
                 shutil.copyfile(tmp / name / f, dest / f"{name}_{f}")
         _daskfft(["sample", "-o", str(tmp / "reference.tif"), "--size", "1024"], cwd=tmp)
         _moved_copy(tmp / "reference.tif", tmp / "moving.tif")
-        _daskfft(["align", str(tmp / "reference.tif"), str(tmp / "moving.tif"),
-                  "-o", str(tmp / "align"), "--window", "128"], cwd=tmp)
+        _daskfft(
+            [
+                "align",
+                str(tmp / "reference.tif"),
+                str(tmp / "moving.tif"),
+                "-o",
+                str(tmp / "align"),
+                "--window",
+                "128",
+            ],
+            cwd=tmp,
+        )
         for f in ("shift_field.png", "transform.json"):
             shutil.copyfile(tmp / "align" / f, dest / f"align_{f}")
 
@@ -89,24 +136,58 @@ def make_gallery(dest: Path):
 # ----------------------------------------------------------------------------
 # The design page's diagrams.
 
+
 def _box(ax, x, y, w, h, title, body="", color="#dbe9f6"):
     from matplotlib.patches import FancyBboxPatch
 
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#2b4c6f", lw=1.2))
-    ax.text(x + w / 2, y + h - 0.17, title, ha="center", va="top", fontsize=11,
-            fontweight="bold", family="DejaVu Sans")
+    ax.add_patch(
+        FancyBboxPatch(
+            (x, y),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.08",
+            fc=color,
+            ec="#2b4c6f",
+            lw=1.2,
+        )
+    )
+    ax.text(
+        x + w / 2,
+        y + h - 0.17,
+        title,
+        ha="center",
+        va="top",
+        fontsize=11,
+        fontweight="bold",
+        family="DejaVu Sans",
+    )
     if body:
-        ax.text(x + w / 2, y + h - 0.47, body, ha="center", va="top", fontsize=8.5,
-                family="DejaVu Sans", linespacing=1.3)
+        ax.text(
+            x + w / 2,
+            y + h - 0.47,
+            body,
+            ha="center",
+            va="top",
+            fontsize=8.5,
+            family="DejaVu Sans",
+            linespacing=1.3,
+        )
 
 
 def _arrow(ax, x0, y0, x1, y1, label=""):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops=dict(arrowstyle="-|>", color="#2b4c6f", lw=1.3))
+    ax.annotate(
+        "", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="-|>", color="#2b4c6f", lw=1.3)
+    )
     if label:
-        ax.text((x0 + x1) / 2 + 0.08, (y0 + y1) / 2, label, fontsize=8, va="center",
-                family="DejaVu Sans", color="#444444")
+        ax.text(
+            (x0 + x1) / 2 + 0.08,
+            (y0 + y1) / 2,
+            label,
+            fontsize=8,
+            va="center",
+            family="DejaVu Sans",
+            color="#444444",
+        )
 
 
 def _figure(width, height):
@@ -115,8 +196,8 @@ def _figure(width, height):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams["svg.fonttype"] = "none"      # text stays text: small, searchable
-    plt.rcParams["svg.hashsalt"] = "daskfft"   # the same file on every build
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: small, searchable
+    plt.rcParams["svg.hashsalt"] = "daskfft"  # the same file on every build
     fig = plt.figure(figsize=(width, height))
     ax = fig.add_axes([0, 0, 1, 1])
     ax.set_xlim(0, width)
@@ -128,22 +209,76 @@ def _figure(width, height):
 def draw_layers(path: Path):
     """The package's layers: each imports only from the layers below it."""
     fig, ax = _figure(10, 7.2)
-    _box(ax, 3.0, 6.0, 4.0, 1.0, "cli", "argparse only: daskfft run | sample | align;\n"
-         "its types call the validators", "#f6e3c6")
-    _box(ax, 2.0, 4.45, 6.0, 1.1, "run", "RunConfig, make_plan, WorkDir (lock, resume, publish), the graph\n"
-         "of per-chunk tasks, outputs, pictures, report.json; align", "#f6e3c6")
-    _box(ax, 0.2, 2.55, 3.1, 1.45, "api", "lazy dask functions:\nlowpass, highpass, bandpass,\n"
-         "flatfield, spectra, register,\nshift_field; FilterSpec")
-    _box(ax, 3.45, 2.55, 3.1, 1.45, "io", "TIFF/BigTIFF/COG, GeoTIFF tags,\nZarr, OME-Zarr, PNG/JPEG,\n"
-         "masks, nodata, pyramids")
-    _box(ax, 6.7, 2.55, 3.1, 1.45, "cluster", "threads, local, processes,\na scheduler's address,\n"
-         "MPI (dask-mpi), TLS")
-    _box(ax, 1.5, 1.15, 7.0, 1.0, "kernels", "NumPy only, one block: transfer functions, halo rule, FFT filter\n"
-         "of a chunk (ducc0), grids, spectra, phase correlation, overviews", "#d9eed9")
+    _box(
+        ax,
+        3.0,
+        6.0,
+        4.0,
+        1.0,
+        "cli",
+        "argparse only: daskfft run | sample | align;\nits types call the validators",
+        "#f6e3c6",
+    )
+    _box(
+        ax,
+        2.0,
+        4.45,
+        6.0,
+        1.1,
+        "run",
+        "RunConfig, make_plan, WorkDir (lock, resume, publish), the graph\n"
+        "of per-chunk tasks, outputs, pictures, report.json; align",
+        "#f6e3c6",
+    )
+    _box(
+        ax,
+        0.2,
+        2.55,
+        3.1,
+        1.45,
+        "api",
+        "lazy dask functions:\nlowpass, highpass, bandpass,\n"
+        "flatfield, spectra, register,\nshift_field; FilterSpec",
+    )
+    _box(
+        ax,
+        3.45,
+        2.55,
+        3.1,
+        1.45,
+        "io",
+        "TIFF/BigTIFF/COG, GeoTIFF tags,\nZarr, OME-Zarr, PNG/JPEG,\nmasks, nodata, pyramids",
+    )
+    _box(
+        ax,
+        6.7,
+        2.55,
+        3.1,
+        1.45,
+        "cluster",
+        "threads, local, processes,\na scheduler's address,\nMPI (dask-mpi), TLS",
+    )
+    _box(
+        ax,
+        1.5,
+        1.15,
+        7.0,
+        1.0,
+        "kernels",
+        "NumPy only, one block: transfer functions, halo rule, FFT filter\n"
+        "of a chunk (ducc0), grids, spectra, phase correlation, overviews",
+        "#d9eed9",
+    )
     _box(ax, 0.2, 0.1, 9.6, 0.72, "validate  |  errors", "", "#e8e8e8")
-    ax.text(5.0, 0.28, "validate: the validators the API and the CLI share;  errors: the "
-            "package's exception types (exit statuses)", ha="center", fontsize=8.5,
-            family="DejaVu Sans")
+    ax.text(
+        5.0,
+        0.28,
+        "validate: the validators the API and the CLI share;  errors: the "
+        "package's exception types (exit statuses)",
+        ha="center",
+        fontsize=8.5,
+        family="DejaVu Sans",
+    )
     _arrow(ax, 5.0, 6.0, 5.0, 5.55)
     for x in (1.75, 5.0, 8.25):
         _arrow(ax, 5.0 if x == 5.0 else (3.0 if x < 5 else 7.0), 4.45, x, 4.0)
@@ -156,16 +291,30 @@ def draw_stages(path: Path):
     """A run's stages, top to bottom, and what each leaves behind."""
     stages = [
         ("probe", "read the input's header: shape, dtype, tiles,\nnodata, mask, georeferencing"),
-        ("plan", "validate the filter; halo from --tol; chunk grid rounded\nto tiles; output format; "
-                 "fingerprint; choices made"),
-        ("work folder + lock", "OUTDIR/.daskfft-work/: lock (heartbeat), start,\nor --resume from the "
-                               "done markers"),
-        ("cluster", "threads below 256 Mpx, else in-process scheduler;\nprocesses, address or MPI "
-                    "when asked"),
-        ("graph: one task per chunk", "read window + halo -> FFT -> x H -> inverse FFT -> crop\n"
-                                      "-> write tiles; summaries; done marker"),
-        ("outputs", "compressed TIFF streamed from Zarr; COG / OME-Zarr\npyramids (each level "
-                    "low-passed), GDAL's COG layout"),
+        (
+            "plan",
+            "validate the filter; halo from --tol; chunk grid rounded\nto tiles; output format; "
+            "fingerprint; choices made",
+        ),
+        (
+            "work folder + lock",
+            "OUTDIR/.daskfft-work/: lock (heartbeat), start,\nor --resume from the done markers",
+        ),
+        (
+            "cluster",
+            "threads below 256 Mpx, else in-process scheduler;\nprocesses, address or MPI "
+            "when asked",
+        ),
+        (
+            "graph: one task per chunk",
+            "read window + halo -> FFT -> x H -> inverse FFT -> crop\n"
+            "-> write tiles; summaries; done marker",
+        ),
+        (
+            "outputs",
+            "compressed TIFF streamed from Zarr; COG / OME-Zarr\npyramids (each level "
+            "low-passed), GDAL's COG layout",
+        ),
         ("pictures", "overview.png, radial_spectrum.png, spectra.png atlas\n(drawn on threads)"),
         ("report", "report.json: parameters, halo and bound, chunks,\ntimings, cluster, versions"),
         ("publish", "rename every output into OUTDIR at once;\nretire the work folder"),
@@ -176,10 +325,18 @@ def draw_stages(path: Path):
         y = 0.95 * (n - 1 - i) + 0.15
         color = "#d9eed9" if title.startswith("graph") else "#dbe9f6"
         _box(ax, 0.3, y, 7.4, 0.78, "", "", color)
-        ax.text(0.5, y + 0.39, f"{i + 1}. {title}", fontsize=10.5, fontweight="bold", va="center",
-                family="DejaVu Sans")
-        ax.text(3.35, y + 0.39, body, fontsize=8.5, va="center", family="DejaVu Sans",
-                linespacing=1.3)
+        ax.text(
+            0.5,
+            y + 0.39,
+            f"{i + 1}. {title}",
+            fontsize=10.5,
+            fontweight="bold",
+            va="center",
+            family="DejaVu Sans",
+        )
+        ax.text(
+            3.35, y + 0.39, body, fontsize=8.5, va="center", family="DejaVu Sans", linespacing=1.3
+        )
         if i:
             _arrow(ax, 1.6, y + 0.95, 1.6, y + 0.78)
     fig.savefig(path, metadata={"Date": None})
@@ -193,7 +350,7 @@ def make_cli_help(dest: Path):
 
     dest.mkdir(parents=True, exist_ok=True)
     old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"      # argparse wraps to the terminal's width
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width
     try:
         parser = build_parser()
         (dest / "daskfft.txt").write_text(parser.format_help())
@@ -220,8 +377,11 @@ def check_api_page(app):
     if daskfft.DEPTH_CAP != 1024 and "DEPTH_CAP" in listed:
         logger.warning("reference/api.md gives DEPTH_CAP as 1024; it is now %s", daskfft.DEPTH_CAP)
     if listed != public:
-        logger.warning("reference/api.md does not list daskfft.__all__: missing %s, not public %s",
-                       sorted(public - listed), sorted(listed - public))
+        logger.warning(
+            "reference/api.md does not list daskfft.__all__: missing %s, not public %s",
+            sorted(public - listed),
+            sorted(listed - public),
+        )
 
 
 def _generate(app):

@@ -16,8 +16,21 @@ from PIL import Image
 DEST = Path(__file__).resolve().parent.parent / "readme_overview.jpg"
 
 with tempfile.TemporaryDirectory() as tmp:
-    subprocess.run([sys.executable, "-m", "daskfft", "run", "--sample", "768", "-q",
-                    "-o", str(Path(tmp) / "out")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daskfft",
+            "run",
+            "--sample",
+            "768",
+            "-q",
+            "-o",
+            str(Path(tmp) / "out"),
+        ],
+        check=True,
+    )
     Image.open(Path(tmp) / "out" / "overview.png").convert("RGB").save(
-        DEST, quality=82, optimize=True)
+        DEST, quality=82, optimize=True
+    )
 print(f"{DEST}: {DEST.stat().st_size // 1024} KB")
