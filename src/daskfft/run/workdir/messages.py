@@ -1,7 +1,7 @@
 """What the work folder tells the user: its refusals, errors and warnings, in one place.
 
 Each is a ``str.format`` template named for the situation; the modules of the work
-folder (:mod:`~daskfft.run.workdir`, :mod:`~daskfft.run.publish`) fill them in.  Tests
+folder (:mod:`~daskfft.run.workdir`, :mod:`~daskfft.run.workdir.publish`) fill them in.  Tests
 and users read these words: change them here, knowingly.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 
-from daskfft.run.layout import mount_point
+from daskfft.run.workdir.layout import mount_point
 
 # --- opening the work folder ------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from daskfft.run.lock import BREAK_NAME
+from daskfft.run.workdir.lock import BREAK_NAME
 
 __all__ = [
     "COMPANIONS",
