@@ -30,7 +30,8 @@ The work folder is this package, split by job: its layout and cleaning
 the lock (:mod:`~daskfft.run.workdir.lock`) and what it tells the user
 (:mod:`~daskfft.run.workdir.messages`); :class:`WorkDir` here ties them into one object
 whose :meth:`WorkDir.session` holds a run.  Every command that writes outputs into an
-OUTDIR (``run``, ``align``) stages them in ``out/`` and publishes them through it.
+OUTDIR (``run``, ``align``; ``sample``, whose OUTDIR is its file's folder) stages them in
+``out/`` and publishes them through it.
 Finished chunks are never discarded by a failure: the work folder is removed only
 after publishing, by ``--overwrite``, or when a run fails before its first chunk
 finished.
@@ -172,6 +173,11 @@ class WorkDir(Publishing):
     def has_run(self):
         """Whether the work folder holds a run (:func:`daskfft.run.workdir.journal.has_run`)."""
         return journal.has_run(self.root)
+
+    def holds_run_of(self, command):
+        """Whether the work folder holds a run of ``command`` (``"align"``, ``"sample"``:
+        :func:`daskfft.run.workdir.journal.command`)."""
+        return self.has_run() and journal.command(self.root) == command
 
     def holds_finished(self, names, fingerprint):
         """True when OUTDIR holds every output ``names`` of the run ``fingerprint`` describes
