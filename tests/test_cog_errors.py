@@ -74,7 +74,7 @@ _REAL_GDAL_SAID = [
 @pytest.mark.parametrize("error", _REAL_GDAL_SAID)
 def test_a_full_disk_that_only_libtiff_names_is_recognised_and_said_in_one_line(
         tmp_path, monkeypatch, capfd, error):
-    from daskfft.run.layout import mount_point as _mount_point
+    from daskfft.run.workdir.layout import mount_point as _mount_point
 
     out = tmp_path / "out"
     args = _cog_run(tmp_path, out, make_image((300, 260), np.uint8, seed=2))

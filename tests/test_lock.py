@@ -16,13 +16,19 @@ import time
 import numpy as np
 import pytest
 import tifffile
+from reference import make_image
 
 from daskfft.cli import main
 from daskfft.errors import InputError
-from daskfft.run.lock import BREAK_NAME, STALE_ENV, STALE_SECONDS, RunLock, _pid_namespace, stale_after
 from daskfft.run.workdir import WORK_NAME, WorkDir
-
-from reference import make_image
+from daskfft.run.workdir.lock import (
+    BREAK_NAME,
+    STALE_ENV,
+    STALE_SECONDS,
+    RunLock,
+    _pid_namespace,
+    stale_after,
+)
 
 FAST = ["--cluster", "threads", "-q"]
 
@@ -464,7 +470,7 @@ def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, mo
                                                                      where):
     """A run paused 20 s (a Lustre MDS recovery) while it takes over a left lock keeps its
     lock.break: it was removed after 10 s, and both runs went on to hold the lock."""
-    import daskfft.run.lock
+    import daskfft.run.workdir.lock
 
     monkeypatch.setattr(fcntl, "flock", _no_flock)
     out = tmp_path / "out"
@@ -481,7 +487,7 @@ def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, mo
         lock.unlink(missing_ok=True)
         brk.unlink(missing_ok=True)
 
-    monkeypatch.setattr(daskfft.run.lock.time, "sleep", paused_run_goes_on)
+    monkeypatch.setattr(daskfft.run.workdir.lock.time, "sleep", paused_run_goes_on)
     taker = RunLock(lock, out)
     assert taker.acquire() is None  # the paused run removed the left lock, not this one
     taker.release()
@@ -523,7 +529,7 @@ def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, til
                                                                    monkeypatch, capsys):
     """Deleting the retired work folder (10^5 markers) takes several heartbeats: the lock file
     went with it, and that is no lost lock."""
-    import daskfft.run.layout
+    import daskfft.run.workdir.layout
 
     if not flock:
         monkeypatch.setattr(fcntl, "flock", _no_flock)
@@ -534,7 +540,7 @@ def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, til
         time.sleep(0.3)
         return rmtree(path, *args, **kwargs)
 
-    monkeypatch.setattr(daskfft.run.layout.shutil, "rmtree", slow_rmtree)
+    monkeypatch.setattr(daskfft.run.workdir.layout.shutil, "rmtree", slow_rmtree)
     out = tmp_path / "out"
     assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
                  "--cluster", "threads"]) == 0

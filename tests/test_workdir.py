@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from reference import make_image
 
 from daskfft import io
 from daskfft.cli import main
 from daskfft.errors import InputError, RunError
 from daskfft.run.workdir import WORK_NAME, WorkDir
-
-from reference import make_image
 
 FAST = ["--cluster", "threads", "-q"]
 TOTAL = 16  # a 4 x 4 grid of 64-px chunks
@@ -619,7 +618,7 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
                                                                           monkeypatch, capsys):
     """A wall-time SIGTERM after publishing, while 10^5 markers are deleted: the run has
     succeeded, and the next run deletes what is left."""
-    import daskfft.run.layout
+    import daskfft.run.workdir.layout
 
     args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
             "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
@@ -631,7 +630,7 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
         os.kill(os.getpid(), signal.SIGTERM)  # the time limit strikes
         return rmtree(path, *a, **k)
 
-    monkeypatch.setattr(daskfft.run.layout.shutil, "rmtree", slow_rmtree)
+    monkeypatch.setattr(daskfft.run.workdir.layout.shutil, "rmtree", slow_rmtree)
     out = tmp_path / "out"
     capsys.readouterr()
     with _sigterm_as_the_command_has_it():
@@ -936,7 +935,7 @@ def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run
 
 def test_an_error_releasing_the_lock_once_published_leaves_a_successful_run(
         tmp_path, tiled, monkeypatch, capsys):
-    from daskfft.run.lock import RunLock
+    from daskfft.run.workdir.lock import RunLock
 
     out = tmp_path / "out"
     release = RunLock.release

@@ -1,24 +1,35 @@
 """Write the synthetic sample image (``daskfft sample``) to a PNG or a tiled TIFF file.
 
 The image itself is :func:`daskfft.api.sample.sample_image`; this module checks the
-output path, streams the image into a temporary file beside it and moves that into
-place, so a failed write never leaves a partial file under the name asked for.
+output path, then stages the file in the work folder of the output's folder
+(``FOLDER/.daskfft-work/out/``, under its lock: :class:`daskfft.run.workdir.WorkDir`)
+and publishes it from there by rename, as ``run`` and ``align`` publish theirs; so a
+failed write never leaves a partial file under the name asked for, and the work folder
+is gone once the file is in place.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 
 from daskfft import io
 from daskfft.api.sample import sample_image
 from daskfft.errors import InputError
+from daskfft.run.workdir import WorkDir
+from daskfft.run.workdir import messages as msg
+from daskfft.run.workdir.layout import companions
 
 __all__ = ["write_sample"]
 
 
 log = logging.getLogger("daskfft")
+
+#: What the refusal of a folder whose work folder holds an interrupted run (or align) says.
+HINT = (
+    "daskfft sample leaves it alone: finish it (--resume) or remove it (--overwrite) with "
+    "its own command, or write the sample into another folder"
+)
 
 
 def write_sample(output, size=2048, *, compress=False, overwrite=False):
@@ -31,8 +42,11 @@ def write_sample(output, size=2048, *, compress=False, overwrite=False):
     Raises
     ------
     InputError
-        For another extension, a PNG above the cap, an existing ``output``
-        without ``overwrite``, or a folder that does not exist.
+        For another extension, a PNG above the cap, an existing ``output`` (or a
+        companion GDAL reads with it) without ``overwrite``, a folder that does not
+        exist, or one whose work folder holds an interrupted run.
+    Busy
+        While another daskfft command holds the folder's work folder.
     """
     fmt = io.FORMATS.get(os.path.splitext(output)[1].lower())
     if fmt not in ("png", "tiff"):
@@ -42,21 +56,19 @@ def write_sample(output, size=2048, *, compress=False, overwrite=False):
             f"output {output}: PNG is written whole, and {size}^2 px is "
             f"above the cap of {io.WHOLE_IMAGE_CAP / 1e6:.0f} Mpx; use .tif"
         )
-    if os.path.exists(output) and not overwrite:
-        raise InputError(f"output {output}: already exists; pass --overwrite to replace")
+    _refuse_existing(output, overwrite)
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise InputError(f"output {output}: folder {folder} does not exist")
-    image = sample_image(size, chunks=1024)
-    fd, tmp = tempfile.mkstemp(prefix=".daskfft-", suffix=os.path.splitext(output)[1], dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
-    try:
+    name = os.path.basename(output)
+    work = WorkDir(folder)
+    with work.session(0):
+        _start(work, output, name, size=size, compress=compress, overwrite=overwrite)
+        staged = work.out / name
+        image = sample_image(size, chunks=1024)
         if fmt == "tiff":  # streamed: one band of rows in memory at a time
             io.write_tiff(
-                tmp,
+                staged,
                 lambda r0, r1: image[r0:r1].compute(),
                 image.shape,
                 image.dtype,
@@ -65,9 +77,34 @@ def write_sample(output, size=2048, *, compress=False, overwrite=False):
                 compression="zlib" if compress else None,
             )
         else:
-            io.write_image(tmp, image.compute(), fmt)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            io.write_image(staged, image.compute(), fmt)
+        work.publish({name: staged})
     log.info("wrote %s (%d x %d RGB uint8)", output, size, size)
+
+
+def _start(work, output, name, *, size, compress, overwrite):
+    """Start the locked work folder of ``output``'s folder afresh, after completing a publish
+    that a killed command left half done; refuse an existing ``output`` without
+    ``overwrite`` (checked again here, under the lock), or the companions GDAL would read
+    with it (a ``.msk``, ``.aux.xml`` or ``.ovr``, which publishing moves aside).
+
+    What a killed ``daskfft sample`` left there is started over; a killed run's or align's
+    work is never touched: refused, saying so."""
+    work.start_or_resume(
+        {"command": "sample", "output": name, "size": size, "compress": compress},
+        resume=False,
+        overwrite=work.holds_run_of("sample"),
+        create_stores=lambda root: None,
+        hint=HINT,
+    )
+    _refuse_existing(output, overwrite)
+    there = [n for n in companions([name]) if os.path.lexists(work.outdir / n)]
+    if there and not overwrite:
+        raise InputError(msg.OUTPUTS_THERE.format(outdir=work.outdir, names=", ".join(there)))
+
+
+def _refuse_existing(output, overwrite):
+    if os.path.exists(output) and not overwrite:
+        raise InputError(f"output {output}: already exists; pass --overwrite to replace")
+    if os.path.isdir(output) and not os.path.islink(output):  # never moved aside, deleted
+        raise InputError(f"output {output}: is a folder; give a file's name")

@@ -4,7 +4,7 @@ While a run works, everything it writes lives in ``OUTDIR/.daskfft-work/``,
 on OUTDIR's own filesystem (so publishing is a rename even when OUTDIR is a
 mount point, and a run needs write access to OUTDIR only):
 
-- ``lock``: held for the whole run (:mod:`daskfft.run.lock`: ``flock``, or where
+- ``lock``: held for the whole run (:mod:`daskfft.run.workdir.lock`: ``flock``, or where
   the file system has none an atomic ``O_EXCL`` file with a heartbeat), and
   naming its host and PID; a second run into the same OUTDIR is refused at
   once, and a lock left by a dead process is taken over;
@@ -24,12 +24,14 @@ Cleaning removes only the names a run creates (:data:`RUN_NAMES`, and
 Every check of OUTDIR's existing outputs happens under the lock, so that no
 other run can publish between the check and this run's publishing.
 
-The work folder is split by job: its layout and cleaning (:mod:`daskfft.run.layout`),
-its record of the run and its finished chunks (:mod:`daskfft.run.journal`), publishing
-(:mod:`daskfft.run.publish`), the lock (:mod:`daskfft.run.lock`) and what it tells the
-user (:mod:`daskfft.run.messages`); :class:`WorkDir` here ties them into one object
+The work folder is this package, split by job: its layout and cleaning
+(:mod:`~daskfft.run.workdir.layout`), its record of the run and its finished chunks
+(:mod:`~daskfft.run.workdir.journal`), publishing (:mod:`~daskfft.run.workdir.publish`),
+the lock (:mod:`~daskfft.run.workdir.lock`) and what it tells the user
+(:mod:`~daskfft.run.workdir.messages`); :class:`WorkDir` here ties them into one object
 whose :meth:`WorkDir.session` holds a run.  Every command that writes outputs into an
-OUTDIR (``run``, ``align``) stages them in ``out/`` and publishes them through it.
+OUTDIR (``run``, ``align``; ``sample``, whose OUTDIR is its file's folder) stages them in
+``out/`` and publishes them through it.
 Finished chunks are never discarded by a failure: the work folder is removed only
 after publishing, by ``--overwrite``, or when a run fails before its first chunk
 finished.
@@ -52,9 +54,9 @@ from daskfft.errors import (
     Terminated,
     TermSignal,
 )
-from daskfft.run import journal
-from daskfft.run import messages as msg
-from daskfft.run.layout import (
+from daskfft.run.workdir import journal
+from daskfft.run.workdir import messages as msg
+from daskfft.run.workdir.layout import (
     COMPANIONS,
     RETIRED_PREFIX,
     RUN_NAMES,
@@ -62,8 +64,8 @@ from daskfft.run.layout import (
     companions,
     remove_ours,
 )
-from daskfft.run.lock import RunLock
-from daskfft.run.publish import Publishing
+from daskfft.run.workdir.lock import RunLock
+from daskfft.run.workdir.publish import Publishing
 
 __all__ = ["COMPANIONS", "WORK_NAME", "RETIRED_PREFIX", "RUN_NAMES", "WorkDir"]
 
@@ -129,7 +131,7 @@ class WorkDir(Publishing):
 
     def acquire(self):
         """Create OUTDIR and the work folder if missing and take the run's lock
-        (:class:`daskfft.run.lock.RunLock`)."""
+        (:class:`daskfft.run.workdir.lock.RunLock`)."""
         lock = RunLock(self.root / "lock", self.outdir)
         while True:
             self._makedirs()
@@ -169,8 +171,13 @@ class WorkDir(Publishing):
     # --- start or resume ----------------------------------------------------------------------
 
     def has_run(self):
-        """Whether the work folder holds a run (:func:`daskfft.run.journal.has_run`)."""
+        """Whether the work folder holds a run (:func:`daskfft.run.workdir.journal.has_run`)."""
         return journal.has_run(self.root)
+
+    def holds_run_of(self, command):
+        """Whether the work folder holds a run of ``command`` (``"align"``, ``"sample"``:
+        :func:`daskfft.run.workdir.journal.command`)."""
+        return self.has_run() and journal.command(self.root) == command
 
     def holds_finished(self, names, fingerprint):
         """True when OUTDIR holds every output ``names`` of the run ``fingerprint`` describes

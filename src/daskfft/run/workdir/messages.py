@@ -1,7 +1,8 @@
 """What the work folder tells the user: its refusals, errors and warnings, in one place.
 
 Each is a ``str.format`` template named for the situation; the modules of the work
-folder (:mod:`~daskfft.run.workdir`, :mod:`~daskfft.run.publish`) fill them in.  Tests
+folder (:mod:`~daskfft.run.workdir`, :mod:`~daskfft.run.workdir.lock`,
+:mod:`~daskfft.run.workdir.publish`) fill them in.  Tests
 and users read these words: change them here, knowingly.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from daskfft.run.layout import mount_point
+from daskfft.run.workdir.layout import mount_point
 
 # --- opening the work folder ------------------------------------------------------------------
 
@@ -19,6 +20,35 @@ CANNOT_CREATE = "output {outdir}: cannot create {path} ({reason})"
 NOT_OWN = (
     "output {outdir}: {path} {why}; daskfft keeps its work only "
     "in a folder of its own: remove it, or give another OUTDIR"
+)
+# --- the lock ----------------------------------------------------------------------------------
+
+BUSY = "output {outdir}: in use by another daskfft run ({who}); wait for it to finish or stop it"
+BUSY_HEARTBEAT = (
+    "output {outdir}: in use by another daskfft run ({who}, last heartbeat "
+    "{age:.0f} s ago); wait for it to finish or stop it; if it was killed, "
+    "delete {path} once no daskfft run writes into "
+    "{outdir}, or wait: a lock with no heartbeat for {stale:.0f} s is taken "
+    "over ({env} of its run, or of this one if larger)"
+)
+BUSY_IN_THIS_PROCESS = (
+    "output {outdir}: in use by another daskfft run in this process; wait for it to finish"
+)
+HOLDER = "host {host}, PID {pid}, since {since}"
+HOLDER_UNKNOWN = "holder unknown"
+STALE_NOT_SECONDS = (
+    "{env} must be a number of seconds > 0, got {text!r}; set it to e.g. {default:.0f}, or unset it"
+)
+LOCK_IS_A_LINK = (
+    "output {outdir}: the lock {path} is a symbolic link, which daskfft never follows; "
+    "remove the link"
+)
+CANNOT_OPEN_LOCK = "output {outdir}: cannot open the lock {path} ({reason})"
+CANNOT_OPEN = "output {outdir}: cannot open {path} ({reason})"
+NO_FLOCK = "no flock on {path} ({reason}): locking by creating the file"
+BREAK_REMOVED = "removed {path}, left by a run killed while it took over a lock ({holder})"
+LOCK_LOST = (
+    "the lock {path} of this run was removed or replaced: another run may now write into {outdir}"
 )
 LOCK_TAKEN_OVER = "took over the lock of {outdir}, left by {previous}, which is gone"
 LOCK_NOT_RELEASED = "could not release the lock {path} ({reason}); the outputs are published"

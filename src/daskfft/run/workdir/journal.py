@@ -14,7 +14,16 @@ from __future__ import annotations
 import json
 import os
 
-__all__ = ["RUN_FILE", "canonical", "has_run", "write_run", "differences", "done", "finished"]
+__all__ = [
+    "RUN_FILE",
+    "canonical",
+    "has_run",
+    "write_run",
+    "command",
+    "differences",
+    "done",
+    "finished",
+]
 
 RUN_FILE = "run.json"
 
@@ -34,6 +43,16 @@ def write_run(root, fingerprint):
     tmp = root / (RUN_FILE + ".tmp")
     tmp.write_text(json.dumps(fingerprint, indent=2, sort_keys=True, allow_nan=False))
     os.replace(tmp, root / RUN_FILE)
+
+
+def command(root):
+    """The command whose run the work folder ``root`` holds: its ``run.json``'s
+    ``"command"`` (``"align"``, ``"sample"``), or None (``daskfft run``'s, or none readable)."""
+    try:
+        made_by = json.loads((root / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return made_by.get("command") if isinstance(made_by, dict) else None
 
 
 def differences(root, fingerprint):

@@ -15,11 +15,10 @@ import shutil
 import stat
 from pathlib import Path
 
-from daskfft.run.lock import BREAK_NAME
-
 __all__ = [
     "COMPANIONS",
     "WORK_NAME",
+    "BREAK_NAME",
     "RETIRED_PREFIX",
     "RUN_NAMES",
     "is_ours",
@@ -39,6 +38,11 @@ COMPANIONS = (".msk", ".aux.xml", ".ovr")
 WORK_NAME = ".daskfft-work"
 
 RETIRED_PREFIX = ".daskfft-retired-"
+
+#: The file beside the lock that a run holds (created with ``O_EXCL``) while it removes a
+#: left lock: one run at a time, so that none removes another's new lock
+#: (:mod:`~daskfft.run.workdir.lock`).
+BREAK_NAME = "lock.break"
 
 #: What a run creates in its work folder (``lock.break``: while it takes over a left lock),
 #: besides its ``*.zarr`` stores, ``*.tmp`` files and the ``traceback-*.txt`` that earlier

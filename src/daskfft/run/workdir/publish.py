@@ -3,7 +3,7 @@ retired after.
 
 Publishing moves every staged file into OUTDIR by rename, moving the old
 file of the same name aside first, and with it the old file's companions
-that the new run does not write (:data:`~daskfft.run.layout.COMPANIONS`: a ``.msk``
+that the new run does not write (:data:`~daskfft.run.workdir.layout.COMPANIONS`: a ``.msk``
 GDAL would apply to the new file), with SIGTERM and SIGINT held until it is done (or
 undone).  Its journal ``publish.json`` names each source relative
 to OUTDIR (so a moved OUTDIR keeps it valid) with its inode, so that a
@@ -33,8 +33,8 @@ import threading
 from pathlib import Path
 
 from daskfft.errors import InputError, RunError
-from daskfft.run import messages as msg
-from daskfft.run.layout import (
+from daskfft.run.workdir import messages as msg
+from daskfft.run.workdir.layout import (
     RETIRED_PREFIX,
     WORK_NAME,
     companions,

@@ -64,6 +64,8 @@ import threading
 import time
 
 from daskfft.errors import Busy, InputError
+from daskfft.run.workdir import messages as msg
+from daskfft.run.workdir.layout import BREAK_NAME
 
 __all__ = ["STALE_SECONDS", "STALE_ENV", "BREAK_NAME", "stale_after", "RunLock"]
 
@@ -75,10 +77,6 @@ STALE_SECONDS = 300.0
 
 #: The environment variable that overrides :data:`STALE_SECONDS` (seconds, > 0).
 STALE_ENV = "DASKFFT_LOCK_STALE"
-
-#: The file beside the lock that a run holds (created with ``O_EXCL``) while it removes a
-#: left lock: one run at a time, so that none removes another's new lock.
-BREAK_NAME = "lock.break"
 
 _NO_FLOCK = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)
 
@@ -105,8 +103,7 @@ def stale_after():
         value = float("nan")
     if not value > 0 or value == float("inf"):
         raise InputError(
-            f"{STALE_ENV} must be a number of seconds > 0, got {text!r}; "
-            f"set it to e.g. {STALE_SECONDS:.0f}, or unset it"
+            msg.STALE_NOT_SECONDS.format(env=STALE_ENV, text=text, default=STALE_SECONDS)
         )
     return value
 
@@ -148,10 +145,7 @@ class RunLock:
         stale = stale_after()
         with _HELD_GUARD:  # one thread of this process at a time takes it, or holds it
             if self.path in _HELD:
-                raise Busy(
-                    f"output {self.outdir}: in use by another daskfft run in this "
-                    "process; wait for it to finish"
-                )
+                raise Busy(msg.BUSY_IN_THIS_PROCESS.format(outdir=self.outdir))
             _HELD.add(self.path)
         try:
             fd, previous, kind = self._by_flock(stale)
@@ -208,13 +202,14 @@ class RunLock:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise InputError(
-                    f"output {self.outdir}: the lock {self.path} is a symbolic "
-                    "link, which daskfft never follows; remove the link"
+                    msg.LOCK_IS_A_LINK.format(outdir=self.outdir, path=self.path)
                 ) from None
             if exc.errno in (errno.EEXIST, errno.ENOENT):
                 raise
             raise InputError(
-                f"output {self.outdir}: cannot open the lock {self.path} ({exc.strerror or exc})"
+                msg.CANNOT_OPEN_LOCK.format(
+                    outdir=self.outdir, path=self.path, reason=msg.reason(exc)
+                )
             ) from None
 
     def _by_flock(self, stale):
@@ -247,11 +242,7 @@ class RunLock:
                 if exc.errno not in _NO_FLOCK:
                     os.close(fd)
                     raise
-                log.debug(
-                    "no flock on %s (%s): locking by creating the file",
-                    self.path,
-                    os.strerror(exc.errno),
-                )
+                log.debug(msg.NO_FLOCK.format(path=self.path, reason=os.strerror(exc.errno)))
                 if created:  # made with O_EXCL: held already
                     return fd, None, "file"
                 os.close(fd)
@@ -323,7 +314,7 @@ class RunLock:
             return False
         except OSError as exc:
             raise InputError(
-                f"output {self.outdir}: cannot create {brk} ({exc.strerror or exc})"
+                msg.CANNOT_CREATE.format(outdir=self.outdir, path=brk, reason=msg.reason(exc))
             ) from None
         try:
             os.pwrite(fd, _record("break", stale), 0)
@@ -350,7 +341,7 @@ class RunLock:
             return  # let go meanwhile
         except OSError as exc:
             raise InputError(
-                f"output {self.outdir}: cannot open {brk} ({exc.strerror or exc})"
+                msg.CANNOT_OPEN.format(outdir=self.outdir, path=brk, reason=msg.reason(exc))
             ) from None
         try:
             holder, age, seen = _written(fd, stale), _age(fd), os.fstat(fd)
@@ -364,9 +355,9 @@ class RunLock:
             if (st.st_ino, st.st_mtime_ns) == (seen.st_ino, seen.st_mtime_ns):
                 os.unlink(brk)
                 log.warning(
-                    "removed %s, left by a run killed while it took over a lock (%s)",
-                    brk,
-                    _describe(holder) or "holder unknown",
+                    msg.BREAK_REMOVED.format(
+                        path=brk, holder=_describe(holder) or msg.HOLDER_UNKNOWN
+                    )
                 )
 
     def _heartbeat(self, every):
@@ -380,26 +371,14 @@ class RunLock:
                 mine = False
             if not mine and not lost:
                 lost = True
-                log.error(
-                    "the lock %s of this run was removed or replaced: another run may "
-                    "now write into %s",
-                    self.path,
-                    self.outdir,
-                )
+                log.error(msg.LOCK_LOST.format(path=self.path, outdir=self.outdir))
 
     def _refusal(self, holder, age=None, stale=None):
-        who = _describe(holder) or "holder unknown"
+        who = _describe(holder) or msg.HOLDER_UNKNOWN
         if age is None:  # flock: the kernel says it lives
-            return (
-                f"output {self.outdir}: in use by another daskfft run ({who}); wait for "
-                "it to finish or stop it"
-            )
-        return (
-            f"output {self.outdir}: in use by another daskfft run ({who}, last heartbeat "
-            f"{age:.0f} s ago); wait for it to finish or stop it; if it was killed, "
-            f"delete {self.path} once no daskfft run writes into "
-            f"{self.outdir}, or wait: a lock with no heartbeat for {stale:.0f} s is taken "
-            f"over ({STALE_ENV} of its run, or of this one if larger)"
+            return msg.BUSY.format(outdir=self.outdir, who=who)
+        return msg.BUSY_HEARTBEAT.format(
+            outdir=self.outdir, who=who, age=age, path=self.path, stale=stale, env=STALE_ENV
         )
 
 
@@ -488,4 +467,6 @@ def _alive(holder, age, stale):
 def _describe(holder):
     if not holder:
         return None
-    return f"host {holder.get('host')}, PID {holder.get('pid')}, since {holder.get('since')}"
+    return msg.HOLDER.format(
+        host=holder.get("host"), pid=holder.get("pid"), since=holder.get("since")
+    )
