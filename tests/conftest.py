@@ -1,6 +1,7 @@
 """Shared fixtures."""
 
 import contextlib
+import functools
 import glob
 import os
 
@@ -32,3 +33,115 @@ def _no_leaked_mpi_shared_memory():
         for path in new - live:
             with contextlib.suppress(OSError):
                 os.remove(path)
+
+
+# --- The slow tier's guard ----------------------------------------------------------------
+# `pytest -m "not slow"` is the fast tier, so every test that starts a cluster (any
+# distributed Scheduler, Worker, Nanny, Client or LocalCluster, in-process ones too), a
+# subprocess (subprocess, multiprocessing, os.fork/posix_spawn/system: mpiexec, sbatch, the
+# notebook's kernel) must be marked slow.  The entry points below are wrapped for the whole
+# session; a test NOT marked slow that reaches one of them, in its setup, call or teardown,
+# fails, naming what it started.  DASKFFT_SLOW_GUARD=record:PATH records instead (a line per
+# start: node id, whether it is marked slow, what it started) and fails nothing: that is how
+# the marks were found.
+
+_guard = {"item": None, "started": [], "record": None, "undo": []}
+
+
+def _started(what):
+    item = _guard["item"]
+    if _guard["record"] is not None:
+        slow = item is not None and item.get_closest_marker("slow") is not None
+        with open(_guard["record"], "a") as f:
+            f.write(f"{item.nodeid if item else '-'}\t{'slow' if slow else 'fast'}\t{what}\n")
+    elif item is not None:
+        _guard["started"].append(what)
+
+
+def _argv(args):
+    words = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in args or ()]
+    words = [" ".join(w.split()) for w in words[:6]] + (["..."] if len(words) > 6 else [])
+    return " ".join(w if len(w) <= 80 else w[:77] + "..." for w in words)
+
+
+def _wrap(owner, name, describe):
+    original = getattr(owner, name, None)
+    if original is None:
+        return
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        with contextlib.suppress(Exception):
+            _started(describe(*args, **kwargs))
+        return original(*args, **kwargs)
+
+    setattr(owner, name, wrapper)
+    _guard["undo"].append((owner, name, original))
+
+
+def _install_guard():
+    import _posixsubprocess
+    import multiprocessing.process
+    import subprocess
+
+    import distributed
+    import distributed.deploy.spec
+
+    # subprocess.Popen (and so subprocess.run, asyncio's subprocesses, os.popen) starts every
+    # child in _execute_child; multiprocessing's spawn and forkserver (and others) call
+    # _posixsubprocess.fork_exec themselves.
+    _wrap(subprocess.Popen, "_execute_child", lambda self, args, *a, **k: "a subprocess: "
+          + _argv([args] if isinstance(args, (str, bytes, os.PathLike)) else args))
+    _wrap(_posixsubprocess, "fork_exec", lambda args, *a, **k: f"a subprocess: {_argv(args)}")
+    for name in ("posix_spawn", "posix_spawnp"):
+        _wrap(os, name, lambda path, argv, *a, **k: f"a subprocess: {_argv(argv)}")
+    _wrap(os, "system", lambda command, *a, **k: f"a subprocess (os.system): {_argv([command])}")
+    for name in ("fork", "forkpty"):
+        _wrap(os, name, lambda *a, _n=name, **k: f"a process (os.{_n}())")
+    _wrap(multiprocessing.process.BaseProcess, "start",
+          lambda self, *a, **k: f"a process (multiprocessing: {self.name})")
+    for cls in (distributed.Scheduler, distributed.Worker, distributed.Nanny,
+                distributed.Client, distributed.deploy.spec.SpecCluster):
+        _wrap(cls, "__init__", lambda self, *a, _c=cls.__name__, **k:
+              f"a cluster ({type(self).__name__}, a distributed.{_c})")
+
+
+def pytest_configure(config):
+    mode = os.environ.get("DASKFFT_SLOW_GUARD", "")
+    if mode.startswith("record:"):
+        _guard["record"] = mode.removeprefix("record:")
+    if mode != "off":
+        _install_guard()
+
+
+def pytest_unconfigure(config):
+    for owner, name, original in reversed(_guard["undo"]):
+        setattr(owner, name, original)
+    _guard["undo"].clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _guard["item"], _guard["started"] = item, []
+    try:
+        return (yield)
+    finally:
+        _guard["item"], _guard["started"] = None, []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    started, _guard["started"] = _guard["started"], []
+    if started and item.get_closest_marker("slow") is None and report.when != "setup":
+        message = (f"{item.nodeid} is not marked slow but started "
+                   + "; ".join(dict.fromkeys(started))
+                   + '.  Mark it @pytest.mark.slow: `pytest -m "not slow"` (the fast tier) '
+                   "must start no cluster, subprocess or Slurm job.")
+        if report.passed:
+            report.outcome, report.longrepr = "failed", message
+        else:
+            report.sections.append(("slow-tier guard", message))
+    elif report.when == "setup" and started:
+        _guard["started"] = started  # reported with the call (or teardown if setup failed)
+    return report

@@ -236,6 +236,8 @@ def test_a_second_align_or_run_into_the_same_outdir_is_refused_while_one_works(t
     assert sorted(os.listdir(out)) == ["shift_field.csv", "shift_field.png", "transform.json"]
 
 
+# Slow tier by duration: a whole align twice to check error handling, no numerical check.
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["writing", "publishing"])
 def test_a_failed_align_leaves_the_old_outputs_complete(tmp_path, monkeypatch, capsys, where):
     import errno
@@ -349,6 +351,8 @@ def test_a_companion_in_outdir_is_refused_without_overwrite_and_left_there(tmp_p
     assert "registered.tif" in os.listdir(out)
 
 
+# Slow tier by duration: a whole align twice to check error handling, no numerical check.
+@pytest.mark.slow
 def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_the_error_names(
         tmp_path, monkeypatch, capsys):
     """Publishing fails and so does putting OUTDIR back: align (a session of no chunks)

@@ -390,6 +390,7 @@ def test_installed_command_runs_the_sample(tmp_path):
     assert seconds["work"] == pytest.approx(seconds["total"] - seconds["cluster_start"])
 
 
+@pytest.mark.slow
 def test_python_dash_m(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "daskfft", "run", "--sample", "--cutoff", "9"],
                           capture_output=True, text=True, timeout=60)
@@ -416,6 +417,7 @@ def test_auto_cluster_is_threads_for_a_run_of_seconds_and_local_with_its_dashboa
         pass
 
 
+@pytest.mark.slow
 def test_a_tiff_run_imports_neither_dask_array_nor_zarr_nor_distributed_nor_matplotlib(tmp_path):
     """Each costs 0.1-0.6 s of start-up that a TIFF run on the threaded scheduler never uses:
     ``dask.array`` brings SciPy's sparse matrices, and xarray with pandas where installed."""
@@ -602,6 +604,7 @@ def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_a_tls_address_without_dasks_tls_settings_is_one_line_naming_them(tmp_path, capsys,
                                                                          rgb_png):
     """distributed answers a ``tls://`` address with no TLS configuration with a TypeError;

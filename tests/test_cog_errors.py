@@ -129,6 +129,7 @@ def _fill(path, leave):
         fh.truncate(max(0, fh.tell() - leave))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compress", ["NONE", "DEFLATE"])
 @pytest.mark.parametrize("leave", [0, 100_000])
 def test_a_cog_onto_a_real_full_file_system_names_it_in_one_line_and_resumes(

@@ -34,6 +34,7 @@ def _in_mount(image, mnt, script):
         capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cluster", ["threads", "mpi"])
 def test_full_disk_keeps_chunks_and_resume_finishes_once_space_is_freed(tmp_path, cluster):
     if cluster == "mpi" and not MPIEXEC:

@@ -114,6 +114,7 @@ def _closed_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("extra", "limit"), [([], 10.0), (["--connect-timeout", "2"], 4.0)])
 def test_no_scheduler_at_the_address_fails_within_the_timeout(tmp_path, capsys, extra, limit):
     address = f"tcp://127.0.0.1:{_closed_port()}"
@@ -155,6 +156,7 @@ echo "second=$?"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="needs root and unshare(1) for a private mount namespace")
 def test_outdir_that_is_a_mount_point_under_a_read_only_parent(tmp_path):
@@ -213,6 +215,7 @@ def test_workers_under_mpi_are_said_unused(tmp_path, tiled):
     assert any("--workers 3 is unused under MPI" in n for n in plan.notes)
 
 
+@pytest.mark.slow
 def test_stop_ends_a_distributed_computation_with_a_progress_bar(capsys):
     """Under MPI, SIGTERM reaches rank 0's client only through graph.STOP: a progress bar
     (a terminal) must not hold the client until the work is done."""

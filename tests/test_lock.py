@@ -220,6 +220,7 @@ def test_a_lock_is_judged_by_its_holders_stale_time_where_larger(tmp_path, flock
     taker.release()
 
 
+@pytest.mark.slow
 def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(tmp_path, tiled, monkeypatch,
                                                                    capsys):
     """On the holder's own host (and in its PID namespace) its PID tells at once: no waiting
@@ -232,6 +233,7 @@ def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(tmp_path, tile
     assert f"left by host {socket.gethostname()}, PID {dead}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pidns", ["pid:[1]", None], ids=["another", "not recorded"])
 def test_without_flock_a_pid_of_another_pid_namespace_is_not_trusted(tmp_path, tiled, pidns,
                                                                      monkeypatch, capsys):
@@ -440,7 +442,9 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
     assert f"{len(done)} of 16 chunks kept" in line
 
 
-@pytest.mark.parametrize("where", ["on another host", "on this host"])
+# "on this host" starts a process (to have a dead PID): the slow tier's.
+@pytest.mark.parametrize("where", ["on another host",
+                                   pytest.param("on this host", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("killed", ["before removing the lock", "after removing it"])
 def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_path, tiled,
                                                                             monkeypatch, capsys,

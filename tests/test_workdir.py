@@ -208,6 +208,7 @@ w = WorkDir(sys.argv[1]); w.acquire(); print("locked", flush=True); time.sleep(1
 """
 
 
+@pytest.mark.slow
 def test_a_second_run_is_refused_and_a_dead_runs_lock_taken_over(tmp_path, tiled, capsys):
     out = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE,
