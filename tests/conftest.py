@@ -90,20 +90,39 @@ def _install_guard():
     # subprocess.Popen (and so subprocess.run, asyncio's subprocesses, os.popen) starts every
     # child in _execute_child; multiprocessing's spawn and forkserver (and others) call
     # _posixsubprocess.fork_exec themselves.
-    _wrap(subprocess.Popen, "_execute_child", lambda self, args, *a, **k: "a subprocess: "
-          + _argv([args] if isinstance(args, (str, bytes, os.PathLike)) else args))
+    _wrap(
+        subprocess.Popen,
+        "_execute_child",
+        lambda self, args, *a, **k: (
+            "a subprocess: "
+            + _argv([args] if isinstance(args, (str, bytes, os.PathLike)) else args)
+        ),
+    )
     _wrap(_posixsubprocess, "fork_exec", lambda args, *a, **k: f"a subprocess: {_argv(args)}")
     for name in ("posix_spawn", "posix_spawnp"):
         _wrap(os, name, lambda path, argv, *a, **k: f"a subprocess: {_argv(argv)}")
     _wrap(os, "system", lambda command, *a, **k: f"a subprocess (os.system): {_argv([command])}")
     for name in ("fork", "forkpty"):
         _wrap(os, name, lambda *a, _n=name, **k: f"a process (os.{_n}())")
-    _wrap(multiprocessing.process.BaseProcess, "start",
-          lambda self, *a, **k: f"a process (multiprocessing: {self.name})")
-    for cls in (distributed.Scheduler, distributed.Worker, distributed.Nanny,
-                distributed.Client, distributed.deploy.spec.SpecCluster):
-        _wrap(cls, "__init__", lambda self, *a, _c=cls.__name__, **k:
-              f"a cluster ({type(self).__name__}, a distributed.{_c})")
+    _wrap(
+        multiprocessing.process.BaseProcess,
+        "start",
+        lambda self, *a, **k: f"a process (multiprocessing: {self.name})",
+    )
+    for cls in (
+        distributed.Scheduler,
+        distributed.Worker,
+        distributed.Nanny,
+        distributed.Client,
+        distributed.deploy.spec.SpecCluster,
+    ):
+        _wrap(
+            cls,
+            "__init__",
+            lambda self, *a, _c=cls.__name__, **k: (
+                f"a cluster ({type(self).__name__}, a distributed.{_c})"
+            ),
+        )
 
 
 def pytest_configure(config):
@@ -134,10 +153,12 @@ def pytest_runtest_makereport(item, call):
     report = yield
     started, _guard["started"] = _guard["started"], []
     if started and item.get_closest_marker("slow") is None and report.when != "setup":
-        message = (f"{item.nodeid} is not marked slow but started "
-                   + "; ".join(dict.fromkeys(started))
-                   + '.  Mark it @pytest.mark.slow: `pytest -m "not slow"` (the fast tier) '
-                   "must start no cluster, subprocess or Slurm job.")
+        message = (
+            f"{item.nodeid} is not marked slow but started "
+            + "; ".join(dict.fromkeys(started))
+            + '.  Mark it @pytest.mark.slow: `pytest -m "not slow"` (the fast tier) '
+            "must start no cluster, subprocess or Slurm job."
+        )
         if report.passed:
             report.outcome, report.longrepr = "failed", message
         else:

@@ -17,8 +17,12 @@ def outsider_security(address, folder):
     ca = folder / "server-cert.pem"
     ca.write_text(ssl.get_server_certificate((host, int(port))))
     own = Security.temporary()
-    return Security(tls_ca_file=str(ca), tls_client_cert=own.tls_client_cert,
-                    tls_client_key=own.tls_client_key, require_encryption=True)
+    return Security(
+        tls_ca_file=str(ca),
+        tls_client_cert=own.tls_client_cert,
+        tls_client_key=own.tls_client_key,
+        require_encryption=True,
+    )
 
 
 def refused(address, security, timeout="3s"):

@@ -31,10 +31,15 @@ GOOD = {
     "shift_field": dict(reference=PAIR, moving=PAIR),
 }
 FILTERING = ("lowpass", "highpass", "flatfield", "bandpass")
-CUTOFF_ONLY = ("lowpass", "highpass", "flatfield", "transfer_function", "halo_depth",
-               "expected_deviation")
-WITH_FILTER = FILTERING + ("transfer_function", "halo_depth", "expected_deviation",
-                           "band_bound")
+CUTOFF_ONLY = (
+    "lowpass",
+    "highpass",
+    "flatfield",
+    "transfer_function",
+    "halo_depth",
+    "expected_deviation",
+)
+WITH_FILTER = FILTERING + ("transfer_function", "halo_depth", "expected_deviation", "band_bound")
 CUTOFF = r"(a number )?in \(0, 0.5\] cycles/pixel"
 CHOICE_OF_FILTER = "one of gaussian, butterworth, ideal"
 IMAGE_DTYPE = "hold integers or real floats"
@@ -44,8 +49,10 @@ IMAGE_NDIM = r"be 2-D \(rows, cols\) or 3-D"
 TABLE = [
     *[(f, "image", "abc", TypeError, IMAGE_DTYPE, "dtype <U3") for f in FILTERING + ("spectra",)],
     *[(f, "image", np.zeros(5), ValueError, IMAGE_NDIM, "1-D") for f in FILTERING + ("spectra",)],
-    *[(f, "image", np.zeros((4, 4), complex), TypeError, IMAGE_DTYPE, "dtype complex128")
-      for f in FILTERING],
+    *[
+        (f, "image", np.zeros((4, 4), complex), TypeError, IMAGE_DTYPE, "dtype complex128")
+        for f in FILTERING
+    ],
     *[(f, "cutoff", 7, ValueError, CUTOFF, "7.0") for f in CUTOFF_ONLY],
     *[(f, "cutoff", 0, ValueError, CUTOFF, "0.0") for f in CUTOFF_ONLY],
     *[(f, "cutoff", "0.1", TypeError, CUTOFF, "'0.1'") for f in CUTOFF_ONLY],
@@ -53,30 +60,67 @@ TABLE = [
     *[(f, "low", 0, ValueError, CUTOFF, "0.0") for f in ("bandpass", "band_bound")],
     *[(f, "low", "a", TypeError, CUTOFF, "'a'") for f in ("bandpass", "band_bound")],
     *[(f, "high", 0.7, ValueError, CUTOFF, "0.7") for f in ("bandpass", "band_bound")],
-    *[(f, "low", 0.3, ValueError, "be below `high`", "low=0.3, high=0.2")
-      for f in ("bandpass", "band_bound")],
+    *[
+        (f, "low", 0.3, ValueError, "be below `high`", "low=0.3, high=0.2")
+        for f in ("bandpass", "band_bound")
+    ],
     *[(f, "filter", "gausian", ValueError, CHOICE_OF_FILTER, "'gausian'") for f in WITH_FILTER],
     *[(f, "filter", None, ValueError, CHOICE_OF_FILTER, "None") for f in WITH_FILTER],
     *[(f, "order", 0, ValueError, "an integer >= 1", "0") for f in WITH_FILTER],
     *[(f, "order", 2.5, ValueError, "an integer >= 1", "2.5") for f in WITH_FILTER],
     *[(f, "order", "4", TypeError, "an integer >= 1", "'4'") for f in WITH_FILTER],
     *[(f, "depth", -1, ValueError, 'be "auto" or an integer >= 0', "-1") for f in FILTERING],
-    *[(f, "depth", "wide", ValueError, 'be "auto" or an integer >= 0', "'wide'")
-      for f in FILTERING],
+    *[
+        (f, "depth", "wide", ValueError, 'be "auto" or an integer >= 0', "'wide'")
+        for f in FILTERING
+    ],
     *[(f, "depth", None, TypeError, 'be "auto" or an integer >= 0', "None") for f in FILTERING],
-    *[(f, "depth", -1, ValueError, "an integer >= 0", "-1")
-      for f in ("expected_deviation", "band_bound")],
-    *[(f, "depth", "auto", TypeError, "an integer >= 0", "'auto'")
-      for f in ("expected_deviation", "band_bound")],
-    *[(f, "boundary", "none", ValueError, "one of reflect, periodic, nearest or a finite number",
-       "'none'") for f in FILTERING],
-    *[(f, "boundary", None, TypeError, "one of reflect, periodic, nearest or a finite number",
-       "None") for f in FILTERING],
-    *[(f, "boundary", float("inf"), ValueError, "one of reflect, periodic, nearest or a finite "
-       "number", "inf") for f in FILTERING],
+    *[
+        (f, "depth", -1, ValueError, "an integer >= 0", "-1")
+        for f in ("expected_deviation", "band_bound")
+    ],
+    *[
+        (f, "depth", "auto", TypeError, "an integer >= 0", "'auto'")
+        for f in ("expected_deviation", "band_bound")
+    ],
+    *[
+        (
+            f,
+            "boundary",
+            "none",
+            ValueError,
+            "one of reflect, periodic, nearest or a finite number",
+            "'none'",
+        )
+        for f in FILTERING
+    ],
+    *[
+        (
+            f,
+            "boundary",
+            None,
+            TypeError,
+            "one of reflect, periodic, nearest or a finite number",
+            "None",
+        )
+        for f in FILTERING
+    ],
+    *[
+        (
+            f,
+            "boundary",
+            float("inf"),
+            ValueError,
+            "one of reflect, periodic, nearest or a finite number",
+            "inf",
+        )
+        for f in FILTERING
+    ],
     *[(f, "tol", 0, ValueError, r"in \[1e-10, 0.5\)", "0") for f in FILTERING + ("halo_depth",)],
-    *[(f, "tol", "1e-6", TypeError, r"in \[1e-10, 0.5\)", "'1e-6'")
-      for f in FILTERING + ("halo_depth",)],
+    *[
+        (f, "tol", "1e-6", TypeError, r"in \[1e-10, 0.5\)", "'1e-6'")
+        for f in FILTERING + ("halo_depth",)
+    ],
     *[(f, "nodata", "x", TypeError, "a number or None", "'x'") for f in FILTERING],
     *[(f, "method", "fast", ValueError, "one of blockwise, exact", "'fast'") for f in FILTERING],
     ("flatfield", "mode", "multiply", ValueError, "one of divide, subtract", "'multiply'"),
@@ -91,24 +135,36 @@ TABLE = [
     ("cutoff_from_sigma", "sigma", "3", TypeError, "a positive number of pixels", "'3'"),
     ("cutoff_from_sigma", "sigma", 0.2, ValueError, r">= 1/pi = 0.318 pixels", "0.2"),
     ("spectra", "window", "kaiser", ValueError, "one of hann, none", "'kaiser'"),
-    ("spectra_atlas", "spec", IMAGE, TypeError, "the 2-D dask array returned by",
-     "ndarray of 2 dimensions"),
+    (
+        "spectra_atlas",
+        "spec",
+        IMAGE,
+        TypeError,
+        "the 2-D dask array returned by",
+        "ndarray of 2 dimensions",
+    ),
     ("spectra_atlas", "cell", 0, ValueError, 'be "auto" or an integer >= 1', "0"),
     ("spectra_atlas", "cell", 2.5, ValueError, 'be "auto" or an integer >= 1', "2.5"),
     ("spectra_atlas", "cell", "big", ValueError, 'be "auto" or an integer >= 1', "'big'"),
     ("spectra_atlas", "max_size", 0, ValueError, "an integer >= 1", "0"),
     ("spectra_atlas", "max_size", "big", TypeError, "an integer >= 1", "'big'"),
-    *[(f, name, "abc", TypeError, IMAGE_DTYPE, "dtype <U3")
-      for f in ("register", "shift_field") for name in ("reference", "moving")],
-    *[(f, name, np.zeros(5), ValueError, IMAGE_NDIM, "1-D")
-      for f in ("register", "shift_field") for name in ("reference", "moving")],
+    *[
+        (f, name, "abc", TypeError, IMAGE_DTYPE, "dtype <U3")
+        for f in ("register", "shift_field")
+        for name in ("reference", "moving")
+    ],
+    *[
+        (f, name, np.zeros(5), ValueError, IMAGE_NDIM, "1-D")
+        for f in ("register", "shift_field")
+        for name in ("reference", "moving")
+    ],
     *[(f, "upsample", 0, ValueError, "an integer >= 1", "0") for f in ("register", "shift_field")],
-    *[(f, "upsample", "10", TypeError, "an integer >= 1", "'10'")
-      for f in ("register", "shift_field")],
-    *[(f, "taper", 1.5, ValueError, r"in \[0, 1\]", "1.5")
-      for f in ("register", "shift_field")],
-    *[(f, "taper", "0.2", TypeError, r"in \[0, 1\]", "'0.2'")
-      for f in ("register", "shift_field")],
+    *[
+        (f, "upsample", "10", TypeError, "an integer >= 1", "'10'")
+        for f in ("register", "shift_field")
+    ],
+    *[(f, "taper", 1.5, ValueError, r"in \[0, 1\]", "1.5") for f in ("register", "shift_field")],
+    *[(f, "taper", "0.2", TypeError, r"in \[0, 1\]", "'0.2'") for f in ("register", "shift_field")],
     *[(f, "weight_cutoff", 0.7, ValueError, CUTOFF, "0.7") for f in ("register", "shift_field")],
     *[(f, "weight_cutoff", "x", TypeError, CUTOFF, "'x'") for f in ("register", "shift_field")],
     ("register", "rotation", "yes", TypeError, "be True or False", "'yes'"),
@@ -121,8 +177,7 @@ TABLE = [
 
 
 def _public_functions():
-    return sorted(name for name in daskfft.__all__
-                  if inspect.isfunction(getattr(daskfft, name)))
+    return sorted(name for name in daskfft.__all__ if inspect.isfunction(getattr(daskfft, name)))
 
 
 def _call(function, argument, value):
@@ -133,13 +188,19 @@ def _call(function, argument, value):
     if argument is not None:
         args[argument] = value
     params = inspect.signature(fn).parameters
-    positional = [args.pop(n) for n, p in params.items()
-                  if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+    positional = [
+        args.pop(n)
+        for n, p in params.items()
+        if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty
+    ]
     return fn(*positional, **args)
 
 
-@pytest.mark.parametrize(("function", "argument", "value", "error", "allowed", "given"), TABLE,
-                         ids=[f"{f}-{a}-{v!r}"[:60] for f, a, v, *_ in TABLE])
+@pytest.mark.parametrize(
+    ("function", "argument", "value", "error", "allowed", "given"),
+    TABLE,
+    ids=[f"{f}-{a}-{v!r}"[:60] for f, a, v, *_ in TABLE],
+)
 def test_bad_argument_is_refused_by_name(function, argument, value, error, allowed, given):
     match = rf"`{argument}` must (be )?{allowed}.*got {re.escape(given)}"
     with pytest.raises(error, match=match):
@@ -147,9 +208,12 @@ def test_bad_argument_is_refused_by_name(function, argument, value, error, allow
 
 
 def test_the_table_covers_every_argument_of_every_public_function():
-    missing = [(name, arg) for name in _public_functions()
-               for arg in inspect.signature(getattr(daskfft, name)).parameters
-               if not any(row[0] == name and row[1] == arg for row in TABLE)]
+    missing = [
+        (name, arg)
+        for name in _public_functions()
+        for arg in inspect.signature(getattr(daskfft, name)).parameters
+        if not any(row[0] == name and row[1] == arg for row in TABLE)
+    ]
     assert not missing, f"public arguments with no bad value in the table: {missing}"
 
 
@@ -162,5 +226,6 @@ def test_the_good_arguments_are_accepted(function):
 def test_transfer_function_takes_any_pair_of_integers_as_shape():
     h = daskfft.transfer_function([6, 10], 0.1, "ideal", dtype="float32")
     assert h.shape == (6, 6) and h.dtype == np.float32
-    np.testing.assert_array_equal(h, daskfft.transfer_function((np.int64(6), 10), 0.1, "ideal",
-                                                               dtype=np.float32))
+    np.testing.assert_array_equal(
+        h, daskfft.transfer_function((np.int64(6), 10), 0.1, "ideal", dtype=np.float32)
+    )

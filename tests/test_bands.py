@@ -14,9 +14,19 @@ from reference import (
 )
 from scipy import ndimage
 
-from daskfft import HaloWarning, band_bound, bandpass, cutoff_from_sigma, expected_deviation, flatfield, halo_depth, highpass, lowpass
-from daskfft.kernels.block import ROUNDING
+from daskfft import (
+    HaloWarning,
+    band_bound,
+    bandpass,
+    cutoff_from_sigma,
+    expected_deviation,
+    flatfield,
+    halo_depth,
+    highpass,
+    lowpass,
+)
 from daskfft.api.exact import exact_padding
+from daskfft.kernels.block import ROUNDING
 
 TOL = 1e-6
 IMAGES = [((96, 80), ((30, 66), (3, 6, 2, 5, 64))), ((75, 131), 40), ((33, 47, 3), (11, 20, 3))]
@@ -26,39 +36,55 @@ def _scale(image):
     return float(np.abs(np.asarray(image, dtype=np.float64)).max())
 
 
-@pytest.mark.parametrize(("filter", "cutoff", "order"), [("gaussian", 0.05, 4),
-                                                         ("butterworth", 0.08, 3)])
+@pytest.mark.parametrize(
+    ("filter", "cutoff", "order"), [("gaussian", 0.05, 4), ("butterworth", 0.08, 3)]
+)
 @pytest.mark.parametrize(("shape", "chunks"), IMAGES)
 @pytest.mark.parametrize("boundary", ["reflect", "periodic", 2.5])
-def test_highpass_is_one_minus_h_of_the_whole_image(filter, cutoff, order, shape, chunks,
-                                                    boundary):
+def test_highpass_is_one_minus_h_of_the_whole_image(filter, cutoff, order, shape, chunks, boundary):
     image = make_image(shape, np.float64, seed=sum(shape))
     with warnings.catch_warnings():
         warnings.simplefilter("error", HaloWarning)
-        out = highpass(da.from_array(image, chunks=chunks), cutoff, filter=filter, order=order,
-                       boundary=boundary, tol=TOL)
+        out = highpass(
+            da.from_array(image, chunks=chunks),
+            cutoff,
+            filter=filter,
+            order=order,
+            boundary=boundary,
+            tol=TOL,
+        )
     pad = 3 * halo_depth(cutoff, filter=filter, order=order, tol=TOL) + 16
-    ref = image - reference_lowpass(image, cutoff, filter=filter, order=order,
-                                    boundary=boundary, pad=pad)
+    ref = image - reference_lowpass(
+        image, cutoff, filter=filter, order=order, boundary=boundary, pad=pad
+    )
     assert out.chunks == da.from_array(image, chunks=chunks).chunks
     assert np.abs(out.compute() - ref).max() <= 10 * TOL * _scale(image)
 
 
-@pytest.mark.parametrize(("filter", "low", "high", "order"), [("gaussian", 0.02, 0.15, 4),
-                                                              ("butterworth", 0.05, 0.1, 4)])
+@pytest.mark.parametrize(
+    ("filter", "low", "high", "order"), [("gaussian", 0.02, 0.15, 4), ("butterworth", 0.05, 0.1, 4)]
+)
 @pytest.mark.parametrize(("shape", "chunks"), IMAGES)
 @pytest.mark.parametrize("boundary", ["reflect", "nearest"])
-def test_bandpass_is_the_difference_of_two_whole_image_lowpasses(filter, low, high, order, shape,
-                                                                 chunks, boundary):
+def test_bandpass_is_the_difference_of_two_whole_image_lowpasses(
+    filter, low, high, order, shape, chunks, boundary
+):
     image = make_image(shape, np.float64, seed=1 + sum(shape))
     with warnings.catch_warnings():
         warnings.simplefilter("error", HaloWarning)
-        out = bandpass(da.from_array(image, chunks=chunks), low, high, filter=filter, order=order,
-                       boundary=boundary, tol=TOL)
+        out = bandpass(
+            da.from_array(image, chunks=chunks),
+            low,
+            high,
+            filter=filter,
+            order=order,
+            boundary=boundary,
+            tol=TOL,
+        )
     pad = 3 * halo_depth(low, filter=filter, order=order, tol=TOL) + 16
-    ref = (reference_lowpass(image, high, filter=filter, order=order, boundary=boundary, pad=pad)
-           - reference_lowpass(image, low, filter=filter, order=order, boundary=boundary,
-                               pad=pad))
+    ref = reference_lowpass(
+        image, high, filter=filter, order=order, boundary=boundary, pad=pad
+    ) - reference_lowpass(image, low, filter=filter, order=order, boundary=boundary, pad=pad)
     assert out.chunks == da.from_array(image, chunks=chunks).chunks
     assert np.abs(out.compute() - ref).max() <= 2 * 10 * TOL * _scale(image)
 
@@ -66,10 +92,15 @@ def test_bandpass_is_the_difference_of_two_whole_image_lowpasses(filter, low, hi
 @pytest.mark.parametrize(("sigma_small", "sigma_large"), [(1.5, 6.0), (3.0, 12.0)])
 def test_gaussian_bandpass_is_scipys_difference_of_gaussians(sigma_small, sigma_large):
     image = make_image((150, 170), np.float64, seed=7)
-    out = bandpass(da.from_array(image, chunks=64), cutoff_from_sigma(sigma_large),
-                   cutoff_from_sigma(sigma_small), tol=TOL).compute()
-    dog = (ndimage.gaussian_filter(image, sigma_small, mode="reflect", truncate=12)
-           - ndimage.gaussian_filter(image, sigma_large, mode="reflect", truncate=12))
+    out = bandpass(
+        da.from_array(image, chunks=64),
+        cutoff_from_sigma(sigma_large),
+        cutoff_from_sigma(sigma_small),
+        tol=TOL,
+    ).compute()
+    dog = ndimage.gaussian_filter(
+        image, sigma_small, mode="reflect", truncate=12
+    ) - ndimage.gaussian_filter(image, sigma_large, mode="reflect", truncate=12)
     assert np.abs(out - dog).max() <= 2 * 10 * TOL * _scale(image)
 
 
@@ -77,7 +108,7 @@ def test_a_given_halo_stays_within_the_stated_bound():
     image = make_image((120, 120), np.float64, seed=5)
     low, high, depth = 0.01, 0.1, 6  # far narrower than the Gaussian of 0.01 needs
     out = bandpass(da.from_array(image, chunks=40), low, high, depth=depth).compute()
-    ref = (reference_lowpass(image, high, pad=400) - reference_lowpass(image, low, pad=400))
+    ref = reference_lowpass(image, high, pad=400) - reference_lowpass(image, low, pad=400)
     bound = band_bound(low, high, depth)
     assert bound == expected_deviation(low, depth) + expected_deviation(high, depth)
     deviation = np.abs(out - ref).max() / _scale(image)
@@ -95,11 +126,15 @@ def test_ideal_band_warns_with_its_bound():
 def test_exact_method_equals_the_whole_image_filter_to_rounding(fn):
     image = make_image((90, 70), np.float64, seed=2)
     args = (0.03,) if fn == "highpass" else (0.03, 0.2)
-    out = {"highpass": highpass, "bandpass": bandpass}[fn](da.from_array(image, chunks=30),
-                                                           *args, method="exact").compute()
-    lows = [reference_lowpass(image, c, pad=exact_padding(c, filter="gaussian", order=4,
-                                                         tol=TOL, boundary="reflect"))
-            for c in args]
+    out = {"highpass": highpass, "bandpass": bandpass}[fn](
+        da.from_array(image, chunks=30), *args, method="exact"
+    ).compute()
+    lows = [
+        reference_lowpass(
+            image, c, pad=exact_padding(c, filter="gaussian", order=4, tol=TOL, boundary="reflect")
+        )
+        for c in args
+    ]
     ref = image - lows[0] if fn == "highpass" else lows[1] - lows[0]
     assert np.abs(out - ref).max() <= 1e-9 * _scale(image)
 
@@ -115,7 +150,7 @@ def test_nodata_stays_nodata_and_is_left_out(nodata):
     bp = bandpass(da.from_array(holes, chunks=32), 0.02, 0.15, nodata=nodata).compute()
     for out in (hp, bp):
         kept = out[~valid]
-        assert (np.isnan(kept).all() if np.isnan(nodata) else (kept == nodata).all())
+        assert np.isnan(kept).all() if np.isnan(nodata) else (kept == nodata).all()
         assert np.isfinite(out[valid]).all()
     ref_hp = image - normalised_reference(image, 0.05, valid)
     ref_bp = normalised_reference(image, 0.15, valid) - normalised_reference(image, 0.02, valid)
@@ -140,13 +175,16 @@ def test_highpass_plus_lowpass_is_the_image():
     np.testing.assert_allclose(total, image.compute(), rtol=0, atol=1e-12 * 100)
 
 
-@pytest.mark.parametrize(("args", "kwargs", "match"), [
-    ((0.2, 0.1), {}, "`low` must be below `high`"),
-    ((0.1, 0.1), {}, "`low` must be below `high`"),
-    ((0.0, 0.1), {}, r"`low` must be in \(0, 0.5\] cycles/pixel, got 0.0"),
-    ((0.1, 0.6), {}, r"`high` must be in \(0, 0.5\] cycles/pixel, got 0.6"),
-    ((0.01, 0.1), {"filter": "box"}, "filter"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((0.2, 0.1), {}, "`low` must be below `high`"),
+        ((0.1, 0.1), {}, "`low` must be below `high`"),
+        ((0.0, 0.1), {}, r"`low` must be in \(0, 0.5\] cycles/pixel, got 0.0"),
+        ((0.1, 0.6), {}, r"`high` must be in \(0, 0.5\] cycles/pixel, got 0.6"),
+        ((0.01, 0.1), {"filter": "box"}, "filter"),
+    ],
+)
 def test_bad_bandpass_arguments(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         bandpass(np.zeros((8, 8)), *args, **kwargs)
@@ -185,14 +223,16 @@ def test_a_dataarrays_declared_nodata_is_left_out_and_kept(declared):
 def test_xarray_in_xarray_out():
     xr = pytest.importorskip("xarray")
     image = make_image((40, 50, 2), np.float32)
-    arr = xr.DataArray(image, dims=("y", "x", "band"), coords={"x": np.arange(50.0)},
-                       attrs={"units": "DN"})
+    arr = xr.DataArray(
+        image, dims=("y", "x", "band"), coords={"x": np.arange(50.0)}, attrs={"units": "DN"}
+    )
     out = bandpass(arr.chunk({"y": 20}), 0.05, 0.2)
     assert isinstance(out, xr.DataArray) and out.dims == arr.dims and out.attrs == arr.attrs
     np.testing.assert_allclose(out.values, bandpass(image, 0.05, 0.2).compute(), atol=1e-4)
 
 
 # --- flat-field ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", ["divide", "subtract"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
@@ -206,8 +246,10 @@ def test_flatfield_matches_the_whole_image_reference_in_the_input_dtype(mode, dt
     if np.issubdtype(dtype, np.integer):  # one level, only where rounding lands either side
         exact, _ = flat_reference(image.astype(np.float64), cutoff, mode)  # not rounded
         # float32, the working precision, and the halo move it by (2 tol + rounding) x max.
-        near_half = (np.abs(exact - np.floor(exact) - 0.5)
-                     <= 4 * (2 * TOL + ROUNDING["float32"]) * np.abs(exact).max())
+        near_half = (
+            np.abs(exact - np.floor(exact) - 0.5)
+            <= 4 * (2 * TOL + ROUNDING["float32"]) * np.abs(exact).max()
+        )
         assert np.abs(got - ref).max() <= 1 and near_half[got != ref].all()
     else:
         rel = 2e-5 if dtype == np.float32 else 10 * TOL
@@ -220,6 +262,7 @@ def test_flatfield_takes_the_vignetting_out():
     # one bends with it: sigma^2/2 times the light's Laplacian).
     flat = flatfield(da.from_array(image, chunks=128), cutoff_from_sigma(8)).compute()
     inner = (slice(60, -60), slice(60, -60))
+
     # 32-px block means over the inner part vary by 120 % of their mean before (dark corners),
     # 1.5 % after; the overall level is the input's within 0.3 %.
     def block_means(x):

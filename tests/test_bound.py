@@ -14,13 +14,12 @@ import dask.array as da
 import numpy as np
 import pytest
 import tifffile
+from reference import make_image
 
 from daskfft import HaloWarning, expected_deviation, halo_depth, lowpass
 from daskfft.cli import main
 from daskfft.run.config import RunConfig
 from daskfft.run.plan import make_plan
-
-from reference import make_image
 
 
 @pytest.mark.parametrize("depth", [0, 8, 1024, 4096])
@@ -48,9 +47,27 @@ def _image(tmp_path):
 
 def test_an_ideal_run_says_no_bound_and_measures_a_few_chunks_corners_first(tmp_path, capsys):
     image = _image(tmp_path)
-    rc = main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--filter", "ideal",
-               "--cutoff", "0.15", "--depth", "8", "--chunks", "96", "--co", "BLOCKSIZE=96",
-               "--no-plots", "--cluster", "threads"])  # 96-px tiles given: chunks stay 96
+    rc = main(
+        [
+            "run",
+            str(tmp_path / "in.tif"),
+            "-o",
+            str(tmp_path / "o"),
+            "--filter",
+            "ideal",
+            "--cutoff",
+            "0.15",
+            "--depth",
+            "8",
+            "--chunks",
+            "96",
+            "--co",
+            "BLOCKSIZE=96",
+            "--no-plots",
+            "--cluster",
+            "threads",
+        ]
+    )  # 96-px tiles given: chunks stay 96
     out, err = capsys.readouterr()
     assert rc == 0
     halo = json.loads((tmp_path / "o" / "report.json").read_text())["halo"]
@@ -62,26 +79,56 @@ def test_an_ideal_run_says_no_bound_and_measures_a_few_chunks_corners_first(tmp_
     # Against the same filter with a 16-px halo (8 and half again, at least 16), on the whole
     # image by dask's map_overlap: not the windows the measurement cuts.
     got = tifffile.imread(tmp_path / "o" / "filtered.tif").astype(np.float64)
-    wider = lowpass(da.from_array(image.astype(np.float64), chunks=96), 0.15, filter="ideal",
-                    depth=16).compute()
-    true = max(np.abs(got[r * 96 : r * 96 + 96, c * 96 : c * 96 + 96]
-                      - wider[r * 96 : r * 96 + 96, c * 96 : c * 96 + 96]).max()
-               for r, c in measured["chunks"]) / np.abs(image).max()
+    wider = lowpass(
+        da.from_array(image.astype(np.float64), chunks=96), 0.15, filter="ideal", depth=16
+    ).compute()
+    true = (
+        max(
+            np.abs(
+                got[r * 96 : r * 96 + 96, c * 96 : c * 96 + 96]
+                - wider[r * 96 : r * 96 + 96, c * 96 : c * 96 + 96]
+            ).max()
+            for r, c in measured["chunks"]
+        )
+        / np.abs(image).max()
+    )
     assert measured["max_relative"] == pytest.approx(true, rel=1e-3)
     assert measured["max_relative"] > 1e-3  # an 8-px halo on the ideal filter is visibly off
     assert "16 px halo" in measured["reference"]
     assert "no bound on the deviation from a whole-image filter" in err  # the log
     assert "expected max deviation" not in err
-    assert (f"no bound on the deviation from a whole-image filter (the ideal filter's kernel "
-            f"is not absolutely summable): measured {measured['max_relative']:.2g} x "
-            "max|image| on 2 chunks") in out  # the printed summary
+    assert (
+        f"no bound on the deviation from a whole-image filter (the ideal filter's kernel "
+        f"is not absolutely summable): measured {measured['max_relative']:.2g} x "
+        "max|image| on 2 chunks"
+    ) in out  # the printed summary
 
 
 def test_measure_deviation_measures_every_chunk_of_an_ideal_run(tmp_path, capsys):
     _image(tmp_path)
-    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--filter",
-                 "ideal", "--cutoff", "0.15", "--depth", "8", "--chunks", "96", "--no-plots",
-                 "--cluster", "threads", "--measure-deviation"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "in.tif"),
+                "-o",
+                str(tmp_path / "o"),
+                "--filter",
+                "ideal",
+                "--cutoff",
+                "0.15",
+                "--depth",
+                "8",
+                "--chunks",
+                "96",
+                "--no-plots",
+                "--cluster",
+                "threads",
+                "--measure-deviation",
+            ]
+        )
+        == 0
+    )
     halo = json.loads((tmp_path / "o" / "report.json").read_text())["halo"]
     assert halo["measured_deviation"]["method"] == "exact"
     assert halo["measured_deviation"]["chunks"] == "all"
@@ -94,10 +141,34 @@ def test_a_filter_with_a_bound_measures_nothing_by_default(tmp_path, filter):
     _image(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        plan = make_plan(RunConfig.create(str(tmp_path / "in.tif"), str(tmp_path / "o"),
-                                          cutoff=0.05, filter=filter, cluster="threads"))
+        plan = make_plan(
+            RunConfig.create(
+                str(tmp_path / "in.tif"),
+                str(tmp_path / "o"),
+                cutoff=0.05,
+                filter=filter,
+                cluster="threads",
+            )
+        )
     assert plan.measure is None and math.isfinite(plan.halo.deviation)
-    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--filter", filter,
-                 "--cutoff", "0.05", "--no-plots", "--cluster", "threads", "-q"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "in.tif"),
+                "-o",
+                str(tmp_path / "o"),
+                "--filter",
+                filter,
+                "--cutoff",
+                "0.05",
+                "--no-plots",
+                "--cluster",
+                "threads",
+                "-q",
+            ]
+        )
+        == 0
+    )
     halo = json.loads((tmp_path / "o" / "report.json").read_text())["halo"]
     assert halo["measured_deviation"] is None and halo["expected_max_deviation"] < 2e-6

@@ -9,12 +9,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from reference import make_image, reference_lowpass
 
 from daskfft import cutoff_from_sigma, halo_depth, lowpass
 from daskfft.cli import main
 from daskfft.cluster.kinds import ClusterSpec, open_cluster
-
-from reference import make_image, reference_lowpass
 
 FAST = ["--cluster", "threads", "-q"]
 
@@ -43,11 +42,17 @@ def rgb_png(tmp_path):
 
 def test_run_png_writes_filtered_image_atlas_and_report(tmp_path, rgb_png, capsys):
     out = tmp_path / "out"
-    rc, stdout, err = _run([ "run", str(rgb_png), "-o", str(out), "--chunks", "64",
-                            "--cutoff", "0.08", *FAST], capsys)
+    rc, stdout, err = _run(
+        ["run", str(rgb_png), "-o", str(out), "--chunks", "64", "--cutoff", "0.08", *FAST], capsys
+    )
     assert rc == 0, err
-    assert sorted(os.listdir(out)) == ["filtered.png", "overview.png", "radial_spectrum.png",
-                                       "report.json", "spectra.png"]
+    assert sorted(os.listdir(out)) == [
+        "filtered.png",
+        "overview.png",
+        "radial_spectrum.png",
+        "report.json",
+        "spectra.png",
+    ]
     image = iio.imread(rgb_png)
     filtered = iio.imread(out / "filtered.png")
     assert filtered.shape == image.shape and filtered.dtype == np.uint8
@@ -70,23 +75,46 @@ def test_run_png_writes_filtered_image_atlas_and_report(tmp_path, rgb_png, capsy
 def test_float_tiff_round_trip_keeps_dtype_and_values(tmp_path, capsys):
     image = make_image((90, 70), np.float32, seed=4)
     tifffile.imwrite(tmp_path / "in.tif", image)
-    rc, _, err = _run(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks",
-                       "32", "--filter", "butterworth", "--cutoff", "0.1", "--boundary",
-                       "periodic", "--spectra", "none", *FAST], capsys)
+    rc, _, err = _run(
+        [
+            "run",
+            str(tmp_path / "in.tif"),
+            "-o",
+            str(tmp_path / "o"),
+            "--chunks",
+            "32",
+            "--filter",
+            "butterworth",
+            "--cutoff",
+            "0.1",
+            "--boundary",
+            "periodic",
+            "--spectra",
+            "none",
+            *FAST,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     out = tifffile.imread(tmp_path / "o" / "filtered.tif")
     assert out.dtype == np.float32 and out.shape == image.shape
     ref = reference_lowpass(image, 0.1, filter="butterworth", boundary="periodic", pad=300)
     assert np.abs(out - ref).max() <= 2e-5 * np.abs(image).max()
-    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.tif", "overview.png",
-                                                  "radial_spectrum.png", "report.json"]
+    assert sorted(os.listdir(tmp_path / "o")) == [
+        "filtered.tif",
+        "overview.png",
+        "radial_spectrum.png",
+        "report.json",
+    ]
 
 
 def test_uint16_tiff_is_rounded_and_clipped(tmp_path, capsys):
     image = make_image((40, 40), np.uint16, seed=5)
     tifffile.imwrite(tmp_path / "in.tiff", image)
-    rc, _, err = _run(["run", str(tmp_path / "in.tiff"), "-o", str(tmp_path / "o"), "--sigma",
-                       "1.5", *FAST], capsys)
+    rc, _, err = _run(
+        ["run", str(tmp_path / "in.tiff"), "-o", str(tmp_path / "o"), "--sigma", "1.5", *FAST],
+        capsys,
+    )
     assert rc == 0, err
     out = tifffile.imread(tmp_path / "o" / "filtered.tif")
     expected = lowpass(image.astype(np.float64), cutoff_from_sigma(1.5)).compute()  # float64
@@ -112,12 +140,28 @@ def test_alpha_channel_passes_through(tmp_path, capsys):
 
 
 def test_spectra_chunks_writes_one_png_per_chunk(tmp_path, rgb_png, capsys):
-    rc, _, err = _run(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--chunks", "100",
-                       "--spectra", "all", *FAST], capsys)
+    rc, _, err = _run(
+        [
+            "run",
+            str(rgb_png),
+            "-o",
+            str(tmp_path / "o"),
+            "--chunks",
+            "100",
+            "--spectra",
+            "all",
+            *FAST,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     tiles = sorted(os.listdir(tmp_path / "o" / "spectra"))
-    assert tiles == ["spectrum_r000_c000.png", "spectrum_r000_c001.png",
-                     "spectrum_r001_c000.png", "spectrum_r001_c001.png"]
+    assert tiles == [
+        "spectrum_r000_c000.png",
+        "spectrum_r000_c001.png",
+        "spectrum_r001_c000.png",
+        "spectrum_r001_c001.png",
+    ]
     assert iio.imread(tmp_path / "o" / "spectra" / tiles[-1]).shape == (50, 70)
     assert (tmp_path / "o" / "spectra.png").exists()
 
@@ -144,9 +188,25 @@ def test_overwrite_replaces_outputs(tmp_path, rgb_png, capsys):
 
 @pytest.mark.slow
 def test_sample_on_a_local_cluster(tmp_path, capsys):
-    rc, stdout, err = _run(["run", "--sample", "300", "-o", str(tmp_path / "o"), "--chunks",
-                            "128", "--workers", "2", "--threads-per-worker", "1",
-                            "--no-dashboard", "--cluster", "local"], capsys)
+    rc, stdout, err = _run(
+        [
+            "run",
+            "--sample",
+            "300",
+            "-o",
+            str(tmp_path / "o"),
+            "--chunks",
+            "128",
+            "--workers",
+            "2",
+            "--threads-per-worker",
+            "1",
+            "--no-dashboard",
+            "--cluster",
+            "local",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["cluster"]["kind"] == "local" and report["cluster"]["workers"] == 2
@@ -160,7 +220,9 @@ def test_sample_on_a_local_cluster(tmp_path, capsys):
 def test_sample_command_writes_png_and_tiff(tmp_path, capsys):
     assert _run(["sample", "-o", str(tmp_path / "s.png"), "--size", "200"], capsys)[0] == 0
     assert _run(["sample", "-o", str(tmp_path / "s.tif"), "--size", "200"], capsys)[0] == 0
-    np.testing.assert_array_equal(iio.imread(tmp_path / "s.png"), tifffile.imread(tmp_path / "s.tif"))
+    np.testing.assert_array_equal(
+        iio.imread(tmp_path / "s.png"), tifffile.imread(tmp_path / "s.tif")
+    )
     rc, _, err = _run(["sample", "-o", str(tmp_path / "s.png"), "--size", "20"], capsys)
     assert rc == 1 and "already exists" in err
 
@@ -221,10 +283,16 @@ def _bad_inputs(tmp):
         "1-d": ([str(tmp / "line.tif")], "must be 2-D", 1),
         "4-d": ([str(tmp / "cube.tif")], "got shape (2, 3, 4, 5)", 1),
         "tiff-truncated": ([str(tmp / "cut.tif")], "truncated: tile 12 of 25 ends at byte", 1),
-        "tiff-lying-header": ([str(tmp / "liar.tif")], "damaged header: 100000 x 100000 px "
-                              "needs 6250 strips, the file lists 1", 1),
-        "tiff-unknown-compression": ([str(tmp / "codec.tif")], "compression 12345 has no decoder",
-                                     1),
+        "tiff-lying-header": (
+            [str(tmp / "liar.tif")],
+            "damaged header: 100000 x 100000 px needs 6250 strips, the file lists 1",
+            1,
+        ),
+        "tiff-unknown-compression": (
+            [str(tmp / "codec.tif")],
+            "compression 12345 has no decoder",
+            1,
+        ),
         "tiff-miniswhite": ([str(tmp / "white.tif")], "photometric MinIsWhite (0 is white)", 1),
         "tiff-cmyk": ([str(tmp / "cmyk.tif")], "photometric CMYK (separated)", 1),
         "nan": ([str(tmp / "nan.tif")], "1 pixels are NaN or infinite", 1),
@@ -237,21 +305,34 @@ def _bad_inputs(tmp):
         "sigma-negative": ([p, "--sigma=-2"], "--sigma", 2),
         "sigma-tiny": ([p, "--sigma", "0.1"], "--sigma: must be >= 1/pi", 2),
         "sigma-not-gaussian": ([p, "--sigma", "3", "--filter", "ideal"], "gaussian filter only", 2),
-        "band-one-sigma": ([p, "--pass", "band", "--sigma", "3"], "needs two values of `sigma`",
-                           2),
+        "band-one-sigma": ([p, "--pass", "band", "--sigma", "3"], "needs two values of `sigma`", 2),
         "band-no-cutoff": ([p, "--pass", "band"], "a band-pass needs two cutoffs", 2),
-        "band-equal": ([p, "--pass", "band", "--cutoff", "0.1,0.1"],
-                       "lower cutoff must be below its upper one", 2),
-        "band-bad-edge": ([p, "--pass", "band", "--cutoff", "0.1,0.9"], "--cutoff: must be in",
-                          2),
-        "high-two-cutoffs": ([p, "--pass", "high", "--cutoff", "0.1,0.2"],
-                             "a high-pass takes one cutoff, got 2", 2),
-        "high-two-sigmas": ([p, "--pass", "high", "--sigma", "2,8"],
-                            "a high-pass takes one sigma, got 2", 2),
-        "three-cutoffs": ([p, "--pass", "band", "--cutoff", "0.1,0.2,0.3"],
-                          "expected one cutoff or two", 2),
-        "flatfield-high": ([p, "--flatfield", "divide", "--pass", "high"],
-                           "a flat-field correction divides by (or subtracts) a low-pass", 2),
+        "band-equal": (
+            [p, "--pass", "band", "--cutoff", "0.1,0.1"],
+            "lower cutoff must be below its upper one",
+            2,
+        ),
+        "band-bad-edge": ([p, "--pass", "band", "--cutoff", "0.1,0.9"], "--cutoff: must be in", 2),
+        "high-two-cutoffs": (
+            [p, "--pass", "high", "--cutoff", "0.1,0.2"],
+            "a high-pass takes one cutoff, got 2",
+            2,
+        ),
+        "high-two-sigmas": (
+            [p, "--pass", "high", "--sigma", "2,8"],
+            "a high-pass takes one sigma, got 2",
+            2,
+        ),
+        "three-cutoffs": (
+            [p, "--pass", "band", "--cutoff", "0.1,0.2,0.3"],
+            "expected one cutoff or two",
+            2,
+        ),
+        "flatfield-high": (
+            [p, "--flatfield", "divide", "--pass", "high"],
+            "a flat-field correction divides by (or subtracts) a low-pass",
+            2,
+        ),
         "flatfield-mode": ([p, "--flatfield", "multiply"], "--flatfield: invalid choice", 2),
         "pass-unknown": ([p, "--pass", "notch"], "--pass: invalid choice: 'notch'", 2),
         "chunks-zero": ([p, "--chunks", "0"], "--chunks: must be an integer >= 1", 2),
@@ -262,24 +343,60 @@ def _bad_inputs(tmp):
         "tol-text": ([p, "--tol", "small"], "--tol: expected a tolerance, got 'small'", 2),
         "order-zero": ([p, "--filter", "butterworth", "--order", "0"], "--order: must be", 2),
         "boundary": ([p, "--boundary", "mirror"], "--boundary: expected a boundary", 2),
-        "timeout-zero": ([p, "--connect-timeout", "0"], "--connect-timeout: must be a positive",
-                         2),
+        "timeout-zero": ([p, "--connect-timeout", "0"], "--connect-timeout: must be a positive", 2),
         "outdir-is-file": ([p, "-o", str(tmp / "afile")], "exists and is not a directory", 1),
         "outdir-under-file": ([p, "-o", str(tmp / "afile" / "sub")], "is a file", 1),
         "outputs-exist": ([p, "-o", str(tmp / "full")], "filtered.png already there", 1),
     }
 
 
-CASES = ["missing", "directory", "empty", "text-as-png", "truncated", "unsupported", "1-d", "4-d",
-         "tiff-truncated", "tiff-lying-header", "tiff-unknown-compression", "tiff-miniswhite",
-         "tiff-cmyk", "nan", "inf", "cutoff-zero", "cutoff-negative", "cutoff-high", "cutoff-nan",
-         "sigma-zero", "sigma-negative", "sigma-tiny", "sigma-not-gaussian", "band-one-sigma",
-         "band-no-cutoff", "band-equal", "band-bad-edge", "high-two-cutoffs", "high-two-sigmas",
-         "three-cutoffs",
-         "flatfield-high", "flatfield-mode", "pass-unknown", "chunks-zero",
-         "chunks-negative", "depth-negative", "tol", "tol-zero", "tol-text", "order-zero",
-         "boundary", "timeout-zero", "outdir-is-file",
-         "outdir-under-file", "outputs-exist"]
+CASES = [
+    "missing",
+    "directory",
+    "empty",
+    "text-as-png",
+    "truncated",
+    "unsupported",
+    "1-d",
+    "4-d",
+    "tiff-truncated",
+    "tiff-lying-header",
+    "tiff-unknown-compression",
+    "tiff-miniswhite",
+    "tiff-cmyk",
+    "nan",
+    "inf",
+    "cutoff-zero",
+    "cutoff-negative",
+    "cutoff-high",
+    "cutoff-nan",
+    "sigma-zero",
+    "sigma-negative",
+    "sigma-tiny",
+    "sigma-not-gaussian",
+    "band-one-sigma",
+    "band-no-cutoff",
+    "band-equal",
+    "band-bad-edge",
+    "high-two-cutoffs",
+    "high-two-sigmas",
+    "three-cutoffs",
+    "flatfield-high",
+    "flatfield-mode",
+    "pass-unknown",
+    "chunks-zero",
+    "chunks-negative",
+    "depth-negative",
+    "tol",
+    "tol-zero",
+    "tol-text",
+    "order-zero",
+    "boundary",
+    "timeout-zero",
+    "outdir-is-file",
+    "outdir-under-file",
+    "outputs-exist",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -333,7 +450,10 @@ def test_unknown_cluster_kind_is_a_usage_error(tmp_path, rgb_png, capsys):
         main(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "mpl"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "`cluster` must be one of auto, local, processes, threads, mpi" in err
+    assert (
+        err.count("\n") == 1
+        and "`cluster` must be one of auto, local, processes, threads, mpi" in err
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -347,7 +467,14 @@ def test_help_teaches(capsys):
         main(["run", "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for word in ("--cutoff", "--sigma", "cycles per pixel", "examples:", "report.json", "--cluster"):
+    for word in (
+        "--cutoff",
+        "--sigma",
+        "cycles per pixel",
+        "examples:",
+        "report.json",
+        "--cluster",
+    ):
         assert word in text
 
 
@@ -371,14 +498,22 @@ def test_help_promises_only_what_the_run_does(capsys):
 def test_installed_command_runs_the_sample(tmp_path):
     exe = shutil.which("daskfft")
     assert exe, "the daskfft console script is not installed"
-    proc = subprocess.run([exe, "run", "--sample", "256", "-o", str(tmp_path / "o"),
-                           "--chunks", "128"],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [exe, "run", "--sample", "256", "-o", str(tmp_path / "o"), "--chunks", "128"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.png", "overview.png",
-                                                  "radial_spectrum.png", "report.json",
-                                                  "sample.png", "spectra.png"]
+    assert sorted(os.listdir(tmp_path / "o")) == [
+        "filtered.png",
+        "overview.png",
+        "radial_spectrum.png",
+        "report.json",
+        "sample.png",
+        "spectra.png",
+    ]
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     # 0.07 Mpx: the default cluster is the threaded scheduler, and the log says why.
     assert report["cluster"]["kind"] == "threads" and report["cluster"]["dashboard"] is None
@@ -392,21 +527,29 @@ def test_installed_command_runs_the_sample(tmp_path):
 
 @pytest.mark.slow
 def test_python_dash_m(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "daskfft", "run", "--sample", "--cutoff", "9"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "daskfft", "run", "--sample", "--cutoff", "9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--cutoff: must be in (0, 0.5]" in proc.stderr
 
 
-@pytest.mark.parametrize(("megapixels", "options", "kind"), [
-    (64.0, {}, "threads"),
-    (255.9, {}, "threads"),
-    (256.0, {}, "local"),
-    (1024.0, {"dashboard": False}, "threads"),
-    (0.25, {"performance_report": True}, "local"),
-])
+@pytest.mark.parametrize(
+    ("megapixels", "options", "kind"),
+    [
+        (64.0, {}, "threads"),
+        (255.9, {}, "threads"),
+        (256.0, {}, "local"),
+        (1024.0, {"dashboard": False}, "threads"),
+        (0.25, {"performance_report": True}, "local"),
+    ],
+)
 def test_auto_cluster_is_threads_for_a_run_of_seconds_and_local_with_its_dashboard_above(
-        megapixels, options, kind):
+    megapixels, options, kind
+):
     report = options.pop("performance_report", False)
     spec, why = ClusterSpec(**options).resolve(megapixels, performance_report=report)
     assert ClusterSpec().kind == "auto"
@@ -423,17 +566,22 @@ def test_a_tiff_run_imports_neither_dask_array_nor_zarr_nor_distributed_nor_matp
     ``dask.array`` brings SciPy's sparse matrices, and xarray with pandas where installed."""
     tifffile.imwrite(tmp_path / "in.tif", make_image((300, 200), np.float32), tile=(64, 64))
     unused = ("dask.array", "xarray", "pandas", "scipy", "zarr", "distributed", "matplotlib")
-    code = ("import sys; from daskfft.cli import main; "
-            f"assert main(['run', {str(tmp_path / 'in.tif')!r}, '-o', {str(tmp_path / 'o')!r}, "
-            "'-q']) in (0, None); "
-            f"print(sorted(m for m in {unused!r} if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys; from daskfft.cli import main; "
+        f"assert main(['run', {str(tmp_path / 'in.tif')!r}, '-o', {str(tmp_path / 'o')!r}, "
+        "'-q']) in (0, None); "
+        f"print(sorted(m for m in {unused!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
-    assert sorted(os.listdir(tmp_path / "o")) == ["filtered.tif", "overview.png",
-                                                  "radial_spectrum.png", "report.json",
-                                                  "spectra.png"]
+    assert sorted(os.listdir(tmp_path / "o")) == [
+        "filtered.tif",
+        "overview.png",
+        "radial_spectrum.png",
+        "report.json",
+        "spectra.png",
+    ]
 
 
 def _tiled_input(tmp_path):
@@ -467,30 +615,47 @@ def _traceback_file(err, outdir):
     return path
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (OSError(5, "Input/output error"), 1),  # the disk's: one line, rerun with --resume
-    (ValueError("a bug's message"), 70),
-    (TypeError("a bug's message"), 70),
-    (RuntimeError("a bug's message"), 70),
-    (KeyError("a bug's message"), 70),
-    (OSError("no errno: a library's own complaint"), 70),
-])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (OSError(5, "Input/output error"), 1),  # the disk's: one line, rerun with --resume
+        (ValueError("a bug's message"), 70),
+        (TypeError("a bug's message"), 70),
+        (RuntimeError("a bug's message"), 70),
+        (KeyError("a bug's message"), 70),
+        (OSError("no errno: a library's own complaint"), 70),
+    ],
+)
 def test_a_bug_after_some_chunks_keeps_them_exits_70_and_saves_its_traceback(
-        tmp_path, monkeypatch, capsys, error, status):
+    tmp_path, monkeypatch, capsys, error, status
+):
     src, out = _tiled_input(tmp_path), tmp_path / "out"
     # 64-px output tiles, given, so that the 64-px chunks stay 16 (they round to whole tiles).
-    args = ["run", str(src), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
-            "--no-plots", *FAST]
+    args = [
+        "run",
+        str(src),
+        "-o",
+        str(out),
+        "--chunks",
+        "64",
+        "--co",
+        "BLOCKSIZE=64",
+        "--no-plots",
+        *FAST,
+    ]
     _failing_task(monkeypatch, error)
     rc, _, err = _run(args, capsys)
     assert rc == status and err.count("\n") == 1, err
     assert "of 16 chunks kept in" in err and "Traceback" not in err
     if status == 1:
-        assert err.startswith("daskfft: error: [Errno 5] Input/output error; ") and \
-            "rerun with --resume" in err, err
+        assert (
+            err.startswith("daskfft: error: [Errno 5] Input/output error; ")
+            and "rerun with --resume" in err
+        ), err
     else:
-        assert err.startswith(f"daskfft: internal error (a bug in daskfft): "
-                              f"{type(error).__name__}: "), err
+        assert err.startswith(
+            f"daskfft: internal error (a bug in daskfft): {type(error).__name__}: "
+        ), err
         saved = _traceback_file(err, out)
         text = saved.read_text()
         assert "Traceback (most recent call last)" in text and "in flaky" in text
@@ -507,7 +672,8 @@ def test_a_bug_after_some_chunks_keeps_them_exits_70_and_saves_its_traceback(
 
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
-        tmp_path, monkeypatch, capsys, debug):
+    tmp_path, monkeypatch, capsys, debug
+):
     """Found before the first chunk: nothing is left in (or made for) OUTDIR, and the
     traceback goes to the temporary folder, which the line names."""
     import tempfile
@@ -522,12 +688,14 @@ def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     out = tmp_path / "out"
-    rc, _, err = _run(["run", str(_tiled_input(tmp_path)), "-o", str(out), *FAST]
-                      + ["--debug"] * debug, capsys)
+    rc, _, err = _run(
+        ["run", str(_tiled_input(tmp_path)), "-o", str(out), *FAST] + ["--debug"] * debug, capsys
+    )
     lines = err.strip().splitlines()
     assert rc == 70 and lines[-1].startswith(
         "daskfft: internal error (a bug in daskfft): ValueError: a bug's message; traceback "
-        f"saved in {temp / 'daskfft-traceback-'}"), err
+        f"saved in {temp / 'daskfft-traceback-'}"
+    ), err
     assert ("Traceback (most recent call last)" in err) == debug
     assert len(lines) > 1 if debug else len(lines) == 1
     (saved,) = temp.iterdir()
@@ -536,7 +704,8 @@ def test_a_bug_before_any_chunk_exits_70_and_debug_prints_its_traceback(
 
 
 def test_a_traceback_goes_into_outdir_only_where_given_else_the_temporary_folder(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     """Written into OUTDIR (where the run kept its work) as daskfft-traceback-*.txt, never
     into the work folder, and never through a link of that name; else, or where OUTDIR
     cannot take it, into the temporary folder."""
@@ -558,8 +727,7 @@ def test_a_traceback_goes_into_outdir_only_where_given_else_the_temporary_folder
     assert saved.parent == temp and saved.read_text() == "the text"
 
 
-def test_a_bug_never_saves_its_traceback_in_another_runs_work_folder(tmp_path, monkeypatch,
-                                                                     capsys):
+def test_a_bug_never_saves_its_traceback_in_another_runs_work_folder(tmp_path, monkeypatch, capsys):
     """An interrupted run's work folder in OUTDIR, and a bug before this run holds the lock:
     the traceback goes to the temporary folder, not where the next run deletes it."""
     import tempfile
@@ -567,8 +735,18 @@ def test_a_bug_never_saves_its_traceback_in_another_runs_work_folder(tmp_path, m
     import daskfft.run.pipeline
 
     src, out = _tiled_input(tmp_path), tmp_path / "out"
-    args = ["run", str(src), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
-            "--no-plots", *FAST]
+    args = [
+        "run",
+        str(src),
+        "-o",
+        str(out),
+        "--chunks",
+        "64",
+        "--co",
+        "BLOCKSIZE=64",
+        "--no-plots",
+        *FAST,
+    ]
     _failing_task(monkeypatch, OSError(5, "Input/output error"))
     assert _run(args, capsys)[0] == 1  # its chunks kept in OUTDIR's work folder
     monkeypatch.undo()
@@ -588,36 +766,56 @@ def test_a_bug_never_saves_its_traceback_in_another_runs_work_folder(tmp_path, m
     assert not [n for n in os.listdir(out) if "traceback" in n]
 
 
-def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch, capsys,
-                                                           rgb_png):
+def test_a_cluster_that_cannot_start_is_one_line_not_a_bug(tmp_path, monkeypatch, capsys, rgb_png):
     import distributed
 
     def cannot(*args, **kwargs):
         raise RuntimeError("Cluster failed to start: Nanny failed to start.")
 
     monkeypatch.setattr(distributed, "LocalCluster", cannot)
-    rc, _, err = _run(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "local",
-                       "-q"], capsys)
-    assert rc == 1 and err == ("daskfft: error: cluster local: could not start (Cluster failed "
-                               "to start: Nanny failed to start.); see -vv for dask's log, or "
-                               "try --cluster threads\n")
+    rc, _, err = _run(
+        ["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster", "local", "-q"], capsys
+    )
+    assert rc == 1 and err == (
+        "daskfft: error: cluster local: could not start (Cluster failed "
+        "to start: Nanny failed to start.); see -vv for dask's log, or "
+        "try --cluster threads\n"
+    )
     assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
-def test_a_tls_address_without_dasks_tls_settings_is_one_line_naming_them(tmp_path, capsys,
-                                                                         rgb_png):
+def test_a_tls_address_without_dasks_tls_settings_is_one_line_naming_them(
+    tmp_path, capsys, rgb_png
+):
     """distributed answers a ``tls://`` address with no TLS configuration with a TypeError;
     the user gets the settings to give instead of a bug report."""
     import dask
 
-    with dask.config.set({"distributed.comm.tls.ca-file": None,
-                          "distributed.comm.tls.client.cert": None,
-                          "distributed.comm.tls.client.key": None}):
-        rc, _, err = _run(["run", str(rgb_png), "-o", str(tmp_path / "o"), "--cluster",
-                           "tls://127.0.0.1:1", "--connect-timeout", "2", "-q"], capsys)
+    with dask.config.set(
+        {
+            "distributed.comm.tls.ca-file": None,
+            "distributed.comm.tls.client.cert": None,
+            "distributed.comm.tls.client.key": None,
+        }
+    ):
+        rc, _, err = _run(
+            [
+                "run",
+                str(rgb_png),
+                "-o",
+                str(tmp_path / "o"),
+                "--cluster",
+                "tls://127.0.0.1:1",
+                "--connect-timeout",
+                "2",
+                "-q",
+            ],
+            capsys,
+        )
     assert rc == 1 and err.count("\n") == 1, err
-    assert err.startswith("daskfft: error: cluster tls://127.0.0.1:1: a tls:// scheduler needs "
-                          "dask's TLS settings"), err
+    assert err.startswith(
+        "daskfft: error: cluster tls://127.0.0.1:1: a tls:// scheduler needs dask's TLS settings"
+    ), err
     assert "distributed.comm.tls.ca-file" in err and "DASK_DISTRIBUTED__COMM__TLS__" in err
     assert not (tmp_path / "o").exists()

@@ -31,8 +31,11 @@ def test_tasks_cancelled_by_the_cluster_are_a_run_error_not_a_bug(monkeypatch):
 
     monkeypatch.setattr(daskfft.run.graph, "_wait", lambda futures: None)  # done: gather raises
     client = _RestartedClient()
-    with pytest.raises(RunError, match=r"^the cluster cancelled the run's tasks \(.*"
-                       r"scheduler-restart\.\): its scheduler restarted") as caught:
+    with pytest.raises(
+        RunError,
+        match=r"^the cluster cancelled the run's tasks \(.*"
+        r"scheduler-restart\.\): its scheduler restarted",
+    ) as caught:
         compute(Cluster("address", client=client), [])
     assert client.cancelled and _expected(caught.value)
     assert _expected(FutureCancelledError("k", "scheduler-restart"))  # met anywhere else

@@ -11,25 +11,48 @@ import pytest
 import rasterio.shutil
 import tifffile
 from rasterio._err import CPLE_AppDefinedError, CPLE_OpenFailedError
+from reference import make_image
 
 from daskfft.cli import main
 
-from reference import make_image
 
-
-@pytest.mark.parametrize(("error", "said"), [
-    (CPLE_AppDefinedError(3, 1, "out.tif.tmp: Free disk space available is 0 bytes, whereas "
-                          "123 are at least necessary. No space left on device"),
-     "no space left on the file system mounted at "),
-    (CPLE_OpenFailedError(3, 4, "Attempt to create new tiff file failed"),
-     "GDAL could not write the COG (Attempt to create new tiff file failed)"),
-])
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            CPLE_AppDefinedError(
+                3,
+                1,
+                "out.tif.tmp: Free disk space available is 0 bytes, whereas "
+                "123 are at least necessary. No space left on device",
+            ),
+            "no space left on the file system mounted at ",
+        ),
+        (
+            CPLE_OpenFailedError(3, 4, "Attempt to create new tiff file failed"),
+            "GDAL could not write the COG (Attempt to create new tiff file failed)",
+        ),
+    ],
+)
 def test_a_gdal_failure_writing_a_cog_is_one_line_and_keeps_the_chunks(
-        tmp_path, monkeypatch, capfd, error, said):
+    tmp_path, monkeypatch, capfd, error, said
+):
     src, out = tmp_path / "in.tif", tmp_path / "out"
     tifffile.imwrite(src, make_image((300, 260), np.uint8, seed=2), tile=(128, 128))
-    args = ["run", str(src), "-o", str(out), "--output-format", "cog", "--no-plots",
-            "--spectra", "none", "--cluster", "threads", "-q"]
+    args = [
+        "run",
+        str(src),
+        "-o",
+        str(out),
+        "--output-format",
+        "cog",
+        "--no-plots",
+        "--spectra",
+        "none",
+        "--cluster",
+        "threads",
+        "-q",
+    ]
 
     def failing(*args, **kwargs):
         raise error
@@ -49,8 +72,20 @@ def test_a_gdal_failure_writing_a_cog_is_one_line_and_keeps_the_chunks(
 def _cog_run(tmp_path, out, image):
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, image, tile=(128, 128))
-    return ["run", str(src), "-o", str(out), "--output-format", "cog", "--no-plots",
-            "--spectra", "none", "--cluster", "threads", "-q"]
+    return [
+        "run",
+        str(src),
+        "-o",
+        str(out),
+        "--output-format",
+        "cog",
+        "--no-plots",
+        "--spectra",
+        "none",
+        "--cluster",
+        "threads",
+        "-q",
+    ]
 
 
 def _full_disk_said_once(capfd, mount):
@@ -65,15 +100,17 @@ def _full_disk_said_once(capfd, mount):
 #: libtiff says it on file descriptor 2 only.
 _REAL_GDAL_SAID = [
     CPLE_AppDefinedError(1, 1, "TIFFWriteDirectoryTagData:IO error writing tag data"),
-    CPLE_AppDefinedError(1, 1, "IReadBlock failed at X offset 0, Y offset 0: "
-                         "TIFFReadEncodedTile() failed."),
+    CPLE_AppDefinedError(
+        1, 1, "IReadBlock failed at X offset 0, Y offset 0: TIFFReadEncodedTile() failed."
+    ),
     None,  # no error at all: GDAL returned as if the (truncated) file were written
 ]
 
 
 @pytest.mark.parametrize("error", _REAL_GDAL_SAID)
 def test_a_full_disk_that_only_libtiff_names_is_recognised_and_said_in_one_line(
-        tmp_path, monkeypatch, capfd, error):
+    tmp_path, monkeypatch, capfd, error
+):
     from daskfft.run.workdir.layout import mount_point as _mount_point
 
     out = tmp_path / "out"
@@ -104,8 +141,12 @@ def small_fs(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     try:
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"cannot mount a small tmpfs: {exc}")
     if proc.returncode:
@@ -133,7 +174,8 @@ def _fill(path, leave):
 @pytest.mark.parametrize("compress", ["NONE", "DEFLATE"])
 @pytest.mark.parametrize("leave", [0, 100_000])
 def test_a_cog_onto_a_real_full_file_system_names_it_in_one_line_and_resumes(
-        tmp_path, small_fs, monkeypatch, capfd, compress, leave):
+    tmp_path, small_fs, monkeypatch, capfd, compress, leave
+):
     out = small_fs / "out"
     noise = np.random.default_rng(0).integers(0, 256, (512, 512), dtype=np.uint8)
     args = [*_cog_run(tmp_path, out, noise), "--co", f"COMPRESS={compress}"]

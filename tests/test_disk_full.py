@@ -14,13 +14,15 @@ import time
 import numpy as np
 import pytest
 import tifffile
-
 from reference import make_image
 
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("unshare")
+    os.geteuid() != 0
+    or not shutil.which("mkfs.ext4")
+    or not shutil.which("unshare")
     or not os.path.exists("/dev/loop-control"),
-    reason="needs root, mkfs.ext4, unshare and loop devices (CI has them)")
+    reason="needs root, mkfs.ext4, unshare and loop devices (CI has them)",
+)
 
 ARGS = ["--chunks", "256", "--cutoff", "0.05", "--no-plots"]
 MPIEXEC = shutil.which("mpiexec")
@@ -29,9 +31,19 @@ MPIEXEC = shutil.which("mpiexec")
 def _in_mount(image, mnt, script):
     """Run ``script`` (sh) with the file system ``image`` mounted at ``mnt``, privately."""
     return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-         f"mount -o loop '{image}' '{mnt}' && {script}"],
-        capture_output=True, text=True, timeout=300)
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            f"mount -o loop '{image}' '{mnt}' && {script}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -44,8 +56,13 @@ def test_full_disk_keeps_chunks_and_resume_finishes_once_space_is_freed(tmp_path
     whole = tmp_path / "whole"
     launch = f"'{MPIEXEC}' -n 3 " if cluster == "mpi" else ""
     run = f"{launch}'{sys.executable}' -m daskfft run '{src}' --cluster {cluster} -o"
-    assert subprocess.run(f"'{sys.executable}' -m daskfft run '{src}' -o '{whole}' "
-                          f"{' '.join(ARGS)} -q", shell=True).returncode == 0
+    assert (
+        subprocess.run(
+            f"'{sys.executable}' -m daskfft run '{src}' -o '{whole}' {' '.join(ARGS)} -q",
+            shell=True,
+        ).returncode
+        == 0
+    )
 
     image, mnt = tmp_path / "fs.img", tmp_path / "mnt"
     mnt.mkdir()
@@ -53,8 +70,12 @@ def test_full_disk_keeps_chunks_and_resume_finishes_once_space_is_freed(tmp_path
     subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
     # 14 MiB of filler leaves room for about half of the 9 MiB result.
     started = time.monotonic()
-    full = _in_mount(image, mnt, f"dd if=/dev/zero of='{mnt}/filler' bs=1M count=14 "
-                                 f"status=none && {run} '{mnt}/out' {' '.join(ARGS)} -q")
+    full = _in_mount(
+        image,
+        mnt,
+        f"dd if=/dev/zero of='{mnt}/filler' bs=1M count=14 "
+        f"status=none && {run} '{mnt}/out' {' '.join(ARGS)} -q",
+    )
     seconds = time.monotonic() - started
     print(f"disk full, {cluster}: every process exited {seconds:.1f} s after the start")
     assert seconds < 60  # the issue's bound for a fault to end the job
@@ -66,9 +87,13 @@ def test_full_disk_keeps_chunks_and_resume_finishes_once_space_is_freed(tmp_path
     kept = int(err[0].split(" of 36 chunks kept")[0].rsplit(" ", 1)[1])
     assert 0 < kept < 36
 
-    done = _in_mount(image, mnt, f"rm '{mnt}/filler' && {run} '{mnt}/out' {' '.join(ARGS)} "
-                                 f"-q --resume && cp '{mnt}/out/filtered.tif' "
-                                 f"'{tmp_path}/resumed.tif' && ls '{mnt}/out'")
+    done = _in_mount(
+        image,
+        mnt,
+        f"rm '{mnt}/filler' && {run} '{mnt}/out' {' '.join(ARGS)} "
+        f"-q --resume && cp '{mnt}/out/filtered.tif' "
+        f"'{tmp_path}/resumed.tif' && ls '{mnt}/out'",
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "resumed.tif").read_bytes() == (whole / "filtered.tif").read_bytes()
     assert ".daskfft-work" not in done.stdout.split()

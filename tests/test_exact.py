@@ -7,13 +7,12 @@ import dask.array as da
 import numpy as np
 import pytest
 import tifffile
+from reference import make_image, reference_lowpass
 from scipy import ndimage
 
 from daskfft import HaloWarning, lowpass
-from daskfft.cli import main
 from daskfft.api.exact import exact_padding
-
-from reference import make_image, reference_lowpass
+from daskfft.cli import main
 
 CASES = [  # shape, chunks, filter, boundary
     ((200, 170), (64, 50), "gaussian", "reflect"),
@@ -30,8 +29,9 @@ CASES = [  # shape, chunks, filter, boundary
 @pytest.mark.parametrize(("shape", "chunks", "filter", "boundary"), CASES)
 def test_exact_equals_numpy_whole_image_filter(shape, chunks, filter, boundary):
     image = make_image(shape, np.float64, seed=len(shape) + shape[0])
-    out = lowpass(da.from_array(image, chunks=chunks), 0.1, filter=filter, boundary=boundary,
-                  method="exact")
+    out = lowpass(
+        da.from_array(image, chunks=chunks), 0.1, filter=filter, boundary=boundary, method="exact"
+    )
     pad = exact_padding(0.1, filter=filter, order=4, tol=1e-6, boundary=boundary)
     ref = reference_lowpass(image, 0.1, filter=filter, boundary=boundary, pad=pad)
     assert out.chunks == da.from_array(image, chunks=chunks).chunks
@@ -61,17 +61,20 @@ def test_no_block_of_the_plan_is_larger_than_a_band():
     out = lowpass(image, 0.05, method="exact", boundary="periodic")
     budget = max(2**20, 512 * 512)
     for name, layer in out.dask.layers.items():
-        meta = out.dask.layers[name].collection_annotations or {}
+        meta = layer.collection_annotations or {}
         chunks = meta.get("chunks")
         if chunks:
             biggest = max(np.prod([max(c) for c in chunks[:2]]), 0)
             assert biggest <= 2 * budget, (name, biggest)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"method": "fast"}, "`method`"),
-    ({"method": "exact", "boundary": "mirror"}, "`boundary`"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "fast"}, "`method`"),
+        ({"method": "exact", "boundary": "mirror"}, "`boundary`"),
+    ],
+)
 def test_bad_method_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lowpass(np.zeros((8, 8)), 0.1, **kwargs)
@@ -80,8 +83,19 @@ def test_bad_method_arguments(kwargs, match):
 def test_cli_exact_and_the_measured_deviation_of_blockwise(tmp_path):
     image = make_image((300, 260), np.float32, seed=3)
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(16, 16))
-    base = ["run", str(tmp_path / "in.tif"), "--filter", "ideal", "--cutoff", "0.15",
-            "--boundary", "periodic", "--cluster", "threads", "-q"]
+    base = [
+        "run",
+        str(tmp_path / "in.tif"),
+        "--filter",
+        "ideal",
+        "--cutoff",
+        "0.15",
+        "--boundary",
+        "periodic",
+        "--cluster",
+        "threads",
+        "-q",
+    ]
     assert main([*base, "-o", str(tmp_path / "exact"), "--exact"]) == 0
     out = tifffile.imread(tmp_path / "exact" / "filtered.tif")
     ref = reference_lowpass(image, 0.15, filter="ideal", boundary="periodic", pad=0)
@@ -95,8 +109,21 @@ def test_cli_exact_and_the_measured_deviation_of_blockwise(tmp_path):
     report = json.loads((tmp_path / "bw" / "report.json").read_text())
     assert report["halo"]["measured_deviation"]["method"] == "sampled"
     assert any("--measure-deviation" in c for c in report["choices"])
-    assert main([*base, "-o", str(tmp_path / "m"), "--depth", "8", "--chunks", "100",
-                 "--measure-deviation"]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "-o",
+                str(tmp_path / "m"),
+                "--depth",
+                "8",
+                "--chunks",
+                "100",
+                "--measure-deviation",
+            ]
+        )
+        == 0
+    )
     measured = json.loads((tmp_path / "m" / "report.json").read_text())["halo"]
     measured = measured["measured_deviation"]
     assert measured["method"] == "exact" and measured["chunks"] == "all"
@@ -114,8 +141,21 @@ def test_short_halo_is_measured_locally_at_the_cost_claimed(tmp_path):
 
     image = make_image((400, 360), np.float64, seed=7)
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
-    args = ["run", str(tmp_path / "in.tif"), "--cutoff", "0.05", "--depth", "3", "--chunks",
-            "100", "--cluster", "threads", "-q", "-o", str(tmp_path / "o")]
+    args = [
+        "run",
+        str(tmp_path / "in.tif"),
+        "--cutoff",
+        "0.05",
+        "--depth",
+        "3",
+        "--chunks",
+        "100",
+        "--cluster",
+        "threads",
+        "-q",
+        "-o",
+        str(tmp_path / "o"),
+    ]
     assert main(args) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     measured = report["halo"]["measured_deviation"]
@@ -124,15 +164,28 @@ def test_short_halo_is_measured_locally_at_the_cost_claimed(tmp_path):
     got = tifffile.imread(tmp_path / "o" / "filtered.tif")
     rows = np.cumsum([0] + report["chunks"]["rows"])
     cols = np.cumsum([0] + report["chunks"]["cols"])
-    true = max(np.abs(got[rows[r]:rows[r + 1], cols[c]:cols[c + 1]]
-                      - ref[rows[r]:rows[r + 1], cols[c]:cols[c + 1]]).max()
-               for r, c in measured["chunks"]) / np.abs(image).max()
+    true = (
+        max(
+            np.abs(
+                got[rows[r] : rows[r + 1], cols[c] : cols[c + 1]]
+                - ref[rows[r] : rows[r + 1], cols[c] : cols[c + 1]]
+            ).max()
+            for r, c in measured["chunks"]
+        )
+        / np.abs(image).max()
+    )
     assert measured["max_relative"] == pytest.approx(true, rel=1e-3, abs=2e-6)
     assert true <= report["halo"]["expected_max_deviation"]  # the bound holds
     # The cost: four windows of chunk + 2 x 16 px; the graph reads nothing else.
     tifffile.imwrite(tmp_path / "big.tif", np.zeros((1600, 1600), np.uint8), tile=(32, 32))
-    config = RunConfig.create(str(tmp_path / "big.tif"), str(tmp_path / "p"), cutoff=0.05,
-                              depth=3, chunks=100, cluster="threads")
+    config = RunConfig.create(
+        str(tmp_path / "big.tif"),
+        str(tmp_path / "p"),
+        cutoff=0.05,
+        depth=3,
+        chunks=100,
+        cluster="threads",
+    )
     plan = make_plan(config)
     from daskfft import io
 
@@ -165,15 +218,37 @@ def test_exact_on_a_cluster_whose_workers_hold_less_than_the_image(tmp_path):
         y = np.arange(r0, r1)[:, None]
         x = np.arange(n1)[None, :]
         return np.sin(0.001 * x * x / 37.0 + 0.0007 * y) * 100.0 + ((x // 64 + y // 64) % 2)
+
     io.write_tiff(path, rows, (n0, n1), np.float64, band=1024)
     assert n0 * n1 * 8 > 375 * 2**20
-    rc = main(["run", str(path), "-o", str(tmp_path / "o"), "--exact", "--chunks", "1024",
-               "--cluster", "processes", "--workers", "4", "--threads-per-worker", "1",
-               "--memory-limit", "375MiB", "--no-dashboard", "--boundary", "periodic",
-               "--spectra", "none", "-q",
-               # Plain TCP: TLS adds its own memory to every worker; the method's memory is
-               # what this test is about.
-               "--no-tls"])
+    rc = main(
+        [
+            "run",
+            str(path),
+            "-o",
+            str(tmp_path / "o"),
+            "--exact",
+            "--chunks",
+            "1024",
+            "--cluster",
+            "processes",
+            "--workers",
+            "4",
+            "--threads-per-worker",
+            "1",
+            "--memory-limit",
+            "375MiB",
+            "--no-dashboard",
+            "--boundary",
+            "periodic",
+            "--spectra",
+            "none",
+            "-q",
+            # Plain TCP: TLS adds its own memory to every worker; the method's memory is
+            # what this test is about.
+            "--no-tls",
+        ]
+    )
     assert rc == 0
     out = tifffile.imread(tmp_path / "o" / "filtered.tif")
     # spot-check a band against the whole-image reference, done here with all the memory
@@ -193,9 +268,28 @@ def test_sigma_one_gets_a_short_halo_and_a_bound_above_the_measured_deviation(tm
     """The sampled Gaussian's kernel ends within 5 px at sigma 1 (the Nyquist kink asked 1024)."""
     image = (np.random.default_rng(11).random((260, 300)) * 200 - 50).astype(dtype)
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
-    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--sigma", "1",
-                 "--chunks", "64", "--cluster", "threads", "--spectra", "none", "--no-plots",
-                 "--measure-deviation", "-q"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "in.tif"),
+                "-o",
+                str(tmp_path / "o"),
+                "--sigma",
+                "1",
+                "--chunks",
+                "64",
+                "--cluster",
+                "threads",
+                "--spectra",
+                "none",
+                "--no-plots",
+                "--measure-deviation",
+                "-q",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     halo = report["halo"]
     assert halo["depth"] == 5 and halo["warning"] is None
@@ -216,14 +310,27 @@ def test_exact_with_nodata_equals_whole_image_normalised_convolution(boundary, s
     holes = np.random.default_rng(1).random(shape) < 0.1
     holes[5:25, 10:40] = True
     image[holes] = np.nan
-    out = lowpass(da.from_array(image, chunks=(40, 35) + shape[2:]), 0.08, method="exact",
-                  nodata=float("nan"), boundary=boundary).compute()
+    out = lowpass(
+        da.from_array(image, chunks=(40, 35) + shape[2:]),
+        0.08,
+        method="exact",
+        nodata=float("nan"),
+        boundary=boundary,
+    ).compute()
     num = reference_lowpass(np.where(holes, 0, image), 0.08, pad=100, boundary=boundary)
-    den = reference_lowpass((~holes).astype(float), 0.08, pad=100,
-                            boundary=1.0 if isinstance(boundary, float) else boundary)
+    den = reference_lowpass(
+        (~holes).astype(float),
+        0.08,
+        pad=100,
+        boundary=1.0 if isinstance(boundary, float) else boundary,
+    )
     bound = 2e-6 * np.nanmax(np.abs(image))  # 2 tol max|image|: the padding is the halo rule's
     np.testing.assert_allclose(out[~holes], (num / den)[~holes], rtol=0, atol=bound)
     assert np.isnan(out[holes]).all()
-    blockwise = lowpass(da.from_array(image, chunks=(40, 35) + shape[2:]), 0.08,
-                        nodata=float("nan"), boundary=boundary).compute()
+    blockwise = lowpass(
+        da.from_array(image, chunks=(40, 35) + shape[2:]),
+        0.08,
+        nodata=float("nan"),
+        boundary=boundary,
+    ).compute()
     np.testing.assert_allclose(out[~holes], blockwise[~holes], rtol=0, atol=2 * bound)

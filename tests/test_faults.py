@@ -12,11 +12,10 @@ import time
 import numpy as np
 import pytest
 import tifffile
+from reference import make_image
 
 from daskfft.cli import main
 from daskfft.run.workdir import WORK_NAME
-
-from reference import make_image
 
 
 def _daskfft(*args):
@@ -26,12 +25,30 @@ def _daskfft(*args):
 @pytest.mark.slow
 def test_ctrl_c_on_a_local_cluster_prints_one_line_and_resume_finishes(tmp_path):
     out = tmp_path / "o"
-    args = ["run", "--sample", "2500", "--chunks", "256", "--cluster", "processes",
-            "--workers", "2", "--threads-per-worker", "1", "--no-dashboard", "-q"]
+    args = [
+        "run",
+        "--sample",
+        "2500",
+        "--chunks",
+        "256",
+        "--cluster",
+        "processes",
+        "--workers",
+        "2",
+        "--threads-per-worker",
+        "1",
+        "--no-dashboard",
+        "-q",
+    ]
     # A terminal's Ctrl-C: SIGINT to the whole process group, workers included.
-    proc = subprocess.Popen(_daskfft(*args, "-o", out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        _daskfft(*args, "-o", out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     done = out / WORK_NAME / "done"
     deadline = time.monotonic() + 120
     while not (done.is_dir() and len(os.listdir(done)) >= 5):
@@ -44,8 +61,9 @@ def test_ctrl_c_on_a_local_cluster_prints_one_line_and_resume_finishes(tmp_path)
     assert len(lines) == 1, err
     assert "interrupted;" in lines[0] and "of 100 chunks kept" in lines[0]
     assert "rerun with --resume" in lines[0]
-    resumed = subprocess.run(_daskfft(*args, "-o", out, "--resume"), capture_output=True,
-                             text=True, timeout=240)
+    resumed = subprocess.run(
+        _daskfft(*args, "-o", out, "--resume"), capture_output=True, text=True, timeout=240
+    )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["chunks"]["resumed"] >= 5 and report["chunks"]["computed"] >= 1
@@ -57,13 +75,28 @@ def test_ctrl_c_on_a_local_cluster_prints_one_line_and_resume_finishes(tmp_path)
 def test_sigterm_as_a_time_limit_sends_it_keeps_chunks_in_one_line(tmp_path, cluster):
     """SIGTERM to the process group (Slurm's time limit, scancel): one line with the chunks
     kept, exit status 143 (128 + 15), and --resume finishes byte-identical."""
-    args = ["run", "--sample", "2500", "--chunks", "256", "--cluster", cluster, "--no-plots",
-            "--no-dashboard", "-q"]
+    args = [
+        "run",
+        "--sample",
+        "2500",
+        "--chunks",
+        "256",
+        "--cluster",
+        cluster,
+        "--no-plots",
+        "--no-dashboard",
+        "-q",
+    ]
     reference = tmp_path / "reference"
     assert subprocess.run(_daskfft(*args, "-o", reference)).returncode == 0
     out = tmp_path / "o"
-    proc = subprocess.Popen(_daskfft(*args, "-o", out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        _daskfft(*args, "-o", out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     done = out / WORK_NAME / "done"
     deadline = time.monotonic() + 120
     while not (done.is_dir() and len(os.listdir(done)) >= 5):
@@ -79,8 +112,9 @@ def test_sigterm_as_a_time_limit_sends_it_keeps_chunks_in_one_line(tmp_path, clu
     assert len(lines) == 1, err
     assert lines[0].startswith("daskfft: terminated by SIGTERM (a job's time limit")
     assert "of 100 chunks kept" in lines[0] and "rerun with --resume" in lines[0]
-    resumed = subprocess.run(_daskfft(*args, "-o", out, "--resume"), capture_output=True,
-                             text=True, timeout=240)
+    resumed = subprocess.run(
+        _daskfft(*args, "-o", out, "--resume"), capture_output=True, text=True, timeout=240
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert (out / "filtered.png").read_bytes() == (reference / "filtered.png").read_bytes()
 
@@ -95,9 +129,22 @@ def test_a_taken_dashboard_port_is_quiet_and_the_url_printed(tmp_path):
     except OSError:
         pass  # already taken: the same situation
     try:
-        proc = subprocess.run(_daskfft("run", "--sample", "200", "-o", tmp_path / "o",
-                                       "--workers", "1", "--cluster", "local"),
-                              capture_output=True, text=True, timeout=180)
+        proc = subprocess.run(
+            _daskfft(
+                "run",
+                "--sample",
+                "200",
+                "-o",
+                tmp_path / "o",
+                "--workers",
+                "1",
+                "--cluster",
+                "local",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     finally:
         blocker.close()
     assert proc.returncode == 0, proc.stderr
@@ -123,8 +170,9 @@ def test_no_scheduler_at_the_address_fails_within_the_timeout(tmp_path, capsys, 
 
     iio.imwrite(png, make_image((32, 32), np.uint8))
     t0 = time.monotonic()
-    assert main(["run", str(png), "-o", str(tmp_path / "o"), "--cluster", address, "-q",
-                 *extra]) == 1
+    assert (
+        main(["run", str(png), "-o", str(tmp_path / "o"), "--cluster", address, "-q", *extra]) == 1
+    )
     assert time.monotonic() - t0 <= limit
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cluster {address}: no scheduler answered" in err
@@ -157,21 +205,38 @@ echo "second=$?"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
-                    reason="needs root and unshare(1) for a private mount namespace")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"),
+    reason="needs root and unshare(1) for a private mount namespace",
+)
 def test_outdir_that_is_a_mount_point_under_a_read_only_parent(tmp_path):
     """Like ``-o /scratch/$USER``: a root-owned parent, and OUTDIR a file system of its own."""
     parent, backing = tmp_path / "scratch", tmp_path / "backing"
     (parent / "user").mkdir(parents=True)
     backing.mkdir()
     tifffile.imwrite(tmp_path / "in.tif", make_image((200, 150), np.uint16), tile=(64, 64))
-    env = dict(os.environ, PARENT=str(parent), BACKING=str(backing), PY=sys.executable,
-               INPUT=str(tmp_path / "in.tif"))
-    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                           _MOUNTED], capture_output=True, text=True, timeout=180, env=env)
+    env = dict(
+        os.environ,
+        PARENT=str(parent),
+        BACKING=str(backing),
+        PY=sys.executable,
+        INPUT=str(tmp_path / "in.tif"),
+    )
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNTED],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert "first=0" in proc.stdout, proc.stdout + proc.stderr
-    assert sorted(os.listdir(backing)) == ["filtered.tif", "overview.png", "radial_spectrum.png",
-                                          "report.json", "spectra.png"]
+    assert sorted(os.listdir(backing)) == [
+        "filtered.tif",
+        "overview.png",
+        "radial_spectrum.png",
+        "report.json",
+        "spectra.png",
+    ]
     # A new OUTDIR there cannot be made: said before any work, in one line.
     assert "second=1" in proc.stdout
     assert proc.stderr.strip().count("\n") == 0 and "is not writable" in proc.stderr
@@ -187,18 +252,37 @@ def tiled(tmp_path):
     return path
 
 
-@pytest.mark.parametrize(("extra", "said"), [
-    (["--order", "2"], "--order 2 is unused: only the butterworth filter has an order"),
-    (["--exact", "--depth", "8"], "--depth 8 is unused: --exact needs no halo"),
-    (["--compression", "zlib", "--output-format", "png"],
-     "--compression zlib is unused: it applies to TIFF output, and this run writes png"),
-    (["--workers", "2"], "2 threads (--workers 2 x --threads-per-worker 1)"),
-    (["--performance-report"], "--performance-report needs a distributed cluster"),
-    ([], "chunks 128 x 128 px instead of 100: whole 128 x 128 tiles of the input"),
-])
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--order", "2"], "--order 2 is unused: only the butterworth filter has an order"),
+        (["--exact", "--depth", "8"], "--depth 8 is unused: --exact needs no halo"),
+        (
+            ["--compression", "zlib", "--output-format", "png"],
+            "--compression zlib is unused: it applies to TIFF output, and this run writes png",
+        ),
+        (["--workers", "2"], "2 threads (--workers 2 x --threads-per-worker 1)"),
+        (["--performance-report"], "--performance-report needs a distributed cluster"),
+        ([], "chunks 128 x 128 px instead of 100: whole 128 x 128 tiles of the input"),
+    ],
+)
 def test_unused_options_and_choices_are_said(tmp_path, tiled, capsys, extra, said):
-    assert main(["run", str(tiled), "-o", str(tmp_path / "o"), "--chunks", "100",
-                 "--cluster", "threads", *extra]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiled),
+                "-o",
+                str(tmp_path / "o"),
+                "--chunks",
+                "100",
+                "--cluster",
+                "threads",
+                *extra,
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert said in err, err
     report = json.loads((tmp_path / "o" / "report.json").read_text())
@@ -224,12 +308,11 @@ def test_stop_ends_a_distributed_computation_with_a_progress_bar(capsys):
 
     import dask
 
-    from daskfft.run import graph
     from daskfft.cluster.kinds import ClusterSpec, open_cluster
     from daskfft.errors import TermSignal
+    from daskfft.run import graph
 
-    with open_cluster(ClusterSpec("local", workers=1, threads_per_worker=1,
-                                  dashboard=False)) as cl:
+    with open_cluster(ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False)) as cl:
         slow = dask.delayed(time.sleep)(12)
         threading.Timer(1.0, graph.STOP.set).start()
         t0 = time.monotonic()

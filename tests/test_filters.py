@@ -3,12 +3,11 @@ import warnings
 
 import numpy as np
 import pytest
+from reference import transfer
 
 import daskfft
 from daskfft import DEPTH_CAP, HaloWarning, cutoff_from_sigma, expected_deviation, halo_depth
 from daskfft.kernels.transfer import transfer_function
-
-from reference import transfer
 
 
 @pytest.mark.parametrize("filter", ["gaussian", "butterworth", "ideal"])
@@ -29,9 +28,16 @@ def test_cutoff_from_sigma_is_the_fourier_pair():
     assert cutoff_from_sigma(4.0) == pytest.approx(1 / (8 * math.pi))
 
 
-@pytest.mark.parametrize(("sigma", "error"), [(0, ValueError), (-1, ValueError),
-                                              (float("nan"), ValueError), (0.2, ValueError),
-                                              ("3", TypeError)])
+@pytest.mark.parametrize(
+    ("sigma", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (float("nan"), ValueError),
+        (0.2, ValueError),
+        ("3", TypeError),
+    ],
+)
 def test_cutoff_from_sigma_rejects(sigma, error):
     with pytest.raises(error, match="sigma"):
         cutoff_from_sigma(sigma)
@@ -45,9 +51,15 @@ def _kernel_tail(cutoff, filter, order, depth, size=2048):
     return np.abs(h).sum() - inside
 
 
-@pytest.mark.parametrize(("cutoff", "filter", "order"), [
-    (0.05, "gaussian", 4), (0.01, "gaussian", 4), (0.05, "butterworth", 2), (0.1, "butterworth", 4),
-])
+@pytest.mark.parametrize(
+    ("cutoff", "filter", "order"),
+    [
+        (0.05, "gaussian", 4),
+        (0.01, "gaussian", 4),
+        (0.05, "butterworth", 2),
+        (0.1, "butterworth", 4),
+    ],
+)
 def test_halo_depth_is_the_smallest_that_meets_tol(cutoff, filter, order):
     tol = 1e-6
     d = halo_depth(cutoff, filter=filter, order=order, tol=tol)
@@ -79,8 +91,10 @@ def test_gaussian_halo_is_about_five_sigma():
     assert 4.5 * sigma < halo_depth(cutoff_from_sigma(sigma)) < 5.5 * sigma
 
 
-@pytest.mark.parametrize(("cutoff", "filter"), [(0.1, "ideal"), (0.4, "ideal"),
-                                                (0.002, "butterworth"), (0.0004, "gaussian")])
+@pytest.mark.parametrize(
+    ("cutoff", "filter"),
+    [(0.1, "ideal"), (0.4, "ideal"), (0.002, "butterworth"), (0.0004, "gaussian")],
+)
 def test_halo_depth_warns_and_caps(cutoff, filter):
     with pytest.warns(HaloWarning, match="cap") as record:
         d = halo_depth(cutoff, filter=filter)
@@ -104,18 +118,21 @@ def test_expected_deviation_falls_with_depth():
     assert devs[0] > 1.0 and devs[-1] < 1e-9
 
 
-@pytest.mark.parametrize(("kwargs", "error", "match"), [
-    ({"cutoff": 0}, ValueError, r"`cutoff` must be in \(0, 0.5\] cycles/pixel, got 0.0"),
-    ({"cutoff": -0.1}, ValueError, "cutoff"),
-    ({"cutoff": 0.7}, ValueError, "got 0.7"),
-    ({"cutoff": float("nan")}, ValueError, "got nan"),
-    ({"cutoff": "0.1"}, TypeError, "cutoff"),
-    ({"filter": "box"}, ValueError, "`filter` must be one of"),
-    ({"order": 0}, ValueError, "`order` must be an integer >= 1"),
-    ({"order": 2.5}, ValueError, "order"),
-    ({"tol": 0}, ValueError, "`tol`"),
-    ({"tol": 0.9}, ValueError, "`tol`"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"cutoff": 0}, ValueError, r"`cutoff` must be in \(0, 0.5\] cycles/pixel, got 0.0"),
+        ({"cutoff": -0.1}, ValueError, "cutoff"),
+        ({"cutoff": 0.7}, ValueError, "got 0.7"),
+        ({"cutoff": float("nan")}, ValueError, "got nan"),
+        ({"cutoff": "0.1"}, TypeError, "cutoff"),
+        ({"filter": "box"}, ValueError, "`filter` must be one of"),
+        ({"order": 0}, ValueError, "`order` must be an integer >= 1"),
+        ({"order": 2.5}, ValueError, "order"),
+        ({"tol": 0}, ValueError, "`tol`"),
+        ({"tol": 0.9}, ValueError, "`tol`"),
+    ],
+)
 def test_halo_depth_rejects(kwargs, error, match):
     args = {"cutoff": 0.1} | kwargs
     cutoff = args.pop("cutoff")

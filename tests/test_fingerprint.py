@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from reference import make_image
 
 from daskfft.cli import build_parser, main
 from daskfft.cli.run import _config
 from daskfft.run.plan import make_plan
 from daskfft.run.workdir import WORK_NAME
-
-from reference import make_image
 
 #: Options that can change an output's bytes: dest -> (context options, the change, the
 #: fingerprint entry the refusal names).  The context is where the option has an effect.
@@ -119,7 +118,8 @@ def _refusal(argv, fingerprint, capsys):
 
 @pytest.mark.parametrize("dest", sorted(CHANGES_BYTES))
 def test_an_option_that_changes_the_bytes_is_in_the_fingerprint_and_resume_names_it(
-        files, tmp_path, capsys, dest):
+    files, tmp_path, capsys, dest
+):
     src, _ = files
     context, change, entry = CHANGES_BYTES[dest]
     out = tmp_path / "out"
@@ -131,8 +131,7 @@ def test_an_option_that_changes_the_bytes_is_in_the_fingerprint_and_resume_names
 
 
 @pytest.mark.parametrize("dest", sorted(KEEPS_BYTES))
-def test_an_option_that_cannot_change_the_bytes_is_not_in_the_fingerprint(files, tmp_path,
-                                                                          dest):
+def test_an_option_that_cannot_change_the_bytes_is_not_in_the_fingerprint(files, tmp_path, dest):
     src, _ = files
     out = tmp_path / "out"
     assert _fingerprint(_argv(src, out, KEEPS_BYTES[dest])) == _fingerprint(_argv(src, out, []))
@@ -145,10 +144,23 @@ def _gdal_mask(path, image, *, internal):
 
     keep = np.zeros(image.shape, np.uint8)
     keep[:, : image.shape[1] // 2] = 255
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK="YES" if internal else "NO"), rasterio.open(
-            path, "w", driver="GTiff", height=image.shape[0], width=image.shape[1], count=1,
-            dtype=image.dtype.name, tiled=True, blockxsize=64, blockysize=64, crs="EPSG:32633",
-            transform=from_origin(500000.0, 5800000.0, 1.0, 1.0)) as dst:
+    with (
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK="YES" if internal else "NO"),
+        rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            height=image.shape[0],
+            width=image.shape[1],
+            count=1,
+            dtype=image.dtype.name,
+            tiled=True,
+            blockxsize=64,
+            blockysize=64,
+            crs="EPSG:32633",
+            transform=from_origin(500000.0, 5800000.0, 1.0, 1.0),
+        ) as dst,
+    ):
         dst.write(image, 1)
         dst.write_mask(keep)
 
@@ -176,21 +188,40 @@ def test_a_mask_page_in_the_input_is_in_the_fingerprint(files, tmp_path, capsys)
     _gdal_mask(plain, tifffile.imread(src), internal=True)
     after = _fingerprint(_argv(plain, out, []))
     assert before["input"]["mask"] is None and after["input"]["mask"] == {"page": 1}
-    assert " input.mask: None then, {'page': 1} now" in _refusal(_argv(plain, out, []), before,
-                                                                   capsys)
+    assert " input.mask: None then, {'page': 1} now" in _refusal(
+        _argv(plain, out, []), before, capsys
+    )
 
 
 def test_measure_deviation_changes_the_bytes(tmp_path):
     """Why it is in the fingerprint: its tasks filter the chunk and halo alone, not a window
     grown to a fast FFT length (here 64 + 2 * 27 px, grown to 120)."""
-    tifffile.imwrite(tmp_path / "in.tif", make_image((300, 300), np.float32, seed=5),
-                     tile=(64, 64))
+    tifffile.imwrite(tmp_path / "in.tif", make_image((300, 300), np.float32, seed=5), tile=(64, 64))
     results = []
     for extra in ([], ["--measure-deviation"]):
         out = tmp_path / f"out{len(results)}"
-        assert main(["run", str(tmp_path / "in.tif"), "-o", str(out), "--chunks", "64",
-                     "--cutoff", "0.03", "--no-plots", "--spectra", "none", "--cluster",
-                     "threads", "-q", *extra]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    str(tmp_path / "in.tif"),
+                    "-o",
+                    str(out),
+                    "--chunks",
+                    "64",
+                    "--cutoff",
+                    "0.03",
+                    "--no-plots",
+                    "--spectra",
+                    "none",
+                    "--cluster",
+                    "threads",
+                    "-q",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         results.append(tifffile.imread(out / "filtered.tif"))
     assert not np.array_equal(*results)
     np.testing.assert_allclose(*results, atol=1e-4)  # both within the halo's bound

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from reference import make_image, reference_lowpass
 
 from daskfft import HaloWarning, io, lowpass
 from daskfft.cli import main
-
-from reference import make_image, reference_lowpass
 
 FAST = ["--cluster", "threads", "-q"]
 
@@ -23,11 +22,14 @@ def _run(*args):
     return main(["run", *map(str, args), *FAST])
 
 
-@pytest.mark.parametrize(("kind", "expected_rows", "expected_cols"), [
-    ("tiled", 256, 256),  # 300 rounds to one 256 tile
-    ("striped", 300, 300),  # row bands of 300 (a multiple of 60), split into columns
-    ("zarr", 300, 400),  # 300 = 3 x 100 rows; 1.5 x 200 columns rounds to 400
-])
+@pytest.mark.parametrize(
+    ("kind", "expected_rows", "expected_cols"),
+    [
+        ("tiled", 256, 256),  # 300 rounds to one 256 tile
+        ("striped", 300, 300),  # row bands of 300 (a multiple of 60), split into columns
+        ("zarr", 300, 400),  # 300 = 3 x 100 rows; 1.5 x 200 columns rounds to 400
+    ],
+)
 def test_lazy_readers_align_chunks_to_the_file(tmp_path, kind, expected_rows, expected_cols):
     image = make_image((700, 900, 3), np.uint8)
     if kind == "tiled":
@@ -38,8 +40,7 @@ def test_lazy_readers_align_chunks_to_the_file(tmp_path, kind, expected_rows, ex
         tifffile.imwrite(path, image, rowsperstrip=60, photometric="rgb")
     else:
         path = tmp_path / "a.zarr"
-        z = zarr.create_array(str(path), shape=image.shape, dtype=image.dtype,
-                              chunks=(100, 200, 3))
+        z = zarr.create_array(str(path), shape=image.shape, dtype=image.dtype, chunks=(100, 200, 3))
         z[...] = image
     info = io.probe(path)
     lazy = io.read(info, 300)
@@ -53,8 +54,10 @@ def _corrupt_tiles_except(path, keep):
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         per_row = -(-page.imagewidth // page.tilewidth)
-        spans = [(k // per_row, k % per_row, o, n)
-                 for k, (o, n) in enumerate(zip(page.dataoffsets, page.databytecounts))]
+        spans = [
+            (k // per_row, k % per_row, o, n)
+            for k, (o, n) in enumerate(zip(page.dataoffsets, page.databytecounts))
+        ]
     with open(path, "r+b") as fh:
         for r, c, offset, size in spans:
             if (r, c) not in keep:
@@ -83,19 +86,29 @@ def test_tiff_tasks_open_the_file_themselves(tmp_path):
     assert len(pickle.dumps(dict(lazy.__dask_graph__()))) < 20_000
 
 
-@pytest.mark.parametrize(("shape", "dtype", "photometric"), [
-    ((300, 260, 3), np.uint8, "rgb"),
-    ((300, 260, 4), np.uint16, "rgb"),  # RGBA: alpha passes through
-    ((300, 260, 5), np.float32, "minisblack"),  # five bands
-    ((300, 260), np.uint16, "minisblack"),
-])
+@pytest.mark.parametrize(
+    ("shape", "dtype", "photometric"),
+    [
+        ((300, 260, 3), np.uint8, "rgb"),
+        ((300, 260, 4), np.uint16, "rgb"),  # RGBA: alpha passes through
+        ((300, 260, 5), np.float32, "minisblack"),  # five bands
+        ((300, 260), np.uint16, "minisblack"),
+    ],
+)
 def test_tiff_in_tiled_bigtiff_out(tmp_path, shape, dtype, photometric):
     image = make_image(shape, dtype)
     extrasamples = ["unassalpha"] if shape[-1] == 4 else None
-    tifffile.imwrite(tmp_path / "in.tif", image, tile=(64, 64), photometric=photometric,
-                     extrasamples=extrasamples, planarconfig="contig" if len(shape) == 3 else None)
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--chunks", "128",
-                "--cutoff", "0.1") == 0
+    tifffile.imwrite(
+        tmp_path / "in.tif",
+        image,
+        tile=(64, 64),
+        photometric=photometric,
+        extrasamples=extrasamples,
+        planarconfig="contig" if len(shape) == 3 else None,
+    )
+    assert (
+        _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--chunks", "128", "--cutoff", "0.1") == 0
+    )
     with tifffile.TiffFile(tmp_path / "o" / "filtered.tif") as tif:
         page = tif.pages[0]
         # Written in place by the tasks: the tile grid follows the 128-px chunks.
@@ -116,19 +129,34 @@ def test_tiff_in_tiled_bigtiff_out(tmp_path, shape, dtype, photometric):
 
 def test_zarr_in_zarr_out_and_output_format(tmp_path):
     image = make_image((250, 330), np.float32)
-    z = zarr.create_array(str(tmp_path / "in.zarr"), shape=image.shape, dtype=image.dtype,
-                          chunks=(64, 64))
+    z = zarr.create_array(
+        str(tmp_path / "in.zarr"), shape=image.shape, dtype=image.dtype, chunks=(64, 64)
+    )
     z[...] = image
     assert _run(tmp_path / "in.zarr", "-o", tmp_path / "o", "--chunks", "128") == 0
     out = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")
     assert out.chunks == (128, 128) and out.dtype == np.float32
     ref = reference_lowpass(image, 0.05, pad=64)
     assert np.abs(out[...] - ref).max() <= 2e-5 * np.abs(image).max()
-    assert _run(tmp_path / "in.zarr", "-o", tmp_path / "o2", "--chunks", "128",
-                "--output-format", "tiff") == 0
+    assert (
+        _run(
+            tmp_path / "in.zarr",
+            "-o",
+            tmp_path / "o2",
+            "--chunks",
+            "128",
+            "--output-format",
+            "tiff",
+        )
+        == 0
+    )
     # The TIFF's chunks are rounded to its 256-px tiles: the same filter, other float rounding.
-    np.testing.assert_allclose(tifffile.imread(tmp_path / "o2" / "filtered.tif"), out[...],
-                               rtol=0, atol=1e-6 * np.abs(image).max())
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "o2" / "filtered.tif"),
+        out[...],
+        rtol=0,
+        atol=1e-6 * np.abs(image).max(),
+    )
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
@@ -148,21 +176,40 @@ def test_tiff_written_in_place_equals_the_streamed_one(tmp_path, monkeypatch, ch
     assert passes == []
     with tifffile.TiffFile(tmp_path / "direct" / "filtered.tif") as tif:
         assert tif.pages[0].tilelength in (256, 32)  # 96-px chunks: the largest tile that fits
-        np.testing.assert_array_equal(tif.asarray(), tifffile.imread(tmp_path / "z" /
-                                                                     "filtered.tif"))
+        np.testing.assert_array_equal(
+            tif.asarray(), tifffile.imread(tmp_path / "z" / "filtered.tif")
+        )
     rasterio = pytest.importorskip("rasterio")
     with rasterio.open(tmp_path / "direct" / "filtered.tif") as ds:  # GDAL reads it too
-        np.testing.assert_array_equal(np.moveaxis(ds.read(), 0, -1),
-                                      tifffile.imread(tmp_path / "z" / "filtered.tif"))
+        np.testing.assert_array_equal(
+            np.moveaxis(ds.read(), 0, -1), tifffile.imread(tmp_path / "z" / "filtered.tif")
+        )
 
 
 def test_zarr_v2_input_and_zlib_tiff_output(tmp_path):
     image = make_image((200, 150, 3), np.uint16)
-    z = zarr.create_array(str(tmp_path / "v2.zarr"), shape=image.shape, dtype=image.dtype,
-                          chunks=(50, 50, 3), zarr_format=2)
+    z = zarr.create_array(
+        str(tmp_path / "v2.zarr"),
+        shape=image.shape,
+        dtype=image.dtype,
+        chunks=(50, 50, 3),
+        zarr_format=2,
+    )
     z[...] = image
-    assert _run(tmp_path / "v2.zarr", "-o", tmp_path / "o", "--chunks", "100",
-                "--output-format", "tiff", "--compression", "zlib") == 0
+    assert (
+        _run(
+            tmp_path / "v2.zarr",
+            "-o",
+            tmp_path / "o",
+            "--chunks",
+            "100",
+            "--output-format",
+            "tiff",
+            "--compression",
+            "zlib",
+        )
+        == 0
+    )
     with tifffile.TiffFile(tmp_path / "o" / "filtered.tif") as tif:
         assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
         out = tif.asarray()
@@ -199,13 +246,30 @@ def test_page_stacks_are_refused(tmp_path, capsys):
 def test_band_interleaved_tiff_is_filtered_as_its_bands(tmp_path, layout):
     """A multispectral stack stored band after band: read band by band, bands last out."""
     bands = make_image((5, 230, 190), np.uint16, seed=2)
-    tifffile.imwrite(tmp_path / "planar.tif", bands, planarconfig="separate",
-                     photometric="minisblack", **layout)
-    tifffile.imwrite(tmp_path / "contig.tif", bands.transpose(1, 2, 0), planarconfig="contig",
-                     photometric="minisblack", **layout)
+    tifffile.imwrite(
+        tmp_path / "planar.tif", bands, planarconfig="separate", photometric="minisblack", **layout
+    )
+    tifffile.imwrite(
+        tmp_path / "contig.tif",
+        bands.transpose(1, 2, 0),
+        planarconfig="contig",
+        photometric="minisblack",
+        **layout,
+    )
     for name in ("planar", "contig"):
-        assert _run(tmp_path / f"{name}.tif", "-o", tmp_path / name, "--chunks", "128",
-                    "--spectra", "none", "--no-plots") == 0
+        assert (
+            _run(
+                tmp_path / f"{name}.tif",
+                "-o",
+                tmp_path / name,
+                "--chunks",
+                "128",
+                "--spectra",
+                "none",
+                "--no-plots",
+            )
+            == 0
+        )
     out = tifffile.imread(tmp_path / "planar" / "filtered.tif")
     assert out.shape == (230, 190, 5)
     np.testing.assert_array_equal(out, tifffile.imread(tmp_path / "contig" / "filtered.tif"))
@@ -266,14 +330,27 @@ def test_geotiff_keeps_crs_transform_and_nodata(tmp_path):
     image = make_image((200, 240), np.float32)
     image[:20, :20] = -32768.0
     transform = from_origin(500000.0, 5800000.0, 0.5, 0.5)
-    profile = dict(driver="GTiff", height=200, width=240, count=1, dtype="float32",
-                   crs="EPSG:32633", transform=transform, nodata=-32768.0, tiled=True,
-                   blockxsize=64, blockysize=64)
+    profile = dict(
+        driver="GTiff",
+        height=200,
+        width=240,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=transform,
+        nodata=-32768.0,
+        tiled=True,
+        blockxsize=64,
+        blockysize=64,
+    )
     with rasterio.open(tmp_path / "in.tif", "w", **profile) as dst:
         dst.write(image, 1)
         dst.update_tags(AREA_OR_POINT="Area", SOURCE="daskfft-test")
     assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--chunks", "128") == 0
-    with rasterio.open(tmp_path / "in.tif") as a, rasterio.open(tmp_path / "o" / "filtered.tif") as b:
+    with (
+        rasterio.open(tmp_path / "in.tif") as a,
+        rasterio.open(tmp_path / "o" / "filtered.tif") as b,
+    ):
         assert b.crs == a.crs and b.crs.to_epsg() == 32633
         assert b.transform == a.transform
         assert b.nodata == a.nodata == -32768.0
@@ -307,17 +384,38 @@ def test_jpeg_ycbcr_tiff_with_overviews_is_read_at_full_size(tmp_path):
     from rasterio.transform import from_origin
 
     rows, cols = np.mgrid[0:700, 0:900]
-    rgb = np.stack([127 + 100 * np.sin(cols / 30), 127 + 100 * np.cos(rows / 25),
-                    127 + 60 * np.sin((rows + cols) / 40)]).astype(np.uint8)
+    rgb = np.stack(
+        [
+            127 + 100 * np.sin(cols / 30),
+            127 + 100 * np.cos(rows / 25),
+            127 + 60 * np.sin((rows + cols) / 40),
+        ]
+    ).astype(np.uint8)
     src = tmp_path / "cog.tif"
-    with rasterio.open(src, "w", driver="GTiff", width=900, height=700, count=3, dtype="uint8",
-                       tiled=True, blockxsize=256, blockysize=256, compress="JPEG",
-                       photometric="YCBCR", crs="EPSG:32633",
-                       transform=from_origin(500000, 5000000, 0.5, 0.5)) as dst:
+    with rasterio.open(
+        src,
+        "w",
+        driver="GTiff",
+        width=900,
+        height=700,
+        count=3,
+        dtype="uint8",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="JPEG",
+        photometric="YCBCR",
+        crs="EPSG:32633",
+        transform=from_origin(500000, 5000000, 0.5, 0.5),
+    ) as dst:
         dst.write(rgb)
         dst.build_overviews([2, 4], Resampling.average)
-    assert _run(src, "-o", tmp_path / "o", "--chunks", "256", "--cutoff", "0.05",
-                "--cluster", "threads") == 0
+    assert (
+        _run(
+            src, "-o", tmp_path / "o", "--chunks", "256", "--cutoff", "0.05", "--cluster", "threads"
+        )
+        == 0
+    )
     decoded = tifffile.imread(src)  # level 0, decoded to RGB
     with rasterio.open(src) as ds:
         assert np.abs(ds.read().transpose(1, 2, 0).astype(int) - decoded).mean() < 1  # decoders
@@ -340,24 +438,43 @@ def test_no_valid_pixel_becomes_nodata(filter):
     valid |= image != -9999.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HaloWarning)
-        out = lowpass(da.from_array(image, chunks=64), 0.06, filter=filter, order=2,
-                      nodata=-9999.0, depth=32 if filter == "ideal" else "auto").compute()
+        out = lowpass(
+            da.from_array(image, chunks=64),
+            0.06,
+            filter=filter,
+            order=2,
+            nodata=-9999.0,
+            depth=32 if filter == "ideal" else "auto",
+        ).compute()
     assert (out[valid] != -9999.0).all() and np.isfinite(out[valid]).all()
     assert (out[~valid] == -9999.0).all()
 
 
 def test_palette_tiff_is_filtered_as_its_colours(tmp_path):
-    """Palette indices are not brightness: each becomes its colour, then the colours are filtered."""
+    """Palette indices are not brightness: each becomes its colour, then the colours are
+    filtered."""
     rng = np.random.default_rng(8)
     index = np.repeat(np.repeat(rng.integers(0, 256, (15, 17), dtype=np.uint8), 10, 0), 10, 1)
     colormap = (rng.integers(0, 256, (3, 256)) * 257).astype(np.uint16)
-    tifffile.imwrite(tmp_path / "palette.tif", index, photometric="palette", colormap=colormap,
-                     tile=(64, 64))
+    tifffile.imwrite(
+        tmp_path / "palette.tif", index, photometric="palette", colormap=colormap, tile=(64, 64)
+    )
     rgb = (colormap.T // 257).astype(np.uint8)[index]
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb", tile=(64, 64))
     for name in ("palette", "rgb"):
-        assert _run(tmp_path / f"{name}.tif", "-o", tmp_path / name, "--chunks", "128",
-                    "--spectra", "none", "--no-plots") == 0
+        assert (
+            _run(
+                tmp_path / f"{name}.tif",
+                "-o",
+                tmp_path / name,
+                "--chunks",
+                "128",
+                "--spectra",
+                "none",
+                "--no-plots",
+            )
+            == 0
+        )
     out = tifffile.imread(tmp_path / "palette" / "filtered.tif")
     assert out.shape == (150, 170, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out, tifffile.imread(tmp_path / "rgb" / "filtered.tif"))
@@ -373,9 +490,18 @@ def test_exact_honours_a_files_own_nodata(tmp_path):
     holes = np.zeros(image.shape, bool)
     holes[:30, :30] = holes[60:64, 70:120] = True
     image[holes] = 255
-    with rasterio.open(tmp_path / "in.tif", "w", driver="GTiff", width=130, height=120, count=1,
-                       dtype="uint8", nodata=255, crs="EPSG:32633",
-                       transform=from_origin(500000, 5800000, 1, 1)) as dst:
+    with rasterio.open(
+        tmp_path / "in.tif",
+        "w",
+        driver="GTiff",
+        width=130,
+        height=120,
+        count=1,
+        dtype="uint8",
+        nodata=255,
+        crs="EPSG:32633",
+        transform=from_origin(500000, 5800000, 1, 1),
+    ) as dst:
         dst.write(image, 1)
     assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--exact", "--chunks", "64") == 0
     with rasterio.open(tmp_path / "o" / "filtered.tif") as out:
@@ -400,12 +526,27 @@ def _masked_geotiff(path, image, keep, *, internal):
     from rasterio.transform import from_origin
 
     bands = 1 if image.ndim == 2 else image.shape[2]
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=internal), rasterio.open(
-            path, "w", driver="GTiff", height=image.shape[0], width=image.shape[1], count=bands,
-            dtype=image.dtype.name, crs="EPSG:32633", tiled=True, blockxsize=64, blockysize=64,
-            transform=from_origin(500000.0, 5800000.0, 1.0, 1.0), compress="deflate") as dst:
-        dst.write(image if image.ndim == 2 else np.moveaxis(image, 2, 0),
-                  1 if image.ndim == 2 else None)
+    with (
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=internal),
+        rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            height=image.shape[0],
+            width=image.shape[1],
+            count=bands,
+            dtype=image.dtype.name,
+            crs="EPSG:32633",
+            tiled=True,
+            blockxsize=64,
+            blockysize=64,
+            transform=from_origin(500000.0, 5800000.0, 1.0, 1.0),
+            compress="deflate",
+        ) as dst,
+    ):
+        dst.write(
+            image if image.ndim == 2 else np.moveaxis(image, 2, 0), 1 if image.ndim == 2 else None
+        )
         dst.write_mask(keep.astype(np.uint8) * 255)
     assert path.with_name(path.name + ".msk").exists() != internal
 
@@ -416,20 +557,22 @@ def _masked_cog(path, image, keep):
     import rasterio.shutil
 
     _masked_geotiff(path.with_name("src.tif"), image, keep, internal=True)
-    rasterio.shutil.copy(str(path.with_name("src.tif")), str(path), driver="COG",
-                         BLOCKSIZE=128)
+    rasterio.shutil.copy(str(path.with_name("src.tif")), str(path), driver="COG", BLOCKSIZE=128)
     with rasterio.open(path) as ds:
         assert ds.mask_flag_enums[0] == [rasterio.enums.MaskFlags.per_dataset]
 
 
-@pytest.mark.parametrize(("mask", "shape", "dtype", "output"), [
-    ("internal", (200, 180, 3), np.uint8, []),  # tiles written in place
-    ("internal", (200, 180, 3), np.uint8, ["--co", "COMPRESS=DEFLATE"]),  # a pass from a store
-    ("sidecar", (200, 180), np.float32, []),
-    ("sidecar", (200, 180, 3), np.uint16, ["--co", "COMPRESS=ZSTD"]),
-    ("cog", (200, 180, 3), np.uint8, ["--output-format", "cog"]),
-    ("internal", (200, 180), np.float32, ["--output-format", "cog"]),
-])
+@pytest.mark.parametrize(
+    ("mask", "shape", "dtype", "output"),
+    [
+        ("internal", (200, 180, 3), np.uint8, []),  # tiles written in place
+        ("internal", (200, 180, 3), np.uint8, ["--co", "COMPRESS=DEFLATE"]),  # a pass from a store
+        ("sidecar", (200, 180), np.float32, []),
+        ("sidecar", (200, 180, 3), np.uint16, ["--co", "COMPRESS=ZSTD"]),
+        ("cog", (200, 180, 3), np.uint8, ["--output-format", "cog"]),
+        ("internal", (200, 180), np.float32, ["--output-format", "cog"]),
+    ],
+)
 def test_a_gdal_mask_is_left_out_and_stays_a_mask(tmp_path, mask, shape, dtype, output):
     """The output keeps the input's bands, and its mask as a mask where the input had it:
     GDAL reads the same per-dataset mask back (a COG's is internal)."""
@@ -444,8 +587,12 @@ def test_a_gdal_mask_is_left_out_and_stays_a_mask(tmp_path, mask, shape, dtype, 
         _masked_cog(tmp_path / "in.tif", image, keep)
     else:
         _masked_geotiff(tmp_path / "in.tif", image, keep, internal=mask == "internal")
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--cutoff", "0.08",
-                "--chunks", "64", *output) == 0
+    assert (
+        _run(
+            tmp_path / "in.tif", "-o", tmp_path / "o", "--cutoff", "0.08", "--chunks", "64", *output
+        )
+        == 0
+    )
     bands = 1 if image.ndim == 2 else shape[2]
     sidecar = mask == "sidecar" and "cog" not in output
     assert (tmp_path / "o" / "filtered.tif.msk").exists() == sidecar
@@ -469,17 +616,21 @@ def test_a_gdal_mask_is_left_out_and_stays_a_mask(tmp_path, mask, shape, dtype, 
     assert got[keep].min() > (-1 if np.dtype(dtype).kind == "u" else -100)  # no garbage bled in
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     kept = [c for c in report["choices"] if "masked pixels are left out like nodata" in c]
-    assert len(kept) == 1 and ("filtered.tif.msk" in kept[0] if sidecar else
-                               "its internal mask" in kept[0]), kept
+    assert len(kept) == 1 and (
+        "filtered.tif.msk" in kept[0] if sidecar else "its internal mask" in kept[0]
+    ), kept
     assert report["output_mask"] == ("sidecar" if sidecar else "internal")
     assert not report["input"]["alpha_passed_through"]
-    assert report["outputs"] == sorted(["filtered.tif", "report.json", "spectra.png",
-                                        "overview.png", "radial_spectrum.png"]
-                                       + (["filtered.tif.msk"] if sidecar else []))
+    assert report["outputs"] == sorted(
+        ["filtered.tif", "report.json", "spectra.png", "overview.png", "radial_spectrum.png"]
+        + (["filtered.tif.msk"] if sidecar else [])
+    )
 
 
-@pytest.mark.parametrize(("internal", "output"), [
-    (True, ["--output-format", "cog"]), (False, []), (False, ["--co", "COMPRESS=DEFLATE"])])
+@pytest.mark.parametrize(
+    ("internal", "output"),
+    [(True, ["--output-format", "cog"]), (False, []), (False, ["--co", "COMPRESS=DEFLATE"])],
+)
 def test_a_masked_run_resumed_is_byte_identical(tmp_path, monkeypatch, internal, output):
     """Fail the read of the last chunk, resume: the image and its mask (page or .msk) are
     byte for byte those of a run never interrupted."""
@@ -487,8 +638,7 @@ def test_a_masked_run_resumed_is_byte_identical(tmp_path, monkeypatch, internal,
     keep = np.ones((300, 280), bool)
     keep[50:200, 40:150] = False
     _masked_geotiff(tmp_path / "in.tif", image, keep, internal=internal)
-    args = [tmp_path / "in.tif", "--chunks", "128", "--co", "BLOCKSIZE=128", "--no-plots",
-            *output]
+    args = [tmp_path / "in.tif", "--chunks", "128", "--co", "BLOCKSIZE=128", "--no-plots", *output]
     assert _run(*args, "-o", tmp_path / "whole") == 0
     read = io.read_window
 
@@ -512,8 +662,19 @@ def test_a_mask_comes_out_as_alpha_where_the_format_has_no_masks(tmp_path):
     keep = np.ones((200, 180), bool)
     keep[20:90, 30:120] = False
     _masked_geotiff(tmp_path / "in.tif", image, keep, internal=True)
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--chunks", "64", "--no-plots",
-                "--output-format", "zarr") == 0
+    assert (
+        _run(
+            tmp_path / "in.tif",
+            "-o",
+            tmp_path / "o",
+            "--chunks",
+            "64",
+            "--no-plots",
+            "--output-format",
+            "zarr",
+        )
+        == 0
+    )
     out = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")
     assert out.shape == (200, 180, 4) and out.attrs["alpha"]
     np.testing.assert_array_equal(out[..., 3] > 0, keep)
@@ -526,8 +687,9 @@ def test_a_masked_cog_keeps_its_mask_in_every_overview(tmp_path):
     keep = np.zeros((1200, 1100), bool)
     keep[100:1000, 150:900] = True
     _masked_geotiff(tmp_path / "in.tif", image, keep, internal=True)
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--output-format", "cog",
-                "--no-plots") == 0
+    assert (
+        _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--output-format", "cog", "--no-plots") == 0
+    )
     with rasterio.open(tmp_path / "o" / "filtered.tif") as ds:
         assert ds.count == 3 and ds.overviews(1) == [2, 4, 8, 16]  # the input's 64-px tiles
         np.testing.assert_array_equal(ds.dataset_mask() > 0, keep)
@@ -552,16 +714,19 @@ def test_exact_refuses_a_mask_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize(("compress", "dtype", "bands", "options"), [
-    ("LZW", np.uint16, 1, {"predictor": 2}),
-    ("DEFLATE", np.float32, 1, {"predictor": 3}),
-    ("ZSTD", np.int16, 2, {}),
-    ("LZMA", np.uint8, 1, {}),
-    ("PACKBITS", np.uint8, 3, {}),
-    ("WEBP", np.uint8, 3, {"webp_lossless": True}),
-    ("LERC", np.float32, 1, {"max_z_error": 0}),
-    ("LERC_ZSTD", np.uint16, 1, {}),
-])
+@pytest.mark.parametrize(
+    ("compress", "dtype", "bands", "options"),
+    [
+        ("LZW", np.uint16, 1, {"predictor": 2}),
+        ("DEFLATE", np.float32, 1, {"predictor": 3}),
+        ("ZSTD", np.int16, 2, {}),
+        ("LZMA", np.uint8, 1, {}),
+        ("PACKBITS", np.uint8, 3, {}),
+        ("WEBP", np.uint8, 3, {"webp_lossless": True}),
+        ("LERC", np.float32, 1, {"max_z_error": 0}),
+        ("LERC_ZSTD", np.uint16, 1, {}),
+    ],
+)
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_every_compression_gdal_writes_is_read(tmp_path, compress, dtype, bands, options):
     """Tiled TIFFs as GDAL writes them, each compression and predictor: what GDAL decodes
@@ -570,16 +735,29 @@ def test_every_compression_gdal_writes_is_read(tmp_path, compress, dtype, bands,
 
     image = make_image((300, 260, bands) if bands > 1 else (300, 260), dtype, seed=7)
     src = tmp_path / "in.tif"
-    with rasterio.open(src, "w", driver="GTiff", width=260, height=300, count=bands,
-                       dtype=np.dtype(dtype).name, tiled=True, blockxsize=128, blockysize=128,
-                       compress=compress, **options) as dst:
+    with rasterio.open(
+        src,
+        "w",
+        driver="GTiff",
+        width=260,
+        height=300,
+        count=bands,
+        dtype=np.dtype(dtype).name,
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+        compress=compress,
+        **options,
+    ) as dst:
         dst.write(np.moveaxis(image, 2, 0) if bands > 1 else image[None])
     with rasterio.open(src) as ds:
         assert ds.compression.name.upper().replace("-", "_") == compress
         decoded = ds.read()
     decoded = np.moveaxis(decoded, 0, 2) if bands > 1 else decoded[0]
-    assert _run(src, "-o", tmp_path / "o", "--cutoff", "0.08", "--no-plots",
-                "--output-format", "zarr") == 0
+    assert (
+        _run(src, "-o", tmp_path / "o", "--cutoff", "0.08", "--no-plots", "--output-format", "zarr")
+        == 0
+    )
     got = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")[...]
     ref = reference_lowpass(decoded.astype(np.float64), 0.08, pad=100)
     if np.dtype(dtype).kind in "ui":

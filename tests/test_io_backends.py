@@ -13,8 +13,14 @@ from daskfft.io.base import Backend, ImageInfo
 
 def test_every_format_has_its_backend_and_the_output_choices_keep_their_order():
     assert io.OUTPUT_FORMATS == ("png", "jpeg", "tiff", "cog", "zarr", "ome-zarr")
-    assert io.FORMATS == {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff",
-                          ".tiff": "tiff", ".zarr": "zarr"}
+    assert io.FORMATS == {
+        ".png": "png",
+        ".jpg": "jpeg",
+        ".jpeg": "jpeg",
+        ".tif": "tiff",
+        ".tiff": "tiff",
+        ".zarr": "zarr",
+    }
     assert [b.name for b in registry.readers("a.zarr")] == ["zarr", "ome-zarr"]
     assert io.backend("cog").ext == "tif" and not registry.readers("a.cog")
 

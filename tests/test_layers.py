@@ -3,12 +3,11 @@ an import that points up, or a cycle, breaks them (counting imports inside funct
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import shutil
 import subprocess
 import sys
-
-import logging
 
 import pytest
 from importlinter.cli import lint_imports
@@ -31,32 +30,43 @@ def test_the_layers_hold(monkeypatch):
 def _lint_copy(tmp_path, module, line, contract):
     """Run the contracts on a copy of the package with ``line`` added to ``module``
     inside a function, as the imports that once hid a cycle were."""
-    shutil.copytree(PACKAGE, tmp_path / "src" / "daskfft",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        PACKAGE, tmp_path / "src" / "daskfft", ignore=shutil.ignore_patterns("__pycache__")
+    )
     target = tmp_path / "src" / "daskfft" / module
     target.write_text(target.read_text() + f"\n\ndef _upward():\n    {line}\n")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    code = ("import sys; from importlinter.cli import lint_imports; "
-            "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True, "
-            f"limit_to_contracts=({contract!r},)))")
-    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, env={"PYTHONPATH": str(tmp_path / "src"), "PATH": ""},
-                          timeout=120)
+    code = (
+        "import sys; from importlinter.cli import lint_imports; "
+        "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True, "
+        f"limit_to_contracts=({contract!r},)))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path / "src"), "PATH": ""},
+        timeout=120,
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("module", "line", "broken"), [
-    # The copy as it is: every contract kept (so a failure below is the added line's).
-    ("kernels/grid.py", "pass", None),
-    # A kernel that reaches for the run (the old pyramid -> plan import).
-    ("kernels/overview.py", "from daskfft.run.plan import make_plan", "layers"),
-    # The lazy API reading a file through io: siblings stay independent.
-    ("api/lowpass.py", "from daskfft.io import probe", "layers"),
-    # A kernel importing dask.
-    ("kernels/block.py", "import dask.array", "kernels-numpy-only"),
-    # The old cycle: plan -> outputs -> tasks -> ... -> plan, closed from tasks.
-    ("run/tasks.py", "from daskfft.run.plan import make_plan", "acyclic"),
-])
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # The copy as it is: every contract kept (so a failure below is the added line's).
+        ("kernels/grid.py", "pass", None),
+        # A kernel that reaches for the run (the old pyramid -> plan import).
+        ("kernels/overview.py", "from daskfft.run.plan import make_plan", "layers"),
+        # The lazy API reading a file through io: siblings stay independent.
+        ("api/lowpass.py", "from daskfft.io import probe", "layers"),
+        # A kernel importing dask.
+        ("kernels/block.py", "import dask.array", "kernels-numpy-only"),
+        # The old cycle: plan -> outputs -> tasks -> ... -> plan, closed from tasks.
+        ("run/tasks.py", "from daskfft.run.plan import make_plan", "acyclic"),
+    ],
+)
 def test_an_upward_import_or_a_cycle_breaks_a_contract(tmp_path, module, line, broken):
     if broken is None:
         for contract in ("layers", "kernels-numpy-only", "api-no-io", "acyclic"):

@@ -105,8 +105,9 @@ def _leave_lock(out, host, pid, age, kind="file", **more):
     heartbeat ``age`` s ago."""
     (out / WORK_NAME).mkdir(parents=True)
     lock = out / WORK_NAME / "lock"
-    lock.write_text(json.dumps({"host": host, "pid": pid, "since": "2026-01-01T00:00:00",
-                                "kind": kind, **more}))
+    lock.write_text(
+        json.dumps({"host": host, "pid": pid, "since": "2026-01-01T00:00:00", "kind": kind, **more})
+    )
     os.utime(lock, (time.time() - age,) * 2)
     return lock
 
@@ -114,8 +115,11 @@ def _leave_lock(out, host, pid, age, kind="file", **more):
 def _leave_break(out, host, pid, age, **more):
     """The lock.break of a run on ``host`` that began to take over a left lock ``age`` s ago."""
     brk = out / WORK_NAME / BREAK_NAME
-    brk.write_text(json.dumps({"host": host, "pid": pid, "kind": "break",
-                               "since": "2026-01-01T00:00:00", **more}))
+    brk.write_text(
+        json.dumps(
+            {"host": host, "pid": pid, "kind": "break", "since": "2026-01-01T00:00:00", **more}
+        )
+    )
     os.utime(brk, (time.time() - age,) * 2)
     return brk
 
@@ -129,13 +133,22 @@ def _dead_pid():
 @pytest.mark.slow
 @pytest.mark.parametrize("flock", ["no flock", "node-local flock"])
 @pytest.mark.parametrize("left", [False, True], ids=["free", "stale lock left"])
-def test_without_a_cluster_wide_flock_exactly_one_of_three_racing_processes_wins(tmp_path, left, flock):
+def test_without_a_cluster_wide_flock_exactly_one_of_three_racing_processes_wins(
+    tmp_path, left, flock
+):
     out, go = tmp_path / "out", tmp_path / "go"
     if left:  # all three find it stale at once: one removes it, none removes the winner's
         _leave_lock(out, "node-killed", 4242, age=STALE_SECONDS + 60)
-    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(out), str(go), flock],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for _ in range(3)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(out), str(go), flock],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     try:
         for p in racers:
             assert p.stdout.readline().strip() == "ready"
@@ -148,8 +161,11 @@ def test_without_a_cluster_wide_flock_exactly_one_of_three_racing_processes_wins
             said[p.pid] = line
         winners = [pid for pid, line in said.items() if line == "won"]
         assert len(winners) == 1, logged
-        took_over = [pid for pid, lines in logged.items()
-                     if any("took over the lock" in line for line in lines)]
+        took_over = [
+            pid
+            for pid, lines in logged.items()
+            if any("took over the lock" in line for line in lines)
+        ]
         assert took_over == (winners if left else []), logged
         for pid, line in said.items():
             if pid != winners[0]:
@@ -169,7 +185,8 @@ def test_without_a_cluster_wide_flock_exactly_one_of_three_racing_processes_wins
 
 
 def test_without_flock_a_fresh_lock_of_another_host_is_refused_saying_what_to_do(
-        tmp_path, tiled, monkeypatch, capsys):
+    tmp_path, tiled, monkeypatch, capsys
+):
     monkeypatch.setattr(fcntl, "flock", _no_flock)
     out = tmp_path / "out"
     lock = _leave_lock(out, "node-elsewhere", 4242, age=20)
@@ -178,15 +195,18 @@ def test_without_flock_a_fresh_lock_of_another_host_is_refused_saying_what_to_do
     assert "in use by another daskfft run (host node-elsewhere, PID 4242, since " in line
     assert 20 <= int(re.search(r"last heartbeat (\d+) s ago", line).group(1)) < 80
     assert f"delete {lock} once no daskfft run writes into {out}" in line
-    assert f"no heartbeat for {STALE_SECONDS:.0f} s is taken over ({STALE_ENV} of its run, " \
-           "or of this one if larger)" in line
+    assert (
+        f"no heartbeat for {STALE_SECONDS:.0f} s is taken over ({STALE_ENV} of its run, "
+        "or of this one if larger)" in line
+    )
     assert json.loads(lock.read_text())["host"] == "node-elsewhere"  # untouched
     assert os.listdir(out) == [WORK_NAME]
 
 
 @pytest.mark.parametrize("stale, age", [(None, STALE_SECONDS + 60), ("30", 45)])
-def test_without_flock_a_stale_lock_is_taken_over_with_a_warning(tmp_path, tiled, monkeypatch,
-                                                                  capsys, stale, age):
+def test_without_flock_a_stale_lock_is_taken_over_with_a_warning(
+    tmp_path, tiled, monkeypatch, capsys, stale, age
+):
     monkeypatch.setattr(fcntl, "flock", _no_flock)
     if stale is not None:
         monkeypatch.setenv(STALE_ENV, stale)
@@ -208,8 +228,11 @@ def test_a_lock_is_judged_by_its_holders_stale_time_where_larger(tmp_path, flock
     out = tmp_path / "out"
     lock = _leave_lock(out, "node1", 4242, age=45, kind="flock", every=30, stale=STALE_SECONDS)
     monkeypatch.setenv(STALE_ENV, "3")
-    with pytest.raises(Busy, match=rf"last heartbeat \d+ s ago.* no heartbeat for "
-                                   rf"{STALE_SECONDS:.0f} s is taken over"):
+    with pytest.raises(
+        Busy,
+        match=rf"last heartbeat \d+ s ago.* no heartbeat for "
+        rf"{STALE_SECONDS:.0f} s is taken over",
+    ):
         RunLock(lock, out).acquire()
     assert json.loads(lock.read_text())["pid"] == 4242
     os.utime(lock, (time.time() - STALE_SECONDS - 60,) * 2)  # no heartbeat for its stale time
@@ -221,8 +244,9 @@ def test_a_lock_is_judged_by_its_holders_stale_time_where_larger(tmp_path, flock
 
 
 @pytest.mark.slow
-def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(tmp_path, tiled, monkeypatch,
-                                                                   capsys):
+def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(
+    tmp_path, tiled, monkeypatch, capsys
+):
     """On the holder's own host (and in its PID namespace) its PID tells at once: no waiting
     for the heartbeat."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
@@ -235,21 +259,24 @@ def test_without_flock_a_dead_process_on_this_host_leaves_no_lock(tmp_path, tile
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pidns", ["pid:[1]", None], ids=["another", "not recorded"])
-def test_without_flock_a_pid_of_another_pid_namespace_is_not_trusted(tmp_path, tiled, pidns,
-                                                                     monkeypatch, capsys):
+def test_without_flock_a_pid_of_another_pid_namespace_is_not_trusted(
+    tmp_path, tiled, pidns, monkeypatch, capsys
+):
     """A container with the host's name but its own PIDs: its PID, not found here, says
     nothing (its live lock was taken over at once); its heartbeat does."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
     out = tmp_path / "out"
-    lock = _leave_lock(out, socket.gethostname(), _dead_pid(), age=5,
-                       **({} if pidns is None else {"pidns": pidns}))
+    lock = _leave_lock(
+        out, socket.gethostname(), _dead_pid(), age=5, **({} if pidns is None else {"pidns": pidns})
+    )
     assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
     assert "last heartbeat" in _one_error_line(capsys.readouterr().err)
     assert json.loads(lock.read_text())["host"] == socket.gethostname()  # untouched
 
 
 def test_without_flock_a_live_pid_keeps_a_lock_only_while_its_heartbeat_is_fresh(
-        tmp_path, tiled, monkeypatch, capsys):
+    tmp_path, tiled, monkeypatch, capsys
+):
     """A reused PID kept a dead run's lock forever, while the refusal said it is taken over
     after its stale time without a heartbeat."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
@@ -258,8 +285,9 @@ def test_without_flock_a_live_pid_keeps_a_lock_only_while_its_heartbeat_is_fresh
     lock = _leave_lock(out, socket.gethostname(), live, age=5, pidns=_pid_namespace())
     assert main(["run", str(tiled), "-o", str(out), *FAST]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    assert f"PID {live}," in line and f"no heartbeat for {STALE_SECONDS:.0f} s is taken over" \
-        in line
+    assert (
+        f"PID {live}," in line and f"no heartbeat for {STALE_SECONDS:.0f} s is taken over" in line
+    )
     os.utime(lock, (time.time() - STALE_SECONDS - 60,) * 2)
     assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
     assert f"left by host {socket.gethostname()}, PID {live}" in capsys.readouterr().err
@@ -301,7 +329,8 @@ def test_without_flock_a_second_run_in_the_same_process_is_refused(tmp_path, mon
 
 
 def test_without_flock_a_lock_being_released_is_not_taken_as_left_in_the_same_process(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     """Until it is gone, a lock being let go is this process's: another thread waits, not
     taking it over as left by an earlier run (with a warning) before it is removed."""
     from daskfft.errors import Busy
@@ -341,8 +370,9 @@ def test_with_flock_a_fresh_lock_of_a_run_without_it_is_refused(tmp_path, tiled,
 
 
 @pytest.mark.parametrize("kind", ["flock", "file"])
-def test_with_node_local_flock_a_fresh_lock_of_another_host_is_refused(tmp_path, tiled, kind,
-                                                                        monkeypatch, capsys):
+def test_with_node_local_flock_a_fresh_lock_of_another_host_is_refused(
+    tmp_path, tiled, kind, monkeypatch, capsys
+):
     """Lustre -o localflock: flock succeeds on every node, so the holder's heartbeat decides
     (both processes went on before, the second saying the first was gone)."""
     monkeypatch.setattr(fcntl, "flock", _local_flock)
@@ -368,8 +398,9 @@ def test_with_flock_a_lock_left_on_this_host_is_taken_over_at_once(tmp_path, til
 
 
 @pytest.mark.parametrize("flock", [True, False])
-def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(tmp_path, tiled, flock,
-                                                                    monkeypatch, capsys):
+def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(
+    tmp_path, tiled, flock, monkeypatch, capsys
+):
     if not flock:
         monkeypatch.setattr(fcntl, "flock", _no_flock)
     victim = tmp_path / "precious.txt"
@@ -383,8 +414,10 @@ def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(tmp_path, ti
     assert "remove it" in line
     assert victim.read_text() == "mine"
     # The lock itself never follows one either (a link made after the folder was checked).
-    with pytest.raises(InputError, match="the lock .* is a symbolic link, which daskfft never "
-                                         "follows; remove the link"):
+    with pytest.raises(
+        InputError,
+        match="the lock .* is a symbolic link, which daskfft never follows; remove the link",
+    ):
         RunLock(out / WORK_NAME / "lock", out).acquire()
     assert victim.read_text() == "mine"
 
@@ -392,8 +425,11 @@ def test_a_symlinked_lock_is_refused_in_one_line_and_never_followed(tmp_path, ti
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
 def test_a_bad_stale_time_is_refused_in_one_line(tmp_path, tiled, monkeypatch, capsys, value):
     monkeypatch.setenv(STALE_ENV, value)
-    with pytest.raises(InputError, match=rf"{STALE_ENV} must be a number of seconds > 0, "
-                                         rf"got '{value}'"):
+    with pytest.raises(
+        InputError,
+        match=rf"{STALE_ENV} must be a number of seconds > 0, "
+        rf"got '{value}'",
+    ):
         stale_after()
     assert main(["run", str(tiled), "-o", str(tmp_path / "out"), *FAST]) == 1
     assert STALE_ENV in _one_error_line(capsys.readouterr().err)
@@ -432,9 +468,28 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
     monkeypatch.setattr(WorkDir, "release", noted_release)
     monkeypatch.setattr(io, "read_window", reads)
     # 64-px output tiles, so 64-px chunks: 16 (the input's tiles, raised to 128 px, make 4)
-    assert main(["run", str(path), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
-                 "--cluster", "threads", "--workers", "1", "--threads-per-worker", "4",
-                 "-q"]) == 1
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "-o",
+                str(out),
+                "--chunks",
+                "64",
+                "--co",
+                "BLOCKSIZE=64",
+                "--cluster",
+                "threads",
+                "--workers",
+                "1",
+                "--threads-per-worker",
+                "4",
+                "-q",
+            ]
+        )
+        == 1
+    )
     done = os.listdir(out / WORK_NAME / "done")  # at once: nothing can add to it now
     assert events == ["chunk (0, 0) writes", "released"]
     assert "0_0" in done
@@ -443,12 +498,13 @@ def test_after_a_failure_no_task_writes_once_the_lock_is_let_go(tmp_path, monkey
 
 
 # "on this host" starts a process (to have a dead PID): the slow tier's.
-@pytest.mark.parametrize("where", ["on another host",
-                                   pytest.param("on this host", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "where", ["on another host", pytest.param("on this host", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("killed", ["before removing the lock", "after removing it"])
-def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_path, tiled,
-                                                                            monkeypatch, capsys,
-                                                                            killed, where):
+def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(
+    tmp_path, tiled, monkeypatch, capsys, killed, where
+):
     """Killed while it held lock.break: the next run takes over once that is judged left (as
     a lock is: its age elsewhere, its PID here), and removes it with the work folder."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
@@ -463,15 +519,16 @@ def test_what_a_run_killed_while_taking_over_a_stale_lock_leaves_is_cleaned(tmp_
     assert main(["run", str(tiled), "-o", str(out), "--cluster", "threads"]) == 0
     err = capsys.readouterr().err
     assert "not daskfft's" not in err
-    removed = (f"removed {out / WORK_NAME / BREAK_NAME}, left by a run killed while it took "
-               "over a lock" in err)  # where it still guarded a left lock
+    removed = (
+        f"removed {out / WORK_NAME / BREAK_NAME}, left by a run killed while it took "
+        "over a lock" in err
+    )  # where it still guarded a left lock
     assert removed == ("took over the lock" in err) == (killed == "before removing the lock")
     assert WORK_NAME not in os.listdir(out) and (out / "filtered.tif").exists()
 
 
 @pytest.mark.parametrize("where", ["on another host", "on this host"])
-def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, monkeypatch,
-                                                                     where):
+def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, monkeypatch, where):
     """A run paused 20 s (a Lustre MDS recovery) while it takes over a left lock keeps its
     lock.break: it was removed after 10 s, and both runs went on to hold the lock."""
     import daskfft.run.workdir.lock
@@ -482,8 +539,7 @@ def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, mo
     if where == "on another host":
         brk = _leave_break(out, "node-slow", 4343, age=20)
     else:  # a live process of this host (this one's parent)
-        brk = _leave_break(out, socket.gethostname(), os.getppid(), age=20,
-                           pidns=_pid_namespace())
+        brk = _leave_break(out, socket.gethostname(), os.getppid(), age=20, pidns=_pid_namespace())
     waited = []
 
     def paused_run_goes_on(seconds):  # instead of waiting: the paused run ends its takeover
@@ -499,8 +555,7 @@ def test_a_live_runs_lock_break_is_waited_for_however_long_it_takes(tmp_path, mo
 
 
 @pytest.mark.parametrize("meanwhile", ["removed", "another run's now"])
-def test_a_run_removes_its_lock_break_only_while_it_is_its_own(tmp_path, monkeypatch,
-                                                                meanwhile):
+def test_a_run_removes_its_lock_break_only_while_it_is_its_own(tmp_path, monkeypatch, meanwhile):
     """A run that stalled past its stale time while it held lock.break (judged left, removed,
     maybe taken by another run) does not remove another's, nor fail for want of its own."""
     monkeypatch.setattr(fcntl, "flock", _no_flock)
@@ -529,8 +584,9 @@ def test_a_run_removes_its_lock_break_only_while_it_is_its_own(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("flock", [True, False])
-def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, tiled, flock,
-                                                                   monkeypatch, capsys):
+def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(
+    tmp_path, tiled, flock, monkeypatch, capsys
+):
     """Deleting the retired work folder (10^5 markers) takes several heartbeats: the lock file
     went with it, and that is no lost lock."""
     import daskfft.run.workdir.layout
@@ -546,8 +602,23 @@ def test_no_lost_lock_is_reported_while_a_published_run_is_deleted(tmp_path, til
 
     monkeypatch.setattr(daskfft.run.workdir.layout.shutil, "rmtree", slow_rmtree)
     out = tmp_path / "out"
-    assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", "--co", "BLOCKSIZE=64",
-                 "--cluster", "threads"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiled),
+                "-o",
+                str(out),
+                "--chunks",
+                "64",
+                "--co",
+                "BLOCKSIZE=64",
+                "--cluster",
+                "threads",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "removed or replaced" not in err and "error" not in err.lower(), err
     assert sorted(n for n in os.listdir(out) if n.startswith(".daskfft")) == []

@@ -4,11 +4,10 @@ import dask.array as da
 import numpy as np
 import pytest
 from dask.array.utils import assert_eq
+from reference import make_image, reference_lowpass
 from scipy import ndimage
 
 from daskfft import HaloWarning, cutoff_from_sigma, expected_deviation, halo_depth, lowpass
-
-from reference import make_image, reference_lowpass
 
 TOL = 1e-6
 
@@ -21,8 +20,12 @@ def _bound(image, dtype, tol=TOL):
 
 
 # (filter, cutoff, order): each needs a halo below the cap at TOL, so depth="auto" is silent.
-FILTERS = [("gaussian", 0.05, 4), ("gaussian", 0.012, 4), ("butterworth", 0.08, 4),
-           ("butterworth", 0.06, 3)]
+FILTERS = [
+    ("gaussian", 0.05, 4),
+    ("gaussian", 0.012, 4),
+    ("butterworth", 0.08, 4),
+    ("butterworth", 0.06, 3),
+]
 IMAGES = [  # shape, chunks: odd and even sizes, ragged, smaller than the halo, one chunk
     ((96, 80), ((30, 66), (3, 6, 2, 5, 64))),
     ((75, 131), 40),
@@ -39,11 +42,18 @@ def test_matches_whole_image_reference(filter, cutoff, order, shape, chunks, bou
     image = make_image(shape, np.float64, seed=sum(shape))
     with warnings.catch_warnings():
         warnings.simplefilter("error", HaloWarning)
-        out = lowpass(da.from_array(image, chunks=chunks), cutoff, filter=filter, order=order,
-                      boundary=boundary, tol=TOL)
+        out = lowpass(
+            da.from_array(image, chunks=chunks),
+            cutoff,
+            filter=filter,
+            order=order,
+            boundary=boundary,
+            tol=TOL,
+        )
     depth = halo_depth(cutoff, filter=filter, order=order, tol=TOL)
-    ref = reference_lowpass(image, cutoff, filter=filter, order=order, boundary=boundary,
-                            pad=3 * depth + 16)
+    ref = reference_lowpass(
+        image, cutoff, filter=filter, order=order, boundary=boundary, pad=3 * depth + 16
+    )
     assert out.chunks == da.from_array(image, chunks=chunks).chunks
     got = out.compute()
     assert np.abs(got - ref).max() <= _bound(image, np.float64)
@@ -63,10 +73,16 @@ def test_dtypes_and_channels(dtype, rgb):
 
 # dtype, tol, the working precision: float32 for float32 and for integers of up to 16 bits
 # when tol >= 1e-7 (their float32 rounding, 1e-6 of the range, is below half a level).
-PRECISIONS = [(np.uint8, 1e-6, np.float32), (np.uint16, 1e-7, np.float32),
-              (np.int16, 1e-6, np.float32), (np.uint16, 1e-8, np.float64),
-              (np.uint32, 1e-6, np.float64), (np.int64, 1e-6, np.float64),
-              (np.float32, 1e-9, np.float32), (np.float64, 1e-6, np.float64)]
+PRECISIONS = [
+    (np.uint8, 1e-6, np.float32),
+    (np.uint16, 1e-7, np.float32),
+    (np.int16, 1e-6, np.float32),
+    (np.uint16, 1e-8, np.float64),
+    (np.uint32, 1e-6, np.float64),
+    (np.int64, 1e-6, np.float64),
+    (np.float32, 1e-9, np.float32),
+    (np.float64, 1e-6, np.float64),
+]
 
 
 @pytest.mark.parametrize(("dtype", "tol", "expected"), PRECISIONS)
@@ -132,8 +148,13 @@ def test_dc_gain_is_one(filter):
     image[60, 70] = 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HaloWarning)
-        out = lowpass(da.from_array(image, chunks=64), 0.1, filter=filter, boundary="periodic",
-                      depth=32 if filter == "ideal" else "auto").compute()
+        out = lowpass(
+            da.from_array(image, chunks=64),
+            0.1,
+            filter=filter,
+            boundary="periodic",
+            depth=32 if filter == "ideal" else "auto",
+        ).compute()
     if filter != "ideal":  # a capped ideal kernel loses mass outside its halo
         assert out.sum() == pytest.approx(1.0, abs=1e-6)
     assert out.max() < 1.0
@@ -146,8 +167,10 @@ def test_zeros_in_zeros_out():
 
 def test_result_independent_of_chunking():
     image = make_image((150, 170), np.float64, seed=11)
-    results = [lowpass(da.from_array(image, chunks=c), 0.03).compute()
-               for c in [(150, 170), (50, 60), ((7, 100, 43), (85, 85)), 16]]
+    results = [
+        lowpass(da.from_array(image, chunks=c), 0.03).compute()
+        for c in [(150, 170), (50, 60), ((7, 100, 43), (85, 85)), 16]
+    ]
     for other in results[1:]:
         assert np.abs(other - results[0]).max() <= 4 * TOL * np.abs(image).max()
 
@@ -199,23 +222,26 @@ def test_float32_end_to_end():
     assert out.compute().dtype == np.float32
 
 
-@pytest.mark.parametrize(("image", "kwargs", "error", "match"), [
-    (np.zeros(5), {}, ValueError, "2-D .* or 3-D"),
-    (np.zeros((2, 2, 2, 2)), {}, ValueError, "got 4-D"),
-    (np.zeros((0, 4)), {}, ValueError, "empty"),
-    (np.zeros((4, 4), dtype=complex), {}, TypeError, "complex128"),
-    (np.zeros((4, 4), dtype=bool), {}, TypeError, "bool"),
-    (np.zeros((4, 4)), {"cutoff": 0.0}, ValueError, r"cutoff.*\(0, 0.5\]"),
-    (np.zeros((4, 4)), {"cutoff": 0.51}, ValueError, "got 0.51"),
-    (np.zeros((4, 4)), {"cutoff": float("nan")}, ValueError, "got nan"),
-    (np.zeros((4, 4)), {"depth": -1}, ValueError, "`depth`"),
-    (np.zeros((4, 4)), {"depth": "wide"}, ValueError, "`depth`"),
-    (np.zeros((4, 4)), {"depth": 2.5}, ValueError, "`depth`"),
-    (np.zeros((4, 4)), {"boundary": "none"}, ValueError, "`boundary`"),
-    (np.zeros((4, 4)), {"boundary": float("inf")}, ValueError, "`boundary`"),
-    (np.zeros((4, 4)), {"filter": "median"}, ValueError, "`filter`"),
-    (np.zeros((4, 4)), {"order": 0}, ValueError, "`order`"),
-])
+@pytest.mark.parametrize(
+    ("image", "kwargs", "error", "match"),
+    [
+        (np.zeros(5), {}, ValueError, "2-D .* or 3-D"),
+        (np.zeros((2, 2, 2, 2)), {}, ValueError, "got 4-D"),
+        (np.zeros((0, 4)), {}, ValueError, "empty"),
+        (np.zeros((4, 4), dtype=complex), {}, TypeError, "complex128"),
+        (np.zeros((4, 4), dtype=bool), {}, TypeError, "bool"),
+        (np.zeros((4, 4)), {"cutoff": 0.0}, ValueError, r"cutoff.*\(0, 0.5\]"),
+        (np.zeros((4, 4)), {"cutoff": 0.51}, ValueError, "got 0.51"),
+        (np.zeros((4, 4)), {"cutoff": float("nan")}, ValueError, "got nan"),
+        (np.zeros((4, 4)), {"depth": -1}, ValueError, "`depth`"),
+        (np.zeros((4, 4)), {"depth": "wide"}, ValueError, "`depth`"),
+        (np.zeros((4, 4)), {"depth": 2.5}, ValueError, "`depth`"),
+        (np.zeros((4, 4)), {"boundary": "none"}, ValueError, "`boundary`"),
+        (np.zeros((4, 4)), {"boundary": float("inf")}, ValueError, "`boundary`"),
+        (np.zeros((4, 4)), {"filter": "median"}, ValueError, "`filter`"),
+        (np.zeros((4, 4)), {"order": 0}, ValueError, "`order`"),
+    ],
+)
 def test_bad_arguments(image, kwargs, error, match):
     args = {"cutoff": 0.1} | kwargs
     cutoff = args.pop("cutoff")
@@ -231,10 +257,17 @@ def test_xarray_in_xarray_out_with_dims_coords_and_attrs(method):
     bands = make_image((3, 90, 110), np.float64, seed=12)
     crs = xr.DataArray(0, attrs={"crs_wkt": 'PROJCS["WGS 84 / UTM zone 33N"]'})
     array = xr.DataArray(
-        da.from_array(bands, chunks=(3, 40, 50)), dims=("band", "y", "x"), name="ortho",
-        coords={"band": [1, 2, 3], "y": 5800000.0 - 0.5 * np.arange(90),
-                "x": 500000.0 + 0.5 * np.arange(110), "spatial_ref": crs},
-        attrs={"scale_factor": 1.0, "long_name": "reflectance"})
+        da.from_array(bands, chunks=(3, 40, 50)),
+        dims=("band", "y", "x"),
+        name="ortho",
+        coords={
+            "band": [1, 2, 3],
+            "y": 5800000.0 - 0.5 * np.arange(90),
+            "x": 500000.0 + 0.5 * np.arange(110),
+            "spatial_ref": crs,
+        },
+        attrs={"scale_factor": 1.0, "long_name": "reflectance"},
+    )
     out = lowpass(array, 0.06, method=method)
     assert isinstance(out, xr.DataArray) and isinstance(out.data, da.Array)
     assert out.dims == array.dims and out.name == "ortho" and out.attrs == array.attrs
@@ -248,6 +281,7 @@ def test_xarray_in_xarray_out_with_dims_coords_and_attrs(method):
 
 def test_xarray_with_two_band_dims_is_refused():
     import xarray as xr
+
     array = xr.DataArray(np.zeros((2, 3, 20, 20)), dims=("time", "band", "y", "x"))
     with pytest.raises(ValueError, match="at most one band dim"):
         lowpass(array, 0.1)
@@ -260,8 +294,17 @@ def test_rioxarray_geotiff_filtered_and_written_back_with_its_georeferencing(tmp
 
     bands = make_image((3, 200, 260), np.uint8, seed=13)
     transform = from_origin(500000.0, 5800000.0, 0.5, 0.5)
-    with rasterio.open(tmp_path / "in.tif", "w", driver="GTiff", width=260, height=200,
-                       count=3, dtype="uint8", crs="EPSG:32633", transform=transform) as dst:
+    with rasterio.open(
+        tmp_path / "in.tif",
+        "w",
+        driver="GTiff",
+        width=260,
+        height=200,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=transform,
+    ) as dst:
         dst.write(bands)
     ortho = rioxarray.open_rasterio(tmp_path / "in.tif", chunks={"band": 3, "y": 128, "x": 128})
     smooth = lowpass(ortho, 0.05)
@@ -286,9 +329,18 @@ def _geotiff_with_holes(path):
     image = np.rint(image).astype(np.uint8)
     image[60:90, 40:80] = 255
     image[rng.integers(0, 180, 40), rng.integers(0, 150, 40)] = 255
-    with rasterio.open(path, "w", driver="GTiff", width=150, height=180, count=1, dtype="uint8",
-                       crs="EPSG:32633", transform=from_origin(500000.0, 5800000.0, 1, 1),
-                       nodata=255) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=150,
+        height=180,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=from_origin(500000.0, 5800000.0, 1, 1),
+        nodata=255,
+    ) as dst:
         dst.write(image, 1)
     return image, image != 255
 
@@ -300,7 +352,6 @@ def test_readme_rioxarray_recipe_keeps_a_geotiffs_nodata(tmp_path, masked):
     ``rio.encoded_nodata``: uint8 out), against a whole-image normalised convolution."""
     import rasterio
     import rioxarray
-
     from reference import normalised_reference
 
     image, valid = _geotiff_with_holes(tmp_path / "ortho.tif")
@@ -313,7 +364,7 @@ def test_readme_rioxarray_recipe_keeps_a_geotiffs_nodata(tmp_path, masked):
     ref = normalised_reference(image.astype(np.float64), cutoff, valid)
     got = smooth.values[0]
     assert np.abs(got[valid] - ref[valid]).max() <= 10 * TOL * 255
-    assert (np.isnan(got[~valid]).all() if masked else (got[~valid] == 255).all())
+    assert np.isnan(got[~valid]).all() if masked else (got[~valid] == 255).all()
     with rasterio.open(tmp_path / "smooth.tif") as out:
         assert out.nodata == 255 and out.dtypes[0] == ("uint8" if masked else "float32")
         written = out.read(1, masked=True)

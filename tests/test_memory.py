@@ -11,15 +11,31 @@ from daskfft import io
 pytestmark = pytest.mark.slow
 
 # Runs the command as its only child and prints the child's peak RSS (KiB on Linux).
-_PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+_PEAK = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
 WIDTH = 2048
 
 
 def _peak_bytes(path, out, *options):
     options = options or ("--chunks", "256", "--spectra", "none", "--no-plots")
-    cmd = [sys.executable, "-c", _PEAK, sys.executable, "-m", "daskfft", "run", str(path),
-           "-o", str(out), "--cluster", "threads", "-q", *options]
+    cmd = [
+        sys.executable,
+        "-c",
+        _PEAK,
+        sys.executable,
+        "-m",
+        "daskfft",
+        "run",
+        str(path),
+        "-o",
+        str(out),
+        "--cluster",
+        "threads",
+        "-q",
+        *options,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr
     return 1024 * int(proc.stdout.strip().splitlines()[-1])
@@ -65,8 +81,9 @@ def _wide_zarr(path, width):
         z[:, c0 : c0 + x.shape[1]] = np.sin(0.01 * x + 0.013 * y).astype(np.float32)
 
 
-@pytest.mark.parametrize("output", [["--output-format", "tiff", "--co", "COMPRESS=DEFLATE"],
-                                    ["--output-format", "cog"]])
+@pytest.mark.parametrize(
+    "output", [["--output-format", "tiff", "--co", "COMPRESS=DEFLATE"], ["--output-format", "cog"]]
+)
 def test_peak_memory_does_not_grow_with_the_width(tmp_path, output):
     """A compressed TIFF or a COG, with the default pictures, from an input stored in 1000-px
     chunks: finishing the output never holds a band of chunk rows (or 2048 rows) across the
@@ -87,7 +104,8 @@ def test_peak_memory_does_not_grow_with_the_width(tmp_path, output):
     peaks = {}
     for width in (2048, 65536):
         _wide_zarr(tmp_path / f"in{width}.zarr", width)
-        peaks[width] = _peak_bytes(tmp_path / f"in{width}.zarr", tmp_path / f"out{width}",
-                                   "--chunks", "1000", *output)
+        peaks[width] = _peak_bytes(
+            tmp_path / f"in{width}.zarr", tmp_path / f"out{width}", "--chunks", "1000", *output
+        )
         shutil.rmtree(tmp_path / f"in{width}.zarr")  # 512 MiB of disk for the wide one
     assert peaks[65536] <= 1.3 * peaks[2048], (peaks, peaks[65536] / peaks[2048])

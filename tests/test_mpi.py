@@ -11,14 +11,13 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from mpi_helpers import MPIEXEC, mpi_run, needs_mpi
+from outsider import outsider_security, refused
+from reference import make_image
 
 from daskfft.cli import main
 from daskfft.cluster.mpi import launcher_name, mpich_netmod, node_memory_limit, scratch_root
 from daskfft.run.workdir import WORK_NAME
-
-from mpi_helpers import MPIEXEC, mpi_run, needs_mpi
-from outsider import outsider_security, refused
-from reference import make_image
 
 pytestmark = [needs_mpi, pytest.mark.slow]
 
@@ -60,8 +59,9 @@ def test_mpi_run_equals_local_run_byte_for_byte(tmp_path, local_run, ranks):
     assert "ssh -N -J" in proc.stderr and "dashboard: http" in proc.stderr
 
 
-@pytest.mark.parametrize("what", [["--pass", "band", "--sigma", "1.5,6"],
-                                  ["--flatfield", "divide", "--sigma", "40"]])
+@pytest.mark.parametrize(
+    "what", [["--pass", "band", "--sigma", "1.5,6"], ["--flatfield", "divide", "--sigma", "40"]]
+)
 def test_mpi_band_and_flatfield_equal_the_threaded_run_byte_for_byte(tmp_path, what):
     args = ["run", "--sample", "384", "--chunks", "128", *what]
     assert main([*args, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
@@ -83,8 +83,14 @@ def test_mpi_align_equals_the_threaded_one_byte_for_byte(tmp_path):
     tifffile.imwrite(tmp_path / "ref.tif", scene.astype(np.float32), tile=(128, 128))
     moved = ndimage.shift(scene, (2.3, -1.6), mode="reflect").astype(np.float32)
     tifffile.imwrite(tmp_path / "mov.tif", moved, tile=(128, 128))
-    pair = ["align", str(tmp_path / "ref.tif"), str(tmp_path / "mov.tif"), "--window", "128",
-            "--apply"]
+    pair = [
+        "align",
+        str(tmp_path / "ref.tif"),
+        str(tmp_path / "mov.tif"),
+        "--window",
+        "128",
+        "--apply",
+    ]
     assert main([*pair, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
     proc = mpi_run(3, *pair, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
     assert proc.returncode == 0, proc.stderr
@@ -99,14 +105,17 @@ PYPI_MPICH = "MPICH Version:      5.0.2\nMPICH Device:       ch4:ucx ofi\nMPICH 
 SRUN = {"SLURM_STEP_ID": "0", "SLURM_PROCID": "1", "PMI_FD": "7"}
 
 
-@pytest.mark.parametrize("version, environ, expected", [
-    (PYPI_MPICH, SRUN, "ofi"),
-    (PYPI_MPICH, {**SRUN, "MPIR_CVAR_CH4_NETMOD": "ucx"}, None),  # the user's choice stands
-    (PYPI_MPICH, {"PMI_HOSTNAME": "n1", "MPI_LOCALNRANKS": "2"}, None),  # Hydra's mpiexec
-    (PYPI_MPICH.replace("ch4:ucx ofi", "ch4:ofi"), SRUN, None),  # a site MPICH with one netmod
-    (PYPI_MPICH.replace("ch4:ucx ofi", "ch4:ucx"), SRUN, None),
-    ("Open MPI v4.1.4, package: Debian OpenMPI", SRUN, None),
-])
+@pytest.mark.parametrize(
+    "version, environ, expected",
+    [
+        (PYPI_MPICH, SRUN, "ofi"),
+        (PYPI_MPICH, {**SRUN, "MPIR_CVAR_CH4_NETMOD": "ucx"}, None),  # the user's choice stands
+        (PYPI_MPICH, {"PMI_HOSTNAME": "n1", "MPI_LOCALNRANKS": "2"}, None),  # Hydra's mpiexec
+        (PYPI_MPICH.replace("ch4:ucx ofi", "ch4:ofi"), SRUN, None),  # a site MPICH with one netmod
+        (PYPI_MPICH.replace("ch4:ucx ofi", "ch4:ucx"), SRUN, None),
+        ("Open MPI v4.1.4, package: Debian OpenMPI", SRUN, None),
+    ],
+)
 def test_mpich_netmod_is_ofi_only_for_pypi_mpich_under_srun(version, environ, expected):
     assert mpich_netmod(version, environ) == expected
 
@@ -129,8 +138,9 @@ def test_failed_run_exits_nonzero_quickly_with_one_line(tmp_path, case):
         data = (tmp_path / "big.png").read_bytes()
         bad.write_bytes(data[: len(data) // 3])
     t0 = time.monotonic()
-    proc = mpi_run(3, "run", str(bad), "-o", str(tmp_path / "o"), "--cluster", "mpi", "-q",
-                   timeout=90)
+    proc = mpi_run(
+        3, "run", str(bad), "-o", str(tmp_path / "o"), "--cluster", "mpi", "-q", timeout=90
+    )
     assert time.monotonic() - t0 < 60
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -140,8 +150,24 @@ def test_failed_run_exits_nonzero_quickly_with_one_line(tmp_path, case):
 
 def _long_job(out, size, dashboard="--no-dashboard"):
     """A 3-rank job on the sample, slow enough to act on while it runs; -v logs the scheduler."""
-    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", str(size),
-           "--chunks", "500", "-o", str(out), "--cluster", "mpi", "-v"]
+    cmd = [
+        MPIEXEC,
+        "-n",
+        "3",
+        sys.executable,
+        "-m",
+        "daskfft",
+        "run",
+        "--sample",
+        str(size),
+        "--chunks",
+        "500",
+        "-o",
+        str(out),
+        "--cluster",
+        "mpi",
+        "-v",
+    ]
     cmd += [dashboard] if dashboard == "--no-dashboard" else []
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -183,9 +209,23 @@ def test_outsiders_cannot_reach_the_scheduler(tmp_path):
 def test_no_tls_memory_limit_and_scratch(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    proc = mpi_run(2, "run", "--sample", "128", "-o", str(tmp_path / "o"), "--cluster", "mpi",
-                   "--no-tls", "-v", "--no-dashboard", "--no-performance-report",
-                   "--memory-limit", "1.5GB", env={"TMPDIR": str(scratch)})
+    proc = mpi_run(
+        2,
+        "run",
+        "--sample",
+        "128",
+        "-o",
+        str(tmp_path / "o"),
+        "--cluster",
+        "mpi",
+        "--no-tls",
+        "-v",
+        "--no-dashboard",
+        "--no-performance-report",
+        "--memory-limit",
+        "1.5GB",
+        env={"TMPDIR": str(scratch)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "scheduler tcp://" in proc.stderr
     report = json.loads((tmp_path / "o" / "report.json").read_text())
@@ -205,7 +245,7 @@ def test_dashboard_listens_on_loopback_only(tmp_path):
         url = re.search(r"dashboard: (\S+)", line).group(1)
         assert url.startswith("http://127.0.0.1:"), url
         port = int(url.split(":")[2].split("/")[0])
-        assert "-L 8787:127.0.0.1:%d" % port in _wait_for_line(proc, "ssh -N -J", 10)
+        assert f"-L 8787:127.0.0.1:{port}" in _wait_for_line(proc, "ssh -N -J", 10)
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200
         routable = socket.gethostbyname(socket.gethostname())
@@ -222,10 +262,22 @@ def test_certificate_failure_on_rank_0_ends_every_rank_with_one_line(tmp_path):
     broken = tmp_path / "site"
     (broken / "cryptography").mkdir(parents=True)
     (broken / "cryptography" / "__init__.py").write_text(
-        "raise ImportError('cryptography is broken here')\n")
+        "raise ImportError('cryptography is broken here')\n"
+    )
     t0 = time.monotonic()
-    proc = mpi_run(3, "run", "--sample", "128", "-o", str(tmp_path / "o"), "--cluster", "mpi",
-                   "-q", timeout=90, env={"PYTHONPATH": str(broken)})
+    proc = mpi_run(
+        3,
+        "run",
+        "--sample",
+        "128",
+        "-o",
+        str(tmp_path / "o"),
+        "--cluster",
+        "mpi",
+        "-q",
+        timeout=90,
+        env={"PYTHONPATH": str(broken)},
+    )
     assert time.monotonic() - t0 < 60
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -236,8 +288,18 @@ def test_certificate_failure_on_rank_0_ends_every_rank_with_one_line(tmp_path):
 
 def test_clean_shutdown_even_in_dasks_own_logs(tmp_path):
     """-vv shows distributed's logs: the shutdown must not leave errors there either."""
-    proc = mpi_run(3, "run", "--sample", "256", "-o", str(tmp_path / "o"), "--cluster", "mpi",
-                   "-vv", "--no-dashboard")
+    proc = mpi_run(
+        3,
+        "run",
+        "--sample",
+        "256",
+        "-o",
+        str(tmp_path / "o"),
+        "--cluster",
+        "mpi",
+        "-vv",
+        "--no-dashboard",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "distributed." in proc.stderr  # the logs are really shown
     logs = "".join(_records_without_heartbeat_race(proc.stderr))
@@ -253,12 +315,17 @@ def _records_without_heartbeat_race(stderr):
     (distributed's, seen in one CI run of four); the run is already complete.
     """
     records = re.split(r"\n(?=\d{4}-\d\d-\d\d |daskfft: )", stderr)
-    return [r + "\n" for r in records
-            if "Failed to communicate with scheduler during heartbeat" not in r]
+    return [
+        r + "\n"
+        for r in records
+        if "Failed to communicate with scheduler during heartbeat" not in r
+    ]
 
 
 def test_importing_daskfft_starts_no_mpi():
-    code = "import sys, daskfft, daskfft.cli, daskfft.cluster.mpi; assert 'mpi4py' not in sys.modules"
+    code = (
+        "import sys, daskfft, daskfft.cli, daskfft.cluster.mpi; assert 'mpi4py' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -301,10 +368,11 @@ def _rank_pids(mpiexec_pid):
 
 def test_mpi_cog_equals_local_cog_byte_for_byte(tmp_path):
     """The overview tasks run on the MPI workers, GDAL on rank 0: the same COG as locally."""
-    args = ["run", "--sample", "1100", "--output-format", "cog", "--no-plots", "--spectra",
-            "none"]
-    assert main([*args, "-o", str(tmp_path / "local"), "--cluster", "local", "-q",
-                 "--no-dashboard"]) == 0
+    args = ["run", "--sample", "1100", "--output-format", "cog", "--no-plots", "--spectra", "none"]
+    assert (
+        main([*args, "-o", str(tmp_path / "local"), "--cluster", "local", "-q", "--no-dashboard"])
+        == 0
+    )
     proc = mpi_run(3, *args, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
     assert proc.returncode == 0, proc.stderr
     a = (tmp_path / "local" / "filtered.tif").read_bytes()
@@ -320,8 +388,21 @@ def test_a_memory_limit_below_a_task_is_one_line_not_a_hang(tmp_path):
 
     tifffile.imwrite(tmp_path / "in.tif", make_image((2048, 2048), np.float32), tile=(256, 256))
     t0 = time.monotonic()
-    proc = mpi_run(3, "run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--cluster",
-                   "mpi", "-q", "--memory-limit", "100MB", "--chunks", "2048", timeout=90)
+    proc = mpi_run(
+        3,
+        "run",
+        str(tmp_path / "in.tif"),
+        "-o",
+        str(tmp_path / "o"),
+        "--cluster",
+        "mpi",
+        "-q",
+        "--memory-limit",
+        "100MB",
+        "--chunks",
+        "2048",
+        timeout=90,
+    )
     seconds = time.monotonic() - t0
     print(f"memory limit below a task (mpiexec, 3 ranks): every rank exited in {seconds:.1f} s")
     assert seconds < 60 and proc.returncode != 0
@@ -331,8 +412,21 @@ def test_a_memory_limit_below_a_task_is_one_line_not_a_hang(tmp_path):
     assert "2048 x 2048 px" in lines[0] and "lower --chunks" in lines[0]
     assert not (tmp_path / "o").exists()
     # The same job with room for its tasks runs.
-    proc = mpi_run(3, "run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--cluster",
-                   "mpi", "-q", "--memory-limit", "600MB", "--chunks", "1024", timeout=90)
+    proc = mpi_run(
+        3,
+        "run",
+        str(tmp_path / "in.tif"),
+        "-o",
+        str(tmp_path / "o"),
+        "--cluster",
+        "mpi",
+        "-q",
+        "--memory-limit",
+        "600MB",
+        "--chunks",
+        "1024",
+        timeout=90,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -347,9 +441,27 @@ def _mpi_job_with_chunks_done(args, out, *, chunks=3, **popen):
     returns the process and the work folder's done-markers folder."""
     from daskfft.run.workdir import WorkDir
 
-    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", *args,
-                             "-o", str(out), "--cluster", "mpi", "-q", "--no-dashboard"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
+    proc = subprocess.Popen(
+        [
+            MPIEXEC,
+            "-n",
+            "3",
+            sys.executable,
+            "-m",
+            "daskfft",
+            *args,
+            "-o",
+            str(out),
+            "--cluster",
+            "mpi",
+            "-q",
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
     done = WorkDir(out).root / "done"
     deadline = time.monotonic() + 120
     while not (done.is_dir() and len(os.listdir(done)) >= chunks):
@@ -383,8 +495,18 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path,
     assert not _rank_pids(proc.pid)
     kept = len(os.listdir(done))
     assert 3 <= kept < 36 and os.listdir(out) == [WORK_NAME]
-    resumed = mpi_run(3, *args, "-o", str(out), "--cluster", "mpi", "-q", "--resume",
-                      "--no-dashboard", timeout=180)
+    resumed = mpi_run(
+        3,
+        *args,
+        "-o",
+        str(out),
+        "--cluster",
+        "mpi",
+        "-q",
+        "--resume",
+        "--no-dashboard",
+        timeout=180,
+    )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == 36 - kept
@@ -427,12 +549,24 @@ def test_sigterm_under_mpiexec_keeps_the_chunks_in_one_line(tmp_path, target):
         assert seconds < 10 and proc.returncode == 143
         lines = err.strip().splitlines()
         assert len(lines) == 1, err
-        said = re.search(rf"^daskfft: terminated by SIGTERM \(a job's time limit, scancel or "
-                         rf"kill\); (\d+) of {total} chunks kept in .*; rerun with --resume",
-                         lines[0])
+        said = re.search(
+            rf"^daskfft: terminated by SIGTERM \(a job's time limit, scancel or "
+            rf"kill\); (\d+) of {total} chunks kept in .*; rerun with --resume",
+            lines[0],
+        )
         assert said and 3 <= int(said.group(1)) <= kept, lines[0]
-    resumed = mpi_run(3, *args, "-o", str(out), "--cluster", "mpi", "-q", "--resume",
-                      "--no-dashboard", timeout=180)
+    resumed = mpi_run(
+        3,
+        *args,
+        "-o",
+        str(out),
+        "--cluster",
+        "mpi",
+        "-q",
+        "--resume",
+        "--no-dashboard",
+        timeout=180,
+    )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == total - kept
@@ -465,9 +599,26 @@ def _listening(pid):
 
 def test_no_tls_listens_on_the_jobs_own_interface_and_says_who_can_connect(tmp_path):
     """Plain TCP on one node: the loopback, never every interface (0.0.0.0 or ::)."""
-    cmd = [MPIEXEC, "-n", "3", sys.executable, "-m", "daskfft", "run", "--sample", "3000",
-           "--chunks", "500", "-o", str(tmp_path / "o"), "--cluster", "mpi", "-v",
-           "--no-tls", "--no-dashboard"]
+    cmd = [
+        MPIEXEC,
+        "-n",
+        "3",
+        sys.executable,
+        "-m",
+        "daskfft",
+        "run",
+        "--sample",
+        "3000",
+        "--chunks",
+        "500",
+        "-o",
+        str(tmp_path / "o"),
+        "--cluster",
+        "mpi",
+        "-v",
+        "--no-tls",
+        "--no-dashboard",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         who = _wait_for_line(proc, "--no-tls: the scheduler and workers listen in plain TCP", 60)
@@ -500,13 +651,32 @@ def test_mpi_masked_output_equals_the_threaded_one_byte_for_byte(tmp_path, inter
     image = make_image((700, 650, 3), np.uint8, seed=9)
     keep = np.ones((700, 650), bool)
     keep[100:400, 200:500] = False
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=internal), rasterio.open(
-            tmp_path / "in.tif", "w", driver="GTiff", height=700, width=650, count=3,
-            dtype="uint8", tiled=True, blockxsize=128, blockysize=128) as dst:
+    with (
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=internal),
+        rasterio.open(
+            tmp_path / "in.tif",
+            "w",
+            driver="GTiff",
+            height=700,
+            width=650,
+            count=3,
+            dtype="uint8",
+            tiled=True,
+            blockxsize=128,
+            blockysize=128,
+        ) as dst,
+    ):
         dst.write(np.moveaxis(image, 2, 0))
         dst.write_mask(keep.astype(np.uint8) * 255)
-    args = ["run", str(tmp_path / "in.tif"), "--chunks", "128", "--output-format", fmt,
-            "--no-plots"]
+    args = [
+        "run",
+        str(tmp_path / "in.tif"),
+        "--chunks",
+        "128",
+        "--output-format",
+        fmt,
+        "--no-plots",
+    ]
     assert main([*args, "-o", str(tmp_path / "threads"), "--cluster", "threads", "-q"]) == 0
     proc = mpi_run(3, *args, "-o", str(tmp_path / "mpi"), "--cluster", "mpi")
     assert proc.returncode == 0, proc.stderr

@@ -15,15 +15,38 @@ def _notes(argv):
     return make_plan(_config(args, parser.subparsers["run"])).notes
 
 
-def test_chunks_rounded_to_the_output_tiles_no_longer_say_each_task_reads_only_its_own(
-        tmp_path):
+def test_chunks_rounded_to_the_output_tiles_no_longer_say_each_task_reads_only_its_own(tmp_path):
     src = tmp_path / "in.zarr"
     z = zarr.create_array(str(src), shape=(2100, 300), dtype=np.uint8, chunks=(1000, 300))
     z[:] = 7
-    notes = " | ".join(_notes(["run", str(src), "-o", str(tmp_path / "o"), "--chunks", "1000",
-                               "--output-format", "tiff"]))
+    notes = " | ".join(
+        _notes(
+            [
+                "run",
+                str(src),
+                "-o",
+                str(tmp_path / "o"),
+                "--chunks",
+                "1000",
+                "--output-format",
+                "tiff",
+            ]
+        )
+    )
     assert "chunks 1024 x 300 px instead of 1000 x 300: whole 256-px tiles" in notes, notes
     assert "reads only its own" not in notes and "parts of its neighbours'" in notes, notes
-    notes = " | ".join(_notes(["run", str(src), "-o", str(tmp_path / "o"), "--chunks", "1000",
-                               "--output-format", "zarr"]))  # no output tiles: whole chunks
+    notes = " | ".join(
+        _notes(
+            [
+                "run",
+                str(src),
+                "-o",
+                str(tmp_path / "o"),
+                "--chunks",
+                "1000",
+                "--output-format",
+                "zarr",
+            ]
+        )
+    )  # no output tiles: whole chunks
     assert "so each task reads only its own" in notes and "neighbours'" not in notes, notes

@@ -4,11 +4,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from reference import make_image
 
 from daskfft.cli import main
 from daskfft.kernels.spectra import radial_power
-
-from reference import make_image
 
 
 def _not_blank(path, min_shape=(300, 400)):
@@ -28,8 +27,9 @@ def test_run_writes_overview_radial_spectrum_and_labelled_atlas(tmp_path, source
         tifffile.imwrite(tmp_path / "in.tif", make_image((500, 640), np.float32))
         args = [str(tmp_path / "in.tif")]
     out = tmp_path / "o"
-    assert main(["run", *args, "-o", str(out), "--chunks", "256", "--cluster", "threads",
-                 "-q"]) == 0
+    assert (
+        main(["run", *args, "-o", str(out), "--chunks", "256", "--cluster", "threads", "-q"]) == 0
+    )
     overview = _not_blank(out / "overview.png", (800, 1200))
     assert overview.shape[:2] == (1000, 1500)
     _not_blank(out / "radial_spectrum.png", (500, 800))
@@ -37,8 +37,22 @@ def test_run_writes_overview_radial_spectrum_and_labelled_atlas(tmp_path, source
 
 
 def test_no_plots_skips_them(tmp_path):
-    assert main(["run", "--sample", "300", "-o", str(tmp_path / "o"), "--no-plots",
-                 "--cluster", "threads", "-q"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--sample",
+                "300",
+                "-o",
+                str(tmp_path / "o"),
+                "--no-plots",
+                "--cluster",
+                "threads",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert not (tmp_path / "o" / "overview.png").exists()
     assert not (tmp_path / "o" / "radial_spectrum.png").exists()
     assert iio.imread(tmp_path / "o" / "spectra.png").ndim == 2  # the plain atlas
@@ -63,8 +77,9 @@ def test_radial_power_takes_the_mean_out_without_a_second_fft(shape):
 
     x = np.random.default_rng(3).random(shape) + 5.0
     sums, counts = radial_power(x)
-    w0, w1 = (np.ones(1) if n == 1 else 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-              for n in shape)
+    w0, w1 = (
+        np.ones(1) if n == 1 else 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n) for n in shape
+    )
     power = np.abs(np.fft.rfft2((x - x.mean()) * np.outer(w0, w1))) ** 2
     f = np.hypot(np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :])
     idx = np.clip(np.digitize(f.ravel(), RADIAL_EDGES) - 1, 0, len(RADIAL_EDGES) - 2)
@@ -89,7 +104,10 @@ def test_one_windowed_fft_per_chunk_and_none_for_a_lean_run(tmp_path, monkeypatc
     assert main([*base, "-o", str(tmp_path / "lean"), "--spectra", "none", "--no-plots"]) == 0
     assert calls == []
     assert sorted(p.name for p in (tmp_path / "lean").iterdir()) == [
-        "filtered.png", "report.json", "sample.png"]
+        "filtered.png",
+        "report.json",
+        "sample.png",
+    ]
     assert main([*base, "-o", str(tmp_path / "full"), "--spectra", "all"]) == 0
     assert len(calls) == 9  # 3 x 3 chunks: atlas, tiles, radial power and thumbnails from one
 
@@ -127,8 +145,22 @@ def test_a_large_chunk_is_summarised_from_its_central_window(tmp_path, monkeypat
         return windowed_spectrum(block, **kw)
 
     monkeypatch.setattr(daskfft.run.tasks, "windowed_spectrum", spied)
-    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks", "2048",
-                 "--cluster", "threads", "-q"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "in.tif"),
+                "-o",
+                str(tmp_path / "o"),
+                "--chunks",
+                "2048",
+                "--cluster",
+                "threads",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert SUMMARY_WINDOW == 512 and [b.shape for b in seen] == [(512, 512)]
     np.testing.assert_array_equal(seen[0], image[768:1280, 768:1280])
     report = json.loads((tmp_path / "o" / "report.json").read_text())
@@ -142,8 +174,24 @@ def test_pictures_leave_nodata_out(tmp_path, nodata):
     image[:, :150] = np.float32(nodata)
     image[::9, :] = np.float32(nodata)  # and some in every chunk
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(64, 64))
-    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks", "128",
-                 "--nodata", nodata, "--cluster", "threads", "-q"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "in.tif"),
+                "-o",
+                str(tmp_path / "o"),
+                "--chunks",
+                "128",
+                "--nodata",
+                nodata,
+                "--cluster",
+                "threads",
+                "-q",
+            ]
+        )
+        == 0
+    )
     for name in ("spectra.png", "overview.png", "radial_spectrum.png"):
         _not_blank(tmp_path / "o" / name)
     atlas = iio.imread(tmp_path / "o" / "spectra.png")[..., :3].mean(axis=2)

@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from reference import make_image, reference_lowpass
 
+from daskfft.api.pyramid import overview
 from daskfft.cli import main
 from daskfft.kernels.overview import OVERVIEW_CUTOFF, OVERVIEW_ORDER, level_shapes
-from daskfft.api.pyramid import overview
-
-from reference import make_image, reference_lowpass
 
 rasterio = pytest.importorskip("rasterio")
 
@@ -47,9 +46,16 @@ def reference_overview(image, pad=256):
     return y if image.ndim == 3 else y[..., 0]
 
 
-@pytest.mark.parametrize(("shape", "chunks"), [
-    ((301, 517), 300), ((256, 256), 128), ((130, 91), 64), ((1, 200), 64), ((200, 150, 3), 100),
-])
+@pytest.mark.parametrize(
+    ("shape", "chunks"),
+    [
+        ((301, 517), 300),
+        ((256, 256), 128),
+        ((130, 91), 64),
+        ((1, 200), 64),
+        ((200, 150, 3), 100),
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.uint8, np.uint16])
 def test_overview_is_the_whole_image_definition(shape, chunks, dtype):
     image = make_image(shape, dtype)
@@ -71,7 +77,10 @@ def test_overview_is_the_whole_image_definition(shape, chunks, dtype):
 def test_overview_pixel_lies_between_the_four_under_it():
     """GDAL's convention: overview pixel i is centred between pixels 2i and 2i + 1."""
     y, x = np.mgrid[:400, :400].astype(np.float64)
-    wave = lambda y, x: np.sin(2 * np.pi * 0.05 * x) + np.cos(2 * np.pi * 0.03 * y)
+
+    def wave(y, x):
+        return np.sin(2 * np.pi * 0.05 * x) + np.cos(2 * np.pi * 0.03 * y)
+
     got = overview(da.from_array(wave(y, x), chunks=128)).compute()
     yy, xx = np.mgrid[:200, :200] * 2 + 0.5
     inner = (slice(40, -40), slice(40, -40))  # away from the mirrored edges
@@ -103,12 +112,38 @@ def test_zone_plate_aliases_that_gdal_average_keeps_are_gone(tmp_path):
     size), a right overview is flat gray; GDAL's 2 x 2 average leaves moire there."""
     n = 1024
     plate, freq = _zone_plate(n)
-    with rasterio.open(tmp_path / "plate.tif", "w", driver="GTiff", width=n, height=n, count=1,
-                       dtype="float32", tiled=True, blockxsize=256, blockysize=256) as dst:
+    with rasterio.open(
+        tmp_path / "plate.tif",
+        "w",
+        driver="GTiff",
+        width=n,
+        height=n,
+        count=1,
+        dtype="float32",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    ) as dst:
         dst.write(plate, 1)
-    assert _run(tmp_path / "plate.tif", "-o", tmp_path / "o", "--output-format", "cog",
-                "--co", "BLOCKSIZE=256", "--no-plots", "--spectra", "none", "--cutoff",
-                "0.5", "--filter", "ideal") == 0  # level 0 unchanged: the overviews alone
+    assert (
+        _run(
+            tmp_path / "plate.tif",
+            "-o",
+            tmp_path / "o",
+            "--output-format",
+            "cog",
+            "--co",
+            "BLOCKSIZE=256",
+            "--no-plots",
+            "--spectra",
+            "none",
+            "--cutoff",
+            "0.5",
+            "--filter",
+            "ideal",
+        )
+        == 0
+    )  # level 0 unchanged: the overviews alone
     with rasterio.open(tmp_path / "o" / "filtered.tif", overview_level=0) as ds:
         ours = ds.read(1)
     with rasterio.open(tmp_path / "plate.tif", "r+") as ds:
@@ -133,12 +168,24 @@ def _geotiff(path, image, nodata=None, block=128):
     from rasterio.transform import from_origin
 
     bands = 1 if image.ndim == 2 else image.shape[2]
-    with rasterio.open(path, "w", driver="GTiff", height=image.shape[0], width=image.shape[1],
-                       count=bands, dtype=image.dtype.name, crs="EPSG:32633",
-                       transform=from_origin(500000.0, 5800000.0, 0.5, 0.5), nodata=nodata,
-                       tiled=True, blockxsize=block, blockysize=block) as dst:
-        dst.write(image if image.ndim == 2 else np.moveaxis(image, 2, 0),
-                  1 if image.ndim == 2 else None)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=image.shape[0],
+        width=image.shape[1],
+        count=bands,
+        dtype=image.dtype.name,
+        crs="EPSG:32633",
+        transform=from_origin(500000.0, 5800000.0, 0.5, 0.5),
+        nodata=nodata,
+        tiled=True,
+        blockxsize=block,
+        blockysize=block,
+    ) as dst:
+        dst.write(
+            image if image.ndim == 2 else np.moveaxis(image, 2, 0), 1 if image.ndim == 2 else None
+        )
 
 
 @pytest.mark.parametrize("chunks", ["256", "300"])  # tiles written in place, or a Zarr pass
@@ -148,10 +195,20 @@ def test_cog_validates_with_georeferencing_nodata_and_engine_overviews(tmp_path,
     image = make_image((1100, 900), np.float32)
     image[:40, :40] = -9999.0
     _geotiff(tmp_path / "in.tif", image, nodata=-9999.0)
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "cog", "--output-format", "cog",
-                "--chunks", chunks, "--no-plots") == 0
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "tif", "--chunks", chunks,
-                "--no-plots") == 0
+    assert (
+        _run(
+            tmp_path / "in.tif",
+            "-o",
+            tmp_path / "cog",
+            "--output-format",
+            "cog",
+            "--chunks",
+            chunks,
+            "--no-plots",
+        )
+        == 0
+    )
+    assert _run(tmp_path / "in.tif", "-o", tmp_path / "tif", "--chunks", chunks, "--no-plots") == 0
     path = tmp_path / "cog" / "filtered.tif"
     valid, errors, warnings = cog_validate(str(path), strict=True)
     assert valid and not errors and not warnings
@@ -174,10 +231,42 @@ def test_cog_validates_with_georeferencing_nodata_and_engine_overviews(tmp_path,
 def test_cog_with_jpeg_creation_options_for_an_rgb_image(tmp_path):
     from rio_cogeo.cogeo import cog_validate
 
-    assert main(["run", "--sample", "1500", "-o", str(tmp_path / "o"), "--output-format", "cog",
-                 "--co", "compress=jpeg", "--co", "QUALITY=90", "--no-plots", *FAST]) == 0
-    assert main(["run", "--sample", "1500", "-o", str(tmp_path / "d"), "--output-format", "cog",
-                 "--no-plots", *FAST]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--sample",
+                "1500",
+                "-o",
+                str(tmp_path / "o"),
+                "--output-format",
+                "cog",
+                "--co",
+                "compress=jpeg",
+                "--co",
+                "QUALITY=90",
+                "--no-plots",
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--sample",
+                "1500",
+                "-o",
+                str(tmp_path / "d"),
+                "--output-format",
+                "cog",
+                "--no-plots",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     path = tmp_path / "o" / "filtered.tif"
     assert cog_validate(str(path), strict=True)[0]
     with rasterio.open(path) as ds, rasterio.open(tmp_path / "d" / "filtered.tif") as lossless:
@@ -190,16 +279,31 @@ def test_cog_with_jpeg_creation_options_for_an_rgb_image(tmp_path):
     assert report["pyramid"]["levels"] == [[1500, 1500], [750, 750], [375, 375]]
 
 
-@pytest.mark.parametrize(("options", "dtype", "expect"), [
-    (["COMPRESS=ZSTD", "LEVEL=5", "PREDICTOR=FLOATING_POINT", "BLOCKSIZE=128"], np.float32,
-     dict(compression=tifffile.COMPRESSION.ZSTD, predictor=3, tile=128)),
-    (["COMPRESS=DEFLATE", "PREDICTOR=YES", "LEVEL=9"], np.uint16,  # the input's 128-px tiles
-     dict(compression=tifffile.COMPRESSION.ADOBE_DEFLATE, predictor=2, tile=128)),
-    (["COMPRESS=LZW"], np.float32,
-     dict(compression=tifffile.COMPRESSION.LZW, predictor=1, tile=128)),
-    (["BLOCKSIZE=512"], np.uint8, dict(compression=tifffile.COMPRESSION.NONE, predictor=1,
-                                       tile=512)),
-])
+@pytest.mark.parametrize(
+    ("options", "dtype", "expect"),
+    [
+        (
+            ["COMPRESS=ZSTD", "LEVEL=5", "PREDICTOR=FLOATING_POINT", "BLOCKSIZE=128"],
+            np.float32,
+            dict(compression=tifffile.COMPRESSION.ZSTD, predictor=3, tile=128),
+        ),
+        (
+            ["COMPRESS=DEFLATE", "PREDICTOR=YES", "LEVEL=9"],
+            np.uint16,  # the input's 128-px tiles
+            dict(compression=tifffile.COMPRESSION.ADOBE_DEFLATE, predictor=2, tile=128),
+        ),
+        (
+            ["COMPRESS=LZW"],
+            np.float32,
+            dict(compression=tifffile.COMPRESSION.LZW, predictor=1, tile=128),
+        ),
+        (
+            ["BLOCKSIZE=512"],
+            np.uint8,
+            dict(compression=tifffile.COMPRESSION.NONE, predictor=1, tile=512),
+        ),
+    ],
+)
 def test_tiff_creation_options_reach_the_file(tmp_path, options, dtype, expect):
     image = make_image((700, 600), dtype)
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(128, 128))
@@ -211,32 +315,46 @@ def test_tiff_creation_options_reach_the_file(tmp_path, options, dtype, expect):
         assert page.compression == expect["compression"]
         assert page.predictor == expect["predictor"] and page.tilewidth == expect["tile"]
     with rasterio.open(tmp_path / "o" / "filtered.tif") as ds:  # GDAL reads it the same
-        np.testing.assert_array_equal(ds.read(1), tifffile.imread(tmp_path / "plain" /
-                                                                  "filtered.tif"))
+        np.testing.assert_array_equal(
+            ds.read(1), tifffile.imread(tmp_path / "plain" / "filtered.tif")
+        )
 
 
-@pytest.mark.parametrize(("args", "status", "message"), [
-    (["--co", "COMPRESS"], 2, "`--co` takes KEY=VALUE, got 'COMPRESS'"),
-    (["--co", "TILED=YES"], 2, "`--co TILED` is not a creation option here"),
-    (["--co", "COMPRESS=PACKBITS"], 2, "`--co COMPRESS` must be one of NONE, DEFLATE"),
-    (["--co", "QUALITY=0"], 2, "`--co QUALITY` must be in 1..100, got 0"),
-    (["--co", "BLOCKSIZE=100"], 2, "`--co BLOCKSIZE` must be a multiple of 16"),
-    (["--co", "LEVEL=fast"], 2, "`--co LEVEL` must be a whole number, got FAST"),
-    (["--co", "COMPRESS=ZSTD", "--co", "PREDICTOR=YES"], 1,
-     "PREDICTOR=YES (horizontal differencing) is for integer pixels, not float32"),
-    (["--co", "COMPRESS=JPEG"], 1, "COMPRESS=JPEG holds 8-bit gray or RGB, not float32"),
-    (["--co", "COMPRESS=LZW", "--co", "LEVEL=5"], 1, "LEVEL=5 does not apply to LZW"),
-    (["--co", "COMPRESS=ZSTD", "--co", "LEVEL=30"], 1, "(it takes 1..22)"),
-    (["--co", "QUALITY=80"], 1, "QUALITY applies to JPEG and WEBP compression, not NONE"),
-    (["--co", "PREDICTOR=YES"], 1, "PREDICTOR applies to DEFLATE, LZW, ZSTD and LZMA"),
-    (["--co", "BIGTIFF=YES"], 1, "--co BIGTIFF does not apply to tiff output"),
-    (["--co", "COMPRESS=ZSTD", "--output-format", "zarr"], 1,
-     "--co COMPRESS does not apply to zarr output (it applies to tiff and cog)"),
-    (["--co", "COMPRESS=LZW", "--compression", "zlib"], 1,
-     "--compression zlib and --co COMPRESS=LZW disagree"),
-])
-def test_bad_creation_options_get_one_line_and_nothing_written(tmp_path, capsys, args, status,
-                                                                message):
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["--co", "COMPRESS"], 2, "`--co` takes KEY=VALUE, got 'COMPRESS'"),
+        (["--co", "TILED=YES"], 2, "`--co TILED` is not a creation option here"),
+        (["--co", "COMPRESS=PACKBITS"], 2, "`--co COMPRESS` must be one of NONE, DEFLATE"),
+        (["--co", "QUALITY=0"], 2, "`--co QUALITY` must be in 1..100, got 0"),
+        (["--co", "BLOCKSIZE=100"], 2, "`--co BLOCKSIZE` must be a multiple of 16"),
+        (["--co", "LEVEL=fast"], 2, "`--co LEVEL` must be a whole number, got FAST"),
+        (
+            ["--co", "COMPRESS=ZSTD", "--co", "PREDICTOR=YES"],
+            1,
+            "PREDICTOR=YES (horizontal differencing) is for integer pixels, not float32",
+        ),
+        (["--co", "COMPRESS=JPEG"], 1, "COMPRESS=JPEG holds 8-bit gray or RGB, not float32"),
+        (["--co", "COMPRESS=LZW", "--co", "LEVEL=5"], 1, "LEVEL=5 does not apply to LZW"),
+        (["--co", "COMPRESS=ZSTD", "--co", "LEVEL=30"], 1, "(it takes 1..22)"),
+        (["--co", "QUALITY=80"], 1, "QUALITY applies to JPEG and WEBP compression, not NONE"),
+        (["--co", "PREDICTOR=YES"], 1, "PREDICTOR applies to DEFLATE, LZW, ZSTD and LZMA"),
+        (["--co", "BIGTIFF=YES"], 1, "--co BIGTIFF does not apply to tiff output"),
+        (
+            ["--co", "COMPRESS=ZSTD", "--output-format", "zarr"],
+            1,
+            "--co COMPRESS does not apply to zarr output (it applies to tiff and cog)",
+        ),
+        (
+            ["--co", "COMPRESS=LZW", "--compression", "zlib"],
+            1,
+            "--compression zlib and --co COMPRESS=LZW disagree",
+        ),
+    ],
+)
+def test_bad_creation_options_get_one_line_and_nothing_written(
+    tmp_path, capsys, args, status, message
+):
     tifffile.imwrite(tmp_path / "in.tif", make_image((64, 64), np.float32), tile=(32, 32))
     if status == 2:  # a usage error: argparse exits
         with pytest.raises(SystemExit) as exit_info:
@@ -251,8 +369,18 @@ def test_bad_creation_options_get_one_line_and_nothing_written(tmp_path, capsys,
 
 def test_predictor_floating_point_refused_for_integers(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "in.tif", make_image((64, 64), np.uint16), tile=(32, 32))
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--co", "COMPRESS=DEFLATE",
-                "--co", "PREDICTOR=FLOATING_POINT") == 1
+    assert (
+        _run(
+            tmp_path / "in.tif",
+            "-o",
+            tmp_path / "o",
+            "--co",
+            "COMPRESS=DEFLATE",
+            "--co",
+            "PREDICTOR=FLOATING_POINT",
+        )
+        == 1
+    )
     assert "is for floating-point pixels, not uint16" in capsys.readouterr().err
 
 
@@ -262,25 +390,51 @@ def test_ome_zarr_reads_with_ome_zarr_py_and_keeps_pixel_size(tmp_path):
     from ome_zarr_models.v05.image import Image
 
     image = make_image((700, 600, 3), np.uint16)
-    tifffile.imwrite(tmp_path / "in.ome.tif", image, ome=True, photometric="rgb",
-                     tile=(128, 128), metadata={"axes": "YXS", "PhysicalSizeX": 0.65,
-                                                "PhysicalSizeY": 0.5,
-                                                "PhysicalSizeXUnit": "µm"})
-    assert _run(tmp_path / "in.ome.tif", "-o", tmp_path / "o", "--output-format", "ome-zarr",
-                "--no-plots") == 0
-    assert _run(tmp_path / "in.ome.tif", "-o", tmp_path / "t", "--output-format", "tiff",
-                "--no-plots") == 0
+    tifffile.imwrite(
+        tmp_path / "in.ome.tif",
+        image,
+        ome=True,
+        photometric="rgb",
+        tile=(128, 128),
+        metadata={
+            "axes": "YXS",
+            "PhysicalSizeX": 0.65,
+            "PhysicalSizeY": 0.5,
+            "PhysicalSizeXUnit": "µm",
+        },
+    )
+    assert (
+        _run(
+            tmp_path / "in.ome.tif",
+            "-o",
+            tmp_path / "o",
+            "--output-format",
+            "ome-zarr",
+            "--no-plots",
+        )
+        == 0
+    )
+    assert (
+        _run(tmp_path / "in.ome.tif", "-o", tmp_path / "t", "--output-format", "tiff", "--no-plots")
+        == 0
+    )
     path = tmp_path / "o" / "filtered.ome.zarr"
     Image.from_zarr(zarr.open_group(str(path), mode="r"))  # raises if not NGFF 0.5
-    node = next(n for n in Reader(parse_url(str(path)))() if
-                any(isinstance(s, Multiscales) for s in n.specs))
+    node = next(
+        n
+        for n in Reader(parse_url(str(path)))()
+        if any(isinstance(s, Multiscales) for s in n.specs)
+    )
     shapes = [d.shape for d in node.data]
     assert shapes == [(3, 700, 600), (3, 350, 300), (3, 175, 150)]
     assert [a["name"] for a in node.metadata["axes"]] == ["c", "y", "x"]
     assert node.metadata["axes"][1]["unit"] == "micrometer"
     moves = node.metadata["coordinateTransformations"]
-    assert moves[1][0]["scale"] == [1.0, 1.0, 1.3] and moves[1][1]["translation"] == [0, 0.25,
-                                                                                       0.325]
+    assert moves[1][0]["scale"] == [1.0, 1.0, 1.3] and moves[1][1]["translation"] == [
+        0,
+        0.25,
+        0.325,
+    ]
     filtered = tifffile.imread(tmp_path / "t" / "filtered.tif")
     np.testing.assert_array_equal(np.moveaxis(np.asarray(node.data[0]), 0, 2), filtered)
     want = overview(da.from_array(filtered, chunks=(256, 256, 3))).compute()
@@ -291,15 +445,29 @@ def test_ome_zarr_of_a_gray_image_without_pixel_size(tmp_path):
     from ome_zarr_models.v05.image import Image
 
     tifffile.imwrite(tmp_path / "in.tif", make_image((300, 520), np.float32), tile=(64, 64))
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--output-format", "ome-zarr",
-                "--no-plots", "--spectra", "none") == 0
+    assert (
+        _run(
+            tmp_path / "in.tif",
+            "-o",
+            tmp_path / "o",
+            "--output-format",
+            "ome-zarr",
+            "--no-plots",
+            "--spectra",
+            "none",
+        )
+        == 0
+    )
     group = zarr.open_group(str(tmp_path / "o" / "filtered.ome.zarr"), mode="r")
     Image.from_zarr(group)
     multiscale = group.attrs["ome"]["multiscales"][0]
     assert [a["name"] for a in multiscale["axes"]] == ["y", "x"]
     assert "unit" not in multiscale["axes"][0]
-    assert [group[d["path"]].shape for d in multiscale["datasets"]] == [(300, 520), (150, 260),
-                                                                        (75, 130)]
+    assert [group[d["path"]].shape for d in multiscale["datasets"]] == [
+        (300, 520),
+        (150, 260),
+        (75, 130),
+    ]
 
 
 @pytest.mark.slow
@@ -314,14 +482,27 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
 
     from daskfft.run.workdir import WorkDir
 
-    args = ["--sample", "1400", "--chunks", "128", "--output-format", fmt, "--no-plots",
-            "--cluster", "threads", "-q"]
+    args = [
+        "--sample",
+        "1400",
+        "--chunks",
+        "128",
+        "--output-format",
+        fmt,
+        "--no-plots",
+        "--cluster",
+        "threads",
+        "-q",
+    ]
     if fmt == "cog":  # 121 chunks of 128 px: 128-px tiles (a COG's 512 by default)
         args += ["--co", "BLOCKSIZE=128"]
     assert main(["run", *args, "-o", str(tmp_path / "whole")]) == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "daskfft", "run", *args, "-o", str(out)],
-                            start_new_session=True, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daskfft", "run", *args, "-o", str(out)],
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+    )
     done_dir = WorkDir(out).root / "done"
     deadline = time.monotonic() + 120
     while (not done_dir.is_dir() or len(os.listdir(done_dir)) < 30) and proc.poll() is None:
@@ -334,8 +515,9 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
     name = "filtered.tif" if fmt == "cog" else "filtered.ome.zarr"
     a, b = tmp_path / "whole" / name, out / name
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file()) if a.is_dir() else [""]
-    assert files == (sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-                     if b.is_dir() else [""])
+    assert files == (
+        sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()) if b.is_dir() else [""]
+    )
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
 
@@ -343,8 +525,8 @@ def test_killed_pyramid_run_resumes_byte_identical(tmp_path, fmt):
 def test_overview_tasks_read_a_block_and_its_halo_never_a_level(tmp_path, monkeypatch):
     """Memory stays bounded by the block: each task reads its own haloed window of the
     level above, and the levels come out as the lazy definition makes them."""
-    from daskfft.kernels.overview import overview_depth
     from daskfft.io.zarr import ZarrArrayStore as LevelStore
+    from daskfft.kernels.overview import overview_depth
 
     windows = []
     read = LevelStore.read
@@ -356,8 +538,19 @@ def test_overview_tasks_read_a_block_and_its_halo_never_a_level(tmp_path, monkey
     monkeypatch.setattr(LevelStore, "read", spy)
     image = make_image((2600, 2100), np.float32)
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(256, 256))
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "o", "--output-format", "ome-zarr",
-                "--no-plots", "--spectra", "none") == 0
+    assert (
+        _run(
+            tmp_path / "in.tif",
+            "-o",
+            tmp_path / "o",
+            "--output-format",
+            "ome-zarr",
+            "--no-plots",
+            "--spectra",
+            "none",
+        )
+        == 0
+    )
     edge = 2 * 512 + 2 * overview_depth(1e-6)
     shapes = level_shapes((2600, 2100), 256)[1:]  # 1300 x 1050 ... 163 x 132
     assert len(windows) == sum(-(-h // 512) * -(-w // 512) for h, w in shapes) == 9 + 4 + 1 + 1
@@ -378,15 +571,23 @@ def test_an_ome_zarr_from_ome_zarr_py_goes_in_and_out_with_its_pixel_size(tmp_pa
 
     image = make_image((1, 2, 1, 600, 520), np.uint16)
     fmt = FormatV04() if version == "0.4" else FormatV05()
-    group = zarr.open_group(str(tmp_path / "in.ome.zarr"), mode="w",
-                            zarr_format=2 if version == "0.4" else 3)
-    write_image(image, group, axes="tczyx", fmt=fmt, scale_factors=(2,),
-                scale={"t": 1.0, "c": 1.0, "z": 2.0, "y": 0.4, "x": 0.3},
-                axes_units={"x": "micrometer", "y": "micrometer"})
+    group = zarr.open_group(
+        str(tmp_path / "in.ome.zarr"), mode="w", zarr_format=2 if version == "0.4" else 3
+    )
+    write_image(
+        image,
+        group,
+        axes="tczyx",
+        fmt=fmt,
+        scale_factors=(2,),
+        scale={"t": 1.0, "c": 1.0, "z": 2.0, "y": 0.4, "x": 0.3},
+        axes_units={"x": "micrometer", "y": "micrometer"},
+    )
     level0 = dict(group.attrs).get("ome", dict(group.attrs))["multiscales"][0]["datasets"][0]
     assert level0["coordinateTransformations"][0]["scale"][-2:] == [0.4, 0.3]
-    assert _run(tmp_path / "in.ome.zarr", "-o", tmp_path / "o", "--no-plots",
-                "--cutoff", "0.1") == 0
+    assert (
+        _run(tmp_path / "in.ome.zarr", "-o", tmp_path / "o", "--no-plots", "--cutoff", "0.1") == 0
+    )
     out = zarr.open_group(str(tmp_path / "o" / "filtered.ome.zarr"), mode="r")
     multiscale = out.attrs["ome"]["multiscales"][0]
     assert [a["name"] for a in multiscale["axes"]] == ["c", "y", "x"]
@@ -399,16 +600,32 @@ def test_an_ome_zarr_from_ome_zarr_py_goes_in_and_out_with_its_pixel_size(tmp_pa
 
 def test_zarr_groups_that_are_no_2d_image_are_refused_in_one_line(tmp_path, capsys):
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w").create_array(
-        "a", shape=(10, 10), dtype="f4")
+        "a", shape=(10, 10), dtype="f4"
+    )
     group = zarr.open_group(str(tmp_path / "stack.ome.zarr"), mode="w")
     group.create_array("0", shape=(5, 64, 64), dtype="u2")
-    group.attrs["ome"] = {"version": "0.5", "multiscales": [{
-        "axes": [{"name": "z", "type": "space"}, {"name": "y", "type": "space"},
-                 {"name": "x", "type": "space"}],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [1.0, 1.0, 1.0]}]}]}]}
-    for name, why in (("plain.zarr", "a Zarr group without OME-Zarr multiscales"),
-                      ("stack.ome.zarr", "OME-Zarr axes z,y,x with shape (5, 64, 64)")):
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [
+                    {"name": "z", "type": "space"},
+                    {"name": "y", "type": "space"},
+                    {"name": "x", "type": "space"},
+                ],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [1.0, 1.0, 1.0]}],
+                    }
+                ],
+            }
+        ],
+    }
+    for name, why in (
+        ("plain.zarr", "a Zarr group without OME-Zarr multiscales"),
+        ("stack.ome.zarr", "OME-Zarr axes z,y,x with shape (5, 64, 64)"),
+    ):
         assert _run(tmp_path / name, "-o", tmp_path / "o") == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and why in err[0], err
@@ -420,18 +637,32 @@ def test_nodata_reaches_the_output_exactly(tmp_path):
     survives to the last digit, so GDAL still finds it in the pixels."""
     low = float(np.finfo(np.float32).min)
     image = make_image((600, 500), np.float32)
-    z = zarr.create_array(str(tmp_path / "in.zarr"), shape=image.shape, dtype="f4",
-                          chunks=(256, 256))
+    z = zarr.create_array(
+        str(tmp_path / "in.zarr"), shape=image.shape, dtype="f4", chunks=(256, 256)
+    )
     z[:] = image
     z.attrs["nodata"] = -9999.0
-    assert _run(tmp_path / "in.zarr", "-o", tmp_path / "a", "--output-format", "cog",
-                "--no-plots") == 0
+    assert (
+        _run(tmp_path / "in.zarr", "-o", tmp_path / "a", "--output-format", "cog", "--no-plots")
+        == 0
+    )
     with rasterio.open(tmp_path / "a" / "filtered.tif") as ds:
         assert ds.nodata == -9999.0
     image[:60, :60] = low
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(128, 128))
-    assert _run(tmp_path / "in.tif", "-o", tmp_path / "b", "--output-format", "cog",
-                "--nodata", repr(low), "--no-plots") == 0  # an exponent: a value, no option
+    assert (
+        _run(
+            tmp_path / "in.tif",
+            "-o",
+            tmp_path / "b",
+            "--output-format",
+            "cog",
+            "--nodata",
+            repr(low),
+            "--no-plots",
+        )
+        == 0
+    )  # an exponent: a value, no option
     with rasterio.open(tmp_path / "b" / "filtered.tif") as ds:
         assert np.float32(ds.nodata) == np.float32(low)
         masked = ds.read(1, masked=True)

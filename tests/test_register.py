@@ -4,12 +4,10 @@ import dask.array as da
 import numpy as np
 import pytest
 from scipy import ndimage
-
-from daskfft import register
-
-skimage = pytest.importorskip("skimage")
 from skimage import data
 from skimage.registration import phase_cross_correlation
+
+from daskfft import register
 
 # (dy, dx) moves of the photograph: sub-pixel, both signs, near zero, beyond ten pixels
 SHIFTS = [(3.25, -1.5), (-7.4, 2.63), (0.3, 0.7), (12.81, -9.17), (-0.55, 5.05)]
@@ -33,8 +31,10 @@ def test_sub_pixel_shift_of_a_photograph_with_noise(shift, noise):
     truth = -np.asarray(shift)  # the shift that moves `moving` back onto `reference`
     ours_error = np.abs(np.asarray(ours.shift) - truth).max()
     theirs_error = np.abs(np.asarray(theirs) - truth).max()
-    print(f"shift {shift}, noise {noise}: daskfft {ours_error:.3f} px, "
-          f"scikit-image {theirs_error:.3f} px")
+    print(
+        f"shift {shift}, noise {noise}: daskfft {ours_error:.3f} px, "
+        f"scikit-image {theirs_error:.3f} px"
+    )
     assert ours_error <= 0.05
     assert ours_error <= theirs_error + 1e-9
     assert ours.confidence > 0.3
@@ -66,11 +66,14 @@ def test_dask_and_channels_last_inputs():
     assert np.allclose(got.shift, (-1.5, -2.25), atol=0.05)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"upsample": 0}, "`upsample` must be an integer >= 1"),
-    ({"upsample": 2.5}, "`upsample` must be an integer >= 1"),
-    ({"taper": 1.5}, r"`taper` must be in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"upsample": 0}, "`upsample` must be an integer >= 1"),
+        ({"upsample": 2.5}, "`upsample` must be an integer >= 1"),
+        ({"taper": 1.5}, r"`taper` must be in \[0, 1\]"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         register(np.zeros((8, 8)), np.zeros((8, 8)), **kwargs)
@@ -83,6 +86,7 @@ def test_different_shapes_are_refused():
 
 # --- the shift field ----------------------------------------------------------------------
 
+
 def _warped(amplitude, noise=4.0, seed=0):
     """A 1024^2 scene (the photograph mirrored into a 2 x 2 mosaic) and a copy warped by a
     smooth displacement field: moving(p) = scene(p + d(p)), each with its own noise."""
@@ -94,8 +98,12 @@ def _warped(amplitude, noise=4.0, seed=0):
     dy = 2.0 + amplitude * np.sin(2 * np.pi * rows / n) * np.cos(np.pi * cols / n)
     dx = -1.0 + amplitude * np.cos(2 * np.pi * cols / n + 0.5)
     moving = ndimage.map_coordinates(scene, [rows + dy, cols + dx], order=3, mode="reflect")
-    return (scene + rng.normal(0, noise, scene.shape),
-            moving + rng.normal(0, noise, scene.shape), dy, dx)
+    return (
+        scene + rng.normal(0, noise, scene.shape),
+        moving + rng.normal(0, noise, scene.shape),
+        dy,
+        dx,
+    )
 
 
 @pytest.mark.parametrize("amplitude", [0.5, 0.75])
@@ -104,8 +112,9 @@ def test_shift_field_of_a_smooth_warp(amplitude):
 
     reference, moving, dy, dx = _warped(amplitude)
     window = 128
-    field = shift_field(da.from_array(reference, chunks=512), da.from_array(moving, chunks=512),
-                        window=window)
+    field = shift_field(
+        da.from_array(reference, chunks=512), da.from_array(moving, chunks=512), window=window
+    )
     assert isinstance(field.data, da.Array) and field.data.shape == (8, 8, 3)
     assert field.data.numblocks[:2] == (8, 8)  # one task per window: memory per window
     field = field.compute()
@@ -125,8 +134,10 @@ def test_shift_field_of_a_smooth_warp(amplitude):
     reliable = field.reliable
     rms = np.sqrt(np.mean(ours[reliable] ** 2))
     rms_theirs = np.sqrt(np.mean(theirs[reliable] ** 2))
-    print(f"warp {amplitude} px: {reliable.sum()} of 64 windows reliable, RMS {rms:.3f} px "
-          f"(scikit-image on the same windows {rms_theirs:.3f} px)")
+    print(
+        f"warp {amplitude} px: {reliable.sum()} of 64 windows reliable, RMS {rms:.3f} px "
+        f"(scikit-image on the same windows {rms_theirs:.3f} px)"
+    )
     assert reliable.mean() >= 0.6
     assert rms <= 0.1 and rms <= rms_theirs
     assert np.nanmax(ours[~reliable]) > 0.3  # what is left out was worth leaving out
@@ -182,6 +193,7 @@ def test_shift_field_values_are_computed_once_however_often_they_are_read(monkey
 
 # --- rotation and scale (Fourier-Mellin) --------------------------------------------------
 
+
 def _skimage_fourier_mellin(reference, moving, upsample=100):
     """scikit-image's gallery recipe ("Using Polar and Log-Polar Transformations for
     Registration"): band-pass, Hann window, FFT magnitude, log-polar warp_polar, then
@@ -189,27 +201,34 @@ def _skimage_fourier_mellin(reference, moving, upsample=100):
     from skimage.filters import difference_of_gaussians, window
     from skimage.transform import warp_polar
 
-    images = [difference_of_gaussians(x, 5, None) * window("hann", x.shape)
-              for x in (reference, moving)]
+    images = [
+        difference_of_gaussians(x, 5, None) * window("hann", x.shape) for x in (reference, moving)
+    ]
     spectra = [np.abs(np.fft.fftshift(np.fft.fft2(x))) for x in images]
     shape = spectra[0].shape
     radius = shape[0] // 8
-    warped = [warp_polar(s, radius=radius, output_shape=shape, scaling="log",
-                         order=0)[: shape[0] // 2] for s in spectra]
-    shifts = phase_cross_correlation(warped[0], warped[1], upsample_factor=upsample,
-                                     normalization=None)[0]
+    warped = [
+        warp_polar(s, radius=radius, output_shape=shape, scaling="log", order=0)[: shape[0] // 2]
+        for s in spectra
+    ]
+    shifts = phase_cross_correlation(
+        warped[0], warped[1], upsample_factor=upsample, normalization=None
+    )[0]
     return (360 / shape[0]) * shifts[0], np.exp(shifts[1] / (shape[1] / np.log(radius)))
 
 
-@pytest.mark.parametrize(("degrees", "zoom"), [(10.3, 1.0), (-23.7, 1.0), (5.0, 1.05),
-                                               (0.0, 0.93), (37.25, 1.12), (170.0, 1.0)])
+@pytest.mark.parametrize(
+    ("degrees", "zoom"),
+    [(10.3, 1.0), (-23.7, 1.0), (5.0, 1.05), (0.0, 0.93), (37.25, 1.12), (170.0, 1.0)],
+)
 def test_rotation_and_scale_of_a_photograph_with_noise(degrees, zoom):
     rng = np.random.default_rng(int(abs(degrees) * 10))
     camera = data.camera().astype(np.float64)
     centre = (np.array(camera.shape) - 1) / 2
     moving = ndimage.rotate(camera, degrees, reshape=False, order=3, mode="reflect")
-    moving = ndimage.affine_transform(moving, np.eye(2) / zoom, offset=centre * (1 - 1 / zoom),
-                                      order=3, mode="reflect")
+    moving = ndimage.affine_transform(
+        moving, np.eye(2) / zoom, offset=centre * (1 - 1 / zoom), order=3, mode="reflect"
+    )
     moving = ndimage.shift(moving, (2.5, -4.25), mode="reflect")
     reference = camera + rng.normal(0, 4, camera.shape)
     moving = moving + rng.normal(0, 4, camera.shape)
@@ -224,9 +243,11 @@ def test_rotation_and_scale_of_a_photograph_with_noise(degrees, zoom):
     theirs_degrees, theirs_zoom = _skimage_fourier_mellin(reference, moving)
     theirs_rotation_error = min(abs(theirs_degrees - degrees + k) for k in (-360, -180, 0, 180))
     theirs_scale_error = abs(theirs_zoom / zoom - 1)
-    print(f"turn {degrees} deg, zoom {zoom}: daskfft {rotation_error:.4f} deg, "
-          f"{100 * scale_error:.3f} %; scikit-image recipe {theirs_rotation_error:.4f} deg, "
-          f"{100 * theirs_scale_error:.3f} %")
+    print(
+        f"turn {degrees} deg, zoom {zoom}: daskfft {rotation_error:.4f} deg, "
+        f"{100 * scale_error:.3f} %; scikit-image recipe {theirs_rotation_error:.4f} deg, "
+        f"{100 * theirs_scale_error:.3f} %"
+    )
     assert rotation_error <= 0.05 and scale_error <= 0.001
     assert rotation_error <= theirs_rotation_error and scale_error <= theirs_scale_error
     assert np.abs(np.asarray(found.shift) - shift).max() <= 0.1

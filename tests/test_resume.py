@@ -16,10 +16,24 @@ from daskfft.run.workdir import WorkDir
 def partial_dir(outdir):
     return WorkDir(outdir).root
 
+
 pytestmark = pytest.mark.slow
 
-ARGS = ["--sample", "1800", "--chunks", "128", "--filter", "butterworth", "--cutoff", "0.1",
-        "--spectra", "all", "--cluster", "threads", "-q"]
+ARGS = [
+    "--sample",
+    "1800",
+    "--chunks",
+    "128",
+    "--filter",
+    "butterworth",
+    "--cutoff",
+    "0.1",
+    "--spectra",
+    "all",
+    "--cluster",
+    "threads",
+    "-q",
+]
 TOTAL = 14 * 14  # 1800 = 14 x 128 + 8: the 8 px remainder joins the last chunk (halo 62)
 
 
@@ -29,8 +43,12 @@ def killed(tmp_path_factory):
     base = tmp_path_factory.mktemp("resume")
     out = base / "out"
     log = open(base / "run.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "daskfft", "run", *ARGS, "-o", str(out)],
-                            start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daskfft", "run", *ARGS, "-o", str(out)],
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     done_dir = partial_dir(out) / "done"
     deadline = time.monotonic() + 120
     try:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from daskfft.cli import main
 from daskfft.api.sample import sample_image
+from daskfft.cli import main
 from daskfft.kernels.sample import sample_block, sample_window
 
 _ROOFS = np.array(
@@ -49,8 +49,9 @@ def reference_sample(y, x, size):
     rgb[(ly < 0) | (lx < 0) | (ly >= 39) | (lx >= 39)] = (190, 186, 178)
     park = _hash(cy, cx, 99) < 0.2
     py, px = y[park], x[park]
-    texture = (0.5 * _noise(py, px, 3.0, 1) + 0.3 * _noise(py, px, 11.0, 2)
-               + 0.2 * _noise(py, px, 29.0, 3))
+    texture = (
+        0.5 * _noise(py, px, 3.0, 1) + 0.3 * _noise(py, px, 11.0, 2) + 0.2 * _noise(py, px, 29.0, 3)
+    )
     green = np.stack([40 + 50 * texture, 90 + 80 * texture, 35 + 40 * texture], axis=-1)
     green[_noise(py, px, 9.0, 4) > 0.62] *= 0.55
     rgb[park] = green
@@ -60,8 +61,9 @@ def reference_sample(y, x, size):
     rgb[dash] = (235, 235, 225)
     z = max(8, min(size // 4, 512))
     plate = (y < z) & (x < z)
-    tone = 127.5 * (1 + np.cos(np.pi * (0.5 / z) * (y.astype(np.float64) ** 2
-                                                     + x.astype(np.float64) ** 2)))
+    tone = 127.5 * (
+        1 + np.cos(np.pi * (0.5 / z) * (y.astype(np.float64) ** 2 + x.astype(np.float64) ** 2))
+    )
     rgb[plate] = tone[plate][:, None]
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
@@ -73,13 +75,16 @@ def test_sample_is_deterministic_and_independent_of_chunking():
     assert a.shape == (500, 500, 3) and a.dtype == np.uint8
 
 
-@pytest.mark.parametrize("size, rows, cols", [
-    (700, (0, 700), (0, 700)),  # the whole image: plate, parks, every kind of row
-    (12288, (4001, 4530), (96 * 40 - 7, 96 * 45 + 3)),  # off the grid, far from the plate
-    (12288, (500, 515), (0, 1100)),  # across the plate's edge (512)
-    (9, (0, 9), (0, 9)),  # the smallest plate (8 px)
-    (1, (0, 1), (0, 1)),
-])
+@pytest.mark.parametrize(
+    "size, rows, cols",
+    [
+        (700, (0, 700), (0, 700)),  # the whole image: plate, parks, every kind of row
+        (12288, (4001, 4530), (96 * 40 - 7, 96 * 45 + 3)),  # off the grid, far from the plate
+        (12288, (500, 515), (0, 1100)),  # across the plate's edge (512)
+        (9, (0, 9), (0, 9)),  # the smallest plate (8 px)
+        (1, (0, 1), (0, 1)),
+    ],
+)
 def test_sample_window_equals_the_pixel_by_pixel_reference(size, rows, cols):
     y, x = np.mgrid[rows[0] : rows[1], cols[0] : cols[1]]
     np.testing.assert_array_equal(sample_window(size, rows, cols), reference_sample(y, x, size))
@@ -91,16 +96,19 @@ def test_sample_windows_tile_the_image_whatever_the_chunking(edges):
     for r0, r1 in zip(edges[:-1], edges[1:]):
         for c0, c1 in zip(edges[-2::-1], edges[:0:-1]):  # other (ragged) chunks across
             c0, c1 = 300 - c1, 300 - c0
-            np.testing.assert_array_equal(sample_window(300, (r0, r1), (c0, c1)),
-                                          whole[r0:r1, c0:c1])
+            np.testing.assert_array_equal(
+                sample_window(300, (r0, r1), (c0, c1)), whole[r0:r1, c0:c1]
+            )
 
 
 def test_sample_block_at_scattered_coordinates():
     rng = np.random.default_rng(25)
     y, x = rng.integers(0, 640, 500), rng.integers(0, 640, 500)
     np.testing.assert_array_equal(sample_block(y, x, 640), reference_sample(y, x, 640))
-    np.testing.assert_array_equal(sample_block(y[:, None], x[None, :5], 640),
-                                  sample_window(640, (0, 640), (0, 640))[y[:, None], x[None, :5]])
+    np.testing.assert_array_equal(
+        sample_block(y[:, None], x[None, :5], 640),
+        sample_window(640, (0, 640), (0, 640))[y[:, None], x[None, :5]],
+    )
     assert sample_block(y[:0], x[:0], 640).shape == (0, 3)
 
 
@@ -143,8 +151,25 @@ def test_bad_size(size):
 
 def _run_sample(tmp_path, name, *options):
     out = tmp_path / name
-    assert main(["run", "--sample", "300", "-o", str(out), "--output-format", "tiff", "-q",
-                 "--spectra", "none", "--no-plots", *options]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--sample",
+                "300",
+                "-o",
+                str(out),
+                "--output-format",
+                "tiff",
+                "-q",
+                "--spectra",
+                "none",
+                "--no-plots",
+                *options,
+            ]
+        )
+        == 0
+    )
     return (out / "sample.tif").read_bytes()
 
 
@@ -153,12 +178,31 @@ def test_sample_command_equals_the_sample_a_run_writes(tmp_path):
     written = (tmp_path / "s.tif").read_bytes()
     assert _run_sample(tmp_path, "a", "--chunks", "128", "--cluster", "threads") == written
     assert _run_sample(tmp_path, "b", "--chunks", "300", "--cluster", "threads") == written
-    np.testing.assert_array_equal(tifffile.imread(tmp_path / "s.tif"),
-                                  sample_window(300, (0, 300), (0, 300)))
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "s.tif"), sample_window(300, (0, 300), (0, 300))
+    )
     # below the whole-image cap the sample's default output is a PNG: the same there
     assert main(["sample", "-o", str(tmp_path / "s.png"), "--size", "300", "-q"]) == 0
-    assert main(["run", "--sample", "300", "-o", str(tmp_path / "png"), "-q", "--chunks", "128",
-                 "--cluster", "threads", "--spectra", "none", "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--sample",
+                "300",
+                "-o",
+                str(tmp_path / "png"),
+                "-q",
+                "--chunks",
+                "128",
+                "--cluster",
+                "threads",
+                "--spectra",
+                "none",
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "png" / "sample.png").read_bytes() == (tmp_path / "s.png").read_bytes()
 
 
@@ -167,8 +211,9 @@ def test_sample_on_a_processes_cluster_is_the_threaded_one(tmp_path):
     # Other chunks (300: rounded to 512, whole output tiles), the workers writing the
     # sample's tiles in place in both; the Zarr path across clusters is the MPI test's.
     threaded = _run_sample(tmp_path, "t", "--chunks", "300", "--cluster", "threads")
-    processes = _run_sample(tmp_path, "p", "--chunks", "256", "--cluster", "processes",
-                            "--workers", "2")
+    processes = _run_sample(
+        tmp_path, "p", "--chunks", "256", "--cluster", "processes", "--workers", "2"
+    )
     assert processes == threaded
     assert sorted(os.listdir(tmp_path / "p")) == ["filtered.tif", "report.json", "sample.tif"]
 
@@ -182,10 +227,26 @@ def test_a_killed_run_resumes_its_sample_written_in_place(tmp_path):
 
     from daskfft.run.workdir import WorkDir
 
-    args = ["run", "--sample", "2048", "--chunks", "256", "--output-format", "tiff", "-q",
-            "--cluster", "threads", "--spectra", "none", "--no-plots", "-o", str(tmp_path / "o")]
-    proc = subprocess.Popen([sys.executable, "-m", "daskfft", *args], start_new_session=True,
-                            stderr=subprocess.DEVNULL)
+    args = [
+        "run",
+        "--sample",
+        "2048",
+        "--chunks",
+        "256",
+        "--output-format",
+        "tiff",
+        "-q",
+        "--cluster",
+        "threads",
+        "--spectra",
+        "none",
+        "--no-plots",
+        "-o",
+        str(tmp_path / "o"),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daskfft", *args], start_new_session=True, stderr=subprocess.DEVNULL
+    )
     done = WorkDir(tmp_path / "o").root / "done"
     deadline = time.monotonic() + 120
     try:
@@ -201,30 +262,58 @@ def test_a_killed_run_resumes_its_sample_written_in_place(tmp_path):
     assert (tmp_path / "o" / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
 
 
-@pytest.mark.parametrize("chunks, options, in_place", [
-    ("256", [], True), ("512", [], True),
-    ("300", [], True),  # rounded to whole 256-px output tiles: 512
-    ("256", ["--co", "COMPRESS=DEFLATE"], False),  # a compressed sample: through sample.zarr
-])
+@pytest.mark.parametrize(
+    "chunks, options, in_place",
+    [
+        ("256", [], True),
+        ("512", [], True),
+        ("300", [], True),  # rounded to whole 256-px output tiles: 512
+        ("256", ["--co", "COMPRESS=DEFLATE"], False),  # a compressed sample: through sample.zarr
+    ],
+)
 def test_run_writes_the_sample_tiff_in_place_when_chunks_fall_on_its_tiles(
-        tmp_path, monkeypatch, chunks, options, in_place):
+    tmp_path, monkeypatch, chunks, options, in_place
+):
     """On the tile grid, the tasks write the sample's tiles into sample.tif itself (no
     sample.zarr, no pass at the end); otherwise the Zarr path: the same pixels either way."""
     import daskfft.run.pipeline
 
     finalized = []
     real = daskfft.run.pipeline.finalize
-    monkeypatch.setattr(daskfft.run.pipeline, "finalize",
-                        lambda root, name, *a, **k: finalized.append(name) or real(root, name,
-                                                                                   *a, **k))
+    monkeypatch.setattr(
+        daskfft.run.pipeline,
+        "finalize",
+        lambda root, name, *a, **k: finalized.append(name) or real(root, name, *a, **k),
+    )
     assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "700", "-q"]) == 0
     out = tmp_path / "o"
-    assert main(["run", "--sample", "700", "-o", str(out), "--output-format", "tiff", "-q",
-                 "--chunks", chunks, "--cluster", "threads", "--spectra", "none",
-                 "--no-plots", *options]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--sample",
+                "700",
+                "-o",
+                str(out),
+                "--output-format",
+                "tiff",
+                "-q",
+                "--chunks",
+                chunks,
+                "--cluster",
+                "threads",
+                "--spectra",
+                "none",
+                "--no-plots",
+                *options,
+            ]
+        )
+        == 0
+    )
     if options:
-        np.testing.assert_array_equal(tifffile.imread(out / "sample.tif"),
-                                      tifffile.imread(tmp_path / "s.tif"))
+        np.testing.assert_array_equal(
+            tifffile.imread(out / "sample.tif"), tifffile.imread(tmp_path / "s.tif")
+        )
     else:
         assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()
     assert ("sample" in finalized) != in_place
@@ -239,12 +328,28 @@ def test_sample_of_an_mpi_run_is_the_sample_command_s(tmp_path):
     assert main(["sample", "-o", str(tmp_path / "s.tif"), "--size", "600", "-q"]) == 0
     for name, options in (("in-place", []), ("zarr", ["--co", "COMPRESS=DEFLATE"])):
         out = tmp_path / name
-        proc = mpi_run(3, "run", "--sample", "600", "--chunks", "256", "--output-format",
-                       "tiff", "--spectra", "none", "--no-plots", "-o", str(out), "--cluster",
-                       "mpi", *options)
+        proc = mpi_run(
+            3,
+            "run",
+            "--sample",
+            "600",
+            "--chunks",
+            "256",
+            "--output-format",
+            "tiff",
+            "--spectra",
+            "none",
+            "--no-plots",
+            "-o",
+            str(out),
+            "--cluster",
+            "mpi",
+            *options,
+        )
         assert proc.returncode == 0, proc.stderr
         if options:  # compressed as asked, through sample.zarr: the same pixels
-            np.testing.assert_array_equal(tifffile.imread(out / "sample.tif"),
-                                          tifffile.imread(tmp_path / "s.tif"))
+            np.testing.assert_array_equal(
+                tifffile.imread(out / "sample.tif"), tifffile.imread(tmp_path / "s.tif")
+            )
         else:
             assert (out / "sample.tif").read_bytes() == (tmp_path / "s.tif").read_bytes()

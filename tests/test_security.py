@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 from distributed import Client
+from outsider import outsider_security, refused
 
 from daskfft.cluster.kinds import ClusterSpec, open_cluster
-
-from outsider import outsider_security, refused
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +26,24 @@ def test_the_default_local_cluster_listens_on_no_network_port():
 def _listening():
     import psutil
 
-    return {(c.laddr.ip, c.laddr.port) for c in psutil.Process().net_connections("inet")
-            if c.status == psutil.CONN_LISTEN}
+    return {
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.Process().net_connections("inet")
+        if c.status == psutil.CONN_LISTEN
+    }
 
 
-@pytest.mark.parametrize(("kind", "dashboard"), [("local", True), ("local", False),
-                                                 ("processes", False)])
+@pytest.mark.parametrize(
+    ("kind", "dashboard"), [("local", True), ("local", False), ("processes", False)]
+)
 def test_what_this_process_listens_on_is_the_loopback_only(kind, dashboard):
     """The HTTP servers too (health, metrics), served with or without the dashboard: an
     in-process worker's listened on every interface, a scheduler's without the dashboard
     on dask's fixed port 8787."""
     before = _listening()
-    with open_cluster(ClusterSpec(kind, workers=1, threads_per_worker=1,
-                                  dashboard=dashboard)) as cl:
+    with open_cluster(
+        ClusterSpec(kind, workers=1, threads_per_worker=1, dashboard=dashboard)
+    ) as cl:
         opened = _listening() - before
         assert cl.client.submit(np.add, 1, 2).result(timeout=30) == 3
     assert opened and {a for a, _ in opened} == {"127.0.0.1"}, opened
@@ -59,9 +63,12 @@ def test_worker_processes_refuse_clients_without_the_runs_credentials(tmp_path):
         outsider = outsider_security(address, tmp_path)
         # The outsider trusts the server: with the run's client key it would be let in ...
         run_key = cl.client.security
-        insider = type(outsider)(tls_ca_file=outsider.tls_ca_file,
-                                 tls_client_cert=run_key.tls_client_cert,
-                                 tls_client_key=run_key.tls_client_key, require_encryption=True)
+        insider = type(outsider)(
+            tls_ca_file=outsider.tls_ca_file,
+            tls_client_cert=run_key.tls_client_cert,
+            tls_client_key=run_key.tls_client_key,
+            require_encryption=True,
+        )
         assert not refused(address, insider)
         # ... so its refusal with a key of its own is the scheduler's.
         assert refused(address, outsider)
@@ -69,8 +76,7 @@ def test_worker_processes_refuse_clients_without_the_runs_credentials(tmp_path):
 
 
 def test_no_tls_is_plain_tcp_when_asked_and_says_who_can_connect(caplog):
-    spec = ClusterSpec("processes", workers=1, threads_per_worker=1, dashboard=False,
-                       tls=False)
+    spec = ClusterSpec("processes", workers=1, threads_per_worker=1, dashboard=False, tls=False)
     with caplog.at_level("WARNING", logger="daskfft"), open_cluster(spec) as cl:
         assert cl.client.scheduler.address.startswith("tcp://127.0.0.1:")
         assert cl.describe()["tls"] is False
@@ -87,8 +93,10 @@ def test_help_says_who_can_connect_with_no_tls(capsys):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "open to every user logged in to that machine (a shared login node's too)" in text
-    assert "an MPI job across nodes on each node's own interface, open to anyone on that " \
+    assert (
+        "an MPI job across nodes on each node's own interface, open to anyone on that "
         "network" in text
+    )
 
 
 def test_plain_tcp_under_mpi_listens_on_the_jobs_own_interface():
@@ -102,14 +110,24 @@ def test_plain_tcp_under_mpi_listens_on_the_jobs_own_interface():
 
     host = socket.gethostname()
     assert plain_tcp_interface(True) == (
-        next(n for n, a in psutil.net_if_addrs().items()
-             if any(x.address == "127.0.0.1" for x in a)),
-        "127.0.0.1", f"any user logged in to {host}, the job's one node")
-    routable = [(n, x.address) for n, a in psutil.net_if_addrs().items() for x in a
-                if x.family == socket.AF_INET and not x.address.startswith("127.")]
+        next(
+            n for n, a in psutil.net_if_addrs().items() if any(x.address == "127.0.0.1" for x in a)
+        ),
+        "127.0.0.1",
+        f"any user logged in to {host}, the job's one node",
+    )
+    routable = [
+        (n, x.address)
+        for n, a in psutil.net_if_addrs().items()
+        for x in a
+        if x.family == socket.AF_INET and not x.address.startswith("127.")
+    ]
     for name, address in routable:
         assert plain_tcp_interface(False, address) == (
-            name, address, f"anyone who can reach {address} ({host}) on that network")
+            name,
+            address,
+            f"anyone who can reach {address} ({host}) on that network",
+        )
     name, address, who = plain_tcp_interface(False, "127.0.1.1")
     assert (name, address) == (None, "0.0.0.0") and "no interface of its own holds 127.0.1.1" in who
 
@@ -128,8 +146,10 @@ def _held_port(port):
     return s
 
 
-@pytest.mark.parametrize("kind, dashboard", [("local", False), ("local", True),
-                                             ("processes", False), ("processes", True)])
+@pytest.mark.parametrize(
+    "kind, dashboard",
+    [("local", False), ("local", True), ("processes", False), ("processes", True)],
+)
 def test_the_schedulers_http_server_is_on_a_free_loopback_port_only(kind, dashboard):
     """distributed serves HTTP even without the dashboard: on every interface for
     "local" and on the fixed port 8787 (a warning, and a stray line on stderr, where
@@ -145,8 +165,9 @@ def test_the_schedulers_http_server_is_on_a_free_loopback_port_only(kind, dashbo
         with open_cluster(spec) as cl:
             server = cl.client.cluster.scheduler.http_server
             addresses = get_tcp_server_addresses(server)
-            assert addresses and all(host == "127.0.0.1" and port != 8787
-                                     for host, port, *_ in addresses)
+            assert addresses and all(
+                host == "127.0.0.1" and port != 8787 for host, port, *_ in addresses
+            )
             status = f"http://127.0.0.1:{addresses[0][1]}/status"
             try:
                 with urllib.request.urlopen(status, timeout=10) as page:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-INNER = '''
+INNER = """
 import multiprocessing
 import os
 import subprocess
@@ -55,7 +55,7 @@ def started_in_a_fixture():
 
 def test_unmarked_fixture_starts(started_in_a_fixture):
     pass
-'''
+"""
 
 
 @pytest.mark.slow
@@ -67,19 +67,30 @@ def test_guard_fails_unmarked_tests_that_start_processes_or_clusters(pytester, m
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
     result.assert_outcomes(passed=3, failed=4)
     passed = {line.split()[1] for line in result.outlines if line.startswith("PASSED ")}
-    assert passed == {f"test_inner.py::{name}" for name in
-                      ("test_marked_subprocess", "test_unmarked_starts_nothing",
-                       "test_marked_cluster")}
+    assert passed == {
+        f"test_inner.py::{name}"
+        for name in (
+            "test_marked_subprocess",
+            "test_unmarked_starts_nothing",
+            "test_marked_cluster",
+        )
+    }
     out = result.stdout.str()
     why = "is not marked slow but started"
     assert f"test_inner.py::test_unmarked_subprocess {why} a subprocess: true." in out
-    assert f"test_inner.py::test_unmarked_multiprocessing {why} a process (multiprocessing: " \
-           "child-17)" in out
-    assert (f"test_inner.py::test_unmarked_cluster {why} a cluster (LocalCluster, a "
-            "distributed.SpecCluster)") in out
-    assert f"test_inner.py::test_unmarked_fixture_starts {why} a subprocess: echo " \
-           "from-the-fixture" in out
-    assert 'Mark it @pytest.mark.slow' in out
+    assert (
+        f"test_inner.py::test_unmarked_multiprocessing {why} a process (multiprocessing: "
+        "child-17)" in out
+    )
+    assert (
+        f"test_inner.py::test_unmarked_cluster {why} a cluster (LocalCluster, a "
+        "distributed.SpecCluster)"
+    ) in out
+    assert (
+        f"test_inner.py::test_unmarked_fixture_starts {why} a subprocess: echo "
+        "from-the-fixture" in out
+    )
+    assert "Mark it @pytest.mark.slow" in out
 
 
 def test_guard_is_installed():

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from mpi_helpers import needs_mpi
 
 from daskfft.cli import main
-
-from mpi_helpers import needs_mpi
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "slurm" / "daskfft.sbatch"
@@ -22,8 +21,9 @@ def _slurm_up():
     if not shutil.which("sbatch") or not shutil.which("sinfo"):
         return False
     try:
-        proc = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True,
-                              timeout=20)
+        proc = subprocess.run(
+            ["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0 and any(s.startswith(("idle", "mix")) for s in proc.stdout.split())
@@ -33,8 +33,10 @@ pytestmark = [
     needs_mpi,
     pytest.mark.slow,
     # CI sets DASKFFT_REQUIRE_SLURM=1 after starting Slurm: there these tests never skip.
-    pytest.mark.skipif(not os.environ.get("DASKFFT_REQUIRE_SLURM") and not _slurm_up(),
-                       reason="no Slurm answering: bash .ci/slurm/start.sh"),
+    pytest.mark.skipif(
+        not os.environ.get("DASKFFT_REQUIRE_SLURM") and not _slurm_up(),
+        reason="no Slurm answering: bash .ci/slurm/start.sh",
+    ),
 ]
 
 ARGS = ["--chunks", "128", "--filter", "butterworth", "--cutoff", "0.1"]
@@ -42,12 +44,28 @@ ARGS = ["--chunks", "128", "--filter", "butterworth", "--cutoff", "0.1"]
 
 def _sbatch(tmp_path, launcher, ranks, *args, script=SCRIPT, extra=()):
     log = tmp_path / f"job-{launcher}.log"
-    env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    env = dict(
+        os.environ,
+        DASKFFT_LAUNCHER=launcher,
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    )
     proc = subprocess.run(
-        ["sbatch", "--wait", f"--ntasks={ranks}", "--time=3", f"--output={log}",
-         f"--chdir={tmp_path}", *extra, str(script), *args],
-        capture_output=True, text=True, timeout=240, env=env)
+        [
+            "sbatch",
+            "--wait",
+            f"--ntasks={ranks}",
+            "--time=3",
+            f"--output={log}",
+            f"--chdir={tmp_path}",
+            *extra,
+            str(script),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
     return proc, log.read_text() if log.exists() else ""
 
 
@@ -83,8 +101,16 @@ def test_sbatch_script_runs_and_matches_local(tmp_path, city, local_out, launche
 
 def test_multinode_script_on_one_node(tmp_path, city, local_out):
     out = tmp_path / "out"
-    proc, log = _sbatch(tmp_path, "srun", 3, str(city), str(out), *ARGS, script=MULTINODE,
-                        extra=("--nodes=1", "--ntasks-per-node=3"))
+    proc, log = _sbatch(
+        tmp_path,
+        "srun",
+        3,
+        str(city),
+        str(out),
+        *ARGS,
+        script=MULTINODE,
+        extra=("--nodes=1", "--ntasks-per-node=3"),
+    )
     assert proc.returncode == 0, proc.stderr + log
     assert "Traceback" not in log and "(1 nodes), 3 ranks, launcher srun" in log
     assert (out / "filtered.png").read_bytes() == (local_out / "filtered.png").read_bytes()

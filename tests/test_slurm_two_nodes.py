@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from mpi_helpers import needs_mpi
 
 from daskfft.cli import main
-
-from mpi_helpers import needs_mpi
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_NODES = ROOT / ".ci" / "slurm" / "two-nodes.sh"
@@ -28,8 +27,12 @@ ARGS = ["--chunks", "128", "--filter", "butterworth", "--cutoff", "0.1"]
 
 def _two_nodes_up():
     try:
-        proc = subprocess.run(["bash", str(TWO_NODES), "run", "sinfo", "-h", "-N", "-o", "%t"],
-                              capture_output=True, text=True, timeout=20)
+        proc = subprocess.run(
+            ["bash", str(TWO_NODES), "run", "sinfo", "-h", "-N", "-o", "%t"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0 and proc.stdout.split().count("idle") == 2
@@ -39,8 +42,10 @@ pytestmark = [
     needs_mpi,
     pytest.mark.slow,
     # CI sets DASKFFT_REQUIRE_SLURM=1 after starting both Slurms: there these never skip.
-    pytest.mark.skipif(not os.environ.get("DASKFFT_REQUIRE_SLURM") and not _two_nodes_up(),
-                       reason="no two-node Slurm: bash .ci/slurm/two-nodes.sh start (root)"),
+    pytest.mark.skipif(
+        not os.environ.get("DASKFFT_REQUIRE_SLURM") and not _two_nodes_up(),
+        reason="no two-node Slurm: bash .ci/slurm/two-nodes.sh start (root)",
+    ),
 ]
 
 
@@ -49,20 +54,54 @@ def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
     city = tmp_path / "city.png"
     assert main(["sample", "-o", str(city), "--size", "320", "-q"]) == 0
     local = tmp_path / "local"
-    assert main(["run", str(city), *ARGS, "-o", str(local), "--cluster", "local", "-q",
-                 "--no-dashboard"]) == 0
-    env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    assert (
+        main(
+            [
+                "run",
+                str(city),
+                *ARGS,
+                "-o",
+                str(local),
+                "--cluster",
+                "local",
+                "-q",
+                "--no-dashboard",
+            ]
+        )
+        == 0
+    )
+    env = dict(
+        os.environ,
+        DASKFFT_LAUNCHER=launcher,
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    )
     env.pop("MPIR_CVAR_CH4_NETMOD", None)
     # srun --mpi=pmi2 with PyPI's MPICH failed MPI_Init in 1 to 2 of 3 such jobs before daskfft
     # chose its OFI netmod: three jobs make a regression show.
     for attempt in range(3 if launcher == "srun" else 1):
         out, log = tmp_path / f"out{attempt}", tmp_path / f"job{attempt}.log"
         proc = subprocess.run(
-            ["bash", str(TWO_NODES), "run", "sbatch", "--wait", "--nodes=2",
-             "--ntasks-per-node=2", "--time=3", f"--output={log}", f"--chdir={tmp_path}",
-             str(MULTINODE), str(city), str(out), *ARGS],
-            capture_output=True, text=True, timeout=240, env=env)
+            [
+                "bash",
+                str(TWO_NODES),
+                "run",
+                "sbatch",
+                "--wait",
+                "--nodes=2",
+                "--ntasks-per-node=2",
+                "--time=3",
+                f"--output={log}",
+                f"--chdir={tmp_path}",
+                str(MULTINODE),
+                str(city),
+                str(out),
+                *ARGS,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=env,
+        )
         text = log.read_text() if log.exists() else ""
         assert proc.returncode == 0, f"job {attempt}: " + proc.stderr + text
         assert "Traceback" not in text, text
@@ -83,8 +122,13 @@ BIG = ["--chunks", "256"]  # 4000^2: 256 chunks, about 12 s on 3 workers here
 
 
 def _slurm(*args, **kwargs):
-    return subprocess.run(["bash", str(TWO_NODES), "run", *map(str, args)], capture_output=True,
-                          text=True, timeout=60, **kwargs)
+    return subprocess.run(
+        ["bash", str(TWO_NODES), "run", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
 
 
 def _gone(job):
@@ -119,28 +163,58 @@ def big(tmp_path_factory):
     base = tmp_path_factory.mktemp("limit")
     city = base / "city.png"
     assert main(["sample", "-o", str(city), "--size", "4000", "-q"]) == 0
-    assert main(["run", str(city), *BIG, "-o", str(base / "local"), "--cluster", "local", "-q",
-                 "--no-dashboard"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(city),
+                *BIG,
+                "-o",
+                str(base / "local"),
+                "--cluster",
+                "local",
+                "-q",
+                "--no-dashboard",
+            ]
+        )
+        == 0
+    )
     return city, base / "local"
 
 
 def _job_and_continuation(tmp_path, city, launcher, script=MULTINODE):
     """Submit the run and, as the scripts' header shows, its continuation with --resume
     (--dependency=afternotok); return both job ids once the run has 5 chunks done."""
-    env = dict(os.environ, DASKFFT_LAUNCHER=launcher,
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    env = dict(
+        os.environ,
+        DASKFFT_LAUNCHER=launcher,
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    )
     out = tmp_path / "out"
     common = ["--parsable", "--nodes=2", "--ntasks-per-node=2", "--time=5", f"--chdir={tmp_path}"]
-    first = _slurm("sbatch", *common, f"--output={tmp_path}/first.log", script, city, out, *BIG,
-                   env=env).stdout.strip()
-    second = _slurm("sbatch", *common, f"--output={tmp_path}/second.log",
-                    f"--dependency=afternotok:{first}", "--kill-on-invalid-dep=yes", script,
-                    city, out, *BIG, "--resume", env=env).stdout.strip()
+    first = _slurm(
+        "sbatch", *common, f"--output={tmp_path}/first.log", script, city, out, *BIG, env=env
+    ).stdout.strip()
+    second = _slurm(
+        "sbatch",
+        *common,
+        f"--output={tmp_path}/second.log",
+        f"--dependency=afternotok:{first}",
+        "--kill-on-invalid-dep=yes",
+        script,
+        city,
+        out,
+        *BIG,
+        "--resume",
+        env=env,
+    ).stdout.strip()
     assert first.isdigit() and second.isdigit(), (first, second)
     done = out / ".daskfft-work" / "done"
     deadline = time.monotonic() + 120
     while not (done.is_dir() and len(os.listdir(done)) >= 5):
-        assert time.monotonic() < deadline and not _gone(first), (tmp_path / "first.log").read_text()
+        assert time.monotonic() < deadline and not _gone(first), (
+            tmp_path / "first.log"
+        ).read_text()
         time.sleep(0.1)
     return out, first, second
 
@@ -160,8 +234,7 @@ def _continuation_finishes(tmp_path, out, second, local, kept, *, lock_left=Fals
 
 @pytest.mark.parametrize("launcher", ["srun", "mpiexec"])
 @pytest.mark.parametrize("how", ["time limit", "warning signal"])
-def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, big, launcher,
-                                                                     how):
+def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, big, launcher, how):
     """The time limit: SIGTERM to every process of the job, SIGKILL KillWait (5 s) later.  The
     warning: the script's own --signal=B:TERM@60, SIGTERM to the batch shell alone, which
     passes it on (sent here as Slurm sends it, with scancel --batch, not 60 s before a limit).
@@ -195,15 +268,21 @@ def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, bi
     assert ("JobState=TIMEOUT" if how == "time limit" else "JobState=FAILED") in state, state
     said = [line for line in log.splitlines() if line.startswith("daskfft: terminated")]
     assert len(said) == 1 and "Traceback" not in log, log
-    kept = int(re.search(r"SIGTERM \(a job's time limit, scancel or kill\); (\d+) of 256 "
-                         r"chunks kept in .*; rerun with --resume", said[0]).group(1))
+    kept = int(
+        re.search(
+            r"SIGTERM \(a job's time limit, scancel or kill\); (\d+) of 256 "
+            r"chunks kept in .*; rerun with --resume",
+            said[0],
+        ).group(1)
+    )
     assert 5 <= kept < 256
     assert "finished with exit status 143" in log, log
     _continuation_finishes(tmp_path, out, second, local, kept)
 
 
-@pytest.mark.parametrize("launcher, victim", [("srun", 0), ("srun", 2), ("mpiexec", 0),
-                                              ("mpiexec", 2)])
+@pytest.mark.parametrize(
+    "launcher, victim", [("srun", 0), ("srun", 2), ("mpiexec", 0), ("mpiexec", 2)]
+)
 def test_a_killed_rank_costs_a_continuation_not_the_work(tmp_path, big, launcher, victim):
     """SIGKILL of rank 0 (scheduler and client) or of rank 2 (a worker on the second node).
     srun: a lost worker's tasks go to the others and the run finishes (srun still fails the
@@ -219,14 +298,17 @@ def test_a_killed_rank_costs_a_continuation_not_the_work(tmp_path, big, launcher
     seconds = time.monotonic() - t0
     log = (tmp_path / "first.log").read_text()
     finished = "daskfft: wrote " in log
-    print(f"SIGKILL of rank {victim}, {launcher}: the job ended {seconds:.1f} s after it, "
-          f"{'the run finished' if finished else 'the run ended'}")
+    print(
+        f"SIGKILL of rank {victim}, {launcher}: the job ended {seconds:.1f} s after it, "
+        f"{'the run finished' if finished else 'the run ended'}"
+    )
     assert finished == (launcher == "srun" and victim != 0), log
     assert "finished with exit status 0" not in log and "Traceback" not in log, log
     kept = 0 if finished else len(os.listdir(out / ".daskfft-work" / "done"))
     assert finished or kept >= 5
-    log2 = _continuation_finishes(tmp_path, out, second, local, kept,
-                                  lock_left=victim == 0 or not finished)
+    log2 = _continuation_finishes(
+        tmp_path, out, second, local, kept, lock_left=victim == 0 or not finished
+    )
     assert ("already complete" in log2) == finished, log2
 
 
@@ -243,8 +325,10 @@ def test_a_node_link_down_for_20_s_the_run_survives(tmp_path, big, launcher):
     finally:
         assert subprocess.run(["bash", str(TWO_NODES), "link", "dfnode2", "up"]).returncode == 0
     _wait_gone(first, 120)
-    print(f"link down 20 s, {launcher}: the job ended {time.monotonic() - t0:.1f} s after "
-          "the link went down")
+    print(
+        f"link down 20 s, {launcher}: the job ended {time.monotonic() - t0:.1f} s after "
+        "the link went down"
+    )
     log = (tmp_path / "first.log").read_text()
     assert "finished with exit status 0" in log and "Traceback" not in log, log
     assert "JobState=COMPLETED" in _slurm("scontrol", "show", "job", first).stdout

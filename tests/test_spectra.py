@@ -2,8 +2,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from daskfft import spectra
-from daskfft import spectra_atlas
+from daskfft import spectra, spectra_atlas
 from daskfft.kernels.spectra import atlas_cell, spectrum_block
 
 
@@ -73,25 +72,31 @@ def test_atlas_cell_keeps_a_single_pixel_peak():
 def test_atlas_shows_where_the_frequencies_are():
     left = _tone((64, 64), 0, 20 / 64)
     right = _tone((64, 64), 20 / 64, 0)
-    atlas = spectra_atlas(spectra(da.from_array(np.hstack([left, right]), chunks=64)),
-                          cell=64).compute()
+    atlas = spectra_atlas(
+        spectra(da.from_array(np.hstack([left, right]), chunks=64)), cell=64
+    ).compute()
     a, b = atlas[:, :64], atlas[:, 64:]
     assert np.unravel_index(np.argmax(a), a.shape) in {(32, 12), (32, 52)}
     assert np.unravel_index(np.argmax(b), b.shape) in {(12, 32), (52, 32)}
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: spectra(np.zeros((4, 4)), window="kaiser"), "`window`"),
-    (lambda: spectra_atlas(np.zeros((4, 4))), "`spec`"),
-    (lambda: spectra_atlas(spectra(np.zeros((4, 4))), cell=0), "`cell`"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: spectra(np.zeros((4, 4)), window="kaiser"), "`window`"),
+        (lambda: spectra_atlas(np.zeros((4, 4))), "`spec`"),
+        (lambda: spectra_atlas(spectra(np.zeros((4, 4))), cell=0), "`cell`"),
+    ],
+)
 def test_bad_arguments(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
 
 
-@pytest.mark.parametrize(("shape", "cell"), [((1024, 1024), 256), ((512, 768), 128),
-                                             ((300, 200), 64), ((96, 96), 128), ((64, 48), 16)])
+@pytest.mark.parametrize(
+    ("shape", "cell"),
+    [((1024, 1024), 256), ((512, 768), 128), ((300, 200), 64), ((96, 96), 128), ((64, 48), 16)],
+)
 def test_atlas_tile_pooled_before_the_log_equals_the_log_spectrum_pooled(shape, cell):
     from daskfft.kernels.spectra import atlas_from_half, log_spectrum, windowed_spectrum
 

@@ -1,11 +1,11 @@
 """Each task reads its own haloed window from the file: same result as map_overlap, no exchange."""
 
+import dask.array as da
 import numpy as np
 import pytest
 import tifffile
 import zarr
-
-import dask.array as da
+from reference import make_image, reference_lowpass
 
 from daskfft import lowpass
 from daskfft.cli import main
@@ -13,15 +13,16 @@ from daskfft.run.config import RunConfig
 from daskfft.run.graph import build_graph, reads_windows
 from daskfft.run.plan import make_plan
 
-from reference import make_image, reference_lowpass
 
-
-@pytest.mark.parametrize(("boundary", "shape", "fmt"), [
-    ("reflect", (301, 257), "tiff"),
-    ("nearest", (150, 420, 3), "zarr"),
-    ("7.5", (97, 333), "tiff"),
-    ("reflect", (40, 700), "tiff"),  # fewer rows than the halo of a low cutoff
-])
+@pytest.mark.parametrize(
+    ("boundary", "shape", "fmt"),
+    [
+        ("reflect", (301, 257), "tiff"),
+        ("nearest", (150, 420, 3), "zarr"),
+        ("7.5", (97, 333), "tiff"),
+        ("reflect", (40, 700), "tiff"),  # fewer rows than the halo of a low cutoff
+    ],
+)
 def test_windowed_reads_equal_map_overlap(tmp_path, boundary, shape, fmt):
     image = make_image(shape, np.float32, seed=len(shape))
     if fmt == "tiff":
@@ -31,9 +32,23 @@ def test_windowed_reads_equal_map_overlap(tmp_path, boundary, shape, fmt):
         path = tmp_path / "in.zarr"
         zarr.create_array(str(path), shape=shape, dtype="float32", chunks=(32, 64, 3))[...] = image
     cutoff = 0.01 if shape[0] == 40 else 0.06
-    args = ["run", str(path), "-o", str(tmp_path / "o"), "--chunks", "64", "--cutoff",
-            str(cutoff), "--boundary", boundary, "--output-format", "zarr", "--cluster",
-            "threads", "-q"]
+    args = [
+        "run",
+        str(path),
+        "-o",
+        str(tmp_path / "o"),
+        "--chunks",
+        "64",
+        "--cutoff",
+        str(cutoff),
+        "--boundary",
+        boundary,
+        "--output-format",
+        "zarr",
+        "--cluster",
+        "threads",
+        "-q",
+    ]
     assert main(args) == 0
     got = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")[...]
     b = float(boundary) if boundary[0].isdigit() else boundary
@@ -46,8 +61,9 @@ def test_windowed_reads_equal_map_overlap(tmp_path, boundary, shape, fmt):
 
 def test_one_task_per_chunk_and_none_for_halos(tmp_path):
     tifffile.imwrite(tmp_path / "in.tif", make_image((512, 512), np.uint8), tile=(64, 64))
-    plan = make_plan(RunConfig.create(tmp_path / "in.tif", tmp_path / "o", chunks=128,
-                                      output_format="zarr"))
+    plan = make_plan(
+        RunConfig.create(tmp_path / "in.tif", tmp_path / "o", chunks=128, output_format="zarr")
+    )
     assert reads_windows(plan) and plan.total == 16
     graph = build_graph(plan, tmp_path / "work")
     targets = graph.targets([(i, j) for i in range(4) for j in range(4)])
@@ -60,17 +76,23 @@ def test_periodic_and_png_keep_map_overlap(tmp_path):
 
     tifffile.imwrite(tmp_path / "in.tif", make_image((64, 64), np.uint8))
     iio.imwrite(tmp_path / "in.png", make_image((64, 64), np.uint8))
-    periodic = make_plan(RunConfig.create(tmp_path / "in.tif", tmp_path / "o",
-                                          boundary="periodic"))
+    periodic = make_plan(RunConfig.create(tmp_path / "in.tif", tmp_path / "o", boundary="periodic"))
     png = make_plan(RunConfig.create(tmp_path / "in.png", tmp_path / "o"))
     assert not reads_windows(periodic) and not reads_windows(png)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("shape", [(300, 251), (97, 500, 4)])
-@pytest.mark.parametrize("layout", [dict(tile=(64, 32)), dict(rowsperstrip=7),
-                                    dict(tile=(16, 16), compression="zlib"),
-                                    dict(rowsperstrip=13, compression="zlib"), {}])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        dict(tile=(64, 32)),
+        dict(rowsperstrip=7),
+        dict(tile=(16, 16), compression="zlib"),
+        dict(rowsperstrip=13, compression="zlib"),
+        {},
+    ],
+)
 def test_window_reads_every_tiff_layout_tile_by_tile(tmp_path, dtype, shape, layout):
     from daskfft import io
 
@@ -104,9 +126,27 @@ def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkey
         return real_read(self, rows, cols)
 
     monkeypatch.setattr(WindowSource, "read", spied)
-    assert main(["run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "o"), "--chunks", "250",
-                 "--cutoff", "0.05", "--cluster", "threads", "-q", "--no-plots",
-                 "--spectra", "none"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "in.tif"),
+                "-o",
+                str(tmp_path / "o"),
+                "--chunks",
+                "250",
+                "--cutoff",
+                "0.05",
+                "--cluster",
+                "threads",
+                "-q",
+                "--no-plots",
+                "--spectra",
+                "none",
+            ]
+        )
+        == 0
+    )
     lengths = {b - a for rows, cols in reads for a, b in (rows, cols) if 0 < a and b < 700}
     # The middle chunk: 250 + 2 x 16 = 282 px, not a fast length (2 x 3 x 47); 288 is.
     assert lengths == {288}, lengths
@@ -126,12 +166,15 @@ def test_default_chunks_follow_the_image_size_and_a_given_size_stands(tmp_path):
     tifffile.imwrite(tmp_path / "mid.tif", shape=(4096, 4096), dtype=np.uint8, tile=(256, 256))
     sizes = {}
     for name, extra in (("big", {}), ("mid", {}), ("big", {"chunks": 1024})):
-        plan = make_plan(RunConfig.create(tmp_path / f"{name}.tif", tmp_path / "o", sigma=32,
-                                          **extra))
+        plan = make_plan(
+            RunConfig.create(tmp_path / f"{name}.tif", tmp_path / "o", sigma=32, **extra)
+        )
         sizes[name, bool(extra)] = (plan.rows[0], plan.cols[0], plan.notes)
     assert sizes["big", False][:2] == (2048, 2048)
-    assert any("chunks 2048 px: the image holds at least 16 of them" in n and "161-px halo" in n
-               for n in sizes["big", False][2])
+    assert any(
+        "chunks 2048 px: the image holds at least 16 of them" in n and "161-px halo" in n
+        for n in sizes["big", False][2]
+    )
     assert sizes["mid", False][:2] == (1024, 1024)
     assert sizes["big", True][:2] == (1024, 1024)  # --chunks stands
     assert not any("chunks 2048" in n for n in sizes["big", True][2])

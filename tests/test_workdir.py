@@ -63,22 +63,28 @@ def _one_error_line(err):
     return lines[0]
 
 
-@pytest.mark.parametrize("error", [OSError(errno.EIO, "Input/output error"),
-                                   # what a decoder's error becomes in io (a bare one is a bug)
-                                   InputError("input x.tif: cannot decode (a decoder said no)")])
-def test_error_after_chunks_finished_keeps_them_and_resume_finishes(tmp_path, tiled, error,
-                                                                    monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.EIO, "Input/output error"),
+        # what a decoder's error becomes in io (a bare one is a bug)
+        InputError("input x.tif: cannot decode (a decoder said no)"),
+    ],
+)
+def test_error_after_chunks_finished_keeps_them_and_resume_finishes(
+    tmp_path, tiled, error, monkeypatch, capsys
+):
     # 64-px chunks, 16 of them: 64-px output tiles (the TIFF's would be 128 px, and its chunks)
-    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "all",
-            *FAST]
+    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "all", *FAST]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
     out = tmp_path / "out"
     work = WorkDir(out).root
     _fail_one_read(monkeypatch, error, work / "done")
     assert main([*args, "-o", str(out)]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    said = int(re.search(rf"(\d+) of {TOTAL} chunks kept in {work}; rerun with --resume",
-                         line).group(1))
+    said = int(
+        re.search(rf"(\d+) of {TOTAL} chunks kept in {work}; rerun with --resume", line).group(1)
+    )
     assert str(error) in line
     assert os.listdir(out) == [WORK_NAME]
     monkeypatch.undo()
@@ -124,8 +130,9 @@ def test_zarr_output_failure_after_finalize_is_resumable(tmp_path, tiled, monkey
     report = _strict_json(out / "report.json")
     assert report["chunks"]["computed"] == 0 and report["chunks"]["resumed"] == TOTAL
     got = zarr.open_array(str(out / "filtered.zarr"), mode="r")[...]
-    np.testing.assert_array_equal(got, zarr.open_array(str(tmp_path / "whole" / "filtered.zarr"),
-                                                       mode="r")[...])
+    np.testing.assert_array_equal(
+        got, zarr.open_array(str(tmp_path / "whole" / "filtered.zarr"), mode="r")[...]
+    )
 
 
 def test_nan_nodata_resumes_and_reports_valid_json(tmp_path, monkeypatch, capsys):
@@ -135,8 +142,9 @@ def test_nan_nodata_resumes_and_reports_valid_json(tmp_path, monkeypatch, capsys
     tifffile.imwrite(path, image, tile=(64, 64))
     args = ["run", str(path), "--chunks", "64", "--nodata", "nan", *FAST]
     out = tmp_path / "out"
-    _fail_one_read(monkeypatch, OSError(errno.EIO, "Input/output error"),
-                   WorkDir(out).root / "done")
+    _fail_one_read(
+        monkeypatch, OSError(errno.EIO, "Input/output error"), WorkDir(out).root / "done"
+    )
     assert main([*args, "-o", str(out)]) == 1
     monkeypatch.undo()
     capsys.readouterr()
@@ -149,8 +157,9 @@ def test_nan_nodata_resumes_and_reports_valid_json(tmp_path, monkeypatch, capsys
 
 def _interrupted(tmp_path, path, args, monkeypatch):
     out = tmp_path / "out"
-    _fail_one_read(monkeypatch, OSError(errno.EIO, "Input/output error"),
-                   WorkDir(out).root / "done")
+    _fail_one_read(
+        monkeypatch, OSError(errno.EIO, "Input/output error"), WorkDir(out).root / "done"
+    )
     assert main([*args, "-o", str(out)]) == 1
     monkeypatch.undo()
     return out
@@ -172,8 +181,17 @@ def test_resume_refuses_a_zarr_input_whose_chunks_were_rewritten(tmp_path, monke
     store = tmp_path / "in.zarr"
     z = zarr.create_array(str(store), shape=(256, 256), dtype="float32", chunks=(64, 64))
     z[...] = make_image((256, 256), np.float32, seed=4)
-    args = ["run", str(store), "--chunks", "64", "--output-format", "tiff", "--co",
-            "BLOCKSIZE=64", *FAST]  # 64-px chunks: 64-px tiles (256 px by default)
+    args = [
+        "run",
+        str(store),
+        "--chunks",
+        "64",
+        "--output-format",
+        "tiff",
+        "--co",
+        "BLOCKSIZE=64",
+        *FAST,
+    ]  # 64-px chunks: 64-px tiles (256 px by default)
     out = tmp_path / "out"
     read = zarr.Array.__getitem__
     calls = []
@@ -211,8 +229,9 @@ w = WorkDir(sys.argv[1]); w.acquire(); print("locked", flush=True); time.sleep(1
 @pytest.mark.slow
 def test_a_second_run_is_refused_and_a_dead_runs_lock_taken_over(tmp_path, tiled, capsys):
     out = tmp_path / "out"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         for extra in ([], ["--overwrite"], ["--resume"]):
@@ -220,8 +239,10 @@ def test_a_second_run_is_refused_and_a_dead_runs_lock_taken_over(tmp_path, tiled
             assert main(["run", str(tiled), "-o", str(out), *extra, *FAST]) == 1
             line = _one_error_line(capsys.readouterr().err)
             assert time.monotonic() - t0 < 10
-            assert f"in use by another daskfft run (host {os.uname().nodename}, " \
-                   f"PID {holder.pid}," in line
+            assert (
+                f"in use by another daskfft run (host {os.uname().nodename}, "
+                f"PID {holder.pid}," in line
+            )
             assert (out / WORK_NAME / "lock").exists()  # the live run's folder is untouched
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -258,8 +279,11 @@ def test_publishing_is_all_or_nothing(tmp_path, tiled, monkeypatch, capsys):
     assert main(args) == 1
     line = _one_error_line(capsys.readouterr().err)
     assert "publishing failed" in line and "--resume" in line
-    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*")
-             if p.is_file() and WORK_NAME not in p.parts}
+    after = {
+        p.relative_to(out): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and WORK_NAME not in p.parts
+    }
     assert after == before  # the old complete set, and nothing else
     monkeypatch.undo()
     assert main([*args, "--resume"]) == 0
@@ -297,8 +321,10 @@ def test_resume_drops_what_a_killed_zarr_writer_left_half_written(tmp_path):
 
     work = WorkDir(tmp_path / "out")
     work.acquire()
-    assert work.start_or_resume(fingerprint, resume=False, overwrite=False,
-                                create_stores=stores) is False
+    assert (
+        work.start_or_resume(fingerprint, resume=False, overwrite=False, create_stores=stores)
+        is False
+    )
     chunk = work.root / "filtered.zarr" / "c" / "0" / "1"
     chunk.write_bytes(b"whole")
     partial = work.root / "filtered.zarr" / "c" / "0" / "2.359e34c3.partial"
@@ -306,8 +332,10 @@ def test_resume_drops_what_a_killed_zarr_writer_left_half_written(tmp_path):
     work.release()
     again = WorkDir(tmp_path / "out")
     again.acquire()
-    assert again.start_or_resume(fingerprint, resume=True, overwrite=False,
-                                 create_stores=stores) is True
+    assert (
+        again.start_or_resume(fingerprint, resume=True, overwrite=False, create_stores=stores)
+        is True
+    )
     again.release()
     assert chunk.read_bytes() == b"whole" and not partial.exists()
 
@@ -316,8 +344,9 @@ def test_resume_drops_what_a_killed_zarr_writer_left_half_written(tmp_path):
 
 
 def _tree(path):
-    return sorted((str(p.relative_to(path)), p.read_bytes() if p.is_file() else None)
-                  for p in path.rglob("*"))
+    return sorted(
+        (str(p.relative_to(path)), p.read_bytes() if p.is_file() else None) for p in path.rglob("*")
+    )
 
 
 def _victim(tmp_path):
@@ -330,8 +359,7 @@ def _victim(tmp_path):
 
 
 @pytest.mark.parametrize("what", ["work folder", "lock", "other user"])
-def test_a_linked_or_foreign_work_folder_is_refused_and_left_alone(tmp_path, tiled, what,
-                                                                    capsys):
+def test_a_linked_or_foreign_work_folder_is_refused_and_left_alone(tmp_path, tiled, what, capsys):
     victim = _victim(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -349,9 +377,11 @@ def test_a_linked_or_foreign_work_folder_is_refused_and_left_alone(tmp_path, til
     before = _tree(victim), _tree(out)
     assert main(["run", str(tiled), "-o", str(out), "--chunks", "64", *FAST]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    said = {"work folder": f"{work} is a symbolic link (to {victim})",
-            "lock": f"{work / 'lock'} is a symbolic link (to {victim / 'lock'})",
-            "other user": f"{work} belongs to another user (uid 12345)"}[what]
+    said = {
+        "work folder": f"{work} is a symbolic link (to {victim})",
+        "lock": f"{work / 'lock'} is a symbolic link (to {victim / 'lock'})",
+        "other user": f"{work} belongs to another user (uid 12345)",
+    }[what]
     assert said in line and "remove it, or give another OUTDIR" in line
     assert (_tree(victim), _tree(out)) == before
 
@@ -370,8 +400,9 @@ def test_cleaning_removes_only_what_runs_make(tmp_path, tiled, capsys):
 # --- outputs are checked under the lock ---------------------------------------------------
 
 
-def test_outputs_published_after_this_run_planned_are_not_replaced(tmp_path, tiled,
-                                                                    monkeypatch, capsys):
+def test_outputs_published_after_this_run_planned_are_not_replaced(
+    tmp_path, tiled, monkeypatch, capsys
+):
     """Another run publishes between this run's planning and its lock: the check, under the
     lock, still sees its outputs."""
     import daskfft.run.pipeline
@@ -384,8 +415,9 @@ def test_outputs_published_after_this_run_planned_are_not_replaced(tmp_path, til
         planned = plan(config)
         if not other:
             other["report"] = None  # it plans through here too
-            other["report"] = daskfft.run.pipeline.run(tiled, out, chunks=64, cutoff=0.2,
-                                                   cluster="threads")
+            other["report"] = daskfft.run.pipeline.run(
+                tiled, out, chunks=64, cutoff=0.2, cluster="threads"
+            )
         return planned
 
     monkeypatch.setattr(daskfft.run.pipeline, "make_plan", plan_then_another_run_publishes)
@@ -418,8 +450,12 @@ sys.exit(main(sys.argv[3:]))
 
 def _killed_while_publishing(out, args, k):
     """Run ``args`` into ``out`` in a process killed (SIGKILL) at its ``k``-th rename into it."""
-    proc = subprocess.run([sys.executable, "-c", _KILL_AT_RENAME, str(out), str(k), *args,
-                           "-o", str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_AT_RENAME, str(out), str(k), *args, "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert (out / WORK_NAME / "publish.json").exists()
 
@@ -432,14 +468,30 @@ def _count_reads(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("k, extra, moved", [(1, [], False), (2, ["--resume"], False),
-                                             (3, ["--resume", "--overwrite"], False),
-                                             (2, [], True)])
-def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(tmp_path, tiled, k,
-                                                                         extra, moved,
-                                                                         monkeypatch, capsys):
-    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
-            "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
+@pytest.mark.parametrize(
+    "k, extra, moved",
+    [
+        (1, [], False),
+        (2, ["--resume"], False),
+        (3, ["--resume", "--overwrite"], False),
+        (2, [], True),
+    ],
+)
+def test_the_next_run_completes_a_publish_cut_short_and_computes_nothing(
+    tmp_path, tiled, k, extra, moved, monkeypatch, capsys
+):
+    args = [
+        "run",
+        str(tiled),
+        "--chunks",
+        "64",
+        "--co",
+        "BLOCKSIZE=64",
+        "--spectra",
+        "atlas",
+        "--cluster",
+        "threads",
+    ]  # 64-px output tiles, so 64-px chunks: TOTAL of them
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     out = tmp_path / "out"
@@ -483,8 +535,9 @@ def _publish_killed_at(work, staged, k, monkeypatch):
 
 
 @pytest.mark.parametrize("then", ["outdir moved", "source lost"])
-def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(tmp_path, then,
-                                                                         monkeypatch):
+def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(
+    tmp_path, then, monkeypatch
+):
     work = WorkDir(tmp_path / "out")
     work.acquire()
     (work.root / "out").mkdir()
@@ -502,8 +555,11 @@ def test_a_publish_journal_survives_a_moved_outdir_and_never_skips_a_source(tmp_
             assert again.finish_publishing() is True
         else:
             (again.root / "out" / "b.txt").unlink()
-            with pytest.raises(InputError, match=r"cannot be finished: \.daskfft-work/out/b\.txt "
-                                                 r"is missing and b\.txt is not the file it held"):
+            with pytest.raises(
+                InputError,
+                match=r"cannot be finished: \.daskfft-work/out/b\.txt "
+                r"is missing and b\.txt is not the file it held",
+            ):
                 again.finish_publishing()
     finally:
         again.release()
@@ -539,7 +595,8 @@ def test_a_new_output_is_never_masked_by_an_old_runs_msk(tmp_path, capsys):
     assert main(["run", str(masked), "-o", str(out), *FAST]) == 0
     assert (out / "filtered.tif.msk").exists()
     (out / "filtered.tif.aux.xml").write_text(
-        '<PAMDataset><Metadata><MDI key="STALE">old statistics</MDI></Metadata></PAMDataset>\n')
+        '<PAMDataset><Metadata><MDI key="STALE">old statistics</MDI></Metadata></PAMDataset>\n'
+    )
     with rasterio.open(out / "filtered.tif") as ds:  # what GDAL makes of them
         assert (ds.dataset_mask() == 0).sum() == (~keep).sum()
         assert ds.tags().get("STALE") == "old statistics"
@@ -562,7 +619,8 @@ def test_a_new_output_is_never_masked_by_an_old_runs_msk(tmp_path, capsys):
 
 @pytest.mark.parametrize("then", ["killed", "failed"])
 def test_an_old_companion_moved_aside_is_restored_by_a_rollback_and_a_crash_completed(
-        tmp_path, monkeypatch, then):
+    tmp_path, monkeypatch, then
+):
     import daskfft.run.workdir
 
     work = WorkDir(tmp_path / "out")
@@ -615,14 +673,25 @@ def _sigterm_as_the_command_has_it():
         signal.signal(signal.SIGTERM, old)
 
 
-def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_path, tiled,
-                                                                          monkeypatch, capsys):
+def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(
+    tmp_path, tiled, monkeypatch, capsys
+):
     """A wall-time SIGTERM after publishing, while 10^5 markers are deleted: the run has
     succeeded, and the next run deletes what is left."""
     import daskfft.run.workdir.layout
 
-    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
-            "--cluster", "threads"]  # 64-px output tiles, so 64-px chunks: TOTAL of them
+    args = [
+        "run",
+        str(tiled),
+        "--chunks",
+        "64",
+        "--co",
+        "BLOCKSIZE=64",
+        "--spectra",
+        "atlas",
+        "--cluster",
+        "threads",
+    ]  # 64-px output tiles, so 64-px chunks: TOTAL of them
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     rmtree = shutil.rmtree
@@ -652,14 +721,25 @@ def test_sigterm_while_the_work_folder_is_deleted_leaves_a_successful_run(tmp_pa
 
 
 @pytest.mark.parametrize("signal_", ["SIGTERM", "SIGINT"])
-def test_a_signal_just_after_publishing_leaves_a_successful_run(tmp_path, tiled, monkeypatch,
-                                                                capsys, signal_):
+def test_a_signal_just_after_publishing_leaves_a_successful_run(
+    tmp_path, tiled, monkeypatch, capsys, signal_
+):
     """A signal after the held block, before the retired work folder is deleted: the outputs
     are published, so the run has succeeded, and nothing of the next run's is touched."""
     from daskfft.errors import TermSignal
 
-    args = ["run", str(tiled), "--chunks", "64", "--co", "BLOCKSIZE=64", "--spectra", "atlas",
-            "--cluster", "threads"]
+    args = [
+        "run",
+        str(tiled),
+        "--chunks",
+        "64",
+        "--co",
+        "BLOCKSIZE=64",
+        "--spectra",
+        "atlas",
+        "--cluster",
+        "threads",
+    ]
     whole = tmp_path / "whole"
     assert main([*args, "-o", str(whole), "-q"]) == 0
     out = tmp_path / "out"
@@ -676,8 +756,7 @@ def test_a_signal_just_after_publishing_leaves_a_successful_run(tmp_path, tiled,
         assert main([*args, "-o", str(out)]) == 0
     err = capsys.readouterr().err
     said = "SIGTERM" if signal_ == "SIGTERM" else "an interrupt"
-    assert f"{said} came once the outputs were published into {out}: the run has succeeded" \
-        in err
+    assert f"{said} came once the outputs were published into {out}: the run has succeeded" in err
     assert "chunks kept" not in err and "error" not in err, err
     for name in set(os.listdir(whole)) - {"report.json"}:
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
@@ -699,9 +778,9 @@ def test_clearing_a_work_folder_that_is_gone_does_nothing(tmp_path):
 # --- publishing: signals held, and a rollback that cannot finish says what is where -----------
 
 
-def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp_path, tiled,
-                                                                             monkeypatch,
-                                                                             capsys):
+def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(
+    tmp_path, tiled, monkeypatch, capsys
+):
     import daskfft.run.workdir
 
     out = tmp_path / "out"
@@ -721,11 +800,13 @@ def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp
     line = _one_error_line(capsys.readouterr().err)
     assert "holds its previous files" not in line
     w = WORK_NAME
-    for said in ("publishing failed (Input/output error), and so did putting OUTDIR back",
-                 f"{w}/replaced/report.json stays there, not back at report.json (Input/output",
-                 f"filtered.tif stays there, not back at {w}/out/filtered.tif (Input/output",
-                 f"{w}/replaced/filtered.tif stays there, not back at filtered.tif (occupied)",
-                 f"the journal {w}/publish.json is kept, and the next run into OUTDIR completes"):
+    for said in (
+        "publishing failed (Input/output error), and so did putting OUTDIR back",
+        f"{w}/replaced/report.json stays there, not back at report.json (Input/output",
+        f"filtered.tif stays there, not back at {w}/out/filtered.tif (Input/output",
+        f"{w}/replaced/filtered.tif stays there, not back at filtered.tif (occupied)",
+        f"the journal {w}/publish.json is kept, and the next run into OUTDIR completes",
+    ):
         assert said in line
     assert (out / w / "replaced" / "report.json").exists() and not (out / "report.json").exists()
     assert (out / w / "replaced" / "filtered.tif").exists() and (out / "filtered.tif").exists()
@@ -737,8 +818,9 @@ def test_a_rollback_that_fails_says_what_is_where_and_the_next_run_completes(tmp
     assert not (out / w).exists()
 
 
-def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path, tiled,
-                                                                       monkeypatch, capsys):
+def test_sigterm_while_publishing_waits_until_every_output_is_in_place(
+    tmp_path, tiled, monkeypatch, capsys
+):
     import daskfft.run.workdir
 
     args = ["run", str(tiled), "--chunks", "64", "--spectra", "all", "--cluster", "threads"]
@@ -760,8 +842,7 @@ def test_sigterm_while_publishing_waits_until_every_output_is_in_place(tmp_path,
     err = capsys.readouterr().err
     assert "SIGTERM came while publishing; the outputs were published first" in err
     assert "error" not in err and "chunks kept" not in err
-    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == \
-        sorted(os.listdir(whole))
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == sorted(os.listdir(whole))
     for name in set(os.listdir(whole)) - {"report.json", "spectra"}:
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
     assert sorted(os.listdir(out / "spectra")) == sorted(os.listdir(whole / "spectra"))
@@ -790,8 +871,12 @@ print("not reached: the held SIGTERM ends the process once published", flush=Tru
 @pytest.mark.slow
 def test_a_default_sigterm_while_publishing_ends_the_process_once_published(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-c", _PUBLISH_WITH_DEFAULT_SIGTERM, str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PUBLISH_WITH_DEFAULT_SIGTERM, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGTERM, proc.stderr
     assert "not reached" not in proc.stdout
     assert [(out / n).read_text() for n in ("a.txt", "b.txt")] == ["new a.txt", "new b.txt"]
@@ -844,8 +929,12 @@ def test_after_a_killed_align_the_next_names_only_options_align_has(tmp_path, ca
 
     ref, mov = _geotiffs(tmp_path, _scene())
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-c", _KILLED_ALIGN, str(ref), str(mov), str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_ALIGN, str(ref), str(mov), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 9, proc.stderr
     assert (out / WORK_NAME / "run.json").exists()
     args = ["align", str(ref), str(mov), "-o", str(out), "--cluster", "threads", "-q"]
@@ -861,8 +950,9 @@ def test_after_a_killed_align_the_next_names_only_options_align_has(tmp_path, ca
 
 
 @pytest.mark.parametrize("total", [0, 4])  # 0: align's session, which has no chunks
-def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_path, total,
-                                                                          monkeypatch):
+def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(
+    tmp_path, total, monkeypatch
+):
     import daskfft.run.workdir
 
     out = tmp_path / "out"
@@ -878,8 +968,9 @@ def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_pa
 
     work = WorkDir(out)
     with pytest.raises(RunError) as caught, work.session(total):
-        work.start_or_resume({"command": "test"}, resume=False, overwrite=True,
-                             create_stores=lambda root: None)
+        work.start_or_resume(
+            {"command": "test"}, resume=False, overwrite=True, create_stores=lambda root: None
+        )
         if total:  # a run whose chunks finished
             for i in range(total):
                 (work.root / "done" / f"0_{i}").touch()
@@ -908,7 +999,8 @@ def test_a_failed_put_back_keeps_the_old_outputs_and_the_journal_it_names(tmp_pa
 
 @pytest.mark.parametrize("error", [errno.EIO, errno.ESTALE])
 def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run(
-        tmp_path, tiled, error, monkeypatch, capsys):
+    tmp_path, tiled, error, monkeypatch, capsys
+):
     import daskfft.run.workdir
 
     out = tmp_path / "out"
@@ -920,8 +1012,7 @@ def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run
         return listdir(path)
 
     monkeypatch.setattr(daskfft.run.workdir.os, "listdir", fails_in_the_work_folder)
-    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster",
-                 "threads"]) == 0
+    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster", "threads"]) == 0
     err = capsys.readouterr().err
     assert "daskfft: error" not in err and "chunks kept" not in err
     assert f"the outputs are published, and the next run into {out} deletes it" in err
@@ -929,13 +1020,29 @@ def test_an_error_reading_the_work_folder_once_published_leaves_a_successful_run
     assert not (out / WORK_NAME / "run.json").exists()  # no interrupted run left
     assert not (out / WORK_NAME / "publish.json").exists()
     monkeypatch.undo()
-    assert main(["run", str(tiled), "--chunks", "64", "--cutoff", "0.2", "-o", str(out),
-                 "--overwrite", *FAST]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiled),
+                "--chunks",
+                "64",
+                "--cutoff",
+                "0.2",
+                "-o",
+                str(out),
+                "--overwrite",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     assert not (out / WORK_NAME).exists()
 
 
 def test_an_error_releasing_the_lock_once_published_leaves_a_successful_run(
-        tmp_path, tiled, monkeypatch, capsys):
+    tmp_path, tiled, monkeypatch, capsys
+):
     from daskfft.run.workdir.lock import RunLock
 
     out = tmp_path / "out"
@@ -946,8 +1053,7 @@ def test_an_error_releasing_the_lock_once_published_leaves_a_successful_run(
         raise OSError(errno.EIO, "Input/output error")  # what close() can say on NFS
 
     monkeypatch.setattr(RunLock, "release", fails_to_close)
-    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster",
-                 "threads"]) == 0
+    assert main(["run", str(tiled), "--chunks", "64", "-o", str(out), "--cluster", "threads"]) == 0
     err = capsys.readouterr().err
     assert "daskfft: error" not in err and "could not release the lock" in err
     assert {"filtered.tif", "report.json"} <= set(os.listdir(out))
