@@ -67,23 +67,8 @@ def command(path, sigma, extra, repeat):
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "daskfft",
-                    "run",
-                    str(path),
-                    "-o",
-                    tmp,
-                    "--overwrite",
-                    "-q",
-                    "--sigma",
-                    str(sigma),
-                    *extra,
-                ],
-                check=True,
-            )
+            args = ["run", str(path), "-o", tmp, "--overwrite", "-q", "--sigma", str(sigma)]
+            subprocess.run([sys.executable, "-m", "daskfft", *args, *extra], check=True)
             wall = time.perf_counter() - t0
             if wall < best:
                 best = wall

@@ -66,22 +66,8 @@ def timed(fn):
 def run_daskfft(path, sigma, extra):
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "daskfft",
-                "run",
-                path,
-                "-o",
-                tmp,
-                "-q",
-                "--sigma",
-                str(sigma),
-                *extra,
-            ],
-            check=True,
-        )
+        args = ["run", path, "-o", tmp, "-q", "--sigma", str(sigma), *extra]
+        subprocess.run([sys.executable, "-m", "daskfft", *args], check=True)
         return time.perf_counter() - t0, tifffile.imread(os.path.join(tmp, "filtered.tif"))
 
 

@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -183,42 +184,23 @@ def make_inputs(d):
     dem = (_pattern(400, 360, 1, 3)[..., 0] * 800 + 200).astype(np.float32)
     dem[:60, :90] = -9999
     dem[200:230, 150:260] = -9999
+    tiled = {"driver": "GTiff", "tiled": True, "blockxsize": 128, "blockysize": 128}
+    utm = {"crs": "EPSG:32633", "transform": from_origin(500000, 5200000, 2.0, 2.0)}
     with rasterio.open(
-        d / "dem_nodata.tif",
-        "w",
-        driver="GTiff",
-        width=360,
-        height=400,
-        count=1,
-        dtype="float32",
-        crs="EPSG:32633",
-        nodata=-9999,
-        transform=from_origin(500000, 5200000, 2.0, 2.0),
-        tiled=True,
-        blockxsize=128,
-        blockysize=128,
-    ) as ds:
+        d / "dem_nodata.tif", "w", width=360, height=400, count=1, dtype="float32",
+        nodata=-9999, **utm, **tiled,
+    ) as ds:  # fmt: skip
         ds.write(dem, 1)
     # masked.tif: 8-bit RGB GeoTIFF with a GDAL internal mask (an irregular valid area)
     msk_img = (_pattern(384, 448, 3, 4) * 255).round().astype(np.uint8)
     yy, xx = np.mgrid[0:384, 0:448]
     valid = ((yy - 192) ** 2 / 170**2 + (xx - 224) ** 2 / 200**2) < 1
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        wgs84 = {"crs": "EPSG:4326", "transform": from_origin(10.0, 50.0, 1e-4, 1e-4)}
         with rasterio.open(
-            d / "masked.tif",
-            "w",
-            driver="GTiff",
-            width=448,
-            height=384,
-            count=3,
-            dtype="uint8",
-            crs="EPSG:4326",
-            transform=from_origin(10.0, 50.0, 1e-4, 1e-4),
-            tiled=True,
-            blockxsize=128,
-            blockysize=128,
-            photometric="RGB",
-        ) as ds:
+            d / "masked.tif", "w", width=448, height=384, count=3, dtype="uint8",
+            photometric="RGB", **wgs84, **tiled,
+        ) as ds:  # fmt: skip
             ds.write(np.moveaxis(msk_img, -1, 0))
             ds.write_mask((valid * 255).astype(np.uint8))
     # rgba.png: 8-bit RGBA PNG, the alpha a gradient with a transparent band
@@ -233,337 +215,86 @@ def make_inputs(d):
 
 
 # ---------------------------------------------------------------------------------------
-# the fixed set: name, argv after "daskfft", inputs copied into the command's folder
+# the fixed set: name, argv after "daskfft"; the inputs it names are copied into its folder
 
-Q = ["-q"]
 COMMANDS = [
-    ("sample-tif", ["sample", "-o", "sample.tif", "--size", "512"], []),
-    ("sample-tif-compress", ["sample", "-o", "sample.tif", "--size", "300", "--compress"], []),
-    ("sample-png", ["sample", "-o", "sample.png", "--size", "300"], []),
+    ("sample-tif", "sample -o sample.tif --size 512"),
+    ("sample-tif-compress", "sample -o sample.tif --size 300 --compress"),
+    ("sample-png", "sample -o sample.png --size 300"),
     # the default run: built-in 2048 px sample, PNG out, pictures, atlas, report
-    ("run-sample-default", ["run", "--sample", "-o", "out"], []),
-    (
-        "run-sample-512-spectra-all",
-        ["run", "--sample", "512", "-o", "out", "--chunks", "256", "--spectra", "all"],
-        [],
-    ),
+    ("run-sample-default", "run --sample -o out"),
+    ("run-sample-512-spectra-all", "run --sample 512 -o out --chunks 256 --spectra all"),
     # output formats, from a tiled RGB TIFF in 256 px chunks (so halos cross chunks)
-    ("run-tiff", ["run", "rgb.tif", "-o", "out", "--chunks", "256"], ["rgb.tif"]),
+    ("run-tiff", "run rgb.tif -o out --chunks 256"),
     (
         "run-tiff-deflate",
-        [
-            "run",
-            "rgb.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--co",
-            "COMPRESS=DEFLATE",
-            "--co",
-            "PREDICTOR=YES",
-        ],
-        ["rgb.tif"],
+        "run rgb.tif -o out --chunks 256 --co COMPRESS=DEFLATE --co PREDICTOR=YES",
     ),
-    ("run-tiff-zlib", ["run", "gray16.tif", "-o", "out", "--compression", "zlib"], ["gray16.tif"]),
-    (
-        "run-cog",
-        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--output-format", "cog"],
-        ["rgb.tif"],
-    ),
-    (
-        "run-zarr",
-        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--output-format", "zarr"],
-        ["rgb.tif"],
-    ),
-    (
-        "run-ome-zarr",
-        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--output-format", "ome-zarr"],
-        ["rgb.tif"],
-    ),
-    (
-        "run-png-out",
-        [
-            "run",
-            "rgb.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--output-format",
-            "png",
-            "--spectra",
-            "none",
-        ],
-        ["rgb.tif"],
-    ),
+    ("run-tiff-zlib", "run gray16.tif -o out --compression zlib"),
+    ("run-cog", "run rgb.tif -o out --chunks 256 --output-format cog"),
+    ("run-zarr", "run rgb.tif -o out --chunks 256 --output-format zarr"),
+    ("run-ome-zarr", "run rgb.tif -o out --chunks 256 --output-format ome-zarr"),
+    ("run-png-out", "run rgb.tif -o out --chunks 256 --output-format png --spectra none"),
     (
         "run-jpeg-out",
-        [
-            "run",
-            "rgb.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--output-format",
-            "jpeg",
-            "--spectra",
-            "none",
-            "--no-plots",
-        ],
-        ["rgb.tif"],
+        "run rgb.tif -o out --chunks 256 --output-format jpeg --spectra none --no-plots",
     ),
     # passes and flat-field
-    (
-        "run-high",
-        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--pass", "high", "--sigma", "6"],
-        ["rgb.tif"],
-    ),
-    (
-        "run-high-16bit",
-        ["run", "gray16.tif", "-o", "out", "--chunks", "256", "--pass", "high", "--cutoff", "0.02"],
-        ["gray16.tif"],
-    ),
-    (
-        "run-band",
-        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--pass", "band", "--sigma", "2,8"],
-        ["rgb.tif"],
-    ),
-    (
-        "run-band-cutoff-16bit",
-        [
-            "run",
-            "gray16.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--pass",
-            "band",
-            "--cutoff",
-            "0.02,0.1",
-        ],
-        ["gray16.tif"],
-    ),
-    (
-        "run-flatfield-divide",
-        [
-            "run",
-            "rgb.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--flatfield",
-            "divide",
-            "--sigma",
-            "40",
-        ],
-        ["rgb.tif"],
-    ),
+    ("run-high", "run rgb.tif -o out --chunks 256 --pass high --sigma 6"),
+    ("run-high-16bit", "run gray16.tif -o out --chunks 256 --pass high --cutoff 0.02"),
+    ("run-band", "run rgb.tif -o out --chunks 256 --pass band --sigma 2,8"),
+    ("run-band-cutoff-16bit", "run gray16.tif -o out --chunks 256 --pass band --cutoff 0.02,0.1"),
+    ("run-flatfield-divide", "run rgb.tif -o out --chunks 256 --flatfield divide --sigma 40"),
     (
         "run-flatfield-subtract",
-        [
-            "run",
-            "gray16.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--flatfield",
-            "subtract",
-            "--sigma",
-            "30",
-        ],
-        ["gray16.tif"],
+        "run gray16.tif -o out --chunks 256 --flatfield subtract --sigma 30",
     ),
     # filters and methods
-    (
-        "run-gaussian-sigma",
-        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--filter", "gaussian", "--sigma", "4"],
-        ["rgb.tif"],
-    ),
+    ("run-gaussian-sigma", "run rgb.tif -o out --chunks 256 --filter gaussian --sigma 4"),
     (
         "run-butterworth",
-        [
-            "run",
-            "rgb.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--filter",
-            "butterworth",
-            "--cutoff",
-            "0.03",
-            "--order",
-            "2",
-        ],
-        ["rgb.tif"],
+        "run rgb.tif -o out --chunks 256 --filter butterworth --cutoff 0.03 --order 2",
     ),
-    (
-        "run-ideal",
-        ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--filter", "ideal", "--cutoff", "0.08"],
-        ["rgb.tif"],
-    ),
+    ("run-ideal", "run rgb.tif -o out --chunks 256 --filter ideal --cutoff 0.08"),
     (
         "run-ideal-measure",
-        [
-            "run",
-            "gray16.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--filter",
-            "ideal",
-            "--measure-deviation",
-            "--spectra",
-            "none",
-        ],
-        ["gray16.tif"],
+        "run gray16.tif -o out --chunks 256 --filter ideal --measure-deviation --spectra none",
     ),
-    ("run-exact", ["run", "rgb.tif", "-o", "out", "--chunks", "256", "--exact"], ["rgb.tif"]),
-    (
-        "run-exact-ideal",
-        ["run", "gray16.tif", "-o", "out", "--chunks", "256", "--exact", "--filter", "ideal"],
-        ["gray16.tif"],
-    ),
+    ("run-exact", "run rgb.tif -o out --chunks 256 --exact"),
+    ("run-exact-ideal", "run gray16.tif -o out --chunks 256 --exact --filter ideal"),
     (
         "run-depth-periodic",
-        [
-            "run",
-            "rgb.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--depth",
-            "8",
-            "--boundary",
-            "periodic",
-            "--spectra",
-            "chunks",
-        ],
-        ["rgb.tif"],
+        "run rgb.tif -o out --chunks 256 --depth 8 --boundary periodic --spectra chunks",
     ),
     (
         "run-boundary-constant",
-        [
-            "run",
-            "gray16.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--boundary",
-            "0",
-            "--tol",
-            "1e-3",
-            "--no-plots",
-        ],
-        ["gray16.tif"],
+        "run gray16.tif -o out --chunks 256 --boundary 0 --tol 1e-3 --no-plots",
     ),
     # nodata (the GeoTIFF's own, then given), internal mask, PNG with alpha
-    (
-        "run-nodata-geotiff",
-        ["run", "dem_nodata.tif", "-o", "out", "--chunks", "128"],
-        ["dem_nodata.tif"],
-    ),
-    (
-        "run-nodata-cog",
-        [
-            "run",
-            "dem_nodata.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "128",
-            "--output-format",
-            "cog",
-            "--sigma",
-            "5",
-        ],
-        ["dem_nodata.tif"],
-    ),
+    ("run-nodata-geotiff", "run dem_nodata.tif -o out --chunks 128"),
+    ("run-nodata-cog", "run dem_nodata.tif -o out --chunks 128 --output-format cog --sigma 5"),
     (
         "run-nodata-zarr-exact",
-        [
-            "run",
-            "dem_nodata.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "128",
-            "--output-format",
-            "zarr",
-            "--exact",
-        ],
-        ["dem_nodata.tif"],
+        "run dem_nodata.tif -o out --chunks 128 --output-format zarr --exact",
     ),
     (
         "run-nodata-given",
-        [
-            "run",
-            "gray16.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "256",
-            "--nodata",
-            "1000",
-            "--flatfield",
-            "divide",
-            "--sigma",
-            "30",
-        ],
-        ["gray16.tif"],
+        "run gray16.tif -o out --chunks 256 --nodata 1000 --flatfield divide --sigma 30",
     ),
-    ("run-mask", ["run", "masked.tif", "-o", "out", "--chunks", "128"], ["masked.tif"]),
+    ("run-mask", "run masked.tif -o out --chunks 128"),
     (
         "run-mask-cog",
-        [
-            "run",
-            "masked.tif",
-            "-o",
-            "out",
-            "--chunks",
-            "128",
-            "--output-format",
-            "cog",
-            "--pass",
-            "high",
-            "--sigma",
-            "5",
-        ],
-        ["masked.tif"],
+        "run masked.tif -o out --chunks 128 --output-format cog --pass high --sigma 5",
     ),
-    (
-        "run-mask-ome-zarr",
-        ["run", "masked.tif", "-o", "out", "--chunks", "128", "--output-format", "ome-zarr"],
-        ["masked.tif"],
-    ),
-    ("run-png-alpha", ["run", "rgba.png", "-o", "out", "--chunks", "128"], ["rgba.png"]),
-    (
-        "run-png-alpha-tiff",
-        ["run", "rgba.png", "-o", "out", "--output-format", "tiff", "--filter", "butterworth"],
-        ["rgba.png"],
-    ),
+    ("run-mask-ome-zarr", "run masked.tif -o out --chunks 128 --output-format ome-zarr"),
+    ("run-png-alpha", "run rgba.png -o out --chunks 128"),
+    ("run-png-alpha-tiff", "run rgba.png -o out --output-format tiff --filter butterworth"),
     # align
-    (
-        "align-apply",
-        ["align", "ref.tif", "mov.tif", "-o", "out", "--window", "128", "--apply"],
-        ["ref.tif", "mov.tif"],
-    ),
-    (
-        "align-rotation-scale",
-        ["align", "ref.tif", "mov.tif", "-o", "out", "--window", "256", "--rotation", "--scale"],
-        ["ref.tif", "mov.tif"],
-    ),
+    ("align-apply", "align ref.tif mov.tif -o out --window 128 --apply"),
+    ("align-rotation-scale", "align ref.tif mov.tif -o out --window 256 --rotation --scale"),
     # failures: their exit statuses (bad input: 1, bad usage: 2)
-    ("run-missing-input", ["run", "missing.tif", "-o", "out"], []),
-    ("run-bad-usage", ["run", "--sample", "64", "-o", "out", "--cutoff", "0.7"], []),
+    ("run-missing-input", "run missing.tif -o out"),
+    ("run-bad-usage", "run --sample 64 -o out --cutoff 0.7"),
 ]
 
 
@@ -605,7 +336,9 @@ def run_set(keep=None, only=None, verbose=True):
         }
         env = dict(os.environ)
         env.pop("DASKFFT_DEBUG", None)
-        for name, args, needs in COMMANDS:
+        for name, line in COMMANDS:
+            args = shlex.split(line)
+            needs = [a for a in args if (inputs / a).is_file()]  # the inputs it names
             if only and name not in only:
                 continue
             cwd = base / name

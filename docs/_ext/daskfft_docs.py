@@ -19,6 +19,7 @@ Nothing is committed: ``docs/_generated/`` is in ``.gitignore``.  About 10 s on
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -37,41 +38,17 @@ OUT = HERE / "_generated"
 RUNS = [
     (
         "lowpass",
-        ["run", "--sample", "1024", "--chunks", "256", "--sigma", "4"],
+        "run --sample 1024 --chunks 256 --sigma 4",
         ["overview.png", "radial_spectrum.png", "spectra.png", "report.json"],
     ),
     (
         "highpass",
-        [
-            "run",
-            "--sample",
-            "1024",
-            "--chunks",
-            "256",
-            "--pass",
-            "high",
-            "--sigma",
-            "4",
-            "--spectra",
-            "none",
-        ],
+        "run --sample 1024 --chunks 256 --pass high --sigma 4 --spectra none",
         ["overview.png"],
     ),
     (
         "bandpass",
-        [
-            "run",
-            "--sample",
-            "1024",
-            "--chunks",
-            "256",
-            "--pass",
-            "band",
-            "--sigma",
-            "1,6",
-            "--spectra",
-            "none",
-        ],
+        "run --sample 1024 --chunks 256 --pass band --sigma 1,6 --spectra none",
         ["overview.png", "radial_spectrum.png"],
     ),
 ]
@@ -111,7 +88,8 @@ def make_gallery(dest: Path):
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="daskfft-docs-") as tmp:
         tmp = Path(tmp)
-        for name, args, keep in RUNS:
+        for name, line, keep in RUNS:
+            args = shlex.split(line)
             _daskfft([*args, "-o", str(tmp / name)], cwd=tmp)
             for f in keep:
                 shutil.copyfile(tmp / name / f, dest / f"{name}_{f}")
@@ -151,27 +129,10 @@ def _box(ax, x, y, w, h, title, body="", color="#dbe9f6"):
             lw=1.2,
         )
     )
-    ax.text(
-        x + w / 2,
-        y + h - 0.17,
-        title,
-        ha="center",
-        va="top",
-        fontsize=11,
-        fontweight="bold",
-        family="DejaVu Sans",
-    )
+    text = {"ha": "center", "va": "top", "family": "DejaVu Sans"}
+    ax.text(x + w / 2, y + h - 0.17, title, fontsize=11, fontweight="bold", **text)
     if body:
-        ax.text(
-            x + w / 2,
-            y + h - 0.47,
-            body,
-            ha="center",
-            va="top",
-            fontsize=8.5,
-            family="DejaVu Sans",
-            linespacing=1.3,
-        )
+        ax.text(x + w / 2, y + h - 0.47, body, fontsize=8.5, linespacing=1.3, **text)
 
 
 def _arrow(ax, x0, y0, x1, y1, label=""):
