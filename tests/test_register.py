@@ -166,7 +166,7 @@ def test_shift_field_values_are_computed_once_however_often_they_are_read(monkey
 
     from daskfft import shift_field
 
-    module = sys.modules["daskfft.api.register"]  # the name daskfft.api.register is the function
+    module = sys.modules["daskfft.api.register"]  # the module, whose register() shift_field calls
     calls, original = [], module.register
 
     def counting(*args, **kwargs):

@@ -9,8 +9,8 @@ import tifffile
 from reference import flat_reference, make_image, reference_lowpass, transfer, vignetted
 
 from daskfft import cutoff_from_sigma, expected_deviation
-from daskfft.api.spec import FilterSpec
 from daskfft.cli import main
+from daskfft.kernels.spec import FilterSpec
 
 FAST = ["--cluster", "threads", "-q"]
 

@@ -157,7 +157,7 @@ def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkey
 
 def test_default_chunks_follow_the_image_size_and_a_given_size_stands(tmp_path):
     """2048 px from 16 whole chunks of 2048 up (8192^2), else 1024; never the machine's."""
-    from daskfft.kernels.grid import default_chunks
+    from daskfft.run.grid import default_chunks
 
     assert default_chunks((8192, 8192)) == default_chunks((32768, 16384, 3)) == 2048
     assert default_chunks((8191, 8192)) == default_chunks((4096, 4096)) == 1024

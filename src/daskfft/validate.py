@@ -30,6 +30,8 @@ __all__ = [
     "DEFAULT_CUTOFF",
     "DEFAULT_ORDER",
     "DEFAULT_TOL",
+    "DEFAULT_WINDOW",
+    "DEFAULT_MIN_CONFIDENCE",
     "check_boundary",
     "check_depth",
     "check_method",
@@ -242,8 +244,9 @@ def check_choice(name, value, choices):
 
 
 def check_image(name, image):
-    """Validate an image to register named ``name``: 2-D or channels-last 3-D, of integers
-    or real floats (NumPy, dask, or anything :func:`numpy.asarray` takes); not computed."""
+    """Validate an image named ``name`` (to filter or register): 2-D or channels-last 3-D,
+    of integers or real floats (NumPy, dask, or anything :func:`numpy.asarray` takes); not
+    computed."""
     if not hasattr(image, "dtype") or not hasattr(image, "ndim"):
         image = np.asarray(image)
     if np.dtype(image.dtype).kind not in "uif":
@@ -265,6 +268,11 @@ def check_options(upsample, taper, weight_cutoff):
         check_fraction("taper", taper),
         None if weight_cutoff is None else check_cutoff(weight_cutoff, "weight_cutoff"),
     )
+
+
+#: A shift field's window edge, px, and the correlation peak from which a window is
+#: reliable: :func:`daskfft.shift_field`'s defaults, and ``daskfft align``'s.
+DEFAULT_WINDOW, DEFAULT_MIN_CONFIDENCE = 256, 0.7
 
 
 def check_window(window):

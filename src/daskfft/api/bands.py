@@ -21,7 +21,8 @@ from daskfft.api.lowpass import (
     lowpass_spec,
     warned_halo,
 )
-from daskfft.kernels.block import data_mask, filter_block, nodata_mask, work_dtype
+from daskfft.kernels.bands import corrected
+from daskfft.kernels.block import nodata_mask, work_dtype
 from daskfft.kernels.transfer import expected_deviation
 from daskfft.validate import FLATFIELD_MODES, check_choice, check_cutoff
 
@@ -31,10 +32,7 @@ __all__ = [
     "band_bound",
     "flatfield",
     "data_mean",
-    "corrected",
     "filter_spec",
-    "filter_spec_block",
-    "output_offset",
 ]
 
 
@@ -218,15 +216,6 @@ def data_mean(image, valid=None):
     return da.where(valid, x, 0).sum(axis=axes) / da.maximum(count, 1)
 
 
-def corrected(x, background, mean, mode):
-    """``x`` flat-field corrected by ``background``: ``x / background * mean`` where the
-    background is positive (``x`` elsewhere), or ``x - background + mean``; NumPy or dask."""
-    if mode == "divide":
-        lit = background > 0
-        return np.where(lit, x / np.where(lit, background, 1) * mean, x)
-    return x - background + mean
-
-
 def _flatfield(image, spec):
     import dask.array as da
 
@@ -264,34 +253,6 @@ def filter_spec(image, spec):
     return filter_chunks(
         image, halo.depth, spec.boundary, dtype, **spec.kernel_options(), transfer=spec.transfer
     )
-
-
-def filter_spec_block(block, spec, *, work_dtype, self_pad=(0, 0), pad_mode="reflect", valid=None):
-    """:func:`~daskfft.kernels.block.filter_block` for any pass band: one FFT pair with the
-    spec's transfer function, or, with nodata or a mask, the image minus (or the difference
-    of) normalised low-passes, holes left ``nodata`` (0 without one)."""
-    kw = dict(
-        work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode, nodata=spec.nodata, valid=valid
-    )
-    if spec.band == "low":  # a flat-field's background too
-        return filter_block(block, **spec.kernel_options(), **kw)
-    data = data_mask(block, spec.nodata, valid)
-    if data is None:
-        return filter_block(block, **spec.kernel_options(), transfer=spec.transfer, **kw)
-    low = [filter_block(block, **edge.kernel_options(), **kw) for edge in spec.edges()]
-    out = block.astype(work_dtype) - low[0] if spec.band == "high" else low[1] - low[0]
-    hole = np.asarray(0 if spec.nodata is None else spec.nodata, dtype=out.dtype)
-    return np.where(data, out, hole)
-
-
-def output_offset(spec, dtype):
-    """What is added to a high- or band-pass written as unsigned integers, whose negative
-    half would otherwise be clipped: mid-gray (128 for 8 bits, 32768 for 16), as image
-    editors show a high-pass.  0 for a low-pass and for float or signed output."""
-    dtype = np.dtype(dtype)
-    if spec.band == "low" or dtype.kind != "u":
-        return 0
-    return 2 ** (8 * dtype.itemsize - 1)
 
 
 def _keep_nodata(out, image, nodata):

@@ -14,7 +14,7 @@ import dask.array as da
 import ducc0
 import numpy as np
 
-from daskfft.kernels.transfer import DEPTH_CAP, _transfer_grid, halo_depth
+from daskfft.kernels.transfer import DEPTH_CAP, HaloWarning, halo_depth, transfer_grid
 
 __all__ = ["exact_padding", "lowpass_exact"]
 
@@ -31,8 +31,6 @@ def exact_padding(cutoff, *, filter, order, tol, boundary):
     if filter == "ideal":
         return DEPTH_CAP
     import warnings
-
-    from daskfft.kernels.transfer import HaloWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HaloWarning)
@@ -98,7 +96,7 @@ def _filter_columns(block, block_info=None, shape=None, cutoff=None, filter=None
     real = np.float32 if block.dtype == np.complex64 else np.float64
     fy = np.fft.fftfreq(shape[0])  # float64: see transfer_function
     fx = np.fft.rfftfreq(shape[1])[c0:c1]
-    h = _transfer_grid(fy, fx, cutoff, filter, order).astype(real)
+    h = transfer_grid(fy, fx, cutoff, filter, order).astype(real)
     spec *= h.reshape(h.shape + (1,) * (block.ndim - 2))
     return ducc0.fft.c2c(spec, axes=(0,), forward=False, inorm=2, out=spec)
 

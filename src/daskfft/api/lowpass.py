@@ -12,10 +12,11 @@ import warnings
 
 import numpy as np
 
-from daskfft.api.spec import FilterSpec
 from daskfft.kernels.block import filter_block, nodata_mask, normalised, work_dtype
 from daskfft.kernels.grid import DEFAULT_CHUNKS
+from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import HaloWarning
+from daskfft.validate import check_image
 
 __all__ = [
     "as_image",
@@ -47,13 +48,7 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
 
     if not isinstance(image, da.Array):
         image = np.asarray(image)
-    if image.dtype.kind not in "uif":
-        raise TypeError(f"`image` must hold integers or real floats, got dtype {image.dtype}")
-    if image.ndim not in (2, 3):
-        raise ValueError(
-            f"`image` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
-            f"got {image.ndim}-D with shape {image.shape}"
-        )
+    check_image("image", image)
     if 0 in image.shape:
         raise ValueError(f"`image` must not be empty, got shape {image.shape}")
     if not isinstance(image, da.Array):
@@ -162,7 +157,7 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
 
 
 def arguments_spec(cutoff, filter, order, depth, boundary, tol, nodata, method, **band):
-    """The :class:`~daskfft.api.spec.FilterSpec` of the arguments that :func:`lowpass` and
+    """The :class:`~daskfft.kernels.spec.FilterSpec` of the arguments that :func:`lowpass` and
     the filters in :mod:`daskfft.api.bands` share, in their order, with the pass band's
     fields ``band`` (``band``, ``low_cutoff``, ``flatfield``)."""
     return FilterSpec(
@@ -233,7 +228,7 @@ def _on_dataarray(array, fn):
 
 def lowpass_spec(image, spec):
     """:func:`lowpass` with the filter given as one validated
-    :class:`~daskfft.api.spec.FilterSpec`."""
+    :class:`~daskfft.kernels.spec.FilterSpec`."""
     image = as_image(image)
     dtype = work_dtype(image.dtype, spec.tol)
     if spec.method == "exact":
@@ -254,7 +249,7 @@ def lowpass_spec(image, spec):
 
 
 def warned_halo(spec, note=""):
-    """``spec``'s :class:`~daskfft.api.spec.Halo`, with a :class:`HaloWarning` where no halo
+    """``spec``'s :class:`~daskfft.kernels.spec.Halo`, with a :class:`HaloWarning` where no halo
     up to the cap reaches its ``tol``: its message, then ``note`` (a template of the
     spec's ``band`` and the halo's ``deviation``).  For :func:`lowpass_spec` and
     :func:`daskfft.api.bands.filter_spec`."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from daskfft.api.lowpass import overlap_map
-from daskfft.kernels.overview import _overview_block, overview_depth
+from daskfft.kernels.grid import plan_grid
+from daskfft.kernels.overview import overview_chunk, overview_depth
 
 __all__ = ["overview"]
 
@@ -36,8 +37,6 @@ def overview(image, *, nodata=None, alpha=False, tol=1e-6, chunks=1024):
         ``(ceil(rows / 2), ceil(cols / 2)[, channels])``, in ``image``'s dtype
         (integers rounded and clipped).
     """
-    from daskfft.kernels.grid import plan_grid
-
     depth = overview_depth(tol)
     chunks = max(2 * depth, chunks + chunks % 2)  # even: each chunk starts on an even pixel
     image = image.rechunk(
@@ -45,7 +44,7 @@ def overview(image, *, nodata=None, alpha=False, tol=1e-6, chunks=1024):
     )
     out_chunks = tuple(tuple(-(-c // 2) for c in axis) for axis in image.chunks[:2])
     return overlap_map(
-        _overview_block,
+        overview_chunk,
         image,
         depth,
         "reflect",

@@ -22,8 +22,16 @@ from functools import cached_property
 
 import numpy as np
 
-from daskfft.kernels.phase import _log_polar, _taper, _undo, _upsampled_correlation, gray
-from daskfft.validate import check_confidence, check_image, check_options, check_window
+from daskfft.kernels.phase import gray, log_polar, rotate_zoom, tapered, upsampled_correlation
+from daskfft.validate import (
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_WINDOW,
+    check_confidence,
+    check_flag,
+    check_image,
+    check_options,
+    check_window,
+)
 
 __all__ = ["Registration", "register", "ShiftField", "shift_field"]
 
@@ -100,8 +108,6 @@ def register(
     >>> [round(float(s), 1) for s in register(reference, moving).shift]
     [3.2, -1.5]
     """
-    from daskfft.validate import check_flag
-
     upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
     rotation, scale = check_flag("rotation", rotation), check_flag("scale", scale)
     reference, moving = check_image("reference", reference), check_image("moving", moving)
@@ -119,7 +125,7 @@ def register(
                 (
                     register(
                         ref,
-                        _undo(mov, -d, 1 / factor),
+                        rotate_zoom(mov, -d, 1 / factor),
                         upsample=upsample,
                         taper=taper,
                         weight_cutoff=weight_cutoff,
@@ -133,7 +139,7 @@ def register(
         return Registration(
             found.shift, found.confidence, -d if rotation else None, 1 / factor if scale else None
         )
-    cross = np.fft.fft2(_taper(ref, taper)) * np.conj(np.fft.fft2(_taper(mov, taper)))
+    cross = np.fft.fft2(tapered(ref, taper)) * np.conj(np.fft.fft2(tapered(mov, taper)))
     cross /= np.maximum(np.abs(cross), 1e-300)
     if weight_cutoff is not None:
         full = np.fft.fftfreq(ref.shape[0])[:, None] ** 2 + np.fft.fftfreq(ref.shape[1]) ** 2
@@ -147,7 +153,7 @@ def register(
     if upsample > 1:
         size = int(np.ceil(upsample * 1.5))
         start = peak - (size // 2) / upsample
-        fine = _upsampled_correlation(cross, start, upsample, size) / cross.size
+        fine = upsampled_correlation(cross, start, upsample, size) / cross.size
         i = np.array(np.unravel_index(np.argmax(np.abs(fine)), fine.shape))
         peak = start + i / upsample
         height = np.abs(fine).max()
@@ -225,7 +231,14 @@ def _window_shift(ref, mov, *, upsample, taper, weight_cutoff, smallest):
 
 
 def shift_field(
-    reference, moving, *, window=256, upsample=20, taper=0.2, weight_cutoff=0.1, min_confidence=0.7
+    reference,
+    moving,
+    *,
+    window=DEFAULT_WINDOW,
+    upsample=20,
+    taper=0.2,
+    weight_cutoff=0.1,
+    min_confidence=DEFAULT_MIN_CONFIDENCE,
 ):
     """The local shift of every ``window`` x ``window`` window over a grid, lazily.
 
@@ -302,8 +315,8 @@ def _rotation_and_scale(ref, mov, upsample):
     ``moving``; the angle is known modulo 180 degrees."""
     n_theta, n_radius, radii = 1024, 1024, (0.02, 0.45)
     found = register(
-        _log_polar(ref, n_theta, n_radius, radii),
-        _log_polar(mov, n_theta, n_radius, radii),
+        log_polar(ref, n_theta, n_radius, radii),
+        log_polar(mov, n_theta, n_radius, radii),
         upsample=upsample,
         weight_cutoff=None,
     )

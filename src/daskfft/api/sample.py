@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from daskfft.kernels.sample import _chunk
+from daskfft.kernels.sample import sample_chunk
+from daskfft.validate import check_positive_int
 
 __all__ = ["sample_image"]
 
@@ -16,6 +17,25 @@ def sample_image(size=2048, *, chunks=1024):
     grass and tree texture, and a zone plate (a chirp from 0 to 0.5
     cycles/pixel) in the top-left corner, so that every cutoff shows.
 
+    Parameters
+    ----------
+    size : int, default 2048
+        Edge of the square image, pixels (at least 1).
+    chunks : int, default 1024
+        Chunk edge, pixels (at least 1); the channels are one chunk.
+
+    Returns
+    -------
+    dask.array.Array
+        The sample, ``size`` x ``size`` x 3 uint8, drawn chunk by chunk when computed.
+
+    Raises
+    ------
+    ValueError
+        For a ``size`` or ``chunks`` that is not a whole number >= 1.
+    TypeError
+        For one that is not a number at all.
+
     Examples
     --------
     >>> image = sample_image(300, chunks=128)
@@ -26,13 +46,10 @@ def sample_image(size=2048, *, chunks=1024):
     """
     import dask.array as da
 
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"`size` must be an integer >= 1 pixel, got {size!r}")
-    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
-        raise ValueError(f"`chunks` must be an integer >= 1 pixel, got {chunks!r}")
+    size, chunks = check_positive_int("size", size), check_positive_int("chunks", chunks)
     return da.map_blocks(
-        _chunk,
-        size=int(size),
+        sample_chunk,
+        size=size,
         chunks=da.core.normalize_chunks((chunks, chunks, 3), (size, size, 3)),
         dtype=np.uint8,
         meta=np.empty((0, 0, 0), dtype=np.uint8),

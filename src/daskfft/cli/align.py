@@ -11,7 +11,12 @@ from daskfft.cli.options import (
     cluster_options,
     show_progress,
 )
-from daskfft.validate import check_confidence, check_window
+from daskfft.validate import (
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_WINDOW,
+    check_confidence,
+    check_window,
+)
 
 __all__ = ["add_command", "execute"]
 
@@ -60,7 +65,7 @@ def add_command(sub):
     aln.add_argument(
         "--window",
         type=checked(check_window, "whole number of pixels >= 16", int),
-        default=256,
+        default=DEFAULT_WINDOW,  # daskfft.shift_field's, as --min-confidence's
         metavar="PX",
         help="edge of the shift field's windows (default: %(default)s)",
     )
@@ -77,8 +82,8 @@ def add_command(sub):
     aln.add_argument(
         "--min-confidence",
         type=checked(check_confidence, "number in (0, 1]"),
-        default=0.7,
         metavar="C",
+        default=DEFAULT_MIN_CONFIDENCE,
         help="a window is reliable from this correlation peak on (default: %(default)s)",
     )
     aln.add_argument("--overwrite", action="store_true", help="replace earlier results")

@@ -21,7 +21,8 @@ from daskfft.cli.options import (
     show_progress,
 )
 from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
-from daskfft.kernels.grid import DEFAULT_CHUNKS, LARGE_CHUNKS, LARGE_FROM
+from daskfft.kernels.grid import DEFAULT_CHUNKS
+from daskfft.run.grid import LARGE_CHUNKS, LARGE_FROM
 from daskfft.run.outputs import SPECTRA_CHOICES
 from daskfft.validate import (
     DEFAULT_CUTOFF,

@@ -1,4 +1,5 @@
-"""Chunk grids: chunk edges along an axis, the default chunk edge and output tiles."""
+"""Chunk grids: chunk sizes and edges along an axis, the NumPy input's chunk edge and output
+tiles.  The run's choice of a chunk grid, with its notes, is :mod:`daskfft.run.grid`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import numpy as np
 __all__ = [
     "DEFAULT_CHUNKS",
     "aligned_chunks",
+    "chunk_edges",
     "plan_grid",
-    "LARGE_CHUNKS",
-    "LARGE_FROM",
-    "default_chunks",
     "MIN_TILE",
     "output_tile",
 ]
@@ -38,7 +37,8 @@ def aligned_chunks(info, chunks):
     return tuple(out)
 
 
-def _edges(sizes):
+def chunk_edges(sizes):
+    """Where the chunks of ``sizes`` (along one axis) start, and the axis's end: 0 first."""
     return tuple(int(v) for v in np.concatenate([[0], np.cumsum(sizes)]))
 
 
@@ -57,26 +57,6 @@ def plan_grid(length, chunk, depth):
     return tuple(sizes)
 
 
-#: The chunk edge a large image gets when none is given, and from how many such chunks on.
-LARGE_CHUNKS, LARGE_FROM = 2048, 16
-
-
-def default_chunks(shape):
-    """The chunk edge when none is given: :data:`LARGE_CHUNKS` px where the image holds at
-    least :data:`LARGE_FROM` whole chunks of it (8192^2 and up), else
-    :data:`~daskfft.kernels.grid.DEFAULT_CHUNKS`.
-
-    From the image alone, so the same command chunks (and rounds) alike on any machine and
-    cluster.  Measured at 8192^2 on 2 cores, three runs each, work in seconds, 1024 against
-    2048-px chunks: sigma 8 default 1.08-1.13 against 0.78-0.87, lean 0.67-0.75 against
-    0.57-0.63; sigma 32 default 1.14-1.20 against 0.86-0.95 (its 161-px halo adds 73 % of FFT
-    work to a 1024-px chunk, 34 % to a 2048-px one), and a quarter as many chunk summaries.
-    16 chunks keep 16 cores busy; on a smaller image, 1024 px keeps more than 4.
-    """
-    whole = (shape[0] // LARGE_CHUNKS) * (shape[1] // LARGE_CHUNKS)
-    return LARGE_CHUNKS if whole >= LARGE_FROM else DEFAULT_CHUNKS
-
-
 #: The smallest tile edge :func:`output_tile` chooses: smaller tiles make GIS tools slow.
 MIN_TILE = 128
 
@@ -88,7 +68,7 @@ def output_tile(fmt, info):
     and at most 4096 px, what GDAL's BLOCKSIZE takes), else GDAL's usual tile: 256
     px for a GeoTIFF, 512 for a COG.  Never the chunking's: output tiles are what GIS
     tools expect whatever the chunks, and the chunk grid is rounded to them
-    instead (:func:`make_plan`).  ``(None, None)`` for the other formats.
+    instead (:func:`daskfft.run.grid.chunk_grid`).  ``(None, None)`` for the other formats.
     """
     if fmt not in ("tiff", "cog"):
         return None, None
@@ -100,66 +80,3 @@ def output_tile(fmt, info):
             + (f", raised to {MIN_TILE}" if own[0] < MIN_TILE else "")
         )
     return (512, "a COG's usual tile") if fmt == "cog" else (TIFF_TILE, "GDAL's usual tile")
-
-
-def _whole_tiles(chunk, length, tile, depth):
-    """``chunk`` rounded to whole tiles, at least one and at least ``depth``; an axis held in
-    one chunk stays so (it has no chunk edge inside)."""
-    if chunk >= length:
-        return chunk
-    return tile * max(1, round(chunk / tile), -(-depth // tile))
-
-
-def _chunk_grid(config, info, depth, notes, *, tile=None):
-    """Chunk sizes along rows and columns; ``tile``: the output's (edge, why, format), whose
-    whole tiles each chunk is made of, so that no two tasks write the same tile."""
-    want = config.chunks
-    if want is None:
-        want = default_chunks(info.shape)
-        if want != DEFAULT_CHUNKS:
-            notes.append(
-                f"chunks {want} px: the image holds at least {LARGE_FROM} of them, "
-                f"and they spend less of each FFT on the {depth}-px halo than "
-                f"{DEFAULT_CHUNKS}-px ones ({((want + 2 * depth) / want) ** 2 - 1:.0%} "
-                f"more pixels, against "
-                f"{((DEFAULT_CHUNKS + 2 * depth) / DEFAULT_CHUNKS) ** 2 - 1:.0%}); "
-                "--chunks sets them"
-            )
-    rows, cols = aligned_chunks(info, want)
-    aligned = None  # the note's index, where chunks were made whole tiles of the input
-    if (rows, cols) != (want, want):
-        aligned = len(notes)
-        notes.append(
-            f"chunks {rows} x {cols} px instead of {want}: whole "
-            f"{info.native_chunks[0]} x {info.native_chunks[1]} "
-            f"{'tiles' if info.format == 'tiff' else 'store chunks'} of the input "
-            "(or the whole image), so each task reads only its own"
-        )
-    if min(rows, cols) < depth:
-        notes.append(f"chunks raised from {min(rows, cols)} to {depth} px, the halo")
-        rows, cols = max(rows, depth), max(cols, depth)
-    if tile is not None:
-        edge, why, fmt = tile
-        whole = (
-            _whole_tiles(rows, info.shape[0], edge, depth),
-            _whole_tiles(cols, info.shape[1], edge, depth),
-        )
-        if whole != (rows, cols):
-            notes.append(
-                f"chunks {whole[0]} x {whole[1]} px instead of {rows} x {cols}: whole "
-                f"{edge}-px tiles of the {'COG' if fmt == 'cog' else 'TIFF'} output "
-                f"({why}), so that no two tasks write the same tile; --co BLOCKSIZE "
-                "sets the tile"
-            )
-            native = info.native_chunks
-            if aligned is not None and any(
-                w < n and w % c for w, n, c in zip(whole, info.shape, native)
-            ):
-                # The output's tiles won: the input's tiles no longer fit the chunks.
-                notes[aligned] = notes[aligned].replace(
-                    "so each task reads only its own",
-                    "then rounded to the output's tiles below, so a task also reads parts "
-                    "of its neighbours'",
-                )
-        rows, cols = whole
-    return plan_grid(info.shape[0], rows, depth), plan_grid(info.shape[1], cols, depth)

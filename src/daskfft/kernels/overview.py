@@ -24,7 +24,7 @@ from daskfft.kernels.block import (
     to_dtype,
     working_precision,
 )
-from daskfft.kernels.transfer import _transfer_grid, halo_depth
+from daskfft.kernels.transfer import halo_depth, transfer_grid
 
 __all__ = [
     "OVERVIEW_CUTOFF",
@@ -33,6 +33,7 @@ __all__ = [
     "overview_depth",
     "overview_transfer",
     "overview_block",
+    "overview_chunk",
 ]
 
 
@@ -68,7 +69,7 @@ def overview_transfer(shape, dtype):
     ``exp(i pi (fy + fx))``: the result moved by half a pixel up and left, so that its
     even pixels are the values between four pixels of the input.  Read-only, cached."""
     fy, fx = np.fft.fftfreq(shape[0]), np.fft.rfftfreq(shape[1])
-    h = _transfer_grid(fy, fx, **_ANTI_ALIAS)
+    h = transfer_grid(fy, fx, **_ANTI_ALIAS)
     h = h * np.exp(1j * np.pi * fy)[:, None] * np.exp(1j * np.pi * fx)[None, :]
     h = np.ascontiguousarray(h, dtype=np.complex64 if dtype == np.float32 else np.complex128)
     h.flags.writeable = False
@@ -79,10 +80,10 @@ def overview_block(block, *, depth, nodata=None, alpha=False, tol=1e-6):
     """The next level of one block of a level, given with a ``depth``-pixel halo on every side
     (:func:`overview_depth`, the image's edges extended by mirroring); its first pixel
     must be an even one of the level.  A kernel: NumPy in, NumPy out."""
-    return _overview_block(block, depth_px=depth, nodata=nodata, alpha=alpha, tol=tol)
+    return overview_chunk(block, depth_px=depth, nodata=nodata, alpha=alpha, tol=tol)
 
 
-def _overview_block(block, *, depth_px, nodata, alpha, tol, self_pad=(0, 0), pad_mode="reflect"):
+def overview_chunk(block, *, depth_px, nodata, alpha, tol, self_pad=(0, 0), pad_mode="reflect"):
     """One haloed chunk of a level -> its part of the next level (a kernel: NumPy only);
     ``self_pad`` and ``pad_mode`` as :func:`~daskfft.api.lowpass.overlap_map` gives them."""
     d0 = 0 if self_pad[0] else depth_px

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["gray", "tapered", "upsampled_correlation", "log_polar", "rotate_zoom"]
+
 
 def gray(image):
     """``image`` (NumPy) as one float64 plane: its channels' mean, a 2-D image as it is.
@@ -28,12 +30,13 @@ def _tukey(n, alpha):
     return w
 
 
-def _taper(x, alpha):
+def tapered(x, alpha):
+    """``x`` less its mean, times the outer product of two Tukey windows of parameter ``alpha``."""
     w = np.outer(_tukey(x.shape[0], alpha), _tukey(x.shape[1], alpha))
     return (x - x.mean()) * w
 
 
-def _upsampled_correlation(spectrum, start, up, size):
+def upsampled_correlation(spectrum, start, up, size):
     """The inverse DFT of ``spectrum`` at ``size`` x ``size`` points from ``start`` in steps
     of ``1 / up`` pixel (a matrix-multiply DFT, exact at non-integer positions)."""
     rows = (start[0] + np.arange(size) / up)[:, None] * np.fft.fftfreq(spectrum.shape[0])[None, :]
@@ -41,7 +44,7 @@ def _upsampled_correlation(spectrum, start, up, size):
     return np.exp(2j * np.pi * rows) @ spectrum @ np.exp(2j * np.pi * cols)
 
 
-def _log_polar(x, n_theta, n_radius, radii):
+def log_polar(x, n_theta, n_radius, radii):
     """The log of the image's centred FFT magnitude (Hann-windowed) on a log-polar grid:
     angles [0, 180) degrees down the rows, log-spaced radii (cycles/pixel) across."""
     from scipy import ndimage
@@ -56,7 +59,7 @@ def _log_polar(x, n_theta, n_radius, radii):
     return ndimage.map_coordinates(magnitude, [rows, cols], order=3)
 
 
-def _undo(x, degrees, scale):
+def rotate_zoom(x, degrees, scale):
     """``x`` rotated by ``degrees`` and zoomed by ``scale`` about its centre, edges reflected."""
     from scipy import ndimage
 

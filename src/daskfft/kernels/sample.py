@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sample_window", "sample_block"]
+__all__ = ["sample_window", "sample_block", "sample_chunk"]
 
 
 _STREET = 96  # street grid period, px
@@ -222,6 +222,7 @@ def sample_block(y, x, size):
     return window[y - r0, x - c0]
 
 
-def _chunk(block_info=None, size=0):
+def sample_chunk(block_info=None, size=0):
+    """The chunk of a ``size``-square sample that ``block_info`` (dask's ``map_blocks``) locates."""
     (r0, r1), (c0, c1), _ = block_info[None]["array-location"]
     return sample_window(size, (r0, r1), (c0, c1))

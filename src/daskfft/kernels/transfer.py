@@ -28,6 +28,7 @@ __all__ = [
     "HaloWarning",
     "cutoff_from_sigma",
     "transfer_function",
+    "transfer_grid",
     "expected_deviation",
     "halo_depth",
     "needed_depth",
@@ -123,7 +124,7 @@ def _gaussian_axis(f, cutoff):
     return total / np.exp(-(k**2) / scale).sum()
 
 
-def _transfer_grid(fy, fx, cutoff, filter, order):
+def transfer_grid(fy, fx, cutoff, filter, order):
     """``H`` on the grid of row frequencies ``fy`` by column frequencies ``fx`` (cycles/pixel)."""
     if filter == "gaussian":
         return _gaussian_axis(fy, cutoff)[:, None] * _gaussian_axis(fx, cutoff)[None, :]
@@ -135,7 +136,7 @@ def _transfer_grid(fy, fx, cutoff, filter, order):
 
 def transfer_profile(f, cutoff, filter, order):
     """``H`` along the column axis, at frequencies ``f`` (cycles/pixel), for plots."""
-    return _transfer_grid(np.zeros(1), np.asarray(f, dtype=np.float64), cutoff, filter, order)[0]
+    return transfer_grid(np.zeros(1), np.asarray(f, dtype=np.float64), cutoff, filter, order)[0]
 
 
 def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float64):
@@ -193,7 +194,7 @@ def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float6
 def _transfer_function(shape, cutoff, filter, order, dtype):
     # Frequencies in float64 whatever ``dtype``: the ideal filter's edge must
     # fall where a float64 reference puts it (f = 0.15 is not 0.15f).
-    h = _transfer_grid(np.fft.fftfreq(shape[0]), np.fft.rfftfreq(shape[1]), cutoff, filter, order)
+    h = transfer_grid(np.fft.fftfreq(shape[0]), np.fft.rfftfreq(shape[1]), cutoff, filter, order)
     h = np.ascontiguousarray(h, dtype=dtype)
     h.flags.writeable = False
     return h
@@ -214,7 +215,7 @@ def _tail_profile(cutoff, filter, order, size):
         g /= g[0] + 2.0 * g[1:].sum()
         outside = 2.0 * np.concatenate((np.cumsum(g[:0:-1])[::-1], [0.0]))  # beyond d
         return outside * (2.0 - outside)  # 1 - (1 - outside)**2, without cancellation
-    h = _transfer_grid(np.fft.fftfreq(size), np.fft.rfftfreq(size), cutoff, filter, order)
+    h = transfer_grid(np.fft.fftfreq(size), np.fft.rfftfreq(size), cutoff, filter, order)
     h = ducc0.fft.c2r(
         h.astype(complex),
         axes=(0, 1),

@@ -1,6 +1,6 @@
 """What a run is asked to do: one frozen value, validated once, from the API or the CLI.
 
-:class:`RunConfig` holds the filter (a :class:`~daskfft.api.spec.FilterSpec`),
+:class:`RunConfig` holds the filter (a :class:`~daskfft.kernels.spec.FilterSpec`),
 the input, the outputs, the chunk size and the cluster (a
 :class:`~daskfft.cluster.kinds.ClusterSpec`).  It reads no file: that is the plan's
 job (:mod:`daskfft.run.plan`), so every error raised here is a usage error.
@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from daskfft.api.spec import FilterSpec
 from daskfft.cluster.kinds import CONNECT_TIMEOUT, ClusterSpec
 from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
+from daskfft.kernels.spec import FilterSpec
 from daskfft.run.outputs import SPECTRA_CHOICES, parse_creation_options
-from daskfft.validate import check_choice, check_positive_int
+from daskfft.validate import DEFAULT_TOL, check_choice, check_positive_int
 
 __all__ = ["RunConfig"]
 
@@ -33,7 +33,7 @@ class RunConfig:
     input: str | None = None
     sample: int | None = None
     outdir: str = "daskfft-out"
-    chunks: int | None = None  # None: chosen from the image's size (plan.default_chunks)
+    chunks: int | None = None  # None: from the image's size (run.grid.default_chunks)
     output_format: str | None = None
     compression: str | None = None
     creation_options: tuple = ()  # --co KEY=VALUE, or a dict
@@ -82,7 +82,7 @@ class RunConfig:
         filter="gaussian",
         order=None,
         depth="auto",
-        tol=1e-6,
+        tol=DEFAULT_TOL,
         boundary="reflect",
         nodata=None,
         method="blockwise",

@@ -1,7 +1,7 @@
 """The filter in words and in JSON: what a run logs about its plan and what its
 ``run.json`` and ``report.json`` record of the filter.
 
-:class:`~daskfft.api.spec.FilterSpec` is a validated value with its halo; how it reads in
+:class:`~daskfft.kernels.spec.FilterSpec` is a validated value with its halo; how it reads in
 a log line or a JSON file is decided here, for every command.
 """
 

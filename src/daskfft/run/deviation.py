@@ -32,7 +32,8 @@ import logging
 import dask
 import numpy as np
 
-from daskfft.api.bands import filter_spec, filter_spec_block
+from daskfft.api.bands import filter_spec
+from daskfft.kernels.bands import filter_spec_block
 from daskfft.kernels.block import halo_window, pad_block
 
 __all__ = ["sample_blocks", "reference_reach", "measure_deviation"]

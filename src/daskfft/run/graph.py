@@ -13,9 +13,10 @@ import dask
 import numpy as np
 
 from daskfft import io
-from daskfft.api.bands import data_mean, filter_spec, output_offset
+from daskfft.api.bands import data_mean, filter_spec
 from daskfft.api.lowpass import as_image, overlap_map
 from daskfft.api.sample import sample_image
+from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import data_mask
 from daskfft.run.outputs import level_store, sample_store
 from daskfft.run.tasks import (

@@ -529,7 +529,7 @@ def _jsonable(value):
 
 def write_pictures(out, plan, summary, crops):
     """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
-    from daskfft.api.bands import output_offset
+    from daskfft.kernels.bands import output_offset
     from daskfft.kernels.spectra import RADIAL_EDGES
     from daskfft.run import plots
 

@@ -19,14 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from daskfft import io
-from daskfft.api.bands import output_offset
-from daskfft.api.spec import FilterSpec, Halo
+from daskfft._version import __version__
 from daskfft.cluster.kinds import CLUSTER_KINDS
 from daskfft.errors import InputError
+from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import working_precision
-from daskfft.kernels.grid import _chunk_grid, _edges, output_tile
+from daskfft.kernels.grid import chunk_edges, output_tile
+from daskfft.kernels.overview import level_shapes
+from daskfft.kernels.spec import FilterSpec, Halo
 from daskfft.kernels.spectra import SUMMARY_WINDOW
 from daskfft.run.describe import json_number, spec_json
+from daskfft.run.grid import chunk_grid
 from daskfft.run.outputs import creation_options, mask_kind, output_names
 
 __all__ = ["Plan", "make_plan"]
@@ -91,8 +94,6 @@ class Plan:
     def levels(self):
         """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
         down to one tile (:func:`daskfft.kernels.overview.level_shapes`), the other formats none."""
-        from daskfft.kernels.overview import level_shapes
-
         if self.fmt == "cog":
             return level_shapes(self.info.shape, int(self.creation["BLOCKSIZE"]))
         if self.fmt == "ome-zarr":
@@ -106,11 +107,11 @@ class Plan:
 
     @property
     def row_edges(self):
-        return _edges(self.rows)
+        return chunk_edges(self.rows)
 
     @property
     def col_edges(self):
-        return _edges(self.cols)
+        return chunk_edges(self.cols)
 
     @property
     def grid(self):
@@ -188,7 +189,7 @@ def make_plan(config):
     halo = spec.halo()
     if dict(config.creation_options).get("BLOCKSIZE"):
         tile, tile_why = int(creation["BLOCKSIZE"]), "--co BLOCKSIZE"
-    rows, cols = _chunk_grid(
+    rows, cols = chunk_grid(
         config, info, halo.depth, notes, tile=(tile, tile_why, fmt) if tile else None
     )
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
@@ -461,6 +462,4 @@ def _version():
     try:
         return metadata.version("daskfft")
     except metadata.PackageNotFoundError:  # run from a source tree
-        from daskfft._version import __version__
-
         return __version__

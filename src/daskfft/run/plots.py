@@ -345,7 +345,7 @@ def _decades(lo, hi):
 
 def radial_spectrum(path, edges, power_in, power_out, *, spec, title):
     """Radially averaged power of input and output (log scale), with the transfer function
-    of ``spec`` (a :class:`~daskfft.api.spec.FilterSpec`, any pass band) and its cutoffs.
+    of ``spec`` (a :class:`~daskfft.kernels.spec.FilterSpec`, any pass band) and its cutoffs.
     900 x 550 px."""
     canvas = _Canvas(900, 550, scale=2)
     left, right, top, bottom = 90, 810, 66, 490

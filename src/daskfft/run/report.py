@@ -9,7 +9,7 @@ import math
 import platform
 from importlib import metadata
 
-from daskfft.api.bands import output_offset
+from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import ROUNDING, working_precision
 from daskfft.run.describe import json_number
 from daskfft.run.outputs import mask_kind

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from daskfft import io
-from daskfft.api.bands import corrected, filter_spec_block
+from daskfft.kernels.bands import corrected, filter_spec_block
 from daskfft.kernels.block import data_mask, fast_window, halo_window, pad_block, to_dtype
+from daskfft.kernels.overview import overview_block
+from daskfft.kernels.sample import sample_window
 from daskfft.kernels.spectra import (
     atlas_cell,
     atlas_from_half,
@@ -101,8 +103,6 @@ class WindowSource:
 
     def read(self, rows, cols):
         if self.sample is not None:
-            from daskfft.kernels.sample import sample_window
-
             return sample_window(self.sample, rows, cols)
         return io.read_window(self.info, rows, cols, nodata=self.nodata)
 
@@ -261,8 +261,6 @@ def _save(target, index, y, interior):
 def overview_task(source, target, box, *, depth, nodata, alpha, tol):
     """Block ``box`` (r0, r1, c0, c1) of the level ``target`` from the level ``source`` above:
     read its window with the halo straight from the store, reduce it, write it; one task."""
-    from daskfft.kernels.overview import overview_block
-
     r0, r1, c0, c1 = box
     above = (2 * r0, min(source.shape[0], 2 * r1), 2 * c0, min(source.shape[1], 2 * c1))
     rows, cols, pads = halo_window(above, depth, source.shape)

@@ -15,7 +15,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from daskfft.kernels.transfer import DEPTH_CAP, cutoff_from_sigma, expected_deviation, needed_depth
+from daskfft.kernels.transfer import (
+    DEPTH_CAP,
+    cutoff_from_sigma,
+    expected_deviation,
+    needed_depth,
+    transfer_function,
+    transfer_profile,
+)
 from daskfft.validate import (
     DEFAULT_CUTOFF,
     DEFAULT_ORDER,
@@ -182,8 +189,6 @@ class FilterSpec:
 
     def profile(self, f):
         """The transfer function along the column axis at frequencies ``f``, for plots."""
-        from daskfft.kernels.transfer import transfer_profile
-
         return _combined(
             self.band, [transfer_profile(f, e.cutoff, e.filter, e.order) for e in self.edges()]
         )
@@ -225,8 +230,6 @@ class FilterSpec:
 
 @lru_cache(maxsize=16)
 def _transfer(edges, band, shape, dtype):
-    from daskfft.kernels.transfer import transfer_function
-
     h = [transfer_function(shape, e.cutoff, e.filter, e.order, dtype) for e in edges]
     out = _combined(band, h)
     out.flags.writeable = False
