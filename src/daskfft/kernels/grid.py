@@ -13,13 +13,8 @@ __all__ = [
     "LARGE_CHUNKS",
     "LARGE_FROM",
     "default_chunks",
-    "MIN_TILE",
-    "output_tile",
 ]
 
-
-#: GDAL's usual tile edge for a tiled GeoTIFF, px.
-TIFF_TILE = 256
 
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
 #: chunk, far above dask's per-task cost, and a few MB per task.
@@ -75,31 +70,6 @@ def default_chunks(shape):
     """
     whole = (shape[0] // LARGE_CHUNKS) * (shape[1] // LARGE_CHUNKS)
     return LARGE_CHUNKS if whole >= LARGE_FROM else DEFAULT_CHUNKS
-
-
-#: The smallest tile edge :func:`output_tile` chooses: smaller tiles make GIS tools slow.
-MIN_TILE = 128
-
-
-def output_tile(fmt, info):
-    """The tile edge of a TIFF or COG output unless ``--co BLOCKSIZE`` gives one, and why.
-
-    The input's square tile, where it is a tiled TIFF (at least :data:`MIN_TILE`
-    and at most 4096 px, what GDAL's BLOCKSIZE takes), else GDAL's usual tile: 256
-    px for a GeoTIFF, 512 for a COG.  Never the chunking's: output tiles are what GIS
-    tools expect whatever the chunks, and the chunk grid is rounded to them
-    instead (:func:`make_plan`).  ``(None, None)`` for the other formats.
-    """
-    if fmt not in ("tiff", "cog"):
-        return None, None
-    own = info.native_chunks if info.format == "tiff" and info.tiled else ()
-    if own and own[0] == own[1]:
-        tile = min(4096, max(MIN_TILE, own[0]))
-        return tile, (
-            f"the input's {own[0]}-px tiles"
-            + (f", raised to {MIN_TILE}" if own[0] < MIN_TILE else "")
-        )
-    return (512, "a COG's usual tile") if fmt == "cog" else (TIFF_TILE, "GDAL's usual tile")
 
 
 def _whole_tiles(chunk, length, tile, depth):
