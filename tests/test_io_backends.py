@@ -169,6 +169,10 @@ def test_every_writable_backend_takes_the_same_options_and_says_what_it_can():
         assert (entry.default_tile is None) == (not entry.creation_keys)
     assert io.backend("tiff").masks == ("internal", "sidecar")
     assert io.backend("cog").masks == ("internal",)
+    assert {n: (b.pyramid, b.plain) for n, b in registry.BACKENDS.items() if b.pyramid} == {
+        "cog": ("pages", "tiff"),
+        "ome-zarr": ("group", "zarr"),
+    }
 
 
 def test_a_new_output_format_is_written_through_the_runs_own_calls(tmp_path, monkeypatch):

@@ -13,7 +13,8 @@ written as well as read.  :mod:`daskfft.io.registry` picks one for a path or for
 Every backend's ``create``, ``open_store`` and ``finish`` take the same arguments: the
 run's ``options``, one dict (see :class:`Backend`), of which each takes what it needs
 and ignores the rest; and its capabilities are attributes (``whole``, ``windowed``,
-``masks``, ``creation_keys``, ``default_tile``) that the run asks instead of naming formats.
+``masks``, ``creation_keys``, ``default_tile``, ``pyramid``, ``plain``) that the run
+asks instead of naming formats.
 """
 
 from __future__ import annotations
@@ -117,6 +118,12 @@ class Backend:
     default_tile : int or None
         The tile edge of its output unless the input's or ``--co BLOCKSIZE`` say
         otherwise (:meth:`output_tile`); None: not a tiled output.
+    pyramid : str or None
+        Where an output's overview levels lie: "pages" (pages of one TIFF after the full
+        size, the COG), "group" (arrays of one group, level ``k`` at ``<group>/k``,
+        OME-Zarr); None: no overviews.
+    plain : str or None
+        The format of the same image without its pyramid ("tiff" for a COG); None: its own.
 
     The ``options`` of :meth:`create`, :meth:`open_store` and :meth:`finish` are one dict
     the run builds for every backend; each takes the keys it knows: ``chunks`` (a Zarr
@@ -135,6 +142,8 @@ class Backend:
     masks = ()
     creation_keys = ()
     default_tile = None
+    pyramid = None
+    plain = None
 
     def guess_can_open(self, path):
         """Whether ``path`` looks like this format (by its suffix)."""

@@ -31,6 +31,7 @@ class CogBackend(Backend):
     masks = ("internal",)  # GDAL's COG driver keeps a mask internal
     creation_keys = (*CREATION_KEYS, "BIGTIFF")
     default_tile = 512
+    pyramid, plain = "pages", "tiff"
 
     def output_tile(self, info):
         return output_tile(info, self.default_tile, "a COG's usual tile")

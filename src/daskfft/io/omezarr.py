@@ -84,6 +84,7 @@ class OmeZarrBackend(ZarrBackend):
     with ``axes`` and ``ome``)."""
 
     name, ext, suffixes = "ome-zarr", "ome.zarr", (".zarr",)
+    pyramid, plain = "group", "zarr"
 
     def probe(self, path):
         return _probe_group(path, "zarr")

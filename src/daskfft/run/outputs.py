@@ -174,10 +174,15 @@ def full_size(plan):
     Zarr store that is turned into the output at the end.
     """
     if plan.tiff_tile:
-        return ("pyramid.tif" if plan.fmt == "cog" else f"out/{plan.names[0]}"), "tiff"
-    if plan.fmt == "ome-zarr":
+        return ("pyramid.tif" if _pyramid(plan) == "pages" else f"out/{plan.names[0]}"), "tiff"
+    if _pyramid(plan) == "group":
         return f"{plan.names[0]}/0", "zarr"
     return "filtered.zarr", "zarr"
+
+
+def _pyramid(plan):
+    """Where the output's overview levels lie (:attr:`daskfft.io.Backend.pyramid`)."""
+    return io.backend(plan.fmt).pyramid
 
 
 def channel_first(plan):
@@ -194,7 +199,7 @@ def create_stores(plan, root):
     path, kind = full_size(plan)
     if kind == "tiff":
         _create_tiff(plan, root / path, plan.tiff_tile)
-    elif plan.fmt == "ome-zarr":
+    elif _pyramid(plan) == "group":
         io.backend(plan.fmt).create(
             root / plan.names[0], info.shape, info.dtype, options={"chunks": _chunks(plan)}
         )
@@ -202,7 +207,7 @@ def create_stores(plan, root):
         io.backend("zarr").create(
             root / path, info.shape, info.dtype, options={"chunks": _chunks(plan)}
         )
-    if plan.fmt == "cog" and kind != "tiff":
+    if _pyramid(plan) == "pages" and kind != "tiff":
         _create_tiff(plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]))
     if sample_tile(plan):
         io.backend("tiff").create(
@@ -262,7 +267,7 @@ OVERVIEW_BLOCK = 512
 def overview_block(plan):
     """The edge of an overview block: :data:`OVERVIEW_BLOCK` rounded up to whole tiles of a
     COG's levels (and the Zarr chunk of OME-Zarr's), so that no two tasks write the same one."""
-    tile = int(plan.creation["BLOCKSIZE"]) if plan.fmt == "cog" else OVERVIEW_BLOCK
+    tile = int(plan.creation["BLOCKSIZE"]) if _pyramid(plan) == "pages" else OVERVIEW_BLOCK
     return tile * -(-OVERVIEW_BLOCK // tile)
 
 
@@ -271,9 +276,9 @@ def level_store(plan, root, k):
     :class:`~daskfft.io.Store`): a page of a COG's ``pyramid.tif``, an array of the
     OME-Zarr group, or, for level 0, wherever the tasks put the full-size result."""
     root, shape = Path(root), plan.levels[k]
-    if plan.fmt == "cog" and (k or plan.tiff_tile):
+    if _pyramid(plan) == "pages" and (k or plan.tiff_tile):
         return _tiff_level(plan, root / "pyramid.tif", k)
-    if plan.fmt == "ome-zarr":
+    if _pyramid(plan) == "group":
         return io.backend(plan.fmt).open_store(root / plan.names[0], shape, options={"level": k})
     path, kind = full_size(plan)
     if kind == "tiff":
@@ -301,7 +306,7 @@ def build_overviews(plan, root, compute):
     depth, block = overview_depth(plan.spec.tol), overview_block(plan)
     alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
     for k, shape in enumerate(plan.levels[1:], 1):
-        if plan.fmt == "ome-zarr":  # a COG's levels are pages of its TIFF, made already
+        if _pyramid(plan) == "group":  # a COG's levels are pages of its TIFF, made already
             chunks = (min(block, shape[0]), min(block, shape[1])) + shape[2:]
             io.backend(plan.fmt).create(
                 Path(root) / plan.names[0],
@@ -374,7 +379,7 @@ def write_ome_zarr_metadata(plan, root):
 
 def sample_format(fmt):
     """The format the built-in sample is saved in beside an output of ``fmt``."""
-    return {"cog": "tiff", "ome-zarr": "zarr"}.get(fmt, fmt)
+    return io.backend(fmt).plain or fmt
 
 
 def sample_tile(plan):
