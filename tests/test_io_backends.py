@@ -3,6 +3,8 @@ one module and one registration."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,159 @@ def test_a_new_format_is_one_registration(tmp_path, monkeypatch):
     assert info.format == "raw" and io.read_window(info, (1, 3), (0, 5)).shape == (2, 5)
     with pytest.raises(ValueError, match="registered already"):
         registry.register(Raw())
+
+
+def _info(path, fmt, shape, dtype):
+    return ImageInfo(str(path), fmt, shape, np.dtype(dtype), photometric="minisblack")
+
+
+def _filled(tmp_path, data, chunks=(16, 16)):
+    """A Zarr store the tasks would have filled, through the protocol: its path."""
+    src = tmp_path / "filled.zarr"
+    store = io.backend("zarr").create(src, data.shape, data.dtype, options={"chunks": chunks})
+    for r0 in range(0, data.shape[0], chunks[0]):
+        for c0 in range(0, data.shape[1], chunks[1]):
+            store.write(data[r0 : r0 + chunks[0], c0 : c0 + chunks[1]], r0, c0)
+    return src
+
+
+_DATA = (np.arange(40 * 48, dtype=np.uint16).reshape(40, 48) * 7) % 4001
+
+
+@pytest.mark.parametrize("fmt", ["tiff", "cog"])
+def test_a_tiff_is_created_filled_in_windows_and_finished(tmp_path, fmt):
+    import tifffile
+
+    if fmt == "cog":
+        pytest.importorskip("rasterio")
+    entry, path = io.backend(fmt), tmp_path / "made.tif"
+    store = entry.create(path, _DATA.shape, _DATA.dtype, options={"tile": 16, "extra": 1})
+    store.write(_DATA[:16, 16:48], 0, 16)  # a window of whole tiles
+    np.testing.assert_array_equal(store.read((0, 16), (16, 48)), _DATA[:16, 16:48])
+    again = entry.open_store(path, _DATA.shape, options={"level": 0})
+    np.testing.assert_array_equal(again.read((0, 16), (16, 48)), _DATA[:16, 16:48])
+    written = tifffile.imread(path)
+    np.testing.assert_array_equal(written[:16, 16:48], _DATA[:16, 16:48])
+    assert not written[16:].any()
+    info = _info(path, "tiff", _DATA.shape, _DATA.dtype)
+    out = tmp_path / "finished.tif"
+    if fmt == "tiff":  # streamed from a filled store, compressed as asked
+        entry.finish(
+            _filled(tmp_path, _DATA), out, info, options={"creation": {"COMPRESS": "DEFLATE"}}
+        )
+        np.testing.assert_array_equal(tifffile.imread(out), _DATA)
+        with tifffile.TiffFile(out) as tif:
+            assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+    else:  # GDAL copies the filled TIFF into the COG
+        import rasterio
+
+        store.write(_DATA, 0, 0)
+        entry.finish(path, out, info, options={"creation": {"COMPRESS": "DEFLATE"}})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            cog = rasterio.open(out)
+        with cog:
+            np.testing.assert_array_equal(cog.read(1), _DATA)
+
+
+def test_a_zarr_store_is_created_filled_in_windows_and_finished(tmp_path):
+    import zarr
+
+    entry, path = io.backend("zarr"), tmp_path / "made.zarr"
+    store = entry.create(path, _DATA.shape, _DATA.dtype, options={"chunks": (16, 16), "tile": 9})
+    store.write(_DATA[16:40, :32], 16, 0)
+    np.testing.assert_array_equal(store.read((16, 40), (0, 32)), _DATA[16:40, :32])
+    entry.finish(
+        path, path, _info(path, "zarr", _DATA.shape, _DATA.dtype), options={"attrs": {"a": 1}}
+    )
+    written = zarr.open_array(str(path), mode="r")
+    np.testing.assert_array_equal(written[16:40, :32], _DATA[16:40, :32])
+    assert not written[:16].any() and dict(written.attrs) == {"a": 1}
+
+
+def test_an_ome_zarr_group_is_created_filled_in_windows_and_finished(tmp_path):
+    import zarr
+
+    entry, path = io.backend("ome-zarr"), tmp_path / "made.ome.zarr"
+    rgb = np.stack([_DATA, _DATA // 2, _DATA // 3], axis=-1)
+    store = entry.create(path, rgb.shape, rgb.dtype, options={"chunks": (16, 16, 3), "level": 0})
+    store.write(rgb[:16, :16], 0, 0)
+    np.testing.assert_array_equal(store.read((0, 16), (0, 16)), rgb[:16, :16])
+    options = {
+        "levels": (rgb.shape,),
+        "kind": "test",
+        "metadata": {},
+        "attrs": {"alpha": False},
+        "creation": {"COMPRESS": "NONE"},  # another backend's: ignored
+    }
+    entry.finish(None, path, _info(path, "zarr", rgb.shape, rgb.dtype), options=options)
+    group = zarr.open_group(str(path), mode="r")
+    np.testing.assert_array_equal(np.moveaxis(group["0"][:, :16, :16], 0, 2), rgb[:16, :16])
+    assert group.attrs["daskfft"] == {"alpha": False}
+    assert [a["name"] for a in group.attrs["ome"]["multiscales"][0]["axes"]] == ["c", "y", "x"]
+    assert io.probe(path).shape == rgb.shape
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_a_whole_format_is_finished_from_a_filled_store(tmp_path, fmt):
+    import imageio.v3 as iio
+
+    entry = io.backend(fmt)
+    assert entry.whole and not entry.windowed
+    data = (_DATA % 256).astype(np.uint8)
+    out = tmp_path / f"out.{entry.ext}"
+    entry.finish(_filled(tmp_path, data), out, _info(out, fmt, data.shape, data.dtype), options={})
+    back = iio.imread(out)
+    if fmt == "png":
+        np.testing.assert_array_equal(back, data)
+    else:
+        assert back.shape == data.shape
+    with pytest.raises(NotImplementedError):
+        entry.create(tmp_path / "x", data.shape, data.dtype, options={})
+
+
+def test_every_writable_backend_takes_the_same_options_and_says_what_it_can():
+    import inspect
+
+    for entry in registry.BACKENDS.values():
+        for method in (entry.create, entry.open_store, entry.finish):
+            assert inspect.signature(method).parameters["options"].kind.name == "KEYWORD_ONLY"
+        assert isinstance(entry.whole, bool) and isinstance(entry.windowed, bool)
+        assert set(entry.masks) <= {"internal", "sidecar"}
+        assert (entry.default_tile is None) == (not entry.creation_keys)
+    assert io.backend("tiff").masks == ("internal", "sidecar")
+    assert io.backend("cog").masks == ("internal",)
+    assert {n: (b.pyramid, b.plain) for n, b in registry.BACKENDS.items() if b.pyramid} == {
+        "cog": ("pages", "tiff"),
+        "ome-zarr": ("group", "zarr"),
+    }
+
+
+def test_a_new_output_format_is_written_through_the_runs_own_calls(tmp_path, monkeypatch):
+    from daskfft.io.base import open_filled
+    from daskfft.run import outputs
+
+    monkeypatch.setattr(registry, "BACKENDS", dict(registry.BACKENDS))
+    monkeypatch.setattr(registry, "OUTPUT_EXT", dict(registry.OUTPUT_EXT))
+    monkeypatch.setattr(io, "OUTPUT_EXT", registry.OUTPUT_EXT)
+
+    class Npy(Backend):
+        name, ext = "npy", "npy"
+        seen = {}
+
+        def finish(self, source, path, info, *, options=None):
+            self.seen.update(options)
+            np.save(path, open_filled(source)[...])
+
+    registry.register(Npy())
+    assert outputs.output_names(
+        "npy", sample=None, spectra="none", plots=False, performance_report=False
+    ) == ["filtered.npy", "report.json"]
+    info = _info(tmp_path / "in.tif", "tiff", _DATA.shape, _DATA.dtype)
+    assert outputs.mask_kind("npy", info) is None
+    assert outputs.creation_options("npy", (), _DATA.dtype, 1) == {}
+    _filled(tmp_path, _DATA)
+    out = tmp_path / "filtered.npy"
+    outputs.finalize(tmp_path, "filled", out, "npy", info)
+    np.testing.assert_array_equal(np.load(out), _DATA)
+    assert Npy.seen["attrs"]["photometric"] == "minisblack"

@@ -9,6 +9,12 @@ reopen it (:meth:`~Backend.open_store`) and turn a filled store into the finishe
 file with its companions (:meth:`~Backend.finish`).  It is xarray's
 ``BackendEntrypoint`` (``guess_can_open``, ``open_dataset``) for images that are
 written as well as read.  :mod:`daskfft.io.registry` picks one for a path or format.
+
+Every backend's ``create``, ``open_store`` and ``finish`` take the same arguments: the
+run's ``options``, one dict (see :class:`Backend`), of which each takes what it needs
+and ignores the rest; and its capabilities are attributes (``whole``, ``windowed``,
+``masks``, ``creation_keys``, ``default_tile``, ``pyramid``, ``plain``) that the run
+asks instead of naming formats.
 """
 
 from __future__ import annotations
@@ -20,7 +26,15 @@ import numpy as np
 
 from daskfft.errors import InputError
 
-__all__ = ["ImageInfo", "Store", "Backend", "NotThisFormat", "reason", "check_finite"]
+__all__ = [
+    "ImageInfo",
+    "Store",
+    "Backend",
+    "NotThisFormat",
+    "reason",
+    "check_finite",
+    "aligned_chunks",
+]
 
 
 @dataclass(frozen=True)
@@ -88,12 +102,44 @@ class Backend:
         The suffixes it reads (lower case, with the dot); () for a write-only format.
     whole : bool
         Read and written whole, never in windows (PNG, JPEG).
+    windowed : bool
+        A task reads its own window of an input (:meth:`read_window`) cheaply.
+    masks : tuple of str
+        The forms of GDAL's per-dataset mask an output keeps: "internal" (a mask page),
+        "sidecar" (``<file>.msk``); () for a format without masks (the mask is then the
+        last, alpha, channel).
+    creation_keys : tuple of str
+        The GDAL creation options (``--co KEY=VALUE``) it takes; see
+        :meth:`check_creation_value` and :meth:`check_creation`.
+    default_tile : int or None
+        The tile edge of its output unless the input's or ``--co BLOCKSIZE`` say
+        otherwise (:meth:`output_tile`); None: not a tiled output.
+    pyramid : str or None
+        Where an output's overview levels lie: "pages" (pages of one TIFF after the full
+        size, the COG), "group" (arrays of one group, level ``k`` at ``<group>/k``,
+        OME-Zarr); None: no overviews.
+    plain : str or None
+        The format of the same image without its pyramid ("tiff" for a COG); None: its own.
+
+    The ``options`` of :meth:`create`, :meth:`open_store` and :meth:`finish` are one dict
+    the run builds for every backend; each takes the keys it knows: ``chunks`` (a Zarr
+    store's, rows, cols[, channels]), ``tile`` (a TIFF's), ``photometric``, ``alpha``,
+    ``tags`` (the input's), ``levels`` (every level's shape, the full size first),
+    ``level`` (which one a store is), ``mask`` ("internal", "sidecar" or None),
+    ``creation`` (the checked GDAL creation options), ``attrs`` (daskfft's metadata),
+    ``kind`` and ``metadata`` (how the levels were made), ``subfile_type``.
     """
 
     name = ""
     ext = None
     suffixes = ()
     whole = False
+    windowed = True
+    masks = ()
+    creation_keys = ()
+    default_tile = None
+    pyramid = None
+    plain = None
 
     def guess_can_open(self, path):
         """Whether ``path`` looks like this format (by its suffix)."""
@@ -109,20 +155,46 @@ class Backend:
 
     def read(self, info, chunks):
         """The image as a lazy dask array in chunks of about ``chunks`` pixels square
-        (:func:`daskfft.kernels.grid.aligned_chunks`: on the file's own), channels in one."""
+        (:func:`aligned_chunks`: on the file's own), channels in one."""
         raise NotImplementedError(f"{self.name} is not read here")
 
-    def create(self, path, shape, dtype, **options):
+    def output_tile(self, info):
+        """The tile edge of an output made from the input ``info`` unless ``--co
+        BLOCKSIZE`` gives one, and why; ``(None, None)`` for an untiled format."""
+        return None, None
+
+    def check_creation_value(self, key, value):
+        """Refuse (:class:`ValueError`) the value of the creation option ``key`` (one of
+        :attr:`creation_keys`), whatever the output."""
+
+    def check_creation(self, options, dtype, bands, *, alpha=False, tile=None):
+        """The creation ``options`` (KEY -> VALUE, their keys this backend's) checked against
+        the output's pixels, defaults filled in; ``tile``: the BLOCKSIZE unless given.
+        Raises :class:`~daskfft.errors.InputError`."""
+        return dict(options)
+
+    def create(self, path, shape, dtype, *, options=None):
         """An empty output at ``path``, for tasks to fill; its :class:`Store`."""
         raise NotImplementedError(f"{self.name} is written whole, from a store")
 
-    def open_store(self, path, shape, **options):
+    def open_store(self, path, shape, *, options=None):
         """The :class:`Store` of an output :meth:`create` made."""
         raise NotImplementedError(f"{self.name} is written whole, from a store")
 
-    def finish(self, source, path, info, **options):
-        """The finished output ``path`` from the filled ``source`` (its companions too)."""
+    def finish(self, source, path, info, *, options=None):
+        """The finished output ``path`` from the filled ``source`` (its companions too):
+        ``source`` is the path of what the tasks filled (a Zarr store, a TIFF) or an array."""
         raise NotImplementedError(f"{self.name} is not written here")
+
+
+def open_filled(source):
+    """The filled store ``source`` as an array read in slices: a Zarr store's path opened,
+    anything else (an array) as it is."""
+    if isinstance(source, (str, Path)):
+        import zarr
+
+        return zarr.open_array(str(source), mode="r")
+    return source
 
 
 def reason(exc):
@@ -153,3 +225,13 @@ def check_finite(block, path, nodata):
                 "or pass --nodata nan if NaN marks missing data"
             )
     return block
+
+
+def aligned_chunks(info, chunks):
+    """Chunk edge(s) near ``chunks``, whole multiples of the file's tiles or store chunks."""
+    if not info.native_chunks:
+        return (chunks, chunks)
+    out = []
+    for n, size in zip(info.native_chunks, info.shape[:2]):
+        out.append(min(size, max(n, round(chunks / n) * n)))
+    return tuple(out)

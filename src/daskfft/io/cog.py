@@ -16,7 +16,7 @@ import sys
 import warnings
 
 from daskfft.io.base import Backend
-from daskfft.io.tiff import TIFF
+from daskfft.io.tiff import CREATION_KEYS, TIFF, check_creation, check_creation_value, output_tile
 
 __all__ = ["CogBackend", "COG", "FULL_MARGIN"]
 
@@ -28,18 +28,33 @@ class CogBackend(Backend):
     """A COG: created and filled as a TIFF with overview pages, finished by GDAL."""
 
     name, ext = "cog", "tif"
+    masks = ("internal",)  # GDAL's COG driver keeps a mask internal
+    creation_keys = (*CREATION_KEYS, "BIGTIFF")
+    default_tile = 512
+    pyramid, plain = "pages", "tiff"
 
-    def create(self, path, shape, dtype, **options):
-        """The TIFF of every level (``overviews``: the shapes after the full size); the
+    def output_tile(self, info):
+        return output_tile(info, self.default_tile, "a COG's usual tile")
+
+    def check_creation_value(self, key, value):
+        check_creation_value(key, value)
+
+    def check_creation(self, options, dtype, bands, *, alpha=False, tile=None):
+        return check_creation(
+            options, dtype, bands, alpha=alpha, compress="DEFLATE", tile=tile or self.default_tile
+        )
+
+    def create(self, path, shape, dtype, *, options=None):
+        """The TIFF of every level (``levels``: the full size, then its overviews); the
         options are :meth:`~daskfft.io.tiff.TiffBackend.create`'s."""
-        return TIFF.create(path, shape, dtype, **options)
+        return TIFF.create(path, shape, dtype, options=options)
 
-    def open_store(self, path, shape, **options):
-        return TIFF.open_store(path, shape, **options)
+    def open_store(self, path, shape, *, options=None):
+        return TIFF.open_store(path, shape, options=options)
 
-    def finish(self, source, path, info, *, options):
+    def finish(self, source, path, info, *, options=None):
         """The COG ``path`` from the filled TIFF ``source``: GDAL's COG driver with the
-        creation ``options`` (KEY -> VALUE), keeping its overviews.
+        ``creation`` options (KEY -> VALUE), keeping its overviews.
 
         GDAL's failures (its ``CPLE_*`` errors) are the run's, not bugs: a full disk is
         raised as the :class:`OSError` ENOSPC (EDQUOT for a quota) the work folder names the
@@ -51,7 +66,7 @@ class CogBackend(Backend):
         error is one line; ``-vv`` logs them); and a file system left with less than
         :data:`FULL_MARGIN` free is full too.
         """
-        failure, held = _copy(source, f"{path}.tmp", options)
+        failure, held = _copy(source, f"{path}.tmp", (options or {}).get("creation") or {})
         if failure is None:
             held.pass_on()
             os.replace(f"{path}.tmp", path)

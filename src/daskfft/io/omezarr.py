@@ -12,7 +12,7 @@ import numpy as np
 
 from daskfft.errors import InputError
 from daskfft.io.base import ImageInfo, parse_nodata
-from daskfft.io.zarr import ZarrBackend
+from daskfft.io.zarr import ZarrArrayStore, ZarrBackend
 
 __all__ = ["OmeZarrBackend", "OME_ZARR"]
 
@@ -84,37 +84,43 @@ class OmeZarrBackend(ZarrBackend):
     with ``axes`` and ``ome``)."""
 
     name, ext, suffixes = "ome-zarr", "ome.zarr", (".zarr",)
+    pyramid, plain = "group", "zarr"
 
     def probe(self, path):
         return _probe_group(path, "zarr")
 
-    def create(self, path, shape, dtype, *, chunks, level=0):
+    def create(self, path, shape, dtype, *, options=None):
         """Level ``level`` of the group ``path``, zeros in ``chunks`` (rows, cols[, channels]);
         level 0 makes the group, anew.  Its :class:`~daskfft.io.zarr.ZarrArrayStore`."""
         import zarr
 
+        level = options.get("level", 0)
         if level == 0:
             zarr.open_group(str(path), mode="w")
-        super().create(
+        self._create(
             Path(path) / str(level),
             shape,
             dtype,
-            chunks=chunks,
+            options["chunks"],
             channel_first=len(shape) == 3,
             dimension_names=("c", "y", "x") if len(shape) == 3 else ("y", "x"),
             **({"overwrite": True} if level else {}),
         )
-        return self.open_store(path, shape, level=level)
+        return self.open_store(path, shape, options={"level": level})
 
-    def open_store(self, path, shape, *, level=0):
-        return super().open_store(Path(path) / str(level), shape, channel_first=len(shape) == 3)
+    def open_store(self, path, shape, *, options=None):
+        level = (options or {}).get("level", 0)
+        return ZarrArrayStore(str(Path(path) / str(level)), shape, channel_first=len(shape) == 3)
 
-    def finish(self, source, path, info, *, levels, kind, metadata, attrs):
+    def finish(self, source, path, info, *, options=None):
         """NGFF 0.5 ``multiscales`` on the group ``path`` (its levels filled in place, so
-        ``source`` is unused): axes (c,) y, x; each of the ``levels`` levels' scale, the
-        input's pixel size times 2**k, and its half-pixel translation; ``kind`` and
-        ``metadata`` say how the levels were made; ``attrs`` go in as "daskfft"'s."""
+        ``source`` is unused): axes (c,) y, x; each of the ``levels``' scale, the input's
+        pixel size times 2**k, and its half-pixel translation; ``kind`` and ``metadata``
+        say how the levels were made; ``attrs`` go in as "daskfft"'s."""
         import zarr
+
+        levels, kind = len(options["levels"]), options["kind"]
+        metadata, attrs = options["metadata"], options["attrs"]
 
         first = len(info.shape) == 3
         sy, sx, unit = info.pixel_size or (1.0, 1.0, None)

@@ -19,11 +19,22 @@ from pathlib import Path
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io.base import Backend, ImageInfo, Store, parse_nodata, reason
-from daskfft.kernels.grid import TIFF_TILE
+from daskfft.io.base import (
+    Backend,
+    ImageInfo,
+    Store,
+    aligned_chunks,
+    open_filled,
+    parse_nodata,
+    reason,
+)
 
 __all__ = [
     "GEO_TAGS",
+    "TIFF_TILE",
+    "MIN_TILE",
+    "CREATION_KEYS",
+    "COMPRESS_CHOICES",
     "TiffBackend",
     "TIFF",
     "TiffLayout",
@@ -36,6 +47,12 @@ __all__ = [
     "msk_tags",
     "image_shape",
 ]
+
+#: GDAL's usual tile edge for a tiled GeoTIFF, px.
+TIFF_TILE = 256
+
+#: The smallest tile edge an output takes from its input's tiles, px.
+MIN_TILE = 128
 
 #: TIFF tags that carry georeferencing (GeoTIFF) and GDAL's nodata and
 #: metadata; copied from a TIFF input to a TIFF output unchanged.
@@ -606,6 +623,114 @@ def tiff_layout(path, page=0):
         )
 
 
+#: ``--co KEY=VALUE`` keys of GDAL's GTiff driver taken here (a COG's take BIGTIFF too).
+CREATION_KEYS = ("COMPRESS", "PREDICTOR", "LEVEL", "QUALITY", "BLOCKSIZE")
+
+#: COMPRESS values, and the range of LEVEL each takes (None: no LEVEL).
+COMPRESS_CHOICES = {
+    "NONE": None,
+    "DEFLATE": (1, 9),
+    "LZW": None,
+    "ZSTD": (1, 22),
+    "LZMA": (0, 9),
+    "JPEG": None,
+    "WEBP": None,
+}
+
+_PREDICTORS = {
+    "NO": "NO",
+    "NONE": "NO",
+    "1": "NO",
+    "YES": "STANDARD",
+    "STANDARD": "STANDARD",
+    "2": "STANDARD",
+    "FLOATING_POINT": "FLOATING_POINT",
+    "3": "FLOATING_POINT",
+}
+
+
+def check_creation_value(key, value):
+    """Refuse (:class:`ValueError`, one line) a value of the GDAL creation option ``key``
+    (upper case) that no TIFF or COG takes, whatever its pixels."""
+    if key == "COMPRESS" and value not in COMPRESS_CHOICES:
+        raise ValueError(
+            f"`--co COMPRESS` must be one of {', '.join(COMPRESS_CHOICES)}, got {value}"
+        )
+    if key == "PREDICTOR" and value not in _PREDICTORS:
+        raise ValueError(f"`--co PREDICTOR` must be one of {', '.join(_PREDICTORS)}, got {value}")
+    if key == "BIGTIFF" and value not in ("YES", "NO", "IF_NEEDED", "IF_SAFER"):
+        raise ValueError(f"`--co BIGTIFF` must be YES, NO, IF_NEEDED or IF_SAFER, got {value}")
+    if key in ("LEVEL", "QUALITY", "BLOCKSIZE") and not value.isdigit():
+        raise ValueError(f"`--co {key}` must be a whole number, got {value}")
+    if key == "QUALITY" and not 1 <= int(value) <= 100:
+        raise ValueError(f"`--co QUALITY` must be in 1..100, got {value}")
+    if key == "BLOCKSIZE" and (int(value) % 16 or not 16 <= int(value) <= 4096):
+        raise ValueError(f"`--co BLOCKSIZE` must be a multiple of 16 in 16..4096, got {value}")
+
+
+def check_creation(opts, dtype, bands, *, alpha=False, compress="NONE", tile=TIFF_TILE):
+    """The GDAL creation options ``opts`` (KEY -> VALUE) of a TIFF or COG, checked against
+    its pixels (``dtype``, ``bands``, whether the last is ``alpha``); COMPRESS
+    (``compress``) and BLOCKSIZE (``tile``) filled in, PREDICTOR spelt as GDAL's.
+    Raises :class:`~daskfft.errors.InputError`, one line naming the option."""
+    opts = dict(opts)
+    opts.setdefault("COMPRESS", compress)
+    opts.setdefault("BLOCKSIZE", str(tile))
+    comp, dtype = opts["COMPRESS"], np.dtype(dtype)
+    color = bands - bool(alpha)
+    if comp == "JPEG" and (dtype != np.uint8 or color not in (1, 3)):
+        raise InputError(
+            f"output: --co COMPRESS=JPEG holds 8-bit gray or RGB, not {dtype} "
+            f"with {bands} bands; use DEFLATE, ZSTD or LZW"
+        )
+    if comp == "WEBP" and (dtype != np.uint8 or bands not in (3, 4)):
+        raise InputError(
+            f"output: --co COMPRESS=WEBP holds 8-bit RGB or RGBA, not {dtype} "
+            f"with {bands} bands; use DEFLATE, ZSTD or LZW"
+        )
+    if "PREDICTOR" in opts:
+        opts["PREDICTOR"] = _PREDICTORS[opts["PREDICTOR"]]
+        if opts["PREDICTOR"] != "NO" and comp not in ("DEFLATE", "LZW", "ZSTD", "LZMA"):
+            raise InputError(
+                f"output: --co PREDICTOR applies to DEFLATE, LZW, ZSTD and LZMA "
+                f"compression, not {comp}"
+            )
+        if opts["PREDICTOR"] == "FLOATING_POINT" and dtype.kind != "f":
+            raise InputError(
+                f"output: --co PREDICTOR=FLOATING_POINT is for floating-point "
+                f"pixels, not {dtype}; use PREDICTOR=YES"
+            )
+        if opts["PREDICTOR"] == "STANDARD" and dtype.kind == "f":
+            raise InputError(
+                f"output: --co PREDICTOR=YES (horizontal differencing) is for "
+                f"integer pixels, not {dtype}; use PREDICTOR=FLOATING_POINT"
+            )
+    if "LEVEL" in opts:
+        span = COMPRESS_CHOICES[comp]
+        if span is None or not span[0] <= int(opts["LEVEL"]) <= span[1]:
+            takes = "compression" if span is None else f"(it takes {span[0]}..{span[1]})"
+            raise InputError(f"output: --co LEVEL={opts['LEVEL']} does not apply to {comp} {takes}")
+    if "QUALITY" in opts and comp not in ("JPEG", "WEBP"):
+        raise InputError(f"output: --co QUALITY applies to JPEG and WEBP compression, not {comp}")
+    return opts
+
+
+def output_tile(info, tile, why):
+    """The tile edge of a TIFF or COG output made from ``info`` unless ``--co BLOCKSIZE``
+    gives one, and why: the input's square tile, where it is a tiled TIFF (at least
+    :data:`MIN_TILE` and at most 4096 px, what GDAL's BLOCKSIZE takes), else the format's
+    usual ``tile`` (``why``).  Never the chunking's: output tiles are what GIS tools expect
+    whatever the chunks, and the chunk grid is rounded to them instead."""
+    own = info.native_chunks if info.format == "tiff" and info.tiled else ()
+    if own and own[0] == own[1]:
+        edge = min(4096, max(MIN_TILE, own[0]))
+        return edge, (
+            f"the input's {own[0]}-px tiles"
+            + (f", raised to {MIN_TILE}" if own[0] < MIN_TILE else "")
+        )
+    return tile, why
+
+
 #: tifffile's name of each GDAL COMPRESS value.
 _TIFFFILE_COMPRESS = {
     "NONE": None,
@@ -678,12 +803,15 @@ class TiffBackend(Backend):
     """TIFF and BigTIFF: read in windows; written in place (:meth:`create`) or streamed
     from a filled store (:meth:`finish`).
 
-    ``mask`` (of :meth:`create`, :meth:`open_store`, :meth:`finish`): where the last
+    The ``mask`` option (of :meth:`create`, :meth:`open_store`, :meth:`finish`): where the last
     channel of the run's image goes: "internal" (a mask page after each level's page),
     "sidecar" (GDAL's ``<file>.msk``) or None (it stays a channel).
     """
 
     name, ext, suffixes = "tiff", "tif", (".tif", ".tiff")
+    masks = ("internal", "sidecar")
+    creation_keys = CREATION_KEYS
+    default_tile = TIFF_TILE
 
     def probe(self, path):
         return _probe_tiff(path, self.name)
@@ -697,8 +825,6 @@ class TiffBackend(Backend):
         file; a striped file is read in full-width row bands, split into column chunks
         afterwards."""
         import dask.array as da
-
-        from daskfft.kernels.grid import aligned_chunks
 
         rows, cols = aligned_chunks(info, chunks)
         band_cols = cols if info.tiled else info.shape[1]
@@ -715,33 +841,57 @@ class TiffBackend(Backend):
             image = image.rechunk((rows, chunks) + (-1,) * (len(info.shape) - 2))
         return image
 
-    def create(self, path, shape, dtype, *, tile, alpha=False, mask=None, overviews=(), **options):
+    def output_tile(self, info):
+        return output_tile(info, TIFF_TILE, "GDAL's usual tile")
+
+    def check_creation_value(self, key, value):
+        check_creation_value(key, value)
+
+    def check_creation(self, options, dtype, bands, *, alpha=False, tile=None):
+        return check_creation(options, dtype, bands, alpha=alpha, tile=tile or self.default_tile)
+
+    def in_place_tile(self, creation):
+        """The tile edge of a TIFF written with the GDAL ``creation`` options when it is
+        uncompressed, so that its tiles lie at known offsets and tasks fill them in place;
+        None when it is compressed."""
+        written = tifffile_options(creation)
+        plain = tifffile_options({"COMPRESS": "NONE", "BLOCKSIZE": written["tile"]})
+        return written["tile"] if written == plain else None
+
+    def create(self, path, shape, dtype, *, options=None):
         """An empty tiled TIFF (:func:`create_tiff`) for an image of ``shape``, and its
-        ``.msk`` for a "sidecar" ``mask``; ``options``: :func:`create_tiff`'s.  Its level 0."""
+        ``.msk`` for a "sidecar" ``mask``; ``options``: ``tile``, ``photometric``,
+        ``alpha``, ``tags``, ``levels`` (the pages after the first: overviews),
+        ``mask``, ``subfile_type``.  Its level 0."""
+        options = options or {}
+        mask = options.get("mask")
         bands = image_shape if mask else (lambda s: s)
+        extra = {k: options[k] for k in ("photometric", "tags", "subfile_type") if k in options}
         create_tiff(
             path,
             bands(shape),
             dtype,
-            tile=tile,
-            alpha=alpha and not mask,
-            overviews=[bands(s) for s in overviews],
+            tile=options["tile"],
+            alpha=options.get("alpha", False) and not mask,
+            overviews=[bands(s) for s in options.get("levels", ())[1:]],
             mask=mask == "internal",
-            **options,
+            **extra,
         )
         if mask == "sidecar":
             create_tiff(
                 f"{path}.msk",
                 shape[:2],
                 np.uint8,
-                tile=tile,
+                tile=options["tile"],
                 photometric="minisblack",
                 tags=msk_tags(shape[2] - 1),
             )
-        return self.open_store(path, shape, mask=mask)
+        return self.open_store(path, shape, options={**options, "level": 0})
 
-    def open_store(self, path, shape, *, level=0, mask=None):
+    def open_store(self, path, shape, *, options=None):
         """Level ``level`` (its page; each followed by its mask page, for an internal mask)."""
+        options = options or {}
+        mask, level = options.get("mask"), options.get("level", 0)
         page = 2 * level if mask == "internal" else level
         mask_layout = None
         if mask == "internal":
@@ -752,11 +902,14 @@ class TiffBackend(Backend):
             str(path), shape, page=page, layout=tiff_layout(path, page), mask=mask_layout
         )
 
-    def finish(self, source, path, info, *, mask=None, **options):
-        """The TIFF ``path`` streamed from the store ``source`` (a Zarr array), and its mask
-        from the last channel.  A row of tiles at a time, a store chunk wide: memory holds a
-        few tiles' worth, never a band of chunk rows across the width.  ``options``:
-        :func:`tifffile_options`'."""
+    def finish(self, source, path, info, *, options=None):
+        """The TIFF ``path`` streamed from the filled store ``source`` (a Zarr store), and
+        its mask from the last channel.  A row of tiles at a time, a store chunk wide:
+        memory holds a few tiles' worth, never a band of chunk rows across the width.
+        ``options``: ``creation`` (:func:`tifffile_options`), ``mask``."""
+        options = options or {}
+        source, mask = open_filled(source), options.get("mask")
+        written = tifffile_options(options.get("creation") or {"COMPRESS": "NONE"})
         shape = image_shape(source.shape) if mask else source.shape
 
         def bands(r0, r1, c0, c1):
@@ -776,7 +929,7 @@ class TiffBackend(Backend):
             tags=info.tags,
             span=source.chunks[1],
             mask=kept if mask == "internal" else None,
-            **options,
+            **written,
         )
         if mask == "sidecar":  # as GDAL writes one: 0 or 255, deflated, the image's tiles
             write_tiff(
@@ -785,7 +938,7 @@ class TiffBackend(Backend):
                 source.shape[:2],
                 np.uint8,
                 photometric="minisblack",
-                tile=options["tile"],
+                tile=written["tile"],
                 tags=msk_tags(source.shape[2] - 1),
                 compression="zlib",
                 span=source.chunks[1],

@@ -13,7 +13,7 @@ import dask
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io.base import Backend, ImageInfo, reason
+from daskfft.io.base import Backend, ImageInfo, aligned_chunks, open_filled, reason
 
 __all__ = ["WholeBackend", "PNG", "JPEG", "write_image"]
 
@@ -46,7 +46,7 @@ def _load_whole(info):
 class WholeBackend(Backend):
     """A format imageio reads and writes whole: "png" or "jpeg"."""
 
-    whole = True
+    whole, windowed = True, False
 
     def __init__(self, name, ext, suffixes):
         self.name, self.ext, self.suffixes = name, ext, suffixes
@@ -75,8 +75,6 @@ class WholeBackend(Backend):
         """One task decodes the whole file; the chunks are cut from it."""
         import dask.array as da
 
-        from daskfft.kernels.grid import aligned_chunks
-
         rows, cols = aligned_chunks(info, chunks)
         whole = da.from_delayed(
             dask.delayed(_load_whole, pure=True)(
@@ -88,9 +86,9 @@ class WholeBackend(Backend):
         )
         return whole.rechunk((rows, cols) + (-1,) * (len(info.shape) - 2))
 
-    def finish(self, source, path, info, **options):
-        """``path`` from the whole of ``source`` (an array or store read whole)."""
-        write_image(path, source[...], self.name)
+    def finish(self, source, path, info, *, options=None):
+        """``path`` from the whole of ``source`` (an array, or a Zarr store, read whole)."""
+        write_image(path, open_filled(source)[...], self.name)
 
 
 PNG = WholeBackend("png", "png", (".png",))

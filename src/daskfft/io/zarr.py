@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, reason
-from daskfft.kernels.grid import aligned_chunks
+from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, aligned_chunks, reason
 
 __all__ = ["ZarrBackend", "ZARR", "ZarrArrayStore"]
 
@@ -121,34 +120,32 @@ class ZarrBackend(Backend):
             return _from_axes(stored, info.axes)
         return da.from_zarr(info.path, chunks=(rows, cols) + (-1,) * (len(info.shape) - 2))
 
-    def array(self, path, mode="r"):
-        """The Zarr array at ``path``, opened."""
-        import zarr
+    def create(self, path, shape, dtype, *, options=None):
+        """An array of zeros at ``path`` in ``chunks`` (rows, cols[, channels]): the
+        ``options``' only one taken here."""
+        return self._create(path, shape, dtype, options["chunks"])
 
-        return zarr.open_array(str(path), mode=mode)
-
-    def create(
-        self, path, shape, dtype, *, chunks, channel_first=False, dimension_names=None, **options
-    ):
-        """An array of zeros at ``path`` in ``chunks`` (rows, cols[, channels]); stored
-        channels first with ``channel_first``; ``options``: zarr's (``overwrite``)."""
+    def _create(self, path, shape, dtype, chunks, *, channel_first=False, **extra):
+        """:meth:`create`, stored channels first with ``channel_first``; ``extra``: zarr's
+        (``dimension_names``, ``overwrite``)."""
         import zarr
 
         stored, chunks = (
             (shape[2:] + shape[:2], chunks[2:] + chunks[:2]) if channel_first else (shape, chunks)
         )
-        extra = {"dimension_names": dimension_names} if dimension_names else {}
         zarr.create_array(
-            str(path), shape=stored, dtype=dtype, chunks=chunks, fill_value=0, **extra, **options
+            str(path), shape=stored, dtype=dtype, chunks=chunks, fill_value=0, **extra
         )
         return ZarrArrayStore(str(path), shape, channel_first=channel_first)
 
-    def open_store(self, path, shape, *, channel_first=False):
-        return ZarrArrayStore(str(path), shape, channel_first=channel_first)
+    def open_store(self, path, shape, *, options=None):
+        return ZarrArrayStore(str(path), shape)
 
-    def finish(self, source, path, info, *, attrs):
+    def finish(self, source, path, info, *, options=None):
         """The store ``source`` is the output: ``attrs`` (the input's metadata) added."""
-        self.array(source, mode="r+").attrs.update(attrs)
+        import zarr
+
+        zarr.open_array(str(source), mode="r+").attrs.update((options or {}).get("attrs", {}))
 
 
 ZARR = ZarrBackend()

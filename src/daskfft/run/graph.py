@@ -204,7 +204,7 @@ def reads_windows(plan):
     return (
         plan.spec.method == "blockwise"
         and plan.spec.boundary != "periodic"
-        and (plan.config.sample is not None or plan.info.format in ("tiff", "zarr"))
+        and (plan.config.sample is not None or io.backend(plan.info.format).windowed)
     )
 
 

@@ -4,7 +4,8 @@ make.  The arithmetic is :mod:`daskfft.kernels.grid`'s."""
 
 from __future__ import annotations
 
-from daskfft.kernels.grid import DEFAULT_CHUNKS, aligned_chunks, plan_grid
+from daskfft.io.base import aligned_chunks
+from daskfft.kernels.grid import DEFAULT_CHUNKS, plan_grid
 
 __all__ = ["LARGE_CHUNKS", "LARGE_FROM", "default_chunks", "chunk_grid"]
 

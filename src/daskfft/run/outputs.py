@@ -18,16 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from daskfft import io
-from daskfft.io.tiff import tifffile_options
-from daskfft.kernels.grid import TIFF_TILE
 
 __all__ = [
     "SPECTRA_CHOICES",
-    "CREATION_KEYS",
-    "COMPRESS_CHOICES",
+    "creation_keys",
     "parse_creation_options",
     "creation_options",
-    "tifffile_options",
     "output_names",
     "mask_kind",
     "full_size",
@@ -52,74 +48,38 @@ log = logging.getLogger("daskfft")
 #: Which spectra pictures a run writes: the atlas, one PNG per chunk, both, or none.
 SPECTRA_CHOICES = ("atlas", "chunks", "all", "none")
 
-#: ``--co KEY=VALUE`` keys, after GDAL's GTiff and COG drivers, and the formats taking each.
-CREATION_KEYS = {
-    "COMPRESS": ("tiff", "cog"),
-    "PREDICTOR": ("tiff", "cog"),
-    "LEVEL": ("tiff", "cog"),
-    "QUALITY": ("tiff", "cog"),
-    "BLOCKSIZE": ("tiff", "cog"),
-    "BIGTIFF": ("cog",),
-}
 
-#: COMPRESS values, and the range of LEVEL each takes (None: no LEVEL).
-COMPRESS_CHOICES = {
-    "NONE": None,
-    "DEFLATE": (1, 9),
-    "LZW": None,
-    "ZSTD": (1, 22),
-    "LZMA": (0, 9),
-    "JPEG": None,
-    "WEBP": None,
-}
-
-_PREDICTORS = {
-    "NO": "NO",
-    "NONE": "NO",
-    "1": "NO",
-    "YES": "STANDARD",
-    "STANDARD": "STANDARD",
-    "2": "STANDARD",
-    "FLOATING_POINT": "FLOATING_POINT",
-    "3": "FLOATING_POINT",
-}
+def creation_keys():
+    """``--co KEY=VALUE`` keys (GDAL's creation options), and the formats taking each: what
+    the backends take (:attr:`daskfft.io.Backend.creation_keys`), in registration order."""
+    keys = {}
+    for entry in io.registry.BACKENDS.values():
+        for key in entry.creation_keys:
+            keys.setdefault(key, []).append(entry.name)
+    return {key: tuple(names) for key, names in keys.items()}
 
 
 def parse_creation_options(pairs):
     """``KEY=VALUE`` strings (``--co``) as a sorted tuple of (KEY, VALUE), upper case.
 
-    Only the syntax, the keys and each value on its own are checked here
-    (a bad one is a usage error); :func:`creation_options` checks them
-    against the output's format and pixels.
+    Only the syntax, the keys and each value on its own (by the first backend taking the
+    key) are checked here (a bad one is a usage error); :func:`creation_options` checks
+    them against the output's format and pixels.
     """
+    known = creation_keys()
     options = {}
     for pair in pairs or ():
         key, sep, value = str(pair).partition("=")
         key, value = key.strip().upper(), value.strip().upper()
         if not sep or not key or not value:
             raise ValueError(f"`--co` takes KEY=VALUE, got {pair!r}")
-        if key not in CREATION_KEYS:
+        if key not in known:
             raise ValueError(
-                f"`--co {key}` is not a creation option here; use one of {', '.join(CREATION_KEYS)}"
+                f"`--co {key}` is not a creation option here; use one of {', '.join(known)}"
             )
         if key in options and options[key] != value:
             raise ValueError(f"`--co {key}` given twice: {options[key]} and {value}")
-        if key == "COMPRESS" and value not in COMPRESS_CHOICES:
-            raise ValueError(
-                f"`--co COMPRESS` must be one of {', '.join(COMPRESS_CHOICES)}, got {value}"
-            )
-        if key == "PREDICTOR" and value not in _PREDICTORS:
-            raise ValueError(
-                f"`--co PREDICTOR` must be one of {', '.join(_PREDICTORS)}, got {value}"
-            )
-        if key == "BIGTIFF" and value not in ("YES", "NO", "IF_NEEDED", "IF_SAFER"):
-            raise ValueError(f"`--co BIGTIFF` must be YES, NO, IF_NEEDED or IF_SAFER, got {value}")
-        if key in ("LEVEL", "QUALITY", "BLOCKSIZE") and not value.isdigit():
-            raise ValueError(f"`--co {key}` must be a whole number, got {value}")
-        if key == "QUALITY" and not 1 <= int(value) <= 100:
-            raise ValueError(f"`--co QUALITY` must be in 1..100, got {value}")
-        if key == "BLOCKSIZE" and (int(value) % 16 or not 16 <= int(value) <= 4096):
-            raise ValueError(f"`--co BLOCKSIZE` must be a multiple of 16 in 16..4096, got {value}")
+        io.backend(known[key][0]).check_creation_value(key, value)
         options[key] = value
     return tuple(sorted(options.items()))
 
@@ -138,14 +98,14 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     compression : str, optional
         ``--compression`` ("none" or "zlib"), the older spelling of ``COMPRESS``.
     tile : int, optional
-        The BLOCKSIZE unless ``options`` give one (:func:`daskfft.kernels.grid.output_tile`);
-        default 256 for a TIFF, 512 for a COG.
+        The BLOCKSIZE unless ``options`` give one (:meth:`daskfft.io.Backend.output_tile`);
+        default the backend's :attr:`~daskfft.io.Backend.default_tile`.
 
     Returns
     -------
     dict
-        KEY -> VALUE, with COMPRESS (DEFLATE for a COG, else NONE) and BLOCKSIZE
-        filled in.
+        KEY -> VALUE, checked and completed by the format's backend
+        (:meth:`~daskfft.io.Backend.check_creation`).
 
     Raises
     ------
@@ -154,8 +114,9 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     """
     from daskfft.errors import InputError
 
+    entry, known = io.backend(fmt), creation_keys()
     opts = dict(options)
-    if compression is not None and fmt in ("tiff", "cog"):
+    if compression is not None and "COMPRESS" in entry.creation_keys:
         given = {"none": "NONE", "zlib": "DEFLATE"}[compression]
         if opts.setdefault("COMPRESS", given) != given:
             raise InputError(
@@ -163,52 +124,14 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
                 f"COMPRESS={opts['COMPRESS']} disagree; give one"
             )
     for key in opts:
-        if fmt not in CREATION_KEYS[key]:
+        if key not in entry.creation_keys:
             raise InputError(
                 f"output: --co {key} does not apply to {fmt} output (it applies "
-                f"to {' and '.join(CREATION_KEYS[key])})"
+                f"to {' and '.join(known[key])})"
             )
-    if fmt not in ("tiff", "cog"):
+    if not entry.creation_keys:
         return opts
-    opts.setdefault("COMPRESS", "DEFLATE" if fmt == "cog" else "NONE")
-    opts.setdefault("BLOCKSIZE", str(tile or (512 if fmt == "cog" else TIFF_TILE)))
-    comp, dtype = opts["COMPRESS"], np.dtype(dtype)
-    color = bands - bool(alpha)
-    if comp == "JPEG" and (dtype != np.uint8 or color not in (1, 3)):
-        raise InputError(
-            f"output: --co COMPRESS=JPEG holds 8-bit gray or RGB, not {dtype} "
-            f"with {bands} bands; use DEFLATE, ZSTD or LZW"
-        )
-    if comp == "WEBP" and (dtype != np.uint8 or bands not in (3, 4)):
-        raise InputError(
-            f"output: --co COMPRESS=WEBP holds 8-bit RGB or RGBA, not {dtype} "
-            f"with {bands} bands; use DEFLATE, ZSTD or LZW"
-        )
-    if "PREDICTOR" in opts:
-        opts["PREDICTOR"] = _PREDICTORS[opts["PREDICTOR"]]
-        if opts["PREDICTOR"] != "NO" and comp not in ("DEFLATE", "LZW", "ZSTD", "LZMA"):
-            raise InputError(
-                f"output: --co PREDICTOR applies to DEFLATE, LZW, ZSTD and LZMA "
-                f"compression, not {comp}"
-            )
-        if opts["PREDICTOR"] == "FLOATING_POINT" and dtype.kind != "f":
-            raise InputError(
-                f"output: --co PREDICTOR=FLOATING_POINT is for floating-point "
-                f"pixels, not {dtype}; use PREDICTOR=YES"
-            )
-        if opts["PREDICTOR"] == "STANDARD" and dtype.kind == "f":
-            raise InputError(
-                f"output: --co PREDICTOR=YES (horizontal differencing) is for "
-                f"integer pixels, not {dtype}; use PREDICTOR=FLOATING_POINT"
-            )
-    if "LEVEL" in opts:
-        span = COMPRESS_CHOICES[comp]
-        if span is None or not span[0] <= int(opts["LEVEL"]) <= span[1]:
-            takes = "compression" if span is None else f"(it takes {span[0]}..{span[1]})"
-            raise InputError(f"output: --co LEVEL={opts['LEVEL']} does not apply to {comp} {takes}")
-    if "QUALITY" in opts and comp not in ("JPEG", "WEBP"):
-        raise InputError(f"output: --co QUALITY applies to JPEG and WEBP compression, not {comp}")
-    return opts
+    return entry.check_creation(opts, dtype, bands, alpha=alpha, tile=tile)
 
 
 def output_names(fmt, *, sample, spectra, plots, performance_report, mask=None):
@@ -236,9 +159,10 @@ def mask_kind(fmt, info):
     "internal" (a TIFF mask page, as the input had; a COG's always is), "sidecar" (GDAL's
     ``<file>.msk``, as the input had), or None: no mask, or a format without masks (Zarr,
     PNG), which gets it as its last (alpha) channel, as the run holds it."""
-    if info.mask is None or fmt not in ("tiff", "cog"):
+    masks = io.backend(fmt).masks
+    if info.mask is None or not masks:
         return None
-    return "sidecar" if fmt == "tiff" and info.mask[0] != info.path else "internal"
+    return "sidecar" if "sidecar" in masks and info.mask[0] != info.path else "internal"
 
 
 def full_size(plan):
@@ -250,10 +174,15 @@ def full_size(plan):
     Zarr store that is turned into the output at the end.
     """
     if plan.tiff_tile:
-        return ("pyramid.tif" if plan.fmt == "cog" else f"out/{plan.names[0]}"), "tiff"
-    if plan.fmt == "ome-zarr":
+        return ("pyramid.tif" if _pyramid(plan) == "pages" else f"out/{plan.names[0]}"), "tiff"
+    if _pyramid(plan) == "group":
         return f"{plan.names[0]}/0", "zarr"
     return "filtered.zarr", "zarr"
+
+
+def _pyramid(plan):
+    """Where the output's overview levels lie (:attr:`daskfft.io.Backend.pyramid`)."""
+    return io.backend(plan.fmt).pyramid
 
 
 def channel_first(plan):
@@ -270,25 +199,27 @@ def create_stores(plan, root):
     path, kind = full_size(plan)
     if kind == "tiff":
         _create_tiff(plan, root / path, plan.tiff_tile)
-    elif plan.fmt == "ome-zarr":
-        io.backend("ome-zarr").create(
-            root / plan.names[0], info.shape, info.dtype, chunks=_chunks(plan)
+    elif _pyramid(plan) == "group":
+        io.backend(plan.fmt).create(
+            root / plan.names[0], info.shape, info.dtype, options={"chunks": _chunks(plan)}
         )
     else:
-        io.backend("zarr").create(root / path, info.shape, info.dtype, chunks=_chunks(plan))
-    if plan.fmt == "cog" and kind != "tiff":
+        io.backend("zarr").create(
+            root / path, info.shape, info.dtype, options={"chunks": _chunks(plan)}
+        )
+    if _pyramid(plan) == "pages" and kind != "tiff":
         _create_tiff(plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]))
     if sample_tile(plan):
         io.backend("tiff").create(
             root / "out" / "sample.tif",
             info.shape,
             np.uint8,
-            tile=sample_tile(plan),
-            photometric="rgb",
-            subfile_type=False,
+            options={"tile": sample_tile(plan), "photometric": "rgb", "subfile_type": False},
         )
     elif plan.config.sample is not None:
-        io.backend("zarr").create(root / "sample.zarr", info.shape, "uint8", chunks=_chunks(plan))
+        io.backend("zarr").create(
+            root / "sample.zarr", info.shape, "uint8", options={"chunks": _chunks(plan)}
+        )
     if plan.config.spectra in ("chunks", "all"):
         (root / "out" / "spectra").mkdir()
 
@@ -301,12 +232,14 @@ def _create_tiff(plan, path, tile):
         path,
         info.shape,
         info.dtype,
-        photometric=info.photometric,
-        alpha=info.has_alpha,
-        tags=info.tags,
-        tile=tile,
-        overviews=plan.levels[1:] if plan.fmt == "cog" else (),
-        mask=mask_kind(plan.fmt, info),
+        options={
+            "photometric": info.photometric,
+            "alpha": info.has_alpha,
+            "tags": info.tags,
+            "tile": tile,
+            "levels": plan.levels,  # a TIFF's one, a COG's with its overviews
+            "mask": mask_kind(plan.fmt, info),
+        },
     )
 
 
@@ -321,7 +254,7 @@ def store_chunks(plan):
     a row of tiles at a time, each store chunk read once (:func:`finalize`)."""
     rows, cols = plan.rows[0], plan.cols[0]
     tile = int(plan.creation.get("BLOCKSIZE", 0))
-    tiff = plan.fmt in ("tiff", "cog")  # a COG's sample is a TIFF
+    tiff = io.backend(plan.fmt).default_tile is not None  # a COG's sample is a TIFF
     if tiff and tile and (rows % tile == 0 or len(plan.rows) == 1):
         rows = min(rows, tile)
     return rows, cols
@@ -334,7 +267,7 @@ OVERVIEW_BLOCK = 512
 def overview_block(plan):
     """The edge of an overview block: :data:`OVERVIEW_BLOCK` rounded up to whole tiles of a
     COG's levels (and the Zarr chunk of OME-Zarr's), so that no two tasks write the same one."""
-    tile = int(plan.creation["BLOCKSIZE"]) if plan.fmt == "cog" else OVERVIEW_BLOCK
+    tile = int(plan.creation["BLOCKSIZE"]) if _pyramid(plan) == "pages" else OVERVIEW_BLOCK
     return tile * -(-OVERVIEW_BLOCK // tile)
 
 
@@ -343,10 +276,10 @@ def level_store(plan, root, k):
     :class:`~daskfft.io.Store`): a page of a COG's ``pyramid.tif``, an array of the
     OME-Zarr group, or, for level 0, wherever the tasks put the full-size result."""
     root, shape = Path(root), plan.levels[k]
-    if plan.fmt == "cog" and (k or plan.tiff_tile):
+    if _pyramid(plan) == "pages" and (k or plan.tiff_tile):
         return _tiff_level(plan, root / "pyramid.tif", k)
-    if plan.fmt == "ome-zarr":
-        return io.backend("ome-zarr").open_store(root / plan.names[0], shape, level=k)
+    if _pyramid(plan) == "group":
+        return io.backend(plan.fmt).open_store(root / plan.names[0], shape, options={"level": k})
     path, kind = full_size(plan)
     if kind == "tiff":
         return _tiff_level(plan, root / path, 0)
@@ -356,7 +289,7 @@ def level_store(plan, root, k):
 def _tiff_level(plan, path, k):
     """Level ``k`` of the TIFF at ``path``, with the input's mask as :func:`mask_kind` says."""
     return io.backend("tiff").open_store(
-        path, plan.levels[k], level=k, mask=mask_kind(plan.fmt, plan.info)
+        path, plan.levels[k], options={"level": k, "mask": mask_kind(plan.fmt, plan.info)}
     )
 
 
@@ -373,10 +306,13 @@ def build_overviews(plan, root, compute):
     depth, block = overview_depth(plan.spec.tol), overview_block(plan)
     alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
     for k, shape in enumerate(plan.levels[1:], 1):
-        if plan.fmt == "ome-zarr":  # a COG's levels are pages of its TIFF, made already
+        if _pyramid(plan) == "group":  # a COG's levels are pages of its TIFF, made already
             chunks = (min(block, shape[0]), min(block, shape[1])) + shape[2:]
-            io.backend("ome-zarr").create(
-                Path(root) / plan.names[0], shape, plan.info.dtype, chunks=chunks, level=k
+            io.backend(plan.fmt).create(
+                Path(root) / plan.names[0],
+                shape,
+                plan.info.dtype,
+                options={"chunks": chunks, "level": k},
             )
         target = level_store(plan, root, k)
         source = level_store(plan, root, k - 1)
@@ -415,33 +351,35 @@ def write_cog(plan, root, path):
                 target.write(
                     source.read((r0, min(height, r0 + tile)), (c0, min(width, c0 + span))), r0, c0
                 )
-    io.backend("cog").finish(pyramid, path, plan.info, options=plan.creation)
+    io.backend(plan.fmt).finish(pyramid, path, plan.info, options={"creation": plan.creation})
 
 
 def write_ome_zarr_metadata(plan, root):
     """NGFF 0.5 ``multiscales`` on the OME-Zarr group, its levels made by
     :func:`daskfft.api.pyramid.overview`; the input's nodata and colours as daskfft's."""
-    io.backend("ome-zarr").finish(
+    io.backend(plan.fmt).finish(
         None,
         Path(root) / plan.names[0],
         plan.info,
-        levels=len(plan.levels),
-        kind="Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
-        # The method's name as outputs have carried it since the first release (its
-        # module, daskfft.pyramid, is now daskfft.api.pyramid): kept, so that a file
-        # written before and after the layering is the same byte for byte.
-        metadata={"method": "daskfft.pyramid.overview"},
-        attrs={
-            "nodata": _jsonable(plan.spec.nodata),
-            "photometric": plan.info.photometric,
-            "alpha": plan.info.has_alpha,
+        options={
+            "levels": plan.levels,
+            "kind": "Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
+            # The method's name as outputs have carried it since the first release (its
+            # module, daskfft.pyramid, is now daskfft.api.pyramid): kept, so that a file
+            # written before and after the layering is the same byte for byte.
+            "metadata": {"method": "daskfft.pyramid.overview"},
+            "attrs": {
+                "nodata": _jsonable(plan.spec.nodata),
+                "photometric": plan.info.photometric,
+                "alpha": plan.info.has_alpha,
+            },
         },
     )
 
 
 def sample_format(fmt):
     """The format the built-in sample is saved in beside an output of ``fmt``."""
-    return {"cog": "tiff", "ome-zarr": "zarr"}.get(fmt, fmt)
+    return io.backend(fmt).plain or fmt
 
 
 def sample_tile(plan):
@@ -455,14 +393,12 @@ def sample_tile(plan):
     """
     if plan.config.sample is None or sample_format(plan.fmt) != "tiff":
         return None
-    plain = tifffile_options({"COMPRESS": "NONE"})
-    if (
-        tifffile_options((plan.creation if plan.fmt == "tiff" else {}) or {"COMPRESS": "NONE"})
-        != plain
-    ):
+    tiff = io.backend("tiff")
+    tile = tiff.in_place_tile((plan.creation if plan.fmt == "tiff" else {}) or {"COMPRESS": "NONE"})
+    if tile != tiff.default_tile:  # the sample's TIFF is saved with the default tiles
         return None
     inner = plan.row_edges[1:-1] + plan.col_edges[1:-1]
-    return plain["tile"] if all(e % plain["tile"] == 0 for e in inner) else None
+    return tile if all(e % tile == 0 for e in inner) else None
 
 
 def sample_store(plan, root):
@@ -487,30 +423,14 @@ def finalize(root, name, path, fmt, info, *, creation=None):
     afterwards still finds it for ``--resume``.
     """
     src = Path(root) / f"{name}.zarr"
-    if fmt == "zarr":
-        io.backend("zarr").finish(
-            src,
-            path,
-            info,
-            attrs={
-                "photometric": info.photometric,
-                "alpha": info.has_alpha,
-                "nodata": _jsonable(info.nodata),
-                "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags},
-            },
-        )
-        return
-    z = io.backend("zarr").array(src)
-    if fmt == "tiff":
-        io.backend("tiff").finish(
-            z,
-            path,
-            info,
-            mask=mask_kind("tiff", info),
-            **tifffile_options(creation or {"COMPRESS": "NONE"}),
-        )
-    else:
-        io.backend(fmt).finish(z, path, info)
+    attrs = {
+        "photometric": info.photometric,
+        "alpha": info.has_alpha,
+        "nodata": _jsonable(info.nodata),
+        "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags},
+    }
+    options = {"attrs": attrs, "mask": mask_kind(fmt, info), "creation": creation}
+    io.backend(fmt).finish(src, path, info, options=options)
 
 
 def _jsonable(value):

@@ -24,7 +24,7 @@ from daskfft.cluster.kinds import CLUSTER_KINDS
 from daskfft.errors import InputError
 from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import working_precision
-from daskfft.kernels.grid import chunk_edges, output_tile
+from daskfft.kernels.grid import chunk_edges
 from daskfft.kernels.overview import level_shapes
 from daskfft.kernels.spec import FilterSpec, Halo
 from daskfft.kernels.spectra import SUMMARY_WINDOW
@@ -60,8 +60,8 @@ class Plan:
 
         Uncompressed TIFF tiles lie at known offsets, so each task writes its
         own when every chunk edge falls on the tile grid of the output's
-        BLOCKSIZE (:func:`output_tile`; :func:`make_plan` rounds the chunks to
-        it).  A COG's full-size level is such a TIFF in the work folder, then
+        BLOCKSIZE (:meth:`daskfft.io.Backend.output_tile`; :func:`make_plan` rounds the
+        chunks to it).  A COG's full-size level is such a TIFF in the work folder, then
         compressed with its overviews.
         """
         if not (
@@ -176,7 +176,7 @@ def make_plan(config):
             "(values beyond the range are clipped; a float input keeps its sign)"
         )
     bands = info.shape[2] if len(info.shape) == 3 else 1
-    tile, tile_why = output_tile(fmt, info)
+    tile, tile_why = io.backend(fmt).output_tile(info)
     creation = creation_options(
         fmt,
         config.creation_options,
@@ -268,7 +268,7 @@ def _output_format(config, info):
     fmt = config.output_format or (
         "tiff" if config.sample is not None and big else "ome-zarr" if info.ome else info.format
     )
-    if fmt in ("png", "jpeg") and big:
+    if io.backend(fmt).whole and big:
         raise InputError(
             f"output: {fmt.upper()} is written whole, and {info.megapixels:g} Mpx is above "
             f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:g} Mpx; use --output-format tiff or zarr"
