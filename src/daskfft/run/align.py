@@ -33,6 +33,7 @@ from daskfft.kernels.block import to_dtype
 from daskfft.run.graph import compute
 from daskfft.run.outputs import mask_kind
 from daskfft.run.workdir import WorkDir
+from daskfft.validate import DEFAULT_MIN_CONFIDENCE, DEFAULT_WINDOW
 
 __all__ = [
     "GLOBAL_EDGE",
@@ -68,9 +69,9 @@ def _reduced(image, factor):
     return da.coarsen(np.mean, image, {0: factor, 1: factor}, trim_excess=True)
 
 
-def align_files(reference, moving, outdir, *, window=256, rotation=False, scale=False, apply=False,
-                min_confidence=0.7, overwrite=False, cluster=None, cluster_info=None,
-                progress=False):  # fmt: skip
+def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=False,
+                scale=False, apply=False, min_confidence=DEFAULT_MIN_CONFIDENCE,
+                overwrite=False, cluster=None, cluster_info=None, progress=False):  # fmt: skip
     """Register ``moving`` with ``reference`` (two files) and write the results into ``outdir``.
 
     ``cluster`` (a :class:`~daskfft.cluster.kinds.ClusterSpec`, default "auto") is
