@@ -25,25 +25,11 @@ def test_an_interrupted_run_s_work_is_left_alone(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise OSError(errno.EIO, "Input/output error")
 
+    run = ["run", "--sample", "256", "--chunks", "128", "-o", str(tmp_path), "-q"]
+    run += ["--cluster", "threads"]
     with monkeypatch.context() as patch:  # the run fails after its chunks: they are kept
         patch.setattr(daskfft.run.pipeline, "finalize", broken)
-        assert (
-            main(
-                [
-                    "run",
-                    "--sample",
-                    "256",
-                    "--chunks",
-                    "128",
-                    "-o",
-                    str(tmp_path),
-                    "--cluster",
-                    "threads",
-                    "-q",
-                ]
-            )
-            == 1
-        )
+        assert main(run) == 1
     work = tmp_path / WORK_NAME
     before = _files(work)
     assert any("done" in str(name) for name in before)
@@ -56,24 +42,7 @@ def test_an_interrupted_run_s_work_is_left_alone(tmp_path, monkeypatch, capsys):
     assert _files(work) == before
     assert not (tmp_path / "s.png").exists()
     # and the run finishes what it had left
-    assert (
-        main(
-            [
-                "run",
-                "--sample",
-                "256",
-                "--chunks",
-                "128",
-                "-o",
-                str(tmp_path),
-                "--cluster",
-                "threads",
-                "-q",
-                "--resume",
-            ]
-        )
-        == 0
-    )
+    assert main([*run, "--resume"]) == 0
 
 
 def test_a_folder_in_use_is_refused(tmp_path, capsys):
