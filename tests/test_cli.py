@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import shutil
@@ -819,3 +820,24 @@ def test_a_tls_address_without_dasks_tls_settings_is_one_line_naming_them(
     ), err
     assert "distributed.comm.tls.ca-file" in err and "DASK_DISTRIBUTED__COMM__TLS__" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("cluster", ["processes", "local", "threads"])
+def test_dasks_event_loop_errors_stay_quiet_below_vv(cluster):
+    """distributed's logging config gives ``tornado.application`` a level of its own (error):
+    the command quietens it with its parent, so a Ctrl-C that lands in distributed's
+    ``sync()`` prints the one line, not tornado's traceback of the cancel callback."""
+    import logging
+
+    from daskfft.cli import _setup_logging
+
+    names = ("tornado", "tornado.application", "distributed")
+    kept = {name: logging.getLogger(name).level for name in names}
+    try:
+        for verbose, level in ((0, logging.CRITICAL), (2, logging.INFO)):
+            args = argparse.Namespace(cluster=cluster, quiet=False, verbose=verbose)
+            _setup_logging(args)
+            assert logging.getLogger("tornado.application").getEffectiveLevel() == level
+    finally:
+        for name, level in kept.items():
+            logging.getLogger(name).setLevel(level)

@@ -58,7 +58,10 @@ def _setup_logging(args):
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose == 0 else logging.DEBUG
     logging.basicConfig(format="daskfft: %(message)s", stream=sys.stderr, force=True)
     log.setLevel(level)
-    for name in ("distributed", "bokeh", "tornado", "asyncio", "tifffile"):
+    # "tornado.application" too: distributed's logging config gives it a level of its own
+    # (error), and a Ctrl-C that lands in distributed's sync() before its future exists
+    # makes tornado log its cancel callback's NameError, a traceback after the one line.
+    for name in ("distributed", "bokeh", "tornado", "tornado.application", "asyncio", "tifffile"):
         # Errors inside dask (or a damaged file's, found by the probe) reach us as
         # exceptions and are reported once, below.
         logging.getLogger(name).setLevel(logging.INFO if args.verbose >= 2 else logging.CRITICAL)
