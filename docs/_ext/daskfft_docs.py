@@ -230,12 +230,12 @@ def draw_layers(path: Path):
         "of a chunk (ducc0), grids, spectra, phase correlation, overviews",
         "#d9eed9",
     )
-    _box(ax, 0.2, 0.1, 9.6, 0.72, "validate  |  errors", "", "#e8e8e8")
+    _box(ax, 0.2, 0.1, 9.6, 0.72, "validate  |  errors  |  messages", "", "#e8e8e8")
     ax.text(
         5.0,
         0.28,
         "validate: the validators the API and the CLI share;  errors: the "
-        "package's exception types (exit statuses)",
+        "package's exception types;  messages: every sentence said to the user",
         ha="center",
         fontsize=8.5,
         family="DejaVu Sans",

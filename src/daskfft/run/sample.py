@@ -16,8 +16,8 @@ import os
 from daskfft import io
 from daskfft.api.sample import sample_image
 from daskfft.errors import InputError
+from daskfft.messages import workdir as msg
 from daskfft.run.workdir import WorkDir
-from daskfft.run.workdir import messages as msg
 from daskfft.run.workdir.layout import companions
 
 __all__ = ["write_sample"]

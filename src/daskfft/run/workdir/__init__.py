@@ -28,7 +28,7 @@ The work folder is this package, split by job: its layout and cleaning
 (:mod:`~daskfft.run.workdir.layout`), its record of the run and its finished chunks
 (:mod:`~daskfft.run.workdir.journal`), publishing (:mod:`~daskfft.run.workdir.publish`),
 the lock (:mod:`~daskfft.run.workdir.lock`) and what it tells the user
-(:mod:`~daskfft.run.workdir.messages`); :class:`WorkDir` here ties them into one object
+(:mod:`daskfft.messages.workdir`); :class:`WorkDir` here ties them into one object
 whose :meth:`WorkDir.session` holds a run.  Every command that writes outputs into an
 OUTDIR (``run``, ``align``; ``sample``, whose OUTDIR is its file's folder) stages them in
 ``out/`` and publishes them through it.
@@ -54,14 +54,16 @@ from daskfft.errors import (
     Terminated,
     TermSignal,
 )
+from daskfft.messages import workdir as msg
 from daskfft.run.workdir import journal
-from daskfft.run.workdir import messages as msg
 from daskfft.run.workdir.layout import (
     COMPANIONS,
     RETIRED_PREFIX,
     RUN_NAMES,
     WORK_NAME,
     companions,
+    no_space,
+    os_reason,
     remove_ours,
 )
 from daskfft.run.workdir.lock import RunLock
@@ -106,7 +108,7 @@ class WorkDir(Publishing):
             except OSError as exc:
                 self._remove_created()
                 raise InputError(
-                    msg.CANNOT_CREATE.format(outdir=self.outdir, path=p, reason=msg.reason(exc))
+                    msg.CANNOT_CREATE.format(outdir=self.outdir, path=p, reason=os_reason(exc))
                 ) from None
             self._created.append(p)
         self._check_own()
@@ -157,7 +159,7 @@ class WorkDir(Publishing):
         except OSError as exc:  # closing it (EIO, ESTALE on NFS)
             if not self._outputs_in:
                 raise
-            log.warning(msg.LOCK_NOT_RELEASED.format(path=lock.path, reason=msg.reason(exc)))
+            log.warning(msg.LOCK_NOT_RELEASED.format(path=lock.path, reason=os_reason(exc)))
         with contextlib.suppress(OSError):
             self.root.rmdir()  # only if empty
         self._remove_created()
@@ -308,7 +310,7 @@ class WorkDir(Publishing):
         kept = len(self.done()) if self.has_run() else 0
         if kept == 0 and self._fresh:
             self._clear()
-        full = msg.no_space(exc, self.outdir)
+        full = no_space(exc, self.outdir)
         if full and (kept == 0 or not self._opened):
             return RunError(msg.NOTHING_KEPT.format(full=full))
         if kept == 0 or not self._opened or isinstance(exc, GeneratorExit):

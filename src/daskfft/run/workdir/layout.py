@@ -10,10 +10,13 @@ beside an output as part of it.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
 from pathlib import Path
+
+from daskfft.messages import workdir as msg
 
 __all__ = [
     "COMPANIONS",
@@ -27,6 +30,8 @@ __all__ = [
     "own_folder",
     "delete_trash",
     "mount_point",
+    "os_reason",
+    "no_space",
 ]
 
 
@@ -116,3 +121,30 @@ def mount_point(path):
     while path != path.parent and path.parent.stat().st_dev == dev:
         path = path.parent
     return path
+
+
+def os_reason(exc):
+    """The short reason an OSError gives (its strerror), or the error itself."""
+    return exc.strerror or exc
+
+
+def no_space(exc, outdir):
+    """One line naming the full file system, when ``exc`` (or what caused it) is ENOSPC or
+    EDQUOT; None otherwise."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            mount = mount_point(outdir)
+            try:
+                st = os.statvfs(mount)
+                size = (
+                    f"{st.f_blocks * st.f_frsize / 2**20:.0f} MiB, "
+                    f"{st.f_bavail * st.f_frsize / 2**20:.1f} MiB free"
+                )
+            except OSError:
+                size = "size unknown"
+            what = "quota exceeded" if exc.errno == errno.EDQUOT else "no space left"
+            return msg.NO_SPACE.format(outdir=outdir, what=what, mount=mount, size=size)
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -64,8 +64,8 @@ import threading
 import time
 
 from daskfft.errors import Busy, InputError
-from daskfft.run.workdir import messages as msg
-from daskfft.run.workdir.layout import BREAK_NAME
+from daskfft.messages import workdir as msg
+from daskfft.run.workdir.layout import BREAK_NAME, os_reason
 
 __all__ = ["STALE_SECONDS", "STALE_ENV", "BREAK_NAME", "stale_after", "RunLock"]
 
@@ -208,7 +208,7 @@ class RunLock:
                 raise
             raise InputError(
                 msg.CANNOT_OPEN_LOCK.format(
-                    outdir=self.outdir, path=self.path, reason=msg.reason(exc)
+                    outdir=self.outdir, path=self.path, reason=os_reason(exc)
                 )
             ) from None
 
@@ -314,7 +314,7 @@ class RunLock:
             return False
         except OSError as exc:
             raise InputError(
-                msg.CANNOT_CREATE.format(outdir=self.outdir, path=brk, reason=msg.reason(exc))
+                msg.CANNOT_CREATE.format(outdir=self.outdir, path=brk, reason=os_reason(exc))
             ) from None
         try:
             os.pwrite(fd, _record("break", stale), 0)
@@ -341,7 +341,7 @@ class RunLock:
             return  # let go meanwhile
         except OSError as exc:
             raise InputError(
-                msg.CANNOT_OPEN.format(outdir=self.outdir, path=brk, reason=msg.reason(exc))
+                msg.CANNOT_OPEN.format(outdir=self.outdir, path=brk, reason=os_reason(exc))
             ) from None
         try:
             holder, age, seen = _written(fd, stale), _age(fd), os.fstat(fd)

@@ -33,13 +33,14 @@ import threading
 from pathlib import Path
 
 from daskfft.errors import InputError, RunError
-from daskfft.run.workdir import messages as msg
+from daskfft.messages import workdir as msg
 from daskfft.run.workdir.layout import (
     RETIRED_PREFIX,
     WORK_NAME,
     companions,
     delete_trash,
     is_ours,
+    os_reason,
     own_folder,
 )
 
@@ -155,7 +156,7 @@ class Publishing:
                 os.rename(new, old)
             except OSError as err:
                 stuck.append(
-                    msg.STUCK.format(new=self._rel(new), old=self._rel(old), reason=msg.reason(err))
+                    msg.STUCK.format(new=self._rel(new), old=self._rel(old), reason=os_reason(err))
                 )
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         if stuck:
@@ -184,7 +185,7 @@ class Publishing:
         try:
             movable = all(is_ours(name) for name in os.listdir(self.root))
         except OSError as exc:
-            log.warning(msg.CANNOT_READ_WORK.format(root=self.root, reason=msg.reason(exc)))
+            log.warning(msg.CANNOT_READ_WORK.format(root=self.root, reason=os_reason(exc)))
             movable = False
         if movable:
             trash = None
@@ -195,7 +196,7 @@ class Publishing:
                 os.rename(self.root, trash / WORK_NAME)
                 return trash
             except OSError as exc:
-                log.warning(msg.CANNOT_RETIRE.format(root=self.root, reason=msg.reason(exc)))
+                log.warning(msg.CANNOT_RETIRE.format(root=self.root, reason=os_reason(exc)))
                 if trash is not None:
                     with contextlib.suppress(OSError):
                         trash.rmdir()

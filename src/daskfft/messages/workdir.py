@@ -1,17 +1,11 @@
-"""What the work folder tells the user: its refusals, errors and warnings, in one place.
+"""What the work folder tells the user: its refusals, errors and warnings.
 
-Each is a ``str.format`` template named for the situation; the modules of the work
-folder (:mod:`~daskfft.run.workdir`, :mod:`~daskfft.run.workdir.lock`,
-:mod:`~daskfft.run.workdir.publish`) fill them in.  Tests
-and users read these words: change them here, knowingly.
+The modules of the work folder (:mod:`~daskfft.run.workdir`,
+:mod:`~daskfft.run.workdir.lock`, :mod:`~daskfft.run.workdir.publish`) and the
+``sample`` command fill them in.
 """
 
 from __future__ import annotations
-
-import errno
-import os
-
-from daskfft.run.workdir.layout import mount_point
 
 # --- opening the work folder ------------------------------------------------------------------
 
@@ -109,30 +103,3 @@ NO_SPACE = (
     "output {outdir}: {what} on the file system mounted at {mount} ({size}); "
     "free space there, or give another OUTDIR"
 )
-
-
-def reason(exc):
-    """The short reason an OSError gives (its strerror), or the error itself."""
-    return exc.strerror or exc
-
-
-def no_space(exc, outdir):
-    """One line naming the full file system, when ``exc`` (or what caused it) is ENOSPC or
-    EDQUOT; None otherwise."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            mount = mount_point(outdir)
-            try:
-                st = os.statvfs(mount)
-                size = (
-                    f"{st.f_blocks * st.f_frsize / 2**20:.0f} MiB, "
-                    f"{st.f_bavail * st.f_frsize / 2**20:.1f} MiB free"
-                )
-            except OSError:
-                size = "size unknown"
-            what = "quota exceeded" if exc.errno == errno.EDQUOT else "no space left"
-            return NO_SPACE.format(outdir=outdir, what=what, mount=mount, size=size)
-        exc = exc.__cause__ or exc.__context__
-    return None
