@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from mpi_helpers import needs_mpi
+from slurm_helpers import sbatch_wait
 
 from daskfft.cli import main
 
@@ -49,10 +50,9 @@ def _sbatch(tmp_path, launcher, ranks, *args, script=SCRIPT, extra=()):
         DASKFFT_LAUNCHER=launcher,
         PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
     )
-    proc = subprocess.run(
+    proc = sbatch_wait(
+        [],
         [
-            "sbatch",
-            "--wait",
             f"--ntasks={ranks}",
             "--time=3",
             f"--output={log}",
@@ -61,9 +61,6 @@ def _sbatch(tmp_path, launcher, ranks, *args, script=SCRIPT, extra=()):
             str(script),
             *args,
         ],
-        capture_output=True,
-        text=True,
-        timeout=240,
         env=env,
     )
     return proc, log.read_text() if log.exists() else ""

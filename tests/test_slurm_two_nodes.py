@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from mpi_helpers import needs_mpi
+from slurm_helpers import sbatch_wait
 
 from daskfft.cli import main
 
@@ -80,13 +81,9 @@ def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
     # chose its OFI netmod: three jobs make a regression show.
     for attempt in range(3 if launcher == "srun" else 1):
         out, log = tmp_path / f"out{attempt}", tmp_path / f"job{attempt}.log"
-        proc = subprocess.run(
+        proc = sbatch_wait(
+            ["bash", str(TWO_NODES), "run"],
             [
-                "bash",
-                str(TWO_NODES),
-                "run",
-                "sbatch",
-                "--wait",
                 "--nodes=2",
                 "--ntasks-per-node=2",
                 "--time=3",
@@ -97,9 +94,6 @@ def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
                 str(out),
                 *ARGS,
             ],
-            capture_output=True,
-            text=True,
-            timeout=240,
             env=env,
         )
         text = log.read_text() if log.exists() else ""
