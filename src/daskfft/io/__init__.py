@@ -37,6 +37,7 @@ from daskfft.io.tiff import (
     write_tiff,
 )
 from daskfft.io.whole import write_image
+from daskfft.messages import io as msg
 
 __all__ = [
     "FORMATS",
@@ -95,36 +96,29 @@ def probe(path):
     except InputError:
         raise
     except Exception as exc:  # every decoder has its own exception types
-        raise InputError(
-            f"input {path}: not a readable {fmt.upper()} "
-            f"{'store' if fmt == 'zarr' else 'file'} ({reason(exc)})"
-        ) from None
+        said = msg.NOT_A_READABLE_STORE if fmt == "zarr" else msg.NOT_A_READABLE_FILE
+        raise InputError(said.format(path=path, fmt=fmt.upper(), reason=reason(exc))) from None
     _check_image(info, path)
     if backend(fmt).whole and info.megapixels * 1e6 > WHOLE_IMAGE_CAP:
-        log.warning(
-            "input %s: %s cannot be read in parts, so one worker decodes all %.0f Mpx; "
-            "for images this large use a tiled TIFF or Zarr",
-            path,
-            fmt.upper(),
-            info.megapixels,
-        )
+        log.warning(msg.READ_WHOLE.format(path=path, fmt=fmt.upper(), mpx=info.megapixels))
     return info
 
 
 def _check_path(p, path):
     """The format ``path`` names by its suffix, once it is there and not empty."""
     if not p.exists():
-        raise InputError(f"input {path}: no such file")
+        raise InputError(msg.NO_SUCH_FILE.format(path=path))
     fmt = FORMATS.get(p.suffix.lower())
     if p.is_dir() and fmt != "zarr":
-        raise InputError(f"input {path}: is a directory, expected an image file or a .zarr array")
+        raise InputError(msg.IS_A_DIRECTORY.format(path=path))
     if fmt is None:
         raise InputError(
-            f"input {path}: unsupported format {p.suffix or '(no suffix)'!r}; "
-            f"use one of {', '.join(sorted(FORMATS))}"
+            msg.UNSUPPORTED_FORMAT.format(
+                path=path, suffix=p.suffix or msg.NO_SUFFIX, formats=", ".join(sorted(FORMATS))
+            )
         )
     if fmt != "zarr" and p.stat().st_size == 0:
-        raise InputError(f"input {path}: file is empty")
+        raise InputError(msg.FILE_EMPTY.format(path=path))
     return fmt
 
 
@@ -132,16 +126,11 @@ def _check_image(info, path):
     """Refuse an image that is not 2-D or 3-D, not integer or real, or empty."""
     shape, dtype = info.shape, info.dtype
     if len(shape) not in (2, 3):
-        raise InputError(
-            f"input {path}: image must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
-            f"got shape {shape}"
-        )
+        raise InputError(msg.NOT_2D_OR_3D.format(path=path, shape=shape))
     if dtype.kind not in "uif":
-        raise InputError(
-            f"input {path}: pixel type {dtype} is not supported (integers or real floats)"
-        )
+        raise InputError(msg.PIXEL_TYPE.format(path=path, dtype=dtype))
     if 0 in shape:
-        raise InputError(f"input {path}: image is empty, shape {shape}")
+        raise InputError(msg.IMAGE_EMPTY.format(path=path, shape=shape))
 
 
 def read_window(info, rows, cols, *, nodata=None):

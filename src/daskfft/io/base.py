@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from daskfft.errors import InputError
+from daskfft.messages import io as msg
 
 __all__ = [
     "ImageInfo",
@@ -147,16 +148,16 @@ class Backend:
 
     def probe(self, path):
         """The header of ``path`` (a :class:`~pathlib.Path`) as an :class:`ImageInfo`."""
-        raise NotImplementedError(f"{self.name} is not read here")
+        raise NotImplementedError(msg.NOT_READ_HERE.format(name=self.name))
 
     def read_window(self, info, rows, cols):
         """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of ``info``'s image; runs in a task."""
-        raise NotImplementedError(f"{self.name} is not read here")
+        raise NotImplementedError(msg.NOT_READ_HERE.format(name=self.name))
 
     def read(self, info, chunks):
         """The image as a lazy dask array in chunks of about ``chunks`` pixels square
         (:func:`aligned_chunks`: on the file's own), channels in one."""
-        raise NotImplementedError(f"{self.name} is not read here")
+        raise NotImplementedError(msg.NOT_READ_HERE.format(name=self.name))
 
     def output_tile(self, info):
         """The tile edge of an output made from the input ``info`` unless ``--co
@@ -175,16 +176,16 @@ class Backend:
 
     def create(self, path, shape, dtype, *, options=None):
         """An empty output at ``path``, for tasks to fill; its :class:`Store`."""
-        raise NotImplementedError(f"{self.name} is written whole, from a store")
+        raise NotImplementedError(msg.WRITTEN_FROM_STORE.format(name=self.name))
 
     def open_store(self, path, shape, *, options=None):
         """The :class:`Store` of an output :meth:`create` made."""
-        raise NotImplementedError(f"{self.name} is written whole, from a store")
+        raise NotImplementedError(msg.WRITTEN_FROM_STORE.format(name=self.name))
 
     def finish(self, source, path, info, *, options=None):
         """The finished output ``path`` from the filled ``source`` (its companions too):
         ``source`` is the path of what the tasks filled (a Zarr store, a TIFF) or an array."""
-        raise NotImplementedError(f"{self.name} is not written here")
+        raise NotImplementedError(msg.NOT_WRITTEN_HERE.format(name=self.name))
 
 
 def open_filled(source):
@@ -200,7 +201,8 @@ def open_filled(source):
 def reason(exc):
     """An exception in one line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    kind = type(exc).__name__
+    return msg.EXCEPTION_IN_ONE_LINE.format(kind=kind, line=text[0]) if text else kind
 
 
 def parse_nodata(value):
@@ -219,11 +221,8 @@ def check_finite(block, path, nodata):
         if nodata is not None and np.isnan(nodata):
             ok |= np.isnan(block)
         if not ok.all():
-            raise InputError(
-                f"input {path}: {int(ok.size - np.count_nonzero(ok))} pixels are NaN "
-                "or infinite (counted in the first chunk that has any); fill them, "
-                "or pass --nodata nan if NaN marks missing data"
-            )
+            count = int(ok.size - np.count_nonzero(ok))
+            raise InputError(msg.NOT_FINITE.format(path=path, count=count))
     return block
 
 

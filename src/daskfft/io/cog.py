@@ -17,6 +17,7 @@ import warnings
 
 from daskfft.io.base import Backend
 from daskfft.io.tiff import CREATION_KEYS, TIFF, check_creation, check_creation_value, output_tile
+from daskfft.messages import io as msg
 
 __all__ = ["CogBackend", "COG", "FULL_MARGIN"]
 
@@ -34,7 +35,7 @@ class CogBackend(Backend):
     pyramid, plain = "pages", "tiff"
 
     def output_tile(self, info):
-        return output_tile(info, self.default_tile, "a COG's usual tile")
+        return output_tile(info, self.default_tile, msg.TILE_COG)
 
     def check_creation_value(self, key, value):
         check_creation_value(key, value)
@@ -112,8 +113,8 @@ def _raise(failure, held, path):
         log.debug("GDAL: %s", line)
     cause = failure if isinstance(failure, BaseException) else None
     if full:
-        raise OSError(full, f"GDAL writing the COG: {said}", tmp) from cause
-    raise RunError(f"output {path}: GDAL could not write the COG ({said})") from cause
+        raise OSError(full, msg.COG_DISK_FULL.format(said=said), tmp) from cause
+    raise RunError(msg.COG_FAILED.format(path=path, said=said)) from cause
 
 
 #: Free space (bytes) below which a file system that GDAL failed to write on is full: a

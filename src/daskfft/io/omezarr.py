@@ -13,6 +13,7 @@ import numpy as np
 from daskfft.errors import InputError
 from daskfft.io.base import ImageInfo, parse_nodata
 from daskfft.io.zarr import ZarrArrayStore, ZarrBackend
+from daskfft.messages import io as msg
 
 __all__ = ["OmeZarrBackend", "OME_ZARR"]
 
@@ -26,10 +27,7 @@ def _probe_group(p, fmt):
     attrs = dict(group.attrs)
     multiscales = attrs.get("ome", attrs).get("multiscales")
     if not multiscales:
-        raise InputError(
-            f"input {p}: a Zarr group without OME-Zarr multiscales; give the path "
-            "of one of its arrays"
-        )
+        raise InputError(msg.NOT_MULTISCALES.format(path=p))
     scale = multiscales[0]
     dataset = scale["datasets"][0]
     axes = [a["name"] if isinstance(a, dict) else a for a in scale.get("axes", ["y", "x"])]
@@ -37,11 +35,7 @@ def _probe_group(p, fmt):
     named = "".join(a[0].lower() for a in axes)
     extra = {a: n for a, n in zip(named, array.shape) if a not in "yxc"}
     if named[-2:] != "yx" or len(set(named)) != len(named) or any(n != 1 for n in extra.values()):
-        raise InputError(
-            f"input {p}: OME-Zarr axes {','.join(axes)} with shape "
-            f"{tuple(array.shape)}; daskfft filters one 2-D image (axes y, x and "
-            "channels; time and z of length 1)"
-        )
+        raise InputError(msg.OME_AXES.format(path=p, axes=",".join(axes), shape=tuple(array.shape)))
     sizes = dict(zip(named, array.shape))
     shape = (sizes["y"], sizes["x"]) + ((sizes["c"],) if "c" in sizes else ())
     chunks = dict(zip(named, array.chunks))

@@ -8,6 +8,7 @@ the order in which they are tried.
 from __future__ import annotations
 
 from daskfft.io.base import NotThisFormat
+from daskfft.messages import io as msg
 
 __all__ = ["BACKENDS", "FORMATS", "OUTPUT_EXT", "register", "backend", "readers", "probe_with"]
 
@@ -25,7 +26,7 @@ def register(entry):
     """Make the backend ``entry`` (a :class:`~daskfft.io.base.Backend`) known: by its name,
     the suffixes it reads and, if it writes, its output suffix.  Returns ``entry``."""
     if entry.name in BACKENDS:
-        raise ValueError(f"a backend named {entry.name!r} is registered already")
+        raise ValueError(msg.REGISTERED_ALREADY.format(name=entry.name))
     BACKENDS[entry.name] = entry
     for suffix in entry.suffixes:
         FORMATS.setdefault(suffix, entry.name)

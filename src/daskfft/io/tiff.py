@@ -28,6 +28,7 @@ from daskfft.io.base import (
     parse_nodata,
     reason,
 )
+from daskfft.messages import io as msg
 
 __all__ = [
     "GEO_TAGS",
@@ -115,10 +116,8 @@ def _probe_tiff(p, fmt):
         if mask is not None:  # the mask becomes an alpha channel: left out, and kept
             shape, alpha = shape[:2] + ((shape[2] if len(shape) == 3 else 1) + 1,), True
     if stack:
-        what = f"a stack of {shape[0]} pages"
         raise InputError(
-            f"input {p}: {what} (axes {series.axes}, shape {shape}); daskfft "
-            "filters one 2-D image with its bands last (contiguous samples)"
+            msg.STACK_OF_PAGES.format(path=p, pages=shape[0], axes=series.axes, shape=shape)
         )
     return ImageInfo(
         str(p),
@@ -151,7 +150,9 @@ def _find_mask(p, tif, shape):
                 if tuple(msk.pages[0].shape[:2]) == tuple(shape[:2]):
                     return str(external), 0
         except (tifffile.TiffFileError, OSError, IndexError) as exc:
-            raise InputError(f"input {external}: not a readable mask ({reason(exc)})") from None
+            raise InputError(
+                msg.NOT_A_READABLE_MASK.format(path=external, reason=reason(exc))
+            ) from None
     return None
 
 
@@ -203,10 +204,9 @@ def _check_photometric(p, page):
     import tifffile
 
     refused = {
-        tifffile.PHOTOMETRIC.MINISWHITE: "MinIsWhite (0 is white): filtering it as brightness "
-        "would be right, but every picture would be inverted",
-        tifffile.PHOTOMETRIC.SEPARATED: "CMYK (separated) is not brightness or RGB",
-        tifffile.PHOTOMETRIC.CIELAB: "CIELab is not brightness or RGB",
+        tifffile.PHOTOMETRIC.MINISWHITE: msg.MINISWHITE,
+        tifffile.PHOTOMETRIC.SEPARATED: msg.CMYK,
+        tifffile.PHOTOMETRIC.CIELAB: msg.CIELAB,
     }
     why = refused.get(page.photometric)
     if (
@@ -214,12 +214,9 @@ def _check_photometric(p, page):
         and page.photometric == tifffile.PHOTOMETRIC.YCBCR
         and page.compression != tifffile.COMPRESSION.JPEG
     ):
-        why = "YCbCr without JPEG compression is not decoded to RGB here"
+        why = msg.YCBCR_NOT_JPEG
     if why is not None:
-        raise InputError(
-            f"input {p}: photometric {why}; convert it to RGB or gray first "
-            "(e.g. gdal_translate -expand rgb, or -co PHOTOMETRIC=RGB)"
-        )
+        raise InputError(msg.PHOTOMETRIC_REFUSED.format(path=p, why=why))
 
 
 def _palette(page):
@@ -238,27 +235,31 @@ def _check_segments(p, page):
         try:
             tifffile.TIFF.DECOMPRESSORS[page.compression]
         except KeyError:
-            raise InputError(
-                f"input {p}: compression {page.compression!r} has no decoder "
-                "here (imagecodecs has none for it)"
-            ) from None
+            raise InputError(msg.NO_DECODER.format(path=p, compression=page.compression)) from None
     offsets = np.asarray(page.dataoffsets, dtype=np.int64)
     counts = np.asarray(page.databytecounts, dtype=np.int64)
     expected = int(np.prod(page.chunked))
-    what = "tiles" if page.is_tiled else "strips"
+    what = msg.TILES if page.is_tiled else msg.STRIPS
     if offsets.size != expected or counts.size != expected:
         raise InputError(
-            f"input {p}: damaged header: {page.imagelength} x {page.imagewidth} px "
-            f"needs {expected} {what}, the file lists {offsets.size}"
+            msg.DAMAGED_HEADER.format(
+                path=p,
+                rows=page.imagelength,
+                cols=page.imagewidth,
+                expected=expected,
+                segments=what,
+                listed=offsets.size,
+            )
         )
     size = p.stat().st_size
     past = np.flatnonzero((counts > 0) & (offsets + counts > size))
     if past.size:
         k = int(past[0])
+        end = int(offsets[k] + counts[k])
         raise InputError(
-            f"input {p}: truncated: {what[:-1]} {k} of {expected} ends at byte "
-            f"{int(offsets[k] + counts[k])}, past the end of the file "
-            f"({size} bytes)"
+            msg.TRUNCATED.format(
+                path=p, segment=what[:-1], index=k, expected=expected, end=end, size=size
+            )
         )
 
 
@@ -292,7 +293,7 @@ def _read_region(path, window, shape, *, mask=None):
                 with tif.series[0].aszarr(level=0) as store:  # a pyramid's full size
                     data = zarr.open_array(store, mode="r")[window]
     except Exception as exc:
-        raise InputError(f"input {path}: cannot decode ({reason(exc)})") from None
+        raise InputError(msg.CANNOT_DECODE.format(path=path, reason=reason(exc))) from None
     return np.asarray(data).reshape(shape)
 
 
@@ -314,7 +315,7 @@ def _read_mask(mask, window):
         with tifffile.TiffFile(path) as tif:
             return _page_window(tif, tif.pages[index], window)[..., 0] > 0
     except Exception as exc:
-        raise InputError(f"input {path}: cannot decode its mask ({reason(exc)})") from None
+        raise InputError(msg.CANNOT_DECODE_MASK.format(path=path, reason=reason(exc))) from None
 
 
 def _tiff_segments(tif, window, shape):
@@ -611,7 +612,7 @@ def tiff_layout(path, page=0):
         size = int(page.databytecounts[0])
         across = -(-page.imagewidth // page.tilewidth)
         if page.compression != 1 or np.any(np.diff(offsets) != size):
-            raise ValueError(f"{path}: tiles are not stored uncompressed and in order")
+            raise ValueError(msg.NOT_IN_PLACE.format(path=path))
         return TiffLayout(
             str(path),
             int(offsets[0]),
@@ -653,19 +654,19 @@ def check_creation_value(key, value):
     """Refuse (:class:`ValueError`, one line) a value of the GDAL creation option ``key``
     (upper case) that no TIFF or COG takes, whatever its pixels."""
     if key == "COMPRESS" and value not in COMPRESS_CHOICES:
-        raise ValueError(
-            f"`--co COMPRESS` must be one of {', '.join(COMPRESS_CHOICES)}, got {value}"
-        )
+        choices = ", ".join(COMPRESS_CHOICES)
+        raise ValueError(msg.CO_COMPRESS.format(choices=choices, value=value))
     if key == "PREDICTOR" and value not in _PREDICTORS:
-        raise ValueError(f"`--co PREDICTOR` must be one of {', '.join(_PREDICTORS)}, got {value}")
+        choices = ", ".join(_PREDICTORS)
+        raise ValueError(msg.CO_PREDICTOR.format(choices=choices, value=value))
     if key == "BIGTIFF" and value not in ("YES", "NO", "IF_NEEDED", "IF_SAFER"):
-        raise ValueError(f"`--co BIGTIFF` must be YES, NO, IF_NEEDED or IF_SAFER, got {value}")
+        raise ValueError(msg.CO_BIGTIFF.format(value=value))
     if key in ("LEVEL", "QUALITY", "BLOCKSIZE") and not value.isdigit():
-        raise ValueError(f"`--co {key}` must be a whole number, got {value}")
+        raise ValueError(msg.CO_WHOLE_NUMBER.format(key=key, value=value))
     if key == "QUALITY" and not 1 <= int(value) <= 100:
-        raise ValueError(f"`--co QUALITY` must be in 1..100, got {value}")
+        raise ValueError(msg.CO_QUALITY_RANGE.format(value=value))
     if key == "BLOCKSIZE" and (int(value) % 16 or not 16 <= int(value) <= 4096):
-        raise ValueError(f"`--co BLOCKSIZE` must be a multiple of 16 in 16..4096, got {value}")
+        raise ValueError(msg.CO_BLOCKSIZE.format(value=value))
 
 
 def check_creation(opts, dtype, bands, *, alpha=False, compress="NONE", tile=TIFF_TILE):
@@ -679,39 +680,28 @@ def check_creation(opts, dtype, bands, *, alpha=False, compress="NONE", tile=TIF
     comp, dtype = opts["COMPRESS"], np.dtype(dtype)
     color = bands - bool(alpha)
     if comp == "JPEG" and (dtype != np.uint8 or color not in (1, 3)):
-        raise InputError(
-            f"output: --co COMPRESS=JPEG holds 8-bit gray or RGB, not {dtype} "
-            f"with {bands} bands; use DEFLATE, ZSTD or LZW"
-        )
+        raise InputError(msg.CO_JPEG_PIXELS.format(dtype=dtype, bands=bands))
     if comp == "WEBP" and (dtype != np.uint8 or bands not in (3, 4)):
-        raise InputError(
-            f"output: --co COMPRESS=WEBP holds 8-bit RGB or RGBA, not {dtype} "
-            f"with {bands} bands; use DEFLATE, ZSTD or LZW"
-        )
+        raise InputError(msg.CO_WEBP_PIXELS.format(dtype=dtype, bands=bands))
     if "PREDICTOR" in opts:
         opts["PREDICTOR"] = _PREDICTORS[opts["PREDICTOR"]]
         if opts["PREDICTOR"] != "NO" and comp not in ("DEFLATE", "LZW", "ZSTD", "LZMA"):
-            raise InputError(
-                f"output: --co PREDICTOR applies to DEFLATE, LZW, ZSTD and LZMA "
-                f"compression, not {comp}"
-            )
+            raise InputError(msg.CO_PREDICTOR_COMPRESSION.format(compress=comp))
         if opts["PREDICTOR"] == "FLOATING_POINT" and dtype.kind != "f":
-            raise InputError(
-                f"output: --co PREDICTOR=FLOATING_POINT is for floating-point "
-                f"pixels, not {dtype}; use PREDICTOR=YES"
-            )
+            raise InputError(msg.CO_PREDICTOR_FLOAT.format(dtype=dtype))
         if opts["PREDICTOR"] == "STANDARD" and dtype.kind == "f":
-            raise InputError(
-                f"output: --co PREDICTOR=YES (horizontal differencing) is for "
-                f"integer pixels, not {dtype}; use PREDICTOR=FLOATING_POINT"
-            )
+            raise InputError(msg.CO_PREDICTOR_INTEGER.format(dtype=dtype))
     if "LEVEL" in opts:
         span = COMPRESS_CHOICES[comp]
         if span is None or not span[0] <= int(opts["LEVEL"]) <= span[1]:
-            takes = "compression" if span is None else f"(it takes {span[0]}..{span[1]})"
-            raise InputError(f"output: --co LEVEL={opts['LEVEL']} does not apply to {comp} {takes}")
+            takes = (
+                msg.CO_LEVEL_NONE
+                if span is None
+                else msg.CO_LEVEL_SPAN.format(low=span[0], high=span[1])
+            )
+            raise InputError(msg.CO_LEVEL.format(level=opts["LEVEL"], compress=comp, takes=takes))
     if "QUALITY" in opts and comp not in ("JPEG", "WEBP"):
-        raise InputError(f"output: --co QUALITY applies to JPEG and WEBP compression, not {comp}")
+        raise InputError(msg.CO_QUALITY.format(compress=comp))
     return opts
 
 
@@ -725,8 +715,8 @@ def output_tile(info, tile, why):
     if own and own[0] == own[1]:
         edge = min(4096, max(MIN_TILE, own[0]))
         return edge, (
-            f"the input's {own[0]}-px tiles"
-            + (f", raised to {MIN_TILE}" if own[0] < MIN_TILE else "")
+            msg.TILE_OF_INPUT.format(tile=own[0])
+            + (msg.TILE_RAISED.format(least=MIN_TILE) if own[0] < MIN_TILE else "")
         )
     return tile, why
 
@@ -842,7 +832,7 @@ class TiffBackend(Backend):
         return image
 
     def output_tile(self, info):
-        return output_tile(info, TIFF_TILE, "GDAL's usual tile")
+        return output_tile(info, TIFF_TILE, msg.TILE_GDAL)
 
     def check_creation_value(self, key, value):
         check_creation_value(key, value)

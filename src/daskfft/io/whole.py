@@ -14,6 +14,7 @@ import numpy as np
 
 from daskfft.errors import InputError
 from daskfft.io.base import Backend, ImageInfo, aligned_chunks, open_filled, reason
+from daskfft.messages import io as msg
 
 __all__ = ["WholeBackend", "PNG", "JPEG", "write_image"]
 
@@ -34,11 +35,16 @@ def _load_whole(info):
         with open(info.path, "rb") as fh:
             data = iio.imread(fh, extension=os.path.splitext(info.path)[1].lower())
     except Exception as exc:
-        raise InputError(f"input {info.path}: cannot decode ({reason(exc)})") from None
+        raise InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc))) from None
     if data.shape != info.shape or data.dtype != info.dtype:
         raise InputError(
-            f"input {info.path}: decoded {data.shape} {data.dtype}, header said "
-            f"{info.shape} {info.dtype}"
+            msg.DECODED_NOT_AS_SAID.format(
+                path=info.path,
+                shape=data.shape,
+                dtype=data.dtype,
+                header_shape=info.shape,
+                header_dtype=info.dtype,
+            )
         )
     return data
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from daskfft.errors import InputError
 from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, aligned_chunks, reason
+from daskfft.messages import io as msg
 
 __all__ = ["ZarrBackend", "ZARR", "ZarrArrayStore"]
 
@@ -104,7 +105,7 @@ class ZarrBackend(Backend):
 
             data = _from_axes(zarr.open_array(info.path, mode="r")[_to_axes(window, axes)], axes)
         except Exception as exc:
-            raise InputError(f"input {info.path}: cannot decode ({reason(exc)})") from None
+            raise InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc))) from None
         return np.asarray(data).reshape(shape)
 
     def read(self, info, chunks):
