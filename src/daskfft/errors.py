@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from daskfft.messages import api as msg
+
 __all__ = [
     "DaskfftError",
     "InputError",
@@ -33,10 +35,7 @@ class TooFewRanksError(DaskfftError, RuntimeError):
     """An MPI job has fewer ranks than the cluster layout needs."""
 
     def __init__(self, found, needed):
-        super().__init__(
-            f"--cluster mpi needs at least {needed} MPI ranks (rank 0: scheduler and client; "
-            f"ranks 1..N-1: workers), found {found}; launch with mpiexec -n {needed} or more"
-        )
+        super().__init__(msg.TOO_FEW_RANKS.format(needed=needed, found=found))
         self.found = found
         self.needed = needed
 

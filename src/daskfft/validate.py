@@ -12,6 +12,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from daskfft.messages import api as msg
+
 __all__ = [
     "FILTERS",
     "check_int",
@@ -57,7 +59,7 @@ def check_int(name, value, minimum):
     Raises TypeError for something that is not a number at all (a string, None,
     a bool), ValueError for a number that is not a whole one or is too small.
     """
-    message = f"`{name}` must be an integer >= {minimum}, got {value!r}"
+    message = msg.NOT_AN_INTEGER.format(name=name, minimum=minimum, value=value)
     if not _is_number(value):
         raise TypeError(message)
     if not isinstance(value, Integral) or value < minimum:
@@ -69,10 +71,10 @@ def check_cutoff(cutoff, name="cutoff"):
     """Validate a cutoff named ``name``: a number of cycles/pixel in (0, 0.5]; return it as a
     float."""
     if not _is_number(cutoff):
-        raise TypeError(f"`{name}` must be a number in (0, 0.5] cycles/pixel, got {cutoff!r}")
+        raise TypeError(msg.CUTOFF_NOT_A_NUMBER.format(name=name, value=cutoff))
     cutoff = float(cutoff)
     if not (0.0 < cutoff <= 0.5):  # also refuses NaN
-        raise ValueError(f"`{name}` must be in (0, 0.5] cycles/pixel, got {cutoff}")
+        raise ValueError(msg.CUTOFF_OUT_OF_RANGE.format(name=name, value=cutoff))
     return cutoff
 
 
@@ -80,20 +82,20 @@ def check_sigma(sigma):
     """Validate a Gaussian's ``sigma``: a finite number of pixels >= 1/pi, so that its
     cutoff, ``1 / (2 pi sigma)``, is in (0, 0.5] cycles/pixel; return it as a float."""
     if not _is_number(sigma):
-        raise TypeError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
+        raise TypeError(msg.SIGMA_NOT_POSITIVE.format(value=sigma))
     if not 0 < sigma < math.inf:  # an infinite one would make a cutoff of 0
-        raise ValueError(f"`sigma` must be a positive number of pixels, got {sigma!r}")
+        raise ValueError(msg.SIGMA_NOT_POSITIVE.format(value=sigma))
     if 1.0 / (2.0 * math.pi * float(sigma)) > 0.5:
-        raise ValueError(
-            f"`sigma` must be >= 1/pi = 0.318 pixels (cutoff <= 0.5 cycles/pixel), got {sigma}"
-        )
+        raise ValueError(msg.SIGMA_TOO_SMALL.format(value=sigma))
     return float(sigma)
 
 
 def check_filter_name(filter):
     """Validate ``filter``: one of :data:`FILTERS`."""
     if not isinstance(filter, str) or filter not in FILTERS:
-        raise ValueError(f"`filter` must be one of {', '.join(FILTERS)}, got {filter!r}")
+        raise ValueError(
+            msg.NOT_ONE_OF.format(name="filter", choices=", ".join(FILTERS), value=filter)
+        )
     return filter
 
 
@@ -104,7 +106,7 @@ def check_order(order):
 
 def check_tol(tol):
     """Validate ``tol``, the kernel mass allowed outside the halo: in [1e-10, 0.5)."""
-    message = f"`tol` must be in [1e-10, 0.5), got {tol!r}"
+    message = msg.TOL_OUT_OF_RANGE.format(value=tol)
     if not _is_number(tol):
         raise TypeError(message)
     if not (1e-10 <= tol < 0.5):
@@ -114,7 +116,7 @@ def check_tol(tol):
 
 def check_shape(shape):
     """Validate a transfer function's ``shape``: two integers >= 1 (rows, cols); a tuple."""
-    message = f"`shape` must be two integers >= 1 (rows, cols), got {shape!r}"
+    message = msg.BAD_SHAPE.format(value=shape)
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
         raise TypeError(message)
     if len(shape) != 2 or not all(
@@ -126,7 +128,7 @@ def check_shape(shape):
 
 def check_float_dtype(dtype):
     """Validate a working ``dtype``: float32 or float64; return it as a numpy dtype."""
-    message = f"`dtype` must be float32 or float64, got {dtype!r}"
+    message = msg.NOT_A_FLOAT_DTYPE.format(value=dtype)
     try:
         found = np.dtype(dtype)
     except TypeError:
@@ -174,9 +176,7 @@ DEFAULT_TOL = 1e-6
 
 def check_boundary(boundary):
     """Validate ``boundary``: one of :data:`BOUNDARIES`, or a finite number for a constant."""
-    message = (
-        f"`boundary` must be one of {', '.join(BOUNDARIES)} or a finite number, got {boundary!r}"
-    )
+    message = msg.BAD_BOUNDARY.format(choices=", ".join(BOUNDARIES), value=boundary)
     if isinstance(boundary, str):
         if boundary not in BOUNDARIES:
             raise ValueError(message)
@@ -192,12 +192,12 @@ def check_depth(depth):
     """Validate ``depth``: "auto" or a whole number of pixels >= 0."""
     if isinstance(depth, str):
         if depth != "auto":
-            raise ValueError(f'`depth` must be "auto" or an integer >= 0, got {depth!r}')
+            raise ValueError(msg.BAD_DEPTH.format(value=depth))
         return depth
     try:
         return check_int("depth", depth, 0)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f'`depth` must be "auto" or an integer >= 0, got {depth!r}') from None
+        raise type(exc)(msg.BAD_DEPTH.format(value=depth)) from None
 
 
 def check_method(method):
@@ -210,7 +210,7 @@ def check_nodata(nodata):
     if nodata is None:
         return None
     if isinstance(nodata, bool) or not isinstance(nodata, Real):
-        raise TypeError(f"`nodata` must be a number or None, got {nodata!r}")
+        raise TypeError(msg.NODATA_NOT_A_NUMBER.format(value=nodata))
     return float(nodata)
 
 
@@ -221,7 +221,7 @@ def check_positive_int(name, value):
 
 def check_fraction(name, value):
     """Validate a number in [0, 1] named ``name``; return it as a float."""
-    message = f"`{name}` must be in [0, 1], got {value!r}"
+    message = msg.NOT_A_FRACTION.format(name=name, value=value)
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(message)
     if not 0 <= value <= 1:  # also refuses NaN
@@ -232,14 +232,16 @@ def check_fraction(name, value):
 def check_flag(name, value):
     """Validate a yes/no option named ``name``: True or False (NumPy's bool too)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+        raise TypeError(msg.NOT_A_FLAG.format(name=name, value=value))
     return bool(value)
 
 
 def check_choice(name, value, choices):
     """Validate that ``value`` is one of ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(map(str, choices))}, got {value!r}")
+        raise ValueError(
+            msg.NOT_ONE_OF.format(name=name, choices=", ".join(map(str, choices)), value=value)
+        )
     return value
 
 
@@ -250,11 +252,10 @@ def check_image(name, image):
     if not hasattr(image, "dtype") or not hasattr(image, "ndim"):
         image = np.asarray(image)
     if np.dtype(image.dtype).kind not in "uif":
-        raise TypeError(f"`{name}` must hold integers or real floats, got dtype {image.dtype}")
+        raise TypeError(msg.IMAGE_NOT_REAL.format(name=name, dtype=image.dtype))
     if image.ndim not in (2, 3):
         raise ValueError(
-            f"`{name}` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
-            f"got {image.ndim}-D with shape {image.shape}"
+            msg.IMAGE_NOT_2D_OR_3D.format(name=name, ndim=image.ndim, shape=image.shape)
         )
     return image
 
@@ -281,12 +282,12 @@ def check_window(window):
     try:
         return check_int("window", window, 16)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"`window` must be an integer >= 16 pixels, got {window!r}") from None
+        raise type(exc)(msg.BAD_WINDOW.format(value=window)) from None
 
 
 def check_confidence(value):
     """Validate a shift field's ``min_confidence``: a number in (0, 1]."""
-    message = f"`min_confidence` must be in (0, 1], got {value!r}"
+    message = msg.BAD_MIN_CONFIDENCE.format(value=value)
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(message)
     if not 0 < value <= 1:
@@ -302,5 +303,5 @@ def check_connect_timeout(seconds):
         or not isinstance(seconds, Real)
         or not (0 < seconds < math.inf)  # also refuses NaN
     ):
-        raise ValueError(f"`connect_timeout` must be a positive number of seconds, got {seconds!r}")
+        raise ValueError(msg.BAD_CONNECT_TIMEOUT.format(value=seconds))
     return seconds

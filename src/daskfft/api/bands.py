@@ -24,6 +24,7 @@ from daskfft.api.lowpass import (
 from daskfft.kernels.bands import corrected
 from daskfft.kernels.block import nodata_mask, work_dtype
 from daskfft.kernels.transfer import expected_deviation
+from daskfft.messages import api as msg
 from daskfft.validate import FLATFIELD_MODES, check_choice, check_cutoff
 
 __all__ = [
@@ -146,7 +147,7 @@ def _band_edges(low, high):
     """Validate a band-pass's two cutoffs: each in (0, 0.5] cycles/pixel, ``low < high``."""
     low, high = check_cutoff(low, "low"), check_cutoff(high, "high")
     if not low < high:
-        raise ValueError(f"`low` must be below `high`, got low={low}, high={high}")
+        raise ValueError(msg.BAND_EDGES_NOT_ORDERED.format(low=low, high=high))
     return low, high
 
 
@@ -249,7 +250,7 @@ def filter_spec(image, spec):
         low = [lowpass_spec(image, edge) for edge in spec.edges()]
         out = image.astype(dtype) - low[0] if spec.band == "high" else low[1] - low[0]
         return _keep_nodata(out, image, spec.nodata)
-    halo = warned_halo(spec, " ({band}-pass: bound {deviation:.2g})")
+    halo = warned_halo(spec, msg.BAND_HALO_NOTE)
     return filter_chunks(
         image, halo.depth, spec.boundary, dtype, **spec.kernel_options(), transfer=spec.transfer
     )

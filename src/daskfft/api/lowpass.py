@@ -16,6 +16,7 @@ from daskfft.kernels.block import filter_block, nodata_mask, normalised, work_dt
 from daskfft.kernels.grid import DEFAULT_CHUNKS
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import HaloWarning
+from daskfft.messages import api as msg
 from daskfft.validate import check_image
 
 __all__ = [
@@ -50,7 +51,7 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
         image = np.asarray(image)
     check_image("image", image)
     if 0 in image.shape:
-        raise ValueError(f"`image` must not be empty, got shape {image.shape}")
+        raise ValueError(msg.IMAGE_EMPTY.format(shape=image.shape))
     if not isinstance(image, da.Array):
         image = da.from_array(image, chunks=(chunks, chunks) + (-1,) * (image.ndim - 2))
     elif image.ndim == 3 and image.numblocks[2] != 1:
@@ -219,9 +220,7 @@ def _on_dataarray(array, fn):
     spatial = ("y", "x") if {"y", "x"} <= set(dims) else dims[-2:]
     others = tuple(d for d in dims if d not in spatial)
     if len(others) > 1:
-        raise ValueError(
-            f"`image` must have rows, columns and at most one band dim, got dims {dims}"
-        )
+        raise ValueError(msg.TOO_MANY_DIMS.format(dims=dims))
     arranged = array.transpose(*spatial, *others)
     return arranged.copy(data=fn(arranged.data)).transpose(*dims)
 

@@ -23,6 +23,7 @@ from functools import cached_property
 import numpy as np
 
 from daskfft.kernels.phase import gray, log_polar, rotate_zoom, tapered, upsampled_correlation
+from daskfft.messages import api as msg
 from daskfft.validate import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_WINDOW,
@@ -113,7 +114,7 @@ def register(
     reference, moving = check_image("reference", reference), check_image("moving", moving)
     ref, mov = gray(_computed(reference)), gray(_computed(moving))
     if ref.shape != mov.shape:
-        raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
+        raise ValueError(msg.SHAPES_DIFFER.format(reference=ref.shape, moving=mov.shape))
     if rotation or scale:
         degrees, factor = _rotation_and_scale(ref, mov, upsample)
         degrees, factor = (degrees if rotation else 0.0), (factor if scale else 1.0)
@@ -288,7 +289,7 @@ def shift_field(
         for name, x in (("reference", reference), ("moving", moving))
     )
     if ref.shape != mov.shape:
-        raise ValueError(f"reference and moving differ in shape: {ref.shape} and {mov.shape}")
+        raise ValueError(msg.SHAPES_DIFFER.format(reference=ref.shape, moving=mov.shape))
     if ref.ndim == 3:
         ref, mov = ref.mean(axis=2), mov.mean(axis=2)
     ref, mov = ref.rechunk(window), mov.rechunk(window)

@@ -6,6 +6,7 @@ import numpy as np
 
 from daskfft.api.lowpass import as_image
 from daskfft.kernels.spectra import WINDOWS, atlas_cell, spectrum_block
+from daskfft.messages import api as msg
 from daskfft.validate import check_choice, check_positive_int
 
 __all__ = ["spectra", "spectra_atlas"]
@@ -79,19 +80,18 @@ def spectra_atlas(spec, *, cell="auto", max_size=2048):
 
     if not isinstance(spec, da.Array) or spec.ndim != 2:
         raise TypeError(
-            f"`spec` must be the 2-D dask array returned by daskfft.spectra, got "
-            f"{type(spec).__name__} of {getattr(spec, 'ndim', 0)} dimensions"
+            msg.NOT_A_SPECTRA_ARRAY.format(type=type(spec).__name__, ndim=getattr(spec, "ndim", 0))
         )
     max_size = check_positive_int("max_size", max_size)
     if cell == "auto":
         cell = max(1, min(256, max_size // max(spec.numblocks)))
     elif isinstance(cell, str):
-        raise ValueError(f'`cell` must be "auto" or an integer >= 1, got {cell!r}')
+        raise ValueError(msg.BAD_CELL.format(value=cell))
     else:
         try:
             cell = check_positive_int("cell", cell)
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f'`cell` must be "auto" or an integer >= 1, got {cell!r}') from None
+            raise type(exc)(msg.BAD_CELL.format(value=cell)) from None
     return spec.map_blocks(
         atlas_cell,
         cell=cell,

@@ -18,6 +18,7 @@ import warnings
 from daskfft.cli import align, run, sample
 from daskfft.cli.errors import exit_status
 from daskfft.cli.options import Parser
+from daskfft.messages import cli as msg
 
 __all__ = ["build_parser", "main", "command"]
 
@@ -39,7 +40,9 @@ def build_parser():
             "FFT low-pass filtering of images larger than memory, chunk by chunk, with Dask."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"daskfft {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=msg.VERSION.format(version=__version__)
+    )
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )

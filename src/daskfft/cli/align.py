@@ -11,6 +11,7 @@ from daskfft.cli.options import (
     cluster_options,
     show_progress,
 )
+from daskfft.messages import cli as msg
 from daskfft.validate import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_WINDOW,
@@ -115,10 +116,15 @@ def execute(args, parser):
         return transform
     if not args.quiet:
         dy, dx = transform["shift"]
+        field = transform["shift_field"]
         print(
-            f"{args.outdir}: shift ({dy:.3f}, {dx:.3f}) px, "
-            f"{transform['shift_field']['reliable']} of "
-            f"{transform['shift_field']['windows']} windows reliable"
+            msg.ALIGN_DONE.format(
+                outdir=args.outdir,
+                dy=dy,
+                dx=dx,
+                reliable=field["reliable"],
+                windows=field["windows"],
+            )
         )
 
 

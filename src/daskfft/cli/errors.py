@@ -21,6 +21,7 @@ from daskfft.errors import (
     Terminated,
     TermSignal,
 )
+from daskfft.messages import cli as msg
 
 __all__ = ["EX_SOFTWARE", "exit_status", "expected", "report_bug", "save_traceback"]
 
@@ -120,11 +121,12 @@ def report_bug(exc, args):
     saved = save_traceback(text, os.path.dirname(exc.workdir) if failed else None)
     cause = exc.__cause__ if failed else exc
     first = (str(cause).strip().splitlines() or [""])[0]
-    kept = f"; {exc.kept} of {exc.total} chunks kept in {exc.workdir}" if failed else ""
+    kept = (
+        msg.BUG_KEPT.format(kept=exc.kept, total=exc.total, workdir=exc.workdir) if failed else ""
+    )
+    detail = msg.BUG_DETAIL.format(first=first) if first else ""
     print(
-        f"daskfft: internal error (a bug in daskfft): {type(cause).__name__}"
-        f"{': ' + first if first else ''}{kept}; traceback saved in {saved}; please report "
-        "it",
+        msg.BUG.format(type=type(cause).__name__, detail=detail, kept=kept, saved=saved),
         file=sys.stderr,
     )
     return EX_SOFTWARE
@@ -159,7 +161,7 @@ def save_traceback(text, outdir=None):
             fh.write(text)
         return path
     except OSError:
-        return "nowhere (no folder was writable)"
+        return msg.TRACEBACK_NOWHERE
 
 
 def exit_status(exc, args):
@@ -170,19 +172,19 @@ def exit_status(exc, args):
     """
     if isinstance(exc, AlreadyComplete):
         if not args.quiet:
-            print(f"daskfft: {exc}", file=sys.stderr)
+            print(msg.LINE.format(message=exc), file=sys.stderr)
         return 0
     if isinstance(exc, Interrupted):
-        print(f"daskfft: {exc}", file=sys.stderr)
+        print(msg.LINE.format(message=exc), file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     if isinstance(exc, KeyboardInterrupt):
-        what = "terminated by SIGTERM" if isinstance(exc, TermSignal) else "interrupted"
-        print(f"daskfft: {what}; nothing was kept or written", file=sys.stderr)
+        what = msg.WHAT_TERMINATED if isinstance(exc, TermSignal) else msg.WHAT_INTERRUPTED
+        print(msg.NOTHING_KEPT.format(what=what), file=sys.stderr)
         return 143 if isinstance(exc, TermSignal) else 130
     if not expected(exc):
         return report_bug(exc, args)
     if args.debug:
         raise exc
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    print(f"daskfft: error: {message}", file=sys.stderr)
+    print(msg.ERROR_LINE.format(message=message), file=sys.stderr)
     return 1

@@ -13,6 +13,7 @@ import re
 import sys
 
 from daskfft.cluster.kinds import CONNECT_TIMEOUT
+from daskfft.messages import cli as msg
 from daskfft.validate import BOUNDARIES, check_connect_timeout, check_positive_int
 
 __all__ = [
@@ -39,7 +40,7 @@ class Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, msg.USAGE_ERROR.format(prog=self.prog, message=message) + "\n")
 
 
 def checked(validator, name, parse=float):
@@ -53,7 +54,7 @@ def checked(validator, name, parse=float):
         try:
             value = parse(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {name}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(msg.NOT_PARSED.format(name=name, text=text)) from None
         try:
             checked = validator(value)
         except (ValueError, TypeError) as exc:
@@ -72,9 +73,7 @@ def one_or_two(validator, name):
     def convert(text):
         parts = text.split(",")
         if len(parts) > 2:
-            raise argparse.ArgumentTypeError(
-                f"expected one {name} or two (a band-pass's, as A,B), got {text!r}"
-            )
+            raise argparse.ArgumentTypeError(msg.TOO_MANY_VALUES.format(name=name, text=text))
         values = tuple(one(part) for part in parts)
         return values[0] if len(values) == 1 else values
 

@@ -22,6 +22,7 @@ from daskfft.cli.options import (
 )
 from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
 from daskfft.kernels.grid import DEFAULT_CHUNKS
+from daskfft.messages import cli as msg
 from daskfft.run.grid import LARGE_CHUNKS, LARGE_FROM
 from daskfft.run.outputs import SPECTRA_CHOICES
 from daskfft.validate import (
@@ -318,7 +319,13 @@ def execute(args, parser):
     if not here:
         return report
     if not args.quiet:
-        print(f"{args.outdir}: {', '.join(report['outputs'])}{_unbounded(report['halo'])}")
+        print(
+            msg.RUN_DONE.format(
+                outdir=args.outdir,
+                outputs=", ".join(report["outputs"]),
+                unbounded=_unbounded(report["halo"]),
+            )
+        )
 
 
 def _config(args, parser):
@@ -365,13 +372,8 @@ def _unbounded(halo):
     if halo["expected_max_deviation"] is not None or not measured:
         return ""
     where = (
-        "every chunk against the exact whole-image filter"
+        msg.MEASURED_ALL
         if measured["chunks"] == "all"
-        else f"{len(measured['chunks'])} chunks against a halo half as wide again; "
-        "--measure-deviation for every chunk"
+        else msg.MEASURED_SOME.format(count=len(measured["chunks"]))
     )
-    return (
-        f"; no bound on the deviation from a whole-image filter (the ideal filter's kernel "
-        f"is not absolutely summable): measured {measured['max_relative']:.2g} x "
-        f"max|image| on {where}"
-    )
+    return msg.UNBOUNDED.format(measured=measured["max_relative"], where=where)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import dask
 
 from daskfft.errors import InputError, RunError
+from daskfft.messages import cluster as msg
 from daskfft.validate import check_connect_timeout, check_positive_int
 
 __all__ = [
@@ -44,10 +45,7 @@ CONNECT_TIMEOUT = 8.0
 def check_cluster(cluster):
     """Validate ``cluster``: one of :data:`CLUSTER_KINDS` or a scheduler address."""
     if not isinstance(cluster, str) or not (cluster in CLUSTER_KINDS or ":" in cluster):
-        raise ValueError(
-            f"`cluster` must be one of {', '.join(CLUSTER_KINDS)} or a scheduler "
-            f"address such as tcp://host:8786, got {cluster!r}"
-        )
+        raise ValueError(msg.BAD_CLUSTER.format(kinds=", ".join(CLUSTER_KINDS), value=cluster))
     return cluster
 
 
@@ -81,27 +79,16 @@ class ClusterSpec:
         if self.kind != "auto":
             return self, None
         if performance_report:
-            kind, why = "local", "a performance report needs the distributed scheduler"
+            kind, why = "local", msg.AUTO_FOR_REPORT
         elif not self.dashboard:
-            kind, why = "threads", "no dashboard asked for: the threaded scheduler starts at once"
+            kind, why = "threads", msg.AUTO_NO_DASHBOARD
         elif megapixels >= AUTO_DASHBOARD_MEGAPIXELS:
-            kind, why = (
-                "local",
-                (
-                    f"{megapixels:.0f} Mpx, at least {AUTO_DASHBOARD_MEGAPIXELS}: "
-                    "a run long enough to watch on the dashboard"
-                ),
-            )
+            why = msg.AUTO_LARGE.format(megapixels=megapixels, threshold=AUTO_DASHBOARD_MEGAPIXELS)
+            kind = "local"
         else:
-            kind, why = (
-                "threads",
-                (
-                    f"{megapixels:.3g} Mpx, under {AUTO_DASHBOARD_MEGAPIXELS}: "
-                    "done in seconds, before a dashboard would load; "
-                    "--cluster local serves one"
-                ),
-            )
-        return dataclasses.replace(self, kind=kind), f"cluster auto: {kind} ({why})"
+            why = msg.AUTO_SMALL.format(megapixels=megapixels, threshold=AUTO_DASHBOARD_MEGAPIXELS)
+            kind = "threads"
+        return dataclasses.replace(self, kind=kind), msg.AUTO_CHOSEN.format(kind=kind, why=why)
 
     def thread_count(self):
         """Threads of the threaded scheduler: workers x threads per worker, or every core."""
@@ -146,11 +133,14 @@ class Cluster:
         if need > pause * limit:
             mib = 2**20
             raise InputError(
-                f"the workers' memory limit, {limit / mib:.0f} MiB (--memory-limit), is below "
-                f"what a worker needs: {own / mib:.0f} MiB of its own and {threads} x "
-                f"{task_bytes / mib:.0f} MiB for {threads} task(s) of {what}, where dask "
-                f"pauses it at {pause:.0%}; lower --chunks or --threads-per-worker, or raise "
-                "--memory-limit"
+                msg.MEMORY_LIMIT_TOO_LOW.format(
+                    limit=limit / mib,
+                    own=own / mib,
+                    threads=threads,
+                    task=task_bytes / mib,
+                    what=what,
+                    pause=pause,
+                )
             )
 
     def describe(self):
@@ -235,7 +225,7 @@ def open_cluster(spec, *, info=None):
     Cluster
     """
     if spec.kind == "auto":
-        raise ValueError("`cluster` 'auto' is settled by ClusterSpec.resolve before it is opened")
+        raise ValueError(msg.AUTO_NOT_SETTLED)
     if spec.kind == "threads":
         n = spec.thread_count()
         with dask.config.set(scheduler="threads", num_workers=n):
@@ -255,21 +245,15 @@ def open_cluster(spec, *, info=None):
         client = Client(spec.kind, timeout=f"{spec.connect_timeout}s")
     except (OSError, TimeoutError) as exc:
         raise RunError(
-            f"cluster {spec.kind}: no scheduler answered within "
-            f"{spec.connect_timeout:g} s ({str(exc).splitlines()[0]}); check the "
-            "address, or wait longer with --connect-timeout"
+            msg.NO_SCHEDULER.format(
+                address=spec.kind, timeout=spec.connect_timeout, reason=str(exc).splitlines()[0]
+            )
         ) from None
     except TypeError as exc:
         # distributed's words for a tls:// address with no TLS settings to connect with.
         if "ssl_context" not in str(exc):
             raise
-        raise InputError(
-            f"cluster {spec.kind}: a tls:// scheduler needs dask's TLS settings, and none are "
-            "set: give distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and "
-            "distributed.comm.tls.client.key in dask's config, or the environment variables "
-            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT "
-            "and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY"
-        ) from None
+        raise InputError(msg.NO_TLS_SETTINGS.format(address=spec.kind)) from None
     with client:
         n, t = _count(client)
         yield Cluster(
@@ -336,23 +320,15 @@ def _local_cluster(spec):
         )
     who = None
     if processes and not spec.tls:
-        who = "any user logged in to this machine (a shared login node's too)"
-        log.warning(
-            "--no-tls: the scheduler and worker processes listen in plain TCP on "
-            "127.0.0.1: %s can connect and run code as you (leave out --no-tls for "
-            "TLS)",
-            who,
-        )
+        who = msg.WHO_ON_THIS_MACHINE
+        log.warning(msg.NO_TLS_LOCAL.format(who=who))
     with _worker_log_level(), _workers_ignore_sigint():
         try:
             lc = LocalCluster(**options)
         except RuntimeError as exc:  # distributed's "Cluster failed to start", whatever failed
             cause = exc.__cause__ or exc
             text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-            raise RunError(
-                f"cluster {spec.kind}: could not start ({text}); see -vv for "
-                "dask's log, or try --cluster threads"
-            ) from exc
+            raise RunError(msg.CANNOT_START.format(kind=spec.kind, reason=text)) from exc
     with lc, Client(lc) as client:
         n, t = _count(client)
         yield Cluster(
@@ -389,10 +365,7 @@ def _mpi_client(spec, info):
 
     address = dask.config.get("scheduler_address", None)
     if not address:
-        raise InputError(
-            "--cluster mpi runs only under an MPI launcher: "
-            "mpiexec -n N daskfft run ... --cluster mpi"
-        )
+        raise InputError(msg.NOT_UNDER_MPI)
     info = dict(info or {})
     with Client(address, timeout="60s") as client:
         client.wait_for_workers(info.get("workers_expected", 1), timeout=120)

@@ -25,6 +25,7 @@ import threading
 import dask
 
 from daskfft.errors import MissingPackage, RunError, TooFewRanksError
+from daskfft.messages import cluster as msg
 
 __all__ = [
     "MIN_RANKS",
@@ -46,11 +47,6 @@ DEATH_TIMEOUT = 30
 #: Seconds a worker rank waits after SIGTERM for rank 0 to retire it, before it exits itself.
 TERM_GRACE = 10
 
-_INSTALL_HINT = (
-    '--cluster mpi needs mpi4py and dask-mpi: pip install "daskfft[mpi]" '
-    "(and an MPI: the PyPI 'mpich' wheel, or mpi4py built against the site's MPI)"
-)
-
 
 def _import_mpi(environ=os.environ):
     """Import mpi4py's MPI and start MPI, choosing PyPI MPICH's OFI netmod under srun.
@@ -66,7 +62,7 @@ def _import_mpi(environ=os.environ):
         import dask_mpi  # noqa: F401
         from mpi4py import MPI
     except ImportError as exc:
-        raise MissingPackage(f"{_INSTALL_HINT} ({exc})") from None
+        raise MissingPackage(msg.MPI_MISSING.format(reason=exc)) from None
     if not MPI.Is_initialized():
         netmod = mpich_netmod(MPI.Get_library_version(), environ)
         if netmod:
@@ -159,10 +155,7 @@ def _tls_config(comm):
             pem = ("error", f"{type(exc).__name__}: {text}")
     ca, key = comm.bcast(pem, root=0)
     if ca == "error":
-        raise RunError(
-            f"--cluster mpi: rank 0 could not make the job's TLS certificate "
-            f"({key}); pip install cryptography, or pass --no-tls"
-        )
+        raise RunError(msg.NO_TLS_CERTIFICATE.format(reason=key))
     cfg = {"distributed.comm.require-encryption": True, "distributed.comm.tls.ca-file": ca}
     for role in ("scheduler", "worker", "client"):
         cfg[f"distributed.comm.tls.{role}.cert"] = ca
@@ -191,17 +184,10 @@ def plain_tcp_interface(one_node, node_ip=None):
     ip = "127.0.0.1" if one_node else (node_ip or _node_address()[0])
     name = None if ip.startswith("127.") and not one_node else _interface_of(ip)
     if name is None:
-        return (
-            None,
-            "0.0.0.0",
-            (
-                f"anyone who can reach {host} on any of its networks (no "
-                f"interface of its own holds {ip})"
-            ),
-        )
+        return None, "0.0.0.0", msg.WHO_ANY_NETWORK.format(host=host, ip=ip)
     if one_node:
-        return name, ip, f"any user logged in to {host}, the job's one node"
-    return name, ip, f"anyone who can reach {ip} ({host}) on that network"
+        return name, ip, msg.WHO_ONE_NODE.format(host=host)
+    return name, ip, msg.WHO_THAT_NETWORK.format(ip=ip, host=host)
 
 
 def _interface_of(ip):
@@ -246,13 +232,10 @@ def _listening(comm, tls, *, one_node):
         return None, None, "only this run (TLS with credentials made for it)"
     interface, listen, who = plain_tcp_interface(one_node)
     if comm.rank == 0:
-        log.warning(
-            "--no-tls: the scheduler and workers listen in plain TCP on %s%s: %s can "
-            "connect and run code as you (leave out --no-tls for TLS)",
-            listen,
-            f" ({interface})" if interface else ", every interface",
-            who,
+        where = (
+            msg.ON_INTERFACE.format(interface=interface) if interface else msg.ON_EVERY_INTERFACE
         )
+        log.warning(msg.NO_TLS_MPI.format(listen=listen, where=where, who=who))
     return interface, listen, who
 
 

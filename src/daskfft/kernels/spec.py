@@ -23,6 +23,7 @@ from daskfft.kernels.transfer import (
     transfer_function,
     transfer_profile,
 )
+from daskfft.messages import api as msg
 from daskfft.validate import (
     DEFAULT_CUTOFF,
     DEFAULT_ORDER,
@@ -97,22 +98,18 @@ class FilterSpec:
         )
         if self.band == "band":
             if self.low_cutoff is None:
-                raise ValueError("a band-pass needs two cutoffs: `low_cutoff` and `cutoff`")
+                raise ValueError(msg.BAND_NEEDS_LOW_CUTOFF)
             checked["low_cutoff"] = check_cutoff(self.low_cutoff)
             if not checked["low_cutoff"] < checked["cutoff"]:
                 raise ValueError(
-                    f"a band-pass's lower cutoff must be below its upper one, got "
-                    f"{self.low_cutoff:g} and {self.cutoff:g} cycles/px"
+                    msg.BAND_EDGES_REVERSED.format(low=self.low_cutoff, high=self.cutoff)
                 )
         elif self.low_cutoff is not None:
-            raise ValueError(f"`low_cutoff` is for the band-pass only, not a {self.band}-pass")
+            raise ValueError(msg.LOW_CUTOFF_NOT_BAND.format(band=self.band))
         if self.flatfield is not None:
             check_choice("flatfield", self.flatfield, FLATFIELD_MODES)
             if self.band != "low":
-                raise ValueError(
-                    f"a flat-field correction divides by (or subtracts) a "
-                    f"low-pass, not a {self.band}-pass"
-                )
+                raise ValueError(msg.FLATFIELD_NOT_LOW.format(band=self.band))
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
@@ -129,14 +126,12 @@ class FilterSpec:
         check_choice("band", band, PASS_BANDS)
         for name, value in (("cutoff", cutoff), ("sigma", sigma)):
             if band != "band" and isinstance(value, (tuple, list)):
-                raise ValueError(f"a {band}-pass takes one {name}, got {len(value)}")
+                raise ValueError(msg.ONE_VALUE_ONLY.format(band=band, name=name, count=len(value)))
         if sigma is not None:
             if cutoff is not None:
-                raise ValueError("give `cutoff` or `sigma`, not both")
+                raise ValueError(msg.CUTOFF_AND_SIGMA)
             if filter != "gaussian":
-                raise ValueError(
-                    f"`sigma` applies to the gaussian filter only, not {filter!r}; give a cutoff"
-                )
+                raise ValueError(msg.SIGMA_NOT_GAUSSIAN.format(filter=filter))
             cutoff = (
                 [cutoff_from_sigma(s) for s in _values(sigma, band, "sigma")]
                 if band == "band"
@@ -144,7 +139,7 @@ class FilterSpec:
             )
         if band == "band":
             if cutoff is None:
-                raise ValueError("a band-pass needs two cutoffs (or two sigmas), got none")
+                raise ValueError(msg.BAND_NEEDS_VALUES)
             low, high = sorted(_values(cutoff, band, "cutoff"))
             options["low_cutoff"] = low
             cutoff = high
@@ -247,5 +242,5 @@ def _values(value, band, name):
     """The two values a band-pass's ``cutoff`` or ``sigma`` must be."""
     values = list(value) if isinstance(value, (tuple, list)) else [value]
     if len(values) != 2:
-        raise ValueError(f"a {band}-pass needs two values of `{name}`, got {len(values)}")
+        raise ValueError(msg.BAND_TWO_VALUES.format(band=band, name=name, count=len(values)))
     return values

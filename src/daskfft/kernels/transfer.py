@@ -15,6 +15,7 @@ import ducc0
 import numpy as np
 
 from daskfft._docs import docfiller
+from daskfft.messages import api as msg
 from daskfft.validate import (
     check_filter,
     check_float_dtype,
@@ -354,15 +355,7 @@ def needed_depth(cutoff, *, filter="gaussian", order=4, tol=1e-6):
 def _cap_message(cutoff, filter, tol, deviation):
     """What a halo capped at :data:`DEPTH_CAP` means: its bound, or that none exists."""
     if math.isinf(deviation):
-        return (
-            f"the ideal filter's kernel is not absolutely summable, so no halo bounds the "
-            f"block-wise result's deviation from a whole-image filter; using the cap of "
-            f"{DEPTH_CAP} px, and the deviation can only be measured (use the exact method "
-            "for a whole-image result)"
-        )
-    return (
-        f"the {filter} filter at cutoff {cutoff:g} needs a halo wider than the cap of "
-        f"{DEPTH_CAP} px for tol={tol:g}; using {DEPTH_CAP} px, so the block-wise result "
-        f"may differ from a whole-image filter by up to {deviation:.3g} x max|image| (use "
-        "larger chunks, a smoother filter, or the exact method)"
+        return msg.HALO_UNBOUNDED.format(cap=DEPTH_CAP)
+    return msg.HALO_CAPPED.format(
+        filter=filter, cutoff=cutoff, cap=DEPTH_CAP, tol=tol, deviation=deviation
     )

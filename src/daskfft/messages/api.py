@@ -1,0 +1,93 @@
+"""What the lazy API says to its user: its validators' refusals, its errors and warnings.
+
+The validators (:mod:`~daskfft.validate`), the package's exception types
+(:mod:`~daskfft.errors`), the kernels (:mod:`~daskfft.kernels`) and the lazy API
+(:mod:`~daskfft.api`) fill them in.  A validator's message names the argument
+(``{name}``), the rule and the value given.
+"""
+
+from __future__ import annotations
+
+# --- validate ----------------------------------------------------------------------------------
+
+NOT_AN_INTEGER = "`{name}` must be an integer >= {minimum}, got {value!r}"
+CUTOFF_NOT_A_NUMBER = "`{name}` must be a number in (0, 0.5] cycles/pixel, got {value!r}"
+CUTOFF_OUT_OF_RANGE = "`{name}` must be in (0, 0.5] cycles/pixel, got {value}"
+SIGMA_NOT_POSITIVE = "`sigma` must be a positive number of pixels, got {value!r}"
+SIGMA_TOO_SMALL = "`sigma` must be >= 1/pi = 0.318 pixels (cutoff <= 0.5 cycles/pixel), got {value}"
+NOT_ONE_OF = "`{name}` must be one of {choices}, got {value!r}"
+TOL_OUT_OF_RANGE = "`tol` must be in [1e-10, 0.5), got {value!r}"
+BAD_SHAPE = "`shape` must be two integers >= 1 (rows, cols), got {value!r}"
+NOT_A_FLOAT_DTYPE = "`dtype` must be float32 or float64, got {value!r}"
+BAD_BOUNDARY = "`boundary` must be one of {choices} or a finite number, got {value!r}"
+BAD_DEPTH = '`depth` must be "auto" or an integer >= 0, got {value!r}'
+NODATA_NOT_A_NUMBER = "`nodata` must be a number or None, got {value!r}"
+NOT_A_FRACTION = "`{name}` must be in [0, 1], got {value!r}"
+NOT_A_FLAG = "`{name}` must be True or False, got {value!r}"
+IMAGE_NOT_REAL = "`{name}` must hold integers or real floats, got dtype {dtype}"
+IMAGE_NOT_2D_OR_3D = (
+    "`{name}` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
+    "got {ndim}-D with shape {shape}"
+)
+BAD_WINDOW = "`window` must be an integer >= 16 pixels, got {value!r}"
+BAD_MIN_CONFIDENCE = "`min_confidence` must be in (0, 1], got {value!r}"
+BAD_CONNECT_TIMEOUT = "`connect_timeout` must be a positive number of seconds, got {value!r}"
+
+# --- errors ------------------------------------------------------------------------------------
+
+TOO_FEW_RANKS = (
+    "--cluster mpi needs at least {needed} MPI ranks (rank 0: scheduler and client; "
+    "ranks 1..N-1: workers), found {found}; launch with mpiexec -n {needed} or more"
+)
+
+# --- kernels/transfer --------------------------------------------------------------------------
+
+HALO_UNBOUNDED = (
+    "the ideal filter's kernel is not absolutely summable, so no halo bounds the "
+    "block-wise result's deviation from a whole-image filter; using the cap of "
+    "{cap} px, and the deviation can only be measured (use the exact method "
+    "for a whole-image result)"
+)
+HALO_CAPPED = (
+    "the {filter} filter at cutoff {cutoff:g} needs a halo wider than the cap of "
+    "{cap} px for tol={tol:g}; using {cap} px, so the block-wise result "
+    "may differ from a whole-image filter by up to {deviation:.3g} x max|image| (use "
+    "larger chunks, a smoother filter, or the exact method)"
+)
+
+# --- kernels/spec ------------------------------------------------------------------------------
+
+BAND_NEEDS_LOW_CUTOFF = "a band-pass needs two cutoffs: `low_cutoff` and `cutoff`"
+BAND_EDGES_REVERSED = (
+    "a band-pass's lower cutoff must be below its upper one, got {low:g} and {high:g} cycles/px"
+)
+LOW_CUTOFF_NOT_BAND = "`low_cutoff` is for the band-pass only, not a {band}-pass"
+FLATFIELD_NOT_LOW = (
+    "a flat-field correction divides by (or subtracts) a low-pass, not a {band}-pass"
+)
+ONE_VALUE_ONLY = "a {band}-pass takes one {name}, got {count}"
+CUTOFF_AND_SIGMA = "give `cutoff` or `sigma`, not both"
+SIGMA_NOT_GAUSSIAN = "`sigma` applies to the gaussian filter only, not {filter!r}; give a cutoff"
+BAND_NEEDS_VALUES = "a band-pass needs two cutoffs (or two sigmas), got none"
+BAND_TWO_VALUES = "a {band}-pass needs two values of `{name}`, got {count}"
+
+# --- api/lowpass -------------------------------------------------------------------------------
+
+IMAGE_EMPTY = "`image` must not be empty, got shape {shape}"
+TOO_MANY_DIMS = "`image` must have rows, columns and at most one band dim, got dims {dims}"
+
+# --- api/bands ---------------------------------------------------------------------------------
+
+BAND_EDGES_NOT_ORDERED = "`low` must be below `high`, got low={low}, high={high}"
+BAND_HALO_NOTE = " ({band}-pass: bound {deviation:.2g})"
+
+# --- api/spectra -------------------------------------------------------------------------------
+
+NOT_A_SPECTRA_ARRAY = (
+    "`spec` must be the 2-D dask array returned by daskfft.spectra, got {type} of {ndim} dimensions"
+)
+BAD_CELL = '`cell` must be "auto" or an integer >= 1, got {value!r}'
+
+# --- api/register ------------------------------------------------------------------------------
+
+SHAPES_DIFFER = "reference and moving differ in shape: {reference} and {moving}"

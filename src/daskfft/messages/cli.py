@@ -1,0 +1,49 @@
+"""What the ``daskfft`` command says on its own: usage errors, the line a command prints
+when it is done, and the one line (and exit status) of a failure.
+
+The modules of :mod:`~daskfft.cli` fill them in.  The options' help, and the commands'
+descriptions and epilogs, are the command's reference: they stay with the options.
+"""
+
+from __future__ import annotations
+
+# --- cli ---------------------------------------------------------------------------------------
+
+VERSION = "daskfft {version}"
+
+# --- cli/options -------------------------------------------------------------------------------
+
+USAGE_ERROR = "{prog}: error: {message} (see '{prog} --help')"
+NOT_PARSED = "expected a {name}, got {text!r}"
+TOO_MANY_VALUES = "expected one {name} or two (a band-pass's, as A,B), got {text!r}"
+
+# --- cli/run -----------------------------------------------------------------------------------
+
+RUN_DONE = "{outdir}: {outputs}{unbounded}"
+MEASURED_ALL = "every chunk against the exact whole-image filter"
+MEASURED_SOME = (
+    "{count} chunks against a halo half as wide again; --measure-deviation for every chunk"
+)
+UNBOUNDED = (
+    "; no bound on the deviation from a whole-image filter (the ideal filter's kernel "
+    "is not absolutely summable): measured {measured:.2g} x max|image| on {where}"
+)
+
+# --- cli/align ---------------------------------------------------------------------------------
+
+ALIGN_DONE = "{outdir}: shift ({dy:.3f}, {dx:.3f}) px, {reliable} of {windows} windows reliable"
+
+# --- cli/errors --------------------------------------------------------------------------------
+
+BUG_KEPT = "; {kept} of {total} chunks kept in {workdir}"
+BUG_DETAIL = ": {first}"
+BUG = (
+    "daskfft: internal error (a bug in daskfft): {type}{detail}{kept}; traceback saved in "
+    "{saved}; please report it"
+)
+TRACEBACK_NOWHERE = "nowhere (no folder was writable)"
+LINE = "daskfft: {message}"
+WHAT_TERMINATED = "terminated by SIGTERM"
+WHAT_INTERRUPTED = "interrupted"
+NOTHING_KEPT = "daskfft: {what}; nothing was kept or written"
+ERROR_LINE = "daskfft: error: {message}"
