@@ -1,0 +1,138 @@
+"""What a run tells the user: its refusals, errors, warnings, log lines and the notes it records.
+
+The modules of :mod:`daskfft.run` fill them in: the plan and its chunk grid (the notes a run
+logs and records as its ``choices``), the filter in words, the pipeline's log lines, the
+outputs' creation options, the graph, the measured deviation, ``report.json``'s notes, the
+``sample`` command and ``daskfft align``.
+"""
+
+from __future__ import annotations
+
+# --- run/plan ----------------------------------------------------------------------------------
+
+TASK_MEMORY = "{rows} x {cols} px with a {halo}-px halo, {bands} band(s) in {dtype}"
+EXACT_NO_MASK = (
+    "input {path}: --exact does not take a TIFF mask "
+    "({mask}); run block-wise, or give the "
+    "masked pixels a --nodata value"
+)
+MASK_INTERNAL = "its internal mask (page {page})"
+MASK_KEPT_INTERNAL = "the output keeps it as its internal mask"
+MASK_KEPT_SIDECAR = "the output keeps it in filtered.{ext}.msk"
+MASK_AS_ALPHA = "the mask comes out as the last (alpha) channel"
+MASK_NOTE = "{where}: masked pixels are left out like nodata, and {kept}"
+MID_GRAY = (
+    "the {band}-pass has negative values: mid-gray {offset} is added to "
+    "fit them in {dtype}, as image editors show a high-pass "
+    "(values beyond the range are clipped; a float input keeps its sign)"
+)
+SUMMARY_WINDOW = (
+    "chunk spectra and radial power from the central {window} px of "
+    "each {chunk}-px chunk: what the atlas and the radial "
+    "plot resolve, for a fraction of the FFT work"
+)
+NO_REPORT_WITH_THREADS = (
+    "--performance-report needs a distributed cluster; none is written with --cluster threads"
+)
+WRITTEN_WHOLE = (
+    "output: {fmt} is written whole, and {megapixels:g} Mpx is above "
+    "the cap of {cap:g} Mpx; use --output-format tiff or zarr"
+)
+COG_NEEDS_RASTERIO = (
+    "output: a COG is written by GDAL, through rasterio, which is not "
+    "installed; pip install 'daskfft[cog]'"
+)
+JPEG_PIXELS = (
+    "output: JPEG holds 8-bit gray or RGB, not {dtype} with shape "
+    "{shape}; use --output-format tiff, zarr or png"
+)
+ORDER_UNUSED = "--order {order} is unused: only the butterworth filter has an order"
+DEPTH_UNUSED = "--depth {depth} is unused: --exact needs no halo"
+COMPRESSION_UNUSED = (
+    "--compression {compression} is unused: it applies to TIFF output, and this run writes {fmt}"
+)
+WORKERS_UNUSED_MPI = (
+    "--workers {workers} is unused under MPI: every rank after rank 0 runs one worker"
+)
+EVERY_CORE = "every core"
+WORKERS_BY_THREADS = "--workers {workers} x --threads-per-worker {threads}"
+THREADED = "threaded scheduler in this process: {n} threads ({how})"
+MEMORY_LIMIT_THREADS = "--memory-limit is unused with --cluster threads"
+MEMORY_LIMIT_LOCAL = (
+    "--memory-limit is unused with --cluster local (workers are threads of "
+    "this process): --cluster processes gives each worker its limit"
+)
+NO_TLS_LOCAL = "--no-tls is unused with --cluster local: nothing listens on the network"
+WORKERS_RUNNING_SCHEDULER = "--workers and --threads-per-worker are unused with a running scheduler"
+DASHBOARD_ADDRESS = (
+    "--dashboard-address applies to --cluster mpi; a local dashboard takes a free loopback port"
+)
+MEASURE_UNUSED_NODATA = (
+    "--measure-deviation is unused with nodata: its full exact comparison "
+    "does not leave the holes out"
+)
+MEASURED_INSTEAD = "; a few chunks are measured instead"
+NO_BOUND = (
+    "no bound: the ideal filter's kernel is not absolutely summable, so no "
+    "halo bounds the block-wise result's deviation from a whole-image filter; "
+    "it is measured on a few chunks, corners first (report.json's "
+    "halo.measured_deviation); --measure-deviation measures every chunk (a "
+    "full exact pass), or --exact removes it"
+)
+BOUNDED_NOT_MEASURED = (
+    "the deviation from a whole-image filter is bounded, not measured: "
+    "--measure-deviation measures it (a full exact pass), or --exact "
+    "removes it"
+)
+OUTDIR_NOT_A_DIRECTORY = "output {outdir}: exists and is not a directory"
+OUTDIR_UNDER_A_FILE = "output {outdir}: {anchor} is a file, not a directory"
+OUTDIR_NOT_WRITABLE = "output {outdir}: {anchor} is not writable"
+
+# --- run/grid ----------------------------------------------------------------------------------
+
+LARGE_CHUNKS = (
+    "chunks {want} px: the image holds at least {large_from} of them, "
+    "and they spend less of each FFT on the {depth}-px halo than "
+    "{default}-px ones ({more:.0%} more pixels, against {default_more:.0%}); "
+    "--chunks sets them"
+)
+INPUT_TILES = "tiles"
+INPUT_STORE_CHUNKS = "store chunks"
+READS_ITS_OWN = "so each task reads only its own"
+ALIGNED_TO_INPUT = (
+    "chunks {rows} x {cols} px instead of {want}: whole "
+    "{tile_rows} x {tile_cols} {unit} of the input "
+    "(or the whole image), {reads}"
+)
+RAISED_TO_HALO = "chunks raised from {smallest} to {depth} px, the halo"
+ALIGNED_TO_OUTPUT = (
+    "chunks {rows} x {cols} px instead of {was_rows} x {was_cols}: whole "
+    "{edge}-px tiles of the {kind} output "
+    "({why}), so that no two tasks write the same tile; --co BLOCKSIZE "
+    "sets the tile"
+)
+READS_NEIGHBOURS = (
+    "then rounded to the output's tiles below, so a task also reads parts of its neighbours'"
+)
+
+# --- run/describe ------------------------------------------------------------------------------
+
+FLATFIELD_LINE = "flat-field correction ({flatfield}) by the background, the {rest}"
+BAND_PASS_LINE = "{filter} band-pass, {low:.4g} to {high:.4g} cycles/px"
+DIFFERENCE_OF_GAUSSIANS = (
+    " (difference of Gaussians, sigma {sigma_high:.3g} and {sigma_low:.3g} px)"
+)
+PASS_LINE = "{filter} {band}-pass, cutoff {cutoff:.4g} cycles/px"
+SIGMA_PART = " (sigma {sigma:.3g} px)"
+ORDER_PART = ", order {order}"
+PLAN_EXACT = "{spec}, exact whole-image FFT"
+PLAN_NO_BOUND = (
+    "{spec}, halo {depth} px ({rule}), no bound on the deviation from a whole-image "
+    "filter: measured below"
+)
+PLAN_BOUND = "{spec}, halo {depth} px ({rule}), expected max deviation {deviation:.2g} x max|image|"
+
+# --- run/config --------------------------------------------------------------------------------
+
+ONE_INPUT = "give exactly one of an input file and `sample`"
+OUTDIR_NOT_A_PATH = "`outdir` must be a folder path, got {outdir!r}"
