@@ -136,3 +136,57 @@ PLAN_BOUND = "{spec}, halo {depth} px ({rule}), expected max deviation {deviatio
 
 ONE_INPUT = "give exactly one of an input file and `sample`"
 OUTDIR_NOT_A_PATH = "`outdir` must be a folder path, got {outdir!r}"
+
+# --- run/outputs -------------------------------------------------------------------------------
+
+CO_SYNTAX = "`--co` takes KEY=VALUE, got {pair!r}"
+CO_UNKNOWN = "`--co {key}` is not a creation option here; use one of {known}"
+CO_TWICE = "`--co {key}` given twice: {first} and {second}"
+COMPRESSION_DISAGREES = (
+    "output: --compression {compression} and --co COMPRESS={given} disagree; give one"
+)
+CO_NOT_FOR_FORMAT = "output: --co {key} does not apply to {fmt} output (it applies to {formats})"
+
+# --- run/graph ---------------------------------------------------------------------------------
+
+CLUSTER_CANCELLED = (
+    "the cluster cancelled the run's tasks ({said}): its scheduler "
+    "restarted or closed, or another client cancelled them"
+)
+RESUMING = "resuming: {done} of {total} chunks already done"
+
+# --- run/deviation -----------------------------------------------------------------------------
+
+EXACT_REFERENCE = "the exact whole-image filter (a full exact pass)"
+MEASURED_DEVIATION = (
+    "measured deviation from {reference}: {deviation:.3g} x max|image| ({chunks} chunks)"
+)
+FROM_WHOLE_IMAGE = "a whole-image filter"
+FROM_WIDER_HALO = "the same filter with a {reach}-px halo"
+LOCAL_REFERENCE = (
+    "the same filter with the {reach} px halo that tol asks for, on a window "
+    "around each chunk (within "
+    "{deviation:.2g} of a whole-image "
+    "filter)"
+)
+SAMPLED_REFERENCE = (
+    "the same filter with a {reach} px halo, this run's and half again, on a window "
+    "around each chunk, corners first: no halo bounds this filter's deviation from a "
+    "whole-image filter (its kernel is not absolutely summable), so this is how much "
+    "the result still moves when the halo grows; --measure-deviation compares every "
+    "chunk with the exact whole-image filter"
+)
+
+# --- run/report --------------------------------------------------------------------------------
+
+OVERVIEW_FILTER = (
+    "Butterworth, order 8, 0.2 cycles/px of the level above, "
+    "half a pixel shifted; every other pixel"
+)
+NO_BOUND_NOTE = (
+    "no bound exists: the ideal filter's kernel is "
+    "not absolutely summable, so no halo bounds max|blockwise - whole-image| / max|image|; "
+    "measured_deviation gives it as measured"
+)
+BOUND_NOTE = "bound on max|blockwise - whole-image| / max|image|"
+ROUNDING_NOTE = "adds to halo.expected_max_deviation, which is the halo's alone"
