@@ -190,3 +190,69 @@ NO_BOUND_NOTE = (
 )
 BOUND_NOTE = "bound on max|blockwise - whole-image| / max|image|"
 ROUNDING_NOTE = "adds to halo.expected_max_deviation, which is the halo's alone"
+
+# --- run/pipeline ------------------------------------------------------------------------------
+
+FLAT_MEAN = (
+    "flat-field: the image's mean {means} (per channel, over its data "
+    "pixels), from a first reading pass"
+)
+OVERVIEWS = (
+    "overviews: {levels}, each the level above low-passed (Butterworth, order 8, "
+    "0.2 cycles/px) and every other pixel taken"
+)
+LEVEL_SIZE = "{width} x {height}"
+NOTHING_COMPUTED = (
+    "<html><body>Every chunk was done by an earlier run; nothing was computed.</body></html>\n"
+)
+WROTE = "wrote {names} into {outdir} ({megapixels:.1f} Mpx in {seconds:.2f} s)"
+NOTHING_TO_RESUME = "nothing to resume in {root}; starting"
+DASHBOARD = "dashboard: {url}"
+SSH_TUNNEL = (
+    "from your machine: ssh -N -J <user>@<login-node> -L 8787:127.0.0.1:{port} "
+    "<user>@{node}, then open http://localhost:8787/status"
+)
+CLUSTER = "cluster: {kind}, {workers} workers, {threads} threads{where}"
+CLUSTER_SCHEDULER = ", scheduler {address}"
+
+# --- run/sample --------------------------------------------------------------------------------
+
+SAMPLE_HINT = (
+    "daskfft sample leaves it alone: finish it (--resume) or remove it (--overwrite) with "
+    "its own command, or write the sample into another folder"
+)
+SAMPLE_EXTENSION = "output {output}: must end in .png, .tif or .tiff"
+SAMPLE_PNG_CAP = (
+    "output {output}: PNG is written whole, and {size}^2 px is "
+    "above the cap of {cap:.0f} Mpx; use .tif"
+)
+SAMPLE_NO_FOLDER = "output {output}: folder {folder} does not exist"
+SAMPLE_WROTE = "wrote {output} ({size} x {size} RGB uint8)"
+SAMPLE_EXISTS = "output {output}: already exists; pass --overwrite to replace"
+SAMPLE_IS_A_FOLDER = "output {output}: is a folder; give a file's name"
+
+# --- run/align ---------------------------------------------------------------------------------
+
+ALIGN_GRIDS_DIFFER = (
+    "input {moving}: {moving_cols} x {moving_rows} px, the "
+    "reference {reference} is {reference_cols} x {reference_rows} "
+    "px; align needs the same grid (resample one first)"
+)
+CLUSTER_DASHBOARD = ", dashboard {url}"
+ALIGN_HINT = "align cannot resume it: pass --overwrite to start over"
+CONVENTION = (
+    "shifting MOVING by `shift` (dy, dx) px, after turning it by "
+    "`rotation_degrees` and zooming it by `scale` about its centre, "
+    "registers it with REFERENCE (scikit-image's phase_cross_correlation)"
+)
+MEASURED_REDUCED = "both images reduced {factor}x by block means"
+MEASURED_FULL = "both images at full resolution"
+GLOBAL = (
+    "global: shift ({dy:.3f}, {dx:.3f}) px{rotation}{scale}, confidence {confidence:.2f} "
+    "({measured_on})"
+)
+ROTATION_PART = ", rotation {rotation:.4f} deg"
+SCALE_PART = ", scale {scale:.5f}"
+SHIFT_FIELD = "shift field: {rows} x {cols} windows of {window} px, {reliable} reliable{median}"
+MEDIAN_PART = ", median shift ({dy:.3f}, {dx:.3f}) px, {spread:.3f} px RMS about it"
+ROWS_BAR = "\r[{bar:<{width}}] | {percent}% Completed | {elapsed}"
