@@ -82,17 +82,7 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
     written.  Returns the transform as written to ``transform.json``.
     """
     ref_info, mov_info = io.probe(reference), io.probe(moving)
-    if ref_info.shape[:2] != mov_info.shape[:2]:
-        raise InputError(
-            msg.ALIGN_GRIDS_DIFFER.format(
-                moving=moving,
-                moving_cols=mov_info.shape[1],
-                moving_rows=mov_info.shape[0],
-                reference=reference,
-                reference_cols=ref_info.shape[1],
-                reference_rows=ref_info.shape[0],
-            )
-        )
+    _check_same_grid(reference, moving, ref_info, mov_info)
     out = Path(outdir)
     names = output_names(apply, mov_info.format)
     if apply and mask_kind(mov_info.format, mov_info) == "sidecar":
@@ -145,6 +135,21 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
     return transform
 
 
+def _check_same_grid(reference, moving, ref_info, mov_info):
+    """Refuse two images whose pixel grids differ: align compares them pixel for pixel."""
+    if ref_info.shape[:2] != mov_info.shape[:2]:
+        raise InputError(
+            msg.ALIGN_GRIDS_DIFFER.format(
+                moving=moving,
+                moving_cols=mov_info.shape[1],
+                moving_rows=mov_info.shape[0],
+                reference=reference,
+                reference_cols=ref_info.shape[1],
+                reference_rows=ref_info.shape[0],
+            )
+        )
+
+
 def _start(work, names, reference, moving, options, overwrite):
     """Start the locked work folder afresh, refusing to replace outputs ``names`` or their
     companions (a ``.msk``, ``.aux.xml`` or ``.ovr`` that publishing would move aside with
@@ -188,18 +193,7 @@ def _measure(
         "reference": str(reference),
         "moving": str(moving),
     }
-    log.info(
-        msg.GLOBAL.format(
-            dy=transform["shift"][0],
-            dx=transform["shift"][1],
-            rotation=""
-            if found.rotation is None
-            else msg.ROTATION_PART.format(rotation=found.rotation),
-            scale="" if found.scale is None else msg.SCALE_PART.format(scale=found.scale),
-            confidence=found.confidence,
-            measured_on=transform["measured_on"],
-        )
-    )
+    _log_global(found, transform)
     field = shift_field(ref, mov, window=window, min_confidence=min_confidence)
     (values,) = compute(cl, [field.data], progress=progress)
     field = dataclasses.replace(field, data=np.asarray(values))
@@ -235,6 +229,22 @@ def _measure(
         )
     )
     return transform, field, small_ref, factor, chunks
+
+
+def _log_global(found, transform):
+    """Log the global transform ``found``, its shift scaled back as ``transform`` has it."""
+    log.info(
+        msg.GLOBAL.format(
+            dy=transform["shift"][0],
+            dx=transform["shift"][1],
+            rotation=""
+            if found.rotation is None
+            else msg.ROTATION_PART.format(rotation=found.rotation),
+            scale="" if found.scale is None else msg.SCALE_PART.format(scale=found.scale),
+            confidence=found.confidence,
+            measured_on=transform["measured_on"],
+        )
+    )
 
 
 def _write_outputs(folder, names, transform, field, small_ref, factor, registered, cl, progress):

@@ -39,6 +39,18 @@ def _whole_tiles(chunk, length, tile, depth):
     return tile * max(1, round(chunk / tile), -(-depth // tile))
 
 
+def _large_note(want, depth):
+    """The note for ``want``-px chunks chosen over the default: how much less halo they read."""
+    return msg.LARGE_CHUNKS.format(
+        want=want,
+        large_from=LARGE_FROM,
+        depth=depth,
+        default=DEFAULT_CHUNKS,
+        more=((want + 2 * depth) / want) ** 2 - 1,
+        default_more=((DEFAULT_CHUNKS + 2 * depth) / DEFAULT_CHUNKS) ** 2 - 1,
+    )
+
+
 def chunk_grid(config, info, depth, notes, *, tile=None):
     """Chunk sizes along rows and columns for ``config`` (a RunConfig) on ``info`` (an
     ImageInfo) with a ``depth``-px halo, a note appended to ``notes`` for each choice not
@@ -48,16 +60,7 @@ def chunk_grid(config, info, depth, notes, *, tile=None):
     if want is None:
         want = default_chunks(info.shape)
         if want != DEFAULT_CHUNKS:
-            notes.append(
-                msg.LARGE_CHUNKS.format(
-                    want=want,
-                    large_from=LARGE_FROM,
-                    depth=depth,
-                    default=DEFAULT_CHUNKS,
-                    more=((want + 2 * depth) / want) ** 2 - 1,
-                    default_more=((DEFAULT_CHUNKS + 2 * depth) / DEFAULT_CHUNKS) ** 2 - 1,
-                )
-            )
+            notes.append(_large_note(want, depth))
     rows, cols = aligned_chunks(info, want)
     aligned = None  # the note's index, where chunks were made whole tiles of the input
     if (rows, cols) != (want, want):
