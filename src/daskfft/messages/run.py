@@ -197,11 +197,11 @@ FLAT_MEAN = (
     "flat-field: the image's mean {means} (per channel, over its data "
     "pixels), from a first reading pass"
 )
+LEVEL_SIZE = "{width} x {height}"
 OVERVIEWS = (
     "overviews: {levels}, each the level above low-passed (Butterworth, order 8, "
     "0.2 cycles/px) and every other pixel taken"
 )
-LEVEL_SIZE = "{width} x {height}"
 NOTHING_COMPUTED = (
     "<html><body>Every chunk was done by an earlier run; nothing was computed.</body></html>\n"
 )
