@@ -11,6 +11,11 @@ from __future__ import annotations
 
 NOT_A_DIRECTORY = "output {outdir}: {path} exists and is not a directory"
 CANNOT_CREATE = "output {outdir}: cannot create {path} ({reason})"
+IS_A_LINK = "is a symbolic link (to {target})"
+IS_NOT_A = "is not a {kind}"
+KIND_FOLDER = "folder"
+KIND_FILE = "file"
+OTHER_USER = "belongs to another user (uid {uid})"
 NOT_OWN = (
     "output {outdir}: {path} {why}; daskfft keeps its work only "
     "in a folder of its own: remove it, or give another OUTDIR"
@@ -30,6 +35,8 @@ BUSY_IN_THIS_PROCESS = (
 )
 HOLDER = "host {host}, PID {pid}, since {since}"
 HOLDER_UNKNOWN = "holder unknown"
+UNKNOWN = "unknown"
+SINCE_AGO = "{age:.0f} s ago"
 STALE_NOT_SECONDS = (
     "{env} must be a number of seconds > 0, got {text!r}; set it to e.g. {default:.0f}, or unset it"
 )
@@ -49,6 +56,8 @@ LOCK_NOT_RELEASED = "could not release the lock {path} ({reason}); the outputs a
 
 # --- start or resume ---------------------------------------------------------------------------
 
+DIFFERS = "{section}: {then!r} then, {now!r} now"
+DIFFERS_KEY = "{section}.{key}: {then!r} then, {now!r} now"
 RESUME_DIFFERS = (
     "--resume: the interrupted run in {root} differs: {diffs} (use --overwrite to start over)"
 )
@@ -65,6 +74,7 @@ LEFT_NOT_OURS = "left {names} in {root}: not daskfft's"
 
 SIGNALS_WHILE_PUBLISHING = "{signals} came while publishing; the outputs were published first"
 NOT_STAGED = "output {outdir}: {name} is not in the work folder ({source}); nothing was published"
+OCCUPIED = "occupied"
 STUCK = "{new} stays there, not back at {old} ({reason})"
 PUBLISH_FAILED_STUCK = (
     "output {outdir}: publishing failed ({reason}), and so did "
@@ -88,6 +98,8 @@ FINISHED_PUBLISHING = "finished publishing {outdir}, which an earlier run had st
 
 # --- a run's end -------------------------------------------------------------------------------
 
+SIGTERM = "SIGTERM"
+AN_INTERRUPT = "an interrupt"
 CAME_AFTER_PUBLISHED = (
     "{what} came once the outputs were published into {outdir}: the run has "
     "succeeded, and the next run into it deletes what is left of its "
@@ -99,6 +111,10 @@ ALL_KEPT = "all {total} chunks kept in {root}; rerun with --resume to write the 
 TERMINATED = "terminated by SIGTERM (a job's time limit, scancel or kill); {tail}"
 INTERRUPTED = "interrupted; {tail}"
 FAILED = "{first}; {tail}"
+SIZE_FREE = "{size:.0f} MiB, {free:.1f} MiB free"
+SIZE_UNKNOWN = "size unknown"
+QUOTA_EXCEEDED = "quota exceeded"
+NO_SPACE_LEFT = "no space left"
 NO_SPACE = (
     "output {outdir}: {what} on the file system mounted at {mount} ({size}); "
     "free space there, or give another OUTDIR"

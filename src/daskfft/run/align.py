@@ -30,6 +30,7 @@ from daskfft.cluster.kinds import ClusterSpec, open_cluster
 from daskfft.errors import InputError
 from daskfft.io.tiff import msk_tags
 from daskfft.kernels.block import to_dtype
+from daskfft.messages import run as msg
 from daskfft.run.graph import compute
 from daskfft.run.outputs import mask_kind
 from daskfft.run.workdir import WorkDir
@@ -81,18 +82,13 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
     written.  Returns the transform as written to ``transform.json``.
     """
     ref_info, mov_info = io.probe(reference), io.probe(moving)
-    if ref_info.shape[:2] != mov_info.shape[:2]:
-        raise InputError(
-            f"input {moving}: {mov_info.shape[1]} x {mov_info.shape[0]} px, the "
-            f"reference {reference} is {ref_info.shape[1]} x {ref_info.shape[0]} "
-            "px; align needs the same grid (resample one first)"
-        )
+    _check_same_grid(reference, moving, ref_info, mov_info)
     out = Path(outdir)
     names = output_names(apply, mov_info.format)
     if apply and mask_kind(mov_info.format, mov_info) == "sidecar":
         names.append(f"{names[-1]}.msk")  # GDAL's mask beside the registered image, as given
     if out.exists() and not out.is_dir():
-        raise InputError(f"output {outdir}: exists and is not a directory")
+        raise InputError(msg.OUTDIR_NOT_A_DIRECTORY.format(outdir=outdir))
     options = dict(
         window=window, rotation=rotation, scale=scale, apply=apply, min_confidence=min_confidence
     )
@@ -101,14 +97,15 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
         _start(work, names, reference, moving, options, overwrite)
         spec, why = (cluster or ClusterSpec()).resolve(ref_info.megapixels)
         if why:
-            log.info("%s", why)
+            log.info(why)
         with open_cluster(spec, info=cluster_info) as cl:
             log.info(
-                "cluster: %s, %d workers, %d threads%s",
-                cl.kind,
-                cl.workers,
-                cl.threads,
-                f", dashboard {cl.dashboard}" if cl.dashboard else "",
+                msg.CLUSTER.format(
+                    kind=cl.kind,
+                    workers=cl.workers,
+                    threads=cl.threads,
+                    where=msg.CLUSTER_DASHBOARD.format(url=cl.dashboard) if cl.dashboard else "",
+                )
             )
             transform, field, small_ref, factor, chunks = _measure(
                 cl,
@@ -138,6 +135,21 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
     return transform
 
 
+def _check_same_grid(reference, moving, ref_info, mov_info):
+    """Refuse two images whose pixel grids differ: align compares them pixel for pixel."""
+    if ref_info.shape[:2] != mov_info.shape[:2]:
+        raise InputError(
+            msg.ALIGN_GRIDS_DIFFER.format(
+                moving=moving,
+                moving_cols=mov_info.shape[1],
+                moving_rows=mov_info.shape[0],
+                reference=reference,
+                reference_cols=ref_info.shape[1],
+                reference_rows=ref_info.shape[0],
+            )
+        )
+
+
 def _start(work, names, reference, moving, options, overwrite):
     """Start the locked work folder afresh, refusing to replace outputs ``names`` or their
     companions (a ``.msk``, ``.aux.xml`` or ``.ovr`` that publishing would move aside with
@@ -155,7 +167,7 @@ def _start(work, names, reference, moving, options, overwrite):
         overwrite=overwrite,
         names=names,
         create_stores=lambda root: None,
-        hint="align cannot resume it: pass --overwrite to start over",
+        hint=msg.ALIGN_HINT,
     )
 
 
@@ -174,23 +186,14 @@ def _measure(
         "rotation_degrees": found.rotation,
         "scale": found.scale,
         "confidence": found.confidence,
-        "convention": "shifting MOVING by `shift` (dy, dx) px, after turning it by "
-        "`rotation_degrees` and zooming it by `scale` about its centre, "
-        "registers it with REFERENCE (scikit-image's phase_cross_correlation)",
-        "measured_on": f"both images reduced {factor}x by block means"
+        "convention": msg.CONVENTION,
+        "measured_on": msg.MEASURED_REDUCED.format(factor=factor)
         if factor > 1
-        else "both images at full resolution",
+        else msg.MEASURED_FULL,
         "reference": str(reference),
         "moving": str(moving),
     }
-    log.info(
-        "global: shift (%.3f, %.3f) px%s%s, confidence %.2f (%s)",
-        *transform["shift"],
-        "" if found.rotation is None else f", rotation {found.rotation:.4f} deg",
-        "" if found.scale is None else f", scale {found.scale:.5f}",
-        found.confidence,
-        transform["measured_on"],
-    )
+    _log_global(found, transform)
     field = shift_field(ref, mov, window=window, min_confidence=min_confidence)
     (values,) = compute(cl, [field.data], progress=progress)
     field = dataclasses.replace(field, data=np.asarray(values))
@@ -215,16 +218,33 @@ def _measure(
         "rms_about_median": spread,
     }
     log.info(
-        "shift field: %d x %d windows of %d px, %d reliable%s",
-        field.data.shape[0],
-        field.data.shape[1],
-        window,
-        int(reliable.sum()),
-        ""
-        if median is None
-        else f", median shift ({median[0]:.3f}, {median[1]:.3f}) px, {spread:.3f} px RMS about it",
+        msg.SHIFT_FIELD.format(
+            rows=field.data.shape[0],
+            cols=field.data.shape[1],
+            window=window,
+            reliable=int(reliable.sum()),
+            median=""
+            if median is None
+            else msg.MEDIAN_PART.format(dy=median[0], dx=median[1], spread=spread),
+        )
     )
     return transform, field, small_ref, factor, chunks
+
+
+def _log_global(found, transform):
+    """Log the global transform ``found``, its shift scaled back as ``transform`` has it."""
+    log.info(
+        msg.GLOBAL.format(
+            dy=transform["shift"][0],
+            dx=transform["shift"][1],
+            rotation=""
+            if found.rotation is None
+            else msg.ROTATION_PART.format(rotation=found.rotation),
+            scale="" if found.scale is None else msg.SCALE_PART.format(scale=found.scale),
+            confidence=found.confidence,
+            measured_on=transform["measured_on"],
+        )
+    )
 
 
 def _write_outputs(folder, names, transform, field, small_ref, factor, registered, cl, progress):
@@ -441,7 +461,9 @@ class _RowsBar:
         frac = done / self.total if self.total else 1.0
         bar = "#" * int(self.width * frac)
         elapsed = format_time(time.perf_counter() - self.t0)
-        sys.stdout.write(f"\r[{bar:<{self.width}}] | {int(100 * frac)}% Completed | {elapsed}")
+        sys.stdout.write(
+            msg.ROWS_BAR.format(bar=bar, width=self.width, percent=int(100 * frac), elapsed=elapsed)
+        )
         if done >= self.total:
             sys.stdout.write("\n")
         sys.stdout.flush()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from daskfft.cluster.kinds import CONNECT_TIMEOUT, ClusterSpec
 from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
 from daskfft.kernels.spec import FilterSpec
+from daskfft.messages import run as msg
 from daskfft.run.outputs import SPECTRA_CHOICES, parse_creation_options
 from daskfft.validate import DEFAULT_TOL, check_choice, check_positive_int
 
@@ -48,7 +49,7 @@ class RunConfig:
 
     def __post_init__(self):
         if (self.input is None) == (self.sample is None):
-            raise ValueError("give exactly one of an input file and `sample`")
+            raise ValueError(msg.ONE_INPUT)
         if self.sample is not None:
             object.__setattr__(self, "sample", check_positive_int("sample", self.sample))
         if self.chunks is not None:
@@ -66,7 +67,7 @@ class RunConfig:
         object.__setattr__(self, "creation_options", parse_creation_options(pairs))
         check_choice("spectra", self.spectra, SPECTRA_CHOICES)
         if not isinstance(self.outdir, (str, os.PathLike)) or not str(self.outdir):
-            raise ValueError(f"`outdir` must be a folder path, got {self.outdir!r}")
+            raise ValueError(msg.OUTDIR_NOT_A_PATH.format(outdir=self.outdir))
 
     @classmethod
     def create(

@@ -11,6 +11,8 @@ import dataclasses
 import logging
 import math
 
+from daskfft.messages import run as msg
+
 __all__ = ["json_number", "spec_json", "spec_line", "log_plan"]
 
 log = logging.getLogger("daskfft")
@@ -33,22 +35,22 @@ def spec_json(spec):
 def spec_line(spec):
     """One line for logs: the filter, its pass band, its cutoff(s) and how it is applied."""
     if spec.flatfield is not None:
-        return f"flat-field correction ({spec.flatfield}) by the background, the " + spec_line(
-            spec.replace(flatfield=None)
+        return msg.FLATFIELD_LINE.format(
+            flatfield=spec.flatfield, rest=spec_line(spec.replace(flatfield=None))
         )
     if spec.band == "band":
-        what = f"{spec.filter} band-pass, {spec.low_cutoff:.4g} to {spec.cutoff:.4g} cycles/px"
+        what = msg.BAND_PASS_LINE.format(filter=spec.filter, low=spec.low_cutoff, high=spec.cutoff)
         if spec.filter == "gaussian":
-            what += (
-                f" (difference of Gaussians, sigma {1 / (2 * math.pi * spec.cutoff):.3g}"
-                f" and {1 / (2 * math.pi * spec.low_cutoff):.3g} px)"
+            what += msg.DIFFERENCE_OF_GAUSSIANS.format(
+                sigma_high=1 / (2 * math.pi * spec.cutoff),
+                sigma_low=1 / (2 * math.pi * spec.low_cutoff),
             )
     else:
-        what = f"{spec.filter} {spec.band}-pass, cutoff {spec.cutoff:.4g} cycles/px"
+        what = msg.PASS_LINE.format(filter=spec.filter, band=spec.band, cutoff=spec.cutoff)
         if spec.filter == "gaussian":
-            what += f" (sigma {spec.sigma:.3g} px)"
+            what += msg.SIGMA_PART.format(sigma=spec.sigma)
     if spec.filter == "butterworth":
-        what += f", order {spec.order}"
+        what += msg.ORDER_PART.format(order=spec.order)
     return what
 
 
@@ -56,24 +58,18 @@ def log_plan(plan):
     """Log what the run ``plan`` will do: the filter, its halo and the bound it promises."""
     spec, halo = plan.spec, plan.halo
     if spec.method == "exact":
-        log.info("%s, exact whole-image FFT", spec_line(spec))
+        log.info(msg.PLAN_EXACT.format(spec=spec_line(spec)))
     elif math.isinf(halo.deviation):
         log.warning(
-            "%s, halo %d px (%s), no bound on the deviation from a whole-image "
-            "filter: measured below",
-            spec_line(spec),
-            halo.depth,
-            halo.rule,
+            msg.PLAN_NO_BOUND.format(spec=spec_line(spec), depth=halo.depth, rule=halo.rule)
         )
     else:
         log.info(
-            "%s, halo %d px (%s), expected max deviation %.2g x max|image|",
-            spec_line(spec),
-            halo.depth,
-            halo.rule,
-            halo.deviation,
+            msg.PLAN_BOUND.format(
+                spec=spec_line(spec), depth=halo.depth, rule=halo.rule, deviation=halo.deviation
+            )
         )
     if halo.warning:
-        log.warning("%s", halo.warning)
+        log.warning(halo.warning)
     for note in plan.notes:
-        log.info("%s", note)
+        log.info(note)

@@ -35,6 +35,7 @@ import numpy as np
 from daskfft.api.bands import filter_spec
 from daskfft.kernels.bands import filter_spec_block
 from daskfft.kernels.block import halo_window, pad_block
+from daskfft.messages import run as msg
 
 __all__ = ["sample_blocks", "reference_reach", "measure_deviation"]
 
@@ -141,14 +142,15 @@ def measure_deviation(cluster, graph, plan):
         exact = filter_spec(color, plan.spec.replace(method="exact", depth="auto"))
         worst, scale = compute(cluster, [da.abs(blockwise - exact).max(), da.abs(color).max()])
         worst, scale, where = float(worst), float(scale) or 1.0, "all"
-        reference = "the exact whole-image filter (a full exact pass)"
+        reference = msg.EXACT_REFERENCE
     log.warning(
-        "measured deviation from %s: %.3g x max|image| (%s chunks)",
-        "a whole-image filter"
-        if plan.measure != "sampled"
-        else f"the same filter with a {reach}-px halo",
-        worst / scale,
-        len(where) if where != "all" else "all",
+        msg.MEASURED_DEVIATION.format(
+            reference=msg.FROM_WHOLE_IMAGE
+            if plan.measure != "sampled"
+            else msg.FROM_WIDER_HALO.format(reach=reach),
+            deviation=worst / scale,
+            chunks=len(where) if where != "all" else "all",
+        )
     )
     return {
         "method": plan.measure,
@@ -161,16 +163,7 @@ def measure_deviation(cluster, graph, plan):
 def _reference(plan, reach):
     """The report's words for what a "local" or "sampled" measurement compares with."""
     if plan.measure == "local":
-        return (
-            f"the same filter with the {reach} px halo that tol asks for, on a window "
-            "around each chunk (within "
-            f"{plan.spec.replace(depth=reach).halo().deviation:.2g} of a whole-image "
-            "filter)"
+        return msg.LOCAL_REFERENCE.format(
+            reach=reach, deviation=plan.spec.replace(depth=reach).halo().deviation
         )
-    return (
-        f"the same filter with a {reach} px halo, this run's and half again, on a window "
-        "around each chunk, corners first: no halo bounds this filter's deviation from a "
-        "whole-image filter (its kernel is not absolutely summable), so this is how much "
-        "the result still moves when the halo grows; --measure-deviation compares every "
-        "chunk with the exact whole-image filter"
-    )
+    return msg.SAMPLED_REFERENCE.format(reach=reach)

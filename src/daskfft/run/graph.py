@@ -18,6 +18,7 @@ from daskfft.api.lowpass import as_image, overlap_map
 from daskfft.api.sample import sample_image
 from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import data_mask
+from daskfft.messages import run as msg
 from daskfft.run.outputs import level_store, sample_store
 from daskfft.run.tasks import (
     ChunkTarget,
@@ -228,10 +229,7 @@ def compute(cluster, arrays, *, progress=False, report_path=None):
                 from daskfft.errors import RunError
 
                 said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise RunError(
-                    f"the cluster cancelled the run's tasks ({said}): its scheduler "
-                    "restarted or closed, or another client cancelled them"
-                ) from exc
+                raise RunError(msg.CLUSTER_CANCELLED.format(said=said)) from exc
             raise
 
 
@@ -301,7 +299,7 @@ def compute_missing(cluster, graph, plan, done, *, report_path=None):
     """Compute the chunks not in ``done``; return how many were computed."""
     todo = [(i, j) for i in range(plan.grid[0]) for j in range(plan.grid[1]) if (i, j) not in done]
     if done:
-        log.warning("resuming: %d of %d chunks already done", len(done), plan.total)
+        log.warning(msg.RESUMING.format(done=len(done), total=plan.total))
     if not todo:
         return 0
     compute(cluster, graph.targets(todo), progress=plan.config.progress, report_path=report_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from daskfft.io.base import aligned_chunks
 from daskfft.kernels.grid import DEFAULT_CHUNKS, plan_grid
+from daskfft.messages import run as msg
 
 __all__ = ["LARGE_CHUNKS", "LARGE_FROM", "default_chunks", "chunk_grid"]
 
@@ -38,6 +39,18 @@ def _whole_tiles(chunk, length, tile, depth):
     return tile * max(1, round(chunk / tile), -(-depth // tile))
 
 
+def _large_note(want, depth):
+    """The note for ``want``-px chunks chosen over the default: how much less halo they read."""
+    return msg.LARGE_CHUNKS.format(
+        want=want,
+        large_from=LARGE_FROM,
+        depth=depth,
+        default=DEFAULT_CHUNKS,
+        more=((want + 2 * depth) / want) ** 2 - 1,
+        default_more=((DEFAULT_CHUNKS + 2 * depth) / DEFAULT_CHUNKS) ** 2 - 1,
+    )
+
+
 def chunk_grid(config, info, depth, notes, *, tile=None):
     """Chunk sizes along rows and columns for ``config`` (a RunConfig) on ``info`` (an
     ImageInfo) with a ``depth``-px halo, a note appended to ``notes`` for each choice not
@@ -47,26 +60,24 @@ def chunk_grid(config, info, depth, notes, *, tile=None):
     if want is None:
         want = default_chunks(info.shape)
         if want != DEFAULT_CHUNKS:
-            notes.append(
-                f"chunks {want} px: the image holds at least {LARGE_FROM} of them, "
-                f"and they spend less of each FFT on the {depth}-px halo than "
-                f"{DEFAULT_CHUNKS}-px ones ({((want + 2 * depth) / want) ** 2 - 1:.0%} "
-                f"more pixels, against "
-                f"{((DEFAULT_CHUNKS + 2 * depth) / DEFAULT_CHUNKS) ** 2 - 1:.0%}); "
-                "--chunks sets them"
-            )
+            notes.append(_large_note(want, depth))
     rows, cols = aligned_chunks(info, want)
     aligned = None  # the note's index, where chunks were made whole tiles of the input
     if (rows, cols) != (want, want):
         aligned = len(notes)
         notes.append(
-            f"chunks {rows} x {cols} px instead of {want}: whole "
-            f"{info.native_chunks[0]} x {info.native_chunks[1]} "
-            f"{'tiles' if info.format == 'tiff' else 'store chunks'} of the input "
-            "(or the whole image), so each task reads only its own"
+            msg.ALIGNED_TO_INPUT.format(
+                rows=rows,
+                cols=cols,
+                want=want,
+                tile_rows=info.native_chunks[0],
+                tile_cols=info.native_chunks[1],
+                unit=msg.INPUT_TILES if info.format == "tiff" else msg.INPUT_STORE_CHUNKS,
+                reads=msg.READS_ITS_OWN,
+            )
         )
     if min(rows, cols) < depth:
-        notes.append(f"chunks raised from {min(rows, cols)} to {depth} px, the halo")
+        notes.append(msg.RAISED_TO_HALO.format(smallest=min(rows, cols), depth=depth))
         rows, cols = max(rows, depth), max(cols, depth)
     if tile is not None:
         edge, why, fmt = tile
@@ -76,20 +87,21 @@ def chunk_grid(config, info, depth, notes, *, tile=None):
         )
         if whole != (rows, cols):
             notes.append(
-                f"chunks {whole[0]} x {whole[1]} px instead of {rows} x {cols}: whole "
-                f"{edge}-px tiles of the {'COG' if fmt == 'cog' else 'TIFF'} output "
-                f"({why}), so that no two tasks write the same tile; --co BLOCKSIZE "
-                "sets the tile"
+                msg.ALIGNED_TO_OUTPUT.format(
+                    rows=whole[0],
+                    cols=whole[1],
+                    was_rows=rows,
+                    was_cols=cols,
+                    edge=edge,
+                    kind="COG" if fmt == "cog" else "TIFF",
+                    why=why,
+                )
             )
             native = info.native_chunks
             if aligned is not None and any(
                 w < n and w % c for w, n, c in zip(whole, info.shape, native)
             ):
                 # The output's tiles won: the input's tiles no longer fit the chunks.
-                notes[aligned] = notes[aligned].replace(
-                    "so each task reads only its own",
-                    "then rounded to the output's tiles below, so a task also reads parts "
-                    "of its neighbours'",
-                )
+                notes[aligned] = notes[aligned].replace(msg.READS_ITS_OWN, msg.READS_NEIGHBOURS)
         rows, cols = whole
     return plan_grid(info.shape[0], rows, depth), plan_grid(info.shape[1], cols, depth)

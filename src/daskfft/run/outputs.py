@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from daskfft import io
+from daskfft.messages import run as msg
 
 __all__ = [
     "SPECTRA_CHOICES",
@@ -72,13 +73,11 @@ def parse_creation_options(pairs):
         key, sep, value = str(pair).partition("=")
         key, value = key.strip().upper(), value.strip().upper()
         if not sep or not key or not value:
-            raise ValueError(f"`--co` takes KEY=VALUE, got {pair!r}")
+            raise ValueError(msg.CO_SYNTAX.format(pair=pair))
         if key not in known:
-            raise ValueError(
-                f"`--co {key}` is not a creation option here; use one of {', '.join(known)}"
-            )
+            raise ValueError(msg.CO_UNKNOWN.format(key=key, known=", ".join(known)))
         if key in options and options[key] != value:
-            raise ValueError(f"`--co {key}` given twice: {options[key]} and {value}")
+            raise ValueError(msg.CO_TWICE.format(key=key, first=options[key], second=value))
         io.backend(known[key][0]).check_creation_value(key, value)
         options[key] = value
     return tuple(sorted(options.items()))
@@ -120,14 +119,12 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
         given = {"none": "NONE", "zlib": "DEFLATE"}[compression]
         if opts.setdefault("COMPRESS", given) != given:
             raise InputError(
-                f"output: --compression {compression} and --co "
-                f"COMPRESS={opts['COMPRESS']} disagree; give one"
+                msg.COMPRESSION_DISAGREES.format(compression=compression, given=opts["COMPRESS"])
             )
     for key in opts:
         if key not in entry.creation_keys:
             raise InputError(
-                f"output: --co {key} does not apply to {fmt} output (it applies "
-                f"to {' and '.join(known[key])})"
+                msg.CO_NOT_FOR_FORMAT.format(key=key, fmt=fmt, formats=" and ".join(known[key]))
             )
     if not entry.creation_keys:
         return opts

@@ -12,6 +12,7 @@ import time
 
 from daskfft import io
 from daskfft.cluster.kinds import open_cluster
+from daskfft.messages import run as msg
 from daskfft.run.config import RunConfig
 from daskfft.run.describe import log_plan
 from daskfft.run.deviation import measure_deviation
@@ -102,11 +103,7 @@ def run_config(config, *, cluster_info=None, launched_at=None):
                 cl.check_memory(*plan.task_memory)
             flat = flat_mean(cl, plan)
             if flat is not None:
-                log.info(
-                    "flat-field: the image's mean %s (per channel, over its data "
-                    "pixels), from a first reading pass",
-                    ", ".join(f"{m:.6g}" for m in flat),
-                )
+                log.info(msg.FLAT_MEAN.format(means=", ".join(f"{m:.6g}" for m in flat)))
             graph = build_graph(plan, work.root, flat_mean=flat)
             report_path = work.out / "performance-report.html" if plan.performance_report else None
             computed = compute_missing(cl, graph, plan, resumed, report_path=report_path)
@@ -114,19 +111,13 @@ def run_config(config, *, cluster_info=None, launched_at=None):
             crops = _crops(cl, graph, plan, work) if config.plots else None
             clock.mark("compute")
             if len(plan.levels) > 1:
-                log.info(
-                    "overviews: %s, each the level above low-passed (Butterworth, order 8, "
-                    "0.2 cycles/px) and every other pixel taken",
-                    ", ".join(f"{s[1]} x {s[0]}" for s in plan.levels[1:]),
-                )
+                sizes = (msg.LEVEL_SIZE.format(width=s[1], height=s[0]) for s in plan.levels[1:])
+                log.info(msg.OVERVIEWS.format(levels=", ".join(sizes)))
                 build_overviews(plan, work.root, lambda arrays: compute(cl, arrays))
                 clock.mark("overviews")
             cluster = cl.describe()
         if report_path and not report_path.exists():  # nothing was left to compute
-            report_path.write_text(
-                "<html><body>Every chunk was done by an earlier run; "
-                "nothing was computed.</body></html>\n"
-            )
+            report_path.write_text(msg.NOTHING_COMPUTED)
         _finalize(plan, work, crops)
         clock.mark("write")
         report = make_report(
@@ -142,11 +133,12 @@ def run_config(config, *, cluster_info=None, launched_at=None):
         write_report(work.out / "report.json", report)
         work.publish(staged(work.root, plan.names))
     log.info(
-        "wrote %s into %s (%.1f Mpx in %.2f s)",
-        ", ".join(sorted(plan.names)),
-        config.outdir,
-        plan.info.megapixels,
-        report["seconds"]["total"],
+        msg.WROTE.format(
+            names=", ".join(sorted(plan.names)),
+            outdir=config.outdir,
+            megapixels=plan.info.megapixels,
+            seconds=report["seconds"]["total"],
+        )
     )
     return report
 
@@ -190,28 +182,30 @@ def _open_work(work, plan):
         create_stores=lambda root: create_stores(plan, root),
     )
     if plan.config.resume and not resuming:
-        log.info("nothing to resume in %s; starting", work.root)
+        log.info(msg.NOTHING_TO_RESUME.format(root=work.root))
     return work.done() if resuming else set()
 
 
 def _log_cluster(cl):
     if cl.dashboard:
-        log.warning("dashboard: %s", cl.dashboard)
+        log.warning(msg.DASHBOARD.format(url=cl.dashboard))
         if cl.kind == "mpi":
             from urllib.parse import urlparse
 
             log.warning(
-                "from your machine: ssh -N -J <user>@<login-node> -L 8787:127.0.0.1:%s "
-                "<user>@%s, then open http://localhost:8787/status",
-                urlparse(cl.dashboard).port,
-                cl.extra.get("scheduler_node"),
+                msg.SSH_TUNNEL.format(
+                    port=urlparse(cl.dashboard).port, node=cl.extra.get("scheduler_node")
+                )
             )
     log.info(
-        "cluster: %s, %d workers, %d threads%s",
-        cl.kind,
-        cl.workers,
-        cl.threads,
-        f", scheduler {cl.client.scheduler.address}" if cl.client else "",
+        msg.CLUSTER.format(
+            kind=cl.kind,
+            workers=cl.workers,
+            threads=cl.threads,
+            where=msg.CLUSTER_SCHEDULER.format(address=cl.client.scheduler.address)
+            if cl.client
+            else "",
+        )
     )
 
 

@@ -28,6 +28,7 @@ from daskfft.kernels.grid import chunk_edges
 from daskfft.kernels.overview import level_shapes
 from daskfft.kernels.spec import FilterSpec, Halo
 from daskfft.kernels.spectra import SUMMARY_WINDOW
+from daskfft.messages import run as msg
 from daskfft.run.describe import json_number, spec_json
 from daskfft.run.grid import chunk_grid
 from daskfft.run.outputs import creation_options, mask_kind, output_names
@@ -86,8 +87,8 @@ class Plan:
         copies = 5 + (2 if self.spec.nodata is not None or self.info.mask is not None else 0)
         window = (rows + 2 * h) * (cols + 2 * h) * bands
         need = window * (copies * self.work_dtype.itemsize + self.info.dtype.itemsize)
-        return need, (
-            f"{rows} x {cols} px with a {h}-px halo, {bands} band(s) in {self.work_dtype.name}"
+        return need, msg.TASK_MEMORY.format(
+            rows=rows, cols=cols, halo=h, bands=bands, dtype=self.work_dtype.name
         )
 
     @property
@@ -154,27 +155,21 @@ def make_plan(config):
     if info.mask is not None:
         if spec.method == "exact":
             raise InputError(
-                f"input {info.path}: --exact does not take a TIFF mask "
-                f"({os.path.basename(info.mask[0])}); run block-wise, or give the "
-                "masked pixels a --nodata value"
+                msg.EXACT_NO_MASK.format(path=info.path, mask=os.path.basename(info.mask[0]))
             )
         where = (
-            f"its internal mask (page {info.mask[1]})"
+            msg.MASK_INTERNAL.format(page=info.mask[1])
             if info.mask[0] == info.path
             else os.path.basename(info.mask[0])
         )
         kept = {
-            "internal": "the output keeps it as its internal mask",
-            "sidecar": f"the output keeps it in filtered.{io.OUTPUT_EXT[fmt]}.msk",
-        }.get(mask_kind(fmt, info), "the mask comes out as the last (alpha) channel")
-        notes.append(f"{where}: masked pixels are left out like nodata, and {kept}")
+            "internal": msg.MASK_KEPT_INTERNAL,
+            "sidecar": msg.MASK_KEPT_SIDECAR.format(ext=io.OUTPUT_EXT[fmt]),
+        }.get(mask_kind(fmt, info), msg.MASK_AS_ALPHA)
+        notes.append(msg.MASK_NOTE.format(where=where, kept=kept))
     offset = output_offset(spec, info.dtype)
     if offset:
-        notes.append(
-            f"the {spec.band}-pass has negative values: mid-gray {offset} is added to "
-            f"fit them in {info.dtype.name}, as image editors show a high-pass "
-            "(values beyond the range are clipped; a float input keeps its sign)"
-        )
+        notes.append(msg.MID_GRAY.format(band=spec.band, offset=offset, dtype=info.dtype.name))
     bands = info.shape[2] if len(info.shape) == 3 else 1
     tile, tile_why = io.backend(fmt).output_tile(info)
     creation = creation_options(
@@ -193,11 +188,7 @@ def make_plan(config):
         config, info, halo.depth, notes, tile=(tile, tile_why, fmt) if tile else None
     )
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
-        notes.append(
-            f"chunk spectra and radial power from the central {SUMMARY_WINDOW} px of "
-            f"each {max(rows[0], cols[0])}-px chunk: what the atlas and the radial "
-            "plot resolve, for a fraction of the FFT work"
-        )
+        notes.append(msg.SUMMARY_WINDOW.format(window=SUMMARY_WINDOW, chunk=max(rows[0], cols[0])))
     report = (
         config.cluster.kind == "mpi"
         if config.performance_report is None
@@ -207,10 +198,7 @@ def make_plan(config):
     if why:
         notes.append(why)
     if report and cluster.kind == "threads":
-        notes.append(
-            "--performance-report needs a distributed cluster; none is written "
-            "with --cluster threads"
-        )
+        notes.append(msg.NO_REPORT_WITH_THREADS)
         report = False
     names = output_names(
         fmt,
@@ -270,65 +258,51 @@ def _output_format(config, info):
     )
     if io.backend(fmt).whole and big:
         raise InputError(
-            f"output: {fmt.upper()} is written whole, and {info.megapixels:g} Mpx is above "
-            f"the cap of {io.WHOLE_IMAGE_CAP / 1e6:g} Mpx; use --output-format tiff or zarr"
+            msg.WRITTEN_WHOLE.format(
+                fmt=fmt.upper(), megapixels=info.megapixels, cap=io.WHOLE_IMAGE_CAP / 1e6
+            )
         )
     channels = info.shape[2] if len(info.shape) == 3 else 1
     if fmt == "cog":
         import importlib.util
 
         if importlib.util.find_spec("rasterio") is None:
-            raise InputError(
-                "output: a COG is written by GDAL, through rasterio, which is not "
-                "installed; pip install 'daskfft[cog]'"
-            )
+            raise InputError(msg.COG_NEEDS_RASTERIO)
     if fmt == "jpeg" and (info.dtype != np.uint8 or channels not in (1, 3)):
-        raise InputError(
-            f"output: JPEG holds 8-bit gray or RGB, not {info.dtype} with shape "
-            f"{info.shape}; use --output-format tiff, zarr or png"
-        )
+        raise InputError(msg.JPEG_PIXELS.format(dtype=info.dtype, shape=info.shape))
     return fmt
 
 
 def _unused_options(config, cl, spec, fmt):
     notes = []
     if config.order_given and spec.filter != "butterworth":
-        notes.append(f"--order {spec.order} is unused: only the butterworth filter has an order")
+        notes.append(msg.ORDER_UNUSED.format(order=spec.order))
     if spec.method == "exact" and spec.depth != "auto":
-        notes.append(f"--depth {spec.depth} is unused: --exact needs no halo")
+        notes.append(msg.DEPTH_UNUSED.format(depth=spec.depth))
     if config.compression not in (None, "none") and fmt not in ("tiff", "cog"):
-        notes.append(
-            f"--compression {config.compression} is unused: it applies to TIFF "
-            f"output, and this run writes {fmt}"
-        )
+        notes.append(msg.COMPRESSION_UNUSED.format(compression=config.compression, fmt=fmt))
     if cl.kind == "mpi" and cl.workers:
-        notes.append(
-            f"--workers {cl.workers} is unused under MPI: every rank after rank 0 runs one worker"
-        )
+        notes.append(msg.WORKERS_UNUSED_MPI.format(workers=cl.workers))
     if cl.kind == "threads":
         n = cl.thread_count()
         how = (
-            "every core"
+            msg.EVERY_CORE
             if cl.workers is None and cl.threads_per_worker is None
-            else f"--workers {cl.workers or 1} x --threads-per-worker {cl.threads_per_worker or 1}"
+            else msg.WORKERS_BY_THREADS.format(
+                workers=cl.workers or 1, threads=cl.threads_per_worker or 1
+            )
         )
-        notes.append(f"threaded scheduler in this process: {n} threads ({how})")
+        notes.append(msg.THREADED.format(n=n, how=how))
         if cl.memory_limit not in ("auto", None):
-            notes.append("--memory-limit is unused with --cluster threads")
+            notes.append(msg.MEMORY_LIMIT_THREADS)
     if cl.kind == "local" and cl.memory_limit not in ("auto", None):
-        notes.append(
-            "--memory-limit is unused with --cluster local (workers are threads of "
-            "this process): --cluster processes gives each worker its limit"
-        )
+        notes.append(msg.MEMORY_LIMIT_LOCAL)
     if cl.kind == "local" and not cl.tls:
-        notes.append("--no-tls is unused with --cluster local: nothing listens on the network")
+        notes.append(msg.NO_TLS_LOCAL)
     if cl.kind not in CLUSTER_KINDS and (cl.workers or cl.threads_per_worker):
-        notes.append("--workers and --threads-per-worker are unused with a running scheduler")
+        notes.append(msg.WORKERS_RUNNING_SCHEDULER)
     if cl.dashboard_address and cl.kind != "mpi":
-        notes.append(
-            "--dashboard-address applies to --cluster mpi; a local dashboard takes a "
-            "free loopback port"
-        )
+        notes.append(msg.DASHBOARD_ADDRESS)
     return notes
 
 
@@ -349,26 +323,12 @@ def _measure(config, halo, notes):
         return "exact"
     unbounded = math.isinf(halo.deviation)
     if config.measure_deviation:
-        notes.append(
-            "--measure-deviation is unused with nodata: its full exact comparison "
-            "does not leave the holes out"
-            + ("; a few chunks are measured instead" if unbounded else "")
-        )
+        notes.append(msg.MEASURE_UNUSED_NODATA + (msg.MEASURED_INSTEAD if unbounded else ""))
     if unbounded:
-        notes.append(
-            "no bound: the ideal filter's kernel is not absolutely summable, so no "
-            "halo bounds the block-wise result's deviation from a whole-image filter; "
-            "it is measured on a few chunks, corners first (report.json's "
-            "halo.measured_deviation); --measure-deviation measures every chunk (a "
-            "full exact pass), or --exact removes it"
-        )
+        notes.append(msg.NO_BOUND)
         return "sampled"
     if halo.narrower_than_tol_asks:
-        notes.append(
-            "the deviation from a whole-image filter is bounded, not measured: "
-            "--measure-deviation measures it (a full exact pass), or --exact "
-            "removes it"
-        )
+        notes.append(msg.BOUNDED_NOT_MEASURED)
     return None
 
 
@@ -381,14 +341,14 @@ def _check_outdir(outdir):
     """
     out = Path(outdir)
     if out.exists() and not out.is_dir():
-        raise InputError(f"output {outdir}: exists and is not a directory")
+        raise InputError(msg.OUTDIR_NOT_A_DIRECTORY.format(outdir=outdir))
     anchor = out
     while not anchor.exists():
         anchor = anchor.parent
     if not anchor.is_dir():
-        raise InputError(f"output {outdir}: {anchor} is a file, not a directory")
+        raise InputError(msg.OUTDIR_UNDER_A_FILE.format(outdir=outdir, anchor=anchor))
     if not os.access(anchor, os.W_OK | os.X_OK):
-        raise InputError(f"output {outdir}: {anchor} is not writable")
+        raise InputError(msg.OUTDIR_NOT_WRITABLE.format(outdir=outdir, anchor=anchor))
 
 
 def _identity(path):

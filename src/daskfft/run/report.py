@@ -11,6 +11,7 @@ from importlib import metadata
 
 from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import ROUNDING, working_precision
+from daskfft.messages import run as msg
 from daskfft.run.describe import json_number
 from daskfft.run.outputs import mask_kind
 
@@ -66,8 +67,7 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured,
         "pyramid": (
             {
                 "levels": [list(s[:2]) for s in plan.levels],
-                "overview_filter": "Butterworth, order 8, 0.2 cycles/px of the level above, "
-                "half a pixel shifted; every other pixel",
+                "overview_filter": msg.OVERVIEW_FILTER,
             }
             if len(plan.levels) > 1
             else None
@@ -125,13 +125,11 @@ def _bound(deviation):
     if math.isinf(deviation):
         return {
             "expected_max_deviation": None,
-            "expected_max_deviation_note": "no bound exists: the ideal filter's kernel is "
-            "not absolutely summable, so no halo bounds max|blockwise - whole-image| / max|image|; "
-            "measured_deviation gives it as measured",
+            "expected_max_deviation_note": msg.NO_BOUND_NOTE,
         }
     return {
         "expected_max_deviation": deviation,
-        "expected_max_deviation_note": "bound on max|blockwise - whole-image| / max|image|",
+        "expected_max_deviation_note": msg.BOUND_NOTE,
     }
 
 
@@ -141,7 +139,7 @@ def _precision(dtype, tol):
         "dtype": work.name,
         "why": why,
         "max_rounding_relative": ROUNDING[work.name],
-        "max_rounding_note": "adds to halo.expected_max_deviation, which is the halo's alone",
+        "max_rounding_note": msg.ROUNDING_NOTE,
     }
 
 

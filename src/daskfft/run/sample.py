@@ -16,7 +16,8 @@ import os
 from daskfft import io
 from daskfft.api.sample import sample_image
 from daskfft.errors import InputError
-from daskfft.messages import workdir as msg
+from daskfft.messages import run as msg
+from daskfft.messages import workdir as wmsg
 from daskfft.run.workdir import WorkDir
 from daskfft.run.workdir.layout import companions
 
@@ -26,10 +27,7 @@ __all__ = ["write_sample"]
 log = logging.getLogger("daskfft")
 
 #: What the refusal of a folder whose work folder holds an interrupted run (or align) says.
-HINT = (
-    "daskfft sample leaves it alone: finish it (--resume) or remove it (--overwrite) with "
-    "its own command, or write the sample into another folder"
-)
+HINT = msg.SAMPLE_HINT
 
 
 def write_sample(output, size=2048, *, compress=False, overwrite=False):
@@ -50,16 +48,15 @@ def write_sample(output, size=2048, *, compress=False, overwrite=False):
     """
     fmt = io.FORMATS.get(os.path.splitext(output)[1].lower())
     if fmt not in ("png", "tiff"):
-        raise InputError(f"output {output}: must end in .png, .tif or .tiff")
+        raise InputError(msg.SAMPLE_EXTENSION.format(output=output))
     if fmt == "png" and size**2 > io.WHOLE_IMAGE_CAP:
         raise InputError(
-            f"output {output}: PNG is written whole, and {size}^2 px is "
-            f"above the cap of {io.WHOLE_IMAGE_CAP / 1e6:.0f} Mpx; use .tif"
+            msg.SAMPLE_PNG_CAP.format(output=output, size=size, cap=io.WHOLE_IMAGE_CAP / 1e6)
         )
     _refuse_existing(output, overwrite)
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
-        raise InputError(f"output {output}: folder {folder} does not exist")
+        raise InputError(msg.SAMPLE_NO_FOLDER.format(output=output, folder=folder))
     name = os.path.basename(output)
     work = WorkDir(folder)
     with work.session(0):
@@ -79,7 +76,7 @@ def write_sample(output, size=2048, *, compress=False, overwrite=False):
         else:
             io.write_image(staged, image.compute(), fmt)
         work.publish({name: staged})
-    log.info("wrote %s (%d x %d RGB uint8)", output, size, size)
+    log.info(msg.SAMPLE_WROTE.format(output=output, size=size))
 
 
 def _start(work, output, name, *, size, compress, overwrite):
@@ -100,11 +97,11 @@ def _start(work, output, name, *, size, compress, overwrite):
     _refuse_existing(output, overwrite)
     there = [n for n in companions([name]) if os.path.lexists(work.outdir / n)]
     if there and not overwrite:
-        raise InputError(msg.OUTPUTS_THERE.format(outdir=work.outdir, names=", ".join(there)))
+        raise InputError(wmsg.OUTPUTS_THERE.format(outdir=work.outdir, names=", ".join(there)))
 
 
 def _refuse_existing(output, overwrite):
     if os.path.exists(output) and not overwrite:
-        raise InputError(f"output {output}: already exists; pass --overwrite to replace")
+        raise InputError(msg.SAMPLE_EXISTS.format(output=output))
     if os.path.isdir(output) and not os.path.islink(output):  # never moved aside, deleted
-        raise InputError(f"output {output}: is a folder; give a file's name")
+        raise InputError(msg.SAMPLE_IS_A_FOLDER.format(output=output))

@@ -121,11 +121,13 @@ class WorkDir(Publishing):
             except FileNotFoundError:
                 continue
             if stat.S_ISLNK(st.st_mode):
-                why = f"is a symbolic link (to {os.readlink(path)})"
+                why = msg.IS_A_LINK.format(target=os.readlink(path))
             elif not kind(st.st_mode):
-                why = "is not a " + ("folder" if kind is stat.S_ISDIR else "file")
+                why = msg.IS_NOT_A.format(
+                    kind=msg.KIND_FOLDER if kind is stat.S_ISDIR else msg.KIND_FILE
+                )
             elif st.st_uid != os.geteuid():
-                why = f"belongs to another user (uid {st.st_uid})"
+                why = msg.OTHER_USER.format(uid=st.st_uid)
             else:
                 continue
             self._remove_created()
@@ -291,7 +293,7 @@ class WorkDir(Publishing):
             if self._outputs_in:
                 if not isinstance(exc, KeyboardInterrupt):
                     raise  # a bug: said as one, but no failure of the run, nothing cleared
-                what = "SIGTERM" if isinstance(exc, TermSignal) else "an interrupt"
+                what = msg.SIGTERM if isinstance(exc, TermSignal) else msg.AN_INTERRUPT
                 log.warning(msg.CAME_AFTER_PUBLISHED.format(what=what, outdir=self.outdir))
                 return
             reported = self._failed(exc, total)

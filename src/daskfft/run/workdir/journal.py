@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 
+from daskfft.messages import workdir as msg
+
 __all__ = [
     "RUN_FILE",
     "canonical",
@@ -64,11 +66,15 @@ def differences(root, fingerprint):
         a, b = old.get(section, {}), new.get(section, {})
         if not isinstance(a, dict) or not isinstance(b, dict):
             if a != b:
-                diffs.append(f"{section}: {a!r} then, {b!r} now")
+                diffs.append(msg.DIFFERS.format(section=section, then=a, now=b))
             continue
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
-                diffs.append(f"{section}.{key}: {a.get(key)!r} then, {b.get(key)!r} now")
+                diffs.append(
+                    msg.DIFFERS_KEY.format(
+                        section=section, key=key, then=a.get(key), now=b.get(key)
+                    )
+                )
     return diffs
 
 

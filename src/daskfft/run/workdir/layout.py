@@ -138,13 +138,12 @@ def no_space(exc, outdir):
             mount = mount_point(outdir)
             try:
                 st = os.statvfs(mount)
-                size = (
-                    f"{st.f_blocks * st.f_frsize / 2**20:.0f} MiB, "
-                    f"{st.f_bavail * st.f_frsize / 2**20:.1f} MiB free"
+                size = msg.SIZE_FREE.format(
+                    size=st.f_blocks * st.f_frsize / 2**20, free=st.f_bavail * st.f_frsize / 2**20
                 )
             except OSError:
-                size = "size unknown"
-            what = "quota exceeded" if exc.errno == errno.EDQUOT else "no space left"
+                size = msg.SIZE_UNKNOWN
+            what = msg.QUOTA_EXCEEDED if exc.errno == errno.EDQUOT else msg.NO_SPACE_LEFT
             return msg.NO_SPACE.format(outdir=outdir, what=what, mount=mount, size=size)
         exc = exc.__cause__ or exc.__context__
     return None

@@ -292,7 +292,11 @@ class RunLock:
         if _alive(holder or {}, age, stale):
             raise Busy(self._refusal(holder, age, stale))
         if self._remove_stale((st.st_ino, st.st_mtime_ns), stale):
-            return holder or {"host": "unknown", "pid": "unknown", "since": f"{age:.0f} s ago"}
+            return holder or {
+                "host": msg.UNKNOWN,
+                "pid": msg.UNKNOWN,
+                "since": msg.SINCE_AGO.format(age=age),
+            }
         return None
 
     def _remove_stale(self, seen, stale):

@@ -152,7 +152,7 @@ class Publishing:
         for old, new in reversed(moved):
             try:
                 if os.path.lexists(old):  # the file that belongs there could not leave it
-                    raise OSError(errno.EEXIST, "occupied")
+                    raise OSError(errno.EEXIST, msg.OCCUPIED)
                 os.rename(new, old)
             except OSError as err:
                 stuck.append(
