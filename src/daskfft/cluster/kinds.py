@@ -339,8 +339,7 @@ def _local_cluster(spec):
             threads=t,
             extra={
                 "tls": spec.tls if processes else None,
-                "who_can_connect": who
-                or ("only this run (TLS with credentials made for it)" if processes else None),
+                "who_can_connect": who or (msg.WHO_TLS if processes else None),
                 "transport": "tls" if processes and spec.tls else "tcp" if processes else "inproc",
             },
         )

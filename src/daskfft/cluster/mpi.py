@@ -229,7 +229,7 @@ def _listening(comm, tls, *, one_node):
     """(interface, address, who can connect) of the job's cluster, said in the log once
     (rank 0) where it is plain TCP."""
     if tls:
-        return None, None, "only this run (TLS with credentials made for it)"
+        return None, None, msg.WHO_TLS
     interface, listen, who = plain_tcp_interface(one_node)
     if comm.rank == 0:
         where = (
@@ -250,7 +250,7 @@ def _job_info(MPI, comm, *, tls, listen, who, limit, scheduler_node):
         "mpi_netmod": os.environ.get("MPIR_CVAR_CH4_NETMOD"),
         "mpi_vendor": "{} {}".format(MPI.get_vendor()[0], ".".join(map(str, MPI.get_vendor()[1]))),
         "tls": bool(tls),
-        "listen": listen if not tls else "every interface, TLS",
+        "listen": listen if not tls else msg.LISTEN_TLS,
         "who_can_connect": who,
         "scheduler_node": scheduler_node,
         "memory_limit_per_worker": limit,

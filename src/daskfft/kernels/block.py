@@ -12,6 +12,7 @@ import ducc0
 import numpy as np
 
 from daskfft.kernels.transfer import transfer_function
+from daskfft.messages import api as msg
 from daskfft.validate import DEFAULT_TOL
 
 __all__ = [
@@ -236,15 +237,11 @@ def working_precision(dtype, tol=DEFAULT_TOL):
     """
     dtype = np.dtype(dtype)
     if dtype == np.float32:
-        return np.dtype(np.float32), "float32 input"
+        return np.dtype(np.float32), msg.PRECISION_FLOAT32
     if dtype.kind in "ui" and dtype.itemsize <= 2 and tol >= 1e-7:
-        return np.dtype(np.float32), (
-            f"{dtype.itemsize * 8}-bit input, rounded to whole levels: "
-            "float32 rounding is far below half a level"
-        )
-    return np.dtype(np.float64), f"{dtype.name} input" + (
-        ", tol below 1e-7" if dtype.itemsize <= 2 else ""
-    )
+        return np.dtype(np.float32), msg.PRECISION_LEVELS.format(bits=dtype.itemsize * 8)
+    why = msg.PRECISION_WIDE if dtype.itemsize > 2 else msg.PRECISION_TOL
+    return np.dtype(np.float64), why.format(dtype=dtype.name)
 
 
 def work_dtype(dtype, tol=DEFAULT_TOL):

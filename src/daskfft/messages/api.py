@@ -91,3 +91,12 @@ BAD_CELL = '`cell` must be "auto" or an integer >= 1, got {value!r}'
 # --- api/register ------------------------------------------------------------------------------
 
 SHAPES_DIFFER = "reference and moving differ in shape: {reference} and {moving}"
+
+# --- kernels/block: the working precision, as report.json gives its reason -------------------
+
+PRECISION_FLOAT32 = "float32 input"
+PRECISION_LEVELS = (
+    "{bits}-bit input, rounded to whole levels: float32 rounding is far below half a level"
+)
+PRECISION_WIDE = "{dtype} input"
+PRECISION_TOL = "{dtype} input, tol below 1e-7"

@@ -73,3 +73,8 @@ NO_TLS_MPI = (
 )
 ON_INTERFACE = " ({interface})"
 ON_EVERY_INTERFACE = ", every interface"
+
+# --- cluster/kinds, cluster/mpi: who can connect, as report.json says --------------------------
+
+WHO_TLS = "only this run (TLS with credentials made for it)"
+LISTEN_TLS = "every interface, TLS"
