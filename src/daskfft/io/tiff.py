@@ -798,7 +798,7 @@ class TiffBackend(Backend):
     "sidecar" (GDAL's ``<file>.msk``) or None (it stays a channel).
     """
 
-    name, ext, suffixes = "tiff", "tif", (".tif", ".tiff")
+    name, ext, suffixes, label = "tiff", "tif", (".tif", ".tiff"), "TIFF"
     masks = ("internal", "sidecar")
     creation_keys = CREATION_KEYS
     default_tile = TIFF_TILE
@@ -839,6 +839,10 @@ class TiffBackend(Backend):
 
     def check_creation(self, options, dtype, bands, *, alpha=False, tile=None):
         return check_creation(options, dtype, bands, alpha=alpha, tile=tile or self.default_tile)
+
+    def fills_in_place(self, creation):
+        """Uncompressed: its tiles lie at known offsets."""
+        return creation.get("COMPRESS") == "NONE"
 
     def in_place_tile(self, creation):
         """The tile edge of a TIFF written with the GDAL ``creation`` options when it is
@@ -891,6 +895,47 @@ class TiffBackend(Backend):
         return TiffPageStore(
             str(path), shape, page=page, layout=tiff_layout(path, page), mask=mask_layout
         )
+
+    def write(self, path, image, compute, *, kept=None, options=None):
+        """A tiled BigTIFF streamed (:func:`write_tiff`), a band of rows computed at a time;
+        its mask after the image, from ``kept``: a mask page, or GDAL's ``.msk`` beside it
+        (0 or 255, :func:`msk_tags`)."""
+        options = options or {}
+        mask, done = options.get("mask"), options.get("rows_done")
+
+        def rows(r0, r1):
+            (band,) = compute([image[r0:r1]])
+            if done is not None:
+                done(r1)
+            return band
+
+        def kept_rows(r0, r1):
+            (band,) = compute([kept[r0:r1]])
+            return band
+
+        extra = {
+            k: options[k] for k in ("photometric", "tags", "band", "compression") if k in options
+        }
+        if done is not None:
+            done(0)
+        write_tiff(
+            path,
+            rows,
+            image.shape,
+            image.dtype,
+            alpha=options.get("alpha", False) and not mask,
+            mask=kept_rows if mask == "internal" else None,
+            **extra,
+        )
+        if mask == "sidecar":
+            write_tiff(
+                f"{path}.msk",
+                lambda r0, r1: kept_rows(r0, r1).astype(np.uint8) * 255,
+                image.shape[:2],
+                np.uint8,
+                photometric="minisblack",
+                tags=msk_tags(image.shape[2] if image.ndim == 3 else 1),
+            )
 
     def finish(self, source, path, info, *, options=None):
         """The TIFF ``path`` streamed from the filled store ``source`` (a Zarr store), and

@@ -65,9 +65,7 @@ class Plan:
         chunks to it).  A COG's full-size level is such a TIFF in the work folder, then
         compressed with its overviews.
         """
-        if not (
-            self.fmt == "cog" or (self.fmt == "tiff" and self.creation.get("COMPRESS") == "NONE")
-        ):
+        if not io.backend(self.fmt).fills_in_place(self.creation):
             return None
         tile = int(self.creation["BLOCKSIZE"])
         inner = self.row_edges[1:-1] + self.col_edges[1:-1]
@@ -95,9 +93,10 @@ class Plan:
     def levels(self):
         """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
         down to one tile (:func:`daskfft.kernels.overview.level_shapes`), the other formats none."""
-        if self.fmt == "cog":
+        pyramid = io.backend(self.fmt).pyramid
+        if pyramid == "pages":  # a COG's: its pages' tiles
             return level_shapes(self.info.shape, int(self.creation["BLOCKSIZE"]))
-        if self.fmt == "ome-zarr":
+        if pyramid == "group":
             return level_shapes(self.info.shape, 256)
         return (self.info.shape,)
 
@@ -233,7 +232,7 @@ def _source_info(config):
     if config.sample is None:
         return io.probe(config.input)
     n = config.sample
-    return io.ImageInfo("<sample>", "png", (n, n, 3), np.dtype(np.uint8), photometric="rgb")
+    return io.made_in_memory("<sample>", (n, n, 3), np.uint8, photometric="rgb")
 
 
 def _resolve_nodata(config, info):
@@ -253,23 +252,17 @@ def _resolve_nodata(config, info):
 
 def _output_format(config, info):
     big = info.megapixels * 1e6 > io.WHOLE_IMAGE_CAP
-    fmt = config.output_format or (
-        "tiff" if config.sample is not None and big else "ome-zarr" if info.ome else info.format
+    fmt = config.output_format or io.default_output(
+        info, streamed=config.sample is not None and big
     )
-    if io.backend(fmt).whole and big:
+    entry = io.backend(fmt)
+    if entry.whole and big:
         raise InputError(
             msg.WRITTEN_WHOLE.format(
                 fmt=fmt.upper(), megapixels=info.megapixels, cap=io.WHOLE_IMAGE_CAP / 1e6
             )
         )
-    channels = info.shape[2] if len(info.shape) == 3 else 1
-    if fmt == "cog":
-        import importlib.util
-
-        if importlib.util.find_spec("rasterio") is None:
-            raise InputError(msg.COG_NEEDS_RASTERIO)
-    if fmt == "jpeg" and (info.dtype != np.uint8 or channels not in (1, 3)):
-        raise InputError(msg.JPEG_PIXELS.format(dtype=info.dtype, shape=info.shape))
+    entry.check_output(info)
     return fmt
 
 
@@ -279,7 +272,7 @@ def _unused_options(config, cl, spec, fmt):
         notes.append(msg.ORDER_UNUSED.format(order=spec.order))
     if spec.method == "exact" and spec.depth != "auto":
         notes.append(msg.DEPTH_UNUSED.format(depth=spec.depth))
-    if config.compression not in (None, "none") and fmt not in ("tiff", "cog"):
+    if config.compression not in (None, "none") and "COMPRESS" not in io.backend(fmt).creation_keys:
         notes.append(msg.COMPRESSION_UNUSED.format(compression=config.compression, fmt=fmt))
     if cl.kind == "mpi" and cl.workers:
         notes.append(msg.WORKERS_UNUSED_MPI.format(workers=cl.workers))
