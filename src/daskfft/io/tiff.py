@@ -82,13 +82,7 @@ def _probe_tiff(p, fmt):
         planar = series.axes == "SYX" and len(series.pages) == 1 and page.planarconfig == 2
         if planar:
             shape = shape[1:] + shape[:1]  # band-interleaved: read band by band, bands last
-        if page.is_tiled:
-            native = (page.tilelength, page.tilewidth)
-        else:
-            native = (
-                max(1, min(page.rowsperstrip or shape[0], shape[0])),
-                shape[1] if len(shape) > 1 else 1,
-            )
+        native = _native_chunks(page, shape)
         _check_photometric(p, page)
         palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
         if palette:  # indices become their colours
@@ -101,15 +95,7 @@ def _probe_tiff(p, fmt):
         )
         photometric = "rgb" if rgb else "minisblack"
         alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
-        tags, nodata = [], None
-        for code in GEO_TAGS:
-            tag = page.tags.get(code)
-            if tag is None:
-                continue
-            value = tag.value
-            if code == 42113:
-                nodata = parse_nodata(value)
-            tags.append((code, int(tag.dtype), tag.count, value, True))
+        tags, nodata = _geo_tags(page)
         pixel_size = _pixel_size(tif, page)
         stack = len(shape) == 3 and series.axes != "YXS" and not (planar or palette)
         mask = None if alpha or stack else _find_mask(p, tif, shape)
@@ -133,6 +119,31 @@ def _probe_tiff(p, fmt):
         pixel_size=pixel_size,
         mask=mask,
     )
+
+
+def _native_chunks(page, shape):
+    """The page's tile, or its strip (rows, the full width)."""
+    if page.is_tiled:
+        return (page.tilelength, page.tilewidth)
+    return (
+        max(1, min(page.rowsperstrip or shape[0], shape[0])),
+        shape[1] if len(shape) > 1 else 1,
+    )
+
+
+def _geo_tags(page):
+    """The page's GeoTIFF and GDAL tags (:data:`GEO_TAGS`) as tifffile ``extratags``, and
+    the nodata value its GDAL_NODATA says."""
+    tags, nodata = [], None
+    for code in GEO_TAGS:
+        tag = page.tags.get(code)
+        if tag is None:
+            continue
+        value = tag.value
+        if code == 42113:
+            nodata = parse_nodata(value)
+        tags.append((code, int(tag.dtype), tag.count, value, True))
+    return tags, nodata
 
 
 def _find_mask(p, tif, shape):
@@ -434,17 +445,25 @@ def write_tiff(
             **options,
         )
         if mask is not None:
-            tif.write(
-                _tiles(mask, shape[:2], bool, tile, band, span),
-                shape=shape[:2],
-                dtype=bool,
-                tile=(tile, tile),
-                photometric="mask",
-                subfiletype=4,
-                compression=compression and "zlib",
-                metadata=None,
-                software=False,
+            _write_mask_page(
+                tif, _tiles(mask, shape[:2], bool, tile, band, span), shape, tile, compression
             )
+
+
+def _write_mask_page(tif, tiles, shape, tile, compression):
+    """The bilevel mask page of :func:`write_tiff` (NewSubfileType 4), from ``tiles``;
+    deflated where the image is compressed."""
+    tif.write(
+        tiles,
+        shape=shape[:2],
+        dtype=bool,
+        tile=(tile, tile),
+        photometric="mask",
+        subfiletype=4,
+        compression=compression and "zlib",
+        metadata=None,
+        software=False,
+    )
 
 
 def _tiles(rows, shape, dtype, tile, band, span):

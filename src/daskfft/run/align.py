@@ -98,14 +98,7 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
         if why:
             log.info(why)
         with open_cluster(spec, info=cluster_info) as cl:
-            log.info(
-                msg.CLUSTER.format(
-                    kind=cl.kind,
-                    workers=cl.workers,
-                    threads=cl.threads,
-                    where=msg.CLUSTER_DASHBOARD.format(url=cl.dashboard) if cl.dashboard else "",
-                )
-            )
+            _log_cluster(cl)
             transform, field, small_ref, factor, chunks = _measure(
                 cl,
                 reference,
@@ -132,6 +125,18 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
             )
         work.publish({name: work.out / name for name in names})
     return transform
+
+
+def _log_cluster(cl):
+    """Say where align runs: the cluster ``cl``, and its dashboard if it has one."""
+    log.info(
+        msg.CLUSTER.format(
+            kind=cl.kind,
+            workers=cl.workers,
+            threads=cl.threads,
+            where=msg.CLUSTER_DASHBOARD.format(url=cl.dashboard) if cl.dashboard else "",
+        )
+    )
 
 
 def _check_same_grid(reference, moving, ref_info, mov_info):

@@ -459,13 +459,9 @@ def _jsonable(value):
     return value
 
 
-def write_pictures(out, plan, summary, crops):
-    """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
-    from daskfft.kernels.bands import output_offset
-    from daskfft.kernels.spectra import RADIAL_EDGES
-    from daskfft.run import plots
-
-    spec, rows, cols = plan.spec, plan.row_edges, plan.col_edges
+def _label(plan):
+    """What the pictures' titles say the run did: its input, filter, cutoff, halo, chunks."""
+    spec = plan.spec
     source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
     cutoffs = (
         f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}" if spec.band == "band" else f"{spec.cutoff:.3g}"
@@ -475,11 +471,21 @@ def write_pictures(out, plan, summary, crops):
         if spec.flatfield
         else f"{spec.filter} {spec.band}-pass"
     )
-    label = (
+    return (
         f"{source}: {what}, cutoff {cutoffs} cycles/px, "
         + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
         + f", chunks {plan.rows[0]}"
     )
+
+
+def write_pictures(out, plan, summary, crops):
+    """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
+    from daskfft.kernels.bands import output_offset
+    from daskfft.kernels.spectra import RADIAL_EDGES
+    from daskfft.run import plots
+
+    spec, rows, cols = plan.spec, plan.row_edges, plan.col_edges
+    label = _label(plan)
     drawings = []
     if "spectra.png" in plan.names:
         if plan.config.plots:

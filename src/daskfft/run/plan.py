@@ -151,54 +151,13 @@ def make_plan(config):
     info = _source_info(config)
     spec, info = _resolve_nodata(config, info)
     fmt = _output_format(config, info)
-    if info.mask is not None:
-        if spec.method == "exact":
-            raise InputError(
-                msg.EXACT_NO_MASK.format(path=info.path, mask=os.path.basename(info.mask[0]))
-            )
-        where = (
-            msg.MASK_INTERNAL.format(page=info.mask[1])
-            if info.mask[0] == info.path
-            else os.path.basename(info.mask[0])
-        )
-        kept = {
-            "internal": msg.MASK_KEPT_INTERNAL,
-            "sidecar": msg.MASK_KEPT_SIDECAR.format(ext=io.OUTPUT_EXT[fmt]),
-        }.get(mask_kind(fmt, info), msg.MASK_AS_ALPHA)
-        notes.append(msg.MASK_NOTE.format(where=where, kept=kept))
-    offset = output_offset(spec, info.dtype)
-    if offset:
-        notes.append(msg.MID_GRAY.format(band=spec.band, offset=offset, dtype=info.dtype.name))
-    bands = info.shape[2] if len(info.shape) == 3 else 1
-    tile, tile_why = io.backend(fmt).output_tile(info)
-    creation = creation_options(
-        fmt,
-        config.creation_options,
-        info.dtype,
-        bands,
-        alpha=info.has_alpha,
-        compression=config.compression,
-        tile=tile,
-    )
+    _note_mask_and_offset(spec, info, fmt, notes)
+    creation, tile = _creation(config, info, fmt)
     halo = spec.halo()
-    if dict(config.creation_options).get("BLOCKSIZE"):
-        tile, tile_why = int(creation["BLOCKSIZE"]), "--co BLOCKSIZE"
-    rows, cols = chunk_grid(
-        config, info, halo.depth, notes, tile=(tile, tile_why, fmt) if tile else None
-    )
+    rows, cols = chunk_grid(config, info, halo.depth, notes, tile=tile)
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
         notes.append(msg.SUMMARY_WINDOW.format(window=SUMMARY_WINDOW, chunk=max(rows[0], cols[0])))
-    report = (
-        config.cluster.kind == "mpi"
-        if config.performance_report is None
-        else config.performance_report
-    )
-    cluster, why = config.cluster.resolve(info.megapixels, performance_report=report)
-    if why:
-        notes.append(why)
-    if report and cluster.kind == "threads":
-        notes.append(msg.NO_REPORT_WITH_THREADS)
-        report = False
+    cluster, report = _cluster(config, info, notes)
     names = output_names(
         fmt,
         sample=config.sample is not None,
@@ -226,6 +185,65 @@ def make_plan(config):
         cluster,
         creation,
     )
+
+
+def _note_mask_and_offset(spec, info, fmt, notes):
+    """Refuse a mask with the exact method; note where the input's mask is and how the
+    output keeps it, and the mid-gray offset of a band-pass or flat-field output."""
+    if info.mask is not None:
+        if spec.method == "exact":
+            raise InputError(
+                msg.EXACT_NO_MASK.format(path=info.path, mask=os.path.basename(info.mask[0]))
+            )
+        where = (
+            msg.MASK_INTERNAL.format(page=info.mask[1])
+            if info.mask[0] == info.path
+            else os.path.basename(info.mask[0])
+        )
+        kept = {
+            "internal": msg.MASK_KEPT_INTERNAL,
+            "sidecar": msg.MASK_KEPT_SIDECAR.format(ext=io.OUTPUT_EXT[fmt]),
+        }.get(mask_kind(fmt, info), msg.MASK_AS_ALPHA)
+        notes.append(msg.MASK_NOTE.format(where=where, kept=kept))
+    offset = output_offset(spec, info.dtype)
+    if offset:
+        notes.append(msg.MID_GRAY.format(band=spec.band, offset=offset, dtype=info.dtype.name))
+
+
+def _creation(config, info, fmt):
+    """The output's checked creation options, and its tile for the chunk grid: (edge, why,
+    format), or None for an untiled output."""
+    bands = info.shape[2] if len(info.shape) == 3 else 1
+    tile, tile_why = io.backend(fmt).output_tile(info)
+    creation = creation_options(
+        fmt,
+        config.creation_options,
+        info.dtype,
+        bands,
+        alpha=info.has_alpha,
+        compression=config.compression,
+        tile=tile,
+    )
+    if dict(config.creation_options).get("BLOCKSIZE"):
+        tile, tile_why = int(creation["BLOCKSIZE"]), "--co BLOCKSIZE"
+    return creation, (tile, tile_why, fmt) if tile else None
+
+
+def _cluster(config, info, notes):
+    """The config's cluster with "auto" settled, and whether a performance report is
+    written (not with threads: noted)."""
+    report = (
+        config.cluster.kind == "mpi"
+        if config.performance_report is None
+        else config.performance_report
+    )
+    cluster, why = config.cluster.resolve(info.megapixels, performance_report=report)
+    if why:
+        notes.append(why)
+    if report and cluster.kind == "threads":
+        notes.append(msg.NO_REPORT_WITH_THREADS)
+        report = False
+    return cluster, report
 
 
 def _source_info(config):
