@@ -390,12 +390,14 @@ def warp(image, matrix, offset):
 
 def _write_registered(path, info, chunks, transform, cl, *, progress=False):
     """MOVING turned, zoomed and shifted onto REFERENCE (one cubic resampling, chunk by
-    chunk), in its own format, computed on the cluster ``cl``; with ``progress``, a progress
-    bar (a TIFF is written band by band of rows: one bar over the bands).
+    chunk), in its own format, computed on the cluster ``cl`` and written by the format's
+    backend (:meth:`daskfft.io.Backend.write`); with ``progress``, a progress bar (a TIFF is
+    written band by band of rows: one bar over the bands).
 
     A GDAL mask, read as the last channel, is resampled with the image and written as a
     mask again, as the input had it (a mask page, or GDAL's ``.msk`` beside the file),
-    keeping the pixels where it is at least half on; never as an extra band.  Its rows
+    keeping the pixels where it is at least half on (decided here: ``kept``); never as an
+    extra band.  Its rows
     are computed a second time, after the image's: the file holds the mask after the
     image, and memory holds a band of rows, never the whole mask.
     """

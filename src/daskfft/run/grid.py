@@ -74,7 +74,7 @@ def chunk_grid(config, info, depth, notes, *, tile=None):
                 tile_rows=info.native_chunks[0],
                 tile_cols=info.native_chunks[1],
                 unit=msg.INPUT_TILES
-                if io.backend(info.format).default_tile
+                if io.backend(info.format).default_tile  # a tiled format's own: tiles
                 else msg.INPUT_STORE_CHUNKS,
                 reads=msg.READS_ITS_OWN,
             )

@@ -418,7 +418,13 @@ def _sample_creation(plan):
 def staged(root, names):
     """Where each output waits in the work folder ``root``: stores in it, files in ``out/``."""
     root = Path(root)
-    return {n: root / n if n.endswith(".zarr") else root / "out" / n for n in names}
+    return {n: root / n if _folder(n) else root / "out" / n for n in names}
+
+
+def _folder(name):
+    """Whether the output ``name`` is a folder store, by the format its suffix names."""
+    fmt = io.FORMATS.get(Path(name).suffix.lower())
+    return fmt is not None and io.backend(fmt).folder
 
 
 def staged_path(root, name, fmt):
