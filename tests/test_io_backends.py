@@ -3,6 +3,7 @@ one module and one registration."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -203,3 +204,69 @@ def test_a_new_output_format_is_written_through_the_runs_own_calls(tmp_path, mon
     outputs.finalize(tmp_path, "filled", out, "npy", info)
     np.testing.assert_array_equal(np.load(out), _DATA)
     assert Npy.seen["attrs"]["photometric"] == "minisblack"
+
+
+def test_align_apply_writes_through_the_backends_streamed_write(tmp_path, monkeypatch):
+    """``daskfft align --apply`` asks MOVING's backend to write the registered image (its
+    :meth:`~daskfft.io.Backend.write`), for a format the run knows nothing of."""
+    import dask.array as da
+    from scipy import ndimage
+
+    from daskfft.cli import main
+
+    monkeypatch.setattr(registry, "BACKENDS", dict(registry.BACKENDS))
+    monkeypatch.setattr(registry, "FORMATS", dict(registry.FORMATS))
+    monkeypatch.setattr(registry, "OUTPUT_EXT", dict(registry.OUTPUT_EXT))
+    monkeypatch.setattr(io, "FORMATS", registry.FORMATS)
+    monkeypatch.setattr(io, "OUTPUT_EXT", registry.OUTPUT_EXT)
+
+    class Npy(Backend):
+        name, ext, suffixes, label = "npy", "npy", (".npy",), "NPY"
+        written = []
+
+        def probe(self, path):
+            a = np.load(path, mmap_mode="r")
+            return ImageInfo(str(path), self.name, a.shape, a.dtype)
+
+        def read(self, info, chunks):
+            return da.from_array(np.load(info.path), chunks=chunks)
+
+        def write(self, path, image, compute, *, kept=None, options=None):
+            (whole,) = compute([image])
+            self.written.append((path, kept, options["mask"]))
+            np.save(path, whole)
+
+    registry.register(Npy())
+    rng = np.random.default_rng(3)
+    scene = ndimage.gaussian_filter(rng.normal(size=(512, 512)), 4).astype(np.float32)
+    np.save(tmp_path / "ref.npy", scene)
+    np.save(tmp_path / "mov.npy", ndimage.shift(scene, (3, -2), mode="nearest"))
+    out = tmp_path / "out"
+    args = ["align", str(tmp_path / "ref.npy"), str(tmp_path / "mov.npy"), "-o", str(out)]
+    assert main([*args, "--apply", "--cluster", "threads", "-q"]) == 0
+    assert [(os.path.basename(p), k, m) for p, k, m in Npy.written] == [
+        ("registered.npy", None, None)
+    ]
+    got = np.load(out / "registered.npy")
+    inner = (slice(32, -32), slice(32, -32))
+    assert np.abs(got - scene)[inner].mean() < 0.2 * np.abs(scene).mean()
+
+
+def test_the_run_layer_names_no_format():
+    """run/ asks the backends (their attributes and methods), never compares or writes a
+    format by its name: no string in it is a format's name, but a library's ("zarr" in
+    report.py's versions) and the PNG of the pictures daskfft draws (plots.py)."""
+    import ast
+    from pathlib import Path
+
+    import daskfft.run
+
+    names = {"tiff", "cog", "zarr", "ome-zarr", "png", "jpeg"}
+    allowed = {("report.py", "zarr"), ("plots.py", "png")}
+    found = []
+    for path in sorted(Path(daskfft.run.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in names:
+                if (path.name, node.value) not in allowed:
+                    found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert found == []

@@ -51,6 +51,9 @@ __all__ = [
     "Store",
     "register",
     "backend",
+    "SCRATCH",
+    "default_output",
+    "made_in_memory",
     "probe",
     "read_page_window",
     "read_window",
@@ -67,6 +70,10 @@ for _entry in (whole.PNG, whole.JPEG, tiff.TIFF, cog.COG, zarr.ZARR, omezarr.OME
     register(_entry)
 
 log = logging.getLogger("daskfft")
+
+#: The backend of the store tasks fill where an output cannot be filled in place
+#: (:meth:`Backend.fills_in_place`), turned into the output at the end: Zarr.
+SCRATCH = zarr.ZARR
 
 #: Output formats, for ``--output-format``.
 OUTPUT_FORMATS = tuple(OUTPUT_EXT)
@@ -158,3 +165,17 @@ def read(info, chunks, *, nodata=None):
         meta = np.empty((0,) * len(info.shape), dtype=info.dtype)
         image = image.map_blocks(check_finite, info.path, nodata, dtype=info.dtype, meta=meta)
     return image
+
+
+def default_output(info, *, streamed=False):
+    """The output format of an image made from the input ``info`` unless one is asked for:
+    its own (an OME-Zarr image's is OME-Zarr); with ``streamed`` (too large to be written
+    whole), a TIFF where its own is written whole."""
+    fmt = "ome-zarr" if info.ome else info.format
+    return "tiff" if streamed and backend(fmt).whole else fmt
+
+
+def made_in_memory(path, shape, dtype, *, photometric="minisblack"):
+    """The :class:`ImageInfo` of an image made in memory, not read (the built-in sample):
+    a PNG's, written as one unless asked otherwise or too large."""
+    return ImageInfo(path, "png", shape, np.dtype(dtype), photometric=photometric)

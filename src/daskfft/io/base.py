@@ -13,8 +13,11 @@ written as well as read.  :mod:`daskfft.io.registry` picks one for a path or for
 Every backend's ``create``, ``open_store`` and ``finish`` take the same arguments: the
 run's ``options``, one dict (see :class:`Backend`), of which each takes what it needs
 and ignores the rest; and its capabilities are attributes (``whole``, ``windowed``,
-``masks``, ``creation_keys``, ``default_tile``, ``pyramid``, ``plain``) that the run
-asks instead of naming formats.
+``masks``, ``creation_keys``, ``default_tile``, ``pyramid``, ``plain``, ``folder``,
+``label``, ``channel_first``) and methods (:meth:`~Backend.fills_in_place`,
+:meth:`~Backend.in_place_tile`, :meth:`~Backend.check_output`) that the run asks instead
+of naming formats.  An output made in one pass rather than by tasks (``daskfft sample``,
+``daskfft align --apply``) is written by :meth:`~Backend.write`, streamed.
 """
 
 from __future__ import annotations
@@ -121,6 +124,13 @@ class Backend:
         OME-Zarr); None: no overviews.
     plain : str or None
         The format of the same image without its pyramid ("tiff" for a COG); None: its own.
+    folder : bool
+        An output is a folder (a store), staged in the work folder itself rather than in
+        its ``out/``: it stays where the tasks filled it until published.
+    label : str
+        The format's name in a sentence ("TIFF", "COG").
+    channel_first : bool
+        A 3-D image is stored channels first, (c, y, x).
 
     The ``options`` of :meth:`create`, :meth:`open_store` and :meth:`finish` are one dict
     the run builds for every backend; each takes the keys it knows: ``chunks`` (a Zarr
@@ -141,6 +151,9 @@ class Backend:
     default_tile = None
     pyramid = None
     plain = None
+    folder = False
+    label = ""
+    channel_first = False
 
     def guess_can_open(self, path):
         """Whether ``path`` looks like this format (by its suffix)."""
@@ -173,6 +186,43 @@ class Backend:
         the output's pixels, defaults filled in; ``tile``: the BLOCKSIZE unless given.
         Raises :class:`~daskfft.errors.InputError`."""
         return dict(options)
+
+    def check_output(self, info):
+        """Refuse (:class:`~daskfft.errors.InputError`) an output of this format made from
+        the input ``info``: pixels it cannot hold, a library it needs that is missing."""
+
+    def fills_in_place(self, creation):
+        """Whether tasks fill an output written with the GDAL ``creation`` options in place,
+        tile by tile (an uncompressed tiled TIFF, a COG's levels), rather than a store
+        turned into the output at the end."""
+        return False
+
+    def in_place_tile(self, creation):
+        """The tile edge of an output written with the GDAL ``creation`` options when its
+        tiles lie at known offsets (uncompressed), so that tasks fill them in place; None
+        when they cannot."""
+        return None
+
+    def write(self, path, image, compute, *, kept=None, options=None):
+        """The output ``path`` from ``image``, a lazy dask array of its pixels, in one pass
+        (``daskfft sample``, ``daskfft align --apply``), streamed: memory holds a band of
+        rows, never the image, where the format is written in parts.
+
+        ``image`` is a dask array, not a function of rows, so that each format is written
+        where it is best written: a TIFF is one file written in order, so its bands of
+        rows are computed (``compute``) and written here, one at a time; a Zarr store is
+        written chunk by chunk by whoever computes the chunks (dask's ``to_zarr``), never
+        through this process; PNG and JPEG are computed whole.
+
+        ``compute(arrays, progress=False)`` computes a list of dask collections where the
+        work runs (the run's cluster), with ``progress`` under dask's progress bar; ``kept``:
+        a lazy boolean (rows, cols) array, where the image's mask keeps pixels, written as
+        the ``mask`` option says ("internal": a mask page, "sidecar": GDAL's ``.msk``).
+        ``options``: ``photometric``, ``alpha``, ``tags``, ``mask``, ``band`` (rows at a
+        time), ``compression`` (tifffile's name), ``progress`` (dask's bar over a whole
+        computation), ``rows_done`` (called with the rows written so far: 0 first, then
+        after each band of a streamed one)."""
+        raise NotImplementedError(msg.NOT_WRITTEN_HERE.format(name=self.name))
 
     def create(self, path, shape, dtype, *, options=None):
         """An empty output at ``path``, for tasks to fill; its :class:`Store`."""

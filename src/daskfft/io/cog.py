@@ -15,6 +15,7 @@ import os
 import sys
 import warnings
 
+from daskfft.errors import InputError
 from daskfft.io.base import Backend
 from daskfft.io.tiff import CREATION_KEYS, TIFF, check_creation, check_creation_value, output_tile
 from daskfft.messages import io as msg
@@ -28,7 +29,7 @@ log = logging.getLogger("daskfft")
 class CogBackend(Backend):
     """A COG: created and filled as a TIFF with overview pages, finished by GDAL."""
 
-    name, ext = "cog", "tif"
+    name, ext, label = "cog", "tif", "COG"
     masks = ("internal",)  # GDAL's COG driver keeps a mask internal
     creation_keys = (*CREATION_KEYS, "BIGTIFF")
     default_tile = 512
@@ -36,6 +37,17 @@ class CogBackend(Backend):
 
     def output_tile(self, info):
         return output_tile(info, self.default_tile, msg.TILE_COG)
+
+    def check_output(self, info):
+        """GDAL writes it, through rasterio: refused where rasterio is not installed."""
+        import importlib.util
+
+        if importlib.util.find_spec("rasterio") is None:
+            raise InputError(msg.COG_NEEDS_RASTERIO)
+
+    def fills_in_place(self, creation):
+        """Always: every level is a page of an uncompressed TIFF until GDAL copies it."""
+        return True
 
     def check_creation_value(self, key, value):
         check_creation_value(key, value)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io.base import ImageInfo, parse_nodata
+from daskfft.io.base import Backend, ImageInfo, parse_nodata
 from daskfft.io.zarr import ZarrArrayStore, ZarrBackend
 from daskfft.messages import io as msg
 
@@ -77,8 +77,9 @@ class OmeZarrBackend(ZarrBackend):
     (c, y, x) for a 3-D image.  Read as a Zarr array (its :class:`ImageInfo` says "zarr",
     with ``axes`` and ``ome``)."""
 
-    name, ext, suffixes = "ome-zarr", "ome.zarr", (".zarr",)
-    pyramid, plain = "group", "zarr"
+    name, ext, suffixes, label = "ome-zarr", "ome.zarr", (".zarr",), "OME-Zarr"
+    pyramid, plain, channel_first = "group", "zarr", True
+    write = Backend.write  # made by tasks only, level by level
 
     def probe(self, path):
         return _probe_group(path, "zarr")

@@ -50,12 +50,16 @@ def _load_whole(info):
 
 
 class WholeBackend(Backend):
-    """A format imageio reads and writes whole: "png" or "jpeg"."""
+    """A format imageio reads and writes whole: "png" or "jpeg".
+
+    ``holds``: the pixels an output may have, (dtype, channel counts), or None: any
+    (JPEG's 8-bit gray or RGB; :meth:`check_output`)."""
 
     whole, windowed = True, False
 
-    def __init__(self, name, ext, suffixes):
+    def __init__(self, name, ext, suffixes, *, holds=None):
         self.name, self.ext, self.suffixes = name, ext, suffixes
+        self.label, self.holds = name.upper(), holds
 
     def probe(self, path):
         import imageio.v3 as iio
@@ -92,10 +96,21 @@ class WholeBackend(Backend):
         )
         return whole.rechunk((rows, cols) + (-1,) * (len(info.shape) - 2))
 
+    def check_output(self, info):
+        """Refuse pixels the format cannot hold (:attr:`holds`)."""
+        channels = info.shape[2] if len(info.shape) == 3 else 1
+        if self.holds and (info.dtype != self.holds[0] or channels not in self.holds[1]):
+            raise InputError(msg.JPEG_PIXELS.format(dtype=info.dtype, shape=info.shape))
+
+    def write(self, path, image, compute, *, kept=None, options=None):
+        """``image`` computed whole (``progress``: under dask's bar), then written."""
+        (whole,) = compute([image], progress=(options or {}).get("progress", False))
+        write_image(path, whole, self.name)
+
     def finish(self, source, path, info, *, options=None):
         """``path`` from the whole of ``source`` (an array, or a Zarr store, read whole)."""
         write_image(path, open_filled(source)[...], self.name)
 
 
 PNG = WholeBackend("png", "png", (".png",))
-JPEG = WholeBackend("jpeg", "jpg", (".jpg", ".jpeg"))
+JPEG = WholeBackend("jpeg", "jpg", (".jpg", ".jpeg"), holds=(np.dtype(np.uint8), (1, 3)))

@@ -70,7 +70,8 @@ class ZarrBackend(Backend):
     """A Zarr array: read in windows, created empty for tasks to fill, finished by giving it
     the input's metadata as attributes (the output is the store itself)."""
 
-    name, ext, suffixes = "zarr", "zarr", (".zarr",)
+    name, ext, suffixes, label = "zarr", "zarr", (".zarr",), "Zarr"
+    folder = True
 
     def probe(self, path):
         import zarr
@@ -141,6 +142,12 @@ class ZarrBackend(Backend):
 
     def open_store(self, path, shape, *, options=None):
         return ZarrArrayStore(str(path), shape)
+
+    def write(self, path, image, compute, *, kept=None, options=None):
+        """``image`` stored chunk by chunk (dask's ``to_zarr``) by whoever computes the
+        chunks, in ``image``'s chunks (``progress``: under dask's bar)."""
+        stored = image.to_zarr(str(path), compute=False)
+        compute([stored], progress=(options or {}).get("progress", False))
 
     def finish(self, source, path, info, *, options=None):
         """The store ``source`` is the output: ``attrs`` (the input's metadata) added."""

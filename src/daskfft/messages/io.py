@@ -32,6 +32,14 @@ IMAGE_EMPTY = "input {path}: image is empty, shape {shape}"
 NOT_READ_HERE = "{name} is not read here"
 WRITTEN_FROM_STORE = "{name} is written whole, from a store"
 NOT_WRITTEN_HERE = "{name} is not written here"
+COG_NEEDS_RASTERIO = (
+    "output: a COG is written by GDAL, through rasterio, which is not "
+    "installed; pip install 'daskfft[cog]'"
+)
+JPEG_PIXELS = (
+    "output: JPEG holds 8-bit gray or RGB, not {dtype} with shape "
+    "{shape}; use --output-format tiff, zarr or png"
+)
 EXCEPTION_IN_ONE_LINE = "{kind}: {line}"
 NOT_FINITE = (
     "input {path}: {count} pixels are NaN "

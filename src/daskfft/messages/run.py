@@ -38,14 +38,6 @@ WRITTEN_WHOLE = (
     "output: {fmt} is written whole, and {megapixels:g} Mpx is above "
     "the cap of {cap:g} Mpx; use --output-format tiff or zarr"
 )
-COG_NEEDS_RASTERIO = (
-    "output: a COG is written by GDAL, through rasterio, which is not "
-    "installed; pip install 'daskfft[cog]'"
-)
-JPEG_PIXELS = (
-    "output: JPEG holds 8-bit gray or RGB, not {dtype} with shape "
-    "{shape}; use --output-format tiff, zarr or png"
-)
 ORDER_UNUSED = "--order {order} is unused: only the butterworth filter has an order"
 DEPTH_UNUSED = "--depth {depth} is unused: --exact needs no halo"
 COMPRESSION_UNUSED = (

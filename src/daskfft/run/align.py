@@ -28,7 +28,6 @@ from daskfft import io
 from daskfft.api.register import register, shift_field
 from daskfft.cluster.kinds import ClusterSpec, open_cluster
 from daskfft.errors import InputError
-from daskfft.io.tiff import msk_tags
 from daskfft.kernels.block import to_dtype
 from daskfft.messages import run as msg
 from daskfft.run.graph import compute
@@ -99,14 +98,7 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
         if why:
             log.info(why)
         with open_cluster(spec, info=cluster_info) as cl:
-            log.info(
-                msg.CLUSTER.format(
-                    kind=cl.kind,
-                    workers=cl.workers,
-                    threads=cl.threads,
-                    where=msg.CLUSTER_DASHBOARD.format(url=cl.dashboard) if cl.dashboard else "",
-                )
-            )
+            _log_cluster(cl)
             transform, field, small_ref, factor, chunks = _measure(
                 cl,
                 reference,
@@ -133,6 +125,18 @@ def align_files(reference, moving, outdir, *, window=DEFAULT_WINDOW, rotation=Fa
             )
         work.publish({name: work.out / name for name in names})
     return transform
+
+
+def _log_cluster(cl):
+    """Say where align runs: the cluster ``cl``, and its dashboard if it has one."""
+    log.info(
+        msg.CLUSTER.format(
+            kind=cl.kind,
+            workers=cl.workers,
+            threads=cl.threads,
+            where=msg.CLUSTER_DASHBOARD.format(url=cl.dashboard) if cl.dashboard else "",
+        )
+    )
 
 
 def _check_same_grid(reference, moving, ref_info, mov_info):
@@ -311,7 +315,7 @@ def _picture(path, thumbnail, factor, field, transform):
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("column, px")
     ax.set_ylabel("row, px")
-    fig.savefig(path, dpi=100, format="png", bbox_inches="tight")
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # its format by the suffix: .png
 
 
 #: Extra source pixels each output chunk reads around what it maps from: the cubic spline's
@@ -386,12 +390,14 @@ def warp(image, matrix, offset):
 
 def _write_registered(path, info, chunks, transform, cl, *, progress=False):
     """MOVING turned, zoomed and shifted onto REFERENCE (one cubic resampling, chunk by
-    chunk), in its own format, computed on the cluster ``cl``; with ``progress``, a progress
-    bar (a TIFF is written band by band of rows: one bar over the bands).
+    chunk), in its own format, computed on the cluster ``cl`` and written by the format's
+    backend (:meth:`daskfft.io.Backend.write`); with ``progress``, a progress bar (a TIFF is
+    written band by band of rows: one bar over the bands).
 
     A GDAL mask, read as the last channel, is resampled with the image and written as a
     mask again, as the input had it (a mask page, or GDAL's ``.msk`` beside the file),
-    keeping the pixels where it is at least half on; never as an extra band.  Its rows
+    keeping the pixels where it is at least half on (decided here: ``kept``); never as an
+    extra band.  Its rows
     are computed a second time, after the image's: the file holds the mask after the
     image, and memory holds a band of rows, never the whole mask.
     """
@@ -400,51 +406,37 @@ def _write_registered(path, info, chunks, transform, cl, *, progress=False):
         info.shape, transform["shift"], transform["rotation_degrees"], transform["scale"]
     )
     result = warp(image, matrix, offset).map_blocks(to_dtype, info.dtype, dtype=info.dtype)
-    if info.format == "tiff":
-        bar = _RowsBar(info.shape[0]) if progress else None
-        kind = mask_kind("tiff", info)
-        shape = info.shape
-        if kind is not None:  # the image's own bands: the last channel is the mask
-            bands = info.shape[2] - 1
-            shape = info.shape[:2] + ((bands,) if bands > 1 else ())
-            half = (np.iinfo(info.dtype).max if info.dtype.kind in "ui" else 1) / 2
+    entry, kind = io.backend(info.format), mask_kind(info.format, info)
+    kept = None
+    if kind is not None:  # the image's own bands: the last channel is the mask
+        half = (np.iinfo(info.dtype).max if info.dtype.kind in "ui" else 1) / 2
+        kept = result[..., -1] >= half
+        result = result[..., :-1] if info.shape[2] > 2 else result[..., 0]
+    bars = []  # drawn once a format written band by band says where it is
 
-        def rows(r0, r1):
-            (band,) = compute(cl, [result[r0:r1]])
-            if bar is not None:
-                bar.update(r1)
-            if kind is None:
-                return band
-            return band[..., :-1] if bands > 1 else band[..., 0]
+    def rows_done(done):
+        if not bars:
+            bars.append(_RowsBar(info.shape[0]))
+        if done:
+            bars[0].update(done)
 
-        def kept(r0, r1):
-            (band,) = compute(cl, [result[r0:r1, :, -1]])
-            return band >= half
+    def run(arrays, progress=False):
+        return compute(cl, arrays, progress=progress)
 
-        io.write_tiff(
-            str(path),
-            rows,
-            shape,
-            info.dtype,
-            photometric=info.photometric,
-            alpha=info.alpha and kind is None,
-            tags=info.tags,
-            mask=kept if kind == "internal" else None,
-        )
-        if kind == "sidecar":
-            io.write_tiff(
-                f"{path}.msk",
-                lambda r0, r1: kept(r0, r1).astype(np.uint8) * 255,
-                info.shape[:2],
-                np.uint8,
-                photometric="minisblack",
-                tags=msk_tags(bands),
-            )
-    elif info.format == "zarr":
-        compute(cl, [result.to_zarr(str(path), compute=False)], progress=progress)
-    else:
-        (whole,) = compute(cl, [result], progress=progress)
-        io.write_image(str(path), whole, info.format)
+    entry.write(
+        str(path),
+        result,
+        run,
+        kept=kept,
+        options={
+            "photometric": info.photometric,
+            "alpha": info.alpha,
+            "tags": info.tags,
+            "mask": kind,
+            "progress": progress,
+            "rows_done": rows_done if progress else None,
+        },
+    )
 
 
 class _RowsBar:

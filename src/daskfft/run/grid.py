@@ -4,6 +4,7 @@ make.  The arithmetic is :mod:`daskfft.kernels.grid`'s."""
 
 from __future__ import annotations
 
+from daskfft import io
 from daskfft.io.base import aligned_chunks
 from daskfft.kernels.grid import DEFAULT_CHUNKS, plan_grid
 from daskfft.messages import run as msg
@@ -72,7 +73,9 @@ def chunk_grid(config, info, depth, notes, *, tile=None):
                 want=want,
                 tile_rows=info.native_chunks[0],
                 tile_cols=info.native_chunks[1],
-                unit=msg.INPUT_TILES if info.format == "tiff" else msg.INPUT_STORE_CHUNKS,
+                unit=msg.INPUT_TILES
+                if io.backend(info.format).default_tile  # a tiled format's own: tiles
+                else msg.INPUT_STORE_CHUNKS,
                 reads=msg.READS_ITS_OWN,
             )
         )
@@ -93,7 +96,7 @@ def chunk_grid(config, info, depth, notes, *, tile=None):
                     was_rows=rows,
                     was_cols=cols,
                     edge=edge,
-                    kind="COG" if fmt == "cog" else "TIFF",
+                    kind=io.backend(fmt).label,
                     why=why,
                 )
             )

@@ -39,6 +39,7 @@ __all__ = [
     "sample_tile",
     "sample_store",
     "staged",
+    "staged_path",
     "finalize",
     "write_pictures",
 ]
@@ -163,7 +164,8 @@ def mask_kind(fmt, info):
 
 
 def full_size(plan):
-    """Where the tasks put the full-size result, relative to the work folder, and its format.
+    """Where the tasks put the full-size result, relative to the work folder, and whether
+    it is the output's own format filled in place (else a store of :data:`daskfft.io.SCRATCH`).
 
     An uncompressed TIFF output is filled in place; a COG's full-size level
     is an uncompressed TIFF with room for its overviews (``pyramid.tif``);
@@ -171,10 +173,10 @@ def full_size(plan):
     Zarr store that is turned into the output at the end.
     """
     if plan.tiff_tile:
-        return ("pyramid.tif" if _pyramid(plan) == "pages" else f"out/{plan.names[0]}"), "tiff"
+        return ("pyramid.tif" if _pyramid(plan) == "pages" else f"out/{plan.names[0]}"), True
     if _pyramid(plan) == "group":
-        return f"{plan.names[0]}/0", "zarr"
-    return "filtered.zarr", "zarr"
+        return f"{plan.names[0]}/0", False
+    return "filtered.zarr", False
 
 
 def _pyramid(plan):
@@ -184,7 +186,7 @@ def _pyramid(plan):
 
 def channel_first(plan):
     """Whether the result is stored channels first: OME-Zarr's axes are (c, y, x)."""
-    return plan.fmt == "ome-zarr" and len(plan.info.shape) == 3
+    return io.backend(plan.fmt).channel_first and len(plan.info.shape) == 3
 
 
 def create_stores(plan, root):
@@ -193,28 +195,26 @@ def create_stores(plan, root):
     zarr is imported only for a Zarr store: its import took 0.2 s of a 0.8 s TIFF run.
     """
     info, root = plan.info, Path(root)
-    path, kind = full_size(plan)
-    if kind == "tiff":
+    path, in_place = full_size(plan)
+    if in_place:
         _create_tiff(plan, root / path, plan.tiff_tile)
     elif _pyramid(plan) == "group":
         io.backend(plan.fmt).create(
             root / plan.names[0], info.shape, info.dtype, options={"chunks": _chunks(plan)}
         )
     else:
-        io.backend("zarr").create(
-            root / path, info.shape, info.dtype, options={"chunks": _chunks(plan)}
-        )
-    if _pyramid(plan) == "pages" and kind != "tiff":
+        io.SCRATCH.create(root / path, info.shape, info.dtype, options={"chunks": _chunks(plan)})
+    if _pyramid(plan) == "pages" and not in_place:
         _create_tiff(plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]))
     if sample_tile(plan):
-        io.backend("tiff").create(
+        io.backend(sample_format(plan.fmt)).create(
             root / "out" / "sample.tif",
             info.shape,
             np.uint8,
             options={"tile": sample_tile(plan), "photometric": "rgb", "subfile_type": False},
         )
     elif plan.config.sample is not None:
-        io.backend("zarr").create(
+        io.SCRATCH.create(
             root / "sample.zarr", info.shape, "uint8", options={"chunks": _chunks(plan)}
         )
     if plan.config.spectra in ("chunks", "all"):
@@ -277,15 +277,16 @@ def level_store(plan, root, k):
         return _tiff_level(plan, root / "pyramid.tif", k)
     if _pyramid(plan) == "group":
         return io.backend(plan.fmt).open_store(root / plan.names[0], shape, options={"level": k})
-    path, kind = full_size(plan)
-    if kind == "tiff":
+    path, in_place = full_size(plan)
+    if in_place:
         return _tiff_level(plan, root / path, 0)
-    return io.backend("zarr").open_store(root / path, shape)
+    return io.SCRATCH.open_store(root / path, shape)
 
 
 def _tiff_level(plan, path, k):
-    """Level ``k`` of the TIFF at ``path``, with the input's mask as :func:`mask_kind` says."""
-    return io.backend("tiff").open_store(
+    """Level ``k`` of the TIFF at ``path`` (a COG's levels' or a TIFF output's), with the
+    input's mask as :func:`mask_kind` says."""
+    return io.backend(plan.fmt).open_store(
         path, plan.levels[k], options={"level": k, "mask": mask_kind(plan.fmt, plan.info)}
     )
 
@@ -388,11 +389,11 @@ def sample_tile(plan):
     known offsets, and each task writes its own when every chunk edge falls on the tile
     grid: no second pass over the sample, no copy of it in memory.
     """
-    if plan.config.sample is None or sample_format(plan.fmt) != "tiff":
+    if plan.config.sample is None:
         return None
-    tiff = io.backend("tiff")
-    tile = tiff.in_place_tile((plan.creation if plan.fmt == "tiff" else {}) or {"COMPRESS": "NONE"})
-    if tile != tiff.default_tile:  # the sample's TIFF is saved with the default tiles
+    entry = io.backend(sample_format(plan.fmt))
+    tile = entry.in_place_tile(_sample_creation(plan) or {"COMPRESS": "NONE"})
+    if tile is None or tile != entry.default_tile:  # saved with the default tiles
         return None
     inner = plan.row_edges[1:-1] + plan.col_edges[1:-1]
     return tile if all(e % tile == 0 for e in inner) else None
@@ -403,13 +404,33 @@ def sample_store(plan, root):
     (:class:`~daskfft.io.Store`), or None where :func:`sample_tile` says not."""
     if not sample_tile(plan):
         return None
-    return io.backend("tiff").open_store(Path(root) / "out" / "sample.tif", plan.info.shape)
+    return io.backend(sample_format(plan.fmt)).open_store(
+        Path(root) / "out" / "sample.tif", plan.info.shape
+    )
+
+
+def _sample_creation(plan):
+    """The creation options the sample is saved with: the run's, where the sample is in the
+    output's own format (a TIFF beside a TIFF); none beside a COG or OME-Zarr."""
+    return plan.creation if sample_format(plan.fmt) == plan.fmt else {}
 
 
 def staged(root, names):
     """Where each output waits in the work folder ``root``: stores in it, files in ``out/``."""
     root = Path(root)
-    return {n: root / n if n.endswith(".zarr") else root / "out" / n for n in names}
+    return {n: root / n if _folder(n) else root / "out" / n for n in names}
+
+
+def _folder(name):
+    """Whether the output ``name`` is a folder store, by the format its suffix names."""
+    fmt = io.FORMATS.get(Path(name).suffix.lower())
+    return fmt is not None and io.backend(fmt).folder
+
+
+def staged_path(root, name, fmt):
+    """Where the output ``name``, of format ``fmt``, is made in the work folder ``root``: a
+    folder store (:attr:`daskfft.io.Backend.folder`) in it, a file in ``out/``."""
+    return str(Path(root) / name) if io.backend(fmt).folder else str(Path(root) / "out" / name)
 
 
 def finalize(root, name, path, fmt, info, *, creation=None):
@@ -444,13 +465,9 @@ def _jsonable(value):
     return value
 
 
-def write_pictures(out, plan, summary, crops):
-    """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
-    from daskfft.kernels.bands import output_offset
-    from daskfft.kernels.spectra import RADIAL_EDGES
-    from daskfft.run import plots
-
-    spec, rows, cols = plan.spec, plan.row_edges, plan.col_edges
+def _label(plan):
+    """What the pictures' titles say the run did: its input, filter, cutoff, halo, chunks."""
+    spec = plan.spec
     source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
     cutoffs = (
         f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}" if spec.band == "band" else f"{spec.cutoff:.3g}"
@@ -460,11 +477,21 @@ def write_pictures(out, plan, summary, crops):
         if spec.flatfield
         else f"{spec.filter} {spec.band}-pass"
     )
-    label = (
+    return (
         f"{source}: {what}, cutoff {cutoffs} cycles/px, "
         + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
         + f", chunks {plan.rows[0]}"
     )
+
+
+def write_pictures(out, plan, summary, crops):
+    """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
+    from daskfft.kernels.bands import output_offset
+    from daskfft.kernels.spectra import RADIAL_EDGES
+    from daskfft.run import plots
+
+    spec, rows, cols = plan.spec, plan.row_edges, plan.col_edges
+    label = _label(plan)
     drawings = []
     if "spectra.png" in plan.names:
         if plan.config.plots:

@@ -25,6 +25,7 @@ from daskfft.run.outputs import (
     sample_format,
     sample_tile,
     staged,
+    staged_path,
     write_cog,
     write_ome_zarr_metadata,
     write_pictures,
@@ -236,16 +237,16 @@ def _finalize(plan, work, crops):
     """Every output file, complete, in the work folder."""
     import dataclasses
 
-    ext_name = plan.names[0]
-    if plan.fmt == "cog":
+    ext_name, pyramid = plan.names[0], io.backend(plan.fmt).pyramid
+    if pyramid == "pages":
         write_cog(plan, work.root, work.out / ext_name)
-    elif plan.fmt == "ome-zarr":
+    elif pyramid == "group":
         write_ome_zarr_metadata(plan, work.root)
     elif not plan.tiff_tile:  # else the tasks wrote their tiles in place
         finalize(
             work.root,
             "filtered",
-            str(work.root / ext_name) if plan.fmt == "zarr" else str(work.out / ext_name),
+            staged_path(work.root, ext_name, plan.fmt),
             plan.fmt,
             plan.info,
             creation=plan.creation,
@@ -256,10 +257,10 @@ def _finalize(plan, work, crops):
         finalize(
             work.root,
             "sample",
-            str(work.root / name) if fmt == "zarr" else str(work.out / name),
+            staged_path(work.root, name, fmt),
             fmt,
             dataclasses.replace(plan.info, tags=(), nodata=None),
-            creation=plan.creation if plan.fmt == "tiff" else {},
+            creation=plan.creation if fmt == plan.fmt else {},
         )
     atlas = "spectra.png" in plan.names
     if atlas or plan.config.plots:

@@ -65,9 +65,7 @@ class Plan:
         chunks to it).  A COG's full-size level is such a TIFF in the work folder, then
         compressed with its overviews.
         """
-        if not (
-            self.fmt == "cog" or (self.fmt == "tiff" and self.creation.get("COMPRESS") == "NONE")
-        ):
+        if not io.backend(self.fmt).fills_in_place(self.creation):
             return None
         tile = int(self.creation["BLOCKSIZE"])
         inner = self.row_edges[1:-1] + self.col_edges[1:-1]
@@ -95,9 +93,10 @@ class Plan:
     def levels(self):
         """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
         down to one tile (:func:`daskfft.kernels.overview.level_shapes`), the other formats none."""
-        if self.fmt == "cog":
+        pyramid = io.backend(self.fmt).pyramid
+        if pyramid == "pages":  # a COG's: its pages' tiles
             return level_shapes(self.info.shape, int(self.creation["BLOCKSIZE"]))
-        if self.fmt == "ome-zarr":
+        if pyramid == "group":
             return level_shapes(self.info.shape, 256)
         return (self.info.shape,)
 
@@ -152,54 +151,13 @@ def make_plan(config):
     info = _source_info(config)
     spec, info = _resolve_nodata(config, info)
     fmt = _output_format(config, info)
-    if info.mask is not None:
-        if spec.method == "exact":
-            raise InputError(
-                msg.EXACT_NO_MASK.format(path=info.path, mask=os.path.basename(info.mask[0]))
-            )
-        where = (
-            msg.MASK_INTERNAL.format(page=info.mask[1])
-            if info.mask[0] == info.path
-            else os.path.basename(info.mask[0])
-        )
-        kept = {
-            "internal": msg.MASK_KEPT_INTERNAL,
-            "sidecar": msg.MASK_KEPT_SIDECAR.format(ext=io.OUTPUT_EXT[fmt]),
-        }.get(mask_kind(fmt, info), msg.MASK_AS_ALPHA)
-        notes.append(msg.MASK_NOTE.format(where=where, kept=kept))
-    offset = output_offset(spec, info.dtype)
-    if offset:
-        notes.append(msg.MID_GRAY.format(band=spec.band, offset=offset, dtype=info.dtype.name))
-    bands = info.shape[2] if len(info.shape) == 3 else 1
-    tile, tile_why = io.backend(fmt).output_tile(info)
-    creation = creation_options(
-        fmt,
-        config.creation_options,
-        info.dtype,
-        bands,
-        alpha=info.has_alpha,
-        compression=config.compression,
-        tile=tile,
-    )
+    _note_mask_and_offset(spec, info, fmt, notes)
+    creation, tile = _creation(config, info, fmt)
     halo = spec.halo()
-    if dict(config.creation_options).get("BLOCKSIZE"):
-        tile, tile_why = int(creation["BLOCKSIZE"]), "--co BLOCKSIZE"
-    rows, cols = chunk_grid(
-        config, info, halo.depth, notes, tile=(tile, tile_why, fmt) if tile else None
-    )
+    rows, cols = chunk_grid(config, info, halo.depth, notes, tile=tile)
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
         notes.append(msg.SUMMARY_WINDOW.format(window=SUMMARY_WINDOW, chunk=max(rows[0], cols[0])))
-    report = (
-        config.cluster.kind == "mpi"
-        if config.performance_report is None
-        else config.performance_report
-    )
-    cluster, why = config.cluster.resolve(info.megapixels, performance_report=report)
-    if why:
-        notes.append(why)
-    if report and cluster.kind == "threads":
-        notes.append(msg.NO_REPORT_WITH_THREADS)
-        report = False
+    cluster, report = _cluster(config, info, notes)
     names = output_names(
         fmt,
         sample=config.sample is not None,
@@ -229,11 +187,70 @@ def make_plan(config):
     )
 
 
+def _note_mask_and_offset(spec, info, fmt, notes):
+    """Refuse a mask with the exact method; note where the input's mask is and how the
+    output keeps it, and the mid-gray offset of a band-pass or flat-field output."""
+    if info.mask is not None:
+        if spec.method == "exact":
+            raise InputError(
+                msg.EXACT_NO_MASK.format(path=info.path, mask=os.path.basename(info.mask[0]))
+            )
+        where = (
+            msg.MASK_INTERNAL.format(page=info.mask[1])
+            if info.mask[0] == info.path
+            else os.path.basename(info.mask[0])
+        )
+        kept = {
+            "internal": msg.MASK_KEPT_INTERNAL,
+            "sidecar": msg.MASK_KEPT_SIDECAR.format(ext=io.OUTPUT_EXT[fmt]),
+        }.get(mask_kind(fmt, info), msg.MASK_AS_ALPHA)
+        notes.append(msg.MASK_NOTE.format(where=where, kept=kept))
+    offset = output_offset(spec, info.dtype)
+    if offset:
+        notes.append(msg.MID_GRAY.format(band=spec.band, offset=offset, dtype=info.dtype.name))
+
+
+def _creation(config, info, fmt):
+    """The output's checked creation options, and its tile for the chunk grid: (edge, why,
+    format), or None for an untiled output."""
+    bands = info.shape[2] if len(info.shape) == 3 else 1
+    tile, tile_why = io.backend(fmt).output_tile(info)
+    creation = creation_options(
+        fmt,
+        config.creation_options,
+        info.dtype,
+        bands,
+        alpha=info.has_alpha,
+        compression=config.compression,
+        tile=tile,
+    )
+    if dict(config.creation_options).get("BLOCKSIZE"):
+        tile, tile_why = int(creation["BLOCKSIZE"]), "--co BLOCKSIZE"
+    return creation, (tile, tile_why, fmt) if tile else None
+
+
+def _cluster(config, info, notes):
+    """The config's cluster with "auto" settled, and whether a performance report is
+    written (not with threads: noted)."""
+    report = (
+        config.cluster.kind == "mpi"
+        if config.performance_report is None
+        else config.performance_report
+    )
+    cluster, why = config.cluster.resolve(info.megapixels, performance_report=report)
+    if why:
+        notes.append(why)
+    if report and cluster.kind == "threads":
+        notes.append(msg.NO_REPORT_WITH_THREADS)
+        report = False
+    return cluster, report
+
+
 def _source_info(config):
     if config.sample is None:
         return io.probe(config.input)
     n = config.sample
-    return io.ImageInfo("<sample>", "png", (n, n, 3), np.dtype(np.uint8), photometric="rgb")
+    return io.made_in_memory("<sample>", (n, n, 3), np.uint8, photometric="rgb")
 
 
 def _resolve_nodata(config, info):
@@ -253,23 +270,17 @@ def _resolve_nodata(config, info):
 
 def _output_format(config, info):
     big = info.megapixels * 1e6 > io.WHOLE_IMAGE_CAP
-    fmt = config.output_format or (
-        "tiff" if config.sample is not None and big else "ome-zarr" if info.ome else info.format
+    fmt = config.output_format or io.default_output(
+        info, streamed=config.sample is not None and big
     )
-    if io.backend(fmt).whole and big:
+    entry = io.backend(fmt)
+    if entry.whole and big:
         raise InputError(
             msg.WRITTEN_WHOLE.format(
                 fmt=fmt.upper(), megapixels=info.megapixels, cap=io.WHOLE_IMAGE_CAP / 1e6
             )
         )
-    channels = info.shape[2] if len(info.shape) == 3 else 1
-    if fmt == "cog":
-        import importlib.util
-
-        if importlib.util.find_spec("rasterio") is None:
-            raise InputError(msg.COG_NEEDS_RASTERIO)
-    if fmt == "jpeg" and (info.dtype != np.uint8 or channels not in (1, 3)):
-        raise InputError(msg.JPEG_PIXELS.format(dtype=info.dtype, shape=info.shape))
+    entry.check_output(info)
     return fmt
 
 
@@ -279,7 +290,7 @@ def _unused_options(config, cl, spec, fmt):
         notes.append(msg.ORDER_UNUSED.format(order=spec.order))
     if spec.method == "exact" and spec.depth != "auto":
         notes.append(msg.DEPTH_UNUSED.format(depth=spec.depth))
-    if config.compression not in (None, "none") and fmt not in ("tiff", "cog"):
+    if config.compression not in (None, "none") and "COMPRESS" not in io.backend(fmt).creation_keys:
         notes.append(msg.COMPRESSION_UNUSED.format(compression=config.compression, fmt=fmt))
     if cl.kind == "mpi" and cl.workers:
         notes.append(msg.WORKERS_UNUSED_MPI.format(workers=cl.workers))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 
+import dask
+
 from daskfft import io
 from daskfft.api.sample import sample_image
 from daskfft.errors import InputError
@@ -25,6 +27,10 @@ __all__ = ["write_sample"]
 
 
 log = logging.getLogger("daskfft")
+
+#: The suffixes the sample is written with (:data:`daskfft.messages.run.SAMPLE_EXTENSION`):
+#: a PNG, written whole, or a tiled TIFF, streamed.
+SUFFIXES = (".png", ".tif", ".tiff")
 
 #: What the refusal of a folder whose work folder holds an interrupted run (or align) says.
 HINT = msg.SAMPLE_HINT
@@ -46,10 +52,11 @@ def write_sample(output, size=2048, *, compress=False, overwrite=False):
     Busy
         While another daskfft command holds the folder's work folder.
     """
-    fmt = io.FORMATS.get(os.path.splitext(output)[1].lower())
-    if fmt not in ("png", "tiff"):
+    suffix = os.path.splitext(output)[1].lower()
+    if suffix not in SUFFIXES:
         raise InputError(msg.SAMPLE_EXTENSION.format(output=output))
-    if fmt == "png" and size**2 > io.WHOLE_IMAGE_CAP:
+    entry = io.backend(io.FORMATS[suffix])
+    if entry.whole and size**2 > io.WHOLE_IMAGE_CAP:
         raise InputError(
             msg.SAMPLE_PNG_CAP.format(output=output, size=size, cap=io.WHOLE_IMAGE_CAP / 1e6)
         )
@@ -63,18 +70,16 @@ def write_sample(output, size=2048, *, compress=False, overwrite=False):
         _start(work, output, name, size=size, compress=compress, overwrite=overwrite)
         staged = work.out / name
         image = sample_image(size, chunks=1024)
-        if fmt == "tiff":  # streamed: one band of rows in memory at a time
-            io.write_tiff(
-                staged,
-                lambda r0, r1: image[r0:r1].compute(),
-                image.shape,
-                image.dtype,
-                photometric="rgb",
-                band=1024,
-                compression="zlib" if compress else None,
-            )
-        else:
-            io.write_image(staged, image.compute(), fmt)
+        entry.write(  # streamed where it can be: one band of rows in memory at a time
+            staged,
+            image,
+            lambda arrays, progress=False: dask.compute(*arrays),
+            options={
+                "photometric": "rgb",
+                "band": 1024,
+                "compression": "zlib" if compress else None,
+            },
+        )
         work.publish({name: staged})
     log.info(msg.SAMPLE_WROTE.format(output=output, size=size))
 
