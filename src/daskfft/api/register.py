@@ -111,41 +111,66 @@ def register(
     """
     upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
     rotation, scale = check_flag("rotation", rotation), check_flag("scale", scale)
+    ref, mov = _gray_pair(reference, moving)
+    if rotation or scale:
+        options = {"upsample": upsample, "taper": taper, "weight_cutoff": weight_cutoff}
+        return _register_turned(ref, mov, rotation, scale, **options)
+    cross = _weighted_cross_power(ref, mov, taper, weight_cutoff)
+    total = np.abs(cross).sum()
+    peak, height = _correlation_peak(cross, upsample)
+    confidence = float(height * cross.size / total) if total > 0 else 0.0
+    return Registration(tuple(float(p) for p in peak), confidence)
+
+
+def _gray_pair(reference, moving):
+    """Both images checked, computed and made gray, refused unless of the same shape."""
     reference, moving = check_image("reference", reference), check_image("moving", moving)
     ref, mov = gray(_computed(reference)), gray(_computed(moving))
     if ref.shape != mov.shape:
         raise ValueError(msg.SHAPES_DIFFER.format(reference=ref.shape, moving=mov.shape))
-    if rotation or scale:
-        degrees, factor = _rotation_and_scale(ref, mov, upsample)
-        degrees, factor = (degrees if rotation else 0.0), (factor if scale else 1.0)
-        candidates = (
-            [degrees, degrees - 180 if degrees > 0 else degrees + 180] if rotation else [degrees]
-        )
-        found, d = max(
+    return ref, mov
+
+
+def _register_turned(ref, mov, rotation, scale, *, upsample, taper, weight_cutoff):
+    """Find the rotation and/or scale, then the shift of ``mov`` turned and zoomed back."""
+    degrees, factor = _rotation_and_scale(ref, mov, upsample)
+    degrees, factor = (degrees if rotation else 0.0), (factor if scale else 1.0)
+    candidates = (
+        [degrees, degrees - 180 if degrees > 0 else degrees + 180] if rotation else [degrees]
+    )
+    found, d = max(
+        (
             (
-                (
-                    register(
-                        ref,
-                        rotate_zoom(mov, -d, 1 / factor),
-                        upsample=upsample,
-                        taper=taper,
-                        weight_cutoff=weight_cutoff,
-                    ),
-                    d,
-                )
-                for d in candidates
-            ),
-            key=lambda pair: pair[0].confidence,
-        )
-        return Registration(
-            found.shift, found.confidence, -d if rotation else None, 1 / factor if scale else None
-        )
+                register(
+                    ref,
+                    rotate_zoom(mov, -d, 1 / factor),
+                    upsample=upsample,
+                    taper=taper,
+                    weight_cutoff=weight_cutoff,
+                ),
+                d,
+            )
+            for d in candidates
+        ),
+        key=lambda pair: pair[0].confidence,
+    )
+    return Registration(
+        found.shift, found.confidence, -d if rotation else None, 1 / factor if scale else None
+    )
+
+
+def _weighted_cross_power(ref, mov, taper, weight_cutoff):
+    """The normalised cross-power spectrum of the tapered images, Gaussian-weighted if asked."""
     cross = np.fft.fft2(tapered(ref, taper)) * np.conj(np.fft.fft2(tapered(mov, taper)))
     cross /= np.maximum(np.abs(cross), 1e-300)
     if weight_cutoff is not None:
         full = np.fft.fftfreq(ref.shape[0])[:, None] ** 2 + np.fft.fftfreq(ref.shape[1]) ** 2
         cross *= np.exp(-full / (2 * weight_cutoff**2))
-    total = np.abs(cross).sum()
+    return cross
+
+
+def _correlation_peak(cross, upsample):
+    """The phase correlation's peak (dy, dx) and height, refined ``upsample`` times finer."""
     corr = np.fft.ifft2(cross)
     peak = np.array(np.unravel_index(np.argmax(np.abs(corr)), corr.shape), dtype=np.float64)
     shape = np.array(corr.shape)
@@ -158,8 +183,7 @@ def register(
         i = np.array(np.unravel_index(np.argmax(np.abs(fine)), fine.shape))
         peak = start + i / upsample
         height = np.abs(fine).max()
-    confidence = float(height * cross.size / total) if total > 0 else 0.0
-    return Registration(tuple(float(p) for p in peak), confidence)
+    return peak, height
 
 
 @dataclass(frozen=True)
@@ -280,10 +304,19 @@ def shift_field(
         and ``.reliable`` are NumPy, computed once at the first of them read;
         ``.rows`` and ``.cols`` are the windows' centres.
     """
-    import dask.array as da
-
     window, min_confidence = check_window(window), check_confidence(min_confidence)
     upsample, taper, weight_cutoff = check_options(upsample, taper, weight_cutoff)
+    ref, mov = _gray_windows(reference, moving, window)
+    options = {"upsample": upsample, "taper": taper, "weight_cutoff": weight_cutoff}
+    data = _window_shifts(ref, mov, window, **options)
+    centres = [np.cumsum((0,) + c[:-1]) + np.asarray(c) / 2 for c in ref.chunks]
+    return ShiftField(data, centres[0], centres[1], window, min_confidence)
+
+
+def _gray_windows(reference, moving, window):
+    """Both images checked, as dask arrays of the same shape, gray, in chunks of ``window``."""
+    import dask.array as da
+
     ref, mov = (
         da.asarray(check_image(name, x))
         for name, x in (("reference", reference), ("moving", moving))
@@ -292,9 +325,15 @@ def shift_field(
         raise ValueError(msg.SHAPES_DIFFER.format(reference=ref.shape, moving=mov.shape))
     if ref.ndim == 3:
         ref, mov = ref.mean(axis=2), mov.mean(axis=2)
-    ref, mov = ref.rechunk(window), mov.rechunk(window)
+    return ref.rechunk(window), mov.rechunk(window)
+
+
+def _window_shifts(ref, mov, window, *, upsample, taper, weight_cutoff):
+    """The lazy (dy, dx, confidence) of each chunk-window: one :func:`register` task each."""
+    import dask.array as da
+
     grid = tuple((1,) * len(c) for c in ref.chunks)
-    data = da.map_blocks(
+    return da.map_blocks(
         _window_shift,
         ref,
         mov,
@@ -306,8 +345,6 @@ def shift_field(
         weight_cutoff=weight_cutoff,
         smallest=max(16, window // 4),
     )
-    centres = [np.cumsum((0,) + c[:-1]) + np.asarray(c) / 2 for c in ref.chunks]
-    return ShiftField(data, centres[0], centres[1], window, min_confidence)
 
 
 def _rotation_and_scale(ref, mov, upsample):

@@ -99,6 +99,13 @@ def positive():
 
 def add_cluster(exe):
     """The options naming where the work runs, shared by ``run`` and ``align``."""
+    _add_cluster_kind(exe)
+    _add_cluster_size(exe)
+    _add_cluster_network(exe)
+
+
+def _add_cluster_kind(exe):
+    """Add --cluster: which kind of cluster, or the address of one."""
     exe.add_argument(
         "--cluster",
         default="auto",
@@ -114,6 +121,10 @@ def add_cluster(exe):
         "this MPI job (launch with mpiexec or srun --mpi=pmi2); ADDRESS: a "
         "running scheduler such as tls://host:8786 (default: auto)",
     )
+
+
+def _add_cluster_size(exe):
+    """Add the workers, threads and memory each worker gets."""
     exe.add_argument(
         "--workers",
         type=positive(),
@@ -134,6 +145,10 @@ def add_cluster(exe):
         help="memory limit per worker, e.g. 4GB (default: processes: dask's share "
         "of this machine; mpi: the node's memory divided by its ranks)",
     )
+
+
+def _add_cluster_network(exe):
+    """Add the dashboard, TLS and connection options: what listens and who connects."""
     exe.add_argument(
         "--no-dashboard",
         dest="dashboard",

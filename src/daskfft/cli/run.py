@@ -142,7 +142,16 @@ def _add_source(run):
 
 
 def _add_filter(run):
+    """Add the "filter" option group: its strength, band, shape and halo."""
     flt = run.add_argument_group("filter")
+    _add_filter_strength(flt)
+    _add_filter_band(flt)
+    _add_filter_shape(flt)
+    _add_filter_reach(flt)
+
+
+def _add_filter_strength(flt):
+    """Add --cutoff and --sigma, the two exclusive ways to say how strong."""
     strength = flt.add_mutually_exclusive_group()
     strength.add_argument(
         "--cutoff",
@@ -159,6 +168,10 @@ def _add_filter(run):
         "(D0 = 1/(2*pi*sigma)); a band-pass (difference of Gaussians) "
         "takes two, as SMALL,LARGE",
     )
+
+
+def _add_filter_band(flt):
+    """Add --pass and --flatfield: which frequencies the output keeps."""
     flt.add_argument(
         "--pass",
         dest="band",
@@ -179,6 +192,10 @@ def _add_filter(run):
         "e.g. --sigma 100), rescaled to the image's mean per channel, in its "
         "dtype; nodata left out (default: off)",
     )
+
+
+def _add_filter_shape(flt):
+    """Add --filter and --order: the transfer function."""
     flt.add_argument(
         "--filter",
         choices=FILTERS,
@@ -190,6 +207,10 @@ def _add_filter(run):
         type=checked(check_order, "order", int),
         help=f"Butterworth order (default: {DEFAULT_ORDER})",
     )
+
+
+def _add_filter_reach(flt):
+    """Add the halo, edge, exactness and nodata options of the block-wise filter."""
     flt.add_argument(
         "--depth",
         type=checked(check_depth, "depth", depth_or_auto),

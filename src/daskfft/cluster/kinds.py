@@ -239,6 +239,13 @@ def open_cluster(spec, *, info=None):
         with _mpi_client(spec, info) as cluster:
             yield cluster
         return
+    with _scheduler_at_address(spec) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def _scheduler_at_address(spec):
+    """Connect to the running scheduler at the address ``spec.kind``, and close the client."""
     from distributed import Client
 
     try:
@@ -293,6 +300,30 @@ def _local_cluster(spec):
         from distributed import Client, LocalCluster
 
     processes = spec.kind == "processes"
+    options = _local_options(spec, processes)
+    who = None
+    if processes and not spec.tls:
+        who = msg.WHO_ON_THIS_MACHINE
+        log.warning(msg.NO_TLS_LOCAL.format(who=who))
+    lc = _started_local(LocalCluster, spec, options)
+    with lc, Client(lc) as client:
+        n, t = _count(client)
+        yield Cluster(
+            spec.kind,
+            client=client,
+            dashboard=_dashboard_url(client, "127.0.0.1") if spec.dashboard else None,
+            workers=n,
+            threads=t,
+            extra={
+                "tls": spec.tls if processes else None,
+                "who_can_connect": who or (msg.WHO_TLS if processes else None),
+                "transport": "tls" if processes and spec.tls else "tcp" if processes else "inproc",
+            },
+        )
+
+
+def _local_options(spec, processes):
+    """The LocalCluster's keyword arguments for ``spec``: worker processes or threads here."""
     # The scheduler's HTTP server runs with or without the dashboard: on a free loopback
     # port, not dask's fixed 8787 (every interface for in-process workers).
     options = dict(
@@ -318,31 +349,18 @@ def _local_cluster(spec):
             or (None if spec.workers else os.cpu_count() or 1),
             worker_class=_loopback_worker(),
         )
-    who = None
-    if processes and not spec.tls:
-        who = msg.WHO_ON_THIS_MACHINE
-        log.warning(msg.NO_TLS_LOCAL.format(who=who))
+    return options
+
+
+def _started_local(local_cluster, spec, options):
+    """Start ``local_cluster(**options)``; a failure to start becomes one RunError line."""
     with _worker_log_level(), _workers_ignore_sigint():
         try:
-            lc = LocalCluster(**options)
+            return local_cluster(**options)
         except RuntimeError as exc:  # distributed's "Cluster failed to start", whatever failed
             cause = exc.__cause__ or exc
             text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
             raise RunError(msg.CANNOT_START.format(kind=spec.kind, reason=text)) from exc
-    with lc, Client(lc) as client:
-        n, t = _count(client)
-        yield Cluster(
-            spec.kind,
-            client=client,
-            dashboard=_dashboard_url(client, "127.0.0.1") if spec.dashboard else None,
-            workers=n,
-            threads=t,
-            extra={
-                "tls": spec.tls if processes else None,
-                "who_can_connect": who or (msg.WHO_TLS if processes else None),
-                "transport": "tls" if processes and spec.tls else "tcp" if processes else "inproc",
-            },
-        )
 
 
 def _loopback_worker():

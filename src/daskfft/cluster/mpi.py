@@ -299,21 +299,38 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         if comm.rank != 0:
             return None, exc  # rank 0 reports it
         raise
-    info = _job_info(
-        MPI,
-        comm,
-        tls=tls,
-        listen=listen,
-        who=who,
-        limit=limit,
-        scheduler_node=_node_address()[1] if comm.rank == 0 else None,
+    node = _node_address()[1] if comm.rank == 0 else None
+    info = _job_info(MPI, comm, tls=tls, listen=listen, who=who, limit=limit, scheduler_node=node)
+    scratch = _rank_scratch(comm.rank, config, stop)
+    outcome = {}
+    client_side = _client_side(client_function, info, outcome)
+    options = _execute_options(
+        tls, interface, threads_per_worker, limit, scratch, dashboard, dashboard_address
     )
-    scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{comm.rank}-", dir=scratch_root())
+    try:
+        with dask.config.set(config):
+            execute(client_function=client_side, comm=comm, **options)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if comm.rank != 0:
+        return None, None
+    if "error" in outcome:
+        return False, outcome["error"]
+    return True, outcome.get("result")
+
+
+def _rank_scratch(rank, config, stop):
+    """This rank's scratch folder, made the workers' and scheduler's; SIGTERM set to stop."""
+    scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{rank}-", dir=scratch_root())
     config["temporary-directory"] = scratch  # the scheduler's scratch too
     if stop is not None:
         stop.clear()
-        signal.signal(signal.SIGTERM, _sigterm_handler(comm.rank, stop, scratch))
-    outcome = {}
+        signal.signal(signal.SIGTERM, _sigterm_handler(rank, stop, scratch))
+    return scratch
+
+
+def _client_side(client_function, info, outcome):
+    """Rank 0's client: ``client_function(info)``'s result or error into ``outcome``."""
 
     def client_side():
         try:
@@ -323,34 +340,30 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         finally:
             _retire_workers()
 
-    try:
-        with dask.config.set(config):
-            execute(
-                client_function=client_side,
-                client_rank=0,
-                scheduler_rank=0,
-                exclusive_workers=True,
-                protocol="tls" if tls else "tcp",
-                interface=interface,
-                # With an interface the scheduler would take dask's fixed 8786: a second job
-                # on the node could not start.
-                scheduler_port=0 if interface else None,
-                nthreads=threads_per_worker,
-                memory_limit=limit,
-                local_directory=scratch,
-                dashboard=dashboard,
-                # Unless given, nothing for other users of the cluster network:
-                dashboard_address="127.0.0.1:0" if dashboard_address is None else dashboard_address,
-                worker_options={"death_timeout": DEATH_TIMEOUT},
-                comm=comm,
-            )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    if comm.rank != 0:
-        return None, None
-    if "error" in outcome:
-        return False, outcome["error"]
-    return True, outcome.get("result")
+    return client_side
+
+
+def _execute_options(
+    tls, interface, threads_per_worker, limit, scratch, dashboard, dashboard_address
+):
+    """dask-mpi ``execute``'s options: rank 0 the scheduler and client, the others workers."""
+    return dict(
+        client_rank=0,
+        scheduler_rank=0,
+        exclusive_workers=True,
+        protocol="tls" if tls else "tcp",
+        interface=interface,
+        # With an interface the scheduler would take dask's fixed 8786: a second job
+        # on the node could not start.
+        scheduler_port=0 if interface else None,
+        nthreads=threads_per_worker,
+        memory_limit=limit,
+        local_directory=scratch,
+        dashboard=dashboard,
+        # Unless given, nothing for other users of the cluster network:
+        dashboard_address="127.0.0.1:0" if dashboard_address is None else dashboard_address,
+        worker_options={"death_timeout": DEATH_TIMEOUT},
+    )
 
 
 def _retire_workers():

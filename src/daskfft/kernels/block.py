@@ -157,22 +157,52 @@ def filter_block(
     pixel on which almost no data weighs (``F(m) <= 1e-9``, possible under
     the negative lobes of the Butterworth and ideal kernels) keeps its value.
     """
+    valid = _valid_pixels(block, nodata, valid)
+    layers = _working_layers(block, work_dtype, valid)
+    fast = _fast_shape(block.shape, self_pad)
+    h = _block_transfer(fast, cutoff, filter, order, work_dtype, transfer)
+    out = _filter_layers(layers, h, fast, self_pad, pad_mode, block.shape)
+    if valid is None:
+        return out[0]
+    return _normalise_layers(out, layers[0], valid, nodata)
+
+
+def _valid_pixels(block, nodata, valid):
+    """The pixels that hold data: not ``nodata`` and, if given, in ``valid``; None if all."""
     by_value = nodata_mask(block, nodata)
     if valid is not None and by_value is not None:
         valid = by_value & (valid[..., None] if block.ndim == 3 else valid)
     elif by_value is not None:
         valid = by_value
+    return valid
+
+
+def _working_layers(block, work_dtype, valid):
+    """The layers to filter, in ``work_dtype``: the block, 0 outside ``valid``, and the mask."""
     x = block.astype(work_dtype, copy=valid is not None)
-    if valid is not None:
-        np.copyto(x, 0, where=~(valid if valid.ndim == x.ndim else valid[..., None]))
-    layers = [x] if valid is None else [x, valid.astype(work_dtype)]
-    rows, cols = x.shape[0] + 2 * self_pad[0], x.shape[1] + 2 * self_pad[1]
-    fast = (ducc0.fft.good_size(rows, True), ducc0.fft.good_size(cols, True))
-    h = (
+    if valid is None:
+        return [x]
+    np.copyto(x, 0, where=~(valid if valid.ndim == x.ndim else valid[..., None]))
+    return [x, valid.astype(work_dtype)]
+
+
+def _fast_shape(shape, self_pad):
+    """The fast FFT length of each axis of a block of ``shape`` once ``self_pad`` is added."""
+    rows, cols = shape[0] + 2 * self_pad[0], shape[1] + 2 * self_pad[1]
+    return (ducc0.fft.good_size(rows, True), ducc0.fft.good_size(cols, True))
+
+
+def _block_transfer(fast, cutoff, filter, order, work_dtype, transfer):
+    """The half-plane transfer function of an FFT of shape ``fast``, from ``transfer`` if given."""
+    return (
         transfer_function(fast, cutoff, filter, order, np.dtype(work_dtype).type)
         if transfer is None
         else transfer(fast, np.dtype(work_dtype).type)
     )
+
+
+def _filter_layers(layers, h, fast, self_pad, pad_mode, shape):
+    """Pad each layer (image, then mask) to ``fast``, filter it by ``h``, crop it to ``shape``."""
     out = []
     for i, layer in enumerate(layers):
         extra = [(0, 0)] * (layer.ndim - 2)
@@ -180,16 +210,18 @@ def filter_block(
             # The mask is extended like the image, but a constant boundary is data (1).
             mode = pad_mode if i == 0 or isinstance(pad_mode, str) else 1.0
             layer = _pad(layer, [(p, p) for p in self_pad] + extra, mode)
+        rows, cols = layer.shape[:2]
         if fast != (rows, cols):
             layer = np.pad(
                 layer, [(0, fast[0] - rows), (0, fast[1] - cols)] + extra, mode="symmetric"
             )
         p0, p1 = self_pad
-        out.append(
-            _fft_filter(layer, h, fast[1])[p0 : p0 + block.shape[0], p1 : p1 + block.shape[1]]
-        )
-    if valid is None:
-        return out[0]
+        out.append(_fft_filter(layer, h, fast[1])[p0 : p0 + shape[0], p1 : p1 + shape[1]])
+    return out
+
+
+def _normalise_layers(out, x, valid, nodata):
+    """The filtered image divided by the filtered mask, where data weighs enough."""
     num, weight = out
     if weight.ndim < num.ndim:  # one mask for every channel
         weight, valid = weight[..., None], valid[..., None]

@@ -115,7 +115,15 @@ def build_graph(plan, root, *, flat_mean=None):
 
     ``flat_mean``: a block-wise flat-field's level per channel (:func:`flat_mean`).
     """
-    target = ChunkTarget(
+    target = _chunk_target(plan, root, flat_mean)
+    if reads_windows(plan):
+        return _window_graph(plan, target)
+    return _array_graph(plan, target)
+
+
+def _chunk_target(plan, root, flat_mean):
+    """Where and how each task saves its chunk and the chunk's summaries, in ``root``."""
+    return ChunkTarget(
         str(root),
         plan.row_edges,
         plan.col_edges,
@@ -134,22 +142,29 @@ def build_graph(plan, root, *, flat_mean=None):
         offset=output_offset(plan.spec, plan.info.dtype),
         flat_mean=None if flat_mean is None else tuple(np.ravel(flat_mean)),
     )
-    if reads_windows(plan):
-        source = WindowSource(plan.info, plan.spec.nodata, plan.config.sample)
-        # A measured deviation recomputes chunks as map_overlap gives them: so must the tasks.
-        return Graph(
-            plan,
-            chunk_task=partial(
-                read_filter_save,
-                source=source,
-                target=target,
-                spec=plan.spec,
-                halo=plan.halo.depth,
-                work_dtype=plan.work_dtype,
-                grow=plan.measure is None,
-            ),
+
+
+def _window_graph(plan, target):
+    """The graph of plain calls, one per chunk, each reading its own haloed window."""
+    source = WindowSource(plan.info, plan.spec.nodata, plan.config.sample)
+    # A measured deviation recomputes chunks as map_overlap gives them: so must the tasks.
+    return Graph(
+        plan,
+        chunk_task=partial(
+            read_filter_save,
             source=source,
-        )
+            target=target,
+            spec=plan.spec,
+            halo=plan.halo.depth,
+            work_dtype=plan.work_dtype,
+            grow=plan.measure is None,
+        ),
+        source=source,
+    )
+
+
+def _array_graph(plan, target):
+    """The graph of a dask array of the input, filtered and saved chunk by chunk."""
     import dask.array as da
 
     graph = Graph(plan)

@@ -281,6 +281,21 @@ def overview(
         )
     canvas = _Canvas(1500, 1000)
     canvas.text((750, 18), title, size=15, anchor="ma")
+    rows, diffs, names = _overview_rows(
+        thumb_in, thumb_out, step, crop_in, crop_out, crop_box, offset
+    )
+    for k, (panels, diff, name) in enumerate(zip(rows, diffs, names)):
+        top = 75 + k * 465
+        for j, (data, label) in enumerate(panels):
+            x0, scale = _draw_panel(canvas, 50 + j * 490, top, data, label, dtype)
+            if k == 0:  # where the crop is
+                _frame_crop(canvas, x0, top, crop_box, step, scale)
+        _draw_difference(canvas, top, diff, name)
+    return canvas.save(path)
+
+
+def _overview_rows(thumb_in, thumb_out, step, crop_in, crop_out, crop_box, offset):
+    """The overview's two rows: their (image, label) panels, differences and their names."""
     r0, r1, c0, c1 = crop_box
     diffs = (
         gray(thumb_in) - (gray(thumb_out) - offset),
@@ -297,43 +312,56 @@ def overview(
         ],
     )
     names = ("input - filtered (what was taken out)", "input - filtered, crop")
-    for k, (panels, diff, name) in enumerate(zip(rows, diffs, names)):
-        top = 75 + k * 465
-        for j, (data, label) in enumerate(panels):
-            shown, scale = _fit(_shown(data, dtype), 400, 390)
-            x0 = 50 + j * 490 + (400 - shown.shape[1]) // 2
-            canvas.text((x0 + shown.shape[1] / 2, top - 8), label, size=14, anchor="md")
-            canvas.paste((x0, top), shown)
-            canvas.frame((x0 - 1, top - 1, x0 + shown.shape[1], top + shown.shape[0]))
-            if k == 0:  # where the crop is
-                canvas.frame(
-                    (
-                        x0 + c0 / step * scale,
-                        top + r0 / step * scale,
-                        x0 + c1 / step * scale,
-                        top + r1 / step * scale,
-                    ),
-                    "yellow",
-                    2,
-                )
-        lim = _limit(diff)
-        shown, _ = _fit(_coloured(diff, RDBU, -lim, lim), 330, 390)
-        x0 = 1030
-        canvas.text((x0 + shown.shape[1] / 2, top - 8), name, size=14, anchor="md")
-        canvas.paste((x0, top), shown)
-        canvas.frame((x0 - 1, top - 1, x0 + shown.shape[1], top + shown.shape[0]))
-        canvas.colour_bar(
-            (
-                x0 + shown.shape[1] + 15,
-                top + 20,
-                x0 + shown.shape[1] + 30,
-                top + max(shown.shape[0] - 20, 140),
-            ),
-            RDBU,
-            -lim,
-            lim,
-        )
-    return canvas.save(path)
+    return rows, diffs, names
+
+
+def _paste_labelled(canvas, x0, top, shown, label):
+    """Paste ``shown`` with its top-left at (``x0``, ``top``), framed, ``label`` above it."""
+    canvas.text((x0 + shown.shape[1] / 2, top - 8), label, size=14, anchor="md")
+    canvas.paste((x0, top), shown)
+    canvas.frame((x0 - 1, top - 1, x0 + shown.shape[1], top + shown.shape[0]))
+
+
+def _draw_panel(canvas, left, top, data, label, dtype):
+    """Draw ``data`` centred in a 400 x 390 box from ``left``; its left edge and scale."""
+    shown, scale = _fit(_shown(data, dtype), 400, 390)
+    x0 = left + (400 - shown.shape[1]) // 2
+    _paste_labelled(canvas, x0, top, shown, label)
+    return x0, scale
+
+
+def _frame_crop(canvas, x0, top, crop_box, step, scale):
+    """Frame in yellow, on the reduced picture at (``x0``, ``top``), where the crop is."""
+    r0, r1, c0, c1 = crop_box
+    canvas.frame(
+        (
+            x0 + c0 / step * scale,
+            top + r0 / step * scale,
+            x0 + c1 / step * scale,
+            top + r1 / step * scale,
+        ),
+        "yellow",
+        2,
+    )
+
+
+def _draw_difference(canvas, top, diff, name):
+    """Draw the difference ``diff`` in red-blue, symmetric about 0, with its colour bar."""
+    lim = _limit(diff)
+    shown, _ = _fit(_coloured(diff, RDBU, -lim, lim), 330, 390)
+    x0 = 1030
+    _paste_labelled(canvas, x0, top, shown, name)
+    canvas.colour_bar(
+        (
+            x0 + shown.shape[1] + 15,
+            top + 20,
+            x0 + shown.shape[1] + 30,
+            top + max(shown.shape[0] - 20, 140),
+        ),
+        RDBU,
+        -lim,
+        lim,
+    )
 
 
 def _decades(lo, hi):
@@ -348,75 +376,111 @@ def radial_spectrum(path, edges, power_in, power_out, *, spec, title):
     of ``spec`` (a :class:`~daskfft.kernels.spec.FilterSpec`, any pass band) and its cutoffs.
     900 x 550 px."""
     canvas = _Canvas(900, 550, scale=2)
-    left, right, top, bottom = 90, 810, 66, 490
-    f = 0.5 * (edges[1:] + edges[:-1])
     keep = np.isfinite(power_in) & (power_in > 0)
     keep_out = np.isfinite(power_out) & (power_out > 0)
+    lo, hi = _power_range(power_in, keep, power_out, keep_out)
+    ax = _SpectrumAxes(float(edges[-1]), lo, hi)
+    _draw_spectrum_axes(canvas, ax)
+    canvas.text((450, 12), title.replace(" - ", "\n", 1), size=13, anchor="ma")
+    marks = _draw_cutoffs(canvas, ax, spec)
+    fine = np.linspace(0, ax.fmax, 400)
+    canvas.line(list(zip(ax.x_of(fine), ax.y_lin(spec.profile(fine)))), GREEN, 1.5)
+    f = 0.5 * (edges[1:] + edges[:-1])
+    for power, ok, colour in ((power_in, keep, BLUE), (power_out, keep_out, ORANGE)):
+        if ok.sum() > 1:
+            canvas.line(list(zip(ax.x_of(f[ok]), ax.y_log(power[ok]))), colour, 1.5)
+    background = ", the background" if spec.flatfield else ""
+    legend = [
+        ("input", BLUE, None),
+        ("filtered", ORANGE, None),
+        *marks,
+        (f"H ({spec.filter} {spec.band}-pass{background})", GREEN, None),
+    ]
+    _draw_legend(canvas, ax, legend)
+    return canvas.save(path)
+
+
+def _power_range(power_in, keep, power_out, keep_out):
+    """The power axis' (lo, hi): from six decades below the input's least to above its most."""
     if keep.any():  # the filtered power falls as |H|**2: show six decades below the input
         hi = max(power_in[keep].max(), power_out[keep_out].max(initial=0)) * 10
         lo = power_in[keep].min() * 1e-6
     else:
         lo, hi = 1e-6, 1.0
-    fmax = float(edges[-1])
+    return lo, hi
 
-    def x_of(v):
-        return left + v / fmax * (right - left)
 
-    def y_log(v):
+class _SpectrumAxes:
+    """The radial spectrum's plot box: frequency across, log power on the left, H on the right."""
+
+    left, right, top, bottom = 90, 810, 66, 490
+
+    def __init__(self, fmax, lo, hi):
+        self.fmax, self.lo, self.hi = fmax, lo, hi
+
+    def x_of(self, v):
+        """The x of frequency ``v``."""
+        return self.left + v / self.fmax * (self.right - self.left)
+
+    def y_log(self, v):
+        """The y of power ``v``, on the log scale from ``lo`` to ``hi``."""
+        lo, hi = self.lo, self.hi
         t = (math.log10(hi) - np.log10(np.maximum(v, lo))) / (math.log10(hi) - math.log10(lo))
-        return top + t * (bottom - top)
+        return self.top + t * (self.bottom - self.top)
 
-    def y_lin(v):
-        return bottom - np.asarray(v) / 1.05 * (bottom - top)
+    def y_lin(self, v):
+        """The y of transfer function value ``v``, 0 to 1.05."""
+        return self.bottom - np.asarray(v) / 1.05 * (self.bottom - self.top)
 
+
+def _draw_spectrum_axes(canvas, ax):
+    """Draw the plot box, its ticks and the names of its three axes."""
+    left, right, top, bottom = ax.left, ax.right, ax.top, ax.bottom
     canvas.frame((left, top, right, bottom))
-    for v in _ticks(0, fmax, 8):
-        canvas.line([(x_of(v), bottom), (x_of(v), bottom + 5)], "black")
-        canvas.text((x_of(v), bottom + 8), f"{v:.1f}", size=12, anchor="ma")
-    for v in _decades(lo, hi):
-        canvas.line([(left - 5, y_log(v)), (left, y_log(v))], "black")
+    for v in _ticks(0, ax.fmax, 8):
+        canvas.line([(ax.x_of(v), bottom), (ax.x_of(v), bottom + 5)], "black")
+        canvas.text((ax.x_of(v), bottom + 8), f"{v:.1f}", size=12, anchor="ma")
+    for v in _decades(ax.lo, ax.hi):
+        canvas.line([(left - 5, ax.y_log(v)), (left, ax.y_log(v))], "black")
         canvas.text(
-            (left - 8, y_log(v)),
+            (left - 8, ax.y_log(v)),
             f"{v:.0e}".replace("e+0", "e+").replace("e-0", "e-"),
             size=12,
             anchor="rm",
         )
     for v in (0, 0.2, 0.4, 0.6, 0.8, 1.0):
-        canvas.line([(right, y_lin(v)), (right + 5, y_lin(v))], "black")
-        canvas.text((right + 8, y_lin(v)), f"{v:.1f}", size=12, anchor="lm")
+        canvas.line([(right, ax.y_lin(v)), (right + 5, ax.y_lin(v))], "black")
+        canvas.text((right + 8, ax.y_lin(v)), f"{v:.1f}", size=12, anchor="lm")
     canvas.text(
         ((left + right) / 2, bottom + 30), "radial frequency (cycles/pixel)", size=14, anchor="ma"
     )
     canvas.text((22, (top + bottom) / 2), "mean power per frequency bin", size=14, rotate=True)
     canvas.text((866, (top + bottom) / 2), "transfer function H", size=14, rotate=True, fill=GREEN)
-    canvas.text((450, 12), title.replace(" - ", "\n", 1), size=13, anchor="ma")
+
+
+def _draw_cutoffs(canvas, ax, spec):
+    """Draw the cutoffs of ``spec`` and Nyquist as dashed lines; their legend entries."""
     legend = []
     cutoffs = (spec.cutoff,) if spec.band != "band" else (spec.low_cutoff, spec.cutoff)
     for cutoff in cutoffs:
-        canvas.line([(x_of(cutoff), top), (x_of(cutoff), bottom)], "black", 1, dash=(6, 4))
+        canvas.line(
+            [(ax.x_of(cutoff), ax.top), (ax.x_of(cutoff), ax.bottom)], "black", 1, dash=(6, 4)
+        )
         legend.append((f"cutoff {cutoff:.3g}", "black", (6, 4)))
-    canvas.line([(x_of(0.5), top), (x_of(0.5), bottom)], "gray", 1, dash=(2, 3))
+    canvas.line([(ax.x_of(0.5), ax.top), (ax.x_of(0.5), ax.bottom)], "gray", 1, dash=(2, 3))
     legend.append(("Nyquist (0.5)", "gray", (2, 3)))
-    fine = np.linspace(0, fmax, 400)
-    canvas.line(list(zip(x_of(fine), y_lin(spec.profile(fine)))), GREEN, 1.5)
-    for power, ok, colour in ((power_in, keep, BLUE), (power_out, keep_out, ORANGE)):
-        if ok.sum() > 1:
-            canvas.line(list(zip(x_of(f[ok]), y_log(power[ok]))), colour, 1.5)
-    background = ", the background" if spec.flatfield else ""
-    legend = [
-        ("input", BLUE, None),
-        ("filtered", ORANGE, None),
-        *legend,
-        (f"H ({spec.filter} {spec.band}-pass{background})", GREEN, None),
-    ]
-    x0, y0 = left + 10, bottom - 10 - 19 * len(legend)
+    return legend
+
+
+def _draw_legend(canvas, ax, legend):
+    """Draw the legend's (name, colour, dash) entries in a box at the plot's bottom left."""
+    x0, y0 = ax.left + 10, ax.bottom - 10 - 19 * len(legend)
     width = 40 + 7 * max(len(name) for name, _, _ in legend)
-    canvas.frame((x0, y0 - 6, x0 + width, bottom - 6), (200, 200, 200), background="white")
+    canvas.frame((x0, y0 - 6, x0 + width, ax.bottom - 6), (200, 200, 200), background="white")
     for k, (name, colour, dash) in enumerate(legend):
         y = y0 + 19 * k + 7
         canvas.line([(x0 + 6, y), (x0 + 30, y)], colour, 1.5, dash=dash)
         canvas.text((x0 + 36, y), name, size=12, anchor="lm")
-    return canvas.save(path)
 
 
 def atlas(path, values, rows, cols, cell, *, title):

@@ -43,73 +43,23 @@ def versions():
 def make_report(plan, *, started, seconds, computed, resumed, cluster, measured, flat_mean=None):
     """The report of a run of ``plan``; ``seconds`` maps stage names to durations;
     ``flat_mean``: a block-wise flat-field's level per channel."""
-    spec, info, halo, config = plan.spec, plan.info, plan.halo, plan.config
+    spec, info = plan.spec, plan.info
     work = seconds.get("compute", 0.0)
     return {
         "daskfft": versions().get("daskfft"),
         "started": started.isoformat(timespec="seconds"),
-        "input": {
-            "path": config.input,
-            "sample": config.sample,
-            "format": info.format,
-            "shape": list(info.shape),
-            "dtype": info.dtype.name,
-            "tiled": info.tiled,
-            "native_chunks": list(info.native_chunks),
-            "georeferenced": any(t[0] in (33922, 34264, 34735) for t in info.tags),
-            "alpha_passed_through": info.has_alpha and mask_kind(plan.fmt, info) is None,
-        },
-        "outdir": str(config.outdir),
+        "input": _input_section(plan),
+        "outdir": str(plan.config.outdir),
         "output_format": plan.fmt,
         "output_mask": mask_kind(plan.fmt, info),  # "internal", "sidecar" (.msk) or None
         "outputs": sorted(plan.names),
         "creation_options": plan.creation,
-        "pyramid": (
-            {
-                "levels": [list(s[:2]) for s in plan.levels],
-                "overview_filter": msg.OVERVIEW_FILTER,
-            }
-            if len(plan.levels) > 1
-            else None
-        ),
-        "filter": {
-            "filter": spec.filter,
-            "pass_band": spec.band,
-            "cutoff_cycles_per_pixel": spec.cutoff,
-            "sigma_pixels": spec.sigma,
-            "low_cutoff_cycles_per_pixel": spec.low_cutoff,
-            "low_sigma_pixels": (
-                1 / (2 * math.pi * spec.low_cutoff)
-                if spec.low_cutoff and spec.filter == "gaussian"
-                else None
-            ),
-            "output_offset": output_offset(spec, info.dtype),
-            "flatfield": spec.flatfield,
-            "flatfield_mean": (None if flat_mean is None else [float(m) for m in flat_mean]),
-            "order": spec.order if spec.filter == "butterworth" else None,
-            "tol": spec.tol,
-            "boundary": spec.boundary,
-            "nodata": json_number(spec.nodata),
-        },
+        "pyramid": _pyramid_section(plan),
+        "filter": _filter_section(spec, info, flat_mean),
         "method": spec.method,
         "precision": _precision(info.dtype, spec.tol),
-        "halo": {
-            "depth": halo.depth,
-            "rule": halo.rule,
-            "needed_for_tol": halo.needed,
-            **_bound(halo.deviation),
-            "measured_deviation": measured,
-            "warning": halo.warning,
-        },
-        "chunks": {
-            "size": [plan.rows[0], plan.cols[0]],
-            "grid": list(plan.grid),
-            "rows": list(plan.rows),
-            "cols": list(plan.cols),
-            "total": plan.total,
-            "computed": computed,
-            "resumed": resumed,
-        },
+        "halo": _halo_section(plan.halo, measured),
+        "chunks": _chunks_section(plan, computed, resumed),
         "choices": list(plan.notes),
         "cluster": cluster,
         "seconds": seconds,
@@ -117,6 +67,82 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured,
         "megapixels_per_second": info.megapixels * computed / plan.total / max(work, 1e-9),
         "versions": versions(),
         "fingerprint": plan.fingerprint,  # what --resume compares, when every output is here
+    }
+
+
+def _input_section(plan):
+    """The report's "input": where the image came from and how it is stored."""
+    info, config = plan.info, plan.config
+    return {
+        "path": config.input,
+        "sample": config.sample,
+        "format": info.format,
+        "shape": list(info.shape),
+        "dtype": info.dtype.name,
+        "tiled": info.tiled,
+        "native_chunks": list(info.native_chunks),
+        "georeferenced": any(t[0] in (33922, 34264, 34735) for t in info.tags),
+        "alpha_passed_through": info.has_alpha and mask_kind(plan.fmt, info) is None,
+    }
+
+
+def _pyramid_section(plan):
+    """The report's "pyramid": its levels' shapes and overview filter; None for one level."""
+    return (
+        {
+            "levels": [list(s[:2]) for s in plan.levels],
+            "overview_filter": msg.OVERVIEW_FILTER,
+        }
+        if len(plan.levels) > 1
+        else None
+    )
+
+
+def _filter_section(spec, info, flat_mean):
+    """The report's "filter": the transfer function, its pass band and its edge handling."""
+    return {
+        "filter": spec.filter,
+        "pass_band": spec.band,
+        "cutoff_cycles_per_pixel": spec.cutoff,
+        "sigma_pixels": spec.sigma,
+        "low_cutoff_cycles_per_pixel": spec.low_cutoff,
+        "low_sigma_pixels": (
+            1 / (2 * math.pi * spec.low_cutoff)
+            if spec.low_cutoff and spec.filter == "gaussian"
+            else None
+        ),
+        "output_offset": output_offset(spec, info.dtype),
+        "flatfield": spec.flatfield,
+        "flatfield_mean": (None if flat_mean is None else [float(m) for m in flat_mean]),
+        "order": spec.order if spec.filter == "butterworth" else None,
+        "tol": spec.tol,
+        "boundary": spec.boundary,
+        "nodata": json_number(spec.nodata),
+    }
+
+
+def _halo_section(halo, measured):
+    """The report's "halo": its depth, why, and the deviation expected and measured."""
+    return {
+        "depth": halo.depth,
+        "rule": halo.rule,
+        "needed_for_tol": halo.needed,
+        **_bound(halo.deviation),
+        "measured_deviation": measured,
+        "warning": halo.warning,
+    }
+
+
+def _chunks_section(plan, computed, resumed):
+    """The report's "chunks": the grid, and how many were computed and resumed."""
+    return {
+        "size": [plan.rows[0], plan.cols[0]],
+        "grid": list(plan.grid),
+        "rows": list(plan.rows),
+        "cols": list(plan.cols),
+        "total": plan.total,
+        "computed": computed,
+        "resumed": resumed,
     }
 
 
