@@ -4,6 +4,7 @@ import contextlib
 import functools
 import glob
 import os
+import sys
 
 import pytest
 
@@ -33,6 +34,22 @@ def _no_leaked_mpi_shared_memory():
         for path in new - live:
             with contextlib.suppress(OSError):
                 os.remove(path)
+
+
+@pytest.fixture(autouse=True)
+def _no_client_left_as_default():
+    """A test that leaves a distributed Client as dask's default makes every later
+    ``.compute()`` in the same process go to it: to a cluster that may be gone, where it
+    waits for ever.  The suite runs a test file to a worker process (pytest-xdist), in an
+    order no test may count on, so a client left behind fails the test that left it (and is
+    closed, so that the next test runs alone)."""
+    yield
+    client_module = sys.modules.get("distributed.client")
+    left = client_module and client_module._get_global_client()
+    if left:
+        with contextlib.suppress(Exception):
+            left.close()
+        pytest.fail(f"this test left a distributed Client as dask's default: {left!r}")
 
 
 # --- The slow tier's guard ----------------------------------------------------------------

@@ -249,7 +249,11 @@ def _scheduler_at_address(spec):
     from distributed import Client
 
     try:
-        client = Client(spec.kind, timeout=f"{spec.connect_timeout}s")
+        try:
+            client = Client(spec.kind, timeout=f"{spec.connect_timeout}s")
+        except BaseException:
+            _drop_half_made_client()
+            raise
     except (OSError, TimeoutError) as exc:
         raise RunError(
             msg.NO_SCHEDULER.format(
@@ -271,6 +275,18 @@ def _scheduler_at_address(spec):
             threads=t,
             extra={"address": spec.kind},
         )
+
+
+def _drop_half_made_client():
+    """Close the client a failed ``Client(address)`` left behind: distributed makes it
+    dask's default before it connects, so every later ``.compute()`` in this process (a
+    notebook's, the next run's) would wait for ever on a scheduler it never reached."""
+    from distributed.client import _get_global_client
+
+    left = _get_global_client()
+    if left is not None and left.status != "running":
+        with contextlib.suppress(Exception):
+            left.close(timeout=1)
 
 
 @contextlib.contextmanager
