@@ -203,7 +203,7 @@ def test_pictures_leave_nodata_out(tmp_path, nodata):
 
 def test_rgb_with_holes_keeps_its_colours_in_the_overview():
     """Holes (a mask's, a nodata's) in an 8-bit RGB image are transparent, not a gray image."""
-    from daskfft.run.plots import _display
+    from daskfft.run.canvas import display as _display
 
     rgb = np.zeros((6, 5, 3), np.float32)
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 40, 90

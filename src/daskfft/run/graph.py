@@ -19,7 +19,8 @@ from daskfft.api.sample import sample_image
 from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import data_mask
 from daskfft.messages import run as msg
-from daskfft.run.outputs import level_store, sample_store
+from daskfft.run.levels import level_store
+from daskfft.run.outputs import sample_store
 from daskfft.run.tasks import (
     ChunkTarget,
     WindowSource,

@@ -1,5 +1,5 @@
-"""A run's output files: which ones, where their stores lie, when each is finished, and the
-pictures.
+"""A run's output files: which ones, where their stores lie, when each is finished (the
+pyramid's levels are :mod:`daskfft.run.levels`', the pictures :mod:`daskfft.run.plots`').
 
 What to write is decided here; how each format is written is its
 :mod:`daskfft.io` backend's.  Everything is written into the work folder
@@ -10,9 +10,6 @@ it is complete.
 from __future__ import annotations
 
 import logging
-import os
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,20 +25,17 @@ __all__ = [
     "output_names",
     "mask_kind",
     "full_size",
+    "pyramid_of",
+    "jsonable",
     "channel_first",
     "create_stores",
     "store_chunks",
-    "level_store",
-    "build_overviews",
-    "write_cog",
-    "write_ome_zarr_metadata",
     "sample_format",
     "sample_tile",
     "sample_store",
     "staged",
     "staged_path",
     "finalize",
-    "write_pictures",
 ]
 
 
@@ -173,13 +167,13 @@ def full_size(plan):
     Zarr store that is turned into the output at the end.
     """
     if plan.tiff_tile:
-        return ("pyramid.tif" if _pyramid(plan) == "pages" else f"out/{plan.names[0]}"), True
-    if _pyramid(plan) == "group":
+        return ("pyramid.tif" if pyramid_of(plan) == "pages" else f"out/{plan.names[0]}"), True
+    if pyramid_of(plan) == "group":
         return f"{plan.names[0]}/0", False
     return "filtered.zarr", False
 
 
-def _pyramid(plan):
+def pyramid_of(plan):
     """Where the output's overview levels lie (:attr:`daskfft.io.Backend.pyramid`)."""
     return io.backend(plan.fmt).pyramid
 
@@ -198,13 +192,13 @@ def create_stores(plan, root):
     path, in_place = full_size(plan)
     if in_place:
         _create_tiff(plan, root / path, plan.tiff_tile)
-    elif _pyramid(plan) == "group":
+    elif pyramid_of(plan) == "group":
         io.backend(plan.fmt).create(
             root / plan.names[0], info.shape, info.dtype, options={"chunks": _chunks(plan)}
         )
     else:
         io.SCRATCH.create(root / path, info.shape, info.dtype, options={"chunks": _chunks(plan)})
-    if _pyramid(plan) == "pages" and not in_place:
+    if pyramid_of(plan) == "pages" and not in_place:
         _create_tiff(plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]))
     if sample_tile(plan):
         io.backend(sample_format(plan.fmt)).create(
@@ -255,124 +249,6 @@ def store_chunks(plan):
     if tiff and tile and (rows % tile == 0 or len(plan.rows) == 1):
         rows = min(rows, tile)
     return rows, cols
-
-
-#: Overview blocks are made at least this many pixels square, one task each.
-OVERVIEW_BLOCK = 512
-
-
-def overview_block(plan):
-    """The edge of an overview block: :data:`OVERVIEW_BLOCK` rounded up to whole tiles of a
-    COG's levels (and the Zarr chunk of OME-Zarr's), so that no two tasks write the same one."""
-    tile = int(plan.creation["BLOCKSIZE"]) if _pyramid(plan) == "pages" else OVERVIEW_BLOCK
-    return tile * -(-OVERVIEW_BLOCK // tile)
-
-
-def level_store(plan, root, k):
-    """Where level ``k`` of the output's pyramid lies in the work folder (an
-    :class:`~daskfft.io.Store`): a page of a COG's ``pyramid.tif``, an array of the
-    OME-Zarr group, or, for level 0, wherever the tasks put the full-size result."""
-    root, shape = Path(root), plan.levels[k]
-    if _pyramid(plan) == "pages" and (k or plan.tiff_tile):
-        return _tiff_level(plan, root / "pyramid.tif", k)
-    if _pyramid(plan) == "group":
-        return io.backend(plan.fmt).open_store(root / plan.names[0], shape, options={"level": k})
-    path, in_place = full_size(plan)
-    if in_place:
-        return _tiff_level(plan, root / path, 0)
-    return io.SCRATCH.open_store(root / path, shape)
-
-
-def _tiff_level(plan, path, k):
-    """Level ``k`` of the TIFF at ``path`` (a COG's levels' or a TIFF output's), with the
-    input's mask as :func:`mask_kind` says."""
-    return io.backend(plan.fmt).open_store(
-        path, plan.levels[k], options={"level": k, "mask": mask_kind(plan.fmt, plan.info)}
-    )
-
-
-def build_overviews(plan, root, compute):
-    """The overview levels of ``plan.levels``, each from the one above (written first) by
-    :func:`daskfft.kernels.overview.overview_block`: one task per 512-px block of a level, which
-    reads its haloed window from the level above and writes its block in place, so
-    memory holds a block, never a level.  ``compute`` runs a list of tasks on the cluster."""
-    import dask
-
-    from daskfft.kernels.overview import overview_depth
-    from daskfft.run.tasks import overview_task
-
-    depth, block = overview_depth(plan.spec.tol), overview_block(plan)
-    alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
-    for k, shape in enumerate(plan.levels[1:], 1):
-        if _pyramid(plan) == "group":  # a COG's levels are pages of its TIFF, made already
-            chunks = (min(block, shape[0]), min(block, shape[1])) + shape[2:]
-            io.backend(plan.fmt).create(
-                Path(root) / plan.names[0],
-                shape,
-                plan.info.dtype,
-                options={"chunks": chunks, "level": k},
-            )
-        target = level_store(plan, root, k)
-        source = level_store(plan, root, k - 1)
-        tasks = [
-            dask.delayed(overview_task, pure=False)(
-                source,
-                target,
-                (r, min(r + block, shape[0]), c, min(c + block, shape[1])),
-                depth=depth,
-                nodata=plan.spec.nodata,
-                alpha=alpha,
-                tol=plan.spec.tol,
-            )
-            for r in range(0, shape[0], block)
-            for c in range(0, shape[1], block)
-        ]
-        started = time.perf_counter()
-        compute(tasks)
-        log.debug(
-            "overview %d (%d x %d): %.2f s", k, shape[1], shape[0], time.perf_counter() - started
-        )
-
-
-def write_cog(plan, root, path):
-    """The Cloud-Optimized GeoTIFF ``path`` from the work folder's ``pyramid.tif``, whose
-    pages hold every level: the full size laid in here, a row of tiles at a time, when the
-    tasks could not write it in place (:meth:`daskfft.io.cog.CogBackend.finish` says how
-    GDAL's failures are raised)."""
-    pyramid = Path(root) / "pyramid.tif"
-    if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
-        source, target = level_store(plan, root, 0), _tiff_level(plan, pyramid, 0)
-        (height, width), tile = source.shape[:2], target.layout.tile
-        span = max(tile, plan.cols[0] // tile * tile)  # a row of tiles, a part at a time
-        for r0 in range(0, height, tile):
-            for c0 in range(0, width, span):
-                target.write(
-                    source.read((r0, min(height, r0 + tile)), (c0, min(width, c0 + span))), r0, c0
-                )
-    io.backend(plan.fmt).finish(pyramid, path, plan.info, options={"creation": plan.creation})
-
-
-def write_ome_zarr_metadata(plan, root):
-    """NGFF 0.5 ``multiscales`` on the OME-Zarr group, its levels made by
-    :func:`daskfft.api.pyramid.overview`; the input's nodata and colours as daskfft's."""
-    io.backend(plan.fmt).finish(
-        None,
-        Path(root) / plan.names[0],
-        plan.info,
-        options={
-            "levels": plan.levels,
-            "kind": "Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
-            # The method's name as outputs have carried it since the first release (its
-            # module, daskfft.pyramid, is now daskfft.api.pyramid): kept, so that a file
-            # written before and after the layering is the same byte for byte.
-            "metadata": {"method": "daskfft.pyramid.overview"},
-            "attrs": {
-                "nodata": _jsonable(plan.spec.nodata),
-                "photometric": plan.info.photometric,
-                "alpha": plan.info.has_alpha,
-            },
-        },
-    )
 
 
 def sample_format(fmt):
@@ -444,18 +320,18 @@ def finalize(root, name, path, fmt, info, *, creation=None):
     attrs = {
         "photometric": info.photometric,
         "alpha": info.has_alpha,
-        "nodata": _jsonable(info.nodata),
-        "geotiff_tags": {str(t[0]): _jsonable(t[3]) for t in info.tags},
+        "nodata": jsonable(info.nodata),
+        "geotiff_tags": {str(t[0]): jsonable(t[3]) for t in info.tags},
     }
     options = {"attrs": attrs, "mask": mask_kind(fmt, info), "creation": creation}
     io.backend(fmt).finish(src, path, info, options=options)
 
 
-def _jsonable(value):
+def jsonable(value):
     from daskfft.run.describe import json_number
 
     if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, bytes):
         return value.decode("latin-1")
     if isinstance(value, (np.integer, np.floating)):
@@ -463,81 +339,3 @@ def _jsonable(value):
     if isinstance(value, float):
         return json_number(value)
     return value
-
-
-def _label(plan):
-    """What the pictures' titles say the run did: its input, filter, cutoff, halo, chunks."""
-    spec = plan.spec
-    source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
-    cutoffs = (
-        f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}" if spec.band == "band" else f"{spec.cutoff:.3g}"
-    )
-    what = (
-        f"flat-field ({spec.flatfield}) by its {spec.filter} low-pass"
-        if spec.flatfield
-        else f"{spec.filter} {spec.band}-pass"
-    )
-    return (
-        f"{source}: {what}, cutoff {cutoffs} cycles/px, "
-        + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
-        + f", chunks {plan.rows[0]}"
-    )
-
-
-def write_pictures(out, plan, summary, crops):
-    """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
-    from daskfft.kernels.bands import output_offset
-    from daskfft.kernels.spectra import RADIAL_EDGES
-    from daskfft.run import plots
-
-    spec, rows, cols = plan.spec, plan.row_edges, plan.col_edges
-    label = _label(plan)
-    drawings = []
-    if "spectra.png" in plan.names:
-        if plan.config.plots:
-            drawings.append(
-                lambda: plots.atlas(
-                    out / "spectra.png",
-                    summary["atlas"],
-                    rows,
-                    cols,
-                    plan.cell,
-                    title=f"spectra per chunk - {label}",
-                )
-            )
-        else:
-            drawings.append(
-                lambda: plots.write_picture(out / "spectra.png", summary["atlas"], grid=plan.cell)
-            )
-    if plan.config.plots:
-        crop_in, crop_out, box = crops
-        drawings.append(
-            lambda: plots.overview(
-                out / "overview.png",
-                summary["thumb_in"],
-                summary["thumb_out"],
-                plan.thumb,
-                crop_in,
-                crop_out,
-                box,
-                dtype=plan.info.dtype,
-                title=label,
-                nodata=float("nan") if plan.info.mask is not None else spec.nodata,
-                offset=output_offset(spec, plan.info.dtype),
-            )
-        )
-        drawings.append(
-            lambda: plots.radial_spectrum(
-                out / "radial_spectrum.png",
-                RADIAL_EDGES,
-                summary["power_in"],
-                summary["power_out"],
-                spec=spec,
-                title=f"radially averaged power - {label}",
-            )
-        )
-    # Drawn side by side: NumPy, Pillow's resizing and zlib let go of the GIL (0.25 -> 0.17 s
-    # for the three at 8192^2 on 2 cores).
-    with ThreadPoolExecutor(max(1, min(len(drawings), os.cpu_count() or 1))) as pool:
-        for done in [pool.submit(draw) for draw in drawings]:
-            done.result()

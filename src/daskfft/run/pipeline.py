@@ -17,20 +17,17 @@ from daskfft.run.config import RunConfig
 from daskfft.run.describe import log_plan
 from daskfft.run.deviation import measure_deviation
 from daskfft.run.graph import build_graph, compute, compute_missing, flat_mean, rechunk_method
+from daskfft.run.levels import build_overviews, level_store, write_cog, write_ome_zarr_metadata
 from daskfft.run.outputs import (
-    build_overviews,
     create_stores,
     finalize,
-    level_store,
     sample_format,
     sample_tile,
     staged,
     staged_path,
-    write_cog,
-    write_ome_zarr_metadata,
-    write_pictures,
 )
 from daskfft.run.plan import make_plan
+from daskfft.run.plots import write_pictures
 from daskfft.run.report import make_report, utc_now, write_report
 from daskfft.run.summary import assemble
 from daskfft.run.tasks import masked

@@ -1,5 +1,6 @@
-"""Pictures of what the filter did: overview, radial power spectrum, labelled spectra atlas,
-and plain grayscale pictures of an array (:func:`picture`, :func:`write_picture`).
+"""Pictures of what the filter did: overview, radial power spectrum, labelled spectra atlas
+(drawn on :mod:`daskfft.run.canvas`, which also makes the plain grayscale pictures of an
+array: :func:`picture`, :func:`write_picture`, re-exported here).
 
 Drawn with Pillow and NumPy from the small per-chunk summaries the tasks
 saved, so pictures of a gigapixel run cost no more than those of a small one.
@@ -14,245 +15,16 @@ twice the size and reduced, for smooth lines.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from daskfft import io
 from daskfft.kernels.phase import gray
+from daskfft.run import canvas as cv
+from daskfft.run.canvas import picture, write_picture
 
-__all__ = ["overview", "radial_spectrum", "atlas", "picture", "write_picture"]
-
-
-def picture(values, *, grid=None):
-    """Scale ``values`` to uint8 between their 1st and 99.9th percentile.
-
-    ``grid`` draws one-pixel white lines every ``grid`` pixels, between the
-    tiles of a spectra atlas.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    lo, hi = np.percentile(values, [1.0, 99.9]) if values.size > 1 else (0.0, 1.0)
-    scaled = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
-    out = np.rint(scaled * 255).astype(np.uint8)
-    if grid and grid > 2:
-        out[grid - 1 :: grid, :] = 255
-        out[:, grid - 1 :: grid] = 255
-    return out
-
-
-def write_picture(path, values, *, grid=None):
-    """Write ``values`` as a grayscale PNG via :func:`picture`; returns ``path``."""
-    io.write_image(path, picture(values, grid=grid), "png")
-    return str(path)
-
-
-def _lut(colours):
-    """A 256-entry colour table interpolated through ``colours`` (hex RGB, evenly spaced)."""
-    ctrl = np.array([[int(c[k : k + 2], 16) for k in (0, 2, 4)] for c in colours.split()], float)
-    at = np.linspace(0, 1, len(ctrl))
-    return (
-        np.stack([np.interp(np.linspace(0, 1, 256), at, ctrl[:, k]) for k in range(3)], axis=1)
-        .round()
-        .astype(np.uint8)
-    )
-
-
-#: matplotlib's magma and RdBu_r through 33 and 11 of their colours (within 2.2/255 of them).
-MAGMA = _lut(
-    "000004 030312 0a0822 130d34 1d1147 29115a 36106b 440f76 51127c 5d177f 6a1c81 "
-    "762181 832681 902a81 9c2e7f aa337d b73779 c43c75 d0416f dc4869 e75263 ef5d5e "
-    "f56b5c f9795d fc8961 fd9869 fea772 feb67c fec488 fed395 fde2a3 fcf0b2 fcfdbf"
-)
-
-RDBU = _lut("053061 2065ab 4393c3 90c4dd d1e5f0 f7f6f6 fddbc7 f3a481 d6604d b1182b 67001f")
-
-GRAY = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
-
-BLUE, ORANGE, GREEN = (31, 119, 180), (255, 127, 14), (44, 160, 44)  # matplotlib's tab: colours
-
-
-@lru_cache(maxsize=16)
-def _font(size):
-    from PIL import ImageFont
-
-    return ImageFont.load_default(size=size)
-
-
-class _Canvas:
-    """A white RGB picture to place images, text, frames and colour bars on, ``scale`` times
-    its final size (reduced on saving)."""
-
-    def __init__(self, width, height, scale=1):
-        from PIL import Image, ImageDraw
-
-        self.s = scale
-        self.image = Image.new("RGB", (width * scale, height * scale), "white")
-        self.draw = ImageDraw.Draw(self.image)
-
-    def text(self, xy, text, size=13, anchor="la", fill="black", rotate=False):
-        s = self.s
-        font = _font(size * s)
-        if not rotate:
-            self.draw.multiline_text(
-                (xy[0] * s, xy[1] * s), text, font=font, fill=fill, anchor=anchor, align="center"
-            )
-            return
-        from PIL import Image, ImageDraw
-
-        box = self.draw.textbbox((0, 0), text, font=font, anchor="lt")
-        label = Image.new("L", (box[2] + 2, box[3] + 2), 0)
-        ImageDraw.Draw(label).text((1, 1), text, font=font, fill=255, anchor="lt")
-        label = label.rotate(90, expand=True)
-        x, y = xy[0] * s - label.width // 2, xy[1] * s - label.height // 2
-        self.image.paste(Image.new("RGB", label.size, fill), (int(x), int(y)), label)
-
-    def paste(self, xy, rgb):
-        """An RGB(A) uint8 array, its top left at ``xy``; transparency shows the white page."""
-        from PIL import Image
-
-        picture = Image.fromarray(np.ascontiguousarray(rgb))
-        if self.s != 1:
-            picture = picture.resize(
-                (picture.width * self.s, picture.height * self.s), Image.Resampling.NEAREST
-            )
-        at = (int(xy[0] * self.s), int(xy[1] * self.s))
-        self.image.paste(picture, at, picture if picture.mode == "RGBA" else None)
-
-    def line(self, points, fill, width=1, dash=None):
-        s = self.s
-        points = [(x * s, y * s) for x, y in points]
-        if dash is None:
-            self.draw.line(points, fill=fill, width=max(1, round(width * s)))
-            return
-        (x0, y0), (x1, y1) = points  # a straight dashed line
-        length = math.hypot(x1 - x0, y1 - y0)
-        on, off = dash[0] * s, dash[1] * s
-        t = 0.0
-        while t < length:
-            a, b = t / length, min(t + on, length) / length
-            self.draw.line(
-                [
-                    (x0 + a * (x1 - x0), y0 + a * (y1 - y0)),
-                    (x0 + b * (x1 - x0), y0 + b * (y1 - y0)),
-                ],
-                fill=fill,
-                width=max(1, round(width * s)),
-            )
-            t += on + off
-
-    def frame(self, box, fill="black", width=1, background=None):
-        s = self.s
-        self.draw.rectangle(
-            [box[0] * s, box[1] * s, box[2] * s, box[3] * s],
-            outline=fill,
-            width=max(1, round(width * s)),
-            fill=background,
-        )
-
-    def colour_bar(self, box, lut, lo, hi, label=None):
-        """A vertical colour bar in ``box`` (x0, y0, x1, y1) from ``lo`` (bottom) to ``hi``,
-        with ticks and ``label`` on its right."""
-        x0, y0, x1, y1 = box
-        ramp = np.linspace(255, 0, y1 - y0).round().astype(np.uint8)
-        self.paste((x0, y0), np.repeat(lut[ramp][:, None, :], x1 - x0, axis=1))
-        self.frame((x0, y0, x1, y1))
-        width = 0
-        for tick in _ticks(lo, hi):
-            y = y1 - (tick - lo) / (hi - lo) * (y1 - y0)
-            self.line([(x1, y), (x1 + 4, y)], "black")
-            text = _number(tick)
-            self.text((x1 + 7, y), text, size=12, anchor="lm")
-            width = max(width, len(text))
-        if label:
-            self.text((x1 + 16 + 7 * width, (y0 + y1) / 2), label, size=13, rotate=True)
-
-    def save(self, path):
-        from PIL import Image
-
-        image = self.image
-        if self.s != 1:
-            image = image.resize(
-                (image.width // self.s, image.height // self.s), Image.Resampling.BOX
-            )
-        # zlib level 1: a third of the time of the default level, for somewhat larger files.
-        image.save(path, format="PNG", compress_level=1)
-        return str(path)
-
-
-def _ticks(lo, hi, most=7):
-    """Round-numbered ticks within [lo, hi], at most ``most`` of them."""
-    if not hi > lo:
-        return [lo]
-    raw = (hi - lo) / (most - 1)
-    step = 10 ** math.floor(math.log10(raw))
-    step *= next(m for m in (1, 2, 2.5, 5, 10) if m * step >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    return [first + k * step for k in range(int((hi - first) / step + 1e-9) + 1)]
-
-
-def _number(value):
-    """A tick label: few digits, no trailing zeros, no "-0"."""
-    text = f"{value:.4g}"
-    return "0" if text in ("-0", "0") else text
-
-
-def _display(x, dtype):
-    """An image ready to show: RGB uint8 as it is (holes, NaN, transparent), anything else
-    as gray, 1-99.8 % stretched: ``(values, {"cmap": "gray", "vmin", "vmax"})``."""
-    x = np.asarray(x)
-    if x.ndim == 3 and x.shape[2] == 3 and np.dtype(dtype) == np.uint8:
-        if x.dtype == np.uint8:  # no holes
-            return x, {}
-        holes = np.isnan(x).any(axis=2)
-        rgb = np.clip(np.nan_to_num(x), 0, 255).astype(np.uint8)
-        return np.dstack([rgb, np.where(holes, 0, 255).astype(np.uint8)]), {}
-    g = x.astype(np.float64).mean(axis=2) if x.ndim == 3 else x.astype(np.float64)
-    finite = g[np.isfinite(g)]
-    lo, hi = np.percentile(finite, [1, 99.8]) if finite.size > 1 else (0.0, 1.0)
-    return g, {"cmap": "gray", "vmin": lo, "vmax": hi if hi > lo else lo + 1}
-
-
-def _coloured(values, lut, lo, hi):
-    """``values`` through the colour table ``lut`` from ``lo`` to ``hi``: RGBA uint8, NaN
-    transparent."""
-    v = np.asarray(values, dtype=np.float32)
-    finite = np.isfinite(v)
-    index = np.clip((np.where(finite, v, lo) - lo) * (255 / (hi - lo)), 0, 255)
-    rgba = np.empty(v.shape + (4,), np.uint8)
-    rgba[..., :3] = lut[index.astype(np.uint8)]
-    rgba[..., 3] = np.where(finite, 255, 0)
-    return rgba
-
-
-def _shown(x, dtype):
-    """What :func:`_display` gives, as RGB(A) uint8."""
-    img, kw = _display(x, dtype)
-    return img if not kw else _coloured(img, GRAY, kw["vmin"], kw["vmax"])
-
-
-def _fit(rgba, width, height):
-    """``rgba`` scaled to fit ``width`` x ``height``, its aspect kept: reduced by box means
-    (each screen pixel the mean of those it covers), enlarged pixel by pixel."""
-    from PIL import Image
-
-    rows, cols = rgba.shape[:2]
-    k = min(width / cols, height / rows)
-    size = (max(1, round(cols * k)), max(1, round(rows * k)))
-    method = Image.Resampling.BOX if k < 1 else Image.Resampling.NEAREST
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgba)).resize(size, method)), k
-
-
-def _holes(x, nodata):
-    """``x`` as float32 with NaN where it equals ``nodata`` (or is NaN)."""
-    x = np.array(x, dtype=np.float32)
-    x[np.isnan(x) if np.isnan(nodata) else x == nodata] = np.nan
-    return x
-
-
-def _limit(diff):
-    """The colour limit of a difference picture: its 99.5th percentile of magnitude."""
-    finite = np.abs(diff[np.isfinite(diff)])
-    return (float(np.percentile(finite, 99.5)) if finite.size else 0.0) or 1.0
+__all__ = ["overview", "radial_spectrum", "atlas", "picture", "write_picture", "write_pictures"]
 
 
 def overview(
@@ -277,9 +49,9 @@ def overview(
     """
     if nodata is not None:
         thumb_in, thumb_out, crop_in, crop_out = (
-            _holes(x, nodata) for x in (thumb_in, thumb_out, crop_in, crop_out)
+            cv.holes(x, nodata) for x in (thumb_in, thumb_out, crop_in, crop_out)
         )
-    canvas = _Canvas(1500, 1000)
+    canvas = cv.Canvas(1500, 1000)
     canvas.text((750, 18), title, size=15, anchor="ma")
     rows, diffs, names = _overview_rows(
         thumb_in, thumb_out, step, crop_in, crop_out, crop_box, offset
@@ -324,7 +96,7 @@ def _paste_labelled(canvas, x0, top, shown, label):
 
 def _draw_panel(canvas, left, top, data, label, dtype):
     """Draw ``data`` centred in a 400 x 390 box from ``left``; its left edge and scale."""
-    shown, scale = _fit(_shown(data, dtype), 400, 390)
+    shown, scale = cv.fit(cv.shown(data, dtype), 400, 390)
     x0 = left + (400 - shown.shape[1]) // 2
     _paste_labelled(canvas, x0, top, shown, label)
     return x0, scale
@@ -347,8 +119,8 @@ def _frame_crop(canvas, x0, top, crop_box, step, scale):
 
 def _draw_difference(canvas, top, diff, name):
     """Draw the difference ``diff`` in red-blue, symmetric about 0, with its colour bar."""
-    lim = _limit(diff)
-    shown, _ = _fit(_coloured(diff, RDBU, -lim, lim), 330, 390)
+    lim = cv.limit(diff)
+    shown, _ = cv.fit(cv.coloured(diff, cv.RDBU, -lim, lim), 330, 390)
     x0 = 1030
     _paste_labelled(canvas, x0, top, shown, name)
     canvas.colour_bar(
@@ -358,7 +130,7 @@ def _draw_difference(canvas, top, diff, name):
             x0 + shown.shape[1] + 30,
             top + max(shown.shape[0] - 20, 140),
         ),
-        RDBU,
+        cv.RDBU,
         -lim,
         lim,
     )
@@ -375,7 +147,7 @@ def radial_spectrum(path, edges, power_in, power_out, *, spec, title):
     """Radially averaged power of input and output (log scale), with the transfer function
     of ``spec`` (a :class:`~daskfft.kernels.spec.FilterSpec`, any pass band) and its cutoffs.
     900 x 550 px."""
-    canvas = _Canvas(900, 550, scale=2)
+    canvas = cv.Canvas(900, 550, scale=2)
     keep = np.isfinite(power_in) & (power_in > 0)
     keep_out = np.isfinite(power_out) & (power_out > 0)
     lo, hi = _power_range(power_in, keep, power_out, keep_out)
@@ -384,17 +156,17 @@ def radial_spectrum(path, edges, power_in, power_out, *, spec, title):
     canvas.text((450, 12), title.replace(" - ", "\n", 1), size=13, anchor="ma")
     marks = _draw_cutoffs(canvas, ax, spec)
     fine = np.linspace(0, ax.fmax, 400)
-    canvas.line(list(zip(ax.x_of(fine), ax.y_lin(spec.profile(fine)))), GREEN, 1.5)
+    canvas.line(list(zip(ax.x_of(fine), ax.y_lin(spec.profile(fine)))), cv.GREEN, 1.5)
     f = 0.5 * (edges[1:] + edges[:-1])
-    for power, ok, colour in ((power_in, keep, BLUE), (power_out, keep_out, ORANGE)):
+    for power, ok, colour in ((power_in, keep, cv.BLUE), (power_out, keep_out, cv.ORANGE)):
         if ok.sum() > 1:
             canvas.line(list(zip(ax.x_of(f[ok]), ax.y_log(power[ok]))), colour, 1.5)
     background = ", the background" if spec.flatfield else ""
     legend = [
-        ("input", BLUE, None),
-        ("filtered", ORANGE, None),
+        ("input", cv.BLUE, None),
+        ("filtered", cv.ORANGE, None),
         *marks,
-        (f"H ({spec.filter} {spec.band}-pass{background})", GREEN, None),
+        (f"H ({spec.filter} {spec.band}-pass{background})", cv.GREEN, None),
     ]
     _draw_legend(canvas, ax, legend)
     return canvas.save(path)
@@ -437,7 +209,7 @@ def _draw_spectrum_axes(canvas, ax):
     """Draw the plot box, its ticks and the names of its three axes."""
     left, right, top, bottom = ax.left, ax.right, ax.top, ax.bottom
     canvas.frame((left, top, right, bottom))
-    for v in _ticks(0, ax.fmax, 8):
+    for v in cv.ticks(0, ax.fmax, 8):
         canvas.line([(ax.x_of(v), bottom), (ax.x_of(v), bottom + 5)], "black")
         canvas.text((ax.x_of(v), bottom + 8), f"{v:.1f}", size=12, anchor="ma")
     for v in _decades(ax.lo, ax.hi):
@@ -455,7 +227,9 @@ def _draw_spectrum_axes(canvas, ax):
         ((left + right) / 2, bottom + 30), "radial frequency (cycles/pixel)", size=14, anchor="ma"
     )
     canvas.text((22, (top + bottom) / 2), "mean power per frequency bin", size=14, rotate=True)
-    canvas.text((866, (top + bottom) / 2), "transfer function H", size=14, rotate=True, fill=GREEN)
+    canvas.text(
+        (866, (top + bottom) / 2), "transfer function H", size=14, rotate=True, fill=cv.GREEN
+    )
 
 
 def _draw_cutoffs(canvas, ax, spec):
@@ -494,10 +268,10 @@ def atlas(path, values, rows, cols, cell, *, title):
     height, width = values.shape[0] * k, values.shape[1] * k
     left, top, bar = 90, 62, 60
     tall = max(height, 240)  # the colour bar's length: readable, however flat the atlas
-    canvas = _Canvas(left + width + bar + 110, top + tall + 75)
+    canvas = cv.Canvas(left + width + bar + 110, top + tall + 75)
     lo, hi = np.percentile(values, [1, 99.9]) if values.size > 1 else (0, 1)
     hi = hi if hi > lo else lo + 1
-    rgba = _coloured(values, MAGMA, lo, hi)
+    rgba = cv.coloured(values, cv.MAGMA, lo, hi)
     rgba[..., 3] = 255
     if k > 1:
         rgba = np.repeat(np.repeat(rgba, k, axis=0), k, axis=1)
@@ -521,9 +295,86 @@ def atlas(path, values, rows, cols, cell, *, title):
     canvas.text((left + width / 2, 12), title.replace(" - ", "\n", 1), size=13, anchor="ma")
     canvas.colour_bar(
         (left + width + 15, top, left + width + 33, top + tall),
-        MAGMA,
+        cv.MAGMA,
         lo,
         hi,
         "log1p |FFT| (zero frequency at tile centre)",
     )
     return canvas.save(path)
+
+
+def _label(plan):
+    """What the pictures' titles say the run did: its input, filter, cutoff, halo, chunks."""
+    spec = plan.spec
+    source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
+    cutoffs = (
+        f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}" if spec.band == "band" else f"{spec.cutoff:.3g}"
+    )
+    what = (
+        f"flat-field ({spec.flatfield}) by its {spec.filter} low-pass"
+        if spec.flatfield
+        else f"{spec.filter} {spec.band}-pass"
+    )
+    return (
+        f"{source}: {what}, cutoff {cutoffs} cycles/px, "
+        + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
+        + f", chunks {plan.rows[0]}"
+    )
+
+
+def write_pictures(out, plan, summary, crops):
+    """The spectra atlas, the overview and the radial spectrum that ``plan`` asks for."""
+    from daskfft.kernels.bands import output_offset
+    from daskfft.kernels.spectra import RADIAL_EDGES
+
+    spec, rows, cols = plan.spec, plan.row_edges, plan.col_edges
+    label = _label(plan)
+    drawings = []
+    if "spectra.png" in plan.names:
+        if plan.config.plots:
+            drawings.append(
+                lambda: atlas(
+                    out / "spectra.png",
+                    summary["atlas"],
+                    rows,
+                    cols,
+                    plan.cell,
+                    title=f"spectra per chunk - {label}",
+                )
+            )
+        else:
+            drawings.append(
+                lambda: write_picture(out / "spectra.png", summary["atlas"], grid=plan.cell)
+            )
+    if plan.config.plots:
+        crop_in, crop_out, box = crops
+        drawings.append(
+            lambda: overview(
+                out / "overview.png",
+                summary["thumb_in"],
+                summary["thumb_out"],
+                plan.thumb,
+                crop_in,
+                crop_out,
+                box,
+                dtype=plan.info.dtype,
+                title=label,
+                nodata=float("nan") if plan.info.mask is not None else spec.nodata,
+                offset=output_offset(spec, plan.info.dtype),
+            )
+        )
+        drawings.append(
+            lambda: radial_spectrum(
+                out / "radial_spectrum.png",
+                RADIAL_EDGES,
+                summary["power_in"],
+                summary["power_out"],
+                spec=spec,
+                title=f"radially averaged power - {label}",
+            )
+        )
+    # Drawn side by side: NumPy, Pillow's resizing and zlib let go of the GIL (0.25 -> 0.17 s
+    # for the three at 8192^2 on 2 cores).
+    with ThreadPoolExecutor(max(1, min(len(drawings), os.cpu_count() or 1))) as pool:
+        for done in [pool.submit(draw) for draw in drawings]:
+            done.result()

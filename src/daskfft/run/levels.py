@@ -1,0 +1,142 @@
+"""The output's pyramid in the work folder: where each level lies (a page of a COG's
+``pyramid.tif``, an array of an OME-Zarr group, or the full-size result), the overview
+levels made each from the one above, and a COG or an OME-Zarr finished from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from daskfft import io
+from daskfft.run.outputs import full_size, jsonable, mask_kind, pyramid_of
+
+__all__ = [
+    "OVERVIEW_BLOCK",
+    "overview_block",
+    "level_store",
+    "build_overviews",
+    "write_cog",
+    "write_ome_zarr_metadata",
+]
+
+log = logging.getLogger("daskfft")
+
+
+#: Overview blocks are made at least this many pixels square, one task each.
+OVERVIEW_BLOCK = 512
+
+
+def overview_block(plan):
+    """The edge of an overview block: :data:`OVERVIEW_BLOCK` rounded up to whole tiles of a
+    COG's levels (and the Zarr chunk of OME-Zarr's), so that no two tasks write the same one."""
+    tile = int(plan.creation["BLOCKSIZE"]) if pyramid_of(plan) == "pages" else OVERVIEW_BLOCK
+    return tile * -(-OVERVIEW_BLOCK // tile)
+
+
+def level_store(plan, root, k):
+    """Where level ``k`` of the output's pyramid lies in the work folder (an
+    :class:`~daskfft.io.Store`): a page of a COG's ``pyramid.tif``, an array of the
+    OME-Zarr group, or, for level 0, wherever the tasks put the full-size result."""
+    root, shape = Path(root), plan.levels[k]
+    if pyramid_of(plan) == "pages" and (k or plan.tiff_tile):
+        return _tiff_level(plan, root / "pyramid.tif", k)
+    if pyramid_of(plan) == "group":
+        return io.backend(plan.fmt).open_store(root / plan.names[0], shape, options={"level": k})
+    path, in_place = full_size(plan)
+    if in_place:
+        return _tiff_level(plan, root / path, 0)
+    return io.SCRATCH.open_store(root / path, shape)
+
+
+def _tiff_level(plan, path, k):
+    """Level ``k`` of the TIFF at ``path`` (a COG's levels' or a TIFF output's), with the
+    input's mask as :func:`mask_kind` says."""
+    return io.backend(plan.fmt).open_store(
+        path, plan.levels[k], options={"level": k, "mask": mask_kind(plan.fmt, plan.info)}
+    )
+
+
+def build_overviews(plan, root, compute):
+    """The overview levels of ``plan.levels``, each from the one above (written first) by
+    :func:`daskfft.kernels.overview.overview_block`: one task per 512-px block of a level, which
+    reads its haloed window from the level above and writes its block in place, so
+    memory holds a block, never a level.  ``compute`` runs a list of tasks on the cluster."""
+    import dask
+
+    from daskfft.kernels.overview import overview_depth
+    from daskfft.run.tasks import overview_task
+
+    depth, block = overview_depth(plan.spec.tol), overview_block(plan)
+    alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
+    for k, shape in enumerate(plan.levels[1:], 1):
+        if pyramid_of(plan) == "group":  # a COG's levels are pages of its TIFF, made already
+            chunks = (min(block, shape[0]), min(block, shape[1])) + shape[2:]
+            io.backend(plan.fmt).create(
+                Path(root) / plan.names[0],
+                shape,
+                plan.info.dtype,
+                options={"chunks": chunks, "level": k},
+            )
+        target = level_store(plan, root, k)
+        source = level_store(plan, root, k - 1)
+        tasks = [
+            dask.delayed(overview_task, pure=False)(
+                source,
+                target,
+                (r, min(r + block, shape[0]), c, min(c + block, shape[1])),
+                depth=depth,
+                nodata=plan.spec.nodata,
+                alpha=alpha,
+                tol=plan.spec.tol,
+            )
+            for r in range(0, shape[0], block)
+            for c in range(0, shape[1], block)
+        ]
+        started = time.perf_counter()
+        compute(tasks)
+        log.debug(
+            "overview %d (%d x %d): %.2f s", k, shape[1], shape[0], time.perf_counter() - started
+        )
+
+
+def write_cog(plan, root, path):
+    """The Cloud-Optimized GeoTIFF ``path`` from the work folder's ``pyramid.tif``, whose
+    pages hold every level: the full size laid in here, a row of tiles at a time, when the
+    tasks could not write it in place (:meth:`daskfft.io.cog.CogBackend.finish` says how
+    GDAL's failures are raised)."""
+    pyramid = Path(root) / "pyramid.tif"
+    if not plan.tiff_tile:  # the tasks wrote the full size into a Zarr store
+        source, target = level_store(plan, root, 0), _tiff_level(plan, pyramid, 0)
+        (height, width), tile = source.shape[:2], target.layout.tile
+        span = max(tile, plan.cols[0] // tile * tile)  # a row of tiles, a part at a time
+        for r0 in range(0, height, tile):
+            for c0 in range(0, width, span):
+                target.write(
+                    source.read((r0, min(height, r0 + tile)), (c0, min(width, c0 + span))), r0, c0
+                )
+    io.backend(plan.fmt).finish(pyramid, path, plan.info, options={"creation": plan.creation})
+
+
+def write_ome_zarr_metadata(plan, root):
+    """NGFF 0.5 ``multiscales`` on the OME-Zarr group, its levels made by
+    :func:`daskfft.api.pyramid.overview`; the input's nodata and colours as daskfft's."""
+    io.backend(plan.fmt).finish(
+        None,
+        Path(root) / plan.names[0],
+        plan.info,
+        options={
+            "levels": plan.levels,
+            "kind": "Butterworth low-pass (order 8, 0.2 cycles/px) and every other pixel",
+            # The method's name as outputs have carried it since the first release (its
+            # module, daskfft.pyramid, is now daskfft.api.pyramid): kept, so that a file
+            # written before and after the layering is the same byte for byte.
+            "metadata": {"method": "daskfft.pyramid.overview"},
+            "attrs": {
+                "nodata": jsonable(plan.spec.nodata),
+                "photometric": plan.info.photometric,
+                "alpha": plan.info.has_alpha,
+            },
+        },
+    )
