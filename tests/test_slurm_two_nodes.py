@@ -306,6 +306,20 @@ def test_a_killed_rank_costs_a_continuation_not_the_work(tmp_path, big, launcher
     assert ("already complete" in log2) == finished, log2
 
 
+_GC_DIAGNOSIS = re.compile(
+    r"Exception ignored in: <function GCDiagnosis\._gc_callback[^\n]*\n"
+    r"Traceback \(most recent call last\):\n(?:[ \t][^\n]*\n)*[^\n]*\n?"
+)
+
+
+def _without_gc_diagnosis(log):
+    """``log`` less what distributed's GC diagnosis (a ``gc.callbacks`` hook in every worker
+    and scheduler) prints when a full collection starts deep in a stack and its own
+    ``psutil`` call overflows it: "Exception ignored", a RecursionError that does not reach
+    the run (CI saw it once with the link down)."""
+    return _GC_DIAGNOSIS.sub("", log)
+
+
 @pytest.mark.parametrize("launcher", ["srun", "mpiexec"])
 def test_a_node_link_down_for_20_s_the_run_survives(tmp_path, big, launcher):
     """The second node's link to the bridge goes down for 20 s mid-run, then up: Dask's
@@ -323,7 +337,7 @@ def test_a_node_link_down_for_20_s_the_run_survives(tmp_path, big, launcher):
         f"link down 20 s, {launcher}: the job ended {time.monotonic() - t0:.1f} s after "
         "the link went down"
     )
-    log = (tmp_path / "first.log").read_text()
+    log = _without_gc_diagnosis((tmp_path / "first.log").read_text())
     assert "finished with exit status 0" in log and "Traceback" not in log, log
     assert "JobState=COMPLETED" in _slurm("scontrol", "show", "job", first).stdout
     report = json.loads((out / "report.json").read_text())
