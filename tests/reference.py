@@ -96,3 +96,8 @@ def vignetted(shape, dtype, seed=0):
     if np.dtype(dtype).kind == "u":
         return np.rint(x * 0.9 * np.iinfo(dtype).max).astype(dtype), light
     return (x * 1000).astype(dtype), light
+
+
+def channels(image):
+    """The ``channel_axis`` of a test image: -1 for (rows, cols, channels), None for 2-D."""
+    return -1 if np.ndim(image) == 3 else None

@@ -44,11 +44,16 @@ CUTOFF = r"(a number )?in \(0, 0.5\] cycles/pixel"
 CHOICE_OF_FILTER = "one of gaussian, butterworth, ideal"
 IMAGE_DTYPE = "hold integers or real floats"
 IMAGE_NDIM = r"be 2-D \(rows, cols\) or 3-D"
+SPATIAL = r"have 2 or 3 spatial axes"
+CHANNEL_AXIS = r"be None or an axis of a 2-D array"
 
 # (functions, argument, value given, error, what is allowed (regex), what was given (text))
 TABLE = [
     *[(f, "image", "abc", TypeError, IMAGE_DTYPE, "dtype <U3") for f in FILTERING + ("spectra",)],
-    *[(f, "image", np.zeros(5), ValueError, IMAGE_NDIM, "1-D") for f in FILTERING + ("spectra",)],
+    *[(f, "image", np.zeros(5), ValueError, SPATIAL, "1 in shape (5,)") for f in FILTERING],
+    ("spectra", "image", np.zeros(5), ValueError, IMAGE_NDIM, "1-D"),
+    *[(f, "channel_axis", "x", TypeError, CHANNEL_AXIS, "'x'") for f in FILTERING],
+    *[(f, "channel_axis", 2, ValueError, CHANNEL_AXIS, "2") for f in FILTERING],
     *[
         (f, "image", np.zeros((4, 4), complex), TypeError, IMAGE_DTYPE, "dtype complex128")
         for f in FILTERING
@@ -124,10 +129,17 @@ TABLE = [
     *[(f, "nodata", "x", TypeError, "a number or None", "'x'") for f in FILTERING],
     *[(f, "method", "fast", ValueError, "one of blockwise, exact", "'fast'") for f in FILTERING],
     ("flatfield", "mode", "multiply", ValueError, "one of divide, subtract", "'multiply'"),
-    ("transfer_function", "shape", 8, TypeError, r"two integers >= 1 \(rows, cols\)", "8"),
-    ("transfer_function", "shape", [8], ValueError, "two integers >= 1", "[8]"),
-    ("transfer_function", "shape", (8, 0), ValueError, "two integers >= 1", "(8, 0)"),
-    ("transfer_function", "shape", (8, 2.5), ValueError, "two integers >= 1", "(8, 2.5)"),
+    (
+        "transfer_function",
+        "shape",
+        8,
+        TypeError,
+        r"two or three integers >= 1 \(\(rows, cols\)",
+        "8",
+    ),
+    ("transfer_function", "shape", [8], ValueError, "two or three integers >= 1", "[8]"),
+    ("transfer_function", "shape", (8, 0), ValueError, "two or three integers >= 1", "(8, 0)"),
+    ("transfer_function", "shape", (8, 2.5), ValueError, "two or three integers >= 1", "(8, 2.5)"),
     ("transfer_function", "dtype", np.int32, ValueError, "float32 or float64", "<class"),
     ("transfer_function", "dtype", "nonsense", TypeError, "float32 or float64", "'nonsense'"),
     ("transfer_function", "dtype", None, ValueError, "float32 or float64", "None"),

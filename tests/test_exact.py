@@ -7,7 +7,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import tifffile
-from reference import make_image, reference_lowpass
+from reference import channels, make_image, reference_lowpass
 from scipy import ndimage
 
 from daskfft import HaloWarning, lowpass
@@ -30,7 +30,12 @@ CASES = [  # shape, chunks, filter, boundary
 def test_exact_equals_numpy_whole_image_filter(shape, chunks, filter, boundary):
     image = make_image(shape, np.float64, seed=len(shape) + shape[0])
     out = lowpass(
-        da.from_array(image, chunks=chunks), 0.1, filter=filter, boundary=boundary, method="exact"
+        da.from_array(image, chunks=chunks),
+        0.1,
+        filter=filter,
+        boundary=boundary,
+        method="exact",
+        channel_axis=channels(image),
     )
     pad = exact_padding(0.1, filter=filter, order=4, tol=1e-6, boundary=boundary)
     ref = reference_lowpass(image, 0.1, filter=filter, boundary=boundary, pad=pad)
@@ -316,6 +321,7 @@ def test_exact_with_nodata_equals_whole_image_normalised_convolution(boundary, s
         method="exact",
         nodata=float("nan"),
         boundary=boundary,
+        channel_axis=channels(image),
     ).compute()
     num = reference_lowpass(np.where(holes, 0, image), 0.08, pad=100, boundary=boundary)
     den = reference_lowpass(
@@ -332,5 +338,6 @@ def test_exact_with_nodata_equals_whole_image_normalised_convolution(boundary, s
         0.08,
         nodata=float("nan"),
         boundary=boundary,
+        channel_axis=channels(image),
     ).compute()
     np.testing.assert_allclose(out[~holes], blockwise[~holes], rtol=0, atol=2 * bound)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from reference import make_image, reference_lowpass
+from reference import channels, make_image, reference_lowpass
 
 from daskfft import lowpass
 from daskfft.cli import main
@@ -53,7 +53,9 @@ def test_windowed_reads_equal_map_overlap(tmp_path, boundary, shape, fmt):
     got = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r")[...]
     b = float(boundary) if boundary[0].isdigit() else boundary
     chunks = zarr.open_array(str(tmp_path / "o" / "filtered.zarr"), mode="r").chunks
-    overlap = lowpass(da.from_array(image, chunks=chunks), cutoff, boundary=b).compute()
+    overlap = lowpass(
+        da.from_array(image, chunks=chunks), cutoff, boundary=b, channel_axis=channels(image)
+    ).compute()
     np.testing.assert_allclose(got, overlap, rtol=0, atol=1e-5 * np.abs(image).max())
     ref = reference_lowpass(image, cutoff, boundary=b, pad=400)
     assert np.abs(got - ref).max() <= 1e-5 * np.abs(image).max()

@@ -30,7 +30,10 @@ nodata : float, optional
     ``nodata``; for a DataArray, None takes the nodata it declares.
 method : {"blockwise", "exact"}, default "blockwise"
     ``"exact"``: one FFT over the whole image, done in chunks, equal to a
-    whole-image filter to rounding."""
+    whole-image filter to rounding (2-D, one cutoff).
+channel_axis : int or None, optional
+    The channel axis; None: every axis spatial.  As for
+    :func:`daskfft.lowpass`, which says what happens when it is not given."""
 
 _BOUND_OPTIONS = """\
 depth : int
@@ -46,7 +49,8 @@ docdict = {
     # The image of the block-wise filters (highpass, bandpass, flatfield).
     "image": """\
 image : numpy.ndarray, dask.array.Array or xarray.DataArray
-    2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.""",
+    2 or 3 spatial axes and optionally channels (``channel_axis``), or a
+    DataArray with named dims, as for :func:`daskfft.lowpass`.""",
     # Their keywords after the cutoffs, which mean what they mean for lowpass.
     "filter_options": _FILTER_OPTIONS,
     # A band-pass's two edges (bandpass, band_bound).

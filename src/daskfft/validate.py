@@ -23,6 +23,7 @@ __all__ = [
     "check_order",
     "check_tol",
     "check_shape",
+    "check_real",
     "check_float_dtype",
     "check_filter",
     "BOUNDARIES",
@@ -115,11 +116,12 @@ def check_tol(tol):
 
 
 def check_shape(shape):
-    """Validate a transfer function's ``shape``: two integers >= 1 (rows, cols); a tuple."""
+    """Validate a transfer function's ``shape``: two or three integers >= 1 (rows, cols, or
+    planes, rows, cols); a tuple."""
     message = msg.BAD_SHAPE.format(value=shape)
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
         raise TypeError(message)
-    if len(shape) != 2 or not all(
+    if len(shape) not in (2, 3) or not all(
         _is_number(n) and isinstance(n, Integral) and n >= 1 for n in shape
     ):
         raise ValueError(message)
@@ -249,14 +251,21 @@ def check_image(name, image):
     """Validate an image named ``name`` (to filter or register): 2-D or channels-last 3-D,
     of integers or real floats (NumPy, dask, or anything :func:`numpy.asarray` takes); not
     computed."""
-    if not hasattr(image, "dtype") or not hasattr(image, "ndim"):
-        image = np.asarray(image)
-    if np.dtype(image.dtype).kind not in "uif":
-        raise TypeError(msg.IMAGE_NOT_REAL.format(name=name, dtype=image.dtype))
+    image = check_real(name, image)
     if image.ndim not in (2, 3):
         raise ValueError(
             msg.IMAGE_NOT_2D_OR_3D.format(name=name, ndim=image.ndim, shape=image.shape)
         )
+    return image
+
+
+def check_real(name, image):
+    """Validate that an image named ``name`` holds integers or real floats (NumPy, dask, or
+    anything :func:`numpy.asarray` takes, which it then becomes); not computed."""
+    if not hasattr(image, "dtype") or not hasattr(image, "ndim"):
+        image = np.asarray(image)
+    if np.dtype(image.dtype).kind not in "uif":
+        raise TypeError(msg.IMAGE_NOT_REAL.format(name=name, dtype=image.dtype))
     return image
 
 

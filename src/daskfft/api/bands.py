@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskfft._docs import docfiller
+from daskfft.api.axes import UNSET
 from daskfft.api.lowpass import (
     apply_spec,
     arguments_spec,
@@ -39,7 +40,7 @@ __all__ = [
 
 @docfiller
 def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
-             tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
+             tol=1e-6, nodata=None, method="blockwise", channel_axis=UNSET):  # fmt: skip
     """High-pass filter: ``image - lowpass(image, cutoff, ...)``, transfer function ``1 - H``.
 
     With ``nodata`` those pixels stay ``nodata`` and are left out of the
@@ -71,12 +72,12 @@ def highpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundar
     True
     """
     spec = arguments_spec(cutoff, filter, order, depth, boundary, tol, nodata, method, band="high")
-    return apply_spec(image, spec, filter_spec)
+    return apply_spec(image, spec, filter_spec, channel_axis)
 
 
 @docfiller
 def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
-             tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
+             tol=1e-6, nodata=None, method="blockwise", channel_axis=UNSET):  # fmt: skip
     """Band-pass filter: ``lowpass(image, high) - lowpass(image, low)``, ``H(high) - H(low)``.
 
     Keeps frequencies between ``low`` and ``high`` cycles/pixel: for
@@ -111,7 +112,7 @@ def bandpass(image, low, high, *, filter="gaussian", order=4, depth="auto", boun
     spec = arguments_spec(
         high, filter, order, depth, boundary, tol, nodata, method, band="band", low_cutoff=low
     )
-    return apply_spec(image, spec, filter_spec)
+    return apply_spec(image, spec, filter_spec, channel_axis)
 
 
 @docfiller
@@ -153,7 +154,8 @@ def _band_edges(low, high):
 
 @docfiller
 def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth="auto",
-              boundary="reflect", tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
+              boundary="reflect", tol=1e-6, nodata=None, method="blockwise",
+              channel_axis=UNSET):  # fmt: skip
     """Flat-field (background) correction: the image over, or minus, its own wide low-pass.
 
     The background is ``lowpass(image, cutoff, ...)`` with a low ``cutoff``
@@ -199,33 +201,34 @@ def flatfield(image, cutoff, *, mode="divide", filter="gaussian", order=4, depth
     spec = arguments_spec(
         cutoff, filter, order, depth, boundary, tol, nodata, method, flatfield=mode
     )
-    return apply_spec(image, spec, filter_spec)
+    return apply_spec(image, spec, filter_spec, channel_axis)
 
 
-def data_mean(image, valid=None):
-    """The mean of ``image`` (dask) per channel over the pixels where ``valid`` (same shape,
-    or rows x cols for every channel) is True, float64, lazily: a flat-field's level."""
+def data_mean(image, valid=None, spatial=2):
+    """The mean of ``image`` (dask) over its first ``spatial`` axes, per channel and frame,
+    over the pixels where ``valid`` (same shape, or the spatial axes' for every layer) is
+    True, float64, lazily: a flat-field's level."""
     import dask.array as da
 
     x = image.astype(np.float64)
-    axes = (0, 1)
+    axes = tuple(range(spatial))
     if valid is None:
         return x.mean(axis=axes)
     if valid.ndim < x.ndim:
-        valid = da.broadcast_to(valid[..., None], x.shape)
+        valid = da.broadcast_to(valid.reshape(valid.shape + (1,) * (x.ndim - valid.ndim)), x.shape)
     count = valid.sum(axis=axes)
     return da.where(valid, x, 0).sum(axis=axes) / da.maximum(count, 1)
 
 
-def _flatfield(image, spec):
+def _flatfield(image, spec, spatial):
     import dask.array as da
 
-    image = as_image(image)
+    image = as_image(image, spatial=spatial)
     dtype = work_dtype(image.dtype, spec.tol)
     x = image.astype(dtype)
-    background = lowpass_spec(image, spec.edges()[0])
+    background = lowpass_spec(image, spec.edges()[0], spatial)
     valid = nodata_mask(image, spec.nodata)
-    mean = data_mean(image, valid).astype(dtype)
+    mean = data_mean(image, valid, spatial).astype(dtype)
     out = corrected(x, background, mean, spec.flatfield)
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
@@ -236,23 +239,24 @@ def _flatfield(image, spec):
     return out
 
 
-def filter_spec(image, spec):
-    """The filter ``spec`` (any pass band) of ``image``, lazily: :func:`lowpass_spec` for a
-    low-pass, :func:`highpass` and :func:`bandpass` for the others."""
+def filter_spec(image, spec, spatial=2):
+    """The filter ``spec`` (any pass band) of ``image`` (its first ``spatial`` axes space),
+    lazily: :func:`lowpass_spec` for a low-pass, :func:`highpass` and :func:`bandpass` for
+    the others."""
     if spec.flatfield is not None:
-        return _flatfield(image, spec)
+        return _flatfield(image, spec, spatial)
     if spec.band == "low":
-        return lowpass_spec(image, spec)
-    image = as_image(image)
+        return lowpass_spec(image, spec, spatial)
+    image = as_image(image, spatial=spatial)
     dtype = work_dtype(image.dtype, spec.tol)
     if spec.method == "exact" or spec.nodata is not None:
         # Apart: each low-pass normalised by its own weight (or exact on the whole image).
-        low = [lowpass_spec(image, edge) for edge in spec.edges()]
+        low = [lowpass_spec(image, edge, spatial) for edge in spec.edges()]
         out = image.astype(dtype) - low[0] if spec.band == "high" else low[1] - low[0]
         return _keep_nodata(out, image, spec.nodata)
-    halo = warned_halo(spec, msg.BAND_HALO_NOTE)
+    halo = warned_halo(spec, msg.BAND_HALO_NOTE, spatial)
     return filter_chunks(
-        image, halo.depth, spec.boundary, dtype, **spec.kernel_options(), transfer=spec.transfer
+        image, halo.depths, spec.boundary, dtype, **spec.kernel_options(), transfer=spec.transfer
     )
 
 

@@ -12,12 +12,13 @@ import warnings
 
 import numpy as np
 
+from daskfft.api.axes import UNSET, array_axes, dims_axes
 from daskfft.kernels.block import filter_block, nodata_mask, normalised, work_dtype
 from daskfft.kernels.grid import DEFAULT_CHUNKS
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import HaloWarning
 from daskfft.messages import api as msg
-from daskfft.validate import check_image
+from daskfft.validate import check_image, check_real
 
 __all__ = [
     "as_image",
@@ -27,16 +28,18 @@ __all__ = [
     "apply_spec",
     "lowpass_spec",
     "warned_halo",
+    "exact_2d_only",
     "filter_chunks",
     "overlap_map",
 ]
 
 
-def as_image(image, chunks=DEFAULT_CHUNKS):
-    """A dask array of a 2-D or channels-last 3-D real image, channels in one chunk.
+def as_image(image, chunks=DEFAULT_CHUNKS, spatial=2):
+    """A dask array of a real image: 2-D or channels-last 3-D, channels in one chunk; or,
+    with ``spatial=3``, arranged as :class:`~daskfft.api.axes.Axes` arranges one.
 
     NumPy input is chunked ``chunks`` pixels square; a dask array keeps its
-    chunks, except that the channel axis is merged into one chunk.
+    chunks, except that a 2-D image's channel axis is merged into one chunk.
 
     Raises
     ------
@@ -49,32 +52,40 @@ def as_image(image, chunks=DEFAULT_CHUNKS):
 
     if not isinstance(image, da.Array):
         image = np.asarray(image)
-    check_image("image", image)
+    if spatial == 2 and image.ndim <= 3:
+        check_image("image", image)
+    else:
+        check_real("image", image)  # its axes were told (Axes)
     if 0 in image.shape:
         raise ValueError(msg.IMAGE_EMPTY.format(shape=image.shape))
     if not isinstance(image, da.Array):
-        image = da.from_array(image, chunks=(chunks, chunks) + (-1,) * (image.ndim - 2))
-    elif image.ndim == 3 and image.numblocks[2] != 1:
+        image = da.from_array(image, chunks=(chunks,) * spatial + (-1,) * (image.ndim - spatial))
+    elif spatial == 2 and image.ndim == 3 and image.numblocks[2] != 1:
         image = image.rechunk({2: -1})
     return image
 
 
 def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
-            tol=1e-6, nodata=None, method="blockwise"):  # fmt: skip
-    """Low-pass filter an image chunk by chunk in the frequency domain.
+            tol=1e-6, nodata=None, method="blockwise", channel_axis=UNSET):  # fmt: skip
+    """Low-pass filter an image or volume chunk by chunk in the frequency domain.
 
     Parameters
     ----------
     image : numpy.ndarray, dask.array.Array or xarray.DataArray
-        2-D ``(rows, cols)`` or 3-D ``(rows, cols, channels)``, channels last.
+        2 or 3 spatial axes (``(y, x)`` or ``(z, y, x)``), and optionally a
+        channel axis (``channel_axis``) whose layers are each filtered alone.
         A dask array keeps its chunks (the channel axis is never split); a
-        NumPy array is cut into chunks of ``DEFAULT_CHUNKS`` pixels.  A
-        DataArray (e.g. ``rioxarray.open_rasterio(path, chunks=...)``) is
-        filtered over its "y" and "x" dims (else its last two), any other
-        dim being the bands, and comes back a DataArray with the same dims,
-        coords (the CRS among them) and attrs.
-    cutoff : float
-        ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``.
+        NumPy array is cut into chunks of ``DEFAULT_CHUNKS`` pixels
+        (``DEFAULT_VOLUME_CHUNKS`` voxels in 3-D).  A DataArray (e.g.
+        ``rioxarray.open_rasterio(path, chunks=...)``, an OME-Zarr image in
+        xarray) names its axes by its dims: ``band``/``c``/``channel`` the
+        channels, ``t``/``time`` frames, each filtered alone (never across
+        time), ``z``/``y``/``x`` space; it comes back a DataArray with the
+        same dims, coords (the CRS among them) and attrs.
+    cutoff : float or tuple of float
+        ``D0`` in cycles/pixel, ``0 < cutoff <= 0.5``: one value, or one per
+        spatial axis in their order (anisotropic voxels: ``cutoff_from_sigma``
+        of each axis's sigma in pixels; Gaussian only).
     filter : {"gaussian", "butterworth", "ideal"}, default "gaussian"
         Transfer function, see Notes.
     order : int, default 4
@@ -106,7 +117,13 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
         other than ``"periodic"`` pad the image by the kernel's reach first
         (1024 px for ``"ideal"``).  ``nodata`` works with both, by
         normalised convolution (the exact method then filters data and mask
-        together).
+        together).  2-D with one cutoff only.
+    channel_axis : int or None, optional
+        Which axis holds channels (scikit-image's convention); None: every axis
+        is spatial.  Not given: a 2-D array is an image and a 3-D array a
+        volume, except that a 3-D array whose last axis is at most 4 long
+        (colours?) is refused with what to pass, as is a 4-D array.  For a
+        DataArray, a dim name or position, where its dims do not say.
 
     Returns
     -------
@@ -119,7 +136,8 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     Raises
     ------
     TypeError, ValueError
-        For bad arguments, naming the argument and the value received.
+        For bad arguments, naming the argument and the value received; for
+        axes that are not told (see ``channel_axis``), saying what to pass.
 
     Warns
     -----
@@ -143,7 +161,10 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     where ``T`` is their L1 mass (``tol`` with ``depth="auto"``;
     :func:`daskfft.expected_deviation` gives ``2 * T`` for any depth) and
     ``r`` is ``ROUNDING`` of the working dtype (1e-6 for float32, 1e-14
-    for float64).
+    for float64).  In 3-D, or with a cutoff per axis, the halo is chosen per
+    axis (the Gaussian is separable: each axis may leave
+    ``1 - (1 - tol)**(1/k)`` of its 1-D mass out, ``k`` spatial axes), and
+    ``T`` is the kernel's mass outside that box.
 
     Examples
     --------
@@ -154,7 +175,7 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
     (((64,), (48,)), True)
     """
     spec = arguments_spec(cutoff, filter, order, depth, boundary, tol, nodata, method)
-    return apply_spec(image, spec, lowpass_spec)
+    return apply_spec(image, spec, lowpass_spec, channel_axis)
 
 
 def arguments_spec(cutoff, filter, order, depth, boundary, tol, nodata, method, **band):
@@ -193,44 +214,36 @@ def dataarray_nodata(array):
     )
 
 
-def apply_spec(image, spec, fn):
-    """``fn(image, spec)``; for an xarray.DataArray, on its data (:func:`_on_dataarray`) with
-    the nodata it declares (``dataarray_nodata``) unless ``spec`` has one, kept in the
-    result's attributes so that rioxarray writes it back."""
+def apply_spec(image, spec, fn, channel_axis=UNSET):
+    """``fn(arranged, spec, spatial)`` of ``image`` with its axes told
+    (:mod:`daskfft.api.axes`: ``channel_axis``, or a DataArray's dims), arranged spatial
+    axes first; the result comes back in the input's axis order.  A DataArray gives its
+    data, the nodata it declares (``dataarray_nodata``) unless ``spec`` has one (kept in
+    the result's attributes so that rioxarray writes it back), and gets its dims, coords
+    and attrs back."""
     xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
     if xr is None or not isinstance(image, xr.DataArray):
-        return fn(image, spec)
+        image = check_real("image", image)
+        axes = array_axes(image.shape, channel_axis)
+        return axes.restore(fn(axes.arrange(image), spec, len(axes.spatial)))
     if spec.nodata is None:
         spec = spec.replace(nodata=dataarray_nodata(image))
-    out = _on_dataarray(image, lambda data: fn(data, spec))
+    axes = dims_axes(image.dims, image.shape, channel_axis)
+    data = axes.restore(fn(axes.arrange(image.data), spec, len(axes.spatial)))
+    out = image.copy(data=data)
     if spec.nodata is not None and not (np.isnan(spec.nodata) and "_FillValue" in out.encoding):
         out.attrs = {**out.attrs, "_FillValue": spec.nodata}  # masked: NaN, encoded as it was
     return out
 
 
-def _on_dataarray(array, fn):
-    """``fn`` of an xarray.DataArray's data, rows and columns first and any band last; the
-    result is a DataArray with the input's dims (in their order), coords, attrs, encoding
-    and name.
-
-    The rows and columns are the dims named "y" and "x" where there are such (as
-    rioxarray names them, after "band"), else the last two.
-    """
-    dims = array.dims
-    spatial = ("y", "x") if {"y", "x"} <= set(dims) else dims[-2:]
-    others = tuple(d for d in dims if d not in spatial)
-    if len(others) > 1:
-        raise ValueError(msg.TOO_MANY_DIMS.format(dims=dims))
-    arranged = array.transpose(*spatial, *others)
-    return arranged.copy(data=fn(arranged.data)).transpose(*dims)
-
-
-def lowpass_spec(image, spec):
+def lowpass_spec(image, spec, spatial=2):
     """:func:`lowpass` with the filter given as one validated
-    :class:`~daskfft.kernels.spec.FilterSpec`."""
-    image = as_image(image)
+    :class:`~daskfft.kernels.spec.FilterSpec`, of an image whose first ``spatial`` axes
+    are space (2-D: channels last, if any)."""
+    image = as_image(image, spatial=spatial)
     dtype = work_dtype(image.dtype, spec.tol)
     if spec.method == "exact":
+        exact_2d_only(spec, spatial)
         from daskfft.api.exact import lowpass_exact
 
         def exact(x, boundary):
@@ -241,18 +254,26 @@ def lowpass_spec(image, spec):
         if spec.nodata is None:
             return exact(image, spec.boundary)
         return _exact_without_nodata(image, spec.nodata, spec.boundary, exact, dtype)
-    halo = warned_halo(spec)
+    halo = warned_halo(spec, spatial=spatial)
     return filter_chunks(
-        image, halo.depth, spec.boundary, dtype, **spec.kernel_options(), nodata=spec.nodata
+        image, halo.depths, spec.boundary, dtype, **spec.kernel_options(), nodata=spec.nodata
     )
 
 
-def warned_halo(spec, note=""):
-    """``spec``'s :class:`~daskfft.kernels.spec.Halo`, with a :class:`HaloWarning` where no halo
-    up to the cap reaches its ``tol``: its message, then ``note`` (a template of the
-    spec's ``band`` and the halo's ``deviation``).  For :func:`lowpass_spec` and
-    :func:`daskfft.api.bands.filter_spec`."""
-    halo = spec.halo()
+def exact_2d_only(spec, spatial):
+    """Refuse the exact method on a volume or with a cutoff per axis."""
+    if spatial != 2:
+        raise ValueError(msg.EXACT_2D_ONLY.format(what="a volume"))
+    if isinstance(spec.cutoff, tuple):
+        raise ValueError(msg.EXACT_2D_ONLY.format(what="a cutoff per axis"))
+
+
+def warned_halo(spec, note="", spatial=2):
+    """``spec``'s :class:`~daskfft.kernels.spec.Halo` on ``spatial`` axes, with a
+    :class:`HaloWarning` where no halo up to the cap reaches its ``tol``: its message, then
+    ``note`` (a template of the spec's ``band`` and the halo's ``deviation``).  For
+    :func:`lowpass_spec` and :func:`daskfft.api.bands.filter_spec`."""
+    halo = spec.halo(spatial)
     if halo.warning:
         warnings.warn(
             HaloWarning(
@@ -266,8 +287,12 @@ def warned_halo(spec, note=""):
 
 
 def filter_chunks(image, depth, boundary, dtype, **filter_options):
-    """:func:`filter_block` over every chunk of ``image`` with a ``depth``-pixel halo, in
-    ``dtype``, back in ``image``'s chunks; ``filter_options`` go to :func:`filter_block`."""
+    """:func:`filter_block` over every chunk of ``image`` with a ``depth``-pixel halo (one
+    value for two spatial axes, or one per spatial axis), in ``dtype``, back in
+    ``image``'s chunks; ``filter_options`` go to :func:`filter_block`."""
+    spatial = len(depth) if isinstance(depth, tuple) else 2
+    if spatial != 2:
+        filter_options["spatial"] = spatial
     out = overlap_map(
         filter_block,
         image,
@@ -309,7 +334,8 @@ def _exact_without_nodata(image, nodata, boundary, exact, dtype):
 
 
 def overlap_map(func, image, depth, boundary, *, trim=True, **kwargs):
-    """``map_overlap`` of ``func`` with a ``depth``-pixel halo on the two image axes.
+    """``map_overlap`` of ``func`` with a ``depth``-pixel halo on the two image axes (or one
+    halo per spatial axis, ``depth`` a tuple: the first ``len(depth)`` axes).
 
     ``func`` receives each haloed block plus ``self_pad`` and ``pad_mode``
     keywords: along an axis shorter than the halo, dask cannot overlap, so
@@ -317,16 +343,17 @@ def overlap_map(func, image, depth, boundary, *, trim=True, **kwargs):
     :func:`filter_block`).  Other keywords go to ``map_overlap``; chunks
     smaller than the halo are merged by dask.
     """
+    depths = depth if isinstance(depth, tuple) else (depth, depth)
     source = image
     dask_depth, self_pad = {}, []
-    for axis in (0, 1):
-        if depth >= image.shape[axis]:
+    for axis, d in enumerate(depths):
+        if d >= image.shape[axis]:
             source = source.rechunk({axis: -1})
-            dask_depth[axis], self_pad = 0, self_pad + [depth]
+            dask_depth[axis], self_pad = 0, self_pad + [d]
         else:
-            dask_depth[axis], self_pad = depth, self_pad + [0]
-    if image.ndim == 3:
-        dask_depth[2] = 0
+            dask_depth[axis], self_pad = d, self_pad + [0]
+    for axis in range(len(depths), image.ndim):
+        dask_depth[axis] = 0
     dask_boundary = {a: (boundary if d else "none") for a, d in dask_depth.items()}
     with warnings.catch_warnings():
         # dask warns when it must merge chunks smaller than the halo; expected here.

@@ -62,8 +62,9 @@ def fast_window(span, pads, n):
 
 
 def pad_block(x, widths, boundary):
-    """``np.pad`` of a block's two image axes by ``widths``, extended as ``boundary`` says."""
-    return _pad(x, list(widths) + [(0, 0)] * (x.ndim - 2), boundary)
+    """``np.pad`` of a block's leading (spatial) axes by ``widths``, one (before, after) per
+    axis, extended as ``boundary`` says."""
+    return _pad(x, list(widths) + [(0, 0)] * (x.ndim - len(widths)), boundary)
 
 
 def _pad(x, widths, boundary):
@@ -73,11 +74,12 @@ def _pad(x, widths, boundary):
 
 
 def _fft_filter(x, h, fast_cols):
-    spectrum = ducc0.fft.r2c(x, axes=(0, 1))
-    spectrum *= h.reshape(h.shape + (1,) * (x.ndim - 2))
+    axes = tuple(range(h.ndim))  # the spatial axes, first; any others are layers
+    spectrum = ducc0.fft.r2c(x, axes=axes)
+    spectrum *= h.reshape(h.shape + (1,) * (x.ndim - h.ndim))
     return ducc0.fft.c2r(
         spectrum,
-        axes=(0, 1),
+        axes=axes,
         lastsize=fast_cols,
         forward=False,
         inorm=2,
@@ -112,26 +114,28 @@ def filter_block(
     filter,
     order,
     work_dtype,
-    self_pad=(0, 0),
+    self_pad=None,
     pad_mode="reflect",
     nodata=None,
     transfer=None,
     valid=None,
+    spatial=2,
 ):
     """Low-pass one (already haloed) block with a real FFT pair.
 
     Parameters
     ----------
     block : numpy.ndarray
-        ``(rows, cols)`` or ``(rows, cols, channels)``; channels are filtered
-        one by one.
+        The ``spatial`` axes first (``(rows, cols)`` or ``(planes, rows, cols)``), then
+        any others (channels, frames), each of whose layers is filtered alone.
     cutoff, filter, order
         As for :func:`daskfft.lowpass`.
     work_dtype : numpy dtype
         Working and output precision, float32 or float64.
-    self_pad : (int, int)
+    self_pad : tuple of int, optional
         Halo to add here, with ``pad_mode``, along axes that dask could not
-        overlap because the whole axis is shorter than the halo.
+        overlap because the whole axis is shorter than the halo; one per
+        spatial axis.
     pad_mode : str or float
         How ``self_pad`` extends the block: a ``boundary`` of ``lowpass``.
     nodata : float, optional
@@ -141,6 +145,11 @@ def filter_block(
         ``transfer(shape, dtype)``: the half-plane transfer function of an
         FFT of ``shape``, real or complex, in place of ``cutoff``, ``filter``
         and ``order`` (the pyramid's shifted anti-alias filter).
+    valid : numpy.ndarray of bool, optional
+        The pixels that hold data: the block's shape, or its spatial axes' alone
+        (one mask for every layer).
+    spatial : {2, 3}, default 2
+        How many leading axes are spatial (transformed together).
 
     Returns
     -------
@@ -157,21 +166,27 @@ def filter_block(
     pixel on which almost no data weighs (``F(m) <= 1e-9``, possible under
     the negative lobes of the Butterworth and ideal kernels) keeps its value.
     """
+    self_pad = (0,) * spatial if self_pad is None else tuple(self_pad)
     valid = _valid_pixels(block, nodata, valid)
     layers = _working_layers(block, work_dtype, valid)
-    fast = _fast_shape(block.shape, self_pad)
+    fast = _fast_shape(block.shape[:spatial], self_pad)
     h = _block_transfer(fast, cutoff, filter, order, work_dtype, transfer)
-    out = _filter_layers(layers, h, fast, self_pad, pad_mode, block.shape)
+    out = _filter_layers(layers, h, fast, self_pad, pad_mode, block.shape[:spatial])
     if valid is None:
         return out[0]
     return _normalise_layers(out, layers[0], valid, nodata)
+
+
+def _widened(mask, ndim):
+    """``mask`` with new trailing axes up to ``ndim``: one mask for every layer."""
+    return mask.reshape(mask.shape + (1,) * (ndim - mask.ndim))
 
 
 def _valid_pixels(block, nodata, valid):
     """The pixels that hold data: not ``nodata`` and, if given, in ``valid``; None if all."""
     by_value = nodata_mask(block, nodata)
     if valid is not None and by_value is not None:
-        valid = by_value & (valid[..., None] if block.ndim == 3 else valid)
+        valid = by_value & _widened(valid, block.ndim)
     elif by_value is not None:
         valid = by_value
     return valid
@@ -182,14 +197,13 @@ def _working_layers(block, work_dtype, valid):
     x = block.astype(work_dtype, copy=valid is not None)
     if valid is None:
         return [x]
-    np.copyto(x, 0, where=~(valid if valid.ndim == x.ndim else valid[..., None]))
+    np.copyto(x, 0, where=~_widened(valid, x.ndim))
     return [x, valid.astype(work_dtype)]
 
 
 def _fast_shape(shape, self_pad):
-    """The fast FFT length of each axis of a block of ``shape`` once ``self_pad`` is added."""
-    rows, cols = shape[0] + 2 * self_pad[0], shape[1] + 2 * self_pad[1]
-    return (ducc0.fft.good_size(rows, True), ducc0.fft.good_size(cols, True))
+    """The fast FFT length of each spatial axis of ``shape`` once ``self_pad`` is added."""
+    return tuple(ducc0.fft.good_size(n + 2 * p, True) for n, p in zip(shape, self_pad))
 
 
 def _block_transfer(fast, cutoff, filter, order, work_dtype, transfer):
@@ -202,29 +216,29 @@ def _block_transfer(fast, cutoff, filter, order, work_dtype, transfer):
 
 
 def _filter_layers(layers, h, fast, self_pad, pad_mode, shape):
-    """Pad each layer (image, then mask) to ``fast``, filter it by ``h``, crop it to ``shape``."""
+    """Pad each layer (image, then mask) to ``fast``, filter it by ``h``, crop it to ``shape``
+    (the spatial axes')."""
     out = []
+    kept = tuple(slice(p, p + n) for p, n in zip(self_pad, shape))
     for i, layer in enumerate(layers):
-        extra = [(0, 0)] * (layer.ndim - 2)
+        extra = [(0, 0)] * (layer.ndim - len(shape))
         if any(self_pad):
             # The mask is extended like the image, but a constant boundary is data (1).
             mode = pad_mode if i == 0 or isinstance(pad_mode, str) else 1.0
             layer = _pad(layer, [(p, p) for p in self_pad] + extra, mode)
-        rows, cols = layer.shape[:2]
-        if fast != (rows, cols):
-            layer = np.pad(
-                layer, [(0, fast[0] - rows), (0, fast[1] - cols)] + extra, mode="symmetric"
-            )
-        p0, p1 = self_pad
-        out.append(_fft_filter(layer, h, fast[1])[p0 : p0 + shape[0], p1 : p1 + shape[1]])
+        now = layer.shape[: len(shape)]
+        if fast != now:
+            grow = [(0, f - n) for f, n in zip(fast, now)]
+            layer = np.pad(layer, grow + extra, mode="symmetric")
+        out.append(_fft_filter(layer, h, fast[-1])[kept])
     return out
 
 
 def _normalise_layers(out, x, valid, nodata):
     """The filtered image divided by the filtered mask, where data weighs enough."""
     num, weight = out
-    if weight.ndim < num.ndim:  # one mask for every channel
-        weight, valid = weight[..., None], valid[..., None]
+    if weight.ndim < num.ndim:  # one mask for every layer
+        weight, valid = _widened(weight, num.ndim), _widened(valid, num.ndim)
     return normalised(num, weight, x, valid, nodata)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_CHUNKS",
+    "DEFAULT_VOLUME_CHUNKS",
     "chunk_edges",
     "plan_grid",
 ]
@@ -16,6 +17,11 @@ __all__ = [
 #: Chunk edge, in pixels, given to NumPy input: a few tens of ms of FFT per
 #: chunk, far above dask's per-task cost, and a few MB per task.
 DEFAULT_CHUNKS = 1024
+
+#: Chunk edge, in voxels, given to a NumPy volume (3 spatial axes): 256^3 voxels are
+#: 16 times a 1024^2 chunk's pixels, 64 MB in float32, so that a halo of tens of
+#: voxels per side stays a small share of the window.
+DEFAULT_VOLUME_CHUNKS = 256
 
 
 def chunk_edges(sizes):

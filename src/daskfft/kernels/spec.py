@@ -17,9 +17,9 @@ import numpy as np
 
 from daskfft.kernels.transfer import (
     DEPTH_CAP,
+    axis_depths,
+    box_deviation,
     cutoff_from_sigma,
-    expected_deviation,
-    needed_depth,
     transfer_function,
     transfer_profile,
 )
@@ -53,6 +53,7 @@ class Halo:
     needed: int | None  # what tol asks; None when that is beyond DEPTH_CAP or for "exact"
     deviation: float  # bound on max|blockwise - whole image| / max|image|
     warning: str | None = None
+    depths: tuple = ()  # per spatial axis, in their order; depth is their largest
 
     @property
     def narrower_than_tol_asks(self):
@@ -86,7 +87,7 @@ class FilterSpec:
 
     def __post_init__(self):
         checked = dict(
-            cutoff=check_cutoff(self.cutoff),
+            cutoff=_checked_cutoff(self.cutoff),
             filter=check_filter_name(self.filter),
             order=check_order(self.order),
             tol=check_tol(self.tol),
@@ -99,8 +100,8 @@ class FilterSpec:
         if self.band == "band":
             if self.low_cutoff is None:
                 raise ValueError(msg.BAND_NEEDS_LOW_CUTOFF)
-            checked["low_cutoff"] = check_cutoff(self.low_cutoff)
-            if not checked["low_cutoff"] < checked["cutoff"]:
+            checked["low_cutoff"] = _checked_cutoff(self.low_cutoff, "low_cutoff")
+            if not _below(checked["low_cutoff"], checked["cutoff"]):
                 raise ValueError(
                     msg.BAND_EDGES_REVERSED.format(low=self.low_cutoff, high=self.cutoff)
                 )
@@ -158,8 +159,12 @@ class FilterSpec:
     @property
     def sigma(self):
         """The Gaussian's spatial sigma in pixels (None for the other filters); of the upper
-        edge for a band-pass."""
-        return 1 / (2 * math.pi * self.cutoff) if self.filter == "gaussian" else None
+        edge for a band-pass; a tuple for a cutoff per axis."""
+        if self.filter != "gaussian":
+            return None
+        if isinstance(self.cutoff, tuple):
+            return tuple(1 / (2 * math.pi * c) for c in self.cutoff)
+        return 1 / (2 * math.pi * self.cutoff)
 
     def kernel_options(self):
         """``cutoff``, ``filter`` and ``order`` as keywords: this spec's low-pass (of the upper
@@ -185,42 +190,67 @@ class FilterSpec:
     def profile(self, f):
         """The transfer function along the column axis at frequencies ``f``, for plots."""
         return _combined(
-            self.band, [transfer_profile(f, e.cutoff, e.filter, e.order) for e in self.edges()]
+            self.band,
+            [transfer_profile(f, _last(e.cutoff), e.filter, e.order) for e in self.edges()],
         )
 
-    def halo(self):
-        """The :class:`Halo` of this spec: the rule's depth (capped) or the given one.
+    def halo(self, ndim=2):
+        """The :class:`Halo` of this spec on ``ndim`` spatial axes: the rule's depth (capped)
+        or the given one, per axis in ``depths``.
 
         A band-pass takes the wider of its two low-passes' halos and the sum of
         their bounds; a high-pass's bound is its low-pass's (``1 - H``'s kernel
         is a delta minus ``H``'s, so only ``H``'s is cut by the halo).
         """
         if self.method == "exact":
-            return Halo(0, "exact", None, 0.0)
+            return Halo(0, "exact", None, 0.0, depths=(0,) * ndim)
         if self.band == "band":
-            halos = [edge.halo() for edge in self.edges()]
+            halos = [edge.halo(ndim) for edge in self.edges()]
             needed = [h.needed for h in halos]
-            depth = max(h.depth for h in halos)
+            depths = tuple(max(axis) for axis in zip(*(h.depths for h in halos)))
             deviation = sum(
-                expected_deviation(edge.cutoff, depth, filter=self.filter, order=self.order)
+                box_deviation(edge.cutoff, depths, filter=self.filter, order=self.order)
                 for edge in self.edges()
             )
             warning = next((h.warning for h in halos if h.warning), None)
-            return Halo(
-                depth, halos[0].rule, None if None in needed else max(needed), deviation, warning
-            )
-        return self._low_halo()
+            needed = None if None in needed else max(needed)
+            return Halo(max(depths), halos[0].rule, needed, deviation, warning, depths)
+        return self._low_halo(ndim)
 
-    def _low_halo(self):
-        needed, message = needed_depth(
-            self.cutoff, filter=self.filter, order=self.order, tol=self.tol
+    def _low_halo(self, ndim):
+        needed, message = axis_depths(
+            self.cutoff, ndim, filter=self.filter, order=self.order, tol=self.tol
         )
         if self.depth == "auto":
-            depth, rule = (DEPTH_CAP if needed is None else needed), "auto"
+            depths, rule = ((DEPTH_CAP,) * ndim if needed is None else needed), "auto"
         else:
-            depth, rule, message = self.depth, "given", None
-        deviation = expected_deviation(self.cutoff, depth, filter=self.filter, order=self.order)
-        return Halo(depth, rule, needed, deviation, message)
+            depths, rule, message = (self.depth,) * ndim, "given", None
+        deviation = box_deviation(self.cutoff, depths, filter=self.filter, order=self.order)
+        needed = None if needed is None else max(needed)
+        return Halo(max(depths), rule, needed, deviation, message, depths)
+
+
+def _checked_cutoff(cutoff, name="cutoff"):
+    """A cutoff: one value in (0, 0.5] cycles/pixel, or a tuple of them, one per axis."""
+    if isinstance(cutoff, (tuple, list)) and len(cutoff) > 1:
+        return tuple(check_cutoff(c, name) for c in cutoff)
+    if isinstance(cutoff, (tuple, list)):
+        raise ValueError(msg.CUTOFF_PER_AXIS_SHORT.format(name=name, value=cutoff))
+    return check_cutoff(cutoff, name)
+
+
+def _below(low, high):
+    """Whether the cutoff ``low`` is below ``high`` on every axis (each one value or a tuple)."""
+    lows, highs = (v if isinstance(v, tuple) else (v,) for v in (low, high))
+    if len(lows) == 1 or len(highs) == 1 or len(lows) == len(highs):
+        n = max(len(lows), len(highs))
+        return all(a < b for a, b in zip(lows * (n // len(lows)), highs * (n // len(highs))))
+    return False
+
+
+def _last(cutoff):
+    """The column axis's cutoff: the last of a tuple."""
+    return cutoff[-1] if isinstance(cutoff, tuple) else cutoff
 
 
 @lru_cache(maxsize=16)

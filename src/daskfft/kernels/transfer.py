@@ -17,6 +17,7 @@ import numpy as np
 from daskfft._docs import docfiller
 from daskfft.messages import api as msg
 from daskfft.validate import (
+    check_cutoff,
     check_filter,
     check_float_dtype,
     check_int,
@@ -30,9 +31,13 @@ __all__ = [
     "cutoff_from_sigma",
     "transfer_function",
     "transfer_grid",
+    "transfer_nd",
+    "axis_cutoffs",
     "expected_deviation",
     "halo_depth",
     "needed_depth",
+    "axis_depths",
+    "box_deviation",
 ]
 
 
@@ -127,12 +132,48 @@ def _gaussian_axis(f, cutoff):
 
 def transfer_grid(fy, fx, cutoff, filter, order):
     """``H`` on the grid of row frequencies ``fy`` by column frequencies ``fx`` (cycles/pixel)."""
+    return transfer_nd((fy, fx), cutoff, filter, order)
+
+
+def transfer_nd(freqs, cutoff, filter, order):
+    """``H`` on the grid of the frequencies ``freqs`` (cycles/pixel), one 1-D array per axis,
+    with ``cutoff`` one value or one per axis.
+
+    The Gaussian is separable: the product of its axes' transfer functions, each with its
+    own cutoff.  Butterworth and ideal are radial in ``D/D0``: with one cutoff per axis,
+    the ellipsoid ``sum((f_i / D0_i)**2)``, which is ``D**2 / D0**2`` for one cutoff.
+    """
+    k = len(freqs)
+    cutoffs = axis_cutoffs(cutoff, k)
+    grids = [
+        np.asarray(f, dtype=np.float64).reshape((-1,) + (1,) * (k - 1 - i))
+        for i, f in enumerate(freqs)
+    ]
     if filter == "gaussian":
-        return _gaussian_axis(fy, cutoff)[:, None] * _gaussian_axis(fx, cutoff)[None, :]
-    d2 = fy[:, None] ** 2 + fx[None, :] ** 2
+        h = _gaussian_axis(grids[0], cutoffs[0])
+        for f, c in zip(grids[1:], cutoffs[1:]):
+            h = h * _gaussian_axis(f, c)
+        return h
+    if len(set(cutoffs)) == 1:
+        c = cutoffs[0]
+        d2 = sum(f**2 for f in grids)
+        r2 = d2 / (c * c)
+        limit = c * c
+    else:
+        d2 = r2 = sum((f / c) ** 2 for f, c in zip(grids, cutoffs))
+        limit = 1.0
     if filter == "butterworth":
-        return 1.0 / (1.0 + (d2 / (cutoff * cutoff)) ** order)
-    return (d2 <= cutoff * cutoff).astype(d2.dtype)
+        return 1.0 / (1.0 + r2**order)
+    return (d2 <= limit).astype(d2.dtype)
+
+
+def axis_cutoffs(cutoff, ndim):
+    """``cutoff`` as a tuple of ``ndim`` floats: one value for every axis, or one per axis."""
+    if isinstance(cutoff, (tuple, list, np.ndarray)):
+        if len(cutoff) != ndim:
+            raise ValueError(msg.CUTOFFS_PER_AXIS.format(count=len(cutoff), ndim=ndim))
+        return tuple(float(c) for c in cutoff)
+    return (float(cutoff),) * ndim
 
 
 def transfer_profile(f, cutoff, filter, order):
@@ -187,15 +228,21 @@ def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float6
     >>> H.shape, float(H[0, 0]), float(H[2, 2])
     ((4, 3), 1.0, 0.0)
     """
-    cutoff, filter, order, _ = check_filter(cutoff, filter, order)
-    return _transfer_function(check_shape(shape), cutoff, filter, order, check_float_dtype(dtype))
+    shape = check_shape(shape)
+    if isinstance(cutoff, (tuple, list, np.ndarray)):
+        cutoff = tuple(check_cutoff(c) for c in axis_cutoffs(cutoff, len(shape)))
+        filter, order, _ = check_filter(cutoff[0], filter, order)[1:]
+    else:
+        cutoff, filter, order, _ = check_filter(cutoff, filter, order)
+    return _transfer_function(shape, cutoff, filter, order, check_float_dtype(dtype))
 
 
 @lru_cache(maxsize=16)
 def _transfer_function(shape, cutoff, filter, order, dtype):
     # Frequencies in float64 whatever ``dtype``: the ideal filter's edge must
     # fall where a float64 reference puts it (f = 0.15 is not 0.15f).
-    h = transfer_grid(np.fft.fftfreq(shape[0]), np.fft.rfftfreq(shape[1]), cutoff, filter, order)
+    freqs = [np.fft.fftfreq(n) for n in shape[:-1]] + [np.fft.rfftfreq(shape[-1])]
+    h = transfer_nd(freqs, cutoff, filter, order)
     h = np.ascontiguousarray(h, dtype=dtype)
     h.flags.writeable = False
     return h
@@ -211,10 +258,7 @@ def _tail_profile(cutoff, filter, order, size):
     if filter == "gaussian":
         # Separable, and its kernel is the sampled Gaussian itself: the 2-D
         # mass outside the square comes from the 1-D profile.
-        sigma = 1.0 / (2.0 * math.pi * cutoff)
-        g = np.exp(-0.5 * (np.arange(size // 2 + 1) / sigma) ** 2)
-        g /= g[0] + 2.0 * g[1:].sum()
-        outside = 2.0 * np.concatenate((np.cumsum(g[:0:-1])[::-1], [0.0]))  # beyond d
+        outside = _axis_outside(cutoff, size)
         return outside * (2.0 - outside)  # 1 - (1 - outside)**2, without cancellation
     h = transfer_grid(np.fft.fftfreq(size), np.fft.rfftfreq(size), cutoff, filter, order)
     h = ducc0.fft.c2r(
@@ -229,6 +273,76 @@ def _tail_profile(cutoff, filter, order, size):
     ring = np.maximum(idx[:, None], idx[None, :])  # square rings around the origin
     mass = np.bincount(ring.ravel(), weights=np.abs(h).ravel(), minlength=size // 2 + 1)
     return np.maximum(mass.sum() - np.cumsum(mass), 0.0)
+
+
+@lru_cache(maxsize=64)
+def _axis_outside(cutoff, size=8 * _MAX_GRID):
+    """The sampled Gaussian's (``sigma = 1 / (2 pi cutoff)``) 1-D L1 mass beyond ``d`` px of
+    its centre, both sides, for each ``d`` in ``0 .. size // 2``; normalised to 1."""
+    sigma = 1.0 / (2.0 * math.pi * cutoff)
+    g = np.exp(-0.5 * (np.arange(size // 2 + 1) / sigma) ** 2)
+    g /= g[0] + 2.0 * g[1:].sum()
+    outside = 2.0 * np.concatenate((np.cumsum(g[:0:-1])[::-1], [0.0]))  # beyond d
+    outside.flags.writeable = False
+    return outside
+
+
+def _isotropic_2d(cutoffs, depths=None):
+    """Whether ``cutoffs`` (and ``depths``) are one value on two axes: the 2-D rule's case."""
+    same_depth = depths is None or depths[0] == depths[1]
+    return len(cutoffs) == 2 and cutoffs[0] == cutoffs[1] and same_depth
+
+
+def axis_depths(cutoff, ndim, *, filter="gaussian", order=4, tol=1e-6):
+    """The halo per axis that the halo rule asks of a filter on ``ndim`` spatial axes, with
+    ``cutoff`` one value or one per axis: ``(depths, None)``, or ``(None, message)`` where
+    some axis needs more than :data:`DEPTH_CAP` pixels.
+
+    Two axes with one cutoff follow :func:`needed_depth` (the square of half-width ``d``).
+    Otherwise (three axes, or a cutoff per axis) the filter must be the Gaussian, which is
+    separable: the mass outside the box of half-widths ``d_i`` is
+    ``1 - prod(1 - o_i(d_i))``, ``o_i`` the 1-D mass beyond ``d_i`` along axis ``i``, and
+    each axis takes the smallest ``d_i`` with ``o_i(d_i) <= 1 - (1 - tol)**(1 / ndim)``,
+    so the box's mass is at most ``tol``.
+    """
+    cutoffs = axis_cutoffs(cutoff, ndim)
+    if _isotropic_2d(cutoffs):
+        depth, message = needed_depth(cutoffs[0], filter=filter, order=order, tol=tol)
+        return (None if depth is None else (depth, depth)), message
+    _gaussian_only(filter, cutoffs)
+    share = -math.expm1(math.log1p(-tol) / ndim)
+    depths = []
+    for c in cutoffs:
+        found = np.flatnonzero(_axis_outside(c)[: DEPTH_CAP + 1] <= share)
+        if not found.size:
+            deviation = box_deviation(cutoffs, (DEPTH_CAP,) * ndim)
+            return None, msg.HALO_CAPPED.format(
+                filter=filter, cutoff=c, cap=DEPTH_CAP, tol=tol, deviation=deviation
+            )
+        depths.append(int(found[0]))
+    return tuple(depths), None
+
+
+def box_deviation(cutoff, depths, *, filter="gaussian", order=4):
+    """:func:`expected_deviation` on as many axes as ``depths`` has, with ``cutoff`` one value
+    or one per axis: ``2 * T``, ``T`` the kernel's L1 mass outside the box of half-widths
+    ``depths`` (for the Gaussian ``1 - prod(1 - o_i(d_i))``, see :func:`axis_depths`)."""
+    depths = tuple(int(d) for d in depths)
+    cutoffs = axis_cutoffs(cutoff, len(depths))
+    if _isotropic_2d(cutoffs, depths):
+        return expected_deviation(cutoffs[0], depths[0], filter=filter, order=order)
+    _gaussian_only(filter, cutoffs)
+    kept = sum(
+        math.log1p(-float(_axis_outside(c)[min(d, 4 * _MAX_GRID)])) for c, d in zip(cutoffs, depths)
+    )
+    return float(2.0 * -math.expm1(kept))
+
+
+def _gaussian_only(filter, cutoffs):
+    """Refuse a filter other than the Gaussian on three axes or with a cutoff per axis: no
+    halo rule bounds it there yet."""
+    if filter != "gaussian":
+        raise ValueError(msg.GAUSSIAN_ONLY_ND.format(filter=filter, ndim=len(cutoffs)))
 
 
 def _profile_for(cutoff, filter, order, tol):

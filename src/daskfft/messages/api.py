@@ -17,7 +17,10 @@ SIGMA_NOT_POSITIVE = "`sigma` must be a positive number of pixels, got {value!r}
 SIGMA_TOO_SMALL = "`sigma` must be >= 1/pi = 0.318 pixels (cutoff <= 0.5 cycles/pixel), got {value}"
 NOT_ONE_OF = "`{name}` must be one of {choices}, got {value!r}"
 TOL_OUT_OF_RANGE = "`tol` must be in [1e-10, 0.5), got {value!r}"
-BAD_SHAPE = "`shape` must be two integers >= 1 (rows, cols), got {value!r}"
+BAD_SHAPE = (
+    "`shape` must be two or three integers >= 1 ((rows, cols) or (planes, rows, cols)), "
+    "got {value!r}"
+)
 NOT_A_FLOAT_DTYPE = "`dtype` must be float32 or float64, got {value!r}"
 BAD_BOUNDARY = "`boundary` must be one of {choices} or a finite number, got {value!r}"
 BAD_DEPTH = '`depth` must be "auto" or an integer >= 0, got {value!r}'
@@ -55,6 +58,18 @@ HALO_CAPPED = (
     "larger chunks, a smoother filter, or the exact method)"
 )
 
+CUTOFFS_PER_AXIS = (
+    "`cutoff` gives {count} values but the image has {ndim} spatial axes: give one value, "
+    "or one per spatial axis in their order"
+)
+CUTOFF_PER_AXIS_SHORT = (
+    "`{name}` must be one number, or one per spatial axis (2 or 3), got {value!r}"
+)
+GAUSSIAN_ONLY_ND = (
+    "the {filter} filter on {ndim} spatial axes or with a cutoff per axis has no halo rule "
+    "yet: use filter='gaussian' (separable, its halo bounded per axis)"
+)
+
 # --- kernels/spec ------------------------------------------------------------------------------
 
 BAND_NEEDS_LOW_CUTOFF = "a band-pass needs two cutoffs: `low_cutoff` and `cutoff`"
@@ -74,7 +89,36 @@ BAND_TWO_VALUES = "a {band}-pass needs two values of `{name}`, got {count}"
 # --- api/lowpass -------------------------------------------------------------------------------
 
 IMAGE_EMPTY = "`image` must not be empty, got shape {shape}"
-TOO_MANY_DIMS = "`image` must have rows, columns and at most one band dim, got dims {dims}"
+EXACT_2D_ONLY = (
+    "method='exact' filters 2-D images with one cutoff; for {what} use "
+    "method='blockwise' (its deviation is bounded per axis: see its halo)"
+)
+
+# --- api/axes ----------------------------------------------------------------------------------
+
+TOO_MANY_DIMS = (
+    "`image` must have at most one channel dim (band, c, channel) and one time dim (t, time), "
+    "got dims {dims}"
+)
+DIM_UNKNOWN = (
+    "`image` has a dim {dim!r} that is none of band/c/channel (channels), t/time (frames) "
+    "or z/y/x (space), dims {dims}: rename it, or pass channel_axis={dim!r} for channels"
+)
+CHANNELS_AMBIGUOUS = (
+    "`image` has shape {shape}: is its last axis colour channels or a third spatial axis? "
+    "pass channel_axis=-1 for channels (each filtered alone) or channel_axis=None for a "
+    "volume (z, y, x)"
+)
+FOUR_D_NEEDS_CHANNEL_AXIS = (
+    "`image` has shape {shape}, four axes: pass channel_axis= for the channel axis of a "
+    "(c, z, y, x) or (z, y, x, c) volume, or give an xarray.DataArray with named dims"
+)
+CHANNEL_AXIS_NOT_AN_AXIS = (
+    "`channel_axis` must be None or an axis of a {ndim}-D array (or a dim name), got {value!r}"
+)
+SPATIAL_AXES = "`image` must have 2 or 3 spatial axes (y, x or z, y, x), got {count} in {found}"
+SHAPE_ONLY = "shape {shape}"
+SHAPE_AND_DIMS = "shape {shape} with dims {dims}"
 
 # --- api/bands ---------------------------------------------------------------------------------
 
