@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import zarr
 from reference import make_image
 
 from daskfft.cli import build_parser, main
@@ -24,6 +25,8 @@ from daskfft.run.workdir import WORK_NAME
 #: fingerprint entry the refusal names).  The context is where the option has an effect.
 CHANGES_BYTES = {
     "input": ([], ["OTHER"], "input.path"),
+    # a Zarr array that names no dims, read as (y, x, c), then transposed: the same shape
+    "axes": (["ZARR", "--axes", "yxc"], ["--axes", "xyc"], "input.axes"),
     "sample": ([], ["--sample", "256"], "input.sample"),
     "cutoff": ([], ["--cutoff", "0.1"], "params.cutoff"),
     "sigma": ([], ["--sigma", "2"], "params.cutoff"),
@@ -82,6 +85,7 @@ def files(tmp_path):
     tifffile.imwrite(src, make_image((256, 256), np.uint8, seed=5), tile=(64, 64))
     other = tmp_path / "other.tif"
     tifffile.imwrite(other, make_image((256, 256), np.uint8, seed=6), tile=(64, 64))
+    zarr.save_array(str(tmp_path / "in.zarr"), make_image((256, 256, 3), np.uint8, seed=7))
     return src, other
 
 
@@ -90,6 +94,8 @@ def _argv(src, out, options):
         return ["run", str(src.with_name("other.tif")), "-o", str(out)]
     if "--sample" in options:
         return ["run", *options, "-o", str(out)]
+    if "ZARR" in options:
+        src, options = src.with_name("in.zarr"), [o for o in options if o != "ZARR"]
     options = [str(out.with_name("elsewhere")) if o == "ELSEWHERE" else o for o in options]
     argv = ["run", str(src), "-o", str(out), "--chunks", "64", *options]
     if "-o" in options:  # the later -o wins

@@ -40,7 +40,13 @@ def test_lazy_readers_align_chunks_to_the_file(tmp_path, kind, expected_rows, ex
         tifffile.imwrite(path, image, rowsperstrip=60, photometric="rgb")
     else:
         path = tmp_path / "a.zarr"
-        z = zarr.create_array(str(path), shape=image.shape, dtype=image.dtype, chunks=(100, 200, 3))
+        z = zarr.create_array(
+            str(path),
+            shape=image.shape,
+            dtype=image.dtype,
+            chunks=(100, 200, 3),
+            dimension_names=("y", "x", "c"),
+        )
         z[...] = image
     info = io.probe(path)
     lazy = io.read(info, 300)
@@ -196,6 +202,7 @@ def test_zarr_v2_input_and_zlib_tiff_output(tmp_path):
         zarr_format=2,
     )
     z[...] = image
+    z.attrs["_ARRAY_DIMENSIONS"] = ["y", "x", "band"]  # xarray's names, as to_zarr writes them
     assert (
         _run(
             tmp_path / "v2.zarr",

@@ -30,7 +30,10 @@ def test_windowed_reads_equal_map_overlap(tmp_path, boundary, shape, fmt):
         tifffile.imwrite(path, image, tile=(32, 32))
     else:
         path = tmp_path / "in.zarr"
-        zarr.create_array(str(path), shape=shape, dtype="float32", chunks=(32, 64, 3))[...] = image
+        names = ("y", "x", "c")[: len(shape)]  # a 3-D array must say which axis is what
+        zarr.create_array(
+            str(path), shape=shape, dtype="float32", chunks=(32, 64, 3), dimension_names=names
+        )[...] = image
     cutoff = 0.01 if shape[0] == 40 else 0.06
     args = [
         "run",

@@ -24,6 +24,7 @@ __all__ = [
     "check_tol",
     "check_shape",
     "check_real",
+    "check_axes",
     "check_float_dtype",
     "check_filter",
     "BOUNDARIES",
@@ -257,6 +258,23 @@ def check_image(name, image):
             msg.IMAGE_NOT_2D_OR_3D.format(name=name, ndim=image.ndim, shape=image.shape)
         )
     return image
+
+
+def check_axes(axes):
+    """Validate ``axes`` (``--axes``): letters of "tczyx", each once, y and x among them, as
+    lower case; None stays None."""
+    if axes is None:
+        return None
+    if not isinstance(axes, str):
+        raise TypeError(msg.BAD_AXES.format(value=axes))
+    letters = axes.lower()
+    if (
+        set(letters) - set("tczyx")
+        or len(set(letters)) != len(letters)
+        or not {"y", "x"} <= set(letters)
+    ):
+        raise ValueError(msg.BAD_AXES.format(value=axes))
+    return letters
 
 
 def check_real(name, image):

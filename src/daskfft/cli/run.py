@@ -32,6 +32,7 @@ from daskfft.validate import (
     FILTERS,
     FLATFIELD_MODES,
     PASS_BANDS,
+    check_axes,
     check_boundary,
     check_cutoff,
     check_depth,
@@ -71,7 +72,9 @@ measured instead (--measure-deviation: every chunk).  report.json gives the
 bound, or what was measured.
 
 inputs: TIFF/BigTIFF/COG (read tile by tile; a GDAL mask is left out, and a
-TIFF or COG output keeps it as a mask), Zarr (chunk by chunk), PNG/JPEG (whole).
+TIFF or COG output keeps it as a mask), Zarr (chunk by chunk; its axes from its dim
+names, or --axes), PNG/JPEG (whole).  Volumes and time series (z or t longer than 1)
+are refused here for now: the Python API filters them (daskfft.lowpass).
 outputs in OUTDIR: filtered.<tif|zarr|ome.zarr|png|jpg> (same shape, channels and
 dtype as the input; an alpha channel passes through; GeoTIFF tags kept; a COG's
 and an OME-Zarr's overviews low-passed below their Nyquist frequency, not
@@ -132,6 +135,14 @@ def _add_source(run):
         type=positive(),
         metavar="SIZE",
         help="filter the synthetic city-map sample, SIZE px square (default 2048)",
+    )
+    run.add_argument(
+        "--axes",
+        type=checked(check_axes, "axes", str),
+        metavar="AXES",
+        help="a Zarr array's axes where it names no dims (xarray's _ARRAY_DIMENSIONS, "
+        "Zarr v3's dimension_names), one letter per dim of t, c, z, y, x: yxc (bands "
+        "last), cyx (bands first); a 3-D array that names none is refused without it",
     )
     run.add_argument(
         "-o",
@@ -357,6 +368,7 @@ def _config(args, parser):
         return RunConfig.create(
             args.input,
             args.outdir,
+            axes=args.axes,
             sample=args.sample,
             cutoff=args.cutoff,
             sigma=args.sigma,

@@ -86,8 +86,9 @@ COMPRESSIONS = ("none", "zlib")
 WHOLE_IMAGE_CAP = 100_000_000
 
 
-def probe(path):
-    """Check that ``path`` is an image daskfft can filter and read its header.
+def probe(path, axes=None):
+    """Check that ``path`` is an image daskfft can filter and read its header; ``axes``
+    (``--axes``, letters of "tczyx") names the axes of an array whose file does not.
 
     Raises
     ------
@@ -105,6 +106,9 @@ def probe(path):
     except Exception as exc:  # every decoder has its own exception types
         said = msg.NOT_A_READABLE_STORE if fmt == "zarr" else msg.NOT_A_READABLE_FILE
         raise InputError(said.format(path=path, fmt=fmt.upper(), reason=reason(exc))) from None
+    info = backend(info.format).tell_axes(info, axes)
+    if info.untold:
+        raise InputError(msg.AXES_UNTOLD.format(path=path, shape=info.shape))
     _check_image(info, path)
     if backend(fmt).whole and info.megapixels * 1e6 > WHOLE_IMAGE_CAP:
         log.warning(msg.READ_WHOLE.format(path=path, fmt=fmt.upper(), mpx=info.megapixels))

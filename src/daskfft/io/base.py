@@ -57,7 +57,9 @@ class ImageInfo:
     nodata: float | None = None
     pixel_size: tuple | None = field(default=None, compare=False)  # (dy, dx, unit) if known
     mask: tuple | None = None  # (file, page) of a TIFF mask, read as the last (alpha) channel
-    axes: str | None = None  # an OME-Zarr array's axes, e.g. "cyx", read as (y, x, c)
+    axes: str | None = None  # the stored array's axes, e.g. "cyx", read as (y, x, c); None:
+    # (y, x[, c]) as stored, or, for an array with no named dims, not told (see ``untold``)
+    untold: bool = False  # a 3-D array whose dims nothing names: --axes must say
     ome: bool = False  # an OME-Zarr image: its output is OME-Zarr too, unless asked otherwise
 
     @property
@@ -171,6 +173,14 @@ class Backend:
         """The image as a lazy dask array in chunks of about ``chunks`` pixels square
         (:func:`aligned_chunks`: on the file's own), channels in one."""
         raise NotImplementedError(msg.NOT_READ_HERE.format(name=self.name))
+
+    def tell_axes(self, info, axes):
+        """``info`` with its axes as ``axes`` (``--axes``: letters of "tczyx") says, for a
+        format whose files do not name them; this one's files name their own: a given
+        ``axes`` is refused (:class:`~daskfft.errors.InputError`)."""
+        if axes is not None:
+            raise InputError(msg.AXES_NAMED_HERE.format(path=info.path, label=self.label))
+        return info
 
     def output_tile(self, info):
         """The tile edge of an output made from the input ``info`` unless ``--co

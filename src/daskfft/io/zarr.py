@@ -7,7 +7,7 @@ read as (y, x[, c]); OME-Zarr's groups are :mod:`daskfft.io.omezarr`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,6 +16,50 @@ from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, aligned_ch
 from daskfft.messages import io as msg
 
 __all__ = ["ZarrBackend", "ZARR", "ZarrArrayStore"]
+
+
+#: Dim names (xarray's ``_ARRAY_DIMENSIONS``, Zarr v3's ``dimension_names``) and the axes they
+#: are: the names :mod:`daskfft.api.axes` knows a DataArray's dims by.
+_DIM_LETTERS = {"band": "c", "c": "c", "channel": "c", "t": "t", "time": "t"}
+_DIM_LETTERS.update({a: a for a in "zyx"})
+
+
+def _named_axes(array):
+    """The letters of the dims ``array`` names (v3 ``dimension_names``, else xarray's
+    ``_ARRAY_DIMENSIONS`` attribute), or None where it names none."""
+    names = getattr(array.metadata, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
+    if not names or all(n is None for n in names):
+        return None
+    return tuple(names)
+
+
+def _letters(names, path):
+    """The axes letters of the dim ``names``; refuses a name that is none of them."""
+    unknown = [n for n in names if _DIM_LETTERS.get(str(n).lower()) is None]
+    if unknown:
+        raise InputError(msg.DIM_NAME_UNKNOWN.format(path=path, dim=unknown[0], dims=tuple(names)))
+    return "".join(_DIM_LETTERS[str(n).lower()] for n in names)
+
+
+def _image_of(info, axes, shape, chunks):
+    """``info`` read through the stored ``axes`` (letters of "tczyx"): its (y, x[, c]) shape
+    and native chunks.  Refuses axes that repeat, lack y or x, or have a z or t longer than 1
+    (a volume or a time series: the lazy API's, ``daskfft.lowpass``)."""
+    if len(axes) != len(shape) or len(set(axes)) != len(axes) or not {"y", "x"} <= set(axes):
+        raise InputError(msg.AXES_DO_NOT_FIT.format(path=info.path, axes=axes, shape=shape))
+    sizes = dict(zip(axes, shape))
+    if any(sizes.get(a, 1) > 1 for a in "tz"):
+        raise InputError(msg.STACK_NOT_IN_RUN.format(path=info.path, axes=axes, shape=shape))
+    image = (sizes["y"], sizes["x"]) + ((sizes["c"],) if "c" in sizes else ())
+    native = dict(zip(axes, chunks))
+    plain = axes in ("yx", "yxc")
+    return replace(
+        info,
+        shape=image,
+        native_chunks=(native["y"], native["x"]),
+        axes=None if plain else axes,
+        untold=False,
+    )
 
 
 def _from_axes(data, axes):
@@ -86,7 +130,7 @@ class ZarrBackend(Backend):
             raise NotThisFormat(path) from None
         attrs = dict(array.attrs)
         nodata = attrs.get("nodata")
-        return ImageInfo(
+        info = ImageInfo(
             str(path),
             self.name,
             tuple(array.shape),
@@ -97,6 +141,25 @@ class ZarrBackend(Backend):
             alpha=bool(attrs.get("alpha", False)),
             nodata=None if nodata is None else float(nodata),
         )
+        names = _named_axes(array)
+        if names is not None:
+            return _image_of(info, _letters(names, path), array.shape, array.chunks)
+        # daskfft's own output (its attributes): (y, x[, c]), as it wrote it
+        untold = array.ndim == 3 and "photometric" not in attrs
+        return replace(info, untold=untold, axes=None)
+
+    def tell_axes(self, info, axes):
+        """The ``--axes`` of an array with no named dims; where it names them, ``axes`` must
+        agree."""
+        if axes is None:
+            return info
+        import zarr
+
+        array = zarr.open_array(info.path, mode="r")
+        names = _named_axes(array)
+        if names is not None and _letters(names, info.path) != axes:
+            raise InputError(msg.AXES_DISAGREE.format(path=info.path, axes=axes, dims=tuple(names)))
+        return _image_of(info, axes, tuple(array.shape), tuple(array.chunks))
 
     def read_window(self, info, rows, cols):
         window, axes = (slice(*rows), slice(*cols)), info.axes

@@ -32,6 +32,10 @@ IMAGE_NOT_2D_OR_3D = (
     "`{name}` must be 2-D (rows, cols) or 3-D (rows, cols, channels), "
     "got {ndim}-D with shape {shape}"
 )
+BAD_AXES = (
+    "`axes` must be letters of t, c, z, y, x (each once, y and x among them), e.g. yxc, cyx "
+    "or zyx, got {value!r}"
+)
 BAD_WINDOW = "`window` must be an integer >= 16 pixels, got {value!r}"
 BAD_MIN_CONFIDENCE = "`min_confidence` must be in (0, 1], got {value!r}"
 BAD_CONNECT_TIMEOUT = "`connect_timeout` must be a positive number of seconds, got {value!r}"

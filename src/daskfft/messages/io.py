@@ -61,8 +61,10 @@ DECODED_NOT_AS_SAID = (
 # --- io/tiff: reading --------------------------------------------------------------------------
 
 STACK_OF_PAGES = (
-    "input {path}: a stack of {pages} pages (axes {axes}, shape {shape}); daskfft "
-    "filters one 2-D image with its bands last (contiguous samples)"
+    "input {path}: a stack of {pages} pages (axes {axes}, shape {shape}); daskfft run "
+    "filters one 2-D image with its bands last (contiguous samples): filter a stack in "
+    "Python, daskfft.lowpass(dask.array.from_zarr(tifffile.imread(path, aszarr=True)), "
+    "cutoff, channel_axis=...)"
 )
 NOT_A_READABLE_MASK = "input {path}: not a readable mask ({reason})"
 MINISWHITE = (
@@ -146,6 +148,28 @@ NOT_MULTISCALES = (
 )
 OME_AXES = (
     "input {path}: OME-Zarr axes {axes} with shape "
-    "{shape}; daskfft filters one 2-D image (axes y, x and "
-    "channels; time and z of length 1)"
+    "{shape}; daskfft run filters one 2-D image (axes y, x and "
+    "channels; time and z of length 1): filter a volume or time series in Python, "
+    "daskfft.lowpass(dask.array.from_zarr(level), cutoff, channel_axis=...)"
+)
+
+# --- io/zarr: axes -----------------------------------------------------------------------------
+
+AXES_UNTOLD = (
+    "input {path}: a 3-D Zarr array of shape {shape} that names no dims: pass --axes yxc "
+    "(bands last), --axes cyx (bands first) or --axes zyx (a volume)"
+)
+AXES_NAMED_HERE = (
+    "input {path}: --axes is for a Zarr array that names no dims; a {label} names its own"
+)
+AXES_DISAGREE = "input {path}: --axes {axes} but the array names its dims {dims}"
+AXES_DO_NOT_FIT = (
+    "input {path}: axes {axes} do not fit shape {shape}: one letter of t, c, z, y, x per "
+    "dim, each once, y and x among them"
+)
+DIM_NAME_UNKNOWN = "input {path}: dim {dim!r} of {dims} is none of band/c/channel, t/time, z, y, x"
+STACK_NOT_IN_RUN = (
+    "input {path}: axes {axes} with shape {shape}, a volume or time series; daskfft run "
+    "filters 2-D images (z and t of length 1) for now: filter it in Python, "
+    "daskfft.lowpass(dask.array.from_zarr(path), cutoff, channel_axis=...)"
 )

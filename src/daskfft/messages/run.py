@@ -127,6 +127,7 @@ PLAN_BOUND = "{spec}, halo {depth} px ({rule}), expected max deviation {deviatio
 # --- run/config --------------------------------------------------------------------------------
 
 ONE_INPUT = "give exactly one of an input file and `sample`"
+AXES_OF_SAMPLE = "--axes names a Zarr input's dims; the built-in sample has its own (y, x, c)"
 OUTDIR_NOT_A_PATH = "`outdir` must be a folder path, got {outdir!r}"
 
 # --- run/outputs -------------------------------------------------------------------------------

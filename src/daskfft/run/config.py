@@ -16,7 +16,7 @@ from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
 from daskfft.kernels.spec import FilterSpec
 from daskfft.messages import run as msg
 from daskfft.run.outputs import SPECTRA_CHOICES, parse_creation_options
-from daskfft.validate import DEFAULT_TOL, check_choice, check_positive_int
+from daskfft.validate import DEFAULT_TOL, check_axes, check_choice, check_positive_int
 
 __all__ = ["RunConfig"]
 
@@ -32,6 +32,7 @@ class RunConfig:
     filter: FilterSpec
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     input: str | None = None
+    axes: str | None = None  # --axes: a plain Zarr array's, where it names no dims
     sample: int | None = None
     outdir: str = "daskfft-out"
     chunks: int | None = None  # None: from the image's size (run.grid.default_chunks)
@@ -52,6 +53,9 @@ class RunConfig:
             raise ValueError(msg.ONE_INPUT)
         if self.sample is not None:
             object.__setattr__(self, "sample", check_positive_int("sample", self.sample))
+        object.__setattr__(self, "axes", check_axes(self.axes))
+        if self.axes is not None and self.sample is not None:
+            raise ValueError(msg.AXES_OF_SAMPLE)
         if self.chunks is not None:
             object.__setattr__(self, "chunks", check_positive_int("chunks", self.chunks))
         if self.output_format is not None:

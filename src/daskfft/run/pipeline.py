@@ -53,7 +53,8 @@ def run(input=None, outdir="daskfft-out", **options):
         are moved in only when all are complete.
     **options
         Those of :meth:`daskfft.run.config.RunConfig.create`: ``sample`` (edge of
-        the synthetic sample, pixels), the filter (``cutoff`` or ``sigma``, a
+        the synthetic sample, pixels), ``axes`` (a Zarr array's, where it names no
+        dims: letters of "tczyx", as ``--axes``), the filter (``cutoff`` or ``sigma``, a
         pair of either for ``band="band"``; ``band``: "low", "high" or
         "band"; ``flatfield``: "divide" or "subtract"; ``filter``, ``order``,
         ``depth``, ``tol``, ``boundary``, ``nodata``, ``method``), ``chunks``,

@@ -248,7 +248,7 @@ def _cluster(config, info, notes):
 
 def _source_info(config):
     if config.sample is None:
-        return io.probe(config.input)
+        return io.probe(config.input, axes=config.axes)
     n = config.sample
     return io.made_in_memory("<sample>", (n, n, 3), np.uint8, photometric="rgb")
 
@@ -410,6 +410,8 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
             "path": os.path.abspath(config.input),
             **_identity(config.input),
             "shape": list(info.shape),
+            # as stored, where not (y, x[, c]): --axes, or the dims' names
+            **({"axes": info.axes} if info.axes else {}),
             "dtype": info.dtype.name,
             "mask": _mask_identity(info),
         }
