@@ -185,6 +185,11 @@ TABLE = [
     ("shift_field", "window", "big", TypeError, "an integer >= 16 pixels", "'big'"),
     ("shift_field", "min_confidence", 0, ValueError, r"in \(0, 1\]", "0"),
     ("shift_field", "min_confidence", "high", TypeError, r"in \(0, 1\]", "'high'"),
+    *[
+        (f, "channel_axis", "x", TypeError, CHANNEL_AXIS, "'x'")
+        for f in ("register", "shift_field")
+    ],
+    *[(f, "channel_axis", 2, ValueError, CHANNEL_AXIS, "2") for f in ("register", "shift_field")],
 ]
 
 

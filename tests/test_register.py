@@ -62,7 +62,9 @@ def test_dask_and_channels_last_inputs():
     reference, moving = _pair((1.5, 2.25), 2.0, seed=4)
     rgb = np.stack([moving, moving * 0.5, moving * 0.25], axis=-1)
     ref_rgb = np.stack([reference] * 3, axis=-1)
-    got = register(da.from_array(ref_rgb, chunks=128), da.from_array(rgb, chunks=128))
+    got = register(
+        da.from_array(ref_rgb, chunks=128), da.from_array(rgb, chunks=128), channel_axis=-1
+    )
     assert np.allclose(got.shift, (-1.5, -2.25), atol=0.05)
 
 

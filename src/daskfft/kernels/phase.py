@@ -1,7 +1,9 @@
 """Phase-correlation kernels for registration, NumPy only: windows, the upsampled
-cross-correlation and the log-polar (Fourier-Mellin) transform."""
+cross-correlation (images and volumes) and the log-polar (Fourier-Mellin) transform."""
 
 from __future__ import annotations
+
+from functools import reduce
 
 import numpy as np
 
@@ -31,17 +33,25 @@ def _tukey(n, alpha):
 
 
 def tapered(x, alpha):
-    """``x`` less its mean, times the outer product of two Tukey windows of parameter ``alpha``."""
-    w = np.outer(_tukey(x.shape[0], alpha), _tukey(x.shape[1], alpha))
+    """``x`` less its mean, times the outer product of one Tukey window of parameter ``alpha``
+    per axis (2 or 3 axes)."""
+    w = reduce(np.multiply.outer, [_tukey(n, alpha) for n in x.shape])
     return (x - x.mean()) * w
 
 
 def upsampled_correlation(spectrum, start, up, size):
-    """The inverse DFT of ``spectrum`` at ``size`` x ``size`` points from ``start`` in steps
-    of ``1 / up`` pixel (a matrix-multiply DFT, exact at non-integer positions)."""
-    rows = (start[0] + np.arange(size) / up)[:, None] * np.fft.fftfreq(spectrum.shape[0])[None, :]
-    cols = np.fft.fftfreq(spectrum.shape[1])[:, None] * (start[1] + np.arange(size) / up)[None, :]
-    return np.exp(2j * np.pi * rows) @ spectrum @ np.exp(2j * np.pi * cols)
+    """The inverse DFT of ``spectrum`` (2-D or 3-D) at ``size`` points per axis from ``start``
+    in steps of ``1 / up`` pixel (a matrix-multiply DFT, exact at non-integer positions).
+
+    Separable: one DFT matrix per axis, applied in turn along its axis (for 2-D the
+    product ``rows @ spectrum @ cols``)."""
+    ticks = np.arange(size) / up
+    first = (start[0] + ticks)[:, None] * np.fft.fftfreq(spectrum.shape[0])[None, :]
+    out = np.tensordot(np.exp(2j * np.pi * first), spectrum, axes=(1, 0))
+    for k in range(1, spectrum.ndim):
+        along = np.fft.fftfreq(spectrum.shape[k])[:, None] * (start[k] + ticks)[None, :]
+        out = np.moveaxis(np.tensordot(out, np.exp(2j * np.pi * along), axes=(k, 0)), -1, k)
+    return out
 
 
 def log_polar(x, n_theta, n_radius, radii):

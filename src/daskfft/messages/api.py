@@ -148,3 +148,18 @@ PRECISION_LEVELS = (
 )
 PRECISION_WIDE = "{dtype} input"
 PRECISION_TOL = "{dtype} input, tol below 1e-7"
+
+# --- api/register (volumes) --------------------------------------------------------------------
+
+REGISTER_NDIM = (
+    "`{name}` must be 2-D (rows, cols) or 3-D (planes, rows, cols), with one axis more "
+    "for channels (channel_axis=), got {ndim}-D with shape {shape}"
+)
+VOLUME_NOT_TURNED = (
+    "`{name}` must be False for a volume (rotation and scale are found in 2-D only), "
+    "got {name}=True with shape {shape}"
+)
+FIELD_HAS_NO_DZ = (
+    "a 2-D shift field has no `dz`: its data are (rows, cols, 3), dy, dx and confidence; "
+    "a volume's field (planes, rows, cols, 4) has"
+)
