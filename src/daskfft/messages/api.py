@@ -144,3 +144,14 @@ PRECISION_LEVELS = (
 )
 PRECISION_WIDE = "{dtype} input"
 PRECISION_TOL = "{dtype} input, tol below 1e-7"
+
+# --- api/spectra (volumes) ---
+
+SPECTRA_NOT_A_SPECTRA_ARRAY = (
+    "`spec` must be the 2-D or 3-D dask array returned by daskfft.spectra, "
+    "got {type} of {ndim} dimensions"
+)
+SPECTRA_NO_FRAMES = (
+    "`image` has a time dim (dims {dims}): spectra are taken per chunk of one image or "
+    "volume; select one frame first, e.g. image.isel({dim}=0)"
+)
