@@ -50,13 +50,15 @@ CHANNEL_AXIS = r"be None or an axis of a 2-D array"
 # (functions, argument, value given, error, what is allowed (regex), what was given (text))
 TABLE = [
     *[(f, "image", "abc", TypeError, IMAGE_DTYPE, "dtype <U3") for f in FILTERING + ("spectra",)],
-    *[(f, "image", np.zeros(5), ValueError, SPATIAL, "1 in shape (5,)") for f in FILTERING],
-    ("spectra", "image", np.zeros(5), ValueError, IMAGE_NDIM, "1-D"),
-    *[(f, "channel_axis", "x", TypeError, CHANNEL_AXIS, "'x'") for f in FILTERING],
-    *[(f, "channel_axis", 2, ValueError, CHANNEL_AXIS, "2") for f in FILTERING],
+    *[
+        (f, "image", np.zeros(5), ValueError, SPATIAL, "1 in shape (5,)")
+        for f in FILTERING + ("spectra",)
+    ],
+    *[(f, "channel_axis", "x", TypeError, CHANNEL_AXIS, "'x'") for f in FILTERING + ("spectra",)],
+    *[(f, "channel_axis", 2, ValueError, CHANNEL_AXIS, "2") for f in FILTERING + ("spectra",)],
     *[
         (f, "image", np.zeros((4, 4), complex), TypeError, IMAGE_DTYPE, "dtype complex128")
-        for f in FILTERING
+        for f in FILTERING + ("spectra",)
     ],
     *[(f, "cutoff", 7, ValueError, CUTOFF, "7.0") for f in CUTOFF_ONLY],
     *[(f, "cutoff", 0, ValueError, CUTOFF, "0.0") for f in CUTOFF_ONLY],
@@ -152,7 +154,7 @@ TABLE = [
         "spec",
         IMAGE,
         TypeError,
-        "the 2-D dask array returned by",
+        "the 2-D or 3-D dask array returned by",
         "ndarray of 2 dimensions",
     ),
     ("spectra_atlas", "cell", 0, ValueError, 'be "auto" or an integer >= 1', "0"),

@@ -44,7 +44,7 @@ def test_colour_chunks_give_the_spectrum_of_their_mean():
     rng = np.random.default_rng(2)
     rgb = rng.random((32, 32, 3))
     np.testing.assert_allclose(spectrum_block(rgb), spectrum_block(rgb.mean(axis=2)), rtol=1e-5)
-    assert spectra(da.from_array(rgb, chunks=(16, 16, 3))).shape == (32, 32)
+    assert spectra(da.from_array(rgb, chunks=(16, 16, 3)), channel_axis=-1).shape == (32, 32)
 
 
 def test_one_pixel_chunks_work():

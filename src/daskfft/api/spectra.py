@@ -2,31 +2,59 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
+from daskfft.api.axes import UNSET, array_axes, dims_axes
 from daskfft.api.lowpass import as_image
-from daskfft.kernels.spectra import WINDOWS, atlas_cell, spectrum_block
+from daskfft.kernels.spectra import (
+    WINDOWS,
+    atlas_cell,
+    spectrum_block,
+    volume_atlas_cell,
+    volume_spectrum_block,
+)
 from daskfft.messages import api as msg
-from daskfft.validate import check_choice, check_positive_int
+from daskfft.validate import check_choice, check_positive_int, check_real
 
 __all__ = ["spectra", "spectra_atlas"]
 
 
-def spectra(image, *, window="hann"):
+def spectra(image, *, window="hann", channel_axis=UNSET):
     """One log-magnitude spectrum per chunk, on the image's own chunk grid.
 
     Parameters
     ----------
-    image : numpy.ndarray or dask.array.Array
-        2-D or channels-last 3-D image, as for :func:`daskfft.lowpass`.
+    image : numpy.ndarray, dask.array.Array or xarray.DataArray
+        2 or 3 spatial axes (``(y, x)`` or ``(z, y, x)``) and optionally a
+        channel axis (``channel_axis``), whose channels are averaged to one
+        brightness; axes are told as for :func:`daskfft.lowpass`.  A dask
+        array keeps its chunks; a NumPy array is cut into chunks of
+        ``DEFAULT_CHUNKS`` pixels (``DEFAULT_VOLUME_CHUNKS`` voxels in 3-D).
+        A DataArray names its axes by its dims, and must have no time dim.
     window : {"hann", "none"}, default "hann"
-        Taper against leakage from each chunk's edges.
+        Taper against leakage from each chunk's edges (in 3-D, the outer
+        product of one per axis).
+    channel_axis : int or None, optional
+        Which axis holds channels (scikit-image's convention); None: every axis
+        is spatial.  Not given: a 2-D array is an image and a 3-D array a
+        volume, except that a 3-D array whose last axis is at most 4 long
+        (colours?) is refused with what to pass, as is a 4-D array.
 
     Returns
     -------
-    dask.array.Array, float32, shape ``image.shape[:2]``
-        Lazy; block ``(i, j)`` is ``log1p(|FFT|)`` of chunk ``(i, j)`` (see
-        ``spectrum_block``), zero frequency at the block's centre.
+    dask.array.Array, float32, shape the spatial shape of ``image``
+        Lazy, on the spatial axes' chunks, in their order in ``image``;
+        each block is ``log1p(|FFT| / sum(window))`` of its chunk (see
+        ``spectrum_block``; in 3-D ``volume_spectrum_block``, the 3-D
+        spectrum), zero frequency at ``n // 2`` along each axis.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, naming the argument and the value received; for
+        axes that are not told (see ``channel_axis``), saying what to pass.
 
     Examples
     --------
@@ -37,16 +65,36 @@ def spectra(image, *, window="hann"):
     >>> peak = np.unravel_index(np.argmax(s), s.shape)
     >>> int(peak[0]) - 32, int(peak[1]) - 32  # 64/8 = 8 cycles per chunk
     (-8, 0)
+    >>> spectra(np.zeros((16, 32, 32, 3)), channel_axis=-1).shape  # a colour volume
+    (16, 32, 32)
     """
     check_choice("window", window, WINDOWS)
-    image = as_image(image)
+    axes, data = _told(image, channel_axis)
+    spatial = len(axes.spatial)
+    image = as_image(axes.arrange(data), spatial=spatial)
+    # The spatial axes come first, in their order in the input: the result needs no
+    # restoring, the channels being dropped.
     return image.map_blocks(
-        spectrum_block,
+        spectrum_block if spatial == 2 else volume_spectrum_block,
         window=window,
-        drop_axis=[2] if image.ndim == 3 else [],
+        drop_axis=list(range(spatial, image.ndim)),
         dtype=np.float32,
-        meta=np.empty((0, 0), dtype=np.float32),
+        meta=np.empty((0,) * spatial, dtype=np.float32),
     )
+
+
+def _told(image, channel_axis):
+    """The :class:`~daskfft.api.axes.Axes` of ``image`` (an array's by ``channel_axis``, a
+    DataArray's by its dims) and its data; a time dim is refused."""
+    xr = sys.modules.get("xarray")  # never imported here: a DataArray means it already is
+    if xr is None or not isinstance(image, xr.DataArray):
+        image = check_real("image", image)
+        return array_axes(image.shape, channel_axis), image
+    axes = dims_axes(image.dims, image.shape, channel_axis)
+    if axes.frames:
+        dim = image.dims[axes.frames[0]]
+        raise ValueError(msg.SPECTRA_NO_FRAMES.format(dims=tuple(image.dims), dim=dim))
+    return axes, image.data
 
 
 def spectra_atlas(spec, *, cell="auto", max_size=2048):
@@ -55,7 +103,7 @@ def spectra_atlas(spec, *, cell="auto", max_size=2048):
     Parameters
     ----------
     spec : dask.array.Array
-        Output of :func:`spectra`.
+        Output of :func:`spectra`, 2-D or 3-D.
     cell : "auto" or int, default "auto"
         Tile edge in pixels; "auto" gives the largest of at most 256 that keeps
         the atlas within ``max_size``.
@@ -67,7 +115,10 @@ def spectra_atlas(spec, *, cell="auto", max_size=2048):
     dask.array.Array, float32
         Lazy, ``(cell * nrows_of_chunks, cell * ncols_of_chunks)``; tile
         ``(i, j)`` shows chunk ``(i, j)``'s spectrum.  Only the small tiles
-        are ever gathered, never the full-size spectra.
+        are ever gathered, never the full-size spectra.  For a volume's
+        spectra, the atlas of the central z-chunk (chunk ``numblocks[0] // 2``
+        along z): tile ``(i, j)`` is the plane ``z = n//2`` (zero z-frequency)
+        of that chunk's 3-D spectrum (``volume_atlas_cell``).
 
     Examples
     --------
@@ -78,13 +129,16 @@ def spectra_atlas(spec, *, cell="auto", max_size=2048):
     """
     import dask.array as da
 
-    if not isinstance(spec, da.Array) or spec.ndim != 2:
+    if not isinstance(spec, da.Array) or spec.ndim not in (2, 3):
         raise TypeError(
-            msg.NOT_A_SPECTRA_ARRAY.format(type=type(spec).__name__, ndim=getattr(spec, "ndim", 0))
+            msg.SPECTRA_NOT_A_SPECTRA_ARRAY.format(
+                type=type(spec).__name__, ndim=getattr(spec, "ndim", 0)
+            )
         )
     max_size = check_positive_int("max_size", max_size)
+    grid = spec.numblocks[-2:]
     if cell == "auto":
-        cell = max(1, min(256, max_size // max(spec.numblocks)))
+        cell = max(1, min(256, max_size // max(grid)))
     elif isinstance(cell, str):
         raise ValueError(msg.BAD_CELL.format(value=cell))
     else:
@@ -92,10 +146,14 @@ def spectra_atlas(spec, *, cell="auto", max_size=2048):
             cell = check_positive_int("cell", cell)
         except (TypeError, ValueError) as exc:
             raise type(exc)(msg.BAD_CELL.format(value=cell)) from None
+    volume = spec.ndim == 3
+    if volume:
+        spec = spec.blocks[spec.numblocks[0] // 2]
     return spec.map_blocks(
-        atlas_cell,
+        volume_atlas_cell if volume else atlas_cell,
         cell=cell,
-        chunks=((cell,) * spec.numblocks[0], (cell,) * spec.numblocks[1]),
+        chunks=((cell,) * grid[0], (cell,) * grid[1]),
+        drop_axis=[0] if volume else [],
         dtype=np.float32,
         meta=np.empty((0, 0), dtype=np.float32),
     )

@@ -131,9 +131,6 @@ BAND_HALO_NOTE = " ({band}-pass: bound {deviation:.2g})"
 
 # --- api/spectra -------------------------------------------------------------------------------
 
-NOT_A_SPECTRA_ARRAY = (
-    "`spec` must be the 2-D dask array returned by daskfft.spectra, got {type} of {ndim} dimensions"
-)
 BAD_CELL = '`cell` must be "auto" or an integer >= 1, got {value!r}'
 
 # --- api/register ------------------------------------------------------------------------------
@@ -162,4 +159,15 @@ VOLUME_NOT_TURNED = (
 FIELD_HAS_NO_DZ = (
     "a 2-D shift field has no `dz`: its data are (rows, cols, 3), dy, dx and confidence; "
     "a volume's field (planes, rows, cols, 4) has"
+)
+
+# --- api/spectra (volumes) ---
+
+SPECTRA_NOT_A_SPECTRA_ARRAY = (
+    "`spec` must be the 2-D or 3-D dask array returned by daskfft.spectra, "
+    "got {type} of {ndim} dimensions"
+)
+SPECTRA_NO_FRAMES = (
+    "`image` has a time dim (dims {dims}): spectra are taken per chunk of one image or "
+    "volume; select one frame first, e.g. image.isel({dim}=0)"
 )
