@@ -598,7 +598,7 @@ def test_an_ome_zarr_from_ome_zarr_py_goes_in_and_out_with_its_pixel_size(tmp_pa
     assert np.abs(got - np.clip(np.rint(want), 0, 65535)).max() <= 1
 
 
-def test_zarr_groups_that_are_no_2d_image_are_refused_in_one_line(tmp_path, capsys):
+def test_zarr_groups_that_are_no_image_are_refused_in_one_line(tmp_path, capsys):
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w").create_array(
         "a", shape=(10, 10), dtype="f4"
     )
@@ -608,10 +608,10 @@ def test_zarr_groups_that_are_no_2d_image_are_refused_in_one_line(tmp_path, caps
         "version": "0.5",
         "multiscales": [
             {
-                "axes": [
-                    {"name": "z", "type": "space"},
+                "axes": [  # y and x not last: no NGFF image
                     {"name": "y", "type": "space"},
                     {"name": "x", "type": "space"},
+                    {"name": "z", "type": "space"},
                 ],
                 "datasets": [
                     {
@@ -624,7 +624,7 @@ def test_zarr_groups_that_are_no_2d_image_are_refused_in_one_line(tmp_path, caps
     }
     for name, why in (
         ("plain.zarr", "a Zarr group without OME-Zarr multiscales"),
-        ("stack.ome.zarr", "OME-Zarr axes z,y,x with shape (5, 64, 64)"),
+        ("stack.ome.zarr", "OME-Zarr axes y,x,z with shape (5, 64, 64)"),
     ):
         assert _run(tmp_path / name, "-o", tmp_path / "o") == 1
         err = capsys.readouterr().err.strip().splitlines()

@@ -144,14 +144,17 @@ def _check_image(info, path):
         raise InputError(msg.IMAGE_EMPTY.format(path=path, shape=shape))
 
 
-def read_window(info, rows, cols, *, nodata=None):
+def read_window(info, rows, cols, *, nodata=None, frame=0, planes=None):
     """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of a TIFF or Zarr image; runs in a task.
+    Of a stack (a volume, a time series): of time point ``frame`` and the z ``planes``, as
+    (z, y, x[, c]) (:meth:`~daskfft.io.base.Backend.read_window`).
 
     The task opens the file itself and reads only the tiles (or store chunks)
     that the window touches.  Float pixels must be finite, unless NaN is the
     ``nodata``.
     """
-    data = backend(info.format).read_window(info, rows, cols)
+    where = {"frame": frame, "planes": planes} if info.stack else {}
+    data = backend(info.format).read_window(info, rows, cols, **where)
     return check_finite(data, info.path, nodata)
 
 

@@ -60,6 +60,10 @@ class ImageInfo:
     axes: str | None = None  # the stored array's axes, e.g. "cyx", read as (y, x, c); None:
     # (y, x[, c]) as stored, or, for an array with no named dims, not told (see ``untold``)
     untold: bool = False  # a 3-D array whose dims nothing names: --axes must say
+    # A volume or time series: ((letter, length, native chunk), ...) of its t and z axes
+    # longer than 1, t first; () for an image.  ``shape`` is then one plane's (y, x[, c]).
+    stack: tuple = ()
+    spacing: tuple | None = field(default=None, compare=False)  # (dz, dy, dx, unit) if known
     ome: bool = False  # an OME-Zarr image: its output is OME-Zarr too, unless asked otherwise
 
     @property
@@ -68,8 +72,19 @@ class ImageInfo:
         return self.alpha and len(self.shape) == 3
 
     @property
+    def frames(self):
+        """How many time points (1 but for a time series)."""
+        return next((n for a, n, _ in self.stack if a == "t"), 1)
+
+    @property
+    def planes(self):
+        """How many z planes (1 but for a volume)."""
+        return next((n for a, n, _ in self.stack if a == "z"), 1)
+
+    @property
     def megapixels(self):
-        return self.shape[0] * self.shape[1] / 1e6
+        """Millions of pixels, of voxels for a volume, over every frame of a time series."""
+        return self.shape[0] * self.shape[1] * self.frames * self.planes / 1e6
 
 
 class Store:
@@ -133,6 +148,9 @@ class Backend:
         The format's name in a sentence ("TIFF", "COG").
     channel_first : bool
         A 3-D image is stored channels first, (c, y, x).
+    stacks : bool
+        Reads and writes stacks (volumes, time series: :attr:`ImageInfo.stack`) in
+        windows of planes.
 
     The ``options`` of :meth:`create`, :meth:`open_store` and :meth:`finish` are one dict
     the run builds for every backend; each takes the keys it knows: ``chunks`` (a Zarr
@@ -156,6 +174,7 @@ class Backend:
     folder = False
     label = ""
     channel_first = False
+    stacks = False
 
     def guess_can_open(self, path):
         """Whether ``path`` looks like this format (by its suffix)."""
@@ -165,8 +184,10 @@ class Backend:
         """The header of ``path`` (a :class:`~pathlib.Path`) as an :class:`ImageInfo`."""
         raise NotImplementedError(msg.NOT_READ_HERE.format(name=self.name))
 
-    def read_window(self, info, rows, cols):
-        """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of ``info``'s image; runs in a task."""
+    def read_window(self, info, rows, cols, *, frame=0, planes=None):
+        """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of ``info``'s image; runs in a task.
+        Of a stack (``info.stack``): of time point ``frame``, and of the z planes
+        ``planes[0]:planes[1]`` (all but a volume's: none), as (z, y, x[, c])."""
         raise NotImplementedError(msg.NOT_READ_HERE.format(name=self.name))
 
     def read(self, info, chunks):

@@ -12,15 +12,16 @@ import numpy as np
 
 from daskfft.errors import InputError
 from daskfft.io.base import Backend, ImageInfo, parse_nodata
-from daskfft.io.zarr import ZarrArrayStore, ZarrBackend
+from daskfft.io.zarr import ZarrArrayStore, ZarrBackend, stack_axes
 from daskfft.messages import io as msg
 
 __all__ = ["OmeZarrBackend", "OME_ZARR"]
 
 
 def _probe_group(p, fmt):
-    """Level 0 of an OME-Zarr image (NGFF 0.4 or 0.5): axes y, x, a channel axis, and time or
-    z of length 1; its pixel size from the level's scale."""
+    """Level 0 of an OME-Zarr image (NGFF 0.4 or 0.5): axes y, x, a channel axis, time and
+    z (a stack where either is longer than 1); its pixel (voxel) size from the level's
+    scale."""
     import zarr
 
     group = zarr.open_group(str(p), mode="r")
@@ -33,12 +34,12 @@ def _probe_group(p, fmt):
     axes = [a["name"] if isinstance(a, dict) else a for a in scale.get("axes", ["y", "x"])]
     array = group[dataset["path"]]
     named = "".join(a[0].lower() for a in axes)
-    extra = {a: n for a, n in zip(named, array.shape) if a not in "yxc"}
-    if named[-2:] != "yx" or len(set(named)) != len(named) or any(n != 1 for n in extra.values()):
+    if named[-2:] != "yx" or len(set(named)) != len(named) or set(named) - set("tczyx"):
         raise InputError(msg.OME_AXES.format(path=p, axes=",".join(axes), shape=tuple(array.shape)))
     sizes = dict(zip(named, array.shape))
     shape = (sizes["y"], sizes["x"]) + ((sizes["c"],) if "c" in sizes else ())
     chunks = dict(zip(named, array.chunks))
+    stack = tuple((a, sizes[a], chunks[a]) for a in "tz" if sizes.get(a, 1) > 1)
     units = {
         a["name"][0].lower(): a.get("unit") for a in scale.get("axes", []) if isinstance(a, dict)
     }
@@ -50,10 +51,11 @@ def _probe_group(p, fmt):
         ),
         None,
     )
-    pixel_size = None
+    pixel_size = spacing = None
     if factor is not None and len(factor) == len(named):
         f = dict(zip(named, factor))
         pixel_size = (float(f["y"]), float(f["x"]), units.get("x"))
+        spacing = (float(f.get("z", 1.0)), float(f["y"]), float(f["x"]), units.get("x"))
     own = attrs.get("daskfft", {})
     nodata = own.get("nodata")
     return ImageInfo(
@@ -69,6 +71,8 @@ def _probe_group(p, fmt):
         nodata=None if nodata is None else parse_nodata(nodata),
         axes=named,
         ome=True,
+        stack=stack,
+        spacing=spacing,
     )
 
 
@@ -92,6 +96,8 @@ class OmeZarrBackend(ZarrBackend):
         level = options.get("level", 0)
         if level == 0:
             zarr.open_group(str(path), mode="w")
+        if options.get("stack"):  # one level: a stack's pyramid is not made yet
+            return self._create_stack(Path(path) / "0", shape, dtype, options)
         self._create(
             Path(path) / str(level),
             shape,
@@ -105,6 +111,8 @@ class OmeZarrBackend(ZarrBackend):
 
     def open_store(self, path, shape, *, options=None):
         level = (options or {}).get("level", 0)
+        if (options or {}).get("stack"):
+            return super().open_store(Path(path) / str(level), shape, options=options)
         return ZarrArrayStore(str(Path(path) / str(level)), shape, channel_first=len(shape) == 3)
 
     def finish(self, source, path, info, *, options=None):
@@ -117,6 +125,11 @@ class OmeZarrBackend(ZarrBackend):
         levels, kind = len(options["levels"]), options["kind"]
         metadata, attrs = options["metadata"], options["attrs"]
 
+        group = zarr.open_group(str(path), mode="r+")
+        if info.stack:
+            group.attrs["ome"] = _stack_multiscales(info, kind, metadata)
+            group.attrs["daskfft"] = attrs
+            return
         first = len(info.shape) == 3
         sy, sx, unit = info.pixel_size or (1.0, 1.0, None)
         space = {"type": "space", **({"unit": unit} if unit else {})}
@@ -124,7 +137,6 @@ class OmeZarrBackend(ZarrBackend):
             {"name": "y", **space},
             {"name": "x", **space},
         ]
-        group = zarr.open_group(str(path), mode="r+")
         group.attrs["ome"] = {
             "version": "0.5",
             "multiscales": [
@@ -138,6 +150,35 @@ class OmeZarrBackend(ZarrBackend):
             ],
         }
         group.attrs["daskfft"] = attrs
+
+
+def _stack_multiscales(info, kind, metadata):
+    """NGFF 0.5 ``ome`` of a stack's output: its axes (t, c, z, y, x, those it has) with
+    the input's units, and one dataset, level 0, at the input's voxel size."""
+    axes = stack_axes(info.shape, info.stack)
+    dz, dy, dx, unit = info.spacing or (1.0, 1.0, 1.0, None)
+    space = {"type": "space", **({"unit": unit} if unit else {})}
+    kinds = {"t": {"type": "time"}, "c": {"type": "channel"}}
+    scale = {"t": 1.0, "c": 1.0, "z": dz, "y": dy, "x": dx}
+    return {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "name": "filtered",
+                "axes": [{"name": a, **kinds.get(a, space)} for a in axes],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [
+                            {"type": "scale", "scale": [scale[a] for a in axes]}
+                        ],
+                    }
+                ],
+                "type": kind,
+                "metadata": metadata,
+            }
+        ],
+    }
 
 
 def _datasets(levels, sy, sx, channel_first):

@@ -22,6 +22,8 @@ __all__ = ["ZarrBackend", "ZARR", "ZarrArrayStore"]
 #: are: the names :mod:`daskfft.api.axes` knows a DataArray's dims by.
 _DIM_LETTERS = {"band": "c", "c": "c", "channel": "c", "t": "t", "time": "t"}
 _DIM_LETTERS.update({a: a for a in "zyx"})
+#: The dim names a stack's output is written with, by axis letter.
+_DIM_NAMES = {"t": "t", "c": "c", "z": "z", "y": "y", "x": "x"}
 
 
 def _named_axes(array):
@@ -48,17 +50,17 @@ def _image_of(info, axes, shape, chunks):
     if len(axes) != len(shape) or len(set(axes)) != len(axes) or not {"y", "x"} <= set(axes):
         raise InputError(msg.AXES_DO_NOT_FIT.format(path=info.path, axes=axes, shape=shape))
     sizes = dict(zip(axes, shape))
-    if any(sizes.get(a, 1) > 1 for a in "tz"):
-        raise InputError(msg.STACK_NOT_IN_RUN.format(path=info.path, axes=axes, shape=shape))
     image = (sizes["y"], sizes["x"]) + ((sizes["c"],) if "c" in sizes else ())
     native = dict(zip(axes, chunks))
     plain = axes in ("yx", "yxc")
+    stack = tuple((a, sizes[a], native[a]) for a in "tz" if sizes.get(a, 1) > 1)
     return replace(
         info,
         shape=image,
         native_chunks=(native["y"], native["x"]),
         axes=None if plain else axes,
         untold=False,
+        stack=stack,
     )
 
 
@@ -72,15 +74,22 @@ def _from_axes(data, axes):
     return data[index].transpose(order)
 
 
-def _to_axes(window, axes):
-    """The (y, x) ``window`` slices as an index of an array stored with ``axes``."""
+def _to_axes(window, axes, frame=0, planes=None):
+    """The (y, x) ``window`` slices as an index of an array stored with ``axes``; of a stack,
+    at time point ``frame`` (dropped) and over the z ``planes`` (kept, where given)."""
     if axes is None:
         return window
     rows, cols = window[:2]
-    return tuple(
-        rows if a == "y" else cols if a == "x" else slice(None) if a == "c" else slice(0, 1)
-        for a in axes
-    )
+    picked = {"y": rows, "x": cols, "c": slice(None), "t": slice(frame, frame + 1)}
+    picked["z"] = slice(0, 1) if planes is None else slice(*planes)
+    return tuple(picked[a] for a in axes)
+
+
+def _stack_window(data, axes):
+    """A window read through :func:`_to_axes` with z planes, as (z, y, x[, c])."""
+    index = tuple(0 if a == "t" else slice(None) for a in axes)
+    kept = [a for a in axes if a != "t"]
+    return data[index].transpose([kept.index(a) for a in "zyxc" if a in kept])
 
 
 @dataclass(frozen=True)
@@ -110,12 +119,64 @@ class ZarrArrayStore(Store):
             z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
 
 
+def stack_axes(shape, stack):
+    """The stored axes of a stack's output, NGFF's order (t, c, z, y, x), as letters."""
+    letters = {a for a, _, _ in stack}
+    return "".join(
+        a for a in "tczyx" if a in letters or a in "yx" or (a == "c" and len(shape) == 3)
+    )
+
+
+@dataclass(frozen=True)
+class StackStore(Store):
+    """A volume's or time series' Zarr array, stored with ``axes`` (NGFF's order, e.g.
+    "tczyx"), that the tasks write a chunk at a time: (z, y, x[, c]) of one time point.
+    ``shape`` is one plane's (y, x[, c]); :meth:`read` of rows and columns alone reads the
+    plane ``view`` ((frame, z)), what the pictures show."""
+
+    path: str
+    shape: tuple
+    axes: str
+    view: tuple = (0, 0)
+
+    def _index(self, rows, cols, frame, planes):
+        picked = {"t": frame, "c": slice(None), "z": slice(*planes)}
+        picked.update(y=slice(*rows), x=slice(*cols))
+        return tuple(picked[a] for a in self.axes)
+
+    def read(self, rows, cols, *, frame=None, planes=None):
+        """(z, y, x[, c]) of time point ``frame`` and the z ``planes``; (y, x[, c]) of the
+        plane :attr:`view` where neither is given, or where the stack has no z."""
+        import zarr
+
+        frame = self.view[0] if frame is None else frame
+        plane = planes is None
+        planes = (self.view[1], self.view[1] + 1) if plane else planes
+        data = zarr.open_array(self.path, mode="r")[self._index(rows, cols, frame, planes)]
+        kept = [a for a in self.axes if a != "t"]
+        out = np.transpose(data, [kept.index(a) for a in "zyxc" if a in kept])
+        return out[0] if plane and "z" in kept else out
+
+    def write(self, y, r0, c0, *, frame=0, z0=0):
+        """Write ``y``, (z, y, x[, c]) of time point ``frame`` (or (y, x[, c]) where the stack
+        has no z), from ``(z0, r0, c0)``."""
+        import zarr
+
+        kept = [a for a in self.axes if a != "t"]
+        order = [a for a in "zyxc" if a in kept]
+        size = dict(zip(order, y.shape))
+        rows, cols = (r0, r0 + size["y"]), (c0, c0 + size["x"])
+        index = self._index(rows, cols, frame, (z0, z0 + size.get("z", 1)))
+        stored = np.transpose(y, [order.index(a) for a in kept])
+        zarr.open_array(self.path, mode="r+")[index] = stored
+
+
 class ZarrBackend(Backend):
     """A Zarr array: read in windows, created empty for tasks to fill, finished by giving it
     the input's metadata as attributes (the output is the store itself)."""
 
     name, ext, suffixes, label = "zarr", "zarr", (".zarr",), "Zarr"
-    folder = True
+    folder = stacks = True
 
     def probe(self, path):
         import zarr
@@ -161,13 +222,16 @@ class ZarrBackend(Backend):
             raise InputError(msg.AXES_DISAGREE.format(path=info.path, axes=axes, dims=tuple(names)))
         return _image_of(info, axes, tuple(array.shape), tuple(array.chunks))
 
-    def read_window(self, info, rows, cols):
+    def read_window(self, info, rows, cols, *, frame=0, planes=None):
         window, axes = (slice(*rows), slice(*cols)), info.axes
         shape = (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:]
+        if planes is not None:
+            shape = (planes[1] - planes[0],) + shape
         try:
             import zarr
 
-            data = _from_axes(zarr.open_array(info.path, mode="r")[_to_axes(window, axes)], axes)
+            stored = zarr.open_array(info.path, mode="r")[_to_axes(window, axes, frame, planes)]
+            data = _from_axes(stored, axes) if planes is None else _stack_window(stored, axes)
         except Exception as exc:
             raise InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc))) from None
         return np.asarray(data).reshape(shape)
@@ -187,8 +251,33 @@ class ZarrBackend(Backend):
 
     def create(self, path, shape, dtype, *, options=None):
         """An array of zeros at ``path`` in ``chunks`` (rows, cols[, channels]): the
-        ``options``' only one taken here."""
+        ``options``' only one taken here; of a stack (``stack``, ``zchunk``: its
+        :class:`~daskfft.io.base.ImageInfo`'s, and the z chunk), its :class:`StackStore`."""
+        if options.get("stack"):
+            return self._create_stack(path, shape, dtype, options)
         return self._create(path, shape, dtype, options["chunks"])
+
+    def _create_stack(self, path, shape, dtype, options, **extra):
+        """A stack's array of zeros, NGFF's axes order with their names, in chunks of one
+        time point, every channel, ``zchunk`` planes and ``chunks`` (rows, cols)."""
+        import zarr
+
+        stack = options["stack"]
+        axes = stack_axes(shape, stack)
+        sizes = {a: n for a, n, _ in stack}
+        sizes.update(y=shape[0], x=shape[1], c=shape[2] if len(shape) == 3 else 1)
+        chunk = {"t": 1, "c": sizes["c"], "z": options.get("zchunk") or 1}
+        chunk.update(y=options["chunks"][0], x=options["chunks"][1])
+        zarr.create_array(
+            str(path),
+            shape=tuple(sizes[a] for a in axes),
+            dtype=dtype,
+            chunks=tuple(min(chunk[a], sizes[a]) for a in axes),
+            fill_value=0,
+            dimension_names=tuple(_DIM_NAMES[a] for a in axes),
+            **extra,
+        )
+        return self.open_store(path, shape, options=options)
 
     def _create(self, path, shape, dtype, chunks, *, channel_first=False, **extra):
         """:meth:`create`, stored channels first with ``channel_first``; ``extra``: zarr's
@@ -204,6 +293,11 @@ class ZarrBackend(Backend):
         return ZarrArrayStore(str(path), shape, channel_first=channel_first)
 
     def open_store(self, path, shape, *, options=None):
+        """The store at ``path``; of a stack (``stack``, ``view``), its :class:`StackStore`."""
+        options = options or {}
+        if options.get("stack"):
+            axes = stack_axes(shape, options["stack"])
+            return StackStore(str(path), shape, axes, options.get("view", (0, 0)))
         return ZarrArrayStore(str(path), shape)
 
     def write(self, path, image, compute, *, kept=None, options=None):

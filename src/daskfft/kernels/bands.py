@@ -23,12 +23,20 @@ def corrected(x, background, mean, mode):
     return x - background + mean
 
 
-def filter_spec_block(block, spec, *, work_dtype, self_pad=(0, 0), pad_mode="reflect", valid=None):
+def filter_spec_block(
+    block, spec, *, work_dtype, self_pad=None, pad_mode="reflect", valid=None, spatial=2
+):
     """:func:`~daskfft.kernels.block.filter_block` for any pass band: one FFT pair with the
     spec's transfer function, or, with nodata or a mask, the image minus (or the difference
-    of) normalised low-passes, holes left ``nodata`` (0 without one)."""
+    of) normalised low-passes, holes left ``nodata`` (0 without one); the block's first
+    ``spatial`` axes are space."""
     kw = dict(
-        work_dtype=work_dtype, self_pad=self_pad, pad_mode=pad_mode, nodata=spec.nodata, valid=valid
+        work_dtype=work_dtype,
+        self_pad=self_pad,
+        pad_mode=pad_mode,
+        nodata=spec.nodata,
+        valid=valid,
+        spatial=spatial,
     )
     if spec.band == "low":  # a flat-field's background too
         return filter_block(block, **spec.kernel_options(), **kw)

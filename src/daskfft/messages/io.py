@@ -147,10 +147,8 @@ NOT_MULTISCALES = (
     "input {path}: a Zarr group without OME-Zarr multiscales; give the path of one of its arrays"
 )
 OME_AXES = (
-    "input {path}: OME-Zarr axes {axes} with shape "
-    "{shape}; daskfft run filters one 2-D image (axes y, x and "
-    "channels; time and z of length 1): filter a volume or time series in Python, "
-    "daskfft.lowpass(dask.array.from_zarr(level), cutoff, channel_axis=...)"
+    "input {path}: OME-Zarr axes {axes} with shape {shape}: daskfft reads the axes t, c, z, "
+    "y, x (each at most once, y and x last)"
 )
 
 # --- io/zarr: axes -----------------------------------------------------------------------------
@@ -168,8 +166,3 @@ AXES_DO_NOT_FIT = (
     "dim, each once, y and x among them"
 )
 DIM_NAME_UNKNOWN = "input {path}: dim {dim!r} of {dims} is none of band/c/channel, t/time, z, y, x"
-STACK_NOT_IN_RUN = (
-    "input {path}: axes {axes} with shape {shape}, a volume or time series; daskfft run "
-    "filters 2-D images (z and t of length 1) for now: filter it in Python, "
-    "daskfft.lowpass(dask.array.from_zarr(path), cutoff, channel_axis=...)"
-)

@@ -127,6 +127,40 @@ PLAN_BOUND = "{spec}, halo {depth} px ({rule}), expected max deviation {deviatio
 # --- run/config --------------------------------------------------------------------------------
 
 ONE_INPUT = "give exactly one of an input file and `sample`"
+STACK_WHAT = "a stack ({axes}; planes {shape})"
+STACK_EXACT = (
+    "input {path}: {what}: the exact method filters 2-D images; the block-wise filter's "
+    "bound holds per axis (leave out --exact)"
+)
+STACK_FLATFIELD = "input {path}: {what}: --flatfield of a stack is not made yet"
+STACK_IDEAL = (
+    "input {path}: {what}: the ideal filter has no bound, and a stack's deviation is not "
+    "measured yet; use --filter gaussian or butterworth"
+)
+STACK_PERIODIC = (
+    "input {path}: {what}: --boundary periodic of a stack is not made yet (reflect, "
+    "nearest or a constant)"
+)
+STACK_FILTER = "input {path}: {what}: {said}"
+STACK_AXES = (
+    "axes: {together} filtered together; {alone} each alone; halo per axis {halo} px; "
+    "the pictures show {shown}"
+)
+NOTHING = "no axis"
+TIME_POINT = "time point"
+Z_PLANE = "z plane"
+STACK_ALPHA = "input {path}: {what}: an alpha channel in a stack is not passed through yet"
+STACK_MEASURE = (
+    "input {path}: a stack's deviation from a whole-volume filter is not measured yet: "
+    "leave out --measure-deviation, and give --depth no narrower than --tol asks"
+)
+STACK_OUTPUT = (
+    "input {path}: a stack (a volume or time series) is written as Zarr or OME-Zarr, "
+    "not {fmt}: give --output-format zarr or ome-zarr"
+)
+VOLUME_CHUNKS = (
+    "chunks: {want} voxels along z, y and x (a volume's default; --chunks sets all three)"
+)
 AXES_OF_SAMPLE = "--axes names a Zarr input's dims; the built-in sample has its own (y, x, c)"
 OUTDIR_NOT_A_PATH = "`outdir` must be a folder path, got {outdir!r}"
 

@@ -12,6 +12,7 @@ import logging
 import math
 
 from daskfft.messages import run as msg
+from daskfft.run.stack import stack_line
 
 __all__ = ["json_number", "spec_json", "spec_line", "log_plan"]
 
@@ -71,5 +72,7 @@ def log_plan(plan):
         )
     if halo.warning:
         log.warning(halo.warning)
+    if plan.info.stack:
+        log.info(stack_line(plan))
     for note in plan.notes:
         log.info(note)

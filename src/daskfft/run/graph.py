@@ -26,6 +26,7 @@ from daskfft.run.tasks import (
     WindowSource,
     filter_and_save,
     read_filter_save,
+    read_filter_save_stack,
     save_filtered,
 )
 
@@ -88,9 +89,8 @@ class Graph:
             # Keys unique to this run: on a scheduler shared between runs (--cluster
             # ADDRESS), equal keys would be taken for the same tasks.
             task = dask.delayed(self._chunk_task)  # wrapped (and tokenised) once
-            return [
-                task((i, j), dask_key_name=(f"daskfft-chunk-{self._token}", i, j)) for i, j in todo
-            ]
+            key = f"daskfft-chunk-{self._token}"
+            return [task(index, dask_key_name=(key, *index)) for index in todo]
         if len(todo) == self.plan.total:
             # One array, one graph: peer-to-peer rechunks need their whole barrier.
             return [self._status]
@@ -117,6 +117,8 @@ def build_graph(plan, root, *, flat_mean=None):
     ``flat_mean``: a block-wise flat-field's level per channel (:func:`flat_mean`).
     """
     target = _chunk_target(plan, root, flat_mean)
+    if plan.info.stack:
+        return _stack_graph(plan, target)
     if reads_windows(plan):
         return _window_graph(plan, target)
     return _array_graph(plan, target)
@@ -142,6 +144,26 @@ def _chunk_target(plan, root, flat_mean):
         alpha_is_mask=plan.info.mask is not None,
         offset=output_offset(plan.spec, plan.info.dtype),
         flat_mean=None if flat_mean is None else tuple(np.ravel(flat_mean)),
+        z_edges=plan.z_edges,
+        view=plan.view,
+    )
+
+
+def _stack_graph(plan, target):
+    """A stack's graph of plain calls, one per chunk of every time point, each reading its
+    own haloed window (z, y, x for a volume)."""
+    source = WindowSource(plan.info, plan.spec.nodata, view=plan.view)
+    return Graph(
+        plan,
+        chunk_task=partial(
+            read_filter_save_stack,
+            source=source,
+            target=target,
+            spec=plan.spec,
+            halos=plan.halo.depths,
+            work_dtype=plan.work_dtype,
+        ),
+        source=source,
     )
 
 
@@ -313,7 +335,7 @@ def _wait(futures):
 
 def compute_missing(cluster, graph, plan, done, *, report_path=None):
     """Compute the chunks not in ``done``; return how many were computed."""
-    todo = [(i, j) for i in range(plan.grid[0]) for j in range(plan.grid[1]) if (i, j) not in done]
+    todo = [index for index in plan.indices() if index not in done]
     if done:
         log.warning(msg.RESUMING.format(done=len(done), total=plan.total))
     if not todo:

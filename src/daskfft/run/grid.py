@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from daskfft import io
 from daskfft.io.base import aligned_chunks
-from daskfft.kernels.grid import DEFAULT_CHUNKS, plan_grid
+from daskfft.kernels.grid import DEFAULT_CHUNKS, DEFAULT_VOLUME_CHUNKS, plan_grid
 from daskfft.messages import run as msg
 
 __all__ = ["LARGE_CHUNKS", "LARGE_FROM", "default_chunks", "chunk_grid"]
@@ -58,7 +58,10 @@ def chunk_grid(config, info, depth, notes, *, tile=None):
     given; ``tile``: the output's (edge, why, format), whose whole tiles each chunk is made
     of, so that no two tasks write the same tile."""
     want = config.chunks
-    if want is None:
+    if want is None and info.planes > 1:
+        want = DEFAULT_VOLUME_CHUNKS
+        notes.append(msg.VOLUME_CHUNKS.format(want=want))
+    elif want is None:
         want = default_chunks(info.shape)
         if want != DEFAULT_CHUNKS:
             notes.append(_large_note(want, depth))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from daskfft import io
-from daskfft.run.outputs import full_size, jsonable, mask_kind, pyramid_of
+from daskfft.run.outputs import full_size, jsonable, mask_kind, pyramid_of, store_options
 
 __all__ = [
     "OVERVIEW_BLOCK",
@@ -43,11 +43,13 @@ def level_store(plan, root, k):
     if pyramid_of(plan) == "pages" and (k or plan.tiff_tile):
         return _tiff_level(plan, root / "pyramid.tif", k)
     if pyramid_of(plan) == "group":
-        return io.backend(plan.fmt).open_store(root / plan.names[0], shape, options={"level": k})
+        return io.backend(plan.fmt).open_store(
+            root / plan.names[0], shape, options={"level": k, **store_options(plan)}
+        )
     path, in_place = full_size(plan)
     if in_place:
         return _tiff_level(plan, root / path, 0)
-    return io.SCRATCH.open_store(root / path, shape)
+    return io.SCRATCH.open_store(root / path, shape, options=store_options(plan))
 
 
 def _tiff_level(plan, path, k):

@@ -30,6 +30,7 @@ __all__ = [
     "channel_first",
     "create_stores",
     "store_chunks",
+    "store_options",
     "sample_format",
     "sample_tile",
     "sample_store",
@@ -194,10 +195,10 @@ def create_stores(plan, root):
         _create_tiff(plan, root / path, plan.tiff_tile)
     elif pyramid_of(plan) == "group":
         io.backend(plan.fmt).create(
-            root / plan.names[0], info.shape, info.dtype, options={"chunks": _chunks(plan)}
+            root / plan.names[0], info.shape, info.dtype, options=_store_options(plan)
         )
     else:
-        io.SCRATCH.create(root / path, info.shape, info.dtype, options={"chunks": _chunks(plan)})
+        io.SCRATCH.create(root / path, info.shape, info.dtype, options=_store_options(plan))
     if pyramid_of(plan) == "pages" and not in_place:
         _create_tiff(plan, root / "pyramid.tif", int(plan.creation["BLOCKSIZE"]))
     if sample_tile(plan):
@@ -232,6 +233,20 @@ def _create_tiff(plan, path, tile):
             "mask": mask_kind(plan.fmt, info),
         },
     )
+
+
+def _store_options(plan):
+    """The options of the result store the tasks fill: its chunks; a stack's, its axes and
+    z chunk, and the plane its pictures show."""
+    options = {"chunks": _chunks(plan)}
+    if plan.info.stack:
+        options.update(stack=plan.info.stack, zchunk=plan.zs[0] if plan.zs else 1, view=plan.view)
+    return options
+
+
+def store_options(plan):
+    """:func:`_store_options` less the chunks: what reopening the result store takes."""
+    return {k: v for k, v in _store_options(plan).items() if k != "chunks"}
 
 
 def _chunks(plan):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Plan:
     notes: tuple = ()
     cluster: object = None  # the config's ClusterSpec with "auto" settled
     creation: dict = dataclasses.field(default_factory=dict)  # checked --co, with defaults
+    zs: tuple = ()  # chunk sizes along z, for a volume; () for an image or a time series
 
     @property
     def tiff_tile(self):
@@ -80,10 +82,12 @@ class Plan:
         the result and the summaries, 5 copies; nodata or a mask adds a second
         layer (2 more).
         """
-        h, rows, cols = self.halo.depth, max(self.rows), max(self.cols)
+        h, rows, cols = self.halo.depths[-1], max(self.rows), max(self.cols)
         bands = self.info.shape[2] if len(self.info.shape) == 3 else 1
         copies = 5 + (2 if self.spec.nodata is not None or self.info.mask is not None else 0)
         window = (rows + 2 * h) * (cols + 2 * h) * bands
+        if self.zs:
+            window *= max(self.zs) + 2 * self.halo.depths[0]
         need = window * (copies * self.work_dtype.itemsize + self.info.dtype.itemsize)
         return need, msg.TASK_MEMORY.format(
             rows=rows, cols=cols, halo=h, bands=bands, dtype=self.work_dtype.name
@@ -94,6 +98,8 @@ class Plan:
         """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
         down to one tile (:func:`daskfft.kernels.overview.level_shapes`), the other formats none."""
         pyramid = io.backend(self.fmt).pyramid
+        if self.info.stack:  # a stack's levels are not made yet: level 0 alone
+            return (self.info.shape,)
         if pyramid == "pages":  # a COG's: its pages' tiles
             return level_shapes(self.info.shape, int(self.creation["BLOCKSIZE"]))
         if pyramid == "group":
@@ -118,8 +124,32 @@ class Plan:
         return len(self.rows), len(self.cols)
 
     @property
+    def z_edges(self):
+        return chunk_edges(self.zs) if self.zs else (0, 1)
+
+    @property
+    def stack_grid(self):
+        """(frames, z chunks) of a stack: its tasks' first two indices; () for an image."""
+        return (self.info.frames, max(1, len(self.zs))) if self.info.stack else ()
+
+    @property
     def total(self):
-        return len(self.rows) * len(self.cols)
+        return math.prod(self.stack_grid) * len(self.rows) * len(self.cols)
+
+    def indices(self):
+        """Every task's index: (i, j) of an image's chunk; (frame, k, i, j) of a stack's."""
+        return list(itertools.product(*(range(n) for n in self.stack_grid + self.grid)))
+
+    @property
+    def view(self):
+        """The plane a stack's pictures show, (frame, z): the middle ones; (0, 0) else."""
+        return (self.info.frames // 2, self.info.planes // 2)
+
+    @property
+    def view_chunk(self):
+        """The (frame, k) whose chunks hold :attr:`view`: theirs give the pictures."""
+        frame, z = self.view
+        return frame, next(k for k in range(len(self.z_edges) - 1) if z < self.z_edges[k + 1])
 
     @property
     def cell(self):
@@ -153,8 +183,9 @@ def make_plan(config):
     fmt = _output_format(config, info)
     _note_mask_and_offset(spec, info, fmt, notes)
     creation, tile = _creation(config, info, fmt)
-    halo = spec.halo()
-    rows, cols = chunk_grid(config, info, halo.depth, notes, tile=tile)
+    halo = _halo(spec, info)
+    rows, cols = chunk_grid(config, info, halo.depths[-1], notes, tile=tile)
+    zs = _z_grid(config, info, halo.depths[0]) if info.planes > 1 else ()
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
         notes.append(msg.SUMMARY_WINDOW.format(window=SUMMARY_WINDOW, chunk=max(rows[0], cols[0])))
     cluster, report = _cluster(config, info, notes)
@@ -166,7 +197,7 @@ def make_plan(config):
         performance_report=report,
         mask=mask_kind(fmt, info),
     )
-    fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation)
+    fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs)
     _check_outdir(config.outdir)
     notes += _unused_options(config, cluster, spec, fmt)
     return Plan(
@@ -178,13 +209,62 @@ def make_plan(config):
         halo,
         rows,
         cols,
-        _measure(config, halo, notes),
+        _stack_measure(info, _measure(config, halo, notes)),
         report,
         fingerprint,
         tuple(notes),
         cluster,
         creation,
+        zs,
     )
+
+
+def _halo(spec, info):
+    """The halo on the input's spatial axes (z, y, x for a volume), its stack checked first:
+    refused in one line where the run cannot filter it yet."""
+    if not info.stack:
+        return spec.halo()
+    what = msg.STACK_WHAT.format(
+        axes=", ".join(f"{a} {n}" for a, n, _ in info.stack), shape=info.shape
+    )
+    refusal = next(
+        (
+            said
+            for bad, said in (
+                (spec.method == "exact", msg.STACK_EXACT),
+                (spec.flatfield is not None, msg.STACK_FLATFIELD),
+                (spec.filter == "ideal", msg.STACK_IDEAL),
+                (spec.boundary == "periodic", msg.STACK_PERIODIC),
+                (info.has_alpha, msg.STACK_ALPHA),
+            )
+            if bad
+        ),
+        None,
+    )
+    if refusal is not None:
+        raise InputError(refusal.format(path=info.path, what=what))
+    try:
+        return spec.halo(3 if info.planes > 1 else 2)
+    except ValueError as exc:
+        raise InputError(msg.STACK_FILTER.format(path=info.path, what=what, said=exc)) from None
+
+
+def _stack_measure(info, measure):
+    """``measure``, refused for a stack: its deviation is not measured yet."""
+    if info.stack and measure is not None:
+        raise InputError(msg.STACK_MEASURE.format(path=info.path))
+    return measure
+
+
+def _z_grid(config, info, depth):
+    """A volume's chunk sizes along z: ``--chunks`` or the volume's default edge, made whole
+    store chunks of the input, at least the z halo (:func:`~daskfft.kernels.grid.plan_grid`)."""
+    from daskfft.kernels.grid import DEFAULT_VOLUME_CHUNKS, plan_grid
+
+    native = next(c for a, _, c in info.stack if a == "z")
+    want = config.chunks or DEFAULT_VOLUME_CHUNKS
+    edge = min(info.planes, native * max(1, round(want / native)))
+    return plan_grid(info.planes, max(edge, min(depth, info.planes)), depth)
 
 
 def _note_mask_and_offset(spec, info, fmt, notes):
@@ -274,6 +354,8 @@ def _output_format(config, info):
         info, streamed=config.sample is not None and big
     )
     entry = io.backend(fmt)
+    if info.stack and not entry.stacks:
+        raise InputError(msg.STACK_OUTPUT.format(path=info.path, fmt=entry.label))
     if entry.whole and big:
         raise InputError(
             msg.WRITTEN_WHOLE.format(
@@ -395,7 +477,7 @@ def _mask_identity(info):
     return {"file": os.path.abspath(path), "page": page, **_identity(path)}
 
 
-def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
+def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs=()):
     """What a resumed run must share with the run it continues (JSON-safe): everything that
     can change an output's bytes, and nothing else (not the cluster, OUTDIR or the log).
 
@@ -412,6 +494,7 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
             "shape": list(info.shape),
             # as stored, where not (y, x[, c]): --axes, or the dims' names
             **({"axes": info.axes} if info.axes else {}),
+            **({"stack": [[a, n] for a, n, _ in info.stack]} if info.stack else {}),
             "dtype": info.dtype.name,
             "mask": _mask_identity(info),
         }
@@ -420,6 +503,7 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation):
         **spec_json(spec),
         "depth": halo.depth,
         "chunks": [rows[0], cols[0]],
+        **({"depths": list(halo.depths), "z_chunks": zs[0] if zs else None} if info.stack else {}),
         "output_format": fmt,
         "spectra": config.spectra,
         "plots": config.plots,

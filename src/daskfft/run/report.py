@@ -14,6 +14,7 @@ from daskfft.kernels.block import ROUNDING, working_precision
 from daskfft.messages import run as msg
 from daskfft.run.describe import json_number
 from daskfft.run.outputs import mask_kind
+from daskfft.run.stack import stack_section
 
 __all__ = ["versions", "make_report", "write_report"]
 
@@ -67,6 +68,7 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured,
         "megapixels_per_second": info.megapixels * computed / plan.total / max(work, 1e-9),
         "versions": versions(),
         "fingerprint": plan.fingerprint,  # what --resume compares, when every output is here
+        **({"stack": stack_section(plan)} if info.stack else {}),
     }
 
 

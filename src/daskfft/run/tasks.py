@@ -37,6 +37,7 @@ __all__ = [
     "filter_and_save",
     "WindowSource",
     "read_filter_save",
+    "read_filter_save_stack",
     "save_filtered",
     "masked",
     "overview_task",
@@ -64,6 +65,8 @@ class ChunkTarget:
     offset: float = 0  # added to the result's data pixels (mid-gray for a high-pass in uint)
     flat_mean: tuple | None = None  # a flat-field's level per channel: the image's data mean
     sample_store: io.Store | None = None  # the sample's TIFF, filled in place (else Zarr)
+    z_edges: tuple = (0, 1)  # a volume's chunk edges along z
+    view: tuple = (0, 0)  # a stack's plane (frame, z) whose chunks' summaries are the pictures
 
     def box(self, index):
         i, j = index
@@ -101,10 +104,22 @@ class WindowSource:
     nodata: float | None = None
     sample: int | None = None
 
-    def read(self, rows, cols):
+    view: tuple = (0, 0)  # a stack's plane (frame, z) that a window of rows and cols is of
+
+    def read(self, rows, cols, *, frame=None, planes=None):
+        """The window ``rows`` x ``cols``; of a stack, of time point ``frame`` and the z
+        ``planes`` (:func:`daskfft.io.read_window`), or of the plane :attr:`view`."""
         if self.sample is not None:
             return sample_window(self.sample, rows, cols)
-        return io.read_window(self.info, rows, cols, nodata=self.nodata)
+        if not self.info.stack:
+            return io.read_window(self.info, rows, cols, nodata=self.nodata)
+        plane = frame is None and planes is None and self.info.planes > 1
+        frame = self.view[0] if frame is None else frame
+        if plane:
+            planes = (self.view[1], self.view[1] + 1)
+        window = io.read_window(self.info, rows, cols, nodata=self.nodata, frame=frame,
+                                planes=planes)  # fmt: skip
+        return window[0] if plane else window
 
 
 def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True):
@@ -131,6 +146,54 @@ def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True
     y = filter_spec_block(color, spec, work_dtype=work_dtype, valid=_kept(target, block))
     inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
     return _save(target, (i, j), y[inner], block[inner])
+
+
+def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
+    """Read chunk ``index`` (frame, k, i, j) of a stack with its halo (``halos``: z, y, x for
+    a volume, y, x for a time series' planes), filter it, save it; one task.
+
+    A time point is filtered alone; a volume's window reaches ``halos[0]`` planes past its
+    chunk's along z, extended past the volume's faces as ``boundary`` says, as rows and
+    columns are.  The chunks that hold the plane ``target.view`` save that plane's
+    summaries, the stack's pictures."""
+    frame, k, i, j = index
+    r0, r1, c0, c1 = target.box((i, j))
+    z0, z1 = target.z_edges[k], target.z_edges[k + 1]
+    halo = halos[-1]
+    shape = source.info.shape
+    rows, cols, pads = halo_window((r0, r1, c0, c1), halo, shape)
+    rows, cols = fast_window(rows, pads[0], shape[0]), fast_window(cols, pads[1], shape[1])
+    if len(halos) == 3:
+        planes, _, zpads = halo_window((z0, z1, 0, 1), halos[0], (source.info.planes, 1))
+        pads = [zpads[0]] + pads
+        inner = (slice(halos[0], halos[0] + z1 - z0),)
+    else:
+        planes, inner = None, ()
+    window = source.read(rows, cols, frame=frame, planes=planes)
+    block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
+    y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=len(halos))
+    inner += (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
+    y, interior = y[inner], block[inner]
+    if target.offset:  # holes keep their nodata value
+        data = data_mask(interior, spec.nodata)
+        y = y + target.offset if data is None else np.where(data, y + target.offset, y)
+    y = to_dtype(y, target.out_dtype)
+    target.result.write(y, r0, c0, frame=frame, z0=z0)
+    if (frame, z0 <= target.view[1] < z1) == (target.view[0], True):
+        at = target.view[1] - z0 if len(halos) == 3 else slice(None)
+        _save_summaries(target, (i, j), interior[at], y[at])
+    Path(target.root, "done", "_".join(map(str, index))).touch()
+    return np.ones((1, 1), dtype=np.int8)
+
+
+def _save_summaries(target, index, color_in, color_out):
+    """The summaries of chunk ``index`` (i, j), saved as its cell (``cells/i_j.npz``)."""
+    cell = _summaries(target, index, color_in, color_out)
+    if cell:
+        path = Path(target.root) / "cells" / f"{index[0]}_{index[1]}.npz"
+        with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
+            np.savez(fh, **cell)
+        os.replace(f"{path}.tmp", path)
 
 
 def _kept(target, block):

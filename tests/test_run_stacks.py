@@ -1,0 +1,260 @@
+"""``daskfft run`` on stacks (issue #15): volumes filtered in z, y and x, time series frame
+by frame, channels alone; Zarr and OME-Zarr in and out, read and written in windows;
+resumed and under MPI byte for byte; what it cannot do yet refused in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import zarr
+from mpi_helpers import mpi_run, needs_mpi
+from reference import make_image
+from scipy import ndimage
+
+from daskfft import cutoff_from_sigma, lowpass
+from daskfft.cli import main
+
+QUIET = ["--cluster", "threads", "-q"]
+
+
+def named(path, data, dims, chunks=None):
+    """A Zarr array of ``data`` that names its dims."""
+    z = zarr.create_array(
+        str(path), shape=data.shape, dtype=data.dtype, chunks=chunks or data.shape,
+        dimension_names=dims,
+    )  # fmt: skip
+    z[...] = data
+    return path
+
+
+def ome_zarr(path, data, axes, scale, *, version="0.5", unit="micrometer"):
+    """An OME-Zarr image of one level, ``axes`` letters of "tczyx", NGFF ``version``."""
+    group = zarr.open_group(str(path), mode="w")
+    level = group.create_array("0", shape=data.shape, dtype=data.dtype, chunks=data.shape)
+    level[...] = data
+    kinds = {"t": {"type": "time"}, "c": {"type": "channel"}}
+    space = {"type": "space", "unit": unit}
+    multiscales = [
+        {
+            "axes": [{"name": a, **kinds.get(a, space)} for a in axes],
+            "datasets": [
+                {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+            ],
+        }
+    ]
+    if version == "0.5":
+        group.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
+    else:
+        group.attrs["multiscales"] = [{"version": version, **multiscales[0]}]
+    return path
+
+
+def rounded(x, dtype):
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(x), info.min, info.max)
+
+
+def read(path):
+    return zarr.open_array(str(path), mode="r")
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "nearest", "7"])
+def test_a_volume_is_filtered_in_z_y_and_x_as_scipy_filters_the_whole_volume(tmp_path, boundary):
+    volume = make_image((40, 70, 90), np.uint16, seed=1)
+    src = named(tmp_path / "v.zarr", volume, ("z", "y", "x"), chunks=(8, 32, 32))
+    out = tmp_path / "out"
+    argv = ["run", str(src), "-o", str(out), "--sigma", "2", "--chunks", "16", "--boundary"]
+    assert main([*argv, boundary, *QUIET]) == 0
+    got = read(out / "filtered.zarr")
+    assert got.shape == volume.shape and got.dtype == volume.dtype
+    assert got.metadata.dimension_names == ("z", "y", "x")
+    mode, cval = (boundary, 0.0) if boundary in ("reflect", "nearest") else ("constant", 7.0)
+    ref = ndimage.gaussian_filter(volume.astype(float), 2.0, mode=mode, cval=cval, truncate=40)
+    assert np.abs(got[...].astype(float) - rounded(ref, np.uint16)).max() <= 1
+    report = json.loads((out / "report.json").read_text())
+    stack = report["stack"]
+    assert stack["axes"] == {"z": 40, "y": 70, "x": 90} and stack["filtered_together"] == list(
+        "zyx"
+    )
+    assert stack["halo_per_axis"] == {"z": 10, "y": 10, "x": 10}
+    # y and x: whole chunks of the store (32); z: 16 of its 8-plane chunks.  A last chunk
+    # shorter than the halo joins the one before: z 16 + 24, y 32 + 38, x 32 + 32 + 26.
+    assert stack["chunk_per_axis"] == {"z": 16, "y": 32, "x": 32}
+    assert report["chunks"]["total"] == 2 * 2 * 3 == stack["tasks"]
+    assert report["halo"]["expected_max_deviation"] <= 2e-6
+    for name in ("overview.png", "spectra.png", "radial_spectrum.png"):
+        assert (out / name).stat().st_size > 1000, name
+
+
+def test_an_ome_zarr_time_series_of_volumes_with_channels_is_filtered_frame_by_frame(tmp_path):
+    """(t, c, z, y, x): a point in frame 1 stays in frame 1 and channel 0; the output keeps
+    NGFF's axes, units and voxel size."""
+    data = np.zeros((3, 2, 12, 40, 36), np.float32)
+    data[1, 0, 6, 20, 18] = 1000.0
+    data[:, 1] = make_image((3, 12, 40, 36), np.float32, seed=2)
+    scale = [1.0, 1.0, 2.0, 0.5, 0.5]
+    src = ome_zarr(tmp_path / "in.ome.zarr", data, "tczyx", scale)
+    out = tmp_path / "out"
+    argv = ["run", str(src), "-o", str(out), "--sigma", "1.5", "--chunks", "16", *QUIET]
+    assert main(argv) == 0
+    got = read(out / "filtered.ome.zarr" / "0")[...]
+    assert got.shape == data.shape
+    assert (got[[0, 2], 0] == 0).all()  # nothing leaks across time, nor across channels
+    for t in range(3):
+        for c in range(2):
+            ref = ndimage.gaussian_filter(data[t, c].astype(float), 1.5, truncate=40)
+            assert np.abs(got[t, c] - ref).max() <= 1e-5 * np.abs(data).max()
+    ome = zarr.open_group(str(out / "filtered.ome.zarr"), mode="r").attrs["ome"]
+    (multiscale,) = ome["multiscales"]
+    assert [a["name"] for a in multiscale["axes"]] == list("tczyx")
+    assert multiscale["axes"][2] == {"name": "z", "type": "space", "unit": "micrometer"}
+    assert multiscale["datasets"][0]["coordinateTransformations"][0]["scale"] == scale
+    stack = json.loads((out / "report.json").read_text())["stack"]
+    assert stack["each_alone"] == ["t", "c"] and stack["spacing"] == [2.0, 0.5, 0.5, "micrometer"]
+    assert stack["pictures_show"] == {"frame": 1, "plane": 6}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ome-zarr-py's own Scaler
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_an_ome_zarr_py_volume_goes_in_and_out_with_its_voxel_size(tmp_path, version):
+    """A (c, z, y, x) image as ome-zarr-py writes it (a pyramid; level 0 is read)."""
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_image
+
+    image = make_image((2, 24, 64, 48), np.uint16, seed=7)
+    group = zarr.open_group(
+        str(tmp_path / "in.ome.zarr"), mode="w", zarr_format=2 if version == "0.4" else 3
+    )
+    write_image(
+        image,
+        group,
+        axes="czyx",
+        fmt=FormatV04() if version == "0.4" else FormatV05(),
+        scale_factors=(2,),
+        scale={"c": 1.0, "z": 2.0, "y": 0.4, "x": 0.4},
+        axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"},
+    )
+    out = tmp_path / "out"
+    argv = ["run", str(tmp_path / "in.ome.zarr"), "-o", str(out), "--sigma", "1.5"]
+    assert main([*argv, "--chunks", "16", *QUIET]) == 0
+    got = read(out / "filtered.ome.zarr" / "0")[...]
+    ref = lowpass(image, cutoff_from_sigma(1.5), channel_axis=0).compute()
+    assert np.abs(got.astype(float) - rounded(ref, np.uint16)).max() <= 1
+    multiscale = zarr.open_group(str(out / "filtered.ome.zarr"), mode="r").attrs["ome"]
+    scale = multiscale["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale == [1.0, 2.0, 0.4, 0.4]
+
+
+def test_a_time_series_of_images_is_filtered_frame_by_frame_with_any_filter(tmp_path):
+    series = make_image((4, 60, 50), np.uint8, seed=3)
+    src = ome_zarr(tmp_path / "t.ome.zarr", series, "tyx", [1.0, 1.0, 1.0], version="0.4")
+    out = tmp_path / "out"
+    argv = ["run", str(src), "-o", str(out), "--filter", "butterworth", "--cutoff", "0.1"]
+    assert main([*argv, "--chunks", "32", "--output-format", "zarr", *QUIET]) == 0
+    got = read(out / "filtered.zarr")[...]
+    for t in range(4):
+        ref = lowpass(series[t], 0.1, filter="butterworth").compute()
+        assert np.abs(got[t].astype(float) - rounded(ref, np.uint8)).max() <= 1
+
+
+def test_a_high_pass_of_a_uint16_volume_is_written_around_mid_gray(tmp_path):
+    volume = make_image((20, 40, 40), np.uint16, seed=4)
+    src = named(tmp_path / "v.zarr", volume, ("z", "y", "x"))
+    argv = ["run", str(src), "-o", str(tmp_path / "o"), "--pass", "high", "--sigma", "2"]
+    assert main([*argv, "--chunks", "16", *QUIET]) == 0
+    got = read(tmp_path / "o" / "filtered.zarr")[...].astype(float)
+    low = lowpass(volume, cutoff_from_sigma(2.0), channel_axis=None).compute()
+    expected = rounded(volume - low.astype(np.float64) + 32768, np.uint16)
+    assert np.abs(got - expected).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--output-format", "tiff"], "is written as Zarr or OME-Zarr, not TIFF"),
+        (["--filter", "butterworth"], "the butterworth filter on 3 spatial axes"),
+        (["--exact"], "the exact method filters 2-D images"),
+        (["--flatfield", "divide", "--sigma", "8"], "--flatfield of a stack is not made yet"),
+        (["--filter", "ideal"], "the ideal filter has no bound"),
+        (["--boundary", "periodic"], "--boundary periodic of a stack is not made yet"),
+        (["--depth", "2"], "a stack's deviation from a whole-volume filter is not measured yet"),
+    ],
+)
+def test_what_a_stack_cannot_have_yet_is_refused_in_one_line(tmp_path, capsys, options, said):
+    src = named(tmp_path / "v.zarr", np.zeros((8, 16, 16), np.uint8), ("z", "y", "x"))
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", str(out), *options, *QUIET]) == 1
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1 and err.startswith("daskfft: error: "), err
+    assert not out.exists() or os.listdir(out) in ([], [".daskfft-work"])
+
+
+def _killed_halfway(argv, done_dir, total, log):
+    """Run ``daskfft`` with ``argv`` in a process group of its own, SIGKILLed once a quarter
+    of its ``total`` tasks are done; return how many were."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daskfft", *argv],
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            n = len(os.listdir(done_dir)) if done_dir.is_dir() else 0
+            if n >= total // 4:
+                break
+            assert proc.poll() is None, log.name
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    return len(os.listdir(done_dir))
+
+
+@pytest.mark.slow
+def test_a_killed_volume_run_resumes_byte_for_byte(tmp_path):
+    volume = make_image((64, 256, 256), np.uint16, seed=5)
+    src = named(tmp_path / "v.zarr", volume, ("z", "y", "x"), chunks=(16, 16, 16))
+    args = ["--sigma", "1.5", "--chunks", "16", *QUIET]
+    total = 4 * 16 * 16
+    out = tmp_path / "out"
+    with open(tmp_path / "run.log", "w") as log:
+        argv = ["run", str(src), "-o", str(out), *args]
+        done = _killed_halfway(argv, out / ".daskfft-work" / "done", total, log)
+    assert 0 < done < total and os.listdir(out) == [".daskfft-work"]
+    assert main(["run", str(src), "-o", str(out), "--resume", *args]) == 0
+    assert main(["run", str(src), "-o", str(tmp_path / "whole"), *args]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["chunks"]["resumed"] >= done and report["chunks"]["total"] == total
+    np.testing.assert_array_equal(
+        read(out / "filtered.zarr")[...], read(tmp_path / "whole" / "filtered.zarr")[...]
+    )
+    for name in ("overview.png", "spectra.png", "radial_spectrum.png"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_an_mpi_volume_run_equals_the_threaded_one_byte_for_byte(tmp_path):
+    volume = make_image((32, 64, 64), np.uint16, seed=6)
+    src = named(tmp_path / "v.zarr", volume, ("z", "y", "x"), chunks=(16, 32, 32))
+    args = ["run", str(src), "--sigma", "2", "--chunks", "16"]
+    assert main([*args, "-o", str(tmp_path / "threads"), *QUIET]) == 0
+    proc = mpi_run(3, *args, "-o", str(tmp_path / "mpi"), "--cluster", "mpi", "--no-dashboard")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    np.testing.assert_array_equal(
+        read(tmp_path / "mpi" / "filtered.zarr")[...],
+        read(tmp_path / "threads" / "filtered.zarr")[...],
+    )
+    for name in ("overview.png", "spectra.png", "radial_spectrum.png"):
+        assert (tmp_path / "mpi" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes()
+    assert json.loads((tmp_path / "mpi" / "report.json").read_text())["cluster"]["kind"] == "mpi"
