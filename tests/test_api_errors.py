@@ -146,6 +146,8 @@ TABLE = [
     ("transfer_function", "dtype", "nonsense", TypeError, "float32 or float64", "'nonsense'"),
     ("transfer_function", "dtype", None, ValueError, "float32 or float64", "None"),
     ("cutoff_from_sigma", "sigma", 0, ValueError, "a positive number of pixels", "0"),
+    ("cutoff_from_sigma", "spacing", (0.0, 1.0), ValueError, "a positive number", "0.0"),
+    ("cutoff_from_sigma", "spacing", ("a", 1.0), TypeError, "a positive number", "'a'"),
     ("cutoff_from_sigma", "sigma", "3", TypeError, "a positive number of pixels", "'3'"),
     ("cutoff_from_sigma", "sigma", 0.2, ValueError, r">= 1/pi = 0.318 pixels", "0.2"),
     ("spectra", "window", "kaiser", ValueError, "one of hann, none", "'kaiser'"),

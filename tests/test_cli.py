@@ -314,19 +314,29 @@ def _bad_inputs(tmp):
             2,
         ),
         "band-bad-edge": ([p, "--pass", "band", "--cutoff", "0.1,0.9"], "--cutoff: must be in", 2),
-        "high-two-cutoffs": (
-            [p, "--pass", "high", "--cutoff", "0.1,0.2"],
-            "a high-pass takes one cutoff, got 2",
+        "high-three-cutoffs": (  # one per axis: an image has two
+            [p, "--pass", "high", "--cutoff", "0.1,0.2,0.3"],
+            "3 values per axis for 2 spatial axes (y, x)",
+            1,
+        ),
+        "four-sigmas": (
+            [p, "--pass", "high", "--sigma", "2,8,3,4"],
+            "expected one sigma, one per spatial axis (Y,X or Z,Y,X), or a band-pass's two",
             2,
         ),
-        "high-two-sigmas": (
-            [p, "--pass", "high", "--sigma", "2,8"],
-            "a high-pass takes one sigma, got 2",
-            2,
-        ),
-        "three-cutoffs": (
+        "band-three-cutoffs": (
             [p, "--pass", "band", "--cutoff", "0.1,0.2,0.3"],
-            "expected one cutoff or two",
+            "a band-pass needs two values of `cutoff`, got 3",
+            2,
+        ),
+        "physical-sigma-no-pixel-size": (
+            [p, "--physical-sigma", "2"],
+            "--physical-sigma needs the file's pixel (voxel) size, and it gives none",
+            1,
+        ),
+        "physical-sigma-band": (
+            [p, "--physical-sigma", "2", "--pass", "band"],
+            "--physical-sigma is a Gaussian low- or high-pass's",
             2,
         ),
         "flatfield-high": (
@@ -379,9 +389,11 @@ CASES = [
     "band-no-cutoff",
     "band-equal",
     "band-bad-edge",
-    "high-two-cutoffs",
-    "high-two-sigmas",
-    "three-cutoffs",
+    "high-three-cutoffs",
+    "four-sigmas",
+    "band-three-cutoffs",
+    "physical-sigma-no-pixel-size",
+    "physical-sigma-band",
     "flatfield-high",
     "flatfield-mode",
     "pass-unknown",

@@ -27,6 +27,12 @@ CHANGES_BYTES = {
     "input": ([], ["OTHER"], "input.path"),
     # a Zarr array that names no dims, read as (y, x, c), then transposed: the same shape
     "axes": (["ZARR", "--axes", "yxc"], ["--axes", "xyc"], "input.axes"),
+    # an OME-Zarr image with its pixel size: 0.5, so 1 and 2 are 2 and 4 px
+    "physical_sigma": (
+        ["OME", "--physical-sigma", "1"],
+        ["--physical-sigma", "2"],
+        "params.cutoff",
+    ),
     "sample": ([], ["--sample", "256"], "input.sample"),
     "cutoff": ([], ["--cutoff", "0.1"], "params.cutoff"),
     "sigma": ([], ["--sigma", "2"], "params.cutoff"),
@@ -86,6 +92,19 @@ def files(tmp_path):
     other = tmp_path / "other.tif"
     tifffile.imwrite(other, make_image((256, 256), np.uint8, seed=6), tile=(64, 64))
     zarr.save_array(str(tmp_path / "in.zarr"), make_image((256, 256, 3), np.uint8, seed=7))
+    group = zarr.open_group(str(tmp_path / "in.ome.zarr"), mode="w")
+    group.create_array("0", data=make_image((256, 256), np.uint8, seed=8), chunks=(64, 64))
+    space = {"type": "space", "unit": "micrometer"}
+    scale = {"type": "scale", "scale": [0.5, 0.5]}
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [{"name": "y", **space}, {"name": "x", **space}],
+                "datasets": [{"path": "0", "coordinateTransformations": [scale]}],
+            }
+        ],
+    }
     return src, other
 
 
@@ -96,6 +115,8 @@ def _argv(src, out, options):
         return ["run", *options, "-o", str(out)]
     if "ZARR" in options:
         src, options = src.with_name("in.zarr"), [o for o in options if o != "ZARR"]
+    if "OME" in options:
+        src, options = src.with_name("in.ome.zarr"), [o for o in options if o != "OME"]
     options = [str(out.with_name("elsewhere")) if o == "ELSEWHERE" else o for o in options]
     argv = ["run", str(src), "-o", str(out), "--chunks", "64", *options]
     if "-o" in options:  # the later -o wins

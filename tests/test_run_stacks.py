@@ -258,3 +258,55 @@ def test_an_mpi_volume_run_equals_the_threaded_one_byte_for_byte(tmp_path):
     for name in ("overview.png", "spectra.png", "radial_spectrum.png"):
         assert (tmp_path / "mpi" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes()
     assert json.loads((tmp_path / "mpi" / "report.json").read_text())["cluster"]["kind"] == "mpi"
+
+
+def test_a_sigma_per_axis_and_a_physical_sigma_by_the_files_voxel_size(tmp_path):
+    """--sigma Z,Y,X in voxels; --physical-sigma S in the file's unit, by its NGFF scale."""
+    volume = make_image((24, 64, 64), np.uint16, seed=8)
+    ref = ndimage.gaussian_filter(volume.astype(float), (1.0, 4.0, 4.0), truncate=40)
+    src = ome_zarr(tmp_path / "v.ome.zarr", volume, "zyx", [2.0, 0.5, 0.5])
+    for name, options in (("px", ["--sigma", "1,4,4"]), ("um", ["--physical-sigma", "2"])):
+        out = tmp_path / name
+        assert main(["run", str(src), "-o", str(out), *options, "--chunks", "32", *QUIET]) == 0
+        got = read(out / "filtered.ome.zarr" / "0")[...].astype(float)
+        assert np.abs(got - rounded(ref, np.uint16)).max() <= 1
+        report = json.loads((out / "report.json").read_text())
+        stack = report["stack"]
+        assert stack["sigma_per_axis"] == {"z": 1.0, "y": 4.0, "x": 4.0}
+        assert stack["halo_per_axis"]["z"] < stack["halo_per_axis"]["y"] == 20
+    assert "sigma 2.0 micrometer is 1, 4, 4 px along z, y, x" in " ".join(report["choices"])
+    np.testing.assert_array_equal(
+        read(tmp_path / "px" / "filtered.ome.zarr" / "0")[...],
+        read(tmp_path / "um" / "filtered.ome.zarr" / "0")[...],
+    )
+
+
+def test_an_image_takes_a_sigma_per_axis_too(tmp_path):
+    import tifffile
+
+    image = make_image((120, 100), np.float32, seed=9)
+    tifffile.imwrite(tmp_path / "in.tif", image)
+    out = tmp_path / "out"
+    argv = ["run", str(tmp_path / "in.tif"), "-o", str(out), "--sigma", "1.5,5", "--chunks", "64"]
+    assert main([*argv, *QUIET]) == 0
+    import tifffile as tf
+
+    got = tf.imread(out / "filtered.tif")
+    ref = ndimage.gaussian_filter(image.astype(float), (1.5, 5.0), truncate=40)
+    assert np.abs(got - ref).max() <= 2e-6 * np.abs(image).max() + 1e-6 * np.abs(image).max()
+    report = json.loads((out / "report.json").read_text())
+    assert report["filter"]["sigma_pixels"] == [1.5, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--sigma", "1,4"], "2 values per axis for 3 spatial axes (z, y, x)"),
+        (["--physical-sigma", "0.2"], "--physical-sigma 0.2 is 0.1, 0.4, 0.4 px along zyx"),
+    ],
+)
+def test_per_axis_values_that_do_not_fit_are_refused(tmp_path, capsys, options, said):
+    src = ome_zarr(tmp_path / "v.ome.zarr", np.zeros((8, 16, 16), np.uint8), "zyx", [2, 0.5, 0.5])
+    assert main(["run", str(src), "-o", str(tmp_path / "o"), *options, *QUIET]) == 1
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1, err

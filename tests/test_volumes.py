@@ -232,3 +232,13 @@ def test_a_dataarray_dim_of_another_name_is_refused_not_guessed():
 def test_numpy_volumes_are_cut_into_256_voxel_chunks_and_frames_one_each():
     out = lowpass(np.zeros((300, 40, 520), np.float32), 0.1)
     assert out.chunks == ((256, 44), (40,), (256, 256, 8))
+
+
+def test_a_physical_sigma_by_the_voxel_size_is_a_sigma_per_axis_in_voxels():
+    volume = make_image((16, 40, 40), np.float64, seed=10)
+    cutoff = cutoff_from_sigma(2.0, spacing=(2.0, 0.5, 0.5))
+    assert cutoff == cutoffs((1.0, 4.0, 4.0))
+    got = lowpass(da.from_array(volume, chunks=(8, 20, 20)), cutoff).compute()
+    assert np.abs(got - gaussian(volume, (1.0, 4.0, 4.0))).max() <= 10 * TOL * volume.max()
+    with pytest.raises(ValueError, match=r"`sigma` must be >= 1/pi"):
+        cutoff_from_sigma(0.1, spacing=(1.0, 1.0))  # 0.1 px: past Nyquist

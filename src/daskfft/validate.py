@@ -24,6 +24,7 @@ __all__ = [
     "check_tol",
     "check_shape",
     "check_real",
+    "check_positive_number",
     "check_axes",
     "check_float_dtype",
     "check_filter",
@@ -220,6 +221,17 @@ def check_nodata(nodata):
 def check_positive_int(name, value):
     """Validate an integer >= 1 named ``name``."""
     return check_int(name, value, 1)
+
+
+def check_positive_number(value, name="physical-sigma"):
+    """Validate a positive finite number named ``name`` (a physical sigma, a voxel size);
+    return it as a float."""
+    message = msg.NOT_POSITIVE.format(name=name, value=value)
+    if not _is_number(value):
+        raise TypeError(message)
+    if not 0 < value < math.inf:
+        raise ValueError(message)
+    return float(value)
 
 
 def check_fraction(name, value):

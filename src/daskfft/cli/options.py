@@ -19,7 +19,7 @@ from daskfft.validate import BOUNDARIES, check_connect_timeout, check_positive_i
 __all__ = [
     "Parser",
     "checked",
-    "one_or_two",
+    "one_or_more",
     "depth_or_auto",
     "boundary_value",
     "positive",
@@ -65,14 +65,14 @@ def checked(validator, name, parse=float):
     return convert
 
 
-def one_or_two(validator, name):
-    """An argparse type for ``X`` or ``X,Y`` (a band-pass's two edges), each checked by
-    ``validator``: a float, or a tuple of two."""
+def one_or_more(validator, name):
+    """An argparse type for ``X``, or ``X,Y`` or ``X,Y,Z`` (one per spatial axis, y,x or
+    z,y,x; a band-pass's two edges), each checked by ``validator``: a float, or a tuple."""
     one = checked(validator, name)
 
     def convert(text):
         parts = text.split(",")
-        if len(parts) > 2:
+        if len(parts) > 3:
             raise argparse.ArgumentTypeError(msg.TOO_MANY_VALUES.format(name=name, text=text))
         values = tuple(one(part) for part in parts)
         return values[0] if len(values) == 1 else values

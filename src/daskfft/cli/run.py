@@ -16,7 +16,7 @@ from daskfft.cli.options import (
     checked,
     cluster_options,
     depth_or_auto,
-    one_or_two,
+    one_or_more,
     positive,
     show_progress,
 )
@@ -38,6 +38,7 @@ from daskfft.validate import (
     check_depth,
     check_nodata,
     check_order,
+    check_positive_number,
     check_sigma,
     check_tol,
 )
@@ -168,18 +169,28 @@ def _add_filter_strength(flt):
     strength = flt.add_mutually_exclusive_group()
     strength.add_argument(
         "--cutoff",
-        type=one_or_two(check_cutoff, "cutoff"),
+        type=one_or_more(check_cutoff, "cutoff"),
         metavar="D0",
         help=f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default "
-        f"{DEFAULT_CUTOFF}); a band-pass takes two, as LOW,HIGH",
+        f"{DEFAULT_CUTOFF}); or one per spatial axis, as Y,X or Z,Y,X; a band-pass "
+        "takes two, as LOW,HIGH",
     )
     strength.add_argument(
         "--sigma",
-        type=one_or_two(check_sigma, "sigma"),
+        type=one_or_more(check_sigma, "sigma"),
         metavar="PX",
         help="Gaussian sigma in pixels instead of --cutoff, >= 1/pi "
-        "(D0 = 1/(2*pi*sigma)); a band-pass (difference of Gaussians) "
-        "takes two, as SMALL,LARGE",
+        "(D0 = 1/(2*pi*sigma)); or one per spatial axis, as Y,X or Z,Y,X (voxels "
+        "that are not cubes); a band-pass (difference of Gaussians) takes two, as "
+        "SMALL,LARGE",
+    )
+    strength.add_argument(
+        "--physical-sigma",
+        type=one_or_more(check_positive_number, "physical-sigma"),
+        metavar="S",
+        help="Gaussian sigma in the input's own units (OME-Zarr's scale and unit, e.g. "
+        "micrometer; a GeoTIFF's pixel size), made pixels per axis by its voxel size; "
+        "or one per spatial axis",
     )
 
 
@@ -374,6 +385,7 @@ def _config(args, parser):
             sample=args.sample,
             cutoff=args.cutoff,
             sigma=args.sigma,
+            physical_sigma=args.physical_sigma,
             band=args.band,
             flatfield=args.flatfield,
             filter=args.filter,

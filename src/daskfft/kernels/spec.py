@@ -125,9 +125,6 @@ class FilterSpec:
         :data:`DEFAULT_ORDER`; other keywords are fields.
         """
         check_choice("band", band, PASS_BANDS)
-        for name, value in (("cutoff", cutoff), ("sigma", sigma)):
-            if band != "band" and isinstance(value, (tuple, list)):
-                raise ValueError(msg.ONE_VALUE_ONLY.format(band=band, name=name, count=len(value)))
         if sigma is not None:
             if cutoff is not None:
                 raise ValueError(msg.CUTOFF_AND_SIGMA)
@@ -136,8 +133,10 @@ class FilterSpec:
             cutoff = (
                 [cutoff_from_sigma(s) for s in _values(sigma, band, "sigma")]
                 if band == "band"
-                else cutoff_from_sigma(sigma)
+                else _per_axis(sigma, cutoff_from_sigma)
             )
+        elif band != "band" and isinstance(cutoff, list):
+            cutoff = tuple(cutoff)  # one per axis
         if band == "band":
             if cutoff is None:
                 raise ValueError(msg.BAND_NEEDS_VALUES)
@@ -266,6 +265,13 @@ def _combined(band, h):
     if band == "high":
         return 1 - h[0]
     return h[1] - h[0] if band == "band" else h[0]
+
+
+def _per_axis(value, convert):
+    """``convert`` of one value, or of each of a tuple's (one per axis), as a tuple."""
+    if isinstance(value, (tuple, list)):
+        return tuple(convert(v) for v in value)
+    return convert(value)
 
 
 def _values(value, band, name):

@@ -21,6 +21,7 @@ from daskfft.validate import (
     check_filter,
     check_float_dtype,
     check_int,
+    check_positive_number,
     check_shape,
     check_sigma,
 )
@@ -74,7 +75,7 @@ class HaloWarning(UserWarning):
         self.deviation = deviation
 
 
-def cutoff_from_sigma(sigma):
+def cutoff_from_sigma(sigma, *, spacing=None):
     """Cutoff in cycles/pixel of the Gaussian filter with spatial ``sigma`` in pixels.
 
     ``H = exp(-D**2 / (2 * D0**2))`` is the Fourier transform of a Gaussian of
@@ -82,13 +83,20 @@ def cutoff_from_sigma(sigma):
 
     Parameters
     ----------
-    sigma : float
-        The Gaussian's standard deviation in pixels, ``sigma >= 1 / pi``.
+    sigma : float or tuple of float
+        The Gaussian's standard deviation in pixels, ``sigma >= 1 / pi``; or one
+        per spatial axis (a tuple of cutoffs comes back).  With ``spacing``, in
+        the units of ``spacing`` (e.g. micrometres).
+    spacing : tuple of float, optional
+        The pixel (voxel) size along each spatial axis, e.g. ``(2.0, 0.5, 0.5)``
+        for z, y, x: ``sigma`` is then physical, and becomes ``sigma / spacing``
+        pixels along each axis, one cutoff per axis.
 
     Returns
     -------
-    float
-        ``D0 = 1 / (2 * pi * sigma)`` in cycles/pixel.
+    float or tuple of float
+        ``D0 = 1 / (2 * pi * sigma)`` in cycles/pixel, one per axis for a tuple
+        ``sigma`` or a ``spacing``.
 
     Raises
     ------
@@ -102,7 +110,20 @@ def cutoff_from_sigma(sigma):
     --------
     >>> round(cutoff_from_sigma(2.0), 6)
     0.079577
+    >>> [round(c, 4) for c in cutoff_from_sigma(2.0, spacing=(2.0, 0.5, 0.5))]  # 1, 4, 4 px
+    [0.1592, 0.0398, 0.0398]
     """
+    if spacing is not None:
+        spacing = tuple(check_positive_number(s, "spacing") for s in spacing)
+        sigmas = sigma if isinstance(sigma, (tuple, list)) else (sigma,) * len(spacing)
+        if len(sigmas) != len(spacing):
+            raise ValueError(msg.CUTOFFS_PER_AXIS.format(count=len(sigmas), ndim=len(spacing)))
+        return tuple(
+            cutoff_from_sigma(check_positive_number(s, "sigma") / d)
+            for s, d in zip(sigmas, spacing)
+        )
+    if isinstance(sigma, (tuple, list)):
+        return tuple(cutoff_from_sigma(s) for s in sigma)
     return 1.0 / (2.0 * math.pi * check_sigma(sigma))
 
 

@@ -25,6 +25,7 @@ NOT_A_FLOAT_DTYPE = "`dtype` must be float32 or float64, got {value!r}"
 BAD_BOUNDARY = "`boundary` must be one of {choices} or a finite number, got {value!r}"
 BAD_DEPTH = '`depth` must be "auto" or an integer >= 0, got {value!r}'
 NODATA_NOT_A_NUMBER = "`nodata` must be a number or None, got {value!r}"
+NOT_POSITIVE = "`{name}` must be a positive number, got {value!r}"
 NOT_A_FRACTION = "`{name}` must be in [0, 1], got {value!r}"
 NOT_A_FLAG = "`{name}` must be True or False, got {value!r}"
 IMAGE_NOT_REAL = "`{name}` must hold integers or real floats, got dtype {dtype}"
@@ -84,7 +85,6 @@ LOW_CUTOFF_NOT_BAND = "`low_cutoff` is for the band-pass only, not a {band}-pass
 FLATFIELD_NOT_LOW = (
     "a flat-field correction divides by (or subtracts) a low-pass, not a {band}-pass"
 )
-ONE_VALUE_ONLY = "a {band}-pass takes one {name}, got {count}"
 CUTOFF_AND_SIGMA = "give `cutoff` or `sigma`, not both"
 SIGMA_NOT_GAUSSIAN = "`sigma` applies to the gaussian filter only, not {filter!r}; give a cutoff"
 BAND_NEEDS_VALUES = "a band-pass needs two cutoffs (or two sigmas), got none"

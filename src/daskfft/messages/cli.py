@@ -15,7 +15,10 @@ VERSION = "daskfft {version}"
 
 USAGE_ERROR = "{prog}: error: {message} (see '{prog} --help')"
 NOT_PARSED = "expected a {name}, got {text!r}"
-TOO_MANY_VALUES = "expected one {name} or two (a band-pass's, as A,B), got {text!r}"
+TOO_MANY_VALUES = (
+    "expected one {name}, one per spatial axis (Y,X or Z,Y,X), or a band-pass's two (A,B), "
+    "got {text!r}"
+)
 
 # --- cli/run -----------------------------------------------------------------------------------
 

@@ -114,8 +114,8 @@ BAND_PASS_LINE = "{filter} band-pass, {low:.4g} to {high:.4g} cycles/px"
 DIFFERENCE_OF_GAUSSIANS = (
     " (difference of Gaussians, sigma {sigma_high:.3g} and {sigma_low:.3g} px)"
 )
-PASS_LINE = "{filter} {band}-pass, cutoff {cutoff:.4g} cycles/px"
-SIGMA_PART = " (sigma {sigma:.3g} px)"
+PASS_LINE = "{filter} {band}-pass, cutoff {cutoff} cycles/px"
+SIGMA_PART = " (sigma {sigma} px)"
 ORDER_PART = ", order {order}"
 PLAN_EXACT = "{spec}, exact whole-image FFT"
 PLAN_NO_BOUND = (
@@ -160,6 +160,25 @@ STACK_OUTPUT = (
 )
 VOLUME_CHUNKS = (
     "chunks: {want} voxels along z, y and x (a volume's default; --chunks sets all three)"
+)
+PHYSICAL_TOO_MANY = "--physical-sigma takes one value or one per spatial axis (2 or 3), got {count}"
+PHYSICAL_OF_SAMPLE = "--physical-sigma needs an input file with a pixel size; the sample has none"
+PHYSICAL_GAUSSIAN = (
+    "--physical-sigma is a Gaussian low- or high-pass's; not the {filter} filter's "
+    "{band}-pass (give --sigma or --cutoff in pixels)"
+)
+PHYSICAL_NO_SPACING = (
+    "input {path}: --physical-sigma needs the file's pixel (voxel) size, and it gives none "
+    "(OME-Zarr scale, OME-TIFF PhysicalSize, ImageJ spacing, GeoTIFF pixel size); give "
+    "--sigma in pixels"
+)
+PHYSICAL_SIGMA = (
+    "sigma {sigma} {unit} is {pixels} px along {axes} (the input's pixel size {spacing} {unit})"
+)
+PHYSICAL_TOO_SMALL = "input {path}: --physical-sigma {sigma} is {pixels} px along {axes}: {said}"
+PER_AXIS_COUNT = (
+    "input {path}: {given} values per axis for {count} spatial axes ({axes}): give one, "
+    "or one per spatial axis"
 )
 AXES_OF_SAMPLE = "--axes names a Zarr input's dims; the built-in sample has its own (y, x, c)"
 OUTDIR_NOT_A_PATH = "`outdir` must be a folder path, got {outdir!r}"

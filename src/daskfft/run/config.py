@@ -16,7 +16,13 @@ from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
 from daskfft.kernels.spec import FilterSpec
 from daskfft.messages import run as msg
 from daskfft.run.outputs import SPECTRA_CHOICES, parse_creation_options
-from daskfft.validate import DEFAULT_TOL, check_axes, check_choice, check_positive_int
+from daskfft.validate import (
+    DEFAULT_TOL,
+    check_axes,
+    check_choice,
+    check_positive_int,
+    check_positive_number,
+)
 
 __all__ = ["RunConfig"]
 
@@ -33,6 +39,7 @@ class RunConfig:
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     input: str | None = None
     axes: str | None = None  # --axes: a plain Zarr array's, where it names no dims
+    physical_sigma: float | tuple | None = None  # in the input's units: pixels by its spacing
     sample: int | None = None
     outdir: str = "daskfft-out"
     chunks: int | None = None  # None: from the image's size (run.grid.default_chunks)
@@ -56,6 +63,8 @@ class RunConfig:
         object.__setattr__(self, "axes", check_axes(self.axes))
         if self.axes is not None and self.sample is not None:
             raise ValueError(msg.AXES_OF_SAMPLE)
+        if self.physical_sigma is not None:
+            self._check_physical_sigma()
         if self.chunks is not None:
             object.__setattr__(self, "chunks", check_positive_int("chunks", self.chunks))
         if self.output_format is not None:
@@ -72,6 +81,21 @@ class RunConfig:
         check_choice("spectra", self.spectra, SPECTRA_CHOICES)
         if not isinstance(self.outdir, (str, os.PathLike)) or not str(self.outdir):
             raise ValueError(msg.OUTDIR_NOT_A_PATH.format(outdir=self.outdir))
+
+    def _check_physical_sigma(self):
+        """A physical sigma: positive numbers, for a Gaussian low- or high-pass of a file."""
+        value = self.physical_sigma
+        values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+        if len(values) > 3:
+            raise ValueError(msg.PHYSICAL_TOO_MANY.format(count=len(values)))
+        values = tuple(check_positive_number(v) for v in values)
+        if self.sample is not None:
+            raise ValueError(msg.PHYSICAL_OF_SAMPLE)
+        if self.filter.filter != "gaussian" or self.filter.band == "band":
+            raise ValueError(
+                msg.PHYSICAL_GAUSSIAN.format(filter=self.filter.filter, band=self.filter.band)
+            )
+        object.__setattr__(self, "physical_sigma", values[0] if len(values) == 1 else values)
 
     @classmethod
     def create(
@@ -102,6 +126,8 @@ class RunConfig:
         **options,
     ):
         """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
+        if options.get("physical_sigma") is not None and (band == "band" or filter != "gaussian"):
+            raise ValueError(msg.PHYSICAL_GAUSSIAN.format(filter=filter, band=band))
         spec = FilterSpec.create(
             cutoff,
             sigma=sigma,

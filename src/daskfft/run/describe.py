@@ -33,6 +33,13 @@ def spec_json(spec):
     return out
 
 
+def _shown(value, spec):
+    """A number in ``spec``'s format, or a per-axis tuple of them as "a, b, c"."""
+    if isinstance(value, tuple):
+        return ", ".join(format(v, spec) for v in value)
+    return format(value, spec)
+
+
 def spec_line(spec):
     """One line for logs: the filter, its pass band, its cutoff(s) and how it is applied."""
     if spec.flatfield is not None:
@@ -47,9 +54,11 @@ def spec_line(spec):
                 sigma_low=1 / (2 * math.pi * spec.low_cutoff),
             )
     else:
-        what = msg.PASS_LINE.format(filter=spec.filter, band=spec.band, cutoff=spec.cutoff)
+        what = msg.PASS_LINE.format(
+            filter=spec.filter, band=spec.band, cutoff=_shown(spec.cutoff, ".4g")
+        )
         if spec.filter == "gaussian":
-            what += msg.SIGMA_PART.format(sigma=spec.sigma)
+            what += msg.SIGMA_PART.format(sigma=_shown(spec.sigma, ".3g"))
     if spec.filter == "butterworth":
         what += msg.ORDER_PART.format(order=spec.order)
     return what

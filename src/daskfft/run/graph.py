@@ -146,6 +146,7 @@ def _chunk_target(plan, root, flat_mean):
         flat_mean=None if flat_mean is None else tuple(np.ravel(flat_mean)),
         z_edges=plan.z_edges,
         view=plan.view,
+        stack=bool(plan.info.stack),
     )
 
 

@@ -29,6 +29,7 @@ from daskfft.kernels.grid import chunk_edges
 from daskfft.kernels.overview import level_shapes
 from daskfft.kernels.spec import FilterSpec, Halo
 from daskfft.kernels.spectra import SUMMARY_WINDOW
+from daskfft.kernels.transfer import cutoff_from_sigma
 from daskfft.messages import run as msg
 from daskfft.run.describe import json_number, spec_json
 from daskfft.run.grid import chunk_grid
@@ -180,6 +181,7 @@ def make_plan(config):
     notes = []
     info = _source_info(config)
     spec, info = _resolve_nodata(config, info)
+    spec = _per_axis(config, spec, info, notes)
     fmt = _output_format(config, info)
     _note_mask_and_offset(spec, info, fmt, notes)
     creation, tile = _creation(config, info, fmt)
@@ -217,6 +219,57 @@ def make_plan(config):
         creation,
         zs,
     )
+
+
+def _spatial_axes(info):
+    """The input's spatial axes, as letters: "zyx" for a volume, "yx" else."""
+    return "zyx" if info.planes > 1 else "yx"
+
+
+def _per_axis(config, spec, info, notes):
+    """``spec`` with a physical sigma made per-axis pixels by the input's pixel size (noted),
+    and a cutoff per axis checked against the input's spatial axes."""
+    axes = _spatial_axes(info)
+    if config.physical_sigma is not None:
+        spec = _physical(config.physical_sigma, spec, info, axes, notes)
+    if isinstance(spec.cutoff, tuple) and len(spec.cutoff) != len(axes):
+        raise InputError(
+            msg.PER_AXIS_COUNT.format(
+                path=info.path, given=len(spec.cutoff), count=len(axes), axes=", ".join(axes)
+            )
+        )
+    return spec
+
+
+def _physical(sigma, spec, info, axes, notes):
+    """``spec``'s cutoff from the physical ``sigma``: pixels along each axis by its size."""
+    sizes = info.spacing if info.spacing is not None else (None,) + (info.pixel_size or (None,) * 3)
+    if sizes[-2] is None:
+        raise InputError(msg.PHYSICAL_NO_SPACING.format(path=info.path))
+    spacing, unit = sizes[-1 - len(axes) : -1], sizes[-1] or ""
+    values = sigma if isinstance(sigma, tuple) else (sigma,) * len(axes)
+    if len(values) != len(axes):
+        raise InputError(
+            msg.PER_AXIS_COUNT.format(
+                path=info.path, given=len(values), count=len(axes), axes=", ".join(axes)
+            )
+        )
+    pixels = tuple(s / d for s, d in zip(values, spacing))
+    shown = ", ".join(f"{p:.4g}" for p in pixels)
+    try:
+        cutoff = tuple(cutoff_from_sigma(p) for p in pixels)
+    except ValueError as exc:
+        raise InputError(
+            msg.PHYSICAL_TOO_SMALL.format(
+                path=info.path, sigma=sigma, pixels=shown, axes=axes, said=exc
+            )
+        ) from None
+    notes.append(
+        msg.PHYSICAL_SIGMA.format(
+            sigma=sigma, unit=unit, pixels=shown, axes=", ".join(axes), spacing=spacing
+        )
+    )
+    return spec.replace(cutoff=cutoff)
 
 
 def _halo(spec, info):

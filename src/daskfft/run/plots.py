@@ -236,7 +236,7 @@ def _draw_cutoffs(canvas, ax, spec):
     """Draw the cutoffs of ``spec`` and Nyquist as dashed lines; their legend entries."""
     legend = []
     cutoffs = (spec.cutoff,) if spec.band != "band" else (spec.low_cutoff, spec.cutoff)
-    for cutoff in cutoffs:
+    for cutoff in (c[-1] if isinstance(c, tuple) else c for c in cutoffs):  # along x
         canvas.line(
             [(ax.x_of(cutoff), ax.top), (ax.x_of(cutoff), ax.bottom)], "black", 1, dash=(6, 4)
         )
@@ -308,7 +308,9 @@ def _label(plan):
     spec = plan.spec
     source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
     cutoffs = (
-        f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}" if spec.band == "band" else f"{spec.cutoff:.3g}"
+        f"{spec.low_cutoff:.3g}-{spec.cutoff:.3g}"
+        if spec.band == "band"
+        else _per_axis(spec.cutoff)
     )
     what = (
         f"flat-field ({spec.flatfield}) by its {spec.filter} low-pass"
@@ -319,7 +321,26 @@ def _label(plan):
         f"{source}: {what}, cutoff {cutoffs} cycles/px, "
         + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
         + f", chunks {plan.rows[0]}"
+        + _plane(plan)
     )
+
+
+def _per_axis(value):
+    """A cutoff, or one per axis as "a/b/c"."""
+    if isinstance(value, tuple):
+        return "/".join(f"{v:.3g}" for v in value)
+    return f"{value:.3g}"
+
+
+def _plane(plan):
+    """Which plane of a stack the pictures show, for their titles; "" for an image."""
+    if not plan.info.stack:
+        return ""
+    frame, z = plan.view
+    parts = ([f"z plane {z}"] if plan.info.planes > 1 else []) + (
+        [f"time point {frame}"] if plan.info.frames > 1 else []
+    )
+    return ", " + " of ".join(parts)
 
 
 def write_pictures(out, plan, summary, crops):

@@ -67,6 +67,7 @@ class ChunkTarget:
     sample_store: io.Store | None = None  # the sample's TIFF, filled in place (else Zarr)
     z_edges: tuple = (0, 1)  # a volume's chunk edges along z
     view: tuple = (0, 0)  # a stack's plane (frame, z) whose chunks' summaries are the pictures
+    stack: bool = False  # a volume's or time series' task: its pictures show one plane
 
     def box(self, index):
         i, j = index
@@ -237,7 +238,9 @@ def _summaries(target, index, color_in, color_out, kept=None):
         cell["atlas"] = atlas_from_half(half, shape, windows, cell=target.cell)
     if target.plots:
         spec = target.spec
-        if spec.flatfield is None:
+        # A flat-field's output, and a stack's plane (filtered across planes too), are not
+        # the plane's spectrum times a 2-D transfer function: their power is measured.
+        if spec.flatfield is None and not target.stack:
             cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
                 half, shape, mean, windows, _squared_transfer(shape, spec)
             )
