@@ -282,7 +282,7 @@ def _bad_inputs(tmp):
         "truncated": ([str(tmp / "truncated.png")], "cannot decode", 1),
         "unsupported": ([str(tmp / "image.bmp")], "unsupported format '.bmp'", 1),
         "1-d": ([str(tmp / "line.tif")], "must be 2-D", 1),
-        "4-d": ([str(tmp / "cube.tif")], "got shape (2, 3, 4, 5)", 1),
+        "4-d": ([str(tmp / "cube.tif")], "(axes QQYX, shape (2, 3, 4, 5)) whose file", 1),
         "tiff-truncated": ([str(tmp / "cut.tif")], "truncated: tile 12 of 25 ends at byte", 1),
         "tiff-lying-header": (
             [str(tmp / "liar.tif")],

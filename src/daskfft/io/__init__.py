@@ -176,9 +176,12 @@ def read(info, chunks, *, nodata=None):
 
 def default_output(info, *, streamed=False):
     """The output format of an image made from the input ``info`` unless one is asked for:
-    its own (an OME-Zarr image's is OME-Zarr); with ``streamed`` (too large to be written
-    whole), a TIFF where its own is written whole."""
+    its own (an OME-Zarr image's is OME-Zarr), OME-Zarr for a stack whose own cannot hold
+    stacks (a TIFF's); with ``streamed`` (too large to be written whole), a TIFF where its
+    own is written whole."""
     fmt = "ome-zarr" if info.ome else info.format
+    if info.stack and not backend(fmt).stacks:
+        fmt = "ome-zarr"
     return "tiff" if streamed and backend(fmt).whole else fmt
 
 

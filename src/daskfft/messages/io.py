@@ -61,10 +61,10 @@ DECODED_NOT_AS_SAID = (
 # --- io/tiff: reading --------------------------------------------------------------------------
 
 STACK_OF_PAGES = (
-    "input {path}: a stack of {pages} pages (axes {axes}, shape {shape}); daskfft run "
-    "filters one 2-D image with its bands last (contiguous samples): filter a stack in "
-    "Python, daskfft.lowpass(dask.array.from_zarr(tifffile.imread(path, aszarr=True)), "
-    "cutoff, channel_axis=...)"
+    "input {path}: a stack of {pages} pages (axes {axes}, shape {shape}) whose file does not "
+    "say whether they are z planes, time points or channels, and daskfft does not guess: "
+    "write it as an ImageJ hyperstack or an OME-TIFF that names its axes (tifffile.imwrite("
+    "path, data, imagej=True, metadata={{'axes': 'ZYX'}})), or as a Zarr array with named dims"
 )
 NOT_A_READABLE_MASK = "input {path}: not a readable mask ({reason})"
 MINISWHITE = (
@@ -166,3 +166,14 @@ AXES_DO_NOT_FIT = (
     "dim, each once, y and x among them"
 )
 DIM_NAME_UNKNOWN = "input {path}: dim {dim!r} of {dims} is none of band/c/channel, t/time, z, y, x"
+
+# --- io/tiff: stacks ---------------------------------------------------------------------------
+
+TIFF_AXES_UNKNOWN = (
+    "input {path}: TIFF axes {axes} (shape {shape}): daskfft reads T (time), Z, C or S "
+    "(channels), Y and X, not {unknown}"
+)
+TIFF_TWO_CHANNEL_AXES = (
+    "input {path}: TIFF axes {axes} (shape {shape}) hold channels twice, as C and as S "
+    "(samples): daskfft reads one channel axis; write each C as a file of its own"
+)

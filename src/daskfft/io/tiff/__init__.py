@@ -26,6 +26,7 @@ from daskfft.io.tiff.read import (
     _read_tiff_region,
     read_page_window,
 )
+from daskfft.io.tiff.stack import read_stack_block, read_stack_window
 from daskfft.io.tiff.write import (
     COMPRESS_CHOICES,
     CREATION_KEYS,
@@ -82,7 +83,11 @@ class TiffBackend(Backend):
     def probe(self, path):
         return _probe_tiff(path, self.name)
 
-    def read_window(self, info, rows, cols):
+    def read_window(self, info, rows, cols, *, frame=0, planes=None):
+        """A stack's or a series of pages' (``info.axes``) through tifffile's Zarr store
+        (:func:`~daskfft.io.tiff.stack.read_stack_window`), the pages the window needs."""
+        if info.axes is not None:
+            return read_stack_window(info, rows, cols, frame=frame, planes=planes)
         shape = (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:]
         return _read_region(info.path, (slice(*rows), slice(*cols)), shape, mask=info.mask)
 
@@ -93,6 +98,14 @@ class TiffBackend(Backend):
         import dask.array as da
 
         rows, cols = aligned_chunks(info, chunks)
+        if info.axes is not None:  # channels in pages of their own: read as windows
+            return da.map_blocks(
+                read_stack_block,
+                chunks=da.core.normalize_chunks((rows, cols) + info.shape[2:], info.shape),
+                dtype=info.dtype,
+                meta=np.empty((0,) * len(info.shape), dtype=info.dtype),
+                info=info,
+            )
         band_cols = cols if info.tiled else info.shape[1]
         image = da.map_blocks(
             _read_tiff_region,

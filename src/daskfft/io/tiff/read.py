@@ -11,6 +11,7 @@ import numpy as np
 
 from daskfft.errors import InputError
 from daskfft.io.base import ImageInfo, parse_nodata, reason
+from daskfft.io.tiff.stack import is_stack, probe_stack
 from daskfft.messages import io as msg
 
 #: TIFF tags that carry georeferencing (GeoTIFF) and GDAL's nodata and
@@ -29,7 +30,8 @@ GEO_TAGS = {
 
 def _probe_tiff(p, fmt):
     """The :class:`ImageInfo` of the TIFF ``p``: its first series, a palette's colours, a
-    band-interleaved file's bands last, its GeoTIFF tags, pixel size and mask."""
+    band-interleaved file's bands last, its GeoTIFF tags, pixel size and mask; a stack of
+    pages with named axes (:mod:`daskfft.io.tiff.stack`)."""
     import tifffile
 
     with tifffile.TiffFile(p) as tif:
@@ -55,28 +57,27 @@ def _probe_tiff(p, fmt):
         alpha = any(int(e) in (1, 2) for e in (page.extrasamples or ()))
         tags, nodata = _geo_tags(page)
         pixel_size = _pixel_size(tif, page)
-        stack = len(shape) == 3 and series.axes != "YXS" and not (planar or palette)
+        stack = is_stack(series, planar, palette)
         mask = None if alpha or stack else _find_mask(p, tif, shape)
         if mask is not None:  # the mask becomes an alpha channel: left out, and kept
             shape, alpha = shape[:2] + ((shape[2] if len(shape) == 3 else 1) + 1,), True
-    if stack:
-        raise InputError(
-            msg.STACK_OF_PAGES.format(path=p, pages=shape[0], axes=series.axes, shape=shape)
+        info = ImageInfo(
+            str(p),
+            fmt,
+            shape,
+            dtype,
+            native_chunks=native,
+            tiled=page.is_tiled,
+            photometric=photometric,
+            alpha=alpha,
+            tags=tuple(tags),
+            nodata=nodata,
+            pixel_size=pixel_size,
+            mask=mask,
         )
-    return ImageInfo(
-        str(p),
-        fmt,
-        shape,
-        dtype,
-        native_chunks=native,
-        tiled=page.is_tiled,
-        photometric=photometric,
-        alpha=alpha,
-        tags=tuple(tags),
-        nodata=nodata,
-        pixel_size=pixel_size,
-        mask=mask,
-    )
+        # Pages along axes of their own (ImageJ hyperstacks, OME-TIFF): read as the file
+        # names them, or refused where it does not.
+        return probe_stack(p, tif, series, info) if stack else info
 
 
 def _native_chunks(page, shape):
