@@ -80,7 +80,7 @@ def make_volume(path, shape, chunks=(64, 256, 256)):
         slab = np.empty((z1 - z0, ny, nx), np.uint16)
         for i, z in enumerate(range(z0, z1)):
             v = (
-                32767.5
+                35000.0
                 + 20000 * np.cos((r2 + (4.0 * z) ** 2) * (np.pi / (4 * max(nx, ny))))
                 + 8000 * np.sin(0.013 * x + 0.021 * y + 0.05 * z)
                 + 4500 * grid * (1 if (z // 7) % 2 else -1)
@@ -235,15 +235,16 @@ def reference(src, shape, sigma, crop):
         i = np.mod(np.arange(c.start - m, c.stop + m), 2 * n)
         idx.append(np.where(i < n, i, 2 * n - 1 - i))
     box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx)
-    block = np.asarray(arr[box], dtype=np.float64)
-    for ax, (i, b) in enumerate(zip(idx, box)):
-        block = np.take(block, i - b.start, axis=ax)
-    size = padded_shape(block.shape, (0, 0, 0))
-    spec = ducc0.fft.r2c(
-        np.pad(block, [(0, s - n) for s, n in zip(size, block.shape)]),
-        axes=(0, 1, 2),
-        nthreads=os.cpu_count(),
-    )
+    raw = arr[box]
+    window = tuple(len(i) for i in idx)
+    size = padded_shape(window, (0, 0, 0))
+    block = np.zeros(size, np.float64)
+    block[tuple(slice(0, n) for n in window)] = raw[
+        np.ix_(*(i - b.start for i, b in zip(idx, box)))
+    ]
+    del raw
+    spec = ducc0.fft.r2c(block, axes=(0, 1, 2), nthreads=os.cpu_count())
+    del block
     for ax, (s, m) in enumerate(zip(sigma, margins)):
         n = np.arange(-m, m + 1)
         g = np.exp(-(n**2) / (2.0 * s**2))
