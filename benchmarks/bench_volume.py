@@ -264,13 +264,18 @@ def run_daskfft(src, out, sigma, extra):
     cmd = [sys.executable, "-m", "daskfft", "run", src, "-o", out, "-q"]
     cmd += ["--sigma", sigma_arg(sigma), *extra]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    rc = subprocess.run(cmd).returncode
     seconds = time.perf_counter() - t0
+    if rc:
+        hint = " (does this daskfft's run --sigma take Z,Y,X?)" if len(set(sigma)) > 1 else ""
+        raise SystemExit(f"{' '.join(cmd)}: exit status {rc}{hint}")
     with open(os.path.join(out, "report.json")) as fh:
         report = json.load(fh)
     got = tuple(report["stack"]["sigma_per_axis"][a] for a in "zyx")
-    if not np.allclose(got, sigma):
-        raise SystemExit(f"daskfft ran sigma {got}, not {sigma}: does run --sigma take Z,Y,X?")
+    if not np.allclose(got, sigma) or report["filter"]["pass_band"] != "low":
+        raise SystemExit(
+            f"daskfft ran sigma {got} ({report['filter']['pass_band']}-pass), not {sigma}"
+        )
     return seconds, report, os.path.join(out, "filtered.zarr")
 
 
