@@ -310,3 +310,35 @@ def test_per_axis_values_that_do_not_fit_are_refused(tmp_path, capsys, options, 
     assert main(["run", str(src), "-o", str(tmp_path / "o"), *options, *QUIET]) == 1
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1, err
+
+
+def test_an_ome_zarr_stack_gets_a_pyramid_halving_y_and_x_plane_by_plane(tmp_path):
+    """Levels down to 256 px, each plane of each time point low-passed and halved as an
+    image's level is (daskfft.api.pyramid.overview); z and t kept, NGFF scale and translation
+    per level."""
+    import dask.array as da
+
+    from daskfft.api.pyramid import overview
+
+    data = make_image((2, 3, 600, 520), np.uint8, seed=11)
+    src = ome_zarr(tmp_path / "p.ome.zarr", data, "tzyx", [1.0, 2.0, 0.5, 0.5])
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", str(out), "--sigma", "1.5", *QUIET]) == 0
+    group = zarr.open_group(str(out / "filtered.ome.zarr"), mode="r")
+    (multiscale,) = group.attrs["ome"]["multiscales"]
+    shapes = [group[d["path"]].shape for d in multiscale["datasets"]]
+    assert shapes == [(2, 3, 600, 520), (2, 3, 300, 260), (2, 3, 150, 130)]
+    moves = multiscale["datasets"][2]["coordinateTransformations"]
+    assert moves == [
+        {"type": "scale", "scale": [1.0, 2.0, 2.0, 2.0]},
+        {"type": "translation", "translation": [0.0, 0.0, 0.75, 0.75]},
+    ]
+    above = group["0"][...]
+    for k in (1, 2):
+        level = group[str(k)][...]
+        for t, z in ((0, 0), (1, 2)):
+            plane = overview(da.from_array(above[t, z], chunks=1024)).compute()
+            assert np.abs(level[t, z].astype(float) - rounded(plane, np.uint8)).max() <= 1
+        above = level
+    report = json.loads((out / "report.json").read_text())
+    assert report["pyramid"]["levels"] == [[600, 520], [300, 260], [150, 130]]

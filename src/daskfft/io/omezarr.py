@@ -96,8 +96,9 @@ class OmeZarrBackend(ZarrBackend):
         level = options.get("level", 0)
         if level == 0:
             zarr.open_group(str(path), mode="w")
-        if options.get("stack"):  # one level: a stack's pyramid is not made yet
-            return self._create_stack(Path(path) / "0", shape, dtype, options)
+        if options.get("stack"):
+            extra = {"overwrite": True} if level else {}
+            return self._create_stack(Path(path) / str(level), shape, dtype, options, **extra)
         self._create(
             Path(path) / str(level),
             shape,
@@ -127,7 +128,7 @@ class OmeZarrBackend(ZarrBackend):
 
         group = zarr.open_group(str(path), mode="r+")
         if info.stack:
-            group.attrs["ome"] = _stack_multiscales(info, kind, metadata)
+            group.attrs["ome"] = _stack_multiscales(info, levels, kind, metadata)
             group.attrs["daskfft"] = attrs
             return
         first = len(info.shape) == 3
@@ -152,9 +153,10 @@ class OmeZarrBackend(ZarrBackend):
         group.attrs["daskfft"] = attrs
 
 
-def _stack_multiscales(info, kind, metadata):
+def _stack_multiscales(info, levels, kind, metadata):
     """NGFF 0.5 ``ome`` of a stack's output: its axes (t, c, z, y, x, those it has) with
-    the input's units, and one dataset, level 0, at the input's voxel size."""
+    the input's units, and its ``levels`` datasets: level ``k`` halves y and x ``k`` times
+    (z and t kept, as viewers expect of anisotropic stacks), at the input's voxel size."""
     axes = stack_axes(info.shape, info.stack)
     dz, dy, dx, unit = info.spacing or (1.0, 1.0, 1.0, None)
     space = {"type": "space", **({"unit": unit} if unit else {})}
@@ -166,19 +168,23 @@ def _stack_multiscales(info, kind, metadata):
             {
                 "name": "filtered",
                 "axes": [{"name": a, **kinds.get(a, space)} for a in axes],
-                "datasets": [
-                    {
-                        "path": "0",
-                        "coordinateTransformations": [
-                            {"type": "scale", "scale": [scale[a] for a in axes]}
-                        ],
-                    }
-                ],
+                "datasets": [_stack_level(axes, scale, k) for k in range(levels)],
                 "type": kind,
                 "metadata": metadata,
             }
         ],
     }
+
+
+def _stack_level(axes, scale, k):
+    """NGFF's dataset of a stack's level ``k``: y and x scaled by ``2**k``, and moved by half
+    a level-``k`` pixel less half a full-size one (each covers ``2**k`` full-size pixels)."""
+    f = 2.0**k
+    moves = [{"type": "scale", "scale": [scale[a] * (f if a in "yx" else 1.0) for a in axes]}]
+    if k:
+        shift = [scale[a] * (f - 1) / 2 if a in "yx" else 0.0 for a in axes]
+        moves.append({"type": "translation", "translation": shift})
+    return {"path": str(k), "coordinateTransformations": moves}
 
 
 def _datasets(levels, sy, sx, channel_first):

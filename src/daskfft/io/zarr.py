@@ -157,6 +157,10 @@ class StackStore(Store):
         out = np.transpose(data, [kept.index(a) for a in "zyxc" if a in kept])
         return out[0] if plane and "z" in kept else out
 
+    def plane(self, frame, z):
+        """The plane ``z`` of time point ``frame`` as a 2-D :class:`~daskfft.io.base.Store`."""
+        return PlaneStore(self, frame, z)
+
     def write(self, y, r0, c0, *, frame=0, z0=0):
         """Write ``y``, (z, y, x[, c]) of time point ``frame`` (or (y, x[, c]) where the stack
         has no z), from ``(z0, r0, c0)``."""
@@ -169,6 +173,29 @@ class StackStore(Store):
         index = self._index(rows, cols, frame, (z0, z0 + size.get("z", 1)))
         stored = np.transpose(y, [order.index(a) for a in kept])
         zarr.open_array(self.path, mode="r+")[index] = stored
+
+
+@dataclass(frozen=True)
+class PlaneStore(Store):
+    """One plane of a :class:`StackStore`, read and written as an image (y, x[, c]): what the
+    2-D overview tasks take."""
+
+    stack: StackStore
+    frame: int
+    z: int
+
+    @property
+    def shape(self):
+        return self.stack.shape
+
+    def read(self, rows, cols):
+        window = self.stack.read(rows, cols, frame=self.frame, planes=(self.z, self.z + 1))
+        return window[0] if "z" in self.stack.axes else window
+
+    def write(self, y, r0, c0):
+        self.stack.write(
+            y[None] if "z" in self.stack.axes else y, r0, c0, frame=self.frame, z0=self.z
+        )
 
 
 class ZarrBackend(Backend):

@@ -75,24 +75,33 @@ def build_overviews(plan, root, compute):
     for k, shape in enumerate(plan.levels[1:], 1):
         if pyramid_of(plan) == "group":  # a COG's levels are pages of its TIFF, made already
             chunks = (min(block, shape[0]), min(block, shape[1])) + shape[2:]
+            options = {**store_options(plan), "zchunk": 1}  # a stack's: a plane a task
             io.backend(plan.fmt).create(
                 Path(root) / plan.names[0],
                 shape,
                 plan.info.dtype,
-                options={"chunks": chunks, "level": k},
+                options={"chunks": chunks, "level": k, **options},
             )
         target = level_store(plan, root, k)
         source = level_store(plan, root, k - 1)
+        planes = [(source, target)]
+        if plan.info.stack:  # a stack's levels halve y and x only: plane by plane
+            planes = [
+                (source.plane(f, z), target.plane(f, z))
+                for f in range(plan.info.frames)
+                for z in range(plan.info.planes)
+            ]
         tasks = [
             dask.delayed(overview_task, pure=False)(
-                source,
-                target,
+                above,
+                below,
                 (r, min(r + block, shape[0]), c, min(c + block, shape[1])),
                 depth=depth,
                 nodata=plan.spec.nodata,
                 alpha=alpha,
                 tol=plan.spec.tol,
             )
+            for above, below in planes
             for r in range(0, shape[0], block)
             for c in range(0, shape[1], block)
         ]

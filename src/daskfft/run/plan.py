@@ -99,8 +99,6 @@ class Plan:
         """Shapes of the output's pyramid (full size first): COG and OME-Zarr have overviews
         down to one tile (:func:`daskfft.kernels.overview.level_shapes`), the other formats none."""
         pyramid = io.backend(self.fmt).pyramid
-        if self.info.stack:  # a stack's levels are not made yet: level 0 alone
-            return (self.info.shape,)
         if pyramid == "pages":  # a COG's: its pages' tiles
             return level_shapes(self.info.shape, int(self.creation["BLOCKSIZE"]))
         if pyramid == "group":
