@@ -342,3 +342,20 @@ def test_an_ome_zarr_stack_gets_a_pyramid_halving_y_and_x_plane_by_plane(tmp_pat
         above = level
     report = json.loads((out / "report.json").read_text())
     assert report["pyramid"]["levels"] == [[600, 520], [300, 260], [150, 130]]
+
+
+def test_a_volume_chunks_power_for_the_picture_is_in_spherical_shells():
+    """A plane wave of |k| = 0.3 cycles/voxel (not along an axis) peaks in the shell of 0.3,
+    and a hole (nodata) does not move it."""
+    from daskfft.kernels.spectra import RADIAL_EDGES_3D
+    from daskfft.run.tasks import _shells
+
+    z, y, x = np.meshgrid(*(np.arange(64.0),) * 3, indexing="ij")
+    k = np.array([8, 12, 11]) / 64  # |k| = 0.2867
+    wave = (100 + 50 * np.cos(2 * np.pi * (k[0] * z + k[1] * y + k[2] * x))).astype(np.float32)
+    sums, counts = _shells(wave, None)
+    peak = int(np.argmax(sums / np.maximum(counts, 1)))
+    assert RADIAL_EDGES_3D[peak] <= np.linalg.norm(k) < RADIAL_EDGES_3D[peak + 1]
+    wave[30:34, 30:34, 30:34] = -1
+    holed, _ = _shells(wave, -1.0)
+    assert int(np.argmax(holed / np.maximum(counts, 1))) == peak

@@ -19,16 +19,26 @@ import numpy as np
 
 from daskfft import io
 from daskfft.kernels.bands import corrected, filter_spec_block
-from daskfft.kernels.block import data_mask, fast_window, halo_window, pad_block, to_dtype
+from daskfft.kernels.block import (
+    data_mask,
+    fast_window,
+    halo_window,
+    nodata_mask,
+    pad_block,
+    to_dtype,
+)
 from daskfft.kernels.overview import overview_block
 from daskfft.kernels.sample import sample_window
 from daskfft.kernels.spectra import (
     atlas_cell,
     atlas_from_half,
+    central_volume,
     central_window,
     log_spectrum,
     radial_power_from,
+    radial_power_nd_from,
     windowed_spectrum,
+    windowed_spectrum_nd,
 )
 from daskfft.run import plots
 
@@ -182,19 +192,37 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     target.result.write(y, r0, c0, frame=frame, z0=z0)
     if (frame, z0 <= target.view[1] < z1) == (target.view[0], True):
         at = target.view[1] - z0 if len(halos) == 3 else slice(None)
-        _save_summaries(target, (i, j), interior[at], y[at])
+        volumes = (interior, y) if len(halos) == 3 else None
+        _save_summaries(target, (i, j), interior[at], y[at], volumes)
     Path(target.root, "done", "_".join(map(str, index))).touch()
     return np.ones((1, 1), dtype=np.int8)
 
 
-def _save_summaries(target, index, color_in, color_out):
-    """The summaries of chunk ``index`` (i, j), saved as its cell (``cells/i_j.npz``)."""
+def _save_summaries(target, index, color_in, color_out, volumes=None):
+    """The summaries of chunk ``index`` (i, j), saved as its cell (``cells/i_j.npz``); of a
+    volume's chunk (``volumes``: its input and output), the power in spherical shells."""
     cell = _summaries(target, index, color_in, color_out)
+    if volumes is not None and "power_in" in cell:
+        cell["power_in"], cell["counts"] = _shells(volumes[0], target.spec.nodata)
+        cell["power_out"], _ = _shells(volumes[1], target.spec.nodata)
     if cell:
         path = Path(target.root) / "cells" / f"{index[0]}_{index[1]}.npz"
         with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
             np.savez(fh, **cell)
         os.replace(f"{path}.tmp", path)
+
+
+def _shells(volume, nodata):
+    """The power of a volume chunk's central window in spherical shells (its holes given the
+    data's mean), and the shells' voxel counts."""
+    window = central_volume(volume)
+    valid = nodata_mask(window, nodata)
+    if valid is not None:
+        fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
+        window = np.where(valid, window, np.float32(fill))
+    half, mean, windows = windowed_spectrum_nd(window)
+    sums, _, counts = radial_power_nd_from(half, window.shape[:3], mean, windows)
+    return sums, counts
 
 
 def _kept(target, block):
