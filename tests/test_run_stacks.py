@@ -359,3 +359,20 @@ def test_a_volume_chunks_power_for_the_picture_is_in_spherical_shells():
     wave[30:34, 30:34, 30:34] = -1
     holed, _ = _shells(wave, -1.0)
     assert int(np.argmax(holed / np.maximum(counts, 1))) == peak
+
+
+def test_a_time_series_shows_a_few_frames_a_row_each(tmp_path):
+    """frames.png: up to 4 time points, first to last, each frame's middle plane."""
+    from PIL import Image
+
+    series = make_image((7, 3, 120, 100), np.uint8, seed=12)
+    src = ome_zarr(tmp_path / "ts.ome.zarr", series, "tzyx", [1.0, 2.0, 0.5, 0.5])
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", str(out), "--sigma", "1.5", *QUIET]) == 0
+    with Image.open(out / "frames.png") as picture:
+        assert picture.size == (1500, 75 + 4 * 465)  # time points 0, 2, 4 and 6
+    report = json.loads((out / "report.json").read_text())
+    assert "frames.png" in report["outputs"]
+    lean = tmp_path / "lean"
+    assert main(["run", str(src), "-o", str(lean), "--sigma", "1.5", "--no-plots", *QUIET]) == 0
+    assert not (lean / "frames.png").exists()

@@ -147,6 +147,7 @@ def _chunk_target(plan, root, flat_mean):
         z_edges=plan.z_edges,
         view=plan.view,
         stack=bool(plan.info.stack),
+        frames_shown=plan.frames_shown,
     )
 
 

@@ -269,5 +269,6 @@ def _finalize(plan, work, crops):
             plan.cell,
             atlas=atlas,
             plots=plan.config.plots,
+            frames=plan.frames_shown,
         )
         write_pictures(work.out, plan, summary, crops)

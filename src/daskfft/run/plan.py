@@ -145,6 +145,16 @@ class Plan:
         return (self.info.frames // 2, self.info.planes // 2)
 
     @property
+    def frames_shown(self):
+        """The time points ``frames.png`` shows, a row each: at most 4, first to last, evenly
+        spaced; () but for a time series with pictures."""
+        if self.info.frames < 2 or "frames.png" not in self.names:
+            return ()
+        n = self.info.frames
+        m = min(n, 4)
+        return tuple(sorted({round(k * (n - 1) / (m - 1)) for k in range(m)}))
+
+    @property
     def view_chunk(self):
         """The (frame, k) whose chunks hold :attr:`view`: theirs give the pictures."""
         frame, z = self.view
@@ -197,6 +207,8 @@ def make_plan(config):
         performance_report=report,
         mask=mask_kind(fmt, info),
     )
+    if info.frames > 1 and config.plots:
+        names.append("frames.png")
     fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs)
     _check_outdir(config.outdir)
     notes += _unused_options(config, cluster, spec, fmt)

@@ -66,6 +66,25 @@ def overview(
     return canvas.save(path)
 
 
+def frames(path, rows, step, *, dtype, title, nodata=None, offset=0):
+    """A time series' frames, a row each: input, filtered and their difference, every
+    ``step``-th pixel; ``rows`` holds (frame, input, filtered).  1500 px wide."""
+    canvas = cv.Canvas(1500, 75 + 465 * len(rows))
+    canvas.text((750, 18), title, size=15, anchor="ma")
+    for k, (frame, thumb_in, thumb_out) in enumerate(rows):
+        if nodata is not None:
+            thumb_in, thumb_out = cv.holes(thumb_in, nodata), cv.holes(thumb_out, nodata)
+        top = 75 + k * 465
+        reduced = f", {step}x reduced" if step > 1 else ""
+        for j, (data, name) in enumerate(((thumb_in, "input"), (thumb_out, "filtered"))):
+            _draw_panel(
+                canvas, 50 + j * 490, top, data, f"{name}, time point {frame}{reduced}", dtype
+            )
+        diff = gray(thumb_in) - (gray(thumb_out) - offset)
+        _draw_difference(canvas, top, diff, f"input - filtered, time point {frame}")
+    return canvas.save(path)
+
+
 def _overview_rows(thumb_in, thumb_out, step, crop_in, crop_out, crop_box, offset):
     """The overview's two rows: their (image, label) panels, differences and their names."""
     r0, r1, c0, c1 = crop_box
@@ -303,7 +322,7 @@ def atlas(path, values, rows, cols, cell, *, title):
     return canvas.save(path)
 
 
-def _label(plan):
+def _label(plan, *, frame=True):
     """What the pictures' titles say the run did: its input, filter, cutoff, halo, chunks."""
     spec = plan.spec
     source = "sample" if plan.config.sample is not None else os.path.basename(plan.config.input)
@@ -321,7 +340,7 @@ def _label(plan):
         f"{source}: {what}, cutoff {cutoffs} cycles/px, "
         + ("exact" if spec.method == "exact" else f"halo {plan.halo.depth} px")
         + f", chunks {plan.rows[0]}"
-        + _plane(plan)
+        + _plane(plan, frame=frame)
     )
 
 
@@ -332,15 +351,14 @@ def _per_axis(value):
     return f"{value:.3g}"
 
 
-def _plane(plan):
-    """Which plane of a stack the pictures show, for their titles; "" for an image."""
-    if not plan.info.stack:
-        return ""
-    frame, z = plan.view
+def _plane(plan, *, frame=True):
+    """Which plane of a stack the pictures show, for their titles (without its time point
+    unless ``frame``); "" for an image."""
+    shown, z = plan.view
     parts = ([f"z plane {z}"] if plan.info.planes > 1 else []) + (
-        [f"time point {frame}"] if plan.info.frames > 1 else []
+        [f"time point {shown}"] if plan.info.frames > 1 and frame else []
     )
-    return ", " + " of ".join(parts)
+    return ", " + " of ".join(parts) if parts else ""
 
 
 def write_pictures(out, plan, summary, crops):
@@ -384,6 +402,18 @@ def write_pictures(out, plan, summary, crops):
                 offset=output_offset(spec, plan.info.dtype),
             )
         )
+        if "frames.png" in plan.names:
+            drawings.append(
+                lambda: frames(
+                    out / "frames.png",
+                    summary["frames"],
+                    plan.thumb,
+                    dtype=plan.info.dtype,
+                    title=f"time points - {_label(plan, frame=False)}",
+                    nodata=spec.nodata,
+                    offset=output_offset(spec, plan.info.dtype),
+                )
+            )
         volume = plan.info.planes > 1  # the power in spherical shells of the middle chunks
         drawings.append(
             lambda: radial_spectrum(

@@ -14,8 +14,9 @@ import numpy as np
 __all__ = ["assemble"]
 
 
-def assemble(root, rows, cols, cell, *, atlas=True, plots=True):
-    """The atlas, the overview thumbnails and the mean radial spectra, from the chunks' cells.
+def assemble(root, rows, cols, cell, *, atlas=True, plots=True, frames=()):
+    """The atlas, the overview thumbnails and the mean radial spectra, from the chunks' cells;
+    and a time series' ``frames``' thumbnails (``frames``: (frame, thumb_in, thumb_out)).
 
     Only the parts asked for (``atlas``; ``plots``: thumbnails and spectra)
     are read, as the tasks saved only those.
@@ -42,6 +43,8 @@ def assemble(root, rows, cols, cell, *, atlas=True, plots=True):
         if plots:
             thumbs_in.append(np.concatenate(row_in, axis=1))
             thumbs_out.append(np.concatenate(row_out, axis=1))
+    if frames:
+        out["frames"] = [(f, *_frame_thumbs(root, f, n0, n1)) for f in frames]
     if plots:
         with np.errstate(invalid="ignore", divide="ignore"):
             out.update(
@@ -52,3 +55,16 @@ def assemble(root, rows, cols, cell, *, atlas=True, plots=True):
                 counts=counts,
             )
     return out
+
+
+def _frame_thumbs(root, frame, n0, n1):
+    """Time point ``frame``'s overview thumbnails (input, output), from its cells."""
+    rows_in, rows_out = [], []
+    for i in range(n0):
+        parts = []
+        for j in range(n1):
+            with np.load(root / "cells" / f"t{frame}_{i}_{j}.npz") as c:
+                parts.append((c["thumb_in"], c["thumb_out"]))
+        rows_in.append(np.concatenate([p[0] for p in parts], axis=1))
+        rows_out.append(np.concatenate([p[1] for p in parts], axis=1))
+    return np.concatenate(rows_in, axis=0), np.concatenate(rows_out, axis=0)

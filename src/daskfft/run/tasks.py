@@ -78,6 +78,7 @@ class ChunkTarget:
     z_edges: tuple = (0, 1)  # a volume's chunk edges along z
     view: tuple = (0, 0)  # a stack's plane (frame, z) whose chunks' summaries are the pictures
     stack: bool = False  # a volume's or time series' task: its pictures show one plane
+    frames_shown: tuple = ()  # a time series' frames whose view plane frames.png shows
 
     def box(self, index):
         i, j = index
@@ -190,10 +191,14 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
         y = y + target.offset if data is None else np.where(data, y + target.offset, y)
     y = to_dtype(y, target.out_dtype)
     target.result.write(y, r0, c0, frame=frame, z0=z0)
-    if (frame, z0 <= target.view[1] < z1) == (target.view[0], True):
+    if z0 <= target.view[1] < z1:
         at = target.view[1] - z0 if len(halos) == 3 else slice(None)
-        volumes = (interior, y) if len(halos) == 3 else None
-        _save_summaries(target, (i, j), interior[at], y[at], volumes)
+        if frame == target.view[0]:
+            volumes = (interior, y) if len(halos) == 3 else None
+            _save_summaries(target, (i, j), interior[at], y[at], volumes)
+        if frame in target.frames_shown:  # a time series' row of frames.png
+            cell = _thumbs(target, (i, j), interior[at], y[at])
+            _save_cell(Path(target.root) / "cells" / f"t{frame}_{i}_{j}.npz", cell)
     Path(target.root, "done", "_".join(map(str, index))).touch()
     return np.ones((1, 1), dtype=np.int8)
 
@@ -206,10 +211,14 @@ def _save_summaries(target, index, color_in, color_out, volumes=None):
         cell["power_in"], cell["counts"] = _shells(volumes[0], target.spec.nodata)
         cell["power_out"], _ = _shells(volumes[1], target.spec.nodata)
     if cell:
-        path = Path(target.root) / "cells" / f"{index[0]}_{index[1]}.npz"
-        with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
-            np.savez(fh, **cell)
-        os.replace(f"{path}.tmp", path)
+        _save_cell(Path(target.root) / "cells" / f"{index[0]}_{index[1]}.npz", cell)
+
+
+def _save_cell(path, cell):
+    """``cell`` (arrays by name) saved as ``path``, whole or not at all."""
+    with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
+        np.savez(fh, **cell)
+    os.replace(f"{path}.tmp", path)
 
 
 def _shells(volume, nodata):
@@ -276,12 +285,20 @@ def _summaries(target, index, color_in, color_out, kept=None):
             cell["power_in"], _, cell["counts"] = radial_power_from(half, shape, mean, windows)
             out_half, out_mean, out_windows, _ = _windowed(target, color_out, kept)
             cell["power_out"] = radial_power_from(out_half, shape, out_mean, out_windows)[0]
-        s = target.thumb  # the overview shows every s-th pixel of the whole image
-        r0, _, c0, _ = target.box(index)
-        step = ((-r0) % s, (-c0) % s)
-        for name, data in (("thumb_in", color_in), ("thumb_out", color_out)):
-            thumb = data[step[0] :: s, step[1] :: s]
-            cell[name] = thumb if kept is None else masked(thumb, kept[step[0] :: s, step[1] :: s])
+        cell.update(_thumbs(target, index, color_in, color_out, kept))
+    return cell
+
+
+def _thumbs(target, index, color_in, color_out, kept=None):
+    """Chunk ``index``'s part of the overview: every ``target.thumb``-th pixel of the whole
+    image that falls in it, of its input and output (NaN where ``kept`` leaves pixels out)."""
+    s = target.thumb  # the overview shows every s-th pixel of the whole image
+    r0, _, c0, _ = target.box(index)
+    step = ((-r0) % s, (-c0) % s)
+    cell = {}
+    for name, data in (("thumb_in", color_in), ("thumb_out", color_out)):
+        thumb = data[step[0] :: s, step[1] :: s]
+        cell[name] = thumb if kept is None else masked(thumb, kept[step[0] :: s, step[1] :: s])
     return cell
 
 
