@@ -88,6 +88,29 @@ def main(argv=None):
     return status or 0
 
 
+#: glibc malloc arenas a daskfft process keeps, and the processes it starts
+#: (``MALLOC_ARENA_MAX``, unless set).  With one arena per thread, as glibc makes them,
+#: each worker thread's arena kept the freed windows of its tasks: the default command's
+#: largest process grew with the number of chunks, 1.23 GB at 256 x 4096^2 voxels and
+#: 3.2 GB at 1024 x 4096^2 (256^3 chunks).  Two arenas: 584 MB against 845 MB at
+#: 512 x 1024^2 (128^3 chunks, 256 tasks), and no slower (12.1 s against 12.9 s); one
+#: arena, 582 MB.
+HEAP_ARENAS = "2"
+
+
+def _bound_heap():
+    """At most :data:`HEAP_ARENAS` glibc arenas here (``mallopt``, before any worker thread
+    starts) and in every process this one starts (the environment); a no-op off glibc."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", HEAP_ARENAS)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-8, int(os.environ["MALLOC_ARENA_MAX"]))  # M_ARENA_MAX
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 def command():
     """The ``daskfft`` program: :func:`main`, then exit without tearing the modules down.
 
@@ -97,6 +120,7 @@ def command():
     3 s run on a small image.  Under MPI the normal exit runs, since
     mpi4py finalizes MPI at exit.
     """
+    _bound_heap()
     status = main()
     if "mpi4py" in sys.modules:
         sys.exit(status)

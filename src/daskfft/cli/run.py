@@ -168,31 +168,33 @@ def _add_filter(run):
 def _add_filter_strength(flt):
     """Add --cutoff and --sigma, the two exclusive ways to say how strong."""
     strength = flt.add_mutually_exclusive_group()
-    strength.add_argument(
-        "--cutoff",
-        type=one_or_more(check_cutoff, "cutoff"),
-        metavar="D0",
-        help=f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default "
-        f"{DEFAULT_CUTOFF}); or one per spatial axis, as Y,X or Z,Y,X; a band-pass "
-        "takes two, as LOW,HIGH",
-    )
-    strength.add_argument(
-        "--sigma",
-        type=one_or_more(check_sigma, "sigma"),
-        metavar="PX",
-        help="Gaussian sigma in pixels instead of --cutoff, >= 1/pi "
-        "(D0 = 1/(2*pi*sigma)); or one per spatial axis, as Y,X or Z,Y,X (voxels "
-        "that are not cubes); a band-pass (difference of Gaussians) takes two, as "
-        "SMALL,LARGE",
-    )
-    strength.add_argument(
-        "--physical-sigma",
-        type=one_or_more(check_positive_number, "physical-sigma"),
-        metavar="S",
-        help="Gaussian sigma in the input's own units (OME-Zarr's scale and unit, e.g. "
-        "micrometer; a GeoTIFF's pixel size), made pixels per axis by its voxel size; "
-        "or one per spatial axis",
-    )
+    for flag, validator, metavar, text in (
+        (
+            "--cutoff",
+            check_cutoff,
+            "D0",
+            f"cutoff in cycles/pixel, 0 < D0 <= 0.5 (default {DEFAULT_CUTOFF}); or one per "
+            "spatial axis, as Y,X or Z,Y,X; a band-pass takes two, as LOW,HIGH",
+        ),
+        (
+            "--sigma",
+            check_sigma,
+            "PX",
+            "Gaussian sigma in pixels instead of --cutoff, >= 1/pi (D0 = 1/(2*pi*sigma)); or "
+            "one per spatial axis, as Y,X or Z,Y,X (voxels that are not cubes); a band-pass "
+            "(difference of Gaussians) takes two, as SMALL,LARGE",
+        ),
+        (
+            "--physical-sigma",
+            check_positive_number,
+            "S",
+            "Gaussian sigma in the input's own units (OME-Zarr's scale and unit, e.g. "
+            "micrometer; a GeoTIFF's pixel size), made pixels per axis by its voxel size; "
+            "or one per spatial axis",
+        ),
+    ):
+        name = flag.removeprefix("--")
+        strength.add_argument(flag, type=one_or_more(validator, name), metavar=metavar, help=text)
 
 
 def _add_filter_band(flt):

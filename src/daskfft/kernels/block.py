@@ -126,16 +126,14 @@ def filter_block(
     Parameters
     ----------
     block : numpy.ndarray
-        The ``spatial`` axes first (``(rows, cols)`` or ``(planes, rows, cols)``), then
-        any others (channels, frames), each of whose layers is filtered alone.
+        The ``spatial`` axes first, then any others (channels), each layer alone.
     cutoff, filter, order
         As for :func:`daskfft.lowpass`.
     work_dtype : numpy dtype
         Working and output precision, float32 or float64.
     self_pad : tuple of int, optional
-        Halo to add here, with ``pad_mode``, along axes that dask could not
-        overlap because the whole axis is shorter than the halo; one per
-        spatial axis.
+        Halo to add here (``pad_mode``) per spatial axis, where dask could not
+        overlap: the whole axis is shorter than the halo.
     pad_mode : str or float
         How ``self_pad`` extends the block: a ``boundary`` of ``lowpass``.
     nodata : float, optional
@@ -146,8 +144,7 @@ def filter_block(
         FFT of ``shape``, real or complex, in place of ``cutoff``, ``filter``
         and ``order`` (the pyramid's shifted anti-alias filter).
     valid : numpy.ndarray of bool, optional
-        The pixels that hold data: the block's shape, or its spatial axes' alone
-        (one mask for every layer).
+        The pixels that hold data: the block's shape, or its spatial axes'.
     spatial : {2, 3}, default 2
         How many leading axes are spatial (transformed together).
 

@@ -126,8 +126,7 @@ class RunConfig:
         **options,
     ):
         """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
-        if options.get("physical_sigma") is not None and (band == "band" or filter != "gaussian"):
-            raise ValueError(msg.PHYSICAL_GAUSSIAN.format(filter=filter, band=band))
+        _physical_sigma_fits(options.get("physical_sigma"), filter, band)
         spec = FilterSpec.create(
             cutoff,
             sigma=sigma,
@@ -160,3 +159,10 @@ class RunConfig:
             order_given=order is not None,
             **options,
         )
+
+
+def _physical_sigma_fits(physical_sigma, filter, band):
+    """Refuse a physical sigma for anything but a Gaussian low- or high-pass: before the
+    filter is made, whose own refusal (no cutoff for a band-pass) would not name it."""
+    if physical_sigma is not None and (band == "band" or filter != "gaussian"):
+        raise ValueError(msg.PHYSICAL_GAUSSIAN.format(filter=filter, band=band))

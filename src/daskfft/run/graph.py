@@ -155,37 +155,24 @@ def _stack_graph(plan, target):
     """A stack's graph of plain calls, one per chunk of every time point, each reading its
     own haloed window (z, y, x for a volume)."""
     source = WindowSource(plan.info, plan.spec.nodata, view=plan.view)
-    return Graph(
-        plan,
-        chunk_task=partial(
-            read_filter_save_stack,
-            source=source,
-            target=target,
-            spec=plan.spec,
-            halos=plan.halo.depths,
-            work_dtype=plan.work_dtype,
-        ),
-        source=source,
-    )
+    return _calls(plan, source, read_filter_save_stack, target, halos=plan.halo.depths)
 
 
 def _window_graph(plan, target):
     """The graph of plain calls, one per chunk, each reading its own haloed window."""
     source = WindowSource(plan.info, plan.spec.nodata, plan.config.sample)
     # A measured deviation recomputes chunks as map_overlap gives them: so must the tasks.
-    return Graph(
-        plan,
-        chunk_task=partial(
-            read_filter_save,
-            source=source,
-            target=target,
-            spec=plan.spec,
-            halo=plan.halo.depth,
-            work_dtype=plan.work_dtype,
-            grow=plan.measure is None,
-        ),
-        source=source,
+    grow = plan.measure is None
+    return _calls(plan, source, read_filter_save, target, halo=plan.halo.depth, grow=grow)
+
+
+def _calls(plan, source, task, target, **options):
+    """The :class:`Graph` of ``task`` (a chunk's, with ``options``) called once per chunk,
+    each reading its own window from ``source`` and saving to ``target``."""
+    chunk_task = partial(
+        task, source=source, target=target, spec=plan.spec, work_dtype=plan.work_dtype, **options
     )
+    return Graph(plan, chunk_task=chunk_task, source=source)
 
 
 def _array_graph(plan, target):
