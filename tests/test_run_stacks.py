@@ -376,3 +376,46 @@ def test_a_time_series_shows_a_few_frames_a_row_each(tmp_path):
     lean = tmp_path / "lean"
     assert main(["run", str(src), "-o", str(lean), "--sigma", "1.5", "--no-plots", *QUIET]) == 0
     assert not (lean / "frames.png").exists()
+
+
+def test_y_and_x_take_their_own_halos_when_their_sigmas_differ(tmp_path):
+    """--sigma 1,4,1: rows need a 20-voxel halo, columns 5; with x's halo on rows too, every
+    row of chunk edges was 3.5e-2 off (found in review)."""
+    volume = make_image((12, 60, 36), np.float32, seed=13)
+    src = named(tmp_path / "v.zarr", volume, ("z", "y", "x"), chunks=(4, 8, 8))
+    out = tmp_path / "out"
+    argv = ["run", str(src), "-o", str(out), "--sigma", "1,4,1", "--chunks", "16", *QUIET]
+    assert main(argv) == 0
+    got = read(out / "filtered.zarr")[...]
+    ref = ndimage.gaussian_filter(volume.astype(float), (1.0, 4.0, 1.0), truncate=40)
+    assert np.abs(got - ref).max() <= 3e-6 * np.abs(volume).max()
+    stack = json.loads((out / "report.json").read_text())["stack"]
+    assert stack["halo_per_axis"]["y"] > stack["halo_per_axis"]["x"]
+    assert stack["chunk_per_axis"]["y"] < 60  # several chunks along y: their edges matter
+
+
+def test_an_ome_zarr_z_step_in_another_unit_is_converted_to_xs(tmp_path):
+    """NGFF gives each axis its unit: a z step of 2 micrometer with x in nanometer is 2000."""
+    volume = make_image((8, 40, 40), np.uint16, seed=14)
+    src = ome_zarr(tmp_path / "u.ome.zarr", volume, "zyx", [2.0, 500.0, 500.0], unit="nanometer")
+    ome = zarr.open_group(str(src), mode="r+")
+    attrs = ome.attrs["ome"]
+    attrs["multiscales"][0]["axes"][0]["unit"] = "micrometer"
+    ome.attrs["ome"] = attrs
+    out = tmp_path / "out"
+    argv = ["run", str(src), "-o", str(out), "--physical-sigma", "2000", *QUIET]
+    assert main(argv) == 0
+    stack = json.loads((out / "report.json").read_text())["stack"]
+    assert stack["spacing"] == [2000.0, 500.0, 500.0, "nanometer"]
+    assert stack["sigma_per_axis"] == {"z": 1.0, "y": 4.0, "x": 4.0}
+
+
+def test_a_physical_sigma_of_a_stack_with_no_z_step_is_refused_in_one_line(tmp_path, capsys):
+    import tifffile
+
+    volume = np.zeros((6, 32, 32), np.uint8)
+    path = tmp_path / "s.tif"  # an ImageJ hyperstack with a pixel size and no z spacing
+    tifffile.imwrite(path, volume, imagej=True, resolution=(2.0, 2.0), metadata={"axes": "ZYX"})
+    assert main(["run", str(path), "-o", str(tmp_path / "o"), "--physical-sigma", "2", *QUIET]) == 1
+    err = capsys.readouterr().err
+    assert "--physical-sigma needs the file's pixel (voxel) size" in err and err.count("\n") == 1

@@ -107,7 +107,7 @@ def _bound_heap():
 
         libc = ctypes.CDLL(None)
         libc.mallopt(-8, int(os.environ["MALLOC_ARENA_MAX"]))  # M_ARENA_MAX
-    except (OSError, AttributeError, ValueError):
+    except (OSError, AttributeError, ValueError, TypeError):  # not glibc (Windows: TypeError)
         pass
 
 

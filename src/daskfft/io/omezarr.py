@@ -55,7 +55,8 @@ def _probe_group(p, fmt):
     if factor is not None and len(factor) == len(named):
         f = dict(zip(named, factor))
         pixel_size = (float(f["y"]), float(f["x"]), units.get("x"))
-        spacing = (float(f.get("z", 1.0)), float(f["y"]), float(f["x"]), units.get("x"))
+        dz = _in_unit(float(f.get("z", 1.0)), units.get("z"), units.get("x"))
+        spacing = None if dz is None else (dz, float(f["y"]), float(f["x"]), units.get("x"))
     own = attrs.get("daskfft", {})
     nodata = own.get("nodata")
     return ImageInfo(
@@ -74,6 +75,27 @@ def _probe_group(p, fmt):
         stack=stack,
         spacing=spacing,
     )
+
+
+#: NGFF's length units (UDUNITS-2 names), in metres.
+_METRES = {
+    "angstrom": 1e-10,
+    "nanometer": 1e-9,
+    "micrometer": 1e-6,
+    "millimeter": 1e-3,
+    "centimeter": 1e-2,
+    "meter": 1.0,
+}
+
+
+def _in_unit(value, unit, wanted):
+    """``value`` (a z step) in ``unit`` as a number in ``wanted`` (x's); None where either
+    unit is not a length NGFF names (the voxel size is then unknown)."""
+    if unit == wanted or unit is None or wanted is None:
+        return value
+    if unit not in _METRES or wanted not in _METRES:
+        return None
+    return float(f"{value * _METRES[unit] / _METRES[wanted]:.12g}")  # 2 um is 2000 nm
 
 
 class OmeZarrBackend(ZarrBackend):

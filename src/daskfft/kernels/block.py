@@ -11,7 +11,7 @@ import logging
 import ducc0
 import numpy as np
 
-from daskfft.kernels.transfer import transfer_function
+from daskfft.kernels.transfer import transfer_factors, transfer_function
 from daskfft.messages import api as msg
 from daskfft.validate import DEFAULT_TOL
 
@@ -74,9 +74,16 @@ def _pad(x, widths, boundary):
 
 
 def _fft_filter(x, h, fast_cols):
-    axes = tuple(range(h.ndim))  # the spatial axes, first; any others are layers
+    """``x`` filtered by ``h``: a transfer function on the half-space grid, or a separable
+    one's factors, one 1-D array per spatial axis."""
+    factors = isinstance(h, tuple)
+    axes = tuple(range(len(h) if factors else h.ndim))  # spatial axes first; then layers
     spectrum = ducc0.fft.r2c(x, axes=axes)
-    spectrum *= h.reshape(h.shape + (1,) * (x.ndim - h.ndim))
+    if factors:
+        for axis, factor in enumerate(h):
+            spectrum *= factor.reshape((-1,) + (1,) * (x.ndim - axis - 1))
+    else:
+        spectrum *= h.reshape(h.shape + (1,) * (x.ndim - h.ndim))
     return ducc0.fft.c2r(
         spectrum,
         axes=axes,
@@ -204,12 +211,15 @@ def _fast_shape(shape, self_pad):
 
 
 def _block_transfer(fast, cutoff, filter, order, work_dtype, transfer):
-    """The half-plane transfer function of an FFT of shape ``fast``, from ``transfer`` if given."""
-    return (
-        transfer_function(fast, cutoff, filter, order, np.dtype(work_dtype).type)
-        if transfer is None
-        else transfer(fast, np.dtype(work_dtype).type)
-    )
+    """The half-plane transfer function of an FFT of shape ``fast``, from ``transfer`` if given;
+    a 3-D Gaussian's as its factors, one per axis (:func:`transfer_factors`): the grid of a
+    256^3 chunk's window is 41 MB, and a cache of them grew with the shapes of the windows."""
+    dtype = np.dtype(work_dtype).type
+    if transfer is not None:
+        return transfer(fast, dtype)
+    if len(fast) == 3 and filter == "gaussian":
+        return transfer_factors(fast, cutoff, dtype)
+    return transfer_function(fast, cutoff, filter, order, dtype)
 
 
 def _filter_layers(layers, h, fast, self_pad, pad_mode, shape):

@@ -182,9 +182,8 @@ class FilterSpec:
         """The transfer function on the half-plane grid of a real FFT of ``shape``:
         ``H``, ``1 - H`` or ``H(cutoff) - H(low_cutoff)``."""
 
-        return _transfer(
-            self.edges(), self.band, tuple(shape), np.float64 if dtype is None else dtype
-        )
+        make = _transfer if len(shape) == 2 else _transfer.__wrapped__  # a 3-D grid: uncached
+        return make(self.edges(), self.band, tuple(shape), np.float64 if dtype is None else dtype)
 
     def profile(self, f):
         """The transfer function along the column axis at frequencies ``f``, for plots."""

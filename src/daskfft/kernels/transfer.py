@@ -33,6 +33,7 @@ __all__ = [
     "transfer_function",
     "transfer_grid",
     "transfer_nd",
+    "transfer_factors",
     "axis_cutoffs",
     "expected_deviation",
     "halo_depth",
@@ -255,7 +256,23 @@ def transfer_function(shape, cutoff, filter="gaussian", order=4, dtype=np.float6
         filter, order, _ = check_filter(cutoff[0], filter, order)[1:]
     else:
         cutoff, filter, order, _ = check_filter(cutoff, filter, order)
-    return _transfer_function(shape, cutoff, filter, order, check_float_dtype(dtype))
+    make = _transfer_function if len(shape) == 2 else _transfer_function.__wrapped__
+    return make(shape, cutoff, filter, order, check_float_dtype(dtype))  # a 3-D grid: uncached
+
+
+@lru_cache(maxsize=64)
+def transfer_factors(shape, cutoff, dtype=np.float64):
+    """The Gaussian's transfer function on the half-space grid of a real FFT of ``shape`` as
+    its factors, one 1-D array per axis (the last over ``rfftfreq``): their outer product is
+    :func:`transfer_function`'s grid, which is never made.  Read-only, cached."""
+    cutoffs = axis_cutoffs(cutoff, len(shape))
+    freqs = [np.fft.fftfreq(n) for n in shape[:-1]] + [np.fft.rfftfreq(shape[-1])]
+    out = tuple(
+        np.ascontiguousarray(_gaussian_axis(f, c), dtype=dtype) for f, c in zip(freqs, cutoffs)
+    )
+    for factor in out:
+        factor.flags.writeable = False
+    return out
 
 
 @lru_cache(maxsize=16)

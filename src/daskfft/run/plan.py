@@ -83,15 +83,17 @@ class Plan:
         the result and the summaries, 5 copies; nodata or a mask adds a second
         layer (2 more).
         """
-        h, rows, cols = self.halo.depths[-1], max(self.rows), max(self.cols)
+        (hy, hx), rows, cols = self.halo.depths[-2:], max(self.rows), max(self.cols)
+        if not self.info.stack:  # an image's tasks take the larger halo on both axes
+            hy = hx = self.halo.depth
         bands = self.info.shape[2] if len(self.info.shape) == 3 else 1
         copies = 5 + (2 if self.spec.nodata is not None or self.info.mask is not None else 0)
-        window = (rows + 2 * h) * (cols + 2 * h) * bands
+        window = (rows + 2 * hy) * (cols + 2 * hx) * bands
         if self.zs:
             window *= max(self.zs) + 2 * self.halo.depths[0]
         need = window * (copies * self.work_dtype.itemsize + self.info.dtype.itemsize)
         return need, msg.TASK_MEMORY.format(
-            rows=rows, cols=cols, halo=h, bands=bands, dtype=self.work_dtype.name
+            rows=rows, cols=cols, halo=max(hy, hx), bands=bands, dtype=self.work_dtype.name
         )
 
     @property
@@ -194,7 +196,7 @@ def make_plan(config):
     _note_mask_and_offset(spec, info, fmt, notes)
     creation, tile = _creation(config, info, fmt)
     halo = _halo(spec, info)
-    rows, cols = chunk_grid(config, info, halo.depths[-1], notes, tile=tile)
+    rows, cols = chunk_grid(config, info, max(halo.depths[-2:]), notes, tile=tile)
     zs = _z_grid(config, info, halo.depths[0]) if info.planes > 1 else ()
     if (config.spectra != "none" or config.plots) and max(rows[0], cols[0]) > SUMMARY_WINDOW:
         notes.append(msg.SUMMARY_WINDOW.format(window=SUMMARY_WINDOW, chunk=max(rows[0], cols[0])))
@@ -254,9 +256,9 @@ def _per_axis(config, spec, info, notes):
 def _physical(sigma, spec, info, axes, notes):
     """``spec``'s cutoff from the physical ``sigma``: pixels along each axis by its size."""
     sizes = info.spacing if info.spacing is not None else (None,) + (info.pixel_size or (None,) * 3)
-    if sizes[-2] is None:
-        raise InputError(msg.PHYSICAL_NO_SPACING.format(path=info.path))
     spacing, unit = sizes[-1 - len(axes) : -1], sizes[-1] or ""
+    if any(s is None for s in spacing):  # e.g. a TIFF stack's pixel size, but no z step
+        raise InputError(msg.PHYSICAL_NO_SPACING.format(path=info.path))
     values = sigma if isinstance(sigma, tuple) else (sigma,) * len(axes)
     if len(values) != len(axes):
         raise InputError(

@@ -169,12 +169,14 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     columns are.  The chunks that hold the plane ``target.view`` save that plane's
     summaries, the stack's pictures."""
     frame, k, i, j = index
-    r0, r1, c0, c1 = target.box((i, j))
+    r0, r1, c0, c1 = box = target.box((i, j))
     z0, z1 = target.z_edges[k], target.z_edges[k + 1]
-    halo = halos[-1]
+    hy, hx = halos[-2], halos[-1]  # a sigma per axis: y's and x's halos may differ
     shape = source.info.shape
-    rows, cols, pads = halo_window((r0, r1, c0, c1), halo, shape)
-    rows, cols = fast_window(rows, pads[0], shape[0]), fast_window(cols, pads[1], shape[1])
+    rows, _, (pad_rows, _) = halo_window(box, hy, shape)
+    _, cols, (_, pad_cols) = halo_window(box, hx, shape)
+    pads = [pad_rows, pad_cols]
+    rows, cols = fast_window(rows, pad_rows, shape[0]), fast_window(cols, pad_cols, shape[1])
     if len(halos) == 3:
         planes, _, zpads = halo_window((z0, z1, 0, 1), halos[0], (source.info.planes, 1))
         pads = [zpads[0]] + pads
@@ -184,7 +186,7 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     window = source.read(rows, cols, frame=frame, planes=planes)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=len(halos))
-    inner += (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
+    inner += (slice(hy, hy + r1 - r0), slice(hx, hx + c1 - c0))
     y, interior = y[inner], block[inner]
     if target.offset:  # holes keep their nodata value
         data = data_mask(interior, spec.nodata)
