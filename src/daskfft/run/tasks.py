@@ -202,7 +202,32 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
             cell = _thumbs(target, (i, j), interior[at], y[at])
             _save_cell(Path(target.root) / "cells" / f"t{frame}_{i}_{j}.npz", cell)
     Path(target.root, "done", "_".join(map(str, index))).touch()
+    del window, block, y, interior
+    _trim_heap()
     return np.ones((1, 1), dtype=np.int8)
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    """glibc, for :func:`_trim_heap`; None elsewhere."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "malloc_trim") else None
+    except (OSError, TypeError):
+        return None
+
+
+def _trim_heap():
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``) after a stack's
+    task.  Its windows' buffers of up to 32 MB (glibc's largest mmap threshold: the
+    uint8 window, the store's chunks decoded and encoded) come from the heap, and what
+    they left free stayed in the process: the default command's largest process grew with
+    the chunks done, to 2.6 GB at 1024 x 4096^2 against 0.95 GB at 256 x 4096^2."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _save_summaries(target, index, color_in, color_out, volumes=None):
