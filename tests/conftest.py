@@ -142,7 +142,15 @@ def _install_guard():
         )
 
 
+def _warm_font_cache():
+    """matplotlib builds its font cache on its first import, by running ``fc-list``: done
+    here, before the guard, not by whichever test draws first on a fresh machine."""
+    with contextlib.suppress(ImportError):
+        import matplotlib.font_manager  # noqa: F401
+
+
 def pytest_configure(config):
+    _warm_font_cache()
     mode = os.environ.get("DASKFFT_SLOW_GUARD", "")
     if mode.startswith("record:"):
         _guard["record"] = mode.removeprefix("record:")
