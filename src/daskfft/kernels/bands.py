@@ -24,12 +24,21 @@ def corrected(x, background, mean, mode):
 
 
 def filter_spec_block(
-    block, spec, *, work_dtype, self_pad=None, pad_mode="reflect", valid=None, spatial=2
+    block,
+    spec,
+    *,
+    work_dtype,
+    self_pad=None,
+    pad_mode="reflect",
+    valid=None,
+    spatial=2,
+    crop=None,
 ):
     """:func:`~daskfft.kernels.block.filter_block` for any pass band: one FFT pair with the
     spec's transfer function, or, with nodata or a mask, the image minus (or the difference
     of) normalised low-passes, holes left ``nodata`` (0 without one); the block's first
-    ``spatial`` axes are space."""
+    ``spatial`` axes are space, and only ``block[crop]`` is returned where ``crop`` is
+    given."""
     kw = dict(
         work_dtype=work_dtype,
         self_pad=self_pad,
@@ -37,14 +46,21 @@ def filter_spec_block(
         nodata=spec.nodata,
         valid=valid,
         spatial=spatial,
+        crop=crop,
     )
     if spec.band == "low":  # a flat-field's background too
         return filter_block(block, **spec.kernel_options(), **kw)
     data = data_mask(block, spec.nodata, valid)
-    if data is None:
+    if data is None and spatial < 3:
         return filter_block(block, **spec.kernel_options(), transfer=spec.transfer, **kw)
+    # In 3-D (a Gaussian's, separable) each edge's low-pass takes the pruned transforms.
     low = [filter_block(block, **edge.kernel_options(), **kw) for edge in spec.edges()]
+    if crop is not None:
+        block = block[tuple(crop)]
+        data = None if data is None else data[tuple(crop)]
     out = block.astype(work_dtype) - low[0] if spec.band == "high" else low[1] - low[0]
+    if data is None:
+        return out
     hole = np.asarray(0 if spec.nodata is None else spec.nodata, dtype=out.dtype)
     return np.where(data, out, hole)
 

@@ -21,6 +21,7 @@ from daskfft import io
 from daskfft.kernels.bands import corrected, filter_spec_block
 from daskfft.kernels.block import (
     data_mask,
+    fast_pads,
     fast_window,
     halo_window,
     nodata_mask,
@@ -184,10 +185,12 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     else:
         planes, inner = None, ()
     window = source.read(rows, cols, frame=frame, planes=planes)
+    if len(halos) == 3:
+        pads = fast_pads(window.shape, pads)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
-    y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=len(halos))
     inner += (slice(hy, hy + r1 - r0), slice(hx, hx + c1 - c0))
-    y, interior = y[inner], block[inner]
+    y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=len(halos), crop=inner)
+    interior = block[inner]
     if target.offset:  # holes keep their nodata value
         data = data_mask(interior, spec.nodata)
         y = y + target.offset if data is None else np.where(data, y + target.offset, y)
@@ -196,8 +199,8 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     if z0 <= target.view[1] < z1:
         at = target.view[1] - z0 if len(halos) == 3 else slice(None)
         if frame == target.view[0]:
-            volumes = (interior, y) if len(halos) == 3 else None
-            _save_summaries(target, (i, j), interior[at], y[at], volumes)
+            volume = interior if len(halos) == 3 else None
+            _save_summaries(target, (i, j), interior[at], y[at], volume)
         if frame in target.frames_shown:  # a time series' row of frames.png
             cell = _thumbs(target, (i, j), interior[at], y[at])
             _save_cell(Path(target.root) / "cells" / f"t{frame}_{i}_{j}.npz", cell)
@@ -230,13 +233,12 @@ def _trim_heap():
         libc.malloc_trim(0)
 
 
-def _save_summaries(target, index, color_in, color_out, volumes=None):
+def _save_summaries(target, index, color_in, color_out, volume=None):
     """The summaries of chunk ``index`` (i, j), saved as its cell (``cells/i_j.npz``); of a
     volume's chunk (``volumes``: its input and output), the power in spherical shells."""
     cell = _summaries(target, index, color_in, color_out)
-    if volumes is not None and "power_in" in cell:
-        cell["power_in"], cell["counts"] = _shells(volumes[0], target.spec.nodata)
-        cell["power_out"], _ = _shells(volumes[1], target.spec.nodata)
+    if volume is not None and "power_in" in cell:
+        cell["power_in"], cell["power_out"], cell["counts"] = _shells(volume, target.spec)
     if cell:
         _save_cell(Path(target.root) / "cells" / f"{index[0]}_{index[1]}.npz", cell)
 
@@ -248,17 +250,18 @@ def _save_cell(path, cell):
     os.replace(f"{path}.tmp", path)
 
 
-def _shells(volume, nodata):
+def _shells(volume, spec):
     """The power of a volume chunk's central window in spherical shells (its holes given the
-    data's mean), and the shells' voxel counts."""
+    data's mean), that of its filtered window (the input's times ``|H|**2``, as a plane's
+    is: one FFT), and the shells' voxel counts."""
     window = central_volume(volume)
-    valid = nodata_mask(window, nodata)
+    valid = nodata_mask(window, spec.nodata)
     if valid is not None:
         fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
         window = np.where(valid, window, np.float32(fill))
     half, mean, windows = windowed_spectrum_nd(window)
-    sums, _, counts = radial_power_nd_from(half, window.shape[:3], mean, windows)
-    return sums, counts
+    h2 = _squared_transfer(window.shape[:3], spec)
+    return radial_power_nd_from(half, window.shape[:3], mean, windows, h2)
 
 
 def _kept(target, block):
