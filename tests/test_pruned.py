@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from daskfft.kernels.bands import filter_spec_block
-from daskfft.kernels.block import _band, filter_block, pruned_filter, pruned_tail
+from daskfft.kernels.block import (
+    _band,
+    fast_pads,
+    filter_block,
+    filter_volume,
+    pad_block,
+    pruned_filter,
+    pruned_tail,
+)
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import cutoff_from_sigma, transfer_factors
 
@@ -85,3 +93,26 @@ def test_a_volumes_high_and_band_pass_come_from_pruned_low_passes(band):
     else:
         want = low - _reference(x, transfer_factors(SHAPE, low_cutoff))
     assert np.abs(got - want[KEPT]).max() <= 1e-12 * np.ptp(x)
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "nearest", "periodic", 7.0])
+@pytest.mark.parametrize("layers", [(), (2,)])
+def test_a_window_padded_slab_by_slab_is_the_padded_copys_result_bit_for_bit(boundary, layers):
+    """filter_volume pads each slab as it converts it: the same numbers as filter_block of
+    pad_block's copy, for every boundary, pads wider than the window, and channels."""
+    rng = np.random.default_rng(3)
+    window = rng.integers(0, 4000, (6, 30, 25) + layers).astype(np.uint16)
+    pads = fast_pads(window.shape, [(9, 4), (5, 0), (0, 7)])  # z: more than its 6 planes
+    shape = tuple(n + a + b for n, (a, b) in zip(window.shape, pads))
+    crop = (slice(9, 15), slice(5, 35), slice(0, 25))
+    cutoff = cutoff_from_sigma((1.0, 2.0, 1.5))
+    got = filter_volume(
+        window, pads=pads, boundary=boundary, cutoff=cutoff, work_dtype=np.float32, crop=crop
+    )
+    block = pad_block(window, pads, boundary)
+    assert block.shape[:3] == shape
+    want = filter_block(
+        block, cutoff=cutoff, filter="gaussian", order=4, work_dtype=np.float32, spatial=3
+    )[crop]
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.array_equal(got, want)

@@ -18,6 +18,7 @@ from daskfft.validate import DEFAULT_TOL
 __all__ = [
     "halo_window",
     "fast_pads",
+    "filter_volume",
     "pad_block",
     "filter_block",
     "pruned_filter",
@@ -136,12 +137,66 @@ def _along(factor, axis, ndim):
     return factor.reshape((-1,) + (1,) * (ndim - axis - 1))
 
 
+def _source_index(n, pad, mode):
+    """For each index of an axis of length ``n`` padded by ``pad`` (before, after) as ``mode``
+    says, the index it copies, or -1 where a constant boundary fills it."""
+    if isinstance(mode, str):
+        return np.pad(np.arange(n), pad, mode=_PAD_MODES[mode])
+    return np.pad(np.arange(n), pad, mode="constant", constant_values=-1)
+
+
+def _padded_slab(x, planes, pads, mode, dtype):
+    """The planes ``planes`` (:func:`_source_index`) of ``x`` padded by ``pads`` (y's and
+    x's (before, after)) as ``mode`` says, in ``dtype``: each plane converted into place,
+    then the columns and rows past its edges copied (or filled) in the slab."""
+    (top, bottom), (left, right) = pads
+    ny, nx = x.shape[1:3]
+    out = np.empty((len(planes), top + ny + bottom, left + nx + right) + x.shape[3:], dtype)
+    rows = slice(top, top + ny)
+    for k, plane in enumerate(planes):
+        if plane < 0:
+            out[k] = mode
+        else:
+            out[k, rows, left : left + nx] = x[plane]
+    _fill_edges(out, 2, (left, right), nx, mode, rows)
+    _fill_edges(out, 1, (top, bottom), ny, mode, slice(None))
+    return out
+
+
+def _fill_edges(out, axis, pad, n, mode, rows):
+    """Fill ``out``'s ``pad`` (before, after) along ``axis`` (1 or 2) past its ``n`` middle
+    ones from those, as :func:`pad_block` would (on ``rows`` only, for axis 2)."""
+    before, after = pad
+    if not before and not after:
+        return
+    source = _source_index(n, pad, mode)
+    edges = np.r_[0:before, before + n : before + n + after]
+    where = (slice(None), rows, edges) if axis == 2 else (slice(None), edges)
+    if isinstance(mode, str):
+        copied = (slice(None), rows, source[edges] + before)
+        out[where] = out[copied if axis == 2 else (slice(None), source[edges] + before)]
+    else:
+        out[where] = mode
+
+
+def filter_volume(window, *, pads, boundary, cutoff, work_dtype, crop):
+    """A volume's window (every voxel data, no mask) low-passed by a Gaussian of ``cutoff``,
+    padded by ``pads`` as ``boundary`` says while it is transformed
+    (:func:`pruned_filter`; the padded shape must be the fast FFT shape, see
+    :func:`fast_pads`); returns ``crop`` of the padded window, in ``work_dtype``.
+    The same as :func:`filter_block` of :func:`pad_block`'s window, without that
+    copy."""
+    shape = tuple(n + a + b for n, (a, b) in zip(window.shape[:3], pads))
+    factors = transfer_factors(shape, cutoff, np.dtype(work_dtype).type)
+    return pruned_filter(window, factors, crop, pads=pads, mode=boundary)
+
+
 def _slabs(n, slab):
     """``slice`` objects cutting ``range(n)`` into runs of ``slab``."""
     return [slice(i, min(i + slab, n)) for i in range(0, n, slab)]
 
 
-def pruned_filter(x, factors, kept, *, slab=16):
+def pruned_filter(x, factors, kept, *, pads=None, mode="reflect", slab=16):
     """``x`` (z, y, x, then any layers) filtered by a separable transfer function given by its
     ``factors`` (z's and y's over ``fftfreq``, x's over ``rfftfreq``), returning only the
     part ``kept`` (one slice per spatial axis): a pruned 3-D FFT pair, in the factors'
@@ -160,9 +215,15 @@ def pruned_filter(x, factors, kept, *, slab=16):
     keeps (93, 55, 28) of (360, 432, 217) frequencies, and the pair takes a fifth
     of the whole transform's time.  Lines go through x's transforms ``slab``
     planes at a time, so no full-size complex array is ever made.
+
+    With ``pads`` ((before, after) per spatial axis), ``x`` is the window before its
+    padding, which each slab gets as it is converted (``mode``: a ``boundary`` of
+    ``lowpass``), as :func:`pad_block` would give it whole: the same result, with
+    no padded copy of the window; ``kept`` is then in the padded window's
+    coordinates.
     """
     fz, fy, fx = factors
-    nz, ny, nx = x.shape[:3]
+    nz, ny, nx = (len(fz), len(fy), x.shape[2] + sum(pads[2])) if pads else x.shape[:3]
     more = x.shape[3:]
     work = fz.dtype  # the working precision; ``x`` is converted slab by slab
     tail = pruned_tail(work)
@@ -170,8 +231,13 @@ def pruned_filter(x, factors, kept, *, slab=16):
     bx = int(_band(fx, tail, 2.0)[-1]) + 1  # the Gaussian falls with |f|: a prefix
     ctype = np.result_type(work, np.complex64)
     s = np.empty((nz, ny, bx) + more, ctype)
+    planes = _source_index(x.shape[0], pads[0], mode) if pads else None
     for z in _slabs(nz, slab):
-        s[z] = ducc0.fft.r2c(np.asarray(x[z], dtype=work), axes=(2,))[:, :, :bx]
+        if pads:
+            part = _padded_slab(x, planes[z], pads[1:], mode, work)
+        else:
+            part = np.asarray(x[z], dtype=work)
+        s[z] = ducc0.fft.r2c(part, axes=(2,))[:, :, :bx]
     s *= _along(fx[:bx], 2, s.ndim)
     ducc0.fft.c2c(s, axes=(1,), out=s)
     s = s[:, iy] * _along(fy[iy], 1, s.ndim)
@@ -431,7 +497,22 @@ def to_dtype(x, dtype):
     """Cast filtered floats to ``dtype``: integers rounded and clipped to their range."""
     dtype = np.dtype(dtype)
     if dtype.kind in "ui":
-        lim = np.iinfo(dtype)
-        rounded = np.rint(x)
-        return np.clip(rounded, lim.min, lim.max, out=rounded).astype(dtype)
+        return _rounded(np.asarray(x), dtype)
     return x.astype(dtype, copy=False)
+
+
+def _rounded(x, dtype, size=1 << 18):
+    """``x`` rounded, clipped to integer ``dtype``'s range and cast, about ``size`` values
+    at a time along its first axis: each part stays in the cache through the three steps,
+    where whole-array steps each went through memory (a 256^3 chunk: 24 ms against 30-67)."""
+    lim = np.iinfo(dtype)
+    if x.ndim == 0:
+        return np.clip(np.rint(x), lim.min, lim.max).astype(dtype)
+    out = np.empty(x.shape, dtype)
+    step = max(1, size // max(1, x[:1].size))
+    for part in _slabs(x.shape[0], step):
+        t = np.rint(x[part])
+        np.minimum(t, lim.max, out=t)
+        np.maximum(t, lim.min, out=t)
+        out[part] = t
+    return out

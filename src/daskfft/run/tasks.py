@@ -23,6 +23,7 @@ from daskfft.kernels.block import (
     data_mask,
     fast_pads,
     fast_window,
+    filter_volume,
     halo_window,
     nodata_mask,
     pad_block,
@@ -185,12 +186,8 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     else:
         planes, inner = None, ()
     window = source.read(rows, cols, frame=frame, planes=planes)
-    if len(halos) == 3:
-        pads = fast_pads(window.shape, pads)
-    block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     inner += (slice(hy, hy + r1 - r0), slice(hx, hx + c1 - c0))
-    y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=len(halos), crop=inner)
-    interior = block[inner]
+    y, interior = _filtered(window, pads, inner, spec, work_dtype)
     if target.offset:  # holes keep their nodata value
         data = data_mask(interior, spec.nodata)
         y = y + target.offset if data is None else np.where(data, y + target.offset, y)
@@ -205,9 +202,31 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
             cell = _thumbs(target, (i, j), interior[at], y[at])
             _save_cell(Path(target.root) / "cells" / f"t{frame}_{i}_{j}.npz", cell)
     Path(target.root, "done", "_".join(map(str, index))).touch()
-    del window, block, y, interior
+    del window, y, interior
     _trim_heap()
     return np.ones((1, 1), dtype=np.int8)
+
+
+def _filtered(window, pads, inner, spec, work_dtype):
+    """A stack's window filtered, and its chunk: ``inner`` of the window padded by ``pads``
+    (a volume's grown to the fast FFT shape).  A volume's low-pass with no nodata is
+    padded slab by slab as it is transformed (:func:`filter_volume`), not copied whole."""
+    spatial = len(inner)
+    if spatial == 3:
+        pads = fast_pads(window.shape, pads)
+    if spatial == 3 and spec.band == "low" and spec.nodata is None and spec.filter == "gaussian":
+        y = filter_volume(
+            window,
+            pads=pads,
+            boundary=spec.boundary,
+            cutoff=spec.cutoff,
+            work_dtype=work_dtype,
+            crop=inner,
+        )
+        return y, window[tuple(slice(k.start - p[0], k.stop - p[0]) for k, p in zip(inner, pads))]
+    block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
+    y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=spatial, crop=inner)
+    return y, block[inner]
 
 
 @lru_cache(maxsize=1)
