@@ -13,6 +13,7 @@ from daskfft.kernels.block import (
     pad_block,
     pruned_filter,
     pruned_tail,
+    to_dtype,
 )
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import cutoff_from_sigma, transfer_factors
@@ -116,3 +117,18 @@ def test_a_window_padded_slab_by_slab_is_the_padded_copys_result_bit_for_bit(bou
     )[crop]
     assert got.dtype == np.float32 and got.shape == want.shape
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("out_dtype", [np.uint8, np.uint16, np.int16, np.float32])
+def test_a_volume_cast_slab_by_slab_is_the_float_results_cast(out_dtype):
+    rng = np.random.default_rng(4)
+    window = (rng.random((20, 40, 36)) * 4000 - 1800).astype(np.float32)  # past uint8 both ways
+    pads = fast_pads(window.shape, [(3, 3), (4, 4), (4, 4)])
+    crop = (slice(3, 23), slice(4, 44), slice(4, 40))
+    opts = dict(pads=pads, boundary="reflect", cutoff=cutoff_from_sigma(0.7), crop=crop)
+    floats = filter_volume(window, work_dtype=np.float32, **opts)
+    cast = filter_volume(window, work_dtype=np.float32, out_dtype=out_dtype, **opts)
+    assert cast.dtype == out_dtype
+    assert np.array_equal(cast, to_dtype(floats, out_dtype))
+    if out_dtype == np.uint8:
+        assert (cast == 0).any() and (cast == 255).any()  # clipped, not wrapped

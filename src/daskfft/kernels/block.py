@@ -179,16 +179,16 @@ def _fill_edges(out, axis, pad, n, mode, rows):
         out[where] = mode
 
 
-def filter_volume(window, *, pads, boundary, cutoff, work_dtype, crop):
+def filter_volume(window, *, pads, boundary, cutoff, work_dtype, crop, out_dtype=None):
     """A volume's window (every voxel data, no mask) low-passed by a Gaussian of ``cutoff``,
     padded by ``pads`` as ``boundary`` says while it is transformed
     (:func:`pruned_filter`; the padded shape must be the fast FFT shape, see
-    :func:`fast_pads`); returns ``crop`` of the padded window, in ``work_dtype``.
-    The same as :func:`filter_block` of :func:`pad_block`'s window, without that
-    copy."""
+    :func:`fast_pads`); returns ``crop`` of the padded window, in ``work_dtype`` or, cast
+    as :func:`to_dtype` casts, in ``out_dtype``.  The same as :func:`filter_block` of
+    :func:`pad_block`'s window, without that copy."""
     shape = tuple(n + a + b for n, (a, b) in zip(window.shape[:3], pads))
     factors = transfer_factors(shape, cutoff, np.dtype(work_dtype).type)
-    return pruned_filter(window, factors, crop, pads=pads, mode=boundary)
+    return pruned_filter(window, factors, crop, pads=pads, mode=boundary, out_dtype=out_dtype)
 
 
 def _slabs(n, slab):
@@ -196,7 +196,7 @@ def _slabs(n, slab):
     return [slice(i, min(i + slab, n)) for i in range(0, n, slab)]
 
 
-def pruned_filter(x, factors, kept, *, pads=None, mode="reflect", slab=16):
+def pruned_filter(x, factors, kept, *, pads=None, mode="reflect", out_dtype=None, slab=16):
     """``x`` (z, y, x, then any layers) filtered by a separable transfer function given by its
     ``factors`` (z's and y's over ``fftfreq``, x's over ``rfftfreq``), returning only the
     part ``kept`` (one slice per spatial axis): a pruned 3-D FFT pair, in the factors'
@@ -220,7 +220,8 @@ def pruned_filter(x, factors, kept, *, pads=None, mode="reflect", slab=16):
     padding, which each slab gets as it is converted (``mode``: a ``boundary`` of
     ``lowpass``), as :func:`pad_block` would give it whole: the same result, with
     no padded copy of the window; ``kept`` is then in the padded window's
-    coordinates.
+    coordinates.  With ``out_dtype``, the result is cast to it as :func:`to_dtype`
+    casts, slab by slab, with no array of the whole result in the working precision.
     """
     fz, fy, fx = factors
     nz, ny, nx = (len(fz), len(fy), x.shape[2] + sum(pads[2])) if pads else x.shape[:3]
@@ -253,14 +254,14 @@ def pruned_filter(x, factors, kept, *, pads=None, mode="reflect", slab=16):
     ducc0.fft.c2c(u, axes=(1,), forward=False, inorm=2, out=u)
     u = u[:, kept[1]]
     cols = range(nx)[kept[2]]
-    out = np.empty(u.shape[:2] + (len(cols),) + more, work)
+    out = np.empty(u.shape[:2] + (len(cols),) + more, out_dtype or work)
     for z in _slabs(u.shape[0], slab):
         v = np.zeros((z.stop - z.start, u.shape[1], nx // 2 + 1) + more, ctype)
         v[:, :, :bx] = u[z]
         w = ducc0.fft.c2r(
             v, axes=(2,), lastsize=nx, forward=False, inorm=2, allow_overwriting_input=True
         )
-        out[z] = w[:, :, kept[2]]
+        out[z] = to_dtype(w[:, :, kept[2]], out.dtype)
     return out
 
 
@@ -496,7 +497,7 @@ log = logging.getLogger("daskfft")
 def to_dtype(x, dtype):
     """Cast filtered floats to ``dtype``: integers rounded and clipped to their range."""
     dtype = np.dtype(dtype)
-    if dtype.kind in "ui":
+    if dtype.kind in "ui" and x.dtype != dtype:
         return _rounded(np.asarray(x), dtype)
     return x.astype(dtype, copy=False)
 

@@ -10,6 +10,7 @@ are complete, which is what ``--resume`` relies on.  The folder layout is
 
 from __future__ import annotations
 
+import ctypes
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -187,7 +188,7 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
         planes, inner = None, ()
     window = source.read(rows, cols, frame=frame, planes=planes)
     inner += (slice(hy, hy + r1 - r0), slice(hx, hx + c1 - c0))
-    y, interior = _filtered(window, pads, inner, spec, work_dtype)
+    y, interior = _filtered(window, pads, inner, spec, work_dtype, target)
     if target.offset:  # holes keep their nodata value
         data = data_mask(interior, spec.nodata)
         y = y + target.offset if data is None else np.where(data, y + target.offset, y)
@@ -207,10 +208,11 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     return np.ones((1, 1), dtype=np.int8)
 
 
-def _filtered(window, pads, inner, spec, work_dtype):
+def _filtered(window, pads, inner, spec, work_dtype, target):
     """A stack's window filtered, and its chunk: ``inner`` of the window padded by ``pads``
     (a volume's grown to the fast FFT shape).  A volume's low-pass with no nodata is
-    padded slab by slab as it is transformed (:func:`filter_volume`), not copied whole."""
+    padded slab by slab as it is transformed (:func:`filter_volume`), not copied whole,
+    and cast to the output's dtype slab by slab too."""
     spatial = len(inner)
     if spatial == 3:
         pads = fast_pads(window.shape, pads)
@@ -222,6 +224,7 @@ def _filtered(window, pads, inner, spec, work_dtype):
             cutoff=spec.cutoff,
             work_dtype=work_dtype,
             crop=inner,
+            out_dtype=None if target.offset else target.out_dtype,
         )
         return y, window[tuple(slice(k.start - p[0], k.stop - p[0]) for k, p in zip(inner, pads))]
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
@@ -229,27 +232,59 @@ def _filtered(window, pads, inner, spec, work_dtype):
     return y, block[inner]
 
 
+# The heap's free bytes above which a stack's task gives them back (malloc_trim).
+HEAP_SLACK = 512 << 20
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33 and later): ``fordblks`` is the heap's free bytes."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
 @lru_cache(maxsize=1)
 def _libc():
-    """glibc, for :func:`_trim_heap`; None elsewhere."""
-    import ctypes
-
+    """glibc, for :func:`_trim_heap`, with ``mallinfo2`` typed; None elsewhere."""
     try:
         libc = ctypes.CDLL(None)
-        return libc if hasattr(libc, "malloc_trim") else None
     except (OSError, TypeError):
         return None
+    if not hasattr(libc, "malloc_trim"):
+        return None
+    if hasattr(libc, "mallinfo2"):
+        libc.mallinfo2.restype = _MallInfo2
+    return libc
 
 
-def _trim_heap():
+def _trim_heap(slack=HEAP_SLACK):
     """Give the heap's free pages back to the system (glibc's ``malloc_trim``) after a stack's
-    task.  Its windows' buffers of up to 32 MB (glibc's largest mmap threshold: the
-    uint8 window, the store's chunks decoded and encoded) come from the heap, and what
-    they left free stayed in the process: the default command's largest process grew with
-    the chunks done, to 2.6 GB at 1024 x 4096^2 against 0.95 GB at 256 x 4096^2."""
+    task once more than ``slack`` bytes of it are free (always, on a glibc without
+    ``mallinfo2``).  Its windows' buffers of up to 32 MB come from the heap (the
+    command's malloc settings, cli.HEAP_OPTIONS) and are reused by the next tasks;
+    what fragments of them stayed free grew the largest process with the chunks done
+    (2.6 GB at 1024 x 4096^2 against 0.95 GB at 256 x 4096^2) before they were given
+    back, while giving them back after every task made each next one fault them in
+    again, a page at a time."""
     libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    if libc is None:
+        return
+    if hasattr(libc, "mallinfo2") and libc.mallinfo2().fordblks <= slack:
+        return
+    libc.malloc_trim(0)
 
 
 def _save_summaries(target, index, color_in, color_out, volume=None):
