@@ -857,21 +857,26 @@ def test_dasks_event_loop_errors_stay_quiet_below_vv(cluster):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("preset", "expected"), [(None, "2"), ("4", "4")])
-def test_the_command_bounds_mallocs_arenas_here_and_in_the_processes_it_starts(preset, expected):
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [(None, "2 33554432 268435456"), ({"MALLOC_ARENA_MAX": "4"}, "4 33554432 268435456")],
+)
+def test_the_command_sets_mallocs_options_here_and_in_the_processes_it_starts(preset, expected):
     """glibc's one arena per thread kept each worker thread's freed windows: a volume run's
-    largest process grew with its chunks (1.2 GB at 256 x 4096^2, 3.2 GB at 1024 x 4096^2)."""
+    largest process grew with its chunks (1.2 GB at 256 x 4096^2, 3.2 GB at 1024 x 4096^2);
+    and buffers given back at each free were faulted in again by the next task."""
+    names = ["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
     code = textwrap.dedent(
-        """
+        f"""
         import os, subprocess, sys
         from daskfft.cli import _bound_heap
         _bound_heap()
-        child = [sys.executable, "-c", "import os; print(os.environ['MALLOC_ARENA_MAX'])"]
+        shown = "print(*(os.environ[n] for n in {names!r}))"
+        child = [sys.executable, "-c", "import os; " + shown]
         print(subprocess.run(child, capture_output=True, text=True).stdout.strip())
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    if preset is not None:
-        env["MALLOC_ARENA_MAX"] = preset
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env.update(preset or {})
     got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert got.returncode == 0 and got.stdout.strip() == expected, got.stderr

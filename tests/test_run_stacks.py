@@ -426,3 +426,30 @@ def test_a_physical_sigma_of_a_stack_with_no_z_step_is_refused_in_one_line(tmp_p
     assert main(["run", str(path), "-o", str(tmp_path / "o"), "--physical-sigma", "2", *QUIET]) == 1
     err = capsys.readouterr().err
     assert "--physical-sigma needs the file's pixel (voxel) size" in err and err.count("\n") == 1
+
+
+def test_a_stacks_task_gives_the_heap_back_only_past_its_slack(monkeypatch):
+    """Trimmed after every task, the next one faulted its buffers in again a page at a time;
+    never trimmed, freed fragments grew the process with the chunks done."""
+    from daskfft.run import tasks
+
+    class Libc:
+        free, trims = 0, 0
+
+        def mallinfo2(self):
+            return type("info", (), {"fordblks": self.free})()
+
+        def malloc_trim(self, pad):
+            self.trims += 1
+
+    real = tasks._libc()
+    if real is not None:  # glibc: its mallinfo2 is typed
+        assert real.mallinfo2().arena > 0
+    libc = Libc()
+    monkeypatch.setattr(tasks, "_libc", lambda: libc)
+    libc.free = tasks.HEAP_SLACK
+    tasks._trim_heap()
+    assert libc.trims == 0
+    libc.free = tasks.HEAP_SLACK + 1
+    tasks._trim_heap()
+    assert libc.trims == 1
