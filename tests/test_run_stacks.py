@@ -178,7 +178,7 @@ def test_a_high_pass_of_a_uint16_volume_is_written_around_mid_gray(tmp_path):
 @pytest.mark.parametrize(
     ("options", "said"),
     [
-        (["--output-format", "tiff"], "is written as Zarr or OME-Zarr, not TIFF"),
+        (["--output-format", "cog"], "is written as Zarr, OME-Zarr or OME-TIFF, not COG"),
         (["--filter", "butterworth"], "the butterworth filter on 3 spatial axes"),
         (["--exact"], "the exact method filters 2-D images"),
         (["--flatfield", "divide", "--sigma", "8"], "--flatfield of a stack is not made yet"),
@@ -453,3 +453,41 @@ def test_a_stacks_task_gives_the_heap_back_only_past_its_slack(monkeypatch):
     libc.free = tasks.HEAP_SLACK + 1
     tasks._trim_heap()
     assert libc.trims == 1
+
+
+@pytest.mark.parametrize("compress", ["NONE", "DEFLATE"])
+def test_a_stack_written_as_tiff_is_an_ome_tiff_of_its_axes_voxel_size_and_data(tmp_path, compress):
+    """(t, c, z, y, x) in, an OME-TIFF out: a tiled page per time point, channel and plane,
+    OME-XML naming the axes and voxel size, the same numbers as the Zarr output."""
+    import tifffile
+
+    data = make_image((2, 2, 9, 40, 36), np.uint16, seed=21)
+    src = ome_zarr(tmp_path / "in.ome.zarr", data, "tczyx", [1.0, 1.0, 2.0, 0.5, 0.5])
+    common = ["--sigma", "1,2,2", "--chunks", "16", *QUIET]
+    tif_out, zarr_out = tmp_path / "tif", tmp_path / "zarr"
+    argv = ["run", str(src), "-o", str(tif_out), "--output-format", "tiff"]
+    assert main([*argv, "--co", f"COMPRESS={compress}", "--co", "BLOCKSIZE=16", *common]) == 0
+    assert main(["run", str(src), "-o", str(zarr_out), "--output-format", "zarr", *common]) == 0
+    path = tif_out / "filtered.ome.tif"
+    report = json.loads((tif_out / "report.json").read_text())
+    assert report["outputs"][0] == "filtered.ome.tif"
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_ome and tif.is_bigtiff
+        series = tif.series[0]
+        assert series.axes == "TCZYX" and series.shape == data.shape
+        assert len(tif.pages) == 2 * 2 * 9
+        page = tif.pages[0]
+        assert page.is_tiled and (page.tilelength, page.tilewidth) == (16, 16)
+        assert page.compression == (1 if compress == "NONE" else 8)  # none, deflate
+        xml = tif.ome_metadata
+        got = series.asarray()
+    for said in ('PhysicalSizeZ="2.0"', 'PhysicalSizeX="0.5"', 'PhysicalSizeXUnit="µm"'):
+        assert said in xml
+    np.testing.assert_array_equal(got, read(zarr_out / "filtered.zarr")[...])
+    # daskfft reads it back as the stack it is
+    again = tmp_path / "again"
+    assert main(["run", str(path), "-o", str(again), "--sigma", "1", *QUIET]) == 0
+    stack = json.loads((again / "report.json").read_text())["stack"]
+    first = json.loads((zarr_out / "report.json").read_text())["stack"]
+    assert stack["axes"] == first["axes"] and stack["channels"] == first["channels"] == 2
+    assert stack["spacing"] == [2.0, 0.5, 0.5, "micrometer"]

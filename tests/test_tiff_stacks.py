@@ -174,11 +174,16 @@ def test_a_window_reads_only_the_pages_of_its_frame_and_planes(tmp_path, monkeyp
     assert sorted(keys) == [(1, z, c, 0, 0) for z in (2, 3) for c in (0, 1)]
 
 
-def test_a_tiff_stack_cannot_be_written_as_a_tiff(tmp_path, capsys):
+def test_an_imagej_stack_written_as_tiff_is_an_ome_tiff_of_its_planes(tmp_path):
     src = tmp_path / "vol.tif"
-    tifffile.imwrite(src, np.zeros((4, 16, 16), np.uint8), imagej=True, metadata={"axes": "ZYX"})
-    assert run(src, tmp_path / "out", "--output-format", "tiff") == 1
-    assert "is written as Zarr or OME-Zarr, not TIFF" in capsys.readouterr().err
+    volume = np.random.default_rng(5).integers(0, 255, (5, 16, 20)).astype(np.uint8)
+    tifffile.imwrite(src, volume, imagej=True, metadata={"axes": "ZYX"})
+    assert run(src, tmp_path / "out", "--output-format", "tiff", "--sigma", "1") == 0
+    with tifffile.TiffFile(tmp_path / "out" / "filtered.ome.tif") as tif:
+        assert tif.is_ome and tif.series[0].axes == "ZYX" and tif.series[0].shape == (5, 16, 20)
+        assert "PhysicalSizeZ" not in tif.ome_metadata  # the file gave no voxel size
+        got = tif.series[0].asarray()
+    assert got.dtype == np.uint8 and 0 < got.std() < volume.std()  # smoothed
 
 
 def _plain(path):

@@ -77,7 +77,8 @@ TIFF or COG output keeps it as a mask), Zarr (chunk by chunk; its axes from its 
 names, or --axes), PNG/JPEG (whole).  Stacks in Zarr or OME-Zarr: a volume (z) is
 filtered in z, y and x together, with a halo per axis (report.json: "stack"); time
 points (t) and channels (c) each alone; written as Zarr or OME-Zarr (its levels halve y
-and x, plane by plane), the pictures showing the middle z plane of the middle time
+and x, plane by plane; the default for a TIFF stack) or, with --output-format tiff, an
+OME-TIFF (filtered.ome.tif), the pictures showing the middle z plane of the middle time
 point.  ImageJ hyperstacks and OME-TIFF stacks are read in windows of pages.
 outputs in OUTDIR: filtered.<tif|zarr|ome.zarr|png|jpg> (same shape, channels and
 dtype as the input; an alpha channel passes through; GeoTIFF tags kept; a COG's

@@ -176,11 +176,12 @@ def read(info, chunks, *, nodata=None):
 
 def default_output(info, *, streamed=False):
     """The output format of an image made from the input ``info`` unless one is asked for:
-    its own (an OME-Zarr image's is OME-Zarr), OME-Zarr for a stack whose own cannot hold
-    stacks (a TIFF's); with ``streamed`` (too large to be written whole), a TIFF where its
-    own is written whole."""
+    its own (an OME-Zarr image's is OME-Zarr); for a stack that is not a Zarr array,
+    OME-Zarr (an OME-TIFF or ImageJ stack's too: its tasks write their chunks in place
+    and it gets a pyramid, where an OME-TIFF is written page by page at the end); with
+    ``streamed`` (too large to be written whole), a TIFF where its own is written whole."""
     fmt = "ome-zarr" if info.ome else info.format
-    if info.stack and not backend(fmt).stacks:
+    if info.stack and fmt != "zarr":
         fmt = "ome-zarr"
     return "tiff" if streamed and backend(fmt).whole else fmt
 

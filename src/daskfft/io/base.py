@@ -151,6 +151,9 @@ class Backend:
     stacks : bool
         Reads and writes stacks (volumes, time series: :attr:`ImageInfo.stack`) in
         windows of planes.
+    stack_ext : str or None
+        The extension of a stack written in this format where it is not :attr:`ext`
+        ("ome.tif": a TIFF's stack is an OME-TIFF).
 
     The ``options`` of :meth:`create`, :meth:`open_store` and :meth:`finish` are one dict
     the run builds for every backend; each takes the keys it knows: ``chunks`` (a Zarr
@@ -175,6 +178,7 @@ class Backend:
     label = ""
     channel_first = False
     stacks = False
+    stack_ext = None
 
     def guess_can_open(self, path):
         """Whether ``path`` looks like this format (by its suffix)."""

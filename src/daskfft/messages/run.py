@@ -155,8 +155,8 @@ STACK_MEASURE = (
     "leave out --measure-deviation, and give --depth no narrower than --tol asks"
 )
 STACK_OUTPUT = (
-    "input {path}: a stack (a volume or time series) is written as Zarr or OME-Zarr, "
-    "not {fmt}: give --output-format zarr or ome-zarr"
+    "input {path}: a stack (a volume or time series) is written as Zarr, OME-Zarr or "
+    "OME-TIFF, not {fmt}: give --output-format zarr, ome-zarr or tiff"
 )
 VOLUME_CHUNKS = (
     "chunks: {want} voxels along z, y and x (a volume's default; --chunks sets all three)"

@@ -127,10 +127,11 @@ def creation_options(fmt, options, dtype, bands, *, alpha=False, compression=Non
     return entry.check_creation(opts, dtype, bands, alpha=alpha, tile=tile)
 
 
-def output_names(fmt, *, sample, spectra, plots, performance_report, mask=None):
+def output_names(fmt, *, sample, spectra, plots, performance_report, mask=None, stack=False):
     """The names a run publishes into OUTDIR, the filtered image first; ``mask``: how the
-    output keeps the input's mask (:func:`mask_kind`), a "sidecar" in ``filtered.tif.msk``."""
-    ext = io.OUTPUT_EXT[fmt]
+    output keeps the input's mask (:func:`mask_kind`), a "sidecar" in ``filtered.tif.msk``;
+    a ``stack`` as TIFF is an OME-TIFF, ``filtered.ome.tif``."""
+    ext = (stack and io.backend(fmt).stack_ext) or io.OUTPUT_EXT[fmt]
     names = [f"filtered.{ext}", "report.json"]
     if mask == "sidecar":
         names.append(f"filtered.{ext}.msk")
@@ -237,10 +238,13 @@ def _create_tiff(plan, path, tile):
 
 def _store_options(plan):
     """The options of the result store the tasks fill: its chunks; a stack's, its axes and
-    z chunk, and the plane its pictures show."""
+    z chunk (one plane, for a store that becomes an OME-TIFF: its pages are written one
+    after the other, each store chunk read once), and the plane its pictures show."""
     options = {"chunks": _chunks(plan)}
     if plan.info.stack:
-        options.update(stack=plan.info.stack, zchunk=plan.zs[0] if plan.zs else 1, view=plan.view)
+        tiff = io.backend(plan.fmt).default_tile is not None
+        zchunk = plan.zs[0] if plan.zs and not tiff else 1
+        options.update(stack=plan.info.stack, zchunk=zchunk, view=plan.view)
     return options
 
 

@@ -68,8 +68,8 @@ class Plan:
         chunks to it).  A COG's full-size level is such a TIFF in the work folder, then
         compressed with its overviews.
         """
-        if not io.backend(self.fmt).fills_in_place(self.creation):
-            return None
+        if self.info.stack or not io.backend(self.fmt).fills_in_place(self.creation):
+            return None  # a stack's OME-TIFF is written from a Zarr store at the end
         tile = int(self.creation["BLOCKSIZE"])
         inner = self.row_edges[1:-1] + self.col_edges[1:-1]
         return tile if all(e % tile == 0 for e in inner) else None
@@ -208,6 +208,7 @@ def make_plan(config):
         plots=config.plots,
         performance_report=report,
         mask=mask_kind(fmt, info),
+        stack=bool(info.stack),
     )
     if info.frames > 1 and config.plots:
         names.append("frames.png")

@@ -26,7 +26,7 @@ from daskfft.io.tiff.read import (
     _read_tiff_region,
     read_page_window,
 )
-from daskfft.io.tiff.stack import read_stack_block, read_stack_window
+from daskfft.io.tiff.stack import read_stack_block, read_stack_window, write_stack_tiff
 from daskfft.io.tiff.write import (
     COMPRESS_CHOICES,
     CREATION_KEYS,
@@ -79,6 +79,7 @@ class TiffBackend(Backend):
     masks = ("internal", "sidecar")
     creation_keys = CREATION_KEYS
     default_tile = TIFF_TILE
+    stacks, stack_ext = True, "ome.tif"  # written as OME-TIFF (write_stack_tiff)
 
     def probe(self, path):
         return _probe_tiff(path, self.name)
@@ -232,8 +233,12 @@ class TiffBackend(Backend):
         memory holds a few tiles' worth, never a band of chunk rows across the width.
         ``options``: ``creation`` (:func:`tifffile_options`), ``mask``."""
         options = options or {}
-        source, mask = open_filled(source), options.get("mask")
         written = tifffile_options(options.get("creation") or {"COMPRESS": "NONE"})
+        if info.stack:
+            write_stack_tiff(f"{path}.tmp", source, info, **written)
+            os.replace(f"{path}.tmp", path)
+            return
+        source, mask = open_filled(source), options.get("mask")
         shape = image_shape(source.shape) if mask else source.shape
 
         def bands(r0, r1, c0, c1):

@@ -20,12 +20,21 @@ from daskfft.io.base import reason
 from daskfft.io.zarr import _from_axes, _image_of, _stack_window, _to_axes
 from daskfft.messages import io as msg
 
-__all__ = ["is_stack", "probe_stack", "read_stack_window", "read_stack_block"]
+__all__ = ["is_stack", "probe_stack", "read_stack_window", "read_stack_block", "write_stack_tiff"]
 
 #: tifffile's series axes, as daskfft's letters.
 _LETTERS = {"T": "t", "Z": "z", "C": "c", "S": "c", "Y": "y", "X": "x"}
 #: tifffile's letters for pages that the file does not say are planes, times or channels.
 _UNTOLD = {"I", "Q"}
+#: OME-XML's symbols of NGFF's (UDUNITS-2) length units.
+_OME_UNITS = {
+    "angstrom": "Å",
+    "nanometer": "nm",
+    "micrometer": "µm",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+}
 #: OME-XML and ImageJ length units, in metres: a z step given in another unit than x's.
 _METRES = {"nm": 1e-9, "µm": 1e-6, "um": 1e-6, "micron": 1e-6, "mm": 1e-3, "cm": 1e-2, "m": 1.0}
 
@@ -123,3 +132,47 @@ def read_stack_block(block_info=None, info=None):
     of pages; runs in a task."""
     (r0, r1), (c0, c1) = block_info[None]["array-location"][:2]
     return read_stack_window(info, (r0, r1), (c0, c1))
+
+
+def write_stack_tiff(path, source, info, *, tile, compression, compressionargs, predictor):
+    """The stack in the Zarr array ``source`` (NGFF's axes order, as
+    :class:`~daskfft.io.zarr.StackStore` stores it) written to ``path`` as a tiled BigTIFF
+    OME-TIFF: a page per time point, channel and z plane, in that order (OME's XYZCT),
+    its OME-XML naming the axes and, where ``info`` knows it, the voxel size.  A row of
+    tiles of one page is in memory at a time; the store's chunks are one plane deep and a
+    row of tiles high, so each is read once."""
+    import tifffile
+    import zarr
+
+    array = zarr.open_array(str(source), mode="r")
+    axes = "".join(array.metadata.dimension_names).upper()
+    metadata = {"axes": axes}
+    if info.spacing is not None and info.spacing[3] in _OME_UNITS:
+        unit = _OME_UNITS[info.spacing[3]]
+        for letter, size in zip("ZYX", info.spacing[:3]):
+            if letter in axes and size is not None:
+                metadata[f"PhysicalSize{letter}"] = float(size)
+                metadata[f"PhysicalSize{letter}Unit"] = unit
+    with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tif:
+        tif.write(
+            _stack_tiles(array, tile),
+            shape=array.shape,
+            dtype=array.dtype,
+            tile=(tile, tile),
+            photometric="minisblack",
+            compression=compression,
+            compressionargs=compressionargs,
+            predictor=predictor,
+            metadata=metadata,
+        )
+
+
+def _stack_tiles(array, tile):
+    """The tiles of every (y, x) page of ``array``, page after page in C order, each page
+    row of tiles after row of tiles, left to right."""
+    ny, nx = array.shape[-2:]
+    for page in np.ndindex(*array.shape[:-2]):
+        for r0 in range(0, ny, tile):
+            band = array[page + (slice(r0, min(ny, r0 + tile)), slice(None))]
+            for c0 in range(0, nx, tile):
+                yield band[:, c0 : c0 + tile]
