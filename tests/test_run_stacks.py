@@ -181,7 +181,6 @@ def test_a_high_pass_of_a_uint16_volume_is_written_around_mid_gray(tmp_path):
         (["--output-format", "cog"], "is written as Zarr, OME-Zarr or OME-TIFF, not COG"),
         (["--filter", "butterworth"], "the butterworth filter on 3 spatial axes"),
         (["--exact"], "the exact method filters 2-D images"),
-        (["--flatfield", "divide", "--sigma", "8"], "--flatfield of a stack is not made yet"),
         (["--filter", "ideal"], "the ideal filter has no bound"),
         (["--boundary", "periodic"], "--boundary periodic of a stack is not made yet"),
         (["--depth", "2"], "a stack's deviation from a whole-volume filter is not measured yet"),
@@ -491,3 +490,42 @@ def test_a_stack_written_as_tiff_is_an_ome_tiff_of_its_axes_voxel_size_and_data(
     first = json.loads((zarr_out / "report.json").read_text())["stack"]
     assert stack["axes"] == first["axes"] and stack["channels"] == first["channels"] == 2
     assert stack["spacing"] == [2.0, 0.5, 0.5, "micrometer"]
+
+
+@pytest.mark.parametrize("mode", ["divide", "subtract"])
+def test_a_volumes_flat_field_brings_it_to_its_mean_as_scipy_and_the_api_do(tmp_path, mode):
+    """--flatfield of a volume: a scipy Gaussian of the whole volume as the background,
+    the volume's data mean as the level; the same as daskfft.flatfield of the array."""
+    from daskfft import flatfield
+
+    z, y, x = np.meshgrid(np.arange(12.0), np.arange(40.0), np.arange(36.0), indexing="ij")
+    light = 1.0 + 0.5 * np.sin(x / 20) * np.cos(y / 25) + 0.02 * z  # smooth illumination
+    texture = make_image((12, 40, 36), np.uint8, seed=22).astype(np.float64)
+    volume = (40 + texture * 0.6 * light).astype(np.float32)
+    src = named(tmp_path / "v.zarr", volume, ("z", "y", "x"))
+    out = tmp_path / "out"
+    argv = ["run", str(src), "-o", str(out), "--flatfield", mode, "--sigma", "3", "--chunks", "16"]
+    assert main([*argv, *QUIET]) == 0
+    got = read(out / "filtered.zarr")[...]
+    v = volume.astype(np.float64)
+    background = ndimage.gaussian_filter(v, 3.0, mode="reflect", truncate=12)
+    want = v / background * v.mean() if mode == "divide" else v - background + v.mean()
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    api = flatfield(volume, cutoff_from_sigma(3.0), mode=mode, channel_axis=None).compute()
+    assert np.abs(got - api).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_a_time_series_flat_field_brings_each_time_point_to_its_own_mean(tmp_path):
+    series = make_image((3, 32, 30), np.uint8, seed=23).astype(np.float32)
+    series *= np.array([1.0, 1.5, 0.7], np.float32)[:, None, None]  # bleaching, recovery
+    src = named(tmp_path / "t.zarr", series, ("t", "y", "x"))
+    out = tmp_path / "out"
+    argv = ["run", str(src), "-o", str(out), "--flatfield", "subtract", "--sigma", "4"]
+    assert main([*argv, "--chunks", "16", *QUIET]) == 0
+    got = read(out / "filtered.zarr")[...]
+    means = json.loads((out / "report.json").read_text())["filter"]["flatfield_mean"]
+    assert np.allclose(np.ravel(means), series.mean(axis=(1, 2)))
+    for t in range(3):
+        v = series[t].astype(np.float64)
+        want = v - ndimage.gaussian_filter(v, 4.0, mode="reflect", truncate=12) + v.mean()
+        assert np.abs(got[t] - want).max() <= 1e-4 * np.abs(want).max()

@@ -132,7 +132,6 @@ STACK_EXACT = (
     "input {path}: {what}: the exact method filters 2-D images; the block-wise filter's "
     "bound holds per axis (leave out --exact)"
 )
-STACK_FLATFIELD = "input {path}: {what}: --flatfield of a stack is not made yet"
 STACK_IDEAL = (
     "input {path}: {what}: the ideal filter has no bound, and a stack's deviation is not "
     "measured yet; use --filter gaussian or butterworth"
@@ -302,3 +301,7 @@ SCALE_PART = ", scale {scale:.5f}"
 SHIFT_FIELD = "shift field: {rows} x {cols} windows of {window} px, {reliable} reliable{median}"
 MEDIAN_PART = ", median shift ({dy:.3f}, {dx:.3f}) px, {spread:.3f} px RMS about it"
 ROWS_BAR = "\r[{bar:<{width}}] | {percent}% Completed | {elapsed}"
+FLAT_MEAN_STACK = (
+    "flat-field: each time point's mean {means} (time point by time point, per channel, "
+    "over its data voxels), from a first reading pass"
+)

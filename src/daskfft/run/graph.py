@@ -28,6 +28,7 @@ from daskfft.run.tasks import (
     read_filter_save,
     read_filter_save_stack,
     save_filtered,
+    window_sums,
 )
 
 __all__ = [
@@ -212,6 +213,8 @@ def flat_mean(cluster, plan):
     flat-field (the exact method takes it inside its own graph)."""
     if plan.spec.flatfield is None or plan.spec.method == "exact":
         return None
+    if plan.info.stack:
+        return _stack_mean(cluster, plan)
     image = _input(plan)
     color = image[..., :-1] if plan.info.has_alpha else image
     valid = data_mask(
@@ -219,6 +222,38 @@ def flat_mean(cluster, plan):
     )
     (mean,) = compute(cluster, [data_mean(color, valid)])
     return np.atleast_1d(mean)
+
+
+def _stack_mean(cluster, plan):
+    """A stack's flat-field levels: each time point's mean per channel over its data voxels,
+    as ``daskfft.flatfield`` takes it, (frames, channels) float64, in one reading pass of
+    the chunks (:func:`window_sums`)."""
+    import dask
+    import dask.array as da
+
+    channels = plan.info.shape[2] if len(plan.info.shape) == 3 else 1
+    source = WindowSource(plan.info, plan.spec.nodata, view=plan.view)
+    sums = dask.delayed(window_sums, pure=True)
+    z = plan.z_edges
+    parts = [
+        da.from_delayed(
+            sums(
+                plan.row_edges[i : i + 2],
+                plan.col_edges[j : j + 2],
+                frame,
+                z[k : k + 2] if plan.zs else None,
+                source=source,
+                channels=channels,
+            ),
+            shape=(2, channels),
+            dtype=np.float64,
+        )
+        for frame, k, i, j in plan.indices()
+    ]
+    frames = plan.info.frames
+    by_frame = da.stack(parts).reshape((frames, -1, 2, channels)).sum(axis=1)
+    (total,) = compute(cluster, [by_frame])
+    return total[:, 0] / np.maximum(total[:, 1], 1)
 
 
 def reads_windows(plan):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
+
 from daskfft import io
 from daskfft.cluster.kinds import open_cluster
 from daskfft.messages import run as msg
@@ -102,7 +104,8 @@ def run_config(config, *, cluster_info=None, launched_at=None):
                 cl.check_memory(*plan.task_memory)
             flat = flat_mean(cl, plan)
             if flat is not None:
-                log.info(msg.FLAT_MEAN.format(means=", ".join(f"{m:.6g}" for m in flat)))
+                said = msg.FLAT_MEAN_STACK if plan.info.stack else msg.FLAT_MEAN
+                log.info(said.format(means=", ".join(f"{m:.6g}" for m in np.ravel(flat))))
             graph = build_graph(plan, work.root, flat_mean=flat)
             report_path = work.out / "performance-report.html" if plan.performance_report else None
             computed = compute_missing(cl, graph, plan, resumed, report_path=report_path)

@@ -298,7 +298,6 @@ def _halo(spec, info):
             said
             for bad, said in (
                 (spec.method == "exact", msg.STACK_EXACT),
-                (spec.flatfield is not None, msg.STACK_FLATFIELD),
                 (spec.filter == "ideal", msg.STACK_IDEAL),
                 (spec.boundary == "periodic", msg.STACK_PERIODIC),
                 (info.has_alpha, msg.STACK_ALPHA),

@@ -100,6 +100,12 @@ def _pyramid_section(plan):
     )
 
 
+def _floats(values):
+    """``values`` (a sequence, or one of sequences: a stack's flat-field levels, a row per
+    time point) as lists of floats."""
+    return [_floats(v) if hasattr(v, "__len__") else float(v) for v in values]
+
+
 def _filter_section(spec, info, flat_mean):
     """The report's "filter": the transfer function, its pass band and its edge handling."""
     return {
@@ -115,7 +121,7 @@ def _filter_section(spec, info, flat_mean):
         ),
         "output_offset": output_offset(spec, info.dtype),
         "flatfield": spec.flatfield,
-        "flatfield_mean": (None if flat_mean is None else [float(m) for m in flat_mean]),
+        "flatfield_mean": None if flat_mean is None else _floats(flat_mean),
         "order": spec.order if spec.filter == "butterworth" else None,
         "tol": spec.tol,
         "boundary": spec.boundary,

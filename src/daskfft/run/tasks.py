@@ -189,15 +189,15 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
     window = source.read(rows, cols, frame=frame, planes=planes)
     inner += (slice(hy, hy + r1 - r0), slice(hx, hx + c1 - c0))
     y, interior = _filtered(window, pads, inner, spec, work_dtype, target)
-    if target.offset:  # holes keep their nodata value
-        data = data_mask(interior, spec.nodata)
-        y = y + target.offset if data is None else np.where(data, y + target.offset, y)
-    y = to_dtype(y, target.out_dtype)
+    level = None  # a flat-field's: each time point is brought to its own mean
+    if target.flat_mean is not None:
+        level = np.reshape(target.flat_mean, (source.info.frames, -1))[frame]
+    y = to_dtype(_finished(target, y, interior, level=level), target.out_dtype)
     target.result.write(y, r0, c0, frame=frame, z0=z0)
     if z0 <= target.view[1] < z1:
         at = target.view[1] - z0 if len(halos) == 3 else slice(None)
         if frame == target.view[0]:
-            volume = interior if len(halos) == 3 else None
+            volume = (interior, y) if len(halos) == 3 else None
             _save_summaries(target, (i, j), interior[at], y[at], volume)
         if frame in target.frames_shown:  # a time series' row of frames.png
             cell = _thumbs(target, (i, j), interior[at], y[at])
@@ -224,7 +224,7 @@ def _filtered(window, pads, inner, spec, work_dtype, target):
             cutoff=spec.cutoff,
             work_dtype=work_dtype,
             crop=inner,
-            out_dtype=None if target.offset else target.out_dtype,
+            out_dtype=None if target.offset or target.flat_mean is not None else target.out_dtype,
         )
         return y, window[tuple(slice(k.start - p[0], k.stop - p[0]) for k, p in zip(inner, pads))]
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
@@ -289,10 +289,13 @@ def _trim_heap(slack=HEAP_SLACK):
 
 def _save_summaries(target, index, color_in, color_out, volume=None):
     """The summaries of chunk ``index`` (i, j), saved as its cell (``cells/i_j.npz``); of a
-    volume's chunk (``volumes``: its input and output), the power in spherical shells."""
+    volume's chunk (``volume``: its input and output), the power in spherical shells."""
     cell = _summaries(target, index, color_in, color_out)
     if volume is not None and "power_in" in cell:
-        cell["power_in"], cell["power_out"], cell["counts"] = _shells(volume, target.spec)
+        spec = target.spec
+        cell["power_in"], cell["power_out"], cell["counts"] = _shells(volume[0], spec)
+        if spec.flatfield is not None:  # not the input's times |H|**2: measured
+            cell["power_out"] = _shells(volume[1], spec.replace(flatfield=None))[0]
     if cell:
         _save_cell(Path(target.root) / "cells" / f"{index[0]}_{index[1]}.npz", cell)
 
@@ -410,6 +413,36 @@ def masked(x, kept):
     return x
 
 
+def _finished(target, y, color, kept=None, level=None):
+    """A chunk's filtered ``y`` made the output's values, before their cast: a flat-field's
+    corrected ``color`` (``y`` is its background, ``level`` the mean it is brought to, per
+    channel: ``target.flat_mean`` unless given), or a high- or band-pass moved by the
+    unsigned output's offset; holes (nodata, left out by ``kept``) keep their value."""
+    if target.flat_mean is None and not target.offset:
+        return y
+    data = data_mask(color, target.spec.nodata, kept)
+    if target.flat_mean is not None:
+        level = np.asarray(target.flat_mean if level is None else level, y.dtype)
+        out = corrected(color.astype(y.dtype), y, level, target.spec.flatfield)
+    else:
+        out = y + target.offset
+    return out if data is None else np.where(data, out, y)
+
+
+def window_sums(rows, cols, frame, planes, *, source, channels):
+    """The sums of a window's data values and their counts per channel, as (2, channels)
+    float64: a stack's flat-field level is their total's ratio; runs in a task."""
+    window = source.read(rows, cols, frame=frame, planes=planes)
+    values = window.reshape(-1, channels)
+    data = nodata_mask(values, source.nodata)
+    if data is None:
+        return np.stack(
+            [values.sum(axis=0, dtype=np.float64), np.full(channels, float(len(values)))]
+        )
+    kept = np.where(data, values, 0)
+    return np.stack([kept.sum(axis=0, dtype=np.float64), data.sum(axis=0).astype(np.float64)])
+
+
 def _save(target, index, y, interior):
     """Write a chunk's result (and input, for the sample), its summaries, then its marker.
 
@@ -418,19 +451,7 @@ def _save(target, index, y, interior):
     i, j = index
     r0, r1, c0, c1 = target.box(index)
     color = interior[..., :-1] if target.alpha else interior
-    if target.flat_mean is not None or target.offset:  # holes keep their nodata value
-        data = data_mask(color, target.spec.nodata, _kept(target, interior))
-        if target.flat_mean is not None:  # y is the background
-            out = corrected(
-                color.astype(y.dtype),
-                y,
-                np.asarray(target.flat_mean, y.dtype),
-                target.spec.flatfield,
-            )
-        else:
-            out = y + target.offset
-        y = out if data is None else np.where(data, out, y)
-    y = to_dtype(y, target.out_dtype)
+    y = to_dtype(_finished(target, y, color, _kept(target, interior)), target.out_dtype)
     if target.alpha:
         y = np.concatenate([y, interior[..., -1:].astype(target.out_dtype)], axis=2)
     root = Path(target.root)
