@@ -343,18 +343,20 @@ def _progress_bar(futures):
 
 
 def _wait(futures):
-    """Wait for ``futures``; raise TermSignal once :data:`STOP` is set."""
-    from distributed import wait
+    """Wait for ``futures`` to finish (or fail); raise TermSignal once :data:`STOP` is set.
 
+    Each look asks only the futures still pending whether they are done.  It
+    called ``distributed.wait(futures, timeout=STOP_POLL)`` instead, which left
+    a waiting coroutine behind for every future at every timeout: the default
+    command's largest process grew with the tasks times the time, 2.3 GB at the
+    end of a 1024 x 4096^2 volume's 1024 tasks (0.45-0.5 GB with dask's threads)."""
     from daskfft.errors import TermSignal
 
-    while not STOP.is_set():
-        try:
-            wait(futures, timeout=STOP_POLL)
-            return
-        except TimeoutError:
-            pass
-    raise TermSignal()
+    pending = list(futures)
+    while pending:
+        if STOP.wait(STOP_POLL):
+            raise TermSignal()
+        pending = [f for f in pending if not f.done()]
 
 
 def compute_missing(cluster, graph, plan, done, *, report_path=None):
