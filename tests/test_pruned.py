@@ -5,16 +5,8 @@ import numpy as np
 import pytest
 
 from daskfft.kernels.bands import filter_spec_block
-from daskfft.kernels.block import (
-    _band,
-    fast_pads,
-    filter_block,
-    filter_volume,
-    pad_block,
-    pruned_filter,
-    pruned_tail,
-    to_dtype,
-)
+from daskfft.kernels.block import fast_pads, filter_block, filter_volume, pad_block, to_dtype
+from daskfft.kernels.pruned import _band, pruned_filter, pruned_tail
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import cutoff_from_sigma, transfer_factors
 
