@@ -98,7 +98,7 @@ def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
         )
         text = log.read_text() if log.exists() else ""
         assert proc.returncode == 0, f"job {attempt}: " + proc.stderr + text
-        assert "Traceback" not in text, text
+        assert "Traceback" not in _without_gc_diagnosis(text), text
         assert f"(2 nodes), 4 ranks, launcher {launcher}" in text, text
         report = json.loads((out / "report.json").read_text())
         cluster = report["cluster"]
@@ -261,7 +261,7 @@ def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, bi
     state = _slurm("scontrol", "show", "job", first).stdout
     assert ("JobState=TIMEOUT" if how == "time limit" else "JobState=FAILED") in state, state
     said = [line for line in log.splitlines() if line.startswith("daskfft: terminated")]
-    assert len(said) == 1 and "Traceback" not in log, log
+    assert len(said) == 1 and "Traceback" not in _without_gc_diagnosis(log), log
     kept = int(
         re.search(
             r"SIGTERM \(a job's time limit, scancel or kill\); (\d+) of 256 "
@@ -297,7 +297,8 @@ def test_a_killed_rank_costs_a_continuation_not_the_work(tmp_path, big, launcher
         f"{'the run finished' if finished else 'the run ended'}"
     )
     assert finished == (launcher == "srun" and victim != 0), log
-    assert "finished with exit status 0" not in log and "Traceback" not in log, log
+    assert "finished with exit status 0" not in log, log
+    assert "Traceback" not in _without_gc_diagnosis(log), log
     kept = 0 if finished else len(os.listdir(out / ".daskfft-work" / "done"))
     assert finished or kept >= 5
     log2 = _continuation_finishes(
@@ -307,7 +308,7 @@ def test_a_killed_rank_costs_a_continuation_not_the_work(tmp_path, big, launcher
 
 
 _GC_DIAGNOSIS = re.compile(
-    r"Exception ignored in: <function GCDiagnosis\._gc_callback[^\n]*\n"
+    r"Exception ignored in: <(?:function|bound method) GCDiagnosis\._gc_callback[^\n]*\n"
     r"Traceback \(most recent call last\):\n(?:[ \t][^\n]*\n)*[^\n]*\n?"
 )
 
@@ -316,7 +317,7 @@ def _without_gc_diagnosis(log):
     """``log`` less what distributed's GC diagnosis (a ``gc.callbacks`` hook in every worker
     and scheduler) prints when a full collection starts deep in a stack and its own
     ``psutil`` call overflows it: "Exception ignored", a RecursionError that does not reach
-    the run (CI saw it once with the link down)."""
+    the run (CI saw it with the link down, and in a plain two-node job)."""
     return _GC_DIAGNOSIS.sub("", log)
 
 
