@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from daskfft.kernels.overview import OVERVIEW_CUTOFF, OVERVIEW_ORDER
+
 NP_PAD = {"reflect": "symmetric", "periodic": "wrap", "nearest": "edge"}
 
 
@@ -101,3 +103,19 @@ def vignetted(shape, dtype, seed=0):
 def channels(image):
     """The ``channel_axis`` of a test image: -1 for (rows, cols, channels), None for 2-D."""
     return -1 if np.ndim(image) == 3 else None
+
+
+def reference_volume_overview(volume, pad=96):
+    """The next level of a volume whose voxels are cubes, by the definition, whole and in
+    float64: mirror-pad, multiply the (real) FFT by the Butterworth of (fy, fx) times the same
+    Butterworth of fz and exp(i pi (fz + fy + fx)), keep every other voxel."""
+    import scipy.fft
+
+    x = np.pad(np.asarray(volume, dtype=np.float64), pad, mode="symmetric")
+    freqs = [np.fft.fftfreq(x.shape[0]), np.fft.fftfreq(x.shape[1]), np.fft.rfftfreq(x.shape[2])]
+    fz, fy, fx = np.meshgrid(*freqs, indexing="ij", sparse=True)
+    h = 1 / (1 + ((fy**2 + fx**2) / OVERVIEW_CUTOFF**2) ** OVERVIEW_ORDER)
+    h = h / (1 + (fz**2 / OVERVIEW_CUTOFF**2) ** OVERVIEW_ORDER)
+    h = h * np.exp(1j * np.pi * (fz + fy + fx))
+    y = scipy.fft.irfftn(scipy.fft.rfftn(x, workers=-1) * h, s=x.shape, workers=-1)
+    return y[tuple(slice(pad, pad + n, 2) for n in volume.shape)]

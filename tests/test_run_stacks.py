@@ -529,3 +529,48 @@ def test_a_time_series_flat_field_brings_each_time_point_to_its_own_mean(tmp_pat
         v = series[t].astype(np.float64)
         want = v - ndimage.gaussian_filter(v, 4.0, mode="reflect", truncate=12) + v.mean()
         assert np.abs(got[t] - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_a_volume_of_cubic_voxels_gets_a_pyramid_halving_z_too(tmp_path, monkeypatch, capsys):
+    """Voxels 0.5 um on every axis: each level halves z with y and x, in blocks of planes
+    whose seams (made small here) leave no trace: level k is the whole-volume definition
+    (NumPy FFT of the separable Butterworth, shifted by half a voxel) of level k - 1; NGFF
+    scale and translation on z as on y and x; the log says why."""
+    from reference import reference_volume_overview
+
+    from daskfft.run import levels
+
+    monkeypatch.setattr(levels, "VOLUME_BLOCK", (3, 96))
+    data = make_image((13, 300, 520), np.uint16, seed=4)
+    src = ome_zarr(tmp_path / "v.ome.zarr", data, "zyx", [0.5, 0.5, 0.5])
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", str(out), "--sigma", "1", "--cluster", "threads"]) == 0
+    err = capsys.readouterr().err
+    assert "halve z with y and x: the voxels are cubes (0.5 micrometer on each axis)" in err
+    assert "planes per level: 13, 7, 4" in err
+    group = zarr.open_group(str(out / "filtered.ome.zarr"), mode="r")
+    (multiscale,) = group.attrs["ome"]["multiscales"]
+    shapes = [group[d["path"]].shape for d in multiscale["datasets"]]
+    assert shapes == [(13, 300, 520), (7, 150, 260), (4, 75, 130)]
+    assert multiscale["datasets"][2]["coordinateTransformations"] == [
+        {"type": "scale", "scale": [2.0, 2.0, 2.0]},
+        {"type": "translation", "translation": [0.75, 0.75, 0.75]},
+    ]
+    above = group["0"][...]
+    for k in (1, 2):
+        level = group[str(k)][...]
+        want = rounded(reference_volume_overview(above, pad=64), np.uint16)
+        assert np.abs(level.astype(float) - want).max() <= 1
+        above = level
+    report = json.loads((out / "report.json").read_text())
+    assert report["pyramid"]["planes"] == [13, 7, 4]
+
+
+def test_an_anisotropic_volume_log_says_why_its_levels_keep_z(tmp_path, capsys):
+    data = make_image((3, 300, 260), np.uint8, seed=2)
+    src = ome_zarr(tmp_path / "v.ome.zarr", data, "zyx", [2.0, 0.5, 0.5])
+    assert main(["run", str(src), "-o", str(tmp_path / "o"), "--cluster", "threads"]) == 0
+    said = "halve y and x only, every plane kept, as viewers expect: the voxels are not cubes"
+    assert f"{said} (z, y, x: 2, 0.5, 0.5 micrometer)" in capsys.readouterr().err
+    level = zarr.open_group(str(tmp_path / "o" / "filtered.ome.zarr"), mode="r")["1"]
+    assert level.shape == (3, 150, 130)

@@ -22,6 +22,7 @@ of naming formats.  An output made in one pass rather than by tasks (``daskfft s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,15 @@ class ImageInfo:
     def planes(self):
         """How many z planes (1 but for a volume)."""
         return next((n for a, n, _ in self.stack if a == "z"), 1)
+
+    @property
+    def isotropic(self):
+        """A volume whose voxels are cubes (its spacing known, dz = dy = dx): its pyramid
+        halves z with y and x."""
+        if self.planes == 1 or self.spacing is None or None in self.spacing[:3]:
+            return False
+        dz, dy, dx = self.spacing[:3]
+        return math.isclose(dz, dy, rel_tol=1e-6) and math.isclose(dy, dx, rel_tol=1e-6)
 
     @property
     def megapixels(self):

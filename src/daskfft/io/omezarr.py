@@ -177,20 +177,22 @@ class OmeZarrBackend(ZarrBackend):
 
 def _stack_multiscales(info, levels, kind, metadata):
     """NGFF 0.5 ``ome`` of a stack's output: its axes (t, c, z, y, x, those it has) with
-    the input's units, and its ``levels`` datasets: level ``k`` halves y and x ``k`` times
-    (z and t kept, as viewers expect of anisotropic stacks), at the input's voxel size."""
+    the input's units, and its ``levels`` datasets: level ``k`` halves y and x ``k`` times,
+    and z too where the voxels are cubes (else z is kept, as viewers expect of anisotropic
+    stacks), at the input's voxel size."""
     axes = stack_axes(info.shape, info.stack)
     dz, dy, dx, unit = info.spacing or (1.0, 1.0, 1.0, None)
     space = {"type": "space", **({"unit": unit} if unit else {})}
     kinds = {"t": {"type": "time"}, "c": {"type": "channel"}}
     scale = {"t": 1.0, "c": 1.0, "z": dz, "y": dy, "x": dx}
+    halved = "zyx" if info.isotropic else "yx"
     return {
         "version": "0.5",
         "multiscales": [
             {
                 "name": "filtered",
                 "axes": [{"name": a, **kinds.get(a, space)} for a in axes],
-                "datasets": [_stack_level(axes, scale, k) for k in range(levels)],
+                "datasets": [_stack_level(axes, scale, k, halved) for k in range(levels)],
                 "type": kind,
                 "metadata": metadata,
             }
@@ -198,13 +200,14 @@ def _stack_multiscales(info, levels, kind, metadata):
     }
 
 
-def _stack_level(axes, scale, k):
-    """NGFF's dataset of a stack's level ``k``: y and x scaled by ``2**k``, and moved by half
-    a level-``k`` pixel less half a full-size one (each covers ``2**k`` full-size pixels)."""
+def _stack_level(axes, scale, k, halved):
+    """NGFF's dataset of a stack's level ``k``: its ``halved`` axes scaled by ``2**k``, and
+    moved by half a level-``k`` voxel less half a full-size one (each covers ``2**k``
+    full-size voxels along them)."""
     f = 2.0**k
-    moves = [{"type": "scale", "scale": [scale[a] * (f if a in "yx" else 1.0) for a in axes]}]
+    moves = [{"type": "scale", "scale": [scale[a] * (f if a in halved else 1.0) for a in axes]}]
     if k:
-        shift = [scale[a] * (f - 1) / 2 if a in "yx" else 0.0 for a in axes]
+        shift = [scale[a] * (f - 1) / 2 if a in halved else 0.0 for a in axes]
         moves.append({"type": "translation", "translation": shift})
     return {"path": str(k), "coordinateTransformations": moves}
 

@@ -247,6 +247,13 @@ OVERVIEWS = (
     "overviews: {levels}, each the level above low-passed (Butterworth, order 8, "
     "0.2 cycles/px) and every other pixel taken"
 )
+OVERVIEWS_ZYX = (
+    "overviews halve z with y and x: the voxels are cubes ({size:g}{unit} on each axis); "
+    "planes per level: {planes}"
+)
+OVERVIEWS_YX = "overviews halve y and x only, every plane kept, as viewers expect: {why}"
+VOXELS_UNKNOWN = "the voxel size is unknown"
+VOXELS_NOT_CUBES = "the voxels are not cubes (z, y, x: {dz:g}, {dy:g}, {dx:g}{unit})"
 NOTHING_COMPUTED = (
     "<html><body>Every chunk was done by an earlier run; nothing was computed.</body></html>\n"
 )

@@ -10,11 +10,15 @@ import time
 from pathlib import Path
 
 from daskfft import io
+from daskfft.messages import run as msg
 from daskfft.run.outputs import full_size, jsonable, mask_kind, pyramid_of, store_options
 
 __all__ = [
     "OVERVIEW_BLOCK",
+    "VOLUME_BLOCK",
     "overview_block",
+    "level_stack",
+    "level_planes",
     "level_store",
     "build_overviews",
     "write_cog",
@@ -26,6 +30,12 @@ log = logging.getLogger("daskfft")
 
 #: Overview blocks are made at least this many pixels square, one task each.
 OVERVIEW_BLOCK = 512
+
+
+#: The (z, y-x) block of a level of a volume whose voxels are cubes, one task each: its
+#: window, with the anti-alias filter's halo on every side, is 256 x 640 x 640 voxels of the
+#: level above (the halo is 64 at the default tolerance).
+VOLUME_BLOCK = (64, 256)
 
 
 def overview_block(plan):
@@ -44,12 +54,33 @@ def level_store(plan, root, k):
         return _tiff_level(plan, root / "pyramid.tif", k)
     if pyramid_of(plan) == "group":
         return io.backend(plan.fmt).open_store(
-            root / plan.names[0], shape, options={"level": k, **store_options(plan)}
+            root / plan.names[0], shape, options={"level": k, **_level_options(plan, k)}
         )
     path, in_place = full_size(plan)
     if in_place:
         return _tiff_level(plan, root / path, 0)
     return io.SCRATCH.open_store(root / path, shape, options=store_options(plan))
+
+
+def level_stack(info, k):
+    """The stack (:attr:`~daskfft.io.ImageInfo.stack`) of level ``k`` of the pyramid of
+    ``info``: z halved ``k`` times (rounded up) where the voxels are cubes, else as it is."""
+    if not info.isotropic:
+        return info.stack
+    return tuple((a, -(-n // 2**k) if a == "z" else n, c) for a, n, c in info.stack)
+
+
+def level_planes(info, k):
+    """How many z planes level ``k`` has."""
+    return next((n for a, n, _ in level_stack(info, k) if a == "z"), 1)
+
+
+def _level_options(plan, k):
+    """:func:`store_options` of level ``k``: a stack's with the level's z."""
+    options = store_options(plan)
+    if plan.info.stack:
+        options["stack"] = level_stack(plan.info, k)
+    return options
 
 
 def _tiff_level(plan, path, k):
@@ -72,10 +103,14 @@ def build_overviews(plan, root, compute):
 
     depth, block = overview_depth(plan.spec.tol), overview_block(plan)
     alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
+    _log_volume_levels(plan)
     for k, shape in enumerate(plan.levels[1:], 1):
         if pyramid_of(plan) == "group":  # a COG's levels are pages of its TIFF, made already
-            chunks = (min(block, shape[0]), min(block, shape[1])) + shape[2:]
-            options = {**store_options(plan), "zchunk": 1}  # a stack's: a plane a task
+            edge, zchunk = block, 1  # a stack's: a plane a task
+            if plan.info.isotropic and level_planes(plan.info, k - 1) > 1:
+                zchunk, edge = VOLUME_BLOCK  # a block of planes a task, its chunk alone
+            chunks = (min(edge, shape[0]), min(edge, shape[1])) + shape[2:]
+            options = {**_level_options(plan, k), "zchunk": zchunk}
             io.backend(plan.fmt).create(
                 Path(root) / plan.names[0],
                 shape,
@@ -84,12 +119,17 @@ def build_overviews(plan, root, compute):
             )
         target = level_store(plan, root, k)
         source = level_store(plan, root, k - 1)
+        started = time.perf_counter()
+        if plan.info.isotropic and level_planes(plan.info, k - 1) > 1:
+            compute(_volume_tasks(plan, source, target, k, depth))
+            log.debug("overview %d: %.2f s", k, time.perf_counter() - started)
+            continue
         planes = [(source, target)]
-        if plan.info.stack:  # a stack's levels halve y and x only: plane by plane
+        if plan.info.stack:  # levels of anisotropic stacks halve y and x only: plane by plane
             planes = [
                 (source.plane(f, z), target.plane(f, z))
                 for f in range(plan.info.frames)
-                for z in range(plan.info.planes)
+                for z in range(level_planes(plan.info, k))
             ]
         tasks = [
             dask.delayed(overview_task, pure=False)(
@@ -105,11 +145,79 @@ def build_overviews(plan, root, compute):
             for r in range(0, shape[0], block)
             for c in range(0, shape[1], block)
         ]
-        started = time.perf_counter()
         compute(tasks)
         log.debug(
             "overview %d (%d x %d): %.2f s", k, shape[1], shape[0], time.perf_counter() - started
         )
+
+
+def _log_volume_levels(plan):
+    """Say whether a volume's levels halve z, and why."""
+    info = plan.info
+    if info.planes == 1:
+        return
+    if info.isotropic:
+        planes = [level_planes(info, k) for k in range(len(plan.levels))]
+        size, unit = info.spacing[2], info.spacing[3]
+        log.info(
+            msg.OVERVIEWS_ZYX.format(
+                size=size, unit=f" {unit}" if unit else " px", planes=", ".join(map(str, planes))
+            )
+        )
+        return
+    if info.spacing is None or None in info.spacing[:3]:
+        why = msg.VOXELS_UNKNOWN
+    else:
+        dz, dy, dx, unit = info.spacing
+        why = msg.VOXELS_NOT_CUBES.format(dz=dz, dy=dy, dx=dx, unit=f" {unit}" if unit else "")
+    log.info(msg.OVERVIEWS_YX.format(why=why))
+
+
+def _volume_tasks(plan, source, target, k, depth):
+    """The tasks of level ``k`` of a volume whose voxels are cubes: one per block of
+    :data:`VOLUME_BLOCK` voxels of each time point, z halved with y and x."""
+    import dask
+
+    (rows, cols), planes = plan.levels[k][:2], level_planes(plan.info, k)
+    zblock, block = VOLUME_BLOCK
+    return [
+        dask.delayed(volume_task, pure=False)(
+            source,
+            target,
+            (z, min(z + zblock, planes), r, min(r + block, rows), c, min(c + block, cols)),
+            frame=f,
+            above=level_planes(plan.info, k - 1),
+            depth=depth,
+            nodata=plan.spec.nodata,
+            tol=plan.spec.tol,
+        )
+        for f in range(plan.info.frames)
+        for z in range(0, planes, zblock)
+        for r in range(0, rows, block)
+        for c in range(0, cols, block)
+    ]
+
+
+def volume_task(source, target, box, *, frame, above, depth, nodata, tol):
+    """Block ``box`` (z0, z1, r0, r1, c0, c1) of time point ``frame`` of the level ``target``
+    of a volume from the level ``source`` above (``above`` planes): its window read with the
+    halo, mirrored past the volume's faces, reduced
+    (:func:`daskfft.kernels.overview.overview_volume`) and written; one task."""
+    from daskfft.kernels.block import halo_window, pad_block
+    from daskfft.kernels.overview import overview_volume
+
+    z0, z1, r0, r1, c0, c1 = box
+    height, width = source.shape[:2]
+    end = min(above, 2 * z1)
+    planes = (max(0, 2 * z0 - depth), min(above, end + depth))
+    zpads = (depth - (2 * z0 - planes[0]), depth - (planes[1] - end))
+    window = (2 * r0, min(height, 2 * r1), 2 * c0, min(width, 2 * c1))
+    rows, cols, pads = halo_window(window, depth, (height, width))
+    block = source.read(rows, cols, frame=frame, planes=planes)
+    block = pad_block(block, [zpads, *pads], "reflect")
+    y = overview_volume(block, depth=depth, nodata=nodata, tol=tol)
+    target.write(y, r0, c0, frame=frame, z0=z0)
+    return z1 - z0
 
 
 def write_cog(plan, root, path):

@@ -13,6 +13,7 @@ from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import ROUNDING, working_precision
 from daskfft.messages import run as msg
 from daskfft.run.describe import json_number
+from daskfft.run.levels import level_planes
 from daskfft.run.outputs import mask_kind
 from daskfft.run.stack import stack_section
 
@@ -89,15 +90,14 @@ def _input_section(plan):
 
 
 def _pyramid_section(plan):
-    """The report's "pyramid": its levels' shapes and overview filter; None for one level."""
-    return (
-        {
-            "levels": [list(s[:2]) for s in plan.levels],
-            "overview_filter": msg.OVERVIEW_FILTER,
-        }
-        if len(plan.levels) > 1
-        else None
-    )
+    """The report's "pyramid": its levels' shapes and overview filter (a volume's: each
+    level's z planes too); None for one level."""
+    if len(plan.levels) == 1:
+        return None
+    section = {"levels": [list(s[:2]) for s in plan.levels], "overview_filter": msg.OVERVIEW_FILTER}
+    if plan.info.planes > 1:
+        section["planes"] = [level_planes(plan.info, k) for k in range(len(plan.levels))]
+    return section
 
 
 def _floats(values):
