@@ -52,6 +52,7 @@ def test_run_png_writes_filtered_image_atlas_and_report(tmp_path, rgb_png, capsy
         "filtered.png",
         "overview.png",
         "radial_spectrum.png",
+        "report.html",
         "report.json",
         "spectra.png",
     ]
@@ -106,6 +107,7 @@ def test_float_tiff_round_trip_keeps_dtype_and_values(tmp_path, capsys):
         "filtered.tif",
         "overview.png",
         "radial_spectrum.png",
+        "report.html",
         "report.json",
     ]
 
@@ -524,6 +526,7 @@ def test_installed_command_runs_the_sample(tmp_path):
         "filtered.png",
         "overview.png",
         "radial_spectrum.png",
+        "report.html",
         "report.json",
         "sample.png",
         "spectra.png",
@@ -593,6 +596,7 @@ def test_a_tiff_run_imports_neither_dask_array_nor_zarr_nor_distributed_nor_matp
         "filtered.tif",
         "overview.png",
         "radial_spectrum.png",
+        "report.html",
         "report.json",
         "spectra.png",
     ]

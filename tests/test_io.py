@@ -629,7 +629,14 @@ def test_a_gdal_mask_is_left_out_and_stays_a_mask(tmp_path, mask, shape, dtype, 
     assert report["output_mask"] == ("sidecar" if sidecar else "internal")
     assert not report["input"]["alpha_passed_through"]
     assert report["outputs"] == sorted(
-        ["filtered.tif", "report.json", "spectra.png", "overview.png", "radial_spectrum.png"]
+        [
+            "filtered.tif",
+            "report.json",
+            "spectra.png",
+            "overview.png",
+            "radial_spectrum.png",
+            "report.html",
+        ]
         + (["filtered.tif.msk"] if sidecar else [])
     )
 

@@ -52,6 +52,12 @@ REPORTS = {
     "report.json",  # run's report
     "transform.json",
 }  # align's result: it has a "cluster" part as well
+# Files recorded as present only, and why:
+PAGES = {
+    # The run's page: it shows the run's timings and its folder, which differ from run to
+    # run; what else it shows comes from report.json and the pictures, compared here.
+    "report.html",
+}
 # Keys of those reports left out of the comparison (dotted paths), and why:
 VOLATILE_REPORT_KEYS = {
     "started": "wall-clock timestamp of the run",
@@ -365,7 +371,7 @@ def run_set(keep=None, only=None, verbose=True):
                         continue
                     except ValueError:
                         pass  # not JSON: hashed below, and the difference shows
-                entry["files"][rel] = _sha256(p)
+                entry["files"][rel] = "present" if p.name in PAGES else _sha256(p)
             result["commands"].append(entry)
             if verbose:
                 print(

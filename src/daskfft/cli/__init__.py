@@ -60,7 +60,10 @@ def _setup_logging(args):
 
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose == 0 else logging.DEBUG
     logging.basicConfig(format="daskfft: %(message)s", stream=sys.stderr, force=True)
-    log.setLevel(level)
+    # -q quietens the console, not the run: its warnings still reach report.json.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+    log.setLevel(min(level, logging.WARNING))
     # "tornado.application" too: distributed's logging config gives it a level of its own
     # (error), and a Ctrl-C that lands in distributed's sync() before its future exists
     # makes tornado log its cancel callback's NameError, a traceback after the one line.

@@ -142,7 +142,7 @@ def output_names(fmt, *, sample, spectra, plots, performance_report, mask=None, 
     if spectra in ("chunks", "all"):
         names.append("spectra")
     if plots:
-        names += ["overview.png", "radial_spectrum.png"]
+        names += ["overview.png", "radial_spectrum.png", "report.html"]
     if performance_report:
         names.append("performance-report.html")
     return names

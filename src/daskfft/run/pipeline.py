@@ -19,6 +19,7 @@ from daskfft.run.config import RunConfig
 from daskfft.run.describe import log_plan
 from daskfft.run.deviation import measure_deviation
 from daskfft.run.graph import build_graph, compute, compute_missing, flat_mean, rechunk_method
+from daskfft.run.html import write_html
 from daskfft.run.levels import build_overviews, level_store, write_cog, write_ome_zarr_metadata
 from daskfft.run.outputs import (
     create_stores,
@@ -90,7 +91,28 @@ def run_config(config, *, cluster_info=None, launched_at=None):
     ``launched_at`` (seconds since the epoch): when the process started, so
     that the report can count the imports in the start-up (the command does).
     """
-    clock = _Clock(launched_at)
+    warned = _Warnings()
+    log.addHandler(warned)
+    try:
+        return _run(config, cluster_info, _Clock(launched_at), warned)
+    finally:
+        log.removeHandler(warned)
+
+
+class _Warnings(logging.Handler):
+    """The warnings a run logs, for its report (not the notices logged at that level to be
+    seen: the dashboard's address)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.said = []
+
+    def emit(self, record):
+        if not getattr(record, "notice", False):
+            self.said.append(record.getMessage())
+
+
+def _run(config, cluster_info, clock, warned):
     plan = make_plan(config)
     work = WorkDir(config.outdir)
     with work.session(plan.total):
@@ -120,7 +142,7 @@ def run_config(config, *, cluster_info=None, launched_at=None):
             cluster = cl.describe()
         if report_path and not report_path.exists():  # nothing was left to compute
             report_path.write_text(msg.NOTHING_COMPUTED)
-        _finalize(plan, work, crops)
+        shown = _finalize(plan, work, crops)
         clock.mark("write")
         report = make_report(
             plan,
@@ -131,8 +153,12 @@ def run_config(config, *, cluster_info=None, launched_at=None):
             cluster=cluster,
             measured=measured,
             flat_mean=flat,
+            warnings=warned.said,
         )
         write_report(work.out / "report.json", report)
+        if "report.html" in plan.names:
+            pictures = {p.name: p for p in work.out.glob("*.png")}
+            write_html(work.out / "report.html", report, pictures, shown)
         work.publish(staged(work.root, plan.names))
     log.info(
         msg.WROTE.format(
@@ -190,14 +216,15 @@ def _open_work(work, plan):
 
 def _log_cluster(cl):
     if cl.dashboard:
-        log.warning(msg.DASHBOARD.format(url=cl.dashboard))
+        log.warning(msg.DASHBOARD.format(url=cl.dashboard), extra={"notice": True})
         if cl.kind == "mpi":
             from urllib.parse import urlparse
 
             log.warning(
                 msg.SSH_TUNNEL.format(
                     port=urlparse(cl.dashboard).port, node=cl.extra.get("scheduler_node")
-                )
+                ),
+                extra={"notice": True},
             )
     log.info(
         msg.CLUSTER.format(
@@ -235,7 +262,8 @@ def _crops(cl, graph, plan, work):
 
 
 def _finalize(plan, work, crops):
-    """Every output file, complete, in the work folder."""
+    """Every output file, complete, in the work folder; what report.html shows of the images
+    (:func:`daskfft.run.html.views`), where it is made."""
     import dataclasses
 
     ext_name, pyramid = plan.names[0], io.backend(plan.fmt).pyramid
@@ -275,3 +303,21 @@ def _finalize(plan, work, crops):
             frames=plan.frames_shown,
         )
         write_pictures(work.out, plan, summary, crops)
+        if plan.config.plots:
+            return _views(plan, summary, crops)
+    return None
+
+
+def _views(plan, summary, crops):
+    """What report.html shows of the images, as the overview shows them."""
+    from daskfft.run.html import views
+
+    nodata = float("nan") if plan.info.mask is not None else plan.spec.nodata
+    return views(
+        summary["thumb_in"],
+        summary["thumb_out"],
+        plan.thumb,
+        crops,
+        dtype=plan.info.dtype,
+        nodata=nodata,
+    )

@@ -42,9 +42,12 @@ def versions():
     return out
 
 
-def make_report(plan, *, started, seconds, computed, resumed, cluster, measured, flat_mean=None):
+def make_report(
+    plan, *, started, seconds, computed, resumed, cluster, measured, flat_mean=None, warnings=()
+):
     """The report of a run of ``plan``; ``seconds`` maps stage names to durations;
-    ``flat_mean``: a block-wise flat-field's level per channel."""
+    ``flat_mean``: a block-wise flat-field's level per channel; ``warnings``: what the run
+    warned of, as it said it."""
     spec, info = plan.spec, plan.info
     work = seconds.get("compute", 0.0)
     return {
@@ -63,6 +66,7 @@ def make_report(plan, *, started, seconds, computed, resumed, cluster, measured,
         "halo": _halo_section(plan.halo, measured),
         "chunks": _chunks_section(plan, computed, resumed),
         "choices": list(plan.notes),
+        "warnings": list(warnings),
         "cluster": cluster,
         "seconds": seconds,
         "megapixels": info.megapixels,
