@@ -574,3 +574,29 @@ def test_an_anisotropic_volume_log_says_why_its_levels_keep_z(tmp_path, capsys):
     assert f"{said} (z, y, x: 2, 0.5, 0.5 micrometer)" in capsys.readouterr().err
     level = zarr.open_group(str(tmp_path / "o" / "filtered.ome.zarr"), mode="r")["1"]
     assert level.shape == (3, 150, 130)
+
+
+def test_a_volumes_levels_are_made_a_block_of_planes_a_task(tmp_path, monkeypatch):
+    """Each overview task of an anisotropic volume reads the window of 32 planes at once (a
+    level-0 chunk holds many planes: a task per plane decompressed each chunk once per
+    plane); the levels keep one plane a chunk, as viewers browse them."""
+    from daskfft.io.zarr import StackStore
+    from daskfft.run import levels
+
+    reads, read = [], StackStore.read
+
+    def counted(self, rows, cols, *, frame=None, planes=None):
+        reads.append(planes)
+        return read(self, rows, cols, frame=frame, planes=planes)
+
+    monkeypatch.setattr(StackStore, "read", counted)
+    data = make_image((70, 600, 520), np.uint8, seed=6)
+    src = ome_zarr(tmp_path / "v.ome.zarr", data, "zyx", [2.0, 0.5, 0.5])
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", str(out), "--sigma", "1", *QUIET]) == 0
+    windows = [p for p in reads if p is not None]
+    blocks = -(-70 // levels.PLANES_BLOCK)  # per level, each level one y-x block here
+    assert sorted(windows) == sorted([(z, min(70, z + 32)) for z in range(0, 70, 32)] * 2)
+    assert len(windows) == 2 * blocks
+    group = zarr.open_group(str(out / "filtered.ome.zarr"), mode="r")
+    assert group["1"].chunks == (1, 300, 260) and group["2"].chunks == (1, 150, 130)

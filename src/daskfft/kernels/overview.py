@@ -36,6 +36,7 @@ __all__ = [
     "overview_block",
     "overview_chunk",
     "overview_volume",
+    "overview_planes",
 ]
 
 
@@ -163,6 +164,15 @@ def overview_volume(window, *, depth, nodata=None, tol=1e-6):
         y = normalised(y[..., :n], y[..., n:], mean, count > 0, nodata, threshold=1e-6)
     y = to_dtype(y, window.dtype)
     return y if window.ndim == 4 else y[..., 0]
+
+
+def overview_planes(window, *, depth, nodata=None, tol=1e-6):
+    """The next level of each plane of ``window`` (z, y, x[, c]), each given with a
+    ``depth``-pixel halo in y and x, as :func:`overview_chunk` makes an image's: a volume
+    whose levels keep every plane.  A kernel: NumPy in, NumPy out."""
+    return np.stack(
+        [overview_chunk(p, depth_px=depth, nodata=nodata, alpha=False, tol=tol) for p in window]
+    )
 
 
 #: Rows of a block filtered along z at once: a slab's spectrum, not the block's.

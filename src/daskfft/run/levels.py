@@ -16,6 +16,7 @@ from daskfft.run.outputs import full_size, jsonable, mask_kind, pyramid_of, stor
 __all__ = [
     "OVERVIEW_BLOCK",
     "VOLUME_BLOCK",
+    "PLANES_BLOCK",
     "overview_block",
     "level_stack",
     "level_planes",
@@ -36,6 +37,10 @@ OVERVIEW_BLOCK = 512
 #: window, with the anti-alias filter's halo on every side, is 256 x 640 x 640 voxels of the
 #: level above (the halo is 64 at the default tolerance).
 VOLUME_BLOCK = (64, 256)
+
+#: The planes of a task of a level that keeps every plane (its blocks are an image's, of
+#: :func:`overview_block`): 32 windows of 1152 x 1152 px, read together.
+PLANES_BLOCK = 32
 
 
 def overview_block(plan):
@@ -105,10 +110,11 @@ def build_overviews(plan, root, compute):
     alpha = "mask" if plan.info.mask is not None else plan.info.has_alpha
     _log_volume_levels(plan)
     for k, shape in enumerate(plan.levels[1:], 1):
+        volume = plan.info.planes > 1  # made in blocks of planes (z halved where cubes)
         if pyramid_of(plan) == "group":  # a COG's levels are pages of its TIFF, made already
-            edge, zchunk = block, 1  # a stack's: a plane a task
-            if plan.info.isotropic and level_planes(plan.info, k - 1) > 1:
-                zchunk, edge = VOLUME_BLOCK  # a block of planes a task, its chunk alone
+            edge, zchunk = block, 1  # a plane a chunk, as viewers browse a stack's planes
+            if _halves_z(plan, k):  # a block of voxels a task and a chunk
+                zchunk, edge = VOLUME_BLOCK
             chunks = (min(edge, shape[0]), min(edge, shape[1])) + shape[2:]
             options = {**_level_options(plan, k), "zchunk": zchunk}
             io.backend(plan.fmt).create(
@@ -120,17 +126,13 @@ def build_overviews(plan, root, compute):
         target = level_store(plan, root, k)
         source = level_store(plan, root, k - 1)
         started = time.perf_counter()
-        if plan.info.isotropic and level_planes(plan.info, k - 1) > 1:
-            compute(_volume_tasks(plan, source, target, k, depth))
+        if volume:
+            compute(_volume_tasks(plan, source, target, k, depth, block))
             log.debug("overview %d: %.2f s", k, time.perf_counter() - started)
             continue
         planes = [(source, target)]
-        if plan.info.stack:  # levels of anisotropic stacks halve y and x only: plane by plane
-            planes = [
-                (source.plane(f, z), target.plane(f, z))
-                for f in range(plan.info.frames)
-                for z in range(level_planes(plan.info, k))
-            ]
+        if plan.info.stack:  # a time series' levels: each time point alone
+            planes = [(source.plane(f, 0), target.plane(f, 0)) for f in range(plan.info.frames)]
         tasks = [
             dask.delayed(overview_task, pure=False)(
                 above,
@@ -173,13 +175,20 @@ def _log_volume_levels(plan):
     log.info(msg.OVERVIEWS_YX.format(why=why))
 
 
-def _volume_tasks(plan, source, target, k, depth):
-    """The tasks of level ``k`` of a volume whose voxels are cubes: one per block of
-    :data:`VOLUME_BLOCK` voxels of each time point, z halved with y and x."""
+def _halves_z(plan, k):
+    """Whether level ``k`` halves z: the voxels are cubes and the level above has planes to
+    halve."""
+    return plan.info.isotropic and level_planes(plan.info, k - 1) > 1
+
+
+def _volume_tasks(plan, source, target, k, depth, block):
+    """The tasks of level ``k`` of a volume, each time point's: where the voxels are cubes,
+    one per block of :data:`VOLUME_BLOCK` voxels, z halved with y and x; else one per
+    :data:`PLANES_BLOCK` planes of a ``block``-px square, each plane halved as an image."""
     import dask
 
     (rows, cols), planes = plan.levels[k][:2], level_planes(plan.info, k)
-    zblock, block = VOLUME_BLOCK
+    zblock, block = VOLUME_BLOCK if _halves_z(plan, k) else (PLANES_BLOCK, block)
     return [
         dask.delayed(volume_task, pure=False)(
             source,
@@ -187,6 +196,7 @@ def _volume_tasks(plan, source, target, k, depth):
             (z, min(z + zblock, planes), r, min(r + block, rows), c, min(c + block, cols)),
             frame=f,
             above=level_planes(plan.info, k - 1),
+            halve_z=_halves_z(plan, k),
             depth=depth,
             nodata=plan.spec.nodata,
             tol=plan.spec.tol,
@@ -198,21 +208,28 @@ def _volume_tasks(plan, source, target, k, depth):
     ]
 
 
-def volume_task(source, target, box, *, frame, above, depth, nodata, tol):
+def volume_task(source, target, box, *, frame, above, halve_z, depth, nodata, tol):
     """Block ``box`` (z0, z1, r0, r1, c0, c1) of time point ``frame`` of the level ``target``
     of a volume from the level ``source`` above (``above`` planes): its window read with the
-    halo, mirrored past the volume's faces, reduced
-    (:func:`daskfft.kernels.overview.overview_volume`) and written; one task."""
+    halo (in z too where the level ``halve_z``), mirrored past the volume's faces, reduced
+    (:func:`daskfft.kernels.overview.overview_volume`, or plane by plane,
+    :func:`daskfft.kernels.overview.overview_planes`) and written; one task."""
     from daskfft.kernels.block import halo_window, pad_block
-    from daskfft.kernels.overview import overview_volume
+    from daskfft.kernels.overview import overview_planes, overview_volume
 
     z0, z1, r0, r1, c0, c1 = box
     height, width = source.shape[:2]
+    window = (2 * r0, min(height, 2 * r1), 2 * c0, min(width, 2 * c1))
+    rows, cols, pads = halo_window(window, depth, (height, width))
+    if not halve_z:
+        block = source.read(rows, cols, frame=frame, planes=(z0, z1))
+        block = pad_block(block, [(0, 0), *pads], "reflect")
+        y = overview_planes(block, depth=depth, nodata=nodata, tol=tol)
+        target.write(y, r0, c0, frame=frame, z0=z0)
+        return z1 - z0
     end = min(above, 2 * z1)
     planes = (max(0, 2 * z0 - depth), min(above, end + depth))
     zpads = (depth - (2 * z0 - planes[0]), depth - (planes[1] - end))
-    window = (2 * r0, min(height, 2 * r1), 2 * c0, min(width, 2 * c1))
-    rows, cols, pads = halo_window(window, depth, (height, width))
     block = source.read(rows, cols, frame=frame, planes=planes)
     block = pad_block(block, [zpads, *pads], "reflect")
     y = overview_volume(block, depth=depth, nodata=nodata, tol=tol)
