@@ -8,6 +8,8 @@ and the defaults live here too, so every layer reads them from one place."""
 from __future__ import annotations
 
 import math
+import os
+import re
 from numbers import Integral, Real
 
 import numpy as np
@@ -26,6 +28,7 @@ __all__ = [
     "check_real",
     "check_positive_number",
     "check_axes",
+    "check_local_path",
     "check_float_dtype",
     "check_filter",
     "BOUNDARIES",
@@ -287,6 +290,24 @@ def check_axes(axes):
     ):
         raise ValueError(msg.BAD_AXES.format(value=axes))
     return letters
+
+
+#: The start of a URL (RFC 3986's scheme, then "://"): s3://, gs://, https://, file://...
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def check_local_path(name, path, *, output=False):
+    """Refuse a URL where a local path is taken (``name``: INPUT, OUTDIR, ...; ``output``: one
+    written to): written as a path, ``-o s3://bucket/x`` would make a local folder named
+    ``s3:``.  The URL is said without any user and password in it.  None passes."""
+    if path is None:
+        return None
+    text = os.fspath(path)
+    if isinstance(text, str) and _URL.match(text):
+        shown = re.sub(r"^([^:]+://)[^/@]*@", r"\1", text)  # no credentials in what is said
+        advice = msg.URL_WRITE if output else msg.URL_READ
+        raise ValueError(msg.URL_PATH.format(name=name, url=shown, advice=advice))
+    return path
 
 
 def check_real(name, image):

@@ -9,6 +9,7 @@ from daskfft.cli.options import (
     add_common,
     checked,
     cluster_options,
+    local_path,
     show_progress,
 )
 from daskfft.messages import cli as msg
@@ -54,11 +55,22 @@ def add_command(sub):
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    aln.add_argument("reference", metavar="REFERENCE", help="the image MOVING is registered to")
-    aln.add_argument("moving", metavar="MOVING", help="the image to register (same grid size)")
+    aln.add_argument(
+        "reference",
+        type=local_path("REFERENCE"),
+        metavar="REFERENCE",
+        help="the image MOVING is registered to",
+    )
+    aln.add_argument(
+        "moving",
+        type=local_path("MOVING"),
+        metavar="MOVING",
+        help="the image to register (same grid size)",
+    )
     aln.add_argument(
         "-o",
         "--outdir",
+        type=local_path("OUTDIR", output=True),
         metavar="OUTDIR",
         required=True,
         help="folder for the results (created if missing)",

@@ -43,6 +43,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, msg.USAGE_ERROR.format(prog=self.prog, message=message) + "\n")
 
 
+def local_path(name, *, output=False):
+    """An argparse type for a path argument (``name``: PATH, OUTDIR...; ``output``: written
+    to): a URL is refused (:func:`daskfft.validate.check_local_path`), a usage error."""
+    from daskfft.validate import check_local_path
+
+    return checked(lambda text: check_local_path(name, text, output=output), "local path", str)
+
+
 def checked(validator, name, parse=float):
     """An argparse type that parses ``text`` and calls the library's own validator.
 

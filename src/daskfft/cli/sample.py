@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daskfft.cli.options import add_common, checked
+from daskfft.cli.options import add_common, checked, local_path
 from daskfft.validate import check_positive_int
 
 __all__ = ["add_command", "execute"]
@@ -20,6 +20,7 @@ def add_command(sub):
         "-o",
         "--output",
         required=True,
+        type=local_path("PATH", output=True),
         metavar="PATH",
         help="output file: .tif (tiled BigTIFF, written in bands, any size) or "
         ".png (up to 100 Mpx)",

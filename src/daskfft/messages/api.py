@@ -171,3 +171,9 @@ SPECTRA_NO_FRAMES = (
     "`image` has a time dim (dims {dims}): spectra are taken per chunk of one image or "
     "volume; select one frame first, e.g. image.isel({dim}=0)"
 )
+URL_PATH = (
+    "{name} {url}: a URL, and daskfft reads and writes local paths only, for now: {advice} "
+    "(a mounted bucket is a local path)"
+)
+URL_READ = "copy it to a local path first"
+URL_WRITE = "write to a local path, then copy it there"

@@ -20,6 +20,7 @@ from daskfft.validate import (
     DEFAULT_TOL,
     check_axes,
     check_choice,
+    check_local_path,
     check_positive_int,
     check_positive_number,
 )
@@ -126,6 +127,8 @@ class RunConfig:
         **options,
     ):
         """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
+        check_local_path("INPUT", input)
+        check_local_path("OUTDIR", outdir, output=True)
         _physical_sigma_fits(options.get("physical_sigma"), filter, band)
         spec = FilterSpec.create(
             cutoff,

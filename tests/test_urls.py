@@ -1,0 +1,54 @@
+"""URLs where a path is taken: daskfft reads and writes local paths only, for now, and says
+so in one line (exit status 2) rather than treating ``s3://bucket/x`` as a local folder
+named ``s3:``; the line never shows a URL's credentials."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from daskfft.cli import main
+from daskfft.run.config import RunConfig
+
+FAST = ["--cluster", "threads", "-q"]
+
+SECRET = "AKIAEXAMPLE:wJalrXUtnFEMIsecret"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "--sample", "256", "-o", "s3://bucket/out", *FAST], "OUTDIR s3://bucket/out"),
+        (["run", f"https://{SECRET}@host/a.tif", "-o", "o", *FAST], "INPUT https://host/a.tif"),
+        (["run", "gs://b/a.ome.zarr", "-o", "o", *FAST], "INPUT gs://b/a.ome.zarr"),
+        (["sample", "-o", "s3://bucket/sample.tif"], "PATH s3://bucket/sample.tif"),
+        (["align", "a.tif", "file:///data/b.tif", "-o", "o"], "MOVING file:///data/b.tif"),
+        (["align", "a.tif", "b.tif", "-o", "az://c/o"], "OUTDIR az://c/o"),
+    ],
+)
+def test_a_url_is_refused_in_one_line_and_nothing_is_written(
+    tmp_path, monkeypatch, capsys, argv, said
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err and "local path" in err, err
+    assert SECRET not in err and "secret" not in err
+    assert os.listdir(tmp_path) == []  # no folder "s3:", "gs:" or "az:" here
+
+
+def test_the_python_run_refuses_a_url_too():
+    with pytest.raises(ValueError, match=r"OUTDIR s3://b/o: a URL.*write to a local path"):
+        RunConfig.create(None, "s3://b/o", sample=256)
+    with pytest.raises(ValueError, match=r"INPUT https://h/x.tif: a URL.*copy it to a local"):
+        RunConfig.create(f"https://{SECRET}@h/x.tif", "o")
+
+
+def test_a_local_path_with_a_colon_is_still_a_path(tmp_path, monkeypatch):
+    """Only scheme:// is a URL: a folder named "run:1" (or C:\\ on Windows) is a path."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--sample", "256", "-o", "run:1", *FAST]) == 0
+    assert (tmp_path / "run:1" / "report.json").exists()
