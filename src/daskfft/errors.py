@@ -16,6 +16,7 @@ __all__ = [
     "Terminated",
     "Busy",
     "AlreadyComplete",
+    "BatchFailed",
 ]
 
 
@@ -76,6 +77,10 @@ class Terminated(Interrupted):
 
 class Busy(InputError):
     """Another live run holds the output folder's lock."""
+
+
+class BatchFailed(DaskfftError, RuntimeError):
+    """Some images of a batch failed (each said as it happened); the others were done."""
 
 
 class AlreadyComplete(Exception):

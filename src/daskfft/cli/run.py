@@ -8,6 +8,7 @@ usage error, exit status 2); the run itself, on this machine or an MPI job, is
 from __future__ import annotations
 
 import argparse
+import os
 
 from daskfft.cli.options import (
     add_cluster,
@@ -16,6 +17,7 @@ from daskfft.cli.options import (
     checked,
     cluster_options,
     depth_or_auto,
+    local_path,
     one_or_more,
     positive,
     show_progress,
@@ -60,6 +62,8 @@ examples:
   daskfft run ortho.tif -o out/ --output-format cog --co COMPRESS=JPEG --co QUALITY=90
   daskfft run slide.ome.tif -o out/ --output-format ome-zarr   multiscales for napari
   daskfft run big.tif -o out/ --resume              finish a run that was killed
+  daskfft run 'scenes/*.tif' -o out/ --sigma 4      a batch: out/<name>/ per image
+  daskfft run --from-list slides.txt -o out/        a batch of the paths a file lists
   mpiexec -n 8 daskfft run big.tif -o out/ --cluster mpi
 
 the cutoff is in cycles per pixel (0.5 is the Nyquist frequency), so it means
@@ -105,6 +109,14 @@ an MPI job on one node: 127.0.0.1), or of the network (an MPI job across
 nodes: each node's own interface, or every interface of a node whose name
 resolves to a loopback address); the log says which.
 
+batch: several INPUTs, a quoted glob or --from-list filter each image into
+OUTDIR/<its name less its extension>/ (two images of one name are refused), one
+after the other on one cluster sized for the largest, with one progress bar
+over every image's chunks, each image's own outputs and report, and
+OUTDIR/batch.json, the summary (status, seconds, bound of each).  An image that
+fails is said in one line and skipped; the batch ends with exit status 1
+naming it.  A killed batch resumes image by image with --resume.
+
 exit status: 0 on success, 1 for bad input or a failed run, 2 for bad usage,
 70 for a bug in daskfft (its traceback saved as OUTDIR/daskfft-traceback-*.txt
 where the run kept finished chunks, else in the temporary folder; no run
@@ -131,9 +143,25 @@ def add_command(sub):
 
 
 def _add_source(run):
-    src = run.add_mutually_exclusive_group(required=True)
-    src.add_argument("input", nargs="?", metavar="INPUT", help="TIFF, Zarr, PNG or JPEG image")
-    src.add_argument(
+    # INPUT takes several: not in a mutually exclusive group, whose check argparse gets
+    # wrong for a positional of nargs="*" (it counts an empty one as given): _sources checks.
+    run.add_argument(
+        "input",
+        nargs="*",
+        default=None,
+        type=local_path("INPUT"),
+        metavar="INPUT",
+        help="TIFF, Zarr, PNG or JPEG image; several, or a quoted glob ('scenes/*.tif'), make "
+        "a batch: each image into OUTDIR/<its name>/ on one cluster",
+    )
+    run.add_argument(
+        "--from-list",
+        metavar="FILE",
+        type=local_path("--from-list"),
+        help="a batch of the images FILE names, a path a line (# comments and blank lines "
+        "left out), after any INPUT",
+    )
+    run.add_argument(
         "--sample",
         nargs="?",
         const=2048,
@@ -356,12 +384,36 @@ def _add_output(run):
     )
 
 
+def _sources(args, parser):
+    """What to filter: ``("sample", None)``, ``("one", path)`` or ``("batch", paths)``
+    (several INPUTs, a glob, or --from-list); one of INPUT, --sample and --from-list must be
+    given, and --sample alone."""
+    import glob
+    import os
+
+    inputs = args.input or []
+    if args.sample is not None:
+        if inputs or args.from_list:
+            other = "INPUT" if inputs else "--from-list"
+            parser.error(msg.NOT_ALLOWED_WITH.format(first="--sample", other=other))
+        return "sample", None
+    if not inputs and args.from_list is None:
+        parser.error(msg.SOURCE_REQUIRED)
+    pattern = any(glob.has_magic(p) and not os.path.exists(p) for p in inputs)
+    if len(inputs) == 1 and args.from_list is None and not pattern:
+        return "one", inputs[0]
+    return "batch", inputs
+
+
 def execute(args, parser):
     """Run as ``args`` ask; print where the outputs are (unless ``-q``). Returns None, or
     on an MPI worker rank its exit status."""
     from daskfft.run.job import run_job
 
-    config = _config(args, parser)
+    kind, source = _sources(args, parser)
+    if kind == "batch":
+        return _batch(args, parser, source)
+    config = _config(args, parser, source)
     here, report = run_job(
         config, own_process=args.from_command_line, memory_limit=args.memory_limit
     )
@@ -377,14 +429,56 @@ def execute(args, parser):
         )
 
 
-def _config(args, parser):
-    """The run's :class:`~daskfft.run.config.RunConfig`; a refused combination is a usage error."""
+def _batch(args, parser, inputs):
+    """Run a batch (:mod:`daskfft.run.batch`); one line naming the images that failed."""
+    from daskfft.cli.errors import expected
+    from daskfft.errors import BatchFailed
+    from daskfft.run.batch import SUMMARY, batch_configs, expand_inputs
+    from daskfft.run.job import batch_job
+
+    names = expand_inputs(inputs, args.from_list)
+    try:
+        configs = batch_configs(
+            names,
+            args.outdir,
+            lambda path, outdir: _config(args, parser, path, outdir=outdir, progress=False),
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    here, summary = batch_job(
+        configs,
+        args.outdir,
+        expected=expected,
+        own_process=args.from_command_line,
+        memory_limit=args.memory_limit,
+        progress=show_progress(args),
+    )
+    if not here:
+        return summary
+    failed = [r["input"] for r in summary["images"] if r["status"] == "failed"]
+    if failed:
+        raise BatchFailed(
+            msg.BATCH_FAILED.format(
+                failed=len(failed),
+                images=len(summary["images"]),
+                names=", ".join(failed),
+                summary=os.path.join(args.outdir, SUMMARY),
+            )
+        )
+    if not args.quiet:
+        print(msg.BATCH_DONE.format(images=len(summary["images"]), outdir=args.outdir))
+    return None
+
+
+def _config(args, parser, source, *, outdir=None, progress=None):
+    """The run's :class:`~daskfft.run.config.RunConfig` of the image ``source`` (None: the
+    sample) into ``outdir`` (default: ``-o``); a refused combination is a usage error."""
     from daskfft.run.config import RunConfig
 
     try:
         return RunConfig.create(
-            args.input,
-            args.outdir,
+            source,
+            args.outdir if outdir is None else outdir,
             axes=args.axes,
             sample=args.sample,
             cutoff=args.cutoff,
@@ -409,7 +503,7 @@ def _config(args, parser):
             **cluster_options(args),
             overwrite=args.overwrite,
             resume=args.resume,
-            progress=show_progress(args),
+            progress=show_progress(args) if progress is None else progress,
             performance_report=args.performance_report,
             measure_deviation=args.measure_deviation,
         )

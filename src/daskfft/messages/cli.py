@@ -23,6 +23,13 @@ TOO_MANY_VALUES = (
 # --- cli/run -----------------------------------------------------------------------------------
 
 RUN_DONE = "{outdir}: {outputs}{unbounded}"
+BATCH_DONE = "{outdir}: {images} images, each in its folder; the summary in batch.json"
+BATCH_FAILED = (
+    "{failed} of {images} images failed: {names} (each said above; the others are done, "
+    "and {summary} says which is which)"
+)
+NOT_ALLOWED_WITH = "argument {first}: not allowed with argument {other}"
+SOURCE_REQUIRED = "one of the arguments INPUT --from-list --sample is required"
 MEASURED_ALL = "every chunk against the exact whole-image filter"
 MEASURED_SOME = (
     "{count} chunks against a halo half as wide again; --measure-deviation for every chunk"

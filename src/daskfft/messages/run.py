@@ -312,3 +312,16 @@ FLAT_MEAN_STACK = (
     "flat-field: each time point's mean {means} (time point by time point, per channel, "
     "over its data voxels), from a first reading pass"
 )
+BATCH_NO_MATCH = "input {pattern}: no file matches"
+BATCH_LIST = "--from-list {path}: cannot be read ({reason})"
+BATCH_SAME_NAME = (
+    "{first} and {second} would both go into OUTDIR/{name}/: rename one, or run them apart"
+)
+BATCH_START = (
+    "batch: {images} images into {outdir}/<name>/, one after the other on one cluster, "
+    "sized for the largest ({largest})"
+)
+BATCH_IMAGE_FAILED = "{reason} (skipped; the batch goes on)"
+BATCH_HEADER = "{image}  status    seconds  bound"
+BATCH_ROW = "{image}  {status:<8} {seconds:8.1f}  {bound:<8} {error}"
+BATCH_BAR = "batch [{bar}] {done}/{total} chunks, {images}/{count} images"

@@ -18,7 +18,7 @@ import time
 
 from daskfft.errors import TermSignal
 
-__all__ = ["launched_at", "on_sigterm", "on_cluster", "run_job", "align_job"]
+__all__ = ["launched_at", "on_sigterm", "on_cluster", "run_job", "batch_job", "align_job"]
 
 
 def launched_at():
@@ -110,6 +110,22 @@ def run_job(config, *, own_process=False, memory_limit=None):
     return on_cluster(
         lambda info: run_config(config, cluster_info=info, launched_at=launched),
         config.cluster,
+        own_process=own_process,
+        memory_limit=memory_limit,
+    )
+
+
+def batch_job(configs, outdir, *, expected, own_process=False, memory_limit=None, progress=False):
+    """Run a batch of ``configs`` into ``outdir`` (:func:`daskfft.run.batch.run_batch`, which
+    takes ``expected`` and ``progress``) on one cluster, where the first asks
+    (:func:`on_cluster`); returns ``(True, summary)`` or ``(False, status)``."""
+    from daskfft.run.batch import run_batch
+
+    return on_cluster(
+        lambda info: run_batch(
+            configs, outdir, expected=expected, cluster_info=info, progress=progress
+        ),
+        configs[0].cluster,
         own_process=own_process,
         memory_limit=memory_limit,
     )

@@ -7,6 +7,7 @@ function or object with one job, in its own module.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -36,7 +37,7 @@ from daskfft.run.summary import assemble
 from daskfft.run.tasks import masked
 from daskfft.run.workdir import WorkDir
 
-__all__ = ["run", "run_config"]
+__all__ = ["run", "run_config", "log_cluster"]
 
 
 log = logging.getLogger("daskfft")
@@ -85,16 +86,18 @@ def run(input=None, outdir="daskfft-out", **options):
     return run_config(RunConfig.create(input, outdir, **options))
 
 
-def run_config(config, *, cluster_info=None, launched_at=None):
+def run_config(config, *, cluster_info=None, launched_at=None, plan=None, cluster=None):
     """Run ``config`` (a :class:`~daskfft.run.config.RunConfig`) stage by stage; return the report.
 
     ``launched_at`` (seconds since the epoch): when the process started, so
     that the report can count the imports in the start-up (the command does).
+    A batch (:mod:`daskfft.run.batch`) gives the image's ``plan``, made already, and the
+    open ``cluster`` its images share.
     """
     warned = _Warnings()
     log.addHandler(warned)
     try:
-        return _run(config, cluster_info, _Clock(launched_at), warned)
+        return _run(config, cluster_info, _Clock(launched_at), warned, plan, cluster)
     finally:
         log.removeHandler(warned)
 
@@ -112,16 +115,22 @@ class _Warnings(logging.Handler):
             self.said.append(record.getMessage())
 
 
-def _run(config, cluster_info, clock, warned):
-    plan = make_plan(config)
+def _run(config, cluster_info, clock, warned, plan=None, shared=None):
+    plan = plan or make_plan(config)
     work = WorkDir(config.outdir)
+    opened = (
+        contextlib.nullcontext(shared)
+        if shared is not None
+        else open_cluster(plan.cluster, info=cluster_info)
+    )
     with work.session(plan.total):
         resumed = _open_work(work, plan)
         log_plan(plan)  # once OUTDIR is known to want this run
         clock.mark("plan")
-        with open_cluster(plan.cluster, info=cluster_info) as cl, rechunk_method(cl):
+        with opened as cl, rechunk_method(cl):
             clock.mark("cluster_start")
-            _log_cluster(cl)
+            if shared is None:
+                log_cluster(cl)
             if plan.spec.method == "blockwise":
                 cl.check_memory(*plan.task_memory)
             flat = flat_mean(cl, plan)
@@ -214,7 +223,8 @@ def _open_work(work, plan):
     return work.done() if resuming else set()
 
 
-def _log_cluster(cl):
+def log_cluster(cl):
+    """Say which cluster the run has, and its dashboard."""
     if cl.dashboard:
         log.warning(msg.DASHBOARD.format(url=cl.dashboard), extra={"notice": True})
         if cl.kind == "mpi":

@@ -1,0 +1,256 @@
+"""Many images in one run: each filtered into a folder of its own under OUTDIR, one after
+the other on one cluster, with one progress bar over all their chunks, each image's own
+report.json (and report.html), and a summary (``batch.json``, and a table in the log).
+
+An image that fails (an unreadable file, a run that fails) is reported in one line and
+skipped; the others go on, and the batch ends with an error naming it.  Each image keeps
+its own work folder, so a killed batch resumes image by image (``--resume``), byte for
+byte.  Memory is that of one image's chunks in flight, whatever the number of images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from daskfft.cluster.kinds import open_cluster
+from daskfft.errors import AlreadyComplete, InputError
+from daskfft.messages import run as msg
+from daskfft.run.graph import rechunk_method
+from daskfft.run.plan import make_plan
+from daskfft.run.workdir import WorkDir
+
+__all__ = ["expand_inputs", "image_name", "batch_configs", "run_batch", "SUMMARY"]
+
+log = logging.getLogger("daskfft")
+
+#: The batch's summary in OUTDIR.
+SUMMARY = "batch.json"
+
+#: Extensions taken off a file's name to name its folder, longest first.
+_EXTENSIONS = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".png")
+_EXTENSIONS += (".jpeg", ".jpg")
+
+
+def expand_inputs(paths, from_list=None):
+    """The images that ``paths`` (paths or glob patterns, in order) and the file
+    ``from_list`` (a path a line; blank lines and ``#`` comments left out) name: a pattern
+    that matches nothing, or a list that cannot be read, is an :class:`InputError`."""
+    named = []
+    for path in paths:
+        text = os.fspath(path)
+        if glob.has_magic(text) and not os.path.exists(text):
+            found = sorted(glob.glob(text))
+            if not found:
+                raise InputError(msg.BATCH_NO_MATCH.format(pattern=text))
+            named += found
+        else:
+            named.append(text)
+    if from_list is not None:
+        try:
+            lines = Path(from_list).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(msg.BATCH_LIST.format(path=from_list, reason=exc)) from None
+        named += [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    return named
+
+
+def image_name(path):
+    """The folder an image's outputs go into: its file's name less its extension."""
+    name = Path(os.fspath(path).rstrip("/")).name
+    lowered = name.lower()
+    ext = next((e for e in _EXTENSIONS if lowered.endswith(e) and len(name) > len(e)), None)
+    return name[: -len(ext)] if ext else Path(name).stem or name
+
+
+def batch_configs(inputs, outdir, create):
+    """One :class:`~daskfft.run.config.RunConfig` per image, into ``outdir/<name>``
+    (:func:`image_name`), made by ``create(input, outdir)``; two images of one name, or the
+    same image twice, are a ``ValueError`` (a usage error) naming both."""
+    seen = {}
+    for path in inputs:
+        name = image_name(path)
+        if name in seen:
+            raise ValueError(msg.BATCH_SAME_NAME.format(first=seen[name], second=path, name=name))
+        seen[name] = path
+    return [create(path, Path(outdir) / name) for name, path in seen.items()]
+
+
+def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
+    """Run every config of ``configs`` (:func:`batch_configs`) on one cluster; write and
+    return the summary (``outdir/batch.json``).
+
+    ``expected(exc)`` says whether an image's failure is one a user meets (it is reported
+    and skipped) rather than a bug (which stops the batch and is raised).  A signal stops
+    the batch too: each image's work folder keeps what it finished.
+    """
+    from daskfft.run.pipeline import log_cluster, run_config
+
+    started = time.perf_counter()
+    rows, planned = [], []
+    for config in configs:
+        try:
+            planned.append((config, make_plan(config)))
+        except Exception as exc:
+            if not expected(exc):
+                raise
+            rows.append(_failed(config, exc, 0.0))
+    if planned:
+        largest = max(planned, key=lambda cp: cp[1].info.megapixels)[1]
+        log.info(
+            msg.BATCH_START.format(
+                images=len(configs), outdir=outdir, largest=image_name(largest.config.input)
+            )
+        )
+        bar = _Bar([p for _, p in planned]) if progress else None
+        with (
+            open_cluster(largest.cluster, info=cluster_info) as cl,
+            rechunk_method(cl),
+            bar or contextlib.nullcontext(),
+        ):
+            log_cluster(cl)
+            for config, plan in planned:
+                if bar:
+                    bar.start(plan)
+                rows.append(_one(config, plan, cl, cluster_info, expected, run_config))
+                if bar:
+                    bar.finished(plan)
+    order = {c.input: i for i, c in enumerate(configs)}
+    rows.sort(key=lambda r: order[r["input"]])
+    summary = {
+        "outdir": os.fspath(outdir),
+        "images": rows,
+        "failed": sum(r["status"] == "failed" for r in rows),
+        "seconds": time.perf_counter() - started,
+    }
+    _write_summary(Path(outdir) / SUMMARY, summary)
+    for line in _table(rows):
+        log.info(line)
+    return summary
+
+
+def _one(config, plan, cl, cluster_info, expected, run_config):
+    """One image's row of the summary, run on the open cluster ``cl``."""
+    t0 = time.perf_counter()
+    try:
+        report = run_config(config, cluster_info=cluster_info, plan=plan, cluster=cl)
+    except AlreadyComplete:
+        return _row(config, "complete", time.perf_counter() - t0)
+    except Exception as exc:
+        if not expected(exc):
+            raise
+        return _failed(config, exc, time.perf_counter() - t0)
+    row = _row(config, "done", time.perf_counter() - t0)
+    row["bound"] = report["halo"]["expected_max_deviation"]
+    row["chunks"] = report["chunks"]["computed"]
+    row["resumed"] = report["chunks"]["resumed"]
+    return row
+
+
+def _row(config, status, seconds):
+    return {
+        "input": config.input,
+        "outdir": os.fspath(config.outdir),
+        "status": status,
+        "seconds": seconds,
+        "bound": None,
+        "error": None,
+    }
+
+
+def _failed(config, exc, seconds):
+    """The row of an image that failed, said in one line as it happens."""
+    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    said = line if config.input in line else f"{config.input}: {line}"
+    log.error(msg.BATCH_IMAGE_FAILED.format(reason=said))
+    row = _row(config, "failed", seconds)
+    row["error"] = line
+    return row
+
+
+def _table(rows):
+    """The summary as the log shows it: a line per image."""
+    width = max(len(os.path.basename(r["input"])) for r in rows)
+    lines = [msg.BATCH_HEADER.format(image="image".ljust(width))]
+    for r in rows:
+        bound = "" if r["bound"] is None else f"{r['bound']:.1e}"
+        lines.append(
+            msg.BATCH_ROW.format(
+                image=os.path.basename(r["input"]).ljust(width),
+                status=r["status"],
+                seconds=r["seconds"],
+                bound=bound,
+                error=r["error"] or "",
+            ).rstrip()
+        )
+    return lines
+
+
+def _write_summary(path, summary):
+    """``batch.json``, whole or not at all: written beside, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(part, path)
+
+
+class _Bar:
+    """One progress bar over the chunks of every image of the batch, drawn on stderr twice a
+    second by a thread of its own: the images finished (:meth:`finished`) and the done
+    chunks (the work folder's journal) of the one under way (:meth:`start`)."""
+
+    def __init__(self, plans):
+        self.total, self.count = sum(p.total for p in plans), len(plans)
+        self._ended = self._images = 0
+        self._current = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._draw, name="daskfft-batch", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._show(final=True)
+
+    def start(self, plan):
+        self._current = plan
+
+    def finished(self, plan):
+        self._current = None
+        self._ended += plan.total
+        self._images += 1
+
+    def _done(self):
+        current = self._current
+        if current is None:
+            return self._ended
+        with contextlib.suppress(OSError):
+            return self._ended + len(WorkDir(current.config.outdir).done())
+        return self._ended
+
+    def _draw(self):
+        while not self._stop.wait(0.5):
+            self._show()
+
+    def _show(self, final=False):
+        done, width = min(self._done(), self.total), 30
+        filled = round(width * done / max(self.total, 1))
+        line = msg.BATCH_BAR.format(
+            bar="#" * filled + "-" * (width - filled),
+            done=done,
+            total=self.total,
+            images=self._images,
+            count=self.count,
+        )
+        sys.stderr.write("\r" + line + ("\n" if final else ""))
+        sys.stderr.flush()
