@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from mpi_helpers import mpi_run, needs_mpi
 
 from daskfft.cli import main
 from daskfft.run.workdir import WorkDir
@@ -183,3 +184,21 @@ def test_a_killed_batch_resumes_image_by_image_byte_for_byte(tmp_path):
             assert (killed / name / output).read_bytes() == (whole / name / output).read_bytes()
         tiles = sorted(os.listdir(whole / name / "spectra"))
         assert sorted(os.listdir(killed / name / "spectra")) == tiles
+
+
+@pytest.mark.slow
+@needs_mpi
+def test_a_batch_under_mpi_is_one_job_with_the_threads_bytes(scenes, tmp_path):
+    """mpiexec -n 3: one dask-mpi cluster for both images, the outputs those of threads."""
+    images = [str(scenes / "north.tif"), str(scenes / "south.tif")]
+    args = ["run", *images, "--sigma", "2", "--chunks", "256"]
+    assert main([*args, "-o", str(tmp_path / "threads"), *FAST]) == 0
+    proc = mpi_run(3, *args, "-o", str(tmp_path / "mpi"), "--cluster", "mpi", "--no-dashboard")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("cluster: mpi") == 1, proc.stderr  # started once
+    for name in ("north", "south"):
+        for output in ("filtered.tif", "spectra.png"):
+            mpi, threads = tmp_path / "mpi" / name / output, tmp_path / "threads" / name / output
+            assert mpi.read_bytes() == threads.read_bytes(), (name, output)
+    rows = json.loads((tmp_path / "mpi" / "batch.json").read_text())["images"]
+    assert [r["status"] for r in rows] == ["done", "done"]
