@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,78 @@ def test_sbatch_script_fails_with_the_run(tmp_path):
     assert "daskfft: error: input" in log and "no such file" in log
     assert "Traceback" not in log
     assert not (tmp_path / "o").exists()
+
+
+def _daskfft_jobs(within=30):
+    """The daskfft worker jobs Slurm still knows of after ``within`` seconds: cancelled
+    jobs pass through COMPLETING while Slurm ends them."""
+    deadline = time.monotonic() + within
+    while True:
+        proc = subprocess.run(
+            ["squeue", "-h", "--name", "daskfft-worker", "-o", "%i %T"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        jobs = proc.stdout.split("\n")[:-1]
+        if not jobs or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.5)
+
+
+def test_cluster_slurm_submits_the_workers_as_jobs_and_cancels_them(tmp_path, city, local_out):
+    """--cluster slurm from a login node (here, this one): two worker jobs through
+    dask-jobqueue, the bytes of threads, and no job nor credential left afterwards."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "daskfft", "run", str(city), *ARGS, "-o", str(out)]
+        + ["--cluster", "slurm", "--workers", "2", "--memory", "1GiB", "--walltime", "00:05:00"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (
+        "2 worker job(s) submitted" in proc.stderr and "cancelled when the run ends" in proc.stderr
+    )
+    for name in ("filtered.png", "spectra.png"):
+        assert (out / name).read_bytes() == (local_out / name).read_bytes(), name
+    cluster = json.loads((out / "report.json").read_text())["cluster"]
+    assert cluster["kind"] == "slurm" and cluster["workers"] >= 1 and cluster["tls"] is True
+    assert cluster["job_options"] == {"cores": 1, "memory": "1GiB", "walltime": "00:05:00"}
+    assert _daskfft_jobs() == []
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # the credentials' folder is gone
+
+
+def test_cluster_slurm_listens_only_where_it_must(tmp_path, monkeypatch):
+    """The jobs' workers and this scheduler: TLS comms; dashboards and health pages on
+    127.0.0.1 only."""
+    import psutil
+
+    from daskfft.cluster.kinds import ClusterSpec, open_cluster
+
+    def listening():
+        return sorted(
+            (c.laddr.ip, c.laddr.port)
+            for c in psutil.Process().net_connections("inet")
+            if c.status == psutil.CONN_LISTEN
+        )
+
+    monkeypatch.chdir(tmp_path)
+    spec = ClusterSpec("slurm", workers=1, slurm={"memory": "1GiB"})
+    with open_cluster(spec) as cl:
+        client = cl.client
+        assert client.scheduler.address.startswith("tls://")
+        http = client.scheduler_info()["services"]["dashboard"]
+        assert ("127.0.0.1", http) in listening()
+        (worker,) = client.run(lambda dask_worker: dask_worker.http_server.port).items()
+        address, port = worker
+        assert address.startswith("tls://")
+        (sockets,) = client.run(listening).values()
+        assert ("127.0.0.1", port) in [tuple(s) for s in sockets]
+        comm = int(address.rsplit(":", 1)[1])
+        assert {tuple(s)[1] for s in sockets} == {comm, port}
+    assert _daskfft_jobs() == []

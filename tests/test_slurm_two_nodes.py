@@ -348,3 +348,46 @@ def test_a_node_link_down_for_20_s_the_run_survives(tmp_path, big, launcher):
         assert (out / name).read_bytes() == (local / name).read_bytes(), name
     _wait_gone(second, 30)  # the continuation is never started (afternotok on a success)
     assert not (tmp_path / "second.log").exists()
+
+
+def test_cluster_slurm_from_the_login_node_puts_a_worker_job_on_each_node(tmp_path):
+    """--cluster slurm run on the controller's namespace (the login node, on the bridge as
+    br0): a worker job of 4 cores on each node of 4 CPUs, TLS, the bytes of a local run, no
+    job left."""
+    city = tmp_path / "city.png"
+    assert main(["sample", "-o", str(city), "--size", "320", "-q"]) == 0
+    local = tmp_path / "local"
+    assert main(["run", str(city), *ARGS, "-o", str(local), "--cluster", "threads", "-q"]) == 0
+    out = tmp_path / "out"
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    proc = subprocess.run(
+        ["bash", str(TWO_NODES), "run", sys.executable, "-m", "daskfft", "run", str(city)]
+        + [*ARGS, "-o", str(out), "--cluster", "slurm", "--workers", "2", "--memory", "1GiB"]
+        + ["--threads-per-worker", "4", "--scheduler-interface", "br0"],  # a node's 4 CPUs
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in _without_gc_diagnosis(proc.stderr), proc.stderr
+    cluster = json.loads((out / "report.json").read_text())["cluster"]
+    assert cluster["kind"] == "slurm" and cluster["transport"] == "tls"
+    assert cluster["worker_hosts"] == ["dfnode1", "dfnode2"]
+    assert cluster["scheduler_interface"] == "br0"
+    for name in ("filtered.png", "spectra.png"):
+        assert (out / name).read_bytes() == (local / name).read_bytes(), name
+    deadline = time.monotonic() + 30
+    while True:
+        jobs = subprocess.run(
+            ["bash", str(TWO_NODES), "run", "squeue", "-h", "--name", "daskfft-worker"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.split()
+        if not jobs or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert jobs == []
+    assert sorted(os.listdir(tmp_path)) == ["city.png", "local", "out"]

@@ -110,6 +110,7 @@ def add_cluster(exe):
     _add_cluster_kind(exe)
     _add_cluster_size(exe)
     _add_cluster_network(exe)
+    _add_slurm_jobs(exe)
 
 
 def _add_cluster_kind(exe):
@@ -117,7 +118,7 @@ def _add_cluster_kind(exe):
     exe.add_argument(
         "--cluster",
         default="auto",
-        metavar="auto|local|processes|threads|mpi|ADDRESS",
+        metavar="auto|local|processes|threads|mpi|slurm|ADDRESS",
         help="auto: local from 256 Mpx up (or with --performance-report), "
         "threads below, where the run is over in seconds; "
         "local: a Dask scheduler and workers as threads of this process, "
@@ -126,8 +127,10 @@ def _add_cluster_kind(exe):
         "fastest here); processes: worker processes, each with its memory limit, "
         "reachable only with this run's TLS credentials; threads: dask's "
         "threaded scheduler, no dashboard; mpi: dask-mpi across the ranks of "
-        "this MPI job (launch with mpiexec or srun --mpi=pmi2); ADDRESS: a "
-        "running scheduler such as tls://host:8786 (default: auto)",
+        "this MPI job (launch with mpiexec or srun --mpi=pmi2); slurm: workers "
+        "submitted as Slurm jobs from here (a login node, a notebook) by dask-jobqueue, "
+        "--workers jobs of --threads-per-worker cores, cancelled when the run ends; "
+        "ADDRESS: a running scheduler such as tls://host:8786 (default: auto)",
     )
 
 
@@ -152,6 +155,30 @@ def _add_cluster_size(exe):
         metavar="BYTES",
         help="memory limit per worker, e.g. 4GB (default: processes: dask's share "
         "of this machine; mpi: the node's memory divided by its ranks)",
+    )
+
+
+def _add_slurm_jobs(exe):
+    """Add the Slurm job options of --cluster slurm, dask-jobqueue's names."""
+    exe.add_argument("--account", metavar="NAME", help="slurm: account the jobs are charged to")
+    exe.add_argument("--queue", metavar="PARTITION", help="slurm: partition (default: Slurm's)")
+    exe.add_argument("--walltime", metavar="HH:MM:SS", help="slurm: each job's time limit")
+    exe.add_argument(
+        "--memory",
+        metavar="SIZE",
+        help="slurm: each job's memory, e.g. 8GiB (default: 4GiB per core), its worker's limit",
+    )
+    exe.add_argument(
+        "--interface",
+        metavar="IFACE",
+        help="slurm: the network interface the workers talk on, e.g. ib0 (and the "
+        "scheduler, unless --scheduler-interface)",
+    )
+    exe.add_argument(
+        "--scheduler-interface",
+        metavar="IFACE",
+        help="slurm: the interface of this machine the workers reach the scheduler on "
+        "(a login node's cluster network)",
     )
 
 
@@ -203,6 +230,10 @@ def cluster_options(args):
         "dashboard_address": args.dashboard_address,
         "connect_timeout": args.connect_timeout,
         "tls": args.tls,
+        "slurm": {
+            k: getattr(args, k)
+            for k in ("account", "queue", "walltime", "memory", "interface", "scheduler_interface")
+        },
     }
 
 

@@ -29,7 +29,7 @@ __all__ = [
 log = logging.getLogger("daskfft")
 
 #: Named kinds of cluster; any other value of ``cluster`` is a scheduler's address.
-CLUSTER_KINDS = ("auto", "local", "processes", "threads", "mpi")
+CLUSTER_KINDS = ("auto", "local", "processes", "threads", "mpi", "slurm")
 
 #: From this many megapixels up, ``auto`` is the in-process "local" cluster with
 #: its dashboard; below, dask's threaded scheduler.  Measured here (2 cores,
@@ -61,9 +61,12 @@ class ClusterSpec:
     dashboard_address: str | None = None
     connect_timeout: float = CONNECT_TIMEOUT
     tls: bool = True
+    # slurm: dask-jobqueue's job options, ((name, value), ...) of SLURM_OPTIONS
+    slurm: tuple = ()
 
     def __post_init__(self):
         check_cluster(self.kind)
+        object.__setattr__(self, "slurm", _slurm_options(self.slurm))
         for name in ("workers", "threads_per_worker"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
@@ -154,6 +157,31 @@ class Cluster:
         }
 
 
+def _slurm_options(options):
+    """``options`` (a dict or pairs) as sorted ``(name, value)`` pairs of dask-jobqueue's
+    job options, None values left out; an unknown name is a ValueError."""
+    from daskfft.cluster.slurm import SLURM_OPTIONS
+
+    pairs = dict(options or ())
+    unknown = sorted(set(pairs) - set(SLURM_OPTIONS))
+    if unknown:
+        raise ValueError(
+            msg.BAD_SLURM_OPTION.format(names=", ".join(unknown), known=", ".join(SLURM_OPTIONS))
+        )
+    return tuple(sorted((k, str(v)) for k, v in pairs.items() if v is not None))
+
+
+def _slurm_made(*, client, workers, threads, extra):
+    return Cluster(
+        "slurm",
+        client=client,
+        dashboard=_dashboard_url(client, "127.0.0.1"),
+        workers=workers,
+        threads=threads,
+        extra=extra,
+    )
+
+
 def _count(client):
     nthreads = client.nthreads()
     return len(nthreads), sum(nthreads.values())
@@ -237,6 +265,12 @@ def open_cluster(spec, *, info=None):
         return
     if spec.kind == "mpi":
         with _mpi_client(spec, info) as cluster:
+            yield cluster
+        return
+    if spec.kind == "slurm":
+        from daskfft.cluster.slurm import slurm_cluster
+
+        with _log_levels_kept(), slurm_cluster(spec, _slurm_made) as cluster:
             yield cluster
         return
     with _scheduler_at_address(spec) as cluster:

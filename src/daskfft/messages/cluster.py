@@ -78,3 +78,16 @@ ON_EVERY_INTERFACE = ", every interface"
 
 WHO_TLS = "only this run (TLS with credentials made for it)"
 LISTEN_TLS = "every interface, TLS"
+JOBQUEUE_MISSING = (
+    '--cluster slurm needs dask-jobqueue ({reason}): pip install dask-jobqueue, or "daskfft[slurm]"'
+)
+SLURM_CANNOT_START = "cluster slurm: could not submit the workers' jobs ({reason})"
+SLURM_SUBMITTED = (
+    "cluster slurm: {jobs} worker job(s) submitted (sbatch, dask-jobqueue's SLURMCluster), "
+    "{cores} core(s) and {memory} each; cancelled when the run ends"
+)
+SLURM_WAITING = (
+    "cluster slurm: not every worker after {seconds} s: of the {jobs} job(s), some wait in "
+    "Slurm's queue (squeue --name daskfft-worker); going on from the first worker"
+)
+BAD_SLURM_OPTION = "slurm job options: unknown {names}; known: {known}"

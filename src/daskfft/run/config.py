@@ -124,6 +124,7 @@ class RunConfig:
         dashboard_address=None,
         connect_timeout=CONNECT_TIMEOUT,
         tls=True,
+        slurm=None,
         **options,
     ):
         """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
@@ -152,6 +153,7 @@ class RunConfig:
             dashboard_address=dashboard_address,
             connect_timeout=connect_timeout,
             tls=tls,
+            slurm=slurm or (),
         )
         return cls(
             spec,

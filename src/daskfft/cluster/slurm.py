@@ -1,0 +1,147 @@
+"""``--cluster slurm``: workers as Slurm jobs, submitted from here (a login node, a notebook)
+by dask-jobqueue's ``SLURMCluster``, with the scheduler in this process.
+
+``SLURMCluster`` rather than ``SLURMRunner``: the runner starts the scheduler, the client and
+the workers inside one job's allocation (what ``--cluster mpi`` already does under
+``sbatch``); the cluster submits the workers as jobs of their own from the process that
+holds the scheduler and the client, which is what working from a login node or a
+notebook needs, and cancels them when the run ends.
+
+Security as with the other kinds: the scheduler and workers talk TLS with credentials made
+for this run (the workers get theirs in files only their owner can read, in a folder the
+compute nodes see, removed at the end); the scheduler's dashboard and health pages and the
+workers' listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+
+from daskfft.errors import MissingPackage, RunError
+from daskfft.messages import cluster as msg
+
+__all__ = ["SLURM_OPTIONS", "slurm_cluster", "DEFAULT_MEMORY_PER_CORE"]
+
+log = logging.getLogger("daskfft")
+
+#: dask-jobqueue's names of the job options the command line passes on.
+SLURM_OPTIONS = ("account", "queue", "walltime", "memory", "interface", "scheduler_interface")
+
+#: A job's memory when none is given: this much per core (dask-jobqueue needs one).
+DEFAULT_MEMORY_PER_CORE = "4GiB"
+
+#: Seconds to wait for the first worker's job to start and connect before saying so.
+_FIRST_WORKER_NOTICE = 30
+
+
+@contextlib.contextmanager
+def slurm_cluster(spec, make_cluster):
+    """The jobs' cluster of ``spec`` (``workers`` jobs of one worker with
+    ``threads_per_worker`` threads each, ``spec.slurm``'s job options), as
+    ``make_cluster(client=..., workers=..., threads=..., extra=...)`` makes it; every job
+    cancelled on exit."""
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError as exc:
+        raise MissingPackage(msg.JOBQUEUE_MISSING.format(reason=exc)) from None
+    from distributed import Client
+    from distributed.security import Security
+
+    options = dict(spec.slurm)
+    cores = spec.threads_per_worker or 1
+    jobs = spec.workers or 1
+    memory = options.pop("memory", None) or _times(DEFAULT_MEMORY_PER_CORE, cores)
+    # The scheduler listens where the workers reach it: the interface named, else the
+    # workers' (dask-jobqueue's ``interface``), else the address distributed finds.
+    scheduler = {"dashboard_address": "127.0.0.1:0"}
+    if options.get("scheduler_interface"):
+        scheduler["interface"] = options.pop("scheduler_interface")
+    # Credentials and the jobs' logs in a folder of this run, in the working directory,
+    # which a cluster's compute nodes see (dask-jobqueue's assumption too).
+    shared = tempfile.mkdtemp(prefix=".daskfft-slurm-", dir=os.getcwd())
+    os.chmod(shared, 0o700)
+    security = Security.temporary() if spec.tls else None
+    try:
+        cluster = SLURMCluster(
+            cores=cores,
+            processes=1,
+            memory=memory,
+            job_name="daskfft-worker",
+            security=security,
+            protocol="tls://" if spec.tls else "tcp://",
+            shared_temp_directory=shared,
+            log_directory=shared,
+            scheduler_options=scheduler,
+            worker_extra_args=["--dashboard-address", "127.0.0.1:0"],
+            **options,
+        )
+    except Exception as exc:  # sbatch not found, a bad option: dask-jobqueue's words
+        shutil.rmtree(shared, ignore_errors=True)
+        raise RunError(msg.SLURM_CANNOT_START.format(reason=_first_line(exc))) from exc
+    try:
+        with (
+            contextlib.closing(_Credentials(cluster)),
+            cluster,
+            Client(cluster, security=security) as client,
+        ):
+            cluster.scale(jobs=jobs)
+            log.info(msg.SLURM_SUBMITTED.format(jobs=jobs, cores=cores, memory=memory))
+            _wait_for_a_worker(client, jobs)
+            workers = client.nthreads()
+            yield make_cluster(
+                client=client,
+                workers=len(workers),
+                threads=sum(workers.values()),
+                extra={
+                    "jobs": jobs,
+                    "job_options": {"cores": cores, "memory": memory, **options},
+                    "scheduler_interface": scheduler.get("interface"),
+                    "worker_hosts": sorted(set(client.run(socket.gethostname).values())),
+                    "tls": spec.tls,
+                    "transport": "tls" if spec.tls else "tcp",
+                },
+            )
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _wait_for_a_worker(client, jobs):
+    """Wait until every job's worker runs and connects, or, when that takes a while (the
+    jobs may wait in the queue), say so and go on from the first one."""
+    try:
+        client.wait_for_workers(jobs, timeout=_FIRST_WORKER_NOTICE)
+        return
+    except TimeoutError:
+        log.warning(msg.SLURM_WAITING.format(jobs=jobs, seconds=_FIRST_WORKER_NOTICE))
+    client.wait_for_workers(1)
+
+
+def _times(size, n):
+    """``size`` (e.g. "4GiB") times ``n``, as dask writes a size."""
+    from dask.utils import format_bytes, parse_bytes
+
+    return format_bytes(parse_bytes(size) * n).replace(" ", "")
+
+
+def _first_line(exc):
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class _Credentials:
+    """The files dask-jobqueue wrote the workers' credentials into: closed (and so removed)
+    with the cluster, before their folder is."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    def close(self):
+        for key in ("ca_file", "cert", "key"):
+            handle = getattr(self.cluster, f"_job_{key}", None)
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    handle.close()
