@@ -66,6 +66,15 @@ KEEPS_BYTES = {
     "dashboard_address": ["--dashboard-address", "127.0.0.1:8790"],
     "tls": ["--no-tls"],
     "connect_timeout": ["--connect-timeout", "5"],
+    # --cluster slurm's jobs: where the work runs
+    "account": ["--account", "proj42"],
+    "queue": ["--queue", "debug"],
+    "walltime": ["--walltime", "00:10:00"],
+    "memory": ["--memory", "2GiB"],
+    "interface": ["--interface", "eth0"],
+    "scheduler_interface": ["--scheduler-interface", "eth0"],
+    # which images a batch takes: each image's run is fingerprinted with its own path
+    "from_list": ["--from-list", "LIST"],
     "performance_report": ["--performance-report"],
     "resume": ["--resume"],
     "overwrite": ["--overwrite"],
@@ -118,6 +127,7 @@ def _argv(src, out, options):
     if "OME" in options:
         src, options = src.with_name("in.ome.zarr"), [o for o in options if o != "OME"]
     options = [str(out.with_name("elsewhere")) if o == "ELSEWHERE" else o for o in options]
+    options = [str(out.with_name("list.txt")) if o == "LIST" else o for o in options]
     argv = ["run", str(src), "-o", str(out), "--chunks", "64", *options]
     if "-o" in options:  # the later -o wins
         argv[3] = options[options.index("-o") + 1]

@@ -470,10 +470,17 @@ def _batch(args, parser, inputs):
     return None
 
 
-def _config(args, parser, source, *, outdir=None, progress=None):
+_FIRST = object()
+
+
+def _config(args, parser, source=_FIRST, *, outdir=None, progress=None):
     """The run's :class:`~daskfft.run.config.RunConfig` of the image ``source`` (None: the
-    sample) into ``outdir`` (default: ``-o``); a refused combination is a usage error."""
+    sample; default: the first INPUT, or the sample) into ``outdir`` (default: ``-o``); a
+    refused combination is a usage error."""
     from daskfft.run.config import RunConfig
+
+    if source is _FIRST:
+        source = args.input[0] if args.input else None
 
     try:
         return RunConfig.create(
