@@ -93,7 +93,8 @@ def test_the_default_run_writes_a_self_contained_report_page(sample_run):
     # Nothing fetched: no address of another page, script, style or picture.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//|file:)""", page)
     assert "@import" not in page and "url(" not in page
-    assert page.count('src="data:image/png;base64,') == 7  # 4 views, 3 pictures of the run
+    pictures = re.findall(r"src=\"data:image/(png|jpeg);base64,", page)
+    assert len(pictures) == 7  # 4 views, 3 pictures of the run
     # What report.json says, said here: the bound, the halo, every choice.
     halo = report["halo"]
     assert f"bound {halo['expected_max_deviation']:.2g} x max|image|" in page
@@ -178,3 +179,26 @@ def test_no_plots_means_no_report_page(tmp_path):
     assert main(["run", "--sample", "512", "-o", str(out), "--no-plots", *FAST]) == 0
     assert not (out / "report.html").exists()
     assert json.loads((out / "report.json").read_text())["warnings"] == []
+
+
+@pytest.mark.slow
+def test_the_page_of_a_large_run_stays_small(tmp_path):
+    """An 8192 px run draws its pictures at a gigapixel run's sizes (a 1024 px atlas, 512 px
+    thumbnails: the plan caps both), so its page is as large as a gigapixel run's (1.79 MB
+    measured at 32768 px): under 5 MB, its large pictures as JPEG, the crops exact PNG."""
+    from daskfft.run.config import RunConfig
+    from daskfft.run.plan import make_plan
+
+    args = dict(sample=8192, output_format="tiff")
+    big = make_plan(RunConfig.create(None, tmp_path / "p", **{**args, "sample": 32768}))
+    plan = make_plan(RunConfig.create(None, tmp_path / "p", **args))
+    assert (plan.thumb * 32768 // 8192, plan.cell * 4) == (big.thumb, big.cell * 16)
+    out = tmp_path / "o"
+    assert main(["run", "--sample", "8192", "--output-format", "tiff", "-o", str(out), *FAST]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert len(page.encode()) < 5e6
+    kinds = {alt: kind for kind, alt in re.findall(
+        r'src="data:image/(png|jpeg);base64,[^"]*"\s*alt="([^"]+)"', page
+    )}  # fmt: skip
+    assert kinds["spectra.png"] == kinds["overview.png"] == "jpeg"
+    assert kinds["input crop"] == kinds["filtered crop"] == "png"
