@@ -600,3 +600,27 @@ def test_a_volumes_levels_are_made_a_block_of_planes_a_task(tmp_path, monkeypatc
     assert len(windows) == 2 * blocks
     group = zarr.open_group(str(out / "filtered.ome.zarr"), mode="r")
     assert group["1"].chunks == (1, 300, 260) and group["2"].chunks == (1, 150, 130)
+
+
+@pytest.mark.slow  # 20 s: its whole-volume references
+def test_a_time_series_of_cubic_volumes_halves_z_until_one_plane_is_left(tmp_path):
+    """(t, z, y, x) with cubic voxels: each time point's levels halve z with y and x until
+    one plane is left, then y and x alone; NGFF's z scale and translation follow the times z
+    was halved, not the level's number."""
+    from reference import reference_volume_overview
+
+    data = make_image((2, 3, 1100, 600), np.uint8, seed=8)
+    src = ome_zarr(tmp_path / "v.ome.zarr", data, "tzyx", [1.0, 0.5, 0.5, 0.5])
+    out = tmp_path / "out"
+    assert main(["run", str(src), "-o", str(out), "--sigma", "1", *QUIET]) == 0
+    group = zarr.open_group(str(out / "filtered.ome.zarr"), mode="r")
+    (multiscale,) = group.attrs["ome"]["multiscales"]
+    shapes = [group[d["path"]].shape for d in multiscale["datasets"]]
+    assert shapes == [(2, 3, 1100, 600), (2, 2, 550, 300), (2, 1, 275, 150), (2, 1, 138, 75)]
+    assert multiscale["datasets"][3]["coordinateTransformations"] == [
+        {"type": "scale", "scale": [1.0, 2.0, 4.0, 4.0]},  # z halved twice, y and x 3 times
+        {"type": "translation", "translation": [0.0, 0.75, 1.75, 1.75]},
+    ]
+    for t in (0, 1):
+        want = rounded(reference_volume_overview(group["0"][t], pad=64), np.uint8)
+        assert np.abs(group["1"][t].astype(float) - want).max() <= 1, t

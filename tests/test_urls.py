@@ -40,6 +40,31 @@ def test_a_url_is_refused_in_one_line_and_nothing_is_written(
     assert os.listdir(tmp_path) == []  # no folder "s3:", "gs:" or "az:" here
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"https://{SECRET}@host/a.tif", "https://host/a.tif"),
+        ("https://u:p@ss@host/a.tif", "https://host/a.tif"),  # an @ in the password
+        ("https://u:p/w@host/a.tif", "https://host/a.tif"),  # a / in it
+        (
+            "https://bucket.s3.amazonaws.com/a.tif?X-Amz-Credential=AKIAX%2F&X-Amz-Signature=ff",
+            "https://bucket.s3.amazonaws.com/a.tif",
+        ),
+        (
+            "https://acct.blob.core.windows.net/c/a.tif?sv=2022&sig=abc#frag",
+            "https://acct.blob.core.windows.net/c/a.tif",
+        ),
+    ],
+)
+def test_the_refusal_never_shows_a_urls_credentials(tmp_path, capsys, url, shown):
+    with pytest.raises(SystemExit):
+        main(["run", url, "-o", str(tmp_path / "o"), *FAST])
+    err = capsys.readouterr().err
+    assert f"INPUT {shown}: a URL" in err
+    for secret in ("AKIA", "Signature", "sig=", "secret", ":p", "frag"):
+        assert secret not in err, err
+
+
 def test_the_python_run_refuses_a_url_too():
     with pytest.raises(ValueError, match=r"OUTDIR s3://b/o: a URL.*write to a local path"):
         RunConfig.create(None, "s3://b/o", sample=256)

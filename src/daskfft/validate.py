@@ -29,6 +29,7 @@ __all__ = [
     "check_positive_number",
     "check_axes",
     "check_local_path",
+    "shown_url",
     "check_float_dtype",
     "check_filter",
     "BOUNDARIES",
@@ -296,6 +297,15 @@ def check_axes(axes):
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
+def shown_url(url):
+    """``url`` as it may be said: no user or password (everything up to the last ``@``
+    after the scheme: a password may hold ``@`` or ``/``), no query or fragment (a
+    pre-signed URL's signature, a SAS token)."""
+    scheme, rest = url.split("://", 1)
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+
+
 def check_local_path(name, path, *, output=False):
     """Refuse a URL where a local path is taken (``name``: INPUT, OUTDIR, ...; ``output``: one
     written to): written as a path, ``-o s3://bucket/x`` would make a local folder named
@@ -304,9 +314,8 @@ def check_local_path(name, path, *, output=False):
         return None
     text = os.fspath(path)
     if isinstance(text, str) and _URL.match(text):
-        shown = re.sub(r"^([^:]+://)[^/@]*@", r"\1", text)  # no credentials in what is said
         advice = msg.URL_WRITE if output else msg.URL_READ
-        raise ValueError(msg.URL_PATH.format(name=name, url=shown, advice=advice))
+        raise ValueError(msg.URL_PATH.format(name=name, url=shown_url(text), advice=advice))
     return path
 
 

@@ -185,14 +185,14 @@ def _stack_multiscales(info, levels, kind, metadata):
     space = {"type": "space", **({"unit": unit} if unit else {})}
     kinds = {"t": {"type": "time"}, "c": {"type": "channel"}}
     scale = {"t": 1.0, "c": 1.0, "z": dz, "y": dy, "x": dx}
-    halved = "zyx" if info.isotropic else "yx"
+    halvings = _z_halvings(info.planes, levels) if info.isotropic else [0] * levels
     return {
         "version": "0.5",
         "multiscales": [
             {
                 "name": "filtered",
                 "axes": [{"name": a, **kinds.get(a, space)} for a in axes],
-                "datasets": [_stack_level(axes, scale, k, halved) for k in range(levels)],
+                "datasets": [_stack_level(axes, scale, k, halvings[k]) for k in range(levels)],
                 "type": kind,
                 "metadata": metadata,
             }
@@ -200,14 +200,24 @@ def _stack_multiscales(info, levels, kind, metadata):
     }
 
 
-def _stack_level(axes, scale, k, halved):
-    """NGFF's dataset of a stack's level ``k``: its ``halved`` axes scaled by ``2**k``, and
-    moved by half a level-``k`` voxel less half a full-size one (each covers ``2**k``
-    full-size voxels along them)."""
-    f = 2.0**k
-    moves = [{"type": "scale", "scale": [scale[a] * (f if a in halved else 1.0) for a in axes]}]
+def _z_halvings(planes, levels):
+    """How many times z is halved down to each of ``levels`` levels of a volume of cubic
+    voxels with ``planes`` planes: each level halves it (rounding up) until one is left."""
+    out, n = [0], planes
+    for _ in range(1, levels):
+        out.append(out[-1] + (n > 1))
+        n = -(-n // 2)
+    return out
+
+
+def _stack_level(axes, scale, k, zk):
+    """NGFF's dataset of a stack's level ``k``: y and x scaled by ``2**k`` and z by
+    ``2**zk`` (the times it was halved), each moved by half a level-``k`` voxel less half
+    a full-size one (it covers that many full-size voxels along the axis)."""
+    f = {"y": 2.0**k, "x": 2.0**k, "z": 2.0**zk}
+    moves = [{"type": "scale", "scale": [scale[a] * f.get(a, 1.0) for a in axes]}]
     if k:
-        shift = [scale[a] * (f - 1) / 2 if a in halved else 0.0 for a in axes]
+        shift = [scale[a] * (f.get(a, 1.0) - 1) / 2 for a in axes]
         moves.append({"type": "translation", "translation": shift})
     return {"path": str(k), "coordinateTransformations": moves}
 
