@@ -202,3 +202,50 @@ def test_a_batch_under_mpi_is_one_job_with_the_threads_bytes(scenes, tmp_path):
             assert mpi.read_bytes() == threads.read_bytes(), (name, output)
     rows = json.loads((tmp_path / "mpi" / "batch.json").read_text())["images"]
     assert [r["status"] for r in rows] == ["done", "done"]
+
+
+def test_a_list_that_names_no_image_is_one_line(tmp_path, capsys):
+    listing = tmp_path / "images.txt"
+    listing.write_text("# nothing yet\n\n")
+    assert main(["run", "--from-list", str(listing), "-o", str(tmp_path / "o"), *FAST]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names no image" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        (["Scene.tif", "scene.tif"], "would both go into OUTDIR/scene/"),  # one on macOS
+        (["batch.json.tif", "north.tif"], "OUTDIR/batch.json/, which is no folder of its own"),
+    ],
+)
+def test_names_that_cannot_each_have_a_folder_are_refused(scenes, tmp_path, capsys, names, said):
+    for name in names:
+        (tmp_path / name).write_bytes((scenes / "north.tif").read_bytes())
+    with pytest.raises(SystemExit) as info:
+        main(["run", *(str(tmp_path / n) for n in names), "-o", str(tmp_path / "o"), *FAST])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_each_images_report_has_the_warnings_of_its_planning(scenes, tmp_path, monkeypatch):
+    """A warning said while an image is planned (its file is read whole) is in that image's
+    report.json, as in a run of it alone, though a batch plans every image first."""
+    import daskfft.io
+
+    pngs = []
+    for name in ("north", "south"):
+        pngs.append(tmp_path / f"{name}.png")
+        assert main(["sample", "-o", str(pngs[-1]), "--size", "300", "-q"]) == 0
+    monkeypatch.setattr(daskfft.io, "WHOLE_IMAGE_CAP", 0)
+    out, tiff = tmp_path / "out", ["--output-format", "tiff"]  # a PNG output: capped too
+    assert main(["run", *map(str, pngs), "-o", str(out), *tiff, *FAST]) == 0
+    for png in pngs:
+        alone = _alone(tmp_path, png, *tiff)
+        said = json.loads((alone / "report.json").read_text())["warnings"]
+        assert said and any("cannot be read in parts" in w for w in said), said
+        report = json.loads((out / png.stem / "report.json").read_text())
+        assert report["warnings"] == said

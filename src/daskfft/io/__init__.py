@@ -27,7 +27,7 @@ import numpy as np
 from daskfft.errors import InputError
 from daskfft.io import cog, omezarr, tiff, whole, zarr
 from daskfft.io.base import Backend, ImageInfo, Store, check_finite, reason
-from daskfft.io.registry import FORMATS, OUTPUT_EXT, backend, probe_with, register
+from daskfft.io.registry import FORMATS, OUTPUT_EXT, backend, image_stem, probe_with, register
 from daskfft.io.tiff import (
     GEO_TAGS,
     TiffLayout,
@@ -41,6 +41,7 @@ from daskfft.messages import io as msg
 
 __all__ = [
     "FORMATS",
+    "image_stem",
     "OUTPUT_EXT",
     "OUTPUT_FORMATS",
     "COMPRESSIONS",

@@ -10,7 +10,16 @@ from __future__ import annotations
 from daskfft.io.base import NotThisFormat
 from daskfft.messages import io as msg
 
-__all__ = ["BACKENDS", "FORMATS", "OUTPUT_EXT", "register", "backend", "readers", "probe_with"]
+__all__ = [
+    "BACKENDS",
+    "FORMATS",
+    "OUTPUT_EXT",
+    "register",
+    "backend",
+    "readers",
+    "probe_with",
+    "image_stem",
+]
 
 #: Every backend, by format name, in registration order.
 BACKENDS = {}
@@ -33,6 +42,19 @@ def register(entry):
     if entry.ext is not None:
         OUTPUT_EXT[entry.name] = entry.ext
     return entry
+
+
+def image_stem(name):
+    """A file name (or a store's folder name) less the suffix of a format known here, and
+    less OME's ``.ome`` before it: ``scene.tif`` -> ``scene``, ``cells.ome.zarr`` ->
+    ``cells``; a name with no known suffix less its last one, if any."""
+    lowered = name.lower()
+    known = sorted((s for s in FORMATS if lowered.endswith(s) and len(name) > len(s)), key=len)
+    if known:
+        name = name[: -len(known[-1])]
+    elif "." in name.strip("."):
+        name = name.rsplit(".", 1)[0]
+    return name[:-4] if name.lower().endswith(".ome") and len(name) > 4 else name
 
 
 def backend(name):

@@ -317,6 +317,10 @@ BATCH_LIST = "--from-list {path}: cannot be read ({reason})"
 BATCH_SAME_NAME = (
     "{first} and {second} would both go into OUTDIR/{name}/: rename one, or run them apart"
 )
+BATCH_EMPTY = "--from-list {path}: names no image"
+BATCH_BAD_NAME = (
+    "{path} would go into OUTDIR/{name}/, which is no folder of its own: rename it, or run it apart"
+)
 BATCH_START = (
     "batch: {images} images into {outdir}/<name>/, one after the other on one cluster, "
     "sized for the largest ({largest})"

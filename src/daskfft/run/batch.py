@@ -20,11 +20,11 @@ import threading
 import time
 from pathlib import Path
 
+from daskfft import io
 from daskfft.cluster.kinds import open_cluster
 from daskfft.errors import AlreadyComplete, InputError
 from daskfft.messages import run as msg
 from daskfft.run.graph import rechunk_method
-from daskfft.run.plan import make_plan
 from daskfft.run.workdir import WorkDir
 
 __all__ = ["expand_inputs", "image_name", "batch_configs", "run_batch", "SUMMARY"]
@@ -33,10 +33,6 @@ log = logging.getLogger("daskfft")
 
 #: The batch's summary in OUTDIR.
 SUMMARY = "batch.json"
-
-#: Extensions taken off a file's name to name its folder, longest first.
-_EXTENSIONS = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".png")
-_EXTENSIONS += (".jpeg", ".jpg")
 
 
 def expand_inputs(paths, from_list=None):
@@ -59,28 +55,34 @@ def expand_inputs(paths, from_list=None):
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(msg.BATCH_LIST.format(path=from_list, reason=exc)) from None
         named += [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    if not named:
+        raise InputError(msg.BATCH_EMPTY.format(path=from_list))
     return named
 
 
 def image_name(path):
-    """The folder an image's outputs go into: its file's name less its extension."""
-    name = Path(os.fspath(path).rstrip("/")).name
-    lowered = name.lower()
-    ext = next((e for e in _EXTENSIONS if lowered.endswith(e) and len(name) > len(e)), None)
-    return name[: -len(ext)] if ext else Path(name).stem or name
+    """The folder an image's outputs go into: its file's name less its format's suffix
+    (:func:`daskfft.io.image_stem`); a ``ValueError`` (a usage error) where that names no
+    folder of its own in OUTDIR (``.``, ``..``, the summary's name)."""
+    name = io.image_stem(Path(os.path.abspath(os.fspath(path))).name)
+    if name in ("", ".", "..", SUMMARY) or name.startswith(".daskfft"):
+        raise ValueError(msg.BATCH_BAD_NAME.format(path=path, name=name))
+    return name
 
 
 def batch_configs(inputs, outdir, create):
     """One :class:`~daskfft.run.config.RunConfig` per image, into ``outdir/<name>``
     (:func:`image_name`), made by ``create(input, outdir)``; two images of one name, or the
     same image twice, are a ``ValueError`` (a usage error) naming both."""
-    seen = {}
+    seen, named = {}, {}
     for path in inputs:
         name = image_name(path)
-        if name in seen:
-            raise ValueError(msg.BATCH_SAME_NAME.format(first=seen[name], second=path, name=name))
-        seen[name] = path
-    return [create(path, Path(outdir) / name) for name, path in seen.items()]
+        key = name.casefold()  # a.tif and A.tif: one folder on macOS and Windows
+        if key in seen:
+            first = seen[key]
+            raise ValueError(msg.BATCH_SAME_NAME.format(first=first, second=path, name=name))
+        seen[key], named[name] = path, path
+    return [create(path, Path(outdir) / name) for name, path in named.items()]
 
 
 def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
@@ -91,35 +93,36 @@ def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
     and skipped) rather than a bug (which stops the batch and is raised).  A signal stops
     the batch too: each image's work folder keeps what it finished.
     """
-    from daskfft.run.pipeline import log_cluster, run_config
+    from daskfft.run.pipeline import log_cluster, planned, run_config
 
     started = time.perf_counter()
-    rows, planned = [], []
+    rows, plans = [], []
     for config in configs:
         try:
-            planned.append((config, make_plan(config)))
+            plans.append((config, planned(config)))
         except Exception as exc:
             if not expected(exc):
                 raise
             rows.append(_failed(config, exc, 0.0))
-    if planned:
-        largest = max(planned, key=lambda cp: cp[1].info.megapixels)[1]
+    if plans:
+        largest = max(plans, key=lambda cp: cp[1][0].info.megapixels)[1][0]
         log.info(
             msg.BATCH_START.format(
                 images=len(configs), outdir=outdir, largest=image_name(largest.config.input)
             )
         )
-        bar = _Bar([p for _, p in planned]) if progress else None
+        bar = _Bar([p for _, (p, _) in plans]) if progress else None
         with (
             open_cluster(largest.cluster, info=cluster_info) as cl,
             rechunk_method(cl),
             bar or contextlib.nullcontext(),
         ):
             log_cluster(cl)
-            for config, plan in planned:
+            for config, (plan, said) in plans:
                 if bar:
                     bar.start(plan)
-                rows.append(_one(config, plan, cl, cluster_info, expected, run_config))
+                rows.append(_one(config, plan, said, cl, cluster_info, expected, run_config))
+                _settle(cl, rows[-1])
                 if bar:
                     bar.finished(plan)
     order = {c.input: i for i, c in enumerate(configs)}
@@ -136,11 +139,12 @@ def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
     return summary
 
 
-def _one(config, plan, cl, cluster_info, expected, run_config):
-    """One image's row of the summary, run on the open cluster ``cl``."""
+def _one(config, plan, said, cl, cluster_info, expected, run_config):
+    """One image's row of the summary, run on the open cluster ``cl`` with its ``plan`` and
+    the warnings ``said`` while making it."""
     t0 = time.perf_counter()
     try:
-        report = run_config(config, cluster_info=cluster_info, plan=plan, cluster=cl)
+        report = run_config(config, cluster_info=cluster_info, plan=plan, planning=said, cluster=cl)
     except AlreadyComplete:
         return _row(config, "complete", time.perf_counter() - t0)
     except Exception as exc:
@@ -152,6 +156,17 @@ def _one(config, plan, cl, cluster_info, expected, run_config):
     row["chunks"] = report["chunks"]["computed"]
     row["resumed"] = report["chunks"]["resumed"]
     return row
+
+
+def _settle(cl, row, timeout=60):
+    """After an image failed on a distributed cluster, wait until its tasks still running
+    have ended (cancelling does not stop a running task), so that none of them writes
+    while the next image runs."""
+    if row["status"] != "failed" or cl.client is None:
+        return
+    deadline = time.monotonic() + timeout
+    while any(cl.client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _row(config, status, seconds):

@@ -37,7 +37,7 @@ from daskfft.run.summary import assemble
 from daskfft.run.tasks import masked
 from daskfft.run.workdir import WorkDir
 
-__all__ = ["run", "run_config", "log_cluster"]
+__all__ = ["run", "run_config", "planned", "log_cluster"]
 
 
 log = logging.getLogger("daskfft")
@@ -86,15 +86,30 @@ def run(input=None, outdir="daskfft-out", **options):
     return run_config(RunConfig.create(input, outdir, **options))
 
 
-def run_config(config, *, cluster_info=None, launched_at=None, plan=None, cluster=None):
+def planned(config):
+    """``make_plan(config)`` and the warnings it logged, for a run made later with its plan
+    (a batch plans every image first): ``(plan, warnings)``."""
+    warned = _Warnings()
+    log.addHandler(warned)
+    try:
+        return make_plan(config), warned.said
+    finally:
+        log.removeHandler(warned)
+
+
+def run_config(
+    config, *, cluster_info=None, launched_at=None, plan=None, planning=(), cluster=None
+):
     """Run ``config`` (a :class:`~daskfft.run.config.RunConfig`) stage by stage; return the report.
 
     ``launched_at`` (seconds since the epoch): when the process started, so
     that the report can count the imports in the start-up (the command does).
-    A batch (:mod:`daskfft.run.batch`) gives the image's ``plan``, made already, and the
-    open ``cluster`` its images share.
+    A batch (:mod:`daskfft.run.batch`) gives the image's ``plan``, made already by
+    :func:`planned`, the warnings said while making it (``planning``: they go first into
+    the report), and the open ``cluster`` its images share.
     """
     warned = _Warnings()
+    warned.said.extend(planning)
     log.addHandler(warned)
     try:
         return _run(config, cluster_info, _Clock(launched_at), warned, plan, cluster)
