@@ -50,3 +50,16 @@ def test_chunks_rounded_to_the_output_tiles_no_longer_say_each_task_reads_only_i
         )
     )  # no output tiles: whole chunks
     assert "so each task reads only its own" in notes and "neighbours'" not in notes, notes
+
+
+def test_slurm_job_options_without_cluster_slurm_are_said_unused(tmp_path, capsys):
+    """--memory is a Slurm job's: under another cluster it is said unused, pointing to
+    --memory-limit (an older command's abbreviation of it)."""
+    from daskfft.cli import main
+
+    out = tmp_path / "o"
+    argv = ["run", "--sample", "256", "-o", str(out), "--cluster", "threads"]
+    assert main([*argv, "--memory", "2GB", "--queue", "debug"]) == 0
+    err = capsys.readouterr().err
+    assert "--memory, --queue: Slurm job options, for --cluster slurm only" in err
+    assert "--memory-limit" in err

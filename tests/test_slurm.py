@@ -195,3 +195,24 @@ def test_cluster_slurm_listens_only_where_it_must(tmp_path, monkeypatch):
         comm = int(address.rsplit(":", 1)[1])
         assert {tuple(s)[1] for s in sockets} == {comm, port}
     assert _daskfft_jobs() == []
+
+
+def test_worker_jobs_that_end_at_once_are_one_line_and_keep_their_logs(tmp_path):
+    """A worker that cannot start on its node (no such interface) ends its job: the run
+    says so in one line within seconds, instead of waiting for ever, and keeps the logs."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "daskfft", "run", "--sample", "256", "-o", str(tmp_path / "o")]
+        + ["--cluster", "slurm", "--memory", "1GiB", "--interface", "nosuch0"]
+        + ["--scheduler-interface", "lo", "-q"],  # the scheduler here, on loopback
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "ended before any worker connected" in proc.stderr
+    (logs,) = [p for p in tmp_path.iterdir() if p.name.startswith(".daskfft-slurm-")]
+    assert str(logs) in proc.stderr
+    assert "nosuch0" in "".join(p.read_text() for p in logs.glob("*.err"))
+    assert not [p for p in logs.iterdir() if ".dask-jobqueue.worker." in p.name]  # no keys
+    assert _daskfft_jobs() == []

@@ -20,7 +20,9 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
+import time
 
 from daskfft.errors import MissingPackage, RunError
 from daskfft.messages import cluster as msg
@@ -83,6 +85,7 @@ def slurm_cluster(spec, make_cluster):
     except Exception as exc:  # sbatch not found, a bad option: dask-jobqueue's words
         shutil.rmtree(shared, ignore_errors=True)
         raise RunError(msg.SLURM_CANNOT_START.format(reason=_first_line(exc))) from exc
+    keep = False  # the jobs' logs, where the jobs ended before a worker came
     try:
         with (
             contextlib.closing(_Credentials(cluster)),
@@ -91,7 +94,11 @@ def slurm_cluster(spec, make_cluster):
         ):
             cluster.scale(jobs=jobs)
             log.info(msg.SLURM_SUBMITTED.format(jobs=jobs, cores=cores, memory=memory))
-            _wait_for_a_worker(client, jobs)
+            try:
+                _wait_for_workers(client, cluster, jobs)
+            except _JobsEnded:
+                keep = True
+                raise RunError(msg.SLURM_JOBS_ENDED.format(jobs=jobs, logs=shared)) from None
             workers = client.nthreads()
             yield make_cluster(
                 client=client,
@@ -107,18 +114,52 @@ def slurm_cluster(spec, make_cluster):
                 },
             )
     finally:
-        shutil.rmtree(shared, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
-def _wait_for_a_worker(client, jobs):
+class _JobsEnded(Exception):
+    """Every worker job ended before its worker connected."""
+
+
+def _wait_for_workers(client, cluster, jobs, look=5.0):
     """Wait until every job's worker runs and connects, or, when that takes a while (the
-    jobs may wait in the queue), say so and go on from the first one."""
+    jobs may wait in the queue), say so and go on from the first one; every ``look``
+    seconds, ask Slurm whether any job is still queued or running (:class:`_JobsEnded`
+    where none is: a job that failed on its node would be waited for for ever)."""
+    started, wanted = time.monotonic(), jobs
+    while True:
+        try:
+            client.wait_for_workers(wanted, timeout=look)
+            return
+        except TimeoutError:
+            pass
+        if client.nthreads() and wanted == 1:
+            return
+        if not _jobs_alive(cluster):
+            raise _JobsEnded()
+        if wanted > 1 and time.monotonic() - started >= _FIRST_WORKER_NOTICE:
+            log.warning(msg.SLURM_WAITING.format(jobs=jobs, seconds=_FIRST_WORKER_NOTICE))
+            wanted = 1
+
+
+def _jobs_alive(cluster):
+    """Whether Slurm still has any of ``cluster``'s jobs queued or running (True where it
+    cannot tell: no job id yet, no squeue)."""
+    ids = [getattr(job, "job_id", None) for job in getattr(cluster, "workers", {}).values()]
+    ids = [str(i) for i in ids if i]
+    if not ids:
+        return True
     try:
-        client.wait_for_workers(jobs, timeout=_FIRST_WORKER_NOTICE)
-        return
-    except TimeoutError:
-        log.warning(msg.SLURM_WAITING.format(jobs=jobs, seconds=_FIRST_WORKER_NOTICE))
-    client.wait_for_workers(1)
+        proc = subprocess.run(
+            ["squeue", "-h", "-j", ",".join(ids), "-o", "%i"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    return bool(proc.stdout.split())
 
 
 def _times(size, n):

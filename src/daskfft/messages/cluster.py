@@ -91,3 +91,7 @@ SLURM_WAITING = (
     "Slurm's queue (squeue --name daskfft-worker); going on from the first worker"
 )
 BAD_SLURM_OPTION = "slurm job options: unknown {names}; known: {known}"
+SLURM_JOBS_ENDED = (
+    "cluster slurm: the {jobs} worker job(s) ended before any worker connected; their logs "
+    "are kept in {logs}"
+)

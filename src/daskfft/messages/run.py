@@ -329,3 +329,7 @@ BATCH_IMAGE_FAILED = "{reason} (skipped; the batch goes on)"
 BATCH_HEADER = "{image}  status    seconds  bound"
 BATCH_ROW = "{image}  {status:<8} {seconds:8.1f}  {bound:<8} {error}"
 BATCH_BAR = "batch [{bar}] {done}/{total} chunks, {images}/{count} images"
+SLURM_OPTIONS_UNUSED = (
+    "{options}: Slurm job options, for --cluster slurm only: unused under --cluster {kind} "
+    "(a worker's memory there is --memory-limit)"
+)

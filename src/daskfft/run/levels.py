@@ -97,10 +97,13 @@ def _tiff_level(plan, path, k):
 
 
 def build_overviews(plan, root, compute):
-    """The overview levels of ``plan.levels``, each from the one above (written first) by
-    :func:`daskfft.kernels.overview.overview_block`: one task per 512-px block of a level, which
-    reads its haloed window from the level above and writes its block in place, so
-    memory holds a block, never a level.  ``compute`` runs a list of tasks on the cluster."""
+    """The overview levels of ``plan.levels``, each from the one above (written first): one
+    task per block of a level, which reads its haloed window from the level above, reduces
+    it and writes its block in place, so memory holds a block, never a level.  An image's
+    block is 512 px square (:func:`daskfft.kernels.overview.overview_block`); a volume's,
+    :data:`PLANES_BLOCK` planes of one (each plane halved as an image), or, where the voxels
+    are cubes, :data:`VOLUME_BLOCK` voxels with z halved too (:func:`volume_task`).
+    ``compute`` runs a list of tasks on the cluster."""
     import dask
 
     from daskfft.kernels.overview import overview_depth

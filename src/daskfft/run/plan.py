@@ -461,6 +461,9 @@ def _unused_options(config, cl, spec, fmt):
         notes.append(msg.WORKERS_RUNNING_SCHEDULER)
     if cl.dashboard_address and cl.kind != "mpi":
         notes.append(msg.DASHBOARD_ADDRESS)
+    if cl.slurm and cl.kind != "slurm":
+        given = ", ".join(f"--{k.replace('_', '-')}" for k, _ in cl.slurm)
+        notes.append(msg.SLURM_OPTIONS_UNUSED.format(options=given, kind=cl.kind))
     return notes
 
 
