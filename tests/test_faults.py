@@ -234,6 +234,7 @@ def test_outdir_that_is_a_mount_point_under_a_read_only_parent(tmp_path):
         "filtered.tif",
         "overview.png",
         "radial_spectrum.png",
+        "report.html",
         "report.json",
         "spectra.png",
     ]
