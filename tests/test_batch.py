@@ -249,3 +249,19 @@ def test_each_images_report_has_the_warnings_of_its_planning(scenes, tmp_path, m
         assert said and any("cannot be read in parts" in w for w in said), said
         report = json.loads((out / png.stem / "report.json").read_text())
         assert report["warnings"] == said
+
+
+@pytest.mark.slow  # a local cluster
+def test_every_image_says_the_one_cluster_the_batch_runs_on(scenes, tmp_path, monkeypatch):
+    """--cluster auto sizes the batch's one cluster for its largest image: the smaller ones,
+    which alone would run on threads, say (notes, report.json) the cluster they ran on."""
+    from daskfft.cluster import kinds
+
+    monkeypatch.setattr(kinds, "AUTO_DASHBOARD_MEGAPIXELS", 0.4)  # east: 0.49 Mpx, local
+    images = [str(scenes / f"{n}.tif") for n in ("north", "east")]  # north: 0.36, threads
+    out = tmp_path / "out"
+    assert main(["run", *images, "-o", str(out), "--chunks", "256", "-q"]) == 0
+    for name in ("north", "east"):
+        report = json.loads((out / name / "report.json").read_text())
+        assert report["cluster"]["kind"] == "local", name
+        assert not any("threaded scheduler" in c for c in report["choices"]), report["choices"]

@@ -11,6 +11,7 @@ byte.  Memory is that of one image's chunks in flight, whatever the number of im
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import logging
@@ -106,6 +107,7 @@ def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
             rows.append(_failed(config, exc, 0.0))
     if plans:
         largest = max(plans, key=lambda cp: cp[1][0].info.megapixels)[1][0]
+        plans = [_on(largest.cluster, config, made, planned) for config, made in plans]
         log.info(
             msg.BATCH_START.format(
                 images=len(configs), outdir=outdir, largest=image_name(largest.config.input)
@@ -137,6 +139,16 @@ def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
     for line in _table(rows):
         log.info(line)
     return summary
+
+
+def _on(spec, config, made, planned):
+    """``(config, (plan, warnings))`` of an image on the batch's one cluster ``spec``: planned
+    again where its own plan chose another (``auto`` by its own size), so that its notes and
+    report say the cluster it runs on."""
+    if made[0].cluster == spec:
+        return config, made
+    config = dataclasses.replace(config, cluster=spec)
+    return config, planned(config)
 
 
 def _one(config, plan, said, cl, cluster_info, expected, run_config):
