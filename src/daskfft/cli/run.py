@@ -8,8 +8,8 @@ usage error, exit status 2); the run itself, on this machine or an MPI job, is
 from __future__ import annotations
 
 import argparse
-import os
 
+from daskfft.cli.batch import execute_batch, sources
 from daskfft.cli.options import (
     add_cluster,
     add_common,
@@ -144,7 +144,7 @@ def add_command(sub):
 
 def _add_source(run):
     # INPUT takes several: not in a mutually exclusive group, whose check argparse gets
-    # wrong for a positional of nargs="*" (it counts an empty one as given): _sources checks.
+    # wrong for a positional of nargs="*" (it counts an empty one as given): sources checks.
     run.add_argument(
         "input",
         nargs="*",
@@ -384,35 +384,14 @@ def _add_output(run):
     )
 
 
-def _sources(args, parser):
-    """What to filter: ``("sample", None)``, ``("one", path)`` or ``("batch", paths)``
-    (several INPUTs, a glob, or --from-list); one of INPUT, --sample and --from-list must be
-    given, and --sample alone."""
-    import glob
-    import os
-
-    inputs = args.input or []
-    if args.sample is not None:
-        if inputs or args.from_list:
-            other = "INPUT" if inputs else "--from-list"
-            parser.error(msg.NOT_ALLOWED_WITH.format(first="--sample", other=other))
-        return "sample", None
-    if not inputs and args.from_list is None:
-        parser.error(msg.SOURCE_REQUIRED)
-    pattern = any(glob.has_magic(p) and not os.path.exists(p) for p in inputs)
-    if len(inputs) == 1 and args.from_list is None and not pattern:
-        return "one", inputs[0]
-    return "batch", inputs
-
-
 def execute(args, parser):
     """Run as ``args`` ask; print where the outputs are (unless ``-q``). Returns None, or
     on an MPI worker rank its exit status."""
     from daskfft.run.job import run_job
 
-    kind, source = _sources(args, parser)
+    kind, source = sources(args, parser)
     if kind == "batch":
-        return _batch(args, parser, source)
+        return execute_batch(args, parser, source, _config)
     config = _config(args, parser, source)
     here, report = run_job(
         config, own_process=args.from_command_line, memory_limit=args.memory_limit
@@ -427,47 +406,6 @@ def execute(args, parser):
                 unbounded=_unbounded(report["halo"]),
             )
         )
-
-
-def _batch(args, parser, inputs):
-    """Run a batch (:mod:`daskfft.run.batch`); one line naming the images that failed."""
-    from daskfft.cli.errors import expected
-    from daskfft.errors import BatchFailed
-    from daskfft.run.batch import SUMMARY, batch_configs, expand_inputs
-    from daskfft.run.job import batch_job
-
-    names = expand_inputs(inputs, args.from_list)
-    try:
-        configs = batch_configs(
-            names,
-            args.outdir,
-            lambda path, outdir: _config(args, parser, path, outdir=outdir, progress=False),
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    here, summary = batch_job(
-        configs,
-        args.outdir,
-        expected=expected,
-        own_process=args.from_command_line,
-        memory_limit=args.memory_limit,
-        progress=show_progress(args),
-    )
-    if not here:
-        return summary
-    failed = [r["input"] for r in summary["images"] if r["status"] == "failed"]
-    if failed:
-        raise BatchFailed(
-            msg.BATCH_FAILED.format(
-                failed=len(failed),
-                images=len(summary["images"]),
-                names=", ".join(failed),
-                summary=os.path.join(args.outdir, SUMMARY),
-            )
-        )
-    if not args.quiet:
-        print(msg.BATCH_DONE.format(images=len(summary["images"]), outdir=args.outdir))
-    return None
 
 
 _FIRST = object()

@@ -16,6 +16,7 @@ workers' listen on 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -47,75 +48,102 @@ def slurm_cluster(spec, make_cluster):
     ``threads_per_worker`` threads each, ``spec.slurm``'s job options), as
     ``make_cluster(client=..., workers=..., threads=..., extra=...)`` makes it; every job
     cancelled on exit."""
-    try:
-        from dask_jobqueue import SLURMCluster
-    except ImportError as exc:
-        raise MissingPackage(msg.JOBQUEUE_MISSING.format(reason=exc)) from None
     from distributed import Client
     from distributed.security import Security
 
-    options = dict(spec.slurm)
-    cores = spec.threads_per_worker or 1
-    jobs = spec.workers or 1
-    memory = options.pop("memory", None) or _times(DEFAULT_MEMORY_PER_CORE, cores)
-    # The scheduler listens where the workers reach it: the interface named, else the
-    # workers' (dask-jobqueue's ``interface``), else the address distributed finds.
-    scheduler = {"dashboard_address": "127.0.0.1:0"}
-    if options.get("scheduler_interface"):
-        scheduler["interface"] = options.pop("scheduler_interface")
+    jobs = _Jobs.of(spec)
     # Credentials and the jobs' logs in a folder of this run, in the working directory,
     # which a cluster's compute nodes see (dask-jobqueue's assumption too).
     shared = tempfile.mkdtemp(prefix=".daskfft-slurm-", dir=os.getcwd())
     os.chmod(shared, 0o700)
     security = Security.temporary() if spec.tls else None
-    try:
-        cluster = SLURMCluster(
-            cores=cores,
-            processes=1,
-            memory=memory,
-            job_name="daskfft-worker",
-            security=security,
-            protocol="tls://" if spec.tls else "tcp://",
-            shared_temp_directory=shared,
-            log_directory=shared,
-            scheduler_options=scheduler,
-            worker_extra_args=["--dashboard-address", "127.0.0.1:0"],
-            **options,
-        )
-    except Exception as exc:  # sbatch not found, a bad option: dask-jobqueue's words
-        shutil.rmtree(shared, ignore_errors=True)
-        raise RunError(msg.SLURM_CANNOT_START.format(reason=_first_line(exc))) from exc
     keep = False  # the jobs' logs, where the jobs ended before a worker came
     try:
+        cluster = _submitter(jobs, shared, security)
         with (
             contextlib.closing(_Credentials(cluster)),
             cluster,
             Client(cluster, security=security) as client,
         ):
-            cluster.scale(jobs=jobs)
-            log.info(msg.SLURM_SUBMITTED.format(jobs=jobs, cores=cores, memory=memory))
+            cluster.scale(jobs=jobs.count)
+            log.info(
+                msg.SLURM_SUBMITTED.format(jobs=jobs.count, cores=jobs.cores, memory=jobs.memory)
+            )
             try:
-                _wait_for_workers(client, cluster, jobs)
+                _wait_for_workers(client, cluster, jobs.count)
             except _JobsEnded:
                 keep = True
-                raise RunError(msg.SLURM_JOBS_ENDED.format(jobs=jobs, logs=shared)) from None
+                raise RunError(msg.SLURM_JOBS_ENDED.format(jobs=jobs.count, logs=shared)) from None
             workers = client.nthreads()
             yield make_cluster(
                 client=client,
                 workers=len(workers),
                 threads=sum(workers.values()),
-                extra={
-                    "jobs": jobs,
-                    "job_options": {"cores": cores, "memory": memory, **options},
-                    "scheduler_interface": scheduler.get("interface"),
-                    "worker_hosts": sorted(set(client.run(socket.gethostname).values())),
-                    "tls": spec.tls,
-                    "transport": "tls" if spec.tls else "tcp",
-                },
+                extra=jobs.described(client, spec.tls),
             )
     finally:
         if not keep:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Jobs:
+    """The worker jobs a spec asks for: how many, their cores and memory, dask-jobqueue's
+    other job options, and the scheduler's options."""
+
+    count: int
+    cores: int
+    memory: str
+    options: dict
+    scheduler: dict
+
+    @classmethod
+    def of(cls, spec):
+        options = dict(spec.slurm)
+        cores = spec.threads_per_worker or 1
+        memory = options.pop("memory", None) or _times(DEFAULT_MEMORY_PER_CORE, cores)
+        # The scheduler listens where the workers reach it: the interface named, else the
+        # workers' (dask-jobqueue's ``interface``), else the address distributed finds.
+        scheduler = {"dashboard_address": "127.0.0.1:0"}
+        if options.get("scheduler_interface"):
+            scheduler["interface"] = options.pop("scheduler_interface")
+        return cls(spec.workers or 1, cores, memory, options, scheduler)
+
+    def described(self, client, tls):
+        """The cluster's part of report.json."""
+        return {
+            "jobs": self.count,
+            "job_options": {"cores": self.cores, "memory": self.memory, **self.options},
+            "scheduler_interface": self.scheduler.get("interface"),
+            "worker_hosts": sorted(set(client.run(socket.gethostname).values())),
+            "tls": tls,
+            "transport": "tls" if tls else "tcp",
+        }
+
+
+def _submitter(jobs, shared, security):
+    """dask-jobqueue's ``SLURMCluster`` for ``jobs``, its credentials and logs in ``shared``;
+    a failure to make it (no sbatch, a bad option) is one RunError line."""
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError as exc:
+        raise MissingPackage(msg.JOBQUEUE_MISSING.format(reason=exc)) from None
+    try:
+        return SLURMCluster(
+            cores=jobs.cores,
+            processes=1,
+            memory=jobs.memory,
+            job_name="daskfft-worker",
+            security=security,
+            protocol="tls://" if security is not None else "tcp://",
+            shared_temp_directory=shared,
+            log_directory=shared,
+            scheduler_options=jobs.scheduler,
+            worker_extra_args=["--dashboard-address", "127.0.0.1:0"],
+            **jobs.options,
+        )
+    except Exception as exc:  # dask-jobqueue's words
+        raise RunError(msg.SLURM_CANNOT_START.format(reason=_first_line(exc))) from exc
 
 
 class _JobsEnded(Exception):

@@ -133,19 +133,12 @@ class _Warnings(logging.Handler):
 def _run(config, cluster_info, clock, warned, plan=None, shared=None):
     plan = plan or make_plan(config)
     work = WorkDir(config.outdir)
-    opened = (
-        contextlib.nullcontext(shared)
-        if shared is not None
-        else open_cluster(plan.cluster, info=cluster_info)
-    )
     with work.session(plan.total):
         resumed = _open_work(work, plan)
         log_plan(plan)  # once OUTDIR is known to want this run
         clock.mark("plan")
-        with opened as cl, rechunk_method(cl):
+        with _cluster(plan, cluster_info, shared) as cl, rechunk_method(cl):
             clock.mark("cluster_start")
-            if shared is None:
-                log_cluster(cl)
             if plan.spec.method == "blockwise":
                 cl.check_memory(*plan.task_memory)
             flat = flat_mean(cl, plan)
@@ -193,6 +186,18 @@ def _run(config, cluster_info, clock, warned, plan=None, shared=None):
         )
     )
     return report
+
+
+@contextlib.contextmanager
+def _cluster(plan, cluster_info, shared):
+    """The cluster the run computes on: the batch's ``shared`` one, or its own, opened (and
+    said) here."""
+    if shared is not None:
+        yield shared
+        return
+    with open_cluster(plan.cluster, info=cluster_info) as cl:
+        log_cluster(cl)
+        yield cl
 
 
 class _Clock:
