@@ -73,6 +73,8 @@ KEEPS_BYTES = {
     "memory": ["--memory", "2GiB"],
     "interface": ["--interface", "eth0"],
     "scheduler_interface": ["--scheduler-interface", "eth0"],
+    # how a URL input is reached, not what it holds (its fingerprint: its objects' ETags)
+    "storage_option": ["--storage-option", "anon=true"],
     # which images a batch takes: each image's run is fingerprinted with its own path
     "from_list": ["--from-list", "LIST"],
     "performance_report": ["--performance-report"],

@@ -7,6 +7,7 @@ and the defaults live here too, so every layer reads them from one place."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -29,6 +30,9 @@ __all__ = [
     "check_positive_number",
     "check_axes",
     "check_local_path",
+    "check_url",
+    "check_input_path",
+    "check_storage_options",
     "shown_url",
     "check_float_dtype",
     "check_filter",
@@ -317,6 +321,46 @@ def check_local_path(name, path, *, output=False):
         advice = msg.URL_WRITE if output else msg.URL_READ
         raise ValueError(msg.URL_PATH.format(name=name, url=shown_url(text), advice=advice))
     return path
+
+
+def check_url(name, url):
+    """Refuse a URL that holds a user, a password, a query or a fragment (a pre-signed URL's
+    signature, a SAS token): what is in a URL is said in logs, errors and report.json.
+    Anything that is not a URL passes; the URL is returned unchanged."""
+    # whatever shown_url would leave out (an @ anywhere: a password may hold a /) is refused
+    if isinstance(url, str) and _URL.match(url) and shown_url(url) != url:
+        raise ValueError(msg.URL_WITH_SECRETS.format(name=name, url=shown_url(url)))
+    return url
+
+
+def check_input_path(name, path):
+    """An input path: local, or a URL (:func:`check_url`); None passes."""
+    if path is None:
+        return None
+    return check_url(name, os.fspath(path))
+
+
+def check_storage_options(options):
+    """Storage options (``--storage-option KEY=VALUE``, fsspec's names) as a tuple of
+    ``(key, value)`` pairs: from such texts, pairs or a dict; a value given as text is read as
+    JSON where it is JSON (``true``, ``3``, ``{"s3": {...}}``), else kept as text."""
+    items = options.items() if isinstance(options, dict) else options or ()
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(msg.BAD_STORAGE_OPTION.format(text=key))
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+            item = (key.strip(), value)
+        key, value = item
+        if not isinstance(key, str) or not key:
+            raise ValueError(msg.BAD_STORAGE_OPTION.format(text=str(key)))
+        out.append((key, value))
+    return tuple(out)
 
 
 def check_real(name, image):

@@ -51,6 +51,34 @@ def local_path(name, *, output=False):
     return checked(lambda text: check_local_path(name, text, output=output), "local path", str)
 
 
+def input_path(name):
+    """An argparse type for an input that may be a URL (``name``: INPUT): one with a user,
+    password or query is refused (:func:`daskfft.validate.check_input_path`)."""
+    from daskfft.validate import check_input_path
+
+    return checked(lambda text: check_input_path(name, text), "input", str)
+
+
+#: Storage options that are credentials: refused on the command line, which every user of
+#: the machine can read (``ps``); they come from the environment or a profile instead.
+SECRET_OPTIONS = frozenset(
+    {"key", "secret", "token", "password", "session_token", "account_key", "sas_token"}
+)
+
+
+def storage_option(text):
+    """An argparse type for ``--storage-option KEY=VALUE``: a credential's name refused."""
+    from daskfft.validate import check_storage_options
+
+    try:
+        ((key, value),) = check_storage_options([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if key.lower() in SECRET_OPTIONS or "secret" in key.lower() or "password" in key.lower():
+        raise argparse.ArgumentTypeError(msg.SECRET_ON_COMMAND_LINE.format(key=key))
+    return text
+
+
 def checked(validator, name, parse=float):
     """An argparse type that parses ``text`` and calls the library's own validator.
 

@@ -17,10 +17,12 @@ from daskfft.cli.options import (
     checked,
     cluster_options,
     depth_or_auto,
+    input_path,
     local_path,
     one_or_more,
     positive,
     show_progress,
+    storage_option,
 )
 from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
 from daskfft.kernels.grid import DEFAULT_CHUNKS
@@ -149,10 +151,11 @@ def _add_source(run):
         "input",
         nargs="*",
         default=None,
-        type=local_path("INPUT"),
+        type=input_path("INPUT"),
         metavar="INPUT",
-        help="TIFF, Zarr, PNG or JPEG image; several, or a quoted glob ('scenes/*.tif'), make "
-        "a batch: each image into OUTDIR/<its name>/ on one cluster",
+        help="TIFF, Zarr, PNG or JPEG image, a path or a URL (s3://, https://, gs://...: a "
+        "TIFF/COG read by byte ranges, a Zarr store through fsspec); several, or a quoted glob "
+        "('scenes/*.tif'), make a batch: each image into OUTDIR/<its name>/ on one cluster",
     )
     run.add_argument(
         "--from-list",
@@ -168,6 +171,18 @@ def _add_source(run):
         type=positive(),
         metavar="SIZE",
         help="filter the synthetic city-map sample, SIZE px square (default 2048)",
+    )
+    run.add_argument(
+        "--storage-option",
+        dest="storage_option",
+        action="append",
+        type=storage_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="an fsspec storage option for a URL INPUT, e.g. endpoint_url=http://host:9000 "
+        "or anon=true (VALUE read as JSON where it is); over GDAL's AWS_S3_ENDPOINT, "
+        "AWS_HTTPS, AWS_VIRTUAL_HOSTING, AWS_REGION and AWS_NO_SIGN_REQUEST; keys come from "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws, never the command line",
     )
     run.add_argument(
         "--axes",
@@ -425,6 +440,7 @@ def _config(args, parser, source=_FIRST, *, outdir=None, progress=None):
             source,
             args.outdir if outdir is None else outdir,
             axes=args.axes,
+            storage_options=args.storage_option,
             sample=args.sample,
             cutoff=args.cutoff,
             sigma=args.sigma,

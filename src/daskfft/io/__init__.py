@@ -20,12 +20,13 @@ The functions here are what the rest of daskfft calls.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io import cog, omezarr, tiff, whole, zarr
+from daskfft.io import cog, omezarr, tiff, url, whole, zarr
 from daskfft.io.base import Backend, ImageInfo, Store, check_finite, reason
 from daskfft.io.registry import FORMATS, OUTPUT_EXT, backend, image_stem, probe_with, register
 from daskfft.io.tiff import (
@@ -56,6 +57,8 @@ __all__ = [
     "default_output",
     "made_in_memory",
     "probe",
+    "is_remote",
+    "url",
     "read_page_window",
     "read_window",
     "read",
@@ -87,9 +90,14 @@ COMPRESSIONS = ("none", "zlib")
 WHOLE_IMAGE_CAP = 100_000_000
 
 
-def probe(path, axes=None):
+def probe(path, axes=None, storage=None):
     """Check that ``path`` is an image daskfft can filter and read its header; ``axes``
     (``--axes``, letters of "tczyx") names the axes of an array whose file does not.
+
+    ``path`` may be a URL (``s3://``, ``https://``, any fsspec protocol installed), opened
+    with the storage options ``storage`` (``--storage-option``) over GDAL's variables
+    (:func:`daskfft.io.url.location`); the :class:`ImageInfo`'s path is then a
+    :class:`~daskfft.io.url.Remote` that every task opens the same way.
 
     Raises
     ------
@@ -98,8 +106,9 @@ def probe(path, axes=None):
         is not a Zarr array, empty, an unknown suffix, unreadable, not 2-D or
         3-D, or a pixel type that is not integer or real.
     """
-    p = Path(path)
-    fmt = _check_path(p, path)
+    remote = url.location(path, storage)
+    p = remote if isinstance(remote, url.Remote) else Path(path)
+    fmt = _check_remote(p) if isinstance(p, url.Remote) else _check_path(p, path)
     try:
         info = probe_with(p)
     except InputError:
@@ -131,6 +140,31 @@ def _check_path(p, path):
         )
     if fmt != "zarr" and p.stat().st_size == 0:
         raise InputError(msg.FILE_EMPTY.format(path=path))
+    return fmt
+
+
+def is_remote(path):
+    """Whether ``path`` (an :class:`ImageInfo`'s) is a URL read through fsspec."""
+    return isinstance(path, url.Remote)
+
+
+def _check_remote(p):
+    """The format the URL ``p`` names by its suffix, once it is there: a file that is not
+    empty, or a Zarr store's metadata; one line where the server refuses or cannot be
+    reached (:func:`daskfft.io.url.failure`)."""
+    suffix = os.path.splitext(p.text.rstrip("/").rsplit("/", 1)[-1])[1]
+    fmt = FORMATS.get(suffix.lower())
+    if fmt is None:
+        raise InputError(
+            msg.UNSUPPORTED_FORMAT.format(
+                path=p, suffix=suffix or msg.NO_SUFFIX, formats=", ".join(sorted(FORMATS))
+            )
+        )
+    if fmt == "zarr":
+        if not any(url.exists(url.child(p, key)) for key in url.ZARR_METADATA):
+            raise InputError(msg.NOT_A_STORE_URL.format(url=p))
+    elif not url.stat(p).get("size", 1):
+        raise InputError(msg.FILE_EMPTY.format(path=p))
     return fmt
 
 

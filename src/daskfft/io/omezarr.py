@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from daskfft.errors import InputError
+from daskfft.io import url
 from daskfft.io.base import Backend, ImageInfo, parse_nodata
 from daskfft.io.zarr import ZarrArrayStore, ZarrBackend, stack_axes
 from daskfft.messages import io as msg
@@ -24,7 +25,7 @@ def _probe_group(p, fmt):
     scale."""
     import zarr
 
-    group = zarr.open_group(str(p), mode="r")
+    group = zarr.open_group(str(p), mode="r", **url.zarr_options(p))
     attrs = dict(group.attrs)
     multiscales = attrs.get("ome", attrs).get("multiscales")
     if not multiscales:
@@ -60,7 +61,7 @@ def _probe_group(p, fmt):
     own = attrs.get("daskfft", {})
     nodata = own.get("nodata")
     return ImageInfo(
-        str(Path(p) / dataset["path"]),
+        url.child(str(p), dataset["path"]),
         fmt,
         shape,
         np.dtype(array.dtype),

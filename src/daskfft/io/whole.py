@@ -13,6 +13,7 @@ import dask
 import numpy as np
 
 from daskfft.errors import InputError
+from daskfft.io import url
 from daskfft.io.base import Backend, ImageInfo, aligned_chunks, open_filled, reason
 from daskfft.messages import io as msg
 
@@ -32,7 +33,7 @@ def _load_whole(info):
     import imageio.v3 as iio
 
     try:
-        with open(info.path, "rb") as fh:
+        with url.open_binary(info.path) as fh:
             data = iio.imread(fh, extension=os.path.splitext(info.path)[1].lower())
     except Exception as exc:
         raise InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc))) from None
@@ -65,8 +66,8 @@ class WholeBackend(Backend):
         import imageio.v3 as iio
 
         # imageio leaks the file handle when no plugin accepts a file; our own closes.
-        with open(path, "rb") as fh:
-            props = iio.improps(fh, extension=path.suffix.lower())
+        with url.open_binary(path) as fh:
+            props = iio.improps(fh, extension=os.path.splitext(path)[1].lower())
         shape = tuple(props.shape)
         alpha = self.name == "png" and len(shape) == 3 and shape[2] in (2, 4)
         return ImageInfo(

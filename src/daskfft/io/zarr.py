@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from daskfft.errors import InputError
+from daskfft.io import url
 from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, aligned_chunks, reason
 from daskfft.messages import io as msg
 
@@ -104,7 +105,7 @@ class ZarrArrayStore(Store):
     def read(self, rows, cols):
         import zarr
 
-        z = zarr.open_array(self.path, mode="r")
+        z = zarr.open_array(self.path, mode="r", **url.zarr_options(self.path))
         if self.channel_first:
             return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
         return z[rows[0] : rows[1], cols[0] : cols[1]]
@@ -112,7 +113,7 @@ class ZarrArrayStore(Store):
     def write(self, y, r0, c0):
         import zarr
 
-        z = zarr.open_array(self.path, mode="r+")
+        z = zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))
         if self.channel_first:
             z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
         else:
@@ -152,7 +153,9 @@ class StackStore(Store):
         frame = self.view[0] if frame is None else frame
         plane = planes is None
         planes = (self.view[1], self.view[1] + 1) if plane else planes
-        data = zarr.open_array(self.path, mode="r")[self._index(rows, cols, frame, planes)]
+        data = zarr.open_array(self.path, mode="r", **url.zarr_options(self.path))[
+            self._index(rows, cols, frame, planes)
+        ]
         kept = [a for a in self.axes if a != "t"]
         out = np.transpose(data, [kept.index(a) for a in "zyxc" if a in kept])
         return out[0] if plane and "z" in kept else out
@@ -172,7 +175,7 @@ class StackStore(Store):
         rows, cols = (r0, r0 + size["y"]), (c0, c0 + size["x"])
         index = self._index(rows, cols, frame, (z0, z0 + size.get("z", 1)))
         stored = np.transpose(y, [order.index(a) for a in kept])
-        zarr.open_array(self.path, mode="r+")[index] = stored
+        zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))[index] = stored
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ class ZarrBackend(Backend):
         import zarr
 
         try:
-            array = zarr.open_array(str(path), mode="r")
+            array = zarr.open_array(str(path), mode="r", **url.zarr_options(str(path)))
         except (
             zarr.errors.ContainsGroupError,
             zarr.errors.NodeTypeValidationError,
@@ -243,7 +246,7 @@ class ZarrBackend(Backend):
             return info
         import zarr
 
-        array = zarr.open_array(info.path, mode="r")
+        array = zarr.open_array(info.path, mode="r", **url.zarr_options(info.path))
         names = _named_axes(array)
         if names is not None and _letters(names, info.path) != axes:
             raise InputError(msg.AXES_DISAGREE.format(path=info.path, axes=axes, dims=tuple(names)))
@@ -254,14 +257,18 @@ class ZarrBackend(Backend):
         shape = (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:]
         if planes is not None:
             shape = (planes[1] - planes[0],) + shape
-        try:
+
+        def read():
             import zarr
 
-            stored = zarr.open_array(info.path, mode="r")[_to_axes(window, axes, frame, planes)]
-            data = _from_axes(stored, axes) if planes is None else _stack_window(stored, axes)
-        except Exception as exc:
-            raise InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc))) from None
-        return np.asarray(data).reshape(shape)
+            array = zarr.open_array(info.path, mode="r", **url.zarr_options(info.path))
+            stored = array[_to_axes(window, axes, frame, planes)]
+            return _from_axes(stored, axes) if planes is None else _stack_window(stored, axes)
+
+        def undecoded(exc):
+            return InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc)))
+
+        return np.asarray(url.reading(info.path, read, undecoded)).reshape(shape)
 
     def read(self, info, chunks):
         """``chunks`` rounded to the store's chunks."""
@@ -271,10 +278,15 @@ class ZarrBackend(Backend):
         if info.axes:
             stored = da.from_zarr(
                 info.path,
+                **url.zarr_options(info.path),
                 chunks=tuple(rows if a == "y" else cols if a == "x" else -1 for a in info.axes),
             )
             return _from_axes(stored, info.axes)
-        return da.from_zarr(info.path, chunks=(rows, cols) + (-1,) * (len(info.shape) - 2))
+        return da.from_zarr(
+            info.path,
+            chunks=(rows, cols) + (-1,) * (len(info.shape) - 2),
+            **url.zarr_options(info.path),
+        )
 
     def create(self, path, shape, dtype, *, options=None):
         """An array of zeros at ``path`` in ``chunks`` (rows, cols[, channels]): the
@@ -337,7 +349,9 @@ class ZarrBackend(Backend):
         """The store ``source`` is the output: ``attrs`` (the input's metadata) added."""
         import zarr
 
-        zarr.open_array(str(source), mode="r+").attrs.update((options or {}).get("attrs", {}))
+        zarr.open_array(str(source), mode="r+", **url.zarr_options(str(source))).attrs.update(
+            (options or {}).get("attrs", {})
+        )
 
 
 ZARR = ZarrBackend()

@@ -176,4 +176,10 @@ URL_PATH = (
     "(a mounted bucket is a local path)"
 )
 URL_READ = "copy it to a local path first"
+BAD_STORAGE_OPTION = "storage option {text!r}: expected KEY=VALUE (fsspec's option names)"
+URL_WITH_SECRETS = (
+    "{name} {url}: a URL with credentials in it (a user, a password, a query or an anchor) is "
+    "refused, as it would be written into logs and report.json: give them as AWS_* "
+    "variables, AWS_PROFILE or ~/.aws/credentials"
+)
 URL_WRITE = "write to a local path, then copy it there"

@@ -57,3 +57,7 @@ WHAT_TERMINATED = "terminated by SIGTERM"
 WHAT_INTERRUPTED = "interrupted"
 NOTHING_KEPT = "daskfft: {what}; nothing was kept or written"
 ERROR_LINE = "daskfft: error: {message}"
+SECRET_ON_COMMAND_LINE = (
+    "{key}: a credential on the command line is visible to every user of this machine "
+    "(ps); give it as AWS_* variables, AWS_PROFILE or ~/.aws/credentials"
+)

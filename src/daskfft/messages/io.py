@@ -177,3 +177,13 @@ TIFF_TWO_CHANNEL_AXES = (
     "input {path}: TIFF axes {axes} (shape {shape}) hold channels twice, as C and as S "
     "(samples): daskfft reads one channel axis; write each C as a file of its own"
 )
+
+# URLs (daskfft.io.url)
+URL_PROTOCOL = "{name} {url}: no file system for {protocol}:// is installed ({why})"
+RETRYING = "{url}: try {attempt} failed ({reason}); trying again"
+URL_NOT_FOUND = "{url}: no such file or object"
+URL_DENIED = "{url}: access denied (check the credentials and the bucket's policy)"
+URL_UNREACHABLE = "{url}: unreachable after {attempts} tries ({reason})"
+URL_FAILED = "{url}: cannot be read ({reason})"
+NOT_A_STORE_URL = "{url}: no Zarr array or group there (no zarr.json, .zarray or .zgroup)"
+REMOTE_NOT_READ = "{url}: {label} is not read from a URL; copy it to a local path first"

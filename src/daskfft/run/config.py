@@ -20,9 +20,11 @@ from daskfft.validate import (
     DEFAULT_TOL,
     check_axes,
     check_choice,
+    check_input_path,
     check_local_path,
     check_positive_int,
     check_positive_number,
+    check_storage_options,
 )
 
 __all__ = ["RunConfig"]
@@ -40,6 +42,7 @@ class RunConfig:
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     input: str | None = None
     axes: str | None = None  # --axes: a plain Zarr array's, where it names no dims
+    storage_options: tuple = ()  # --storage-option KEY=VALUE, or a dict: a URL input's
     physical_sigma: float | tuple | None = None  # in the input's units: pixels by its spacing
     sample: int | None = None
     outdir: str = "daskfft-out"
@@ -62,6 +65,7 @@ class RunConfig:
         if self.sample is not None:
             object.__setattr__(self, "sample", check_positive_int("sample", self.sample))
         object.__setattr__(self, "axes", check_axes(self.axes))
+        object.__setattr__(self, "storage_options", check_storage_options(self.storage_options))
         if self.axes is not None and self.sample is not None:
             raise ValueError(msg.AXES_OF_SAMPLE)
         if self.physical_sigma is not None:
@@ -128,7 +132,7 @@ class RunConfig:
         **options,
     ):
         """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
-        check_local_path("INPUT", input)
+        check_input_path("INPUT", input)
         check_local_path("OUTDIR", outdir, output=True)
         _physical_sigma_fits(options.get("physical_sigma"), filter, band)
         spec = FilterSpec.create(

@@ -393,7 +393,7 @@ def _cluster(config, info, notes):
 
 def _source_info(config):
     if config.sample is None:
-        return io.probe(config.input, axes=config.axes)
+        return io.probe(config.input, axes=config.axes, storage=dict(config.storage_options))
     n = config.sample
     return io.made_in_memory("<sample>", (n, n, 3), np.uint8, photometric="rgb")
 
@@ -518,6 +518,8 @@ def _identity(path):
     A Zarr store is a folder whose own stat does not change when its chunks
     are rewritten, so every file below it counts.
     """
+    if io.is_remote(path):
+        return io.url.identity(path)
     p = Path(path)
     if not p.is_dir():
         st = p.stat()
@@ -542,7 +544,12 @@ def _mask_identity(info):
     path, page = info.mask
     if path == info.path:
         return {"page": page}
-    return {"file": os.path.abspath(path), "page": page, **_identity(path)}
+    return {"file": _where(path), "page": page, **_identity(path)}
+
+
+def _where(path):
+    """Where an input is, as its fingerprint says: a URL as it is, a path made absolute."""
+    return str.__str__(path) if io.is_remote(path) else os.path.abspath(path)
 
 
 def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs=()):
@@ -557,8 +564,8 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs=()):
         source = {"sample": config.sample}
     else:
         source = {
-            "path": os.path.abspath(config.input),
-            **_identity(config.input),
+            "path": _where(info.path),
+            **_identity(info.path),
             "shape": list(info.shape),
             # as stored, where not (y, x[, c]): --axes, or the dims' names
             **({"axes": info.axes} if info.axes else {}),

@@ -5,12 +5,12 @@ its pixels, each task opening the file itself.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from daskfft.errors import InputError
+from daskfft.io import url
 from daskfft.io.base import ImageInfo, parse_nodata, reason
+from daskfft.io.tiff.opening import open_tiff
 from daskfft.io.tiff.stack import is_stack, probe_stack
 from daskfft.messages import io as msg
 
@@ -34,11 +34,11 @@ def _probe_tiff(p, fmt):
     pages with named axes (:mod:`daskfft.io.tiff.stack`)."""
     import tifffile
 
-    with tifffile.TiffFile(p) as tif:
+    with open_tiff(p) as tif:
         series = tif.series[0]
         page = series.pages[0]
         shape, dtype = tuple(series.shape), np.dtype(series.dtype)
-        _check_segments(p, page)
+        _check_segments(p, page, tif.filehandle.size)
         planar = series.axes == "SYX" and len(series.pages) == 1 and page.planarconfig == 2
         if planar:
             shape = shape[1:] + shape[:1]  # band-interleaved: read band by band, bands last
@@ -113,10 +113,10 @@ def _find_mask(p, tif, shape):
     for index, page in enumerate(tif.pages):
         if page.subfiletype == 4 and tuple(page.shape[:2]) == tuple(shape[:2]):
             return str(p), index
-    external = Path(f"{p}.msk")
-    if external.is_file():
+    external = url.add_suffix(p if isinstance(p, url.Remote) else str(p), ".msk")
+    if url.exists(external) and not url.isdir(external):
         try:
-            with tifffile.TiffFile(external) as msk:
+            with open_tiff(external) as msk:
                 if tuple(msk.pages[0].shape[:2]) == tuple(shape[:2]):
                     return str(external), 0
         except (tifffile.TiffFileError, OSError, IndexError) as exc:
@@ -196,7 +196,7 @@ def _palette(page):
     return (table // 257).astype(np.uint8) if not (table % 257).any() else table
 
 
-def _check_segments(p, page):
+def _check_segments(p, page, size):
     """Refuse, in one line, a TIFF whose pixels cannot all be read: unknown compression,
     tiles or strips missing from its header, or lying past the end of the file."""
     import tifffile
@@ -221,7 +221,6 @@ def _check_segments(p, page):
                 listed=offsets.size,
             )
         )
-    size = p.stat().st_size
     past = np.flatnonzero((counts > 0) & (offsets + counts > size))
     if past.size:
         k = int(past[0])
@@ -252,40 +251,42 @@ def _read_region(path, window, shape, *, mask=None):
         keep = _read_mask(mask, window)
         top = np.iinfo(data.dtype).max if data.dtype.kind in "ui" else 1
         return np.concatenate([data, (keep * top).astype(data.dtype)[..., None]], axis=2)
-    try:
-        import tifffile
 
-        with tifffile.TiffFile(path) as tif:
+    def read():
+        with open_tiff(path) as tif:
             data = _tiff_segments(tif, window, shape)
             if data is None:
                 import zarr
 
                 with tif.series[0].aszarr(level=0) as store:  # a pyramid's full size
                     data = zarr.open_array(store, mode="r")[window]
-    except Exception as exc:
-        raise InputError(msg.CANNOT_DECODE.format(path=path, reason=reason(exc))) from None
-    return np.asarray(data).reshape(shape)
+        return data
+
+    def undecoded(exc):
+        return InputError(msg.CANNOT_DECODE.format(path=path, reason=reason(exc)))
+
+    return np.asarray(url.reading(path, read, undecoded)).reshape(shape)
 
 
 def read_page_window(path, page, rows, cols):
     """Pixels ``rows[0]:rows[1], cols[0]:cols[1]`` of page ``page`` of a tiled TIFF, as
     (rows, cols, samples); runs in a task (a pyramid level made here)."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
+    with open_tiff(path) as tif:
         return _page_window(tif, tif.pages[page], (slice(*rows), slice(*cols)))
 
 
 def _read_mask(mask, window):
     """Where the TIFF mask (file, page) keeps the pixels of ``window``: a bool array."""
-    import tifffile
-
     path, index = mask
-    try:
-        with tifffile.TiffFile(path) as tif:
+
+    def read():
+        with open_tiff(path) as tif:
             return _page_window(tif, tif.pages[index], window)[..., 0] > 0
-    except Exception as exc:
-        raise InputError(msg.CANNOT_DECODE_MASK.format(path=path, reason=reason(exc))) from None
+
+    def undecoded(exc):
+        return InputError(msg.CANNOT_DECODE_MASK.format(path=path, reason=reason(exc)))
+
+    return url.reading(path, read, undecoded)
 
 
 def _tiff_segments(tif, window, shape):

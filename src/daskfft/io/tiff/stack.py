@@ -16,7 +16,9 @@ from dataclasses import replace
 import numpy as np
 
 from daskfft.errors import InputError
+from daskfft.io import url
 from daskfft.io.base import reason
+from daskfft.io.tiff.opening import open_tiff
 from daskfft.io.zarr import _from_axes, _image_of, _stack_window, _to_axes
 from daskfft.messages import io as msg
 
@@ -115,15 +117,21 @@ def read_stack_window(info, rows, cols, *, frame=0, planes=None):
     shape = (rows[1] - rows[0], cols[1] - cols[0]) + info.shape[2:]
     if planes is not None:
         shape = (planes[1] - planes[0],) + shape
-    try:
-        import tifffile
+
+    def read():
         import zarr
 
-        with tifffile.TiffFile(info.path) as tif, tif.series[0].aszarr(level=0) as store:
-            stored = zarr.open_array(store, mode="r")[_to_axes(window, info.axes, frame, planes)]
-        data = _from_axes(stored, info.axes) if planes is None else _stack_window(stored, info.axes)
-    except Exception as exc:
-        raise InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc))) from None
+        with open_tiff(info.path) as tif, tif.series[0].aszarr(level=0) as store:
+            return zarr.open_array(store, mode="r")[_to_axes(window, info.axes, frame, planes)]
+
+    def undecoded(exc):
+        return InputError(msg.CANNOT_DECODE.format(path=info.path, reason=reason(exc)))
+
+    def decoded():
+        stored = read()
+        return _from_axes(stored, info.axes) if planes is None else _stack_window(stored, info.axes)
+
+    data = url.reading(info.path, decoded, undecoded)
     return np.asarray(data).reshape(shape)
 
 

@@ -1,0 +1,440 @@
+"""Images behind URLs: ``s3://``, ``gs://``, ``https://`` and any other protocol fsspec has
+installed, read where they are.
+
+A URL input becomes a :class:`Remote`: the URL's text, which is all that is ever said or
+written of it, carrying the fsspec storage options it is opened with, so that every task
+(in whatever process or node) opens it the same way.  A TIFF is opened as a file whose
+reads are HTTP range requests (:func:`open_binary`: the header's first 64 KiB cached, every
+tile fetched by itself), so a task fetches only the tiles its window touches; a Zarr store
+is opened by zarr through fsspec (:func:`zarr_options`).
+
+Credentials and endpoints follow GDAL's conventions for ``/vsis3/``
+(:func:`gdal_options`): ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
+``AWS_SESSION_TOKEN``, ``AWS_PROFILE`` and the shared credentials file (read by botocore
+itself), ``AWS_S3_ENDPOINT`` with ``AWS_HTTPS`` and ``AWS_VIRTUAL_HOSTING``,
+``AWS_REGION``, ``AWS_NO_SIGN_REQUEST``; ``--storage-option KEY=VALUE`` (fsspec's own
+names) overrides them.  A URL with a user, a password or a query (a pre-signed URL's
+signature) is refused: what is in a URL ends up in logs and report.json.
+
+Transient failures (a dropped connection, a timeout, HTTP 408, 429 and 5xx) are retried
+:data:`ATTEMPTS` times in all, :func:`backoff` seconds apart (:func:`retried`); a missing
+file or a refusal (404, 403) is not retried.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import hashlib
+import logging
+import os
+import re
+import time
+
+from daskfft.errors import InputError
+from daskfft.messages import io as msg
+
+__all__ = [
+    "Remote",
+    "ATTEMPTS",
+    "backoff",
+    "is_url",
+    "location",
+    "gdal_options",
+    "merged",
+    "OWN_OPTIONS",
+    "HEADER_BYTES",
+    "ZARR_METADATA",
+    "filesystem",
+    "open_binary",
+    "stat",
+    "exists",
+    "child",
+    "add_suffix",
+    "identity",
+    "zarr_options",
+    "retried",
+    "transient",
+    "not_read",
+    "reading",
+    "isdir",
+    "failure",
+]
+
+log = logging.getLogger("daskfft")
+
+#: The start of a URL (RFC 3986's scheme, then "://"): s3://, gs://, https://, file://...
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+#: Tries of one read or write of a remote file in all (the first and three retries).
+ATTEMPTS = 4
+
+#: The keys of which one is at the root of a Zarr store (v3; v2's array, group).
+ZARR_METADATA = ("zarr.json", ".zarray", ".zgroup")
+
+#: What a remote TIFF's first read caches: its header, and the IFD of most files.
+HEADER_BYTES = 65536
+
+
+def backoff(attempt):
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): 0.5, 1, 2."""
+    return 0.5 * 2 ** (attempt - 1)
+
+
+class Remote(str):
+    """A URL that carries the fsspec storage options it is opened with.
+
+    It is its URL's text wherever it is said, formatted, joined or written to JSON; the
+    options (which may hold credentials) only travel with it, pickled into the tasks.
+    """
+
+    __slots__ = ("storage",)
+
+    def __new__(cls, url, storage=None):
+        self = super().__new__(cls, url)
+        self.storage = dict(storage or {})
+        return self
+
+    def __str__(self):
+        return self  # str() keeps the options: backends pass paths through str()
+
+    def __repr__(self):
+        return repr(self.text)
+
+    def __reduce__(self):
+        return (Remote, (self.text, self.storage))
+
+    @property
+    def text(self):
+        """The URL as a plain :class:`str`."""
+        return str.__str__(self)
+
+    @property
+    def protocol(self):
+        return self.text.split("://", 1)[0].lower()
+
+
+def is_url(path):
+    """Whether ``path`` is a URL (``scheme://...``) rather than a local path."""
+    return isinstance(path, str) and bool(_URL.match(path))
+
+
+def _truthy(value):
+    return str(value).strip().upper() in ("YES", "TRUE", "ON", "1")
+
+
+def _falsy(value):
+    return str(value).strip().upper() in ("NO", "FALSE", "OFF", "0")
+
+
+def gdal_options(protocol, environ=None):
+    """The fsspec storage options that GDAL's configuration for ``/vsis3/`` in ``environ``
+    (the process's) means for ``protocol``: endpoint, addressing, region, anonymous access.
+    Keys and profiles are botocore's own variables and files: read by it, not copied here."""
+    environ = os.environ if environ is None else environ
+    if protocol not in ("s3", "s3a"):
+        return {}
+    options = {}
+    endpoint = environ.get("AWS_S3_ENDPOINT")
+    if endpoint:
+        if "://" not in endpoint:
+            scheme = "http" if _falsy(environ.get("AWS_HTTPS", "YES")) else "https"
+            endpoint = f"{scheme}://{endpoint}"
+        options["endpoint_url"] = endpoint
+    if _falsy(environ.get("AWS_VIRTUAL_HOSTING", "TRUE")):
+        options["config_kwargs"] = {"s3": {"addressing_style": "path"}}
+    if environ.get("AWS_REGION"):  # else botocore's AWS_DEFAULT_REGION, or its default
+        options["client_kwargs"] = {"region_name": environ["AWS_REGION"]}
+    if _truthy(environ.get("AWS_NO_SIGN_REQUEST", "NO")):
+        options["anon"] = True
+    return options
+
+
+def location(path, storage=None, *, name="input"):
+    """``path`` as daskfft opens it: a :class:`Remote` for a URL (with GDAL's options from
+    the environment, then ``storage``, ``--storage-option``'s, over them), else unchanged.
+
+    Refuses a URL with a user, a password or a query, and one of a protocol fsspec does
+    not have (:class:`~daskfft.errors.InputError`)."""
+    if isinstance(path, Remote) or not is_url(path):
+        return path
+    from daskfft.validate import check_url
+
+    check_url(name, path)
+    protocol = path.split("://", 1)[0].lower()
+    import fsspec
+
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as exc:
+        raise InputError(
+            msg.URL_PROTOCOL.format(name=name, url=path, protocol=protocol, why=_first(exc))
+        ) from None
+    return Remote(path, merged(OWN_OPTIONS.get(protocol, {}), gdal_options(protocol), storage))
+
+
+#: The storage options daskfft opens a protocol with, under GDAL's and the user's: botocore
+#: retries nothing (its own retries would multiply :func:`retried`'s); s3fs still tries a
+#: dropped connection again within each of our tries (up to 5 times in about a second).
+OWN_OPTIONS = {
+    p: {"config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}}}
+    for p in ("s3", "s3a")
+}
+
+
+def merged(*layers):
+    """Storage options, each of ``layers`` over the ones before; dicts merged key by key."""
+    out = {}
+    for layer in layers:
+        for key, value in dict(layer or {}).items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                value = merged(out[key], value)
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _first(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def filesystem(path):
+    """The fsspec file system of the :class:`Remote` ``path`` and the path within it."""
+    from fsspec.core import url_to_fs
+
+    # a copy: botocore rewrites the config it is given (its retries' keys)
+    return url_to_fs(path.text, **copy.deepcopy(path.storage))
+
+
+def open_binary(path):
+    """``path`` opened for reading bytes: a local file, or a :class:`Remote` whose reads are
+    range requests, the first :data:`HEADER_BYTES` cached (a TIFF's header and IFDs, read
+    in many small pieces) and every other read fetched as asked (a tile)."""
+    if not isinstance(path, Remote):
+        return open(path, "rb")
+    fs, inner = filesystem(path)
+    return fs.open(inner, "rb", cache_type="first", block_size=HEADER_BYTES)
+
+
+def stat(path):
+    """What the server says of the remote file ``path`` (fsspec's ``info``: ``size``, ...),
+    tried :data:`ATTEMPTS` times; one line (:func:`failure`) where it is missing, refused or
+    unreachable.  A missing file is ``FileNotFoundError`` of :func:`exists` only."""
+    try:
+        return retried(lambda: _info(path), path)
+    except Exception as exc:
+        raise failure(path, exc) from None
+
+
+def exists(path):
+    """Whether ``path`` (local, or a :class:`Remote`) is there; a remote one that cannot be
+    asked (refused, unreachable) is one line (:func:`failure`), never "not there"."""
+    if not isinstance(path, Remote):
+        return os.path.exists(path)
+    try:
+        retried(lambda: _info(path), path)
+    except FileNotFoundError:
+        return False
+    except Exception as exc:
+        raise failure(path, exc) from None
+    return True
+
+
+def _info(path):
+    """fsspec's ``info`` of ``path``; over HTTP, where fsspec says "not found" of every
+    failure (a 403, a dropped connection), the server's own answer instead."""
+    fs, inner = filesystem(path)
+    try:
+        return fs.info(inner)
+    except FileNotFoundError:
+        if path.protocol in ("http", "https"):
+            _http_status(path)
+        raise
+
+
+def _http_status(path):
+    """Ask the server for ``path`` once more (a HEAD request, without fsspec) and raise what
+    it answers: ``FileNotFoundError`` for 404 and 410, the HTTP error or the connection's
+    failure otherwise; nothing where it now answers 2xx."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(path.text, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 410):
+            raise FileNotFoundError(path.text) from None
+        raise
+    except urllib.error.URLError as exc:
+        raise exc.reason if isinstance(exc.reason, BaseException) else exc from None
+
+
+def child(path, name):
+    """``path/name``: of a :class:`Remote`, with its options."""
+    if isinstance(path, Remote):
+        return Remote(f"{path.text.rstrip('/')}/{name}", path.storage)
+    return os.path.join(path, name)
+
+
+def add_suffix(path, suffix):
+    """``path`` with ``suffix`` added (``x.tif`` -> ``x.tif.msk``), keeping its options."""
+    if isinstance(path, Remote):
+        return Remote(path.text + suffix, path.storage)
+    return f"{path}{suffix}"
+
+
+def identity(path):
+    """What identifies a remote input's content cheaply: of every object under it, its size
+    and its ETag or modification time, as the store says them.  Over HTTP, which lists
+    nothing, the file's own (of a Zarr store, its metadata files')."""
+    fs, inner = filesystem(path)
+    if path.protocol in ("http", "https"):
+        keys = [inner]
+        if path.text.rstrip("/").lower().endswith(".zarr"):
+            keys = [f"{inner.rstrip('/')}/{k}" for k in ZARR_METADATA + (".zattrs",)]
+        found = {}
+        for key in keys:
+            try:
+                found[key] = retried(lambda key=key: fs.info(key), path)
+            except FileNotFoundError:
+                continue
+    else:
+        found = retried(lambda: fs.find(inner, detail=True, withdirs=False), path) or {}
+        if not found:  # a file, not a prefix
+            found = {inner: retried(lambda: fs.info(inner), path)}
+    digest, total = hashlib.sha256(), 0
+    for key in sorted(found):
+        info = found[key]
+        stamp = next(
+            (
+                info[k]
+                for k in ("ETag", "etag", "LastModified", "Last-Modified", "mtime")
+                if info.get(k)
+            ),
+            "",
+        )
+        rel = key[len(inner) :]
+        digest.update(f"{rel}\0{info.get('size')}\0{stamp}\n".encode())
+        total += int(info.get("size") or 0)
+    return {"files": len(found), "bytes": total, "content_stat": digest.hexdigest()}
+
+
+def zarr_options(path):
+    """The keywords zarr's ``open_array``/``open_group``/``create_array`` (and dask's
+    ``from_zarr``) take to open ``path``: its storage options for a :class:`Remote`."""
+    if isinstance(path, Remote):
+        return {"storage_options": dict(path.storage)}
+    return {}
+
+
+def transient(exc):
+    """Whether the failure ``exc`` of a remote read or write may pass if tried again: a
+    dropped or refused connection, a timeout, HTTP 408, 429 or 5xx."""
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+        return False
+    status = _status(exc)
+    if status is not None:
+        return status in (408, 429) or status >= 500
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.ECONNRESET,
+        errno.ECONNREFUSED,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.EBUSY,  # s3fs's 503 (Service Unavailable, SlowDown)
+        errno.EAGAIN,
+    ):
+        return True
+    names = {k.__name__ for k in type(exc).__mro__}
+    # aiohttp's (fsspec's HTTP) and botocore's (s3fs) connection failures, by name: neither
+    # library is a dependency of daskfft's core.
+    return bool(
+        names
+        & {
+            "ClientConnectionError",
+            "ClientPayloadError",
+            "ServerDisconnectedError",
+            "ServerTimeoutError",
+            "FSTimeoutError",
+            "EndpointConnectionError",
+            "ConnectionClosedError",
+            "ReadTimeoutError",
+            "ConnectTimeoutError",
+            "IncompleteRead",
+            "ResponseStreamingError",
+        }
+    )
+
+
+def _status(exc):
+    """The HTTP status of a failure (aiohttp's ``status``, urllib's ``code``), or None."""
+    for name in ("status", "code"):
+        value = getattr(exc, name, None)
+        if isinstance(value, int) and 400 <= value < 600:
+            return value
+    return None
+
+
+def retried(call, path, *, attempts=ATTEMPTS):
+    """``call()``, tried again after :func:`backoff` seconds while it fails
+    :func:`transient`-ly, ``attempts`` times in all; its last failure is raised as it came."""
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if attempt >= attempts or not transient(exc):
+                raise
+            log.debug(msg.RETRYING.format(url=path, attempt=attempt, reason=_first(exc)))
+            time.sleep(backoff(attempt))
+            attempt += 1
+
+
+def not_read(exc):
+    """Whether ``exc`` is a remote file's failure to be read (missing, refused, a network
+    failure), not its content's (a tile that does not decode)."""
+    return (
+        isinstance(exc, (FileNotFoundError, PermissionError))
+        or transient(exc)
+        or (_status(exc) is not None)
+    )
+
+
+def isdir(path):
+    """Whether ``path`` is a folder, or for a :class:`Remote`, a store's prefix."""
+    if not isinstance(path, Remote):
+        return os.path.isdir(path)
+    fs, inner = filesystem(path)
+    return retried(lambda: fs.isdir(inner), path)
+
+
+def reading(path, read, undecoded):
+    """``read()`` of the file ``path``, retried (:func:`retried`) where it is remote; a remote
+    failure to be read is one line (:func:`failure`), any other failure (of the content)
+    ``undecoded(exc)``'s :class:`~daskfft.errors.InputError`."""
+    remote = isinstance(path, Remote)
+    try:
+        return retried(read, path) if remote else read()
+    except Exception as exc:
+        if remote and not_read(exc):
+            raise failure(path, exc) from None
+        raise undecoded(exc) from None
+
+
+def failure(path, exc):
+    """The one line (an :class:`~daskfft.errors.InputError`) a remote ``path`` that could
+    not be read says: missing, refused, or unreachable after every retry."""
+    if isinstance(exc, FileNotFoundError):
+        line = msg.URL_NOT_FOUND.format(url=path)
+    elif isinstance(exc, PermissionError) or _status(exc) in (401, 403):
+        line = msg.URL_DENIED.format(url=path)
+    elif transient(exc):
+        line = msg.URL_UNREACHABLE.format(url=path, attempts=ATTEMPTS, reason=_first(exc))
+    else:
+        line = msg.URL_FAILED.format(url=path, reason=_first(exc))
+    return InputError(line)

@@ -1,0 +1,328 @@
+"""URL inputs, read where they are: TIFF/COG by byte ranges and Zarr/OME-Zarr through fsspec,
+from real servers the tests start on loopback: moto's S3 server (in this process, counting
+what it sends) and Debian's nginx (its access log says every range and byte it sent).
+
+Credentials come from the environment as GDAL's do (AWS_* variables, AWS_S3_ENDPOINT,
+AWS_HTTPS, AWS_VIRTUAL_HOSTING) and are never said; failures are one line naming the URL;
+transient ones are retried; a run that still fails keeps its finished chunks."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from reference import make_image
+from servers import MotoS3, Nginx
+from test_run_stacks import ome_zarr
+
+from daskfft import io
+from daskfft.cli import main
+from daskfft.io import url
+
+QUIET = ["--cluster", "threads", "-q"]
+KEY_ID = "AKIADASKFFTTESTKEY01"
+SECRET = "s3cr3t/DASKFFT+never-said"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """An S3 server on loopback, reached as GDAL would be told (AWS_S3_ENDPOINT...), with a
+    bucket of its own: ``(server, filesystem, bucket)``."""
+    import s3fs
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    server = MotoS3().start()
+    monkeypatch.setenv("AWS_S3_ENDPOINT", f"127.0.0.1:{server.port}")
+    monkeypatch.setenv("AWS_HTTPS", "NO")
+    monkeypatch.setenv("AWS_VIRTUAL_HOSTING", "FALSE")
+    fs = s3fs.S3FileSystem(endpoint_url=server.endpoint, skip_instance_cache=True)
+    bucket = f"b{uuid.uuid4().hex[:12]}"
+    fs.mkdir(bucket)
+    try:
+        yield server, fs, bucket
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """nginx serving ``tmp_path/www`` on loopback."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "nginx").mkdir()
+    server = Nginx(tmp_path / "www", tmp_path / "nginx").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _tiff(path, shape=(1536, 1536), tile=256, seed=3):
+    tifffile.imwrite(
+        path, make_image(shape, np.uint8, seed=seed), tile=(tile, tile), compression="zlib"
+    )
+    return path
+
+
+def _local_and_remote(tmp_path, local, remote, *extra):
+    """Outputs of the same run on ``local`` and on ``remote``: their folders."""
+    a, b = tmp_path / "local", tmp_path / "remote"
+    for src, out in ((local, a), (remote, b)):
+        assert main(["run", str(src), "-o", str(out), "--sigma", "3", *extra, *QUIET]) == 0
+    return a, b
+
+
+def _same_files(a, b):
+    """Every image output of ``a`` byte for byte in ``b`` (report.json aside: it names its
+    input and its times)."""
+    names = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for name in names:
+        if name.suffix not in (".json", ".html"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    return names
+
+
+def _tile_bytes(path, rows, cols):
+    """The compressed bytes of the tiles of ``path`` that the window touches."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        th, tw = page.tilelength, page.tilewidth
+        across = -(-page.imagewidth // tw)
+        return sum(
+            page.databytecounts[ty * across + tx]
+            for ty in range(rows[0] // th, -(-rows[1] // th))
+            for tx in range(cols[0] // tw, -(-cols[1] // tw))
+        )
+
+
+# --- S3 (moto's server) ---------------------------------------------------------------------
+
+
+def test_a_tiff_on_s3_is_filtered_as_the_local_file_and_no_credential_is_said(tmp_path, s3, capfd):
+    server, fs, bucket = s3
+    src = _tiff(tmp_path / "a.tif")
+    fs.put(str(src), f"{bucket}/scenes/a.tif")
+    a, b = _local_and_remote(tmp_path, src, f"s3://{bucket}/scenes/a.tif")
+    assert "filtered.tif" in {p.name for p in b.iterdir()}
+    _same_files(a, b)
+    report = json.loads((b / "report.json").read_text())
+    assert report["input"]["path"] == f"s3://{bucket}/scenes/a.tif"
+    # -v says what was chosen; nothing anywhere says the keys
+    out = tmp_path / "verbose"
+    argv = ["run", f"s3://{bucket}/scenes/a.tif", "-o", str(out), "-v", "--cluster", "threads"]
+    assert main(argv) == 0
+    said = capfd.readouterr()
+    for text in (
+        [said.out, said.err]
+        + [p.read_text() for p in out.rglob("*.json")]
+        + [(out / "report.html").read_text()]
+    ):
+        assert SECRET not in text and KEY_ID not in text
+    # the requests were signed with the environment's key (moto takes any)
+    assert any(e[1].endswith("/scenes/a.tif") and e[2] == 206 for e in server.app.entries)
+
+
+def test_a_task_fetches_only_the_tiles_its_window_touches(tmp_path, s3):
+    server, fs, bucket = s3
+    src = _tiff(tmp_path / "a.tif", shape=(2048, 2048))
+    fs.put(str(src), f"{bucket}/a.tif")
+    info = io.probe(f"s3://{bucket}/a.tif")
+    assert isinstance(info.path, url.Remote) and info.path == f"s3://{bucket}/a.tif"
+    for rows, cols in [((0, 512), (0, 512)), ((700, 1300), (300, 1900)), ((1900, 2048), (0, 2048))]:
+        server.app.entries.clear()
+        window = io.read_window(info, rows, cols)
+        assert (window == tifffile.imread(src)[rows[0] : rows[1], cols[0] : cols[1]]).all()
+        sent = sum(e[3] for e in server.app.entries if e[0] == "GET")
+        touched = _tile_bytes(src, rows, cols)
+        # the tiles, and the one 64 KiB read of the header each task makes
+        assert touched <= sent <= 1.5 * touched + url.HEADER_BYTES, (sent, touched)
+
+
+def test_zarr_and_ome_zarr_on_s3_are_filtered_as_the_local_stores(tmp_path, s3):
+    _, fs, bucket = s3
+    plain = tmp_path / "p.zarr"
+    z = zarr.create_array(str(plain), shape=(300, 260), dtype="uint16", chunks=(64, 64))
+    z[...] = make_image((300, 260), np.uint16, seed=4)
+    ome = ome_zarr(tmp_path / "cells.ome.zarr", make_image((3, 200, 180), np.uint8, seed=2),
+                   "cyx", [1.0, 0.5, 0.5])  # fmt: skip
+    for store in (plain, ome):
+        fs.put(str(store), f"{bucket}/{store.name}", recursive=True)
+        a, b = _local_and_remote(
+            tmp_path / store.name, store, f"s3://{bucket}/{store.name}", "--chunks", "64"
+        )
+        names = _same_files(a, b)
+        assert any(n.suffix == ".zarr" for n in names[0:1]) or any(".zarr" in str(n) for n in names)
+
+
+def test_transient_failures_are_retried_and_a_missing_or_refused_object_is_one_line(
+    tmp_path, s3, capsys
+):
+    server, fs, bucket = s3
+    src = _tiff(tmp_path / "a.tif", shape=(512, 512))
+    fs.put(str(src), f"{bucket}/a.tif")
+    server.app.entries.clear()
+    server.app.fail = [503, 503, 503]  # three tries fail, the fourth does not
+    assert main(["run", f"s3://{bucket}/a.tif", "-o", str(tmp_path / "o1"), *QUIET]) == 0
+    assert [e[2] for e in server.app.entries[:4]] == [503, 503, 503, 200]
+    capsys.readouterr()
+    cases = [
+        (f"s3://{bucket}/missing.tif", [], "no such file or object"),
+        (f"s3://{bucket}/a.tif", [403], "access denied"),
+        (f"s3://{bucket}/a.tif", None, f"unreachable after {url.ATTEMPTS} tries"),  # all 503
+    ]
+    for i, (where, fail, said) in enumerate(cases):
+        server.app.fail = list(fail or [])
+        server.app.break_after(0 if fail is None else None)
+        out = tmp_path / f"x{i}"
+        assert main(["run", where, "-o", str(out), *QUIET]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{where}: {said}" in err, err
+        assert SECRET not in err and not out.exists()
+
+
+def test_a_run_that_fails_part_way_keeps_its_chunks_and_resumes(tmp_path, s3, capsys):
+    server, fs, bucket = s3
+    src = _tiff(tmp_path / "a.tif", shape=(1024, 1024), tile=128)
+    fs.put(str(src), f"{bucket}/a.tif")
+    where, out = f"s3://{bucket}/a.tif", tmp_path / "out"
+    argv = ["run", where, "-o", str(out), "--chunks", "256", "--sigma", "2", *QUIET]
+    server.app.break_after(40)  # the header, then some chunks' tiles; then 503 for ever
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") <= 2 and f"{where}: unreachable after {url.ATTEMPTS} tries" in err
+    done = list((out / ".daskfft-work" / "done").iterdir())
+    assert 0 < len(done) < 16
+    server.app.break_after(None)
+    server.app.entries.clear()
+    assert main([*argv, "--resume"]) == 0
+    local = tmp_path / "local"
+    assert main(["run", str(src), "-o", str(local), "--chunks", "256", "--sigma", "2", *QUIET]) == 0
+    assert (out / "filtered.tif").read_bytes() == (local / "filtered.tif").read_bytes()
+
+
+def test_a_rewritten_object_is_a_different_input(tmp_path, s3):
+    """The fingerprint holds the objects' ETags: --resume refuses an input rewritten since."""
+    _, fs, bucket = s3
+    fs.put(str(_tiff(tmp_path / "a.tif", seed=1)), f"{bucket}/a.tif")
+    where = url.location(f"s3://{bucket}/a.tif")
+    before = url.identity(where)
+    assert url.identity(where) == before
+    fs.put(str(_tiff(tmp_path / "b.tif", seed=2)), f"{bucket}/a.tif")
+    assert url.identity(where) != before
+
+
+# --- HTTP (nginx) ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_cog_over_https_is_read_by_ranges_as_the_local_file(tmp_path, nginx):
+    src = _tiff(Path(nginx.root) / "a.tif", shape=(2048, 2048))
+    a, b = _local_and_remote(tmp_path, src, f"{nginx.url}/a.tif")
+    _same_files(a, b)
+    log = [e for e in nginx.log() if e[1] == "/a.tif"]  # (and GDAL's .msk looked for: 404)
+    assert log and all(e[2] in (200, 206) for e in log)
+    assert all(e[0] == "HEAD" or e[3].startswith("bytes=") for e in log)  # never the whole file
+    info = io.probe(f"{nginx.url}/a.tif")
+    rows, cols = (600, 1400), (100, 900)
+    nginx.clear()
+    io.read_window(info, rows, cols)
+    sent = sum(e[4] for e in nginx.log() if e[0] == "GET")
+    touched = _tile_bytes(src, rows, cols)
+    assert touched <= sent <= 1.5 * touched + url.HEADER_BYTES, (sent, touched)
+
+
+@pytest.mark.slow
+def test_http_failures_are_one_line_naming_the_url(tmp_path, nginx, capsys):
+    _tiff(Path(nginx.root) / "a.tif", shape=(256, 256))
+    cases = [
+        ("/missing.tif", "no such file or object"),
+        ("/forbidden/a.tif", "access denied"),
+        ("/dropped/a.tif", f"unreachable after {url.ATTEMPTS} tries"),  # nginx's 444
+    ]
+    for i, (where, said) in enumerate(cases):
+        out = tmp_path / f"o{i}"
+        assert main(["run", nginx.url + where, "-o", str(out), *QUIET]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{nginx.url}{where}: {said}" in err, err
+        assert not out.exists()
+    tries = [e for e in nginx.log() if e[1] == "/dropped/a.tif"]
+    assert len(tries) >= url.ATTEMPTS  # each try asked again
+
+
+# --- what is taken and refused --------------------------------------------------------------
+
+
+def test_gdal_variables_become_fsspec_options():
+    env = {
+        "AWS_S3_ENDPOINT": "minio.local:9000",
+        "AWS_HTTPS": "NO",
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+        "AWS_REGION": "eu-west-3",
+        "AWS_NO_SIGN_REQUEST": "YES",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+    }
+    options = url.gdal_options("s3", env)
+    assert options == {
+        "endpoint_url": "http://minio.local:9000",
+        "config_kwargs": {"s3": {"addressing_style": "path"}},
+        "client_kwargs": {"region_name": "eu-west-3"},
+        "anon": True,
+    }
+    assert url.gdal_options("s3", {"AWS_S3_ENDPOINT": "s3.example.org"}) == {
+        "endpoint_url": "https://s3.example.org"
+    }
+    assert url.gdal_options("https", env) == {}
+    given = {"endpoint_url": "http://other:1", "config_kwargs": {"connect_timeout": 5}}
+    merged = url.merged(url.OWN_OPTIONS["s3"], url.gdal_options("s3", env), given)
+    assert merged["endpoint_url"] == "http://other:1"
+    assert merged["config_kwargs"] == {
+        "retries": {"max_attempts": 1, "mode": "standard"},
+        "s3": {"addressing_style": "path"},
+        "connect_timeout": 5,
+    }
+
+
+def test_a_remote_path_carries_its_options_but_never_says_them():
+    import pickle
+
+    where = url.Remote("s3://b/a.tif", {"key": SECRET})
+    for said in (str(where), f"{where}", repr(where), json.dumps({"p": where}), "{}".format(where)):  # noqa: UP032
+        assert SECRET not in said and "s3://b/a.tif" in said
+    again = pickle.loads(pickle.dumps(where))
+    assert isinstance(again, url.Remote) and again.storage == {"key": SECRET}
+    assert url.child(where, "0").storage == where.storage
+
+
+@pytest.mark.parametrize(
+    ("argv", "said", "code"),
+    [
+        (["--storage-option", "secret=abc"], "secret: a credential on the command line", 2),
+        (["--storage-option", "key=abc"], "key: a credential on the command line", 2),
+        (["--storage-option", "novalue"], "expected KEY=VALUE", 2),
+    ],
+)
+def test_storage_options_that_are_credentials_are_refused(tmp_path, capsys, argv, said, code):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "s3://b/a.tif", "-o", str(tmp_path / "o"), *argv, *QUIET])
+    assert info.value.code == code
+    err = capsys.readouterr().err
+    assert said in err and "abc" not in err and err.count("\n") == 1
+
+
+def test_a_protocol_with_no_file_system_is_one_line(tmp_path, capsys):
+    assert main(["run", "nosuchproto://b/a.tif", "-o", str(tmp_path / "o"), *QUIET]) == 1
+    err = capsys.readouterr().err
+    assert "nosuchproto://b/a.tif: no file system for nosuchproto://" in err
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()
