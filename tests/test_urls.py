@@ -20,7 +20,6 @@ SECRET = "AKIAEXAMPLE:wJalrXUtnFEMIsecret"
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["run", "--sample", "256", "-o", "s3://bucket/out", *FAST], "OUTDIR s3://bucket/out"),
         (["sample", "-o", "s3://bucket/sample.tif"], "PATH s3://bucket/sample.tif"),
         (["align", "a.tif", "file:///data/b.tif", "-o", "o"], "MOVING file:///data/b.tif"),
         (["align", "a.tif", "b.tif", "-o", "az://c/o"], "OUTDIR az://c/o"),
@@ -74,9 +73,9 @@ def test_an_input_url_with_credentials_is_refused_in_one_line(tmp_path, monkeypa
     assert SECRET not in err and os.listdir(tmp_path) == []
 
 
-def test_the_python_run_refuses_a_url_too():
-    with pytest.raises(ValueError, match=r"OUTDIR s3://b/o: a URL.*write to a local path"):
-        RunConfig.create(None, "s3://b/o", sample=256)
+def test_the_python_run_refuses_a_url_with_credentials_too():
+    with pytest.raises(ValueError, match=r"OUTDIR s3://b/o: a URL with credentials in it"):
+        RunConfig.create(None, f"s3://{SECRET}@b/o", sample=256)
     with pytest.raises(ValueError, match=r"INPUT https://h/x.tif: a URL with credentials in it"):
         RunConfig.create(f"https://{SECRET}@h/x.tif", "o")
 

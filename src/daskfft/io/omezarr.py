@@ -6,8 +6,6 @@ Reading goes through :mod:`daskfft.io.zarr`: the level is a Zarr array with name
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from daskfft.errors import InputError
@@ -118,12 +116,12 @@ class OmeZarrBackend(ZarrBackend):
 
         level = options.get("level", 0)
         if level == 0:
-            zarr.open_group(str(path), mode="w")
+            zarr.open_group(str(path), mode="w", **url.zarr_options(path))
         if options.get("stack"):
             extra = {"overwrite": True} if level else {}
-            return self._create_stack(Path(path) / str(level), shape, dtype, options, **extra)
+            return self._create_stack(url.child(path, str(level)), shape, dtype, options, **extra)
         self._create(
-            Path(path) / str(level),
+            url.child(path, str(level)),
             shape,
             dtype,
             options["chunks"],
@@ -136,8 +134,8 @@ class OmeZarrBackend(ZarrBackend):
     def open_store(self, path, shape, *, options=None):
         level = (options or {}).get("level", 0)
         if (options or {}).get("stack"):
-            return super().open_store(Path(path) / str(level), shape, options=options)
-        return ZarrArrayStore(str(Path(path) / str(level)), shape, channel_first=len(shape) == 3)
+            return super().open_store(url.child(path, str(level)), shape, options=options)
+        return ZarrArrayStore(url.child(path, str(level)), shape, channel_first=len(shape) == 3)
 
     def finish(self, source, path, info, *, options=None):
         """NGFF 0.5 ``multiscales`` on the group ``path`` (its levels filled in place, so
@@ -149,7 +147,7 @@ class OmeZarrBackend(ZarrBackend):
         levels, kind = len(options["levels"]), options["kind"]
         metadata, attrs = options["metadata"], options["attrs"]
 
-        group = zarr.open_group(str(path), mode="r+")
+        group = zarr.open_group(str(path), mode="r+", **url.zarr_options(path))
         if info.stack:
             group.attrs["ome"] = _stack_multiscales(info, levels, kind, metadata)
             group.attrs["daskfft"] = attrs

@@ -104,6 +104,10 @@ class Remote(str):
     def __reduce__(self):
         return (Remote, (self.text, self.storage))
 
+    def __truediv__(self, name):
+        """``self/name``, as :class:`pathlib.Path` joins: a key under this prefix."""
+        return Remote(f"{self.text.rstrip('/')}/{name}", self.storage)
+
     @property
     def text(self):
         """The URL as a plain :class:`str`."""
@@ -274,7 +278,7 @@ def _http_status(path):
 def child(path, name):
     """``path/name``: of a :class:`Remote`, with its options."""
     if isinstance(path, Remote):
-        return Remote(f"{path.text.rstrip('/')}/{name}", path.storage)
+        return path / name
     return os.path.join(path, name)
 
 

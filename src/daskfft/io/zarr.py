@@ -309,6 +309,7 @@ class ZarrBackend(Backend):
         chunk.update(y=options["chunks"][0], x=options["chunks"][1])
         zarr.create_array(
             str(path),
+            **url.zarr_options(path),
             shape=tuple(sizes[a] for a in axes),
             dtype=dtype,
             chunks=tuple(min(chunk[a], sizes[a]) for a in axes),
@@ -327,7 +328,13 @@ class ZarrBackend(Backend):
             (shape[2:] + shape[:2], chunks[2:] + chunks[:2]) if channel_first else (shape, chunks)
         )
         zarr.create_array(
-            str(path), shape=stored, dtype=dtype, chunks=chunks, fill_value=0, **extra
+            str(path),
+            shape=stored,
+            dtype=dtype,
+            chunks=chunks,
+            fill_value=0,
+            **url.zarr_options(path),
+            **extra,
         )
         return ZarrArrayStore(str(path), shape, channel_first=channel_first)
 

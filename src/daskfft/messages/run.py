@@ -333,3 +333,5 @@ SLURM_OPTIONS_UNUSED = (
     "{options}: Slurm job options, for --cluster slurm only: unused under --cluster {kind} "
     "(a worker's memory there is --memory-limit)"
 )
+OUTDIR_READ_ONLY = "OUTDIR {outdir}: {protocol}:// is read-only; write to s3://, gs:// or a path"
+OUTDIR_NO_BUCKET = "OUTDIR {outdir}: no bucket {bucket!r} there (or no access to it)"

@@ -21,10 +21,10 @@ from daskfft.validate import (
     check_axes,
     check_choice,
     check_input_path,
-    check_local_path,
     check_positive_int,
     check_positive_number,
     check_storage_options,
+    check_url,
 )
 
 __all__ = ["RunConfig"]
@@ -133,7 +133,7 @@ class RunConfig:
     ):
         """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
         check_input_path("INPUT", input)
-        check_local_path("OUTDIR", outdir, output=True)
+        check_url("OUTDIR", outdir)
         _physical_sigma_fits(options.get("physical_sigma"), filter, band)
         spec = FilterSpec.create(
             cutoff,

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from daskfft import io
 from daskfft.messages import run as msg
-from daskfft.run.outputs import full_size, jsonable, mask_kind, pyramid_of, store_options
+from daskfft.run.outputs import (
+    full_size,
+    jsonable,
+    mask_kind,
+    pyramid_of,
+    result_root,
+    store_options,
+)
 
 __all__ = [
     "OVERVIEW_BLOCK",
@@ -54,17 +61,18 @@ def level_store(plan, root, k):
     """Where level ``k`` of the output's pyramid lies in the work folder (an
     :class:`~daskfft.io.Store`): a page of a COG's ``pyramid.tif``, an array of the
     OME-Zarr group, or, for level 0, wherever the tasks put the full-size result."""
-    root, shape = Path(root), plan.levels[k]
+    root, shape, result = Path(root), plan.levels[k], result_root(plan, root)
     if pyramid_of(plan) == "pages" and (k or plan.tiff_tile):
         return _tiff_level(plan, root / "pyramid.tif", k)
     if pyramid_of(plan) == "group":
         return io.backend(plan.fmt).open_store(
-            root / plan.names[0], shape, options={"level": k, **_level_options(plan, k)}
+            result / plan.names[0], shape, options={"level": k, **_level_options(plan, k)}
         )
     path, in_place = full_size(plan)
     if in_place:
         return _tiff_level(plan, root / path, 0)
-    return io.SCRATCH.open_store(root / path, shape, options=store_options(plan))
+    where = result if io.backend(plan.fmt).folder else root  # else a scratch store
+    return io.SCRATCH.open_store(where / path, shape, options=store_options(plan))
 
 
 def level_stack(info, k):
@@ -121,7 +129,7 @@ def build_overviews(plan, root, compute):
             chunks = (min(edge, shape[0]), min(edge, shape[1])) + shape[2:]
             options = {**_level_options(plan, k), "zchunk": zchunk}
             io.backend(plan.fmt).create(
-                Path(root) / plan.names[0],
+                result_root(plan, root) / plan.names[0],
                 shape,
                 plan.info.dtype,
                 options={"chunks": chunks, "level": k, **options},
@@ -263,7 +271,7 @@ def write_ome_zarr_metadata(plan, root):
     :func:`daskfft.api.pyramid.overview`; the input's nodata and colours as daskfft's."""
     io.backend(plan.fmt).finish(
         None,
-        Path(root) / plan.names[0],
+        result_root(plan, root) / plan.names[0],
         plan.info,
         options={
             "levels": plan.levels,

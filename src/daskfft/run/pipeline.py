@@ -25,6 +25,7 @@ from daskfft.run.levels import build_overviews, level_store, write_cog, write_om
 from daskfft.run.outputs import (
     create_stores,
     finalize,
+    result_root,
     sample_format,
     sample_tile,
     staged,
@@ -35,7 +36,7 @@ from daskfft.run.plots import write_pictures
 from daskfft.run.report import make_report, utc_now, write_report
 from daskfft.run.summary import assemble
 from daskfft.run.tasks import masked
-from daskfft.run.workdir import WorkDir
+from daskfft.run.workdir.store import work_dir
 
 __all__ = ["run", "run_config", "planned", "log_cluster"]
 
@@ -132,7 +133,7 @@ class _Warnings(logging.Handler):
 
 def _run(config, cluster_info, clock, warned, plan=None, shared=None):
     plan = plan or make_plan(config)
-    work = WorkDir(config.outdir)
+    work = work_dir(config)
     with work.session(plan.total):
         resumed = _open_work(work, plan)
         log_plan(plan)  # once OUTDIR is known to want this run
@@ -176,7 +177,7 @@ def _run(config, cluster_info, clock, warned, plan=None, shared=None):
         if "report.html" in plan.names:
             pictures = {p.name: p for p in work.out.glob("*.png")}
             write_html(work.out / "report.html", report, pictures, shown)
-        work.publish(staged(work.root, plan.names))
+        work.publish(staged(work.root, plan.names, result_root(plan, work.root)))
     log.info(
         msg.WROTE.format(
             names=", ".join(sorted(plan.names)),
@@ -302,10 +303,11 @@ def _finalize(plan, work, crops):
     elif pyramid == "group":
         write_ome_zarr_metadata(plan, work.root)
     elif not plan.tiff_tile:  # else the tasks wrote their tiles in place
+        result = result_root(plan, work.root) if io.backend(plan.fmt).folder else work.root
         finalize(
-            work.root,
+            result,
             "filtered",
-            staged_path(work.root, ext_name, plan.fmt),
+            staged_path(result, ext_name, plan.fmt),
             plan.fmt,
             plan.info,
             creation=plan.creation,

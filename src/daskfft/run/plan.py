@@ -213,7 +213,7 @@ def make_plan(config):
     if info.frames > 1 and config.plots:
         names.append("frames.png")
     fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs)
-    _check_outdir(config.outdir)
+    _check_outdir(config.outdir, dict(config.storage_options))
     notes += _unused_options(config, cluster, spec, fmt)
     return Plan(
         config,
@@ -493,13 +493,26 @@ def _measure(config, halo, notes):
     return None
 
 
-def _check_outdir(outdir):
+def _check_remote_outdir(outdir, storage):
+    """Refuse a URL OUTDIR that cannot be written: of a read-only protocol (HTTP), or whose
+    bucket (container) is not there."""
+    remote = io.url.location(outdir, storage, name="OUTDIR")
+    if remote.protocol in ("http", "https"):
+        raise InputError(msg.OUTDIR_READ_ONLY.format(outdir=outdir, protocol=remote.protocol))
+    bucket = remote.text.split("://", 1)[1].split("/", 1)[0]
+    if not io.url.exists(io.url.Remote(f"{remote.protocol}://{bucket}", remote.storage)):
+        raise InputError(msg.OUTDIR_NO_BUCKET.format(outdir=outdir, bucket=bucket))
+
+
+def _check_outdir(outdir, storage=None):
     """Refuse an unusable OUTDIR before any work, without writing anything.
 
     Its outputs are checked later, under the run's lock
     (:meth:`daskfft.run.workdir.WorkDir.start_or_resume`): checked here, another
     run could publish between the check and this run's publishing.
     """
+    if io.url.is_url(outdir):
+        return _check_remote_outdir(outdir, storage)
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise InputError(msg.OUTDIR_NOT_A_DIRECTORY.format(outdir=outdir))
