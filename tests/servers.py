@@ -128,11 +128,13 @@ class _Counting:
         self.entries = []
         self.fail = []  # statuses to answer the next requests with, in order
         self.broken_after = None  # from this many more requests on, every one answers 503
+        self.counting = ""  # ...of those whose path holds this
 
-    def break_after(self, requests):
-        """Answer 503 to every request after the next ``requests`` (None: heal)."""
+    def break_after(self, requests, *, counting=""):
+        """Answer 503 to every request once ``requests`` more of those whose path holds
+        ``counting`` have been answered (None: heal)."""
         with self.lock:
-            self.broken_after = requests
+            self.broken_after, self.counting = requests, counting
 
     def __call__(self, environ, start_response):
         with self.lock:
@@ -140,7 +142,8 @@ class _Counting:
             if forced is None and self.broken_after is not None:
                 if self.broken_after <= 0:
                     forced = 503
-                self.broken_after -= 1
+                elif self.counting in environ["PATH_INFO"]:
+                    self.broken_after -= 1
         if forced is not None:
             start_response(f"{forced} Forced", [("Content-Length", "0")])
             with self.lock:

@@ -326,3 +326,124 @@ def test_a_protocol_with_no_file_system_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "nosuchproto://b/a.tif: no file system for nosuchproto://" in err
     assert err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+# --- URL OUTDIR (S3) ------------------------------------------------------------------------
+
+
+def _download(fs, key, to):
+    fs.get(key, str(to), recursive=True)
+    return to
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "ome-zarr", "tiff"])
+def test_a_run_from_s3_to_s3_writes_what_the_local_run_writes(tmp_path, s3, monkeypatch, fmt):
+    server, fs, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    src = _tiff(tmp_path / "a.tif", shape=(1024, 768))
+    fs.put(str(src), f"{bucket}/a.tif")
+    out = f"s3://{bucket}/runs/{fmt}"
+    argv = ["--output-format", fmt, "--sigma", "3", "--chunks", "256", *QUIET]
+    server.app.entries.clear()
+    assert main(["run", f"s3://{bucket}/a.tif", "-o", out, *argv]) == 0
+    assert main(["run", str(src), "-o", str(tmp_path / "local"), *argv]) == 0
+    got = _download(fs, f"{bucket}/runs/{fmt}", tmp_path / "got")
+    names = _same_files(tmp_path / "local", got)
+    assert not any(WORK in str(n) for n in names)  # the stage is gone
+    report = json.loads((got / "report.json").read_text())
+    assert report["outdir"] == out
+    if fmt != "tiff":  # the chunks went into the store's stage, written by the tasks
+        puts = [e[1] for e in server.app.entries if e[0] == "PUT" and f"/{WORK}/" in e[1]]
+        assert len([p for p in puts if "/c/" in p]) >= 12, puts
+    assert not (tmp_path / ".daskfft-remote").exists()  # the local work folder went too
+
+
+WORK = ".daskfft-work"
+
+
+def test_outputs_in_the_store_are_kept_unless_overwrite(tmp_path, s3, monkeypatch, capsys):
+    _, fs, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    src = _tiff(tmp_path / "a.tif", shape=(512, 512))
+    out = f"s3://{bucket}/out"
+    argv = ["run", str(src), "-o", out, "--output-format", "zarr", *QUIET]
+    assert main([*argv, "--sigma", "2"]) == 0
+    first = fs.cat(f"{bucket}/out/report.json")
+    fs.pipe(f"{bucket}/out/filtered.zarr/c/9/9", b"stale")  # a chunk no run wrote
+    capsys.readouterr()
+    assert main([*argv, "--sigma", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out}" in err and "filtered.zarr" in err, err
+    assert fs.cat(f"{bucket}/out/report.json") == first
+    assert main([*argv, "--sigma", "3", "--overwrite"]) == 0
+    assert not fs.exists(f"{bucket}/out/filtered.zarr/c/9/9")  # replaced whole
+    assert json.loads(fs.cat(f"{bucket}/out/report.json"))["filter"]["sigma_pixels"] == 3.0
+
+
+def test_a_run_into_s3_that_fails_part_way_resumes_from_the_store(
+    tmp_path, s3, monkeypatch, capsys
+):
+    server, fs, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    src = _tiff(tmp_path / "a.tif", shape=(1024, 1024), tile=128)
+    out = f"s3://{bucket}/out"
+    argv = ["run", str(src), "-o", out, "--output-format", "zarr", "--chunks", "256", *QUIET]
+    server.app.break_after(6, counting="/c/")  # six chunks written, then 503 for ever
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "unreachable after" in err and "--resume" in err, err
+    local = next((tmp_path / ".daskfft-remote").iterdir()) / WORK
+    kept = len(list((local / "done").iterdir()))
+    assert 0 < kept < 16
+    server.app.break_after(None)
+    assert main([*argv, "--resume"]) == 0
+    report = json.loads(fs.cat(f"{bucket}/out/report.json"))
+    assert report["chunks"]["resumed"] == kept
+    assert main(["run", str(src), "-o", str(tmp_path / "l"), "--output-format", "zarr",
+                 "--chunks", "256", *QUIET]) == 0  # fmt: skip
+    _same_files(tmp_path / "l", _download(fs, f"{bucket}/out", tmp_path / "got"))
+
+
+def test_a_publish_cut_short_is_completed_by_the_next_run(tmp_path, s3, monkeypatch, capsys):
+    from daskfft.run.workdir.store import StoreWorkDir
+
+    _, fs, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    src = _tiff(tmp_path / "a.tif", shape=(512, 512))
+    out = f"s3://{bucket}/out"
+    argv = ["run", str(src), "-o", out, "--output-format", "ome-zarr", *QUIET]
+    put = StoreWorkDir._put
+    calls = []
+
+    def cut(self, name, entry):
+        calls.append(name)
+        if len(calls) == 3:  # the connection lost after two outputs
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return put(self, name, entry)
+
+    monkeypatch.setattr(StoreWorkDir, "_put", cut)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "publishing stopped part-way" in err, err
+    monkeypatch.setattr(StoreWorkDir, "_put", put)
+    assert not fs.exists(f"{bucket}/out/report.json")  # not whole: no report.json yet
+    assert main(argv) == 0  # completes the publish (and says so): nothing computed again
+    assert not (tmp_path / ".daskfft-remote").exists()
+    assert main(["run", str(src), "-o", str(tmp_path / "l"), "--output-format", "ome-zarr",
+                 *QUIET]) == 0  # fmt: skip
+    _same_files(tmp_path / "l", _download(fs, f"{bucket}/out", tmp_path / "got"))
+    assert not fs.exists(f"{bucket}/out/{WORK}")
+
+
+def test_an_outdir_that_cannot_be_written_is_one_line(tmp_path, s3, monkeypatch, capsys):
+    _, _, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    src = _tiff(tmp_path / "a.tif", shape=(256, 256))
+    for out, said in [
+        ("s3://nosuchbucket42/out", "no bucket 'nosuchbucket42'"),
+        ("https://example.org/out", "https:// is read-only"),
+    ]:
+        assert main(["run", str(src), "-o", out, *QUIET]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"OUTDIR {out}: {said}" in err, err
+    assert os.listdir(tmp_path) == ["a.tif"]

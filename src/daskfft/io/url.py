@@ -57,6 +57,7 @@ __all__ = [
     "transient",
     "not_read",
     "reading",
+    "writing",
     "isdir",
     "failure",
 ]
@@ -428,6 +429,19 @@ def reading(path, read, undecoded):
         if remote and not_read(exc):
             raise failure(path, exc) from None
         raise undecoded(exc) from None
+
+
+def writing(path, write):
+    """``write()`` into the store ``path``, retried (:func:`retried`) where it is remote; a
+    remote failure is one line (:func:`failure`), anything else raised as it came."""
+    if not isinstance(path, Remote):
+        return write()
+    try:
+        return retried(write, path)
+    except Exception as exc:
+        if not_read(exc):
+            raise failure(path, exc) from None
+        raise
 
 
 def failure(path, exc):

@@ -113,11 +113,14 @@ class ZarrArrayStore(Store):
     def write(self, y, r0, c0):
         import zarr
 
-        z = zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))
-        if self.channel_first:
-            z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
-        else:
-            z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
+        def write():
+            z = zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))
+            if self.channel_first:
+                z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
+            else:
+                z[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = y
+
+        url.writing(self.path, write)
 
 
 def stack_axes(shape, stack):
@@ -175,7 +178,11 @@ class StackStore(Store):
         rows, cols = (r0, r0 + size["y"]), (c0, c0 + size["x"])
         index = self._index(rows, cols, frame, (z0, z0 + size.get("z", 1)))
         stored = np.transpose(y, [order.index(a) for a in kept])
-        zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))[index] = stored
+
+        def write():
+            zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))[index] = stored
+
+        url.writing(self.path, write)
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,7 @@ NO_SPACE = (
     "output {outdir}: {what} on the file system mounted at {mount} ({size}); "
     "free space there, or give another OUTDIR"
 )
+REMOTE_PUBLISH_LEFT = (
+    "OUTDIR {outdir}: publishing stopped part-way: {why}; the next run into it (from this "
+    "directory, with or without --resume) completes it from {root}"
+)

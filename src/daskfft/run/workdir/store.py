@@ -35,7 +35,7 @@ import signal
 from pathlib import Path
 
 from daskfft import io
-from daskfft.errors import AlreadyComplete, InputError
+from daskfft.errors import AlreadyComplete, InputError, RunError
 from daskfft.io import url
 from daskfft.messages import workdir as msg
 from daskfft.run.workdir import WorkDir
@@ -160,12 +160,16 @@ class StoreWorkDir(WorkDir):
     def _put_all(self, entries):
         """Each output of the journal ``entries`` into place: report.json last."""
         order = sorted(entries, key=lambda name: name == "report.json")
-        try:
-            for name in order:
+        for name in order:
+            try:
                 self._put(name, entries[name])
-        except Exception as exc:
-            where = self.remote / name
-            raise url.failure(where, exc) if url.not_read(exc) else exc from None
+            except Exception as exc:
+                if not url.not_read(exc):
+                    raise
+                why = str(url.failure(self.remote / name, exc))
+                raise RunError(
+                    msg.REMOTE_PUBLISH_LEFT.format(outdir=self.remote, why=why, root=self.root)
+                ) from None
 
     def _put(self, name, entry):
         fs, target = self._fs(), self.remote / name
@@ -189,6 +193,11 @@ class StoreWorkDir(WorkDir):
                 dest = [key + k[len(src_key) :] for k in keys]
                 url.retried(lambda keys=keys, dest=dest: fs.copy(keys, dest), target)
         url.retried(lambda: fs.rm(src_key, recursive=True), source)
+
+    def release(self):
+        """Drop the lock (:meth:`WorkDir.release`), and the local folder where it is empty."""
+        super().release()
+        self._remove_local()
 
     def _remove_local(self):
         """The local folder standing for the URL, and ``.daskfft-remote`` itself, where empty."""
