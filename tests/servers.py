@@ -127,6 +127,7 @@ class _Counting:
         self.lock = threading.Lock()
         self.entries = []
         self.fail = []  # statuses to answer the next requests with, in order
+        self.keys = set()  # the access key ids requests were signed with
         self.broken_after = None  # from this many more requests on, every one answers 503
         self.counting = ""  # ...of those whose path holds this
 
@@ -137,6 +138,9 @@ class _Counting:
             self.broken_after, self.counting = requests, counting
 
     def __call__(self, environ, start_response):
+        signed = environ.get("HTTP_AUTHORIZATION", "")
+        if "Credential=" in signed:
+            self.keys.add(signed.split("Credential=", 1)[1].split("/", 1)[0])
         with self.lock:
             forced = self.fail.pop(0) if self.fail else None
             if forced is None and self.broken_after is not None:
@@ -172,10 +176,13 @@ class MotoS3:
     """moto's S3 server (its server mode) in this process, on 127.0.0.1, counting bytes."""
 
     def start(self):
+        import logging
+
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
         from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its line a request
         self.app = _Counting(DomainDispatcherApplication(create_backend_app))
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.port = self.server.server_port

@@ -130,8 +130,25 @@ def test_a_tiff_on_s3_is_filtered_as_the_local_file_and_no_credential_is_said(tm
         + [(out / "report.html").read_text()]
     ):
         assert SECRET not in text and KEY_ID not in text
-    # the requests were signed with the environment's key (moto takes any)
     assert any(e[1].endswith("/scenes/a.tif") and e[2] == 206 for e in server.app.entries)
+    assert server.app.keys == {KEY_ID}  # signed with the environment's key (moto takes any)
+
+
+def test_keys_come_from_a_profile_as_gdal_takes_them(tmp_path, s3, monkeypatch):
+    server, fs, bucket = s3
+    fs.put(str(_tiff(tmp_path / "a.tif", shape=(256, 256))), f"{bucket}/a.tif")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[default]\naws_access_key_id = AKIANOTTHISONE00000\naws_secret_access_key = x\n"
+        "[survey]\naws_access_key_id = AKIASURVEYPROFILE01\naws_secret_access_key = y\n"
+    )
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_PROFILE", "survey")
+    server.app.keys.clear()
+    assert main(["run", f"s3://{bucket}/a.tif", "-o", str(tmp_path / "o"), *QUIET]) == 0
+    assert server.app.keys == {"AKIASURVEYPROFILE01"}
 
 
 def test_a_task_fetches_only_the_tiles_its_window_touches(tmp_path, s3):
@@ -261,6 +278,65 @@ def test_http_failures_are_one_line_naming_the_url(tmp_path, nginx, capsys):
     assert len(tries) >= url.ATTEMPTS  # each try asked again
 
 
+@pytest.fixture
+def silent_server():
+    """A server on loopback that takes connections and never answers: its URL."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("protocol", ["http", "s3"])
+def test_a_server_that_stops_answering_is_tried_again_then_one_line(
+    tmp_path, silent_server, monkeypatch, capsys, protocol
+):
+    import time
+
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "1")
+    monkeypatch.setenv("GDAL_HTTP_CONNECTTIMEOUT", "1")
+    if protocol == "s3":
+        monkeypatch.setenv("AWS_S3_ENDPOINT", silent_server)
+        monkeypatch.setenv("AWS_HTTPS", "NO")
+        monkeypatch.setenv("AWS_VIRTUAL_HOSTING", "FALSE")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+        where = "s3://bucket/a.tif"
+    else:
+        where = f"http://{silent_server}/a.tif"
+    started = time.monotonic()
+    assert main(["run", where, "-o", str(tmp_path / "o"), *QUIET]) == 1
+    seconds = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{where}: unreachable after {url.ATTEMPTS} tries" in err, err
+    # four tries of a second or two each (an HTTP HEAD then GET, S3's HEAD then list),
+    # 0.5 + 1 + 2 s apart
+    assert 3.5 + url.ATTEMPTS <= seconds < 3.5 + 3 * url.ATTEMPTS + 5, seconds
+    assert not (tmp_path / "o").exists()
+
+
 # --- what is taken and refused --------------------------------------------------------------
 
 
@@ -274,16 +350,22 @@ def test_gdal_variables_become_fsspec_options():
         "AWS_SECRET_ACCESS_KEY": SECRET,
     }
     options = url.gdal_options("s3", env)
+    wait = {"connect_timeout": url.TIMEOUT, "read_timeout": url.TIMEOUT}
     assert options == {
         "endpoint_url": "http://minio.local:9000",
-        "config_kwargs": {"s3": {"addressing_style": "path"}},
+        "config_kwargs": {"s3": {"addressing_style": "path"}, **wait},
         "client_kwargs": {"region_name": "eu-west-3"},
         "anon": True,
     }
     assert url.gdal_options("s3", {"AWS_S3_ENDPOINT": "s3.example.org"}) == {
-        "endpoint_url": "https://s3.example.org"
+        "endpoint_url": "https://s3.example.org",
+        "config_kwargs": wait,
     }
-    assert url.gdal_options("https", env) == {}
+    env.update(GDAL_HTTP_TIMEOUT="7", GDAL_HTTP_CONNECTTIMEOUT="3")
+    assert url.gdal_options("https", env) == {
+        "client_kwargs": {"timeout": {"sock_connect": 3.0, "sock_read": 7.0}}
+    }
+    assert url.gdal_options("gs", env) == {}
     given = {"endpoint_url": "http://other:1", "config_kwargs": {"connect_timeout": 5}}
     merged = url.merged(url.OWN_OPTIONS["s3"], url.gdal_options("s3", env), given)
     assert merged["endpoint_url"] == "http://other:1"
@@ -291,6 +373,7 @@ def test_gdal_variables_become_fsspec_options():
         "retries": {"max_attempts": 1, "mode": "standard"},
         "s3": {"addressing_style": "path"},
         "connect_timeout": 5,
+        "read_timeout": 7.0,
     }
 
 
@@ -447,3 +530,26 @@ def test_an_outdir_that_cannot_be_written_is_one_line(tmp_path, s3, monkeypatch,
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"OUTDIR {out}: {said}" in err, err
     assert os.listdir(tmp_path) == ["a.tif"]
+
+
+def test_a_batch_from_an_s3_glob_into_s3(tmp_path, s3, monkeypatch):
+    _, fs, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for k, name in enumerate(["north", "south", "west"]):
+        _tiff(scenes / f"{name}.tif", shape=(384, 320), seed=k)
+        fs.put(str(scenes / f"{name}.tif"), f"{bucket}/scenes/{name}.tif")
+    fs.pipe(f"{bucket}/scenes/notes.txt", b"not an image")
+    argv = ["--sigma", "2", *QUIET]
+    out = f"s3://{bucket}/out"
+    assert main(["run", f"s3://{bucket}/scenes/*.tif", "-o", out, *argv]) == 0
+    assert main(["run", str(scenes / "*.tif"), "-o", str(tmp_path / "local"), *argv]) == 0
+    got = _download(fs, f"{bucket}/out", tmp_path / "got")
+    _same_files(tmp_path / "local", got)
+    summary = json.loads((got / "batch.json").read_text())
+    assert [r["status"] for r in summary["images"]] == ["done"] * 3
+    assert [r["input"] for r in summary["images"]] == [
+        f"s3://{bucket}/scenes/{n}.tif" for n in ("north", "south", "west")
+    ]
+    assert summary["outdir"] == out

@@ -31,6 +31,7 @@ __all__ = [
     "check_axes",
     "check_local_path",
     "check_url",
+    "is_url",
     "check_input_path",
     "check_storage_options",
     "shown_url",
@@ -299,6 +300,11 @@ def check_axes(axes):
 
 #: The start of a URL (RFC 3986's scheme, then "://"): s3://, gs://, https://, file://...
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(text):
+    """Whether ``text`` is a URL (``scheme://...``) rather than a local path."""
+    return isinstance(text, str) and bool(_URL.match(text))
 
 
 def shown_url(url):

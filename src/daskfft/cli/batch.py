@@ -8,6 +8,7 @@ import os
 
 from daskfft.cli.options import show_progress
 from daskfft.messages import cli as msg
+from daskfft.validate import is_url
 
 __all__ = ["sources", "execute_batch"]
 
@@ -24,7 +25,7 @@ def sources(args, parser):
         return "sample", None
     if not inputs and args.from_list is None:
         parser.error(msg.SOURCE_REQUIRED)
-    pattern = any(glob.has_magic(p) and not os.path.exists(p) for p in inputs)
+    pattern = any(glob.has_magic(p) and (is_url(p) or not os.path.exists(p)) for p in inputs)
     if len(inputs) == 1 and args.from_list is None and not pattern:
         return "one", inputs[0]
     return "batch", inputs
@@ -38,8 +39,10 @@ def execute_batch(args, parser, inputs, config):
     from daskfft.errors import BatchFailed
     from daskfft.run.batch import SUMMARY, batch_configs, expand_inputs
     from daskfft.run.job import batch_job
+    from daskfft.validate import check_storage_options
 
-    names = expand_inputs(inputs, args.from_list)
+    storage = dict(check_storage_options(args.storage_option))
+    names = expand_inputs(inputs, args.from_list, storage)
     try:
         configs = batch_configs(
             names,

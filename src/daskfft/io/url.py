@@ -28,11 +28,11 @@ import errno
 import hashlib
 import logging
 import os
-import re
 import time
 
 from daskfft.errors import InputError
 from daskfft.messages import io as msg
+from daskfft.validate import check_url, is_url
 
 __all__ = [
     "Remote",
@@ -44,6 +44,7 @@ __all__ = [
     "merged",
     "OWN_OPTIONS",
     "HEADER_BYTES",
+    "TIMEOUT",
     "ZARR_METADATA",
     "filesystem",
     "open_binary",
@@ -53,6 +54,8 @@ __all__ = [
     "add_suffix",
     "identity",
     "zarr_options",
+    "glob",
+    "read_ranges",
     "retried",
     "transient",
     "not_read",
@@ -63,9 +66,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("daskfft")
-
-#: The start of a URL (RFC 3986's scheme, then "://"): s3://, gs://, https://, file://...
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 #: Tries of one read or write of a remote file in all (the first and three retries).
 ATTEMPTS = 4
@@ -119,11 +119,6 @@ class Remote(str):
         return self.text.split("://", 1)[0].lower()
 
 
-def is_url(path):
-    """Whether ``path`` is a URL (``scheme://...``) rather than a local path."""
-    return isinstance(path, str) and bool(_URL.match(path))
-
-
 def _truthy(value):
     return str(value).strip().upper() in ("YES", "TRUE", "ON", "1")
 
@@ -132,14 +127,36 @@ def _falsy(value):
     return str(value).strip().upper() in ("NO", "FALSE", "OFF", "0")
 
 
+#: Seconds to wait for a connection, and for a server's answer, unless GDAL's
+#: ``GDAL_HTTP_CONNECTTIMEOUT`` and ``GDAL_HTTP_TIMEOUT`` say otherwise: a server that
+#: stops answering is then a transient failure, tried again (:func:`retried`).
+TIMEOUT = 60
+
+
+def _timeouts(environ):
+    def seconds(name):
+        try:
+            value = float(environ.get(name, TIMEOUT))
+        except ValueError:
+            return TIMEOUT
+        return value if value > 0 else TIMEOUT
+
+    return seconds("GDAL_HTTP_CONNECTTIMEOUT"), seconds("GDAL_HTTP_TIMEOUT")
+
+
 def gdal_options(protocol, environ=None):
-    """The fsspec storage options that GDAL's configuration for ``/vsis3/`` in ``environ``
-    (the process's) means for ``protocol``: endpoint, addressing, region, anonymous access.
-    Keys and profiles are botocore's own variables and files: read by it, not copied here."""
+    """The fsspec storage options that GDAL's configuration in ``environ`` (the process's)
+    means for ``protocol``: for ``/vsis3/``, endpoint, addressing, region, anonymous access;
+    for every protocol fsspec's S3 and HTTP take, the timeouts.  Keys and profiles are
+    botocore's own variables and files: read by it, not copied here."""
     environ = os.environ if environ is None else environ
+    connect, answer = _timeouts(environ)
+    if protocol in ("http", "https"):
+        # made an aiohttp.ClientTimeout by filesystem(): here it stays plain data
+        return {"client_kwargs": {"timeout": {"sock_connect": connect, "sock_read": answer}}}
     if protocol not in ("s3", "s3a"):
         return {}
-    options = {}
+    options = {"config_kwargs": {"connect_timeout": connect, "read_timeout": answer}}
     endpoint = environ.get("AWS_S3_ENDPOINT")
     if endpoint:
         if "://" not in endpoint:
@@ -147,7 +164,7 @@ def gdal_options(protocol, environ=None):
             endpoint = f"{scheme}://{endpoint}"
         options["endpoint_url"] = endpoint
     if _falsy(environ.get("AWS_VIRTUAL_HOSTING", "TRUE")):
-        options["config_kwargs"] = {"s3": {"addressing_style": "path"}}
+        options["config_kwargs"]["s3"] = {"addressing_style": "path"}
     if environ.get("AWS_REGION"):  # else botocore's AWS_DEFAULT_REGION, or its default
         options["client_kwargs"] = {"region_name": environ["AWS_REGION"]}
     if _truthy(environ.get("AWS_NO_SIGN_REQUEST", "NO")):
@@ -163,8 +180,6 @@ def location(path, storage=None, *, name="input"):
     not have (:class:`~daskfft.errors.InputError`)."""
     if isinstance(path, Remote) or not is_url(path):
         return path
-    from daskfft.validate import check_url
-
     check_url(name, path)
     protocol = path.split("://", 1)[0].lower()
     import fsspec
@@ -179,8 +194,8 @@ def location(path, storage=None, *, name="input"):
 
 
 #: The storage options daskfft opens a protocol with, under GDAL's and the user's: botocore
-#: retries nothing (its own retries would multiply :func:`retried`'s); s3fs still tries a
-#: dropped connection again within each of our tries (up to 5 times in about a second).
+#: retries nothing (its own retries would multiply :func:`retried`'s; and so does s3fs,
+#: whose tries :func:`filesystem` sets to one).
 OWN_OPTIONS = {
     p: {"config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}}}
     for p in ("s3", "s3a")
@@ -208,7 +223,16 @@ def filesystem(path):
     from fsspec.core import url_to_fs
 
     # a copy: botocore rewrites the config it is given (its retries' keys)
-    return url_to_fs(path.text, **copy.deepcopy(path.storage))
+    options = copy.deepcopy(path.storage)
+    timeout = options.get("client_kwargs", {}).get("timeout")
+    if path.protocol in ("http", "https") and isinstance(timeout, dict):
+        import aiohttp
+
+        options["client_kwargs"]["timeout"] = aiohttp.ClientTimeout(total=None, **timeout)
+    fs, inner = url_to_fs(path.text, **options)
+    if path.protocol in ("s3", "s3a"):
+        fs.retries = 1  # s3fs's own tries (5, an attribute, not an option): ours count
+    return fs, inner
 
 
 def open_binary(path):
@@ -266,7 +290,7 @@ def _http_status(path):
 
     request = urllib.request.Request(path.text, method="HEAD")
     try:
-        with urllib.request.urlopen(request, timeout=30):
+        with urllib.request.urlopen(request, timeout=_timeouts(os.environ)[1]):
             return
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
@@ -324,6 +348,53 @@ def identity(path):
         digest.update(f"{rel}\0{info.get('size')}\0{stamp}\n".encode())
         total += int(info.get("size") or 0)
     return {"files": len(found), "bytes": total, "content_stat": digest.hexdigest()}
+
+
+#: Ranges of a file closer than this are fetched in one request (the gap read and dropped).
+MERGE_GAP = 16384
+
+#: The largest request that merged ranges make.
+MERGE_MAX = 16 * 2**20
+
+
+def read_ranges(path, starts, sizes):
+    """The bytes ``starts[k] : starts[k] + sizes[k]`` of the remote file ``path``, each as a
+    :class:`bytes`: fetched together (fsspec's ``cat_ranges``, its requests concurrent),
+    ranges closer than :data:`MERGE_GAP` in one request; tried :data:`ATTEMPTS` times."""
+    order = sorted(range(len(starts)), key=lambda k: starts[k])
+    groups = []  # [start, end, [k, ...]]
+    for k in order:
+        a, b = int(starts[k]), int(starts[k]) + int(sizes[k])
+        if groups and a - groups[-1][1] <= MERGE_GAP and b - groups[-1][0] <= MERGE_MAX:
+            groups[-1][1] = max(groups[-1][1], b)
+            groups[-1][2].append(k)
+        else:
+            groups.append([a, b, [k]])
+    if not groups:
+        return []
+    fs, inner = filesystem(path)
+    blobs = retried(
+        lambda: fs.cat_ranges(
+            [inner] * len(groups), [g[0] for g in groups], [g[1] for g in groups]
+        ),
+        path,
+    )
+    out = [b""] * len(starts)
+    for (a, _, members), blob in zip(groups, blobs):
+        if isinstance(blob, Exception):
+            raise blob
+        for k in members:
+            out[k] = blob[int(starts[k]) - a : int(starts[k]) - a + int(sizes[k])]
+    return out
+
+
+def glob(pattern, storage=None):
+    """The URLs that the URL ``pattern`` (``s3://bucket/scenes/*.tif``) matches, sorted: its
+    store's listing matched by fsspec's glob."""
+    where = location(pattern, storage)
+    fs, inner = filesystem(where)
+    found = retried(lambda: fs.glob(inner), where)
+    return sorted(fs.unstrip_protocol(key) for key in found)
 
 
 def zarr_options(path):

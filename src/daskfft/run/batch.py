@@ -26,7 +26,7 @@ from daskfft.cluster.kinds import open_cluster
 from daskfft.errors import AlreadyComplete, InputError
 from daskfft.messages import run as msg
 from daskfft.run.graph import rechunk_method
-from daskfft.run.workdir import WorkDir
+from daskfft.run.workdir.store import work_dir
 
 __all__ = ["expand_inputs", "image_name", "batch_configs", "run_batch", "SUMMARY"]
 
@@ -36,14 +36,21 @@ log = logging.getLogger("daskfft")
 SUMMARY = "batch.json"
 
 
-def expand_inputs(paths, from_list=None):
-    """The images that ``paths`` (paths or glob patterns, in order) and the file
-    ``from_list`` (a path a line; blank lines and ``#`` comments left out) name: a pattern
-    that matches nothing, or a list that cannot be read, is an :class:`InputError`."""
+def expand_inputs(paths, from_list=None, storage=None):
+    """The images that ``paths`` (paths, URLs or glob patterns of either, in order) and the
+    file ``from_list`` (a path or URL a line; blank lines and ``#`` comments left out) name:
+    a pattern that matches nothing, or a list that cannot be read, is an
+    :class:`InputError`.  A URL's pattern is matched by its store's listing (fsspec's glob),
+    with the storage options ``storage``."""
     named = []
     for path in paths:
         text = os.fspath(path)
-        if glob.has_magic(text) and not os.path.exists(text):
+        if io.url.is_url(text) and glob.has_magic(text):
+            found = io.url.glob(text, storage)
+            if not found:
+                raise InputError(msg.BATCH_NO_MATCH.format(pattern=text))
+            named += found
+        elif glob.has_magic(text) and not os.path.exists(text):
             found = sorted(glob.glob(text))
             if not found:
                 raise InputError(msg.BATCH_NO_MATCH.format(pattern=text))
@@ -65,7 +72,11 @@ def image_name(path):
     """The folder an image's outputs go into: its file's name less its format's suffix
     (:func:`daskfft.io.image_stem`); a ``ValueError`` (a usage error) where that names no
     folder of its own in OUTDIR (``.``, ``..``, the summary's name)."""
-    name = io.image_stem(Path(os.path.abspath(os.fspath(path))).name)
+    text = os.fspath(path)
+    if io.url.is_url(text):
+        name = io.image_stem(text.rstrip("/").rsplit("/", 1)[-1])
+    else:
+        name = io.image_stem(Path(os.path.abspath(text)).name)
     if name in ("", ".", "..", SUMMARY) or name.startswith(".daskfft"):
         raise ValueError(msg.BATCH_BAD_NAME.format(path=path, name=name))
     return name
@@ -83,7 +94,13 @@ def batch_configs(inputs, outdir, create):
             first = seen[key]
             raise ValueError(msg.BATCH_SAME_NAME.format(first=first, second=path, name=name))
         seen[key], named[name] = path, path
-    return [create(path, Path(outdir) / name) for name, path in named.items()]
+    return [create(path, _inside(outdir, name)) for name, path in named.items()]
+
+
+def _inside(outdir, name):
+    """``outdir/name``: of a URL, as a URL."""
+    text = os.fspath(outdir)
+    return f"{text.rstrip('/')}/{name}" if io.url.is_url(text) else Path(text) / name
 
 
 def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
@@ -135,7 +152,7 @@ def run_batch(configs, outdir, *, expected, cluster_info=None, progress=False):
         "failed": sum(r["status"] == "failed" for r in rows),
         "seconds": time.perf_counter() - started,
     }
-    _write_summary(Path(outdir) / SUMMARY, summary)
+    _write_summary(outdir, summary, configs[0].storage_options if configs else ())
     for line in _table(rows):
         log.info(line)
     return summary
@@ -220,11 +237,19 @@ def _table(rows):
     return lines
 
 
-def _write_summary(path, summary):
-    """``batch.json``, whole or not at all: written beside, then renamed."""
+def _write_summary(outdir, summary, storage=()):
+    """``outdir/batch.json``, whole or not at all: written beside, then renamed; into a URL
+    OUTDIR, one object written whole."""
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    if io.url.is_url(os.fspath(outdir)):
+        where = io.url.location(_inside(outdir, SUMMARY), dict(storage), name="OUTDIR")
+        fs, key = io.url.filesystem(where)
+        io.url.writing(where, lambda: fs.pipe_file(key, text.encode()))
+        return
+    path = Path(outdir) / SUMMARY
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.part")
-    part.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    part.write_text(text, encoding="utf-8")
     os.replace(part, path)
 
 
@@ -262,7 +287,7 @@ class _Bar:
         if current is None:
             return self._ended
         with contextlib.suppress(OSError):
-            return self._ended + len(WorkDir(current.config.outdir).done())
+            return self._ended + len(work_dir(current.config).done())
         return self._ended
 
     def _draw(self):

@@ -254,7 +254,7 @@ def _read_region(path, window, shape, *, mask=None):
 
     def read():
         with open_tiff(path) as tif:
-            data = _tiff_segments(tif, window, shape)
+            data = _tiff_segments(tif, window, shape, path)
             if data is None:
                 import zarr
 
@@ -281,7 +281,7 @@ def _read_mask(mask, window):
 
     def read():
         with open_tiff(path) as tif:
-            return _page_window(tif, tif.pages[index], window)[..., 0] > 0
+            return _page_window(tif, tif.pages[index], window, path)[..., 0] > 0
 
     def undecoded(exc):
         return InputError(msg.CANNOT_DECODE_MASK.format(path=path, reason=reason(exc)))
@@ -289,7 +289,7 @@ def _read_mask(mask, window):
     return url.reading(path, read, undecoded)
 
 
-def _tiff_segments(tif, window, shape):
+def _tiff_segments(tif, window, shape, source=None):
     """``window`` read tile by tile (or strip by strip) from the file, or None for a layout
     this does not cover (a series of several pages, volumes).  Band-interleaved files are
     read band by band, bands last; palette indices become their colours.
@@ -303,11 +303,35 @@ def _tiff_segments(tif, window, shape):
     page = series.pages[0]
     if len(series.pages) != 1 or tuple(page.shape) != tuple(series.shape) or page.imagedepth != 1:
         return None
-    return _page_window(tif, page, window).reshape(shape)
+    return _page_window(tif, page, window, source).reshape(shape)
 
 
-def _page_window(tif, page, window):
-    """``window`` of one TIFF page as (rows, cols, samples), decoded tile by tile."""
+#: The compressed bytes of a remote file's tiles fetched together, at most (one tile more).
+FETCH_BATCH = 32 * 2**20
+
+
+def _batches(tiles, counts, source):
+    """``tiles`` in batches: of a remote file, of at most :data:`FETCH_BATCH` compressed
+    bytes, fetched together; of a local one, all at once (each read as it is decoded)."""
+    if not isinstance(source, url.Remote):
+        yield tiles
+        return
+    batch, size = [], 0
+    for tile in tiles:
+        batch.append(tile)
+        size += int(counts[tile[-1]])
+        if size >= FETCH_BATCH:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _page_window(tif, page, window, source=None):
+    """``window`` of one TIFF page as (rows, cols, samples), decoded tile by tile.  Of a
+    remote file (``source`` a :class:`~daskfft.io.url.Remote`), the tiles are fetched
+    together, :data:`FETCH_BATCH` bytes at a time (:func:`daskfft.io.url.read_ranges`:
+    concurrent range requests, adjacent tiles in one), not one request after another."""
     import tifffile
 
     (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
@@ -328,24 +352,36 @@ def _page_window(tif, page, window):
     # Band-interleaved files hold each band's tiles after the previous band's.
     planes = range(page.samplesperpixel) if page.planarconfig == 2 else [None]
     per_plane = (-(-page.imagelength // th)) * across
-    for plane in planes:
-        bands = slice(None) if plane is None else slice(plane, plane + 1)
-        for ty in range(r0 // th, -(-r1 // th)):
-            for tx in range(c0 // tw, -(-c1 // tw)):
-                index = ty * across + tx + (plane or 0) * per_plane
-                data = None
-                if counts[index]:  # 0: a sparse tile, left as zeros
-                    fh.seek(offsets[index])
-                    data, _, seg = decode(fh.read(counts[index]), index, **args)
-                if data is None:
-                    continue
-                data = data.reshape(seg[-3:])
-                y0, x0 = ty * th, tx * tw
-                a0, a1 = max(r0, y0), min(r1, y0 + seg[-3])
-                b0, b1 = max(c0, x0), min(c1, x0 + tw)
-                out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0, bands] = data[
-                    a0 - y0 : a1 - y0, b0 - x0 : b1 - x0
-                ]
+    tiles = [
+        (plane, ty, tx, ty * across + tx + (plane or 0) * per_plane)
+        for plane in planes
+        for ty in range(r0 // th, -(-r1 // th))
+        for tx in range(c0 // tw, -(-c1 // tw))
+    ]
+    for batch in _batches(tiles, counts, source):
+        if isinstance(source, url.Remote):
+            wanted = [index for *_, index in batch if counts[index]]
+            got = url.read_ranges(source, [offsets[i] for i in wanted], [counts[i] for i in wanted])
+            fetched = dict(zip(wanted, got))
+        for plane, ty, tx, index in batch:
+            if not counts[index]:  # a sparse tile, left as zeros
+                continue
+            if isinstance(source, url.Remote):
+                raw = fetched.pop(index)
+            else:
+                fh.seek(offsets[index])
+                raw = fh.read(counts[index])
+            data, _, seg = decode(raw, index, **args)
+            if data is None:
+                continue
+            bands = slice(None) if plane is None else slice(plane, plane + 1)
+            data = data.reshape(seg[-3:])
+            y0, x0 = ty * th, tx * tw
+            a0, a1 = max(r0, y0), min(r1, y0 + seg[-3])
+            b0, b1 = max(c0, x0), min(c1, x0 + tw)
+            out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0, bands] = data[
+                a0 - y0 : a1 - y0, b0 - x0 : b1 - x0
+            ]
     if page.photometric == tifffile.PHOTOMETRIC.PALETTE:  # each index becomes its colour
         out = _palette(page)[out[..., 0]]
     return out
