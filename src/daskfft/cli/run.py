@@ -196,7 +196,9 @@ def _add_source(run):
         "-o",
         "--outdir",
         default="daskfft-out",
-        help="output folder, created if missing (default: %(default)s)",
+        help="output folder, created if missing (default: %(default)s), or a URL "
+        "(s3://bucket/out: Zarr/OME-Zarr chunks written there by the workers, other outputs "
+        "uploaded; the work folder in ./.daskfft-remote/)",
     )
 
 

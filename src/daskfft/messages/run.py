@@ -335,3 +335,16 @@ SLURM_OPTIONS_UNUSED = (
 )
 OUTDIR_READ_ONLY = "OUTDIR {outdir}: {protocol}:// is read-only; write to s3://, gs:// or a path"
 OUTDIR_NO_BUCKET = "OUTDIR {outdir}: no bucket {bucket!r} there (or no access to it)"
+REMOTE_INPUT = (
+    "INPUT {url}: read where it is, through fsspec's {protocol}{endpoint}: {how}; a failing "
+    "request tried {tries} times"
+)
+AT_ENDPOINT = " at {endpoint}"
+BY_RANGES = "each task fetches the tiles (or strips) its window touches, by range requests"
+BY_CHUNKS = "each task reads the store's chunks its window touches"
+REMOTE_OUTDIR = (
+    "OUTDIR {outdir}: {stage}; the lock, done markers and other outputs in {local} until "
+    "published (resume from this directory)"
+)
+STAGED_IN_STORE = "the tasks write the image's chunks into OUTDIR/.daskfft-work/ in the store"
+UPLOADED = "the finished image is uploaded when published"

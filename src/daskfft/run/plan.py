@@ -214,7 +214,7 @@ def make_plan(config):
         names.append("frames.png")
     fingerprint = _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs)
     _check_outdir(config.outdir, dict(config.storage_options))
-    notes += _unused_options(config, cluster, spec, fmt)
+    notes += _unused_options(config, cluster, spec, fmt) + _remote_notes(config, info, fmt)
     return Plan(
         config,
         spec,
@@ -491,6 +491,32 @@ def _measure(config, halo, notes):
     if halo.narrower_than_tol_asks:
         notes.append(msg.BOUNDED_NOT_MEASURED)
     return None
+
+
+def _remote_notes(config, info, fmt):
+    """What the log says of a URL input or OUTDIR: how it is reached, where the work is."""
+    notes = []
+    if io.is_remote(info.path):
+        endpoint = info.path.storage.get("endpoint_url")
+        how = msg.BY_CHUNKS if io.backend(info.format).folder else msg.BY_RANGES
+        notes.append(
+            msg.REMOTE_INPUT.format(
+                url=info.path,
+                protocol=info.path.protocol,
+                endpoint=msg.AT_ENDPOINT.format(endpoint=endpoint) if endpoint else "",
+                how=how,
+                tries=io.url.ATTEMPTS,
+            )
+        )
+    if io.url.is_url(config.outdir):
+        from daskfft.run.workdir.store import local_folder
+
+        remote = io.url.location(config.outdir, dict(config.storage_options), name="OUTDIR")
+        stage = msg.STAGED_IN_STORE if io.backend(fmt).folder else msg.UPLOADED
+        notes.append(
+            msg.REMOTE_OUTDIR.format(outdir=config.outdir, stage=stage, local=local_folder(remote))
+        )
+    return notes
 
 
 def _check_remote_outdir(outdir, storage):
