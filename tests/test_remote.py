@@ -183,6 +183,7 @@ def test_zarr_and_ome_zarr_on_s3_are_filtered_as_the_local_stores(tmp_path, s3):
         assert any(n.suffix == ".zarr" for n in names[0:1]) or any(".zarr" in str(n) for n in names)
 
 
+@pytest.mark.slow  # waits out the retries' backoff (3.5 s a failure)
 def test_transient_failures_are_retried_and_a_missing_or_refused_object_is_one_line(
     tmp_path, s3, capsys
 ):
@@ -209,6 +210,7 @@ def test_transient_failures_are_retried_and_a_missing_or_refused_object_is_one_l
         assert SECRET not in err and not out.exists()
 
 
+@pytest.mark.slow  # waits out the retries' backoff (3.5 s a failure)
 def test_a_run_that_fails_part_way_keeps_its_chunks_and_resumes(tmp_path, s3, capsys):
     server, fs, bucket = s3
     src = _tiff(tmp_path / "a.tif", shape=(1024, 1024), tile=128)
@@ -309,6 +311,7 @@ def silent_server():
         listener.close()
 
 
+@pytest.mark.slow  # waits out the retries' backoff (3.5 s a failure)
 @pytest.mark.parametrize("protocol", ["http", "s3"])
 def test_a_server_that_stops_answering_is_tried_again_then_one_line(
     tmp_path, silent_server, monkeypatch, capsys, protocol
@@ -463,6 +466,7 @@ def test_outputs_in_the_store_are_kept_unless_overwrite(tmp_path, s3, monkeypatc
     assert json.loads(fs.cat(f"{bucket}/out/report.json"))["filter"]["sigma_pixels"] == 3.0
 
 
+@pytest.mark.slow  # waits out the retries' backoff (3.5 s a failure)
 def test_a_run_into_s3_that_fails_part_way_resumes_from_the_store(
     tmp_path, s3, monkeypatch, capsys
 ):
