@@ -447,12 +447,19 @@ def test_a_run_from_s3_to_s3_writes_what_the_local_run_writes(tmp_path, s3, monk
 WORK = ".daskfft-work"
 
 
-def test_outputs_in_the_store_are_kept_unless_overwrite(tmp_path, s3, monkeypatch, capsys):
+def _into_s3(tmp_path, s3, monkeypatch, fmt):
+    """A local 512^2 TIFF, the filesystem, the bucket and the argv of a run of it into
+    ``s3://<bucket>/out`` in ``fmt``, from ``tmp_path``."""
     _, fs, bucket = s3
     monkeypatch.chdir(tmp_path)
     src = _tiff(tmp_path / "a.tif", shape=(512, 512))
+    argv = ["run", str(src), "-o", f"s3://{bucket}/out", "--output-format", fmt, *QUIET]
+    return src, fs, bucket, argv
+
+
+def test_outputs_in_the_store_are_kept_unless_overwrite(tmp_path, s3, monkeypatch, capsys):
+    src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "zarr")
     out = f"s3://{bucket}/out"
-    argv = ["run", str(src), "-o", out, "--output-format", "zarr", *QUIET]
     assert main([*argv, "--sigma", "2"]) == 0
     first = fs.cat(f"{bucket}/out/report.json")
     fs.pipe(f"{bucket}/out/filtered.zarr/c/9/9", b"stale")  # a chunk no run wrote
@@ -494,11 +501,7 @@ def test_a_run_into_s3_that_fails_part_way_resumes_from_the_store(
 def test_a_publish_cut_short_is_completed_by_the_next_run(tmp_path, s3, monkeypatch, capsys):
     from daskfft.run.workdir.store import StoreWorkDir
 
-    _, fs, bucket = s3
-    monkeypatch.chdir(tmp_path)
-    src = _tiff(tmp_path / "a.tif", shape=(512, 512))
-    out = f"s3://{bucket}/out"
-    argv = ["run", str(src), "-o", out, "--output-format", "ome-zarr", *QUIET]
+    src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "ome-zarr")
     put = StoreWorkDir._put
     calls = []
 
