@@ -560,3 +560,18 @@ def test_a_batch_from_an_s3_glob_into_s3(tmp_path, s3, monkeypatch):
         f"s3://{bucket}/scenes/{n}.tif" for n in ("north", "south", "west")
     ]
     assert summary["outdir"] == out
+
+
+def test_a_local_folder_that_is_a_link_is_refused(tmp_path, s3, monkeypatch, capsys):
+    """The local folder of a URL OUTDIR, in the current directory, is never a link (one left
+    in a shared directory would have the run write, and clean, where it points)."""
+    src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "zarr")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not daskfft's")
+    (tmp_path / ".daskfft-remote").symlink_to(elsewhere)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a symbolic link" in err, err
+    assert os.listdir(elsewhere) == ["keep.txt"]
+    assert not fs.exists(f"{bucket}/out")

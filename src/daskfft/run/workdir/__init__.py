@@ -113,9 +113,13 @@ class WorkDir(Publishing):
             self._created.append(p)
         self._check_own()
 
+    def _must_own(self):
+        """What must be this user's own folder or file, never a link: ``(path, kind)``."""
+        return ((self.root, stat.S_ISDIR), (self.root / "lock", stat.S_ISREG))
+
     def _check_own(self):
         """Refuse a work folder or lock that is a link, of another type, or another user's."""
-        for path, kind in ((self.root, stat.S_ISDIR), (self.root / "lock", stat.S_ISREG)):
+        for path, kind in self._must_own():
             try:
                 st = os.lstat(path)
             except FileNotFoundError:

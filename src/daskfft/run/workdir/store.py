@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import signal
+import stat
 from pathlib import Path
 
 from daskfft import io
@@ -204,6 +205,15 @@ class StoreWorkDir(WorkDir):
         for folder in (self.outdir, self.outdir.parent):
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+    def _must_own(self):
+        """The local folders standing for the URL too (``.daskfft-remote`` and the URL's
+        folder in it): never a link another user left in a shared directory."""
+        return (
+            (self.outdir.parent, stat.S_ISDIR),
+            (self.outdir, stat.S_ISDIR),
+            *super()._must_own(),
+        )
 
     def _remove_retired(self):
         if self.outdir.is_dir():
