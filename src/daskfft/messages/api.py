@@ -172,8 +172,8 @@ SPECTRA_NO_FRAMES = (
     "volume; select one frame first, e.g. image.isel({dim}=0)"
 )
 URL_PATH = (
-    "{name} {url}: a URL, and daskfft reads and writes local paths only, for now: {advice} "
-    "(a mounted bucket is a local path)"
+    "{name} {url}: a URL where a local path is needed (daskfft run's INPUT and OUTDIR take "
+    "URLs; this does not): {advice} (a mounted bucket is a local path)"
 )
 URL_READ = "copy it to a local path first"
 BAD_STORAGE_OPTION = "storage option {text!r}: expected KEY=VALUE (fsspec's option names)"
