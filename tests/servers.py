@@ -128,6 +128,7 @@ class _Counting:
         self.entries = []
         self.fail = []  # statuses to answer the next requests with, in order
         self.keys = set()  # the access key ids requests were signed with
+        self.fail_paths = {}  # path suffix -> the status every request for it answers
         self.broken_after = None  # from this many more requests on, every one answers 503
         self.counting = ""  # ...of those whose path holds this
 
@@ -143,6 +144,8 @@ class _Counting:
             self.keys.add(signed.split("Credential=", 1)[1].split("/", 1)[0])
         with self.lock:
             forced = self.fail.pop(0) if self.fail else None
+            path = environ["PATH_INFO"]
+            forced = next((v for k, v in self.fail_paths.items() if path.endswith(k)), forced)
             if forced is None and self.broken_after is not None:
                 if self.broken_after <= 0:
                     forced = 503

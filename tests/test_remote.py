@@ -263,6 +263,46 @@ def test_a_cog_over_https_is_read_by_ranges_as_the_local_file(tmp_path, nginx):
 
 
 @pytest.mark.slow
+def test_an_ome_zarr_over_http_is_filtered_as_the_local_store(tmp_path, nginx):
+    store = ome_zarr(Path(nginx.root) / "cells.ome.zarr", make_image((3, 200, 180), np.uint8),
+                     "cyx", [1.0, 0.5, 0.5])  # fmt: skip
+    a, b = _local_and_remote(tmp_path, store, f"{nginx.url}/cells.ome.zarr", "--chunks", "64")
+    _same_files(a, b)
+    assert any(e[1].endswith("/zarr.json") for e in nginx.log())
+
+
+def test_a_server_that_ignores_range_requests_is_one_line(tmp_path, capsys):
+    """Python's own http.server sends the whole file for a range request: read as a tile,
+    that would be wrong pixels; refused in one line instead."""
+    import functools
+    import http.server
+    import threading
+
+    _tiff(tmp_path / "a.tif", shape=(512, 512))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    class QuietServer(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # a client that stops reading the whole file it did not ask for
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = QuietServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        where = f"http://127.0.0.1:{server.server_port}/a.tif"
+        assert main(["run", where, "-o", str(tmp_path / "o"), *QUIET]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and where in err and "range" in err.lower(), err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
 def test_http_failures_are_one_line_naming_the_url(tmp_path, nginx, capsys):
     _tiff(Path(nginx.root) / "a.tif", shape=(256, 256))
     cases = [
@@ -498,31 +538,104 @@ def test_a_run_into_s3_that_fails_part_way_resumes_from_the_store(
     _same_files(tmp_path / "l", _download(fs, f"{bucket}/out", tmp_path / "got"))
 
 
-def test_a_publish_cut_short_is_completed_by_the_next_run(tmp_path, s3, monkeypatch, capsys):
+@pytest.mark.parametrize("where", ["between outputs", "deleting the stage"])
+def test_a_publish_cut_short_is_completed_by_the_next_run(tmp_path, s3, monkeypatch, capsys, where):
+    """Cut off between two outputs, or part-way through deleting the image's stage (some of
+    its chunks deleted, some not): the next run completes the publish from what is left,
+    never from part of a stage."""
     from daskfft.run.workdir.store import StoreWorkDir
 
     src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "ome-zarr")
-    put = StoreWorkDir._put
+    place, rm = StoreWorkDir._place, StoreWorkDir._rm
     calls = []
 
-    def cut(self, name, entry):
+    def cut_place(self, name, entry):
         calls.append(name)
         if len(calls) == 3:  # the connection lost after two outputs
             raise ConnectionResetError(104, "Connection reset by peer")
-        return put(self, name, entry)
+        return place(self, name, entry)
 
-    monkeypatch.setattr(StoreWorkDir, "_put", cut)
+    def cut_rm(self, target, **how):
+        if target.text.endswith(f"{WORK}/filtered.ome.zarr") and not calls:
+            calls.append(target)
+            keys = sorted(fs.find(f"{bucket}/out/{WORK}/filtered.ome.zarr"))
+            fs.rm(keys[: len(keys) // 2])  # half deleted, then the connection lost
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return rm(self, target, **how)
+
+    name, patched = {
+        "between outputs": ("_place", cut_place),
+        "deleting the stage": ("_rm", cut_rm),
+    }[where]
+    original = getattr(StoreWorkDir, name)
+    monkeypatch.setattr(StoreWorkDir, name, patched)
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "publishing stopped part-way" in err, err
-    monkeypatch.setattr(StoreWorkDir, "_put", put)
+    monkeypatch.setattr(StoreWorkDir, name, original)
     assert not fs.exists(f"{bucket}/out/report.json")  # not whole: no report.json yet
     assert main(argv) == 0  # completes the publish (and says so): nothing computed again
     assert not (tmp_path / ".daskfft-remote").exists()
     assert main(["run", str(src), "-o", str(tmp_path / "l"), "--output-format", "ome-zarr",
                  *QUIET]) == 0  # fmt: skip
-    _same_files(tmp_path / "l", _download(fs, f"{bucket}/out", tmp_path / "got"))
+    got = _download(fs, f"{bucket}/out", tmp_path / "got")
+    _same_files(tmp_path / "l", got)
+    zarr_json = sorted((tmp_path / "l").rglob("zarr.json"))
+    assert zarr_json and all(
+        (got / p.relative_to(tmp_path / "l")).read_bytes() == p.read_bytes() for p in zarr_json
+    )
     assert not fs.exists(f"{bucket}/out/{WORK}")
+
+
+@pytest.mark.slow  # waits out the retries' backoff (3.5 s a failure)
+def test_a_stage_another_run_began_is_never_deleted_or_taken(tmp_path, s3, capsys):
+    """A run from another directory into the same URL finds the first run's stage: refused
+    (its chunks are that run's finished work), the stage untouched; the first run resumes it;
+    with --overwrite the other run discards it."""
+    import os as _os
+
+    server, fs, bucket = s3
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    src = _tiff(tmp_path / "a.tif", shape=(1024, 1024), tile=128)
+    argv = ["run", str(src), "-o", f"s3://{bucket}/out", "--output-format", "zarr",
+            "--chunks", "256", *QUIET]  # fmt: skip
+    _os.chdir(first)
+    try:
+        server.app.break_after(6, counting="/c/")
+        assert main(argv) == 1
+        server.app.break_after(None)
+        stage = sorted(fs.find(f"{bucket}/out/{WORK}"))
+        assert any("/c/" in k for k in stage)
+        capsys.readouterr()
+        _os.chdir(second)
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "holds another run's work" in err, err
+        assert sorted(fs.find(f"{bucket}/out/{WORK}")) == stage
+        _os.chdir(first)
+        assert main([*argv, "--resume"]) == 0
+        report = json.loads(fs.cat(f"{bucket}/out/report.json"))
+        assert report["chunks"]["resumed"] == 6
+    finally:
+        _os.chdir(tmp_path)
+
+
+def test_s3_server_errors_are_retried_and_a_refused_mask_is_no_mask(tmp_path, s3):
+    """A 500 or 502 (s3fs's OSError of its own) is tried again; a 403 for GDAL's ``.msk``
+    (S3's answer for a missing key where listing is not allowed) means no mask."""
+    server, fs, bucket = s3
+    src = _tiff(tmp_path / "a.tif", shape=(512, 512))
+    fs.put(str(src), f"{bucket}/a.tif")
+    server.app.entries.clear()
+    server.app.fail = [500, 502]
+    server.app.fail_paths = {".msk": 403}
+    assert main(["run", f"s3://{bucket}/a.tif", "-o", str(tmp_path / "o"), *QUIET]) == 0
+    assert [e[2] for e in server.app.entries[:3]] == [500, 502, 200]
+    assert any(e[1].endswith(".msk") and e[2] == 403 for e in server.app.entries)
+    assert main(["run", str(src), "-o", str(tmp_path / "l"), *QUIET]) == 0
+    _same_files(tmp_path / "l", tmp_path / "o")
 
 
 def test_an_outdir_that_cannot_be_written_is_one_line(tmp_path, s3, monkeypatch, capsys):

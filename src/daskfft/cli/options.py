@@ -59,11 +59,26 @@ def input_path(name):
     return checked(lambda text: check_input_path(name, text), "input", str)
 
 
-#: Storage options that are credentials: refused on the command line, which every user of
-#: the machine can read (``ps``); they come from the environment or a profile instead.
+#: Storage options that are credentials (or may carry them: headers, a connection string):
+#: refused on the command line, which every user of the machine can read (``ps``), at any
+#: depth of a JSON value; they come from the environment or a profile instead.
 SECRET_OPTIONS = frozenset(
-    {"key", "secret", "token", "password", "session_token", "account_key", "sas_token"}
+    {"key", "token", "headers", "session_token", "account_key", "sas_token", "credentials"}
 )
+SECRET_WORDS = ("secret", "password", "connection_string", "authorization")
+
+
+def _secret_names(key, value):
+    """The names in ``key`` and, of a JSON object ``value``, its keys at any depth, that are
+    credentials."""
+    found = []
+    name = str(key).lower()
+    if name in SECRET_OPTIONS or any(word in name for word in SECRET_WORDS):
+        found.append(str(key))
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += _secret_names(k, v)
+    return found
 
 
 def storage_option(text):
@@ -74,8 +89,9 @@ def storage_option(text):
         ((key, value),) = check_storage_options([text])
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if key.lower() in SECRET_OPTIONS or "secret" in key.lower() or "password" in key.lower():
-        raise argparse.ArgumentTypeError(msg.SECRET_ON_COMMAND_LINE.format(key=key))
+    secret = _secret_names(key, value)
+    if secret:
+        raise argparse.ArgumentTypeError(msg.SECRET_ON_COMMAND_LINE.format(key=secret[0]))
     return text
 
 

@@ -161,7 +161,7 @@ def _check_remote(p):
             )
         )
     if fmt == "zarr":
-        if not any(url.exists(url.child(p, key)) for key in url.ZARR_METADATA):
+        if not any(url.exists(url.child(p, k), denied_absent=True) for k in url.ZARR_METADATA):
             raise InputError(msg.NOT_A_STORE_URL.format(url=p))
     elif not url.stat(p).get("size", 1):
         raise InputError(msg.FILE_EMPTY.format(path=p))

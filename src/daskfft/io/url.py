@@ -36,6 +36,7 @@ from daskfft.validate import check_url, is_url
 
 __all__ = [
     "Remote",
+    "RangesIgnored",
     "ATTEMPTS",
     "backoff",
     "is_url",
@@ -80,6 +81,10 @@ HEADER_BYTES = 65536
 def backoff(attempt):
     """Seconds to wait before retry ``attempt`` (1, 2, ...): 0.5, 1, 2."""
     return 0.5 * 2 ** (attempt - 1)
+
+
+class RangesIgnored(OSError):
+    """A server answered a range request with more than the range: it ignores them."""
 
 
 class Remote(str):
@@ -190,7 +195,9 @@ def location(path, storage=None, *, name="input"):
         raise InputError(
             msg.URL_PROTOCOL.format(name=name, url=path, protocol=protocol, why=_first(exc))
         ) from None
-    return Remote(path, merged(OWN_OPTIONS.get(protocol, {}), gdal_options(protocol), storage))
+    options = merged(OWN_OPTIONS.get(protocol, {}), gdal_options(protocol), storage)
+    check_url("endpoint_url", options.get("endpoint_url"))  # said in the log: no user in it
+    return Remote(path, options)
 
 
 #: The storage options daskfft opens a protocol with, under GDAL's and the user's: botocore
@@ -218,18 +225,23 @@ def _first(exc):
     return text[0] if text else type(exc).__name__
 
 
-def filesystem(path):
-    """The fsspec file system of the :class:`Remote` ``path`` and the path within it."""
-    from fsspec.core import url_to_fs
-
-    # a copy: botocore rewrites the config it is given (its retries' keys)
+def _options(path):
+    """The fsspec storage options ``path`` is opened with, as fsspec takes them: a copy
+    (botocore rewrites the config it is given), the HTTP timeouts as aiohttp's."""
     options = copy.deepcopy(path.storage)
     timeout = options.get("client_kwargs", {}).get("timeout")
     if path.protocol in ("http", "https") and isinstance(timeout, dict):
         import aiohttp
 
         options["client_kwargs"]["timeout"] = aiohttp.ClientTimeout(total=None, **timeout)
-    fs, inner = url_to_fs(path.text, **options)
+    return options
+
+
+def filesystem(path):
+    """The fsspec file system of the :class:`Remote` ``path`` and the path within it."""
+    from fsspec.core import url_to_fs
+
+    fs, inner = url_to_fs(path.text, **_options(path))
     if path.protocol in ("s3", "s3a"):
         fs.retries = 1  # s3fs's own tries (5, an attribute, not an option): ours count
     return fs, inner
@@ -255,9 +267,11 @@ def stat(path):
         raise failure(path, exc) from None
 
 
-def exists(path):
+def exists(path, *, denied_absent=False):
     """Whether ``path`` (local, or a :class:`Remote`) is there; a remote one that cannot be
-    asked (refused, unreachable) is one line (:func:`failure`), never "not there"."""
+    asked (refused, unreachable) is one line (:func:`failure`), never "not there".  With
+    ``denied_absent`` (a companion file looked for, a ``.msk``), a refusal means "not there":
+    S3 answers 403 for a key that is missing where listing the bucket is not allowed."""
     if not isinstance(path, Remote):
         return os.path.exists(path)
     try:
@@ -265,6 +279,8 @@ def exists(path):
     except FileNotFoundError:
         return False
     except Exception as exc:
+        if denied_absent and (isinstance(exc, PermissionError) or _status(exc) in (401, 403)):
+            return False
         raise failure(path, exc) from None
     return True
 
@@ -291,13 +307,15 @@ def _http_status(path):
     request = urllib.request.Request(path.text, method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=_timeouts(os.environ)[1]):
-            return
+            pass
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
             raise FileNotFoundError(path.text) from None
         raise
     except urllib.error.URLError as exc:
         raise exc.reason if isinstance(exc.reason, BaseException) else exc from None
+    # it answers now: what failed was passing (fsspec says "not found" of any failure)
+    raise ConnectionError(msg.ANSWERS_NOW.format(url=path))
 
 
 def child(path, name):
@@ -373,16 +391,22 @@ def read_ranges(path, starts, sizes):
     if not groups:
         return []
     fs, inner = filesystem(path)
-    blobs = retried(
-        lambda: fs.cat_ranges(
-            [inner] * len(groups), [g[0] for g in groups], [g[1] for g in groups]
-        ),
-        path,
-    )
+
+    def fetch():
+        blobs = fs.cat_ranges([inner] * len(groups), [g[0] for g in groups], [g[1] for g in groups])
+        for (a, b, _), blob in zip(groups, blobs):
+            if isinstance(blob, Exception):
+                raise blob
+            if len(blob) > b - a:  # a 200 with the whole file: the server ignores Range
+                raise RangesIgnored(
+                    msg.RANGES_IGNORED.format(url=path, sent=len(blob), asked=b - a)
+                )
+            if len(blob) < b - a:  # cut short: a dropped connection, tried again
+                raise ConnectionResetError(msg.SHORT_READ.format(sent=len(blob), asked=b - a))
+        return blobs
+
     out = [b""] * len(starts)
-    for (a, _, members), blob in zip(groups, blobs):
-        if isinstance(blob, Exception):
-            raise blob
+    for (a, _, members), blob in zip(groups, retried(fetch, path)):
         for k in members:
             out[k] = blob[int(starts[k]) - a : int(starts[k]) - a + int(sizes[k])]
     return out
@@ -401,7 +425,7 @@ def zarr_options(path):
     """The keywords zarr's ``open_array``/``open_group``/``create_array`` (and dask's
     ``from_zarr``) take to open ``path``: its storage options for a :class:`Remote`."""
     if isinstance(path, Remote):
-        return {"storage_options": dict(path.storage)}
+        return {"storage_options": _options(path)}
     return {}
 
 
@@ -427,6 +451,8 @@ def transient(exc):
     ):
         return True
     names = {k.__name__ for k in type(exc).__mro__}
+    if any("SSL" in n or "Certificate" in n or "DNS" in n for n in names):
+        return False  # a certificate or a host name that is wrong stays wrong
     # aiohttp's (fsspec's HTTP) and botocore's (s3fs) connection failures, by name: neither
     # library is a dependency of daskfft's core.
     return bool(
@@ -448,9 +474,16 @@ def transient(exc):
 
 
 def _status(exc):
-    """The HTTP status of a failure (aiohttp's ``status``, urllib's ``code``), or None."""
+    """The HTTP status of a failure (aiohttp's ``status``, urllib's ``code``, or the
+    botocore error s3fs raised it from: a 500 or 502 is an ``OSError`` of its own), or
+    None."""
     for name in ("status", "code"):
         value = getattr(exc, name, None)
+        if isinstance(value, int) and 400 <= value < 600:
+            return value
+    response = getattr(exc.__cause__, "response", None)
+    if isinstance(response, dict):
+        value = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if isinstance(value, int) and 400 <= value < 600:
             return value
     return None
@@ -473,9 +506,10 @@ def retried(call, path, *, attempts=ATTEMPTS):
 
 def not_read(exc):
     """Whether ``exc`` is a remote file's failure to be read (missing, refused, a network
-    failure), not its content's (a tile that does not decode)."""
+    failure, a server ignoring range requests), not its content's (a tile that does not
+    decode)."""
     return (
-        isinstance(exc, (FileNotFoundError, PermissionError))
+        isinstance(exc, (FileNotFoundError, PermissionError, RangesIgnored))
         or transient(exc)
         or (_status(exc) is not None)
     )
@@ -518,7 +552,9 @@ def writing(path, write):
 def failure(path, exc):
     """The one line (an :class:`~daskfft.errors.InputError`) a remote ``path`` that could
     not be read says: missing, refused, or unreachable after every retry."""
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, RangesIgnored):
+        line = str(exc)
+    elif isinstance(exc, FileNotFoundError):
         line = msg.URL_NOT_FOUND.format(url=path)
     elif isinstance(exc, PermissionError) or _status(exc) in (401, 403):
         line = msg.URL_DENIED.format(url=path)

@@ -187,3 +187,9 @@ URL_UNREACHABLE = "{url}: unreachable after {attempts} tries ({reason})"
 URL_FAILED = "{url}: cannot be read ({reason})"
 NOT_A_STORE_URL = "{url}: no Zarr array or group there (no zarr.json, .zarray or .zgroup)"
 REMOTE_NOT_READ = "{url}: {label} is not read from a URL; copy it to a local path first"
+ANSWERS_NOW = "{url}: a request failed, and the server answers the next"
+RANGES_IGNORED = (
+    "{url}: the server ignores range requests (sent {sent} bytes for {asked}): serve it "
+    "from one that honours them, or copy it to a local path"
+)
+SHORT_READ = "a range request cut short ({sent} of {asked} bytes)"

@@ -123,3 +123,12 @@ REMOTE_PUBLISH_LEFT = (
     "OUTDIR {outdir}: publishing stopped part-way: {why}; the next run into it (from this "
     "directory, with or without --resume) completes it from {root}"
 )
+STAGE_NOT_OURS = (
+    "{stage}: holds another run's work (started from another directory or machine, whose "
+    "finished chunks it may be): resume it from there, or --overwrite to discard it"
+)
+STAGE_NOT_THIS_RUNS = "{stage} is not the stage this run began (gone, or another run's since)"
+REMOTE_CANNOT_FINISH = (
+    "OUTDIR {outdir}: the publishing an earlier run began cannot be finished: {name} is "
+    "neither in place nor in the stage; remove {root} and run again"
+)

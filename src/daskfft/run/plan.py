@@ -602,9 +602,11 @@ def _fingerprint(config, spec, info, fmt, halo, rows, cols, creation, zs=()):
     if config.sample is not None:
         source = {"sample": config.sample}
     else:
+        # the input as given (an OME-Zarr group, not its level 0), opened as a URL where it is one
+        where = io.url.location(config.input, dict(config.storage_options))
         source = {
-            "path": _where(info.path),
-            **_identity(info.path),
+            "path": _where(where),
+            **_identity(where),
             "shape": list(info.shape),
             # as stored, where not (y, x[, c]): --axes, or the dims' names
             **({"axes": info.axes} if info.axes else {}),

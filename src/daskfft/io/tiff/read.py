@@ -114,7 +114,7 @@ def _find_mask(p, tif, shape):
         if page.subfiletype == 4 and tuple(page.shape[:2]) == tuple(shape[:2]):
             return str(p), index
     external = url.add_suffix(p if isinstance(p, url.Remote) else str(p), ".msk")
-    if url.exists(external) and not url.isdir(external):
+    if url.exists(external, denied_absent=True) and not url.isdir(external):
         try:
             with open_tiff(external) as msk:
                 if tuple(msk.pages[0].shape[:2]) == tuple(shape[:2]):

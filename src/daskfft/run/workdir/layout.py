@@ -59,6 +59,7 @@ RUN_NAMES = frozenset(
         BREAK_NAME,
         "run.json",
         "publish.json",
+        "stage.json",  # a URL OUTDIR's claim on its stage in the store (workdir.store)
         "cells",
         "done",
         "out",

@@ -11,6 +11,11 @@ An object store has no rename and no lock, so a run into a URL keeps two places:
 - **the store's stage**, ``OUTDIR/.daskfft-work/``: a Zarr or OME-Zarr output, into which
   the workers write their chunks themselves, in parallel.
 
+The stage is claimed before anything is made in it: an id in ``OUTDIR/.daskfft-work/owner.json``
+and in the local ``stage.json``.  A run deletes or resumes only a stage it claimed; one that
+another run claimed (from another directory or machine: its chunks may be that run's
+finished work) is refused unless ``--overwrite``.
+
 Publishing (:meth:`StoreWorkDir.publish`) replaces each output in OUTDIR: an old one of the
 same name is deleted (there is no moving it aside), the image store's chunks are copied into
 place within the store (server-side, nothing through this machine), then its metadata
@@ -18,8 +23,9 @@ place within the store (server-side, nothing through this machine), then its met
 the local files are uploaded; ``report.json`` goes last, so that OUTDIR holding it means it
 holds the whole set.  Each object is written whole (a PUT is atomic), but the set is not:
 during publishing a reader may find some outputs new and some not yet.  The steps are in a
-local journal first: a run killed while publishing is completed by the next run into the
-same OUTDIR from the same directory, with or without ``--resume``.  The lock is local: two
+local journal first, each output marked placed there before its stage is deleted: a run
+killed while publishing is completed by the next run into the same OUTDIR from the same
+directory, with or without ``--resume``.  The lock is local: two
 runs into one URL from two machines (or two directories) are not kept apart.
 """
 
@@ -32,7 +38,9 @@ import logging
 import os
 import re
 import signal
+import socket
 import stat
+import uuid
 from pathlib import Path
 
 from daskfft import io
@@ -50,6 +58,9 @@ log = logging.getLogger("daskfft")
 
 #: The folder of the current directory holding the local work folders of URL OUTDIRs.
 LOCAL_NAME = ".daskfft-remote"
+
+#: The claim on the store's stage (in it), and its id in the local work folder.
+OWNER, STAGE_ID = "owner.json", "stage.json"
 
 #: The keys of a Zarr store that make it an array or group: copied last.
 _METADATA = frozenset(url.ZARR_METADATA + (".zattrs",))
@@ -79,6 +90,7 @@ class StoreWorkDir(WorkDir):
 
     def __init__(self, remote):
         self.remote = remote
+        self._starting = self._overwrite = False
         super().__init__(local_folder(remote))
 
     @property
@@ -115,14 +127,102 @@ class StoreWorkDir(WorkDir):
         return made_by == canonical(fingerprint)
 
     def _clear(self):
-        """The local work folder emptied (:meth:`WorkDir._clear`), and the store's stage."""
+        """The local work folder emptied (:meth:`WorkDir._clear`), and the store's stage where
+        it is this run's (:meth:`_remove_stage`)."""
+        ours = self._local_id()
         super()._clear()
-        self._remove_stage()
+        self._remove_stage(ours)
 
-    def _remove_stage(self):
-        if url.exists(self.stage):
-            fs = self._fs()
-            url.retried(lambda: fs.rm(self._key(self.stage), recursive=True), self.stage)
+    # --- the stage in the store, and whose it is --------------------------------------------
+
+    def start_or_resume(self, fingerprint, *, resume, overwrite, create_stores, **options):
+        """As :meth:`WorkDir.start_or_resume`; the store's stage is claimed (an id in
+        ``OUTDIR/.daskfft-work/owner.json`` and in the local ``stage.json``) before any store
+        is made in it, and a resumed run's stage must be the one it claimed.  A stage that
+        another run claimed (from another directory or machine) is refused unless
+        ``overwrite``: its chunks may be that run's finished work."""
+        self._starting, self._overwrite = True, overwrite
+
+        def claim_then_create(root):
+            self._claim_stage()
+            create_stores(root)
+
+        try:
+            resuming = super().start_or_resume(
+                fingerprint,
+                resume=resume,
+                overwrite=overwrite,
+                create_stores=claim_then_create,
+                **options,
+            )
+        finally:
+            self._starting = False
+        return resuming
+
+    def differences(self, fingerprint):
+        """As :meth:`WorkDir.differences`, and the store's stage, where it is not the one this
+        folder's run claimed (gone, or another run's since)."""
+        diffs = super().differences(fingerprint)
+        if self._stage_owner() != self._local_id():
+            diffs.append(msg.STAGE_NOT_THIS_RUNS.format(stage=self.stage))
+        return diffs
+
+    def _claim_stage(self):
+        """A new id for this run's stage, in the store and locally (the local one last)."""
+        claim = {"id": uuid.uuid4().hex, "host": socket.gethostname(), "folder": str(self.root)}
+        fs, key = self._fs(), self._key(self.stage / OWNER)
+        url.writing(self.stage, lambda: fs.pipe_file(key, json.dumps(claim).encode()))
+        (self.root / STAGE_ID).write_text(claim["id"])
+
+    def _local_id(self):
+        try:
+            return (self.root / STAGE_ID).read_text().strip() or None
+        except OSError:
+            return None
+
+    def _stage_owner(self):
+        """The id in the store's stage (None: no stage, or no claim in it)."""
+        fs, key = self._fs(), self._key(self.stage / OWNER)
+        try:
+            return json.loads(url.retried(lambda: fs.cat_file(key), self.stage)).get("id")
+        except FileNotFoundError:
+            return None
+        except (ValueError, AttributeError):
+            return None
+        except Exception as exc:
+            if url.not_read(exc):
+                raise url.failure(self.stage / OWNER, exc) from None
+            raise
+
+    def _remove_stage(self, ours):
+        """Delete the store's stage if it is the run ``ours``'s (its id); while starting, a
+        stage another run claimed is refused, unless ``--overwrite``; otherwise (cleaning up
+        after a failure) it is left as it is."""
+        if not url.exists(self.stage):
+            return
+        owner = self._stage_owner()
+        if ours is None or owner != ours:
+            if not self._starting:
+                return
+            if not self._overwrite:
+                raise InputError(msg.STAGE_NOT_OURS.format(stage=self.stage, root=self.root))
+        self._rm(self.stage)
+
+    def _rm(self, where, *, publishing=False):
+        """Delete ``where`` (a prefix or an object) in the store, tried again as any request;
+        gone already (a delete whose answer was lost) is done.  A failure is one line
+        (:func:`daskfft.io.url.failure`), or while ``publishing`` raised as it came, for
+        :meth:`_step` to say that the next run completes the publish."""
+        fs, key = self._fs(), self._key(where)
+
+        def rm():
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm(key, recursive=True)
+
+        if publishing:
+            url.retried(rm, where)
+        else:
+            url.writing(where, rm)
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -135,10 +235,9 @@ class StoreWorkDir(WorkDir):
             for name, source in staged.items()
         }
         with signals_held() as came:
-            tmp = self.root / f"{JOURNAL}.tmp"
-            tmp.write_text(json.dumps(entries))
-            os.replace(tmp, self.root / JOURNAL)
+            self._write_journal(entries)
             self._put_all(entries)
+            self._remove_stage(self._local_id())  # its claim, all that is left of it
             self._outputs_in = True
             trash = self._retire()
         if came:
@@ -147,53 +246,85 @@ class StoreWorkDir(WorkDir):
         self._delete_retired(trash, stop=bool(came))
         self._remove_local()
 
+    def _write_journal(self, entries):
+        tmp = self.root / f"{JOURNAL}.tmp"
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, self.root / JOURNAL)
+
     def finish_publishing(self):
-        """Complete a publish that a killed run left (its local journal says what): every step
-        is a copy or an upload, done again from the start.  True when there was one."""
+        """Complete a publish that a killed run left (its local journal says what): each output
+        not yet in place is put there again, from the start.  True when there was one."""
         journal = self.root / JOURNAL
         if not journal.exists():
             return False
         self._put_all(json.loads(journal.read_text()))
         log.warning(msg.FINISHED_PUBLISHING.format(outdir=self.remote))
-        self._clear()
+        ours = self._local_id()
+        super()._clear()
+        self._remove_stage(ours)
         return True
 
     def _put_all(self, entries):
-        """Each output of the journal ``entries`` into place: report.json last."""
-        order = sorted(entries, key=lambda name: name == "report.json")
-        for name in order:
-            try:
-                self._put(name, entries[name])
-            except Exception as exc:
-                if not url.not_read(exc):
-                    raise
-                why = str(url.failure(self.remote / name, exc))
-                raise RunError(
-                    msg.REMOTE_PUBLISH_LEFT.format(outdir=self.remote, why=why, root=self.root)
-                ) from None
+        """Each output of the journal ``entries`` into place, report.json last; the old
+        outputs' companions that this run does not write (a ``.msk`` GDAL would apply to the
+        new file) deleted first.  Each entry is marked placed in the journal before its
+        source in the stage is deleted, so that a publish cut off at any point is completed
+        from what is left, never from part of a stage."""
+        for name in companions(list(entries)):
+            self._step(name, lambda name=name: self._rm(self.remote / name, publishing=True))
+        for name in sorted(entries, key=lambda name: name == "report.json"):
+            entry = entries[name]
+            if not entry.get("placed"):
+                self._step(name, lambda name=name, entry=entry: self._place(name, entry))
+                entry["placed"] = True
+                self._write_journal(entries)
+            if "stage" in entry:
+                where = url.Remote(entry["stage"], self.remote.storage)
+                self._step(name, lambda where=where: self._rm(where, publishing=True))
 
-    def _put(self, name, entry):
+    def _step(self, name, call):
+        """``call()``, a step of publishing ``name``; a failure to reach the store is one line
+        saying that the next run completes the publish."""
+        try:
+            call()
+        except Exception as exc:
+            if not url.not_read(exc):
+                raise
+            why = str(url.failure(self.remote / name, exc))
+            raise RunError(
+                msg.REMOTE_PUBLISH_LEFT.format(outdir=self.remote, why=why, root=self.root)
+            ) from None
+
+    def _place(self, name, entry):
+        """The output ``name`` in place: the old one deleted, then the local file or folder
+        uploaded, or the stage's chunks copied within the store, its metadata last."""
         fs, target = self._fs(), self.remote / name
         key = self._key(target)
-        if "stage" in entry:
-            source = url.Remote(entry["stage"], self.remote.storage)
-            src_key = self._key(source)
-            if not url.exists(source):  # moved already, by the publish this completes
-                return
-            found = url.retried(lambda: fs.find(src_key), source)
-        if url.exists(target):
-            url.retried(lambda: fs.rm(key, recursive=True), target)
         if "local" in entry:
             local = entry["local"]
-            url.retried(lambda: fs.put(local, key, recursive=os.path.isdir(local)), target)
+            folder = os.path.isdir(local)
+
+            def upload():  # the old one first, each try: a folder put twice would nest
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm(key, recursive=True)
+                fs.put(local.rstrip("/") + "/" if folder else local, key, recursive=folder)
+
+            url.retried(upload, target)
             return
+        source = url.Remote(entry["stage"], self.remote.storage)
+        src_key = self._key(source)
+        found = url.retried(lambda: fs.find(src_key), source)
+        if not found:  # not placed, and not in the stage: lost
+            raise InputError(
+                msg.REMOTE_CANNOT_FINISH.format(outdir=self.remote, name=name, root=self.root)
+            )
+        self._rm(target, publishing=True)
         data = [k for k in found if k.rsplit("/", 1)[-1] not in _METADATA]
         meta = [k for k in found if k.rsplit("/", 1)[-1] in _METADATA]
         for keys in (data, meta):  # the metadata last: a reader sees no array until whole
             if keys:
                 dest = [key + k[len(src_key) :] for k in keys]
                 url.retried(lambda keys=keys, dest=dest: fs.copy(keys, dest), target)
-        url.retried(lambda: fs.rm(src_key, recursive=True), source)
 
     def release(self):
         """Drop the lock (:meth:`WorkDir.release`), and the local folder where it is empty."""
