@@ -688,3 +688,24 @@ def test_a_local_folder_that_is_a_link_is_refused(tmp_path, s3, monkeypatch, cap
     assert err.count("\n") == 1 and "is a symbolic link" in err, err
     assert os.listdir(elsewhere) == ["keep.txt"]
     assert not fs.exists(f"{bucket}/out")
+
+
+def test_keys_given_as_storage_options_in_python_are_never_said(tmp_path, s3, monkeypatch, capfd):
+    """Keys passed to the Python run as storage options (the command line refuses them) sign
+    the requests and appear nowhere: not in the log, report.json or report.html."""
+    from daskfft.run.pipeline import run
+
+    server, fs, bucket = s3
+    fs.put(str(_tiff(tmp_path / "a.tif", shape=(256, 256))), f"{bucket}/a.tif")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    given = {"key": "AKIAGIVENINPYTHON001", "secret": "given/in+python-SECRET"}
+    server.app.keys.clear()
+    out = tmp_path / "o"
+    run(f"s3://{bucket}/a.tif", out, sigma=2, cluster="threads", storage_options=given)
+    assert server.app.keys == {given["key"]}
+    said = capfd.readouterr()
+    texts = [said.out, said.err] + [p.read_text() for p in out.glob("report.*")]
+    assert len(texts) == 4
+    for text in texts:
+        assert given["key"] not in text and given["secret"] not in text
