@@ -4,8 +4,8 @@ installed, read where they are.
 A URL input becomes a :class:`Remote`: the URL's text, which is all that is ever said or
 written of it, carrying the fsspec storage options it is opened with, so that every task
 (in whatever process or node) opens it the same way.  A TIFF is opened as a file whose
-reads are HTTP range requests (:func:`open_binary`: the header's first 64 KiB cached, every
-tile fetched by itself), so a task fetches only the tiles its window touches; a Zarr store
+reads are HTTP range requests (:func:`open_binary`: the header's first 64 KiB cached), and
+a task fetches the tiles its window touches together (:func:`read_ranges`); a Zarr store
 is opened by zarr through fsspec (:func:`zarr_options`).
 
 Credentials and endpoints follow GDAL's conventions for ``/vsis3/``
@@ -16,21 +16,28 @@ itself), ``AWS_S3_ENDPOINT`` with ``AWS_HTTPS`` and ``AWS_VIRTUAL_HOSTING``,
 names) overrides them.  A URL with a user, a password or a query (a pre-signed URL's
 signature) is refused: what is in a URL ends up in logs and report.json.
 
-Transient failures (a dropped connection, a timeout, HTTP 408, 429 and 5xx) are retried
-:data:`ATTEMPTS` times in all, :func:`backoff` seconds apart (:func:`retried`); a missing
-file or a refusal (404, 403) is not retried.
+Which failures are tried again, and the one line each says, are
+:mod:`daskfft.io.retry`'s (its names are re-exported here).
 """
 
 from __future__ import annotations
 
 import copy
-import errno
 import hashlib
-import logging
 import os
-import time
 
 from daskfft.errors import InputError
+from daskfft.io.retry import (
+    ATTEMPTS,
+    RangesIgnored,
+    backoff,
+    failure,
+    first_line,
+    not_read,
+    retried,
+    status_of,
+    transient,
+)
 from daskfft.messages import io as msg
 from daskfft.validate import check_url, is_url
 
@@ -66,25 +73,12 @@ __all__ = [
     "failure",
 ]
 
-log = logging.getLogger("daskfft")
-
-#: Tries of one read or write of a remote file in all (the first and three retries).
-ATTEMPTS = 4
 
 #: The keys of which one is at the root of a Zarr store (v3; v2's array, group).
 ZARR_METADATA = ("zarr.json", ".zarray", ".zgroup")
 
 #: What a remote TIFF's first read caches: its header, and the IFD of most files.
 HEADER_BYTES = 65536
-
-
-def backoff(attempt):
-    """Seconds to wait before retry ``attempt`` (1, 2, ...): 0.5, 1, 2."""
-    return 0.5 * 2 ** (attempt - 1)
-
-
-class RangesIgnored(OSError):
-    """A server answered a range request with more than the range: it ignores them."""
 
 
 class Remote(str):
@@ -124,12 +118,12 @@ class Remote(str):
         return self.text.split("://", 1)[0].lower()
 
 
-def _truthy(value):
-    return str(value).strip().upper() in ("YES", "TRUE", "ON", "1")
+def _truthy(value, words=("YES", "TRUE", "ON", "1")):
+    return str(value).strip().upper() in words
 
 
 def _falsy(value):
-    return str(value).strip().upper() in ("NO", "FALSE", "OFF", "0")
+    return _truthy(value, ("NO", "FALSE", "OFF", "0"))
 
 
 #: Seconds to wait for a connection, and for a server's answer, unless GDAL's
@@ -193,16 +187,15 @@ def location(path, storage=None, *, name="input"):
         fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError) as exc:
         raise InputError(
-            msg.URL_PROTOCOL.format(name=name, url=path, protocol=protocol, why=_first(exc))
+            msg.URL_PROTOCOL.format(name=name, url=path, protocol=protocol, why=first_line(exc))
         ) from None
     options = merged(OWN_OPTIONS.get(protocol, {}), gdal_options(protocol), storage)
     check_url("endpoint_url", options.get("endpoint_url"))  # said in the log: no user in it
     return Remote(path, options)
 
 
-#: The storage options daskfft opens a protocol with, under GDAL's and the user's: botocore
-#: retries nothing (its own retries would multiply :func:`retried`'s; and so does s3fs,
-#: whose tries :func:`filesystem` sets to one).
+#: The options a protocol is opened with under GDAL's and the user's: botocore retries nothing
+#: (nor s3fs: :func:`filesystem`), so that :func:`retried`'s tries are all.
 OWN_OPTIONS = {
     p: {"config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}}}
     for p in ("s3", "s3a")
@@ -220,14 +213,8 @@ def merged(*layers):
     return out
 
 
-def _first(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _options(path):
-    """The fsspec storage options ``path`` is opened with, as fsspec takes them: a copy
-    (botocore rewrites the config it is given), the HTTP timeouts as aiohttp's."""
+    """``path``'s storage options as fsspec takes them: copied, HTTP timeouts made aiohttp's."""
     options = copy.deepcopy(path.storage)
     timeout = options.get("client_kwargs", {}).get("timeout")
     if path.protocol in ("http", "https") and isinstance(timeout, dict):
@@ -279,7 +266,7 @@ def exists(path, *, denied_absent=False):
     except FileNotFoundError:
         return False
     except Exception as exc:
-        if denied_absent and (isinstance(exc, PermissionError) or _status(exc) in (401, 403)):
+        if denied_absent and (isinstance(exc, PermissionError) or status_of(exc) in (401, 403)):
             return False
         raise failure(path, exc) from None
     return True
@@ -429,92 +416,6 @@ def zarr_options(path):
     return {}
 
 
-def transient(exc):
-    """Whether the failure ``exc`` of a remote read or write may pass if tried again: a
-    dropped or refused connection, a timeout, HTTP 408, 429 or 5xx."""
-    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
-        return False
-    status = _status(exc)
-    if status is not None:
-        return status in (408, 429) or status >= 500
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    if isinstance(exc, OSError) and exc.errno in (
-        errno.ECONNRESET,
-        errno.ECONNREFUSED,
-        errno.ECONNABORTED,
-        errno.EPIPE,
-        errno.ETIMEDOUT,
-        errno.EHOSTUNREACH,
-        errno.EBUSY,  # s3fs's 503 (Service Unavailable, SlowDown)
-        errno.EAGAIN,
-    ):
-        return True
-    names = {k.__name__ for k in type(exc).__mro__}
-    if any("SSL" in n or "Certificate" in n or "DNS" in n for n in names):
-        return False  # a certificate or a host name that is wrong stays wrong
-    # aiohttp's (fsspec's HTTP) and botocore's (s3fs) connection failures, by name: neither
-    # library is a dependency of daskfft's core.
-    return bool(
-        names
-        & {
-            "ClientConnectionError",
-            "ClientPayloadError",
-            "ServerDisconnectedError",
-            "ServerTimeoutError",
-            "FSTimeoutError",
-            "EndpointConnectionError",
-            "ConnectionClosedError",
-            "ReadTimeoutError",
-            "ConnectTimeoutError",
-            "IncompleteRead",
-            "ResponseStreamingError",
-        }
-    )
-
-
-def _status(exc):
-    """The HTTP status of a failure (aiohttp's ``status``, urllib's ``code``, or the
-    botocore error s3fs raised it from: a 500 or 502 is an ``OSError`` of its own), or
-    None."""
-    for name in ("status", "code"):
-        value = getattr(exc, name, None)
-        if isinstance(value, int) and 400 <= value < 600:
-            return value
-    response = getattr(exc.__cause__, "response", None)
-    if isinstance(response, dict):
-        value = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if isinstance(value, int) and 400 <= value < 600:
-            return value
-    return None
-
-
-def retried(call, path, *, attempts=ATTEMPTS):
-    """``call()``, tried again after :func:`backoff` seconds while it fails
-    :func:`transient`-ly, ``attempts`` times in all; its last failure is raised as it came."""
-    attempt = 1
-    while True:
-        try:
-            return call()
-        except Exception as exc:
-            if attempt >= attempts or not transient(exc):
-                raise
-            log.debug(msg.RETRYING.format(url=path, attempt=attempt, reason=_first(exc)))
-            time.sleep(backoff(attempt))
-            attempt += 1
-
-
-def not_read(exc):
-    """Whether ``exc`` is a remote file's failure to be read (missing, refused, a network
-    failure, a server ignoring range requests), not its content's (a tile that does not
-    decode)."""
-    return (
-        isinstance(exc, (FileNotFoundError, PermissionError, RangesIgnored))
-        or transient(exc)
-        or (_status(exc) is not None)
-    )
-
-
 def isdir(path):
     """Whether ``path`` is a folder, or for a :class:`Remote`, a store's prefix."""
     if not isinstance(path, Remote):
@@ -547,19 +448,3 @@ def writing(path, write):
         if not_read(exc):
             raise failure(path, exc) from None
         raise
-
-
-def failure(path, exc):
-    """The one line (an :class:`~daskfft.errors.InputError`) a remote ``path`` that could
-    not be read says: missing, refused, or unreachable after every retry."""
-    if isinstance(exc, RangesIgnored):
-        line = str(exc)
-    elif isinstance(exc, FileNotFoundError):
-        line = msg.URL_NOT_FOUND.format(url=path)
-    elif isinstance(exc, PermissionError) or _status(exc) in (401, 403):
-        line = msg.URL_DENIED.format(url=path)
-    elif transient(exc):
-        line = msg.URL_UNREACHABLE.format(url=path, attempts=ATTEMPTS, reason=_first(exc))
-    else:
-        line = msg.URL_FAILED.format(url=path, reason=_first(exc))
-    return InputError(line)
