@@ -484,6 +484,41 @@ def test_a_run_from_s3_to_s3_writes_what_the_local_run_writes(tmp_path, s3, monk
     assert not (tmp_path / ".daskfft-remote").exists()  # the local work folder went too
 
 
+def test_remote_levels_are_opened_once_and_their_chunks_fetched_once(tmp_path, s3, monkeypatch):
+    """An OME-Zarr output in a store: each overview block reads the chunks of the level
+    above around it (its halo), up to nine tasks a chunk; each level-0 chunk is fetched once
+    and each array's metadata read once per store opened, not once per task."""
+    server, fs, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    src = _tiff(tmp_path / "a.tif", shape=(2048, 2048))
+    argv = ["--output-format", "ome-zarr", "--sigma", "3", "--chunks", "256", *QUIET]
+    server.app.entries.clear()
+    assert main(["run", str(src), "-o", f"s3://{bucket}/out", *argv]) == 0
+    got = [e[1] for e in server.app.entries if e[0] == "GET" and e[2] == 200]
+    level0 = [p for p in got if "/filtered.ome.zarr/0/c/" in p]
+    metadata = [p for p in got if p.endswith("/filtered.ome.zarr/1/zarr.json")]
+    assert len(metadata) <= 2, metadata  # written by level 1's 4 tasks, read by level 2's
+    # once each by the overviews (104 fetches of the 64 chunks before: a task's window
+    # fetched its 5 x 5); the pictures' crop reads the 2 x 2 central ones again
+    assert level0 and len(level0) <= len(set(level0)) + 4, sorted(level0)
+    assert main(["run", str(src), "-o", str(tmp_path / "local"), *argv]) == 0
+    _same_files(tmp_path / "local", _download(fs, f"{bucket}/out", tmp_path / "got"))
+
+
+def test_a_store_made_again_at_a_url_is_never_read_as_the_one_before(tmp_path, s3, monkeypatch):
+    """Two runs in one process into the same URL, the second of another image of another
+    shape: the arrays and chunks a process keeps are the first run's stores', not the URL's."""
+    _, fs, bucket = s3
+    monkeypatch.chdir(tmp_path)
+    argv = ["--output-format", "ome-zarr", "--sigma", "3", "--chunks", "256", *QUIET]
+    first = _tiff(tmp_path / "a.tif", shape=(1536, 1280), seed=1)
+    second = _tiff(tmp_path / "b.tif", shape=(1280, 1536), seed=2)
+    assert main(["run", str(first), "-o", f"s3://{bucket}/out", *argv]) == 0
+    assert main(["run", str(second), "-o", f"s3://{bucket}/out", "--overwrite", *argv]) == 0
+    assert main(["run", str(second), "-o", str(tmp_path / "local"), *argv]) == 0
+    _same_files(tmp_path / "local", _download(fs, f"{bucket}/out", tmp_path / "got"))
+
+
 WORK = ".daskfft-work"
 
 

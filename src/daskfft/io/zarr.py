@@ -7,12 +7,13 @@ read as (y, x[, c]); OME-Zarr's groups are :mod:`daskfft.io.omezarr`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io import url
+from daskfft.io import url, zarrcache
 from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, aligned_chunks, reason
 from daskfft.messages import io as msg
 
@@ -93,6 +94,10 @@ def _stack_window(data, axes):
     return data[index].transpose([kept.index(a) for a in "zyxc" if a in kept])
 
 
+def _token():
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class ZarrArrayStore(Store):
     """A Zarr array the tasks read and write in windows; stored (channels, rows, cols)
@@ -101,20 +106,19 @@ class ZarrArrayStore(Store):
     path: str
     shape: tuple  # rows, cols (, channels)
     channel_first: bool = False
+    #: This store's own id: a remote array is opened once per process and id
+    #: (:func:`daskfft.io.zarrcache.open_array`).
+    token: str = field(default_factory=_token, compare=False, repr=False)
 
     def read(self, rows, cols):
-        import zarr
-
-        z = zarr.open_array(self.path, mode="r", **url.zarr_options(self.path))
+        z = zarrcache.open_array(self.path, self.token)
         if self.channel_first:
             return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
         return z[rows[0] : rows[1], cols[0] : cols[1]]
 
     def write(self, y, r0, c0):
-        import zarr
-
         def write():
-            z = zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))
+            z = zarrcache.open_array(self.path, self.token, "r+")
             if self.channel_first:
                 z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
             else:
@@ -142,6 +146,7 @@ class StackStore(Store):
     shape: tuple
     axes: str
     view: tuple = (0, 0)
+    token: str = field(default_factory=_token, compare=False, repr=False)  # as ZarrArrayStore's
 
     def _index(self, rows, cols, frame, planes):
         picked = {"t": frame, "c": slice(None), "z": slice(*planes)}
@@ -151,14 +156,10 @@ class StackStore(Store):
     def read(self, rows, cols, *, frame=None, planes=None):
         """(z, y, x[, c]) of time point ``frame`` and the z ``planes``; (y, x[, c]) of the
         plane :attr:`view` where neither is given, or where the stack has no z."""
-        import zarr
-
         frame = self.view[0] if frame is None else frame
         plane = planes is None
         planes = (self.view[1], self.view[1] + 1) if plane else planes
-        data = zarr.open_array(self.path, mode="r", **url.zarr_options(self.path))[
-            self._index(rows, cols, frame, planes)
-        ]
+        data = zarrcache.open_array(self.path, self.token)[self._index(rows, cols, frame, planes)]
         kept = [a for a in self.axes if a != "t"]
         out = np.transpose(data, [kept.index(a) for a in "zyxc" if a in kept])
         return out[0] if plane and "z" in kept else out
@@ -170,8 +171,6 @@ class StackStore(Store):
     def write(self, y, r0, c0, *, frame=0, z0=0):
         """Write ``y``, (z, y, x[, c]) of time point ``frame`` (or (y, x[, c]) where the stack
         has no z), from ``(z0, r0, c0)``."""
-        import zarr
-
         kept = [a for a in self.axes if a != "t"]
         order = [a for a in "zyxc" if a in kept]
         size = dict(zip(order, y.shape))
@@ -180,7 +179,7 @@ class StackStore(Store):
         stored = np.transpose(y, [order.index(a) for a in kept])
 
         def write():
-            zarr.open_array(self.path, mode="r+", **url.zarr_options(self.path))[index] = stored
+            zarrcache.open_array(self.path, self.token, "r+")[index] = stored
 
         url.writing(self.path, write)
 
