@@ -532,6 +532,18 @@ def _into_s3(tmp_path, s3, monkeypatch, fmt):
     return src, fs, bucket, argv
 
 
+def test_the_outputs_and_their_companions_are_looked_for_in_one_listing(tmp_path, s3, monkeypatch):
+    """Whether OUTDIR holds the outputs or their GDAL companions (.msk, .aux.xml, .ovr) is
+    one listing of it, before the run and when publishing: never a request a name."""
+    src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "tiff")
+    server = s3[0]
+    server.app.entries.clear()
+    assert main(argv) == 0
+    asked = [e[:2] for e in server.app.entries if e[1].endswith((".msk", ".aux.xml", ".ovr"))]
+    assert not asked, asked
+    assert fs.exists(f"{bucket}/out/filtered.tif")
+
+
 def test_outputs_in_the_store_are_kept_unless_overwrite(tmp_path, s3, monkeypatch, capsys):
     src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "zarr")
     out = f"s3://{bucket}/out"

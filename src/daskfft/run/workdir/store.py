@@ -110,9 +110,24 @@ class StoreWorkDir(WorkDir):
         """As :meth:`WorkDir._check_outputs`, of the outputs in the store."""
         if resume and self.holds_finished(names, fingerprint):
             raise AlreadyComplete(msg.ALREADY_COMPLETE.format(outdir=self.remote))
-        there = sorted(n for n in {*names, *companions(names)} if url.exists(self.remote / n))
+        there = self._there(sorted({*names, *companions(names)}))
         if there and not overwrite:
             raise InputError(msg.OUTPUTS_THERE.format(outdir=self.remote, names=", ".join(there)))
+
+    def _there(self, names, *, publishing=False):
+        """Those of ``names`` that are in OUTDIR, by one listing of it.  A failure is one line,
+        or while ``publishing`` raised as it came (as :meth:`_rm`'s)."""
+        fs, key = self._fs(), self._key(self.remote)
+        try:
+            listed = url.retried(lambda: fs.ls(key, detail=False, refresh=True), self.remote)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            if publishing:
+                raise
+            raise url.failure(self.remote, exc) from None
+        found = {k.rstrip("/").rsplit("/", 1)[-1] for k in listed}
+        return [n for n in names if n in found]
 
     def holds_finished(self, names, fingerprint):
         """Whether the store holds every output ``names`` of the run ``fingerprint`` (its
@@ -270,7 +285,8 @@ class StoreWorkDir(WorkDir):
         new file) deleted first.  Each entry is marked placed in the journal before its
         source in the stage is deleted, so that a publish cut off at any point is completed
         from what is left, never from part of a stage."""
-        for name in companions(list(entries)):
+        old = self._step("", lambda: self._there(companions(list(entries)), publishing=True))
+        for name in old:
             self._step(name, lambda name=name: self._rm(self.remote / name, publishing=True))
         for name in sorted(entries, key=lambda name: name == "report.json"):
             entry = entries[name]
@@ -286,7 +302,7 @@ class StoreWorkDir(WorkDir):
         """``call()``, a step of publishing ``name``; a failure to reach the store is one line
         saying that the next run completes the publish."""
         try:
-            call()
+            return call()
         except Exception as exc:
             if not url.not_read(exc):
                 raise
