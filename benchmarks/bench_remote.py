@@ -11,10 +11,11 @@ this interpreter).  In one run:
    over HTTP and over S3, and the bytes sent are compared with the compressed size of the
    tiles the window touches;
 2. ``daskfft run`` with its default outputs, in a fresh process, on a ``--run-size``² RGB
-   uint8 tiled TIFF: local to local, then S3 to S3 (TIFF output, uploaded when published;
-   and OME-Zarr output, whose chunks the workers write into the store); best of
-   ``--repeat``, printed as ratios to the local run.  The S3 server here is s3rver (npm)
-   in a process of its own, or moto's (``--s3-server moto``).
+   uint8 tiled TIFF, each run into a new OUTDIR: local to local, then S3 to S3 (OME-Zarr and
+   Zarr output, whose chunks the workers write into the store; and TIFF output, made locally
+   and uploaded when published); best of ``--repeat``, printed as ratios to the local run.
+   The S3 server here is s3rver (npm) in a process of its own, or moto's (``--s3-server
+   moto``).
 
     npm install s3rver      # the timed runs' S3 server (moto is too slow for them: see s3_process)
     python benchmarks/bench_remote.py --size 16384 --run-size 8192 --sigma 8
@@ -163,11 +164,13 @@ def s3_process(kind, work):
     raise RuntimeError(f"{kind} did not start")
 
 
-def run(args, env, repeat, cwd):
+def run(args, env, repeat, cwd, outdir):
+    """The best of ``repeat`` runs of ``daskfft run args``, each into a new OUTDIR
+    (``outdir`` and the try's number): the run a user makes, with nothing to replace."""
     best = float("inf")
-    for _ in range(repeat):
+    for k in range(repeat):
         t0 = time.perf_counter()
-        command = [sys.executable, "-m", "daskfft", "run", *args]
+        command = [sys.executable, "-m", "daskfft", "run", *args, "-o", f"{outdir}-{k}"]
         subprocess.run(command, check=True, env=env, cwd=cwd)
         best = min(best, time.perf_counter() - t0)
     return best
@@ -185,7 +188,7 @@ def runs(tiff, sigma, repeat, work, server):
         )
         fs.mkdir("bench")
         fs.put(str(tiff), "bench/in.tif")
-        common = ["--sigma", str(sigma), "-q", "--overwrite"]
+        common = ["--sigma", str(sigma), "-q"]
         # The bytes alone: the input fetched and an output of its size stored, by s3fs with
         # nothing else running: what no run from S3 to S3 can do without, on this machine.
         moved = float("inf")
@@ -196,17 +199,10 @@ def runs(tiff, sigma, repeat, work, server):
             moved = min(moved, time.perf_counter() - t0)
             (work / "fetched.tif").unlink()
         out = {"moved": moved}
-        for fmt in ("tiff", "ome-zarr"):
-            extra = [] if fmt == "tiff" else ["--output-format", fmt]
-            local = run(
-                [str(tiff), "-o", str(work / f"local-{fmt}"), *common, *extra], env, repeat, work
-            )
-            remote = run(
-                ["s3://bench/in.tif", "-o", f"s3://bench/out-{fmt}", *common, *extra],
-                env,
-                repeat,
-                work,
-            )
+        for fmt in ("ome-zarr", "zarr", "tiff"):
+            extra = ["--output-format", fmt, *common]
+            local = run([str(tiff), *extra], env, repeat, work, str(work / f"local-{fmt}"))
+            remote = run(["s3://bench/in.tif", *extra], env, repeat, work, f"s3://bench/{fmt}")
             out[fmt] = (local, remote)
         return out
     finally:

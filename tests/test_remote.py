@@ -412,6 +412,8 @@ def test_gdal_variables_become_fsspec_options():
     given = {"endpoint_url": "http://other:1", "config_kwargs": {"connect_timeout": 5}}
     merged = url.merged(url.OWN_OPTIONS["s3"], url.gdal_options("s3", env), given)
     assert merged["endpoint_url"] == "http://other:1"
+    assert merged["max_concurrency"] == 4  # parts uploaded at once, unless told
+    assert url.merged(url.OWN_OPTIONS["s3"], {"max_concurrency": 1})["max_concurrency"] == 1
     assert merged["config_kwargs"] == {
         "retries": {"max_attempts": 1, "mode": "standard"},
         "s3": {"addressing_style": "path"},
