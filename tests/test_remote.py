@@ -167,6 +167,24 @@ def test_a_task_fetches_only_the_tiles_its_window_touches(tmp_path, s3):
         assert touched <= sent <= 1.5 * touched + url.HEADER_BYTES, (sent, touched)
 
 
+def test_the_tiles_neighbouring_tasks_share_are_fetched_once(tmp_path, s3):
+    """Each task's window holds the tiles of its halo, which its neighbours' windows hold
+    too: a process fetches each tile once (a run's tasks in a thread pool), and the run
+    reads no more of the file than its tiles and a header read a task."""
+    server, fs, bucket = s3
+    src = _tiff(tmp_path / "a.tif", shape=(2048, 2048))
+    fs.put(str(src), f"{bucket}/a.tif")
+    server.app.entries.clear()
+    argv = ["run", f"s3://{bucket}/a.tif", "-o", str(tmp_path / "o"), "--chunks", "512"]
+    assert main([*argv, "--sigma", "3", "--no-plots", *QUIET]) == 0
+    reads = [e for e in server.app.entries if e[0] == "GET" and e[1].endswith("/a.tif")]
+    tiles = _tile_bytes(src, (0, 2048), (0, 2048))
+    # 16 tasks (and the plan): a header read each; two tasks at once may both fetch a tile
+    assert sum(e[3] for e in reads) <= 1.1 * tiles + len(reads) * url.HEADER_BYTES, (
+        sum(e[3] for e in reads) / tiles
+    )
+
+
 def test_zarr_and_ome_zarr_on_s3_are_filtered_as_the_local_stores(tmp_path, s3):
     _, fs, bucket = s3
     plain = tmp_path / "p.zarr"

@@ -25,8 +25,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import uuid
 
 from daskfft.errors import InputError
+from daskfft.io.gdalenv import TIMEOUT, gdal_options, timeouts
 from daskfft.io.retry import (
     ATTEMPTS,
     RangesIgnored,
@@ -85,14 +87,16 @@ class Remote(str):
     """A URL that carries the fsspec storage options it is opened with.
 
     It is its URL's text wherever it is said, formatted, joined or written to JSON; the
-    options (which may hold credentials) only travel with it, pickled into the tasks.
+    options (which may hold credentials) only travel with it, pickled into the tasks, and so
+    does its ``token``: the bytes read of it may be kept under it by a process
+    (:func:`daskfft.io.cache.read_tiles`), so a URL located anew is read anew.
     """
 
-    __slots__ = ("storage",)
+    __slots__ = ("storage", "token")
 
-    def __new__(cls, url, storage=None):
+    def __new__(cls, url, storage=None, token=None):
         self = super().__new__(cls, url)
-        self.storage = dict(storage or {})
+        self.storage, self.token = dict(storage or {}), token or uuid.uuid4().hex
         return self
 
     def __str__(self):
@@ -102,7 +106,7 @@ class Remote(str):
         return repr(self.text)
 
     def __reduce__(self):
-        return (Remote, (self.text, self.storage))
+        return (Remote, (self.text, self.storage, self.token))
 
     def __truediv__(self, name):
         """``self/name``, as :class:`pathlib.Path` joins: a key under this prefix."""
@@ -116,59 +120,6 @@ class Remote(str):
     @property
     def protocol(self):
         return self.text.split("://", 1)[0].lower()
-
-
-def _truthy(value, words=("YES", "TRUE", "ON", "1")):
-    return str(value).strip().upper() in words
-
-
-def _falsy(value):
-    return _truthy(value, ("NO", "FALSE", "OFF", "0"))
-
-
-#: Seconds to wait for a connection, and for a server's answer, unless GDAL's
-#: ``GDAL_HTTP_CONNECTTIMEOUT`` and ``GDAL_HTTP_TIMEOUT`` say otherwise: a server that
-#: stops answering is then a transient failure, tried again (:func:`retried`).
-TIMEOUT = 60
-
-
-def _timeouts(environ):
-    def seconds(name):
-        try:
-            value = float(environ.get(name, TIMEOUT))
-        except ValueError:
-            return TIMEOUT
-        return value if value > 0 else TIMEOUT
-
-    return seconds("GDAL_HTTP_CONNECTTIMEOUT"), seconds("GDAL_HTTP_TIMEOUT")
-
-
-def gdal_options(protocol, environ=None):
-    """The fsspec storage options that GDAL's configuration in ``environ`` (the process's)
-    means for ``protocol``: for ``/vsis3/``, endpoint, addressing, region, anonymous access;
-    for every protocol fsspec's S3 and HTTP take, the timeouts.  Keys and profiles are
-    botocore's own variables and files: read by it, not copied here."""
-    environ = os.environ if environ is None else environ
-    connect, answer = _timeouts(environ)
-    if protocol in ("http", "https"):
-        # made an aiohttp.ClientTimeout by filesystem(): here it stays plain data
-        return {"client_kwargs": {"timeout": {"sock_connect": connect, "sock_read": answer}}}
-    if protocol not in ("s3", "s3a"):
-        return {}
-    options = {"config_kwargs": {"connect_timeout": connect, "read_timeout": answer}}
-    endpoint = environ.get("AWS_S3_ENDPOINT")
-    if endpoint:
-        if "://" not in endpoint:
-            scheme = "http" if _falsy(environ.get("AWS_HTTPS", "YES")) else "https"
-            endpoint = f"{scheme}://{endpoint}"
-        options["endpoint_url"] = endpoint
-    if _falsy(environ.get("AWS_VIRTUAL_HOSTING", "TRUE")):
-        options["config_kwargs"]["s3"] = {"addressing_style": "path"}
-    if environ.get("AWS_REGION"):  # else botocore's AWS_DEFAULT_REGION, or its default
-        options["client_kwargs"] = {"region_name": environ["AWS_REGION"]}
-    if _truthy(environ.get("AWS_NO_SIGN_REQUEST", "NO")):
-        options["anon"] = True
-    return options
 
 
 def location(path, storage=None, *, name="input"):
@@ -293,7 +244,7 @@ def _http_status(path):
 
     request = urllib.request.Request(path.text, method="HEAD")
     try:
-        with urllib.request.urlopen(request, timeout=_timeouts(os.environ)[1]):
+        with urllib.request.urlopen(request, timeout=timeouts(os.environ)[1]):
             pass
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io import url, zarrcache
+from daskfft.io import cache, url
 from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, aligned_chunks, reason
 from daskfft.messages import io as msg
 
@@ -107,18 +107,18 @@ class ZarrArrayStore(Store):
     shape: tuple  # rows, cols (, channels)
     channel_first: bool = False
     #: This store's own id: a remote array is opened once per process and id
-    #: (:func:`daskfft.io.zarrcache.open_array`).
+    #: (:func:`daskfft.io.cache.open_array`).
     token: str = field(default_factory=_token, compare=False, repr=False)
 
     def read(self, rows, cols):
-        z = zarrcache.open_array(self.path, self.token)
+        z = cache.open_array(self.path, self.token)
         if self.channel_first:
             return np.moveaxis(z[:, rows[0] : rows[1], cols[0] : cols[1]], 0, 2)
         return z[rows[0] : rows[1], cols[0] : cols[1]]
 
     def write(self, y, r0, c0):
         def write():
-            z = zarrcache.open_array(self.path, self.token, "r+")
+            z = cache.open_array(self.path, self.token, "r+")
             if self.channel_first:
                 z[:, r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]] = np.moveaxis(y, 2, 0)
             else:
@@ -159,7 +159,7 @@ class StackStore(Store):
         frame = self.view[0] if frame is None else frame
         plane = planes is None
         planes = (self.view[1], self.view[1] + 1) if plane else planes
-        data = zarrcache.open_array(self.path, self.token)[self._index(rows, cols, frame, planes)]
+        data = cache.open_array(self.path, self.token)[self._index(rows, cols, frame, planes)]
         kept = [a for a in self.axes if a != "t"]
         out = np.transpose(data, [kept.index(a) for a in "zyxc" if a in kept])
         return out[0] if plane and "z" in kept else out
@@ -179,7 +179,7 @@ class StackStore(Store):
         stored = np.transpose(y, [order.index(a) for a in kept])
 
         def write():
-            zarrcache.open_array(self.path, self.token, "r+")[index] = stored
+            cache.open_array(self.path, self.token, "r+")[index] = stored
 
         url.writing(self.path, write)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io import url
+from daskfft.io import cache, url
 from daskfft.io.base import ImageInfo, parse_nodata, reason
 from daskfft.io.tiff.opening import open_tiff
 from daskfft.io.tiff.stack import is_stack, probe_stack
@@ -330,8 +330,9 @@ def _batches(tiles, counts, source):
 def _page_window(tif, page, window, source=None):
     """``window`` of one TIFF page as (rows, cols, samples), decoded tile by tile.  Of a
     remote file (``source`` a :class:`~daskfft.io.url.Remote`), the tiles are fetched
-    together, :data:`FETCH_BATCH` bytes at a time (:func:`daskfft.io.url.read_ranges`:
-    concurrent range requests, adjacent tiles in one), not one request after another."""
+    together, :data:`FETCH_BATCH` bytes at a time (:func:`daskfft.io.cache.read_tiles`:
+    concurrent range requests, adjacent tiles in one; those its process fetched before kept),
+    not one request after another."""
     import tifffile
 
     (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
@@ -361,7 +362,9 @@ def _page_window(tif, page, window, source=None):
     for batch in _batches(tiles, counts, source):
         if isinstance(source, url.Remote):
             wanted = [index for *_, index in batch if counts[index]]
-            got = url.read_ranges(source, [offsets[i] for i in wanted], [counts[i] for i in wanted])
+            got = cache.read_tiles(
+                source, [offsets[i] for i in wanted], [counts[i] for i in wanted]
+            )
             fetched = dict(zip(wanted, got))
         for plane, ty, tx, index in batch:
             if not counts[index]:  # a sparse tile, left as zeros

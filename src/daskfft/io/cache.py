@@ -1,0 +1,205 @@
+"""What a process keeps of remote files while its tasks need it again: Zarr arrays opened,
+their chunks, and a TIFF's tiles.
+
+Every task of a run opens the stores it reads or writes; a remote array's opening is a
+request or three (its metadata), and neighbouring tasks read the same bytes again: an
+overview block's window the 3 x 3 chunks of the level above around it (its halo), a chunk's
+window the tiles of its halo that its neighbours' windows hold too.  Here a store's array is
+opened once per process (:func:`open_array`, by the store's ``token``: a store made anew is
+opened anew, so no run sees another's metadata), and the bytes of its chunks
+(:data:`CHUNK_CACHE_BYTES`) and of a remote TIFF's tiles (:func:`read_tiles`,
+:data:`TILE_CACHE_BYTES`, by the :class:`~daskfft.io.url.Remote`'s token: a URL located anew
+is read anew) are kept in least-recently-used caches, one per process.  A chunk written or
+deleted through the cache is dropped from it; a level is read only after every task writing
+it has finished (the overviews are made level by level), so a chunk kept is never one another
+process has since rewritten.  A bytes' fetch already under way is awaited, not made again.
+Local files are read as before, each time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import OrderedDict
+
+from daskfft.io import url
+
+__all__ = [
+    "CHUNK_CACHE_BYTES",
+    "TILE_CACHE_BYTES",
+    "open_array",
+    "read_tiles",
+    "clear",
+]
+
+#: The bytes of remote Zarr chunks a process keeps: two rows of 16 chunks of a 32768-px wide
+#: output (2048-px chunks of RGB uint8 compress to ~4 MB).
+CHUNK_CACHE_BYTES = 128 * 2**20
+
+#: The bytes of remote TIFF tiles a process keeps: the halo tiles of a row of chunks, which
+#: the next row's windows read again (a 32768-px wide RGB uint8 TIFF's 512-px rows hold 48 MB).
+TILE_CACHE_BYTES = 128 * 2**20
+
+#: Remote arrays kept open per process: the stores of the last few levels.
+ARRAYS_KEPT = 16
+
+
+class _Kept:
+    """Bytes by key, the least recently used dropped past ``budget`` bytes; thread-safe."""
+
+    def __init__(self, budget):
+        self.budget, self.held = budget, 0
+        self.lock = threading.Lock()
+        self.items = OrderedDict()
+
+    def get(self, key):
+        with self.lock:
+            data = self.items.get(key)
+            if data is not None:
+                self.items.move_to_end(key)
+            return data
+
+    def put(self, key, data):
+        with self.lock:
+            if key in self.items or len(data) > self.budget:
+                return
+            self.items[key] = data
+            self.held += len(data)
+            while self.held > self.budget:
+                self.held -= len(self.items.popitem(last=False)[1])
+
+    def drop(self, key):
+        with self.lock:
+            data = self.items.pop(key, None)
+            if data is not None:
+                self.held -= len(data)
+
+    def clear(self):
+        with self.lock:
+            self.items.clear()
+            self.held = 0
+
+
+_chunks = _Kept(CHUNK_CACHE_BYTES)  # (token, URL, key) -> bytes
+_tiles = _Kept(TILE_CACHE_BYTES)  # (URL's token, start, size) -> bytes
+_lock = threading.Lock()
+_arrays = OrderedDict()  # (token, URL) -> zarr.Array
+_fetching = {}  # (token, URL, key) -> the future of a chunk's fetch under way
+
+
+def clear():
+    """Forget every array and bytes kept (in a forked child: its arrays' connections are the
+    parent's)."""
+    with _lock:
+        _arrays.clear()
+    _chunks.clear()
+    _tiles.clear()
+
+
+os.register_at_fork(after_in_child=clear)
+
+
+def read_tiles(path, starts, sizes):
+    """:func:`daskfft.io.url.read_ranges` of the remote file ``path`` (a TIFF's tiles), those
+    a task of this process fetched before taken from the cache."""
+    keys = [(path.token, int(a), int(n)) for a, n in zip(starts, sizes)]
+    out = [_tiles.get(key) for key in keys]
+    missing = [k for k, data in enumerate(out) if data is None]
+    if missing:
+        got = url.read_ranges(path, [starts[k] for k in missing], [sizes[k] for k in missing])
+        for k, data in zip(missing, got):
+            out[k] = data
+            _tiles.put(keys[k], data)
+    return out
+
+
+def open_array(path, token, mode="r"):
+    """The Zarr array at ``path``: a local one opened by zarr in ``mode``, a
+    :class:`~daskfft.io.url.Remote` one (for reading and writing) opened once per process and
+    ``token`` (a store's own id), over a cache of its chunks."""
+    import zarr
+
+    if not isinstance(path, url.Remote):
+        return zarr.open_array(str(path), mode=mode)
+    key = (token, path.text)
+    with _lock:
+        array = _arrays.get(key)
+        if array is not None:
+            _arrays.move_to_end(key)
+            return array
+    array = zarr.open_array(_store(path, token), mode="r+")
+    with _lock:
+        _arrays[key] = array
+        while len(_arrays) > ARRAYS_KEPT:
+            _arrays.popitem(last=False)
+    return array
+
+
+def _store(path, token):
+    from zarr.storage import FsspecStore
+
+    store = FsspecStore.from_url(path.text, **url.zarr_options(path))
+    return _cached_store_class()(store, (token, path.text))
+
+
+_CLASS = []
+
+
+def _cached_store_class():
+    """The zarr store class (made on first use: zarr is imported only where needed)."""
+    if _CLASS:
+        return _CLASS[0]
+    from zarr.storage import WrapperStore
+
+    class ChunkCache(WrapperStore):
+        """A store whose whole-key reads are kept in the process's cache under ``scope``."""
+
+        def __init__(self, store, scope):
+            super().__init__(store)
+            self.scope = scope
+
+        def _with_store(self, store):
+            return type(self)(store, self.scope)
+
+        async def get(self, key, prototype, byte_range=None):
+            if byte_range is not None:
+                return await self._store.get(key, prototype, byte_range)
+            entry = (*self.scope, key)
+            data = _chunks.get(entry)
+            if data is None:
+                data = await self._fetch(entry, key, prototype)
+            return None if data is None else prototype.buffer.from_bytes(data)
+
+        async def _fetch(self, entry, key, prototype):
+            """The bytes of ``key``, fetched once however many tasks ask at once (zarr's
+            requests all run on its one event loop: no lock needed between them)."""
+            pending = _fetching.get(entry)
+            if pending is not None:
+                return await asyncio.shield(pending)
+            pending = _fetching[entry] = asyncio.get_running_loop().create_future()
+            try:
+                value = await self._store.get(key, prototype)
+                data = None if value is None else value.to_bytes()
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # said where it is awaited, if it is
+                raise
+            finally:
+                del _fetching[entry]
+            if data is not None:
+                _chunks.put(entry, data)
+            pending.set_result(data)
+            return data
+
+        async def set(self, key, value):
+            _chunks.drop((*self.scope, key))
+            await self._store.set(key, value)
+            _chunks.drop((*self.scope, key))
+
+        async def delete(self, key):
+            _chunks.drop((*self.scope, key))
+            await self._store.delete(key)
+
+    _CLASS.append(ChunkCache)
+    return ChunkCache
