@@ -137,10 +137,9 @@ def open_array(path, token, mode="r"):
 
 
 def _store(path, token):
-    from zarr.storage import FsspecStore
+    from daskfft.io import zarrstore
 
-    store = FsspecStore.from_url(path.text, **url.zarr_options(path))
-    return _cached_store_class()(store, (token, path.text))
+    return _cached_store_class()(zarrstore.store(path), (token, path.text))
 
 
 _CLASS = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io import url
+from daskfft.io import url, zarrstore
 from daskfft.io.base import Backend, ImageInfo, parse_nodata
 from daskfft.io.zarr import ZarrArrayStore, ZarrBackend, stack_axes
 from daskfft.messages import io as msg
@@ -116,7 +116,7 @@ class OmeZarrBackend(ZarrBackend):
 
         level = options.get("level", 0)
         if level == 0:
-            zarr.open_group(str(path), mode="w", **url.zarr_options(path))
+            zarr.open_group(zarrstore.open_target(path), mode="w")
         if options.get("stack"):
             extra = {"overwrite": True} if level else {}
             return self._create_stack(url.child(path, str(level)), shape, dtype, options, **extra)
@@ -147,7 +147,7 @@ class OmeZarrBackend(ZarrBackend):
         levels, kind = len(options["levels"]), options["kind"]
         metadata, attrs = options["metadata"], options["attrs"]
 
-        group = zarr.open_group(str(path), mode="r+", **url.zarr_options(path))
+        group = zarr.open_group(zarrstore.open_target(path), mode="r+")
         if info.stack:
             group.attrs["ome"] = _stack_multiscales(info, levels, kind, metadata)
             group.attrs["daskfft"] = attrs

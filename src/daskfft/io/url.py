@@ -89,14 +89,16 @@ class Remote(str):
     It is its URL's text wherever it is said, formatted, joined or written to JSON; the
     options (which may hold credentials) only travel with it, pickled into the tasks, and so
     does its ``token``: the bytes read of it may be kept under it by a process
-    (:func:`daskfft.io.cache.read_tiles`), so a URL located anew is read anew.
+    (:func:`daskfft.io.cache.read_tiles`), so a URL located anew is read anew.  A Zarr store's
+    URL may have a ``meta``: the URL its metadata is kept at (:mod:`daskfft.io.zarrstore`).
     """
 
-    __slots__ = ("storage", "token")
+    __slots__ = ("storage", "token", "meta")
 
-    def __new__(cls, url, storage=None, token=None):
+    def __new__(cls, url, storage=None, token=None, meta=None):
         self = super().__new__(cls, url)
         self.storage, self.token = dict(storage or {}), token or uuid.uuid4().hex
+        self.meta = meta
         return self
 
     def __str__(self):
@@ -106,11 +108,12 @@ class Remote(str):
         return repr(self.text)
 
     def __reduce__(self):
-        return (Remote, (self.text, self.storage, self.token))
+        return (Remote, (self.text, self.storage, self.token, self.meta))
 
     def __truediv__(self, name):
         """``self/name``, as :class:`pathlib.Path` joins: a key under this prefix."""
-        return Remote(f"{self.text.rstrip('/')}/{name}", self.storage)
+        meta = None if self.meta is None else self.meta / name
+        return Remote(f"{self.text.rstrip('/')}/{name}", self.storage, meta=meta)
 
     @property
     def text(self):

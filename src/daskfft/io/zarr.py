@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from daskfft.errors import InputError
-from daskfft.io import cache, url
+from daskfft.io import cache, url, zarrstore
 from daskfft.io.base import Backend, ImageInfo, NotThisFormat, Store, aligned_chunks, reason
 from daskfft.messages import io as msg
 
@@ -314,8 +314,7 @@ class ZarrBackend(Backend):
         chunk = {"t": 1, "c": sizes["c"], "z": options.get("zchunk") or 1}
         chunk.update(y=options["chunks"][0], x=options["chunks"][1])
         zarr.create_array(
-            str(path),
-            **url.zarr_options(path),
+            zarrstore.open_target(path),
             shape=tuple(sizes[a] for a in axes),
             dtype=dtype,
             chunks=tuple(min(chunk[a], sizes[a]) for a in axes),
@@ -334,12 +333,11 @@ class ZarrBackend(Backend):
             (shape[2:] + shape[:2], chunks[2:] + chunks[:2]) if channel_first else (shape, chunks)
         )
         zarr.create_array(
-            str(path),
+            zarrstore.open_target(path),
             shape=stored,
             dtype=dtype,
             chunks=chunks,
             fill_value=0,
-            **url.zarr_options(path),
             **extra,
         )
         return ZarrArrayStore(str(path), shape, channel_first=channel_first)
@@ -362,7 +360,7 @@ class ZarrBackend(Backend):
         """The store ``source`` is the output: ``attrs`` (the input's metadata) added."""
         import zarr
 
-        zarr.open_array(str(source), mode="r+", **url.zarr_options(str(source))).attrs.update(
+        zarr.open_array(zarrstore.open_target(source), mode="r+").attrs.update(
             (options or {}).get("attrs", {})
         )
 
