@@ -498,9 +498,13 @@ def test_a_run_from_s3_to_s3_writes_what_the_local_run_writes(tmp_path, s3, monk
     assert not any(WORK in str(n) for n in names)  # the stage is gone
     report = json.loads((got / "report.json").read_text())
     assert report["outdir"] == out
-    if fmt != "tiff":  # the chunks went into the store's stage, written by the tasks
-        puts = [e[1] for e in server.app.entries if e[0] == "PUT" and f"/{WORK}/" in e[1]]
-        assert len([p for p in puts if "/c/" in p]) >= 12, puts
+    if fmt != "tiff":  # the chunks written in place by the tasks, once: none copied
+        puts = [e[1] for e in server.app.entries if e[0] == "PUT" and "/c/" in e[1]]
+        chunks = [n for n in names if "/c/" in f"/{n.as_posix()}"]
+        assert len(chunks) >= 12 and len(puts) == len(chunks), puts
+        assert not [p for p in puts if f"/{WORK}/" in p], puts
+        metadata = [e[1] for e in server.app.entries if e[0] == "PUT" and "zarr.json" in e[1]]
+        assert f"/{WORK}/" in metadata[0], metadata  # in the stage until published
     assert not (tmp_path / ".daskfft-remote").exists()  # the local work folder went too
 
 
@@ -575,8 +579,13 @@ def test_outputs_in_the_store_are_kept_unless_overwrite(tmp_path, s3, monkeypatc
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{out}" in err and "filtered.zarr" in err, err
     assert fs.cat(f"{bucket}/out/report.json") == first
+    server = s3[0]
+    server.app.entries.clear()
     assert main([*argv, "--sigma", "3", "--overwrite"]) == 0
     assert not fs.exists(f"{bucket}/out/filtered.zarr/c/9/9")  # replaced whole
+    # made in the stage, the old output whole until then: its chunks were never written over
+    puts = [e[1] for e in server.app.entries if e[0] == "PUT" and "/c/" in e[1]]
+    assert puts and all(f"/{WORK}/" in p for p in puts[: len(puts) // 2]), puts
     assert json.loads(fs.cat(f"{bucket}/out/report.json"))["filter"]["sigma_pixels"] == 3.0
 
 
@@ -673,20 +682,52 @@ def test_a_stage_another_run_began_is_never_deleted_or_taken(tmp_path, s3, capsy
         server.app.break_after(6, counting="/c/")
         assert main(argv) == 1
         server.app.break_after(None)
-        stage = sorted(fs.find(f"{bucket}/out/{WORK}"))
-        assert any("/c/" in k for k in stage)
+        # the chunks in place, the metadata in the stage: nothing to open at the URL yet
+        work = sorted(fs.find(f"{bucket}/out"))
+        assert any(k.startswith(f"{bucket}/out/filtered.zarr/c/") for k in work), work
+        assert any(k.endswith(f"{WORK}/filtered.zarr/zarr.json") for k in work), work
+        with pytest.raises(FileNotFoundError):
+            zarr.open_array(f"s3://{bucket}/out/filtered.zarr", mode="r", **_options(server))
         capsys.readouterr()
         _os.chdir(second)
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "holds another run's work" in err, err
-        assert sorted(fs.find(f"{bucket}/out/{WORK}")) == stage
+        assert sorted(fs.find(f"{bucket}/out")) == work
         _os.chdir(first)
         assert main([*argv, "--resume"]) == 0
+        fs.invalidate_cache()
         report = json.loads(fs.cat(f"{bucket}/out/report.json"))
         assert report["chunks"]["resumed"] == 6
     finally:
         _os.chdir(tmp_path)
+
+
+def _options(server):
+    return {"storage_options": {"endpoint_url": server.endpoint}}
+
+
+@pytest.mark.slow  # waits out the retries' backoff (3.5 s a failure)
+def test_chunks_a_failed_run_wrote_in_place_are_its_own_to_resume_or_discard(
+    tmp_path, s3, monkeypatch, capsys
+):
+    """A run into a new OUTDIR that fails part-way has its chunks in place: a rerun is told to
+    resume or overwrite (not that OUTDIR holds outputs); --overwrite, in other chunks,
+    deletes them first: the output is the local run's, no chunk of the first run left."""
+    server, fs, bucket = s3
+    src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "zarr")
+    server.app.break_after(6, counting="/c/")
+    assert main([*argv, "--chunks", "128"]) == 1
+    server.app.break_after(None)
+    assert any(k.startswith(f"{bucket}/out/filtered.zarr/c/") for k in fs.find(f"{bucket}/out"))
+    capsys.readouterr()
+    assert main([*argv, "--chunks", "256"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume" in err and "--overwrite" in err, err
+    assert main([*argv, "--chunks", "256", "--overwrite"]) == 0
+    assert main(["run", str(src), "-o", str(tmp_path / "l"), "--output-format", "zarr",
+                 "--chunks", "256", *QUIET]) == 0  # fmt: skip
+    _same_files(tmp_path / "l", _download(fs, f"{bucket}/out", tmp_path / "got"))
 
 
 def test_s3_server_errors_are_retried_and_a_refused_mask_is_no_mask(tmp_path, s3):

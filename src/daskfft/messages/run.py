@@ -346,5 +346,8 @@ REMOTE_OUTDIR = (
     "OUTDIR {outdir}: {stage}; the lock, done markers and other outputs in {local} until "
     "published (resume from this directory)"
 )
-STAGED_IN_STORE = "the tasks write the image's chunks into OUTDIR/.daskfft-work/ in the store"
+STAGED_IN_STORE = (
+    "the tasks write the image's chunks into the store: in place where OUTDIR holds none of "
+    "the outputs (their metadata in OUTDIR/.daskfft-work/ until published), else there"
+)
 UPLOADED = "the finished image is uploaded when published"

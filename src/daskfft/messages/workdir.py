@@ -132,3 +132,11 @@ REMOTE_CANNOT_FINISH = (
     "OUTDIR {outdir}: the publishing an earlier run began cannot be finished: {name} is "
     "neither in place nor in the stage; remove {root} and run again"
 )
+IN_PLACE = (
+    "OUTDIR {outdir} holds none of this run's outputs: the image's chunks are written in "
+    "place, its metadata in {stage} until published (no array to open there before then)"
+)
+STAGED = (
+    "OUTDIR {outdir} holds outputs of this run's names (--overwrite): the image is made in "
+    "{stage} and copied into place when published, the old outputs kept whole until then"
+)

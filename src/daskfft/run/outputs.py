@@ -197,14 +197,17 @@ def remote_outdir(config):
 
 def result_root(plan, root):
     """Where the output's own stores are made: in the work folder ``root``; where OUTDIR is a
-    URL and the output a folder store (Zarr, OME-Zarr), in the store beside OUTDIR
-    (``OUTDIR/.daskfft-work/``), where the workers write their chunks themselves and from
-    where publishing moves it into place.  Any other output is made in ``root`` and
-    uploaded whole when published."""
+    URL and the output a folder store (Zarr, OME-Zarr), in the store, where the workers
+    write their chunks themselves: in place where OUTDIR held none of the run's outputs
+    (its metadata in the stage, ``OUTDIR/.daskfft-work/``, until published), else in the
+    stage, from where publishing copies it into place.  Any other output is made in
+    ``root`` and uploaded whole when published."""
     remote = remote_outdir(plan.config)
     if remote is not None and io.backend(plan.fmt).folder:
-        from daskfft.run.workdir.layout import WORK_NAME
+        from daskfft.run.workdir.layout import WORK_NAME, writes_in_place
 
+        if writes_in_place(root):
+            return io.url.Remote(remote.text, remote.storage, meta=remote / WORK_NAME)
         return remote / WORK_NAME
     return Path(root)
 

@@ -21,6 +21,8 @@ from daskfft.messages import workdir as msg
 __all__ = [
     "COMPANIONS",
     "WORK_NAME",
+    "IN_PLACE",
+    "writes_in_place",
     "BREAK_NAME",
     "RETIRED_PREFIX",
     "RUN_NAMES",
@@ -42,6 +44,10 @@ COMPANIONS = (".msk", ".aux.xml", ".ovr")
 
 WORK_NAME = ".daskfft-work"
 
+#: In the work folder of a run into a URL that held none of its outputs: their names, the
+#: image store's chunks being written in place (:mod:`~daskfft.run.workdir.store`).
+IN_PLACE = "in-place.json"
+
 RETIRED_PREFIX = ".daskfft-retired-"
 
 #: The file beside the lock that a run holds (created with ``O_EXCL``) while it removes a
@@ -60,6 +66,7 @@ RUN_NAMES = frozenset(
         "run.json",
         "publish.json",
         "stage.json",  # a URL OUTDIR's claim on its stage in the store (workdir.store)
+        IN_PLACE,
         "cells",
         "done",
         "out",
@@ -148,3 +155,9 @@ def no_space(exc, outdir):
             return msg.NO_SPACE.format(outdir=outdir, what=what, mount=mount, size=size)
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def writes_in_place(root):
+    """Whether the run of the work folder ``root`` (a URL OUTDIR's) writes the image store's
+    chunks in place, its metadata in the stage (:data:`IN_PLACE`)."""
+    return (Path(root) / IN_PLACE).exists()

@@ -8,8 +8,11 @@ An object store has no rename and no lock, so a run into a URL keeps two places:
   job is): the lock, run.json, the done markers, each chunk's summaries, and the finished
   files other than the image store (report.json, pictures; a TIFF or COG output), staged in
   ``out/``; it is what ``--resume`` reads;
-- **the store's stage**, ``OUTDIR/.daskfft-work/``: a Zarr or OME-Zarr output, into which
-  the workers write their chunks themselves, in parallel.
+- **the store's stage**, ``OUTDIR/.daskfft-work/``: a Zarr or OME-Zarr output's metadata
+  (``zarr.json``, ``.zarray``...), its chunks written by the workers themselves, in parallel,
+  in place where OUTDIR held none of the run's outputs when it began (nothing to open there
+  without the metadata), else into the stage too, so that the old outputs stay whole until
+  this run's replace them.
 
 The stage is claimed before anything is made in it: an id in ``OUTDIR/.daskfft-work/owner.json``
 and in the local ``stage.json``.  A run deletes or resumes only a stage it claimed; one that
@@ -18,8 +21,8 @@ finished work) is refused unless ``--overwrite``.
 
 Publishing (:meth:`StoreWorkDir.publish`) replaces each output in OUTDIR: an old one of the
 same name is deleted (there is no moving it aside), the image store's chunks are copied into
-place within the store (server-side, nothing through this machine), then its metadata
-(``zarr.json``, ``.zarray``...), so that a reader finds either no array or a complete one;
+place within the store where they are in the stage (server-side, nothing through this
+machine), then its metadata, so that a reader finds either no array or a complete one;
 the local files are uploaded; ``report.json`` goes last, so that OUTDIR holding it means it
 holds the whole set.  Each object is written whole (a PUT is atomic), but the set is not:
 during publishing a reader may find some outputs new and some not yet.  The steps are in a
@@ -46,10 +49,11 @@ from pathlib import Path
 from daskfft import io
 from daskfft.errors import AlreadyComplete, InputError, RunError
 from daskfft.io import url
+from daskfft.io.zarrstore import METADATA
 from daskfft.messages import workdir as msg
 from daskfft.run.workdir import WorkDir
 from daskfft.run.workdir.journal import canonical
-from daskfft.run.workdir.layout import WORK_NAME, companions
+from daskfft.run.workdir.layout import IN_PLACE, WORK_NAME, companions
 from daskfft.run.workdir.publish import JOURNAL, signals_held
 
 __all__ = ["LOCAL_NAME", "StoreWorkDir", "work_dir"]
@@ -63,7 +67,7 @@ LOCAL_NAME = ".daskfft-remote"
 OWNER, STAGE_ID = "owner.json", "stage.json"
 
 #: The keys of a Zarr store that make it an array or group: copied last.
-_METADATA = frozenset(url.ZARR_METADATA + (".zattrs",))
+_METADATA = frozenset(METADATA)
 
 
 def work_dir(config):
@@ -73,6 +77,16 @@ def work_dir(config):
         remote = url.location(config.outdir, dict(config.storage_options), name="OUTDIR")
         return StoreWorkDir(remote)
     return WorkDir(config.outdir)
+
+
+def _entry(source):
+    """The publishing journal's entry of an output staged at ``source``: a local file, a
+    store in the stage, or the stage's metadata of a store whose chunks are in place."""
+    if not io.is_remote(source):
+        return {"local": str(source)}
+    if source.meta is not None:
+        return {"stage": source.meta.text, "in_place": True}
+    return {"stage": source.text}
 
 
 def local_folder(remote):
@@ -111,6 +125,11 @@ class StoreWorkDir(WorkDir):
         if resume and self.holds_finished(names, fingerprint):
             raise AlreadyComplete(msg.ALREADY_COMPLETE.format(outdir=self.remote))
         there = self._there(sorted({*names, *companions(names)}))
+        if there and self._own_in_place():  # this folder's run's chunks, written in place
+            there = [n for n in there if n not in self._in_place()]
+        if there and not overwrite and self._stage_owner() not in (None, self._local_id()):
+            # another run's chunks in place, its metadata in its stage: its work
+            raise InputError(msg.STAGE_NOT_OURS.format(stage=self.stage, root=self.root))
         if there and not overwrite:
             raise InputError(msg.OUTPUTS_THERE.format(outdir=self.remote, names=", ".join(there)))
 
@@ -143,10 +162,42 @@ class StoreWorkDir(WorkDir):
 
     def _clear(self):
         """The local work folder emptied (:meth:`WorkDir._clear`), and the store's stage where
-        it is this run's (:meth:`_remove_stage`)."""
+        it is this run's (:meth:`_remove_stage`), with the chunks it wrote in place."""
         ours = self._local_id()
+        if self._own_in_place():
+            for name in self._there(self._in_place()):
+                self._rm(self.remote / name)
         super()._clear()
         self._remove_stage(ours)
+
+    # --- chunks written in place ------------------------------------------------------------
+
+    def _in_place(self):
+        """The outputs whose chunks this folder's run writes in place (:data:`IN_PLACE`)."""
+        try:
+            return json.loads((self.root / IN_PLACE).read_text())
+        except (OSError, ValueError):
+            return []
+
+    def _own_in_place(self):
+        """Whether this folder's run wrote chunks in place, and its stage (where their
+        metadata waits) is still its own: what is in place of its outputs' names is then
+        its work, never another run's."""
+        if not self._in_place():
+            return False
+        ours = self._local_id()
+        return ours is not None and self._stage_owner() == ours
+
+    def _choose_in_place(self, names):
+        """Where OUTDIR holds none of the outputs ``names``, the image store's chunks go in
+        place (its metadata in the stage until published: no array to open there before
+        then), so that publishing copies no chunk; else into the stage, the old outputs
+        kept whole until this run's replace them."""
+        if self._there(names):
+            log.info(msg.STAGED.format(outdir=self.remote, stage=self.stage))
+            return
+        (self.root / IN_PLACE).write_text(json.dumps(list(names)))
+        log.info(msg.IN_PLACE.format(outdir=self.remote, stage=self.stage))
 
     # --- the stage in the store, and whose it is --------------------------------------------
 
@@ -160,6 +211,7 @@ class StoreWorkDir(WorkDir):
 
         def claim_then_create(root):
             self._claim_stage()
+            self._choose_in_place(options.get("names", ()))
             create_stores(root)
 
         try:
@@ -245,10 +297,7 @@ class StoreWorkDir(WorkDir):
         """Put ``staged`` (name -> a local path, or the stage's :class:`~daskfft.io.url.Remote`)
         into the store's OUTDIR, as the module's description says; then retire the local work
         folder."""
-        entries = {
-            name: {"stage": source.text} if io.is_remote(source) else {"local": str(source)}
-            for name, source in staged.items()
-        }
+        entries = {name: _entry(source) for name, source in staged.items()}
         with signals_held() as came:
             self._write_journal(entries)
             self._put_all(entries)
@@ -334,7 +383,8 @@ class StoreWorkDir(WorkDir):
             raise InputError(
                 msg.REMOTE_CANNOT_FINISH.format(outdir=self.remote, name=name, root=self.root)
             )
-        self._rm(target, publishing=True)
+        if not entry.get("in_place"):  # its chunks are in place already: not deleted
+            self._rm(target, publishing=True)
         data = [k for k in found if k.rsplit("/", 1)[-1] not in _METADATA]
         meta = [k for k in found if k.rsplit("/", 1)[-1] in _METADATA]
         for keys in (data, meta):  # the metadata last: a reader sees no array until whole
