@@ -430,8 +430,7 @@ def test_gdal_variables_become_fsspec_options():
     given = {"endpoint_url": "http://other:1", "config_kwargs": {"connect_timeout": 5}}
     merged = url.merged(url.OWN_OPTIONS["s3"], url.gdal_options("s3", env), given)
     assert merged["endpoint_url"] == "http://other:1"
-    assert merged["max_concurrency"] == 4  # parts uploaded at once, unless told
-    assert url.merged(url.OWN_OPTIONS["s3"], {"max_concurrency": 1})["max_concurrency"] == 1
+    assert merged["max_concurrency"] == 1  # a whole object one GET, no HEAD before it
     assert merged["config_kwargs"] == {
         "retries": {"max_attempts": 1, "mode": "standard"},
         "s3": {"addressing_style": "path"},
@@ -520,6 +519,8 @@ def test_remote_levels_are_opened_once_and_their_chunks_fetched_once(tmp_path, s
     assert main(["run", str(src), "-o", f"s3://{bucket}/out", *argv]) == 0
     got = [e[1] for e in server.app.entries if e[0] == "GET" and e[2] == 200]
     level0 = [p for p in got if "/filtered.ome.zarr/0/c/" in p]
+    heads = [e[1] for e in server.app.entries if e[0] == "HEAD" and "/c/" in e[1]]
+    assert not heads, heads  # a chunk is one GET (s3fs asks the size first where concurrent)
     metadata = [p for p in got if p.endswith("/filtered.ome.zarr/1/zarr.json")]
     assert len(metadata) <= 2, metadata  # written by level 1's 4 tasks, read by level 2's
     # once each by the overviews (104 fetches of the 64 chunks before: a task's window
@@ -728,6 +729,77 @@ def test_chunks_a_failed_run_wrote_in_place_are_its_own_to_resume_or_discard(
     assert main(["run", str(src), "-o", str(tmp_path / "l"), "--output-format", "zarr",
                  "--chunks", "256", *QUIET]) == 0  # fmt: skip
     _same_files(tmp_path / "l", _download(fs, f"{bucket}/out", tmp_path / "got"))
+
+
+@pytest.mark.slow  # waits out the retries' backoff (3.5 s a failure)
+def test_a_run_that_discards_another_runs_stage_deletes_its_chunks_in_place_too(tmp_path, s3):
+    """Run A fails with its chunks in place; run B, from another directory, with
+    --overwrite and another output format, discards A's stage and A's chunks with it: no
+    store without metadata is left at the URL; a published store is never deleted so."""
+    import os as _os
+
+    server, fs, bucket = s3
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    src = _tiff(tmp_path / "a.tif", shape=(1024, 1024), tile=128)
+    argv = ["run", str(src), "-o", f"s3://{bucket}/out", "--chunks", "256", *QUIET]
+    _os.chdir(first)
+    try:
+        server.app.break_after(6, counting="/c/")
+        assert main([*argv, "--output-format", "zarr"]) == 1
+        server.app.break_after(None)
+        assert fs.find(f"{bucket}/out/filtered.zarr")
+        _os.chdir(second)
+        assert main([*argv, "--output-format", "tiff", "--overwrite"]) == 0
+        fs.invalidate_cache()
+        assert not fs.find(f"{bucket}/out/filtered.zarr"), "the failed run's chunks are left"
+        assert fs.exists(f"{bucket}/out/filtered.tif")
+    finally:
+        _os.chdir(tmp_path)
+
+
+def test_outputs_uploaded_whole_are_never_said_to_be_written_in_place(
+    tmp_path, s3, monkeypatch, capsys
+):
+    """A TIFF output into a URL is made locally and uploaded: the log says nothing of chunks
+    in place, and the run records none to clean up."""
+    src, fs, bucket, argv = _into_s3(tmp_path, s3, monkeypatch, "tiff")
+    capsys.readouterr()
+    assert main([a for a in argv if a != "-q"] + ["-v"]) == 0
+    said = capsys.readouterr().err
+    assert "in place" not in said and "uploaded when published" in said, said
+    owner = [e for e in s3[0].app.entries if e[0] == "PUT" and e[1].endswith("owner.json")]
+    assert owner  # the claim was made, with no store in place
+
+
+@pytest.mark.slow  # forks a process
+def test_a_forked_child_starts_with_empty_caches_and_never_waits_on_a_lock():
+    """A worker forked while another thread holds a cache's lock: its caches are new and
+    empty (its arrays' connections and fetches were the parent's), and nothing waits."""
+    import time
+
+    from daskfft.io import cache
+
+    cache._tiles.put(("token", 0, 1), b"x")
+    held = cache._tiles.lock
+    held.acquire()  # as a thread of the parent might hold it at the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: must not hang, and must have forgotten the bytes
+            os._exit(0 if cache._tiles.get(("token", 0, 1)) is None else 1)
+    finally:
+        held.release()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on a cache's lock")
 
 
 def test_s3_server_errors_are_retried_and_a_refused_mask_is_no_mask(tmp_path, s3):

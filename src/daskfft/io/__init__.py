@@ -58,6 +58,7 @@ __all__ = [
     "made_in_memory",
     "probe",
     "is_remote",
+    "is_store_name",
     "url",
     "read_page_window",
     "read_window",
@@ -146,6 +147,13 @@ def _check_path(p, path):
 def is_remote(path):
     """Whether ``path`` (an :class:`ImageInfo`'s) is a URL read through fsspec."""
     return isinstance(path, url.Remote)
+
+
+def is_store_name(name):
+    """Whether the output ``name`` is a folder store (Zarr, OME-Zarr), by the format its
+    suffix names."""
+    fmt = FORMATS.get(Path(name).suffix.lower())
+    return fmt is not None and backend(fmt).folder
 
 
 def _check_remote(p):

@@ -75,28 +75,28 @@ class _Kept:
             if data is not None:
                 self.held -= len(data)
 
-    def clear(self):
+    def drop_under(self, scope, prefix):
+        """Drop the keys ``(*scope, key)`` whose key starts with ``prefix``."""
+        n = len(scope)
         with self.lock:
-            self.items.clear()
-            self.held = 0
-
-
-_chunks = _Kept(CHUNK_CACHE_BYTES)  # (token, URL, key) -> bytes
-_tiles = _Kept(TILE_CACHE_BYTES)  # (URL's token, start, size) -> bytes
-_lock = threading.Lock()
-_arrays = OrderedDict()  # (token, URL) -> zarr.Array
-_fetching = {}  # (token, URL, key) -> the future of a chunk's fetch under way
+            for key in [k for k in self.items if k[:n] == scope and k[n].startswith(prefix)]:
+                self.held -= len(self.items.pop(key))
 
 
 def clear():
-    """Forget every array and bytes kept (in a forked child: its arrays' connections are the
-    parent's)."""
-    with _lock:
-        _arrays.clear()
-    _chunks.clear()
-    _tiles.clear()
+    """Forget every array and bytes kept, and every fetch under way: new, empty caches and
+    locks (in a forked child none is taken: another thread may have held one at the fork,
+    and the arrays' connections and fetches are the parent's)."""
+    global _chunks, _tiles, _lock, _arrays, _fetching, _generation
+    _chunks = _Kept(CHUNK_CACHE_BYTES)  # (token, URL, key) -> bytes
+    _tiles = _Kept(TILE_CACHE_BYTES)  # (URL's token, start, size) -> bytes
+    _lock = threading.Lock()
+    _arrays = OrderedDict()  # (token, URL) -> zarr.Array
+    _fetching = {}  # (token, URL, key) -> the future of a chunk's fetch under way
+    _generation = {}  # (token, URL, key) -> how many times it was written or deleted here
 
 
+clear()
 os.register_at_fork(after_in_child=clear)
 
 
@@ -172,11 +172,14 @@ def _cached_store_class():
 
         async def _fetch(self, entry, key, prototype):
             """The bytes of ``key``, fetched once however many tasks ask at once (zarr's
-            requests all run on its one event loop: no lock needed between them)."""
+            requests all run on its one event loop: no lock needed between them); kept
+            unless the key was written or deleted meanwhile."""
+            loop = asyncio.get_running_loop()
             pending = _fetching.get(entry)
-            if pending is not None:
+            if pending is not None and pending.get_loop() is loop:
                 return await asyncio.shield(pending)
-            pending = _fetching[entry] = asyncio.get_running_loop().create_future()
+            pending = _fetching[entry] = loop.create_future()
+            written = _generation.get(entry)
             try:
                 value = await self._store.get(key, prototype)
                 data = None if value is None else value.to_bytes()
@@ -185,20 +188,42 @@ def _cached_store_class():
                 pending.exception()  # said where it is awaited, if it is
                 raise
             finally:
-                del _fetching[entry]
-            if data is not None:
+                if _fetching.get(entry) is pending:
+                    del _fetching[entry]
+            if data is not None and _generation.get(entry) == written:
                 _chunks.put(entry, data)
             pending.set_result(data)
             return data
 
+        def _changed(self, key):
+            """``key`` written or deleted: its bytes kept, and a fetch under way, forgotten."""
+            entry = (*self.scope, key)
+            _generation[entry] = _generation.get(entry, 0) + 1
+            _fetching.pop(entry, None)
+            _chunks.drop(entry)
+
         async def set(self, key, value):
-            _chunks.drop((*self.scope, key))
+            self._changed(key)
             await self._store.set(key, value)
-            _chunks.drop((*self.scope, key))
+            self._changed(key)
+
+        async def set_if_not_exists(self, key, value):
+            self._changed(key)
+            await self._store.set_if_not_exists(key, value)
+            self._changed(key)
 
         async def delete(self, key):
-            _chunks.drop((*self.scope, key))
+            self._changed(key)
             await self._store.delete(key)
+
+        async def delete_dir(self, prefix):
+            _chunks.drop_under(self.scope, prefix)
+            await self._store.delete_dir(prefix)
+            _chunks.drop_under(self.scope, prefix)
+
+        async def clear(self):
+            _chunks.drop_under(self.scope, "")
+            await self._store.clear()
 
     _CLASS.append(ChunkCache)
     return ChunkCache

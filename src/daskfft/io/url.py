@@ -53,6 +53,7 @@ __all__ = [
     "gdal_options",
     "merged",
     "OWN_OPTIONS",
+    "PARTS",
     "HEADER_BYTES",
     "TIMEOUT",
     "ZARR_METADATA",
@@ -149,11 +150,15 @@ def location(path, storage=None, *, name="input"):
 
 
 #: Options under GDAL's and the user's: botocore retries nothing (nor s3fs: :func:`filesystem`),
-#: so :func:`retried`'s tries are all; 4 50-MB parts uploaded at once (s3fs's default: 1).
+#: so :func:`retried`'s tries are all; a whole object (a Zarr chunk) is one GET (s3fs's default
+#: concurrency, 10, asks its size by a HEAD first); uploads pass their own (:data:`PARTS`).
 OWN_OPTIONS = {
-    p: {"config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}}, "max_concurrency": 4}
+    p: {"config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}}, "max_concurrency": 1}
     for p in ("s3", "s3a")
 }
+
+#: The 50-MB parts of an S3 upload sent at once: 200 MB in memory at most.
+PARTS = {"s3": {"max_concurrency": 4}, "s3a": {"max_concurrency": 4}}
 
 
 def merged(*layers):

@@ -95,13 +95,13 @@ def split_class():
         async def delete(self, key):
             await self._for(key).delete(key)
 
-        async def delete_dir(self, prefix):
-            await self._store.delete_dir(prefix)
+        async def delete_dir(self, prefix):  # the metadata first: never one without chunks
             await self.meta.delete_dir(prefix)
+            await self._store.delete_dir(prefix)
 
         async def clear(self):
-            await self._store.clear()
             await self.meta.clear()
+            await self._store.clear()
 
         async def is_empty(self, prefix):
             return await self._store.is_empty(prefix) and await self.meta.is_empty(prefix)

@@ -140,3 +140,7 @@ STAGED = (
     "OUTDIR {outdir} holds outputs of this run's names (--overwrite): the image is made in "
     "{stage} and copied into place when published, the old outputs kept whole until then"
 )
+CLEANUP_LEFT = (
+    "OUTDIR {outdir}: what this run left in the store could not be removed ({why}); the next "
+    "run into it from this directory removes it"
+)

@@ -343,16 +343,10 @@ def staged(root, names, result=None):
     """Where each output waits in the work folder ``root``: stores in it, files in ``out/``;
     the first (the filtered image) in ``result`` where given (:func:`result_root`)."""
     root = Path(root)
-    where = {n: root / n if _folder(n) else root / "out" / n for n in names}
-    if result is not None and names and _folder(names[0]):
+    where = {n: root / n if io.is_store_name(n) else root / "out" / n for n in names}
+    if result is not None and names and io.is_store_name(names[0]):
         where[names[0]] = result / names[0]
     return where
-
-
-def _folder(name):
-    """Whether the output ``name`` is a folder store, by the format its suffix names."""
-    fmt = io.FORMATS.get(Path(name).suffix.lower())
-    return fmt is not None and io.backend(fmt).folder
 
 
 def staged_path(root, name, fmt):

@@ -104,7 +104,7 @@ class StoreWorkDir(WorkDir):
 
     def __init__(self, remote):
         self.remote = remote
-        self._starting = self._overwrite = False
+        self._starting = self._overwrite = self._cleaning_up = False
         super().__init__(local_folder(remote))
 
     @property
@@ -145,6 +145,8 @@ class StoreWorkDir(WorkDir):
             if publishing:
                 raise
             raise url.failure(self.remote, exc) from None
+        finally:
+            fs.invalidate_cache(key)  # no later question answered from this listing
         found = {k.rstrip("/").rsplit("/", 1)[-1] for k in listed}
         return [n for n in names if n in found]
 
@@ -164,11 +166,36 @@ class StoreWorkDir(WorkDir):
         """The local work folder emptied (:meth:`WorkDir._clear`), and the store's stage where
         it is this run's (:meth:`_remove_stage`), with the chunks it wrote in place."""
         ours = self._local_id()
-        if self._own_in_place():
-            for name in self._there(self._in_place()):
-                self._rm(self.remote / name)
+        with self._best_effort():
+            names = self._in_place() if self._own_in_place() else []
+            if names:  # the run's record first: a deletion cut short leaves no run to resume
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / "run.json").unlink()
+                for name in self._there(names):
+                    self._rm(self.remote / name)
         super()._clear()
-        self._remove_stage(ours)
+        with self._best_effort():
+            self._remove_stage(ours)
+
+    def _failed(self, exc, total):
+        """As :meth:`WorkDir._failed`; the store's part of its cleaning up is best effort
+        (:meth:`_best_effort`): the failure is what is said."""
+        self._cleaning_up = True
+        try:
+            return super()._failed(exc, total)
+        finally:
+            self._cleaning_up = False
+
+    @contextlib.contextmanager
+    def _best_effort(self):
+        """While cleaning up after a failure, a store that cannot be reached leaves what it
+        holds for the next run (said in a warning), the failure's own error standing."""
+        try:
+            yield
+        except Exception as exc:
+            if not self._cleaning_up:
+                raise
+            log.warning(msg.CLEANUP_LEFT.format(outdir=self.remote, why=url.first_line(exc)))
 
     # --- chunks written in place ------------------------------------------------------------
 
@@ -189,15 +216,27 @@ class StoreWorkDir(WorkDir):
         return ours is not None and self._stage_owner() == ours
 
     def _choose_in_place(self, names):
-        """Where OUTDIR holds none of the outputs ``names``, the image store's chunks go in
-        place (its metadata in the stage until published: no array to open there before
-        then), so that publishing copies no chunk; else into the stage, the old outputs
-        kept whole until this run's replace them."""
+        """The stores among the outputs ``names`` (Zarr, OME-Zarr) whose chunks go in place:
+        all where OUTDIR holds none of ``names`` (their metadata in the stage until
+        published: no array to open there before then), so that publishing copies no
+        chunk; else none, the stores made in the stage, the old outputs kept whole until
+        this run's replace them."""
+        stores = [n for n in names if io.is_store_name(n)]
+        if not stores:
+            return []
         if self._there(names):
             log.info(msg.STAGED.format(outdir=self.remote, stage=self.stage))
-            return
-        (self.root / IN_PLACE).write_text(json.dumps(list(names)))
+            return []
         log.info(msg.IN_PLACE.format(outdir=self.remote, stage=self.stage))
+        return stores
+
+    def _has_metadata(self, name):
+        """Whether the store ``name`` in OUTDIR has its metadata: a published output, not
+        chunks written in place by a run that never published."""
+        fs, key = self._fs(), self._key(self.remote / name)
+        listed = url.retried(lambda: fs.ls(key, detail=False, refresh=True), self.remote / name)
+        fs.invalidate_cache(key)
+        return any(k.rstrip("/").rsplit("/", 1)[-1] in _METADATA for k in listed)
 
     # --- the stage in the store, and whose it is --------------------------------------------
 
@@ -210,8 +249,10 @@ class StoreWorkDir(WorkDir):
         self._starting, self._overwrite = True, overwrite
 
         def claim_then_create(root):
-            self._claim_stage()
-            self._choose_in_place(options.get("names", ()))
+            in_place = self._choose_in_place(options.get("names", ()))
+            self._claim_stage(in_place)
+            if in_place:
+                (self.root / IN_PLACE).write_text(json.dumps(in_place))
             create_stores(root)
 
         try:
@@ -234,9 +275,11 @@ class StoreWorkDir(WorkDir):
             diffs.append(msg.STAGE_NOT_THIS_RUNS.format(stage=self.stage))
         return diffs
 
-    def _claim_stage(self):
-        """A new id for this run's stage, in the store and locally (the local one last)."""
+    def _claim_stage(self, in_place=()):
+        """A new id for this run's stage, in the store and locally (the local one last), with
+        the stores whose chunks it writes in place (whoever discards the stage deletes them)."""
         claim = {"id": uuid.uuid4().hex, "host": socket.gethostname(), "folder": str(self.root)}
+        claim["in_place"] = list(in_place)
         fs, key = self._fs(), self._key(self.stage / OWNER)
         url.writing(self.stage, lambda: fs.pipe_file(key, json.dumps(claim).encode()))
         (self.root / STAGE_ID).write_text(claim["id"])
@@ -249,13 +292,18 @@ class StoreWorkDir(WorkDir):
 
     def _stage_owner(self):
         """The id in the store's stage (None: no stage, or no claim in it)."""
+        return self._stage_claim().get("id")
+
+    def _stage_claim(self):
+        """The claim in the store's stage (empty: no stage, or no claim in it)."""
         fs, key = self._fs(), self._key(self.stage / OWNER)
         try:
-            return json.loads(url.retried(lambda: fs.cat_file(key), self.stage)).get("id")
+            claim = json.loads(url.retried(lambda: fs.cat_file(key), self.stage))
+            return claim if isinstance(claim, dict) else {}
         except FileNotFoundError:
-            return None
-        except (ValueError, AttributeError):
-            return None
+            return {}
+        except ValueError:
+            return {}
         except Exception as exc:
             if url.not_read(exc):
                 raise url.failure(self.stage / OWNER, exc) from None
@@ -267,12 +315,16 @@ class StoreWorkDir(WorkDir):
         after a failure) it is left as it is."""
         if not url.exists(self.stage):
             return
-        owner = self._stage_owner()
-        if ours is None or owner != ours:
+        claim = self._stage_claim()
+        if ours is None or claim.get("id") != ours:
             if not self._starting:
                 return
             if not self._overwrite:
                 raise InputError(msg.STAGE_NOT_OURS.format(stage=self.stage, root=self.root))
+            # another run's, discarded: with the chunks it wrote in place, never published
+            for name in self._there(claim.get("in_place", [])):
+                if not self._has_metadata(name):
+                    self._rm(self.remote / name)
         self._rm(self.stage)
 
     def _rm(self, where, *, publishing=False):
@@ -372,7 +424,8 @@ class StoreWorkDir(WorkDir):
             def upload():  # the old one first, each try: a folder put twice would nest
                 with contextlib.suppress(FileNotFoundError):
                     fs.rm(key, recursive=True)
-                fs.put(local.rstrip("/") + "/" if folder else local, key, recursive=folder)
+                parts = url.PARTS.get(self.remote.protocol, {})
+                fs.put(local.rstrip("/") + "/" if folder else local, key, recursive=folder, **parts)
 
             url.retried(upload, target)
             return
