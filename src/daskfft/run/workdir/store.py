@@ -40,21 +40,20 @@ import json
 import logging
 import os
 import re
-import signal
 import socket
 import stat
 import uuid
 from pathlib import Path
 
 from daskfft import io
-from daskfft.errors import AlreadyComplete, InputError, RunError
+from daskfft.errors import AlreadyComplete, InputError
 from daskfft.io import url
 from daskfft.io.zarrstore import METADATA
 from daskfft.messages import workdir as msg
 from daskfft.run.workdir import WorkDir
 from daskfft.run.workdir.journal import canonical
 from daskfft.run.workdir.layout import IN_PLACE, WORK_NAME, companions
-from daskfft.run.workdir.publish import JOURNAL, signals_held
+from daskfft.run.workdir.store_publish import StorePublishing
 
 __all__ = ["LOCAL_NAME", "StoreWorkDir", "work_dir"]
 
@@ -66,9 +65,6 @@ LOCAL_NAME = ".daskfft-remote"
 #: The claim on the store's stage (in it), and its id in the local work folder.
 OWNER, STAGE_ID = "owner.json", "stage.json"
 
-#: The keys of a Zarr store that make it an array or group: copied last.
-_METADATA = frozenset(METADATA)
-
 
 def work_dir(config):
     """The work folder of the run ``config``: a :class:`WorkDir` in OUTDIR, or where OUTDIR is
@@ -77,16 +73,6 @@ def work_dir(config):
         remote = url.location(config.outdir, dict(config.storage_options), name="OUTDIR")
         return StoreWorkDir(remote)
     return WorkDir(config.outdir)
-
-
-def _entry(source):
-    """The publishing journal's entry of an output staged at ``source``: a local file, a
-    store in the stage, or the stage's metadata of a store whose chunks are in place."""
-    if not io.is_remote(source):
-        return {"local": str(source)}
-    if source.meta is not None:
-        return {"stage": source.meta.text, "in_place": True}
-    return {"stage": source.text}
 
 
 def local_folder(remote):
@@ -98,7 +84,7 @@ def local_folder(remote):
     return Path(os.path.abspath(LOCAL_NAME)) / f"{remote.protocol}-{slug}-{digest}"
 
 
-class StoreWorkDir(WorkDir):
+class StoreWorkDir(StorePublishing, WorkDir):
     """The work folder of runs into the URL ``remote`` (a :class:`~daskfft.io.url.Remote`):
     local, with the image store's stage in the store (see the module's description)."""
 
@@ -236,7 +222,7 @@ class StoreWorkDir(WorkDir):
         fs, key = self._fs(), self._key(self.remote / name)
         listed = url.retried(lambda: fs.ls(key, detail=False, refresh=True), self.remote / name)
         fs.invalidate_cache(key)
-        return any(k.rstrip("/").rsplit("/", 1)[-1] in _METADATA for k in listed)
+        return any(k.rstrip("/").rsplit("/", 1)[-1] in METADATA for k in listed)
 
     # --- the stage in the store, and whose it is --------------------------------------------
 
@@ -342,108 +328,6 @@ class StoreWorkDir(WorkDir):
             url.retried(rm, where)
         else:
             url.writing(where, rm)
-
-    # --- publishing -------------------------------------------------------------------------
-
-    def publish(self, staged):
-        """Put ``staged`` (name -> a local path, or the stage's :class:`~daskfft.io.url.Remote`)
-        into the store's OUTDIR, as the module's description says; then retire the local work
-        folder."""
-        entries = {name: _entry(source) for name, source in staged.items()}
-        with signals_held() as came:
-            self._write_journal(entries)
-            self._put_all(entries)
-            self._remove_stage(self._local_id())  # its claim, all that is left of it
-            self._outputs_in = True
-            trash = self._retire()
-        if came:
-            names = " and ".join(signal.Signals(s).name for s in sorted(set(came)))
-            log.warning(msg.SIGNALS_WHILE_PUBLISHING.format(signals=names))
-        self._delete_retired(trash, stop=bool(came))
-        self._remove_local()
-
-    def _write_journal(self, entries):
-        tmp = self.root / f"{JOURNAL}.tmp"
-        tmp.write_text(json.dumps(entries))
-        os.replace(tmp, self.root / JOURNAL)
-
-    def finish_publishing(self):
-        """Complete a publish that a killed run left (its local journal says what): each output
-        not yet in place is put there again, from the start.  True when there was one."""
-        journal = self.root / JOURNAL
-        if not journal.exists():
-            return False
-        self._put_all(json.loads(journal.read_text()))
-        log.warning(msg.FINISHED_PUBLISHING.format(outdir=self.remote))
-        ours = self._local_id()
-        super()._clear()
-        self._remove_stage(ours)
-        return True
-
-    def _put_all(self, entries):
-        """Each output of the journal ``entries`` into place, report.json last; the old
-        outputs' companions that this run does not write (a ``.msk`` GDAL would apply to the
-        new file) deleted first.  Each entry is marked placed in the journal before its
-        source in the stage is deleted, so that a publish cut off at any point is completed
-        from what is left, never from part of a stage."""
-        old = self._step("", lambda: self._there(companions(list(entries)), publishing=True))
-        for name in old:
-            self._step(name, lambda name=name: self._rm(self.remote / name, publishing=True))
-        for name in sorted(entries, key=lambda name: name == "report.json"):
-            entry = entries[name]
-            if not entry.get("placed"):
-                self._step(name, lambda name=name, entry=entry: self._place(name, entry))
-                entry["placed"] = True
-                self._write_journal(entries)
-            if "stage" in entry:
-                where = url.Remote(entry["stage"], self.remote.storage)
-                self._step(name, lambda where=where: self._rm(where, publishing=True))
-
-    def _step(self, name, call):
-        """``call()``, a step of publishing ``name``; a failure to reach the store is one line
-        saying that the next run completes the publish."""
-        try:
-            return call()
-        except Exception as exc:
-            if not url.not_read(exc):
-                raise
-            why = str(url.failure(self.remote / name, exc))
-            raise RunError(
-                msg.REMOTE_PUBLISH_LEFT.format(outdir=self.remote, why=why, root=self.root)
-            ) from None
-
-    def _place(self, name, entry):
-        """The output ``name`` in place: the old one deleted, then the local file or folder
-        uploaded, or the stage's chunks copied within the store, its metadata last."""
-        fs, target = self._fs(), self.remote / name
-        key = self._key(target)
-        if "local" in entry:
-            local = entry["local"]
-            folder = os.path.isdir(local)
-
-            def upload():  # the old one first, each try: a folder put twice would nest
-                with contextlib.suppress(FileNotFoundError):
-                    fs.rm(key, recursive=True)
-                parts = url.PARTS.get(self.remote.protocol, {})
-                fs.put(local.rstrip("/") + "/" if folder else local, key, recursive=folder, **parts)
-
-            url.retried(upload, target)
-            return
-        source = url.Remote(entry["stage"], self.remote.storage)
-        src_key = self._key(source)
-        found = url.retried(lambda: fs.find(src_key), source)
-        if not found:  # not placed, and not in the stage: lost
-            raise InputError(
-                msg.REMOTE_CANNOT_FINISH.format(outdir=self.remote, name=name, root=self.root)
-            )
-        if not entry.get("in_place"):  # its chunks are in place already: not deleted
-            self._rm(target, publishing=True)
-        data = [k for k in found if k.rsplit("/", 1)[-1] not in _METADATA]
-        meta = [k for k in found if k.rsplit("/", 1)[-1] in _METADATA]
-        for keys in (data, meta):  # the metadata last: a reader sees no array until whole
-            if keys:
-                dest = [key + k[len(src_key) :] for k in keys]
-                url.retried(lambda keys=keys, dest=dest: fs.copy(keys, dest), target)
 
     def release(self):
         """Drop the lock (:meth:`WorkDir.release`), and the local folder where it is empty."""
