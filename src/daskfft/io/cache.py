@@ -19,6 +19,7 @@ Local files are read as before, each time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -142,24 +143,18 @@ def _store(path, token):
     return _cached_store_class()(zarrstore.store(path), (token, path.text))
 
 
-_CLASS = []
-
-
+@functools.cache
 def _cached_store_class():
-    """The zarr store class (made on first use: zarr is imported only where needed)."""
-    if _CLASS:
-        return _CLASS[0]
-    from zarr.storage import WrapperStore
+    """The zarr store class of :func:`open_array`'s arrays."""
+    from daskfft.io.zarrstore import wrapper_class
 
-    class ChunkCache(WrapperStore):
-        """A store whose whole-key reads are kept in the process's cache under ``scope``."""
+    class ChunkCache(wrapper_class()):
+        """A store whose whole-key reads are kept in the process's cache under ``scope``
+        (``extra``)."""
 
-        def __init__(self, store, scope):
-            super().__init__(store)
-            self.scope = scope
-
-        def _with_store(self, store):
-            return type(self)(store, self.scope)
+        @property
+        def scope(self):
+            return self.extra
 
         async def get(self, key, prototype, byte_range=None):
             if byte_range is not None:
@@ -225,5 +220,4 @@ def _cached_store_class():
             _chunks.drop_under(self.scope, "")
             await self._store.clear()
 
-    _CLASS.append(ChunkCache)
     return ChunkCache

@@ -11,6 +11,8 @@ copy of every chunk, yet no array or group to open at the URL before the run is 
 
 from __future__ import annotations
 
+import functools
+
 from daskfft.io import url
 
 __all__ = ["METADATA", "store"]
@@ -43,24 +45,34 @@ def _is_metadata(key):
     return key.rsplit("/", 1)[-1] in METADATA
 
 
-_CLASS = []
-
-
-def split_class():
-    """The split store's class (made on first use: zarr is imported only where needed)."""
-    if _CLASS:
-        return _CLASS[0]
+@functools.cache
+def wrapper_class():
+    """zarr's ``WrapperStore`` carrying one thing more, ``extra``, into the stores made from
+    it (made on first use: zarr is imported only where needed)."""
     from zarr.storage import WrapperStore
 
-    class Split(WrapperStore):
-        """``data`` (the wrapped store) for the chunks, ``meta`` for the metadata keys."""
-
-        def __init__(self, data, meta):
-            super().__init__(data)
-            self.meta = meta
+    class Wrapper(WrapperStore):
+        def __init__(self, store, extra):
+            super().__init__(store)
+            self.extra = extra
 
         def _with_store(self, store):
-            return type(self)(store, self.meta)
+            return type(self)(store, self.extra)
+
+    return Wrapper
+
+
+@functools.cache
+def split_class():
+    """The split store's class."""
+
+    class Split(wrapper_class()):
+        """``data`` (the wrapped store) for the chunks, ``meta`` (``extra``) for the
+        metadata keys."""
+
+        @property
+        def meta(self):
+            return self.extra
 
         def with_read_only(self, read_only=False):
             return type(self)(
@@ -123,5 +135,4 @@ def split_class():
         def list_dir(self, prefix):
             return self._union([self._store.list_dir(prefix), self.meta.list_dir(prefix)])
 
-    _CLASS.append(Split)
     return Split
