@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import os
 import threading
 from collections import OrderedDict
 
 from daskfft.io import url
+from daskfft.messages import io as msg
 
 __all__ = [
     "CHUNK_CACHE_BYTES",
     "TILE_CACHE_BYTES",
     "open_array",
+    "open_remote",
     "read_tiles",
     "clear",
 ]
@@ -44,6 +47,9 @@ TILE_CACHE_BYTES = 128 * 2**20
 
 #: Remote arrays kept open per process: the stores of the last few levels.
 ARRAYS_KEPT = 16
+
+#: Remote files whose size and first :data:`~daskfft.io.url.HEADER_BYTES` a process keeps.
+HEADERS_KEPT = 64
 
 
 class _Kept:
@@ -88,13 +94,14 @@ def clear():
     """Forget every array and bytes kept, and every fetch under way: new, empty caches and
     locks (in a forked child none is taken: another thread may have held one at the fork,
     and the arrays' connections and fetches are the parent's)."""
-    global _chunks, _tiles, _lock, _arrays, _fetching, _generation
+    global _chunks, _tiles, _lock, _arrays, _fetching, _generation, _heads
     _chunks = _Kept(CHUNK_CACHE_BYTES)  # (token, URL, key) -> bytes
     _tiles = _Kept(TILE_CACHE_BYTES)  # (URL's token, start, size) -> bytes
     _lock = threading.Lock()
     _arrays = OrderedDict()  # (token, URL) -> zarr.Array
     _fetching = {}  # (token, URL, key) -> the future of a chunk's fetch under way
     _generation = {}  # (token, URL, key) -> how many times it was written or deleted here
+    _heads = OrderedDict()  # URL's token -> (size, its first HEADER_BYTES)
 
 
 clear()
@@ -113,6 +120,78 @@ def read_tiles(path, starts, sizes):
             out[k] = data
             _tiles.put(keys[k], data)
     return out
+
+
+def open_remote(path):
+    """The remote file ``path`` (a :class:`~daskfft.io.url.Remote`; a TIFF) opened for reading
+    bytes: its size and first :data:`~daskfft.io.url.HEADER_BYTES` (a TIFF's header and the
+    IFDs of most files, read in many small pieces) asked once per process, by the URL's
+    token, not once a task; any other read one range request of what it asks.  A file whose
+    size the server does not say is fsspec's (:func:`daskfft.io.url.open_binary`)."""
+    with _lock:
+        head = _heads.get(path.token)
+    if head is None:
+        fs, inner = url.filesystem(path)
+        size = fs.info(inner).get("size")
+        if size is None:
+            return url.open_binary(path)
+        head = (size, _ranged(path, fs, inner, 0, min(size, url.HEADER_BYTES)))
+        with _lock:
+            _heads[path.token] = head
+            while len(_heads) > HEADERS_KEPT:
+                _heads.popitem(last=False)
+    return _RemoteFile(path, *head)
+
+
+def _ranged(path, fs, inner, start, end):
+    """Bytes ``start:end`` of the remote file: a server that ignores the range (sends more)
+    is one line, a range cut short a dropped connection (tried again by the caller)."""
+    data = fs.cat_file(inner, start=start, end=end)
+    if len(data) > end - start:
+        raise url.RangesIgnored(
+            msg.RANGES_IGNORED.format(url=path, sent=len(data), asked=end - start)
+        )
+    if len(data) < end - start:
+        raise ConnectionResetError(msg.SHORT_READ.format(sent=len(data), asked=end - start))
+    return data
+
+
+class _RemoteFile(io.RawIOBase):
+    """A remote file's bytes, ``head`` (its first bytes) kept: :func:`open_remote`'s."""
+
+    def __init__(self, path, size, head):
+        super().__init__()
+        self.path, self.size, self.head, self.pos = path, size, head, 0
+        self.fs, self.inner = url.filesystem(path)
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = base + offset
+        return self.pos
+
+    def read(self, n=-1):
+        end = self.size if n is None or n < 0 else min(self.size, self.pos + n)
+        if end <= self.pos:
+            return b""
+        kept = self.head[self.pos : end]
+        start = self.pos + len(kept)
+        rest = _ranged(self.path, self.fs, self.inner, start, end) if start < end else b""
+        self.pos = end
+        return kept + rest
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def open_array(path, token, mode="r"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from daskfft.io import url
+from daskfft.io import cache, url
 
 __all__ = ["open_tiff"]
 
@@ -13,7 +13,8 @@ __all__ = ["open_tiff"]
 def open_tiff(path):
     """The TIFF ``path`` opened by tifffile: a local file, or a URL (a
     :class:`~daskfft.io.url.Remote`) whose reads are range requests, so that reading a
-    window fetches the header and the tiles it touches, nothing else."""
+    window fetches the header (once a process: :func:`daskfft.io.cache.open_remote`) and
+    the tiles it touches, nothing else."""
     import tifffile
 
     if not isinstance(path, url.Remote):
@@ -21,5 +22,5 @@ def open_tiff(path):
             yield tif
         return
     name = path.text.rstrip("/").rsplit("/", 1)[-1]
-    with url.open_binary(path) as fh, tifffile.TiffFile(fh, name=name) as tif:
+    with cache.open_remote(path) as fh, tifffile.TiffFile(fh, name=name) as tif:
         yield tif
