@@ -222,81 +222,83 @@ def _store(path, token):
     return _cached_store_class()(zarrstore.store(path), (token, path.text))
 
 
+class _ChunkCaching:
+    """The chunk cache of :func:`open_array`'s zarr stores (with zarr's ``WrapperStore``, in
+    :func:`_cached_store_class`): whole-key reads kept in the process's cache under
+    ``scope`` (``extra``)."""
+
+    @property
+    def scope(self):
+        return self.extra
+
+    async def get(self, key, prototype, byte_range=None):
+        if byte_range is not None:
+            return await self._store.get(key, prototype, byte_range)
+        entry = (*self.scope, key)
+        data = _chunks.get(entry)
+        if data is None:
+            data = await self._fetch(entry, key, prototype)
+        return None if data is None else prototype.buffer.from_bytes(data)
+
+    async def _fetch(self, entry, key, prototype):
+        """The bytes of ``key``, fetched once however many tasks ask at once (zarr's
+        requests all run on its one event loop: no lock needed between them); kept
+        unless the key was written or deleted meanwhile."""
+        loop = asyncio.get_running_loop()
+        pending = _fetching.get(entry)
+        if pending is not None and pending.get_loop() is loop:
+            return await asyncio.shield(pending)
+        pending = _fetching[entry] = loop.create_future()
+        written = _generation.get(entry)
+        try:
+            value = await self._store.get(key, prototype)
+            data = None if value is None else value.to_bytes()
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # said where it is awaited, if it is
+            raise
+        finally:
+            if _fetching.get(entry) is pending:
+                del _fetching[entry]
+        if data is not None and _generation.get(entry) == written:
+            _chunks.put(entry, data)
+        pending.set_result(data)
+        return data
+
+    def _changed(self, key):
+        """``key`` written or deleted: its bytes kept, and a fetch under way, forgotten."""
+        entry = (*self.scope, key)
+        _generation[entry] = _generation.get(entry, 0) + 1
+        _fetching.pop(entry, None)
+        _chunks.drop(entry)
+
+    async def set(self, key, value):
+        self._changed(key)
+        await self._store.set(key, value)
+        self._changed(key)
+
+    async def set_if_not_exists(self, key, value):
+        self._changed(key)
+        await self._store.set_if_not_exists(key, value)
+        self._changed(key)
+
+    async def delete(self, key):
+        self._changed(key)
+        await self._store.delete(key)
+
+    async def delete_dir(self, prefix):
+        _chunks.drop_under(self.scope, prefix)
+        await self._store.delete_dir(prefix)
+        _chunks.drop_under(self.scope, prefix)
+
+    async def clear(self):
+        _chunks.drop_under(self.scope, "")
+        await self._store.clear()
+
+
 @functools.cache
 def _cached_store_class():
-    """The zarr store class of :func:`open_array`'s arrays."""
+    """The zarr store class of :func:`open_array`'s arrays (zarr imported on first use)."""
     from daskfft.io.zarrstore import wrapper_class
 
-    class ChunkCache(wrapper_class()):
-        """A store whose whole-key reads are kept in the process's cache under ``scope``
-        (``extra``)."""
-
-        @property
-        def scope(self):
-            return self.extra
-
-        async def get(self, key, prototype, byte_range=None):
-            if byte_range is not None:
-                return await self._store.get(key, prototype, byte_range)
-            entry = (*self.scope, key)
-            data = _chunks.get(entry)
-            if data is None:
-                data = await self._fetch(entry, key, prototype)
-            return None if data is None else prototype.buffer.from_bytes(data)
-
-        async def _fetch(self, entry, key, prototype):
-            """The bytes of ``key``, fetched once however many tasks ask at once (zarr's
-            requests all run on its one event loop: no lock needed between them); kept
-            unless the key was written or deleted meanwhile."""
-            loop = asyncio.get_running_loop()
-            pending = _fetching.get(entry)
-            if pending is not None and pending.get_loop() is loop:
-                return await asyncio.shield(pending)
-            pending = _fetching[entry] = loop.create_future()
-            written = _generation.get(entry)
-            try:
-                value = await self._store.get(key, prototype)
-                data = None if value is None else value.to_bytes()
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()  # said where it is awaited, if it is
-                raise
-            finally:
-                if _fetching.get(entry) is pending:
-                    del _fetching[entry]
-            if data is not None and _generation.get(entry) == written:
-                _chunks.put(entry, data)
-            pending.set_result(data)
-            return data
-
-        def _changed(self, key):
-            """``key`` written or deleted: its bytes kept, and a fetch under way, forgotten."""
-            entry = (*self.scope, key)
-            _generation[entry] = _generation.get(entry, 0) + 1
-            _fetching.pop(entry, None)
-            _chunks.drop(entry)
-
-        async def set(self, key, value):
-            self._changed(key)
-            await self._store.set(key, value)
-            self._changed(key)
-
-        async def set_if_not_exists(self, key, value):
-            self._changed(key)
-            await self._store.set_if_not_exists(key, value)
-            self._changed(key)
-
-        async def delete(self, key):
-            self._changed(key)
-            await self._store.delete(key)
-
-        async def delete_dir(self, prefix):
-            _chunks.drop_under(self.scope, prefix)
-            await self._store.delete_dir(prefix)
-            _chunks.drop_under(self.scope, prefix)
-
-        async def clear(self):
-            _chunks.drop_under(self.scope, "")
-            await self._store.clear()
-
-    return ChunkCache
+    return type("ChunkCache", (_ChunkCaching, wrapper_class()), {})

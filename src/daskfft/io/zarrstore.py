@@ -62,77 +62,77 @@ def wrapper_class():
     return Wrapper
 
 
+class _Splitting:
+    """The split store (with zarr's ``WrapperStore``, in :func:`split_class`): ``data`` (the
+    wrapped store) for the chunks, ``meta`` (``extra``) for the metadata keys."""
+
+    @property
+    def meta(self):
+        return self.extra
+
+    def with_read_only(self, read_only=False):
+        return type(self)(
+            self._store.with_read_only(read_only), self.meta.with_read_only(read_only)
+        )
+
+    async def _open(self):
+        await self._store._open()
+        await self.meta._open()
+
+    def _for(self, key):
+        return self.meta if _is_metadata(key) else self._store
+
+    async def get(self, key, prototype, byte_range=None):
+        return await self._for(key).get(key, prototype, byte_range)
+
+    async def get_partial_values(self, prototype, key_ranges):
+        return [await self.get(key, prototype, r) for key, r in key_ranges]
+
+    async def exists(self, key):
+        return await self._for(key).exists(key)
+
+    async def getsize(self, key):
+        return await self._for(key).getsize(key)
+
+    async def set(self, key, value):
+        await self._for(key).set(key, value)
+
+    async def set_if_not_exists(self, key, value):
+        await self._for(key).set_if_not_exists(key, value)
+
+    async def delete(self, key):
+        await self._for(key).delete(key)
+
+    async def delete_dir(self, prefix):  # the metadata first: never one without chunks
+        await self.meta.delete_dir(prefix)
+        await self._store.delete_dir(prefix)
+
+    async def clear(self):
+        await self.meta.clear()
+        await self._store.clear()
+
+    async def is_empty(self, prefix):
+        return await self._store.is_empty(prefix) and await self.meta.is_empty(prefix)
+
+    async def _union(self, listings):
+        seen = set()
+        for listing in listings:
+            async for key in listing:
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+
+    def list(self):
+        return self._union([self._store.list(), self.meta.list()])
+
+    def list_prefix(self, prefix):
+        return self._union([self._store.list_prefix(prefix), self.meta.list_prefix(prefix)])
+
+    def list_dir(self, prefix):
+        return self._union([self._store.list_dir(prefix), self.meta.list_dir(prefix)])
+
+
 @functools.cache
 def split_class():
-    """The split store's class."""
-
-    class Split(wrapper_class()):
-        """``data`` (the wrapped store) for the chunks, ``meta`` (``extra``) for the
-        metadata keys."""
-
-        @property
-        def meta(self):
-            return self.extra
-
-        def with_read_only(self, read_only=False):
-            return type(self)(
-                self._store.with_read_only(read_only), self.meta.with_read_only(read_only)
-            )
-
-        async def _open(self):
-            await self._store._open()
-            await self.meta._open()
-
-        def _for(self, key):
-            return self.meta if _is_metadata(key) else self._store
-
-        async def get(self, key, prototype, byte_range=None):
-            return await self._for(key).get(key, prototype, byte_range)
-
-        async def get_partial_values(self, prototype, key_ranges):
-            return [await self.get(key, prototype, r) for key, r in key_ranges]
-
-        async def exists(self, key):
-            return await self._for(key).exists(key)
-
-        async def getsize(self, key):
-            return await self._for(key).getsize(key)
-
-        async def set(self, key, value):
-            await self._for(key).set(key, value)
-
-        async def set_if_not_exists(self, key, value):
-            await self._for(key).set_if_not_exists(key, value)
-
-        async def delete(self, key):
-            await self._for(key).delete(key)
-
-        async def delete_dir(self, prefix):  # the metadata first: never one without chunks
-            await self.meta.delete_dir(prefix)
-            await self._store.delete_dir(prefix)
-
-        async def clear(self):
-            await self.meta.clear()
-            await self._store.clear()
-
-        async def is_empty(self, prefix):
-            return await self._store.is_empty(prefix) and await self.meta.is_empty(prefix)
-
-        async def _union(self, listings):
-            seen = set()
-            for listing in listings:
-                async for key in listing:
-                    if key not in seen:
-                        seen.add(key)
-                        yield key
-
-        def list(self):
-            return self._union([self._store.list(), self.meta.list()])
-
-        def list_prefix(self, prefix):
-            return self._union([self._store.list_prefix(prefix), self.meta.list_prefix(prefix)])
-
-        def list_dir(self, prefix):
-            return self._union([self._store.list_dir(prefix), self.meta.list_dir(prefix)])
-
-    return Split
+    """The split store's class (zarr imported on first use)."""
+    return type("Split", (_Splitting, wrapper_class()), {})

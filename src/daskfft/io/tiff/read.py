@@ -331,8 +331,7 @@ def _page_window(tif, page, window, source=None):
     """``window`` of one TIFF page as (rows, cols, samples), decoded tile by tile.  Of a
     remote file (``source`` a :class:`~daskfft.io.url.Remote`), the tiles are fetched
     together, :data:`FETCH_BATCH` bytes at a time (:func:`daskfft.io.cache.read_tiles`:
-    concurrent range requests, adjacent tiles in one; those its process fetched before kept),
-    not one request after another."""
+    concurrent range requests, adjacent tiles in one; those its process fetched kept)."""
     import tifffile
 
     (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
