@@ -134,6 +134,19 @@ def test_a_tiff_on_s3_is_filtered_as_the_local_file_and_no_credential_is_said(tm
     assert server.app.keys == {KEY_ID}  # signed with the environment's key (moto takes any)
 
 
+def test_a_palette_tiff_on_s3_is_read_as_the_local_file(tmp_path, s3):
+    """tifffile reads a colour map (and contiguous data) into numpy arrays through the file's
+    ``readinto``: a remote file's bytes go into the array's bytes, not its items."""
+    _, fs, bucket = s3
+    src = tmp_path / "p.tif"
+    index = (make_image((512, 384), np.uint8, seed=5) // 32).astype(np.uint8)
+    colormap = np.stack([np.arange(256) * 257, np.arange(256)[::-1] * 257, np.full(256, 30000)])
+    tifffile.imwrite(src, index, photometric="palette", colormap=colormap.astype(np.uint16))
+    fs.put(str(src), f"{bucket}/p.tif")
+    a, b = _local_and_remote(tmp_path, src, f"s3://{bucket}/p.tif")
+    _same_files(a, b)
+
+
 def test_keys_come_from_a_profile_as_gdal_takes_them(tmp_path, s3, monkeypatch):
     server, fs, bucket = s3
     fs.put(str(_tiff(tmp_path / "a.tif", shape=(256, 256))), f"{bucket}/a.tif")

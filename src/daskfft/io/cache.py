@@ -189,8 +189,9 @@ class _RemoteFile(io.RawIOBase):
         return kept + rest
 
     def readinto(self, buffer):
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
+        view = memoryview(buffer).cast("B")  # a numpy array's bytes (tifffile's read_array)
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)
 
 
@@ -301,4 +302,4 @@ def _cached_store_class():
     """The zarr store class of :func:`open_array`'s arrays (zarr imported on first use)."""
     from daskfft.io.zarrstore import wrapper_class
 
-    return type("ChunkCache", (_ChunkCaching, wrapper_class()), {})
+    return type("ChunkCache", (_ChunkCaching, wrapper_class()), {"__module__": __name__})

@@ -135,4 +135,4 @@ class _Splitting:
 @functools.cache
 def split_class():
     """The split store's class (zarr imported on first use)."""
-    return type("Split", (_Splitting, wrapper_class()), {})
+    return type("Split", (_Splitting, wrapper_class()), {"__module__": __name__})
