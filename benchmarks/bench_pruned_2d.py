@@ -25,25 +25,15 @@ largest against a float64 whole pair of the same window, over the window's range
 from __future__ import annotations
 
 import argparse
-import time
 
 import ducc0
 import numpy as np
+from bench_fft_split import best  # this folder: the scripts run as benchmarks/<name>.py
 
 from daskfft.kernels.block import _fft_filter
 from daskfft.kernels.pruned import _band, pruned_filter, pruned_tail
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import transfer_factors
-
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def pruned_channels_first(window, fy, fx, keep):
