@@ -42,9 +42,11 @@ def make_tiff(path, n):
     io.write_tiff(path, rows, (n, n), np.uint8, band=2048)
 
 
-def peak_rss(cmd):
-    """Run ``cmd``; return (exit code, seconds, {pid: (name, peak RSS bytes)})."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def peak_rss(cmd, env=None):
+    """Run ``cmd`` (in ``env``); return (exit code, seconds, {pid: (name, peak RSS bytes)})."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     peaks, stop = {}, threading.Event()
 
     def sample():

@@ -1,14 +1,25 @@
-"""The pruned 3-D FFT pair of a separable (Gaussian) filter: what it leaves out, and that
-it gives the whole transform's result within the tail it states, on NumPy's float64 FFT."""
+"""The pruned 2-D and 3-D FFT pairs of a separable (Gaussian) filter: what they leave out,
+and that they give the whole transform's result within the tail they state, on NumPy's
+float64 FFT."""
 
+import ducc0
 import numpy as np
 import pytest
 
 from daskfft.kernels.bands import filter_spec_block
-from daskfft.kernels.block import fast_pads, filter_block, filter_volume, pad_block, to_dtype
+from daskfft.kernels.block import (
+    ROUNDING,
+    fast_pads,
+    filter_block,
+    filter_padded,
+    pad_block,
+    pair_bands,
+    pruned_window,
+    to_dtype,
+)
 from daskfft.kernels.pruned import _band, pruned_filter, pruned_tail
 from daskfft.kernels.spec import FilterSpec
-from daskfft.kernels.transfer import cutoff_from_sigma, transfer_factors
+from daskfft.kernels.transfer import cutoff_from_sigma, transfer_factors, transfer_function
 
 SHAPE = (40, 54, 64)
 KEPT = (slice(6, 30), slice(9, 45), slice(12, 52))
@@ -91,7 +102,7 @@ def test_a_volumes_high_and_band_pass_come_from_pruned_low_passes(band):
 @pytest.mark.parametrize("boundary", ["reflect", "nearest", "periodic", 7.0])
 @pytest.mark.parametrize("layers", [(), (2,)])
 def test_a_window_padded_slab_by_slab_is_the_padded_copys_result_bit_for_bit(boundary, layers):
-    """filter_volume pads each slab as it converts it: the same numbers as filter_block of
+    """filter_padded pads each slab as it converts it: the same numbers as filter_block of
     pad_block's copy, for every boundary, pads wider than the window, and channels."""
     rng = np.random.default_rng(3)
     window = rng.integers(0, 4000, (6, 30, 25) + layers).astype(np.uint16)
@@ -99,7 +110,7 @@ def test_a_window_padded_slab_by_slab_is_the_padded_copys_result_bit_for_bit(bou
     shape = tuple(n + a + b for n, (a, b) in zip(window.shape, pads))
     crop = (slice(9, 15), slice(5, 35), slice(0, 25))
     cutoff = cutoff_from_sigma((1.0, 2.0, 1.5))
-    got = filter_volume(
+    got = filter_padded(
         window, pads=pads, boundary=boundary, cutoff=cutoff, work_dtype=np.float32, crop=crop
     )
     block = pad_block(window, pads, boundary)
@@ -118,9 +129,153 @@ def test_a_volume_cast_slab_by_slab_is_the_float_results_cast(out_dtype):
     pads = fast_pads(window.shape, [(3, 3), (4, 4), (4, 4)])
     crop = (slice(3, 23), slice(4, 44), slice(4, 40))
     opts = dict(pads=pads, boundary="reflect", cutoff=cutoff_from_sigma(0.7), crop=crop)
-    floats = filter_volume(window, work_dtype=np.float32, **opts)
-    cast = filter_volume(window, work_dtype=np.float32, out_dtype=out_dtype, **opts)
+    floats = filter_padded(window, work_dtype=np.float32, **opts)
+    cast = filter_padded(window, work_dtype=np.float32, out_dtype=out_dtype, **opts)
     assert cast.dtype == out_dtype
     assert np.array_equal(cast, to_dtype(floats, out_dtype))
     if out_dtype == np.uint8:
         assert (cast == 0).any() and (cast == 255).any()  # clipped, not wrapped
+
+
+# --- 2-D: an image's chunk ------------------------------------------------------------------
+
+SHAPE_2D = (90, 120)
+KEPT_2D = (slice(14, 70), slice(20, 100))
+
+
+def _reference_2d(x, factors):
+    """The whole 2-D transform in float64: NumPy's rfft2, the outer product of the factors,
+    each layer (trailing axes) alone."""
+    fy, fx = (np.asarray(f, np.float64) for f in factors)
+    h = (fy[:, None] * fx[None, :]).reshape(fy.shape + fx.shape + (1,) * (x.ndim - 2))
+    return np.fft.irfft2(np.fft.rfft2(x, axes=(0, 1)) * h, s=x.shape[:2], axes=(0, 1))
+
+
+@pytest.mark.parametrize("sigma", [3.0, 6.0, (4.0, 9.0)])
+@pytest.mark.parametrize("layers", [(), (3,)])
+def test_2d_pruned_pair_is_the_whole_transform_within_its_stated_tail(sigma, layers):
+    x = (np.random.default_rng(5).random(SHAPE_2D + layers) * 200 + 20).astype(np.float64)
+    factors = transfer_factors(SHAPE_2D, cutoff_from_sigma(sigma))
+    assert pair_bands(SHAPE_2D, cutoff_from_sigma(sigma), "gaussian", np.float64) is not None
+    got = pruned_filter(x, factors, KEPT_2D)
+    want = _reference_2d(x, factors)[KEPT_2D]
+    tail = pruned_tail(np.float64)
+    bound = 3 * tail * (1 + tail) ** 2 * np.ptp(x) / 2
+    assert got.shape == want.shape and got.dtype == np.float64
+    assert np.abs(got - want).max() <= bound + 1e-12 * np.abs(want).max()
+
+
+def test_2d_float32_pruned_pair_is_within_the_stated_rounding_of_float64():
+    """report.json's max_rounding_relative (ROUNDING) covers the pruned pair's float32 result,
+    its tail included, on a chunk-sized window of an 8-bit image."""
+    n = 1125  # a 1024-px chunk's window with sigma 8's halo, at its fast length
+    x = np.random.default_rng(6).integers(0, 256, (n, n, 3)).astype(np.uint8)
+    cutoff = cutoff_from_sigma(8.0)
+    kept = (slice(40, 1064),) * 2
+    got = pruned_filter(x, transfer_factors((n, n), cutoff, np.float32), kept)
+    want = _reference_2d(x.astype(np.float64), transfer_factors((n, n), cutoff))[kept]
+    assert got.dtype == np.float32
+    assert np.abs(got - want).max() <= ROUNDING["float32"] * 255
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "nearest", "periodic", 7.0])
+@pytest.mark.parametrize("layers", [(), (2,)])
+def test_a_2d_window_padded_row_by_row_is_the_padded_copys_result_bit_for_bit(boundary, layers):
+    """filter_padded pads each slab of rows as it converts it: the same numbers as
+    filter_block of pad_block's copy, for every boundary, pads wider than the window, and
+    channels; cast to the output's dtype slab by slab as to_dtype casts the floats."""
+    rng = np.random.default_rng(7)
+    window = rng.integers(0, 4000, (30, 25) + layers).astype(np.uint16)
+    pads = fast_pads(window.shape[:2], [(41, 6), (0, 33)])  # rows: more than its 30
+    crop = (slice(41, 71), slice(0, 25))
+    cutoff = cutoff_from_sigma(4.0)
+    opts = dict(pads=pads, boundary=boundary, cutoff=cutoff, work_dtype=np.float32, crop=crop)
+    got = filter_padded(window, **opts)
+    block = pad_block(window, pads, boundary)
+    assert pruned_window(window.shape[:2], pads, FilterSpec(cutoff=cutoff), np.float32)
+    kernel = dict(cutoff=cutoff, filter="gaussian", order=4, work_dtype=np.float32, crop=crop)
+    want = filter_block(block, **kernel)  # the crop: the inverse's last axis on the same rows
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.array_equal(got, want)
+    cast = filter_padded(window, out_dtype=np.uint8, **opts)
+    assert np.array_equal(cast, to_dtype(got, np.uint8))
+
+
+def test_a_2d_gaussian_whose_band_keeps_everything_takes_the_whole_pair_bit_for_bit():
+    """At a sigma under ~2 px float32 drops nothing: filter_block then runs the whole pair on
+    the transfer function's grid, bit for bit as before pruning."""
+    x = np.random.default_rng(8).integers(0, 256, (64, 80, 3)).astype(np.uint8)
+    cutoff = cutoff_from_sigma(1.0)
+    assert pair_bands((64, 80), cutoff, "gaussian", np.float32) is None
+    got = filter_block(x, cutoff=cutoff, filter="gaussian", order=4, work_dtype=np.float32)
+    h = transfer_function((64, 80), cutoff, "gaussian", 4, np.float32)
+    spectrum = ducc0.fft.r2c(x.astype(np.float32), axes=(0, 1)) * h[..., None]
+    want = ducc0.fft.c2r(spectrum, axes=(0, 1), lastsize=80, forward=False, inorm=2)
+    assert np.array_equal(got, want)
+
+
+def test_pair_bands_say_which_pair_a_window_takes_and_what_it_keeps():
+    cutoff = cutoff_from_sigma(8.0)
+    (ky, ny), (kx, nx) = pair_bands((2128, 2128), cutoff, "gaussian", np.float32)
+    assert (ny, nx) == (2128, 1065)
+    assert (ky, kx) == (570, 286)  # pruned_filter's docstring says so
+    # float64 keeps more: its tail is eps64 / 64
+    (ky64, _), (kx64, _) = pair_bands((2128, 2128), cutoff, "gaussian", np.float64)
+    assert ky64 > ky and kx64 > kx
+    assert pair_bands((2128, 2128), cutoff, "butterworth", np.float32) is None
+    # a volume's Gaussian always takes the pruned pair, whole bands or not
+    assert pair_bands((16, 16, 16), cutoff_from_sigma(0.5), "gaussian", np.float32) == [
+        (16, 16),
+        (16, 16),
+        (9, 9),
+    ]
+
+
+# --- what report.json says of it ------------------------------------------------------------
+
+
+def _report(tmp_path, *args):
+    import json
+
+    import tifffile
+    from reference import make_image
+
+    from daskfft.cli import main
+
+    image = make_image((200, 180), np.uint8, seed=13)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
+    out = tmp_path / "o"
+    argv = ["run", str(tmp_path / "in.tif"), "-o", str(out), "--chunks", "64"]
+    assert main([*argv, *args, "--cluster", "threads", "-q", "--no-plots"]) == 0
+    return json.loads((out / "report.json").read_text())
+
+
+def test_a_gaussian_runs_report_the_pruned_pairs_bands_on_a_chunks_window(tmp_path):
+    report = _report(tmp_path, "--sigma", "4")
+    t, depth = report["transforms"], report["halo"]["depth"]
+    size = report["chunks"]["size"]  # the TIFF output's tiles raise them to 128
+    window = tuple(ducc0.fft.good_size(n + 2 * depth, True) for n in size)
+    assert t["pair"] == "pruned" and t["window"] == list(window)
+    want = pair_bands(window, cutoff_from_sigma(4), "gaussian", np.float32)
+    assert t["low_passes"] == [
+        {"cutoff_cycles_per_pixel": cutoff_from_sigma(4), "kept": [list(k) for k in want]}
+    ]
+    assert all(k < n for k, n in want)  # something is left out, on both axes
+    assert t["tail_per_axis"] == pruned_tail(np.float32)
+    assert "tail_per_axis" in report["precision"]["max_rounding_note"]
+
+
+@pytest.mark.parametrize(
+    "args, pair, lows",
+    [
+        (["--filter", "butterworth", "--cutoff", "0.05"], "whole", [None]),
+        (["--sigma", "0.8"], "whole", [None]),  # float32 keeps every frequency
+        (["--pass", "high", "--sigma", "4"], "whole", []),  # 1 - H on the grid
+        (["--pass", "high", "--sigma", "4", "--nodata", "0"], "pruned", ["kept"]),
+        (["--exact", "--sigma", "4"], "whole image", []),
+    ],
+)
+def test_other_runs_report_the_pair_they_take(tmp_path, args, pair, lows):
+    t = _report(tmp_path, *args)["transforms"]
+    assert t["pair"] == pair
+    assert [None if low["kept"] is None else "kept" for low in t["low_passes"]] == lows

@@ -12,7 +12,7 @@ import ducc0
 import numpy as np
 
 from daskfft.kernels.cast import to_dtype
-from daskfft.kernels.pruned import pruned_filter
+from daskfft.kernels.pruned import bands, pruned_filter
 from daskfft.kernels.transfer import transfer_factors, transfer_function
 from daskfft.messages import api as msg
 from daskfft.validate import DEFAULT_TOL
@@ -20,7 +20,9 @@ from daskfft.validate import DEFAULT_TOL
 __all__ = [
     "halo_window",
     "fast_pads",
-    "filter_volume",
+    "filter_padded",
+    "pruned_window",
+    "pair_bands",
     "pad_block",
     "filter_block",
     "normalised",
@@ -92,11 +94,11 @@ def _pad(x, widths, boundary):
 def _fft_filter(x, h, fast_cols, kept=None):
     """``x`` filtered by ``h``: a transfer function on the half-space grid, or a separable
     one's factors, one 1-D array per spatial axis; only its part ``kept`` (one slice per
-    spatial axis) where given.  Three factors take the pruned pair
+    spatial axis) where given.  Factors take the pruned pair
     (:func:`~daskfft.kernels.pruned.pruned_filter`)."""
     factors = isinstance(h, tuple)
-    if factors and len(h) == 3:  # ``x`` may not be in the working precision yet
-        return pruned_filter(x, h, kept or (slice(None),) * 3)
+    if factors:  # ``x`` may not be in the working precision yet
+        return pruned_filter(x, h, kept or (slice(None),) * len(h))
     axes = tuple(range(len(h) if factors else h.ndim))  # spatial axes first; then layers
     spectrum = ducc0.fft.r2c(x, axes=axes)
     if factors:
@@ -115,17 +117,26 @@ def _fft_filter(x, h, fast_cols, kept=None):
     return out if kept is None else out[kept]
 
 
-def filter_volume(window, *, pads, boundary, cutoff, work_dtype, crop, out_dtype=None):
-    """A volume's window (every voxel data, no mask) low-passed by a Gaussian of ``cutoff``,
-    padded by ``pads`` as ``boundary`` says while it is transformed
-    (:func:`~daskfft.kernels.pruned.pruned_filter`; the padded shape must be the fast FFT
-    shape, see :func:`fast_pads`); returns ``crop`` of the padded window, in ``work_dtype``
-    or, cast as :func:`~daskfft.kernels.cast.to_dtype` casts, in ``out_dtype``.  The same
-    as :func:`filter_block` of :func:`pad_block`'s window, without that copy."""
-    shape = tuple(n + a + b for n, (a, b) in zip(window.shape[:3], pads))
+def filter_padded(window, *, pads, boundary, cutoff, work_dtype, crop, out_dtype=None):
+    """A window (every pixel data, no mask; its leading ``len(pads)`` axes spatial, 2 or 3)
+    low-passed by a Gaussian of ``cutoff``, padded by ``pads`` as ``boundary`` says while it
+    is transformed (:func:`~daskfft.kernels.pruned.pruned_filter`; the padded shape must be
+    the fast FFT shape, see :func:`fast_pads`); returns ``crop`` of the padded window, in
+    ``work_dtype`` or, cast as :func:`~daskfft.kernels.cast.to_dtype` casts, in
+    ``out_dtype``.  The same as :func:`filter_block` of :func:`pad_block`'s window, without
+    that copy (or, where the pruned pair would leave nothing out, within its rounding)."""
+    shape = tuple(n + a + b for n, (a, b) in zip(window.shape, pads))
     factors = transfer_factors(shape, cutoff, np.dtype(work_dtype).type)
     mode = _PAD_MODES[boundary] if isinstance(boundary, str) else boundary
     return pruned_filter(window, factors, crop, pads=pads, mode=mode, out_dtype=out_dtype)
+
+
+def pruned_window(shape, pads, spec, work_dtype):
+    """Whether a window of ``shape`` padded by ``pads`` (to its fast FFT shape) takes the
+    pruned pair under ``spec``'s low-pass (:func:`pair_bands`): where a 2-D one's band
+    leaves nothing out, it takes the whole pair, bit for bit as before pruning."""
+    padded = tuple(n + a + b for n, (a, b) in zip(shape, pads))
+    return pair_bands(padded, spec.cutoff, spec.filter, work_dtype) is not None
 
 
 def nodata_mask(x, nodata):
@@ -191,7 +202,7 @@ def filter_block(
         How many leading axes are spatial (transformed together).
     crop : tuple of slice, optional
         The part of the block to return, one slice per spatial axis (its halo left
-        out): a 3-D Gaussian's inverse transform then runs on that part only
+        out): a Gaussian's inverse transform then runs on that part only
         (:func:`~daskfft.kernels.pruned.pruned_filter`).
 
     Returns
@@ -213,7 +224,7 @@ def filter_block(
     valid = _valid_pixels(block, nodata, valid)
     fast = _fast_shape(block.shape[:spatial], self_pad)
     h = _block_transfer(fast, cutoff, filter, order, work_dtype, transfer)
-    pruned = isinstance(h, tuple) and len(h) == 3  # converts slab by slab itself
+    pruned = isinstance(h, tuple)  # converts slab by slab itself
     layers = _working_layers(block, work_dtype, valid, convert=not pruned)
     crop = _full(block.shape[:spatial]) if crop is None else tuple(crop)
     out = _filter_layers(layers, h, fast, self_pad, pad_mode, block.shape[:spatial], crop)
@@ -259,14 +270,31 @@ def _fast_shape(shape, self_pad):
 
 def _block_transfer(fast, cutoff, filter, order, work_dtype, transfer):
     """The half-plane transfer function of an FFT of shape ``fast``, from ``transfer`` if given;
-    a 3-D Gaussian's as its factors, one per axis (:func:`transfer_factors`): the grid of a
-    256^3 chunk's window is 41 MB, and a cache of them grew with the shapes of the windows."""
+    a Gaussian's as its factors, one per axis (:func:`transfer_factors`), for the pruned
+    pair: always in 3-D (the grid of a 256^3 chunk's window is 41 MB, and a cache of them
+    grew with the shapes of the windows), in 2-D where its band leaves something out (else
+    the whole pair, bit for bit as before pruning)."""
     dtype = np.dtype(work_dtype).type
     if transfer is not None:
         return transfer(fast, dtype)
-    if len(fast) == 3 and filter == "gaussian":
+    if pair_bands(fast, cutoff, filter, dtype) is not None:
         return transfer_factors(fast, cutoff, dtype)
     return transfer_function(fast, cutoff, filter, order, dtype)
+
+
+def pair_bands(fast, cutoff, filter, work_dtype):
+    """Which FFT pair :func:`filter_block` runs on a window of the fast FFT shape ``fast``
+    with a low-pass of ``filter`` and ``cutoff``: the pruned pair's (kept, total)
+    frequencies per axis (:func:`~daskfft.kernels.pruned.bands`), or None for the whole
+    pair.  A Gaussian takes the pruned pair in 3-D, and in 2-D where its band leaves
+    something out; every other filter the whole pair."""
+    if filter != "gaussian":
+        return None
+    factors = transfer_factors(tuple(fast), cutoff, np.dtype(work_dtype).type)
+    kept = bands(factors)
+    if len(fast) == 3 or any(k < n for k, n in kept):
+        return kept
+    return None
 
 
 def _filter_layers(layers, h, fast, self_pad, pad_mode, shape, crop):

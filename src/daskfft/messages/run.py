@@ -234,7 +234,18 @@ NO_BOUND_NOTE = (
     "measured_deviation gives it as measured"
 )
 BOUND_NOTE = "bound on max|blockwise - whole-image| / max|image|"
-ROUNDING_NOTE = "adds to halo.expected_max_deviation, which is the halo's alone"
+ROUNDING_NOTE = (
+    "adds to halo.expected_max_deviation, which is the halo's alone; it covers the pruned "
+    "transforms' tail (transforms.tail_per_axis) too"
+)
+PAIR_NOTE = (
+    "kept: of each spatial axis' frequencies (the last axis: of its real FFT's half), those a "
+    "full chunk's window transforms, per low-pass (null: the whole pair); each axis leaves out "
+    "the transfer factor's smallest values summing to at most tail_per_axis, which moves the "
+    "result by under eps/40 of the window's range; the inverse's last axis runs on the "
+    "chunk's rows only"
+)
+PAIR_EXACT = "the whole image in one FFT pair (--exact)"
 
 # --- run/pipeline ------------------------------------------------------------------------------
 

@@ -9,8 +9,11 @@ import math
 import platform
 from importlib import metadata
 
+import ducc0
+
 from daskfft.kernels.bands import output_offset
-from daskfft.kernels.block import ROUNDING, working_precision
+from daskfft.kernels.block import ROUNDING, pair_bands, working_precision
+from daskfft.kernels.pruned import pruned_tail
 from daskfft.messages import run as msg
 from daskfft.run.describe import json_number
 from daskfft.run.levels import level_planes
@@ -64,6 +67,7 @@ def make_report(
         "method": spec.method,
         "precision": _precision(info.dtype, spec.tol),
         "halo": _halo_section(plan.halo, measured),
+        "transforms": _transforms_section(plan),
         "chunks": _chunks_section(plan, computed, resumed),
         "choices": list(plan.notes),
         "warnings": list(warnings),
@@ -156,6 +160,49 @@ def _chunks_section(plan, computed, resumed):
         "computed": computed,
         "resumed": resumed,
     }
+
+
+def _transforms_section(plan):
+    """The report's "transforms": the FFT pair a full chunk's window takes, whole or pruned
+    (:func:`~daskfft.kernels.block.pair_bands`), and per low-pass the frequencies the
+    pruned pair keeps of each axis."""
+    spec, work = plan.spec, plan.work_dtype
+    if spec.method == "exact":
+        return {"pair": "whole image", "window": None, "low_passes": [], "note": msg.PAIR_EXACT}
+    window = _chunk_window(plan)
+    masked = spec.nodata is not None or plan.info.mask is not None
+    if spec.band == "low":
+        lows = (spec,)
+    elif len(window) == 3 or masked:  # the image minus (or the difference of) low-passes
+        lows = spec.edges()
+    else:
+        lows = ()
+    kept = [pair_bands(window, low.cutoff, low.filter, work) for low in lows]
+    return {
+        "pair": "pruned" if any(k is not None for k in kept) else "whole",
+        "window": list(window),
+        "low_passes": [
+            {"cutoff_cycles_per_pixel": low.cutoff, "kept": None if k is None else _lists(k)}
+            for low, k in zip(lows, kept)
+        ],
+        "tail_per_axis": pruned_tail(work),
+        "note": msg.PAIR_NOTE,
+    }
+
+
+def _chunk_window(plan):
+    """The fast FFT shape of a full chunk's window: the chunk, its halo on both sides, grown
+    to a fast length (z, y, x for a volume)."""
+    depths = plan.halo.depths if plan.info.stack else (plan.halo.depth,) * 2
+    sizes = (max(plan.rows), max(plan.cols))
+    if plan.zs:
+        sizes = (max(plan.zs),) + sizes
+    depths = depths[-len(sizes) :]
+    return tuple(ducc0.fft.good_size(n + 2 * d, True) for n, d in zip(sizes, depths))
+
+
+def _lists(pairs):
+    return [list(p) for p in pairs]
 
 
 def _bound(deviation):

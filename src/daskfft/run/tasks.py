@@ -24,10 +24,11 @@ from daskfft.kernels.block import (
     data_mask,
     fast_pads,
     fast_window,
-    filter_volume,
+    filter_padded,
     halo_window,
     nodata_mask,
     pad_block,
+    pruned_window,
     to_dtype,
 )
 from daskfft.kernels.overview import overview_block
@@ -156,11 +157,31 @@ def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True
     if grow:
         rows, cols = fast_window(rows, pads[0], shape[0]), fast_window(cols, pads[1], shape[1])
     window = source.read(rows, cols)
+    inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
+    if grow and _plain(spec, target):
+        color = window[..., :-1] if target.alpha else window
+        y, _ = _filtered(color, pads, inner, spec, work_dtype, target)
+        return _save(target, (i, j), y, _inside(window, inner, pads))
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     color = block[..., :-1] if target.alpha else block
     y = filter_spec_block(color, spec, work_dtype=work_dtype, valid=_kept(target, block))
-    inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
     return _save(target, (i, j), y[inner], block[inner])
+
+
+def _plain(spec, target):
+    """Whether a chunk is a Gaussian low-pass of data alone (no nodata, no mask): padded while
+    transformed, by the pruned pair (:func:`filter_padded`)."""
+    return (
+        spec.band == "low"
+        and spec.nodata is None
+        and spec.filter == "gaussian"
+        and not target.alpha_is_mask
+    )
+
+
+def _inside(window, inner, pads):
+    """``inner`` (slices of the window padded by ``pads``) of the unpadded ``window``."""
+    return window[tuple(slice(k.start - p[0], k.stop - p[0]) for k, p in zip(inner, pads))]
 
 
 def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
@@ -209,15 +230,19 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
 
 
 def _filtered(window, pads, inner, spec, work_dtype, target):
-    """A stack's window filtered, and its chunk: ``inner`` of the window padded by ``pads``
-    (a volume's grown to the fast FFT shape).  A volume's low-pass with no nodata is
-    padded slab by slab as it is transformed (:func:`filter_volume`), not copied whole,
-    and cast to the output's dtype slab by slab too."""
+    """A window filtered, and its chunk: ``inner`` of the window padded by ``pads`` (grown to
+    the fast FFT shape).  A Gaussian low-pass of data alone (:func:`_plain`) is padded slab
+    by slab as it is transformed (:func:`filter_padded`), not copied whole, and cast to the
+    output's dtype slab by slab too."""
     spatial = len(inner)
+    fast = fast_pads(window.shape, pads)
     if spatial == 3:
-        pads = fast_pads(window.shape, pads)
-    if spatial == 3 and spec.band == "low" and spec.nodata is None and spec.filter == "gaussian":
-        y = filter_volume(
+        pads = fast
+    if _plain(spec, target) and (
+        spatial == 3 or pruned_window(window.shape, fast, spec, work_dtype)
+    ):
+        pads = fast
+        y = filter_padded(
             window,
             pads=pads,
             boundary=spec.boundary,
@@ -226,7 +251,7 @@ def _filtered(window, pads, inner, spec, work_dtype, target):
             crop=inner,
             out_dtype=None if target.offset or target.flat_mean is not None else target.out_dtype,
         )
-        return y, window[tuple(slice(k.start - p[0], k.stop - p[0]) for k, p in zip(inner, pads))]
+        return y, _inside(window, inner, pads)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=spatial, crop=inner)
     return y, block[inner]
