@@ -279,3 +279,53 @@ def test_other_runs_report_the_pair_they_take(tmp_path, args, pair, lows):
     t = _report(tmp_path, *args)["transforms"]
     assert t["pair"] == pair
     assert [None if low["kept"] is None else "kept" for low in t["low_passes"]] == lows
+
+
+# --- a window read band by band -------------------------------------------------------------
+
+
+class _Counted:
+    """An image's ``read(rows, cols)`` that counts what it was asked for."""
+
+    def __init__(self, image):
+        self.image, self.calls = image, []
+
+    def __call__(self, rows, cols):
+        self.calls.append(rows)
+        return self.image[rows[0] : rows[1], cols[0] : cols[1]].copy()
+
+
+def test_row_bands_read_each_band_of_the_window_once_and_keep_the_chunk():
+    from daskfft.run.rowbands import RowBands
+
+    image = np.random.default_rng(9).integers(0, 256, (300, 200, 3)).astype(np.uint8)
+    read = _Counted(image)
+    rows, cols, keep = (37, 290), (10, 190), ((60, 250), (40, 160))
+    x = RowBands(read, rows, cols, tail=(3,), band=64, keep=keep)
+    assert x.shape == (253, 180, 3)
+    window = image[37:290, 10:190]
+    for a in range(0, 253, 20):  # in order, slices across bands' edges
+        assert np.array_equal(x[a : a + 20], window[a : a + 20])
+    assert read.calls == [(37, 64), (64, 128), (128, 192), (192, 256), (256, 290)]
+    assert all(b - a <= 64 for a, b in read.calls)  # never the whole window at once
+    assert np.array_equal(x.kept, image[60:250, 40:160])
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "nearest", "periodic", 7.0])
+def test_a_window_read_band_by_band_filters_as_the_window_read_whole(boundary):
+    """filter_padded of RowBands, reflections past the image's edges reading bands again,
+    gives the same numbers as of the window read at once."""
+    from daskfft.run.rowbands import RowBands
+
+    image = np.random.default_rng(10).integers(0, 4000, (150, 140)).astype(np.uint16)
+    rows, cols = (0, 150), (20, 140)  # the window reaches the top and bottom edges
+    pads = fast_pads((150, 120), [(60, 70), (0, 25)])  # rows: past both edges, wider than a band
+    crop = (slice(60, 210), slice(0, 120))
+    opts = dict(pads=pads, boundary=boundary, cutoff=cutoff_from_sigma(5.0), crop=crop)
+    read = _Counted(image)
+    x = RowBands(read, rows, cols, tail=(), band=32, keep=((0, 150), (20, 140)))
+    got = filter_padded(x, work_dtype=np.float32, out_dtype=np.uint16, **opts)
+    want = filter_padded(image[:, 20:140], work_dtype=np.float32, out_dtype=np.uint16, **opts)
+    assert np.array_equal(got, want)
+    assert np.array_equal(x.kept, image[:, 20:140])
+    assert max(b - a for a, b in read.calls) <= 32

@@ -9,9 +9,11 @@ from reference import channels, make_image, reference_lowpass
 
 from daskfft import lowpass
 from daskfft.cli import main
+from daskfft.run import tasks
 from daskfft.run.config import RunConfig
 from daskfft.run.graph import build_graph, reads_windows
 from daskfft.run.plan import make_plan
+from daskfft.run.rowbands import RowBands
 
 
 @pytest.mark.parametrize(
@@ -131,6 +133,14 @@ def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkey
         return real_read(self, rows, cols)
 
     monkeypatch.setattr(WindowSource, "read", spied)
+    windows = []
+
+    class Spied(RowBands):
+        def __init__(self, read, rows, cols, **kw):
+            windows.append((rows, cols))
+            super().__init__(read, rows, cols, **kw)
+
+    monkeypatch.setattr(tasks, "RowBands", Spied)
     assert (
         main(
             [
@@ -152,7 +162,11 @@ def test_a_window_inside_the_image_is_read_to_a_fast_fft_length(tmp_path, monkey
         )
         == 0
     )
-    lengths = {b - a for rows, cols in reads for a, b in (rows, cols) if 0 < a and b < 700}
+    # A window's rows are read band by band as it is transformed (RowBands), each read
+    # within it: the windows are RowBands' own.
+    for rows, cols in reads:
+        assert any(c == cols and w[0] <= rows[0] and rows[1] <= w[1] for w, c in windows)
+    lengths = {b - a for rows, cols in windows for a, b in (rows, cols) if 0 < a and b < 700}
     # The middle chunk: 250 + 2 x 16 = 282 px, not a fast length (2 x 3 x 47); 288 is.
     assert lengths == {288}, lengths
     got = tifffile.imread(tmp_path / "o" / "filtered.tif")

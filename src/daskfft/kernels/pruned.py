@@ -101,7 +101,8 @@ def pruned_filter(x, factors, kept, *, pads=None, mode="symmetric", out_dtype=No
     its ``factors`` (z's and y's over ``fftfreq``, x's over ``rfftfreq``), returning only
     the part ``kept`` (one slice per spatial axis): a pruned 2-D or 3-D FFT pair, in the
     factors' precision (``x``, of any real dtype, is converted ``slab`` planes (16) or, in
-    2-D, rows (128) at a time).
+    2-D, rows (64) at a time; an image's ``x`` may be any object with a ``shape`` whose
+    slices ``x[a:b]`` give its rows, e.g. rows read from a file as they are asked for).
 
     A Gaussian leaves almost nothing of the frequencies far from 0, and the halo is
     thrown away once filtered.  So the forward transform runs along x on every line
@@ -131,7 +132,7 @@ def pruned_filter(x, factors, kept, *, pads=None, mode="symmetric", out_dtype=No
     1065 frequencies and 570 of y's 2128.
     """
     if len(factors) == 2:
-        return _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab or 128)
+        return _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab or 64)
     return _pruned_3d(x, factors, kept, pads, mode, out_dtype, slab or 16)
 
 
@@ -171,17 +172,21 @@ def _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab):
 
 def _padded_rows(x, rows, pad, mode, dtype):
     """The rows ``rows`` (:func:`_source_index`) of the image ``x`` padded by ``pad`` (x's
-    (before, after)) as ``mode`` says, in ``dtype``."""
+    (before, after)) as ``mode`` says, in ``dtype``.  ``x`` is sliced once, by the run of
+    rows these copy (``x[a:b]``): an array, or rows read as they are asked for."""
     left, right = pad
     nx = x.shape[1]
     out = np.empty((len(rows), left + nx + right) + x.shape[2:], dtype)
-    if rows.size and rows[0] >= 0 and np.all(np.diff(rows) == 1):  # a run of the image's
-        out[:, left : left + nx] = x[rows[0] : rows[-1] + 1]
-    else:
-        data = rows >= 0
-        out[data, left : left + nx] = x[rows[data]]
-        if not data.all():  # a constant's rows
-            out[~data] = mode
+    data = rows >= 0
+    if data.any():
+        first, last = int(rows[data].min()), int(rows[data].max())
+        run = x[first : last + 1]
+        if data.all() and np.all(np.diff(rows) == 1):  # the image's rows in order
+            out[:, left : left + nx] = run
+        else:
+            out[data, left : left + nx] = run[rows[data] - first]
+    if not data.all():  # a constant's rows
+        out[~data] = mode
     _fill_edges(out, 1, (left, right), nx, mode, slice(None))
     return out
 

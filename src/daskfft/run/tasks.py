@@ -45,6 +45,7 @@ from daskfft.kernels.spectra import (
     windowed_spectrum_nd,
 )
 from daskfft.run import plots
+from daskfft.run.rowbands import RowBands
 
 __all__ = [
     "ChunkTarget",
@@ -156,27 +157,53 @@ def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True
     rows, cols, pads = halo_window((r0, r1, c0, c1), halo, shape)
     if grow:
         rows, cols = fast_window(rows, pads[0], shape[0]), fast_window(cols, pads[1], shape[1])
-    window = source.read(rows, cols)
     inner = (slice(halo, halo + r1 - r0), slice(halo, halo + c1 - c0))
-    if grow and _plain(spec, target):
-        color = window[..., :-1] if target.alpha else window
-        y, _ = _filtered(color, pads, inner, spec, work_dtype, target)
-        return _save(target, (i, j), y, _inside(window, inner, pads))
+    shape = (rows[1] - rows[0], cols[1] - cols[0])
+    fast = fast_pads(shape, pads)
+    if grow and not target.alpha and _plain(spec, target, shape, fast, work_dtype):
+        # The window read band by band as the pruned pair transforms its rows.
+        window = RowBands(source.read, rows, cols, tail=source.info.shape[2:],
+                          band=_band_rows(source.info), keep=((r0, r1), (c0, c1)))  # fmt: skip
+        y = filter_padded(
+            window,
+            pads=fast,
+            boundary=spec.boundary,
+            cutoff=spec.cutoff,
+            work_dtype=work_dtype,
+            crop=inner,
+            out_dtype=_cast_to(target),
+        )
+        return _save(target, (i, j), y, window.kept)
+    window = source.read(rows, cols)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     color = block[..., :-1] if target.alpha else block
     y = filter_spec_block(color, spec, work_dtype=work_dtype, valid=_kept(target, block))
     return _save(target, (i, j), y[inner], block[inner])
 
 
-def _plain(spec, target):
-    """Whether a chunk is a Gaussian low-pass of data alone (no nodata, no mask): padded while
-    transformed, by the pruned pair (:func:`filter_padded`)."""
-    return (
-        spec.band == "low"
-        and spec.nodata is None
-        and spec.filter == "gaussian"
-        and not target.alpha_is_mask
+def _plain(spec, target, shape, pads, work_dtype):
+    """Whether a chunk's window of ``shape``, padded by ``pads`` to its fast FFT shape, takes
+    the pruned pair padding it while it is transformed (:func:`filter_padded`): a Gaussian
+    low-pass of data alone (no nodata, no mask) in 3-D, and in 2-D where its band leaves
+    something out (:func:`pruned_window`; else the whole pair, bit for bit as before)."""
+    if spec.band != "low" or spec.nodata is not None or target.alpha_is_mask:
+        return False
+    return spec.filter == "gaussian" and (
+        len(shape) == 3 or pruned_window(shape, pads, spec, work_dtype)
     )
+
+
+def _band_rows(info):
+    """The rows a window is read by (:class:`RowBands`): whole tiles or chunks of the input,
+    at least 512 rows (a strip TIFF's few rows a strip are read many at once)."""
+    n = info.native_chunks[0] if info.native_chunks else 512
+    return n * -(-512 // n)
+
+
+def _cast_to(target):
+    """The dtype a plain chunk is cast to slab by slab: the output's, but where a
+    flat-field's correction or a pass band's offset comes first (None: the floats)."""
+    return None if target.offset or target.flat_mean is not None else target.out_dtype
 
 
 def _inside(window, inner, pads):
@@ -238,9 +265,7 @@ def _filtered(window, pads, inner, spec, work_dtype, target):
     fast = fast_pads(window.shape, pads)
     if spatial == 3:
         pads = fast
-    if _plain(spec, target) and (
-        spatial == 3 or pruned_window(window.shape, fast, spec, work_dtype)
-    ):
+    if _plain(spec, target, window.shape[:spatial], fast, work_dtype):
         pads = fast
         y = filter_padded(
             window,
@@ -249,7 +274,7 @@ def _filtered(window, pads, inner, spec, work_dtype, target):
             cutoff=spec.cutoff,
             work_dtype=work_dtype,
             crop=inner,
-            out_dtype=None if target.offset or target.flat_mean is not None else target.out_dtype,
+            out_dtype=_cast_to(target),
         )
         return y, _inside(window, inner, pads)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window

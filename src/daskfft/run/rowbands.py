@@ -1,0 +1,62 @@
+"""A chunk's window read band by band as the pruned transforms ask for its rows: the window
+is never whole in memory, only the band being transformed and the chunk's own pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["RowBands"]
+
+
+class RowBands:
+    """The window ``rows`` x ``cols`` of an image, as an array-like of its shape whose slices
+    ``x[a:b]`` (rows, window coordinates) are read by ``read(rows, cols)`` a band at a time:
+    bands of ``band`` rows on the image's own grid (its tiles' or chunks'), one kept until
+    a slice needs the next.  The pixels of ``keep`` ((r0, r1), (c0, c1), image coordinates,
+    inside the window) are copied as they pass into :attr:`kept`: the chunk's input, for its
+    summaries and the sample's file.
+
+    :func:`~daskfft.kernels.pruned.pruned_filter` asks for each padded row once, in order:
+    every band is read once, but where rows past the image's edge reflect (or repeat) rows
+    of another band than the one held.
+    """
+
+    def __init__(self, read, rows, cols, *, tail, band, keep):
+        self._read, self._rows, self._cols = read, rows, cols
+        self.shape = (rows[1] - rows[0], cols[1] - cols[0]) + tuple(tail)
+        self._band = max(1, int(band))
+        self._keep = keep
+        self.kept = None  # the chunk's pixels, once a band holding them is read
+        self._held = (0, 0, None)  # image rows [a, b) and their pixels
+
+    def __getitem__(self, index):
+        a, b, _ = index.indices(self.shape[0])  # a slice of rows, step 1
+        a, b = a + self._rows[0], b + self._rows[0]  # image rows
+        parts = []
+        while a < b:
+            held_a, held_b, pixels = self._hold(a)
+            stop = min(b, held_b)
+            parts.append(pixels[a - held_a : stop - held_a])
+            a = stop
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _hold(self, row):
+        """The band of image rows holding ``row``, read if it is not the one held."""
+        a, b, pixels = self._held
+        if a <= row < b:
+            return self._held
+        a = max(self._rows[0], row - row % self._band)
+        b = min(self._rows[1], row - row % self._band + self._band)
+        pixels = self._read((a, b), self._cols)
+        self._held = (a, b, pixels)
+        self._copy_kept(a, b, pixels)
+        return self._held
+
+    def _copy_kept(self, a, b, pixels):
+        (r0, r1), (c0, c1) = self._keep
+        lo, hi = max(a, r0), min(b, r1)
+        if lo < hi:
+            if self.kept is None:
+                self.kept = np.empty((r1 - r0, c1 - c0) + pixels.shape[2:], pixels.dtype)
+            cols = slice(c0 - self._cols[0], c1 - self._cols[0])
+            self.kept[lo - r0 : hi - r0] = pixels[lo - a : hi - a, cols]
