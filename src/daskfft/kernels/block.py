@@ -224,8 +224,10 @@ def filter_block(
     valid = _valid_pixels(block, nodata, valid)
     fast = _fast_shape(block.shape[:spatial], self_pad)
     h = _block_transfer(fast, cutoff, filter, order, work_dtype, transfer)
-    pruned = isinstance(h, tuple)  # converts slab by slab itself
-    layers = _working_layers(block, work_dtype, valid, convert=not pruned)
+    # The pruned pair converts slab by slab itself, but a constant the input's dtype may not
+    # hold (-50 in uint8) pads the block here: then in the working precision.
+    as_is = isinstance(h, tuple) and not (any(self_pad) and not isinstance(pad_mode, str))
+    layers = _working_layers(block, work_dtype, valid, convert=not as_is)
     crop = _full(block.shape[:spatial]) if crop is None else tuple(crop)
     out = _filter_layers(layers, h, fast, self_pad, pad_mode, block.shape[:spatial], crop)
     if valid is None:
@@ -277,6 +279,8 @@ def _block_transfer(fast, cutoff, filter, order, work_dtype, transfer):
     dtype = np.dtype(work_dtype).type
     if transfer is not None:
         return transfer(fast, dtype)
+    if np.ndim(cutoff):  # one per axis, as a list or an array: a key of the cached factors
+        cutoff = tuple(float(c) for c in np.ravel(cutoff))
     if pair_bands(fast, cutoff, filter, dtype) is not None:
         return transfer_factors(fast, cutoff, dtype)
     return transfer_function(fast, cutoff, filter, order, dtype)

@@ -11,14 +11,15 @@ __all__ = ["RowBands"]
 class RowBands:
     """The window ``rows`` x ``cols`` of an image, as an array-like of its shape whose slices
     ``x[a:b]`` (rows, window coordinates) are read by ``read(rows, cols)`` a band at a time:
-    bands of ``band`` rows on the image's own grid (its tiles' or chunks'), one kept until
-    a slice needs the next.  The pixels of ``keep`` ((r0, r1), (c0, c1), image coordinates,
+    bands of ``band`` rows on the image's own grid (its tiles' or chunks'), the last two
+    read kept (a slice across a band's edge, or a reflection at the top edge, reads none
+    twice).  The pixels of ``keep`` ((r0, r1), (c0, c1), image coordinates,
     inside the window) are copied as they pass into :attr:`kept`: the chunk's input, for its
     summaries and the sample's file.
 
     :func:`~daskfft.kernels.pruned.pruned_filter` asks for each padded row once, in order:
-    every band is read once, but where rows past the image's edge reflect (or repeat) rows
-    of another band than the one held.
+    every band is read once, but where rows past the image's bottom edge reflect rows of
+    bands read before the last two.
     """
 
     def __init__(self, read, rows, cols, *, tail, band, keep):
@@ -27,7 +28,7 @@ class RowBands:
         self._band = max(1, int(band))
         self._keep = keep
         self.kept = None  # the chunk's pixels, once a band holding them is read
-        self._held = (0, 0, None)  # image rows [a, b) and their pixels
+        self._held = []  # the bands kept, last read last: (image rows a, b, their pixels)
 
     def __getitem__(self, index):
         a, b, _ = index.indices(self.shape[0])  # a slice of rows, step 1
@@ -41,16 +42,16 @@ class RowBands:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _hold(self, row):
-        """The band of image rows holding ``row``, read if it is not the one held."""
-        a, b, pixels = self._held
-        if a <= row < b:
-            return self._held
+        """The band of image rows holding ``row``, read if it is not one of those kept."""
+        for held in self._held:
+            if held[0] <= row < held[1]:
+                return held
         a = max(self._rows[0], row - row % self._band)
         b = min(self._rows[1], row - row % self._band + self._band)
         pixels = self._read((a, b), self._cols)
-        self._held = (a, b, pixels)
+        self._held = self._held[-1:] + [(a, b, pixels)]
         self._copy_kept(a, b, pixels)
-        return self._held
+        return self._held[-1]
 
     def _copy_kept(self, a, b, pixels):
         (r0, r1), (c0, c1) = self._keep
