@@ -430,7 +430,7 @@ def test_a_physical_sigma_of_a_stack_with_no_z_step_is_refused_in_one_line(tmp_p
 def test_a_stacks_task_gives_the_heap_back_only_past_its_slack(monkeypatch):
     """Trimmed after every task, the next one faulted its buffers in again a page at a time;
     never trimmed, freed fragments grew the process with the chunks done."""
-    from daskfft.run import tasks
+    from daskfft.run import heap
 
     class Libc:
         free, trims = 0, 0
@@ -441,16 +441,16 @@ def test_a_stacks_task_gives_the_heap_back_only_past_its_slack(monkeypatch):
         def malloc_trim(self, pad):
             self.trims += 1
 
-    real = tasks._libc()
+    real = heap._libc()
     if real is not None:  # glibc: its mallinfo2 is typed
         assert real.mallinfo2().arena > 0
     libc = Libc()
-    monkeypatch.setattr(tasks, "_libc", lambda: libc)
-    libc.free = tasks.HEAP_SLACK
-    tasks._trim_heap()
+    monkeypatch.setattr(heap, "_libc", lambda: libc)
+    libc.free = heap.HEAP_SLACK
+    heap.trim_heap()
     assert libc.trims == 0
-    libc.free = tasks.HEAP_SLACK + 1
-    tasks._trim_heap()
+    libc.free = heap.HEAP_SLACK + 1
+    heap.trim_heap()
     assert libc.trims == 1
 
 

@@ -106,7 +106,7 @@ HEAP_ARENAS = "2"
 # trim threshold of 256 MiB keep the windows' buffers of up to 32 MiB in the heap, reused
 # from task to task: given back to the system at each free, every one was a new page
 # fault a page at a time (a 512 x 1024^2 volume: 8.7 s of system time in a 16 s run,
-# 4 s so).  What stays free in the heap is bounded by the tasks (run.tasks._trim_heap).
+# 4 s so).  What stays free in the heap is bounded by the tasks (run.heap.trim_heap).
 HEAP_OPTIONS = {
     "MALLOC_ARENA_MAX": (-8, HEAP_ARENAS),
     "MALLOC_MMAP_THRESHOLD_": (-3, str(32 << 20)),

@@ -185,11 +185,8 @@ def _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab):
         s[r] = ducc0.fft.r2c(part, axes=(1,), out=half[:n])[:, :bx]
     s *= _along(fx[:bx], 1, s.ndim)
     ducc0.fft.c2c(s, axes=(0,), out=s)
-    t = np.zeros_like(s)
-    t[iy] = s[iy] * _along(fy[iy], 0, s.ndim)
+    t = _first_axis_back(s, iy, fy, kept[0])
     del s
-    ducc0.fft.c2c(t, axes=(0,), forward=False, inorm=2, out=t)
-    t = t[kept[0]]
     cols = range(nx)[kept[1]]
     out = np.empty((t.shape[0], len(cols)) + more, out_dtype or work)
     v = np.zeros((slab, nx // 2 + 1) + more, ctype)  # zero past the band, slab after slab
@@ -200,6 +197,15 @@ def _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab):
         ducc0.fft.c2r(v[:n], axes=(1,), lastsize=nx, forward=False, inorm=2, out=w[:n])
         out[r] = to_dtype(w[:n, kept[1]], out.dtype)
     return out
+
+
+def _first_axis_back(s, band, factor, kept):
+    """``s`` (transformed along its first axis) times ``factor`` on that axis' ``band``, zero
+    elsewhere, transformed back along it: only its ``kept`` part."""
+    t = np.zeros_like(s)
+    t[band] = s[band] * _along(factor[band], 0, s.ndim)
+    ducc0.fft.c2c(t, axes=(0,), forward=False, inorm=2, out=t)
+    return t[kept]
 
 
 def _padded_rows(x, rows, pad, mode, dtype):
@@ -246,11 +252,8 @@ def _pruned_3d(x, factors, kept, pads, mode, out_dtype, slab):
     ducc0.fft.c2c(s, axes=(1,), out=s)
     s = s[:, iy] * _along(fy[iy], 1, s.ndim)
     ducc0.fft.c2c(s, axes=(0,), out=s)
-    t = np.zeros_like(s)
-    t[iz] = s[iz] * _along(fz[iz], 0, s.ndim)
+    t = _first_axis_back(s, iz, fz, kept[0])
     del s
-    ducc0.fft.c2c(t, axes=(0,), forward=False, inorm=2, out=t)
-    t = t[kept[0]]
     u = np.zeros((t.shape[0], ny, bx) + more, ctype)
     u[:, iy] = t
     del t

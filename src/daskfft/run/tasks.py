@@ -10,7 +10,6 @@ are complete, which is what ``--resume`` relies on.  The folder layout is
 
 from __future__ import annotations
 
-import ctypes
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,6 +44,7 @@ from daskfft.kernels.spectra import (
     windowed_spectrum_nd,
 )
 from daskfft.run import plots
+from daskfft.run.heap import trim_heap
 from daskfft.run.rowbands import RowBands
 
 __all__ = [
@@ -164,15 +164,7 @@ def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True
         # The window read band by band as the pruned pair transforms its rows.
         window = RowBands(source.read, rows, cols, tail=source.info.shape[2:],
                           band=_band_rows(source.info), keep=((r0, r1), (c0, c1)))  # fmt: skip
-        y = filter_padded(
-            window,
-            pads=fast,
-            boundary=spec.boundary,
-            cutoff=spec.cutoff,
-            work_dtype=work_dtype,
-            crop=inner,
-            out_dtype=_cast_to(target),
-        )
+        y = _padded_filter(window, fast, inner, spec, work_dtype, target)
         return _save(target, (i, j), y, window.kept)
     window = source.read(rows, cols)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
@@ -190,6 +182,20 @@ def _plain(spec, target, shape, pads, work_dtype):
         return False
     return spec.filter == "gaussian" and (
         len(shape) == 3 or pruned_window(shape, pads, spec, work_dtype)
+    )
+
+
+def _padded_filter(window, pads, inner, spec, work_dtype, target):
+    """:func:`filter_padded` of a plain chunk's ``window`` (:func:`_plain`): ``inner`` of it
+    padded by ``pads``, cast to the output's dtype where nothing comes first."""
+    return filter_padded(
+        window,
+        pads=pads,
+        boundary=spec.boundary,
+        cutoff=spec.cutoff,
+        work_dtype=work_dtype,
+        crop=inner,
+        out_dtype=_cast_to(target),
     )
 
 
@@ -252,7 +258,7 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
             _save_cell(Path(target.root) / "cells" / f"t{frame}_{i}_{j}.npz", cell)
     Path(target.root, "done", "_".join(map(str, index))).touch()
     del window, y, interior
-    _trim_heap()
+    trim_heap()
     return np.ones((1, 1), dtype=np.int8)
 
 
@@ -266,75 +272,11 @@ def _filtered(window, pads, inner, spec, work_dtype, target):
     if spatial == 3:
         pads = fast
     if _plain(spec, target, window.shape[:spatial], fast, work_dtype):
-        pads = fast
-        y = filter_padded(
-            window,
-            pads=pads,
-            boundary=spec.boundary,
-            cutoff=spec.cutoff,
-            work_dtype=work_dtype,
-            crop=inner,
-            out_dtype=_cast_to(target),
-        )
-        return y, _inside(window, inner, pads)
+        y = _padded_filter(window, fast, inner, spec, work_dtype, target)
+        return y, _inside(window, inner, fast)
     block = pad_block(window, pads, spec.boundary) if any(map(any, pads)) else window
     y = filter_spec_block(block, spec, work_dtype=work_dtype, spatial=spatial, crop=inner)
     return y, block[inner]
-
-
-# The heap's free bytes above which a stack's task gives them back (malloc_trim).
-HEAP_SLACK = 512 << 20
-
-
-class _MallInfo2(ctypes.Structure):
-    """glibc's ``struct mallinfo2`` (2.33 and later): ``fordblks`` is the heap's free bytes."""
-
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-@lru_cache(maxsize=1)
-def _libc():
-    """glibc, for :func:`_trim_heap`, with ``mallinfo2`` typed; None elsewhere."""
-    try:
-        libc = ctypes.CDLL(None)
-    except (OSError, TypeError):
-        return None
-    if not hasattr(libc, "malloc_trim"):
-        return None
-    if hasattr(libc, "mallinfo2"):
-        libc.mallinfo2.restype = _MallInfo2
-    return libc
-
-
-def _trim_heap(slack=HEAP_SLACK):
-    """Give the heap's free pages back to the system (glibc's ``malloc_trim``) after a stack's
-    task once more than ``slack`` bytes of it are free (always, on a glibc without
-    ``mallinfo2``).  Its windows' buffers of up to 32 MB come from the heap (the
-    command's malloc settings, cli.HEAP_OPTIONS) and are reused by the next tasks;
-    what fragments of them stayed free grew the largest process with the chunks done
-    (2.6 GB at 1024 x 4096^2 against 0.95 GB at 256 x 4096^2) before they were given
-    back, while giving them back after every task made each next one fault them in
-    again, a page at a time."""
-    libc = _libc()
-    if libc is None:
-        return
-    if hasattr(libc, "mallinfo2") and libc.mallinfo2().fordblks <= slack:
-        return
-    libc.malloc_trim(0)
 
 
 def _save_summaries(target, index, color_in, color_out, volume=None):
