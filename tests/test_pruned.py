@@ -349,3 +349,45 @@ def test_filter_block_takes_a_cutoff_per_axis_as_a_list_or_an_array():
     want = filter_block(x, cutoff=(0.02, 0.03), **opts)
     assert np.array_equal(filter_block(x, cutoff=[0.02, 0.03], **opts), want)
     assert np.array_equal(filter_block(x, cutoff=np.array([0.02, 0.03]), **opts), want)
+
+
+def test_a_plain_chunks_task_memory_follows_the_chunk_not_the_halo(tmp_path):
+    """What the run checks against a worker's memory limit (Plan.task_memory): for a plain
+    Gaussian chunk, read band by band, it bounds what its read and pruned pair hold
+    (tracemalloc) and barely grows with sigma, where the window grows 3x (it was 5 copies
+    of the window: a large sigma was refused on workers it fits)."""
+    import tracemalloc
+    from functools import partial
+
+    import tifffile
+
+    from daskfft import io
+    from daskfft.kernels.block import fast_window, halo_window
+    from daskfft.run.config import RunConfig
+    from daskfft.run.plan import make_plan
+    from daskfft.run.rowbands import RowBands, band_rows
+
+    n = 2048
+    x = (np.random.default_rng(12).random((n, n, 3)) * 200).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", x, tile=(256, 256), photometric="rgb")
+    estimates, windows = {}, {}
+    for sigma in (4.0, 60.0):
+        config = RunConfig.create(tmp_path / "in.tif", tmp_path / "o", sigma=sigma, chunks=512)
+        plan = make_plan(config)
+        estimates[sigma], windows[sigma] = plan.task_memory[0], plan.chunk_window
+        info, halo = plan.info, plan.halo.depth
+        box = (512, 1024, 512, 1024)
+        rows, cols, pads = halo_window(box, halo, info.shape)
+        rows, cols = fast_window(rows, pads[0], n), fast_window(cols, pads[1], n)
+        fast = fast_pads((rows[1] - rows[0], cols[1] - cols[0]), pads)
+        tracemalloc.start()
+        read = partial(io.read_window, info)
+        window = RowBands(read, rows, cols, tail=(3,), band=band_rows(info),
+                          keep=((512, 1024), (512, 1024)))  # fmt: skip
+        filter_padded(window, pads=fast, boundary="reflect", cutoff=plan.spec.cutoff,
+                      work_dtype=np.float32, crop=(slice(halo, halo + 512),) * 2)  # fmt: skip
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak <= estimates[sigma], (sigma, peak, estimates[sigma])
+    grown = (windows[60.0][0] * windows[60.0][1]) / (windows[4.0][0] * windows[4.0][1])
+    assert grown > 3 and estimates[60.0] < 1.3 * estimates[4.0], (grown, estimates)

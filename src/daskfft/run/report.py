@@ -9,8 +9,6 @@ import math
 import platform
 from importlib import metadata
 
-import ducc0
-
 from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import ROUNDING, pair_bands, working_precision
 from daskfft.kernels.pruned import pruned_tail
@@ -169,7 +167,7 @@ def _transforms_section(plan):
     spec, work = plan.spec, plan.work_dtype
     if spec.method == "exact":
         return {"pair": "whole image", "window": None, "low_passes": [], "note": msg.PAIR_EXACT}
-    window = _chunk_window(plan)
+    window = plan.chunk_window
     masked = spec.nodata is not None or plan.info.mask is not None
     if spec.band == "low":
         lows = (spec,)
@@ -188,17 +186,6 @@ def _transforms_section(plan):
         "tail_per_axis": pruned_tail(work),
         "note": msg.PAIR_NOTE,
     }
-
-
-def _chunk_window(plan):
-    """The fast FFT shape of a full chunk's window: the chunk, its halo on both sides, grown
-    to a fast length (z, y, x for a volume)."""
-    depths = plan.halo.depths if plan.info.stack else (plan.halo.depth,) * 2
-    sizes = (max(plan.rows), max(plan.cols))
-    if plan.zs:
-        sizes = (max(plan.zs),) + sizes
-    depths = depths[-len(sizes) :]
-    return tuple(ducc0.fft.good_size(n + 2 * d, True) for n, d in zip(sizes, depths))
 
 
 def _lists(pairs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RowBands"]
+__all__ = ["RowBands", "band_rows"]
 
 
 class RowBands:
@@ -61,3 +61,10 @@ class RowBands:
                 self.kept = np.empty((r1 - r0, c1 - c0) + pixels.shape[2:], pixels.dtype)
             cols = slice(c0 - self._cols[0], c1 - self._cols[0])
             self.kept[lo - r0 : hi - r0] = pixels[lo - a : hi - a, cols]
+
+
+def band_rows(info):
+    """The rows a window is read by (:class:`RowBands`): whole tiles or chunks of the input
+    ``info``, at least 512 rows (a strip TIFF's few rows a strip are read many at once)."""
+    n = info.native_chunks[0] if info.native_chunks else 512
+    return n * -(-512 // n)

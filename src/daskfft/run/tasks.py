@@ -45,7 +45,7 @@ from daskfft.kernels.spectra import (
 )
 from daskfft.run import plots
 from daskfft.run.heap import trim_heap
-from daskfft.run.rowbands import RowBands
+from daskfft.run.rowbands import RowBands, band_rows
 
 __all__ = [
     "ChunkTarget",
@@ -163,7 +163,7 @@ def read_filter_save(index, *, source, target, spec, halo, work_dtype, grow=True
     if grow and not target.alpha and _plain(spec, target, shape, fast, work_dtype):
         # The window read band by band as the pruned pair transforms its rows.
         window = RowBands(source.read, rows, cols, tail=source.info.shape[2:],
-                          band=_band_rows(source.info), keep=((r0, r1), (c0, c1)))  # fmt: skip
+                          band=band_rows(source.info), keep=((r0, r1), (c0, c1)))  # fmt: skip
         y = _padded_filter(window, fast, inner, spec, work_dtype, target)
         return _save(target, (i, j), y, window.kept)
     window = source.read(rows, cols)
@@ -197,13 +197,6 @@ def _padded_filter(window, pads, inner, spec, work_dtype, target):
         crop=inner,
         out_dtype=_cast_to(target),
     )
-
-
-def _band_rows(info):
-    """The rows a window is read by (:class:`RowBands`): whole tiles or chunks of the input,
-    at least 512 rows (a strip TIFF's few rows a strip are read many at once)."""
-    n = info.native_chunks[0] if info.native_chunks else 512
-    return n * -(-512 // n)
 
 
 def _cast_to(target):
