@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import ducc0
 import numpy as np
 
 from daskfft import io
@@ -25,17 +24,17 @@ from daskfft._version import __version__
 from daskfft.cluster.kinds import CLUSTER_KINDS
 from daskfft.errors import InputError
 from daskfft.kernels.bands import output_offset
-from daskfft.kernels.block import pair_bands, working_precision
+from daskfft.kernels.block import working_precision
 from daskfft.kernels.grid import chunk_edges
 from daskfft.kernels.overview import level_shapes
 from daskfft.kernels.spec import FilterSpec, Halo
 from daskfft.kernels.spectra import SUMMARY_WINDOW
 from daskfft.kernels.transfer import cutoff_from_sigma
 from daskfft.messages import run as msg
+from daskfft.run import taskmem
 from daskfft.run.describe import json_number, spec_json
 from daskfft.run.grid import chunk_grid
 from daskfft.run.outputs import creation_options, mask_kind, output_names
-from daskfft.run.rowbands import band_rows
 
 __all__ = ["Plan", "make_plan"]
 
@@ -78,75 +77,15 @@ class Plan:
 
     @property
     def task_memory(self):
-        """About what one chunk's task holds at its peak, bytes, and what it is, in words.
-
-        Measured with tracemalloc: the FFT filter of a haloed window holds 3.7
-        to 4.2 copies of it in the working precision; with the window as read,
-        the result and the summaries, 5 copies; nodata or a mask adds a second
-        layer (2 more).  An image's plain Gaussian chunk reads its window band by
-        band (:meth:`streamed_memory`): what it holds follows the chunk, not the halo.
-        """
-        streamed = self.streamed_memory()
-        if streamed is not None:
-            return streamed, msg.TASK_MEMORY.format(
-                rows=max(self.rows), cols=max(self.cols), halo=self.halo.depth,
-                bands=self._bands, dtype=self.work_dtype.name,
-            )  # fmt: skip
-        (hy, hx), rows, cols = self.halo.depths[-2:], max(self.rows), max(self.cols)
-        if not self.info.stack:  # an image's tasks take the larger halo on both axes
-            hy = hx = self.halo.depth
-        bands = self.info.shape[2] if len(self.info.shape) == 3 else 1
-        copies = 5 + (2 if self.spec.nodata is not None or self.info.mask is not None else 0)
-        window = (rows + 2 * hy) * (cols + 2 * hx) * bands
-        if self.zs:
-            window *= max(self.zs) + 2 * self.halo.depths[0]
-        need = window * (copies * self.work_dtype.itemsize + self.info.dtype.itemsize)
-        return need, msg.TASK_MEMORY.format(
-            rows=rows, cols=cols, halo=max(hy, hx), bands=bands, dtype=self.work_dtype.name
-        )
-
-    @property
-    def _bands(self):
-        return self.info.shape[2] if len(self.info.shape) == 3 else 1
+        """About what one chunk's task holds at its peak, bytes, and what it is, in words
+        (:func:`daskfft.run.taskmem.task_memory`)."""
+        return taskmem.task_memory(self)
 
     @property
     def chunk_window(self):
-        """The fast FFT shape of a full chunk's window: the chunk, its halo on both sides,
-        grown to a fast length (z, y, x for a volume), as the tasks read it."""
-        depths = self.halo.depths if self.info.stack else (self.halo.depth,) * 2
-        sizes = (max(self.rows), max(self.cols))
-        if self.zs:
-            sizes = (max(self.zs),) + sizes
-        depths = depths[-len(sizes) :]
-        return tuple(ducc0.fft.good_size(n + 2 * d, True) for n, d in zip(sizes, depths))
-
-    def streamed_memory(self):
-        """Bytes one task of an image's plain Gaussian chunk holds at most, or None for the
-        other tasks: those whose window is read band by band as the pruned pair transforms
-        it (:class:`~daskfft.run.rowbands.RowBands`; no nodata, mask or alpha, blockwise,
-        the band leaving something out).  The chunk's result and its input; two bands of
-        the window as read; the pruned pair's two spectra (every row of the window, the
-        kept columns) and its slabs' buffers; the summaries' central window."""
-        spec, info = self.spec, self.info
-        plain = spec.band == "low" and spec.nodata is None and spec.method == "blockwise"
-        if not plain or info.stack or info.mask is not None or info.has_alpha:
-            return None
-        window = self.chunk_window
-        kept = pair_bands(window, spec.cutoff, spec.filter, self.work_dtype)
-        if kept is None:
-            return None
-        (h, w), c, work, read = window, self._bands, self.work_dtype.itemsize, info.dtype.itemsize
-        chunk = max(self.rows) * max(self.cols) * c
-        complex_ = 2 * work
-        slab = 64 * w * c * (3 * work + 2 * complex_)
-        spectra = 2 * h * kept[1][0] * c * complex_
-        summaries = 4 * SUMMARY_WINDOW**2 * c * 4
-        return (
-            chunk * (2 * work + read)
-            + 2 * band_rows(info) * w * c * read
-            + spectra
-            + (slab + summaries)
-        )
+        """The fast FFT shape of a full chunk's window
+        (:func:`daskfft.run.taskmem.chunk_window`)."""
+        return taskmem.chunk_window(self)
 
     @property
     def levels(self):
