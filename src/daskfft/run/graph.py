@@ -257,18 +257,9 @@ def _stack_mean(cluster, plan):
 
 
 def reads_windows(plan):
-    """Whether each task reads its own haloed window from the input, with no overlap exchange.
-
-    So for TIFF, Zarr and the sample, block-wise, with any boundary but
-    "periodic" (whose halo at one edge comes from the far edge of the
-    image); PNG and JPEG are decoded whole once, then split with
-    ``map_overlap``.
-    """
-    return (
-        plan.spec.method == "blockwise"
-        and plan.spec.boundary != "periodic"
-        and (plan.config.sample is not None or io.backend(plan.info.format).windowed)
-    )
+    """Whether each task reads its own haloed window from the input, with no overlap exchange
+    (:attr:`daskfft.run.plan.Plan.reads_windows`)."""
+    return plan.reads_windows
 
 
 def compute(cluster, arrays, *, progress=False, report_path=None):

@@ -82,6 +82,22 @@ class Plan:
         return taskmem.task_memory(self)
 
     @property
+    def reads_windows(self):
+        """Whether each task reads its own haloed window from the input, with no overlap
+        exchange.
+
+        So for TIFF, Zarr and the sample, block-wise, with any boundary but
+        "periodic" (whose halo at one edge comes from the far edge of the
+        image); PNG and JPEG are decoded whole once, then split with
+        ``map_overlap``.
+        """
+        return (
+            self.spec.method == "blockwise"
+            and self.spec.boundary != "periodic"
+            and (self.config.sample is not None or io.backend(self.info.format).windowed)
+        )
+
+    @property
     def chunk_window(self):
         """The fast FFT shape of a full chunk's window
         (:func:`daskfft.run.taskmem.chunk_window`)."""

@@ -12,14 +12,13 @@ class RowBands:
     """The window ``rows`` x ``cols`` of an image, as an array-like of its shape whose slices
     ``x[a:b]`` (rows, window coordinates) are read by ``read(rows, cols)`` a band at a time:
     bands of ``band`` rows on the image's own grid (its tiles' or chunks'), the last two
-    read kept (a slice across a band's edge, or a reflection at the top edge, reads none
-    twice).  The pixels of ``keep`` ((r0, r1), (c0, c1), image coordinates,
-    inside the window) are copied as they pass into :attr:`kept`: the chunk's input, for its
-    summaries and the sample's file.
+    read kept (a slice across a band's edge reads none twice).  The pixels of ``keep``
+    ((r0, r1), (c0, c1), image coordinates, inside the window) are copied as they pass
+    into :attr:`kept`: the chunk's input, for its summaries and the sample's file.
 
     :func:`~daskfft.kernels.pruned.pruned_filter` asks for each padded row once, in order:
-    every band is read once, but where rows past the image's bottom edge reflect rows of
-    bands read before the last two.
+    every band is read once, but where rows past the image's edges reflect rows of bands
+    other than the last two read (a halo of more than two bands at the top or bottom edge).
     """
 
     def __init__(self, read, rows, cols, *, tail, band, keep):

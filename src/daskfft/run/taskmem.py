@@ -61,13 +61,17 @@ def chunk_window(plan):
 def streamed_memory(plan):
     """Bytes one task of an image's plain Gaussian chunk holds at most, or None for the
     other tasks: those whose window is read band by band as the pruned pair transforms
-    it (:class:`~daskfft.run.rowbands.RowBands`; no nodata, mask or alpha, blockwise,
-    the band leaving something out).  The chunk's result and its input; two bands of
-    the window as read; the pruned pair's two spectra (every row of the window, the
-    kept columns) and its slabs' buffers; the summaries' central window."""
+    it (:class:`~daskfft.run.rowbands.RowBands`: each task reading its own window
+    (:attr:`~daskfft.run.plan.Plan.reads_windows`) grown to a fast length (no measured
+    deviation), no nodata, mask or alpha, the band leaving something out).  The chunk's
+    result and its input (and a flat-field's four float arrays of it); two bands of the
+    window as read; the pruned pair's two spectra (every row of the window, the kept
+    columns) and its slabs' buffers; the summaries' central window."""
     spec, info = plan.spec, plan.info
-    plain = spec.band == "low" and spec.nodata is None and spec.method == "blockwise"
-    if not plain or info.stack or info.mask is not None or info.has_alpha:
+    plain = spec.band == "low" and spec.nodata is None and plan.reads_windows
+    if not plain or plan.measure is not None or info.stack:
+        return None
+    if info.mask is not None or info.has_alpha:
         return None
     window = chunk_window(plan)
     kept = pair_bands(window, spec.cutoff, spec.filter, plan.work_dtype)
@@ -76,13 +80,10 @@ def streamed_memory(plan):
     (h, w), c = window, _bands(plan)
     work, read = plan.work_dtype.itemsize, info.dtype.itemsize
     chunk = max(plan.rows) * max(plan.cols) * c
+    held = 2 * work + read + (4 * work if spec.flatfield is not None else 0)
     complex_ = 2 * work
     slab = 64 * w * c * (3 * work + 2 * complex_)
     spectra = 2 * h * kept[1][0] * c * complex_
     summaries = 4 * SUMMARY_WINDOW**2 * c * 4
-    return (
-        chunk * (2 * work + read)
-        + 2 * band_rows(info) * w * c * read
-        + spectra
-        + (slab + summaries)
-    )
+    bands = 2 * min(band_rows(info), h) * w * c * read
+    return chunk * held + bands + spectra + slab + summaries
