@@ -170,6 +170,12 @@ class FilterSpec:
         edge for a band-pass) to the kernels, e.g. :func:`~daskfft.kernels.block.filter_block`."""
         return dict(cutoff=self.cutoff, filter=self.filter, order=self.order)
 
+    @property
+    def plain_gaussian(self):
+        """Whether this is a Gaussian low-pass of data alone (no nodata): what a chunk with
+        no mask filters by the pruned pair, padding (and reading) its window as it goes."""
+        return self.band == "low" and self.nodata is None and self.filter == "gaussian"
+
     def edges(self):
         """The low-pass specs whose transfer functions make this one's: ``(H,)`` for a low- or
         high-pass, ``(H(low_cutoff), H(cutoff))`` for a band-pass."""

@@ -68,10 +68,9 @@ def streamed_memory(plan):
     window as read; the pruned pair's two spectra (every row of the window, the kept
     columns) and its slabs' buffers; the summaries' central window."""
     spec, info = plan.spec, plan.info
-    plain = spec.band == "low" and spec.nodata is None and plan.reads_windows
-    if not plain or plan.measure is not None or info.stack:
+    if not spec.plain_gaussian or not plan.reads_windows or plan.measure is not None:
         return None
-    if info.mask is not None or info.has_alpha:
+    if info.stack or info.mask is not None or info.has_alpha:
         return None
     window = chunk_window(plan)
     kept = pair_bands(window, spec.cutoff, spec.filter, plan.work_dtype)

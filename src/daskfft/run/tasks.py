@@ -178,11 +178,9 @@ def _plain(spec, target, shape, pads, work_dtype):
     the pruned pair padding it while it is transformed (:func:`filter_padded`): a Gaussian
     low-pass of data alone (no nodata, no mask) in 3-D, and in 2-D where its band leaves
     something out (:func:`pruned_window`; else the whole pair, bit for bit as before)."""
-    if spec.band != "low" or spec.nodata is not None or target.alpha_is_mask:
+    if not spec.plain_gaussian or target.alpha_is_mask:
         return False
-    return spec.filter == "gaussian" and (
-        len(shape) == 3 or pruned_window(shape, pads, spec, work_dtype)
-    )
+    return len(shape) == 3 or pruned_window(shape, pads, spec, work_dtype)
 
 
 def _padded_filter(window, pads, inner, spec, work_dtype, target):
