@@ -11,7 +11,7 @@ from functools import lru_cache
 import ducc0
 import numpy as np
 
-from daskfft.kernels.cast import to_dtype
+from daskfft.kernels.cast import cast_into
 
 __all__ = ["bands", "pruned_filter", "pruned_tail"]
 
@@ -153,8 +153,9 @@ def pruned_filter(x, factors, kept, *, pads=None, mode="symmetric", out_dtype=No
     constant), as ``np.pad`` would give it whole: the same result, with no padded
     copy of the window; ``kept`` is then in the padded window's
     coordinates.  With ``out_dtype``, the result is cast to it as
-    :func:`~daskfft.kernels.cast.to_dtype` casts, slab by slab, with no array of the
-    whole result in the working precision.
+    :func:`~daskfft.kernels.cast.to_dtype` casts, slab by slab
+    (:func:`~daskfft.kernels.cast.cast_into`), with no array of the whole result in the
+    working precision.
 
     In 2-D the forward transform runs along x on every row, keeping x's band, then
     along y on those columns; the inverse along y, then along x on the rows
@@ -195,7 +196,7 @@ def _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab):
         n = r.stop - r.start
         v[:n, :bx] = t[r]
         ducc0.fft.c2r(v[:n], axes=(1,), lastsize=nx, forward=False, inorm=2, out=w[:n])
-        out[r] = to_dtype(w[:n, kept[1]], out.dtype)
+        cast_into(out[r], w[:n], (kept[1],))
     return out
 
 
@@ -267,5 +268,5 @@ def _pruned_3d(x, factors, kept, pads, mode, out_dtype, slab):
         w = ducc0.fft.c2r(
             v, axes=(2,), lastsize=nx, forward=False, inorm=2, allow_overwriting_input=True
         )
-        out[z] = to_dtype(w[:, :, kept[2]], out.dtype)
+        cast_into(out[z], w, (slice(None), kept[2]))
     return out
