@@ -10,7 +10,7 @@ import numpy as np
 from daskfft.errors import InputError
 from daskfft.io import cache, url
 from daskfft.io.base import ImageInfo, parse_nodata, reason
-from daskfft.io.tiff.opening import open_tiff
+from daskfft.io.tiff.opening import open_tiff, pread, shared_tiff
 from daskfft.io.tiff.stack import is_stack, probe_stack
 from daskfft.messages import io as msg
 
@@ -253,13 +253,13 @@ def _read_region(path, window, shape, *, mask=None):
         return np.concatenate([data, (keep * top).astype(data.dtype)[..., None]], axis=2)
 
     def read():
-        with open_tiff(path) as tif:
+        with shared_tiff(path) as tif:
             data = _tiff_segments(tif, window, shape, path)
-            if data is None:
-                import zarr
+        if data is None:
+            import zarr
 
-                with tif.series[0].aszarr(level=0) as store:  # a pyramid's full size
-                    data = zarr.open_array(store, mode="r")[window]
+            with open_tiff(path) as tif, tif.series[0].aszarr(level=0) as store:
+                data = zarr.open_array(store, mode="r")[window]  # a pyramid's full size
         return data
 
     def undecoded(exc):
@@ -340,7 +340,7 @@ def _page_window(tif, page, window, source=None):
     else:
         th, tw = min(page.rowsperstrip or page.imagelength, page.imagelength), page.imagewidth
     across = -(-page.imagewidth // tw)
-    out = np.zeros((r1 - r0, c1 - c0, page.samplesperpixel), dtype=page.dtype)
+    out = np.empty((r1 - r0, c1 - c0, page.samplesperpixel), dtype=page.dtype)
     fh = tif.filehandle
     # What tifffile's own segment reader passes: JPEG tables, edge tiles at full size.
     args = {"_fullsize": page.is_tiled}
@@ -366,21 +366,22 @@ def _page_window(tif, page, window, source=None):
             )
             fetched = dict(zip(wanted, got))
         for plane, ty, tx, index in batch:
-            if not counts[index]:  # a sparse tile, left as zeros
-                continue
-            if isinstance(source, url.Remote):
-                raw = fetched.pop(index)
-            else:
-                fh.seek(offsets[index])
-                raw = fh.read(counts[index])
-            data, _, seg = decode(raw, index, **args)
-            if data is None:
-                continue
             bands = slice(None) if plane is None else slice(plane, plane + 1)
-            data = data.reshape(seg[-3:])
             y0, x0 = ty * th, tx * tw
-            a0, a1 = max(r0, y0), min(r1, y0 + seg[-3])
-            b0, b1 = max(c0, x0), min(c1, x0 + tw)
+            a0, b0 = max(r0, y0), max(c0, x0)
+            data = None
+            if counts[index]:  # else a sparse tile: zeros
+                if isinstance(source, url.Remote):
+                    raw = fetched.pop(index)
+                else:
+                    raw = pread(fh, offsets[index], counts[index])
+                data, _, seg = decode(raw, index, **args)
+            if data is None:
+                a1, b1 = min(r1, y0 + th), min(c1, x0 + tw)
+                out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0, bands] = 0
+                continue
+            data = data.reshape(seg[-3:])
+            a1, b1 = min(r1, y0 + seg[-3]), min(c1, x0 + tw)
             out[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0, bands] = data[
                 a0 - y0 : a1 - y0, b0 - x0 : b1 - x0
             ]

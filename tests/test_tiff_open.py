@@ -1,0 +1,119 @@
+"""A local TIFF opened once a process for the windows its tasks read (band by band, from
+any thread), read anew once the file changes, and sparse tiles read as zeros."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import tifffile
+from reference import make_image
+
+from daskfft import io
+from daskfft.io.tiff import opening
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """The TiffFiles constructed from here on, the process' kept files forgotten first."""
+    opening._forget()
+    made = []
+
+    class Counting(tifffile.TiffFile):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(tifffile, "TiffFile", Counting)
+    yield made
+    opening._forget()
+
+
+def _windows(shape, step):
+    return [((r, min(shape[0], r + step)), (0, shape[1])) for r in range(0, shape[0], step)]
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_process_parses_a_local_tiff_once_for_all_its_windows(tmp_path, opened, compression):
+    image = make_image((700, 530, 3), np.uint8)
+    path = tmp_path / "a.tif"
+    tifffile.imwrite(path, image, tile=(64, 64), photometric="rgb", compression=compression)
+    info = io.probe(path)
+    before = len(opened)
+    for rows, cols in _windows(image.shape, 96):  # bands of rows, as a streamed task reads
+        got = io.read_window(info, rows, cols)
+        np.testing.assert_array_equal(got, image[slice(*rows), slice(*cols)])
+    assert len(opened) - before == 1
+
+
+def test_threads_reading_one_file_at_once_get_what_one_thread_reads(tmp_path, opened):
+    image = make_image((1000, 900), np.float32)
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, image, tile=(48, 64), compression="zlib")
+    info = io.probe(path)
+    windows = [((r, r + 317), (c, c + 251)) for r in range(0, 683, 61) for c in range(0, 649, 93)]
+
+    def read(window):
+        return io.read_window(info, *window)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(read, windows * 3))
+    for (rows, cols), data in zip(windows * 3, got):
+        np.testing.assert_array_equal(data, image[slice(*rows), slice(*cols)])
+    assert len(opened) <= 2  # the probe's, and the one kept (8 threads: not one a read)
+
+
+def test_a_file_replaced_under_its_name_is_read_anew(tmp_path, opened):
+    path = tmp_path / "a.tif"
+    first = make_image((300, 200), np.uint16)
+    tifffile.imwrite(path, first, tile=(64, 64))
+    info = io.probe(path)
+    np.testing.assert_array_equal(io.read_window(info, (0, 100), (0, 200)), first[:100])
+    second = (first[::-1] // 2).astype(np.uint16)
+    tifffile.imwrite(path, second, tile=(64, 64))  # the same size, in place
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    np.testing.assert_array_equal(io.read_window(info, (0, 100), (0, 200)), second[:100])
+
+
+def test_a_kept_file_dropped_while_in_use_closes_when_its_reader_is_done(tmp_path, opened):
+    paths = []
+    for k in range(opening.KEPT_OPEN + 2):
+        paths.append(tmp_path / f"{k}.tif")
+        tifffile.imwrite(paths[-1], np.full((64, 64), k, np.uint8), tile=(16, 16))
+    with opening.shared_tiff(paths[0]) as first:
+        for p in paths[1:]:  # the first dropped from the kept ones
+            with opening.shared_tiff(p):
+                pass
+        assert not first.filehandle.closed
+        assert first.series[0].pages[0].asarray().max() == 0
+    assert first.filehandle.closed
+    with opening.shared_tiff(paths[0]) as again:
+        assert again is not first and not again.filehandle.closed
+
+
+def test_a_sparse_tiff_reads_zeros_where_it_holds_no_tile(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.windows import Window
+
+    path = tmp_path / "sparse.tif"
+    profile = dict(driver="GTiff", width=512, height=384, count=3, dtype="uint8", tiled=True)
+    profile.update(blockxsize=128, blockysize=128, SPARSE_OK="TRUE", crs="EPSG:3857")
+    profile.update(transform=rasterio.transform.from_origin(0, 384, 1, 1))
+    block = np.arange(128 * 128 * 3, dtype=np.uint8).reshape(3, 128, 128) | 1
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(block, window=Window(128, 128, 128, 128))  # one tile of twelve
+    with tifffile.TiffFile(path) as tif:
+        counts = tif.pages[0].databytecounts
+        assert sum(1 for n in counts if n) == 1  # the file holds that tile alone
+    with rasterio.open(path) as src:
+        want = np.moveaxis(src.read(), 0, -1)
+    junk = make_image((384, 512, 3), np.uint8) | 1  # memory last used with no zeros in it
+    del junk
+    info = io.probe(path)
+    got = io.read_window(info, (0, 384), (0, 512))
+    np.testing.assert_array_equal(got, want)
+    assert not got[:128].any() and got[128:256, 128:256].all()
+    np.testing.assert_array_equal(
+        io.read_window(info, (100, 300), (50, 450)), want[100:300, 50:450]
+    )
