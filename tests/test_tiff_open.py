@@ -117,3 +117,35 @@ def test_a_sparse_tiff_reads_zeros_where_it_holds_no_tile(tmp_path):
     np.testing.assert_array_equal(
         io.read_window(info, (100, 300), (50, 450)), want[100:300, 50:450]
     )
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_kept_is_read_anew(tmp_path, opened):
+    path = tmp_path / "a.tif"
+    first = make_image((200, 160), np.uint16)
+    tifffile.imwrite(path, first, tile=(32, 32))
+    info = io.probe(path)
+    np.testing.assert_array_equal(io.read_window(info, (0, 64), (0, 160)), first[:64])
+    kept = os.stat(path)
+    old_handle = opened[-1]
+    tifffile.imwrite(path, first[::-1].copy(), tile=(32, 32))  # as `cp -p` would leave it
+    os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert os.stat(path).st_size == kept.st_size
+    np.testing.assert_array_equal(io.read_window(info, (0, 64), (0, 160)), first[::-1][:64])
+    assert old_handle.filehandle.closed  # the file's old self not held open
+
+
+def test_a_long_segment_is_read_whole_in_several_reads(tmp_path, opened, monkeypatch):
+    image = make_image((300, 400), np.uint8)
+    path = tmp_path / "strip.tif"
+    tifffile.imwrite(path, image)  # one strip of 120000 bytes
+    calls = []
+
+    def short(fd, count, offset):  # as Linux caps one read at 2 GiB, here at 7000 bytes
+        calls.append(count)
+        return real(fd, min(count, 7000), offset)
+
+    real = os.pread
+    monkeypatch.setattr(opening.os, "pread", short)
+    got = io.read_window(io.probe(path), (0, 300), (0, 400))
+    np.testing.assert_array_equal(got, image)
+    assert len(calls) > 10

@@ -37,25 +37,21 @@ def open_tiff(path):
 @contextlib.contextmanager
 def shared_tiff(path):
     """The local TIFF ``path`` opened once a process while it is the same file (its device,
-    inode, size and modification time), its first series' first page parsed: for reads by
-    :func:`pread`, which leave the file's position alone, from any thread at once.  A
+    inode, size, modification and change times), its first series' first page parsed: for
+    reads by :func:`pread`, which leave the file's position alone, from any thread at once.
+    A changed file is opened anew and the handle on its old self closed once unused.  A
     URL's: :func:`open_tiff`'s (its header is kept by :mod:`daskfft.io.cache`)."""
     if isinstance(path, url.Remote):
         with open_tiff(path) as tif:
             yield tif
         return
-    st = os.stat(path)
-    key = (os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    with _lock:
-        entry = _kept.get(key)
-        if entry is None:
-            entry = _kept[key] = [_parsed(path), 0]
-            while len(_kept) > KEPT_OPEN:
-                _, old = _kept.popitem(last=False)
-                if not old[1]:
-                    old[0].close()
-        _kept.move_to_end(key)
-        entry[1] += 1
+    name = os.fspath(path)
+    key = _key(name, os.stat(name))
+    entry = _take(key)
+    if entry is None:
+        tif = _parsed(name)  # outside the lock: other files' readers go on meanwhile
+        key = _key(name, os.fstat(tif.filehandle.fileno()))  # the file this handle holds
+        entry = _keep(key, tif)
     try:
         yield entry[0]
     finally:
@@ -63,6 +59,40 @@ def shared_tiff(path):
             entry[1] -= 1
             if not entry[1] and _kept.get(key) is not entry:  # dropped while in use
                 entry[0].close()
+
+
+def _key(name, st):
+    return (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _take(key):
+    """The kept entry ``[TiffFile, users]`` of ``key``, one user more, or None."""
+    with _lock:
+        entry = _kept.get(key)
+        if entry is not None:
+            _kept.move_to_end(key)
+            entry[1] += 1
+        return entry
+
+
+def _keep(key, tif):
+    """``tif`` kept under ``key`` (or the one another thread kept meanwhile), one user more;
+    the same path's older files and the least recently used past :data:`KEPT_OPEN` dropped,
+    closed unless in use (their last user closes them)."""
+    with _lock:
+        entry = _kept.get(key)
+        if entry is None:
+            entry = _kept[key] = [tif, 0]
+        else:
+            tif.close()
+        _kept.move_to_end(key)
+        entry[1] += 1
+        stale = [k for k in _kept if k[0] == key[0] and k != key]
+        stale += list(_kept)[: max(0, len(_kept) - len(stale) - KEPT_OPEN)]
+        for old in [_kept.pop(k) for k in dict.fromkeys(stale)]:
+            if not old[1]:
+                old[0].close()
+        return entry
 
 
 def _parsed(path):
@@ -86,25 +116,41 @@ def _parsed(path):
 
 
 def pread(fh, offset, count):
-    """``count`` bytes at ``offset`` of tifffile's file handle ``fh``; of a local file by
-    ``os.pread``, which any thread may call at once on one handle."""
-    if fh.is_file:  # opened here by its path: tifffile's offsets are the file's
-        return os.pread(fh.fileno(), count, offset)
-    fh.seek(offset)
-    return fh.read(count)
+    """``count`` bytes at ``offset`` of tifffile's file handle ``fh`` (fewer at the file's
+    end); of a local file by ``os.pread``, which any thread may call at once on one handle,
+    as many times as it takes (Linux reads at most 2 GiB a call: a whole image's one
+    strip may be more)."""
+    if not fh.is_file:
+        fh.seek(offset)
+        return fh.read(count)
+    fd = fh.fileno()  # opened here by its path: tifffile's offsets are the file's
+    data = os.pread(fd, count, offset)
+    if len(data) == count or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < count:
+        more = os.pread(fd, count - got, offset + got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
-def _forget():
+def _forget(in_use=True):
     """Close the files kept here and keep none: in a forked child (its copies of the parent's
-    handles: none of its threads is reading them) and at exit."""
+    handles: none of its threads is reading them); at exit, those no thread is reading (a
+    daemon thread may be)."""
     global _kept, _lock
-    for tif, _ in globals().get("_kept", {}).values():
-        with contextlib.suppress(Exception):
-            tif.close()
-    _kept = OrderedDict()  # (path, device, inode, size, mtime) -> [TiffFile, users]
+    for tif, users in globals().get("_kept", {}).values():
+        if in_use or not users:
+            with contextlib.suppress(Exception):
+                tif.close()
+    _kept = OrderedDict()  # _key(path, stat) -> [TiffFile, users]
     _lock = threading.Lock()
 
 
 _forget()
 os.register_at_fork(after_in_child=_forget)
-atexit.register(_forget)
+atexit.register(_forget, in_use=False)
