@@ -59,3 +59,23 @@ def test_cast_into_a_long_slab_casts_every_part_of_it():
 def test_to_dtype_of_integers_clips_them():
     x = np.array([-5, 0, 200, 300, 70000], np.int64)
     assert to_dtype(x, np.uint8).tolist() == [0, 0, 200, 255, 255]
+
+
+@pytest.mark.parametrize(
+    ("src", "dtype"),
+    [
+        (np.float32, np.int32),
+        (np.float32, np.uint32),
+        (np.float32, np.int64),
+        (np.float64, np.int64),
+        (np.float64, np.uint64),
+    ],
+)
+def test_floats_past_a_wide_integer_range_clip_to_its_ends_not_wrap(src, dtype):
+    lim = np.iinfo(dtype)
+    top = float(np.finfo(src).max)
+    x = np.array([[-top, -1e30, 1e30, top, 3.0, -2.0]], src)
+    for got in (to_dtype(x, dtype), cast_into(np.empty(x.shape, dtype), x.copy())):
+        assert got[0, 2] >= lim.max - 2**40 and got[0, 3] == got[0, 2]  # the top, near 2**k
+        assert got[0, 0] == got[0, 1] <= lim.min + 2**40  # the bottom
+        assert got[0, 4] == 3 and got[0, 5] == max(lim.min, -2)

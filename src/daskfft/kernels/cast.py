@@ -28,7 +28,7 @@ def _rounded(x, dtype, size=1 << 18):
     for start in range(0, x.shape[0], step):
         part = slice(start, start + step)
         if x.dtype.kind == "f":  # clipped first, as :func:`cast_into`: one pass fewer
-            t = np.clip(x[part], lim.min, lim.max)
+            t = np.clip(x[part], *_bounds(dtype, x.dtype))
             np.rint(t, out=t)
         else:
             t = np.rint(x[part])
@@ -49,11 +49,24 @@ def cast_into(out, scratch, rest=()):
     if out.dtype.kind not in "ui" or scratch.dtype == out.dtype:
         out[...] = scratch[index]
         return out
-    lim = np.iinfo(out.dtype)
+    lo, hi = _bounds(out.dtype, scratch.dtype)
     step = max(1, (1 << 18) // max(1, scratch[:1].size))
     for start in range(0, scratch.shape[0], step):
         part = scratch[start : start + step]
-        np.clip(part, lim.min, lim.max, out=part)
+        np.clip(part, lo, hi, out=part)
         np.rint(part, out=part)
         out[start : start + step] = part[index]
     return out
+
+
+def _bounds(dtype, floats):
+    """Integer ``dtype``'s range as values of the float dtype ``floats``, within it: the
+    nearest whole floats inside (2**63 - 1 is no float64, and 2**63 overflows int64)."""
+    lim, f = np.iinfo(dtype), np.dtype(floats).type
+    top = np.finfo(f).max
+    lo, hi = f(max(lim.min, -top)), f(min(lim.max, top))
+    if int(hi) > lim.max:
+        hi = np.nextafter(hi, f(0))
+    if int(lo) < lim.min:
+        lo = np.nextafter(lo, f(0))
+    return lo, hi
