@@ -17,7 +17,7 @@ from daskfft.kernels.block import (
     pruned_window,
     to_dtype,
 )
-from daskfft.kernels.pruned import _band, pruned_filter, pruned_tail
+from daskfft.kernels.pruned import _band, _padded_rows, pruned_filter, pruned_tail
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import cutoff_from_sigma, transfer_factors, transfer_function
 
@@ -429,3 +429,18 @@ def test_the_memory_estimate_streams_only_where_the_tasks_read_band_by_band(tmp_
         assert streamed_memory(plan) > streamed_memory(plain)
     else:
         assert streamed_memory(plan) is None  # the whole window's rule (5 float copies)
+
+
+def test_rows_in_order_of_the_working_dtype_and_unpadded_go_to_the_transform_uncopied():
+    x = np.random.default_rng(3).random((40, 30, 3)).astype(np.float32)
+    rows = np.arange(5, 21)
+    same = _padded_rows(x, rows, (0, 0), "symmetric", np.float32)
+    assert np.shares_memory(same, x) and np.array_equal(same, x[5:21])
+    converted = _padded_rows((x * 200).astype(np.uint8), rows, (0, 0), "symmetric", np.float32)
+    assert converted.dtype == np.float32
+    assert np.array_equal(converted, (x * 200).astype(np.uint8)[5:21])
+    padded = _padded_rows(x, rows, (2, 3), "symmetric", np.float32)
+    assert not np.shares_memory(padded, x)
+    assert np.array_equal(padded, np.pad(x[5:21], ((0, 0), (2, 3), (0, 0)), "symmetric"))
+    reflected = _padded_rows(x, np.array([1, 0, 0, 1, 2]), (0, 0), "symmetric", np.float32)
+    assert not np.shares_memory(reflected, x) and np.array_equal(reflected, x[[1, 0, 0, 1, 2]])

@@ -212,15 +212,22 @@ def _first_axis_back(s, band, factor, kept):
 def _padded_rows(x, rows, pad, mode, dtype):
     """The rows ``rows`` (:func:`_source_index`) of the image ``x`` padded by ``pad`` (x's
     (before, after)) as ``mode`` says, in ``dtype``.  ``x`` is sliced once, by the run of
-    rows these copy (``x[a:b]``): an array, or rows read as they are asked for."""
+    rows these copy (``x[a:b]``): an array, or rows read as they are asked for.  Rows of
+    ``x`` in order, in ``dtype`` already and with no padding are that slice itself, not a
+    copy (a float32 image's inner chunks: a copy of each window fewer)."""
     left, right = pad
     nx = x.shape[1]
-    out = np.empty((len(rows), left + nx + right) + x.shape[2:], dtype)
     data = rows >= 0
+    in_order = data.all() and bool(np.all(np.diff(rows) == 1))  # the image's rows in order
+    run = None
     if data.any():
         first, last = int(rows[data].min()), int(rows[data].max())
         run = x[first : last + 1]
-        if data.all() and np.all(np.diff(rows) == 1):  # the image's rows in order
+        if in_order and not left and not right and run.dtype == dtype:
+            return run  # as they are: read, never written
+    out = np.empty((len(rows), left + nx + right) + x.shape[2:], dtype)
+    if run is not None:
+        if in_order:
             out[:, left : left + nx] = run
         else:
             out[data, left : left + nx] = run[rows[data] - first]
