@@ -327,6 +327,17 @@ def _batches(tiles, counts, source):
         yield batch
 
 
+def _segment_grid(page):
+    """A page's tiles (or strips): their height and width, how many across the image, and
+    how many a plane of a band-interleaved file (each band's after the previous band's)."""
+    if page.is_tiled:
+        th, tw = page.tilelength, page.tilewidth
+    else:
+        th, tw = min(page.rowsperstrip or page.imagelength, page.imagelength), page.imagewidth
+    across = -(-page.imagewidth // tw)
+    return th, tw, across, -(-page.imagelength // th) * across
+
+
 def _page_window(tif, page, window, source=None):
     """``window`` of one TIFF page as (rows, cols, samples), decoded tile by tile.  Of a
     remote file (``source`` a :class:`~daskfft.io.url.Remote`), the tiles are fetched
@@ -335,11 +346,7 @@ def _page_window(tif, page, window, source=None):
     import tifffile
 
     (r0, r1), (c0, c1) = (window[0].start, window[0].stop), (window[1].start, window[1].stop)
-    if page.is_tiled:
-        th, tw = page.tilelength, page.tilewidth
-    else:
-        th, tw = min(page.rowsperstrip or page.imagelength, page.imagelength), page.imagewidth
-    across = -(-page.imagewidth // tw)
+    th, tw, across, per_plane = _segment_grid(page)
     out = np.empty((r1 - r0, c1 - c0, page.samplesperpixel), dtype=page.dtype)
     fh = tif.filehandle
     # What tifffile's own segment reader passes: JPEG tables, edge tiles at full size.
@@ -349,9 +356,7 @@ def _page_window(tif, page, window, source=None):
     # Fetched before any seek: tifffile builds these lazily, and building ``decode`` (on first
     # access, which Python makes before reading the call's arguments) moves the file position.
     offsets, counts, decode = page.dataoffsets, page.databytecounts, page.decode
-    # Band-interleaved files hold each band's tiles after the previous band's.
     planes = range(page.samplesperpixel) if page.planarconfig == 2 else [None]
-    per_plane = (-(-page.imagelength // th)) * across
     tiles = [
         (plane, ty, tx, ty * across + tx + (plane or 0) * per_plane)
         for plane in planes
