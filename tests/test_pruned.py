@@ -444,3 +444,20 @@ def test_rows_in_order_of_the_working_dtype_and_unpadded_go_to_the_transform_unc
     assert np.array_equal(padded, np.pad(x[5:21], ((0, 0), (2, 3), (0, 0)), "symmetric"))
     reflected = _padded_rows(x, np.array([1, 0, 0, 1, 2]), (0, 0), "symmetric", np.float32)
     assert not np.shares_memory(reflected, x) and np.array_equal(reflected, x[[1, 0, 0, 1, 2]])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "symmetric", "edge", "wrap", 0.0])
+def test_a_padded_axis_source_rows_step_by_at_most_one(mode):
+    """What _padded_rows' test of rows in order (first and last n - 1 apart) rests on."""
+    from daskfft.kernels.pruned import _source_index
+
+    for n in (1, 2, 3, 5, 8):
+        for before in (0, 1, 4, 9, 17):
+            for after in (0, 2, 7, 19):
+                rows = _source_index(n, (before, after), mode)
+                assert np.all(np.diff(rows) <= 1)
+                for a in range(len(rows)):  # every slab's in-order test agrees with the steps
+                    for b in range(a + 1, min(len(rows), a + 6) + 1):
+                        part = rows[a:b]
+                        quick = part[0] >= 0 and part[-1] - part[0] == len(part) - 1
+                        assert quick == bool(part.min() >= 0 and np.all(np.diff(part) == 1))

@@ -3,6 +3,8 @@ to their range, a cache-sized part at a time."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 __all__ = ["cast_into", "to_dtype"]
@@ -28,7 +30,7 @@ def _rounded(x, dtype, size=1 << 18):
     for start in range(0, x.shape[0], step):
         part = slice(start, start + step)
         if x.dtype.kind == "f":  # clipped first, as :func:`cast_into`: one pass fewer
-            t = np.clip(x[part], *_bounds(dtype, x.dtype))
+            t = np.clip(x[part], *_bounds(np.dtype(dtype), x.dtype))
             np.rint(t, out=t)
         else:
             t = np.rint(x[part])
@@ -49,7 +51,7 @@ def cast_into(out, scratch, rest=()):
     if out.dtype.kind not in "ui" or scratch.dtype == out.dtype:
         out[...] = scratch[index]
         return out
-    lo, hi = _bounds(out.dtype, scratch.dtype)
+    lo, hi = _bounds(np.dtype(out.dtype), np.dtype(scratch.dtype))
     step = max(1, (1 << 18) // max(1, scratch[:1].size))
     for start in range(0, scratch.shape[0], step):
         part = scratch[start : start + step]
@@ -59,6 +61,7 @@ def cast_into(out, scratch, rest=()):
     return out
 
 
+@lru_cache(maxsize=64)
 def _bounds(dtype, floats):
     """Integer ``dtype``'s range as values of the float dtype ``floats``, within it: the
     nearest whole floats inside (2**63 - 1 is no float64, and 2**63 overflows int64)."""

@@ -217,22 +217,22 @@ def _padded_rows(x, rows, pad, mode, dtype):
     copy (a float32 image's inner chunks: a copy of each window fewer)."""
     left, right = pad
     nx = x.shape[1]
-    data = rows >= 0
-    in_order = data.all() and bool(np.all(np.diff(rows) == 1))  # the image's rows in order
-    run = None
-    if data.any():
-        first, last = int(rows[data].min()), int(rows[data].max())
-        run = x[first : last + 1]
-        if in_order and not left and not right and run.dtype == dtype:
+    # The image's rows in order: _source_index steps by at most +1 (a constant's -1 to 0 too),
+    # so a first row of the image and a last one n - 1 further make n consecutive rows.
+    if rows[0] >= 0 and rows[-1] - rows[0] == len(rows) - 1:
+        run = x[int(rows[0]) : int(rows[-1]) + 1]
+        if not left and not right and run.dtype == dtype:
             return run  # as they are: read, never written
-    out = np.empty((len(rows), left + nx + right) + x.shape[2:], dtype)
-    if run is not None:
-        if in_order:
-            out[:, left : left + nx] = run
-        else:
-            out[data, left : left + nx] = run[rows[data] - first]
-    if not data.all():  # a constant's rows
-        out[~data] = mode
+        out = np.empty((len(rows), left + nx + right) + x.shape[2:], dtype)
+        out[:, left : left + nx] = run
+    else:
+        out = np.empty((len(rows), left + nx + right) + x.shape[2:], dtype)
+        data = rows >= 0
+        if data.any():
+            first, last = int(rows[data].min()), int(rows[data].max())
+            out[data, left : left + nx] = x[first : last + 1][rows[data] - first]
+        if not data.all():  # a constant's rows
+            out[~data] = mode
     _fill_edges(out, 1, (left, right), nx, mode, slice(None))
     return out
 
