@@ -2,6 +2,8 @@
 any thread), read anew once the file changes, and sparse tiles read as zeros."""
 
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -138,3 +140,25 @@ def test_a_long_segment_is_read_whole_in_several_reads(tmp_path, opened, monkeyp
     got = io.read_window(io.probe(path), (0, 300), (0, 400))
     np.testing.assert_array_equal(got, image)
     assert len(calls) > 10
+
+
+def test_threads_asking_for_a_new_file_at_once_wait_for_one_parse(tmp_path, opened, monkeypatch):
+    path = tmp_path / "a.tif"
+    tifffile.imwrite(path, make_image((256, 256), np.uint8), tile=(32, 32))
+    parse = opening._parsed
+
+    def slow(name):  # a header that takes a while, as a 32768^2 file's does
+        time.sleep(0.2)
+        return parse(name)
+
+    monkeypatch.setattr(opening, "_parsed", slow)
+    start = threading.Barrier(8)
+
+    def read(_):
+        start.wait()
+        with opening.shared_tiff(path) as tif:
+            return tif
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(read, range(8)))
+    assert len(opened) == 1 and all(tif is got[0] for tif in got)

@@ -46,12 +46,7 @@ def shared_tiff(path):
             yield tif
         return
     name = os.fspath(path)
-    key = _key(name, os.stat(name))
-    entry = _take(key)
-    if entry is None:
-        tif = _parsed(name)  # outside the lock: other files' readers go on meanwhile
-        key = _key(name, os.fstat(tif.filehandle.fileno()))  # the file this handle holds
-        entry = _keep(key, tif)
+    key, entry = _opened(name)
     try:
         yield entry[0]
     finally:
@@ -61,38 +56,66 @@ def shared_tiff(path):
                 entry[0].close()
 
 
+def _opened(name):
+    """``(key, entry)``: the kept entry of the file ``name`` is now, one user more; parsed by
+    one thread while the others asking for it wait (readers of other files go on)."""
+    while True:
+        key = _key(name, os.stat(name))
+        with _lock:
+            entry = _take(key)
+            parsing = None if entry else _parsing.get(key)
+            if entry is None and parsing is None:
+                parsing = _parsing[key] = threading.Event()
+                mine = True
+            else:
+                mine = False
+        if entry is not None:
+            return key, entry
+        if not mine:
+            parsing.wait()  # then kept (or failed: this thread tries itself)
+            continue
+        try:
+            tif = _parsed(name)
+            kept = _key(name, os.fstat(tif.filehandle.fileno()))  # the file this handle holds
+            with _lock:
+                return kept, _keep(kept, tif)
+        finally:
+            with _lock:
+                _parsing.pop(key, None)
+            parsing.set()
+
+
 def _key(name, st):
     return (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _take(key):
-    """The kept entry ``[TiffFile, users]`` of ``key``, one user more, or None."""
-    with _lock:
-        entry = _kept.get(key)
-        if entry is not None:
-            _kept.move_to_end(key)
-            entry[1] += 1
-        return entry
+    """The kept entry ``[TiffFile, users]`` of ``key``, one user more, or None (``_lock``
+    held)."""
+    entry = _kept.get(key)
+    if entry is not None:
+        _kept.move_to_end(key)
+        entry[1] += 1
+    return entry
 
 
 def _keep(key, tif):
     """``tif`` kept under ``key`` (or the one another thread kept meanwhile), one user more;
     the same path's older files and the least recently used past :data:`KEPT_OPEN` dropped,
-    closed unless in use (their last user closes them)."""
-    with _lock:
-        entry = _kept.get(key)
-        if entry is None:
-            entry = _kept[key] = [tif, 0]
-        else:
-            tif.close()
-        _kept.move_to_end(key)
-        entry[1] += 1
-        stale = [k for k in _kept if k[0] == key[0] and k != key]
-        stale += list(_kept)[: max(0, len(_kept) - len(stale) - KEPT_OPEN)]
-        for old in [_kept.pop(k) for k in dict.fromkeys(stale)]:
-            if not old[1]:
-                old[0].close()
-        return entry
+    closed unless in use (their last user closes them); ``_lock`` held."""
+    entry = _kept.get(key)
+    if entry is None:
+        entry = _kept[key] = [tif, 0]
+    else:
+        tif.close()
+    _kept.move_to_end(key)
+    entry[1] += 1
+    stale = [k for k in _kept if k[0] == key[0] and k != key]
+    stale += list(_kept)[: max(0, len(_kept) - len(stale) - KEPT_OPEN)]
+    for old in [_kept.pop(k) for k in dict.fromkeys(stale)]:
+        if not old[1]:
+            old[0].close()
+    return entry
 
 
 def _parsed(path):
@@ -138,19 +161,28 @@ def pread(fh, offset, count):
     return b"".join(parts)
 
 
-def _forget(in_use=True):
-    """Close the files kept here and keep none: in a forked child (its copies of the parent's
-    handles: none of its threads is reading them); at exit, those no thread is reading (a
-    daemon thread may be)."""
-    global _kept, _lock
-    for tif, users in globals().get("_kept", {}).values():
-        if in_use or not users:
-            with contextlib.suppress(Exception):
-                tif.close()
+def _forget():
+    """Keep no file: in a forked child, whose handles are copies of its parent's (none of its
+    threads is reading them; a lock its parent's thread held may be held in it: new ones)."""
+    global _kept, _parsing, _lock
+    for tif, _ in globals().get("_kept", {}).values():
+        with contextlib.suppress(Exception):
+            tif.close()
     _kept = OrderedDict()  # _key(path, stat) -> [TiffFile, users]
+    _parsing = {}  # _key(path, stat) -> an Event set once its one parser is done
     _lock = threading.Lock()
+
+
+def _close_unused():
+    """At exit: close the files no thread is reading (a daemon thread may be)."""
+    with _lock:
+        for key, (tif, users) in list(_kept.items()):
+            if not users:
+                del _kept[key]
+                with contextlib.suppress(Exception):
+                    tif.close()
 
 
 _forget()
 os.register_at_fork(after_in_child=_forget)
-atexit.register(_forget, in_use=False)
+atexit.register(_close_unused)
