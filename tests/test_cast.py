@@ -79,3 +79,14 @@ def test_floats_past_a_wide_integer_range_clip_to_its_ends_not_wrap(src, dtype):
         assert got[0, 2] >= lim.max - 2**40 and got[0, 3] == got[0, 2]  # the top, near 2**k
         assert got[0, 0] == got[0, 1] <= lim.min + 2**40  # the bottom
         assert got[0, 4] == 3 and got[0, 5] == max(lim.min, -2)
+
+
+def test_a_single_value_and_integers_clip_to_the_range_exactly():
+    assert to_dtype(np.float64(1e30), np.int64) == np.iinfo(np.int64).max - 1023
+    assert to_dtype(np.array(3e9, np.float32), np.int32) == 2**31 - 128
+    assert to_dtype(np.array(-7.5), np.uint8).shape == ()
+    big = np.array([2**64 - 1, 5], np.uint64)
+    assert to_dtype(big, np.int64).tolist() == [2**63 - 1, 5]
+    top = np.array([2**63 - 1, -3], np.int64)
+    assert to_dtype(top, np.uint64).tolist() == [2**63 - 1, 0]
+    assert to_dtype(np.array([300, -300], np.int16), np.int8).tolist() == [127, -128]

@@ -22,22 +22,30 @@ def _rounded(x, dtype, size=1 << 18):
     """``x`` rounded, clipped to integer ``dtype``'s range and cast, about ``size`` values
     at a time along its first axis: each part stays in the cache through the three steps,
     where whole-array steps each went through memory (a 256^3 chunk: 24 ms against 30-67)."""
-    lim = np.iinfo(dtype)
     if x.ndim == 0:
-        return np.clip(np.rint(x), lim.min, lim.max).astype(dtype)
+        return _rounded(x.reshape(1), dtype, size).reshape(())
     out = np.empty(x.shape, dtype)
     step = max(1, size // max(1, x[:1].size))
     for start in range(0, x.shape[0], step):
         part = slice(start, start + step)
-        if x.dtype.kind == "f":  # clipped first, as :func:`cast_into`: one pass fewer
-            t = np.clip(x[part], *_bounds(np.dtype(dtype), x.dtype))
-            np.rint(t, out=t)
-        else:
-            t = np.rint(x[part])
-            np.minimum(t, lim.max, out=t)
-            np.maximum(t, lim.min, out=t)
-        out[part] = t
+        out[part] = _clipped(x[part], dtype)
     return out
+
+
+def _clipped(x, dtype):
+    """``x`` rounded and clipped to integer ``dtype``'s range, ready to cast: floats clipped
+    first, as :func:`cast_into` (one pass fewer), to whole floats inside the range;
+    integers clipped as integers (2**64 - 1 is no float64)."""
+    if x.dtype.kind == "f":
+        t = np.clip(x, *_bounds(np.dtype(dtype), x.dtype))
+        return np.rint(t, out=t)
+    lim = np.iinfo(dtype)
+    if x.dtype.kind in "ui":
+        own = np.iinfo(x.dtype)
+        return np.clip(x, max(lim.min, own.min), min(lim.max, own.max))
+    t = np.rint(x)
+    np.minimum(t, lim.max, out=t)
+    return np.maximum(t, lim.min, out=t)
 
 
 def cast_into(out, scratch, rest=()):
