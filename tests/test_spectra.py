@@ -105,3 +105,23 @@ def test_atlas_tile_pooled_before_the_log_equals_the_log_spectrum_pooled(shape, 
     half, _, windows = windowed_spectrum(block)
     expected = atlas_cell(log_spectrum(half, shape, windows), cell=cell)
     np.testing.assert_array_equal(atlas_from_half(half, shape, windows, cell=cell), expected)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5, 7, 8, 11])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_a_chunks_brightness_is_numpys_channel_mean_bit_for_bit(channels, dtype):
+    from daskfft.kernels.spectra import _brightness, _brightness_nd
+
+    rng = np.random.default_rng(channels)
+    shape = (37, 29, channels)
+    if np.dtype(dtype).kind == "f":
+        scale = rng.choice([1e-30, 1.0, 1e30], shape)
+        x = (rng.normal(0, 1e3, shape) * scale).astype(dtype)
+        x[0, :3] = [-0.0, 0.0, -0.0][:channels] if channels < 3 else -0.0
+        x[1, 0] = -0.0  # a pixel whose every channel is -0.0
+    else:
+        x = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    want = np.asarray(x, np.float32).mean(axis=2, dtype=np.float32)
+    for got in (_brightness(x), _brightness_nd(x, 2), _brightness_nd(x[None], 3)[0]):
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
