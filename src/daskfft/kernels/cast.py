@@ -32,12 +32,12 @@ def _rounded(x, dtype, size=1 << 18):
     return out
 
 
-def _clipped(x, dtype):
-    """``x`` rounded and clipped to integer ``dtype``'s range, ready to cast: floats clipped
-    first, as :func:`cast_into` (one pass fewer), to whole floats inside the range;
-    integers clipped as integers (2**64 - 1 is no float64)."""
+def _clipped(x, dtype, out=None):
+    """``x`` rounded and clipped to integer ``dtype``'s range, ready to cast (into ``out``,
+    for floats): floats clipped first (one pass fewer than rounding first; the bounds are
+    whole floats inside the range); integers clipped as integers (2**64 - 1 is no float64)."""
     if x.dtype.kind == "f":
-        t = np.clip(x, *_bounds(np.dtype(dtype), x.dtype))
+        t = np.clip(x, *_bounds(np.dtype(dtype), x.dtype), out=out)
         return np.rint(t, out=t)
     lim = np.iinfo(dtype)
     if x.dtype.kind in "ui":
@@ -59,13 +59,10 @@ def cast_into(out, scratch, rest=()):
     if out.dtype.kind not in "ui" or scratch.dtype == out.dtype:
         out[...] = scratch[index]
         return out
-    lo, hi = _bounds(np.dtype(out.dtype), np.dtype(scratch.dtype))
     step = max(1, (1 << 18) // max(1, scratch[:1].size))
     for start in range(0, scratch.shape[0], step):
         part = scratch[start : start + step]
-        np.clip(part, lo, hi, out=part)
-        np.rint(part, out=part)
-        out[start : start + step] = part[index]
+        out[start : start + step] = _clipped(part, out.dtype, out=part)[index]
     return out
 
 

@@ -78,8 +78,7 @@ def _windows(shape, window):
 
 
 def _brightness(block):
-    x = np.asarray(block, dtype=np.float32)
-    return _channel_mean(x) if x.ndim == 3 else x
+    return _brightness_nd(block, 2)
 
 
 def _channel_mean(x):
@@ -169,7 +168,7 @@ def spectrum_block(block, *, window="hann"):
         ``a`` whose period divides the chunk peaks at ``log1p(a/2)``.
     """
     half, _, windows = windowed_spectrum(block, window=window)
-    return log_spectrum(half, _brightness(block).shape, windows)
+    return log_spectrum(half, np.shape(block)[:2], windows)
 
 
 def _resample_axis(x, size, axis):
@@ -255,7 +254,7 @@ def radial_power(block):
     add up, since the frequencies are in cycles/pixel.
     """
     half, mean, windows = windowed_spectrum(block)
-    sums, _, counts = radial_power_from(half, _brightness(block).shape, mean, windows)
+    sums, _, counts = radial_power_from(half, np.shape(block)[:2], mean, windows)
     return sums, counts
 
 
