@@ -323,3 +323,36 @@ def test_stop_ends_a_distributed_computation_with_a_progress_bar(capsys):
         finally:
             graph.STOP.clear()
         assert time.monotonic() - t0 < 6  # the task alone takes 12 s
+
+
+@pytest.mark.slow
+def test_a_stopped_computation_leaves_its_performance_report_out(tmp_path):
+    """Rendering the report took the scheduler ~1 s of the few a job's time limit gives
+    between SIGTERM and SIGKILL: a stopped run (SIGTERM, Ctrl-C) writes none, its
+    continuation does; a finished and a failed computation each get theirs."""
+    import threading
+    import time
+
+    import dask
+
+    from daskfft.cluster.kinds import ClusterSpec, open_cluster
+    from daskfft.errors import TermSignal
+    from daskfft.run import graph
+
+    def fail():
+        raise ValueError("a task's own error")
+
+    with open_cluster(ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False)) as cl:
+        stopped, failed, done = (tmp_path / f"{n}.html" for n in ("stopped", "failed", "done"))
+        threading.Timer(1.0, graph.STOP.set).start()
+        try:
+            with pytest.raises(TermSignal):
+                graph.compute(cl, [dask.delayed(time.sleep)(12)], report_path=stopped)
+        finally:
+            graph.STOP.clear()
+        with pytest.raises(ValueError, match="own error"):
+            graph.compute(cl, [dask.delayed(fail)()], report_path=failed)
+        assert graph.compute(cl, [dask.delayed(sum)([1, 2])], report_path=done) == [3]
+    assert not stopped.exists()
+    for report in (failed, done):
+        assert report.stat().st_size > 10_000 and "<html" in report.read_text().lower()

@@ -229,10 +229,11 @@ def _continuation_finishes(tmp_path, out, second, local, kept, *, lock_left=Fals
 @pytest.mark.parametrize("launcher", ["srun", "mpiexec"])
 @pytest.mark.parametrize("how", ["time limit", "warning signal"])
 def test_time_limit_keeps_the_chunks_and_the_dependent_job_finishes(tmp_path, big, launcher, how):
-    """The time limit: SIGTERM to every process of the job, SIGKILL KillWait (5 s) later.  The
-    warning: the script's own --signal=B:TERM@60, SIGTERM to the batch shell alone, which
-    passes it on (sent here as Slurm sends it, with scancel --batch, not 60 s before a limit).
-    Then the continuation that the scripts' header shows, --dependency=afternotok + --resume."""
+    """The time limit: SIGTERM to every process of the job, SIGKILL KillWait (30 s, Slurm's
+    default) later.  The warning: the script's own --signal=B:TERM@60, SIGTERM to the batch
+    shell alone, which passes it on (sent here as Slurm sends it, with scancel --batch, not
+    60 s before a limit).  Then the continuation that the scripts' header shows,
+    --dependency=afternotok + --resume."""
     city, local = big
     script = MULTINODE
     if how == "time limit":  # the limit itself, without the warning before it

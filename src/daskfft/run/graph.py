@@ -266,9 +266,7 @@ def compute(cluster, arrays, *, progress=False, report_path=None):
     """Compute ``arrays`` on ``cluster``, with a progress bar and a performance report if asked."""
     if cluster.client is None:
         return _compute_threaded(cluster, arrays, progress)
-    from distributed import performance_report
-
-    with performance_report(filename=report_path) if report_path else contextlib.nullcontext():
+    with _performance_report(report_path):
         futures = cluster.client.compute(list(arrays))
         try:
             bar = _progress_bar(futures) if progress else None
@@ -284,6 +282,33 @@ def compute(cluster, arrays, *, progress=False, report_path=None):
                 said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise RunError(msg.CLUSTER_CANCELLED.format(said=said)) from exc
             raise
+
+
+@contextlib.contextmanager
+def _performance_report(path):
+    """distributed's performance report of the block into ``path`` (None: none), unless
+    Ctrl-C or SIGTERM stops the block.
+
+    The scheduler renders it, ~1 s for a 4000^2 run here and more on a busy node: time a
+    job's time limit does not give (Slurm's SIGKILL comes KillWait seconds after its
+    SIGTERM, and the batch script is to say how the run ended before it); the run's
+    continuation writes its own.  A failure still gets its report.
+    """
+    if path is None:
+        yield
+        return
+    from distributed import performance_report
+
+    report = performance_report(filename=path)
+    report.__enter__()
+    try:
+        yield
+    except KeyboardInterrupt:  # Ctrl-C and SIGTERM (TermSignal): stop now
+        raise
+    except BaseException as exc:
+        report.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    report.__exit__(None, None, None)
 
 
 def _cancelled(exc):
