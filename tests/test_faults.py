@@ -344,10 +344,10 @@ def test_a_stopped_computation_leaves_its_performance_report_out(tmp_path):
 
     with open_cluster(ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False)) as cl:
         stopped, failed, done = (tmp_path / f"{n}.html" for n in ("stopped", "failed", "done"))
-        threading.Timer(1.0, graph.STOP.set).start()
+        threading.Timer(0.5, graph.STOP.set).start()
         try:
             with pytest.raises(TermSignal):
-                graph.compute(cl, [dask.delayed(time.sleep)(12)], report_path=stopped)
+                graph.compute(cl, [dask.delayed(time.sleep)(3)], report_path=stopped)
         finally:
             graph.STOP.clear()
         with pytest.raises(ValueError, match="own error"):

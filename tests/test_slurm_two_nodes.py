@@ -112,7 +112,8 @@ def test_multinode_script_runs_across_two_nodes(tmp_path, launcher):
 
 # --- Faults under Slurm: the time limit, a killed rank --------------------------------------
 
-BIG = ["--chunks", "256"]  # 4000^2: 256 chunks, about 12 s on 3 workers here
+SIZE = 2048  # with BIG, 256 chunks: a run of several seconds on 3 workers here
+BIG = ["--chunks", "128"]
 
 
 def _slurm(*args, **kwargs):
@@ -153,10 +154,10 @@ def _ranks(out):
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    """A 4000^2 image and its LocalCluster outputs."""
+    """A SIZE^2 image and its LocalCluster outputs."""
     base = tmp_path_factory.mktemp("limit")
     city = base / "city.png"
-    assert main(["sample", "-o", str(city), "--size", "4000", "-q"]) == 0
+    assert main(["sample", "-o", str(city), "--size", str(SIZE), "-q"]) == 0
     assert (
         main(
             [
