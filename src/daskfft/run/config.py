@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from daskfft.cluster.kinds import CONNECT_TIMEOUT, ClusterSpec
+from daskfft.cluster.kinds import ClusterSpec
 from daskfft.io import COMPRESSIONS, OUTPUT_FORMATS
 from daskfft.kernels.spec import FilterSpec
 from daskfft.messages import run as msg
 from daskfft.run.outputs import SPECTRA_CHOICES, parse_creation_options
 from daskfft.validate import (
-    DEFAULT_TOL,
     check_axes,
     check_choice,
     check_input_path,
@@ -103,71 +102,64 @@ class RunConfig:
         object.__setattr__(self, "physical_sigma", values[0] if len(values) == 1 else values)
 
     @classmethod
-    def create(
-        cls,
-        input=None,
-        outdir="daskfft-out",
-        *,
-        sample=None,
-        cutoff=None,
-        sigma=None,
-        band="low",
-        flatfield=None,
-        filter="gaussian",
-        order=None,
-        depth="auto",
-        tol=DEFAULT_TOL,
-        boundary="reflect",
-        nodata=None,
-        method="blockwise",
-        cluster="auto",
-        workers=None,
-        threads_per_worker=None,
-        memory_limit="auto",
-        dashboard=True,
-        dashboard_address=None,
-        connect_timeout=CONNECT_TIMEOUT,
-        tls=True,
-        slurm=None,
-        **options,
-    ):
-        """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them."""
+    def create(cls, input=None, outdir="daskfft-out", **options):
+        """A config from loose keywords, as :func:`daskfft.run.pipeline.run` takes them.
+
+        Those of :data:`FILTER_KEYWORDS` make the filter
+        (:meth:`~daskfft.kernels.spec.FilterSpec.create`), those of
+        :data:`CLUSTER_KEYWORDS` the cluster (:class:`~daskfft.cluster.kinds.ClusterSpec`,
+        ``cluster`` its kind), the others are this class's fields.
+        """
         check_input_path("INPUT", input)
         check_url("OUTDIR", outdir)
-        _physical_sigma_fits(options.get("physical_sigma"), filter, band)
-        spec = FilterSpec.create(
-            cutoff,
-            sigma=sigma,
-            band=band,
-            flatfield=flatfield,
-            filter=filter,
-            order=order,
-            depth=depth,
-            tol=tol,
-            boundary=boundary,
-            nodata=nodata,
-            method=method,
+        filtering = {k: options.pop(k) for k in FILTER_KEYWORDS if k in options}
+        where = {k: options.pop(k) for k in CLUSTER_KEYWORDS if k in options}
+        _physical_sigma_fits(
+            options.get("physical_sigma"),
+            filtering.get("filter", "gaussian"),
+            filtering.get("band", "low"),
         )
-        where = ClusterSpec(
-            cluster,
-            workers=workers,
-            threads_per_worker=threads_per_worker,
-            memory_limit=memory_limit,
-            dashboard=dashboard,
-            dashboard_address=dashboard_address,
-            connect_timeout=connect_timeout,
-            tls=tls,
-            slurm=slurm or (),
-        )
+        spec = FilterSpec.create(**filtering)
+        where["slurm"] = where.get("slurm") or ()
         return cls(
             spec,
-            where,
+            ClusterSpec(where.pop("cluster", "auto"), **where),
             input=None if input is None else os.fspath(input),
             outdir=os.fspath(outdir),
-            sample=sample,
-            order_given=order is not None,
+            order_given=filtering.get("order") is not None,
             **options,
         )
+
+
+#: :meth:`RunConfig.create`'s keywords that make its filter, as
+#: :meth:`~daskfft.kernels.spec.FilterSpec.create` takes them (its defaults).
+FILTER_KEYWORDS = (
+    "cutoff",
+    "sigma",
+    "band",
+    "flatfield",
+    "filter",
+    "order",
+    "depth",
+    "tol",
+    "boundary",
+    "nodata",
+    "method",
+)
+
+#: :meth:`RunConfig.create`'s keywords that make its cluster: ``cluster`` (the kind) and
+#: :class:`~daskfft.cluster.kinds.ClusterSpec`'s fields (its defaults).
+CLUSTER_KEYWORDS = (
+    "cluster",
+    "workers",
+    "threads_per_worker",
+    "memory_limit",
+    "dashboard",
+    "dashboard_address",
+    "connect_timeout",
+    "tls",
+    "slurm",
+)
 
 
 def _physical_sigma_fits(physical_sigma, filter, band):
