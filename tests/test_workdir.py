@@ -166,12 +166,12 @@ def _interrupted(tmp_path, path, args, monkeypatch):
 
 
 def test_resume_refuses_another_daskfft_version(tmp_path, tiled, monkeypatch, capsys):
-    import daskfft.run.plan
+    import daskfft.run.fingerprint
 
     args = ["run", str(tiled), "--chunks", "64", *FAST]
     out = _interrupted(tmp_path, tiled, args, monkeypatch)
     capsys.readouterr()
-    monkeypatch.setattr(daskfft.run.plan, "_version", lambda: "99.0")
+    monkeypatch.setattr(daskfft.run.fingerprint, "_version", lambda: "99.0")
     assert main([*args, "-o", str(out), "--resume"]) == 1
     err = capsys.readouterr().err
     assert "daskfft: " in err and "then, '99.0' now" in err
