@@ -344,15 +344,19 @@ def test_a_stopped_computation_leaves_its_performance_report_out(tmp_path):
 
     with open_cluster(ClusterSpec("local", workers=1, threads_per_worker=1, dashboard=False)) as cl:
         stopped, failed, done = (tmp_path / f"{n}.html" for n in ("stopped", "failed", "done"))
-        threading.Timer(0.5, graph.STOP.set).start()
+        timer = threading.Timer(0.5, graph.STOP.set)
+        timer.start()
         try:
             with pytest.raises(TermSignal):
                 graph.compute(cl, [dask.delayed(time.sleep)(3)], report_path=stopped)
         finally:
+            timer.cancel()
             graph.STOP.clear()
         with pytest.raises(ValueError, match="own error"):
             graph.compute(cl, [dask.delayed(fail)()], report_path=failed)
         assert graph.compute(cl, [dask.delayed(sum)([1, 2])], report_path=done) == [3]
     assert not stopped.exists()
     for report in (failed, done):
-        assert report.stat().st_size > 10_000 and "<html" in report.read_text().lower()
+        text = report.read_text()
+        assert report.stat().st_size > 10_000 and "<html" in text.lower()
+    assert "def compute(cluster, arrays" in text  # its calling code: compute, not the helper

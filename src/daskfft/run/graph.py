@@ -294,12 +294,13 @@ def _performance_report(path):
     SIGTERM, and the batch script is to say how the run ended before it); the run's
     continuation writes its own.  A failure still gets its report.
     """
-    if path is None:
+    if not path:
         yield
         return
     from distributed import performance_report
 
-    report = performance_report(filename=path)
+    # Its "calling code" is the frame stacklevel + 1 up from its __exit__: compute's.
+    report = performance_report(filename=path, stacklevel=3)
     report.__enter__()
     try:
         yield
