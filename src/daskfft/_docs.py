@@ -59,6 +59,11 @@ low, high : float
     The band's edges in cycles/pixel, ``0 < low < high <= 0.5``.""",
     # The arguments of a halo's bound after the cutoff (expected_deviation, band_bound).
     "bound_options": _BOUND_OPTIONS,
+    # The Raises section of a function of an image whose axes must be told (lowpass, spectra).
+    "raises_arguments": """\
+TypeError, ValueError
+    For bad arguments, naming the argument and the value received; for
+    axes that are not told (see ``channel_axis``), saying what to pass.""",
 }
 
 

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from daskfft._docs import docfiller
 from daskfft.api.axes import UNSET, array_axes, dims_axes
 from daskfft.kernels.block import filter_block, nodata_mask, normalised, work_dtype
 from daskfft.kernels.grid import DEFAULT_CHUNKS
@@ -65,6 +66,7 @@ def as_image(image, chunks=DEFAULT_CHUNKS, spatial=2):
     return image
 
 
+@docfiller
 def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary="reflect",
             tol=1e-6, nodata=None, method="blockwise", channel_axis=UNSET):  # fmt: skip
     """Low-pass filter an image or volume chunk by chunk in the frequency domain.
@@ -135,9 +137,7 @@ def lowpass(image, cutoff, *, filter="gaussian", order=4, depth="auto", boundary
 
     Raises
     ------
-    TypeError, ValueError
-        For bad arguments, naming the argument and the value received; for
-        axes that are not told (see ``channel_axis``), saying what to pass.
+    %(raises_arguments)s
 
     Warns
     -----

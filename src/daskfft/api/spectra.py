@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+from daskfft._docs import docfiller
 from daskfft.api.axes import UNSET, array_axes, dims_axes
 from daskfft.api.lowpass import as_image
 from daskfft.kernels.spectra import (
@@ -21,6 +22,7 @@ from daskfft.validate import check_choice, check_positive_int, check_real
 __all__ = ["spectra", "spectra_atlas"]
 
 
+@docfiller
 def spectra(image, *, window="hann", channel_axis=UNSET):
     """One log-magnitude spectrum per chunk, on the image's own chunk grid.
 
@@ -52,9 +54,7 @@ def spectra(image, *, window="hann", channel_axis=UNSET):
 
     Raises
     ------
-    TypeError, ValueError
-        For bad arguments, naming the argument and the value received; for
-        axes that are not told (see ``channel_axis``), saying what to pass.
+    %(raises_arguments)s
 
     Examples
     --------

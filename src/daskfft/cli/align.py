@@ -9,8 +9,8 @@ from daskfft.cli.options import (
     add_common,
     checked,
     cluster_options,
+    job_options,
     local_path,
-    show_progress,
 )
 from daskfft.messages import cli as msg
 from daskfft.validate import (
@@ -119,9 +119,7 @@ def execute(args, parser):
         args.moving,
         args.outdir,
         cluster=cluster,
-        own_process=args.from_command_line,
-        memory_limit=args.memory_limit,
-        progress=show_progress(args),
+        **job_options(args),
         **_registration_options(args),
     )
     if not here:

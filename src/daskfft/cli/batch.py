@@ -6,7 +6,7 @@ from __future__ import annotations
 import glob
 import os
 
-from daskfft.cli.options import show_progress
+from daskfft.cli.options import job_options
 from daskfft.messages import cli as msg
 from daskfft.validate import is_url
 
@@ -51,14 +51,7 @@ def execute_batch(args, parser, inputs, config):
         )
     except ValueError as exc:
         parser.error(str(exc))
-    here, summary = batch_job(
-        configs,
-        args.outdir,
-        expected=expected,
-        own_process=args.from_command_line,
-        memory_limit=args.memory_limit,
-        progress=show_progress(args),
-    )
+    here, summary = batch_job(configs, args.outdir, expected=expected, **job_options(args))
     if not here:
         return summary
     failed = [r["input"] for r in summary["images"] if r["status"] == "failed"]

@@ -294,3 +294,14 @@ def show_progress(args):
     """Whether a command shows a progress bar: not with ``-q`` (:func:`add_common`), and only
     on a terminal."""
     return not args.quiet and sys.stderr.isatty()
+
+
+def job_options(args):
+    """What a command's job (:mod:`daskfft.run.job`) takes from its arguments: whether it
+    runs in a process of its own (SIGTERM then stops it as Ctrl-C does), the workers'
+    memory limit, and whether it shows a progress bar (:func:`show_progress`)."""
+    return dict(
+        own_process=args.from_command_line,
+        memory_limit=args.memory_limit,
+        progress=show_progress(args),
+    )
