@@ -149,11 +149,12 @@ def location(path, storage=None, *, name="input"):
     return Remote(path, options)
 
 
-#: Options under GDAL's and the user's: botocore retries nothing (nor s3fs: :func:`filesystem`),
-#: so :func:`retried`'s tries are all; a whole object (a Zarr chunk) is one GET (s3fs's default
-#: concurrency, 10, asks its size by a HEAD first); uploads pass their own (:data:`PARTS`).
+#: Options under GDAL's and the user's: botocore retries nothing (its ``max_attempts`` counts
+#: retries, not tries; nor does s3fs: :func:`filesystem`), so :func:`retried`'s tries are
+#: all; a whole object (a Zarr chunk) is one GET (s3fs's default concurrency, 10, asks its
+#: size by a HEAD first); uploads pass their own (:data:`PARTS`).
 OWN_OPTIONS = {
-    p: {"config_kwargs": {"retries": {"max_attempts": 1, "mode": "standard"}}, "max_concurrency": 1}
+    p: {"config_kwargs": {"retries": {"max_attempts": 0, "mode": "standard"}}, "max_concurrency": 1}
     for p in ("s3", "s3a")
 }
 
