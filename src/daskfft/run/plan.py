@@ -215,12 +215,14 @@ def make_plan(config):
     )
     if info.frames > 1 and config.plots:
         names.append("frames.png")
-    measured = _measure(config, halo, []) is not None
+    measure_notes = []  # said after the options' notes, as the log has them
+    measure = _measure(config, halo, measure_notes)
     fingerprint = run_fingerprint(
-        config, spec, info, fmt, halo, (rows, cols, zs), creation, measured=measured
+        config, spec, info, fmt, halo, (rows, cols, zs), creation, measured=measure is not None
     )
     check_outdir(config.outdir, dict(config.storage_options))
     notes += unused_options(config, cluster, spec, fmt) + remote_notes(config, info, fmt)
+    notes += measure_notes
     return Plan(
         config,
         spec,
@@ -230,7 +232,7 @@ def make_plan(config):
         halo,
         rows,
         cols,
-        _stack_measure(info, _measure(config, halo, notes)),
+        _stack_measure(info, measure),
         report,
         fingerprint,
         tuple(notes),
