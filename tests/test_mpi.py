@@ -480,7 +480,10 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path,
     reference = tmp_path / "reference"
     assert main([*args, "-o", str(reference), "--cluster", "threads", "-q"]) == 0
     out = tmp_path / "o"
-    proc, done = _mpi_job_with_chunks_done(args, out)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch))
+    proc, done = _mpi_job_with_chunks_done(args, out, env=env)
     try:
         pid = next(p for p in _rank_pids(proc.pid) if _rank_of(p) == victim)
         t0 = time.monotonic()
@@ -495,6 +498,7 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path,
     assert not _rank_pids(proc.pid)
     kept = len(os.listdir(done))
     assert 3 <= kept < 36 and os.listdir(out) == [WORK_NAME]
+    assert os.listdir(scratch)  # the killed rank's scratch folder, at least
     resumed = mpi_run(
         3,
         *args,
@@ -506,11 +510,13 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path,
         "--resume",
         "--no-dashboard",
         timeout=180,
+        env={"TMPDIR": str(scratch)},
     )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["chunks"]["resumed"] == kept and report["chunks"]["computed"] == 36 - kept
     assert (out / "filtered.png").read_bytes() == (reference / "filtered.png").read_bytes()
+    assert os.listdir(scratch) == []  # the next job removed what the killed one left
 
 
 @pytest.mark.parametrize("target", ["every rank", "mpiexec", "a worker rank"])

@@ -24,6 +24,7 @@ import threading
 
 import dask
 
+from daskfft.cluster import scratch as scratch_folders
 from daskfft.errors import MissingPackage, RunError, TooFewRanksError
 from daskfft.messages import cluster as msg
 
@@ -301,7 +302,7 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         raise
     node = _node_address()[1] if comm.rank == 0 else None
     info = _job_info(MPI, comm, tls=tls, listen=listen, who=who, limit=limit, scheduler_node=node)
-    scratch = _rank_scratch(comm.rank, config, stop)
+    scratch, held = _rank_scratch(comm.rank, config, stop)
     outcome = {}
     client_side = _client_side(client_function, info, outcome)
     options = _execute_options(
@@ -312,6 +313,8 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
             execute(client_function=client_side, comm=comm, **options)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if held is not None:
+            os.close(held)
     if comm.rank != 0:
         return None, None
     if "error" in outcome:
@@ -320,13 +323,19 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
 
 
 def _rank_scratch(rank, config, stop):
-    """This rank's scratch folder, made the workers' and scheduler's; SIGTERM set to stop."""
-    scratch = tempfile.mkdtemp(prefix=f"daskfft-rank{rank}-", dir=scratch_root())
+    """This rank's scratch folder and its lock (:mod:`daskfft.cluster.scratch`), made the
+    workers' and scheduler's, after removing those of ranks killed before; SIGTERM set to
+    stop."""
+    root = scratch_root()
+    removed = scratch_folders.sweep(root)
+    if removed:
+        log.debug(msg.STALE_SCRATCH.format(count=removed, root=root))
+    scratch, held = scratch_folders.make(root, rank)
     config["temporary-directory"] = scratch  # the scheduler's scratch too
     if stop is not None:
         stop.clear()
         signal.signal(signal.SIGTERM, _sigterm_handler(rank, stop, scratch))
-    return scratch
+    return scratch, held
 
 
 def _client_side(client_function, info, outcome):

@@ -95,3 +95,4 @@ SLURM_JOBS_ENDED = (
     "cluster slurm: the {jobs} worker job(s) ended before any worker connected; their logs "
     "are kept in {logs}"
 )
+STALE_SCRATCH = "removed {count} scratch folder(s) of ranks killed earlier from {root}"
