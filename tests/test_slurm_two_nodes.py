@@ -5,6 +5,7 @@ address on a bridge that the script made; all traffic stays inside those namespa
 """
 
 import datetime
+import itertools
 import json
 import os
 import re
@@ -131,10 +132,11 @@ def _gone(job):
 
 
 def _wait_gone(job, limit):
+    # Each look is a bash, an nsenter, an squeue and slurmctld's answer: twice a second.
     t0 = time.monotonic()
     while not _gone(job):
         assert time.monotonic() - t0 < limit, f"job {job} still there after {limit} s"
-        time.sleep(0.1)
+        time.sleep(0.5)
 
 
 def _ranks(out):
@@ -206,12 +208,12 @@ def _job_and_continuation(tmp_path, city, launcher, script=MULTINODE):
     assert first.isdigit() and second.isdigit(), (first, second)
     done = out / ".daskfft-work" / "done"
     deadline = time.monotonic() + 120
-    while not (done.is_dir() and len(os.listdir(done)) >= 5):
-        assert time.monotonic() < deadline and not _gone(first), (
-            tmp_path / "first.log"
-        ).read_text()
+    for look in itertools.count():
+        if done.is_dir() and len(os.listdir(done)) >= 5:
+            return out, first, second
+        gone = look % 5 == 4 and _gone(first)  # squeue twice a second, the folder ten times
+        assert time.monotonic() < deadline and not gone, (tmp_path / "first.log").read_text()
         time.sleep(0.1)
-    return out, first, second
 
 
 def _continuation_finishes(tmp_path, out, second, local, kept, *, lock_left=False):
