@@ -222,8 +222,8 @@ def _killed_halfway(argv, done_dir, total, log):
 def test_a_killed_volume_run_resumes_byte_for_byte(tmp_path):
     volume = make_image((64, 256, 256), np.uint16, seed=5)
     src = named(tmp_path / "v.zarr", volume, ("z", "y", "x"), chunks=(16, 16, 16))
-    args = ["--sigma", "1.5", "--chunks", "16", *QUIET]
-    total = 4 * 16 * 16
+    args = ["--sigma", "1.5", "--chunks", "32", *QUIET]  # 32^3 tasks over 16^3 file chunks
+    total = 2 * 8 * 8
     out = tmp_path / "out"
     with open(tmp_path / "run.log", "w") as log:
         argv = ["run", str(src), "-o", str(out), *args]
