@@ -482,7 +482,7 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path,
     out = tmp_path / "o"
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    env = dict(os.environ, TMPDIR=str(scratch))
+    env = dict(os.environ, DASKFFT_SCRATCH=str(scratch))
     proc, done = _mpi_job_with_chunks_done(args, out, env=env)
     try:
         pid = next(p for p in _rank_pids(proc.pid) if _rank_of(p) == victim)
@@ -510,7 +510,7 @@ def test_a_killed_rank_ends_the_job_and_resume_finishes_byte_identical(tmp_path,
         "--resume",
         "--no-dashboard",
         timeout=180,
-        env={"TMPDIR": str(scratch)},
+        env={"DASKFFT_SCRATCH": str(scratch)},
     )
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((out / "report.json").read_text())

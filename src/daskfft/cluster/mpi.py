@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import socket
 import tempfile
@@ -212,7 +211,7 @@ def _sigterm_handler(rank, stop, scratch):
     armed = threading.Lock()
 
     def leave():
-        shutil.rmtree(scratch, ignore_errors=True)
+        scratch_folders.remove(scratch)
         os._exit(143)
 
     def handler(signum, frame):
@@ -312,9 +311,7 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         with dask.config.set(config):
             execute(client_function=client_side, comm=comm, **options)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if held is not None:
-            os.close(held)
+        _leave_scratch(scratch, held)
     if comm.rank != 0:
         return None, None
     if "error" in outcome:
@@ -334,8 +331,19 @@ def _rank_scratch(rank, config, stop):
     config["temporary-directory"] = scratch  # the scheduler's scratch too
     if stop is not None:
         stop.clear()
-        signal.signal(signal.SIGTERM, _sigterm_handler(rank, stop, scratch))
+        try:
+            signal.signal(signal.SIGTERM, _sigterm_handler(rank, stop, scratch))
+        except BaseException:
+            _leave_scratch(scratch, held)
+            raise
     return scratch, held
+
+
+def _leave_scratch(scratch, held):
+    """Remove this rank's scratch folder, then let its lock go."""
+    scratch_folders.remove(scratch)
+    if held is not None:
+        os.close(held)
 
 
 def _client_side(client_function, info, outcome):

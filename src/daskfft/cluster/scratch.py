@@ -24,7 +24,7 @@ import socket
 import stat
 import tempfile
 
-__all__ = ["make", "sweep"]
+__all__ = ["make", "remove", "sweep"]
 
 #: The lock file in each folder, held while its rank runs.
 LOCK = ".owner"
@@ -52,6 +52,32 @@ def make(root, rank):
     return path, fd
 
 
+def remove(path):
+    """Remove the scratch folder ``path``, its lock file last: a folder that cannot be
+    emptied (a worker still spilling into it) keeps its lock file, so that a later
+    :func:`sweep` takes it once its process is gone."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        if name != LOCK:
+            _remove_entry(os.path.join(path, name))
+    with contextlib.suppress(OSError):
+        if set(os.listdir(path)) <= {LOCK}:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(path, LOCK))
+            os.rmdir(path)
+
+
+def _remove_entry(path):
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+
+
 def sweep(root):
     """Remove the scratch folders under ``root`` that this user's ranks on this host left
     when they were killed (their lock free); the number removed."""
@@ -71,19 +97,17 @@ def _remove_if_free(path):
         info = os.lstat(path)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
             return False
-        fd = os.open(os.path.join(path, LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # Open for writing: NFS and SMB take an flock as a byte-range lock, which needs it.
+        fd = os.open(os.path.join(path, LOCK), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return False  # gone, not ours, or its lock not made yet
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        return False  # held: its rank runs
+        return False  # held (its rank runs), or no locks here: left alone
     try:
-        shutil.rmtree(path)
-    except OSError:
-        return False
+        remove(path)
     finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    return True
+        os.close(fd)
+    return not os.path.lexists(path)
