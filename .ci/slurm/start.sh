@@ -24,25 +24,11 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
   apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client >/dev/null
 fi
 
-if [ -f "$conf" ] && sinfo -h >/dev/null 2>&1 && [ -n "$(sinfo -h -o %t 2>/dev/null | grep -E 'idle|mix|alloc')" ]; then
-  echo "slurm: already up" >&2
-  exit 0
-fi
-
 host="$(hostname -s)"
-mkdir -p "$dir/state" "$dir/spool" /etc/slurm
-marker="# Written by daskfft's .ci/slurm/start.sh"
-if [ -f "$conf" ] && [ "$(head -n 1 "$conf")" != "$marker: a one-node test cluster." ]; then
-  if [ -e "$conf.before-daskfft" ]; then
-    echo "slurm: $conf is not ours and $conf.before-daskfft exists; move one of them away first" >&2
-    exit 1
-  fi
-  mv "$conf" "$conf.before-daskfft"
-  echo "slurm: moved the existing $conf to $conf.before-daskfft (stop.sh restores it)" >&2
-fi
+marker="# Written by daskfft's .ci/slurm/start.sh: a one-node test cluster."
 mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
-{
-  echo "$marker: a one-node test cluster."
+ours() {
+  echo "$marker"
   echo "ClusterName=daskfft-ci"
   echo "SlurmctldHost=$host(127.0.0.1)"
   cat "$(dirname "$0")/common.conf"
@@ -56,7 +42,35 @@ SlurmdLogFile=$dir/slurmd.log
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=60 State=UP
 CONF
-} > "$conf"
+}
+
+if [ -f "$conf" ] && sinfo -h >/dev/null 2>&1 && [ -n "$(sinfo -h -o %t 2>/dev/null | grep -E 'idle|mix|alloc')" ]; then
+  # A Slurm of the site's, or ours as this script writes it now: used as it is.
+  if [ "$(head -n 1 "$conf")" != "$marker" ] || [ "$(ours)" = "$(cat "$conf")" ]; then
+    echo "slurm: already up" >&2
+    exit 0
+  fi
+  # Ours, started with another configuration (an older checkout's): restarted.
+  echo "slurm: the running test Slurm has another configuration; restarting it" >&2
+  for pid in "$dir/slurmd.pid" "$dir/slurmctld.pid"; do
+    if [ -f "$pid" ]; then
+      p="$(cat "$pid")"
+      kill "$p" 2>/dev/null || true
+      for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
+    fi
+  done
+fi
+
+mkdir -p "$dir/state" "$dir/spool" /etc/slurm
+if [ -f "$conf" ] && [ "$(head -n 1 "$conf")" != "$marker" ]; then
+  if [ -e "$conf.before-daskfft" ]; then
+    echo "slurm: $conf is not ours and $conf.before-daskfft exists; move one of them away first" >&2
+    exit 1
+  fi
+  mv "$conf" "$conf.before-daskfft"
+  echo "slurm: moved the existing $conf to $conf.before-daskfft (stop.sh restores it)" >&2
+fi
+ours > "$conf"
 
 slurmctld -c
 slurmd
