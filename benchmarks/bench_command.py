@@ -25,7 +25,8 @@ import numpy as np
 import tifffile
 
 from daskfft import io
-from daskfft.kernels.transfer import cutoff_from_sigma, halo_depth, transfer_function
+from daskfft.kernels.halo import halo_depth
+from daskfft.kernels.transfer import cutoff_from_sigma, transfer_function
 
 
 def make_input(path, n):

@@ -70,7 +70,8 @@ def watch(fn):
 def floor(src, dst, sigma):
     import ducc0
 
-    from daskfft.kernels.transfer import cutoff_from_sigma, halo_depth, transfer_function
+    from daskfft.kernels.halo import halo_depth
+    from daskfft.kernels.transfer import cutoff_from_sigma, transfer_function
 
     x = tifffile.imread(src)
     d = halo_depth(cutoff_from_sigma(sigma))

@@ -61,7 +61,8 @@ import numpy as np
 import psutil
 import zarr
 
-from daskfft.kernels.transfer import axis_depths, cutoff_from_sigma
+from daskfft.kernels.halo import axis_depths
+from daskfft.kernels.transfer import cutoff_from_sigma
 
 
 def make_volume(path, shape, chunks=(64, 256, 256)):

@@ -17,14 +17,8 @@ from daskfft.api.bands import band_bound, bandpass, flatfield, highpass
 from daskfft.api.lowpass import lowpass
 from daskfft.api.register import Registration, ShiftField, register, shift_field
 from daskfft.api.spectra import spectra, spectra_atlas
-from daskfft.kernels.transfer import (
-    DEPTH_CAP,
-    HaloWarning,
-    cutoff_from_sigma,
-    expected_deviation,
-    halo_depth,
-    transfer_function,
-)
+from daskfft.kernels.halo import DEPTH_CAP, HaloWarning, expected_deviation, halo_depth
+from daskfft.kernels.transfer import cutoff_from_sigma, transfer_function
 
 __all__ = [
     "DEPTH_CAP",

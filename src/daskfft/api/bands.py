@@ -24,7 +24,7 @@ from daskfft.api.lowpass import (
 )
 from daskfft.kernels.bands import corrected
 from daskfft.kernels.block import nodata_mask, work_dtype
-from daskfft.kernels.transfer import expected_deviation
+from daskfft.kernels.halo import expected_deviation
 from daskfft.messages import api as msg
 from daskfft.validate import FLATFIELD_MODES, check_choice, check_cutoff
 

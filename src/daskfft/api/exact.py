@@ -14,7 +14,8 @@ import dask.array as da
 import ducc0
 import numpy as np
 
-from daskfft.kernels.transfer import DEPTH_CAP, HaloWarning, halo_depth, transfer_grid
+from daskfft.kernels.halo import DEPTH_CAP, HaloWarning, halo_depth
+from daskfft.kernels.transfer import transfer_grid
 
 __all__ = ["exact_padding", "lowpass_exact"]
 

@@ -16,8 +16,8 @@ from daskfft._docs import docfiller
 from daskfft.api.axes import UNSET, array_axes, dims_axes
 from daskfft.kernels.block import filter_block, nodata_mask, normalised, work_dtype
 from daskfft.kernels.grid import DEFAULT_CHUNKS
+from daskfft.kernels.halo import HaloWarning
 from daskfft.kernels.spec import FilterSpec
-from daskfft.kernels.transfer import HaloWarning
 from daskfft.messages import api as msg
 from daskfft.validate import check_image, check_real
 

@@ -82,7 +82,7 @@ def main(argv=None):
     try:
         with warnings.catch_warnings():
             # The halo warning reaches the user through the log, once.
-            from daskfft.kernels.transfer import HaloWarning
+            from daskfft.kernels.halo import HaloWarning
 
             warnings.simplefilter("ignore", HaloWarning)
             status = COMMANDS[args.command].execute(args, parser.subparsers[args.command])

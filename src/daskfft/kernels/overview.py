@@ -25,7 +25,8 @@ from daskfft.kernels.block import (
     to_dtype,
     working_precision,
 )
-from daskfft.kernels.transfer import halo_depth, transfer_grid, transfer_nd
+from daskfft.kernels.halo import halo_depth
+from daskfft.kernels.transfer import transfer_grid, transfer_nd
 
 __all__ = [
     "OVERVIEW_CUTOFF",

@@ -15,14 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from daskfft.kernels.transfer import (
-    DEPTH_CAP,
-    axis_depths,
-    box_deviation,
-    cutoff_from_sigma,
-    transfer_function,
-    transfer_profile,
-)
+from daskfft.kernels.halo import DEPTH_CAP, axis_depths, box_deviation
+from daskfft.kernels.transfer import cutoff_from_sigma, transfer_function, transfer_profile
 from daskfft.messages import api as msg
 from daskfft.validate import (
     DEFAULT_CUTOFF,
