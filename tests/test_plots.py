@@ -90,7 +90,7 @@ def test_radial_power_takes_the_mean_out_without_a_second_fft(shape):
 
 def test_one_windowed_fft_per_chunk_and_none_for_a_lean_run(tmp_path, monkeypatch):
     """Summaries cost one extra FFT per chunk with pictures, and none without."""
-    import daskfft.run.tasks
+    import daskfft.run.cells
     from daskfft.kernels.spectra import windowed_spectrum
 
     calls = []
@@ -99,7 +99,7 @@ def test_one_windowed_fft_per_chunk_and_none_for_a_lean_run(tmp_path, monkeypatc
         calls.append(block.shape)
         return windowed_spectrum(block, **kw)
 
-    monkeypatch.setattr(daskfft.run.tasks, "windowed_spectrum", counted)
+    monkeypatch.setattr(daskfft.run.cells, "windowed_spectrum", counted)
     base = ["run", "--sample", "300", "--chunks", "100", "--cluster", "threads", "-q"]
     assert main([*base, "-o", str(tmp_path / "lean"), "--spectra", "none", "--no-plots"]) == 0
     assert calls == []
@@ -133,7 +133,7 @@ def test_a_large_chunk_is_summarised_from_its_central_window(tmp_path, monkeypat
     """2048-px chunks: one 512^2 windowed FFT each, at the chunk's centre, and the log says so."""
     import json
 
-    import daskfft.run.tasks
+    import daskfft.run.cells
     from daskfft.kernels.spectra import SUMMARY_WINDOW, windowed_spectrum
 
     image = make_image((2048, 2048), np.float32, seed=9)
@@ -144,7 +144,7 @@ def test_a_large_chunk_is_summarised_from_its_central_window(tmp_path, monkeypat
         seen.append(np.array(block, copy=True))
         return windowed_spectrum(block, **kw)
 
-    monkeypatch.setattr(daskfft.run.tasks, "windowed_spectrum", spied)
+    monkeypatch.setattr(daskfft.run.cells, "windowed_spectrum", spied)
     assert (
         main(
             [

@@ -160,14 +160,14 @@ def test_a_short_halo_on_a_bandpass_is_measured_within_its_bound(tmp_path):
 
 
 def test_the_filtered_power_is_the_band_transfer_squared_times_the_input():
-    from daskfft.run.tasks import _squared_transfer
+    from daskfft.run.cells import squared_transfer
 
     spec = FilterSpec.create(band="band", cutoff=(0.02, 0.1), filter="butterworth", order=3)
     full = transfer((64, 50), 0.1, "butterworth", 3) - transfer((64, 50), 0.02, "butterworth", 3)
-    np.testing.assert_allclose(_squared_transfer((64, 50), spec), full[:, :26] ** 2, atol=1e-6)
+    np.testing.assert_allclose(squared_transfer((64, 50), spec), full[:, :26] ** 2, atol=1e-6)
     high = FilterSpec.create(0.1, band="high")
     np.testing.assert_allclose(
-        _squared_transfer((64, 50), high),
+        squared_transfer((64, 50), high),
         (1 - transfer((64, 50), 0.1, "gaussian", 4))[:, :26] ** 2,
         atol=1e-6,
     )

@@ -343,19 +343,19 @@ def test_an_ome_zarr_stack_gets_a_pyramid_halving_y_and_x_plane_by_plane(tmp_pat
     assert report["pyramid"]["levels"] == [[600, 520], [300, 260], [150, 130]]
 
 
-def test_a_volume_chunks_power_for_the_picture_is_in_spherical_shells():
+def test_a_volume_chunks_power_for_the_picture_is_in_sphericalshells():
     """A plane wave of |k| = 0.3 cycles/voxel (not along an axis) peaks in the shell of 0.3,
     and a hole (nodata) does not move it."""
     from daskfft.kernels.spec import FilterSpec
     from daskfft.kernels.spectra import RADIAL_EDGES_3D
     from daskfft.kernels.transfer import cutoff_from_sigma, transfer_function
-    from daskfft.run.tasks import _shells
+    from daskfft.run.cells import shells
 
     z, y, x = np.meshgrid(*(np.arange(64.0),) * 3, indexing="ij")
     k = np.array([8, 12, 11]) / 64  # |k| = 0.2867
     wave = (100 + 50 * np.cos(2 * np.pi * (k[0] * z + k[1] * y + k[2] * x))).astype(np.float32)
     cutoff = cutoff_from_sigma((0.5, 0.7, 0.7))
-    sums, filtered, counts = _shells(wave, FilterSpec(cutoff=cutoff))
+    sums, filtered, counts = shells(wave, FilterSpec(cutoff=cutoff))
     peak = int(np.argmax(sums / np.maximum(counts, 1)))
     assert RADIAL_EDGES_3D[peak] <= np.linalg.norm(k) < RADIAL_EDGES_3D[peak + 1]
     # the filtered power: the input's times |H|**2, H at the wave's frequency
@@ -363,7 +363,7 @@ def test_a_volume_chunks_power_for_the_picture_is_in_spherical_shells():
     assert 0.05 < h < 0.95
     assert filtered[peak] == pytest.approx(sums[peak] * h * h, rel=0.02)
     wave[30:34, 30:34, 30:34] = -1
-    holed, _, _ = _shells(wave, FilterSpec(cutoff=cutoff, nodata=-1.0))
+    holed, _, _ = shells(wave, FilterSpec(cutoff=cutoff, nodata=-1.0))
     assert int(np.argmax(holed / np.maximum(counts, 1))) == peak
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from daskfft import io
 from daskfft.cluster.kinds import open_cluster
 from daskfft.messages import run as msg
+from daskfft.run.cells import masked
 from daskfft.run.config import RunConfig
 from daskfft.run.describe import log_plan
 from daskfft.run.deviation import measure_deviation
@@ -35,7 +36,6 @@ from daskfft.run.plan import make_plan
 from daskfft.run.plots import write_pictures
 from daskfft.run.report import make_report, utc_now, write_report
 from daskfft.run.summary import assemble
-from daskfft.run.tasks import masked
 from daskfft.run.workdir.store import work_dir
 
 __all__ = ["run", "run_config", "planned", "log_cluster"]

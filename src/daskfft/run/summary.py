@@ -1,7 +1,7 @@
 """The run's summary, made from the small per-chunk cells the tasks saved.
 
 The atlas, the overview thumbnails and the mean radial power spectra come
-from ``cells/i_j.npz`` (:mod:`daskfft.run.tasks`), so the summary of a gigapixel
+from ``cells/i_j.npz`` (:mod:`daskfft.run.cells`), so the summary of a gigapixel
 run costs no more than that of a small one.  :mod:`daskfft.run.plots` draws it.
 """
 

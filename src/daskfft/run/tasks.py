@@ -1,18 +1,16 @@
 """The per-chunk task of a run: filter -> write -> cell summary -> done marker.
 
 Every task writes its own chunk of the result store, its small summaries
-(``cells/i_j.npz``: spectrum tile, overview pixels, radial power) and, last,
-its marker ``done/i_j``: a chunk counts as done only when all of its outputs
-are complete, which is what ``--resume`` relies on.  The folder layout is
+(``cells/i_j.npz``, :mod:`daskfft.run.cells`: spectrum tile, overview pixels, radial
+power) and, last, its marker ``done/i_j``: a chunk counts as done only when all of its
+outputs are complete, which is what ``--resume`` relies on.  The folder layout is
 :class:`daskfft.run.workdir.WorkDir`'s; a task gets it as a small picklable
 :class:`ChunkTarget`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +30,7 @@ from daskfft.kernels.block import (
 )
 from daskfft.kernels.overview import overview_block
 from daskfft.kernels.sample import sample_window
-from daskfft.kernels.spectra import (
-    atlas_cell,
-    atlas_from_half,
-    central_volume,
-    central_window,
-    log_spectrum,
-    radial_power_from,
-    radial_power_nd_from,
-    windowed_spectrum,
-    windowed_spectrum_nd,
-)
-from daskfft.run import plots
+from daskfft.run import cells
 from daskfft.run.heap import trim_heap
 from daskfft.run.rowbands import RowBands, band_rows
 
@@ -54,7 +41,6 @@ __all__ = [
     "read_filter_save",
     "read_filter_save_stack",
     "save_filtered",
-    "masked",
     "overview_task",
 ]
 
@@ -243,10 +229,10 @@ def read_filter_save_stack(index, *, source, target, spec, halos, work_dtype):
         at = target.view[1] - z0 if len(halos) == 3 else slice(None)
         if frame == target.view[0]:
             volume = (interior, y) if len(halos) == 3 else None
-            _save_summaries(target, (i, j), interior[at], y[at], volume)
+            cells.save_summaries(target, (i, j), interior[at], y[at], volume)
         if frame in target.frames_shown:  # a time series' row of frames.png
-            cell = _thumbs(target, (i, j), interior[at], y[at])
-            _save_cell(Path(target.root) / "cells" / f"t{frame}_{i}_{j}.npz", cell)
+            cell = cells.thumbs(target, (i, j), interior[at], y[at])
+            cells.save_cell(Path(target.root) / "cells" / f"t{frame}_{i}_{j}.npz", cell)
     Path(target.root, "done", "_".join(map(str, index))).touch()
     del window, y, interior
     trim_heap()
@@ -270,40 +256,6 @@ def _filtered(window, pads, inner, spec, work_dtype, target):
     return y, block[inner]
 
 
-def _save_summaries(target, index, color_in, color_out, volume=None):
-    """The summaries of chunk ``index`` (i, j), saved as its cell (``cells/i_j.npz``); of a
-    volume's chunk (``volume``: its input and output), the power in spherical shells."""
-    cell = _summaries(target, index, color_in, color_out)
-    if volume is not None and "power_in" in cell:
-        spec = target.spec
-        cell["power_in"], cell["power_out"], cell["counts"] = _shells(volume[0], spec)
-        if spec.flatfield is not None:  # not the input's times |H|**2: measured
-            cell["power_out"] = _shells(volume[1], spec.replace(flatfield=None))[0]
-    if cell:
-        _save_cell(Path(target.root) / "cells" / f"{index[0]}_{index[1]}.npz", cell)
-
-
-def _save_cell(path, cell):
-    """``cell`` (arrays by name) saved as ``path``, whole or not at all."""
-    with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
-        np.savez(fh, **cell)
-    os.replace(f"{path}.tmp", path)
-
-
-def _shells(volume, spec):
-    """The power of a volume chunk's central window in spherical shells (its holes given the
-    data's mean), that of its filtered window (the input's times ``|H|**2``, as a plane's
-    is: one FFT), and the shells' voxel counts."""
-    window = central_volume(volume)
-    valid = nodata_mask(window, spec.nodata)
-    if valid is not None:
-        fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
-        window = np.where(valid, window, np.float32(fill))
-    half, mean, windows = windowed_spectrum_nd(window)
-    h2 = _squared_transfer(window.shape[:3], spec)
-    return radial_power_nd_from(half, window.shape[:3], mean, windows, h2)
-
-
 def _kept(target, block):
     """Where the input's mask keeps pixels (its alpha channel above 0), or None without one."""
     return block[..., -1] > 0 if target.alpha_is_mask else None
@@ -313,87 +265,6 @@ def save_filtered(filtered, image, *, block_info=None, target):
     """Save one chunk already filtered (by the exact method) and its input; runs in a task."""
     i, j = block_info[None]["chunk-location"][:2]
     return _save(target, (i, j), filtered, image)
-
-
-@lru_cache(maxsize=8)
-def _squared_transfer(shape, spec):
-    """``|H|**2`` on a chunk's half-plane grid, float32: the filtered power is this times the
-    input's (``H`` of the spec's pass band)."""
-    h = spec.transfer(shape, np.float32)
-    out = h * h
-    out.flags.writeable = False
-    return out
-
-
-def _summaries(target, index, color_in, color_out, kept=None):
-    """What the requested pictures need of one chunk, all from one windowed FFT of its input
-    (of its central :data:`~daskfft.kernels.spectra.SUMMARY_WINDOW` pixels, for a larger chunk); a
-    flat-field's output power, not a transfer function's, from one of its output too."""
-    if not (target.atlas or target.tiles or target.plots):
-        return {}
-    cell = {}
-    half, mean, windows, shape = _windowed(target, color_in, kept)
-    if target.tiles:
-        spectrum = log_spectrum(half, shape, windows)
-        if target.atlas:
-            cell["atlas"] = atlas_cell(spectrum, cell=target.cell)
-        i, j = index
-        plots.write_picture(
-            Path(target.root) / "out" / "spectra" / f"spectrum_r{i:03d}_c{j:03d}.png", spectrum
-        )
-    elif target.atlas:
-        cell["atlas"] = atlas_from_half(half, shape, windows, cell=target.cell)
-    if target.plots:
-        spec = target.spec
-        # A flat-field's output, and a stack's plane (filtered across planes too), are not
-        # the plane's spectrum times a 2-D transfer function: their power is measured.
-        if spec.flatfield is None and not target.stack:
-            cell["power_in"], cell["power_out"], cell["counts"] = radial_power_from(
-                half, shape, mean, windows, _squared_transfer(shape, spec)
-            )
-        else:
-            cell["power_in"], _, cell["counts"] = radial_power_from(half, shape, mean, windows)
-            out_half, out_mean, out_windows, _ = _windowed(target, color_out, kept)
-            cell["power_out"] = radial_power_from(out_half, shape, out_mean, out_windows)[0]
-        cell.update(_thumbs(target, index, color_in, color_out, kept))
-    return cell
-
-
-def _thumbs(target, index, color_in, color_out, kept=None):
-    """Chunk ``index``'s part of the overview: every ``target.thumb``-th pixel of the whole
-    image that falls in it, of its input and output (NaN where ``kept`` leaves pixels out)."""
-    s = target.thumb  # the overview shows every s-th pixel of the whole image
-    r0, _, c0, _ = target.box(index)
-    step = ((-r0) % s, (-c0) % s)
-    cell = {}
-    for name, data in (("thumb_in", color_in), ("thumb_out", color_out)):
-        thumb = data[step[0] :: s, step[1] :: s]
-        cell[name] = thumb if kept is None else masked(thumb, kept[step[0] :: s, step[1] :: s])
-    return cell
-
-
-def _windowed(target, color, kept):
-    """:func:`~daskfft.kernels.spectra.windowed_spectrum` of the chunk's central window, its holes
-    (nodata, masked) given the data's mean; and the window's shape."""
-    window = central_window(color)
-    valid = data_mask(
-        window,
-        None if target.spec is None else target.spec.nodata,
-        None if kept is None else central_window(kept),
-    )
-    if valid is not None:  # holes take the data's mean: the spectrum is the data's
-        valid = np.broadcast_to(valid, window.shape)
-        fill = window[valid].mean(dtype=np.float64) if valid.any() else 0.0
-        window = np.where(valid, window, np.float32(fill)).astype(np.float32, copy=False)
-    return (*windowed_spectrum(window), window.shape[:2])
-
-
-def masked(x, kept):
-    """``x`` as float32 with NaN where the mask ``kept`` (rows, cols) leaves pixels out: the
-    pictures' holes, like a NaN nodata's."""
-    x = np.array(x, dtype=np.float32)
-    x[~kept] = np.nan
-    return x
 
 
 def _finished(target, y, color, kept=None, level=None):
@@ -447,12 +318,9 @@ def _save(target, index, y, interior):
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
     color_in = interior[..., :-1] if target.alpha else interior
     color_out = y[..., :-1] if target.alpha else y
-    cell = _summaries(target, index, color_in, color_out, _kept(target, interior))
+    cell = cells.summaries(target, index, color_in, color_out, _kept(target, interior))
     if cell:
-        path = root / "cells" / f"{i}_{j}.npz"
-        with open(f"{path}.tmp", "wb") as fh:  # np.savez on a handle keeps the name
-            np.savez(fh, **cell)
-        os.replace(f"{path}.tmp", path)
+        cells.save_cell(root / "cells" / f"{i}_{j}.npz", cell)
     (root / "done" / f"{i}_{j}").touch()
     return np.ones((1, 1), dtype=np.int8)
 
