@@ -290,7 +290,8 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
     comm = comm or MPI.COMM_WORLD
     if comm.size < MIN_RANKS:
         raise TooFewRanksError(comm.size, MIN_RANKS)
-    ranks_on_node = comm.Split_type(MPI.COMM_TYPE_SHARED).size
+    on_node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    ranks_on_node = on_node.size
     limit = memory_limit if memory_limit is not None else node_memory_limit(ranks_on_node)
     interface, listen, who = _listening(comm, tls, one_node=ranks_on_node == comm.size)
     try:
@@ -301,7 +302,7 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
         raise
     node = _node_address()[1] if comm.rank == 0 else None
     info = _job_info(MPI, comm, tls=tls, listen=listen, who=who, limit=limit, scheduler_node=node)
-    scratch, held = _rank_scratch(comm.rank, config, stop)
+    scratch, held = _rank_scratch(comm.rank, config, stop, sweep=on_node.rank == 0)
     outcome = {}
     client_side = _client_side(client_function, info, outcome)
     options = _execute_options(
@@ -319,12 +320,12 @@ def launch(client_function, *, tls=True, dashboard=True, dashboard_address=None,
     return True, outcome.get("result")
 
 
-def _rank_scratch(rank, config, stop):
+def _rank_scratch(rank, config, stop, *, sweep):
     """This rank's scratch folder and its lock (:mod:`daskfft.cluster.scratch`), made the
-    workers' and scheduler's, after removing those of ranks killed before; SIGTERM set to
-    stop."""
+    workers' and scheduler's, after removing those of ranks killed before where ``sweep``
+    (the node's first rank: one look a node); SIGTERM set to stop."""
     root = scratch_root()
-    removed = scratch_folders.sweep(root)
+    removed = scratch_folders.sweep(root) if sweep else 0
     if removed:
         log.debug(msg.STALE_SCRATCH.format(count=removed, root=root))
     scratch, held = scratch_folders.make(root, rank)
