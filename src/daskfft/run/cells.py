@@ -39,10 +39,11 @@ __all__ = [
 ]
 
 
-def save_summaries(target, index, color_in, color_out, volume=None):
+def save_summaries(target, index, color_in, color_out, volume=None, kept=None):
     """The summaries of chunk ``index`` (i, j), saved as its cell (``cells/i_j.npz``); of a
-    volume's chunk (``volume``: its input and output), the power in spherical shells."""
-    cell = summaries(target, index, color_in, color_out)
+    volume's chunk (``volume``: its input and output), the power in spherical shells; pixels
+    the mask ``kept`` leaves out are holes."""
+    cell = summaries(target, index, color_in, color_out, kept)
     if volume is not None and "power_in" in cell:
         spec = target.spec
         cell["power_in"], cell["power_out"], cell["counts"] = shells(volume[0], spec)

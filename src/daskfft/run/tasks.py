@@ -316,11 +316,8 @@ def _save(target, index, y, interior):
         import zarr
 
         zarr.open_array(str(root / "sample.zarr"), mode="r+")[r0:r1, c0:c1] = interior
-    color_in = interior[..., :-1] if target.alpha else interior
     color_out = y[..., :-1] if target.alpha else y
-    cell = cells.summaries(target, index, color_in, color_out, _kept(target, interior))
-    if cell:
-        cells.save_cell(root / "cells" / f"{i}_{j}.npz", cell)
+    cells.save_summaries(target, index, color, color_out, kept=_kept(target, interior))
     (root / "done" / f"{i}_{j}").touch()
     return np.ones((1, 1), dtype=np.int8)
 
