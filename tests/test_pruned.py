@@ -17,7 +17,14 @@ from daskfft.kernels.block import (
     pruned_window,
     to_dtype,
 )
-from daskfft.kernels.pruned import _band, _padded_rows, pruned_filter, pruned_tail
+from daskfft.kernels.pruned import (
+    SLAB_BYTES,
+    _band,
+    _padded_rows,
+    pruned_filter,
+    pruned_tail,
+    slab_rows,
+)
 from daskfft.kernels.spec import FilterSpec
 from daskfft.kernels.transfer import cutoff_from_sigma, transfer_factors, transfer_function
 
@@ -199,6 +206,32 @@ def test_a_2d_window_padded_row_by_row_is_the_padded_copys_result_bit_for_bit(bo
     assert np.array_equal(got, want)
     cast = filter_padded(window, out_dtype=np.uint8, **opts)
     assert np.array_equal(cast, to_dtype(got, np.uint8))
+
+
+@pytest.mark.parametrize(("width", "layers", "itemsize"), [(2160, 1, 4), (2160, 3, 4), (600, 1, 8)])
+def test_a_2d_slab_is_about_its_bytes_of_rows_a_multiple_of_64(width, layers, itemsize):
+    """Slabs of ~SLAB_BYTES (fewer calls a window: 192 rows of a gray 2160-px float32
+    window, not 64), in whole 64s: every row goes through ducc0 in the same SIMD groups."""
+    rows = slab_rows(width, layers, itemsize)
+    assert rows % 64 == 0 and rows >= 64
+    assert rows * width * layers * itemsize <= max(SLAB_BYTES, 64 * width * layers * itemsize)
+    assert (rows + 64) * width * layers * itemsize > SLAB_BYTES
+    assert slab_rows(2160, 1, 4) == 192
+
+
+@pytest.mark.parametrize("layers", [(), (3,)])
+def test_a_2d_pruned_pair_does_not_depend_on_its_slabs_bit_for_bit(layers):
+    """The default slab (192 rows here), 64 rows and 128 give the same bits: a slab
+    size changes how often the pair calls ducc0, never a row's result."""
+    n = 1125
+    x = np.random.default_rng(9).integers(0, 256, (n, n) + layers).astype(np.uint8)
+    factors = transfer_factors((n, n), cutoff_from_sigma(8.0), np.float32)
+    kept = (slice(40, 1064),) * 2
+    want = pruned_filter(x, factors, kept, out_dtype=np.uint8, slab=64)
+    for slab in (None, 128):
+        assert np.array_equal(pruned_filter(x, factors, kept, out_dtype=np.uint8, slab=slab), want)
+    floats = pruned_filter(x, factors, kept, slab=64)
+    assert np.array_equal(pruned_filter(x, factors, kept), floats)
 
 
 def test_a_2d_gaussian_whose_band_keeps_everything_takes_the_whole_pair_bit_for_bit():

@@ -13,7 +13,23 @@ import numpy as np
 
 from daskfft.kernels.cast import cast_into
 
-__all__ = ["bands", "pruned_filter", "pruned_tail"]
+__all__ = ["SLAB_BYTES", "bands", "pruned_filter", "pruned_tail", "slab_rows"]
+
+#: About how many bytes of an image's rows, in the working precision, go through the 2-D
+#: pair's row transforms and casts at once.  Each slab is a few calls into ducc0 and
+#: NumPy, each giving the interpreter's lock back and taking it again: with two threads
+#: filtering side by side, slabs of 64 rows (0.55 MB of a gray 2160-px window in float32)
+#: made a 32768^2 run wait on that lock; 2 MiB (192 rows) took it from 7.5-7.8 s to
+#: 6.9-7.1 s (dask's threads, 2 cores), 4 MiB was slower again (out of the cache).
+SLAB_BYTES = 2 << 20
+
+
+def slab_rows(width, layers, itemsize):
+    """Rows of a ``width`` x ``layers`` image a 2-D slab holds: about :data:`SLAB_BYTES` of
+    them in a working precision of ``itemsize`` bytes, a multiple of 64.  ducc0 transforms
+    rows a SIMD vector's width at a time and the rest one by one: on slabs of 64 rows
+    throughout, a row's transform does not depend on the slab size, bit for bit."""
+    return 64 * max(1, SLAB_BYTES // max(1, 64 * width * layers * itemsize))
 
 
 def pruned_tail(dtype):
@@ -131,8 +147,9 @@ def pruned_filter(x, factors, kept, *, pads=None, mode="symmetric", out_dtype=No
     its ``factors`` (z's and y's over ``fftfreq``, x's over ``rfftfreq``), returning only
     the part ``kept`` (one slice per spatial axis): a pruned 2-D or 3-D FFT pair, in the
     factors' precision (``x``, of any real dtype, is converted ``slab`` planes (16) or, in
-    2-D, rows (64) at a time; an image's ``x`` may be any object with a ``shape`` whose
-    slices ``x[a:b]`` give its rows, e.g. rows read from a file as they are asked for).
+    2-D, rows (:func:`slab_rows`) at a time; an image's ``x`` may be any object with a
+    ``shape`` whose slices ``x[a:b]`` give its rows, e.g. rows read from a file as they are
+    asked for).
 
     A Gaussian leaves almost nothing of the frequencies far from 0, and the halo is
     thrown away once filtered.  So the forward transform runs along x on every line
@@ -163,7 +180,10 @@ def pruned_filter(x, factors, kept, *, pads=None, mode="symmetric", out_dtype=No
     1065 frequencies and 570 of y's 2128.
     """
     if len(factors) == 2:
-        return _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab or 64)
+        if slab is None:
+            width = x.shape[1] + (sum(pads[1]) if pads else 0)
+            slab = slab_rows(width, int(np.prod(x.shape[2:], dtype=int)), factors[0].dtype.itemsize)
+        return _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab)
     return _pruned_3d(x, factors, kept, pads, mode, out_dtype, slab or 16)
 
 

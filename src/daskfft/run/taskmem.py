@@ -6,6 +6,7 @@ from __future__ import annotations
 import ducc0
 
 from daskfft.kernels.block import pair_bands
+from daskfft.kernels.pruned import slab_rows
 from daskfft.kernels.spectra import SUMMARY_WINDOW
 from daskfft.messages import run as msg
 from daskfft.run.rowbands import band_rows
@@ -81,7 +82,7 @@ def streamed_memory(plan):
     chunk = max(plan.rows) * max(plan.cols) * c
     held = 2 * work + read + (4 * work if spec.flatfield is not None else 0)
     complex_ = 2 * work
-    slab = 64 * w * c * (3 * work + 2 * complex_)
+    slab = slab_rows(w, c, work) * w * c * (3 * work + 2 * complex_)
     spectra = 2 * h * kept[1][0] * c * complex_
     summaries = 4 * SUMMARY_WINDOW**2 * c * 4
     bands = 2 * min(band_rows(info), h) * w * c * read
