@@ -221,12 +221,24 @@ def _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab):
 
 
 def _first_axis_back(s, band, factor, kept):
-    """``s`` (transformed along its first axis) times ``factor`` on that axis' ``band``, zero
-    elsewhere, transformed back along it: only its ``kept`` part."""
-    t = np.zeros_like(s)
-    t[band] = s[band] * _along(factor[band], 0, s.ndim)
-    ducc0.fft.c2c(t, axes=(0,), forward=False, inorm=2, out=t)
-    return t[kept]
+    """``s`` (transformed along its first axis, overwritten) times ``factor`` on that axis'
+    ``band``, zero elsewhere, transformed back along it: only its ``kept`` part.  In place,
+    run by run of the band (a low-pass's two: the lowest and the highest frequencies), the
+    same numbers as a zeroed copy's, with no copy made."""
+    start = 0
+    for run in _index_runs(band):
+        s[start : run.start] = 0
+        s[run] *= _along(factor[run], 0, s.ndim)
+        start = run.stop
+    s[start:] = 0
+    ducc0.fft.c2c(s, axes=(0,), forward=False, inorm=2, out=s)
+    return s[kept]
+
+
+def _index_runs(index):
+    """The sorted indices ``index`` as slices of consecutive ones."""
+    cuts = np.flatnonzero(np.diff(index) != 1) + 1
+    return [slice(int(p[0]), int(p[-1]) + 1) for p in np.split(index, cuts) if len(p)]
 
 
 def _padded_rows(x, rows, pad, mode, dtype):
