@@ -257,7 +257,9 @@ def test_every_image_says_the_one_cluster_the_batch_runs_on(scenes, tmp_path, mo
     which alone would run on threads, say (notes, report.json) the cluster they ran on."""
     from daskfft.cluster import kinds
 
-    monkeypatch.setattr(kinds, "AUTO_DASHBOARD_MEGAPIXELS", 0.4)  # east: 0.49 Mpx, local
+    monkeypatch.setattr(
+        kinds, "AUTO_DASHBOARD_MEGAPIXELS_PER_CORE", 0.4 / (os.cpu_count() or 1)
+    )  # east: 0.49 Mpx, local
     images = [str(scenes / f"{n}.tif") for n in ("north", "east")]  # north: 0.36, threads
     out = tmp_path / "out"
     assert main(["run", *images, "-o", str(out), "--chunks", "256", "-q"]) == 0

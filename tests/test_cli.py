@@ -558,15 +558,21 @@ def test_python_dash_m(tmp_path):
     ("megapixels", "options", "kind"),
     [
         (64.0, {}, "threads"),
-        (255.9, {}, "threads"),
-        (256.0, {}, "local"),
-        (1024.0, {"dashboard": False}, "threads"),
+        (1024.0 * (os.cpu_count() or 1) - 0.1, {}, "threads"),
+        (1024.0 * (os.cpu_count() or 1), {}, "local"),
+        (1073.7, {"threads_per_worker": 2}, "threads"),  # 32768^2 on 2 cores: ~7 s
+        (2047.9, {"threads_per_worker": 2}, "threads"),
+        (2048.0, {"threads_per_worker": 2}, "local"),
+        (2048.0, {"workers": 2, "threads_per_worker": 4}, "threads"),
+        (8192.0, {"workers": 2, "threads_per_worker": 4}, "local"),
+        (1e6, {"dashboard": False}, "threads"),
         (0.25, {"performance_report": True}, "local"),
     ],
 )
 def test_auto_cluster_is_threads_for_a_run_of_seconds_and_local_with_its_dashboard_above(
     megapixels, options, kind
 ):
+    """From 1024 Mpx a core up (the cores it would compute on), a run long enough to watch."""
     report = options.pop("performance_report", False)
     spec, why = ClusterSpec(**options).resolve(megapixels, performance_report=report)
     assert ClusterSpec().kind == "auto"

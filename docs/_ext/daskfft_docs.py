@@ -263,7 +263,7 @@ def draw_stages(path: Path):
         ),
         (
             "cluster",
-            "threads below 256 Mpx, else in-process scheduler;\nprocesses, address or MPI "
+            "threads below 1024 Mpx a core, else in-process scheduler;\nprocesses, address or MPI "
             "when asked",
         ),
         (

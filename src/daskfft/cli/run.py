@@ -97,9 +97,10 @@ files only when all are complete.  A run that fails, is killed or is
 interrupted (Ctrl-C) after finishing some chunks keeps them, and --resume
 finishes it.
 
-cluster: by default (auto) dask's threaded scheduler below 256 Mpx, where a
-run takes seconds, and a Dask scheduler in this process with its dashboard
-from there up (--cluster local for the dashboard at any size).
+cluster: by default (auto) dask's threaded scheduler below 1024 Mpx a core
+(2048 Mpx on 2 cores), where a run takes seconds, and a Dask scheduler in this
+process with its dashboard from there up (--cluster local for the dashboard at
+any size).
 
 security: the local cluster's scheduler and workers talk inside this process
 (worker processes and MPI jobs use TLS credentials made for the run), so

@@ -31,12 +31,16 @@ log = logging.getLogger("daskfft")
 #: Named kinds of cluster; any other value of ``cluster`` is a scheduler's address.
 CLUSTER_KINDS = ("auto", "local", "processes", "threads", "mpi", "slurm")
 
-#: From this many megapixels up, ``auto`` is the in-process "local" cluster with
-#: its dashboard; below, dask's threaded scheduler.  Measured here (2 cores,
-#: 8192^2 float32, lean): the dashboard took 0.4-0.6 s to start and the
-#: distributed scheduler 1.0 s to compute what threads did in 0.7-0.75 s, a
-#: run over before the dashboard's page would load.
-AUTO_DASHBOARD_MEGAPIXELS = 256
+#: From this many megapixels a core up, ``auto`` is the in-process "local" cluster with
+#: its dashboard; below, dask's threaded scheduler, which starts at once and has no
+#: event loop of its own taking turns with the tasks.  Measured here (2 cores, default
+#: command and outputs, sigma 8): a 32768^2 (1074 Mpx) gray TIFF took 6.9-7.9 s with
+#: dask's threads and 8.2-9.3 s on the in-process cluster (its start 0.55 s, its event
+#: loop and profiler about 1 s of the tasks' time), a run over about as soon as the
+#: dashboard's page would be opened.  At ~75 Mpx a second a core (gray, sigma 8), 1024
+#: Mpx a core is a run of 14 s or more (three times that for RGB): long enough to watch.
+AUTO_DASHBOARD_MEGAPIXELS_PER_CORE = 1024
+
 
 #: Seconds to wait for a running scheduler at an address before giving up.
 CONNECT_TIMEOUT = 8.0
@@ -76,21 +80,26 @@ class ClusterSpec:
         """The spec with ``auto`` settled for an image of ``megapixels``, and why (or None).
 
         ``auto`` is "local" (with the dashboard) from
-        :data:`AUTO_DASHBOARD_MEGAPIXELS` up or for a performance report,
-        and "threads" below that or with ``dashboard=False``.
+        :data:`AUTO_DASHBOARD_MEGAPIXELS_PER_CORE` times the cores it would compute on
+        (:meth:`thread_count`) up or for a performance report, and "threads" below that
+        or with ``dashboard=False``.
         """
         if self.kind != "auto":
             return self, None
+        cores = self.thread_count()
+        threshold = AUTO_DASHBOARD_MEGAPIXELS_PER_CORE * cores
         if performance_report:
             kind, why = "local", msg.AUTO_FOR_REPORT
         elif not self.dashboard:
             kind, why = "threads", msg.AUTO_NO_DASHBOARD
-        elif megapixels >= AUTO_DASHBOARD_MEGAPIXELS:
-            why = msg.AUTO_LARGE.format(megapixels=megapixels, threshold=AUTO_DASHBOARD_MEGAPIXELS)
-            kind = "local"
         else:
-            why = msg.AUTO_SMALL.format(megapixels=megapixels, threshold=AUTO_DASHBOARD_MEGAPIXELS)
-            kind = "threads"
+            kind = "local" if megapixels >= threshold else "threads"
+            why = (msg.AUTO_LARGE if kind == "local" else msg.AUTO_SMALL).format(
+                megapixels=megapixels,
+                threshold=threshold,
+                per_core=AUTO_DASHBOARD_MEGAPIXELS_PER_CORE,
+                cores=cores,
+            )
         return dataclasses.replace(self, kind=kind), msg.AUTO_CHOSEN.format(kind=kind, why=why)
 
     def thread_count(self):
