@@ -172,3 +172,23 @@ def test_a_filter_with_a_bound_measures_nothing_by_default(tmp_path, filter):
     )
     halo = json.loads((tmp_path / "o" / "report.json").read_text())["halo"]
     assert halo["measured_deviation"] is None and halo["expected_max_deviation"] < 2e-6
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "filter", "order", "size"),
+    [(0.05, "butterworth", 4, 1024), (0.2, "butterworth", 2, 256), (0.02, "ideal", 4, 512)],
+)
+def test_a_radial_kernels_tail_from_its_quadrant_is_the_whole_grids(cutoff, filter, order, size):
+    """The kernel's mass outside each square ring, from the DCT-I of H's quadrant, is what
+    the whole grid's inverse FFT gives (NumPy's, float64), ring by ring."""
+    from daskfft.kernels.halo import _tail_profile
+    from daskfft.kernels.transfer import transfer_grid
+
+    h = transfer_grid(np.fft.fftfreq(size), np.fft.rfftfreq(size), cutoff, filter, order)
+    kernel = np.abs(np.fft.irfft2(h, s=(size, size)))
+    far = np.abs(np.fft.fftfreq(size, 1.0 / size)).astype(int)
+    ring = np.maximum(far[:, None], far[None, :])
+    want = np.array([kernel[ring > d].sum() for d in range(size // 2 + 1)])
+    got = _tail_profile.__wrapped__(cutoff, filter, order, size)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-13 * kernel.sum()

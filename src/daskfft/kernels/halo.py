@@ -76,18 +76,21 @@ def _tail_profile(cutoff, filter, order, size):
         # mass outside the square comes from the 1-D profile.
         outside = _axis_outside(cutoff, size)
         return outside * (2.0 - outside)  # 1 - (1 - outside)**2, without cancellation
-    h = transfer_grid(np.fft.fftfreq(size), np.fft.rfftfreq(size), cutoff, filter, order)
-    h = ducc0.fft.c2r(
-        h.astype(complex),
-        axes=(0, 1),
-        lastsize=size,
-        forward=False,
-        inorm=2,
-        allow_overwriting_input=True,
-    )
-    idx = np.abs(np.fft.fftfreq(size, 1.0 / size)).astype(np.int64)
+    # H is even along both axes (radial in |f|): so is its kernel, whose quadrant
+    # 0..size/2 is the 2-D DCT-I of H's quadrant, 1/4 of the grid's inverse FFT (4096^2:
+    # 0.18 s where the complex c2r took 1.4 s; equal to 5e-15).  Each quadrant point
+    # stands for 1, 2 or 4 of the grid's (x and -x, y and -y; 0 and size/2 for one).
+    f = np.fft.rfftfreq(size)
+    h = np.asarray(transfer_grid(f, f, cutoff, filter, order), np.float64)
+    k = ducc0.fft.dct(h, type=1, axes=(0, 1), inorm=0)
+    k = np.abs(k, out=k)
+    k *= 1.0 / float(size) ** 2
+    both = np.full(size // 2 + 1, 2.0)
+    both[0] = both[-1] = 1.0
+    k *= both[:, None] * both[None, :]
+    idx = np.arange(size // 2 + 1)
     ring = np.maximum(idx[:, None], idx[None, :])  # square rings around the origin
-    mass = np.bincount(ring.ravel(), weights=np.abs(h).ravel(), minlength=size // 2 + 1)
+    mass = np.bincount(ring.ravel(), weights=k.ravel(), minlength=size // 2 + 1)
     return np.maximum(mass.sum() - np.cumsum(mass), 0.0)
 
 
