@@ -578,6 +578,29 @@ def test_auto_cluster_is_threads_for_a_run_of_seconds_and_local_with_its_dashboa
     assert ClusterSpec().kind == "auto"
     assert spec.kind == kind and why.startswith(f"cluster auto: {kind} (")
     assert spec.dashboard == options.get("dashboard", True)
+
+
+def test_auto_clusters_note_says_the_line_and_the_threads_it_scales_with():
+    spec = ClusterSpec(threads_per_worker=2)
+    _, why = spec.resolve(1073.74)  # 32768^2
+    assert why == (
+        "cluster auto: threads (1074 Mpx, under 2048 Mpx (1024 Mpx a thread x 2): done before "
+        "a dashboard would be looked at; --cluster local serves one)"
+    )
+    _, why = spec.resolve(0.0655)
+    assert why.startswith("cluster auto: threads (0.0655 Mpx, under 2048 Mpx")
+    _, why = ClusterSpec(workers=2, threads_per_worker=4).resolve(9000.4)
+    assert why.startswith(
+        "cluster auto: local (9000 Mpx, at least 8192 Mpx (1024 Mpx a thread x 8)"
+    )
+
+
+def test_every_core_is_the_cores_this_process_may_use():
+    """Not the machine's: a Slurm job's -c 4 on a large node computes on 4 threads (and
+    auto's line is 4 x 1024 Mpx there)."""
+    from dask.system import CPU_COUNT
+
+    assert ClusterSpec().thread_count() == CPU_COUNT
     assert ClusterSpec("processes").resolve(1.0) == (ClusterSpec("processes"), None)
     with pytest.raises(ValueError, match="auto"), open_cluster(ClusterSpec("auto")):
         pass

@@ -210,25 +210,32 @@ def test_a_2d_window_padded_row_by_row_is_the_padded_copys_result_bit_for_bit(bo
 
 @pytest.mark.parametrize(("width", "layers", "itemsize"), [(2160, 1, 4), (2160, 3, 4), (600, 1, 8)])
 def test_a_2d_slab_is_about_its_bytes_of_rows_a_multiple_of_64(width, layers, itemsize):
-    """Slabs of ~SLAB_BYTES (fewer calls a window: 192 rows of a gray 2160-px float32
-    window, not 64), in whole 64s: every row goes through ducc0 in the same SIMD groups."""
+    """Slabs of ~SLAB_BYTES (fewer calls a window), in whole 64s: every row goes through
+    ducc0 in the same SIMD groups."""
     rows = slab_rows(width, layers, itemsize)
     assert rows % 64 == 0 and rows >= 64
     assert rows * width * layers * itemsize <= max(SLAB_BYTES, 64 * width * layers * itemsize)
     assert (rows + 64) * width * layers * itemsize > SLAB_BYTES
+
+
+def test_a_gray_2048_px_chunks_window_goes_through_in_slabs_of_192_rows():
+    """At sigma 8 a 2048-px chunk's window is 2160 px at its fast length: 192 rows a slab in
+    float32 (3 x 64 rows fewer than 2 MiB), not 64."""
     assert slab_rows(2160, 1, 4) == 192
 
 
 @pytest.mark.parametrize("layers", [(), (3,)])
 def test_a_2d_pruned_pair_does_not_depend_on_its_slabs_bit_for_bit(layers):
-    """The default slab (192 rows here), 64 rows and 128 give the same bits: a slab
-    size changes how often the pair calls ducc0, never a row's result."""
+    """The default slab (448 rows of this gray window, 128 of the RGB one), 64 rows and
+    320 give the same bits: a slab size changes how often the pair calls ducc0, never a
+    row's result (a slab not a multiple of ducc0's group of 4 rows would: 466, 155)."""
     n = 1125
     x = np.random.default_rng(9).integers(0, 256, (n, n) + layers).astype(np.uint8)
     factors = transfer_factors((n, n), cutoff_from_sigma(8.0), np.float32)
     kept = (slice(40, 1064),) * 2
+    assert slab_rows(n, int(np.prod(layers, dtype=int)), 4) == (448 if not layers else 128)
     want = pruned_filter(x, factors, kept, out_dtype=np.uint8, slab=64)
-    for slab in (None, 128):
+    for slab in (None, 320):
         assert np.array_equal(pruned_filter(x, factors, kept, out_dtype=np.uint8, slab=slab), want)
     floats = pruned_filter(x, factors, kept, slab=64)
     assert np.array_equal(pruned_filter(x, factors, kept), floats)

@@ -77,6 +77,9 @@ VOLATILE_REPORT_KEYS = {
 #   any string: the command's temporary folder -> "<cwd>" (fingerprint.input.path is the
 #   input's absolute path, which is in that folder, a new one each run).
 _THREADS = re.compile(r"\b\d+ threads\b")
+#   choices[*]: cluster auto's line, "under 2048 Mpx (1024 Mpx a thread x 2)" ->
+#   "under <t> Mpx (1024 Mpx a thread x <n>)": it scales with this machine's cores too.
+_AUTO_LINE = re.compile(r"(under|at least) \d+ Mpx \((\d+) Mpx a thread x \d+\)")
 
 
 def _normalise_report(obj, cwd):
@@ -93,7 +96,10 @@ def _normalise_report(obj, cwd):
             node.pop(last, None)
     if isinstance(obj.get("choices"), list):
         obj["choices"] = [
-            _THREADS.sub("<n> threads", c) if isinstance(c, str) else c for c in obj["choices"]
+            _AUTO_LINE.sub(r"\1 <t> Mpx (\2 Mpx a thread x <n>)", _THREADS.sub("<n> threads", c))
+            if isinstance(c, str)
+            else c
+            for c in obj["choices"]
         ]
     return obj
 

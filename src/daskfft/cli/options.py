@@ -163,7 +163,8 @@ def _add_cluster_kind(exe):
         "--cluster",
         default="auto",
         metavar="auto|local|processes|threads|mpi|slurm|ADDRESS",
-        help="auto: local from 1024 Mpx a core up (or with --performance-report), "
+        help="auto: local from 1024 Mpx a core up (a thread of --workers x "
+        "--threads-per-worker where given; or with --performance-report), "
         "threads below, where the run is over in seconds; "
         "local: a Dask scheduler and workers as threads of this process, "
         "with the dashboard, nothing listening on the network but its "

@@ -46,6 +46,15 @@ AUTO_DASHBOARD_MEGAPIXELS_PER_CORE = 1024
 CONNECT_TIMEOUT = 8.0
 
 
+def cpu_count():
+    """The cores this process may use: dask's count, which heeds its CPU affinity and cgroup
+    quota (a Slurm job's ``-c 4`` on a 128-core node is 4), where ``os.cpu_count`` gives
+    the machine's."""
+    from dask.system import CPU_COUNT
+
+    return max(1, int(CPU_COUNT))
+
+
 def check_cluster(cluster):
     """Validate ``cluster``: one of :data:`CLUSTER_KINDS` or a scheduler address."""
     if not isinstance(cluster, str) or not (cluster in CLUSTER_KINDS or ":" in cluster):
@@ -95,17 +104,18 @@ class ClusterSpec:
         else:
             kind = "local" if megapixels >= threshold else "threads"
             why = (msg.AUTO_LARGE if kind == "local" else msg.AUTO_SMALL).format(
-                megapixels=megapixels,
-                threshold=threshold,
-                per_core=AUTO_DASHBOARD_MEGAPIXELS_PER_CORE,
-                cores=cores,
+                megapixels=f"{megapixels:.3g}" if megapixels < 100 else f"{megapixels:.0f}",
+                threshold=f"{threshold:g}",
+                per_core=f"{AUTO_DASHBOARD_MEGAPIXELS_PER_CORE:g}",
+                threads=cores,
             )
         return dataclasses.replace(self, kind=kind), msg.AUTO_CHOSEN.format(kind=kind, why=why)
 
     def thread_count(self):
-        """Threads of the threaded scheduler: workers x threads per worker, or every core."""
+        """Threads of the threaded scheduler: workers x threads per worker, or every core this
+        process may use (:func:`cpu_count`)."""
         if self.workers is None and self.threads_per_worker is None:
-            return os.cpu_count() or 1
+            return cpu_count()
         return (self.workers or 1) * (self.threads_per_worker or 1)
 
 
@@ -404,8 +414,7 @@ def _local_options(spec, processes):
             processes=False,
             n_workers=spec.workers or 1,
             memory_limit=0,
-            threads_per_worker=spec.threads_per_worker
-            or (None if spec.workers else os.cpu_count() or 1),
+            threads_per_worker=spec.threads_per_worker or (None if spec.workers else cpu_count()),
             worker_class=_loopback_worker(),
         )
     return options

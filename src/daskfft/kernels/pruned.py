@@ -206,8 +206,7 @@ def _pruned_2d(x, factors, kept, pads, mode, out_dtype, slab):
         s[r] = ducc0.fft.r2c(part, axes=(1,), out=half[:n])[:, :bx]
     s *= _along(fx[:bx], 1, s.ndim)
     ducc0.fft.c2c(s, axes=(0,), out=s)
-    t = _first_axis_back(s, iy, fy, kept[0])
-    del s
+    t = _first_axis_back(s, iy, fy, kept[0])  # a view of s, transformed in place
     cols = range(nx)[kept[1]]
     out = np.empty((t.shape[0], len(cols)) + more, out_dtype or work)
     v = np.zeros((slab, nx // 2 + 1) + more, ctype)  # zero past the band, slab after slab
@@ -292,8 +291,7 @@ def _pruned_3d(x, factors, kept, pads, mode, out_dtype, slab):
     ducc0.fft.c2c(s, axes=(1,), out=s)
     s = s[:, iy] * _along(fy[iy], 1, s.ndim)
     ducc0.fft.c2c(s, axes=(0,), out=s)
-    t = _first_axis_back(s, iz, fz, kept[0])
-    del s
+    t = _first_axis_back(s, iz, fz, kept[0])  # a view of s: freed with t
     u = np.zeros((t.shape[0], ny, bx) + more, ctype)
     u[:, iy] = t
     del t

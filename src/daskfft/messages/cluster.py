@@ -15,12 +15,12 @@ BAD_CLUSTER = (
 AUTO_FOR_REPORT = "a performance report needs the distributed scheduler"
 AUTO_NO_DASHBOARD = "no dashboard asked for: the threaded scheduler starts at once"
 AUTO_LARGE = (
-    "{megapixels:.0f} Mpx, at least {threshold} ({per_core} a core, {cores} cores): a run "
+    "{megapixels} Mpx, at least {threshold} Mpx ({per_core} Mpx a thread x {threads}): a run "
     "long enough to watch on the dashboard"
 )
 AUTO_SMALL = (
-    "{megapixels:.3g} Mpx, under {threshold} ({per_core} a core, {cores} cores): done before "
-    "a dashboard would be looked at; --cluster local serves one"
+    "{megapixels} Mpx, under {threshold} Mpx ({per_core} Mpx a thread x {threads}): done "
+    "before a dashboard would be looked at; --cluster local serves one"
 )
 AUTO_CHOSEN = "cluster auto: {kind} ({why})"
 MEMORY_LIMIT_TOO_LOW = (

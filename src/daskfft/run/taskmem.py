@@ -66,8 +66,9 @@ def streamed_memory(plan):
     (:attr:`~daskfft.run.plan.Plan.reads_windows`) grown to a fast length (no measured
     deviation), no nodata, mask or alpha, the band leaving something out).  The chunk's
     result and its input (and a flat-field's four float arrays of it); two bands of the
-    window as read; the pruned pair's two spectra (every row of the window, the kept
-    columns) and its slabs' buffers; the summaries' central window."""
+    window as read; the pruned pair's spectrum (every row of the window, the kept
+    columns: weighted and transformed back in place) and its slabs' buffers; the
+    summaries' central window."""
     spec, info = plan.spec, plan.info
     if not spec.plain_gaussian or not plan.reads_windows or plan.measure is not None:
         return None
@@ -83,7 +84,7 @@ def streamed_memory(plan):
     held = 2 * work + read + (4 * work if spec.flatfield is not None else 0)
     complex_ = 2 * work
     slab = slab_rows(w, c, work) * w * c * (3 * work + 2 * complex_)
-    spectra = 2 * h * kept[1][0] * c * complex_
+    spectra = h * kept[1][0] * c * complex_
     summaries = 4 * SUMMARY_WINDOW**2 * c * 4
     bands = 2 * min(band_rows(info), h) * w * c * read
     return chunk * held + bands + spectra + slab + summaries
