@@ -258,7 +258,7 @@ def test_every_image_says_the_one_cluster_the_batch_runs_on(scenes, tmp_path, mo
     from daskfft.cluster import kinds
 
     monkeypatch.setattr(
-        kinds, "AUTO_DASHBOARD_MEGAPIXELS_PER_CORE", 0.4 / (os.cpu_count() or 1)
+        kinds, "AUTO_DASHBOARD_MEGAPIXELS_PER_CORE", 0.4 / kinds.cpu_count()
     )  # east: 0.49 Mpx, local
     images = [str(scenes / f"{n}.tif") for n in ("north", "east")]  # north: 0.36, threads
     out = tmp_path / "out"

@@ -11,6 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from dask.system import CPU_COUNT
 from reference import make_image, reference_lowpass
 
 from daskfft import cutoff_from_sigma, halo_depth, lowpass
@@ -558,8 +559,8 @@ def test_python_dash_m(tmp_path):
     ("megapixels", "options", "kind"),
     [
         (64.0, {}, "threads"),
-        (1024.0 * (os.cpu_count() or 1) - 0.1, {}, "threads"),
-        (1024.0 * (os.cpu_count() or 1), {}, "local"),
+        (1024.0 * CPU_COUNT - 0.1, {}, "threads"),
+        (1024.0 * CPU_COUNT, {}, "local"),
         (1073.7, {"threads_per_worker": 2}, "threads"),  # 32768^2 on 2 cores: ~7 s
         (2047.9, {"threads_per_worker": 2}, "threads"),
         (2048.0, {"threads_per_worker": 2}, "local"),
@@ -598,8 +599,6 @@ def test_auto_clusters_note_says_the_line_and_the_threads_it_scales_with():
 def test_every_core_is_the_cores_this_process_may_use():
     """Not the machine's: a Slurm job's -c 4 on a large node computes on 4 threads (and
     auto's line is 4 x 1024 Mpx there)."""
-    from dask.system import CPU_COUNT
-
     assert ClusterSpec().thread_count() == CPU_COUNT
     assert ClusterSpec("processes").resolve(1.0) == (ClusterSpec("processes"), None)
     with pytest.raises(ValueError, match="auto"), open_cluster(ClusterSpec("auto")):
