@@ -255,10 +255,10 @@ def test_each_images_report_has_the_warnings_of_its_planning(scenes, tmp_path, m
 def test_every_image_says_the_one_cluster_the_batch_runs_on(scenes, tmp_path, monkeypatch):
     """--cluster auto sizes the batch's one cluster for its largest image: the smaller ones,
     which alone would run on threads, say (notes, report.json) the cluster they ran on."""
-    from daskfft.cluster import kinds
+    from daskfft.cluster import spec
 
     monkeypatch.setattr(
-        kinds, "AUTO_DASHBOARD_MEGAPIXELS_PER_CORE", 0.4 / kinds.cpu_count()
+        spec, "AUTO_DASHBOARD_MEGAPIXELS_PER_CORE", 0.4 / spec.cpu_count()
     )  # east: 0.49 Mpx, local
     images = [str(scenes / f"{n}.tif") for n in ("north", "east")]  # north: 0.36, threads
     out = tmp_path / "out"

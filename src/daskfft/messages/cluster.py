@@ -1,8 +1,8 @@
 """What the cluster layer tells the user: where a run computes and why, its refusals and
 its warnings.
 
-The modules of :mod:`~daskfft.cluster` (:mod:`~daskfft.cluster.kinds`,
-:mod:`~daskfft.cluster.mpi`) fill them in.
+The modules of :mod:`~daskfft.cluster` (:mod:`~daskfft.cluster.spec`,
+:mod:`~daskfft.cluster.kinds`, :mod:`~daskfft.cluster.mpi`) fill them in.
 """
 
 from __future__ import annotations
