@@ -19,8 +19,9 @@ __all__ = ["SLAB_BYTES", "bands", "pruned_filter", "pruned_tail", "slab_rows"]
 #: pair's row transforms and casts at once.  Each slab is a few calls into ducc0 and
 #: NumPy, each giving the interpreter's lock back and taking it again: with two threads
 #: filtering side by side, slabs of 64 rows (0.55 MB of a gray 2160-px window in float32)
-#: made a 32768^2 run wait on that lock; 2 MiB (192 rows) took it from 7.5-7.8 s to
-#: 6.9-7.1 s (dask's threads, 2 cores), 4 MiB was slower again (out of the cache).
+#: made a 32768^2 run wait on that lock (dask's threads, 2 cores, alternating runs): 64
+#: rows 7.5-7.8 s, 128 and 256 rows 6.9-7.2 s, 512 (4 MiB) 7.1-7.5 s; 2 MiB (192 rows)
+#: against 64 in four more pairs, 6.8-7.7 s against 7.6-8.1 s.
 SLAB_BYTES = 2 << 20
 
 
