@@ -579,6 +579,9 @@ def test_auto_cluster_is_threads_for_a_run_of_seconds_and_local_with_its_dashboa
     assert ClusterSpec().kind == "auto"
     assert spec.kind == kind and why.startswith(f"cluster auto: {kind} (")
     assert spec.dashboard == options.get("dashboard", True)
+    assert ClusterSpec("processes").resolve(1.0) == (ClusterSpec("processes"), None)
+    with pytest.raises(ValueError, match="auto"), open_cluster(ClusterSpec("auto")):
+        pass
 
 
 def test_auto_clusters_note_says_the_line_and_the_threads_it_scales_with():
@@ -600,9 +603,6 @@ def test_every_core_is_the_cores_this_process_may_use():
     """Not the machine's: a Slurm job's -c 4 on a large node computes on 4 threads (and
     auto's line is 4 x 1024 Mpx there)."""
     assert ClusterSpec().thread_count() == CPU_COUNT
-    assert ClusterSpec("processes").resolve(1.0) == (ClusterSpec("processes"), None)
-    with pytest.raises(ValueError, match="auto"), open_cluster(ClusterSpec("auto")):
-        pass
 
 
 @pytest.mark.slow
