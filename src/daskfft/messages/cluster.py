@@ -7,7 +7,7 @@ The modules of :mod:`~daskfft.cluster` (:mod:`~daskfft.cluster.spec`,
 
 from __future__ import annotations
 
-# --- cluster/kinds -----------------------------------------------------------------------------
+# --- cluster/spec, cluster/kinds ---------------------------------------------------------------
 
 BAD_CLUSTER = (
     "`cluster` must be one of {kinds} or a scheduler address such as tcp://host:8786, got {value!r}"

@@ -16,6 +16,7 @@ from daskfft import io
 from daskfft.api.bands import data_mean, filter_spec
 from daskfft.api.lowpass import as_image, overlap_map
 from daskfft.api.sample import sample_image
+from daskfft.cluster.spec import cpu_count
 from daskfft.kernels.bands import output_offset
 from daskfft.kernels.block import data_mask
 from daskfft.messages import run as msg
@@ -341,7 +342,7 @@ def _compute_threaded(cluster, arrays, progress):
     except ImportError:
         from concurrent.futures import ThreadPoolExecutor as Pool
 
-    pool = Pool(cluster.threads or os.cpu_count() or 1)
+    pool = Pool(cluster.threads or cpu_count())
     try:
         with ProgressBar() if progress else contextlib.nullcontext():
             return dask.compute(*arrays, scheduler=get, pool=pool)

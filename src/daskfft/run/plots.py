@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from daskfft.cluster.spec import cpu_count
 from daskfft.kernels.phase import gray
 from daskfft.run import canvas as cv
 from daskfft.run.canvas import picture, write_picture
@@ -369,7 +370,7 @@ def write_pictures(out, plan, summary, crops):
         drawings += _plot_drawings(out, plan, summary, crops)
     # Drawn side by side: NumPy, Pillow's resizing and zlib let go of the GIL (0.25 -> 0.17 s
     # for the three at 8192^2 on 2 cores).
-    with ThreadPoolExecutor(max(1, min(len(drawings), os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max(1, min(len(drawings), cpu_count()))) as pool:
         for done in [pool.submit(draw) for draw in drawings]:
             done.result()
 
